@@ -1,0 +1,7 @@
+//! Integration tests of fleet-events: decoding, generated schemas, and
+//! properties over generated inputs.
+
+mod decode;
+mod helpers;
+mod properties;
+mod schemas;
