@@ -1,0 +1,221 @@
+//! Stream and consumer definitions from `nats/`, and applying them to a server.
+//!
+//! The JSON files under `nats/streams` and `nats/consumers/<STREAM>` are in the
+//! JetStream API's own format, so the `nats` CLI accepts them too
+//! (`nats stream add --config nats/streams/CONNECTOR_STEPS.json`). They are
+//! compiled into the binary; [`Definitions::builtin`] parses them.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use tracing::info;
+
+use crate::Error;
+
+/// The files under `nats/`, embedded at build time: (path, JSON text).
+const STREAM_FILES: &[(&str, &str)] = &[
+    (
+        "nats/streams/CONNECTOR_STEPS.json",
+        include_str!("../../../nats/streams/CONNECTOR_STEPS.json"),
+    ),
+    (
+        "nats/streams/CONNECTOR_STATUS.json",
+        include_str!("../../../nats/streams/CONNECTOR_STATUS.json"),
+    ),
+    (
+        "nats/streams/CONNECTOR_DLQ.json",
+        include_str!("../../../nats/streams/CONNECTOR_DLQ.json"),
+    ),
+];
+
+const CONSUMER_FILES: &[(&str, &str, &str)] = &[
+    (
+        "CONNECTOR_STEPS",
+        "nats/consumers/CONNECTOR_STEPS/validate.json",
+        include_str!("../../../nats/consumers/CONNECTOR_STEPS/validate.json"),
+    ),
+    (
+        "CONNECTOR_STEPS",
+        "nats/consumers/CONNECTOR_STEPS/save.json",
+        include_str!("../../../nats/consumers/CONNECTOR_STEPS/save.json"),
+    ),
+    (
+        "CONNECTOR_STEPS",
+        "nats/consumers/CONNECTOR_STEPS/sync.json",
+        include_str!("../../../nats/consumers/CONNECTOR_STEPS/sync.json"),
+    ),
+    (
+        "CONNECTOR_STATUS",
+        "nats/consumers/CONNECTOR_STATUS/status.json",
+        include_str!("../../../nats/consumers/CONNECTOR_STATUS/status.json"),
+    ),
+];
+
+/// Name of the work-queue stream holding the validate, save and sync steps
+/// and the sync schedules.
+pub const STEPS_STREAM: &str = "CONNECTOR_STEPS";
+/// Name of the limits stream holding every status change.
+pub const STATUS_STREAM: &str = "CONNECTOR_STATUS";
+/// Name of the dead-letter stream.
+pub const DLQ_STREAM: &str = "CONNECTOR_DLQ";
+
+/// A durable consumer and the stream it reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerDefinition {
+    /// Stream name.
+    pub stream: String,
+    /// Consumer configuration; `durable_name` is always set.
+    pub config: pull::Config,
+}
+
+/// Every stream and consumer the fleet needs.
+#[derive(Debug, Clone)]
+pub struct Definitions {
+    /// Stream configurations.
+    pub streams: Vec<stream::Config>,
+    /// Durable pull consumers.
+    pub consumers: Vec<ConsumerDefinition>,
+}
+
+impl Definitions {
+    /// The definitions shipped in `nats/`.
+    ///
+    /// # Panics
+    ///
+    /// Never in a released binary: the embedded files are parsed by this
+    /// crate's tests, so a file that does not parse fails the build's tests.
+    pub fn builtin() -> Self {
+        Self::parse_embedded().expect("the nats/ definitions embedded in fleet-bus parse")
+    }
+
+    fn parse_embedded() -> Result<Self, Error> {
+        let streams = STREAM_FILES
+            .iter()
+            .map(|(path, text)| parse(path, text))
+            .collect::<Result<Vec<stream::Config>, _>>()?;
+        let consumers = CONSUMER_FILES
+            .iter()
+            .map(|(stream, path, text)| {
+                let config: pull::Config = parse(path, text)?;
+                if config.durable_name.is_none() {
+                    return Err(Error::Definition {
+                        path: (*path).to_owned(),
+                        reason: "a consumer definition needs a durable_name".to_owned(),
+                    });
+                }
+                Ok(ConsumerDefinition {
+                    stream: (*stream).to_owned(),
+                    config,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { streams, consumers })
+    }
+
+    /// The paths of the embedded definition files, relative to the
+    /// repository root.
+    pub fn embedded_paths() -> impl Iterator<Item = &'static str> {
+        STREAM_FILES
+            .iter()
+            .map(|(path, _)| *path)
+            .chain(CONSUMER_FILES.iter().map(|(_, path, _)| *path))
+    }
+
+    /// The consumer named `durable`.
+    pub fn consumer(&self, durable: &str) -> Option<&ConsumerDefinition> {
+        self.consumers
+            .iter()
+            .find(|c| c.config.durable_name.as_deref() == Some(durable))
+    }
+
+    /// Changes the ack wait of the consumer named `durable` (tests use a
+    /// short one to see redelivery after a crash quickly).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownConsumer`] when no consumer has that name.
+    pub fn set_ack_wait(&mut self, durable: &str, ack_wait: Duration) -> Result<(), Error> {
+        let consumer = self
+            .consumers
+            .iter_mut()
+            .find(|c| c.config.durable_name.as_deref() == Some(durable))
+            .ok_or_else(|| Error::UnknownConsumer(durable.to_owned()))?;
+        consumer.config.ack_wait = ack_wait;
+        Ok(())
+    }
+
+    /// Creates every stream and consumer, or updates it when it exists, so a
+    /// changed definition takes effect on the next start. Safe to run from
+    /// any number of processes at once.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Provision`] when the server refuses a definition (for
+    /// instance a change JetStream cannot apply in place, like the retention
+    /// policy of an existing stream).
+    pub async fn provision(&self, js: &jetstream::Context) -> Result<(), Error> {
+        for config in &self.streams {
+            js.create_or_update_stream(config.clone())
+                .await
+                .map_err(|source| Error::Provision {
+                    what: format!("stream {}", config.name),
+                    source: Box::new(source),
+                })?;
+        }
+        for consumer in &self.consumers {
+            let name = consumer.config.durable_name.clone().unwrap_or_default();
+            js.create_consumer_on_stream(consumer.config.clone(), &consumer.stream)
+                .await
+                .map_err(|source| Error::Provision {
+                    what: format!("consumer {}/{name}", consumer.stream),
+                    source: Box::new(source),
+                })?;
+        }
+        info!(
+            streams = self.streams.len(),
+            consumers = self.consumers.len(),
+            "Provisioned JetStream streams and consumers."
+        );
+        Ok(())
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(path: &str, text: &str) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|e| Error::Definition {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_definitions_parse() {
+        let defs = Definitions::parse_embedded().unwrap();
+        assert_eq!(defs.streams.len(), 3);
+        assert_eq!(defs.consumers.len(), 4);
+    }
+
+    #[test]
+    fn no_consumer_uses_a_backoff_array() {
+        // A consumer backoff array replaces the ack wait and is ignored by a
+        // plain Nak; retry delays live in the worker's retry table instead.
+        for consumer in Definitions::builtin().consumers {
+            assert!(consumer.config.backoff.is_empty(), "{consumer:?}");
+        }
+    }
+
+    #[test]
+    fn work_queue_consumer_filters_never_match_schedule_subjects() {
+        // A work-queue consumer matching connector.schedule.* would ack and
+        // so delete the schedules.
+        for consumer in Definitions::builtin().consumers {
+            let filter = &consumer.config.filter_subject;
+            assert!(!filter.starts_with("connector.schedule"), "{filter}");
+            assert_ne!(filter, ">");
+            assert_ne!(filter, "connector.>");
+        }
+    }
+}

@@ -1,0 +1,208 @@
+//! What a step implements: a [`Handler`] for one payload type, and the
+//! [`Context`] it uses to publish its next events.
+
+use std::future::Future;
+use std::time::Duration;
+
+use fleet_events::{ConnectionStatus, Envelope, Payload, StatusChanged};
+
+use crate::publish::{Published, Publisher};
+
+/// One step of the workflow (validate, save, sync, status).
+///
+/// The runtime decodes the message, calls `handle`, and settles the message
+/// from the result: `Ok` acks it, [`HandlerError`] says whether to retry,
+/// give up or dead-letter. Handlers never ack themselves, and must be
+/// idempotent: after a crash the same event is delivered again.
+pub trait Handler: Send + Sync + 'static {
+    /// The event this step consumes.
+    type Payload: Payload + Send + Sync;
+
+    /// Does the step's work and publishes its next events through `ctx`.
+    ///
+    /// # Errors
+    ///
+    /// A [`HandlerError`] that tells the runtime what to do with the message.
+    fn handle<'a>(
+        &'a self,
+        event: &'a Envelope<Self::Payload>,
+        ctx: &'a mut Context,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+}
+
+/// Why a handler could not finish, and so what happens to the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// Worth retrying: a dependency is down, slow or rate-limiting. The
+    /// message is redelivered after the step's retry delay for this attempt,
+    /// or after `retry_after` when that is longer. On the last attempt it
+    /// goes to the dead-letter stream instead.
+    #[error("{reason}")]
+    Transient {
+        /// What failed, in words an operator can act on. No secrets.
+        reason: String,
+        /// The least time to wait, e.g. from a provider's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
+    /// Retrying cannot help (the connection was deleted, the provider
+    /// refuses for good). The message is terminated and the connection's
+    /// status becomes failed with this reason.
+    #[error("{reason}")]
+    Permanent {
+        /// What failed. No secrets.
+        reason: String,
+    },
+    /// The event is valid JSON but cannot be acted on (inconsistent
+    /// fields). It goes to the dead-letter stream with this reason.
+    #[error("{reason}")]
+    Malformed {
+        /// What is wrong with the event.
+        reason: String,
+    },
+}
+
+impl HandlerError {
+    /// A transient failure with no minimum delay.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self::Transient {
+            reason: reason.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A permanent failure.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self::Permanent {
+            reason: reason.into(),
+        }
+    }
+
+    /// A malformed event.
+    pub fn malformed(reason: impl Into<String>) -> Self {
+        Self::Malformed {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Where a message is in its delivery history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    /// 1 for the first delivery, 2 for the first redelivery, ...
+    pub attempt: u32,
+    /// The consumer's `max_deliver`; `None` when unlimited.
+    pub max_attempts: Option<u32>,
+    /// Sequence of the message in its stream.
+    pub stream_sequence: u64,
+}
+
+impl Delivery {
+    /// True when no redelivery will follow this one.
+    pub fn is_last_attempt(&self) -> bool {
+        self.max_attempts.is_some_and(|max| self.attempt >= max)
+    }
+}
+
+/// What a handler gets besides its event: its delivery and a way to
+/// publish the next events of the chain.
+#[derive(Debug)]
+pub struct Context {
+    publisher: Publisher,
+    delivery: Delivery,
+    emitted: u32,
+    reported: u32,
+}
+
+impl Context {
+    pub(crate) fn new(publisher: Publisher, delivery: Delivery) -> Self {
+        Self {
+            publisher,
+            delivery,
+            emitted: 0,
+            reported: 0,
+        }
+    }
+
+    /// This message's delivery.
+    pub fn delivery(&self) -> Delivery {
+        self.delivery
+    }
+
+    /// The publisher, for handlers that publish outside the chain.
+    pub fn publisher(&self) -> &Publisher {
+        &self.publisher
+    }
+
+    /// Publishes the next step's event, caused by `cause`, and waits until
+    /// the stream has stored it.
+    ///
+    /// The deduplication id is `<cause id>:<cause stream sequence>:<type>:<n>`
+    /// where `n` counts this handler's earlier `emit` calls: a handler that
+    /// runs again after a redelivery and emits the same events in the same
+    /// order publishes each of them once. The stream sequence tells apart the
+    /// runs of a scheduled sync, which the server produces from one stored
+    /// envelope and so share its id.
+    ///
+    /// # Errors
+    ///
+    /// A transient [`HandlerError`] when the stream does not acknowledge.
+    pub async fn emit<P: Payload, Q: Payload>(
+        &mut self,
+        cause: &Envelope<P>,
+        data: Q,
+    ) -> Result<Published, HandlerError> {
+        let msg_id = format!(
+            "{}:{}:{}:{}",
+            cause.id,
+            self.delivery.stream_sequence,
+            Q::TYPE,
+            self.emitted
+        );
+        self.emitted += 1;
+        self.publish(cause, data, &msg_id).await
+    }
+
+    /// Publishes a status change of the event's connection.
+    ///
+    /// Status reports are per attempt (`<cause id>:<sequence>:a<attempt>:<n>`):
+    /// a redelivered step announces its progress again, and how many
+    /// progress reports an attempt makes depends on timing, so they must not
+    /// share ids across attempts. Duplicates are harmless: the status
+    /// writer keeps the newest by event time.
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::emit`].
+    pub async fn status<P: Payload>(
+        &mut self,
+        cause: &Envelope<P>,
+        status: ConnectionStatus,
+    ) -> Result<Published, HandlerError> {
+        let msg_id = format!(
+            "{}:{}:a{}:{}",
+            cause.id, self.delivery.stream_sequence, self.delivery.attempt, self.reported
+        );
+        self.reported += 1;
+        self.publish(cause, StatusChanged { status }, &msg_id).await
+    }
+
+    async fn publish<P: Payload, Q: Payload>(
+        &self,
+        cause: &Envelope<P>,
+        data: Q,
+        msg_id: &str,
+    ) -> Result<Published, HandlerError> {
+        let mut event = cause.caused(data);
+        event.attempt = self.delivery.attempt;
+        self.publisher
+            .publish(&event, msg_id)
+            .await
+            .map_err(|e| HandlerError::transient(format!("{e}: {}", source_text(&e))))
+    }
+}
+
+fn source_text(error: &dyn std::error::Error) -> String {
+    error
+        .source()
+        .map_or_else(String::new, |source| source.to_string())
+}

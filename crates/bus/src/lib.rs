@@ -1,0 +1,69 @@
+//! JetStream glue for connector-fleet.
+//!
+//! - [`Definitions`] holds the streams and durable consumers from `nats/` and
+//!   applies them to a server ([`Definitions::provision`]), creating or
+//!   updating each.
+//! - [`Publisher`] publishes an event with a `Nats-Msg-Id` and trace headers
+//!   and waits for the stream's acknowledgement.
+//! - [`Worker`] runs a [`Handler`] over a durable pull consumer: bounded
+//!   concurrency, in-progress acks while a handler runs, retries nak'd with
+//!   the delay of a per-step [`RetryPolicy`], dead letters for poison
+//!   messages, and a graceful drain on shutdown.
+//!
+//! What it does not do: decide what a step means (that is `fleet-workers`),
+//! or read the environment (callers pass a [`Config`]).
+//!
+//! # Retry and dead-letter rules
+//!
+//! A handler returns `Ok` (ack), or a [`HandlerError`]: `Transient` naks
+//! with the retry table's delay for the attempt (or the provider's
+//! Retry-After when longer); on the consumer's last delivery it is
+//! dead-lettered instead, because JetStream keeps a work-queue message that
+//! reached `max_deliver` without telling anyone. `Permanent` terms the
+//! message. `Malformed`, and any message that does not decode, is published
+//! to `connector.dlq.<step>.<tenant>.<connection>` with the reason and the
+//! original bytes, and only then terminated.
+
+#![warn(missing_docs)]
+
+mod config;
+mod definitions;
+mod error;
+mod handler;
+mod publish;
+mod retry;
+mod worker;
+
+pub use config::Config;
+pub use definitions::{ConsumerDefinition, DLQ_STREAM, Definitions, STATUS_STREAM, STEPS_STREAM};
+pub use error::Error;
+pub use handler::{Context, Delivery, Handler, HandlerError};
+pub use publish::{
+    EVENT_TYPE_HEADER, PendingPublish, Published, Publisher, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+};
+pub use retry::RetryPolicy;
+pub use worker::{Worker, WorkerConfig, WorkerHandle, WorkerStats};
+
+use secrecy::ExposeSecret as _;
+
+/// Connects to NATS as configured.
+///
+/// # Errors
+///
+/// [`Error::Connect`] when the server cannot be reached or refuses the
+/// credentials.
+pub async fn connect(config: &Config) -> Result<async_nats::Client, Error> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(&config.name)
+        .custom_inbox_prefix(&config.inbox_prefix);
+    if let (Some(user), Some(password)) = (&config.user, &config.password) {
+        options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
+    }
+    options
+        .connect(config.url.as_str())
+        .await
+        .map_err(|source| Error::Connect {
+            url: config.url.clone(),
+            source,
+        })
+}

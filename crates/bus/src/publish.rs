@@ -1,0 +1,127 @@
+//! Publishing events to JetStream with a deduplication id and trace headers.
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishAckFuture};
+use fleet_events::{Envelope, Payload};
+
+use crate::Error;
+
+/// Header carrying the event type, so tools can route or filter without
+/// decoding the body.
+pub const EVENT_TYPE_HEADER: &str = "Fleet-Event-Type";
+/// W3C trace context header.
+pub const TRACEPARENT_HEADER: &str = "traceparent";
+/// W3C trace state header.
+pub const TRACESTATE_HEADER: &str = "tracestate";
+
+/// What the stream answered to a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// Stream sequence of the stored message.
+    pub sequence: u64,
+    /// True when the stream already held a message with the same
+    /// deduplication id inside its duplicate window, so nothing was stored.
+    pub duplicate: bool,
+}
+
+/// Publishes envelopes and waits for the stream's acknowledgement.
+///
+/// Every message carries `Nats-Msg-Id`: the stream drops a second message
+/// with the same id within its duplicate window, which is what makes a
+/// redelivered step unable to publish its next event twice.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    js: jetstream::Context,
+}
+
+impl Publisher {
+    /// A publisher over a JetStream context.
+    pub fn new(js: jetstream::Context) -> Self {
+        Self { js }
+    }
+
+    /// The JetStream context this publisher uses.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// Publishes `event` on its subject with deduplication id `msg_id` and
+    /// returns once the stream has stored it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Publish`] when the server does not acknowledge the message
+    /// (no stream, permissions, timeout, stream full).
+    pub async fn publish<P: Payload>(
+        &self,
+        event: &Envelope<P>,
+        msg_id: &str,
+    ) -> Result<Published, Error> {
+        self.send(event, msg_id).await?.await
+    }
+
+    /// Sends `event` and returns a future for the stream's acknowledgement,
+    /// so callers can keep several publishes in flight.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Publish`] when the message cannot be sent.
+    pub async fn send<P: Payload>(
+        &self,
+        event: &Envelope<P>,
+        msg_id: &str,
+    ) -> Result<PendingPublish, Error> {
+        let subject = event.subject();
+        let message = jetstream::message::PublishMessage::build()
+            .payload(event.to_json().into())
+            .headers(headers(event))
+            .message_id(msg_id);
+        let ack = self
+            .js
+            .send_publish(subject.clone(), message)
+            .await
+            .map_err(|source| Error::Publish {
+                subject: subject.clone(),
+                source,
+            })?;
+        Ok(PendingPublish { subject, ack })
+    }
+}
+
+/// A sent message whose acknowledgement has not arrived yet.
+#[derive(Debug)]
+#[must_use = "a publish is only durable once its acknowledgement is awaited"]
+pub struct PendingPublish {
+    subject: String,
+    ack: PublishAckFuture,
+}
+
+impl std::future::IntoFuture for PendingPublish {
+    type Output = Result<Published, Error>;
+    type IntoFuture = futures::future::BoxFuture<'static, Self::Output>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let ack = self.ack.await.map_err(|source| Error::Publish {
+                subject: self.subject,
+                source,
+            })?;
+            Ok(Published {
+                sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            })
+        })
+    }
+}
+
+fn headers<P: Payload>(event: &Envelope<P>) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(EVENT_TYPE_HEADER, P::TYPE);
+    if let Some(trace) = &event.trace {
+        headers.insert(TRACEPARENT_HEADER, trace.traceparent());
+        if let Some(state) = trace.tracestate() {
+            headers.insert(TRACESTATE_HEADER, state);
+        }
+    }
+    headers
+}

@@ -1,0 +1,487 @@
+//! The worker runtime: runs a [`Handler`] over a durable pull consumer.
+//!
+//! One loop pulls messages while a permit of the concurrency semaphore is
+//! free and hands each to a task. The task decodes the event, runs the
+//! handler while sending in-progress acks every ack-wait/3, and settles the
+//! message in one place ([`Worker::settle`]): ack, nak with the retry
+//! table's delay, term, or dead-letter then term.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, message::Acker};
+use chrono::Utc;
+use fleet_events::{ConnectionStatus, DeadLetter, Envelope, Payload, Step};
+use futures::StreamExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument as _, debug, error, info, info_span, warn};
+
+use crate::handler::{Context, Delivery, Handler, HandlerError};
+use crate::publish::Publisher;
+use crate::retry::RetryPolicy;
+use crate::{Error, STATUS_STREAM, STEPS_STREAM};
+
+/// How one step's worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The step this worker runs; names its dead letters' subjects.
+    pub step: Step,
+    /// Stream the consumer reads.
+    pub stream: String,
+    /// Durable consumer name (from `nats/consumers`).
+    pub consumer: String,
+    /// Messages handled at once by this process. The consumer's
+    /// `max_ack_pending` must cover the sum over all processes.
+    pub concurrency: usize,
+    /// Messages pulled ahead of the handlers. Pulled messages are
+    /// delivered, so their ack-wait clock runs while they wait: keep this
+    /// small for long steps (sync) and near `concurrency` for short ones.
+    pub prefetch: usize,
+    /// Delay before each redelivery after a transient failure.
+    pub retry: RetryPolicy,
+    /// On shutdown, how long in-flight handlers may run before their
+    /// messages are nak'd for another worker.
+    pub grace: Duration,
+    /// Publish `retrying` and `failed` status events when a step fails, so
+    /// dashboards see it. Off for the status step itself.
+    pub report_status: bool,
+}
+
+impl WorkerConfig {
+    /// Settings for `step` on its consumer from `nats/consumers` (named
+    /// after the step), with concurrency and prefetch 32, the standard retry
+    /// table, and status reports for every step but the status step itself.
+    pub fn for_step(step: Step) -> Self {
+        let stream = match step {
+            Step::Status => STATUS_STREAM,
+            Step::Validate | Step::Save | Step::Sync => STEPS_STREAM,
+        };
+        Self {
+            step,
+            stream: stream.to_owned(),
+            consumer: step.as_str().to_owned(),
+            concurrency: 32,
+            prefetch: 32,
+            retry: RetryPolicy::standard(),
+            grace: Duration::from_secs(20),
+            report_status: step != Step::Status,
+        }
+    }
+}
+
+/// Counters of a running worker; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerHandle {
+    stats: Arc<Stats>,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    acked: AtomicU64,
+    retried: AtomicU64,
+    terminated: AtomicU64,
+    dead_lettered: AtomicU64,
+}
+
+/// A snapshot of a worker's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WorkerStats {
+    /// Messages handled successfully.
+    pub acked: u64,
+    /// Messages nak'd for a later retry.
+    pub retried: u64,
+    /// Messages given up after a permanent failure.
+    pub terminated: u64,
+    /// Messages moved to the dead-letter stream.
+    pub dead_lettered: u64,
+}
+
+impl WorkerHandle {
+    /// The counters so far.
+    pub fn stats(&self) -> WorkerStats {
+        WorkerStats {
+            acked: self.stats.acked.load(Ordering::Relaxed),
+            retried: self.stats.retried.load(Ordering::Relaxed),
+            terminated: self.stats.terminated.load(Ordering::Relaxed),
+            dead_lettered: self.stats.dead_lettered.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Runs a [`Handler`] over a durable pull consumer until shut down.
+#[derive(Debug)]
+pub struct Worker<H> {
+    config: WorkerConfig,
+    js: jetstream::Context,
+    handler: Arc<H>,
+    handle: WorkerHandle,
+}
+
+/// What happened to one message, decided before it is settled.
+#[derive(Debug)]
+enum Outcome {
+    Done,
+    Retry(Duration),
+    GiveUp,
+    DeadLetter(Box<Envelope<DeadLetter>>),
+    Interrupted,
+}
+
+/// What the runtime knows of the message it is settling.
+#[derive(Debug)]
+struct Received {
+    subject: String,
+    payload: bytes::Bytes,
+    delivery: Delivery,
+}
+
+impl<H: Handler> Worker<H> {
+    /// Prepares a worker; nothing is pulled until [`Worker::run`].
+    pub fn build(config: WorkerConfig, js: jetstream::Context, handler: H) -> (Self, WorkerHandle) {
+        let handle = WorkerHandle::default();
+        let worker = Self {
+            config,
+            js,
+            handler: Arc::new(handler),
+            handle: handle.clone(),
+        };
+        (worker, handle)
+    }
+
+    /// Pulls and handles messages until `shutdown` is cancelled, then stops
+    /// pulling, lets in-flight handlers finish within the grace period,
+    /// naks the rest and returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Consumer`] when the consumer does not exist or cannot be read.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), Error> {
+        let consumer = self.bind().await?;
+        let info = consumer.cached_info();
+        let heartbeat_every = info.config.ack_wait / 3;
+        let max_attempts = u32::try_from(info.config.max_deliver)
+            .ok()
+            .filter(|&m| m > 0);
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(self.config.prefetch.max(1))
+            .messages()
+            .await
+            .map_err(|e| self.consumer_error(e))?;
+
+        let shared = Arc::new(Shared {
+            publisher: Publisher::new(self.js.clone()),
+            handler: self.handler,
+            config: self.config,
+            heartbeat_every,
+            max_attempts,
+            stats: self.handle.stats.clone(),
+        });
+        let permits = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
+        let tracker = TaskTracker::new();
+        let abort = CancellationToken::new();
+        info!(
+            stream = %shared.config.stream,
+            consumer = %shared.config.consumer,
+            concurrency = shared.config.concurrency,
+            "Worker started."
+        );
+
+        loop {
+            let permit = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                next = messages.next() => next,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    tracker.spawn(shared.clone().process(message, abort.clone(), permit));
+                }
+                Some(Err(e)) => {
+                    warn!(error.message = %e, consumer = %shared.config.consumer, "Pulling messages failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                None => break,
+            }
+        }
+
+        drop(messages);
+        tracker.close();
+        if tokio::time::timeout(shared.config.grace, tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                consumer = %shared.config.consumer,
+                in_flight = tracker.len(),
+                "Grace period over; handing unfinished messages back."
+            );
+            abort.cancel();
+            tracker.wait().await;
+        }
+        info!(consumer = %shared.config.consumer, "Worker stopped.");
+        Ok(())
+    }
+
+    async fn bind(&self) -> Result<PullConsumer, Error> {
+        self.js
+            .get_consumer_from_stream(&self.config.consumer, &self.config.stream)
+            .await
+            .map_err(|e| self.consumer_error(e))
+    }
+
+    fn consumer_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Consumer {
+            stream: self.config.stream.clone(),
+            consumer: self.config.consumer.clone(),
+            source: Box::new(e),
+        }
+    }
+}
+
+/// State shared by the tasks of one worker.
+#[derive(Debug)]
+struct Shared<H> {
+    publisher: Publisher,
+    handler: Arc<H>,
+    config: WorkerConfig,
+    heartbeat_every: Duration,
+    max_attempts: Option<u32>,
+    stats: Arc<Stats>,
+}
+
+impl<H: Handler> Shared<H> {
+    async fn process(
+        self: Arc<Self>,
+        message: jetstream::Message,
+        abort: CancellationToken,
+        _permit: OwnedSemaphorePermit,
+    ) {
+        let delivery = match message.info() {
+            Ok(info) => Delivery {
+                attempt: u32::try_from(info.delivered).unwrap_or(u32::MAX),
+                max_attempts: self.max_attempts,
+                stream_sequence: info.stream_sequence,
+            },
+            Err(e) => {
+                warn!(error.message = %e, subject = %message.subject, "Message without JetStream metadata; ignoring it.");
+                return;
+            }
+        };
+        let (message, acker) = message.split();
+        let received = Received {
+            subject: message.subject.to_string(),
+            payload: message.payload,
+            delivery,
+        };
+        let outcome = self.outcome(&received, &acker, &abort).await;
+        self.settle(outcome, &received, &acker).await;
+    }
+
+    async fn outcome(
+        &self,
+        received: &Received,
+        acker: &Acker,
+        abort: &CancellationToken,
+    ) -> Outcome {
+        let event = match Envelope::<H::Payload>::decode(&received.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                let reason = format!("undecodable {}: {e}", H::Payload::TYPE);
+                warn!(subject = %received.subject, reason, "Dead-lettering a message that does not decode.");
+                let letter = received.dead_letter(self.config.step, reason);
+                return Outcome::DeadLetter(Box::new(letter.into_envelope()));
+            }
+        };
+        let span = info_span!(
+            "step",
+            r#type = H::Payload::TYPE,
+            tenant = %event.tenant,
+            connection = %event.connection,
+            event_id = %event.id,
+            attempt = received.delivery.attempt,
+        );
+        async {
+            let mut ctx = Context::new(self.publisher.clone(), received.delivery);
+            let result = tokio::select! {
+                biased;
+                () = abort.cancelled() => return Outcome::Interrupted,
+                result = self.with_heartbeat(self.handler.handle(&event, &mut ctx), acker) => result,
+            };
+            self.decide(&event, result, received).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs `work`, sending an in-progress ack every ack-wait/3 so a long
+    /// handler is not redelivered to another worker while it runs.
+    async fn with_heartbeat<F: Future>(&self, work: F, acker: &Acker) -> F::Output {
+        tokio::pin!(work);
+        let start = tokio::time::Instant::now() + self.heartbeat_every;
+        let mut ticks = tokio::time::interval_at(start, self.heartbeat_every);
+        loop {
+            tokio::select! {
+                output = &mut work => return output,
+                _ = ticks.tick() => {
+                    if let Err(e) = acker.ack_with(AckKind::Progress).await {
+                        warn!(error.message = %e, "Sending an in-progress ack failed.");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Turns the handler's result into an outcome, reporting the connection's
+    /// status for failures when configured to.
+    async fn decide(
+        &self,
+        event: &Envelope<H::Payload>,
+        result: Result<(), HandlerError>,
+        received: &Received,
+    ) -> Outcome {
+        let delivery = received.delivery;
+        let dead_letter = |reason: String| {
+            Outcome::DeadLetter(Box::new(
+                event.caused(received.dead_letter(self.config.step, reason)),
+            ))
+        };
+        let (outcome, status) = match result {
+            Ok(()) => return Outcome::Done,
+            Err(HandlerError::Transient { reason, .. }) if delivery.is_last_attempt() => {
+                warn!(
+                    reason,
+                    "Step failed on its last attempt; dead-lettering it."
+                );
+                let status = ConnectionStatus::Failed {
+                    reason: reason.clone(),
+                    retryable: true,
+                };
+                let reason = format!("gave up after {} attempts: {reason}", delivery.attempt);
+                (dead_letter(reason), status)
+            }
+            Err(HandlerError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                let delay = self.config.retry.delay(delivery.attempt, retry_after);
+                warn!(
+                    reason,
+                    delay_ms = delay.as_millis() as u64,
+                    "Step failed; retrying later."
+                );
+                let next_at = Utc::now() + delay;
+                let status = ConnectionStatus::Retrying {
+                    attempt: delivery.attempt,
+                    next_at,
+                    reason,
+                };
+                (Outcome::Retry(delay), status)
+            }
+            Err(HandlerError::Permanent { reason }) => {
+                warn!(reason, "Step failed for good.");
+                (
+                    Outcome::GiveUp,
+                    ConnectionStatus::Failed {
+                        reason,
+                        retryable: false,
+                    },
+                )
+            }
+            Err(HandlerError::Malformed { reason }) => {
+                warn!(reason, "Event cannot be acted on; dead-lettering it.");
+                let status = ConnectionStatus::Failed {
+                    reason: reason.clone(),
+                    retryable: false,
+                };
+                (dead_letter(reason), status)
+            }
+        };
+        if self.config.report_status {
+            self.report(event, status, delivery).await;
+        }
+        outcome
+    }
+
+    async fn report(
+        &self,
+        event: &Envelope<H::Payload>,
+        status: ConnectionStatus,
+        delivery: Delivery,
+    ) {
+        let data = fleet_events::StatusChanged { status };
+        let mut report = event.caused(data);
+        report.attempt = delivery.attempt;
+        let msg_id = format!(
+            "{}:{}:failure:{}",
+            event.id, delivery.stream_sequence, delivery.attempt
+        );
+        if let Err(e) = self.publisher.publish(&report, &msg_id).await {
+            warn!(error.message = %e, "Could not publish the failure status.");
+        }
+    }
+
+    /// The one place where a message is acked, nak'd or terminated.
+    async fn settle(&self, outcome: Outcome, received: &Received, acker: &Acker) {
+        let (kind, counter) = match outcome {
+            Outcome::Done => (AckKind::Ack, &self.stats.acked),
+            Outcome::Retry(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried),
+            Outcome::GiveUp => (AckKind::Term, &self.stats.terminated),
+            Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried),
+            Outcome::DeadLetter(letter) => match self.dead_letter(&letter, received).await {
+                Ok(()) => (AckKind::Term, &self.stats.dead_lettered),
+                Err(e) => {
+                    error!(error.message = %e, error.cause_chain = ?e, "Could not publish a dead letter; the message will be redelivered.");
+                    let delay = self.config.retry.delay(received.delivery.attempt, None);
+                    (AckKind::Nak(Some(delay)), &self.stats.retried)
+                }
+            },
+        };
+        match acker.ack_with(kind).await {
+            Ok(()) => {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                warn!(error.message = %e, "Settling a message failed; it will be redelivered.")
+            }
+        }
+        debug!(?kind, "Settled message.");
+    }
+
+    /// Publishes a dead letter and waits for the stream's ack. The id is
+    /// derived from the consumer and the stream sequence, so a crash between
+    /// this and the term cannot store it twice.
+    async fn dead_letter(
+        &self,
+        letter: &Envelope<DeadLetter>,
+        received: &Received,
+    ) -> Result<(), Error> {
+        let msg_id = format!(
+            "dlq:{}:{}",
+            self.config.consumer, received.delivery.stream_sequence
+        );
+        self.publisher.publish(letter, &msg_id).await?;
+        Ok(())
+    }
+}
+
+impl Received {
+    fn dead_letter(&self, step: Step, reason: String) -> DeadLetter {
+        DeadLetter {
+            step,
+            reason,
+            delivery_count: self.delivery.attempt.into(),
+            original_subject: self.subject.clone(),
+            stream_sequence: Some(self.delivery.stream_sequence),
+            original: self.payload.to_vec(),
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of fleet-bus against a real nats-server.
+
+mod helpers;
+
+mod definitions;
+mod permissions;
+mod publish;
+mod worker;

@@ -1,0 +1,261 @@
+use std::time::{Duration, Instant};
+
+use fleet_bus::HandlerError;
+use fleet_events::{ConnectionStatus, Step};
+
+use crate::helpers::{
+    Act, Scripted, TestBus, count_on, next_delivery, validate_event, validate_worker,
+};
+
+#[tokio::test]
+async fn a_handled_message_is_acked_and_leaves_the_work_queue() {
+    let bus = TestBus::start(|_| {}).await;
+    let (handler, mut seen) = Scripted::new([Act::Succeed]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+
+    assert_eq!(next_delivery(&mut seen).await.attempt, 1);
+    worker.until("acked", |s| s.acked == 1).await;
+    assert_eq!(bus.steps_left().await, 0);
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_redelivered_after_the_retry_delay_and_reported() {
+    let bus = TestBus::start(|_| {}).await;
+    let (handler, mut seen) = Scripted::new([
+        Act::Fail(HandlerError::transient("provider returned 503")),
+        Act::Succeed,
+    ]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    let first = next_delivery(&mut seen).await;
+    let failed_at = Instant::now();
+    let second = next_delivery(&mut seen).await;
+
+    assert_eq!((first.attempt, second.attempt), (1, 2));
+    assert!(
+        failed_at.elapsed() >= Duration::from_millis(150),
+        "redelivered after the table's 200 ms"
+    );
+    worker
+        .until("acked", |s| s.acked == 1 && s.retried == 1)
+        .await;
+    let statuses = bus.statuses(1).await;
+    let ConnectionStatus::Retrying {
+        attempt, reason, ..
+    } = &statuses[0].data.status
+    else {
+        panic!("expected retrying, got {:?}", statuses[0].data.status);
+    };
+    assert_eq!((*attempt, reason.as_str()), (1, "provider returned 503"));
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_table_delays_the_redelivery() {
+    let bus = TestBus::start(|_| {}).await;
+    let rate_limited = HandlerError::Transient {
+        reason: "provider returned 429".into(),
+        retry_after: Some(Duration::from_millis(1200)),
+    };
+    let (handler, mut seen) = Scripted::new([Act::Fail(rate_limited), Act::Succeed]);
+    let _worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    next_delivery(&mut seen).await;
+    let failed_at = Instant::now();
+    next_delivery(&mut seen).await;
+
+    assert!(
+        failed_at.elapsed() >= Duration::from_millis(1100),
+        "waited {:?}",
+        failed_at.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_failure_is_terminated_and_reported_as_failed() {
+    let bus = TestBus::start(|_| {}).await;
+    let (handler, mut seen) =
+        Scripted::new([Act::Fail(HandlerError::permanent("connection was deleted"))]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    next_delivery(&mut seen).await;
+    worker.until("terminated", |s| s.terminated == 1).await;
+
+    assert_eq!(
+        bus.steps_left().await,
+        0,
+        "a terminated message leaves the work queue"
+    );
+    let statuses = bus.statuses(1).await;
+    assert_eq!(
+        statuses[0].data.status,
+        ConnectionStatus::Failed {
+            reason: "connection was deleted".into(),
+            retryable: false
+        }
+    );
+    assert!(seen.try_recv().is_err(), "no redelivery");
+}
+
+#[tokio::test]
+async fn an_undecodable_message_is_dead_lettered_and_the_worker_keeps_going() {
+    let bus = TestBus::start(|_| {}).await;
+    let (handler, mut seen) = Scripted::new([Act::Succeed]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish_raw("connector.validate.acme.c1", b"{not json")
+        .await;
+    bus.publish(&validate_event()).await;
+
+    next_delivery(&mut seen).await;
+    worker
+        .until("one handled, one dead-lettered", |s| {
+            s.acked == 1 && s.dead_lettered == 1
+        })
+        .await;
+    let letters = bus.dead_letters(1).await;
+    let letter = &letters[0];
+    assert_eq!(letter.subject(), "connector.dlq.validate.acme.c1");
+    assert_eq!(letter.data.step, Step::Validate);
+    assert!(
+        letter
+            .data
+            .reason
+            .starts_with("undecodable connector.validate.requested"),
+        "{}",
+        letter.data.reason
+    );
+    assert_eq!(letter.data.original, b"{not json");
+    assert_eq!(letter.data.original_subject, "connector.validate.acme.c1");
+    assert_eq!(bus.steps_left().await, 0);
+}
+
+#[tokio::test]
+async fn a_message_out_of_attempts_is_dead_lettered_instead_of_left_in_the_queue() {
+    let bus = TestBus::start(|defs| {
+        let validate = defs
+            .consumers
+            .iter_mut()
+            .find(|c| c.config.durable_name.as_deref() == Some("validate"));
+        validate.unwrap().config.max_deliver = 2;
+    })
+    .await;
+    let (handler, mut seen) =
+        Scripted::new([Act::Fail(HandlerError::transient("provider returned 503"))]);
+    let worker = bus.run_worker(validate_worker(), handler);
+    let event = validate_event();
+
+    bus.publish(&event).await;
+    assert_eq!(next_delivery(&mut seen).await.attempt, 1);
+    let last = next_delivery(&mut seen).await;
+    assert!(last.is_last_attempt());
+    worker
+        .until("dead-lettered", |s| s.dead_lettered == 1)
+        .await;
+
+    let letter = &bus.dead_letters(1).await[0];
+    assert_eq!(
+        letter.data.reason,
+        "gave up after 2 attempts: provider returned 503"
+    );
+    assert_eq!(letter.data.delivery_count, 2);
+    assert_eq!(
+        letter.correlation_id, event.correlation_id,
+        "a decoded event keeps its flow"
+    );
+    assert_eq!(
+        bus.steps_left().await,
+        0,
+        "JetStream alone would keep it in the work queue"
+    );
+}
+
+#[tokio::test]
+async fn a_long_handler_is_not_redelivered_while_it_runs() {
+    let bus = TestBus::start(|defs| {
+        defs.set_ack_wait("validate", Duration::from_secs(1))
+            .unwrap()
+    })
+    .await;
+    let (handler, mut seen) = Scripted::new([Act::Work(Duration::from_millis(2500))]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    next_delivery(&mut seen).await;
+    worker.until("acked", |s| s.acked == 1).await;
+
+    assert!(
+        seen.try_recv().is_err(),
+        "in-progress acks kept the message from being redelivered"
+    );
+}
+
+#[tokio::test]
+async fn a_redelivered_step_publishes_its_next_events_once() {
+    let bus = TestBus::start(|_| {}).await;
+    let (handler, mut seen) = Scripted::new([Act::EmitThenFail, Act::EmitThenSucceed]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    next_delivery(&mut seen).await;
+    next_delivery(&mut seen).await;
+    worker.until("acked", |s| s.acked == 1).await;
+
+    assert_eq!(
+        count_on(&bus.js, fleet_bus::STEPS_STREAM, "connector.save.>").await,
+        1
+    );
+    let states: Vec<_> = bus
+        .statuses(2)
+        .await
+        .into_iter()
+        .map(|e| e.data.status.state())
+        .collect();
+    assert_eq!(
+        states.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        ["validating", "retrying"]
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_work_finish_then_returns() {
+    let bus = TestBus::start(|_| {}).await;
+    let (handler, mut seen) = Scripted::new([Act::Work(Duration::from_millis(500))]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    next_delivery(&mut seen).await;
+    let handle = worker.handle.clone();
+    worker.stop().await.expect("run returns Ok");
+
+    assert_eq!(
+        handle.stats().acked,
+        1,
+        "the in-flight message finished and was acked"
+    );
+    assert_eq!(bus.steps_left().await, 0);
+}
+
+#[tokio::test]
+async fn work_still_running_after_the_grace_period_is_handed_to_another_worker() {
+    let bus = TestBus::start(|_| {}).await;
+    let mut impatient = validate_worker();
+    impatient.grace = Duration::from_millis(200);
+    let (slow, mut slow_seen) = Scripted::new([Act::Work(Duration::from_secs(30))]);
+    let first = bus.run_worker(impatient, slow);
+
+    bus.publish(&validate_event()).await;
+    next_delivery(&mut slow_seen).await;
+    let stopped_at = Instant::now();
+    first.stop().await.unwrap();
+    assert!(stopped_at.elapsed() < Duration::from_secs(5));
+
+    let (fast, mut fast_seen) = Scripted::new([Act::Succeed]);
+    let second = bus.run_worker(validate_worker(), fast);
+    assert_eq!(next_delivery(&mut fast_seen).await.attempt, 2);
+    second.until("acked", |s| s.acked == 1).await;
+}
