@@ -3,7 +3,10 @@
 //! It only parses the command line, sets up tracing and hands over to the
 //! library crates; logic that grows here belongs in a library.
 
+mod config;
+mod signal;
 mod telemetry;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +25,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create or update the JetStream streams and consumers from nats/ on
+    /// the configured server, then exit.
+    Provision,
+    /// Run workflow steps (validate, save, sync, status) until SIGTERM.
+    /// Any number of processes may run side by side.
+    Worker(worker::Args),
     /// Write the JSON Schema of every event to a directory (default: stdout
     /// as one JSON object keyed by file name).
     Schemas {
@@ -34,7 +43,14 @@ enum Command {
 fn main() -> ExitCode {
     telemetry::init();
     let cli = Cli::parse();
-    match run(cli) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            telemetry::report_exit(&error.into());
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             telemetry::report_exit(&error);
@@ -43,19 +59,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Provision => provision().await,
+        Command::Worker(args) => {
+            let config = config::Config::from_env()?;
+            worker::run(args, config, signal::shutdown_token()).await
+        }
         Command::Schemas { out } => write_schemas(out),
     }
+}
+
+async fn provision() -> anyhow::Result<()> {
+    let config = config::Config::from_env()?;
+    let client = fleet_bus::connect(&config.nats).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    fleet_bus::Definitions::builtin().provision(&js).await?;
+    client
+        .drain()
+        .await
+        .context("failed to drain the NATS connection")?;
+    Ok(())
 }
 
 fn write_schemas(out: Option<PathBuf>) -> anyhow::Result<()> {
     let schemas = fleet_events::schemas();
     let Some(dir) = out else {
-        let all: serde_json::Map<String, serde_json::Value> = schemas
-            .into_iter()
-            .map(|(name, schema)| (name.to_owned(), schema))
-            .collect();
+        let all: serde_json::Map<String, serde_json::Value> = schemas.into_iter().collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     };
@@ -63,7 +93,8 @@ fn write_schemas(out: Option<PathBuf>) -> anyhow::Result<()> {
     for (name, schema) in schemas {
         let path = dir.join(name);
         let text = serde_json::to_string_pretty(&schema)? + "\n";
-        std::fs::write(&path, text).with_context(|| format!("failed to write {}", path.display()))?;
+        std::fs::write(&path, text)
+            .with_context(|| format!("failed to write {}", path.display()))?;
     }
     Ok(())
 }

@@ -1,0 +1,95 @@
+//! Settings shared by every connector's HTTP calls.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How connectors talk to providers. Every field has a default, so `{}`
+/// deserialises to [`Config::default`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Longest time one HTTP request may take, from connecting to the last
+    /// byte of the body. Each retry gets the full time again.
+    #[serde(rename = "request_timeout_ms", with = "millis")]
+    pub request_timeout: Duration,
+    /// Longest time to open a connection (TCP and TLS).
+    #[serde(rename = "connect_timeout_ms", with = "millis")]
+    pub connect_timeout: Duration,
+    /// Longest `Retry-After` a call waits out before retrying by itself.
+    /// A longer one ends the call with a retryable error carrying the
+    /// delay, so the worker can release the message and come back later
+    /// instead of holding it.
+    #[serde(rename = "max_retry_wait_ms", with = "millis")]
+    pub max_retry_wait: Duration,
+    /// Accept `http://` site URLs. Only for the simulator and local sites:
+    /// over plain HTTP, Basic credentials travel in clear text.
+    pub allow_http: bool,
+    /// The `User-Agent` of every request, so site owners can tell the
+    /// fleet's traffic apart and allow it through firewalls.
+    pub user_agent: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_retry_wait: Duration::from_secs(10),
+            allow_http: false,
+            user_agent: concat!(
+                "connector-fleet/",
+                env!("CARGO_PKG_VERSION"),
+                " (+",
+                env!("CARGO_PKG_REPOSITORY"),
+                ")"
+            )
+            .to_owned(),
+        }
+    }
+}
+
+/// A [`Duration`] written as whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize as _, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn empty_object_gives_the_defaults() {
+        let config: Config = serde_json::from_value(json!({})).unwrap();
+
+        assert_eq!(config, Config::default());
+        assert!(!config.allow_http);
+        assert!(config.user_agent.starts_with("connector-fleet/"));
+    }
+
+    #[test]
+    fn durations_are_read_as_milliseconds() {
+        let config: Config = serde_json::from_value(json!({
+            "request_timeout_ms": 1500,
+            "connect_timeout_ms": 200,
+            "max_retry_wait_ms": 0,
+            "allow_http": true,
+        }))
+        .unwrap();
+
+        assert_eq!(config.request_timeout, Duration::from_millis(1500));
+        assert_eq!(config.connect_timeout, Duration::from_millis(200));
+        assert_eq!(config.max_retry_wait, Duration::ZERO);
+        assert!(config.allow_http);
+    }
+}

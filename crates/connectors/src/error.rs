@@ -1,0 +1,258 @@
+//! What can go wrong when a connector talks to a provider, and what to do about it.
+
+use std::time::Duration;
+
+use fleet_events::ConnectorId;
+
+/// A failed provider call.
+///
+/// `Display` is a message a person can act on: it names the provider, the
+/// site or URL (never its query string) and the provider's error code. It
+/// never contains a password or token. [`Error::class`] tells the caller
+/// whether to retry, give up, or ask the user to reconnect.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The site URL in the credentials is unusable.
+    #[error("site URL '{url}' {problem}")]
+    SiteUrl {
+        /// The URL as given, without user info, query or fragment.
+        url: String,
+        /// What is wrong with it, as the end of a sentence.
+        problem: &'static str,
+    },
+
+    /// The connector was handed credentials of another kind.
+    #[error("the {connector} connector takes {expected} credentials, not {found}")]
+    CredentialsKind {
+        /// The connector that was called.
+        connector: ConnectorId,
+        /// The kind it takes.
+        expected: &'static str,
+        /// The kind it was given.
+        found: &'static str,
+    },
+
+    /// WordPress rejected the user name or application password: the user
+    /// has to create a new application password and reconnect.
+    #[error(
+        "WordPress at {site} rejected the application password for user '{username}' ({code}); \
+         create a new application password and reconnect"
+    )]
+    AppPasswordRejected {
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// The user name the credentials carry.
+        username: String,
+        /// WordPress's error code (`incorrect_password`, `invalid_username`, ...).
+        code: String,
+    },
+
+    /// The site does not allow application passwords, for everyone or for
+    /// this user; only a site administrator can change that.
+    #[error(
+        "WordPress at {site} does not allow application passwords for user '{username}' ({code}); \
+         a site administrator has to enable them"
+    )]
+    AppPasswordsUnavailable {
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// The user name the credentials carry.
+        username: String,
+        /// WordPress's error code.
+        code: String,
+    },
+
+    /// The request reached WordPress without its `Authorization` header
+    /// (`rest_not_logged_in`, or `rest_forbidden` with 401).
+    #[error(
+        "WordPress at {site} received the request without credentials ({code}); the web server or \
+         a proxy in front of it probably strips the Authorization header and has to be configured \
+         to pass it on"
+    )]
+    AuthorizationStripped {
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// WordPress's error code.
+        code: String,
+    },
+
+    /// The user is known but lacks a permission the call needs (HTTP 403).
+    #[error(
+        "{provider} at {site} refused user '{username}' ({code}: {message}); give the user a role \
+         that may read this data"
+    )]
+    Forbidden {
+        /// Display name of the API that answered.
+        provider: &'static str,
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// The user name the credentials carry.
+        username: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// The API route does not exist (HTTP 404, `rest_no_route`).
+    #[error(
+        "{provider} at {site} has no REST route {route}; the REST API is disabled or the plugin \
+         is inactive"
+    )]
+    NoRoute {
+        /// Display name of the API that was asked.
+        provider: &'static str,
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// The route, such as `/wp-json/fluent-crm/v2/lists`.
+        route: String,
+    },
+
+    /// The provider is rate-limiting (HTTP 429).
+    #[error("{provider} at {site} is rate-limiting requests (HTTP 429)")]
+    RateLimited {
+        /// Display name of the API that answered.
+        provider: &'static str,
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// How long the provider asked to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+
+    /// The provider failed or is down for maintenance (HTTP 408 or 5xx).
+    #[error("{provider} at {site} is unavailable (HTTP {status})")]
+    Unavailable {
+        /// Display name of the API that answered.
+        provider: &'static str,
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// The HTTP status code.
+        status: u16,
+        /// How long the provider asked to wait (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
+
+    /// The request did not complete: DNS, connection, TLS, timeout, or the
+    /// connection broke while the body was read.
+    #[error("the request to {provider} at {url} failed")]
+    Transport {
+        /// Display name of the API that was asked.
+        provider: &'static str,
+        /// The request URL without its query string.
+        url: String,
+        /// The cause, with the URL removed.
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The provider answered with a redirect, which connectors never follow:
+    /// following one could send the credentials to another host.
+    #[error(
+        "{provider} answered {url} with a redirect (HTTP {status}) to {location}; if the site \
+         moved, reconnect it with its new address"
+    )]
+    Redirected {
+        /// Display name of the API that was asked.
+        provider: &'static str,
+        /// The request URL without its query string.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// Where the redirect pointed, without its query string.
+        location: String,
+    },
+
+    /// The provider refused the request for another reason (another 4xx).
+    #[error("{provider} refused the request to {url} with HTTP {status} ({code}: {message})")]
+    Rejected {
+        /// Display name of the API that answered.
+        provider: &'static str,
+        /// The request URL without its query string.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The provider's error code, or `unknown` when the body had none.
+        code: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// A successful response did not have the expected shape (an HTML page
+    /// from a maintenance or security plugin, a changed API).
+    #[error("{provider} answered {url} with a body that is not the expected JSON")]
+    InvalidResponse {
+        /// Display name of the API that answered.
+        provider: &'static str,
+        /// The request URL without its query string.
+        url: String,
+        /// What did not match.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The connector has no stream of that name.
+    #[error("the {connector} connector has no stream '{stream}'")]
+    UnknownStream {
+        /// The connector that was called.
+        connector: ConnectorId,
+        /// The stream asked for.
+        stream: String,
+    },
+
+    /// The cursor was not one this connector returned.
+    #[error("the cursor is not a {connector} cursor")]
+    InvalidCursor {
+        /// The connector that was called.
+        connector: ConnectorId,
+        /// What did not match.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What the caller should do after an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Try again later, after `retry_after` when the provider said so.
+    Retryable {
+        /// The provider's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Trying again will fail the same way until something is changed by hand.
+    Permanent,
+    /// The credentials no longer work: the user has to reconnect.
+    ReauthRequired,
+}
+
+impl Error {
+    /// Whether to retry, give up, or ask the user to reconnect.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::RateLimited { retry_after, .. } | Self::Unavailable { retry_after, .. } => {
+                ErrorClass::Retryable {
+                    retry_after: *retry_after,
+                }
+            }
+            Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
+            Self::AppPasswordRejected { .. } => ErrorClass::ReauthRequired,
+            Self::SiteUrl { .. }
+            | Self::CredentialsKind { .. }
+            | Self::AppPasswordsUnavailable { .. }
+            | Self::AuthorizationStripped { .. }
+            | Self::Forbidden { .. }
+            | Self::NoRoute { .. }
+            | Self::Redirected { .. }
+            | Self::Rejected { .. }
+            | Self::InvalidResponse { .. }
+            | Self::UnknownStream { .. }
+            | Self::InvalidCursor { .. } => ErrorClass::Permanent,
+        }
+    }
+}
+
+/// The HTTP client could not be built from the [`Config`](crate::Config)
+/// (an invalid User-Agent, or no TLS backend).
+#[derive(Debug, thiserror::Error)]
+#[error("failed to build the HTTP client of the connectors")]
+pub struct BuildError(#[from] reqwest::Error);

@@ -1,0 +1,263 @@
+//! The HTTP client all connectors share, with its retry rule.
+
+use std::{future::Future, time::Duration};
+
+use backon::{ExponentialBuilder, Retryable as _};
+use chrono::{DateTime, Utc};
+use reqwest::{
+    RequestBuilder, StatusCode, Url,
+    header::{HeaderMap, LOCATION, RETRY_AFTER},
+    redirect,
+};
+
+use crate::{BuildError, Config, Error, ErrorClass};
+
+/// Attempts per call, the first included.
+const ATTEMPTS: usize = 3;
+/// Backoff before the first retry; it doubles up to [`MAX_BACKOFF`], and
+/// each delay gets up to as much again of random jitter.
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+/// Upper bound of the exponential backoff, before jitter.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// A `reqwest` client that never follows redirects, with timeouts and a
+/// User-Agent, plus the retry rule of one connector call.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    client: reqwest::Client,
+    allow_http: bool,
+    max_retry_wait: Duration,
+}
+
+impl Http {
+    pub(crate) fn new(config: &Config) -> Result<Self, BuildError> {
+        let client = reqwest::Client::builder()
+            .redirect(redirect::Policy::none())
+            .timeout(config.request_timeout)
+            .connect_timeout(config.connect_timeout)
+            .user_agent(&config.user_agent)
+            .build()?;
+        Ok(Self {
+            client,
+            allow_http: config.allow_http,
+            max_retry_wait: config.max_retry_wait,
+        })
+    }
+
+    /// Whether `http://` site URLs are accepted.
+    pub(crate) fn allow_http(&self) -> bool {
+        self.allow_http
+    }
+
+    /// A GET request to `url`.
+    pub(crate) fn get(&self, url: Url) -> RequestBuilder {
+        self.client.get(url)
+    }
+
+    /// Runs `attempt` until it succeeds, fails with an error that is not
+    /// [`ErrorClass::Retryable`], or has run [`ATTEMPTS`] times.
+    ///
+    /// Between attempts it waits the provider's `Retry-After` when there is
+    /// one, else a jittered exponential backoff. A `Retry-After` longer than
+    /// [`Config::max_retry_wait`] ends the call at once with that error, so
+    /// the caller can schedule the retry itself.
+    pub(crate) async fn retry<T, F, Fut>(&self, attempt: F) -> Result<T, Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, Error>>,
+    {
+        let backoff = ExponentialBuilder::new()
+            .with_min_delay(MIN_BACKOFF)
+            .with_max_delay(MAX_BACKOFF)
+            .with_max_times(ATTEMPTS - 1)
+            .with_jitter();
+        let mut retries = 0_usize;
+        attempt
+            .retry(backoff)
+            .when(|error: &Error| matches!(error.class(), ErrorClass::Retryable { .. }))
+            .adjust(|error: &Error, backoff| {
+                let backoff = backoff?;
+                match error.class() {
+                    ErrorClass::Retryable {
+                        retry_after: Some(wait),
+                    } => (wait <= self.max_retry_wait).then_some(wait),
+                    ErrorClass::Retryable { retry_after: None }
+                    | ErrorClass::Permanent
+                    | ErrorClass::ReauthRequired => Some(backoff),
+                }
+            })
+            .notify(|error: &Error, delay: Duration| {
+                retries += 1;
+                tracing::warn!(
+                    retry = retries,
+                    delay_ms = delay.as_millis(),
+                    error.message = %error,
+                    "Provider call failed; retrying."
+                );
+            })
+            .await
+    }
+}
+
+/// `url` without its query string and fragment, for messages: a query
+/// may carry a token.
+pub(crate) fn display_url(url: &Url) -> String {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.to_string()
+}
+
+/// The error for a failed request or body read. The URL is taken out of
+/// `source` and shown without its query string.
+pub(crate) fn transport_error(provider: &'static str, url: &Url, source: reqwest::Error) -> Error {
+    Error::Transport {
+        provider,
+        url: display_url(url),
+        source: source.without_url(),
+    }
+}
+
+/// The error for a 3xx answer to `url`.
+pub(crate) fn redirect_error(
+    provider: &'static str,
+    url: &Url,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Error {
+    let location = headers
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|location| url.join(location).ok())
+        .map_or_else(
+            || "an address it did not give".to_owned(),
+            |location| display_url(&location),
+        );
+    Error::Redirected {
+        provider,
+        url: display_url(url),
+        status: status.as_u16(),
+        location,
+    }
+}
+
+/// Whether a status means "try again later": 408, 429 and 5xx.
+pub(crate) fn is_transient(status: StatusCode) -> bool {
+    status == StatusCode::REQUEST_TIMEOUT
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status.is_server_error()
+}
+
+/// The error for a transient status (see [`is_transient`]).
+pub(crate) fn transient_error(
+    provider: &'static str,
+    site: String,
+    status: StatusCode,
+    headers: &HeaderMap,
+) -> Error {
+    let retry_after = retry_after(headers, Utc::now());
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        Error::RateLimited {
+            provider,
+            site,
+            retry_after,
+        }
+    } else {
+        Error::Unavailable {
+            provider,
+            site,
+            status: status.as_u16(),
+            retry_after,
+        }
+    }
+}
+
+/// The `Retry-After` header as a delay from `now`: either delay-seconds or
+/// an HTTP date (a date in the past is no delay). `None` when absent or
+/// unreadable.
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    Some(
+        (at.with_timezone(&Utc) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn headers(retry_after: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
+        headers
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn retry_after_reads_delay_seconds() {
+        assert_eq!(
+            retry_after(&headers("120"), now()),
+            Some(Duration::from_secs(120))
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_an_http_date() {
+        assert_eq!(
+            retry_after(&headers("Sun, 01 Mar 2026 12:00:30 GMT"), now()),
+            Some(Duration::from_secs(30))
+        );
+    }
+
+    #[test]
+    fn retry_after_in_the_past_is_no_delay() {
+        assert_eq!(
+            retry_after(&headers("Sun, 01 Mar 2026 11:00:00 GMT"), now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_that_is_unreadable_or_absent_is_none() {
+        assert_eq!(retry_after(&headers("soon"), now()), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now()), None);
+    }
+
+    #[test]
+    fn display_url_drops_query_and_fragment() {
+        let url = Url::parse("https://example.com/wp-json/wp/v2/posts?token=secret#top").unwrap();
+
+        assert_eq!(display_url(&url), "https://example.com/wp-json/wp/v2/posts");
+    }
+
+    #[test]
+    fn redirect_error_resolves_a_relative_location_and_drops_its_query() {
+        let url = Url::parse("https://example.com/wp-json/wp/v2/users/me?context=edit").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            LOCATION,
+            HeaderValue::from_static("/wp-login.php?redirect_to=x&reauth=1"),
+        );
+
+        let error = redirect_error("WordPress", &url, StatusCode::FOUND, &headers);
+
+        let Error::Redirected { location, url, .. } = &error else {
+            panic!("expected Redirected, got {error:?}");
+        };
+        assert_eq!(location, "https://example.com/wp-login.php");
+        assert_eq!(url, "https://example.com/wp-json/wp/v2/users/me");
+    }
+}

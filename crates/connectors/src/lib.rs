@@ -1,0 +1,84 @@
+//! The provider layer of connector-fleet: how each third-party API checks
+//! credentials and hands out its data, page by page.
+//!
+//! A [`Connector`] does two things. [`validate`](Connector::validate) makes
+//! one cheap authenticated call and returns the [`Account`] the
+//! [`Credentials`] open. [`sync_page`](Connector::sync_page) reads one
+//! [`Page`] of a stream (WordPress `posts`, FluentCRM `subscribers`, ...)
+//! and returns the cursor of the next one, so a sync worker can checkpoint
+//! after every page and resume after a crash. The [`Registry`] builds every
+//! connector from one [`Config`] and hands them out as `Arc<dyn Connector>`.
+//!
+//! Every failure is an [`Error`] whose message a person can act on and
+//! whose [`class`](Error::class) says what to do: retry (with the
+//! provider's `Retry-After` when it gave one), give up, or ask the user to
+//! reconnect. Within one call, transient failures are retried three times
+//! with a jittered backoff; a `Retry-After` longer than
+//! [`Config::max_retry_wait`] is handed back instead, so the worker can nak
+//! its message with that delay rather than hold it.
+//!
+//! The HTTP client never follows redirects (a redirect could carry the
+//! credentials to another host) and refuses `http://` sites unless
+//! [`Config::allow_http`] is set.
+//!
+//! Connectors today: `wordpress` (application password; streams `posts`,
+//! `pages`) and `fluentcrm` (application password; streams `subscribers`,
+//! `lists`).
+//!
+//! What this crate does not do: it knows nothing of NATS, SQL or Vault. It
+//! does not store credentials or cursors, refresh OAuth tokens, or schedule
+//! syncs; the workers do, with what it returns. Nor does it log secrets:
+//! [`Credentials`] hold them as `SecretString`s and expose them only to
+//! the HTTP request and to serialisation (for Vault).
+//!
+//! Start from [`Registry`], [`Connector`], [`Credentials`], [`Page`] and
+//! [`Error`].
+//!
+//! ```no_run
+//! use fleet_connectors::{Config, Credentials, ErrorClass, Registry};
+//! use fleet_events::ConnectorId;
+//!
+//! # async fn sync() -> Result<(), Box<dyn std::error::Error>> {
+//! let registry = Registry::new(&Config::default())?;
+//! let wordpress = registry
+//!     .get(&ConnectorId::parse("wordpress")?)
+//!     .expect("a built-in connector");
+//! let credentials =
+//!     Credentials::app_password("https://example.com", "bob", "abcd efgh ijkl mnop qrst uvwx");
+//!
+//! match wordpress.validate(&credentials).await {
+//!     Ok(account) => println!("Connected to {}.", account.name),
+//!     // `error` reads "WordPress at https://example.com rejected the application
+//!     // password for user 'bob' (incorrect_password); ...": show it to the user.
+//!     Err(error) if error.class() == ErrorClass::ReauthRequired => return Ok(()),
+//!     Err(error) => return Err(error.into()),
+//! }
+//!
+//! let mut cursor = None;
+//! loop {
+//!     let page = wordpress.sync_page(&credentials, "posts", cursor.as_ref()).await?;
+//!     // Upsert `page.records` by `external_id`, then checkpoint `page.next`.
+//!     let Some(next) = page.next else { break };
+//!     cursor = Some(next);
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+mod connector;
+mod credentials;
+mod error;
+mod fluentcrm;
+mod http;
+mod registry;
+mod wordpress;
+mod wp;
+
+pub use config::Config;
+pub use connector::{Account, Connector, Page, Record, StreamSpec};
+pub use credentials::Credentials;
+pub use error::{BuildError, Error, ErrorClass};
+pub use registry::Registry;

@@ -1,0 +1,458 @@
+//! What WordPress and FluentCRM share: a site reached through the WordPress
+//! REST API with an application password, and WordPress's error bodies.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use fleet_events::ConnectorId;
+use reqwest::{StatusCode, Url, header::HeaderMap};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{
+    Deserialize, Deserializer,
+    de::{DeserializeOwned, Error as _},
+};
+use serde_json::Value;
+
+use crate::{
+    Account, Credentials, Error,
+    http::{self, Http},
+};
+
+/// Longest provider message kept in an [`Error`], in characters.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// The REST namespaces the connectors call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Api {
+    /// WordPress core, `wp/v2`.
+    WordPress,
+    /// The FluentCRM plugin, `fluent-crm/v2`.
+    FluentCrm,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Self::WordPress => "WordPress",
+            Self::FluentCrm => "FluentCRM",
+        }
+    }
+
+    fn namespace(self) -> &'static str {
+        match self {
+            Self::WordPress => "wp/v2",
+            Self::FluentCrm => "fluent-crm/v2",
+        }
+    }
+}
+
+/// A WordPress site and the application password to call it with.
+pub(crate) struct Site<'a> {
+    /// The site URL with a trailing `/`, so routes join below it.
+    base: Url,
+    /// The site URL as shown in messages and used as the account id.
+    display: String,
+    username: &'a str,
+    password: &'a SecretString,
+}
+
+impl<'a> Site<'a> {
+    /// Reads application-password credentials and checks the site URL:
+    /// `https` (or `http` when allowed), a host, no user info, query or
+    /// fragment.
+    pub(crate) fn new(
+        connector: &ConnectorId,
+        credentials: &'a Credentials,
+        allow_http: bool,
+    ) -> Result<Self, Error> {
+        let Credentials::AppPassword {
+            site_url,
+            username,
+            password,
+        } = credentials
+        else {
+            return Err(Error::CredentialsKind {
+                connector: connector.clone(),
+                expected: "application password",
+                found: credentials.kind(),
+            });
+        };
+        let base = parse_site_url(site_url, allow_http)?;
+        let display = base.as_str().trim_end_matches('/').to_owned();
+        Ok(Self {
+            base,
+            display,
+            username,
+            password,
+        })
+    }
+
+    /// Asks `users/me` who the credentials belong to. Every authenticated
+    /// route checks the application password, so this is the cheapest
+    /// call that proves it.
+    pub(crate) async fn account(&self, http: &Http) -> Result<Account, Error> {
+        #[derive(Deserialize)]
+        struct Me {
+            #[serde(default)]
+            username: Option<String>,
+            name: String,
+        }
+
+        let me: Me = self
+            .get(
+                http,
+                Api::WordPress,
+                "users/me",
+                &[("context", "edit".to_owned())],
+            )
+            .await?
+            .body;
+        let user = me.username.unwrap_or(me.name);
+        let host = self
+            .display
+            .split_once("://")
+            .map_or(&*self.display, |(_, rest)| rest);
+        Ok(Account {
+            id: self.display.clone(),
+            name: format!("{user} on {host}"),
+        })
+    }
+
+    /// GETs `route` of `api` with `query`, retrying transient failures,
+    /// and decodes the JSON body.
+    pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        http: &Http,
+        api: Api,
+        route: &str,
+        query: &[(&str, String)],
+    ) -> Result<Reply<T>, Error> {
+        let mut url = self.route(api, route);
+        url.query_pairs_mut().extend_pairs(query);
+        http.retry(|| self.attempt(http, api, &url)).await
+    }
+
+    fn route(&self, api: Api, route: &str) -> Url {
+        self.base
+            .join(&format!("wp-json/{}/{route}", api.namespace()))
+            .expect("a relative path joins any http(s) base URL")
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        http: &Http,
+        api: Api,
+        url: &Url,
+    ) -> Result<Reply<T>, Error> {
+        let provider = api.name();
+        let response = http
+            .get(url.clone())
+            .basic_auth(self.username, Some(self.password.expose_secret()))
+            .send()
+            .await
+            .map_err(|source| http::transport_error(provider, url, source))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| http::transport_error(provider, url, source))?;
+        if status.is_success() {
+            let body = serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
+                provider,
+                url: http::display_url(url),
+                source,
+            })?;
+            return Ok(Reply { headers, body });
+        }
+        Err(self.error(api, url, status, &headers, &body))
+    }
+
+    /// Maps a failed response to an [`Error`], by status and by
+    /// WordPress's error `code` (every REST error body is
+    /// `{"code", "message", "data": {"status"}}`, FluentCRM's included).
+    fn error(
+        &self,
+        api: Api,
+        url: &Url,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Error {
+        let provider = api.name();
+        if status.is_redirection() {
+            return http::redirect_error(provider, url, status, headers);
+        }
+        if http::is_transient(status) {
+            return http::transient_error(provider, self.display.clone(), status, headers);
+        }
+        let WpError { code, message } = serde_json::from_slice(body).unwrap_or_default();
+        let site = self.display.clone();
+        let username = self.username.to_owned();
+        match (status, code.as_str()) {
+            (StatusCode::UNAUTHORIZED, "rest_not_logged_in" | "rest_forbidden") => {
+                Error::AuthorizationStripped { site, code }
+            }
+            (
+                StatusCode::UNAUTHORIZED,
+                "application_passwords_disabled" | "application_passwords_disabled_for_user",
+            ) => Error::AppPasswordsUnavailable {
+                site,
+                username,
+                code,
+            },
+            (StatusCode::UNAUTHORIZED, _) => Error::AppPasswordRejected {
+                site,
+                username,
+                code,
+            },
+            (StatusCode::FORBIDDEN, _) => Error::Forbidden {
+                provider,
+                site,
+                username,
+                code,
+                message: plain_text(&message),
+            },
+            (StatusCode::NOT_FOUND, _) => Error::NoRoute {
+                provider,
+                site,
+                route: url
+                    .path()
+                    .strip_prefix(self.base.path())
+                    .map_or_else(|| url.path().to_owned(), |route| format!("/{route}")),
+            },
+            _ => Error::Rejected {
+                provider,
+                url: http::display_url(url),
+                status: status.as_u16(),
+                code,
+                message: plain_text(&message),
+            },
+        }
+    }
+}
+
+/// A decoded response.
+pub(crate) struct Reply<T> {
+    /// The response headers (WordPress puts its totals there).
+    pub(crate) headers: HeaderMap,
+    /// The decoded body.
+    pub(crate) body: T,
+}
+
+/// An item of a listing: the fields `K` read out of it, and the whole item.
+pub(crate) struct Item<K> {
+    /// The fields the connector needs (id, timestamp).
+    pub(crate) keys: K,
+    /// The item as the provider sent it.
+    pub(crate) payload: Value,
+}
+
+impl<'de, K: DeserializeOwned> Deserialize<'de> for Item<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let payload = Value::deserialize(deserializer)?;
+        let keys = K::deserialize(&payload).map_err(D::Error::custom)?;
+        Ok(Self { keys, payload })
+    }
+}
+
+/// A WordPress REST error body.
+#[derive(Deserialize)]
+struct WpError {
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// What a response without a WordPress error body is reported as: such
+/// answers come from in front of WordPress.
+impl Default for WpError {
+    fn default() -> Self {
+        Self {
+            code: "unknown".to_owned(),
+            message: "the response is not a WordPress error; a firewall or proxy may have answered"
+                .to_owned(),
+        }
+    }
+}
+
+/// Checks a site URL and returns it with a trailing `/`.
+fn parse_site_url(site_url: &str, allow_http: bool) -> Result<Url, Error> {
+    let fail = |url: String, problem| Err(Error::SiteUrl { url, problem });
+    let Ok(mut url) = Url::parse(site_url.trim()) else {
+        return fail(
+            site_url.to_owned(),
+            "is not a URL; write it in full, such as https://example.com",
+        );
+    };
+    let has_user_info = !url.username().is_empty() || url.password().is_some();
+    let has_extras = url.query().is_some() || url.fragment().is_some();
+    // Messages show the URL without the parts that may hold a secret.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.set_query(None);
+    url.set_fragment(None);
+    let shown = url.as_str().to_owned();
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return fail(
+                shown,
+                "must use https: application passwords would travel in clear text",
+            );
+        }
+        _ => return fail(shown, "must start with https://"),
+    }
+    if url.host().is_none() {
+        return fail(shown, "has no host");
+    }
+    if has_user_info {
+        return fail(shown, "must not contain a user name or password");
+    }
+    if has_extras {
+        return fail(shown, "must not contain a query string or fragment");
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// `message` without HTML tags and cut to [`MAX_MESSAGE_CHARS`]: WordPress
+/// puts markup such as `<strong>Error:</strong>` in messages.
+fn plain_text(message: &str) -> String {
+    let mut text = String::with_capacity(message.len());
+    let mut in_tag = false;
+    for c in message.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text.trim();
+    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// A provider id that may be a JSON number or a string (`1` or `"1"`), as
+/// a string.
+pub(crate) fn external_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(u64),
+        Text(String),
+    }
+
+    Ok(match Id::deserialize(deserializer)? {
+        Id::Number(id) => id.to_string(),
+        Id::Text(id) => id,
+    })
+}
+
+/// Reads a timestamp without offset in `format` as UTC. `None` for values
+/// WordPress uses as "no date" (`0000-00-00 00:00:00`) and anything else
+/// unreadable: a bad date must not fail a whole page.
+pub(crate) fn naive_utc(value: Option<&str>, format: &str) -> Option<DateTime<Utc>> {
+    NaiveDateTime::parse_from_str(value?, format)
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// A numeric response header, such as `X-WP-Total`.
+pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    headers.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problem(site_url: &str, allow_http: bool) -> (String, &'static str) {
+        match parse_site_url(site_url, allow_http) {
+            Err(Error::SiteUrl { url, problem }) => (url, problem),
+            other => panic!("expected a SiteUrl error for {site_url}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn site_url_gets_a_trailing_slash_and_keeps_its_path() {
+        let url = parse_site_url(" https://example.com/blog ", false).unwrap();
+
+        assert_eq!(url.as_str(), "https://example.com/blog/");
+        assert_eq!(
+            url.join("wp-json/wp/v2/posts").unwrap().as_str(),
+            "https://example.com/blog/wp-json/wp/v2/posts"
+        );
+    }
+
+    #[test]
+    fn http_site_url_needs_allow_http() {
+        assert!(
+            problem("http://example.com", false)
+                .1
+                .contains("must use https")
+        );
+        assert!(parse_site_url("http://example.com", true).is_ok());
+    }
+
+    #[test]
+    fn site_url_with_user_info_is_refused_without_repeating_it() {
+        let (url, problem) = problem("https://bob:hunter2@example.com/", false);
+
+        assert_eq!(url, "https://example.com/");
+        assert!(problem.contains("user name or password"));
+    }
+
+    #[test]
+    fn site_url_problems_are_named() {
+        assert!(problem("example.com", false).1.contains("is not a URL"));
+        assert!(problem("ftp://example.com", false).1.contains("https://"));
+        assert!(
+            problem("https://example.com/?p=1", false)
+                .1
+                .contains("query")
+        );
+    }
+
+    #[test]
+    fn plain_text_drops_tags_and_cuts_long_messages() {
+        assert_eq!(
+            plain_text("<strong>Error:</strong> Unknown username."),
+            "Error: Unknown username."
+        );
+        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
+        assert_eq!(plain_text(&long).chars().count(), MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn external_id_accepts_numbers_and_strings() {
+        #[derive(Deserialize)]
+        struct Item {
+            #[serde(deserialize_with = "external_id")]
+            id: String,
+        }
+
+        let number: Item = serde_json::from_str(r#"{"id": 7}"#).unwrap();
+        let text: Item = serde_json::from_str(r#"{"id": "7"}"#).unwrap();
+
+        assert_eq!(number.id, "7");
+        assert_eq!(text.id, "7");
+    }
+
+    #[test]
+    fn naive_utc_reads_timestamps_without_offset_as_utc() {
+        let at = naive_utc(Some("2024-05-01 10:30:00"), "%Y-%m-%d %H:%M:%S").unwrap();
+
+        assert_eq!(at.to_rfc3339(), "2024-05-01T10:30:00+00:00");
+        assert_eq!(
+            naive_utc(Some("0000-00-00 00:00:00"), "%Y-%m-%d %H:%M:%S"),
+            None
+        );
+        assert_eq!(naive_utc(None, "%Y-%m-%d %H:%M:%S"), None);
+    }
+}

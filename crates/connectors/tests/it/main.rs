@@ -1,0 +1,6 @@
+//! The connectors against the provider simulator.
+
+mod fluentcrm;
+mod helpers;
+mod resilience;
+mod wordpress;

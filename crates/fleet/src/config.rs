@@ -1,0 +1,40 @@
+//! Configuration from the environment: the one place that reads it.
+//!
+//! Every setting is `FLEET_` followed by its path, with `__` between levels:
+//! `FLEET_NATS__URL` sets `nats.url`, `FLEET_NATS__PASSWORD` sets
+//! `nats.password`. The libraries document each field of their `Config`;
+//! docs/configuration.md lists them all.
+
+use figment::Figment;
+use figment::providers::Env;
+use serde::Deserialize;
+
+/// Settings for every part of the fleet; each command reads the parts it
+/// needs.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Config {
+    /// NATS connection (`FLEET_NATS__*`).
+    pub(crate) nats: fleet_bus::Config,
+    /// Vault/OpenBao (`FLEET_VAULT__*`); needed by the workers.
+    pub(crate) vault: Option<fleet_secrets::Config>,
+    /// PostgreSQL (`FLEET_DATABASE__*`); needed by the workers.
+    pub(crate) database: Option<fleet_store::Config>,
+    /// Provider HTTP settings (`FLEET_CONNECTORS__*`).
+    #[serde(default)]
+    pub(crate) connectors: fleet_connectors::Config,
+}
+
+impl Config {
+    /// Reads the configuration from `FLEET_*` environment variables.
+    ///
+    /// # Errors
+    ///
+    /// A missing required setting or a value of the wrong type, named by its
+    /// variable.
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
+        Figment::new()
+            .merge(Env::prefixed("FLEET_").split("__"))
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e} (settings are FLEET_* environment variables, see docs/configuration.md)"))
+    }
+}

@@ -1,0 +1,75 @@
+//! `fleet worker`: runs the chosen steps until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fleet_events::Step;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::config::Config;
+
+/// What `fleet worker` was asked to run.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Steps to run in this process, comma separated.
+    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status"])]
+    steps: Vec<Step>,
+    /// Messages each step handles at once in this process.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds in-flight work may run after a shutdown signal.
+    #[arg(long, default_value_t = 20)]
+    grace_seconds: u64,
+}
+
+/// Connects to NATS, Vault and Postgres, provisions the streams, and runs
+/// the steps until `shutdown`; then waits for in-flight work and drains.
+pub(crate) async fn run(
+    args: Args,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let client = fleet_bus::connect(&config.nats).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    fleet_bus::Definitions::builtin().provision(&js).await?;
+    let vault = config
+        .vault
+        .context("FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required to run workers")?;
+    let database = config
+        .database
+        .context("FLEET_DATABASE__URL is required to run workers")?;
+    let secrets = fleet_secrets::Client::connect(vault).await?;
+    let store = fleet_store::Store::connect(&database).await?;
+    let connectors = fleet_connectors::Registry::new(&config.connectors)?;
+    let deps = fleet_workers::Deps {
+        secrets: secrets.clone(),
+        store,
+        connectors: Arc::new(connectors),
+    };
+
+    let tracker = TaskTracker::new();
+    let renewer = secrets.renewer();
+    let renewal = shutdown.clone();
+    tracker.spawn(async move {
+        if let Err(e) = renewer.run(renewal).await {
+            tracing::error!(error.message = %e, error.cause_chain = ?e, "Vault token renewal stopped.");
+        }
+    });
+    let settings = fleet_workers::Settings {
+        concurrency: args.concurrency,
+        grace: Duration::from_secs(args.grace_seconds),
+    };
+    fleet_workers::spawn_steps(&js, &deps, &args.steps, settings, &tracker, &shutdown);
+    info!(steps = ?args.steps, concurrency = args.concurrency, "Fleet worker running.");
+    tracker.close();
+    tracker.wait().await;
+    client
+        .drain()
+        .await
+        .context("failed to drain the NATS connection")?;
+    info!("Fleet worker stopped.");
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `/_sim/...`: the control API for processes that do not hold a
+//! [`SimHandle`](crate::SimHandle), such as the offline demo's scripts.
+//!
+//! | method and path | body | effect |
+//! | --- | --- | --- |
+//! | `POST /_sim/sites` | a [`SiteConfig`] | seeds and serves the site, replacing one of the same name |
+//! | `POST /_sim/faults` | `{"site"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` (default: any site) suffer `fault` |
+//! | `DELETE /_sim/faults` | | forgets every queued fault |
+//! | `POST /_sim/sites/{site}/users/{username}/revoke` | | revokes the user's application passwords |
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Path, State as AxumState},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::Deserialize;
+
+use crate::{config::SiteConfig, fault::Fault, state::State};
+
+/// The body of `POST /_sim/faults`.
+#[derive(Deserialize)]
+struct Injection {
+    #[serde(default)]
+    site: Option<String>,
+    fault: Fault,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+pub(crate) fn router() -> Router<Arc<State>> {
+    Router::new()
+        .route("/_sim/sites", post(add_site))
+        .route("/_sim/faults", post(inject).delete(clear_faults))
+        .route("/_sim/sites/{site}/users/{username}/revoke", post(revoke))
+}
+
+async fn add_site(
+    AxumState(state): AxumState<Arc<State>>,
+    Json(site): Json<SiteConfig>,
+) -> Response {
+    match state.add_site(&site) {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+    }
+}
+
+async fn inject(
+    AxumState(state): AxumState<Arc<State>>,
+    Json(injection): Json<Injection>,
+) -> StatusCode {
+    state.inject(injection.site.as_deref(), injection.fault, injection.times);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(AxumState(state): AxumState<Arc<State>>) -> StatusCode {
+    state.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke(
+    AxumState(state): AxumState<Arc<State>>,
+    Path((site, username)): Path<(String, String)>,
+) -> StatusCode {
+    if state.revoke_passwords(&site, &username) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}

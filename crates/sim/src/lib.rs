@@ -1,0 +1,208 @@
+//! A simulator of the provider APIs connector-fleet talks to, for tests and
+//! the offline demo.
+//!
+//! It serves WordPress sites (`wp/v2`: `users/me`, `posts`, `pages`) with
+//! the FluentCRM plugin (`fluent-crm/v2`: `subscribers`, `lists`) over
+//! HTTP, as the real APIs answer: Basic authentication with application
+//! passwords, WordPress's error bodies (`{"code", "message", "data":
+//! {"status"}}`), `X-WP-Total`/`X-WP-TotalPages`/`Link` headers, a 400
+//! `rest_post_invalid_page_number` past the last page, FluentCRM's nested
+//! paginator with string ids and its 200-with-empty-data past the end.
+//! Each site lives at `{base_url}/sites/{name}`, which is all a connector
+//! needs: a site URL.
+//!
+//! Sites are seeded deterministically from counts in a [`SiteConfig`], so
+//! tests can page through 250 posts. Faults ([`Fault`]: 429 with
+//! `Retry-After`, 503, slow answers, redirects, a stripped `Authorization`
+//! header) and password revocation are driven through the [`SimHandle`],
+//! or over HTTP under `/_sim/` by other processes.
+//!
+//! What it does not do: TLS (real application passwords need HTTPS;
+//! connectors accept the simulator's `http://` only when told to), writes,
+//! or any route the connectors do not use.
+//!
+//! Start from [`Sim::start`], [`Config`], [`SiteConfig`], [`SimHandle`] and
+//! [`Fault`].
+//!
+//! ```no_run
+//! use fleet_sim::{Config, Fault, Sim, SiteConfig, UserConfig};
+//!
+//! # async fn demo() -> Result<(), fleet_sim::Error> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let site = SiteConfig::new("acme")
+//!     .user(UserConfig::administrator("bob", "abcd efgh ijkl mnop qrst uvwx"))
+//!     .posts(250)
+//!     .fluentcrm(230, 4);
+//! let sim = Sim::start(listener, &Config::default().site(site))?;
+//! sim.inject_site("acme", Fault::RateLimited { retry_after_secs: 1 }, 1);
+//! println!("WordPress at {}", sim.site_url("acme"));
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+mod control;
+mod fault;
+mod fluentcrm;
+mod state;
+mod wordpress;
+
+use std::{io, net::Ipv4Addr, sync::Arc};
+
+use axum::{
+    Router,
+    routing::{any, get},
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+pub use config::{Config, FluentCrmConfig, Role, SiteConfig, UserConfig};
+pub use fault::Fault;
+
+use state::State;
+
+/// Why the simulator could not start or take a site.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listener's address could not be read.
+    #[error("failed to read the simulator's listening address")]
+    Listener(#[from] io::Error),
+    /// A site name is not a single URL path segment.
+    #[error("site name '{name}' must be 1 to 64 letters, digits, '-' or '_'")]
+    SiteName {
+        /// The rejected name.
+        name: String,
+    },
+}
+
+/// The simulator; [`Sim::start`] runs one.
+#[derive(Debug)]
+pub struct Sim;
+
+impl Sim {
+    /// Seeds the sites of `config` and serves them on `listener` in a
+    /// spawned task, until the last clone of the returned handle is dropped.
+    ///
+    /// Bind the listener to port 0 for a free port; [`SimHandle::base_url`]
+    /// says which one it got.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Listener`] when the listener has no address,
+    /// [`Error::SiteName`] for a site name that is not a path segment.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime.
+    pub fn start(listener: TcpListener, config: &Config) -> Result<SimHandle, Error> {
+        let mut address = listener.local_addr()?;
+        if address.ip().is_unspecified() {
+            address.set_ip(Ipv4Addr::LOCALHOST.into());
+        }
+        let state = Arc::new(State::new(format!("http://{address}")));
+        for site in &config.sites {
+            state.add_site(site)?;
+        }
+        let stop = CancellationToken::new();
+        let server = axum::serve(listener, router(Arc::clone(&state)))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        tokio::spawn(async move {
+            if let Err(error) = server.await {
+                tracing::error!(error.message = %error, "The provider simulator stopped serving.");
+            }
+        });
+        Ok(SimHandle {
+            inner: Arc::new(Inner {
+                state,
+                _stop: stop.drop_guard(),
+            }),
+        })
+    }
+}
+
+fn router(state: Arc<State>) -> Router {
+    let site = "/sites/{site}/wp-json";
+    Router::new()
+        .route(&format!("{site}/wp/v2/users/me"), get(wordpress::me))
+        .route(
+            &format!("{site}/wp/v2/{{collection}}"),
+            get(wordpress::collection),
+        )
+        .route(
+            &format!("{site}/fluent-crm/v2/subscribers"),
+            get(fluentcrm::subscribers),
+        )
+        .route(
+            &format!("{site}/fluent-crm/v2/lists"),
+            get(fluentcrm::lists),
+        )
+        .route(&format!("{site}/{{*route}}"), any(wordpress::no_route))
+        .merge(control::router())
+        .with_state(state)
+}
+
+/// Controls a running simulator. Cheap to clone; the server stops when the
+/// last clone is dropped.
+#[derive(Debug, Clone)]
+pub struct SimHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    state: Arc<State>,
+    /// Stops the server when the last handle goes.
+    _stop: DropGuard,
+}
+
+impl SimHandle {
+    /// `http://host:port`, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.inner.state.base_url
+    }
+
+    /// The URL of site `name`: what a connection's `site_url` is set to.
+    pub fn site_url(&self, name: &str) -> String {
+        format!("{}/sites/{name}", self.base_url())
+    }
+
+    /// Seeds `site` and serves it, replacing a site of the same name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SiteName`] for a name that is not a path segment.
+    pub fn add_site(&self, site: &SiteConfig) -> Result<(), Error> {
+        self.inner.state.add_site(site)
+    }
+
+    /// Makes the next `times` requests to site `site` suffer `fault`.
+    pub fn inject_site(&self, site: &str, fault: Fault, times: u32) {
+        self.inner.state.inject(Some(site), fault, times);
+    }
+
+    /// Makes the next `times` requests to any site suffer `fault`. A site's
+    /// own faults come first.
+    pub fn inject_global(&self, fault: Fault, times: u32) {
+        self.inner.state.inject(None, fault, times);
+    }
+
+    /// Forgets every queued fault.
+    pub fn clear_faults(&self) {
+        self.inner.state.clear_faults();
+    }
+
+    /// Revokes every application password of `username` on `site`, as the
+    /// user would in their profile. Returns `false` when there is no such
+    /// site or user.
+    pub fn revoke_passwords(&self, site: &str, username: &str) -> bool {
+        self.inner.state.revoke_passwords(site, username)
+    }
+
+    /// How many requests site `site` has received, faulted ones included.
+    pub fn requests(&self, site: &str) -> u64 {
+        self.inner.state.requests(site)
+    }
+}

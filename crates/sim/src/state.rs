@@ -1,0 +1,332 @@
+//! The simulator's in-memory world: sites, their seeded content, faults.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+
+use crate::{
+    Error,
+    config::{Role, SiteConfig},
+    fault::{Fault, Faults},
+};
+
+/// Everything the routes read and the handle changes.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// `http://host:port`, for the links WordPress puts in bodies and headers.
+    pub(crate) base_url: String,
+    world: Mutex<World>,
+}
+
+#[derive(Debug, Default)]
+struct World {
+    /// Sites by name. A site is replaced, never changed in place, so a
+    /// request works on a consistent snapshot without holding the lock.
+    sites: HashMap<String, Arc<Site>>,
+    faults: Faults,
+    /// Requests received per site name, known or not.
+    requests: HashMap<String, u64>,
+}
+
+impl State {
+    pub(crate) fn new(base_url: String) -> Self {
+        Self {
+            base_url,
+            world: Mutex::new(World::default()),
+        }
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while the lock was held leaves plain data behind.
+        self.world
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Seeds `config` and serves it, replacing a site of the same name.
+    pub(crate) fn add_site(&self, config: &SiteConfig) -> Result<(), Error> {
+        let site = Site::seed(&self.base_url, config)?;
+        self.world().sites.insert(site.name.clone(), Arc::new(site));
+        Ok(())
+    }
+
+    /// Counts a request to `site` and takes the fault it should suffer.
+    pub(crate) fn arrive(&self, site: &str) -> Option<Fault> {
+        let mut world = self.world();
+        *world.requests.entry(site.to_owned()).or_default() += 1;
+        world.faults.take(site)
+    }
+
+    pub(crate) fn site(&self, name: &str) -> Option<Arc<Site>> {
+        self.world().sites.get(name).cloned()
+    }
+
+    pub(crate) fn inject(&self, site: Option<&str>, fault: Fault, times: u32) {
+        self.world().faults.push(site, fault, times);
+    }
+
+    pub(crate) fn clear_faults(&self) {
+        self.world().faults.clear();
+    }
+
+    /// Removes every application password of `username` on `site`;
+    /// `false` when there is no such site or user.
+    pub(crate) fn revoke_passwords(&self, site: &str, username: &str) -> bool {
+        let mut world = self.world();
+        let Some(site) = world.sites.get_mut(site) else {
+            return false;
+        };
+        let Some(index) = site.users.iter().position(|user| user.username == username) else {
+            return false;
+        };
+        Arc::make_mut(site).users[index].passwords.clear();
+        true
+    }
+
+    pub(crate) fn requests(&self, site: &str) -> u64 {
+        self.world().requests.get(site).copied().unwrap_or(0)
+    }
+}
+
+/// A seeded site.
+#[derive(Debug, Clone)]
+pub(crate) struct Site {
+    pub(crate) name: String,
+    /// `{base_url}/sites/{name}`.
+    pub(crate) url: String,
+    /// Site-local time minus UTC.
+    pub(crate) utc_offset: TimeDelta,
+    pub(crate) users: Vec<User>,
+    pub(crate) posts: Vec<Post>,
+    pub(crate) pages: Vec<Post>,
+    pub(crate) crm: Option<Crm>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct User {
+    pub(crate) id: u64,
+    pub(crate) username: String,
+    pub(crate) role: Role,
+    /// Application passwords with everything but letters and digits
+    /// removed, as WordPress compares them.
+    pub(crate) passwords: Vec<String>,
+    pub(crate) registered: NaiveDateTime,
+}
+
+/// A post or a page.
+#[derive(Debug, Clone)]
+pub(crate) struct Post {
+    pub(crate) id: u64,
+    pub(crate) title: String,
+    pub(crate) slug: String,
+    pub(crate) date_gmt: NaiveDateTime,
+    pub(crate) modified_gmt: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Crm {
+    pub(crate) subscribers: Vec<Subscriber>,
+    pub(crate) lists: Vec<List>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Subscriber {
+    pub(crate) id: u64,
+    pub(crate) first_name: &'static str,
+    pub(crate) last_name: String,
+    pub(crate) email: String,
+    pub(crate) status: &'static str,
+    /// Site-local time, as FluentCRM stores it.
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct List {
+    pub(crate) id: u64,
+    pub(crate) title: String,
+    pub(crate) slug: String,
+    pub(crate) subscribers: u64,
+    pub(crate) created_at: NaiveDateTime,
+    pub(crate) updated_at: NaiveDateTime,
+}
+
+const FIRST_NAMES: [&str; 8] = [
+    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken",
+];
+const STATUSES: [&str; 4] = ["subscribed", "subscribed", "pending", "unsubscribed"];
+const LIST_TITLES: [&str; 4] = ["Newsletter", "Customers", "VIP", "Webinar attendees"];
+
+/// The moment seeded content starts from.
+fn epoch() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2024, 1, 1)
+        .and_then(|date| date.and_hms_opt(8, 0, 0))
+        .expect("a valid date")
+}
+
+fn hours(n: u64) -> TimeDelta {
+    TimeDelta::hours(i64::try_from(n).expect("seed counts fit in i64"))
+}
+
+impl Site {
+    fn seed(base_url: &str, config: &SiteConfig) -> Result<Self, Error> {
+        check_name(&config.name)?;
+        let users = config
+            .users
+            .iter()
+            .zip(1..)
+            .map(|(user, id)| User {
+                id,
+                username: user.username.clone(),
+                role: user.role,
+                passwords: user
+                    .application_passwords
+                    .iter()
+                    .map(|password| normalize_password(password))
+                    .collect(),
+                registered: epoch() - TimeDelta::days(30),
+            })
+            .collect();
+        // Posts and pages share WordPress's id space.
+        let posts = (1..=u64::from(config.posts))
+            .map(|id| post(id, id, "Post"))
+            .collect();
+        let pages = (1..=u64::from(config.pages))
+            .map(|n| post(u64::from(config.posts) + n, n, "Page"))
+            .collect();
+        let utc_offset = TimeDelta::minutes(i64::from(config.utc_offset_minutes));
+        let crm = config.fluentcrm.map(|crm| Crm {
+            subscribers: (1..=u64::from(crm.subscribers))
+                .map(|id| subscriber(id, utc_offset))
+                .collect(),
+            lists: (1..=u64::from(crm.lists))
+                .map(|id| list(id, u64::from(crm.subscribers), utc_offset))
+                .collect(),
+        });
+        Ok(Self {
+            name: config.name.clone(),
+            url: format!("{base_url}/sites/{}", config.name),
+            utc_offset,
+            users,
+            posts,
+            pages,
+            crm,
+        })
+    }
+}
+
+/// The `n`th post or page, with id `id`. Modification times are scattered
+/// so that modification order differs from id order, with some ties.
+fn post(id: u64, n: u64, kind: &str) -> Post {
+    let date_gmt = epoch() + hours(n * 5);
+    Post {
+        id,
+        title: format!("{kind} {n}"),
+        slug: format!("{}-{n}", kind.to_lowercase()),
+        date_gmt,
+        modified_gmt: date_gmt + hours((n * 37) % 101 * 3),
+    }
+}
+
+fn subscriber(id: u64, utc_offset: TimeDelta) -> Subscriber {
+    let created_at = epoch() + utc_offset + hours(id * 2);
+    let index = usize::try_from(id).expect("seed counts fit in usize");
+    Subscriber {
+        id,
+        first_name: FIRST_NAMES[index % FIRST_NAMES.len()],
+        last_name: format!("Tester {id}"),
+        email: format!("contact{id}@example.test"),
+        status: STATUSES[index % STATUSES.len()],
+        created_at,
+        updated_at: created_at + hours((id * 13) % 50),
+    }
+}
+
+fn list(id: u64, subscribers: u64, utc_offset: TimeDelta) -> List {
+    let index = usize::try_from(id - 1).expect("seed counts fit in usize");
+    let title = LIST_TITLES
+        .get(index)
+        .map_or_else(|| format!("List {id}"), |title| (*title).to_owned());
+    let created_at = epoch() + utc_offset + hours(id);
+    List {
+        id,
+        slug: title.to_lowercase().replace(' ', "-"),
+        title,
+        subscribers: subscribers / id,
+        created_at,
+        updated_at: created_at + hours(id * 7),
+    }
+}
+
+/// The password as WordPress compares it: letters and digits only.
+pub(crate) fn normalize_password(password: &str) -> String {
+    password
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect()
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::SiteName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeding_is_deterministic() {
+        let config = SiteConfig::new("acme").posts(20).pages(3).fluentcrm(30, 5);
+
+        let a = Site::seed("http://sim", &config).unwrap();
+        let b = Site::seed("http://sim", &config).unwrap();
+
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
+
+    #[test]
+    fn posts_and_pages_share_one_id_space() {
+        let site = Site::seed("http://sim", &SiteConfig::new("acme").posts(3).pages(2)).unwrap();
+
+        let ids: Vec<_> = site.posts.iter().chain(&site.pages).map(|p| p.id).collect();
+        assert_eq!(ids, [1, 2, 3, 4, 5]);
+        assert_eq!(site.pages[0].title, "Page 1");
+    }
+
+    #[test]
+    fn modification_order_differs_from_id_order() {
+        let site = Site::seed("http://sim", &SiteConfig::new("acme").posts(50)).unwrap();
+
+        let mut by_modified = site.posts;
+        by_modified.sort_by_key(|post| (post.modified_gmt, post.id));
+
+        let ids: Vec<_> = by_modified.iter().map(|p| p.id).collect();
+        assert_ne!(ids, (1..=50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn passwords_compare_without_spaces() {
+        assert_eq!(normalize_password("abcd EFGH 1234"), "abcdEFGH1234");
+    }
+
+    #[test]
+    fn site_names_are_single_path_segments() {
+        assert!(check_name("acme_blog-2").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("a/b").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+    }
+}

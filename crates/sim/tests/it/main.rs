@@ -1,0 +1,6 @@
+//! The simulator over HTTP, as connectors and other processes see it.
+
+mod control;
+mod fluentcrm;
+mod helpers;
+mod wordpress;

@@ -1,0 +1,54 @@
+//! The steps of connector-fleet, as [`fleet_bus::Handler`]s.
+//!
+//! | handler | consumes | does | publishes |
+//! | --- | --- | --- | --- |
+//! | [`Validate`] | `connector.validate.*` | reads the staged credentials from Vault, asks the provider | `validating`, then `connector.save.*`, or `invalid` |
+//! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres | `saving`, then `connector.sync.*` |
+//! | [`Sync`] | `connector.sync.*` | pages through each stream, upserts records and checkpoints the cursor per page | `syncing` progress at least every second, then `synced`, or `reauth_required` |
+//! | [`Status`] | `connector.status.*` | applies the status to the connection's row, newest wins | nothing |
+//!
+//! Every handler is idempotent: a redelivered event finds its effects
+//! already there (Vault CAS with lineage, upserts by natural key, status
+//! ordered by event time) and its next events deduplicated by the bus.
+//!
+//! What it does not do: run consumers (that is [`fleet_bus::Worker`]) or
+//! read configuration ([`Deps`] is built by the caller).
+
+#![warn(missing_docs)]
+
+mod failure;
+mod runner;
+mod save;
+mod status;
+mod sync;
+mod validate;
+
+use std::sync::Arc;
+
+pub use runner::{Settings, spawn_steps};
+pub use save::Save;
+pub use status::Status;
+pub use sync::Sync;
+pub use validate::Validate;
+
+/// What the step handlers use, built once per process and shared.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    /// Credential store.
+    pub secrets: fleet_secrets::Client,
+    /// Postgres state.
+    pub store: fleet_store::Store,
+    /// The connector catalog.
+    pub connectors: Arc<fleet_connectors::Registry>,
+}
+
+impl Deps {
+    fn connector(
+        &self,
+        id: &fleet_events::ConnectorId,
+    ) -> Result<Arc<dyn fleet_connectors::Connector>, fleet_bus::HandlerError> {
+        self.connectors.get(id).ok_or_else(|| {
+            fleet_bus::HandlerError::permanent(format!("no connector named {id:?} in the catalog"))
+        })
+    }
+}

@@ -1,0 +1,83 @@
+//! Runs a chosen set of steps in one process.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use fleet_bus::{Handler, Worker, WorkerConfig, WorkerHandle};
+use fleet_events::Step;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::error;
+
+use crate::{Deps, Save, Status, Sync, Validate};
+
+/// How many messages each step handles at once in this process, and how
+/// long in-flight work may run on shutdown.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// Concurrency of each step. Sync pulls ahead at most a quarter of it,
+    /// since its messages wait with their ack-wait clock running.
+    pub concurrency: usize,
+    /// Grace period for in-flight handlers on shutdown.
+    pub grace: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Starts a worker for each of `steps` and returns their handles; the
+/// workers stop when `shutdown` is cancelled, and `tracker` says when they
+/// have all finished.
+pub fn spawn_steps(
+    js: &jetstream::Context,
+    deps: &Deps,
+    steps: &[Step],
+    settings: Settings,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> Vec<(Step, WorkerHandle)> {
+    steps
+        .iter()
+        .map(|&step| {
+            let mut config = WorkerConfig::for_step(step);
+            config.concurrency = settings.concurrency;
+            config.prefetch = match step {
+                Step::Sync => (settings.concurrency / 4).max(1),
+                Step::Validate | Step::Save | Step::Status => settings.concurrency,
+            };
+            config.grace = settings.grace;
+            let handle = match step {
+                Step::Validate => spawn(js, config, Validate::new(deps.clone()), tracker, shutdown),
+                Step::Save => spawn(js, config, Save::new(deps.clone()), tracker, shutdown),
+                Step::Sync => spawn(js, config, Sync::new(deps.clone()), tracker, shutdown),
+                Step::Status => spawn(js, config, Status::new(deps.clone()), tracker, shutdown),
+            };
+            (step, handle)
+        })
+        .collect()
+}
+
+fn spawn<H: Handler>(
+    js: &jetstream::Context,
+    config: WorkerConfig,
+    handler: H,
+    tracker: &TaskTracker,
+    shutdown: &CancellationToken,
+) -> WorkerHandle {
+    let consumer = config.consumer.clone();
+    let (worker, handle) = Worker::build(config, js.clone(), handler);
+    let shutdown = shutdown.clone();
+    tracker.spawn(async move {
+        if let Err(e) = worker.run(shutdown.clone()).await {
+            error!(consumer, error.message = %e, error.cause_chain = ?e, "Worker stopped with an error; stopping the process.");
+            shutdown.cancel();
+        }
+    });
+    handle
+}

@@ -1,0 +1,63 @@
+//! The save step.
+
+use fleet_bus::{Context, Handler, HandlerError};
+use fleet_events::{ConnectionStatus, Envelope, SaveRequested, SyncRequested, SyncTrigger};
+use fleet_secrets::Version;
+use fleet_store::NewConnection;
+
+use crate::{Deps, failure};
+
+/// Makes validated credentials the connection's active ones and records the
+/// connection, then asks for its first sync.
+#[derive(Debug, Clone)]
+pub struct Save {
+    deps: Deps,
+}
+
+impl Save {
+    /// A save handler.
+    pub fn new(deps: Deps) -> Self {
+        Self { deps }
+    }
+}
+
+impl Handler for Save {
+    type Payload = SaveRequested;
+
+    async fn handle(
+        &self,
+        event: &Envelope<SaveRequested>,
+        ctx: &mut Context,
+    ) -> Result<(), HandlerError> {
+        ctx.status(event, ConnectionStatus::Saving).await?;
+        let (tenant, connection) = (&event.tenant, &event.connection);
+        self.deps
+            .secrets
+            .promote(tenant, connection, Version::new(event.data.staged_version))
+            .await
+            .map_err(|e| failure::secrets(&e))?;
+        let account = &event.data.account;
+        let store = &self.deps.store;
+        store
+            .create_connection(NewConnection {
+                tenant,
+                id: connection,
+                connector: &event.connector,
+                display_name: &account.name,
+                sync_interval: None,
+            })
+            .await
+            .map_err(|e| failure::store(&e))?;
+        store
+            .set_account(tenant, connection, account)
+            .await
+            .map_err(|e| failure::store(&e))?;
+        let sync = SyncRequested {
+            trigger: SyncTrigger::Setup,
+            streams: None,
+            cursor: None,
+        };
+        ctx.emit(event, sync).await?;
+        Ok(())
+    }
+}

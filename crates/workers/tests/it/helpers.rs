@@ -1,0 +1,228 @@
+//! `TestFleet`: every real service, the simulator, and the four steps
+//! running in this process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use fleet_bus::{Definitions, Publisher};
+use fleet_connectors::Credentials;
+use fleet_events::{
+    ConnectionId, ConnectionState, ConnectorId, CorrelationId, Envelope, SetupOrigin,
+    StatusChanged, Step, TenantId, ValidateRequested, subject,
+};
+use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
+use fleet_testkit::{NatsServer, OpenBao, Postgres};
+use fleet_workers::{Deps, Settings};
+use futures::StreamExt as _;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long anything a test waits for may take.
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+/// The simulated WordPress site every test connects.
+pub(crate) const SITE: &str = "blog";
+pub(crate) const USER: &str = "editor";
+pub(crate) const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+pub(crate) const POSTS: u32 = 250;
+pub(crate) const PAGES: u32 = 12;
+
+pub(crate) struct TestFleet {
+    pub(crate) js: jetstream::Context,
+    pub(crate) deps: Deps,
+    pub(crate) sim: SimHandle,
+    pub(crate) handles: Vec<(Step, fleet_bus::WorkerHandle)>,
+    pub(crate) tenant: TenantId,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    _nats: NatsServer,
+    _vault: OpenBao,
+    _postgres: Postgres,
+}
+
+impl TestFleet {
+    /// Starts NATS, OpenBao, PostgreSQL and the simulator, and runs every
+    /// step in this process.
+    pub(crate) async fn start() -> Self {
+        let (nats, vault, postgres) =
+            tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
+        let js = nats.jetstream().await;
+        Definitions::builtin()
+            .provision(&js)
+            .await
+            .expect("provisioned");
+
+        let site = SiteConfig::new(SITE)
+            .user(UserConfig::administrator(USER, PASSWORD))
+            .posts(POSTS)
+            .pages(PAGES);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim =
+            Sim::start(listener, &fleet_sim::Config::default().site(site)).expect("simulator");
+
+        let mount = vault.new_kv_mount().await;
+        let secrets_config = serde_json::from_value(serde_json::json!({
+            "addr": vault.addr(),
+            "mount": mount,
+            "auth": {"method": "token", "token": vault.root_token()},
+        }))
+        .unwrap();
+        let secrets = fleet_secrets::Client::connect(secrets_config)
+            .await
+            .expect("vault client");
+        let database = postgres.create_database().await;
+        let store =
+            fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
+                .await
+                .expect("store");
+        let connectors = fleet_connectors::Config {
+            allow_http: true,
+            ..Default::default()
+        };
+        let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
+        let deps = Deps {
+            secrets,
+            store,
+            connectors,
+        };
+
+        let tracker = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let settings = Settings {
+            concurrency: 8,
+            grace: Duration::from_secs(5),
+        };
+        let handles =
+            fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
+        Self {
+            js,
+            deps,
+            sim,
+            handles,
+            tenant: TenantId::parse("acme").unwrap(),
+            shutdown,
+            tracker,
+            _nats: nats,
+            _vault: vault,
+            _postgres: postgres,
+        }
+    }
+
+    /// Credentials for the simulated site.
+    pub(crate) fn credentials(&self, password: &str) -> Credentials {
+        Credentials::app_password(self.sim.site_url(SITE), USER, password)
+    }
+
+    /// What the gateway does for a manual connection: stage the credentials
+    /// in Vault and publish the validate request.
+    pub(crate) async fn connect(
+        &self,
+        credentials: &Credentials,
+    ) -> (ConnectionId, Envelope<ValidateRequested>) {
+        let connection = ConnectionId::new();
+        let staged = self
+            .deps
+            .secrets
+            .stage(&self.tenant, &connection, credentials)
+            .await
+            .expect("staged");
+        let event = Envelope::new(
+            self.tenant.clone(),
+            connection.clone(),
+            ConnectorId::parse("wordpress").unwrap(),
+            CorrelationId::new(),
+            ValidateRequested {
+                origin: SetupOrigin::Manual,
+                staged_version: staged.get(),
+            },
+        );
+        self.publish(&event, &event.id.to_string()).await;
+        (connection, event)
+    }
+
+    pub(crate) async fn publish(&self, event: &Envelope<ValidateRequested>, msg_id: &str) {
+        Publisher::new(self.js.clone())
+            .publish(event, msg_id)
+            .await
+            .expect("published");
+    }
+
+    /// The connection's status events in order, until one in `state`
+    /// arrives (included).
+    pub(crate) async fn statuses_until(
+        &self,
+        connection: &ConnectionId,
+        state: ConnectionState,
+    ) -> Vec<StatusChanged> {
+        let filter = subject::status(&self.tenant, connection);
+        let consumer = self
+            .js
+            .create_consumer_on_stream(
+                pull::OrderedConfig {
+                    filter_subject: filter,
+                    ..Default::default()
+                },
+                fleet_bus::STATUS_STREAM,
+            )
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(DEADLINE, async {
+            while let Some(Ok(message)) = messages.next().await {
+                let event = Envelope::<StatusChanged>::decode(&message.payload).unwrap();
+                let reached = event.data.status.state() == state;
+                seen.push(event.data);
+                if reached {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "no {state} status in time; saw {seen:?}");
+        seen
+    }
+
+    /// Waits until the connection's row in Postgres is in `state`.
+    pub(crate) async fn row_in(
+        &self,
+        connection: &ConnectionId,
+        state: ConnectionState,
+    ) -> fleet_store::Connection {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let row = self
+                .deps
+                .store
+                .get_connection(&self.tenant, connection)
+                .await
+                .unwrap();
+            if let Some(row) = row.filter(|r| r.status.state() == state) {
+                return row;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "row never reached {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub(crate) fn stats(&self, step: Step) -> fleet_bus::WorkerStats {
+        self.handles
+            .iter()
+            .find(|(s, _)| *s == step)
+            .unwrap()
+            .1
+            .stats()
+    }
+
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        tokio::time::timeout(DEADLINE, self.tracker.wait())
+            .await
+            .expect("workers stop");
+    }
+}

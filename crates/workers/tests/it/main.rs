@@ -1,0 +1,6 @@
+//! The setup and sync chain end to end: real nats-server, OpenBao and
+//! PostgreSQL, and the provider simulator.
+
+mod helpers;
+
+mod chain;
