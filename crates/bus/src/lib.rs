@@ -9,6 +9,8 @@
 //!   concurrency, in-progress acks while a handler runs, retries nak'd with
 //!   the delay of a per-step [`RetryPolicy`], dead letters for poison
 //!   messages, and a graceful drain on shutdown.
+//! - [`Schedules`] sets and removes a connection's recurring sync, run by
+//!   the NATS server's message schedules.
 //!
 //! What it does not do: decide what a step means (that is `fleet-workers`),
 //! or read the environment (callers pass a [`Config`]).
@@ -32,6 +34,7 @@ mod error;
 mod handler;
 mod publish;
 mod retry;
+mod schedule;
 mod worker;
 
 pub use config::Config;
@@ -42,6 +45,7 @@ pub use publish::{
     EVENT_TYPE_HEADER, PendingPublish, Published, Publisher, TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
 pub use retry::RetryPolicy;
+pub use schedule::{MIN_INTERVAL, Schedules};
 pub use worker::{Worker, WorkerConfig, WorkerHandle, WorkerStats};
 
 use secrecy::ExposeSecret as _;

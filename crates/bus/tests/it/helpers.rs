@@ -23,7 +23,7 @@ pub(crate) const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A nats-server with the fleet's streams and consumers provisioned.
 pub(crate) struct TestBus {
-    pub(crate) _server: NatsServer,
+    server: NatsServer,
     pub(crate) js: jetstream::Context,
     pub(crate) definitions: Definitions,
 }
@@ -41,10 +41,16 @@ impl TestBus {
             .await
             .expect("provisioning succeeds");
         Self {
-            _server: server,
+            server,
             js,
             definitions,
         }
+    }
+
+    /// Restarts the server (same port and store) and reconnects.
+    pub(crate) async fn restart(&mut self) {
+        self.server.restart().await;
+        self.js = self.server.jetstream().await;
     }
 
     /// Runs `handler` as the validate worker with `config` until the

@@ -5,4 +5,5 @@ mod helpers;
 mod definitions;
 mod permissions;
 mod publish;
+mod schedule;
 mod worker;

@@ -1,0 +1,110 @@
+use fleet_secrets::{Auth, Client, Error};
+use vaultrs::api::token::requests::CreateTokenRequest;
+
+use crate::helpers::{AppPassword, TestVault, assert_absent, everything_printed, ids};
+
+#[tokio::test]
+async fn approle_login_gets_a_token_that_can_write_credentials() {
+    let vault = TestVault::start().await;
+    let role = vault.approle().await;
+    let auth = Auth::AppRole {
+        mount: "approle".to_owned(),
+        role_id: role.role_id,
+        secret_id: role.secret_id.into(),
+    };
+    let client = Client::connect(vault.config(auth)).await.unwrap();
+    let (tenant, connection) = ids();
+
+    let staged = client
+        .stage(&tenant, &connection, &AppPassword::new("via approle"))
+        .await
+        .unwrap();
+    client.promote(&tenant, &connection, staged).await.unwrap();
+
+    let active = client
+        .read_active::<AppPassword>(&tenant, &connection)
+        .await
+        .unwrap();
+    assert_eq!(active.value, AppPassword::new("via approle"));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_id_is_a_login_error_that_shows_neither_id() {
+    let vault = TestVault::start().await;
+    let role = vault.approle().await;
+    let wrong_secret_id = "0b5e7c1d-wrong-secret-id";
+    let auth = Auth::AppRole {
+        mount: "approle".to_owned(),
+        role_id: role.role_id.clone(),
+        secret_id: wrong_secret_id.into(),
+    };
+
+    let err = Client::connect(vault.config(auth)).await.unwrap_err();
+
+    assert!(
+        matches!(
+            err,
+            Error::Login {
+                method: "approle",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    let printed = everything_printed(&err);
+    assert_absent(&printed, wrong_secret_id);
+    assert_absent(&printed, &role.secret_id);
+    assert_absent(&printed, &role.role_id);
+}
+
+#[tokio::test]
+async fn a_token_with_the_documented_policy_can_run_every_operation() {
+    let vault = TestVault::start().await;
+    let root = vault.root_vaultrs();
+    let mount = &vault.mount;
+    let policy = format!(
+        r#"
+        path "{mount}/data/tenants/*" {{ capabilities = ["create", "read", "update"] }}
+        path "{mount}/destroy/tenants/*" {{ capabilities = ["update"] }}
+        path "{mount}/metadata/tenants/*" {{ capabilities = ["delete"] }}
+        "#
+    );
+    vaultrs::sys::policy::set(&root, "fleet-secrets", &policy)
+        .await
+        .unwrap();
+    let token = vaultrs::token::new(
+        &root,
+        Some(CreateTokenRequest::builder().policies(vec!["fleet-secrets".to_owned()])),
+    )
+    .await
+    .unwrap()
+    .client_token;
+    let client = Client::connect(vault.config(Auth::Token {
+        token: token.into(),
+    }))
+    .await
+    .unwrap();
+    let (tenant, connection) = ids();
+
+    let staged = client
+        .stage(&tenant, &connection, &AppPassword::new("a"))
+        .await
+        .unwrap();
+    let _: AppPassword = client
+        .read_staged(&tenant, &connection, staged)
+        .await
+        .unwrap();
+    let promoted = client.promote(&tenant, &connection, staged).await.unwrap();
+    let rotated = client
+        .rotate(&tenant, &connection, &AppPassword::new("b"), promoted)
+        .await
+        .unwrap();
+    let active = client
+        .read_active::<AppPassword>(&tenant, &connection)
+        .await
+        .unwrap();
+    client.delete(&tenant, &connection).await.unwrap();
+
+    assert_eq!(active.version, rotated);
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the credential store against a real OpenBao, one server per test.
+
+mod auth;
+mod availability;
+mod helpers;
+mod lifecycle;
+mod redaction;
+mod renewal;
+mod rotation;
