@@ -1,0 +1,319 @@
+//! The `connections` table: one row per connected third-party account.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fleet_events::{AccountInfo, ConnectionId, ConnectionStatus, ConnectorId, EventId, TenantId};
+use sqlx::{FromRow, Row as _, postgres::PgRow, types::Json};
+use uuid::Uuid;
+
+use crate::{Error, Store, row::decode_column};
+
+/// The columns [`Connection`] is read from, in `SELECT` and `RETURNING` lists.
+macro_rules! connection_columns {
+    () => {
+        "tenant, id, connector, display_name, status, account_id, account_name, last_sync_at, \
+         last_error, sync_interval_seconds, records_total, last_status_at, last_status_event, \
+         created_at, updated_at"
+    };
+}
+
+/// A tenant's connection to a third-party account, with its latest status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// The tenant that owns it.
+    pub tenant: TenantId,
+    /// Its id, unique within the tenant.
+    pub id: ConnectionId,
+    /// The provider it connects to.
+    pub connector: ConnectorId,
+    /// The name the user gave it (the connector id when a status event
+    /// created the row).
+    pub display_name: String,
+    /// The last status applied, with its details; `Pending` until the first
+    /// status event. [`ConnectionStatus::state`] gives the bare state.
+    pub status: ConnectionStatus,
+    /// The provider account, once validation has identified it.
+    pub account: Option<AccountInfo>,
+    /// When the last successful sync completed.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Reason of the last `invalid`, `retrying`, `failed` or `reauth_required`
+    /// status, cleared by the next `synced` one. Safe to show the user.
+    pub last_error: Option<String>,
+    /// How often the schedule syncs it, in whole seconds; `None` when it
+    /// syncs only on demand.
+    pub sync_interval: Option<Duration>,
+    /// Records stored by the last successful sync.
+    pub records_total: u64,
+    /// `occurred_at` of the status event applied last.
+    pub last_status_at: Option<DateTime<Utc>>,
+    /// Id of the status event applied last.
+    pub last_status_event: Option<EventId>,
+    /// When the row was created.
+    pub created_at: DateTime<Utc>,
+    /// When the row last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl<'r> FromRow<'r, PgRow> for Connection {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let account_id: Option<String> = row.try_get("account_id")?;
+        let account_name: Option<String> = row.try_get("account_name")?;
+        Ok(Self {
+            tenant: decode_column(row, "tenant", TenantId::parse)?,
+            id: decode_column(row, "id", ConnectionId::parse)?,
+            connector: decode_column(row, "connector", ConnectorId::parse)?,
+            display_name: row.try_get("display_name")?,
+            status: row.try_get::<Json<ConnectionStatus>, _>("status")?.0,
+            account: account_id
+                .zip(account_name)
+                .map(|(id, name)| AccountInfo { id, name }),
+            last_sync_at: row.try_get("last_sync_at")?,
+            last_error: row.try_get("last_error")?,
+            sync_interval: decode_column(row, "sync_interval_seconds", |seconds: Option<i32>| {
+                seconds
+                    .map(|seconds| u64::try_from(seconds).map(Duration::from_secs))
+                    .transpose()
+            })?,
+            records_total: decode_column(row, "records_total", |total: i64| u64::try_from(total))?,
+            last_status_at: row.try_get("last_status_at")?,
+            last_status_event: row
+                .try_get::<Option<Uuid>, _>("last_status_event")?
+                .map(EventId::from),
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+/// What [`Store::create_connection`] records.
+#[derive(Debug, Clone, Copy)]
+pub struct NewConnection<'a> {
+    /// The tenant that owns it.
+    pub tenant: &'a TenantId,
+    /// Its id, unique within the tenant; the idempotency key.
+    pub id: &'a ConnectionId,
+    /// The provider it connects to.
+    pub connector: &'a ConnectorId,
+    /// A name for the user, 1 to 200 characters.
+    pub display_name: &'a str,
+    /// How often to sync it; see [`Store::set_sync_interval`].
+    pub sync_interval: Option<Duration>,
+}
+
+impl Store {
+    /// Records a new connection in state `pending`, or returns the existing
+    /// one with the same tenant and id.
+    ///
+    /// Idempotent: a redelivered request finds the row it created the first
+    /// time. An existing row is returned unchanged, whatever `connection`
+    /// says about its connector or name.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSyncInterval`], or [`Error::CreateConnection`] (also
+    /// for a display name outside 1 to 200 characters).
+    #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id))]
+    pub async fn create_connection(
+        &self,
+        connection: NewConnection<'_>,
+    ) -> Result<Connection, Error> {
+        let sync_interval = interval_seconds(connection.sync_interval)?;
+        // `DO UPDATE` with a no-op assignment, unlike `DO NOTHING`, returns
+        // the existing row, even one a concurrent call has just inserted.
+        sqlx::query_as(concat!(
+            "INSERT INTO connections (tenant, id, connector, display_name, status, \
+                                      sync_interval_seconds) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (tenant, id) DO UPDATE SET id = EXCLUDED.id \
+             RETURNING ",
+            connection_columns!()
+        ))
+        .bind(connection.tenant.as_str())
+        .bind(connection.id.as_str())
+        .bind(connection.connector.as_str())
+        .bind(connection.display_name)
+        .bind(Json(ConnectionStatus::Pending))
+        .bind(sync_interval)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::CreateConnection)
+    }
+
+    /// The connection `id` of `tenant`, if it exists.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::GetConnection`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %id))]
+    pub async fn get_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<Option<Connection>, Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            connection_columns!(),
+            " FROM connections WHERE tenant = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::GetConnection)
+    }
+
+    /// Every connection of `tenant`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ListConnections`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn list_connections(&self, tenant: &TenantId) -> Result<Vec<Connection>, Error> {
+        sqlx::query_as(concat!(
+            "SELECT ",
+            connection_columns!(),
+            " FROM connections WHERE tenant = $1 ORDER BY created_at, id"
+        ))
+        .bind(tenant.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::ListConnections)
+    }
+
+    /// Records the provider account that validation identified.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionNotFound`] or [`Error::SetAccount`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %id))]
+    pub async fn set_account(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        account: &AccountInfo,
+    ) -> Result<(), Error> {
+        let result = sqlx::query(
+            "UPDATE connections SET account_id = $3, account_name = $4, updated_at = now() \
+             WHERE tenant = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(&account.id)
+        .bind(&account.name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SetAccount)?;
+        found(result.rows_affected(), tenant, id)
+    }
+
+    /// Sets how often the connection syncs on schedule; `None` stops
+    /// scheduled syncs. Whole seconds count: a fraction is dropped.
+    ///
+    /// This records the interval for dashboards and for whoever maintains
+    /// the schedule; it does not schedule anything itself.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSyncInterval`] below one second or above `i32::MAX`
+    /// seconds, [`Error::ConnectionNotFound`] or [`Error::SetSyncInterval`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %id))]
+    pub async fn set_sync_interval(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+        interval: Option<Duration>,
+    ) -> Result<(), Error> {
+        let seconds = interval_seconds(interval)?;
+        let result = sqlx::query(
+            "UPDATE connections SET sync_interval_seconds = $3, updated_at = now() \
+             WHERE tenant = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .bind(seconds)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SetSyncInterval)?;
+        found(result.rows_affected(), tenant, id)
+    }
+
+    /// Deletes the connection with its sync runs, records and cursors.
+    /// Returns whether it existed.
+    ///
+    /// A status event that arrives afterwards creates the row again (see
+    /// [`Store::apply_status`]); publish `disconnected` before deleting so
+    /// that dashboards see the end.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DeleteConnection`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %id))]
+    pub async fn delete_connection(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectionId,
+    ) -> Result<bool, Error> {
+        let result = sqlx::query("DELETE FROM connections WHERE tenant = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(Error::DeleteConnection)?;
+        Ok(result.rows_affected() > 0)
+    }
+}
+
+/// The `sync_interval_seconds` value of `interval`.
+fn interval_seconds(interval: Option<Duration>) -> Result<Option<i32>, Error> {
+    interval
+        .map(|interval| {
+            i32::try_from(interval.as_secs())
+                .ok()
+                .filter(|&seconds| seconds > 0)
+                .ok_or(Error::InvalidSyncInterval { interval })
+        })
+        .transpose()
+}
+
+/// `Ok` when an update touched the row, [`Error::ConnectionNotFound`] otherwise.
+fn found(rows_affected: u64, tenant: &TenantId, id: &ConnectionId) -> Result<(), Error> {
+    if rows_affected == 0 {
+        return Err(Error::ConnectionNotFound {
+            tenant: tenant.clone(),
+            connection: id.clone(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_intervals_are_stored_in_whole_seconds() {
+        assert_eq!(interval_seconds(None).unwrap(), None);
+        assert_eq!(
+            interval_seconds(Some(Duration::from_millis(90_500))).unwrap(),
+            Some(90)
+        );
+    }
+
+    #[test]
+    fn sync_intervals_under_a_second_or_beyond_the_column_are_refused() {
+        for interval in [
+            Duration::ZERO,
+            Duration::from_millis(999),
+            Duration::from_secs(1 << 31),
+        ] {
+            assert!(
+                matches!(
+                    interval_seconds(Some(interval)),
+                    Err(Error::InvalidSyncInterval { .. })
+                ),
+                "{interval:?}"
+            );
+        }
+    }
+}

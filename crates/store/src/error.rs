@@ -1,0 +1,177 @@
+//! Errors of the store crate.
+
+use std::time::Duration;
+
+use fleet_events::{ConnectionId, TenantId};
+use sqlx::migrate::MigrateError;
+
+use crate::records::MAX_PAGE_LIMIT;
+
+/// What went wrong reading or writing the fleet's state.
+///
+/// Each database variant names the operation that failed; the
+/// [`sqlx::Error`] is the source. No variant quotes the database URL,
+/// credentials or record payloads.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configured URL is not a PostgreSQL URL.
+    #[error("invalid database URL")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The database could not be reached or refused the login.
+    #[error("failed to connect to the database")]
+    Connect(#[source] sqlx::Error),
+    /// The schema migrations failed.
+    #[error("failed to migrate the database schema")]
+    Migrate(#[source] MigrateError),
+    /// [`Store::create_connection`](crate::Store::create_connection) failed.
+    #[error("failed to create the connection")]
+    CreateConnection(#[source] sqlx::Error),
+    /// [`Store::get_connection`](crate::Store::get_connection) failed.
+    #[error("failed to read the connection")]
+    GetConnection(#[source] sqlx::Error),
+    /// [`Store::list_connections`](crate::Store::list_connections) failed.
+    #[error("failed to list the connections")]
+    ListConnections(#[source] sqlx::Error),
+    /// [`Store::set_account`](crate::Store::set_account) failed.
+    #[error("failed to set the connection's account")]
+    SetAccount(#[source] sqlx::Error),
+    /// [`Store::set_sync_interval`](crate::Store::set_sync_interval) failed.
+    #[error("failed to set the connection's sync interval")]
+    SetSyncInterval(#[source] sqlx::Error),
+    /// [`Store::delete_connection`](crate::Store::delete_connection) failed.
+    #[error("failed to delete the connection")]
+    DeleteConnection(#[source] sqlx::Error),
+    /// [`Store::apply_status`](crate::Store::apply_status) failed.
+    #[error("failed to apply the connection status")]
+    ApplyStatus(#[source] sqlx::Error),
+    /// [`Store::start_sync_run`](crate::Store::start_sync_run) failed.
+    #[error("failed to record the start of the sync run")]
+    StartSyncRun(#[source] sqlx::Error),
+    /// [`Store::finish_sync_run`](crate::Store::finish_sync_run) failed.
+    #[error("failed to record the end of the sync run")]
+    FinishSyncRun(#[source] sqlx::Error),
+    /// [`Store::latest_sync_run`](crate::Store::latest_sync_run) failed.
+    #[error("failed to read the latest sync run")]
+    LatestSyncRun(#[source] sqlx::Error),
+    /// [`Store::commit_page`](crate::Store::commit_page) failed; nothing of
+    /// the page was written.
+    #[error("failed to commit the page of records")]
+    CommitPage(#[source] sqlx::Error),
+    /// [`Store::cursor`](crate::Store::cursor) failed.
+    #[error("failed to read the sync cursor")]
+    ReadCursor(#[source] sqlx::Error),
+    /// [`Store::clear_cursors`](crate::Store::clear_cursors) failed.
+    #[error("failed to clear the sync cursors")]
+    ClearCursors(#[source] sqlx::Error),
+    /// [`Store::list_records`](crate::Store::list_records) failed.
+    #[error("failed to list the records")]
+    ListRecords(#[source] sqlx::Error),
+    /// [`Store::count_records`](crate::Store::count_records) failed.
+    #[error("failed to count the records")]
+    CountRecords(#[source] sqlx::Error),
+    /// The operation needs a connection row that does not exist (it was
+    /// never created, or it was deleted).
+    #[error("connection {connection} of tenant {tenant} does not exist")]
+    ConnectionNotFound {
+        /// The tenant asked for.
+        tenant: TenantId,
+        /// The connection asked for.
+        connection: ConnectionId,
+    },
+    /// A sync interval below one second or above `i32::MAX` seconds.
+    #[error("sync interval {interval:?} is not between 1 second and {max} seconds", max = i32::MAX)]
+    InvalidSyncInterval {
+        /// The refused interval.
+        interval: Duration,
+    },
+    /// A [`RecordQuery::limit`](crate::RecordQuery::limit) outside `1..=1000`.
+    #[error("page limit {limit} is not between 1 and {MAX_PAGE_LIMIT}")]
+    InvalidLimit {
+        /// The refused limit.
+        limit: u32,
+    },
+}
+
+impl Error {
+    /// Whether retrying the same call later may succeed: the database was
+    /// unreachable, the pool had no free connection in time, the server was
+    /// shutting down or refusing connections, or the transaction lost a
+    /// deadlock or serialization conflict.
+    ///
+    /// Everything else (a constraint violation, a missing connection, an
+    /// invalid argument) fails the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Migrate(
+                MigrateError::Execute(source) | MigrateError::ExecuteMigration(source, _),
+            ) => is_transient(source),
+            Self::Migrate(_)
+            | Self::InvalidUrl(_)
+            | Self::ConnectionNotFound { .. }
+            | Self::InvalidSyncInterval { .. }
+            | Self::InvalidLimit { .. } => false,
+            Self::Connect(source)
+            | Self::CreateConnection(source)
+            | Self::GetConnection(source)
+            | Self::ListConnections(source)
+            | Self::SetAccount(source)
+            | Self::SetSyncInterval(source)
+            | Self::DeleteConnection(source)
+            | Self::ApplyStatus(source)
+            | Self::StartSyncRun(source)
+            | Self::FinishSyncRun(source)
+            | Self::LatestSyncRun(source)
+            | Self::CommitPage(source)
+            | Self::ReadCursor(source)
+            | Self::ClearCursors(source)
+            | Self::ListRecords(source)
+            | Self::CountRecords(source) => is_transient(source),
+        }
+    }
+}
+
+/// SQLSTATEs, besides class 08 (connection exception), after which the same
+/// statement may succeed: serialization failure, deadlock, too many
+/// connections, admin and crash shutdown, and "cannot connect now" (the
+/// server is starting).
+const TRANSIENT_SQLSTATES: [&str; 6] = ["40001", "40P01", "53300", "57P01", "57P02", "57P03"];
+
+fn is_transient(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(error) => error
+            .code()
+            .is_some_and(|code| code.starts_with("08") || TRANSIENT_SQLSTATES.contains(&&*code)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_timeouts_and_io_errors_are_transient() {
+        assert!(Error::GetConnection(sqlx::Error::PoolTimedOut).is_transient());
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(Error::Connect(sqlx::Error::Io(refused)).is_transient());
+    }
+
+    #[test]
+    fn a_closed_pool_and_bad_arguments_are_not_transient() {
+        assert!(!Error::CommitPage(sqlx::Error::PoolClosed).is_transient());
+        assert!(!Error::InvalidLimit { limit: 0 }.is_transient());
+    }
+
+    #[test]
+    fn messages_name_the_failed_operation_once_and_leave_the_cause_to_the_source() {
+        let err = Error::CommitPage(sqlx::Error::PoolTimedOut);
+
+        assert_eq!(err.to_string(), "failed to commit the page of records");
+        let source = std::error::Error::source(&err).unwrap();
+        assert_eq!(
+            source.to_string(),
+            "pool timed out while waiting for an open connection"
+        );
+    }
+}

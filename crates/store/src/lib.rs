@@ -1,0 +1,67 @@
+//! PostgreSQL state of connector-fleet: connections and their status, sync
+//! runs, synced records and sync cursors.
+//!
+//! Workers write it (the status worker through [`Store::apply_status`], the
+//! sync worker through [`Store::commit_page`] and the sync-run calls), and
+//! the gateway and dashboards read it. Every query is a runtime-checked
+//! `sqlx` query, so building needs no database; the schema lives in
+//! `migrations/`, is embedded in the binary, and is applied by
+//! [`Store::connect`].
+//!
+//! What it does not do: store credentials (they live in Vault, through
+//! `fleet-secrets`; no column holds one, and errors never quote the database
+//! URL), talk to NATS or providers, or decide state transitions (it stores
+//! the statuses the workers publish, in event order).
+//!
+//! # Types to start from
+//!
+//! - [`Store`]: the cheap-to-clone handle; [`Store::connect`] with a
+//!   [`Config`].
+//! - [`Connection`] and [`NewConnection`]: a tenant's connected account.
+//! - [`StatusUpdate`]: a published status, for [`Store::apply_status`].
+//! - [`PageCommit`] and [`RecordQuery`]: writing and paging synced records.
+//! - [`Error`]: what failed, and [`Error::is_transient`] to decide a retry.
+//!
+//! # Tables
+//!
+//! | table | key | holds |
+//! | --- | --- | --- |
+//! | `connections` | `(tenant, id)` | connector, name, account, last status (JSON and its `state`), last error and sync, schedule interval |
+//! | `sync_runs` | `id` (the sync's correlation id) | trigger, start and end, records, pages, outcome, error |
+//! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored |
+//! | `sync_cursors` | `(tenant, connection, stream)` | the connector's position in the stream |
+//!
+//! Runs, records and cursors reference their connection and are deleted
+//! with it. Every query filters by tenant, so one tenant never reads or
+//! changes another's rows.
+//!
+//! # Status ordering
+//!
+//! Status events can arrive twice (redelivery) or out of order (a retried
+//! step overtaken by a newer one). [`Store::apply_status`] orders them by
+//! `(occurred_at, event_id)`, with the event id, a time-ordered UUID v7, as
+//! the tie-breaker, and applies an event only if it is greater than the last
+//! one applied. A stored status is therefore always the newest published,
+//! whatever the delivery order, and applying the same event again changes
+//! nothing.
+
+#![warn(missing_docs)]
+
+mod config;
+mod connections;
+mod error;
+mod record_cursor;
+mod records;
+mod row;
+mod status;
+mod store;
+mod sync_runs;
+
+pub use config::Config;
+pub use connections::{Connection, NewConnection};
+pub use error::Error;
+pub use record_cursor::{InvalidCursor, RecordCursor};
+pub use records::{MAX_PAGE_LIMIT, PageCommit, Record, RecordPage, RecordQuery, RecordUpsert};
+pub use status::StatusUpdate;
+pub use store::Store;
+pub use sync_runs::{SyncOutcome, SyncResult, SyncRun};

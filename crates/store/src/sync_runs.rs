@@ -1,0 +1,196 @@
+//! The `sync_runs` table: one row per sync, keyed by its correlation id.
+
+use chrono::{DateTime, Utc};
+use fleet_events::{ConnectionId, CorrelationId, SyncTrigger, TenantId};
+use sqlx::{FromRow, Row as _, postgres::PgRow};
+use uuid::Uuid;
+
+use crate::{
+    Error, Store,
+    row::{UnexpectedValue, decode_column, missing_connection_or, to_bigint},
+};
+
+/// One sync of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRun {
+    /// The correlation id of the sync's events.
+    pub id: CorrelationId,
+    /// The tenant that owns the connection.
+    pub tenant: TenantId,
+    /// The connection synced.
+    pub connection: ConnectionId,
+    /// What started it.
+    pub trigger: SyncTrigger,
+    /// When it was recorded as started.
+    pub started_at: DateTime<Utc>,
+    /// When it was recorded as finished; `None` while it runs.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Records stored, as reported when it finished (0 while it runs).
+    pub records: u64,
+    /// Pages fetched, as reported when it finished (0 while it runs).
+    pub pages: u64,
+    /// How it ended; `None` while it runs.
+    pub result: Option<SyncResult>,
+}
+
+/// How a sync run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncResult {
+    /// Every stream was synced.
+    Succeeded,
+    /// The run gave up.
+    Failed {
+        /// Why, safe to show the user; never a secret.
+        error: String,
+    },
+}
+
+/// What [`Store::finish_sync_run`] records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Records stored by the run.
+    pub records: u64,
+    /// Pages fetched by the run.
+    pub pages: u64,
+    /// How it ended.
+    pub result: SyncResult,
+}
+
+impl<'r> FromRow<'r, PgRow> for SyncRun {
+    fn from_row(row: &'r PgRow) -> Result<Self, sqlx::Error> {
+        let error: Option<String> = row.try_get("error")?;
+        Ok(Self {
+            id: CorrelationId::from(row.try_get::<Uuid, _>("id")?),
+            tenant: decode_column(row, "tenant", TenantId::parse)?,
+            connection: decode_column(row, "connection", ConnectionId::parse)?,
+            trigger: decode_column(row, "trigger", parse_trigger)?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            records: decode_column(row, "records", |records: i64| u64::try_from(records))?,
+            pages: decode_column(row, "pages", |pages: i64| u64::try_from(pages))?,
+            result: decode_column(row, "outcome", |outcome: &str| match outcome {
+                "running" => Ok(None),
+                "succeeded" => Ok(Some(SyncResult::Succeeded)),
+                "failed" => Ok(Some(SyncResult::Failed {
+                    error: error.unwrap_or_default(),
+                })),
+                other => Err(UnexpectedValue(other.to_owned())),
+            })?,
+        })
+    }
+}
+
+impl Store {
+    /// Records that a sync run started. Idempotent: a redelivered sync
+    /// request with the same run id leaves the first record as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionNotFound`] when the connection has no row, or
+    /// [`Error::StartSyncRun`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn start_sync_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: CorrelationId,
+        trigger: SyncTrigger,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO sync_runs (id, tenant, connection, trigger) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(run.as_uuid())
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(trigger_name(trigger))
+        .execute(&self.pool)
+        .await
+        .map_err(|source| missing_connection_or(source, tenant, connection, Error::StartSyncRun))?;
+        Ok(())
+    }
+
+    /// Records how a running sync run ended; returns whether it did.
+    ///
+    /// Only the first outcome counts: for a run already finished (a
+    /// redelivered completion) or unknown, it changes nothing and returns
+    /// `false`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FinishSyncRun`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn finish_sync_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: CorrelationId,
+        outcome: &SyncOutcome,
+    ) -> Result<bool, Error> {
+        let (name, error) = match &outcome.result {
+            SyncResult::Succeeded => ("succeeded", None),
+            SyncResult::Failed { error } => ("failed", Some(error.as_str())),
+        };
+        let result = sqlx::query(
+            "UPDATE sync_runs \
+             SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7 \
+             WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running'",
+        )
+        .bind(run.as_uuid())
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(to_bigint(outcome.records))
+        .bind(to_bigint(outcome.pages))
+        .bind(name)
+        .bind(error)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::FinishSyncRun)?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    /// The connection's most recently started sync run, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LatestSyncRun`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
+    pub async fn latest_sync_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Option<SyncRun>, Error> {
+        sqlx::query_as(
+            "SELECT id, tenant, connection, trigger, started_at, finished_at, records, pages, \
+                    outcome, error \
+             FROM sync_runs WHERE tenant = $1 AND connection = $2 \
+             ORDER BY started_at DESC, id DESC LIMIT 1",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::LatestSyncRun)
+    }
+}
+
+/// The `trigger` column value of `trigger`.
+fn trigger_name(trigger: SyncTrigger) -> &'static str {
+    match trigger {
+        SyncTrigger::Manual => "manual",
+        SyncTrigger::Scheduled => "scheduled",
+        SyncTrigger::Setup => "setup",
+    }
+}
+
+/// The trigger named `name` in the `trigger` column.
+fn parse_trigger(name: &str) -> Result<SyncTrigger, UnexpectedValue> {
+    [
+        SyncTrigger::Manual,
+        SyncTrigger::Scheduled,
+        SyncTrigger::Setup,
+    ]
+    .into_iter()
+    .find(|&trigger| trigger_name(trigger) == name)
+    .ok_or_else(|| UnexpectedValue(name.to_owned()))
+}

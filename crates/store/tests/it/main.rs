@@ -1,0 +1,9 @@
+//! Integration tests of fleet-store against a real PostgreSQL, started by
+//! fleet-testkit, with a fresh database per test.
+
+mod connections;
+mod helpers;
+mod migrations;
+mod records;
+mod status;
+mod sync_runs;

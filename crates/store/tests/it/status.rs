@@ -1,0 +1,265 @@
+use chrono::{DateTime, Utc};
+use fleet_events::{
+    ConnectionId, ConnectionStatus, CorrelationId, Envelope, EventId, StatusChanged, TenantId,
+};
+use fleet_store::{Connection, StatusUpdate, Store};
+use uuid::Uuid;
+
+use crate::helpers::{at, connector, create_connection, spawn_store, tenant};
+
+/// Applies `status` to `connection` as an event with `id` that occurred at `occurred_at`.
+async fn apply(
+    store: &Store,
+    connection: &Connection,
+    id: EventId,
+    occurred_at: DateTime<Utc>,
+    status: &ConnectionStatus,
+) -> bool {
+    store
+        .apply_status(StatusUpdate {
+            tenant: &connection.tenant,
+            connection: &connection.id,
+            connector: &connection.connector,
+            event_id: id,
+            occurred_at,
+            status,
+        })
+        .await
+        .unwrap()
+}
+
+async fn reload(store: &Store, connection: &Connection) -> Connection {
+    store
+        .get_connection(&connection.tenant, &connection.id)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn syncing(records: u64) -> ConnectionStatus {
+    ConnectionStatus::Syncing {
+        records,
+        pages: 1,
+        stream: Some("posts".to_owned()),
+    }
+}
+
+#[tokio::test]
+async fn a_newer_status_replaces_the_stored_one() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let event = EventId::new();
+
+    let applied = apply(&test.store, &connection, event, at(0), &syncing(10)).await;
+
+    assert!(applied);
+    let stored = reload(&test.store, &connection).await;
+    assert_eq!(stored.status, syncing(10));
+    assert_eq!(stored.last_status_at, Some(at(0)));
+    assert_eq!(stored.last_status_event, Some(event));
+}
+
+#[tokio::test]
+async fn the_same_event_applied_twice_changes_the_row_once() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let event = EventId::new();
+    assert!(apply(&test.store, &connection, event, at(0), &syncing(10)).await);
+    let after_first = reload(&test.store, &connection).await;
+
+    let applied_again = apply(&test.store, &connection, event, at(0), &syncing(10)).await;
+
+    assert!(!applied_again);
+    assert_eq!(reload(&test.store, &connection).await, after_first);
+}
+
+#[tokio::test]
+async fn an_older_event_arriving_after_a_newer_one_is_ignored() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let (older, newer) = (EventId::new(), EventId::new());
+    assert!(apply(&test.store, &connection, newer, at(10), &syncing(20)).await);
+
+    let applied = apply(&test.store, &connection, older, at(5), &syncing(10)).await;
+
+    assert!(!applied);
+    let stored = reload(&test.store, &connection).await;
+    assert_eq!(stored.status, syncing(20));
+    assert_eq!(stored.last_status_event, Some(newer));
+}
+
+#[tokio::test]
+async fn events_of_the_same_instant_are_ordered_by_event_id() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let low = EventId::from(Uuid::from_u128(1));
+    let high = EventId::from(Uuid::from_u128(2));
+    assert!(apply(&test.store, &connection, high, at(0), &syncing(2)).await);
+
+    let applied = apply(&test.store, &connection, low, at(0), &syncing(1)).await;
+
+    assert!(!applied);
+    assert_eq!(reload(&test.store, &connection).await.status, syncing(2));
+}
+
+#[tokio::test]
+async fn concurrent_events_in_any_order_leave_the_newest() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let events: Vec<(EventId, ConnectionStatus)> =
+        (0..20).map(|n| (EventId::new(), syncing(n))).collect();
+
+    // Newest first, all at once: most arrive after a newer one was applied.
+    let applications = events
+        .iter()
+        .rev()
+        .map(|(id, status)| apply(&test.store, &connection, *id, at(0), status));
+    futures::future::join_all(applications).await;
+
+    let stored = reload(&test.store, &connection).await;
+    assert_eq!(stored.status, syncing(19));
+    assert_eq!(stored.last_status_event, Some(events[19].0));
+}
+
+#[tokio::test]
+async fn invalid_sets_last_error_and_progress_after_it_keeps_it() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let invalid = ConnectionStatus::Invalid {
+        reason: "The application password was rejected.".to_owned(),
+    };
+
+    apply(&test.store, &connection, EventId::new(), at(0), &invalid).await;
+    let after_invalid = reload(&test.store, &connection).await;
+    apply(
+        &test.store,
+        &connection,
+        EventId::new(),
+        at(1),
+        &ConnectionStatus::Validating,
+    )
+    .await;
+    let after_validating = reload(&test.store, &connection).await;
+
+    let reason = Some("The application password was rejected.".to_owned());
+    assert_eq!(after_invalid.last_error, reason);
+    assert_eq!(after_validating.status, ConnectionStatus::Validating);
+    assert_eq!(after_validating.last_error, reason);
+}
+
+#[tokio::test]
+async fn synced_sets_last_sync_and_records_and_clears_last_error() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let failed = ConnectionStatus::Failed {
+        reason: "The provider timed out.".to_owned(),
+        retryable: true,
+    };
+    let synced = ConnectionStatus::Synced {
+        records: 1234,
+        duration_ms: 5000,
+        last_sync_at: at(60),
+    };
+
+    apply(&test.store, &connection, EventId::new(), at(0), &failed).await;
+    apply(&test.store, &connection, EventId::new(), at(61), &synced).await;
+    let stored = reload(&test.store, &connection).await;
+
+    assert_eq!(stored.status, synced);
+    assert_eq!(stored.last_error, None);
+    assert_eq!(stored.last_sync_at, Some(at(60)));
+    assert_eq!(stored.records_total, 1234);
+}
+
+#[tokio::test]
+async fn a_later_sync_keeps_the_last_sync_time_until_it_completes() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let synced = ConnectionStatus::Synced {
+        records: 7,
+        duration_ms: 100,
+        last_sync_at: at(10),
+    };
+    apply(&test.store, &connection, EventId::new(), at(10), &synced).await;
+
+    apply(
+        &test.store,
+        &connection,
+        EventId::new(),
+        at(20),
+        &syncing(3),
+    )
+    .await;
+
+    let stored = reload(&test.store, &connection).await;
+    assert_eq!(stored.last_sync_at, Some(at(10)));
+    assert_eq!(stored.records_total, 7);
+}
+
+#[tokio::test]
+async fn a_status_for_an_unknown_connection_creates_its_row() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let id = ConnectionId::new();
+    let trello = connector("trello");
+    let retrying = ConnectionStatus::Retrying {
+        attempt: 1,
+        next_at: at(30),
+        reason: "Trello rate-limited the request.".to_owned(),
+    };
+
+    let applied = test
+        .store
+        .apply_status(StatusUpdate {
+            tenant: &acme,
+            connection: &id,
+            connector: &trello,
+            event_id: EventId::new(),
+            occurred_at: at(0),
+            status: &retrying,
+        })
+        .await
+        .unwrap();
+
+    assert!(applied);
+    let created = test
+        .store
+        .get_connection(&acme, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.connector, trello);
+    assert_eq!(created.display_name, "trello");
+    assert_eq!(created.status, retrying);
+    assert_eq!(
+        created.last_error.as_deref(),
+        Some("Trello rate-limited the request.")
+    );
+}
+
+#[tokio::test]
+async fn a_status_event_applies_through_its_envelope() {
+    let test = spawn_store().await;
+    let acme: TenantId = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let event = Envelope::new(
+        acme.clone(),
+        connection.id.clone(),
+        connection.connector.clone(),
+        CorrelationId::new(),
+        StatusChanged {
+            status: ConnectionStatus::Saving,
+        },
+    );
+
+    let applied = test
+        .store
+        .apply_status(StatusUpdate::from(&event))
+        .await
+        .unwrap();
+
+    assert!(applied);
+    let stored = reload(&test.store, &connection).await;
+    assert_eq!(stored.status, ConnectionStatus::Saving);
+    assert_eq!(stored.last_status_event, Some(event.id));
+}

@@ -1,0 +1,169 @@
+use fleet_events::{ConnectionId, CorrelationId, SyncTrigger};
+use fleet_store::{Error, SyncOutcome, SyncResult};
+
+use crate::helpers::{create_connection, spawn_store, tenant};
+
+#[tokio::test]
+async fn a_run_starts_once_and_finishes_once() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let run = CorrelationId::new();
+    let store = &test.store;
+
+    store
+        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Setup)
+        .await
+        .unwrap();
+    store
+        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Manual)
+        .await
+        .unwrap();
+    let running = store
+        .latest_sync_run(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let succeeded = SyncOutcome {
+        records: 120,
+        pages: 3,
+        result: SyncResult::Succeeded,
+    };
+    let finished = store
+        .finish_sync_run(&acme, &connection.id, run, &succeeded)
+        .await
+        .unwrap();
+    let failed_late = SyncOutcome {
+        records: 0,
+        pages: 0,
+        result: SyncResult::Failed {
+            error: "late".to_owned(),
+        },
+    };
+    let finished_again = store
+        .finish_sync_run(&acme, &connection.id, run, &failed_late)
+        .await
+        .unwrap();
+    let done = store
+        .latest_sync_run(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!(running.id, run);
+    assert_eq!(running.trigger, SyncTrigger::Setup);
+    assert_eq!(running.result, None);
+    assert_eq!(running.finished_at, None);
+    assert!(finished);
+    assert!(!finished_again);
+    assert_eq!(done.result, Some(SyncResult::Succeeded));
+    assert_eq!((done.records, done.pages), (120, 3));
+    assert!(done.finished_at.is_some_and(|at| at >= done.started_at));
+}
+
+#[tokio::test]
+async fn a_failed_run_keeps_its_error() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let run = CorrelationId::new();
+    test.store
+        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Scheduled)
+        .await
+        .unwrap();
+    let outcome = SyncOutcome {
+        records: 40,
+        pages: 1,
+        result: SyncResult::Failed {
+            error: "The provider revoked the token.".to_owned(),
+        },
+    };
+
+    test.store
+        .finish_sync_run(&acme, &connection.id, run, &outcome)
+        .await
+        .unwrap();
+
+    let stored = test
+        .store
+        .latest_sync_run(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.result, Some(outcome.result));
+    assert_eq!(stored.trigger, SyncTrigger::Scheduled);
+}
+
+#[tokio::test]
+async fn the_latest_run_is_the_one_started_last() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let (first, second) = (CorrelationId::new(), CorrelationId::new());
+
+    test.store
+        .start_sync_run(&acme, &connection.id, first, SyncTrigger::Setup)
+        .await
+        .unwrap();
+    test.store
+        .start_sync_run(&acme, &connection.id, second, SyncTrigger::Manual)
+        .await
+        .unwrap();
+
+    let latest = test
+        .store
+        .latest_sync_run(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, second);
+}
+
+#[tokio::test]
+async fn another_tenant_can_neither_see_nor_finish_a_run() {
+    let test = spawn_store().await;
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let connection = create_connection(&test.store, &acme).await;
+    let run = CorrelationId::new();
+    test.store
+        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Manual)
+        .await
+        .unwrap();
+    let outcome = SyncOutcome {
+        records: 0,
+        pages: 0,
+        result: SyncResult::Succeeded,
+    };
+
+    let seen = test
+        .store
+        .latest_sync_run(&globex, &connection.id)
+        .await
+        .unwrap();
+    let finished = test
+        .store
+        .finish_sync_run(&globex, &connection.id, run, &outcome)
+        .await
+        .unwrap();
+
+    assert_eq!(seen, None);
+    assert!(!finished);
+}
+
+#[tokio::test]
+async fn starting_a_run_of_a_missing_connection_reports_it_not_found() {
+    let test = spawn_store().await;
+
+    let err = test
+        .store
+        .start_sync_run(
+            &tenant("acme"),
+            &ConnectionId::new(),
+            CorrelationId::new(),
+            SyncTrigger::Manual,
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, Error::ConnectionNotFound { .. }), "{err:?}");
+}
