@@ -10,7 +10,8 @@ const DEFAULT_FILTER: &str = "info,vaultrs=off,rustify=off";
 /// Installs the global subscriber: `RUST_LOG` filters (default `info`),
 /// `FLEET_LOG_FORMAT=json` switches to one JSON object per line.
 pub(crate) fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// Seconds in-flight work may run after a shutdown signal.
     #[arg(long, default_value_t = 20)]
     grace_seconds: u64,
+    /// Seconds between the scheduled syncs of a newly set-up connection;
+    /// 0 schedules none.
+    #[arg(long, env = "FLEET_SYNC_INTERVAL_SECONDS", default_value_t = 6 * 3600)]
+    sync_interval_seconds: u64,
 }
 
 /// Connects to NATS, Vault and Postgres, provisions the streams, and runs

@@ -3,7 +3,7 @@
 //! | handler | consumes | does | publishes |
 //! | --- | --- | --- | --- |
 //! | [`Validate`] | `connector.validate.*` | reads the staged credentials from Vault, asks the provider | `validating`, then `connector.save.*`, or `invalid` |
-//! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres | `saving`, then `connector.sync.*` |
+//! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres, schedules its recurring sync | `saving`, then `connector.sync.*` |
 //! | [`Sync`] | `connector.sync.*` | pages through each stream, upserts records and checkpoints the cursor per page | `syncing` progress at least every second, then `synced`, or `reauth_required` |
 //! | [`Status`] | `connector.status.*` | applies the status to the connection's row, newest wins | nothing |
 //!
@@ -40,6 +40,11 @@ pub struct Deps {
     pub store: fleet_store::Store,
     /// The connector catalog.
     pub connectors: Arc<fleet_connectors::Registry>,
+    /// Where recurring syncs are scheduled.
+    pub schedules: fleet_bus::Schedules,
+    /// How often a new connection syncs after its setup; `None` schedules
+    /// nothing.
+    pub sync_interval: Option<std::time::Duration>,
 }
 
 impl Deps {

@@ -7,8 +7,9 @@ use fleet_store::NewConnection;
 
 use crate::{Deps, failure};
 
-/// Makes validated credentials the connection's active ones and records the
-/// connection, then asks for its first sync.
+/// Makes validated credentials the connection's active ones, records the
+/// connection and schedules its recurring sync, then asks for its first
+/// sync.
 #[derive(Debug, Clone)]
 pub struct Save {
     deps: Deps,
@@ -44,7 +45,7 @@ impl Handler for Save {
                 id: connection,
                 connector: &event.connector,
                 display_name: &account.name,
-                sync_interval: None,
+                sync_interval: self.deps.sync_interval,
             })
             .await
             .map_err(|e| failure::store(&e))?;
@@ -52,6 +53,18 @@ impl Handler for Save {
             .set_account(tenant, connection, account)
             .await
             .map_err(|e| failure::store(&e))?;
+        if let Some(every) = self.deps.sync_interval {
+            let scheduled = event.caused(SyncRequested {
+                trigger: SyncTrigger::Scheduled,
+                streams: None,
+                cursor: None,
+            });
+            self.deps
+                .schedules
+                .set(&scheduled, every)
+                .await
+                .map_err(|e| HandlerError::transient(failure::describe(&e)))?;
+        }
         let sync = SyncRequested {
             trigger: SyncTrigger::Setup,
             streams: None,

@@ -159,3 +159,46 @@ async fn the_same_validate_event_delivered_twice_has_one_effect() {
     assert_eq!(fleet.stats(Step::Save).acked, 1, "no second save");
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_up_connection_syncs_again_on_its_schedule() {
+    let fleet = TestFleet::start_with(Some(std::time::Duration::from_secs(1))).await;
+
+    let (connection, _) = fleet.connect(&fleet.credentials(PASSWORD)).await;
+
+    let row = fleet.row_in(&connection, ConnectionState::Synced).await;
+    assert_eq!(row.sync_interval, Some(std::time::Duration::from_secs(1)));
+    let first_sync = row.last_sync_at.unwrap();
+    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
+    loop {
+        let run = fleet
+            .deps
+            .store
+            .latest_sync_run(&fleet.tenant, &connection)
+            .await
+            .unwrap()
+            .unwrap();
+        if run.trigger == fleet_events::SyncTrigger::Scheduled && run.finished_at.is_some() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no scheduled sync finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let row = fleet.row_in(&connection, ConnectionState::Synced).await;
+    assert!(row.last_sync_at.unwrap() > first_sync);
+    let stored = fleet
+        .deps
+        .store
+        .count_records(&fleet.tenant, &connection, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        u64::from(POSTS + PAGES),
+        "a re-sync upserts, never duplicates"
+    );
+    fleet.stop().await;
+}

@@ -45,6 +45,12 @@ impl TestFleet {
     /// Starts NATS, OpenBao, PostgreSQL and the simulator, and runs every
     /// step in this process.
     pub(crate) async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// As [`TestFleet::start`], scheduling every new connection's sync
+    /// every `sync_interval`.
+    pub(crate) async fn start_with(sync_interval: Option<Duration>) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -81,10 +87,13 @@ impl TestFleet {
             ..Default::default()
         };
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
+        let schedules = fleet_bus::Schedules::new(js.clone());
         let deps = Deps {
             secrets,
             store,
             connectors,
+            schedules,
+            sync_interval,
         };
 
         let tracker = TaskTracker::new();
