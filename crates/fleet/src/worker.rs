@@ -52,6 +52,9 @@ pub(crate) async fn run(
         secrets: secrets.clone(),
         store,
         connectors: Arc::new(connectors),
+        schedules: fleet_bus::Schedules::new(js.clone()),
+        sync_interval: (args.sync_interval_seconds > 0)
+            .then(|| Duration::from_secs(args.sync_interval_seconds)),
     };
 
     let tracker = TaskTracker::new();
