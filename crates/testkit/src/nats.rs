@@ -1,0 +1,202 @@
+//! A nats-server with JetStream on free loopback ports.
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use rustix::process::Signal;
+use tempfile::TempDir;
+
+use crate::ports::{PortAttempts, free_ports};
+use crate::process::{Process, StartError, http_client, work_dir};
+use crate::tools;
+
+/// How long nats-server may take to serve JetStream.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `nats-server` with JetStream file storage in a temporary directory.
+///
+/// The server listens on a free loopback port, with its monitoring endpoint on a
+/// second one. It is ready when `/healthz` on the monitoring port answers 200,
+/// which nats-server does only once JetStream is enabled and clients can connect;
+/// the probe needs no credentials, so it also works for configurations with
+/// authentication.
+///
+/// Dropping the guard kills the server and removes its data. [`stop`](Self::stop),
+/// [`kill`](Self::kill) and [`restart`](Self::restart) keep the port and the store
+/// directory, so JetStream data survives them.
+#[derive(Debug)]
+pub struct NatsServer {
+    dir: TempDir,
+    port: u16,
+    monitor_port: u16,
+    /// The configuration file, as an absolute path so restarts find it.
+    config: Option<PathBuf>,
+    /// Extra environment variables, which the configuration file can reference.
+    env: Vec<(OsString, OsString)>,
+    http: reqwest::Client,
+    process: Option<Process>,
+}
+
+impl NatsServer {
+    /// Starts `nats-server -js` on a free port and waits until JetStream is ready.
+    ///
+    /// # Panics
+    ///
+    /// Panics when nats-server (v2.14 or later) is not installed, or when it does not
+    /// become ready within 10 s; the message holds the end of the server's log.
+    pub async fn start() -> Self {
+        Self::launch(None, Vec::new()).await
+    }
+
+    /// Starts nats-server with a configuration file and extra environment variables.
+    ///
+    /// The file may reference the variables (`password: $WORKER_PASSWORD`). The
+    /// listen address, the ports and the JetStream store directory are still the
+    /// guard's, given as command-line flags, which override the file. Two settings
+    /// must stay out of the file: `store_dir`, which nats-server refuses from both the
+    /// file and the command line ("Duplicate 'store_dir' configuration"), so deployments
+    /// pass it as `-sd`; and fixed ports for clustering, leaf nodes or websockets.
+    ///
+    /// # Panics
+    ///
+    /// Panics like [`start`](Self::start), which includes a configuration file that
+    /// nats-server rejects.
+    pub async fn start_with_config<K, V>(
+        config: impl AsRef<Path>,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Self
+    where
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let config = std::path::absolute(config.as_ref())
+            .unwrap_or_else(|e| panic!("cannot resolve {}: {e}", config.as_ref().display()));
+        let env = env
+            .into_iter()
+            .map(|(key, value)| (key.as_ref().to_owned(), value.as_ref().to_owned()))
+            .collect();
+        Self::launch(Some(config), env).await
+    }
+
+    async fn launch(config: Option<PathBuf>, env: Vec<(OsString, OsString)>) -> Self {
+        let [port, monitor_port] = free_ports();
+        let mut server = Self {
+            dir: work_dir("nats"),
+            port,
+            monitor_port,
+            config,
+            env,
+            http: http_client(),
+            process: None,
+        };
+        let mut attempts = PortAttempts::default();
+        while let Err(e) = server.spawn().await {
+            attempts.retry(&e);
+            [server.port, server.monitor_port] = free_ports();
+        }
+        server
+    }
+
+    async fn spawn(&mut self) -> Result<(), StartError> {
+        let mut command = Command::new(tools::nats_server());
+        command
+            .args(["-js", "-a", "127.0.0.1"])
+            .args(["-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()])
+            .arg("-sd")
+            .arg(self.dir.path().join("store"));
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
+        let log = self.dir.path().join("server.log");
+        let healthz = format!("http://127.0.0.1:{}/healthz", self.monitor_port);
+        let (http, healthz) = (&self.http, healthz.as_str());
+        let ready = move || is_healthy(http, healthz);
+        let process = Process::start("nats-server", command, &log, READY_TIMEOUT, ready).await?;
+        self.process = Some(process);
+        Ok(())
+    }
+
+    /// The client URL, `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The temporary directory holding the JetStream store and `server.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Connects a new client without credentials.
+    ///
+    /// For a configuration with authentication, connect with
+    /// `async_nats::ConnectOptions` and [`url`](Self::url) instead.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the connection fails.
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(self.url())
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to nats-server at {}: {e}", self.url()))
+    }
+
+    /// A JetStream context on a new client from [`client`](Self::client).
+    ///
+    /// # Panics
+    ///
+    /// Panics when the connection fails.
+    pub async fn jetstream(&self) -> async_nats::jetstream::Context {
+        async_nats::jetstream::new(self.client().await)
+    }
+
+    /// Shuts the server down gracefully (`SIGTERM`) and waits for it, keeping its data.
+    ///
+    /// Does nothing when the server is not running.
+    pub fn stop(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.stop(Signal::TERM);
+        }
+    }
+
+    /// Kills the server (`SIGKILL`), as a crash would, keeping its data.
+    ///
+    /// Does nothing when the server is not running.
+    pub fn kill(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            process.kill();
+        }
+    }
+
+    /// Stops the server if it runs, then starts it again on the same port with the
+    /// same store, and waits until JetStream is ready.
+    ///
+    /// # Panics
+    ///
+    /// Panics when the server does not become ready within 10 s.
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.spawn().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        // Before the fields drop: the process must be gone before its directory is removed.
+        self.kill();
+    }
+}
+
+/// Whether `/healthz` answers 200: the client port is open and JetStream is enabled.
+async fn is_healthy(http: &reqwest::Client, healthz: &str) -> bool {
+    let response = http.get(healthz).send().await;
+    response.is_ok_and(|response| response.status().is_success())
+}

@@ -1,0 +1,223 @@
+//! Finds the server binaries.
+//!
+//! Each binary is looked up in `$FLEET_TESTKIT_TOOLS`, then in
+//! `<workspace>/.tools/bin` (where `scripts/setup` puts it), then in the
+//! directories only that binary uses (Debian's PostgreSQL server directory),
+//! then on `PATH`. Each lookup runs once per process.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The oldest nats-server with JetStream message schedules.
+const MIN_NATS_SERVER: (u32, u32) = (2, 14);
+
+/// Where the Debian packages put each PostgreSQL major version's server binaries.
+const DEBIAN_POSTGRES_ROOT: &str = "/usr/lib/postgresql";
+
+/// The workspace root, which holds `.tools/` and `target/`.
+pub(crate) fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/testkit lies two levels below the workspace root")
+}
+
+/// The `nats-server` binary, at least v2.14.
+///
+/// # Panics
+///
+/// Panics when no `nats-server` is found, or when every one found is older than v2.14.
+pub(crate) fn nats_server() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let mut too_old = Vec::new();
+        for path in candidates("nats-server", &[]) {
+            let version = command_version(&path);
+            if parse_nats_version(&version).is_some_and(|found| found >= MIN_NATS_SERVER) {
+                return path;
+            }
+            too_old.push(format!("{} ({version})", path.display()));
+        }
+        if too_old.is_empty() {
+            missing("nats-server", &[]);
+        }
+        panic!(
+            "only nats-server older than v{}.{} found: {}; JetStream message schedules need a \
+             newer one: run scripts/setup to install it into .tools/bin",
+            MIN_NATS_SERVER.0,
+            MIN_NATS_SERVER.1,
+            too_old.join(", "),
+        )
+    })
+}
+
+/// The OpenBao `bao` binary.
+///
+/// # Panics
+///
+/// Panics when no `bao` is found.
+pub(crate) fn bao() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        candidates("bao", &[])
+            .next()
+            .unwrap_or_else(|| missing("bao", &[]))
+    })
+}
+
+/// The PostgreSQL server binaries (`initdb` and `postgres`, which must come from
+/// the same installation) and their major version.
+#[derive(Debug)]
+pub(crate) struct PostgresTools {
+    /// The directory holding `initdb` and `postgres`.
+    pub(crate) bin_dir: PathBuf,
+    /// The major version, such as `15`; data directories work only with their own.
+    pub(crate) major: String,
+}
+
+/// The PostgreSQL server binaries, preferring the newest Debian server directory over `PATH`.
+///
+/// # Panics
+///
+/// Panics when no directory holds both `initdb` and `postgres`.
+pub(crate) fn postgres() -> &'static PostgresTools {
+    static TOOLS: OnceLock<PostgresTools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let debian = newest_debian_postgres().into_iter().collect::<Vec<_>>();
+        // PATH often holds only links to initdb (Debian's /usr/local/bin), so the
+        // link is resolved to find the postgres binary next to the real one.
+        let bin_dir = candidates("initdb", &debian)
+            .filter_map(|initdb| initdb.canonicalize().ok()?.parent().map(Path::to_path_buf))
+            .find(|dir| dir.join("postgres").is_file())
+            .unwrap_or_else(|| missing("initdb and postgres", &debian));
+        let version = command_version(&bin_dir.join("postgres"));
+        let major = parse_postgres_major(&version)
+            .unwrap_or_else(|| panic!("cannot read the PostgreSQL version from {version:?}"))
+            .to_owned();
+        PostgresTools { bin_dir, major }
+    })
+}
+
+/// Existing files named `name` in the preferred directories, then on `PATH`.
+fn candidates(name: &str, extra_dirs: &[PathBuf]) -> impl Iterator<Item = PathBuf> {
+    preferred_dirs(extra_dirs)
+        .into_iter()
+        .chain(path_dirs())
+        .map(move |dir| dir.join(name))
+        .filter(|path| path.is_file())
+}
+
+/// `$FLEET_TESTKIT_TOOLS`, `<workspace>/.tools/bin`, then `extra_dirs`.
+///
+/// The override comes first: a variable that lost to the default could not override it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "testkit chooses its binaries from the environment"
+)]
+fn preferred_dirs(extra_dirs: &[PathBuf]) -> Vec<PathBuf> {
+    std::env::var_os("FLEET_TESTKIT_TOOLS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([workspace_root().join(".tools/bin")])
+        .chain(extra_dirs.iter().cloned())
+        .collect()
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "testkit chooses its binaries from the environment"
+)]
+fn path_dirs() -> Vec<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()).collect()
+}
+
+/// `/usr/lib/postgresql/<highest major>/bin`, if any.
+fn newest_debian_postgres() -> Option<PathBuf> {
+    let (_, dir) = std::fs::read_dir(DEBIAN_POSTGRES_ROOT)
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .max()?;
+    Some(dir)
+}
+
+/// The trimmed output of `<binary> --version`.
+///
+/// # Panics
+///
+/// Panics when the binary cannot run.
+fn command_version(binary: &Path) -> String {
+    let output = Command::new(binary)
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {} --version: {e}", binary.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    format!("{stdout}{stderr}").trim().to_owned()
+}
+
+/// `(major, minor)` from `nats-server: v2.15.1`.
+fn parse_nats_version(version: &str) -> Option<(u32, u32)> {
+    let number = version.rsplit_once('v')?.1;
+    let mut parts = number.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// `15` from `postgres (PostgreSQL) 15.14 (Debian 15.14-1.pgdg12+1)`.
+fn parse_postgres_major(version: &str) -> Option<&str> {
+    let number = version.split_once("(PostgreSQL) ")?.1;
+    let major = number.split(|c: char| !c.is_ascii_digit()).next()?;
+    (!major.is_empty()).then_some(major)
+}
+
+/// # Panics
+///
+/// Always: a binary the tests need is not installed.
+fn missing(what: &str, extra_dirs: &[PathBuf]) -> ! {
+    let searched = preferred_dirs(extra_dirs)
+        .iter()
+        .map(|dir| dir.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    panic!("{what} not found in {searched} or PATH; run scripts/setup to install it")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nats_version_is_read_from_the_version_line() {
+        assert_eq!(parse_nats_version("nats-server: v2.15.1"), Some((2, 15)));
+        assert_eq!(parse_nats_version("nats-server: v2.9.20"), Some((2, 9)));
+        assert_eq!(parse_nats_version("nats-server"), None);
+    }
+
+    #[test]
+    fn old_nats_versions_compare_below_the_minimum() {
+        assert!((2, 9) < MIN_NATS_SERVER);
+        assert!((2, 15) >= MIN_NATS_SERVER);
+        assert!((3, 0) >= MIN_NATS_SERVER);
+    }
+
+    #[test]
+    fn postgres_major_is_read_from_the_version_line() {
+        let debian = "postgres (PostgreSQL) 15.14 (Debian 15.14-1.pgdg12+1)";
+        assert_eq!(parse_postgres_major(debian), Some("15"));
+        assert_eq!(
+            parse_postgres_major("postgres (PostgreSQL) 17beta1"),
+            Some("17")
+        );
+        assert_eq!(parse_postgres_major("postgres"), None);
+        assert_eq!(
+            parse_postgres_major("postgres (PostgreSQL) 16.4"),
+            Some("16")
+        );
+    }
+}

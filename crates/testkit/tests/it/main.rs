@@ -1,0 +1,8 @@
+//! Each guard against its real server: startup, data across restarts and crashes,
+//! isolation helpers, and cleanup on drop.
+
+mod helpers;
+mod nats;
+mod openbao;
+mod ports;
+mod postgres;

@@ -1,0 +1,91 @@
+use async_nats::ConnectOptions;
+use async_nats::jetstream::{self, stream};
+use fleet_testkit::NatsServer;
+
+use crate::helpers::assert_stopped_and_removed;
+
+async fn create_orders_stream(jetstream: &jetstream::Context) {
+    jetstream
+        .create_stream(stream::Config {
+            name: "ORDERS".to_owned(),
+            subjects: vec!["orders.>".to_owned()],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn acked_message_survives_a_restart() {
+    let mut nats = NatsServer::start().await;
+    let jetstream = nats.jetstream().await;
+    create_orders_stream(&jetstream).await;
+    let ack = jetstream
+        .publish("orders.created", "order 1".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(ack.sequence, 1);
+
+    nats.restart().await;
+
+    let stream = nats.jetstream().await.get_stream("ORDERS").await.unwrap();
+    let message = stream.get_raw_message(ack.sequence).await.unwrap();
+    assert_eq!(message.payload, "order 1");
+}
+
+#[tokio::test]
+async fn acked_messages_survive_a_kill() {
+    let mut nats = NatsServer::start().await;
+    let jetstream = nats.jetstream().await;
+    create_orders_stream(&jetstream).await;
+    let mut last_acked = 0;
+    for n in 1..=50 {
+        let payload = format!("order {n}");
+        let ack = jetstream.publish("orders.created", payload.into()).await;
+        last_acked = ack.unwrap().await.unwrap().sequence;
+    }
+
+    nats.kill();
+    nats.restart().await;
+
+    let mut stream = nats.jetstream().await.get_stream("ORDERS").await.unwrap();
+    let state = &stream.info().await.unwrap().state;
+    assert_eq!(state.messages, 50);
+    assert_eq!(state.last_sequence, last_acked);
+}
+
+#[tokio::test]
+async fn config_file_reads_env_vars_while_the_guard_keeps_its_port() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("nats.conf");
+    std::fs::write(
+        &config,
+        "port: 4222\n\
+         jetstream {}\n\
+         authorization { user: worker, password: $WORKER_PASSWORD }\n",
+    )
+    .unwrap();
+
+    let nats = NatsServer::start_with_config(&config, [("WORKER_PASSWORD", "s3cret")]).await;
+
+    assert_ne!(nats.port(), 4222);
+    let worker = ConnectOptions::with_user_and_password("worker".to_owned(), "s3cret".to_owned())
+        .connect(nats.url())
+        .await
+        .unwrap();
+    jetstream::new(worker).query_account().await.unwrap();
+    assert!(async_nats::connect(nats.url()).await.is_err());
+}
+
+#[tokio::test]
+async fn dropping_the_server_stops_it_and_removes_its_data() {
+    let nats = NatsServer::start().await;
+    let (port, dir) = (nats.port(), nats.dir().to_path_buf());
+
+    drop(nats);
+
+    assert_stopped_and_removed(port, &dir);
+}
