@@ -23,6 +23,11 @@ pub struct Config {
     /// Client name shown in the server's connection monitoring.
     #[serde(default = "default_name")]
     pub name: String,
+    /// A directory laid out like `nats/` (`streams/`, `consumers/<STREAM>/`)
+    /// whose definitions replace the built-in ones at start-up; `None` uses
+    /// the definitions compiled into the binary.
+    #[serde(default)]
+    pub definitions_dir: Option<std::path::PathBuf>,
 }
 
 fn default_inbox_prefix() -> String {
@@ -42,6 +47,22 @@ impl Config {
             password: None,
             inbox_prefix: default_inbox_prefix(),
             name: default_name(),
+            definitions_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// The definitions to provision: from [`Config::definitions_dir`] when
+    /// set, else the built-in ones.
+    ///
+    /// # Errors
+    ///
+    /// As [`Definitions::from_dir`](crate::Definitions::from_dir).
+    pub fn definitions(&self) -> Result<crate::Definitions, crate::Error> {
+        match &self.definitions_dir {
+            Some(dir) => crate::Definitions::from_dir(dir),
+            None => Ok(crate::Definitions::builtin()),
         }
     }
 }

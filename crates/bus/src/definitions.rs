@@ -5,6 +5,7 @@
 //! (`nats stream add --config nats/streams/CONNECTOR_STEPS.json`). They are
 //! compiled into the binary; [`Definitions::builtin`] parses them.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull, stream};
@@ -112,6 +113,43 @@ impl Definitions {
         Ok(Self { streams, consumers })
     }
 
+    /// Reads definitions laid out like `nats/`: `streams/*.json` and
+    /// `consumers/<STREAM>/*.json` under `dir`. Operators use it to tune
+    /// limits or ack waits without a rebuild.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Definition`] for an unreadable directory or file, or one
+    /// that does not parse.
+    pub fn from_dir(dir: &Path) -> Result<Self, Error> {
+        let streams = json_files(&dir.join("streams"))?
+            .iter()
+            .map(|path| parse(&path.display().to_string(), &read(path)?))
+            .collect::<Result<Vec<stream::Config>, _>>()?;
+        let mut consumers = Vec::new();
+        for config in &streams {
+            let stream_dir = dir.join("consumers").join(&config.name);
+            if !stream_dir.is_dir() {
+                continue;
+            }
+            for path in json_files(&stream_dir)? {
+                let shown = path.display().to_string();
+                let consumer: pull::Config = parse(&shown, &read(&path)?)?;
+                if consumer.durable_name.is_none() {
+                    return Err(Error::Definition {
+                        path: shown,
+                        reason: "a consumer definition needs a durable_name".to_owned(),
+                    });
+                }
+                consumers.push(ConsumerDefinition {
+                    stream: config.name.clone(),
+                    config: consumer,
+                });
+            }
+        }
+        Ok(Self { streams, consumers })
+    }
+
     /// The paths of the embedded definition files, relative to the
     /// repository root.
     pub fn embedded_paths() -> impl Iterator<Item = &'static str> {
@@ -178,6 +216,29 @@ impl Definitions {
         );
         Ok(())
     }
+}
+
+fn json_files(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let unreadable = |e: std::io::Error| Error::Definition {
+        path: dir.display().to_string(),
+        reason: e.to_string(),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let path = entry.map_err(unreadable)?.path();
+        if path.extension().is_some_and(|ext| ext == "json") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn read(path: &Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| Error::Definition {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(path: &str, text: &str) -> Result<T, Error> {

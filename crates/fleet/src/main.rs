@@ -74,7 +74,7 @@ async fn provision() -> anyhow::Result<()> {
     let config = config::Config::from_env()?;
     let client = fleet_bus::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
-    fleet_bus::Definitions::builtin().provision(&js).await?;
+    config.nats.definitions()?.provision(&js).await?;
     client
         .drain()
         .await

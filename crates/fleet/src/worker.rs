@@ -38,7 +38,7 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let client = fleet_bus::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
-    fleet_bus::Definitions::builtin().provision(&js).await?;
+    config.nats.definitions()?.provision(&js).await?;
     let vault = config
         .vault
         .context("FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required to run workers")?;

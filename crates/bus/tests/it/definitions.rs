@@ -111,3 +111,34 @@ fn every_field_in_the_definition_files_is_understood() {
         }
     }
 }
+
+#[test]
+fn definitions_read_from_the_nats_directory_match_the_embedded_ones() {
+    let from_dir = Definitions::from_dir(&repo_root().join("nats")).unwrap();
+    let builtin = Definitions::builtin();
+    let names = |d: &Definitions| {
+        let streams: Vec<_> = d.streams.iter().map(|s| s.name.clone()).collect();
+        let mut consumers: Vec<_> = d
+            .consumers
+            .iter()
+            .map(|c| c.config.durable_name.clone().unwrap())
+            .collect();
+        consumers.sort();
+        (streams.len(), consumers)
+    };
+    assert_eq!(names(&from_dir), names(&builtin));
+    let sync = from_dir.consumer("sync").unwrap();
+    assert_eq!(
+        sync.config.ack_wait,
+        builtin.consumer("sync").unwrap().config.ack_wait
+    );
+}
+
+#[test]
+fn a_definitions_directory_that_does_not_exist_is_a_clear_error() {
+    let error = Definitions::from_dir(std::path::Path::new("/nonexistent/nats")).unwrap_err();
+    assert!(
+        error.to_string().contains("/nonexistent/nats/streams"),
+        "{error}"
+    );
+}

@@ -1,0 +1,316 @@
+//! `World`: the real services, the simulator, and `fleet worker` processes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use fleet_bus::{Definitions, Publisher};
+use fleet_connectors::Credentials;
+use fleet_events::{
+    ConnectionId, ConnectionState, ConnectorId, CorrelationId, Envelope, SetupOrigin,
+    StatusChanged, TenantId, ValidateRequested, subject,
+};
+use fleet_sim::{Sim, SimHandle, SiteConfig};
+use fleet_testkit::{NatsServer, OpenBao, Postgres};
+use futures::StreamExt as _;
+use secrecy::SecretString;
+
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const SITE: &str = "shop";
+pub(crate) const USER: &str = "owner";
+/// The sync consumer's ack wait in these tests: how long a killed worker's
+/// sync waits before another process takes it over.
+pub(crate) const SYNC_ACK_WAIT: Duration = Duration::from_secs(2);
+
+pub(crate) struct World {
+    pub(crate) js: jetstream::Context,
+    pub(crate) secrets: fleet_secrets::Client,
+    pub(crate) store: fleet_store::Store,
+    pub(crate) sim: SimHandle,
+    pub(crate) tenant: TenantId,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) database_url: String,
+    nats: NatsServer,
+    vault: OpenBao,
+    mount: String,
+    _postgres: Postgres,
+}
+
+impl World {
+    pub(crate) async fn start(site: SiteConfig) -> Self {
+        let (nats, vault, postgres) =
+            tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
+        let js = nats.jetstream().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut definitions = Definitions::builtin();
+        definitions.set_ack_wait("sync", SYNC_ACK_WAIT).unwrap();
+        write_definitions(&definitions, &dir.path().join("nats"));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Sim::start(listener, &fleet_sim::Config::default().site(site)).unwrap();
+        let mount = vault.new_kv_mount().await;
+        let secrets = fleet_secrets::Client::connect(
+            serde_json::from_value(serde_json::json!({
+                "addr": vault.addr(),
+                "mount": mount,
+                "auth": {"method": "token", "token": vault.root_token()},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let database_url = postgres.create_database().await;
+        let store = fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(
+            database_url.clone(),
+        )))
+        .await
+        .unwrap();
+        Self {
+            js,
+            secrets,
+            store,
+            sim,
+            tenant: TenantId::parse("acme").unwrap(),
+            dir,
+            database_url,
+            nats,
+            vault,
+            mount,
+            _postgres: postgres,
+        }
+    }
+
+    /// Starts `fleet worker` with `args`, configured for this world, and
+    /// waits until it runs.
+    pub(crate) async fn spawn_worker(&self, name: &str, args: &[&str]) -> FleetProcess {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .arg("worker")
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("FLEET_NATS__URL", self.nats.url())
+            .env("FLEET_NATS__NAME", name)
+            .env("FLEET_NATS__DEFINITIONS_DIR", self.dir.path().join("nats"))
+            .env("FLEET_VAULT__ADDR", self.vault.addr())
+            .env("FLEET_VAULT__MOUNT", &self.mount)
+            .env("FLEET_VAULT__AUTH__METHOD", "token")
+            .env("FLEET_VAULT__AUTH__TOKEN", self.vault.root_token())
+            .env("FLEET_DATABASE__URL", &self.database_url)
+            .env("FLEET_CONNECTORS__ALLOW_HTTP", "true")
+            .env("FLEET_SYNC_INTERVAL_SECONDS", "0")
+            .env("FLEET_LOG_FORMAT", "json")
+            .env("RUST_LOG", "debug,vaultrs=off,rustify=off,hyper=off,hyper_util=off,reqwest=off,h2=off,async_nats=info,sqlx=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("fleet starts");
+        let process = FleetProcess { child, log };
+        process.wait_for_log("Fleet worker running.").await;
+        process
+    }
+
+    pub(crate) fn credentials(&self, password: &str) -> Credentials {
+        Credentials::app_password(self.sim.site_url(SITE), USER, password)
+    }
+
+    /// What the gateway does: stage the credentials, publish the request.
+    pub(crate) async fn connect(&self, credentials: &Credentials) -> ConnectionId {
+        let connection = ConnectionId::new();
+        let staged = self
+            .secrets
+            .stage(&self.tenant, &connection, credentials)
+            .await
+            .unwrap();
+        let event = Envelope::new(
+            self.tenant.clone(),
+            connection.clone(),
+            ConnectorId::parse("wordpress").unwrap(),
+            CorrelationId::new(),
+            ValidateRequested {
+                origin: SetupOrigin::Manual,
+                staged_version: staged.get(),
+            },
+        );
+        Publisher::new(self.js.clone())
+            .publish(&event, &event.id.to_string())
+            .await
+            .unwrap();
+        connection
+    }
+
+    /// The connection's status events until `done` holds for one.
+    pub(crate) async fn statuses_until(
+        &self,
+        connection: &ConnectionId,
+        done: impl Fn(&StatusChanged) -> bool,
+    ) -> Vec<StatusChanged> {
+        let consumer = self
+            .js
+            .create_consumer_on_stream(
+                pull::OrderedConfig {
+                    filter_subject: subject::status(&self.tenant, connection),
+                    ..Default::default()
+                },
+                fleet_bus::STATUS_STREAM,
+            )
+            .await
+            .unwrap();
+        let mut messages = consumer.messages().await.unwrap();
+        let mut seen = Vec::new();
+        let found = tokio::time::timeout(DEADLINE, async {
+            while let Some(Ok(message)) = messages.next().await {
+                let event = Envelope::<StatusChanged>::decode(&message.payload).unwrap();
+                let reached = done(&event.data);
+                seen.push(event.data);
+                if reached {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(found.is_ok(), "the awaited status never came; saw {seen:?}");
+        seen
+    }
+
+    pub(crate) async fn synced(&self, connection: &ConnectionId) -> Vec<StatusChanged> {
+        self.statuses_until(connection, |s| s.status.state() == ConnectionState::Synced)
+            .await
+    }
+
+    /// Every message stored in `stream`, headers and body, as text.
+    pub(crate) async fn stream_text(&self, stream: &str) -> String {
+        let mut info = self.js.get_stream(stream).await.unwrap();
+        let state = info.info().await.unwrap().state.clone();
+        let mut text = String::new();
+        for sequence in state.first_sequence..=state.last_sequence {
+            let Ok(message) = info.get_raw_message(sequence).await else {
+                continue;
+            };
+            text.push_str(&format!("{:?}", message.headers));
+            text.push_str(&String::from_utf8_lossy(&message.payload));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// How many messages `stream` holds.
+    pub(crate) async fn messages_in(&self, stream: &str) -> u64 {
+        let mut stream = self.js.get_stream(stream).await.unwrap();
+        stream.info().await.unwrap().state.messages
+    }
+}
+
+fn write_definitions(definitions: &Definitions, dir: &Path) {
+    std::fs::create_dir_all(dir.join("streams")).unwrap();
+    for stream in &definitions.streams {
+        let path = dir.join("streams").join(format!("{}.json", stream.name));
+        std::fs::write(path, serde_json::to_vec_pretty(stream).unwrap()).unwrap();
+    }
+    for consumer in &definitions.consumers {
+        let consumers = dir.join("consumers").join(&consumer.stream);
+        std::fs::create_dir_all(&consumers).unwrap();
+        let name = consumer.config.durable_name.as_deref().unwrap();
+        std::fs::write(
+            consumers.join(format!("{name}.json")),
+            serde_json::to_vec_pretty(&consumer.config).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+/// A running `fleet` process, killed on drop.
+pub(crate) struct FleetProcess {
+    child: Child,
+    log: PathBuf,
+}
+
+impl FleetProcess {
+    /// Kills the process with SIGKILL, as a crash would.
+    pub(crate) fn kill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub(crate) async fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fleet did not exit after SIGTERM"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything the process has logged.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Log lines whose message is `message`.
+    pub(crate) fn count_logged(&self, message: &str) -> usize {
+        let needle = format!("\"message\":\"{message}\"");
+        self.log()
+            .lines()
+            .filter(|line| line.contains(&needle))
+            .count()
+    }
+
+    async fn wait_for_log(&self, message: &str) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.count_logged(message) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "fleet never logged {message:?}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for FleetProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl World {
+    /// Every row of every table, as JSON text.
+    pub(crate) async fn table_text(&self) -> String {
+        let pool = sqlx::PgPool::connect(&self.database_url).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(
+            tables.iter().any(|t| t == "records"),
+            "the scan sees the fleet's tables: {tables:?}"
+        );
+        let mut text = String::new();
+        for table in tables {
+            // Table names come from the catalog, not from input.
+            let dump: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT coalesce(string_agg(row_to_json(t)::text, E'\\n'), '') FROM \"{table}\" t"
+            )))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            text.push_str(&dump);
+        }
+        text
+    }
+}

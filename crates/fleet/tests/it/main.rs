@@ -1,0 +1,6 @@
+//! The `fleet` binary as operators run it: separate worker processes
+//! against real nats-server, OpenBao and PostgreSQL, killed and restarted.
+
+mod helpers;
+
+mod processes;

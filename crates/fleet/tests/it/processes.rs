@@ -1,0 +1,156 @@
+use fleet_events::{ConnectionState, ConnectionStatus};
+use fleet_sim::{Fault, SiteConfig, UserConfig};
+
+use crate::helpers::{SITE, USER, World};
+
+const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_sync_is_taken_over_by_another_and_no_record_is_duplicated() {
+    let site = SiteConfig::new(SITE)
+        .user(UserConfig::administrator(USER, PASSWORD))
+        .posts(1200)
+        .pages(5);
+    let world = World::start(site).await;
+    // Every provider call takes 300 ms, so the sync runs for seconds.
+    world
+        .sim
+        .inject_site(SITE, Fault::Slow { delay_ms: 300 }, 1000);
+    let mut first = world.spawn_worker("first", &[]).await;
+
+    let connection = world.connect(&world.credentials(PASSWORD)).await;
+    world
+        .statuses_until(
+            &connection,
+            |s| matches!(s.status, ConnectionStatus::Syncing { records, .. } if records >= 200),
+        )
+        .await;
+    first.kill();
+    let _second = world.spawn_worker("second", &[]).await;
+
+    let statuses = world.synced(&connection).await;
+    let ConnectionStatus::Synced { records, .. } = statuses.last().unwrap().status else {
+        unreachable!()
+    };
+    assert_eq!(records, 1205);
+    let stored = world
+        .store
+        .count_records(&world.tenant, &connection, None)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1205, "every record once");
+    assert_eq!(world.messages_in(fleet_bus::DLQ_STREAM).await, 0);
+    assert_eq!(
+        world.messages_in(fleet_bus::STEPS_STREAM).await,
+        0,
+        "no step left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_sync_processes_share_the_syncs() {
+    let site = SiteConfig::new(SITE)
+        .user(UserConfig::administrator(USER, PASSWORD))
+        .posts(150)
+        .pages(2);
+    let world = World::start(site).await;
+    world
+        .sim
+        .inject_site(SITE, Fault::Slow { delay_ms: 100 }, 10_000);
+    let _steps = world
+        .spawn_worker("steps", &["--steps", "validate,save,status"])
+        .await;
+    let mut syncers = Vec::new();
+    for name in ["sync-1", "sync-2", "sync-3"] {
+        syncers.push(
+            world
+                .spawn_worker(name, &["--steps", "sync", "--concurrency", "2"])
+                .await,
+        );
+    }
+
+    let mut connections = Vec::new();
+    for _ in 0..12 {
+        connections.push(world.connect(&world.credentials(PASSWORD)).await);
+    }
+    for connection in &connections {
+        world.synced(connection).await;
+    }
+
+    let handled: Vec<usize> = syncers
+        .iter()
+        .map(|p| p.count_logged("Settled message."))
+        .collect();
+    assert_eq!(
+        handled.iter().sum::<usize>(),
+        12,
+        "each sync handled once: {handled:?}"
+    );
+    assert!(
+        handled.iter().all(|&n| n > 0),
+        "every process took some syncs: {handled:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_worker_finish_and_exit_cleanly() {
+    let site = SiteConfig::new(SITE)
+        .user(UserConfig::administrator(USER, PASSWORD))
+        .posts(20);
+    let world = World::start(site).await;
+    let mut worker = world.spawn_worker("worker", &[]).await;
+    let connection = world.connect(&world.credentials(PASSWORD)).await;
+    world.synced(&connection).await;
+
+    let status = worker.terminate().await;
+
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        worker.log()
+    );
+    assert!(worker.count_logged("Fleet worker stopped.") == 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_value_appears_in_any_stream_table_or_log() {
+    let wrong = "Wr0ng Pa55 word Xx99 Yy88 Zz77";
+    let site = SiteConfig::new(SITE)
+        .user(UserConfig::administrator(USER, PASSWORD))
+        .posts(30)
+        .pages(3);
+    let world = World::start(site).await;
+    world.sim.inject_site(
+        SITE,
+        Fault::Unavailable {
+            retry_after_secs: None,
+        },
+        3,
+    );
+    let worker = world.spawn_worker("worker", &[]).await;
+
+    let good = world.connect(&world.credentials(PASSWORD)).await;
+    let bad = world.connect(&world.credentials(wrong)).await;
+    world.synced(&good).await;
+    world
+        .statuses_until(&bad, |s| s.status.state() == ConnectionState::Invalid)
+        .await;
+
+    let mut everything = String::new();
+    for stream in [
+        fleet_bus::STEPS_STREAM,
+        fleet_bus::STATUS_STREAM,
+        fleet_bus::DLQ_STREAM,
+    ] {
+        everything += &world.stream_text(stream).await;
+    }
+    everything += &world.table_text().await;
+    everything += &worker.log();
+    assert!(
+        everything.contains(good.as_str()),
+        "the scan covers the connection's data"
+    );
+    for secret in [PASSWORD, wrong, "Zq7xKp2mVw9rLt4nHb6cFy3d"] {
+        assert!(!everything.contains(secret), "{secret:?} leaked");
+    }
+}
