@@ -69,6 +69,15 @@ pub enum Error {
     /// [`Store::count_records`](crate::Store::count_records) failed.
     #[error("failed to count the records")]
     CountRecords(#[source] sqlx::Error),
+    /// [`Store::lock_refresh`](crate::Store::lock_refresh) failed.
+    #[error("failed to take the token refresh lock")]
+    LockRefresh(#[source] sqlx::Error),
+    /// Recording a refresh outcome failed.
+    #[error("failed to record the token refresh")]
+    RecordRefresh(#[source] sqlx::Error),
+    /// [`Store::refresh_history`](crate::Store::refresh_history) failed.
+    #[error("failed to read the token refresh history")]
+    RefreshHistory(#[source] sqlx::Error),
     /// The operation needs a connection row that does not exist (it was
     /// never created, or it was deleted).
     #[error("connection {connection} of tenant {tenant} does not exist")]
@@ -125,7 +134,10 @@ impl Error {
             | Self::ReadCursor(source)
             | Self::ClearCursors(source)
             | Self::ListRecords(source)
-            | Self::CountRecords(source) => is_transient(source),
+            | Self::CountRecords(source)
+            | Self::LockRefresh(source)
+            | Self::RecordRefresh(source)
+            | Self::RefreshHistory(source) => is_transient(source),
         }
     }
 }

@@ -30,6 +30,7 @@
 //! | `sync_runs` | `id` (the sync's correlation id) | trigger, start and end, records, pages, outcome, error |
 //! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored |
 //! | `sync_cursors` | `(tenant, connection, stream)` | the connector's position in the stream |
+//! | `token_refreshes` | `(tenant, connection)` | last refresh success and failure, failures and failure days since |
 //!
 //! Runs, records and cursors reference their connection and are deleted
 //! with it. Every query filters by tenant, so one tenant never reads or
@@ -52,6 +53,7 @@ mod connections;
 mod error;
 mod record_cursor;
 mod records;
+mod refresh;
 mod row;
 mod status;
 mod store;
@@ -62,6 +64,7 @@ pub use connections::{Connection, NewConnection};
 pub use error::Error;
 pub use record_cursor::{InvalidCursor, RecordCursor};
 pub use records::{MAX_PAGE_LIMIT, PageCommit, Record, RecordPage, RecordQuery, RecordUpsert};
+pub use refresh::{RefreshHistory, RefreshLock};
 pub use status::StatusUpdate;
 pub use store::Store;
 pub use sync_runs::{SyncOutcome, SyncResult, SyncRun};

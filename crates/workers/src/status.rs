@@ -30,14 +30,7 @@ impl Handler for Status {
     ) -> Result<(), HandlerError> {
         self.deps
             .store
-            .apply_status(StatusUpdate {
-                tenant: &event.tenant,
-                connection: &event.connection,
-                connector: &event.connector,
-                event_id: event.id,
-                occurred_at: event.occurred_at,
-                status: &event.data.status,
-            })
+            .apply_status(StatusUpdate::from(event))
             .await
             .map_err(|e| failure::store(&e))?;
         Ok(())

@@ -5,5 +5,6 @@ mod connections;
 mod helpers;
 mod migrations;
 mod records;
+mod refresh;
 mod status;
 mod sync_runs;
