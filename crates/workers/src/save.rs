@@ -54,6 +54,12 @@ impl Handler for Save {
             .await
             .map_err(|e| failure::store(&e))?;
         if let Some(every) = self.deps.sync_interval {
+            // The row may predate this step (the gateway or the status
+            // writer creates it), so the interval is set, not just inserted.
+            store
+                .set_sync_interval(tenant, connection, Some(every))
+                .await
+                .map_err(|e| failure::store(&e))?;
             let scheduled = event.caused(SyncRequested {
                 trigger: SyncTrigger::Scheduled,
                 streams: None,
