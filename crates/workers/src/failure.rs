@@ -1,5 +1,9 @@
 //! Turning the libraries' errors into what the bus should do with a message.
 
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
 use fleet_bus::HandlerError;
 
 /// The error and each of its causes, joined: operators read these in
@@ -23,6 +27,25 @@ pub(crate) fn secrets(error: &fleet_secrets::Error) -> HandlerError {
     } else {
         HandlerError::permanent(describe(error))
     }
+}
+
+/// Runs a Postgres call, retrying it briefly (jittered, 3 times within about
+/// a second) while it fails transiently, so a pool hiccup does not cost the
+/// whole step a redelivery; what still fails goes through [`store`].
+pub(crate) async fn in_store<T, F, Fut>(call: F) -> Result<T, HandlerError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, fleet_store::Error>>,
+{
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(500))
+        .with_max_times(3)
+        .with_jitter();
+    call.retry(backoff)
+        .when(fleet_store::Error::is_transient)
+        .await
+        .map_err(|e| store(&e))
 }
 
 /// A Postgres failure: transient ones are retried, the rest end the step.

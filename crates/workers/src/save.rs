@@ -39,27 +39,21 @@ impl Handler for Save {
             .map_err(|e| failure::secrets(&e))?;
         let account = &event.data.account;
         let store = &self.deps.store;
-        store
-            .create_connection(NewConnection {
+        failure::in_store(|| {
+            store.create_connection(NewConnection {
                 tenant,
                 id: connection,
                 connector: &event.connector,
                 display_name: &account.name,
                 sync_interval: self.deps.sync_interval,
             })
-            .await
-            .map_err(|e| failure::store(&e))?;
-        store
-            .set_account(tenant, connection, account)
-            .await
-            .map_err(|e| failure::store(&e))?;
+        })
+        .await?;
+        failure::in_store(|| store.set_account(tenant, connection, account)).await?;
         if let Some(every) = self.deps.sync_interval {
             // The row may predate this step (the gateway or the status
             // writer creates it), so the interval is set, not just inserted.
-            store
-                .set_sync_interval(tenant, connection, Some(every))
-                .await
-                .map_err(|e| failure::store(&e))?;
+            failure::in_store(|| store.set_sync_interval(tenant, connection, Some(every))).await?;
             let scheduled = event.caused(SyncRequested {
                 trigger: SyncTrigger::Scheduled,
                 streams: None,

@@ -28,11 +28,7 @@ impl Handler for Status {
         event: &Envelope<StatusChanged>,
         _ctx: &mut Context,
     ) -> Result<(), HandlerError> {
-        self.deps
-            .store
-            .apply_status(StatusUpdate::from(event))
-            .await
-            .map_err(|e| failure::store(&e))?;
+        failure::in_store(|| self.deps.store.apply_status(StatusUpdate::from(event))).await?;
         Ok(())
     }
 }

@@ -83,10 +83,8 @@ impl Handler for Sync {
             .value;
         let run = run_id(event, ctx.delivery());
         let store = &self.deps.store;
-        store
-            .start_sync_run(tenant, connection, run, event.data.trigger)
-            .await
-            .map_err(|e| failure::store(&e))?;
+        failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger))
+            .await?;
 
         let mut progress = Progress {
             records: 0,
@@ -112,23 +110,14 @@ impl Handler for Sync {
             }
         }
 
-        store
-            .clear_cursors(tenant, connection)
-            .await
-            .map_err(|e| failure::store(&e))?;
-        let total = store
-            .count_records(tenant, connection, None)
-            .await
-            .map_err(|e| failure::store(&e))?;
+        failure::in_store(|| store.clear_cursors(tenant, connection)).await?;
+        let total = failure::in_store(|| store.count_records(tenant, connection, None)).await?;
         let outcome = SyncOutcome {
             records: progress.records,
             pages: progress.pages,
             result: SyncResult::Succeeded,
         };
-        store
-            .finish_sync_run(tenant, connection, run, &outcome)
-            .await
-            .map_err(|e| failure::store(&e))?;
+        failure::in_store(|| store.finish_sync_run(tenant, connection, run, &outcome)).await?;
         let synced = ConnectionStatus::Synced {
             records: total,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -153,10 +142,7 @@ impl Sync {
         let (tenant, connection) = (&event.tenant, &event.connection);
         let store = &self.deps.store;
         progress.stream = Some(stream.to_owned());
-        let mut cursor = store
-            .cursor(tenant, connection, stream)
-            .await
-            .map_err(|e| failure::store(&e))?;
+        let mut cursor = failure::in_store(|| store.cursor(tenant, connection, stream)).await?;
         loop {
             let page = self
                 .fetch(
@@ -178,16 +164,16 @@ impl Sync {
                     updated_at: r.updated_at,
                 })
                 .collect();
-            store
-                .commit_page(PageCommit {
+            failure::in_store(|| {
+                store.commit_page(PageCommit {
                     tenant,
                     connection,
                     stream,
                     records: &records,
                     cursor: page.next.as_ref(),
                 })
-                .await
-                .map_err(|e| failure::store(&e))?;
+            })
+            .await?;
             progress.records += records.len() as u64;
             progress.pages += 1;
             if progress.last_report.elapsed() >= PROGRESS_EVERY {
@@ -261,11 +247,12 @@ impl Sync {
                 error: reason.clone(),
             },
         };
-        self.deps
-            .store
-            .finish_sync_run(&event.tenant, &event.connection, run, &outcome)
-            .await
-            .map_err(|e| failure::store(&e))?;
+        failure::in_store(|| {
+            self.deps
+                .store
+                .finish_sync_run(&event.tenant, &event.connection, run, &outcome)
+        })
+        .await?;
         if !reauth {
             return Err(HandlerError::permanent(reason));
         }
