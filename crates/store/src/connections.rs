@@ -241,9 +241,9 @@ impl Store {
     /// Deletes the connection with its sync runs, records and cursors.
     /// Returns whether it existed.
     ///
-    /// A status event that arrives afterwards creates the row again (see
-    /// [`Store::apply_status`]); publish `disconnected` before deleting so
-    /// that dashboards see the end.
+    /// The id is remembered as deleted, so a status event still in flight
+    /// (a sync that was running) does not bring the row back through
+    /// [`Store::apply_status`].
     ///
     /// # Errors
     ///
@@ -254,13 +254,18 @@ impl Store {
         tenant: &TenantId,
         id: &ConnectionId,
     ) -> Result<bool, Error> {
-        let result = sqlx::query("DELETE FROM connections WHERE tenant = $1 AND id = $2")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(Error::DeleteConnection)?;
-        Ok(result.rows_affected() > 0)
+        let deleted: Option<bool> = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM connections WHERE tenant = $1 AND id = $2 RETURNING id), \
+                  remembered AS (INSERT INTO deleted_connections (tenant, id) VALUES ($1, $2) \
+                                 ON CONFLICT DO NOTHING) \
+             SELECT EXISTS (SELECT 1 FROM gone)",
+        )
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::DeleteConnection)?;
+        Ok(deleted.unwrap_or(false))
     }
 }
 

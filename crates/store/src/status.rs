@@ -95,7 +95,8 @@ impl Store {
     /// or one overtaken by a newer event, changes nothing and returns
     /// `false`, so the status worker can ack it either way. A status for a
     /// connection without a row creates the row (named after its connector),
-    /// because a status event may overtake the request that creates it.
+    /// because a status event may overtake the request that creates it;
+    /// a deleted connection is never created again this way.
     ///
     /// Besides `status`, it sets `last_error` to the reason of an `invalid`,
     /// `retrying`, `failed` or `reauth_required` status and clears it on
@@ -120,7 +121,8 @@ impl Store {
             "INSERT INTO connections AS c \
                  (tenant, id, connector, display_name, status, last_error, last_sync_at, \
                   records_total, last_status_at, last_status_event) \
-             VALUES ($1, $2, $3, $3, $4, $5, $7, coalesce($8, 0), $9, $10) \
+             SELECT $1, $2, $3, $3, $4, $5, $7, coalesce($8, 0), $9, $10 \
+             WHERE NOT EXISTS (SELECT 1 FROM deleted_connections d WHERE d.tenant = $1 AND d.id = $2) \
              ON CONFLICT (tenant, id) DO UPDATE SET \
                  status = EXCLUDED.status, \
                  last_error = CASE WHEN $6 THEN c.last_error ELSE EXCLUDED.last_error END, \

@@ -263,3 +263,32 @@ async fn a_status_event_applies_through_its_envelope() {
     assert_eq!(stored.status, ConnectionStatus::Saving);
     assert_eq!(stored.last_status_event, Some(event.id));
 }
+
+#[tokio::test]
+async fn a_status_arriving_after_the_connection_was_deleted_does_not_bring_it_back() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    assert!(
+        test.store
+            .delete_connection(&connection.tenant, &connection.id)
+            .await
+            .unwrap()
+    );
+
+    let applied = apply(
+        &test.store,
+        &connection,
+        EventId::new(),
+        at(5),
+        &syncing(10),
+    )
+    .await;
+
+    assert!(!applied);
+    let row = test
+        .store
+        .get_connection(&connection.tenant, &connection.id)
+        .await
+        .unwrap();
+    assert_eq!(row, None);
+}
