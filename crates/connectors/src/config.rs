@@ -1,12 +1,14 @@
 //! Settings shared by every connector's HTTP calls.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+use crate::OAuthClient;
+
 /// How connectors talk to providers. Every field has a default, so `{}`
 /// deserialises to [`Config::default`].
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Config {
     /// Longest time one HTTP request may take, from connecting to the last
@@ -28,6 +30,12 @@ pub struct Config {
     /// The `User-Agent` of every request, so site owners can tell the
     /// fleet's traffic apart and allow it through firewalls.
     pub user_agent: String,
+    /// A directory of catalog files (`<id>.toml`) that override built-in
+    /// entries field by field or add providers; see [`Catalog`](crate::Catalog).
+    pub catalog_dir: Option<PathBuf>,
+    /// The operator's OAuth 2.0 clients, by catalog id. Client secrets live
+    /// only here, never in catalog files.
+    pub oauth_clients: BTreeMap<String, OAuthClient>,
 }
 
 impl Default for Config {
@@ -45,6 +53,8 @@ impl Default for Config {
                 ")"
             )
             .to_owned(),
+            catalog_dir: None,
+            oauth_clients: BTreeMap::new(),
         }
     }
 }
@@ -71,10 +81,13 @@ mod tests {
     #[test]
     fn empty_object_gives_the_defaults() {
         let config: Config = serde_json::from_value(json!({})).unwrap();
+        let default = Config::default();
 
-        assert_eq!(config, Config::default());
+        assert_eq!(config.request_timeout, default.request_timeout);
+        assert_eq!(config.max_retry_wait, default.max_retry_wait);
         assert!(!config.allow_http);
         assert!(config.user_agent.starts_with("connector-fleet/"));
+        assert!(config.catalog_dir.is_none() && config.oauth_clients.is_empty());
     }
 
     #[test]
@@ -91,5 +104,22 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_millis(200));
         assert_eq!(config.max_retry_wait, Duration::ZERO);
         assert!(config.allow_http);
+    }
+
+    #[test]
+    fn oauth_clients_are_read_by_catalog_id() {
+        let config: Config = serde_json::from_value(json!({
+            "catalog_dir": "/etc/fleet/catalog",
+            "oauth_clients": {"google-analytics": {"client_id": "id", "client_secret": "secret"}},
+        }))
+        .unwrap();
+
+        let client = &config.oauth_clients["google-analytics"];
+        assert_eq!(client.client_id.as_deref(), Some("id"));
+        assert!(!format!("{config:?}").contains("secret\""));
+        assert_eq!(
+            config.catalog_dir.unwrap().to_str(),
+            Some("/etc/fleet/catalog")
+        );
     }
 }

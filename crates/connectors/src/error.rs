@@ -84,7 +84,7 @@ pub enum Error {
     )]
     Forbidden {
         /// Display name of the API that answered.
-        provider: &'static str,
+        provider: String,
         /// The site, as `scheme://host[:port][/path]`.
         site: String,
         /// The user name the credentials carry.
@@ -102,7 +102,7 @@ pub enum Error {
     )]
     NoRoute {
         /// Display name of the API that was asked.
-        provider: &'static str,
+        provider: String,
         /// The site, as `scheme://host[:port][/path]`.
         site: String,
         /// The route, such as `/wp-json/fluent-crm/v2/lists`.
@@ -113,7 +113,7 @@ pub enum Error {
     #[error("{provider} at {site} is rate-limiting requests (HTTP 429)")]
     RateLimited {
         /// Display name of the API that answered.
-        provider: &'static str,
+        provider: String,
         /// The site, as `scheme://host[:port][/path]`.
         site: String,
         /// How long the provider asked to wait (`Retry-After`).
@@ -124,7 +124,7 @@ pub enum Error {
     #[error("{provider} at {site} is unavailable (HTTP {status})")]
     Unavailable {
         /// Display name of the API that answered.
-        provider: &'static str,
+        provider: String,
         /// The site, as `scheme://host[:port][/path]`.
         site: String,
         /// The HTTP status code.
@@ -138,7 +138,7 @@ pub enum Error {
     #[error("the request to {provider} at {url} failed")]
     Transport {
         /// Display name of the API that was asked.
-        provider: &'static str,
+        provider: String,
         /// The request URL without its query string.
         url: String,
         /// The cause, with the URL removed.
@@ -154,7 +154,7 @@ pub enum Error {
     )]
     Redirected {
         /// Display name of the API that was asked.
-        provider: &'static str,
+        provider: String,
         /// The request URL without its query string.
         url: String,
         /// The HTTP status code.
@@ -167,7 +167,7 @@ pub enum Error {
     #[error("{provider} refused the request to {url} with HTTP {status} ({code}: {message})")]
     Rejected {
         /// Display name of the API that answered.
-        provider: &'static str,
+        provider: String,
         /// The request URL without its query string.
         url: String,
         /// The HTTP status code.
@@ -183,13 +183,63 @@ pub enum Error {
     #[error("{provider} answered {url} with a body that is not the expected JSON")]
     InvalidResponse {
         /// Display name of the API that answered.
-        provider: &'static str,
+        provider: String,
         /// The request URL without its query string.
         url: String,
         /// What did not match.
         #[source]
         source: serde_json::Error,
     },
+
+    /// An OAuth token endpoint refused a code exchange, refresh or
+    /// revocation with an OAuth error body (`{"error", "error_description"}`).
+    #[error(
+        "{provider}'s OAuth endpoint {url} refused the request with HTTP {status} \
+         ({code}: {description})"
+    )]
+    TokenEndpoint {
+        /// Display name of the provider.
+        provider: String,
+        /// The endpoint, without its query string.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The OAuth error code (`invalid_grant`, `invalid_client`, ...),
+        /// or `unknown` when the body had none.
+        code: String,
+        /// The provider's description, with any token or secret of the
+        /// request blanked out.
+        description: String,
+    },
+
+    /// The API refused the access token (HTTP 401): it expired early or
+    /// was revoked. A caller holding a refresh token refreshes once and
+    /// retries; if the retry fails the same way, the user has to reconnect.
+    #[error("{provider} rejected the access token ({message})")]
+    AccessTokenRejected {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// The OAuth client of a provider has no client id: the operator has to
+    /// configure one.
+    #[error(
+        "no OAuth client is configured for {connector}; set its client id and secret in the \
+         connectors' oauth_clients configuration"
+    )]
+    ClientNotConfigured {
+        /// The catalog entry.
+        connector: ConnectorId,
+    },
+
+    /// The Google account has access to no Google Analytics 4 property.
+    #[error(
+        "the Google account has access to no Google Analytics 4 property; grant it access to one \
+         and reconnect"
+    )]
+    NoAnalyticsProperty,
 
     /// The connector has no stream of that name.
     #[error("the {connector} connector has no stream '{stream}'")]
@@ -226,6 +276,14 @@ pub enum ErrorClass {
 }
 
 impl Error {
+    /// Whether the access token was refused (HTTP 401) and a refresh may
+    /// cure it. The caller refreshes once and retries; [`Error::class`] is
+    /// [`ErrorClass::ReauthRequired`] for when it cannot or the retry fails
+    /// the same way.
+    pub fn wants_token_refresh(&self) -> bool {
+        matches!(self, Self::AccessTokenRejected { .. })
+    }
+
     /// Whether to retry, give up, or ask the user to reconnect.
     pub fn class(&self) -> ErrorClass {
         match self {
@@ -235,7 +293,12 @@ impl Error {
                 }
             }
             Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
-            Self::AppPasswordRejected { .. } => ErrorClass::ReauthRequired,
+            Self::AppPasswordRejected { .. } | Self::AccessTokenRejected { .. } => {
+                ErrorClass::ReauthRequired
+            }
+            Self::TokenEndpoint { code, .. } if code == "invalid_grant" => {
+                ErrorClass::ReauthRequired
+            }
             Self::SiteUrl { .. }
             | Self::CredentialsKind { .. }
             | Self::AppPasswordsUnavailable { .. }
@@ -244,6 +307,9 @@ impl Error {
             | Self::NoRoute { .. }
             | Self::Redirected { .. }
             | Self::Rejected { .. }
+            | Self::TokenEndpoint { .. }
+            | Self::ClientNotConfigured { .. }
+            | Self::NoAnalyticsProperty
             | Self::InvalidResponse { .. }
             | Self::UnknownStream { .. }
             | Self::InvalidCursor { .. } => ErrorClass::Permanent,
@@ -251,8 +317,16 @@ impl Error {
     }
 }
 
-/// The HTTP client could not be built from the [`Config`](crate::Config)
-/// (an invalid User-Agent, or no TLS backend).
+/// The [`Registry`](crate::Registry) could not be built from the
+/// [`Config`](crate::Config).
 #[derive(Debug, thiserror::Error)]
-#[error("failed to build the HTTP client of the connectors")]
-pub struct BuildError(#[from] reqwest::Error);
+#[non_exhaustive]
+pub enum BuildError {
+    /// The HTTP client could not be built (an invalid User-Agent, or no TLS
+    /// backend).
+    #[error("failed to build the HTTP client of the connectors")]
+    Http(#[from] reqwest::Error),
+    /// The catalog could not be loaded.
+    #[error("failed to load the connector catalog")]
+    Catalog(#[from] crate::catalog::CatalogError),
+}

@@ -54,6 +54,11 @@ impl Http {
         self.client.get(url)
     }
 
+    /// A POST request to `url`.
+    pub(crate) fn post(&self, url: Url) -> RequestBuilder {
+        self.client.post(url)
+    }
+
     /// Runs `attempt` until it succeeds, fails with an error that is not
     /// [`ErrorClass::Retryable`], or has run [`ATTEMPTS`] times.
     ///
@@ -110,9 +115,9 @@ pub(crate) fn display_url(url: &Url) -> String {
 
 /// The error for a failed request or body read. The URL is taken out of
 /// `source` and shown without its query string.
-pub(crate) fn transport_error(provider: &'static str, url: &Url, source: reqwest::Error) -> Error {
+pub(crate) fn transport_error(provider: &str, url: &Url, source: reqwest::Error) -> Error {
     Error::Transport {
-        provider,
+        provider: provider.to_owned(),
         url: display_url(url),
         source: source.without_url(),
     }
@@ -120,7 +125,7 @@ pub(crate) fn transport_error(provider: &'static str, url: &Url, source: reqwest
 
 /// The error for a 3xx answer to `url`.
 pub(crate) fn redirect_error(
-    provider: &'static str,
+    provider: &str,
     url: &Url,
     status: StatusCode,
     headers: &HeaderMap,
@@ -134,7 +139,7 @@ pub(crate) fn redirect_error(
             |location| display_url(&location),
         );
     Error::Redirected {
-        provider,
+        provider: provider.to_owned(),
         url: display_url(url),
         status: status.as_u16(),
         location,
@@ -150,7 +155,7 @@ pub(crate) fn is_transient(status: StatusCode) -> bool {
 
 /// The error for a transient status (see [`is_transient`]).
 pub(crate) fn transient_error(
-    provider: &'static str,
+    provider: &str,
     site: String,
     status: StatusCode,
     headers: &HeaderMap,
@@ -158,13 +163,13 @@ pub(crate) fn transient_error(
     let retry_after = retry_after(headers, Utc::now());
     if status == StatusCode::TOO_MANY_REQUESTS {
         Error::RateLimited {
-            provider,
+            provider: provider.to_owned(),
             site,
             retry_after,
         }
     } else {
         Error::Unavailable {
-            provider,
+            provider: provider.to_owned(),
             site,
             status: status.as_u16(),
             retry_after,

@@ -9,6 +9,17 @@
 //! after every page and resume after a crash. The [`Registry`] builds every
 //! connector from one [`Config`] and hands them out as `Arc<dyn Connector>`.
 //!
+//! What the platform offers is declared in the [`Catalog`]: one TOML file
+//! per provider under `crates/connectors/catalog/`, embedded in the binary
+//! and overridable field by field from an operator's directory. The
+//! [`oauth2`] module runs the OAuth 2.0 flow of its OAuth entries
+//! (authorize URL with `state` and PKCE, code exchange, refresh,
+//! revocation); [`Credentials::merge_refresh`] keeps a stored refresh
+//! token that a refresh response did not replace. An API's 401 is
+//! [`Error::AccessTokenRejected`]: the caller refreshes once
+//! ([`Error::wants_token_refresh`]) and retries before asking the user to
+//! reconnect.
+//!
 //! Every failure is an [`Error`] whose message a person can act on and
 //! whose [`class`](Error::class) says what to do: retry (with the
 //! provider's `Retry-After` when it gave one), give up, or ask the user to
@@ -22,17 +33,21 @@
 //! [`Config::allow_http`] is set.
 //!
 //! Connectors today: `wordpress` (application password; streams `posts`,
-//! `pages`) and `fluentcrm` (application password; streams `subscribers`,
-//! `lists`).
+//! `pages`), `fluentcrm` (application password; streams `subscribers`,
+//! `lists`), `google-analytics` (OAuth 2.0 with PKCE; stream
+//! `daily_metrics`), and every other OAuth 2.0 entry with a `userinfo_url`
+//! (`meta`, `linkedin`, operators' own), which validates through it and
+//! has no streams.
 //!
 //! What this crate does not do: it knows nothing of NATS, SQL or Vault. It
-//! does not store credentials or cursors, refresh OAuth tokens, or schedule
-//! syncs; the workers do, with what it returns. Nor does it log secrets:
+//! does not store credentials or cursors, decide when to refresh OAuth
+//! tokens (nor serialise refreshes across workers), or schedule syncs; the
+//! workers do, with what it returns. Nor does it log secrets:
 //! [`Credentials`] hold them as `SecretString`s and expose them only to
 //! the HTTP request and to serialisation (for Vault).
 //!
-//! Start from [`Registry`], [`Connector`], [`Credentials`], [`Page`] and
-//! [`Error`].
+//! Start from [`Registry`], [`Catalog`], [`Connector`], [`Credentials`],
+//! [`oauth2::Client`], [`Page`] and [`Error`].
 //!
 //! ```no_run
 //! use fleet_connectors::{Config, Credentials, ErrorClass, Registry};
@@ -67,16 +82,22 @@
 
 #![warn(missing_docs)]
 
+mod bearer;
+pub mod catalog;
 mod config;
 mod connector;
 mod credentials;
 mod error;
 mod fluentcrm;
+mod generic_oauth2;
+mod google_analytics;
 mod http;
+pub mod oauth2;
 mod registry;
 mod wordpress;
 mod wp;
 
+pub use catalog::{Catalog, CatalogEntry, OAuthClient};
 pub use config::Config;
 pub use connector::{Account, Connector, Page, Record, StreamSpec};
 pub use credentials::Credentials;

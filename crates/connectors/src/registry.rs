@@ -1,38 +1,59 @@
-//! The catalog: every built-in connector by id.
+//! The connectors of every catalog entry, built once.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use fleet_events::ConnectorId;
 
 use crate::{
-    BuildError, Config, Connector, fluentcrm::FluentCrm, http::Http, wordpress::WordPress,
+    BuildError, Catalog, Config, Connector,
+    catalog::{Auth, CatalogEntry, CatalogError},
+    fluentcrm::FluentCrm,
+    generic_oauth2::GenericOAuth2,
+    google_analytics::GoogleAnalytics,
+    http::Http,
+    oauth2,
+    wordpress::WordPress,
 };
 
-/// Every built-in connector, by [`ConnectorId`]. Cheap to clone; the
-/// connectors share one HTTP client (and its connection pool).
+/// The [`Catalog`] and a connector for every entry that has one, by
+/// [`ConnectorId`]. Cheap to clone; the connectors share one HTTP client
+/// (and its connection pool).
+///
+/// Which entries get a connector: `wordpress` and `fluentcrm`
+/// (application passwords), `google-analytics` (its own sync mapping), and
+/// every other OAuth 2.0 entry with a `userinfo_url`, which validates
+/// through it and has no streams. OAuth 1.0a entries (Trello) are listed in
+/// the catalog but have no connector yet.
 #[derive(Debug, Clone)]
 pub struct Registry {
+    catalog: Arc<Catalog>,
     connectors: BTreeMap<ConnectorId, Arc<dyn Connector>>,
+    http: Http,
 }
 
 impl Registry {
-    /// Builds every connector with the HTTP settings of `config`.
+    /// Loads the catalog of `config` (built-in entries, the operator's
+    /// overrides and OAuth clients) and builds every connector with its
+    /// HTTP settings.
     ///
     /// # Errors
     ///
     /// [`BuildError`] when the HTTP client cannot be built, such as for a
-    /// User-Agent that is not a valid header value.
+    /// User-Agent that is not a valid header value, or the catalog cannot
+    /// be loaded.
     pub fn new(config: &Config) -> Result<Self, BuildError> {
         let http = Http::new(config)?;
-        let connectors: [Arc<dyn Connector>; 2] = [
-            Arc::new(WordPress::new(http.clone())),
-            Arc::new(FluentCrm::new(http)),
-        ];
+        let catalog = Catalog::from_config(config)?;
+        let mut connectors = BTreeMap::new();
+        for entry in catalog.iter() {
+            if let Some(connector) = connector(entry, &http)? {
+                connectors.insert(entry.id.clone(), connector);
+            }
+        }
         Ok(Self {
-            connectors: connectors
-                .into_iter()
-                .map(|connector| (connector.id().clone(), connector))
-                .collect(),
+            catalog: Arc::new(catalog),
+            connectors,
+            http,
         })
     }
 
@@ -45,6 +66,52 @@ impl Registry {
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Connector>> {
         self.connectors.values()
     }
+
+    /// The catalog the connectors were built from.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The OAuth 2.0 client of catalog entry `id`, when it is an OAuth 2.0
+    /// entry.
+    pub fn oauth2(&self, id: &ConnectorId) -> Option<oauth2::Client> {
+        let entry = self.catalog.get(id)?;
+        let Auth::OAuth2(settings) = &entry.auth else {
+            return None;
+        };
+        Some(oauth2::Client::new(
+            entry.id.clone(),
+            entry.display_name.clone(),
+            (**settings).clone(),
+            self.http.clone(),
+        ))
+    }
+}
+
+/// The connector of `entry`, if it has one.
+fn connector(
+    entry: &CatalogEntry,
+    http: &Http,
+) -> Result<Option<Arc<dyn Connector>>, CatalogError> {
+    let http = http.clone();
+    let connector: Arc<dyn Connector> = match (entry.id.as_str(), &entry.auth) {
+        ("wordpress", Auth::AppPassword) => Arc::new(WordPress::new(http)),
+        ("fluentcrm", Auth::AppPassword) => Arc::new(FluentCrm::new(http)),
+        ("google-analytics", Auth::OAuth2(_)) => Arc::new(GoogleAnalytics::new(entry, http)?),
+        (_, Auth::OAuth2(settings)) => {
+            let Some(userinfo_url) = &settings.userinfo_url else {
+                return Ok(None);
+            };
+            Arc::new(GenericOAuth2::new(
+                entry.id.clone(),
+                entry.display_name.clone(),
+                userinfo_url.clone(),
+                http,
+            ))
+        }
+        (_, Auth::OAuth1(_) | Auth::AppPassword) => return Ok(None),
+    };
+    Ok(Some(connector))
 }
 
 #[cfg(test)]
@@ -52,21 +119,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registry_holds_wordpress_and_fluentcrm() {
+    fn registry_builds_the_connectors_the_catalog_maps() {
         let registry = Registry::new(&Config::default()).unwrap();
 
         let ids: Vec<_> = registry.iter().map(|c| c.id().as_str()).collect();
-        assert_eq!(ids, ["fluentcrm", "wordpress"]);
+        assert_eq!(
+            ids,
+            [
+                "fluentcrm",
+                "google-analytics",
+                "linkedin",
+                "meta",
+                "wordpress"
+            ]
+        );
         let wordpress = registry
             .get(&ConnectorId::parse("wordpress").unwrap())
             .unwrap();
         let streams: Vec<_> = wordpress.streams().iter().map(|s| s.name).collect();
         assert_eq!(streams, ["posts", "pages"]);
-        assert!(
-            registry
-                .get(&ConnectorId::parse("trello").unwrap())
-                .is_none()
-        );
+        let trello = ConnectorId::parse("trello").unwrap();
+        assert!(registry.get(&trello).is_none());
+        assert!(registry.catalog().get(&trello).is_some());
+        assert!(registry.oauth2(&trello).is_none());
     }
 
     #[test]

@@ -157,7 +157,7 @@ impl<'a> Site<'a> {
             .map_err(|source| http::transport_error(provider, url, source))?;
         if status.is_success() {
             let body = serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
-                provider,
+                provider: provider.to_owned(),
                 url: http::display_url(url),
                 source,
             })?;
@@ -205,14 +205,14 @@ impl<'a> Site<'a> {
                 code,
             },
             (StatusCode::FORBIDDEN, _) => Error::Forbidden {
-                provider,
+                provider: provider.to_owned(),
                 site,
                 username,
                 code,
                 message: plain_text(&message),
             },
             (StatusCode::NOT_FOUND, _) => Error::NoRoute {
-                provider,
+                provider: provider.to_owned(),
                 site,
                 route: url
                     .path()
@@ -220,7 +220,7 @@ impl<'a> Site<'a> {
                     .map_or_else(|| url.path().to_owned(), |route| format!("/{route}")),
             },
             _ => Error::Rejected {
-                provider,
+                provider: provider.to_owned(),
                 url: http::display_url(url),
                 status: status.as_u16(),
                 code,
@@ -320,7 +320,7 @@ fn parse_site_url(site_url: &str, allow_http: bool) -> Result<Url, Error> {
 
 /// `message` without HTML tags and cut to [`MAX_MESSAGE_CHARS`]: WordPress
 /// puts markup such as `<strong>Error:</strong>` in messages.
-fn plain_text(message: &str) -> String {
+pub(crate) fn plain_text(message: &str) -> String {
     let mut text = String::with_capacity(message.len());
     let mut in_tag = false;
     for c in message.chars() {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// Sites served from the start; more can be added through the handle.
     pub sites: Vec<SiteConfig>,
+    /// Google's OAuth and Analytics endpoints, under `/google`.
+    pub google: GoogleConfig,
 }
 
 impl Config {
@@ -16,6 +18,82 @@ impl Config {
     pub fn site(mut self, site: SiteConfig) -> Self {
         self.sites.push(site);
         self
+    }
+
+    /// Sets Google's OAuth client and users.
+    #[must_use]
+    pub fn google(mut self, google: GoogleConfig) -> Self {
+        self.google = google;
+        self
+    }
+}
+
+/// The simulated Google: one OAuth client and its users.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GoogleConfig {
+    /// The only client id the OAuth endpoints accept.
+    pub client_id: String,
+    /// The client's secret (a test value, not a secret).
+    pub client_secret: String,
+    /// The Google users, in the order the consent page lists them; the
+    /// first consents unless the authorize URL names another in
+    /// `login_hint`.
+    pub users: Vec<GoogleUserConfig>,
+    /// Refresh responses carry a new refresh token and the old one stops
+    /// working (Google itself never rotates: its refresh responses have no
+    /// `refresh_token`).
+    pub rotate_refresh_tokens: bool,
+    /// The authorize endpoint shows an HTML consent page with an "Allow"
+    /// button instead of redirecting at once (also per request with
+    /// `consent=page`), for browser tests.
+    pub consent_page: bool,
+}
+
+impl Default for GoogleConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "sim-client.apps.googleusercontent.com".to_owned(),
+            client_secret: "sim-client-secret".to_owned(),
+            users: Vec::new(),
+            rotate_refresh_tokens: false,
+            consent_page: false,
+        }
+    }
+}
+
+impl GoogleConfig {
+    /// Adds a user.
+    #[must_use]
+    pub fn user(mut self, user: GoogleUserConfig) -> Self {
+        self.users.push(user);
+        self
+    }
+}
+
+/// A Google user and the Analytics data they can see.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GoogleUserConfig {
+    /// The login name; the e-mail address is `{name}@example.test`.
+    pub name: String,
+    /// Analytics accounts the user can see.
+    #[serde(default)]
+    pub accounts: u32,
+    /// GA4 properties in each account. Every property has one row of
+    /// traffic per day up to today.
+    #[serde(default)]
+    pub properties_per_account: u32,
+}
+
+impl GoogleUserConfig {
+    /// A user named `name` with `accounts` Analytics accounts of
+    /// `properties_per_account` properties each.
+    pub fn new(name: impl Into<String>, accounts: u32, properties_per_account: u32) -> Self {
+        Self {
+            name: name.into(),
+            accounts,
+            properties_per_account,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! | method and path | body | effect |
 //! | --- | --- | --- |
 //! | `POST /_sim/sites` | a [`SiteConfig`] | seeds and serves the site, replacing one of the same name |
-//! | `POST /_sim/faults` | `{"site"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` (default: any site) suffer `fault` |
+//! | `POST /_sim/faults` | `{"site"?, "google_user"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` or of Google user `google_user` (default: any) suffer `fault` |
 //! | `DELETE /_sim/faults` | | forgets every queued fault |
 //! | `POST /_sim/sites/{site}/users/{username}/revoke` | | revokes the user's application passwords |
 
@@ -19,13 +19,15 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::SiteConfig, fault::Fault, state::State};
+use crate::{config::SiteConfig, fault::Fault, google, state::State};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Deserialize)]
 struct Injection {
     #[serde(default)]
     site: Option<String>,
+    #[serde(default)]
+    google_user: Option<String>,
     fault: Fault,
     #[serde(default = "one")]
     times: u32,
@@ -56,7 +58,12 @@ async fn inject(
     AxumState(state): AxumState<Arc<State>>,
     Json(injection): Json<Injection>,
 ) -> StatusCode {
-    state.inject(injection.site.as_deref(), injection.fault, injection.times);
+    let target = injection
+        .google_user
+        .as_deref()
+        .map(google::fault_target)
+        .or(injection.site);
+    state.inject(target.as_deref(), injection.fault, injection.times);
     StatusCode::NO_CONTENT
 }
 

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    /// Answer 429 with `Retry-After: {retry_after_secs}`.
+    /// Answer 429 with `Retry-After: {retry_after_secs}` (Google answers
+    /// without it, as Google does).
     RateLimited {
         /// The `Retry-After` value, in seconds.
         retry_after_secs: u64,
@@ -34,10 +35,18 @@ pub enum Fault {
     /// Drop the `Authorization` header before WordPress sees it, as some
     /// hosts (CGI/FastCGI setups) do.
     StripAuthorization,
+    /// Google APIs: answer 401 `UNAUTHENTICATED`, as for an access token
+    /// that expired or was revoked. Other providers ignore it.
+    ExpiredAccessToken,
+    /// Google's token endpoint: answer a refresh with 400 `invalid_grant`,
+    /// as for a refresh token that expired or was revoked. Other requests
+    /// ignore it.
+    InvalidGrant,
 }
 
-/// Faults waiting for requests, per site and global. A request takes its
-/// site's first fault, else the first global one.
+/// Faults waiting for requests, per target and global. A target is a
+/// WordPress site name or `google:{user}`; a request takes its target's
+/// first fault, else the first global one.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     global: VecDeque<Pending>,

@@ -11,6 +11,15 @@
 //! Each site lives at `{base_url}/sites/{name}`, which is all a connector
 //! needs: a site URL.
 //!
+//! Google lives under `{base_url}/google` ([`SimHandle::google_url`]): the
+//! OAuth 2.0 authorize endpoint (auto-consent, or an HTML page with an
+//! "Allow" button), the token endpoint (authorization code with PKCE,
+//! refresh without a new refresh token unless rotation is configured),
+//! revocation, OpenID userinfo, the Analytics Admin API's
+//! `accountSummaries` and the Data API's `runReport`, with Google's error
+//! bodies and paging. The catalog points at real Google; tests override
+//! its URLs to these.
+//!
 //! Sites are seeded deterministically from counts in a [`SiteConfig`], so
 //! tests can page through 250 posts. Faults ([`Fault`]: 429 with
 //! `Retry-After`, 503, slow answers, redirects, a stripped `Authorization`
@@ -21,8 +30,8 @@
 //! connectors accept the simulator's `http://` only when told to), writes,
 //! or any route the connectors do not use.
 //!
-//! Start from [`Sim::start`], [`Config`], [`SiteConfig`], [`SimHandle`] and
-//! [`Fault`].
+//! Start from [`Sim::start`], [`Config`], [`SiteConfig`], [`GoogleConfig`],
+//! [`SimHandle`] and [`Fault`].
 //!
 //! ```no_run
 //! use fleet_sim::{Config, Fault, Sim, SiteConfig, UserConfig};
@@ -46,6 +55,7 @@ mod config;
 mod control;
 mod fault;
 mod fluentcrm;
+mod google;
 mod state;
 mod wordpress;
 
@@ -58,7 +68,9 @@ use axum::{
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-pub use config::{Config, FluentCrmConfig, Role, SiteConfig, UserConfig};
+pub use config::{
+    Config, FluentCrmConfig, GoogleConfig, GoogleUserConfig, Role, SiteConfig, UserConfig,
+};
 pub use fault::Fault;
 
 use state::State;
@@ -102,7 +114,7 @@ impl Sim {
         if address.ip().is_unspecified() {
             address.set_ip(Ipv4Addr::LOCALHOST.into());
         }
-        let state = Arc::new(State::new(format!("http://{address}")));
+        let state = Arc::new(State::new(format!("http://{address}"), &config.google));
         for site in &config.sites {
             state.add_site(site)?;
         }
@@ -140,6 +152,7 @@ fn router(state: Arc<State>) -> Router {
             get(fluentcrm::lists),
         )
         .route(&format!("{site}/{{*route}}"), any(wordpress::no_route))
+        .nest("/google", google::router())
         .merge(control::router())
         .with_state(state)
 }
@@ -183,8 +196,30 @@ impl SimHandle {
         self.inner.state.inject(Some(site), fault, times);
     }
 
-    /// Makes the next `times` requests to any site suffer `fault`. A site's
-    /// own faults come first.
+    /// `{base_url}/google`, the root of the simulated Google: authorize at
+    /// `/o/oauth2/v2/auth`, tokens at `/token`, revocation at `/revoke`,
+    /// OpenID userinfo at `/v1/userinfo`, the Analytics Admin API at
+    /// `/analyticsadmin` and the Data API at `/analyticsdata`.
+    pub fn google_url(&self) -> String {
+        format!("{}/google", self.base_url())
+    }
+
+    /// Makes the next `times` requests of Google user `user` (to the token
+    /// endpoint or the APIs) suffer `fault`.
+    pub fn inject_google(&self, user: &str, fault: Fault, times: u32) {
+        self.inner
+            .state
+            .inject(Some(&google::fault_target(user)), fault, times);
+    }
+
+    /// How many token and API requests Google user `user` has made,
+    /// faulted ones included.
+    pub fn google_requests(&self, user: &str) -> u64 {
+        self.inner.state.requests(&google::fault_target(user))
+    }
+
+    /// Makes the next `times` requests to any site or of any Google user
+    /// suffer `fault`. A site's or user's own faults come first.
     pub fn inject_global(&self, fault: Fault, times: u32) {
         self.inner.state.inject(None, fault, times);
     }

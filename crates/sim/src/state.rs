@@ -9,8 +9,9 @@ use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
 use crate::{
     Error,
-    config::{Role, SiteConfig},
+    config::{GoogleConfig, Role, SiteConfig},
     fault::{Fault, Faults},
+    google::Google,
 };
 
 /// Everything the routes read and the handle changes.
@@ -21,22 +22,34 @@ pub(crate) struct State {
     world: Mutex<World>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct World {
     /// Sites by name. A site is replaced, never changed in place, so a
     /// request works on a consistent snapshot without holding the lock.
     sites: HashMap<String, Arc<Site>>,
     faults: Faults,
-    /// Requests received per site name, known or not.
+    /// Requests received per fault target (site name or `google:{user}`),
+    /// known or not.
     requests: HashMap<String, u64>,
+    google: Google,
 }
 
 impl State {
-    pub(crate) fn new(base_url: String) -> Self {
+    pub(crate) fn new(base_url: String, google: &GoogleConfig) -> Self {
         Self {
             base_url,
-            world: Mutex::new(World::default()),
+            world: Mutex::new(World {
+                sites: HashMap::new(),
+                faults: Faults::default(),
+                requests: HashMap::new(),
+                google: Google::new(google),
+            }),
         }
+    }
+
+    /// Runs `f` on Google's grants and users, under the lock.
+    pub(crate) fn google<R>(&self, f: impl FnOnce(&mut Google) -> R) -> R {
+        f(&mut self.world().google)
     }
 
     fn world(&self) -> MutexGuard<'_, World> {
@@ -53,7 +66,8 @@ impl State {
         Ok(())
     }
 
-    /// Counts a request to `site` and takes the fault it should suffer.
+    /// Counts a request to `site` (a fault target) and takes the fault it
+    /// should suffer.
     pub(crate) fn arrive(&self, site: &str) -> Option<Fault> {
         let mut world = self.world();
         *world.requests.entry(site.to_owned()).or_default() += 1;

@@ -77,7 +77,7 @@ async fn suffer(fault: Option<Fault>) -> Result<bool, Response> {
             Ok(false)
         }
         Some(Fault::StripAuthorization) => Ok(true),
-        None => Ok(false),
+        Some(Fault::ExpiredAccessToken | Fault::InvalidGrant) | None => Ok(false),
     }
 }
 

@@ -84,3 +84,114 @@ pub(crate) async fn sync_all(
         cursor = Some(next);
     }
 }
+
+/// The OAuth client the simulated Google accepts.
+pub(crate) const GOOGLE_CLIENT_ID: &str = "sim-client.apps.googleusercontent.com";
+pub(crate) const GOOGLE_CLIENT_SECRET: &str = "sim-client-secret";
+
+/// Where the OAuth callback would land; never called.
+pub(crate) fn redirect_uri() -> url::Url {
+    url::Url::parse("https://fleet.example.test/oauth/callback").unwrap()
+}
+
+/// Starts a simulator whose Google has user `ada` with one Analytics
+/// account of two properties.
+pub(crate) async fn spawn_google(google: fleet_sim::GoogleConfig) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let google = google.user(fleet_sim::GoogleUserConfig::new("ada", 1, 2));
+    Sim::start(listener, &SimConfig::default().google(google)).unwrap()
+}
+
+/// A catalog directory pointing Google Analytics at the simulator (with
+/// `page_size` rows per report), and adding `sim-id`, an OAuth 2.0 provider
+/// without a sync mapping that validates through Google's userinfo.
+pub(crate) fn google_catalog(sim: &SimHandle, page_size: u32) -> tempfile::TempDir {
+    let google = sim.google_url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("google-analytics.toml"),
+        format!(
+            "page_size = {page_size}\n\
+             [api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
+             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+             revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("sim-id.toml"),
+        format!(
+            "display_name = \"Sim ID\"\nauth = \"oauth2\"\ndocs_url = \"https://sim.test/docs\"\n\
+             default_sync_interval_secs = 3600\n\
+             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+             userinfo_url = \"{google}/v1/userinfo\"\nscopes = [\"openid\", \"email\"]\n\
+             authorize_params = {{ access_type = \"offline\" }}\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Settings for tests with the catalog of `dir` and the simulator's OAuth
+/// client for `ids`.
+pub(crate) fn oauth_config(dir: &tempfile::TempDir, ids: &[&str]) -> Config {
+    let client = fleet_connectors::OAuthClient {
+        client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
+        client_secret: GOOGLE_CLIENT_SECRET.into(),
+    };
+    Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        oauth_clients: ids
+            .iter()
+            .map(|id| ((*id).to_owned(), client.clone()))
+            .collect(),
+        ..config()
+    }
+}
+
+/// Follows `authorization` to the simulator's consent, returning the
+/// callback's `code` after checking its `state`.
+pub(crate) async fn consent(authorization: &fleet_connectors::oauth2::Authorization) -> String {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorization.url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    assert_eq!(
+        param("state").as_deref(),
+        Some(authorization.state.as_str())
+    );
+    param("code").unwrap()
+}
+
+/// A registry from `config` and the OAuth client and connector of `id`.
+pub(crate) fn oauth(
+    config: &Config,
+    id: &str,
+) -> (fleet_connectors::oauth2::Client, Arc<dyn Connector>) {
+    let registry = Registry::new(config).unwrap();
+    let id = ConnectorId::parse(id).unwrap();
+    (registry.oauth2(&id).unwrap(), registry.get(&id).unwrap())
+}
+
+/// Connects Google user `ada` through `client`: consent and code exchange.
+pub(crate) async fn connect(client: &fleet_connectors::oauth2::Client) -> Credentials {
+    let authorization = client.authorize(&redirect_uri()).unwrap();
+    let code = consent(&authorization).await;
+    client
+        .exchange_code(&code, &redirect_uri(), authorization.pkce_verifier.as_ref())
+        .await
+        .unwrap()
+        .into_credentials()
+}

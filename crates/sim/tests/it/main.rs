@@ -2,5 +2,6 @@
 
 mod control;
 mod fluentcrm;
+mod google;
 mod helpers;
 mod wordpress;

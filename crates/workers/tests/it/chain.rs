@@ -136,8 +136,8 @@ async fn the_same_validate_event_delivered_twice_has_one_effect() {
 
     // The same bytes again, past the deduplication window (a new msg id):
     // what a redelivery after a lost ack looks like.
-    fleet.publish(&event, "redelivered").await;
     let validate = fleet.stats(Step::Validate);
+    fleet.publish(&event, "redelivered").await;
     let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
     while fleet.stats(Step::Validate).acked < validate.acked + 1 {
         assert!(

@@ -1,0 +1,556 @@
+//! The OAuth 2.0 authorization code flow of catalog providers: the
+//! authorize URL (random `state`, PKCE S256), the code exchange, refresh
+//! and revocation.
+//!
+//! The flow is written here rather than with the `oauth2` crate (5.0).
+//! That crate's reqwest integration targets reqwest 0.12 while the
+//! workspace uses 0.13; more importantly its `RequestTokenError` drops the
+//! HTTP status of a failed token request, which is exactly what tells a
+//! provider outage (5xx, 429: retry) from a dead grant (400
+//! `invalid_grant`: reconnect). The flow itself is three form POSTs and a
+//! URL, so owning it costs less than adapting the crate's typestate client
+//! and error types, and lets provider quirks (comma-separated scopes,
+//! `expires_in` as a string) live next to the catalog that declares them.
+//!
+//! Token requests use the connectors' HTTP client, which never follows
+//! redirects, and are **not** retried within the call: a code is single
+//! use, and a lost refresh response may already have rotated the refresh
+//! token. Their errors say whether the caller may retry.
+
+use std::time::Duration;
+
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use fleet_events::ConnectorId;
+use reqwest::{StatusCode, header::ACCEPT};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Deserializer};
+use sha2::{Digest as _, Sha256};
+use url::Url;
+
+use crate::{
+    Credentials, Error,
+    catalog::OAuth2Settings,
+    http::{self, Http},
+    wp::plain_text,
+};
+
+/// Random bytes in a `state` value and a PKCE verifier: 256 bits, 43
+/// characters once encoded (RFC 7636's minimum verifier length).
+const RANDOM_BYTES: usize = 32;
+
+/// The OAuth 2.0 client of one catalog provider, from
+/// [`Registry::oauth2`](crate::Registry::oauth2). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    id: ConnectorId,
+    provider: String,
+    settings: OAuth2Settings,
+    http: Http,
+}
+
+/// Where to send the browser, and what to keep until the callback.
+#[derive(Debug)]
+pub struct Authorization {
+    /// The provider's authorize URL with every parameter.
+    pub url: Url,
+    /// The random `state` the callback must carry back; single use.
+    pub state: String,
+    /// The PKCE code verifier the code exchange needs, when the provider
+    /// uses PKCE. Keep it server-side, never in the browser.
+    pub pkce_verifier: Option<SecretString>,
+}
+
+/// The tokens a token endpoint returned.
+///
+/// A refresh response often has no `refresh_token` (Google never sends one
+/// on refresh): [`Credentials::merge_refresh`] keeps the stored one then.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    /// The bearer token.
+    pub access_token: SecretString,
+    /// A refresh token, when the response carried one.
+    pub refresh_token: Option<SecretString>,
+    /// When the access token expires, from `expires_in`.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The scopes granted, as the provider wrote them (which may be more
+    /// or fewer than asked for).
+    pub scope: Option<String>,
+}
+
+impl TokenSet {
+    /// These tokens as the credentials of a new connection.
+    pub fn into_credentials(self) -> Credentials {
+        Credentials::OAuth2 {
+            access_token: self.access_token,
+            refresh_token: self.refresh_token,
+            expires_at: self.expires_at,
+            scope: self.scope,
+        }
+    }
+}
+
+impl Credentials {
+    /// The credentials after a refresh answered `refreshed`.
+    ///
+    /// The merge rule: the access token and its expiry are always the new
+    /// ones; the refresh token and the scope are the new ones when the
+    /// response carried them, else the stored ones. A refresh response
+    /// without a refresh token therefore never erases the stored one (the
+    /// provider did not rotate it), and one with a refresh token replaces it
+    /// (the provider rotated it and the old one is dead). Credentials of
+    /// another kind contribute nothing.
+    #[must_use]
+    pub fn merge_refresh(&self, refreshed: TokenSet) -> Self {
+        let (stored_refresh, stored_scope) = match self {
+            Self::OAuth2 {
+                refresh_token,
+                scope,
+                ..
+            } => (refresh_token.clone(), scope.clone()),
+            Self::AppPassword { .. } | Self::OAuth1 { .. } => (None, None),
+        };
+        Self::OAuth2 {
+            access_token: refreshed.access_token,
+            refresh_token: refreshed.refresh_token.or(stored_refresh),
+            expires_at: refreshed.expires_at,
+            scope: refreshed.scope.or(stored_scope),
+        }
+    }
+
+    /// The stored refresh token, for OAuth 2.0 credentials that have one.
+    pub fn refresh_token(&self) -> Option<&SecretString> {
+        match self {
+            Self::OAuth2 { refresh_token, .. } => refresh_token.as_ref(),
+            Self::AppPassword { .. } | Self::OAuth1 { .. } => None,
+        }
+    }
+
+    /// Whether these OAuth 2.0 credentials expire within `margin` of `now`
+    /// and should be refreshed first. `false` when the expiry is unknown
+    /// or the credentials are of another kind.
+    pub fn expires_within(&self, margin: Duration, now: DateTime<Utc>) -> bool {
+        let Self::OAuth2 {
+            expires_at: Some(expires_at),
+            ..
+        } = self
+        else {
+            return false;
+        };
+        let margin = chrono::Duration::from_std(margin).unwrap_or(chrono::Duration::MAX);
+        now.checked_add_signed(margin)
+            .is_none_or(|deadline| *expires_at <= deadline)
+    }
+
+    /// The bearer token of OAuth 2.0 credentials, for connector `connector`.
+    pub(crate) fn bearer(&self, connector: &ConnectorId) -> Result<&SecretString, Error> {
+        match self {
+            Self::OAuth2 { access_token, .. } => Ok(access_token),
+            Self::AppPassword { .. } | Self::OAuth1 { .. } => Err(Error::CredentialsKind {
+                connector: connector.clone(),
+                expected: "OAuth 2.0",
+                found: self.kind(),
+            }),
+        }
+    }
+}
+
+impl Client {
+    pub(crate) fn new(
+        id: ConnectorId,
+        provider: String,
+        settings: OAuth2Settings,
+        http: Http,
+    ) -> Self {
+        Self {
+            id,
+            provider,
+            settings,
+            http,
+        }
+    }
+
+    /// The provider's OAuth settings, from the catalog.
+    pub fn settings(&self) -> &OAuth2Settings {
+        &self.settings
+    }
+
+    /// The authorize URL for a user to consent, with a fresh random
+    /// `state` and, when the provider uses PKCE, a fresh S256 challenge.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ClientNotConfigured`] when the provider has no client id.
+    ///
+    /// # Panics
+    ///
+    /// When the operating system has no source of randomness.
+    pub fn authorize(&self, redirect_uri: &Url) -> Result<Authorization, Error> {
+        let client_id = self.client_id()?;
+        let state = random_token();
+        let pkce_verifier = self.settings.pkce.then(random_token);
+        let mut url = self.settings.authorize_url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", client_id)
+                .append_pair("redirect_uri", redirect_uri.as_str())
+                .append_pair("state", &state);
+            if !self.settings.scopes.is_empty() {
+                let scope = self.settings.scopes.join(&self.settings.scope_separator);
+                query.append_pair("scope", &scope);
+            }
+            if let Some(verifier) = &pkce_verifier {
+                query
+                    .append_pair("code_challenge", &pkce_challenge(verifier))
+                    .append_pair("code_challenge_method", "S256");
+            }
+            query.extend_pairs(&self.settings.authorize_params);
+        }
+        Ok(Authorization {
+            url,
+            state,
+            pkce_verifier: pkce_verifier.map(SecretString::from),
+        })
+    }
+
+    /// Exchanges the callback's `code` for tokens. `redirect_uri` must be
+    /// the one the authorize URL carried.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TokenEndpoint`] when the provider refuses (an
+    /// `invalid_grant` for a used or expired code or a wrong PKCE verifier
+    /// is [`ReauthRequired`](crate::ErrorClass::ReauthRequired): the user
+    /// has to start over), retryable errors for 429, 5xx and network
+    /// failures, [`Error::ClientNotConfigured`] without a client id.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &Url,
+        pkce_verifier: Option<&SecretString>,
+    ) -> Result<TokenSet, Error> {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri.as_str()),
+        ];
+        if let Some(verifier) = pkce_verifier {
+            form.push(("code_verifier", verifier.expose_secret()));
+        }
+        let url = self.settings.token_url.clone();
+        let body = self.post_form(&url, form, &[code]).await?;
+        self.tokens(&url, &body)
+    }
+
+    /// Exchanges `refresh_token` for a new access token. Merge the result
+    /// into the stored credentials with [`Credentials::merge_refresh`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::exchange_code`]; `invalid_grant` (the refresh token
+    /// expired or was revoked) is
+    /// [`ReauthRequired`](crate::ErrorClass::ReauthRequired).
+    pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, Error> {
+        let token = refresh_token.expose_secret();
+        let form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+        let url = self.settings.refresh_url().clone();
+        let body = self.post_form(&url, form, &[token]).await?;
+        self.tokens(&url, &body)
+    }
+
+    /// Revokes `token` (an access or refresh token) at the provider.
+    /// Returns `false`, without a request, when the provider offers no
+    /// revocation endpoint. A token the provider says is already invalid
+    /// (`invalid_token`) counts as revoked.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::exchange_code`].
+    pub async fn revoke(&self, token: &SecretString) -> Result<bool, Error> {
+        let Some(url) = self.settings.revoke_url.clone() else {
+            return Ok(false);
+        };
+        let token = token.expose_secret();
+        match self.post_form(&url, vec![("token", token)], &[token]).await {
+            Ok(_) => Ok(true),
+            Err(Error::TokenEndpoint { code, .. }) if code == "invalid_token" => Ok(true),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn client_id(&self) -> Result<&str, Error> {
+        let client_id = self.settings.client_id.trim();
+        if client_id.is_empty() {
+            return Err(Error::ClientNotConfigured {
+                connector: self.id.clone(),
+            });
+        }
+        Ok(client_id)
+    }
+
+    /// POSTs `form` with the client's credentials (in the body, which every
+    /// catalog provider accepts) and returns the body of a successful
+    /// response.
+    /// `exposed` are request values an error description must not echo.
+    async fn post_form(
+        &self,
+        url: &Url,
+        mut form: Vec<(&str, &str)>,
+        exposed: &[&str],
+    ) -> Result<Bytes, Error> {
+        let client_id = self.client_id()?;
+        form.push(("client_id", client_id));
+        let secret = self.settings.client_secret.as_ref();
+        if let Some(secret) = secret {
+            form.push(("client_secret", secret.expose_secret()));
+        }
+        let response = self
+            .http
+            .post(url.clone())
+            .header(ACCEPT, "application/json")
+            .form(&form)
+            .send()
+            .await
+            .map_err(|source| http::transport_error(&self.provider, url, source))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| http::transport_error(&self.provider, url, source))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        if status.is_redirection() {
+            return Err(http::redirect_error(&self.provider, url, status, &headers));
+        }
+        if http::is_transient(status) {
+            let endpoint = http::display_url(url);
+            return Err(http::transient_error(
+                &self.provider,
+                endpoint,
+                status,
+                &headers,
+            ));
+        }
+        let mut secrets = exposed.to_vec();
+        secrets.extend(secret.map(|secret| secret.expose_secret()));
+        Err(self.endpoint_error(url, status, &body, &secrets))
+    }
+
+    /// The error for a refused token request, from its flat OAuth error
+    /// body (`{"error": "invalid_grant", "error_description": "…"}`).
+    fn endpoint_error(
+        &self,
+        url: &Url,
+        status: StatusCode,
+        body: &[u8],
+        secrets: &[&str],
+    ) -> Error {
+        #[derive(Deserialize)]
+        struct OAuthError {
+            error: String,
+            #[serde(default)]
+            error_description: Option<String>,
+        }
+
+        let (code, description) = match serde_json::from_slice::<OAuthError>(body) {
+            Ok(error) => (
+                error.error,
+                error
+                    .error_description
+                    .unwrap_or_else(|| "no description".to_owned()),
+            ),
+            Err(_) => (
+                "unknown".to_owned(),
+                "the response is not an OAuth error body".to_owned(),
+            ),
+        };
+        Error::TokenEndpoint {
+            provider: self.provider.clone(),
+            url: http::display_url(url),
+            status: status.as_u16(),
+            code: redact(&plain_text(&code), secrets),
+            description: redact(&plain_text(&description), secrets),
+        }
+    }
+
+    /// Reads a successful token response.
+    fn tokens(&self, url: &Url, body: &[u8]) -> Result<TokenSet, Error> {
+        #[derive(Deserialize)]
+        struct TokenResponse {
+            access_token: String,
+            #[serde(default)]
+            refresh_token: Option<String>,
+            #[serde(default, deserialize_with = "seconds")]
+            expires_in: Option<u64>,
+            #[serde(default)]
+            scope: Option<String>,
+        }
+
+        let response: TokenResponse =
+            serde_json::from_slice(body).map_err(|source| Error::InvalidResponse {
+                provider: self.provider.clone(),
+                url: http::display_url(url),
+                source,
+            })?;
+        let expires_at = response.expires_in.and_then(|seconds| {
+            let seconds = i64::try_from(seconds).ok()?;
+            Utc::now().checked_add_signed(chrono::Duration::seconds(seconds))
+        });
+        Ok(TokenSet {
+            access_token: SecretString::from(response.access_token),
+            refresh_token: response.refresh_token.map(SecretString::from),
+            expires_at,
+            scope: response.scope,
+        })
+    }
+}
+
+/// `expires_in` as a number or, from some providers, a string.
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(u64),
+        Text(String),
+    }
+
+    Ok(match Option::<Seconds>::deserialize(deserializer)? {
+        Some(Seconds::Number(seconds)) => Some(seconds),
+        Some(Seconds::Text(text)) => text.trim().parse().ok(),
+        None => None,
+    })
+}
+
+/// 256 random bits, base64url without padding: a `state` or PKCE verifier.
+fn random_token() -> String {
+    let mut bytes = [0_u8; RANDOM_BYTES];
+    getrandom::fill(&mut bytes).expect("the operating system provides random bytes");
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The S256 challenge of `verifier`: base64url(SHA-256(verifier)).
+fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// `text` with every non-empty `secrets` value replaced by `[REDACTED]`.
+fn redact(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret, "[REDACTED]")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_challenge_matches_rfc_7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn random_tokens_are_43_url_safe_characters_and_differ() {
+        let (a, b) = (random_token(), random_token());
+
+        assert_eq!(a.len(), 43);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn redact_blanks_every_secret() {
+        assert_eq!(
+            redact("token abc and xyz", &["abc", "", "xyz"]),
+            "token [REDACTED] and [REDACTED]"
+        );
+    }
+
+    #[test]
+    fn merge_refresh_keeps_the_stored_refresh_token_when_none_comes_back() {
+        let stored = Credentials::OAuth2 {
+            access_token: SecretString::from("old-access"),
+            refresh_token: Some(SecretString::from("stored-refresh")),
+            expires_at: None,
+            scope: Some("a b".to_owned()),
+        };
+        let refreshed = TokenSet {
+            access_token: SecretString::from("new-access"),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+        };
+
+        let merged = stored.merge_refresh(refreshed);
+
+        let Credentials::OAuth2 {
+            access_token,
+            refresh_token,
+            scope,
+            ..
+        } = &merged
+        else {
+            panic!("expected OAuth 2.0, got {merged:?}");
+        };
+        assert_eq!(access_token.expose_secret(), "new-access");
+        assert_eq!(
+            refresh_token.as_ref().map(|t| t.expose_secret()),
+            Some("stored-refresh")
+        );
+        assert_eq!(scope.as_deref(), Some("a b"));
+    }
+
+    #[test]
+    fn merge_refresh_takes_a_rotated_refresh_token() {
+        let stored = TokenSet {
+            access_token: SecretString::from("a"),
+            refresh_token: Some(SecretString::from("old")),
+            expires_at: None,
+            scope: None,
+        }
+        .into_credentials();
+        let rotated = TokenSet {
+            access_token: SecretString::from("b"),
+            refresh_token: Some(SecretString::from("new")),
+            expires_at: None,
+            scope: None,
+        };
+
+        let merged = stored.merge_refresh(rotated);
+
+        assert_eq!(
+            merged.refresh_token().map(|t| t.expose_secret()),
+            Some("new")
+        );
+    }
+
+    #[test]
+    fn credentials_expire_within_the_margin() {
+        let now = Utc::now();
+        let expiring = |seconds| Credentials::OAuth2 {
+            access_token: SecretString::from("a"),
+            refresh_token: None,
+            expires_at: Some(now + chrono::Duration::seconds(seconds)),
+            scope: None,
+        };
+        let margin = Duration::from_secs(900);
+
+        assert!(expiring(600).expires_within(margin, now));
+        assert!(!expiring(3599).expires_within(margin, now));
+        assert!(!Credentials::app_password("https://x.test", "u", "p").expires_within(margin, now));
+    }
+}

@@ -1,0 +1,132 @@
+use fleet_connectors::{
+    Catalog, Config, Registry,
+    catalog::{Auth, FieldKind},
+};
+use fleet_events::ConnectorId;
+
+fn id(id: &str) -> ConnectorId {
+    ConnectorId::parse(id).unwrap()
+}
+
+#[test]
+fn every_built_in_entry_parses_and_is_valid() {
+    let catalog = Catalog::builtin();
+
+    let ids: Vec<_> = catalog.iter().map(|entry| entry.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "fluentcrm",
+            "google-analytics",
+            "linkedin",
+            "meta",
+            "trello",
+            "wordpress"
+        ]
+    );
+    for entry in catalog.iter() {
+        assert!(!entry.display_name.is_empty(), "{}", entry.id);
+        assert_eq!(entry.docs_url.scheme(), "https", "{}", entry.id);
+        match &entry.auth {
+            Auth::OAuth2(settings) => {
+                assert!(!settings.scopes.is_empty(), "{}", entry.id);
+                assert!(settings.client_secret.is_none(), "{}", entry.id);
+                assert_eq!(settings.token_url.scheme(), "https", "{}", entry.id);
+            }
+            Auth::OAuth1(settings) => {
+                assert_eq!(settings.authorize_params["expiration"], "never");
+            }
+            Auth::AppPassword => {
+                let fields: Vec<_> = entry
+                    .form
+                    .iter()
+                    .map(|f| (f.name.as_str(), f.kind))
+                    .collect();
+                assert_eq!(
+                    fields,
+                    [
+                        ("site_url", FieldKind::Url),
+                        ("username", FieldKind::Text),
+                        ("application_password", FieldKind::Password),
+                    ]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn google_analytics_asks_for_offline_access_with_pkce() {
+    let catalog = Catalog::builtin();
+
+    let Auth::OAuth2(google) = &catalog.get(&id("google-analytics")).unwrap().auth else {
+        panic!("expected OAuth 2.0");
+    };
+    assert!(google.pkce);
+    assert_eq!(google.authorize_params["access_type"], "offline");
+    assert_eq!(google.authorize_params["prompt"], "consent");
+}
+
+#[test]
+fn an_override_directory_changes_a_url_field_by_field_and_adds_a_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("google-analytics.toml"),
+        "[oauth2]\ntoken_url = \"http://127.0.0.1:9/token\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        "display_name = \"Acme\"\nauth = \"oauth2\"\ndocs_url = \"https://acme.test/docs\"\n\
+         default_sync_interval_secs = 600\n[oauth2]\nauthorize_url = \"https://acme.test/a\"\n\
+         token_url = \"https://acme.test/t\"\nuserinfo_url = \"https://acme.test/me\"\n",
+    )
+    .unwrap();
+
+    let catalog = Catalog::with_overrides(dir.path()).unwrap();
+
+    let Auth::OAuth2(google) = &catalog.get(&id("google-analytics")).unwrap().auth else {
+        panic!("expected OAuth 2.0");
+    };
+    assert_eq!(google.token_url.as_str(), "http://127.0.0.1:9/token");
+    assert_eq!(
+        google.authorize_url.as_str(),
+        "https://accounts.google.com/o/oauth2/v2/auth"
+    );
+    assert!(google.pkce);
+    let acme = catalog.get(&id("acme")).unwrap();
+    assert_eq!(acme.display_name, "Acme");
+    let registry = Registry::new(&Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    })
+    .unwrap();
+    assert!(registry.get(&id("acme")).unwrap().streams().is_empty());
+}
+
+#[test]
+fn an_incomplete_new_provider_fails_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("half.toml"), "display_name = \"Half\"\n").unwrap();
+
+    let error = Catalog::with_overrides(dir.path()).unwrap_err();
+
+    assert!(error.to_string().contains("'half'"), "{error}");
+}
+
+#[test]
+fn an_oauth_client_for_an_entry_without_oauth2_fails_the_build() {
+    let config = Config {
+        oauth_clients: [(
+            "wordpress".to_owned(),
+            fleet_connectors::OAuthClient {
+                client_id: None,
+                client_secret: "s".into(),
+            },
+        )]
+        .into(),
+        ..Config::default()
+    };
+
+    assert!(Registry::new(&config).is_err());
+}
