@@ -1,0 +1,80 @@
+//! The HTTP API of connector-fleet.
+//!
+//! Tenants (the SaaS platform's services and dashboards, with a bearer
+//! token per tenant) list the connectors on offer, connect an account with
+//! typed-in credentials, follow and manage their connections, and read the
+//! synced records. A create stages the credentials in Vault and publishes
+//! the setup chain's first event; the answer (202) comes before the
+//! provider is asked, and the connection's state follows over the status
+//! feed and `GET /api/connections/{id}`.
+//!
+//! | route | does |
+//! | --- | --- |
+//! | `GET /api/connectors` | the catalog |
+//! | `POST /api/connections` | connect with credentials (202) |
+//! | `GET /api/connections`, `GET /api/connections/{id}` | state, last sync, last error; never a secret |
+//! | `POST /api/connections/{id}/sync` | sync now (202) |
+//! | `DELETE /api/connections/{id}` | disconnect (204) |
+//! | `GET /api/connections/{id}/records` | synced data, paginated |
+//! | `GET /api/openapi.json` | this API as OpenAPI 3.1 |
+//! | `GET /healthz` | liveness |
+//!
+//! Every `/api` route takes the tenant from the token ([`auth::Tenant`]);
+//! one tenant's ids look like unknown ids to another (404). Every error is
+//! a JSON [`ErrorBody`] with a message a person can act on.
+//!
+//! What it does not do (yet): the OAuth authorize and callback flows.
+//!
+//! Start from [`AppState`], [`app`] and [`serve`].
+
+#![warn(missing_docs)]
+
+pub mod auth;
+mod error;
+mod openapi;
+pub mod routes;
+mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::{Error, ErrorBody, ErrorDetail};
+pub use openapi::ApiDoc;
+pub use state::{AppState, Config, Parts};
+
+/// The whole HTTP application, for [`serve`] or for tests to call directly.
+pub fn app(state: AppState) -> Router {
+    let config = &state.inner.config;
+    let api = Router::new()
+        .merge(routes::connectors::router())
+        .merge(routes::connections::router())
+        .merge(openapi::router());
+    Router::new()
+        .nest("/api", api)
+        .merge(routes::health::router())
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout(),
+        ))
+        .with_state(state)
+}
+
+/// Serves [`app`] on `listener` until `shutdown`, then finishes the
+/// requests in flight.
+///
+/// # Errors
+///
+/// When the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}

@@ -1,0 +1,5 @@
+//! The HTTP routes, one module per resource.
+
+pub mod connections;
+pub mod connectors;
+pub mod health;

@@ -1,0 +1,594 @@
+//! `/api/connections`: create (manual credentials), list, read, sync now,
+//! delete, and read the synced records.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use fleet_connectors::Credentials;
+use fleet_connectors::catalog::{Auth, FormField};
+use fleet_events::{
+    ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, Envelope, SetupOrigin,
+    StatusChanged, SyncRequested, SyncTrigger, TenantId, ValidateRequested,
+};
+use fleet_store::{Connection, NewConnection, RecordCursor, RecordQuery};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Tenant;
+use crate::{AppState, Error};
+
+/// The routes, relative to `/api`.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/connections", post(create).get(list))
+        .route("/connections/{id}", get(read).delete(remove))
+        .route("/connections/{id}/sync", post(sync_now))
+        .route("/connections/{id}/records", get(records))
+}
+
+/// A new connection with credentials typed in by the user.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    /// Catalog id of the connector, such as `wordpress`.
+    pub connector: String,
+    /// A name to show; defaults to the site's host.
+    pub display_name: Option<String>,
+    /// The form fields of the connector: for `wordpress` and `fluentcrm`,
+    /// `site_url`, `username` and `application_password`.
+    pub credentials: BTreeMap<String, String>,
+}
+
+/// The answer to a create: the new connection, whose setup has started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    /// The connection's id.
+    pub id: String,
+    /// `pending`: the validate step is queued.
+    pub state: String,
+}
+
+/// A connection as dashboards see it. Never holds a credential.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionView {
+    /// The connection's id.
+    pub id: String,
+    /// Catalog id of its connector.
+    pub connector: String,
+    /// The name shown for it.
+    pub display_name: String,
+    /// `pending`, `validating`, `invalid`, `saving`, `syncing`, `synced`,
+    /// `retrying`, `failed`, `reauth_required` or `disconnected`.
+    pub state: String,
+    /// The last status with its details (progress, reasons), as published.
+    #[schema(value_type = Object)]
+    pub status: serde_json::Value,
+    /// The provider account the credentials open, once validated.
+    pub account: Option<AccountView>,
+    /// When the last sync finished.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// The last error, in words a person can act on.
+    pub last_error: Option<String>,
+    /// Seconds between scheduled syncs; absent when none are scheduled.
+    pub sync_interval_seconds: Option<u64>,
+    /// Records stored after the last complete sync.
+    pub records_total: u64,
+    /// When the connection was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A provider account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    /// The provider's id of the account.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl From<Connection> for ConnectionView {
+    fn from(c: Connection) -> Self {
+        Self {
+            id: c.id.to_string(),
+            connector: c.connector.to_string(),
+            display_name: c.display_name,
+            state: c.status.state().as_str().to_owned(),
+            status: serde_json::to_value(&c.status).unwrap_or_default(),
+            account: c.account.map(|a| AccountView {
+                id: a.id,
+                name: a.name,
+            }),
+            last_sync_at: c.last_sync_at,
+            last_error: c.last_error,
+            sync_interval_seconds: c.sync_interval.map(|i| i.as_secs()),
+            records_total: c.records_total,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+/// The connections of the caller's tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionList {
+    /// Newest first.
+    pub connections: Vec<ConnectionView>,
+}
+
+/// Filters and position of a records page.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RecordParams {
+    /// Only this stream (`posts`, `pages`, `subscribers`, ...).
+    pub stream: Option<String>,
+    /// Only records changed at or after this time (RFC 3339).
+    pub updated_since: Option<DateTime<Utc>>,
+    /// The `next` value of the previous page.
+    pub cursor: Option<String>,
+    /// Records per page, 1 to 1000; 100 by default.
+    pub limit: Option<u32>,
+}
+
+/// One synced record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordView {
+    /// The stream it belongs to.
+    pub stream: String,
+    /// The provider's id of the record.
+    pub external_id: String,
+    /// The record as the provider sent it.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    /// When the provider last changed it, when known.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When it was stored.
+    pub synced_at: DateTime<Utc>,
+}
+
+/// A page of records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordPageView {
+    /// The records, in a stable order.
+    pub records: Vec<RecordView>,
+    /// Pass as `cursor` to get the next page; absent on the last one.
+    pub next: Option<String>,
+}
+
+/// Connects an account with typed-in credentials: validates the input,
+/// stages the credentials in Vault, and starts the setup chain. The answer
+/// comes at once; the connection's state follows over the status feed.
+#[utoipa::path(post, path = "/api/connections", request_body = CreateConnection,
+    responses((status = 202, body = Created), (status = 401, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
+              (status = 415, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)),
+    security(("tenant_token" = [])))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    body: Result<Json<CreateConnection>, JsonRejection>,
+) -> Result<(StatusCode, Json<Created>), Error> {
+    let Json(request) = body?;
+    let entry = ConnectorId::parse(&request.connector)
+        .ok()
+        .and_then(|id| state.inner.connectors.catalog().get(&id))
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "no connector named {:?}; GET /api/connectors lists them",
+                request.connector
+            ))
+        })?;
+    if !matches!(entry.auth, Auth::AppPassword) {
+        return Err(Error::invalid(
+            "connector",
+            format!(
+                "{} connects through its provider's consent page ({}), not with typed-in credentials",
+                entry.display_name,
+                entry.auth.kind()
+            ),
+        ));
+    }
+    let connector = entry.id.clone();
+    check_form(&entry.form, &request.credentials)?;
+    let (credentials, site) =
+        app_password(&request.credentials, state.inner.config.allow_http_sites)?;
+    let display_name = match request.display_name.as_deref().map(str::trim) {
+        Some("") => {
+            return Err(Error::invalid(
+                "display_name",
+                "display_name must not be blank",
+            ));
+        }
+        Some(name) if name.chars().count() > 200 => {
+            return Err(Error::invalid(
+                "display_name",
+                "display_name is longer than 200 characters",
+            ));
+        }
+        Some(name) => name.to_owned(),
+        None => site,
+    };
+
+    let connection = ConnectionId::new();
+    let staged = state
+        .inner
+        .secrets
+        .stage(&tenant, &connection, &credentials)
+        .await
+        .map_err(|e| {
+            let transient = e.is_transient();
+            Error::dependency(e, transient)
+        })?;
+    store(state.inner.store.create_connection(NewConnection {
+        tenant: &tenant,
+        id: &connection,
+        connector: &connector,
+        display_name: &display_name,
+        sync_interval: None,
+    }))
+    .await?;
+    let validate = Envelope::new(
+        tenant,
+        connection.clone(),
+        connector,
+        CorrelationId::new(),
+        ValidateRequested {
+            origin: SetupOrigin::Manual,
+            staged_version: staged.get(),
+        },
+    );
+    let pending = validate.caused(StatusChanged {
+        status: ConnectionStatus::Pending,
+    });
+    publish(&state, &pending, &format!("{}:pending", validate.id)).await?;
+    publish(&state, &validate, &validate.id.to_string()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Created {
+            id: connection.to_string(),
+            state: "pending".to_owned(),
+        }),
+    ))
+}
+
+/// The caller's connections.
+#[utoipa::path(get, path = "/api/connections",
+    responses((status = 200, body = ConnectionList), (status = 401, body = crate::ErrorBody)),
+    security(("tenant_token" = [])))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<Json<ConnectionList>, Error> {
+    let connections = store(state.inner.store.list_connections(&tenant)).await?;
+    Ok(Json(ConnectionList {
+        connections: connections.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// One connection.
+#[utoipa::path(get, path = "/api/connections/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionView), (status = 401, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody)),
+    security(("tenant_token" = [])))]
+pub(crate) async fn read(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<ConnectionView>, Error> {
+    Ok(Json(find(&state, &tenant, &id).await?.into()))
+}
+
+/// Starts a sync of the connection now.
+#[utoipa::path(post, path = "/api/connections/{id}/sync", params(("id" = String, Path)),
+    responses((status = 202), (status = 401, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)),
+    security(("tenant_token" = [])))]
+pub(crate) async fn sync_now(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let connection = find(&state, &tenant, &id).await?;
+    let request = Envelope::new(
+        tenant,
+        connection.id,
+        connection.connector,
+        CorrelationId::new(),
+        SyncRequested {
+            trigger: SyncTrigger::Manual,
+            streams: None,
+            cursor: None,
+        },
+    );
+    publish(&state, &request, &request.id.to_string()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Disconnects: stops scheduled syncs, deletes the credentials from Vault
+/// and the connection with its records, and tells dashboards.
+#[utoipa::path(delete, path = "/api/connections/{id}", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)),
+    security(("tenant_token" = [])))]
+pub(crate) async fn remove(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let connection = find(&state, &tenant, &id).await?;
+    state
+        .inner
+        .schedules
+        .remove(&tenant, &connection.id)
+        .await
+        .map_err(|e| Error::Unavailable(Box::new(e)))?;
+    state
+        .inner
+        .secrets
+        .delete(&tenant, &connection.id)
+        .await
+        .map_err(|e| {
+            let transient = e.is_transient();
+            Error::dependency(e, transient)
+        })?;
+    store(state.inner.store.delete_connection(&tenant, &connection.id)).await?;
+    let gone = Envelope::new(
+        tenant,
+        connection.id,
+        connection.connector,
+        CorrelationId::new(),
+        StatusChanged {
+            status: ConnectionStatus::Disconnected,
+        },
+    );
+    publish(&state, &gone, &gone.id.to_string()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The connection's synced records, a page at a time.
+#[utoipa::path(get, path = "/api/connections/{id}/records", params(("id" = String, Path), RecordParams),
+    responses((status = 200, body = RecordPageView), (status = 401, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)),
+    security(("tenant_token" = [])))]
+pub(crate) async fn records(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    params: Result<Query<RecordParams>, QueryRejection>,
+) -> Result<Json<RecordPageView>, Error> {
+    let Query(params) = params?;
+    let connection = find(&state, &tenant, &id).await?;
+    let after = params
+        .cursor
+        .as_deref()
+        .map(str::parse::<RecordCursor>)
+        .transpose()
+        .map_err(|_| {
+            Error::invalid(
+                "cursor",
+                "cursor is not a value this API returned as `next`",
+            )
+        })?;
+    let limit = params.limit.unwrap_or(100);
+    if !(1..=fleet_store::MAX_PAGE_LIMIT).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!(
+                "limit must be between 1 and {}",
+                fleet_store::MAX_PAGE_LIMIT
+            ),
+        ));
+    }
+    let page = store(state.inner.store.list_records(RecordQuery {
+        tenant: &tenant,
+        connection: &connection.id,
+        stream: params.stream.as_deref(),
+        updated_since: params.updated_since,
+        after: after.as_ref(),
+        limit,
+    }))
+    .await?;
+    Ok(Json(RecordPageView {
+        records: page
+            .records
+            .into_iter()
+            .map(|r| RecordView {
+                stream: r.stream,
+                external_id: r.external_id,
+                payload: r.payload,
+                updated_at: r.updated_at,
+                synced_at: r.synced_at,
+            })
+            .collect(),
+        next: page.next.map(|cursor| cursor.to_string()),
+    }))
+}
+
+/// The tenant's connection `id`, or 404 (also for another tenant's id).
+async fn find(state: &AppState, tenant: &TenantId, id: &str) -> Result<Connection, Error> {
+    let not_found = || Error::NotFound(format!("no connection {id:?}"));
+    let id = ConnectionId::parse(id).map_err(|_| not_found())?;
+    store(state.inner.store.get_connection(tenant, &id))
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Checks the submitted fields against the connector's form: every field
+/// known, every required one present, every value matching its pattern.
+fn check_form(form: &[FormField], fields: &BTreeMap<String, String>) -> Result<(), Error> {
+    if let Some(unknown) = fields
+        .keys()
+        .find(|name| !form.iter().any(|f| &f.name == *name))
+    {
+        let known: Vec<&str> = form.iter().map(|f| f.name.as_str()).collect();
+        return Err(Error::invalid(
+            unknown,
+            format!(
+                "credentials.{unknown} is not a field of this connector; its fields are {}",
+                known.join(", ")
+            ),
+        ));
+    }
+    for field in form {
+        let value = fields
+            .get(&field.name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
+        let Some(value) = value else {
+            if field.required {
+                return Err(Error::invalid(
+                    &field.name,
+                    format!("credentials.{} ({}) is required", field.name, field.label),
+                ));
+            }
+            continue;
+        };
+        let Some(pattern) = &field.pattern else {
+            continue;
+        };
+        if regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(value)) {
+            let hint = field.help.as_deref().unwrap_or("check the value");
+            return Err(Error::invalid(
+                &field.name,
+                format!(
+                    "credentials.{} ({}) does not look right: {hint}",
+                    field.name, field.label
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads application-password fields into credentials and returns them
+/// with the site's host (the default display name).
+fn app_password(
+    fields: &BTreeMap<String, String>,
+    allow_http: bool,
+) -> Result<(Credentials, String), Error> {
+    let field = |name: &str| -> Result<&str, Error> {
+        fields
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::invalid(name, format!("credentials.{name} is required")))
+    };
+    let site_url = field("site_url")?;
+    let url = url::Url::parse(site_url).map_err(|e| {
+        Error::invalid(
+            "site_url",
+            format!("site_url is not a URL ({e}); write it like https://example.com"),
+        )
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if allow_http => {}
+        "http" => {
+            return Err(Error::invalid(
+                "site_url",
+                "site_url must use https: WordPress accepts application passwords only over HTTPS",
+            ));
+        }
+        other => {
+            return Err(Error::invalid(
+                "site_url",
+                format!("site_url must be an https URL, not {other}:"),
+            ));
+        }
+    }
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::invalid("site_url", "site_url has no host"))?
+        .to_owned();
+    let credentials =
+        Credentials::app_password(site_url, field("username")?, field("application_password")?);
+    Ok((credentials, host))
+}
+
+async fn store<T>(call: impl Future<Output = Result<T, fleet_store::Error>>) -> Result<T, Error> {
+    call.await.map_err(|e| {
+        let transient = e.is_transient();
+        Error::dependency(e, transient)
+    })
+}
+
+async fn publish<P: fleet_events::Payload>(
+    state: &AppState,
+    event: &Envelope<P>,
+    msg_id: &str,
+) -> Result<(), Error> {
+    state
+        .inner
+        .publisher
+        .publish(event, msg_id)
+        .await
+        .map_err(|e| Error::Unavailable(Box::new(e)))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(site_url: &str) -> BTreeMap<String, String> {
+        [
+            ("site_url", site_url),
+            ("username", "bob"),
+            ("application_password", "abcd efgh"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn field_of(error: Error) -> Option<String> {
+        match error {
+            Error::Invalid { field, .. } => field,
+            other => panic!("expected an invalid field, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_https_site_gives_credentials_and_its_host_as_the_name() {
+        let (credentials, host) =
+            app_password(&fields("https://blog.example.com/wp"), false).unwrap();
+        assert_eq!(host, "blog.example.com");
+        assert!(matches!(credentials, Credentials::AppPassword { .. }));
+    }
+
+    #[test]
+    fn an_http_site_is_refused_unless_allowed() {
+        let error = app_password(&fields("http://blog.example.com"), false).unwrap_err();
+        assert!(error.to_string().contains("HTTPS"), "{error}");
+        assert!(app_password(&fields("http://localhost:8080"), true).is_ok());
+    }
+
+    #[test]
+    fn blank_and_unknown_fields_are_named() {
+        let mut blank = fields("https://example.com");
+        blank.insert("username".to_owned(), "   ".to_owned());
+        assert_eq!(
+            field_of(app_password(&blank, false).unwrap_err()).as_deref(),
+            Some("username")
+        );
+
+        let form = fleet_connectors::Catalog::builtin()
+            .get(&ConnectorId::parse("wordpress").unwrap())
+            .unwrap()
+            .form
+            .clone();
+        let mut extra = fields("https://example.com");
+        extra.insert("api_key".to_owned(), "x".to_owned());
+        assert_eq!(
+            field_of(check_form(&form, &extra).unwrap_err()).as_deref(),
+            Some("api_key")
+        );
+        let short_password = fields("https://example.com");
+        let error = check_form(&form, &short_password).unwrap_err();
+        assert_eq!(field_of(error).as_deref(), Some("application_password"));
+    }
+}

@@ -1,0 +1,177 @@
+use axum::http::{Method, StatusCode};
+
+use crate::helpers::{PASSWORD, TestGateway};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wordpress_site_connected_through_the_api_ends_synced_with_its_records() {
+    let gateway = TestGateway::start().await;
+
+    let id = gateway.connect("acme", "wordpress", "blog", PASSWORD).await;
+
+    let connection = gateway.until_state("acme", &id, "synced").await;
+    assert_eq!(connection["records_total"], 124);
+    assert_eq!(connection["last_error"], serde_json::Value::Null);
+    assert!(connection["account"]["name"].as_str().is_some());
+    let text = connection.to_string();
+    assert!(!text.contains(PASSWORD), "no secret in the API");
+
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let uri = match &cursor {
+            Some(c) => format!("/api/connections/{id}/records?stream=posts&limit=50&cursor={c}"),
+            None => format!("/api/connections/{id}/records?stream=posts&limit=50"),
+        };
+        let page = gateway.call(Method::GET, &uri, Some("acme"), None).await;
+        assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+        for record in page.body["records"].as_array().unwrap() {
+            assert!(
+                seen.insert(record["external_id"].as_str().unwrap().to_owned()),
+                "no duplicate"
+            );
+        }
+        match page.body["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 120, "every post, once");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fluentcrm_site_connected_through_the_api_ends_synced() {
+    let gateway = TestGateway::start().await;
+
+    let id = gateway.connect("acme", "fluentcrm", "crm", PASSWORD).await;
+
+    let connection = gateway.until_state("acme", &id, "synced").await;
+    assert_eq!(connection["records_total"], 43);
+    let subscribers = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}/records?stream=subscribers&limit=1000"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(subscribers.body["records"].as_array().unwrap().len(), 40);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_application_password_ends_invalid_with_a_readable_error() {
+    let gateway = TestGateway::start().await;
+
+    let id = gateway
+        .connect("acme", "wordpress", "blog", "wxyz WXYZ 9876 abcd ABCD 4321")
+        .await;
+
+    let connection = gateway.until_state("acme", &id, "invalid").await;
+    let error = connection["last_error"].as_str().unwrap();
+    assert!(error.contains("password"), "{error}");
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_runs_another_sync_and_delete_removes_the_connection() {
+    let gateway = TestGateway::start().await;
+    let id = gateway.connect("acme", "wordpress", "blog", PASSWORD).await;
+    let first = gateway.until_state("acme", &id, "synced").await;
+
+    let sync = gateway
+        .call(
+            Method::POST,
+            &format!("/api/connections/{id}/sync"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(sync.status, StatusCode::ACCEPTED);
+    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
+    loop {
+        let now = gateway.until_state("acme", &id, "synced").await;
+        if now["last_sync_at"] != first["last_sync_at"] {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no second sync");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    let deleted = gateway
+        .call(
+            Method::DELETE,
+            &format!("/api/connections/{id}"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let gone = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let list = gateway
+        .call(Method::GET, "/api/connections", Some("acme"), None)
+        .await;
+    assert_eq!(list.body["connections"].as_array().unwrap().len(), 0);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() {
+    let gateway = TestGateway::start().await;
+
+    let doc = gateway
+        .call(Method::GET, "/api/openapi.json", None, None)
+        .await;
+
+    assert_eq!(doc.status, StatusCode::OK);
+    let paths = doc.body["paths"].as_object().unwrap();
+    for path in [
+        "/api/connectors",
+        "/api/connections",
+        "/api/connections/{id}",
+        "/api/connections/{id}/sync",
+        "/api/connections/{id}/records",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from {:?}",
+            paths.keys()
+        );
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_lists_every_connector_with_its_form() {
+    let gateway = TestGateway::start().await;
+
+    let reply = gateway
+        .call(Method::GET, "/api/connectors", Some("acme"), None)
+        .await;
+
+    assert_eq!(reply.status, StatusCode::OK);
+    let connectors = reply.body["connectors"].as_array().unwrap();
+    let wordpress = connectors.iter().find(|c| c["id"] == "wordpress").unwrap();
+    assert_eq!(wordpress["auth"], "app_password");
+    let fields: Vec<&str> = wordpress["form"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["site_url", "username", "application_password"]);
+    let analytics = connectors
+        .iter()
+        .find(|c| c["id"] == "google-analytics")
+        .unwrap();
+    assert_eq!(analytics["auth"], "oauth2");
+    gateway.stop().await;
+}

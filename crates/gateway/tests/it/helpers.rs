@@ -1,0 +1,218 @@
+//! `TestGateway`: the app, the services behind it, and the workers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use fleet_bus::{Definitions, Publisher, Schedules};
+use fleet_events::{Step, TenantId};
+use fleet_gateway::{AppState, Config, Parts};
+use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
+use fleet_testkit::{NatsServer, OpenBao, Postgres};
+use http_body_util::BodyExt as _;
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt as _;
+
+pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
+pub(crate) const KEY: &str = "test-signing-key-with-enough-entropy-0123456789";
+pub(crate) const USER: &str = "editor";
+pub(crate) const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+
+pub(crate) struct TestGateway {
+    pub(crate) app: Router,
+    pub(crate) sim: SimHandle,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    _servers: (NatsServer, OpenBao, Postgres),
+}
+
+/// A response: status and JSON body (`Value::Null` when empty).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) body: Value,
+}
+
+impl TestGateway {
+    /// Everything, with a WordPress site `blog` (120 posts, 4 pages) and a
+    /// site `crm` with FluentCRM (40 subscribers, 3 lists).
+    pub(crate) async fn start() -> Self {
+        let (nats, vault, postgres) =
+            tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
+        let js = nats.jetstream().await;
+        Definitions::builtin().provision(&js).await.unwrap();
+        let sim_config = fleet_sim::Config::default()
+            .site(
+                SiteConfig::new("blog")
+                    .user(UserConfig::administrator(USER, PASSWORD))
+                    .posts(120)
+                    .pages(4),
+            )
+            .site(
+                SiteConfig::new("crm")
+                    .user(UserConfig::administrator(USER, PASSWORD))
+                    .fluentcrm(40, 3),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Sim::start(listener, &sim_config).unwrap();
+
+        let mount = vault.new_kv_mount().await;
+        let secrets = fleet_secrets::Client::connect(
+            serde_json::from_value(serde_json::json!({
+                "addr": vault.addr(), "mount": mount,
+                "auth": {"method": "token", "token": vault.root_token()},
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let database = postgres.create_database().await;
+        let store =
+            fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
+                .await
+                .unwrap();
+        let connectors = fleet_connectors::Config {
+            allow_http: true,
+            ..Default::default()
+        };
+        let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
+
+        let deps = fleet_workers::Deps {
+            secrets: secrets.clone(),
+            store: store.clone(),
+            connectors: connectors.clone(),
+            schedules: Schedules::new(js.clone()),
+            sync_interval: None,
+        };
+        let tracker = TaskTracker::new();
+        let shutdown = CancellationToken::new();
+        let settings = fleet_workers::Settings {
+            concurrency: 4,
+            grace: Duration::from_secs(5),
+        };
+        fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
+
+        let config = Config {
+            allow_http_sites: true,
+            ..Config::default()
+        };
+        let state = AppState::new(
+            config,
+            Parts {
+                store,
+                secrets,
+                publisher: Publisher::new(js.clone()),
+                schedules: Schedules::new(js),
+                verifier: verifier(),
+                connectors,
+            },
+        );
+        Self {
+            app: fleet_gateway::app(state),
+            sim,
+            shutdown,
+            tracker,
+            _servers: (nats, vault, postgres),
+        }
+    }
+
+    /// Sends a request as `tenant` (no token when `None`) with a JSON body.
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        tenant: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(tenant) = tenant {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {}", token(tenant)));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&body).unwrap())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(request).await
+    }
+
+    pub(crate) async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Reply { status, body }
+    }
+
+    /// Creates a connection of `tenant` to the simulated `site`.
+    pub(crate) async fn connect(
+        &self,
+        tenant: &str,
+        connector: &str,
+        site: &str,
+        password: &str,
+    ) -> String {
+        let body = serde_json::json!({
+            "connector": connector,
+            "credentials": {"site_url": self.sim.site_url(site), "username": USER, "application_password": password},
+        });
+        let reply = self
+            .call(Method::POST, "/api/connections", Some(tenant), Some(body))
+            .await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the connection until its state is `state`.
+    pub(crate) async fn until_state(&self, tenant: &str, id: &str, state: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let reply = self
+                .call(
+                    Method::GET,
+                    &format!("/api/connections/{id}"),
+                    Some(tenant),
+                    None,
+                )
+                .await;
+            if reply.body["state"] == state {
+                return reply.body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached {state}: {:?}",
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+fn verifier() -> fleet_auth::Verifier {
+    fleet_auth::Verifier::new(&fleet_auth::Config::new(SecretString::from(KEY))).unwrap()
+}
+
+/// A valid bearer token of `tenant`.
+pub(crate) fn token(tenant: &str) -> String {
+    let claims =
+        fleet_auth::Claims::for_tenant(TenantId::parse(tenant).unwrap(), Duration::from_secs(600));
+    verifier().issue(&claims)
+}

@@ -1,0 +1,8 @@
+//! The gateway over HTTP against real NATS, OpenBao and PostgreSQL, with the
+//! workers running and the provider simulator answering.
+
+mod helpers;
+
+mod connections;
+mod input;
+mod isolation;
