@@ -3,9 +3,7 @@
 use std::fmt;
 
 use fleet_events::{ConnectionId, TenantId};
-use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind,
-};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use secrecy::ExposeSecret as _;
 
 use crate::{Claims, Config, Error, KeyTooShort, MIN_KEY_LEN, claims::Wire};
@@ -243,7 +241,10 @@ mod tests {
 
     #[test]
     fn a_token_without_a_tenant_claim_names_the_claim() {
-        let token = sign(KEY, &serde_json::json!({"sub": "acme", "exp": u64::MAX / 2, "iat": 0}));
+        let token = sign(
+            KEY,
+            &serde_json::json!({"sub": "acme", "exp": u64::MAX / 2, "iat": 0}),
+        );
 
         let err = verifier().verify(&token).unwrap_err();
 
@@ -279,7 +280,9 @@ mod tests {
         let strict = Verifier::new(&config).unwrap();
 
         assert!(strict.verify(&strict.issue(&claims("acme"))).is_ok());
-        let err = strict.verify(&verifier().issue(&claims("acme"))).unwrap_err();
+        let err = strict
+            .verify(&verifier().issue(&claims("acme")))
+            .unwrap_err();
         assert!(matches!(err, Error::WrongClaim { .. }), "{err}");
     }
 

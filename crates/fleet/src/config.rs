@@ -22,6 +22,15 @@ pub(crate) struct Config {
     /// Provider HTTP settings (`FLEET_CONNECTORS__*`).
     #[serde(default)]
     pub(crate) connectors: fleet_connectors::Config,
+    /// Tenant token key, issuer and audience (`FLEET_AUTH__*`); needed by
+    /// the gateway and the bridge.
+    pub(crate) auth: Option<fleet_auth::Config>,
+    /// Gateway limits (`FLEET_GATEWAY__*`).
+    #[serde(default)]
+    pub(crate) gateway: fleet_gateway::Config,
+    /// Bridge listener and session limits (`FLEET_BRIDGE__*`).
+    #[serde(default)]
+    pub(crate) bridge: fleet_bridge::Config,
 }
 
 impl Config {

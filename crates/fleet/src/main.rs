@@ -3,7 +3,10 @@
 //! It only parses the command line, sets up tracing and hands over to the
 //! library crates; logic that grows here belongs in a library.
 
+mod bench;
+mod bridge;
 mod config;
+mod gateway;
 mod signal;
 mod telemetry;
 mod worker;
@@ -31,6 +34,13 @@ enum Command {
     /// Run workflow steps (validate, save, sync, status) until SIGTERM.
     /// Any number of processes may run side by side.
     Worker(worker::Args),
+    /// Serve the HTTP API (connectors, connections, records, OpenAPI)
+    /// until SIGTERM.
+    Gateway(gateway::Args),
+    /// Serve live connection status to dashboards over WebSocket (/ws)
+    /// and Server-Sent Events (/events) until SIGTERM. Any number of
+    /// processes may run behind a load balancer.
+    Bridge(bridge::Args),
     /// Write the JSON Schema of every event to a directory (default: stdout
     /// as one JSON object keyed by file name).
     Schemas {
@@ -38,6 +48,12 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Measure setup chains per second and end-to-end latency (raw
+    /// JetStream ceiling, the runtime with no-op steps, the full chain) and
+    /// print one JSON report. Creates and deletes its own streams, so it
+    /// refuses a server that already has them; scripts/bench starts fresh
+    /// servers.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,7 +82,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = config::Config::from_env()?;
             worker::run(args, config, signal::shutdown_token()).await
         }
+        Command::Gateway(args) => {
+            let config = config::Config::from_env()?;
+            gateway::run(args, config, signal::shutdown_token()).await
+        }
+        Command::Bridge(args) => {
+            let config = config::Config::from_env()?;
+            bridge::run(args, config, signal::shutdown_token()).await
+        }
         Command::Schemas { out } => write_schemas(out),
+        Command::Bench(args) => {
+            let config = config::Config::from_env()?;
+            bench::run(args, config, signal::shutdown_token()).await
+        }
     }
 }
 

@@ -1,0 +1,225 @@
+//! (b) The real chain: fleet-workers' four steps with Vault, PostgreSQL and
+//! a simulated WordPress site served from this process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fleet_bus::{Context, Handler, HandlerError, WorkerConfig};
+use fleet_connectors::Credentials;
+use fleet_events::{ConnectionState, Envelope, StatusChanged, Step, TenantId};
+use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
+use fleet_store::Store;
+use fleet_workers::{Deps, Settings as StepSettings};
+use tracing::info;
+use uuid::Uuid;
+
+use crate::driver::{Bench, Phase};
+use crate::gateway::{Setups, Staging};
+use crate::inflight::{End, Inflight};
+use crate::report::{Run, ScenarioReport, Settings};
+use crate::rig::{GRACE, Rig};
+use crate::{Error, FullServices, Plan};
+
+const SITE: &str = "bench";
+const USER: &str = "bench";
+/// A simulated application password, not a secret.
+const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+/// Posts and pages of the site: each stream fits in one page of 100.
+const POSTS: u32 = 8;
+const PAGES: u32 = 2;
+
+/// How often the save step schedules each connection's next syncs: `fleet
+/// worker`'s default, so each setup also writes its schedule. None fires
+/// during a run.
+const SYNC_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+
+const CHAIN: &str = "the gateway's staging in Vault (untimed), then validate (Vault read, provider \
+                     call) -> save (Vault promote with CAS, Postgres row, sync schedule) -> sync (Vault \
+                     read, one page per stream, records upserted with their cursor) -> status \
+                     (Postgres), with the status reports of every step; fleet_workers handlers on \
+                     the streams of nats/, the simulator serving WordPress in this process";
+const METHOD: &str = "start: after staging, just before the driver publishes connector.validate; \
+                      end: the status handler stored the chain's `synced` status in Postgres \
+                      (observed by wrapping fleet_workers::Status, before its ack), keyed by the \
+                      correlation id; stages: the occurred_at of each status the wrapper stores; \
+                      after each run, rows_synced counts the run's tenant's rows that read \
+                      `synced`";
+
+/// Measures the full chain.
+pub(crate) async fn run(
+    plan: &Plan,
+    nats: &fleet_bus::Config,
+    services: &FullServices,
+    bench: &Bench,
+) -> Result<ScenarioReport, Error> {
+    let sim = simulator().await?;
+    let settings = Settings {
+        worker_concurrency: plan.full_in_flight,
+        database_pool: Some(services.database.max_connections),
+        records_per_chain: Some(POSTS + PAGES),
+    };
+    let rig = Rig::fleet(nats, &bench.shutdown).await?;
+    let measured = match deps(services, &rig).await {
+        Ok(deps) => measure(plan, bench, &rig, &sim, &deps, settings).await,
+        Err(e) => Err(e),
+    };
+    rig.stop().await;
+    measured
+}
+
+async fn measure(
+    plan: &Plan,
+    bench: &Bench,
+    rig: &Rig,
+    sim: &SimHandle,
+    deps: &Deps,
+    settings: Settings,
+) -> Result<ScenarioReport, Error> {
+    let concurrency = settings.worker_concurrency;
+    let steps = [Step::Validate, Step::Save, Step::Sync];
+    let step_settings = StepSettings {
+        concurrency,
+        grace: GRACE,
+    };
+    let mut workers = fleet_workers::spawn_steps(
+        &rig.workers,
+        deps,
+        &steps,
+        step_settings,
+        &rig.tasks,
+        &rig.stop,
+    );
+    let status = WorkerConfig {
+        concurrency,
+        prefetch: concurrency,
+        grace: GRACE,
+        ..WorkerConfig::for_step(Step::Status)
+    };
+    let observed = Observed {
+        status: fleet_workers::Status::new(deps.clone()),
+        inflight: bench.inflight.clone(),
+    };
+    workers.push((Step::Status, rig.worker(status, observed)));
+
+    let credentials = Credentials::app_password(sim.site_url(SITE), USER, PASSWORD);
+    let run = |phase: Phase, name: &'static str| {
+        let staging = Staging {
+            secrets: deps.secrets.clone(),
+            credentials: credentials.clone(),
+        };
+        measure_phase(bench, rig, &deps.store, staging, phase, name)
+    };
+    let throughput = run(plan.throughput(concurrency), "throughput").await?;
+    let alone = run(plan.alone(), "alone").await?;
+    let paced = run(plan.paced(), "paced").await?;
+    Ok(ScenarioReport {
+        chain: CHAIN,
+        method: METHOD,
+        settings,
+        throughput,
+        alone,
+        paced: Some(paced),
+        workers: workers
+            .into_iter()
+            .map(|(step, handle)| (step.as_str(), handle.stats().into()))
+            .collect(),
+    })
+}
+
+/// One run on a tenant of its own, then the check of its rows.
+async fn measure_phase(
+    bench: &Bench,
+    rig: &Rig,
+    store: &Store,
+    staging: Staging,
+    phase: Phase,
+    name: &str,
+) -> Result<Run, Error> {
+    let tenant = TenantId::parse(&format!(
+        "bench-{name}-{}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    ))
+    .expect("a valid tenant id");
+    info!(%tenant, "Full chain run on its own tenant.");
+    let chains = Arc::new(Setups::new(rig.publisher(), tenant.clone(), Some(staging)));
+    let mut run = bench.measure(chains, phase).await?;
+    let rows = store
+        .list_connections(&tenant)
+        .await
+        .map_err(|source| Error::Verify {
+            tenant: tenant.to_string(),
+            source,
+        })?;
+    let synced = rows
+        .iter()
+        .filter(|row| row.status.state() == ConnectionState::Synced)
+        .count();
+    run.rows_synced = Some(synced as u64);
+    Ok(run)
+}
+
+/// A WordPress site with a few posts and pages, served on a free port.
+async fn simulator() -> Result<SimHandle, Error> {
+    let site = SiteConfig::new(SITE)
+        .user(UserConfig::administrator(USER, PASSWORD))
+        .posts(POSTS)
+        .pages(PAGES);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(Error::Listen)?;
+    Sim::start(listener, &fleet_sim::Config::default().site(site)).map_err(Error::Simulator)
+}
+
+async fn deps(services: &FullServices, rig: &Rig) -> Result<Deps, Error> {
+    let secrets = fleet_secrets::Client::connect(services.vault.clone())
+        .await
+        .map_err(Error::Vault)?;
+    let store = Store::connect(&services.database)
+        .await
+        .map_err(Error::Database)?;
+    // The simulator serves plain HTTP on loopback.
+    let connectors = fleet_connectors::Config {
+        allow_http: true,
+        ..services.connectors.clone()
+    };
+    let connectors = fleet_connectors::Registry::new(&connectors).map_err(Error::Connectors)?;
+    Ok(Deps {
+        secrets,
+        store,
+        connectors: Arc::new(connectors),
+        schedules: fleet_bus::Schedules::new(rig.workers.clone()),
+        sync_interval: Some(SYNC_INTERVAL),
+    })
+}
+
+/// The status step, telling the bench which statuses a chain passed and
+/// when its terminal status is stored.
+#[derive(Debug)]
+struct Observed {
+    status: fleet_workers::Status,
+    inflight: Arc<Inflight>,
+}
+
+impl Handler for Observed {
+    type Payload = StatusChanged;
+
+    async fn handle(
+        &self,
+        event: &Envelope<StatusChanged>,
+        ctx: &mut Context,
+    ) -> Result<(), HandlerError> {
+        self.status.handle(event, ctx).await?;
+        let key = event.correlation_id.as_uuid();
+        let state = event.data.status.state();
+        self.inflight.mark(key, state.as_str(), event.occurred_at);
+        if state.is_terminal() {
+            let end = if state == ConnectionState::Synced {
+                End::Completed
+            } else {
+                End::Failed
+            };
+            self.inflight.finish(key, end);
+        }
+        Ok(())
+    }
+}

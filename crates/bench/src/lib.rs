@@ -1,0 +1,236 @@
+//! The benchmark behind `fleet bench`: how many setup chains per second the
+//! fleet carries and how long one takes, against a raw JetStream ceiling
+//! measured in the same run on the same server.
+//!
+//! | scenario | chain |
+//! | --- | --- |
+//! | [`Scenario::Raw`] (c) | 4 hops of pull, publish the next hop with its ack awaited, ack; plain async-nats |
+//! | [`Scenario::Noop`] (a) | validate → save → sync → status through [`fleet_bus::Worker`], handlers that only emit the next event |
+//! | [`Scenario::Full`] (b) | the real steps of `fleet-workers` with Vault, PostgreSQL and the simulated provider |
+//!
+//! Each scenario is measured at a fixed in-flight cap (a new chain starts
+//! whenever one finishes), then one chain at a time; the full chain also at
+//! a fixed arrival rate. A run has a warm-up whose chains are not measured,
+//! then a window: throughput counts the chains that complete inside it,
+//! latency covers the chains that start inside it, from the publish of the
+//! first event to the final step. The [`Report`] says, per scenario, how
+//! start and end are taken, where the CPU time went, and compares the
+//! results with the targets.
+//!
+//! Scenarios do not share state: each creates its streams on the server
+//! and deletes them after it, and refuses to start when they exist (so it
+//! never touches a deployment's streams); each full-chain run writes to a
+//! tenant of its own.
+//!
+//! What it does not do: start servers (`scripts/bench` does) or read the
+//! environment (the `fleet` binary passes [`Plan`] and [`Services`]).
+//!
+//! Start from [`run`], [`Plan`] and [`Report`].
+
+#![warn(missing_docs)]
+
+mod cpu;
+mod driver;
+mod error;
+mod full;
+mod gateway;
+mod inflight;
+mod noop;
+mod raw;
+mod report;
+mod rig;
+mod streams;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+pub use cpu::Process;
+pub use error::Error;
+pub use report::{
+    Cpu, Latency, Load, Machine, Ratios, Report, Run, ScenarioReport, Scenarios, Settings, Target,
+    WorkerCounts,
+};
+
+use driver::{Bench, Phase};
+
+/// One of the chains the bench measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scenario {
+    /// (c) The ceiling: 4 JetStream hops in plain async-nats.
+    Raw,
+    /// (a) The fleet's runtime with handlers that do nothing but emit.
+    Noop,
+    /// (b) The real steps with Vault, PostgreSQL and the simulator.
+    Full,
+}
+
+impl Scenario {
+    /// Every scenario, in the order they run.
+    pub const ALL: [Self; 3] = [Self::Raw, Self::Noop, Self::Full];
+
+    /// The name used on the command line and in the report.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Raw => "raw",
+            Self::Noop => "noop",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A scenario name that is not one of [`Scenario::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scenario {0:?}; expected raw, noop or full")]
+pub struct UnknownScenario(String);
+
+impl FromStr for Scenario {
+    type Err = UnknownScenario;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or_else(|| UnknownScenario(value.to_owned()))
+    }
+}
+
+/// What to measure, and how long.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Scenarios to run; each runs once, in the order of [`Scenario::ALL`].
+    pub scenarios: Vec<Scenario>,
+    /// Chains in flight for the raw and no-op chains; also the concurrency
+    /// of each no-op step and the prefetch of each raw hop.
+    pub in_flight: usize,
+    /// Chains in flight for the full chain, and the concurrency of each of
+    /// its steps.
+    pub full_in_flight: usize,
+    /// Chains started per second in the full chain's paced run.
+    pub paced_rate: u32,
+    /// Warm-up before each run's window.
+    pub warmup: Duration,
+    /// Window of the loaded runs (in-flight cap and paced).
+    pub duration: Duration,
+    /// Window of the one-chain-at-a-time runs.
+    pub alone: Duration,
+    /// Servers whose CPU time the report shows apart from this process.
+    pub cpu: Vec<Process>,
+}
+
+impl Plan {
+    fn throughput(&self, in_flight: usize) -> Phase {
+        Phase {
+            load: Load::InFlight { chains: in_flight },
+            warmup: self.warmup,
+            duration: self.duration,
+        }
+    }
+
+    fn alone(&self) -> Phase {
+        Phase {
+            load: Load::InFlight { chains: 1 },
+            warmup: self.warmup,
+            duration: self.alone,
+        }
+    }
+
+    fn paced(&self) -> Phase {
+        Phase {
+            load: Load::Paced {
+                per_second: self.paced_rate,
+            },
+            warmup: self.warmup,
+            duration: self.duration,
+        }
+    }
+}
+
+/// Where the servers are.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// The NATS server every scenario runs on.
+    pub nats: fleet_bus::Config,
+    /// What the full chain needs besides NATS; `None` when it does not run.
+    pub full: Option<FullServices>,
+}
+
+/// What the full chain needs besides NATS.
+#[derive(Debug, Clone)]
+pub struct FullServices {
+    /// Vault or OpenBao, where each chain's credentials are staged.
+    pub vault: fleet_secrets::Config,
+    /// PostgreSQL; its migrations are applied first.
+    pub database: fleet_store::Config,
+    /// Provider HTTP settings; plain HTTP is allowed, for the simulator.
+    pub connectors: fleet_connectors::Config,
+}
+
+/// Runs the scenarios of `plan` on `services` and reports what they
+/// measured; progress goes to the log.
+///
+/// # Errors
+///
+/// [`Error::MissingServices`] when the full chain is planned without
+/// [`FullServices`]; otherwise the first error of a scenario, after which
+/// its streams are deleted all the same; [`Error::Interrupted`] when
+/// `shutdown` is cancelled.
+pub async fn run(
+    plan: &Plan,
+    services: &Services,
+    shutdown: CancellationToken,
+) -> Result<Report, Error> {
+    let client = fleet_bus::connect(&services.nats)
+        .await
+        .map_err(Error::Connect)?;
+    let nats_server = client.server_info().version;
+    let bench = Bench {
+        inflight: Arc::default(),
+        cpu: Arc::new(cpu::CpuMeter::new(&plan.cpu)),
+        shutdown,
+    };
+    let mut scenarios = Scenarios::default();
+    for scenario in Scenario::ALL
+        .into_iter()
+        .filter(|s| plan.scenarios.contains(s))
+    {
+        info!(%scenario, "Scenario starting.");
+        match scenario {
+            Scenario::Raw => scenarios.raw = Some(raw::run(plan, &services.nats, &bench).await?),
+            Scenario::Noop => {
+                scenarios.noop = Some(noop::run(plan, &services.nats, &bench).await?);
+            }
+            Scenario::Full => {
+                let full = services.full.as_ref().ok_or(Error::MissingServices)?;
+                scenarios.full = Some(full::run(plan, &services.nats, full, &bench).await?);
+            }
+        }
+    }
+    Ok(Report::new(machine(), nats_server, scenarios))
+}
+
+fn machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        });
+    Machine {
+        cores: std::thread::available_parallelism().map_or(1, usize::from),
+        cpu,
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+    }
+}

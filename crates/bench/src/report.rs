@@ -1,0 +1,311 @@
+//! The report: one JSON object with every scenario's runs, the ratios to
+//! the raw ceiling and the targets.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// Everything one `fleet bench` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The machine the run was on; the servers share it with the bench.
+    pub machine: Machine,
+    /// Version of the NATS server, as it announces itself.
+    pub nats_server: String,
+    /// Each scenario that ran.
+    pub scenarios: Scenarios,
+    /// Throughput of the fleet's chains over the raw ceiling's.
+    pub ratios: Ratios,
+    /// The targets of the benchmark, and whether this run met them.
+    pub targets: Vec<Target>,
+}
+
+/// The machine the run was on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPU cores available to this process.
+    pub cores: usize,
+    /// The CPU model, when `/proc/cpuinfo` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    /// Operating system and architecture.
+    pub os: String,
+}
+
+/// Each scenario that ran.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Scenarios {
+    /// (c) A 4-hop JetStream chain in plain async-nats: the ceiling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<ScenarioReport>,
+    /// (a) The 4 steps through the fleet's runtime with handlers that only
+    /// publish the next event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noop: Option<ScenarioReport>,
+    /// (b) The real steps with Vault, PostgreSQL and the simulated provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full: Option<ScenarioReport>,
+}
+
+/// What one scenario measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// What the chain is.
+    pub chain: &'static str,
+    /// How a chain's start and end are taken.
+    pub method: &'static str,
+    /// How the scenario was set up.
+    pub settings: Settings,
+    /// At a fixed in-flight cap: throughput and latency under load.
+    pub throughput: Run,
+    /// One chain at a time: the latency floor.
+    pub alone: Run,
+    /// At a fixed arrival rate (the full chain only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paced: Option<Run>,
+    /// The fleet workers' counters over all runs, by step.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub workers: BTreeMap<&'static str, WorkerCounts>,
+}
+
+/// How a scenario was set up.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    /// Messages each step handles at once (for the raw chain: pulled ahead
+    /// per hop, each handled in its own task).
+    pub worker_concurrency: usize,
+    /// Connections of the PostgreSQL pool (the full chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_pool: Option<u32>,
+    /// Records each chain syncs from the simulated site (the full chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records_per_chain: Option<u32>,
+}
+
+/// A fleet worker's counters.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct WorkerCounts {
+    /// Messages handled successfully.
+    pub acked: u64,
+    /// Messages nak'd for a retry.
+    pub retried: u64,
+    /// Messages given up.
+    pub terminated: u64,
+    /// Messages dead-lettered.
+    pub dead_lettered: u64,
+}
+
+impl From<fleet_bus::WorkerStats> for WorkerCounts {
+    fn from(stats: fleet_bus::WorkerStats) -> Self {
+        Self {
+            acked: stats.acked,
+            retried: stats.retried,
+            terminated: stats.terminated,
+            dead_lettered: stats.dead_lettered,
+        }
+    }
+}
+
+/// How chains were offered during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Load {
+    /// Keep this many chains in flight: start one whenever one finishes.
+    InFlight {
+        /// The cap.
+        chains: usize,
+    },
+    /// Start chains at this rate, whether earlier ones finished or not,
+    /// with at most one second of arrivals in flight.
+    Paced {
+        /// Chains started per second.
+        per_second: u32,
+    },
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    /// How chains were offered.
+    pub load: Load,
+    /// Length of the measurement window, after the warm-up.
+    pub seconds: f64,
+    /// Chains that completed inside the window.
+    pub chains: u64,
+    /// `chains / seconds`.
+    pub chains_per_s: f64,
+    /// End-to-end latency of the chains started inside the window.
+    pub latency_ms: Latency,
+    /// The same latency cut at the statuses the chain publishes (the full
+    /// chain): each stage runs from the previous point (the start, or the
+    /// previous status's `occurred_at`) to the named status's `occurred_at`,
+    /// and the last, `stored`, to the final status stored. A status stored
+    /// after its chain finished is not counted, so its time goes to the
+    /// next stage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages_ms: Vec<Stage>,
+    /// Chains that ended in a state other than the final one.
+    pub failed: u64,
+    /// Chains still unfinished 30 s after the window closed.
+    pub incomplete: u64,
+    /// Where the CPU time of the window went, per completed chain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Cpu>,
+    /// Connections of the run whose PostgreSQL row reads `synced` after the
+    /// run (the full chain): checks the completion signal against the table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows_synced: Option<u64>,
+}
+
+/// A latency distribution, in milliseconds.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Latency {
+    /// Chains measured.
+    pub samples: u64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Latency {
+    /// The distribution of a histogram of microseconds.
+    pub(crate) fn of(micros: &Histogram<u64>) -> Self {
+        let ms = |us: u64| round3(us as f64 / 1000.0);
+        Self {
+            samples: micros.len(),
+            mean: round3(micros.mean() / 1000.0),
+            p50: ms(micros.value_at_quantile(0.50)),
+            p90: ms(micros.value_at_quantile(0.90)),
+            p99: ms(micros.value_at_quantile(0.99)),
+            max: ms(micros.max()),
+        }
+    }
+}
+
+/// One stage of a chain's latency.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Stage {
+    /// The point the stage ends at.
+    pub until: &'static str,
+    /// Its distribution.
+    #[serde(flatten)]
+    pub latency: Latency,
+}
+
+/// Where the CPU time of a run went.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cpu {
+    /// Share of all cores busy during the window.
+    pub machine_busy_pct: f64,
+    /// CPU milliseconds per completed chain: `fleet` (this process: driver,
+    /// workers, simulator), each process named with `--cpu`, and `other`
+    /// (the rest of the machine).
+    pub ms_per_chain: BTreeMap<String, f64>,
+}
+
+/// Throughput of the fleet's chains over the raw ceiling's.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Ratios {
+    /// (a) / (c).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noop_over_raw: Option<f64>,
+    /// (b) / (c).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_over_raw: Option<f64>,
+}
+
+/// A target of the benchmark and what this run measured against it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    /// What is measured and the bar, in words.
+    pub target: &'static str,
+    /// The measured value, in the unit of `target`.
+    pub measured: f64,
+    /// Whether the measured value meets the bar.
+    pub met: bool,
+}
+
+impl Report {
+    /// Fills in the ratios and targets from the scenarios.
+    pub(crate) fn new(machine: Machine, nats_server: String, scenarios: Scenarios) -> Self {
+        let rate = |s: &Option<ScenarioReport>| s.as_ref().map(|s| s.throughput.chains_per_s);
+        let over_raw = |s: &Option<ScenarioReport>| {
+            Some(round3(
+                rate(s)? / rate(&scenarios.raw).filter(|&r| r > 0.0)?,
+            ))
+        };
+        let ratios = Ratios {
+            noop_over_raw: over_raw(&scenarios.noop),
+            full_over_raw: over_raw(&scenarios.full),
+        };
+        let mut targets = Vec::new();
+        if let Some(ratio) = ratios.noop_over_raw {
+            targets.push(Target::at_least(
+                "(a) no-op chains/s over the raw ceiling >= 0.6",
+                ratio,
+                0.6,
+            ));
+        }
+        if let Some(full) = &scenarios.full {
+            targets.push(Target::at_least(
+                "(b) full chains/s at the in-flight cap >= 1000",
+                round3(full.throughput.chains_per_s),
+                1000.0,
+            ));
+            if let Some(paced) = full
+                .paced
+                .as_ref()
+                .filter(|p| p.load == Load::Paced { per_second: 500 })
+            {
+                targets.push(Target::below(
+                    "(b) p99 ms at 500 chains/s < 50",
+                    paced.latency_ms.p99,
+                    50.0,
+                ));
+            }
+            targets.push(Target::below(
+                "(b) p50 ms of one chain alone < 15",
+                full.alone.latency_ms.p50,
+                15.0,
+            ));
+        }
+        Self {
+            machine,
+            nats_server,
+            scenarios,
+            ratios,
+            targets,
+        }
+    }
+}
+
+impl Target {
+    fn at_least(target: &'static str, measured: f64, bar: f64) -> Self {
+        Self {
+            target,
+            measured,
+            met: measured >= bar,
+        }
+    }
+
+    fn below(target: &'static str, measured: f64, bar: f64) -> Self {
+        Self {
+            target,
+            measured,
+            met: measured < bar,
+        }
+    }
+}
+
+/// Rounds to three decimals, which is all a report needs.
+pub(crate) fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}

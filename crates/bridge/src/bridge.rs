@@ -1,0 +1,368 @@
+//! The [`Bridge`]: its start-up, its HTTP routes and how a session opens.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use async_nats::jetstream;
+use axum::Router;
+use axum::extract::ws::Utf8Bytes;
+use axum::routing::get;
+use fleet_auth::Verifier;
+use fleet_bus::STATUS_STREAM;
+use fleet_events::ConnectionId;
+use fleet_store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::info;
+
+use crate::hub::{Counters, Hub, Scope, Subscription};
+use crate::protocol::{ConnectionSnapshot, Position, ResyncReason, ServerMessage, Snapshot};
+use crate::queue::Event;
+use crate::reader::{Reader, replay};
+use crate::{Config, Error, sse, ws};
+
+/// The WebSocket and SSE server over one reader of the status stream.
+///
+/// Build it with [`Bridge::build`], then [`run`](Bridge::run) it on a bound
+/// listener. Processes share nothing: each reads the stream itself, so one
+/// more process behind the load balancer is one more unit of capacity.
+#[derive(Debug)]
+pub struct Bridge {
+    state: State,
+    reader: Reader,
+}
+
+/// A cheap-to-clone view of a running bridge's counters.
+#[derive(Debug, Clone)]
+pub struct Handle {
+    counters: Arc<Counters>,
+}
+
+/// The bridge's counters at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Sessions registered now (WebSocket and SSE).
+    pub sessions: usize,
+    /// Sessions closed as slow consumers since start.
+    pub closed_slow: u64,
+}
+
+impl Handle {
+    /// The counters now.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sessions: self.counters.sessions.load(Ordering::Relaxed),
+            closed_slow: self.counters.closed_slow.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What the routes share: settings, the token verifier, the hub and the
+/// stream. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct State {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    verifier: Verifier,
+    hub: Arc<Hub>,
+    stream: jetstream::stream::Stream,
+    store: Store,
+    epoch: String,
+    /// Cancelled when the bridge stops; sessions close with 4010.
+    stop: CancellationToken,
+    /// The WebSocket sessions, which outlive their HTTP request.
+    sessions: TaskTracker,
+}
+
+/// The routes: `GET /ws` (WebSocket) and `GET /events` (SSE).
+pub fn app(state: State) -> Router {
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/events", get(sse::events))
+        .with_state(state)
+}
+
+impl Bridge {
+    /// Reads the status stream's epoch and last sequence, and prepares the
+    /// reader to start right after it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Auth`] for an unusable token key, [`Error::Nats`] when the
+    /// stream cannot be read (it is provisioned by `fleet provision` or the
+    /// workers, not by the bridge, whose NATS user may not create it).
+    pub async fn build(
+        config: Config,
+        auth: &fleet_auth::Config,
+        js: &jetstream::Context,
+        store: Store,
+    ) -> Result<(Self, Handle), Error> {
+        let verifier = Verifier::new(auth)?;
+        let mut stream = js
+            .get_stream(STATUS_STREAM)
+            .await
+            .map_err(|e| Error::nats("open the stream")(e.into()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| Error::nats("read stream info")(e.into()))?;
+        let epoch = info.created.unix_timestamp_nanos().to_string();
+        let start = info.state.last_sequence;
+        let hub = Arc::new(Hub::new(start, config.queue_size));
+        let handle = Handle {
+            counters: Arc::clone(&hub.counters),
+        };
+        let reader = Reader {
+            stream: stream.clone(),
+            hub: Arc::clone(&hub),
+            epoch: epoch.clone(),
+            start,
+        };
+        let inner = Inner {
+            config,
+            verifier,
+            hub,
+            stream,
+            store,
+            epoch,
+            stop: CancellationToken::new(),
+            sessions: TaskTracker::new(),
+        };
+        let state = State {
+            inner: Arc::new(inner),
+        };
+        Ok((Self { state, reader }, handle))
+    }
+
+    /// The state [`app`] serves.
+    pub fn state(&self) -> State {
+        self.state.clone()
+    }
+
+    /// Serves `listener` and reads the stream until `shutdown`, then closes
+    /// every session with 4010 and returns once they are gone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Nats`] when the reader stops (sessions are closed first),
+    /// [`Error::Serve`] when the listener fails.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
+        let state = self.state;
+        let stop = state.inner.stop.clone();
+        let sessions = state.inner.sessions.clone();
+        info!(epoch = %state.inner.epoch, position = self.reader.start, "Bridge reading the status stream.");
+        let read = async {
+            let result = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Ok(()),
+                result = self.reader.run() => result,
+            };
+            stop.cancel();
+            result
+        };
+        let serve = axum::serve(listener, app(state.clone()))
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future();
+        let (read, served) = tokio::join!(read, serve);
+        sessions.close();
+        sessions.wait().await;
+        info!("Bridge stopped.");
+        read?;
+        served.map_err(Error::Serve)
+    }
+}
+
+/// How a session starts: what to send first, its registration, and the
+/// last sequence those messages cover (queued events up to it are skipped).
+#[derive(Debug)]
+pub(crate) struct Opening {
+    pub(crate) items: Vec<Item>,
+    pub(crate) subscription: Subscription,
+    pub(crate) last: u64,
+}
+
+/// One message of a session, before its transport sends it.
+#[derive(Debug)]
+pub(crate) enum Item {
+    Resync(ResyncReason),
+    Snapshot(Snapshot),
+    Event(Arc<Event>),
+}
+
+impl Item {
+    /// The message as JSON: a WebSocket text frame, or SSE data.
+    pub(crate) fn frame(&self) -> Utf8Bytes {
+        match self {
+            Self::Resync(reason) => ServerMessage::Resync { reason: *reason }.to_json().into(),
+            Self::Snapshot(snapshot) => ServerMessage::Snapshot(snapshot.clone()).to_json().into(),
+            Self::Event(event) => event.frame.clone(),
+        }
+    }
+
+    /// Its position, if it has one: the SSE event id.
+    pub(crate) fn position(&self) -> Option<&Position> {
+        match self {
+            Self::Resync(_) => None,
+            Self::Snapshot(snapshot) => Some(&snapshot.position),
+            Self::Event(event) => Some(&event.position),
+        }
+    }
+
+    /// The SSE event type.
+    pub(crate) fn sse_type(&self) -> &'static str {
+        match self {
+            Self::Resync(_) => "resync",
+            Self::Snapshot(_) => "snapshot",
+            Self::Event(_) => "status",
+        }
+    }
+}
+
+impl State {
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn stop(&self) -> &CancellationToken {
+        &self.inner.stop
+    }
+
+    pub(crate) fn sessions(&self) -> &TaskTracker {
+        &self.inner.sessions
+    }
+
+    /// The scope `token` grants, narrowed to `requested`.
+    ///
+    /// # Errors
+    ///
+    /// A reason to show the client: the token is refused, or a requested
+    /// connection is outside the token's.
+    pub(crate) fn authorize(
+        &self,
+        token: &str,
+        requested: Option<Vec<ConnectionId>>,
+    ) -> Result<Scope, String> {
+        let claims = self
+            .inner
+            .verifier
+            .verify(token)
+            .map_err(|e| e.to_string())?;
+        if let Some(outside) = requested
+            .iter()
+            .flatten()
+            .find(|connection| !claims.allows(connection))
+        {
+            return Err(format!("the token does not cover connection {outside}"));
+        }
+        let connections: Option<HashSet<ConnectionId>> = match (requested, claims.connections) {
+            (Some(requested), _) => Some(requested.into_iter().collect()),
+            (None, allowed) => allowed.map(|allowed| allowed.into_iter().collect()),
+        };
+        Ok(Scope {
+            tenant: claims.tenant,
+            connections,
+        })
+    }
+
+    /// Registers a session and decides what it gets first: a snapshot, or
+    /// what it missed since `since`, or a resync and a snapshot.
+    ///
+    /// The registration comes first, then the snapshot is read as of the
+    /// registration's position, so every event after that position reaches
+    /// the session's queue and none falls between.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Snapshot`], or the [`Error::Nats`] and
+    /// [`Error::ReplayTimeout`] of a replay.
+    pub(crate) async fn open(
+        &self,
+        scope: Scope,
+        since: Option<Position>,
+    ) -> Result<Opening, Error> {
+        let subscription = self.inner.hub.subscribe(scope);
+        let start = subscription.start;
+        let mut resync = None;
+        if let Some(since) = since {
+            match self.recover(&subscription.scope, &since, start).await? {
+                Ok(events) => {
+                    return Ok(Opening {
+                        items: events.into_iter().map(Item::Event).collect(),
+                        subscription,
+                        last: since.seq.max(start),
+                    });
+                }
+                Err(reason) => resync = Some(Item::Resync(reason)),
+            }
+        }
+        let snapshot = self.snapshot(&subscription.scope, start).await?;
+        Ok(Opening {
+            items: resync
+                .into_iter()
+                .chain([Item::Snapshot(snapshot)])
+                .collect(),
+            subscription,
+            last: start,
+        })
+    }
+
+    /// The events after `since` up to `until`, or why they cannot be
+    /// replayed whole.
+    async fn recover(
+        &self,
+        scope: &Scope,
+        since: &Position,
+        until: u64,
+    ) -> Result<Result<Vec<Arc<Event>>, ResyncReason>, Error> {
+        if since.epoch != self.inner.epoch {
+            return Ok(Err(ResyncReason::EpochChanged));
+        }
+        if since.seq >= until {
+            return Ok(Ok(Vec::new()));
+        }
+        let info = self
+            .inner
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| Error::nats("read stream info")(e.into()))?;
+        if since.seq + 1 < info.state.first_sequence {
+            return Ok(Err(ResyncReason::TooOld));
+        }
+        let max = self.inner.config.max_replay;
+        let epoch = &self.inner.epoch;
+        let events = replay(&self.inner.stream, scope, epoch, since.seq, until, max).await?;
+        Ok(events.ok_or(ResyncReason::TooOld))
+    }
+
+    async fn snapshot(&self, scope: &Scope, seq: u64) -> Result<Snapshot, Error> {
+        let rows = self
+            .inner
+            .store
+            .list_connections(&scope.tenant)
+            .await
+            .map_err(Error::Snapshot)?;
+        let connections = rows
+            .into_iter()
+            .filter(|row| scope.allows(&row.id))
+            .map(ConnectionSnapshot::from)
+            .collect();
+        Ok(Snapshot {
+            position: Position {
+                epoch: self.inner.epoch.clone(),
+                seq,
+            },
+            connections,
+        })
+    }
+}

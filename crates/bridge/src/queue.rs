@@ -1,0 +1,258 @@
+//! The bounded, coalescing queue between the stream reader and one session.
+//!
+//! The reader pushes without waiting; the session pops. A progress event
+//! (state `syncing`) replaces a progress event of the same connection that
+//! is still queued, so a slow client gets the latest progress rather than
+//! every step. When the queue is full and nothing coalesces, it overflows:
+//! it drops what it holds, takes nothing more, and the session closes.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::ws::Utf8Bytes;
+use fleet_events::{ConnectionId, ConnectionStatus, Envelope, StatusChanged};
+use tokio::sync::Notify;
+
+use crate::protocol::{Position, ServerMessage};
+
+/// One status event, rendered once and shared by every session it goes to.
+#[derive(Debug)]
+pub(crate) struct Event {
+    /// Its stream sequence.
+    pub(crate) seq: u64,
+    /// The connection it is about.
+    pub(crate) connection: ConnectionId,
+    /// Whether it reports sync progress, and so may be superseded.
+    pub(crate) progress: bool,
+    /// Its position, for SSE ids.
+    pub(crate) position: Position,
+    /// The `event` [`ServerMessage`] as JSON: a WebSocket text frame, or SSE data.
+    pub(crate) frame: Utf8Bytes,
+}
+
+impl Event {
+    pub(crate) fn new(position: Position, envelope: Envelope<StatusChanged>) -> Self {
+        let progress = matches!(envelope.data.status, ConnectionStatus::Syncing { .. });
+        let connection = envelope.connection.clone();
+        let seq = position.seq;
+        let frame = ServerMessage::Event {
+            position: position.clone(),
+            event: Box::new(envelope),
+        }
+        .to_json()
+        .into();
+        Self {
+            seq,
+            connection,
+            progress,
+            position,
+            frame,
+        }
+    }
+}
+
+/// What [`Queue::next`] yields.
+#[derive(Debug)]
+pub(crate) enum Next {
+    /// The next event to send.
+    Event(Arc<Event>),
+    /// The queue overflowed; the session must close as a slow consumer.
+    Overflowed,
+}
+
+/// What [`Queue::push`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued, or merged into a queued progress event.
+    Queued,
+    /// This push overflowed the queue.
+    Overflowed,
+    /// The queue had overflowed before; the event was dropped.
+    Closed,
+}
+
+#[derive(Debug)]
+struct State {
+    items: VecDeque<Arc<Event>>,
+    overflowed: bool,
+}
+
+/// A bounded single-consumer queue of events; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    capacity: usize,
+    state: Mutex<State>,
+    ready: Notify,
+}
+
+impl Queue {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                overflowed: false,
+            }),
+            ready: Notify::new(),
+        }
+    }
+
+    /// Adds `event` without waiting.
+    pub(crate) fn push(&self, event: Arc<Event>) -> Pushed {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.overflowed {
+            return Pushed::Closed;
+        }
+        if event.progress {
+            let last_of_connection = state
+                .items
+                .iter()
+                .rposition(|queued| queued.connection == event.connection);
+            if let Some(index) = last_of_connection.filter(|&i| state.items[i].progress) {
+                state.items.remove(index);
+            }
+        }
+        let pushed = if state.items.len() < self.capacity {
+            state.items.push_back(event);
+            Pushed::Queued
+        } else {
+            state.items.clear();
+            state.overflowed = true;
+            Pushed::Overflowed
+        };
+        drop(state);
+        self.ready.notify_one();
+        pushed
+    }
+
+    /// Waits for the next event, or for the overflow.
+    pub(crate) async fn next(&self) -> Next {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.overflowed {
+                    return Next::Overflowed;
+                }
+                if let Some(event) = state.items.pop_front() {
+                    return Next::Event(event);
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fleet_events::{ConnectorId, CorrelationId, TenantId};
+
+    use super::*;
+
+    fn event(seq: u64, connection: &str, status: ConnectionStatus) -> Arc<Event> {
+        let envelope = Envelope::new(
+            TenantId::parse("acme").unwrap(),
+            ConnectionId::parse(connection).unwrap(),
+            ConnectorId::parse("wordpress").unwrap(),
+            CorrelationId::new(),
+            StatusChanged { status },
+        );
+        let position = Position {
+            epoch: "1".into(),
+            seq,
+        };
+        Arc::new(Event::new(position, envelope))
+    }
+
+    fn syncing(seq: u64, connection: &str) -> Arc<Event> {
+        let status = ConnectionStatus::Syncing {
+            records: seq,
+            pages: seq,
+            stream: None,
+        };
+        event(seq, connection, status)
+    }
+
+    fn drain(queue: &Queue) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let mut state = queue.state.lock().unwrap();
+        while let Some(event) = state.items.pop_front() {
+            seqs.push(event.seq);
+        }
+        seqs
+    }
+
+    #[test]
+    fn progress_of_one_connection_coalesces_to_the_latest() {
+        let queue = Queue::new(8);
+        for seq in 1..=5 {
+            assert_eq!(queue.push(syncing(seq, "c-1")), Pushed::Queued);
+        }
+
+        assert_eq!(drain(&queue), [5]);
+    }
+
+    #[test]
+    fn coalescing_keeps_stream_order_across_connections() {
+        let queue = Queue::new(8);
+        queue.push(syncing(1, "c-1"));
+        queue.push(syncing(2, "c-2"));
+        queue.push(syncing(3, "c-1"));
+
+        assert_eq!(drain(&queue), [2, 3]);
+    }
+
+    #[test]
+    fn progress_never_replaces_a_state_change_queued_after_it() {
+        let queue = Queue::new(8);
+        queue.push(syncing(1, "c-1"));
+        queue.push(event(2, "c-1", ConnectionStatus::Pending));
+        queue.push(syncing(3, "c-1"));
+
+        assert_eq!(drain(&queue), [1, 2, 3]);
+    }
+
+    #[test]
+    fn a_full_queue_overflows_once_and_then_drops_everything() {
+        let queue = Queue::new(2);
+        queue.push(event(1, "c-1", ConnectionStatus::Pending));
+        queue.push(event(2, "c-2", ConnectionStatus::Pending));
+
+        assert_eq!(
+            queue.push(event(3, "c-3", ConnectionStatus::Pending)),
+            Pushed::Overflowed
+        );
+        assert_eq!(
+            queue.push(event(4, "c-3", ConnectionStatus::Pending)),
+            Pushed::Closed
+        );
+        assert!(drain(&queue).is_empty());
+    }
+
+    #[test]
+    fn progress_still_coalesces_in_a_full_queue() {
+        let queue = Queue::new(2);
+        queue.push(syncing(1, "c-1"));
+        queue.push(syncing(2, "c-2"));
+
+        assert_eq!(queue.push(syncing(3, "c-1")), Pushed::Queued);
+        assert_eq!(drain(&queue), [2, 3]);
+    }
+
+    #[tokio::test]
+    async fn next_waits_for_a_push_and_reports_an_overflow() {
+        let queue = Arc::new(Queue::new(1));
+        let waiter = tokio::spawn({
+            let queue = Arc::clone(&queue);
+            async move { queue.next().await }
+        });
+        queue.push(event(7, "c-1", ConnectionStatus::Pending));
+
+        let Next::Event(first) = waiter.await.unwrap() else {
+            panic!("expected an event");
+        };
+        assert_eq!(first.seq, 7);
+        queue.push(event(8, "c-1", ConnectionStatus::Pending));
+        queue.push(event(9, "c-1", ConnectionStatus::Pending));
+        assert!(matches!(queue.next().await, Next::Overflowed));
+    }
+}

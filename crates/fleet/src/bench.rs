@@ -1,0 +1,95 @@
+//! `fleet bench`: measures the setup chain against the raw JetStream
+//! ceiling and prints one JSON report on stdout.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fleet_bench::{FullServices, Plan, Process, Scenario, Services};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+
+/// What `fleet bench` was asked to measure.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Scenarios, comma separated: raw (plain JetStream, the ceiling), noop
+    /// (the fleet's runtime, no business logic), full (the real steps).
+    #[arg(long, value_delimiter = ',', default_values = ["raw", "noop", "full"])]
+    scenarios: Vec<Scenario>,
+    /// Chains kept in flight for the raw and no-op chains.
+    #[arg(long, default_value_t = 500)]
+    in_flight: usize,
+    /// Chains kept in flight for the full chain, and each of its steps'
+    /// concurrency. Lower than for the others: Vault, PostgreSQL and the
+    /// provider saturate the machine long before, and a deeper queue only
+    /// adds latency and, past the pool's acquire timeout, retries.
+    #[arg(long, default_value_t = 32)]
+    full_in_flight: usize,
+    /// Chains started per second in the full chain's paced run.
+    #[arg(long, default_value_t = 500)]
+    paced_rate: u32,
+    /// Seconds of warm-up before each measured window.
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Seconds each loaded run is measured.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Seconds each one-chain-at-a-time run is measured.
+    #[arg(long, default_value_t = 5)]
+    alone: u64,
+    /// A server process whose CPU time the report shows apart, with its
+    /// child processes; repeatable.
+    #[arg(long = "cpu", value_name = "NAME=PID", value_parser = parse_process)]
+    cpu: Vec<Process>,
+}
+
+/// Runs the benchmark on the configured servers and prints its report.
+pub(crate) async fn run(
+    args: Args,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let full = if args.scenarios.contains(&Scenario::Full) {
+        Some(FullServices {
+            vault: config.vault.context(
+                "FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required for the full chain",
+            )?,
+            database: config
+                .database
+                .context("FLEET_DATABASE__URL is required for the full chain")?,
+            connectors: config.connectors,
+        })
+    } else {
+        None
+    };
+    let services = Services {
+        nats: config.nats,
+        full,
+    };
+    let plan = Plan {
+        scenarios: args.scenarios,
+        in_flight: args.in_flight,
+        full_in_flight: args.full_in_flight,
+        paced_rate: args.paced_rate,
+        warmup: Duration::from_secs(args.warmup),
+        duration: Duration::from_secs(args.duration),
+        alone: Duration::from_secs(args.alone),
+        cpu: args.cpu,
+    };
+    let report = fleet_bench::run(&plan, &services, shutdown).await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn parse_process(value: &str) -> Result<Process, String> {
+    let (name, pid) = value
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PID, got {value:?}"))?;
+    let pid = pid
+        .parse()
+        .map_err(|e| format!("invalid process id {pid:?}: {e}"))?;
+    Ok(Process {
+        name: name.to_owned(),
+        pid,
+    })
+}

@@ -1,0 +1,49 @@
+//! `fleet bridge`: the WebSocket and SSE status feed, until SIGTERM or SIGINT.
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Config;
+
+/// What `fleet bridge` was asked to run.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on; overrides FLEET_BRIDGE__LISTEN.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+}
+
+/// Connects to NATS and Postgres, binds the listener and serves until
+/// `shutdown`; sessions are told to reconnect elsewhere (4010) on the way out.
+pub(crate) async fn run(
+    args: Args,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let auth = config
+        .auth
+        .context("FLEET_AUTH__KEY is required to run the bridge")?;
+    let database = config
+        .database
+        .context("FLEET_DATABASE__URL is required to run the bridge")?;
+    let mut settings = config.bridge;
+    if let Some(listen) = args.listen {
+        settings.listen = listen;
+    }
+    let listen = settings.listen;
+    let client = fleet_bus::connect(&config.nats).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    let store = fleet_store::Store::connect(&database).await?;
+    let (bridge, _handle) = fleet_bridge::Bridge::build(settings, &auth, &js, store).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen}"))?;
+    info!(%listen, "Fleet bridge listening.");
+    bridge.run(listener, shutdown).await?;
+    client
+        .drain()
+        .await
+        .context("failed to drain the NATS connection")?;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `fleet gateway`: the HTTP API, until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Config;
+
+/// What `fleet gateway` was asked to run.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "FLEET_GATEWAY_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: std::net::SocketAddr,
+}
+
+/// Connects to NATS, Vault and Postgres, provisions the streams, and serves
+/// the API until `shutdown`, finishing the requests in flight.
+pub(crate) async fn run(
+    args: Args,
+    config: Config,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let auth = config
+        .auth
+        .context("FLEET_AUTH__KEY is required to run the gateway")?;
+    let vault = config
+        .vault
+        .context("FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required to run the gateway")?;
+    let database = config
+        .database
+        .context("FLEET_DATABASE__URL is required to run the gateway")?;
+    let client = fleet_bus::connect(&config.nats).await?;
+    let js = async_nats::jetstream::new(client.clone());
+    config.nats.definitions()?.provision(&js).await?;
+    let secrets = fleet_secrets::Client::connect(vault).await?;
+    let renewer = secrets.renewer();
+    let renewal = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = renewer.run(renewal).await {
+            tracing::error!(error.message = %e, error.cause_chain = ?e, "Vault token renewal stopped.");
+        }
+    });
+    let parts = fleet_gateway::Parts {
+        store: fleet_store::Store::connect(&database).await?,
+        secrets,
+        publisher: fleet_bus::Publisher::new(js.clone()),
+        schedules: fleet_bus::Schedules::new(js),
+        verifier: fleet_auth::Verifier::new(&auth)?,
+        connectors: Arc::new(fleet_connectors::Registry::new(&config.connectors)?),
+    };
+    let state = fleet_gateway::AppState::new(config.gateway, parts);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", args.listen))?;
+    info!(listen = %args.listen, "Fleet gateway listening.");
+    fleet_gateway::serve(listener, state, shutdown).await?;
+    client
+        .drain()
+        .await
+        .context("failed to drain the NATS connection")?;
+    Ok(())
+}
