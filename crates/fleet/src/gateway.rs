@@ -16,8 +16,9 @@ pub(crate) struct Args {
     listen: std::net::SocketAddr,
 }
 
-/// Connects to NATS, Vault and Postgres, provisions the streams, and serves
-/// the API until `shutdown`, finishing the requests in flight.
+/// Connects to NATS, Vault and Postgres and serves the API until
+/// `shutdown`, finishing the requests in flight. The workers provision the
+/// streams; until they have, creates answer 503.
 pub(crate) async fn run(
     args: Args,
     config: Config,
@@ -34,7 +35,6 @@ pub(crate) async fn run(
         .context("FLEET_DATABASE__URL is required to run the gateway")?;
     let client = fleet_bus::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
-    config.nats.definitions()?.provision(&js).await?;
     let secrets = fleet_secrets::Client::connect(vault).await?;
     let renewer = secrets.renewer();
     let renewal = shutdown.clone();

@@ -8,6 +8,7 @@ mod bridge;
 mod config;
 mod gateway;
 mod signal;
+mod sim;
 mod telemetry;
 mod worker;
 
@@ -41,6 +42,19 @@ enum Command {
     /// and Server-Sent Events (/events) until SIGTERM. Any number of
     /// processes may run behind a load balancer.
     Bridge(bridge::Args),
+    /// Serve the offline demo provider: a simulated WordPress site with
+    /// FluentCRM, for trying the fleet without a real account.
+    Sim(sim::Args),
+    /// Print a tenant bearer token signed with FLEET_AUTH__KEY, for local
+    /// use and scripts (the platform issues its own in production).
+    Token {
+        /// The tenant the token is for.
+        #[arg(long)]
+        tenant: String,
+        /// Hours until it expires.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
     /// Write the JSON Schema of every event to a directory (default: stdout
     /// as one JSON object keyed by file name).
     Schemas {
@@ -90,6 +104,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = config::Config::from_env()?;
             bridge::run(args, config, signal::shutdown_token()).await
         }
+        Command::Sim(args) => sim::run(args, signal::shutdown_token()).await,
+        Command::Token { tenant, hours } => print_token(&tenant, hours),
         Command::Schemas { out } => write_schemas(out),
         Command::Bench(args) => {
             let config = config::Config::from_env()?;
@@ -107,6 +123,21 @@ async fn provision() -> anyhow::Result<()> {
         .drain()
         .await
         .context("failed to drain the NATS connection")?;
+    Ok(())
+}
+
+fn print_token(tenant: &str, hours: u64) -> anyhow::Result<()> {
+    let config = config::Config::from_env()?;
+    let auth = config
+        .auth
+        .context("FLEET_AUTH__KEY is required to sign a token")?;
+    let tenant = fleet_events::TenantId::parse(tenant)?;
+    let ttl = std::time::Duration::from_secs(hours.saturating_mul(3600));
+    let verifier = fleet_auth::Verifier::new(&auth)?;
+    println!(
+        "{}",
+        verifier.issue(&fleet_auth::Claims::for_tenant(tenant, ttl))
+    );
     Ok(())
 }
 
