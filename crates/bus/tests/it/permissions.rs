@@ -103,6 +103,15 @@ async fn the_bridge_may_read_status_but_publish_nothing() {
     js.get_stream(fleet_bus::STATUS_STREAM)
         .await
         .expect("the bridge may look at the status stream");
+    js.create_consumer_on_stream(
+        async_nats::jetstream::consumer::pull::OrderedConfig {
+            filter_subject: "connector.status.acme.>".to_owned(),
+            ..Default::default()
+        },
+        fleet_bus::STATUS_STREAM,
+    )
+    .await
+    .expect("the bridge may read the status stream with an ordered consumer");
     bridge
         .publish("connector.status.acme.c1", "{}".into())
         .await
