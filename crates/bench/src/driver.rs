@@ -99,6 +99,7 @@ impl Bench {
                     latency: Latency::of(micros),
                 })
                 .collect(),
+            completed_in_run: recorded.completed,
             failed: recorded.failed,
             incomplete,
             cpu: cpu

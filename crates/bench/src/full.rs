@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fleet_bus::{Context, Handler, HandlerError, WorkerConfig};
+use fleet_bus::{Context, Handler, HandlerError, WorkerConfig, WorkerHandle};
 use fleet_connectors::Credentials;
 use fleet_events::{ConnectionState, Envelope, StatusChanged, Step, TenantId};
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
@@ -59,10 +59,12 @@ pub(crate) async fn run(
         records_per_chain: Some(POSTS + PAGES),
     };
     let rig = Rig::fleet(nats, &bench.shutdown).await?;
-    let measured = match deps(services, &rig).await {
-        Ok(deps) => measure(plan, bench, &rig, &sim, &deps, settings).await,
-        Err(e) => Err(e),
-    };
+    let credentials = Credentials::app_password(sim.site_url(SITE), USER, PASSWORD);
+    let measured = async {
+        let deps = deps(services, &rig).await?;
+        measure(plan, bench, &rig, &deps, &credentials, settings).await
+    }
+    .await;
     rig.stop().await;
     measured
 }
@@ -71,37 +73,12 @@ async fn measure(
     plan: &Plan,
     bench: &Bench,
     rig: &Rig,
-    sim: &SimHandle,
     deps: &Deps,
+    credentials: &Credentials,
     settings: Settings,
 ) -> Result<ScenarioReport, Error> {
     let concurrency = settings.worker_concurrency;
-    let steps = [Step::Validate, Step::Save, Step::Sync];
-    let step_settings = StepSettings {
-        concurrency,
-        grace: GRACE,
-    };
-    let mut workers = fleet_workers::spawn_steps(
-        &rig.workers,
-        deps,
-        &steps,
-        step_settings,
-        &rig.tasks,
-        &rig.stop,
-    );
-    let status = WorkerConfig {
-        concurrency,
-        prefetch: concurrency,
-        grace: GRACE,
-        ..WorkerConfig::for_step(Step::Status)
-    };
-    let observed = Observed {
-        status: fleet_workers::Status::new(deps.clone()),
-        inflight: bench.inflight.clone(),
-    };
-    workers.push((Step::Status, rig.worker(status, observed)));
-
-    let credentials = Credentials::app_password(sim.site_url(SITE), USER, PASSWORD);
+    let workers = spawn(rig, deps, concurrency, &bench.inflight);
     let run = |phase: Phase, name: &'static str| {
         let staging = Staging {
             secrets: deps.secrets.clone(),
@@ -124,6 +101,35 @@ async fn measure(
             .map(|(step, handle)| (step.as_str(), handle.stats().into()))
             .collect(),
     })
+}
+
+/// Runs the four steps as `fleet worker` does, each handling `concurrency`
+/// messages at once, with the status step observed.
+fn spawn(
+    rig: &Rig,
+    deps: &Deps,
+    concurrency: usize,
+    inflight: &Arc<Inflight>,
+) -> Vec<(Step, WorkerHandle)> {
+    let settings = StepSettings {
+        concurrency,
+        grace: GRACE,
+    };
+    let steps = [Step::Validate, Step::Save, Step::Sync];
+    let mut workers =
+        fleet_workers::spawn_steps(&rig.workers, deps, &steps, settings, &rig.tasks, &rig.stop);
+    let status = WorkerConfig {
+        concurrency,
+        prefetch: concurrency,
+        grace: GRACE,
+        ..WorkerConfig::for_step(Step::Status)
+    };
+    let observed = Observed {
+        status: fleet_workers::Status::new(deps.clone()),
+        inflight: inflight.clone(),
+    };
+    workers.push((Step::Status, rig.worker(status, observed)));
+    workers
 }
 
 /// One run on a tenant of its own, then the check of its rows.

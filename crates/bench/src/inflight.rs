@@ -141,6 +141,8 @@ pub(crate) struct Recorded {
     pub(crate) latency: Histogram<u64>,
     /// Chains that completed inside the window, whenever they started.
     pub(crate) completed_in_window: u64,
+    /// Chains of the run that completed, warm-up and drain included.
+    pub(crate) completed: u64,
     /// Chains that ended in a state other than their final one.
     pub(crate) failed: u64,
     /// Microseconds of each stage of the chains started inside the window,
@@ -159,6 +161,7 @@ impl Recorder {
             state: Mutex::new(Recorded {
                 latency: histogram(),
                 completed_in_window: 0,
+                completed: 0,
                 failed: 0,
                 stages: Vec::new(),
             }),
@@ -181,6 +184,7 @@ impl Recorder {
             state.failed += 1;
             return;
         }
+        state.completed += 1;
         if self.window.contains(&chain.end) {
             state.completed_in_window += 1;
         }
@@ -235,7 +239,7 @@ mod tests {
         early.record(now..now + Duration::from_secs(2), End::Completed, &[]);
 
         let recorded = recorder.recorded();
-        assert_eq!(recorded.completed_in_window, 1);
+        assert_eq!((recorded.completed_in_window, recorded.completed), (1, 1));
         assert_eq!(recorded.latency.len(), 1);
         assert!((2_990..=3_010).contains(&recorded.latency.max()));
         let early = early.recorded();

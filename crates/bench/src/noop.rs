@@ -20,7 +20,8 @@ use crate::{Error, Plan};
 
 const CHAIN: &str = "validate -> save -> sync -> status through fleet_bus::Worker on the streams \
                      and consumers of nats/, real envelopes, subjects, dedupe ids and headers; \
-                     each handler only emits the next event";
+                     each handler only emits the next event; the driver on one connection and \
+                     the 4 workers on another, as in one worker process";
 const METHOD: &str = "start: just before the driver publishes connector.validate (Publisher, \
                       stream ack awaited); end: the status handler ran (before its ack), keyed by \
                       the chain's correlation id";

@@ -33,7 +33,8 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 
 const CHAIN: &str = "4 hops on a file-storage work-queue stream in plain async-nats: the driver \
                      publishes hop 1; each hop pulls, publishes the next hop and awaits its ack, \
-                     then acks; no headers, no decoding";
+                     then acks; no headers, no decoding; the driver on one connection and the 4 \
+                     hops on another, as in the no-op chain";
 const METHOD: &str = "start: just before the driver publishes hop 1; end: the 4th hop's task \
                       received its message (before its ack); the chain id travels as the payload";
 

@@ -145,6 +145,8 @@ pub struct Run {
     /// next stage.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub stages_ms: Vec<Stage>,
+    /// Chains of the run that completed, warm-up and drain included.
+    pub completed_in_run: u64,
     /// Chains that ended in a state other than the final one.
     pub failed: u64,
     /// Chains still unfinished 30 s after the window closed.
@@ -153,7 +155,8 @@ pub struct Run {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
     /// Connections of the run whose PostgreSQL row reads `synced` after the
-    /// run (the full chain): checks the completion signal against the table.
+    /// run (the full chain): checks the completion signal against the
+    /// table, so it equals `completed_in_run`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_synced: Option<u64>,
 }
