@@ -145,6 +145,20 @@ impl<P: Payload> Envelope<P> {
     /// trace context is invalid ([`DecodeError::InvalidField`]); anything else
     /// does not match the schema ([`DecodeError::Shape`], with the field path).
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        // One pass for the common case: every check below is also made by
+        // the fields' own `Deserialize` (the type tag, the version, the ids
+        // and the trace context refuse bad values), so a typed decode that
+        // succeeds has passed them all. Only a failure pays for the second
+        // pass, which finds the most fundamental problem to report.
+        if let Ok(envelope) = serde_json::from_slice::<Self>(bytes) {
+            return Ok(envelope);
+        }
+        Self::diagnose(bytes)
+    }
+
+    /// The slow path of [`decode`](Self::decode): checks field by field so
+    /// the error names the first thing wrong.
+    fn diagnose(bytes: &[u8]) -> Result<Self, DecodeError> {
         let value: Value = serde_json::from_slice(bytes).map_err(DecodeError::NotJson)?;
         let found = type_of(&value)?;
         if found != P::TYPE {
@@ -334,5 +348,59 @@ impl JsonSchema for SchemaVersion {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "integer", "const": SCHEMA_VERSION })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SetupOrigin, ValidateRequested};
+
+    /// The one-pass decode accepts exactly what the field-by-field check
+    /// accepts.
+    #[test]
+    fn the_fast_path_agrees_with_the_field_by_field_check() {
+        let event = Envelope::new(
+            TenantId::parse("acme").unwrap(),
+            ConnectionId::new(),
+            ConnectorId::parse("wordpress").unwrap(),
+            CorrelationId::new(),
+            ValidateRequested {
+                origin: SetupOrigin::Manual,
+                staged_version: 3,
+            },
+        );
+        let good = serde_json::to_value(&event).unwrap();
+        let variants: Vec<Value> = vec![
+            good.clone(),
+            patched(&good, "schema_version", Value::from(2)),
+            patched(&good, "schema_version", Value::from(0)),
+            patched(&good, "type", Value::from("connector.sync.requested")),
+            patched(&good, "tenant", Value::from("a b")),
+            patched(&good, "id", Value::from("not-a-uuid")),
+            patched(&good, "attempt", Value::from(-1)),
+            patched(&good, "extra", Value::from("ignored")),
+            patched(&good, "trace", serde_json::json!({"traceparent": "00-bad"})),
+        ];
+        for variant in variants {
+            let bytes = serde_json::to_vec(&variant).unwrap();
+            let fast = Envelope::<ValidateRequested>::decode(&bytes);
+            let slow = Envelope::<ValidateRequested>::diagnose(&bytes);
+            assert_eq!(fast.is_ok(), slow.is_ok(), "{variant}");
+            if let (Ok(fast), Ok(slow)) = (fast, slow) {
+                assert_eq!(fast, slow);
+            }
+        }
+        let mut duplicated = serde_json::to_string(&good).unwrap();
+        duplicated.insert_str(1, "\"attempt\":7,");
+        let decoded = Envelope::<ValidateRequested>::decode(duplicated.as_bytes());
+        let diagnosed = Envelope::<ValidateRequested>::diagnose(duplicated.as_bytes());
+        assert_eq!(decoded.is_ok(), diagnosed.is_ok());
+    }
+
+    fn patched(value: &Value, field: &str, new: Value) -> Value {
+        let mut value = value.clone();
+        value[field] = new;
+        value
     }
 }
