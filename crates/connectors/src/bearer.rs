@@ -12,6 +12,22 @@ use crate::{
     wp::plain_text,
 };
 
+/// A failed API response, for a connector that reads its provider's own
+/// error bodies (see [`Api::get_with`]).
+pub(crate) struct Failure<'a> {
+    /// Display name of the API, for messages.
+    pub(crate) provider: &'a str,
+    pub(crate) url: &'a Url,
+    pub(crate) status: StatusCode,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: &'a [u8],
+}
+
+/// A connector's reading of a failed response: the [`Error`] it
+/// recognises, or `None` for the generic mapping. Redirects never reach
+/// it.
+pub(crate) type ErrorReader<'a> = &'a (dyn Fn(&Failure<'_>) -> Option<Error> + Sync);
+
 /// One provider's API, called with one access token.
 pub(crate) struct Api<'a> {
     pub(crate) http: &'a Http,
@@ -24,7 +40,24 @@ impl Api<'_> {
     /// GETs `url` and decodes its JSON body, retrying transient failures.
     pub(crate) async fn get<T: DeserializeOwned>(&self, url: &Url) -> Result<T, Error> {
         self.http
-            .retry(|| self.attempt(url, self.http.get(url.clone())))
+            .retry(|| self.attempt(url, self.http.get(url.clone()), None))
+            .await
+    }
+
+    /// GETs `url` with the extra `headers` and decodes its JSON body,
+    /// retrying transient failures; `errors` reads the provider's own
+    /// error bodies before the generic mapping does.
+    pub(crate) async fn get_with<T: DeserializeOwned>(
+        &self,
+        url: &Url,
+        headers: &HeaderMap,
+        errors: ErrorReader<'_>,
+    ) -> Result<T, Error> {
+        self.http
+            .retry(|| {
+                let request = self.http.get(url.clone()).headers(headers.clone());
+                self.attempt(url, request, Some(errors))
+            })
             .await
     }
 
@@ -36,7 +69,7 @@ impl Api<'_> {
         body: &serde_json::Value,
     ) -> Result<T, Error> {
         self.http
-            .retry(|| self.attempt(url, self.http.post(url.clone()).json(body)))
+            .retry(|| self.attempt(url, self.http.post(url.clone()).json(body), None))
             .await
     }
 
@@ -44,6 +77,7 @@ impl Api<'_> {
         &self,
         url: &Url,
         request: RequestBuilder,
+        errors: Option<ErrorReader<'_>>,
     ) -> Result<T, Error> {
         let response = request
             .bearer_auth(self.token.expose_secret())
@@ -63,7 +97,17 @@ impl Api<'_> {
                 source,
             });
         }
-        Err(error(self.provider, url, status, &headers, &body))
+        let failure = Failure {
+            provider: self.provider,
+            url,
+            status,
+            headers: &headers,
+            body: &body,
+        };
+        let own = errors
+            .filter(|_| !status.is_redirection())
+            .and_then(|read| read(&failure));
+        Err(own.unwrap_or_else(|| error(self.provider, url, status, &headers, &body)))
     }
 }
 

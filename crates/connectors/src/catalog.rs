@@ -3,10 +3,11 @@
 //!
 //! A file holds what the "Connect" flow and the connectors need to know
 //! about a provider without code: its name, how it authenticates (OAuth 2.0
-//! endpoints, scopes, PKCE, extra authorize parameters; OAuth 1.0a
-//! endpoints; or the fields of a manual form), its API base URLs and its
-//! default sync interval. Client secrets are never in these files: they come
-//! from [`Config::oauth_clients`](crate::Config::oauth_clients).
+//! endpoints, scopes, PKCE, extra authorize parameters, how tokens are
+//! renewed; OAuth 1.0a endpoints; or the fields of a manual form), its API
+//! base URLs and version, and its default sync interval. Client secrets are
+//! never in these files: they come from
+//! [`Config::oauth_clients`](crate::Config::oauth_clients).
 //!
 //! Operators override or extend the built-in files from a directory
 //! ([`Config::catalog_dir`](crate::Config::catalog_dir)). Overrides merge
@@ -72,6 +73,13 @@ pub struct CatalogEntry {
     /// The provider's API roots by role (`api`, or Google's `admin` and
     /// `data`), so tests and the demo can point them at the simulator.
     pub api_base_urls: BTreeMap<String, Url>,
+    /// The API version a connector asks for where the provider versions
+    /// its API by a request header rather than by URL (LinkedIn's
+    /// `LinkedIn-Version: YYYYMM`). Providers sunset old versions, so this
+    /// lives in the catalog, where an operator's override can move it
+    /// without a new build; `None` where the version is part of the base
+    /// URLs (Meta's `/v22.0`).
+    pub api_version: Option<String>,
     /// The fields the manual connect form asks for, in order (empty for
     /// OAuth providers).
     pub form: Vec<FormField>,
@@ -147,6 +155,30 @@ pub struct OAuth2Settings {
         with = "secs"
     )]
     pub token_expiry_margin: Duration,
+    /// How the access token is renewed before it expires; see
+    /// [`oauth2::Client::renew`](crate::oauth2::Client::renew).
+    #[serde(default)]
+    pub token_renewal: TokenRenewal,
+}
+
+/// How a provider's access tokens are renewed: the `token_renewal` key of
+/// an `[oauth2]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRenewal {
+    /// The standard refresh grant (`grant_type=refresh_token`) with the
+    /// refresh token the code exchange returned. Without one, renewing
+    /// needs the user to reconnect.
+    #[default]
+    RefreshToken,
+    /// Meta's long-lived token exchange: a still-valid access token is
+    /// traded for a new long-lived one (about 60 days) with
+    /// `GET {token_url}?grant_type=fb_exchange_token&fb_exchange_token=…`.
+    /// Meta issues no refresh tokens, and an expired token cannot be
+    /// exchanged, so the token has to be renewed before it expires. The
+    /// code exchange is followed by this exchange at once, so connections
+    /// start with a long-lived token.
+    FbExchangeToken,
 }
 
 impl OAuth2Settings {
@@ -173,6 +205,14 @@ pub struct OAuth1Settings {
     /// `expiration = "never"`.
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
+    /// The consumer key (Trello's API key); empty until the operator sets
+    /// one here or in [`Config::oauth_clients`](crate::Config::oauth_clients).
+    #[serde(default)]
+    pub client_id: String,
+    /// The consumer secret. Never read from catalog files: it comes from
+    /// [`Config::oauth_clients`](crate::Config::oauth_clients).
+    #[serde(skip)]
+    pub client_secret: Option<SecretString>,
 }
 
 /// An OAuth 1.0a signature method.
@@ -235,6 +275,8 @@ struct File {
     #[serde(default)]
     api_base_urls: BTreeMap<String, Url>,
     #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
     oauth2: Option<OAuth2Settings>,
     #[serde(default)]
     oauth1: Option<OAuth1Settings>,
@@ -250,13 +292,14 @@ enum AuthKind {
     AppPassword,
 }
 
-/// The operator's OAuth client for one provider.
+/// The operator's OAuth client for one provider (for OAuth 1.0a: the
+/// consumer key and secret).
 #[derive(Debug, Clone, Deserialize)]
 pub struct OAuthClient {
-    /// The client id; `None` keeps the catalog's.
+    /// The client id or consumer key; `None` keeps the catalog's.
     #[serde(default)]
     pub client_id: Option<String>,
-    /// The client secret.
+    /// The client secret or consumer secret.
     pub client_secret: SecretString,
 }
 
@@ -305,8 +348,8 @@ pub enum CatalogError {
         /// What is wrong, as the end of a sentence.
         problem: &'static str,
     },
-    /// An OAuth client is configured for an entry that does not use OAuth 2.0.
-    #[error("an OAuth client is configured for '{id}', which is no OAuth 2.0 entry of the catalog")]
+    /// An OAuth client is configured for an entry that does not use OAuth.
+    #[error("an OAuth client is configured for '{id}', which is no OAuth entry of the catalog")]
     ClientWithoutEntry {
         /// The configured id.
         id: String,
@@ -356,29 +399,46 @@ impl Catalog {
             None => Self::builtin(),
         };
         for (id, client) in &config.oauth_clients {
+            // Environment variable names cannot hold `-`:
+            // FLEET_CONNECTORS__OAUTH_CLIENTS__GOOGLE_ANALYTICS__CLIENT_SECRET
+            // arrives as `google_analytics`.
+            let known =
+                |id: &str| ConnectorId::parse(id).is_ok_and(|id| catalog.get(&id).is_some());
+            let dashed = id.replace('_', "-");
+            let id = if !known(id) && known(&dashed) {
+                &dashed
+            } else {
+                id
+            };
             catalog.set_client(id, client)?;
         }
         Ok(catalog)
     }
 
-    /// Sets the client id (when given) and secret of OAuth 2.0 entry `id`.
+    /// Sets the client id (when given) and secret of OAuth entry `id`: an
+    /// OAuth 2.0 client, or an OAuth 1.0a consumer key and secret.
     ///
     /// # Errors
     ///
-    /// [`CatalogError::ClientWithoutEntry`] when `id` is no OAuth 2.0 entry.
+    /// [`CatalogError::ClientWithoutEntry`] when `id` is no OAuth entry.
     pub fn set_client(&mut self, id: &str, client: &OAuthClient) -> Result<(), CatalogError> {
-        let settings = ConnectorId::parse(id)
+        let (client_id, client_secret) = ConnectorId::parse(id)
             .ok()
             .and_then(|id| self.entries.get_mut(&id))
             .and_then(|entry| match &mut entry.auth {
-                Auth::OAuth2(settings) => Some(settings),
-                Auth::OAuth1(_) | Auth::AppPassword => None,
+                Auth::OAuth2(settings) => {
+                    Some((&mut settings.client_id, &mut settings.client_secret))
+                }
+                Auth::OAuth1(settings) => {
+                    Some((&mut settings.client_id, &mut settings.client_secret))
+                }
+                Auth::AppPassword => None,
             })
             .ok_or_else(|| CatalogError::ClientWithoutEntry { id: id.to_owned() })?;
-        if let Some(client_id) = &client.client_id {
-            settings.client_id.clone_from(client_id);
+        if let Some(id) = &client.client_id {
+            client_id.clone_from(id);
         }
-        settings.client_secret = Some(client.client_secret.clone());
+        *client_secret = Some(client.client_secret.clone());
         Ok(())
     }
 
@@ -455,6 +515,7 @@ impl CatalogEntry {
             default_sync_interval: Duration::from_secs(file.default_sync_interval_secs),
             page_size: file.page_size,
             api_base_urls: file.api_base_urls,
+            api_version: file.api_version,
             form: file.form,
         })
     }
@@ -577,6 +638,22 @@ mod tests {
         };
         assert_eq!(settings.refresh_url(), &settings.token_url);
         assert_eq!(settings.token_expiry_margin, Duration::from_secs(900));
+    }
+
+    #[test]
+    fn token_renewal_defaults_to_the_refresh_grant_and_meta_exchanges_tokens() {
+        let catalog = Catalog::builtin();
+        let renewal = |id| {
+            let entry = catalog.get(&ConnectorId::parse(id).unwrap()).unwrap();
+            let Auth::OAuth2(settings) = &entry.auth else {
+                panic!("expected OAuth 2.0");
+            };
+            settings.token_renewal
+        };
+
+        assert_eq!(renewal("google-analytics"), TokenRenewal::RefreshToken);
+        assert_eq!(renewal("linkedin"), TokenRenewal::RefreshToken);
+        assert_eq!(renewal("meta"), TokenRenewal::FbExchangeToken);
     }
 
     #[test]

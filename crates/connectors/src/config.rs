@@ -33,8 +33,9 @@ pub struct Config {
     /// A directory of catalog files (`<id>.toml`) that override built-in
     /// entries field by field or add providers; see [`Catalog`](crate::Catalog).
     pub catalog_dir: Option<PathBuf>,
-    /// The operator's OAuth 2.0 clients, by catalog id. Client secrets live
-    /// only here, never in catalog files.
+    /// The operator's OAuth clients, by catalog id: OAuth 2.0 client ids and
+    /// secrets, and OAuth 1.0a consumer keys and secrets (Trello's API key
+    /// and secret). Secrets live only here, never in catalog files.
     pub oauth_clients: BTreeMap<String, OAuthClient>,
 }
 

@@ -120,6 +120,22 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
 
+    /// The provider throttles the app, the user or an ad account, as its
+    /// error body says: Meta signals throttling with error codes (4, 17,
+    /// 32, 613, 80000–80014) on HTTP 400, LinkedIn's limits are daily.
+    #[error("{provider} is rate-limiting requests ({code}: {message})")]
+    Throttled {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message, as plain text.
+        message: String,
+        /// How long to wait, from the provider's usage headers or, where
+        /// it gives none, the connector's estimate.
+        retry_after: Option<Duration>,
+    },
+
     /// The provider failed or is down for maintenance (HTTP 408 or 5xx).
     #[error("{provider} at {site} is unavailable (HTTP {status})")]
     Unavailable {
@@ -212,15 +228,60 @@ pub enum Error {
         description: String,
     },
 
-    /// The API refused the access token (HTTP 401): it expired early or
-    /// was revoked. A caller holding a refresh token refreshes once and
-    /// retries; if the retry fails the same way, the user has to reconnect.
+    /// The API refused the access token (HTTP 401, or Meta's error code
+    /// 190 on HTTP 400): it expired early or was revoked. A caller that can
+    /// renew the token renews once and retries; if the retry fails the same
+    /// way, the user has to reconnect.
     #[error("{provider} rejected the access token ({message})")]
     AccessTokenRejected {
         /// Display name of the API that answered.
         provider: String,
         /// The provider's message, as plain text.
         message: String,
+    },
+
+    /// The connected account, or the app, lacks a permission the call
+    /// needs: someone has to grant it, and the user may have to reconnect
+    /// and approve every permission asked for.
+    #[error(
+        "{provider} refused the request for lack of permission ({code}: {message}); give the \
+         connected account access to this data, or reconnect and approve every requested permission"
+    )]
+    PermissionDenied {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// The provider does not serve the API version the catalog asks for
+    /// (LinkedIn's 426 `NONEXISTENT_VERSION` once a version is sunset).
+    #[error(
+        "{provider} does not serve API version '{version}' ({code}: {message}); set a supported \
+         version as api_version in the provider's catalog entry"
+    )]
+    ApiVersion {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The version that was sent.
+        version: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// OAuth 2.0 credentials without a refresh token, for a provider that
+    /// renews with one: the access token cannot be renewed.
+    #[error(
+        "{provider} issued no refresh token for this connection, so its access token cannot be \
+         renewed; the user has to reconnect"
+    )]
+    NoRefreshToken {
+        /// Display name of the provider.
+        provider: String,
     },
 
     /// The OAuth client of a provider has no client id: the operator has to
@@ -232,6 +293,72 @@ pub enum Error {
     ClientNotConfigured {
         /// The catalog entry.
         connector: ConnectorId,
+    },
+
+    /// An OAuth 1.0a endpoint refused the consumer key or the signature made
+    /// with the consumer secret while a request token was asked for: the
+    /// operator's client configuration is wrong.
+    #[error(
+        "{provider}'s OAuth endpoint {url} refused the consumer key or its signature (HTTP \
+         {status}: {message}); check the consumer key and secret in the connectors' oauth_clients \
+         configuration"
+    )]
+    ConsumerRejected {
+        /// Display name of the provider.
+        provider: String,
+        /// The endpoint, without its query string.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The provider's message, as plain text, with any token blanked out.
+        message: String,
+    },
+
+    /// An OAuth 1.0a endpoint refused to exchange the request token: it
+    /// expired, was used already, was not approved, or the verifier does
+    /// not match. The user has to start connecting again.
+    #[error(
+        "{provider}'s OAuth endpoint {url} refused the request token or its verifier (HTTP \
+         {status}: {message}); start connecting again"
+    )]
+    RequestTokenRejected {
+        /// Display name of the provider.
+        provider: String,
+        /// The endpoint, without its query string.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The provider's message, as plain text, with any token blanked out.
+        message: String,
+    },
+
+    /// The request-token answer did not confirm the callback
+    /// (`oauth_callback_confirmed=true`): the provider does not speak
+    /// OAuth 1.0a as the catalog says.
+    #[error(
+        "{provider}'s OAuth endpoint {url} did not confirm the callback URL; it does not speak \
+         OAuth 1.0a as the catalog entry says"
+    )]
+    CallbackNotConfirmed {
+        /// Display name of the provider.
+        provider: String,
+        /// The endpoint, without its query string.
+        url: String,
+    },
+
+    /// The API refused OAuth 1.0a credentials (HTTP 401): the token
+    /// expired (Trello's die after 30 days unless they never expire), was
+    /// revoked, or lacks a permission, or the consumer key does not match
+    /// it. There is no refresh: the user has to reconnect.
+    #[error(
+        "{provider} refused the connection's token ({message}); it expired, was revoked or lacks \
+         a permission: reconnect the account"
+    )]
+    TokenRejected {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The provider's message, as plain text.
+        message: String,
     },
 
     /// The Google account has access to no Google Analytics 4 property.
@@ -276,10 +403,10 @@ pub enum ErrorClass {
 }
 
 impl Error {
-    /// Whether the access token was refused (HTTP 401) and a refresh may
-    /// cure it. The caller refreshes once and retries; [`Error::class`] is
-    /// [`ErrorClass::ReauthRequired`] for when it cannot or the retry fails
-    /// the same way.
+    /// Whether the access token was refused (HTTP 401, Meta's code 190) and
+    /// a renewal may cure it. The caller renews once and retries;
+    /// [`Error::class`] is [`ErrorClass::ReauthRequired`] for when it cannot
+    /// or the retry fails the same way.
     pub fn wants_token_refresh(&self) -> bool {
         matches!(self, Self::AccessTokenRejected { .. })
     }
@@ -287,13 +414,16 @@ impl Error {
     /// Whether to retry, give up, or ask the user to reconnect.
     pub fn class(&self) -> ErrorClass {
         match self {
-            Self::RateLimited { retry_after, .. } | Self::Unavailable { retry_after, .. } => {
-                ErrorClass::Retryable {
-                    retry_after: *retry_after,
-                }
-            }
+            Self::RateLimited { retry_after, .. }
+            | Self::Throttled { retry_after, .. }
+            | Self::Unavailable { retry_after, .. } => ErrorClass::Retryable {
+                retry_after: *retry_after,
+            },
             Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
-            Self::AppPasswordRejected { .. } | Self::AccessTokenRejected { .. } => {
+            Self::AppPasswordRejected { .. }
+            | Self::AccessTokenRejected { .. }
+            | Self::NoRefreshToken { .. } => ErrorClass::ReauthRequired,
+            Self::RequestTokenRejected { .. } | Self::TokenRejected { .. } => {
                 ErrorClass::ReauthRequired
             }
             Self::TokenEndpoint { code, .. } if code == "invalid_grant" => {
@@ -304,11 +434,15 @@ impl Error {
             | Self::AppPasswordsUnavailable { .. }
             | Self::AuthorizationStripped { .. }
             | Self::Forbidden { .. }
+            | Self::PermissionDenied { .. }
+            | Self::ApiVersion { .. }
             | Self::NoRoute { .. }
             | Self::Redirected { .. }
             | Self::Rejected { .. }
             | Self::TokenEndpoint { .. }
             | Self::ClientNotConfigured { .. }
+            | Self::ConsumerRejected { .. }
+            | Self::CallbackNotConfirmed { .. }
             | Self::NoAnalyticsProperty
             | Self::InvalidResponse { .. }
             | Self::UnknownStream { .. }

@@ -113,6 +113,16 @@ pub(crate) fn display_url(url: &Url) -> String {
     url.to_string()
 }
 
+/// `path` (segments separated by `/`) below `base`, whether or not `base`
+/// ends with `/`. Each segment is percent-encoded as a path segment.
+pub(crate) fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(path.split('/'));
+    }
+    url
+}
+
 /// The error for a failed request or body read. The URL is taken out of
 /// `source` and shown without its query string.
 pub(crate) fn transport_error(provider: &str, url: &Url, source: reqwest::Error) -> Error {
@@ -239,6 +249,21 @@ mod tests {
     fn retry_after_that_is_unreadable_or_absent_is_none() {
         assert_eq!(retry_after(&headers("soon"), now()), None);
         assert_eq!(retry_after(&HeaderMap::new(), now()), None);
+    }
+
+    #[test]
+    fn endpoints_join_below_a_base_with_or_without_a_slash() {
+        let versioned = Url::parse("https://graph.facebook.com/v22.0").unwrap();
+        let slashed = Url::parse("https://api.linkedin.com/").unwrap();
+
+        assert_eq!(
+            endpoint(&versioned, "act_1/insights").as_str(),
+            "https://graph.facebook.com/v22.0/act_1/insights"
+        );
+        assert_eq!(
+            endpoint(&slashed, "rest/organizationAcls").as_str(),
+            "https://api.linkedin.com/rest/organizationAcls"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@
 //! token that a refresh response did not replace. An API's 401 is
 //! [`Error::AccessTokenRejected`]: the caller refreshes once
 //! ([`Error::wants_token_refresh`]) and retries before asking the user to
-//! reconnect.
+//! reconnect. The [`oauth1`] module runs three-legged OAuth 1.0a (RFC
+//! 5849, HMAC-SHA1) for Trello: request token, authorize URL, access
+//! token, and the signature of every API request; its tokens have no
+//! refresh, so an API's 401 is [`Error::TokenRejected`].
 //!
 //! Every failure is an [`Error`] whose message a person can act on and
 //! whose [`class`](Error::class) says what to do: retry (with the
@@ -35,9 +38,13 @@
 //! Connectors today: `wordpress` (application password; streams `posts`,
 //! `pages`), `fluentcrm` (application password; streams `subscribers`,
 //! `lists`), `google-analytics` (OAuth 2.0 with PKCE; stream
-//! `daily_metrics`), and every other OAuth 2.0 entry with a `userinfo_url`
-//! (`meta`, `linkedin`, operators' own), which validates through it and
-//! has no streams.
+//! `daily_metrics`), `meta` (OAuth 2.0 with long-lived tokens renewed by
+//! exchange; stream `ad_insights`), `linkedin` (OAuth 2.0, versioned
+//! `/rest` API; stream `follower_statistics`), `trello` (OAuth 1.0a;
+//! streams `boards`, `cards`), and every other OAuth 2.0
+//! entry with a `userinfo_url` (operators' own), which validates through
+//! it and has no streams. [`oauth2::Client::renew`] renews a connection's
+//! access token the way its provider allows.
 //!
 //! What this crate does not do: it knows nothing of NATS, SQL or Vault. It
 //! does not store credentials or cursors, decide when to refresh OAuth
@@ -47,7 +54,7 @@
 //! the HTTP request and to serialisation (for Vault).
 //!
 //! Start from [`Registry`], [`Catalog`], [`Connector`], [`Credentials`],
-//! [`oauth2::Client`], [`Page`] and [`Error`].
+//! [`oauth2::Client`], [`oauth1::Client`], [`Page`] and [`Error`].
 //!
 //! ```no_run
 //! use fleet_connectors::{Config, Credentials, ErrorClass, Registry};
@@ -92,8 +99,12 @@ mod fluentcrm;
 mod generic_oauth2;
 mod google_analytics;
 mod http;
+mod linkedin;
+mod meta;
+pub mod oauth1;
 pub mod oauth2;
 mod registry;
+mod trello;
 mod wordpress;
 mod wp;
 

@@ -16,6 +16,15 @@
 //! redirects, and are **not** retried within the call: a code is single
 //! use, and a lost refresh response may already have rotated the refresh
 //! token. Their errors say whether the caller may retry.
+//!
+//! [`Client::renew`] keeps a connection's access token alive the way its
+//! provider allows ([`TokenRenewal`]): the refresh grant, or Meta's
+//! exchange of a still-valid token for a new long-lived one. For Meta,
+//! [`Client::exchange_code`] makes that exchange right after the code
+//! exchange, so a new connection holds a 60-day token rather than a
+//! short-lived one. Meta's token endpoint answers errors with Graph bodies
+//! (`{"error": {"message", "type", "code", …}}`) rather than OAuth's flat
+//! ones; both are read.
 
 use std::time::Duration;
 
@@ -23,7 +32,10 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fleet_events::ConnectorId;
-use reqwest::{StatusCode, header::ACCEPT};
+use reqwest::{
+    RequestBuilder, StatusCode,
+    header::{ACCEPT, HeaderMap},
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest as _, Sha256};
@@ -31,8 +43,9 @@ use url::Url;
 
 use crate::{
     Credentials, Error,
-    catalog::OAuth2Settings,
+    catalog::{OAuth2Settings, TokenRenewal},
     http::{self, Http},
+    meta::{self, GraphErrorBody},
     wp::plain_text,
 };
 
@@ -219,13 +232,19 @@ impl Client {
     /// Exchanges the callback's `code` for tokens. `redirect_uri` must be
     /// the one the authorize URL carried.
     ///
+    /// For a provider that renews with
+    /// [`FbExchangeToken`](TokenRenewal::FbExchangeToken) (Meta), the
+    /// short-lived token of the code exchange is exchanged at once for a
+    /// long-lived one, which is what this returns.
+    ///
     /// # Errors
     ///
     /// [`Error::TokenEndpoint`] when the provider refuses (an
     /// `invalid_grant` for a used or expired code or a wrong PKCE verifier
     /// is [`ReauthRequired`](crate::ErrorClass::ReauthRequired): the user
-    /// has to start over), retryable errors for 429, 5xx and network
-    /// failures, [`Error::ClientNotConfigured`] without a client id.
+    /// has to start over), retryable errors for 429, 5xx, throttling and
+    /// network failures, [`Error::ClientNotConfigured`] without a client
+    /// id.
     pub async fn exchange_code(
         &self,
         code: &str,
@@ -242,7 +261,11 @@ impl Client {
         }
         let url = self.settings.token_url.clone();
         let body = self.post_form(&url, form, &[code]).await?;
-        self.tokens(&url, &body)
+        let tokens = self.tokens(&url, &body)?;
+        match self.settings.token_renewal {
+            TokenRenewal::RefreshToken => Ok(tokens),
+            TokenRenewal::FbExchangeToken => self.fb_exchange(&tokens.access_token).await,
+        }
     }
 
     /// Exchanges `refresh_token` for a new access token. Merge the result
@@ -259,6 +282,97 @@ impl Client {
         let url = self.settings.refresh_url().clone();
         let body = self.post_form(&url, form, &[token]).await?;
         self.tokens(&url, &body)
+    }
+
+    /// Whether [`Client::renew`] can renew `credentials` without the user:
+    /// OAuth 2.0 credentials with a refresh token for a provider that
+    /// refreshes, or with an access token that has not expired (as far as
+    /// the stored expiry says) for one that exchanges tokens.
+    pub fn can_renew(&self, credentials: &Credentials) -> bool {
+        let Credentials::OAuth2 {
+            refresh_token,
+            expires_at,
+            ..
+        } = credentials
+        else {
+            return false;
+        };
+        match self.settings.token_renewal {
+            TokenRenewal::RefreshToken => refresh_token.is_some(),
+            TokenRenewal::FbExchangeToken => expires_at.is_none_or(|at| at > Utc::now()),
+        }
+    }
+
+    /// Renews the access token of `credentials` the way the provider
+    /// allows ([`OAuth2Settings::token_renewal`]): with the refresh grant
+    /// and the stored refresh token, or (Meta) by exchanging the current,
+    /// still-valid access token for a new long-lived one.
+    ///
+    /// The result is complete: the refresh token and scope are the
+    /// response's when it carried them, else the stored ones, as with
+    /// [`Credentials::merge_refresh`]. Store
+    /// [`TokenSet::into_credentials`] of it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRefreshToken`] for a refreshing provider when the
+    /// credentials have no refresh token, and a refused refresh or
+    /// exchange (`invalid_grant`, Meta's expired-token error 190): both are
+    /// [`ReauthRequired`](crate::ErrorClass::ReauthRequired), the user has
+    /// to reconnect. [`Error::CredentialsKind`] for credentials that are
+    /// not OAuth 2.0. Otherwise as [`Client::exchange_code`].
+    pub async fn renew(&self, credentials: &Credentials) -> Result<TokenSet, Error> {
+        let Credentials::OAuth2 {
+            access_token,
+            refresh_token,
+            scope,
+            ..
+        } = credentials
+        else {
+            return Err(Error::CredentialsKind {
+                connector: self.id.clone(),
+                expected: "OAuth 2.0",
+                found: credentials.kind(),
+            });
+        };
+        let renewed = match self.settings.token_renewal {
+            TokenRenewal::RefreshToken => {
+                let Some(refresh_token) = refresh_token else {
+                    return Err(Error::NoRefreshToken {
+                        provider: self.provider.clone(),
+                    });
+                };
+                self.refresh(refresh_token).await?
+            }
+            TokenRenewal::FbExchangeToken => self.fb_exchange(access_token).await?,
+        };
+        Ok(TokenSet {
+            refresh_token: renewed.refresh_token.or_else(|| refresh_token.clone()),
+            scope: renewed.scope.or_else(|| scope.clone()),
+            ..renewed
+        })
+    }
+
+    /// Exchanges the still-valid `access_token` for a long-lived one:
+    /// `GET {token_url}?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`.
+    async fn fb_exchange(&self, access_token: &SecretString) -> Result<TokenSet, Error> {
+        let client_id = self.client_id()?;
+        let token = access_token.expose_secret();
+        let token_url = &self.settings.token_url;
+        let mut url = token_url.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("grant_type", "fb_exchange_token")
+                .append_pair("client_id", client_id);
+            if let Some(secret) = &self.settings.client_secret {
+                query.append_pair("client_secret", secret.expose_secret());
+            }
+            query.append_pair("fb_exchange_token", token);
+        }
+        let request = self.http.get(url);
+        let body = self.send(token_url, request, &[token]).await?;
+        self.tokens(token_url, &body)
     }
 
     /// Revokes `token` (an access or refresh token) at the provider.
@@ -303,15 +417,25 @@ impl Client {
     ) -> Result<Bytes, Error> {
         let client_id = self.client_id()?;
         form.push(("client_id", client_id));
-        let secret = self.settings.client_secret.as_ref();
-        if let Some(secret) = secret {
+        if let Some(secret) = &self.settings.client_secret {
             form.push(("client_secret", secret.expose_secret()));
         }
-        let response = self
-            .http
-            .post(url.clone())
+        let request = self.http.post(url.clone()).form(&form);
+        self.send(url, request, exposed).await
+    }
+
+    /// Sends a token `request` to `url` (its address without the query,
+    /// for messages) and returns the body of a successful response.
+    /// `exposed` are request values an error description must not echo;
+    /// the client secret never is.
+    async fn send(
+        &self,
+        url: &Url,
+        request: RequestBuilder,
+        exposed: &[&str],
+    ) -> Result<Bytes, Error> {
+        let response = request
             .header(ACCEPT, "application/json")
-            .form(&form)
             .send()
             .await
             .map_err(|source| http::transport_error(&self.provider, url, source))?;
@@ -337,16 +461,19 @@ impl Client {
             ));
         }
         let mut secrets = exposed.to_vec();
+        let secret = self.settings.client_secret.as_ref();
         secrets.extend(secret.map(|secret| secret.expose_secret()));
-        Err(self.endpoint_error(url, status, &body, &secrets))
+        Err(self.endpoint_error(url, status, &headers, &body, &secrets))
     }
 
     /// The error for a refused token request, from its flat OAuth error
-    /// body (`{"error": "invalid_grant", "error_description": "…"}`).
+    /// body (`{"error": "invalid_grant", "error_description": "…"}`) or,
+    /// from Meta, a Graph error body.
     fn endpoint_error(
         &self,
         url: &Url,
         status: StatusCode,
+        headers: &HeaderMap,
         body: &[u8],
         secrets: &[&str],
     ) -> Error {
@@ -357,6 +484,17 @@ impl Client {
             error_description: Option<String>,
         }
 
+        if let Ok(GraphErrorBody { error }) = serde_json::from_slice(body) {
+            let redact = |text: &str| redact(text, secrets);
+            return meta::token_endpoint_error(
+                &self.provider,
+                url,
+                status,
+                headers,
+                &error,
+                &redact,
+            );
+        }
         let (code, description) = match serde_json::from_slice::<OAuthError>(body) {
             Ok(error) => (
                 error.error,
@@ -427,6 +565,16 @@ fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D:
 }
 
 /// 256 random bits, base64url without padding: a `state` or PKCE verifier.
+/// A fresh random `state` value: 256 bits, base64url, 43 characters. For
+/// flows that carry their own state, such as an OAuth 1.0a callback URL.
+///
+/// # Panics
+///
+/// When the operating system has no source of randomness.
+pub fn random_state() -> String {
+    random_token()
+}
+
 fn random_token() -> String {
     let mut bytes = [0_u8; RANDOM_BYTES];
     getrandom::fill(&mut bytes).expect("the operating system provides random bytes");

@@ -11,7 +11,10 @@ use crate::{
     generic_oauth2::GenericOAuth2,
     google_analytics::GoogleAnalytics,
     http::Http,
-    oauth2,
+    linkedin::LinkedIn,
+    meta::Meta,
+    oauth1, oauth2,
+    trello::Trello,
     wordpress::WordPress,
 };
 
@@ -20,10 +23,10 @@ use crate::{
 /// (and its connection pool).
 ///
 /// Which entries get a connector: `wordpress` and `fluentcrm`
-/// (application passwords), `google-analytics` (its own sync mapping), and
-/// every other OAuth 2.0 entry with a `userinfo_url`, which validates
-/// through it and has no streams. OAuth 1.0a entries (Trello) are listed in
-/// the catalog but have no connector yet.
+/// (application passwords), `google-analytics`, `meta` and `linkedin`
+/// (their own sync mappings), and every other OAuth 2.0 entry with a `userinfo_url`, which validates
+/// through it and has no streams, and `trello` (OAuth 1.0a, signed
+/// requests).
 #[derive(Debug, Clone)]
 pub struct Registry {
     catalog: Arc<Catalog>,
@@ -86,6 +89,22 @@ impl Registry {
             self.http.clone(),
         ))
     }
+
+    /// The OAuth 1.0a client of catalog entry `id`, when it is an OAuth
+    /// 1.0a entry. It builds without a consumer key or secret; its flow
+    /// then fails with [`Error::ClientNotConfigured`](crate::Error::ClientNotConfigured).
+    pub fn oauth1(&self, id: &ConnectorId) -> Option<oauth1::Client> {
+        let entry = self.catalog.get(id)?;
+        let Auth::OAuth1(settings) = &entry.auth else {
+            return None;
+        };
+        Some(oauth1::Client::new(
+            entry.id.clone(),
+            entry.display_name.clone(),
+            (**settings).clone(),
+            self.http.clone(),
+        ))
+    }
 }
 
 /// The connector of `entry`, if it has one.
@@ -98,6 +117,9 @@ fn connector(
         ("wordpress", Auth::AppPassword) => Arc::new(WordPress::new(http)),
         ("fluentcrm", Auth::AppPassword) => Arc::new(FluentCrm::new(http)),
         ("google-analytics", Auth::OAuth2(_)) => Arc::new(GoogleAnalytics::new(entry, http)?),
+        ("meta", Auth::OAuth2(_)) => Arc::new(Meta::new(entry, http)?),
+        ("linkedin", Auth::OAuth2(_)) => Arc::new(LinkedIn::new(entry, http)?),
+        ("trello", Auth::OAuth1(settings)) => Arc::new(Trello::new(entry, settings, http)?),
         (_, Auth::OAuth2(settings)) => {
             let Some(userinfo_url) = &settings.userinfo_url else {
                 return Ok(None);
@@ -130,6 +152,7 @@ mod tests {
                 "google-analytics",
                 "linkedin",
                 "meta",
+                "trello",
                 "wordpress"
             ]
         );
@@ -138,10 +161,27 @@ mod tests {
             .unwrap();
         let streams: Vec<_> = wordpress.streams().iter().map(|s| s.name).collect();
         assert_eq!(streams, ["posts", "pages"]);
+        for (id, stream) in [("meta", "ad_insights"), ("linkedin", "follower_statistics")] {
+            let connector = registry.get(&ConnectorId::parse(id).unwrap()).unwrap();
+            let streams: Vec<_> = connector.streams().iter().map(|s| s.name).collect();
+            assert_eq!(streams, [stream]);
+        }
         let trello = ConnectorId::parse("trello").unwrap();
-        assert!(registry.get(&trello).is_none());
-        assert!(registry.catalog().get(&trello).is_some());
+        let streams: Vec<_> = registry
+            .get(&trello)
+            .unwrap()
+            .streams()
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(streams, ["boards", "cards"]);
         assert!(registry.oauth2(&trello).is_none());
+        assert!(registry.oauth1(&trello).is_some());
+        assert!(
+            registry
+                .oauth1(&ConnectorId::parse("wordpress").unwrap())
+                .is_none()
+        );
     }
 
     #[test]

@@ -10,6 +10,13 @@ pub struct Config {
     pub sites: Vec<SiteConfig>,
     /// Google's OAuth and Analytics endpoints, under `/google`.
     pub google: GoogleConfig,
+    /// Meta's Facebook Login and Graph API endpoints, under `/meta`.
+    pub meta: MetaConfig,
+    /// LinkedIn's OAuth, userinfo and Community Management endpoints,
+    /// under `/linkedin`.
+    pub linkedin: LinkedInConfig,
+    /// Trello's OAuth 1.0a and REST endpoints, under `/trello`.
+    pub trello: TrelloConfig,
 }
 
 impl Config {
@@ -24,6 +31,27 @@ impl Config {
     #[must_use]
     pub fn google(mut self, google: GoogleConfig) -> Self {
         self.google = google;
+        self
+    }
+
+    /// Sets Meta's app and users.
+    #[must_use]
+    pub fn meta(mut self, meta: MetaConfig) -> Self {
+        self.meta = meta;
+        self
+    }
+
+    /// Sets LinkedIn's app and members.
+    #[must_use]
+    pub fn linkedin(mut self, linkedin: LinkedInConfig) -> Self {
+        self.linkedin = linkedin;
+        self
+    }
+
+    /// Sets Trello's consumer and members.
+    #[must_use]
+    pub fn trello(mut self, trello: TrelloConfig) -> Self {
+        self.trello = trello;
         self
     }
 }
@@ -242,4 +270,239 @@ pub struct FluentCrmConfig {
     pub subscribers: u32,
     /// Lists to seed.
     pub lists: u32,
+}
+
+/// The simulated Trello: one OAuth 1.0a consumer (an API key and its
+/// secret), its members, and its rate limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrelloConfig {
+    /// The only consumer key (Trello's API key) the endpoints accept.
+    pub consumer_key: String,
+    /// The consumer's secret (a test value, not a secret).
+    pub consumer_secret: String,
+    /// The members, in order; the first approves authorize requests.
+    pub members: Vec<TrelloMemberConfig>,
+    /// The authorize endpoint shows an HTML page with an "Allow" button
+    /// instead of redirecting at once (also per request with
+    /// `consent=page`), for browser tests.
+    pub consent_page: bool,
+    /// Requests one token may make per window (Trello: 100 per 10 s).
+    pub token_limit: u32,
+    /// Requests one API key may make per window (Trello: 300 per 10 s).
+    pub key_limit: u32,
+    /// The length of a rate-limit window, in milliseconds.
+    pub limit_window_ms: u64,
+}
+
+impl Default for TrelloConfig {
+    fn default() -> Self {
+        Self {
+            consumer_key: "5e1f0c0ffee5e1f0c0ffee5e1f0c0ffe".to_owned(),
+            consumer_secret: "sim-trello-consumer-secret".to_owned(),
+            members: Vec::new(),
+            consent_page: false,
+            token_limit: 100,
+            key_limit: 300,
+            limit_window_ms: 10_000,
+        }
+    }
+}
+
+impl TrelloConfig {
+    /// Adds a member.
+    #[must_use]
+    pub fn member(mut self, member: TrelloMemberConfig) -> Self {
+        self.members.push(member);
+        self
+    }
+}
+
+/// A Trello member and their boards.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrelloMemberConfig {
+    /// The username; the full name is the username capitalised.
+    pub username: String,
+    /// The member's boards, in creation order.
+    #[serde(default)]
+    pub boards: Vec<TrelloBoardConfig>,
+}
+
+impl TrelloMemberConfig {
+    /// A member named `username` without boards.
+    pub fn new(username: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            boards: Vec::new(),
+        }
+    }
+
+    /// Adds an open board with `cards` cards.
+    #[must_use]
+    pub fn board(mut self, cards: u32) -> Self {
+        self.boards.push(TrelloBoardConfig {
+            cards,
+            closed: false,
+        });
+        self
+    }
+
+    /// Adds a closed (archived) board with `cards` cards.
+    #[must_use]
+    pub fn closed_board(mut self, cards: u32) -> Self {
+        self.boards.push(TrelloBoardConfig {
+            cards,
+            closed: true,
+        });
+        self
+    }
+}
+
+/// A Trello board.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct TrelloBoardConfig {
+    /// Cards to seed, each created a minute after the previous one.
+    pub cards: u32,
+    /// Whether the board is closed (archived).
+    #[serde(default)]
+    pub closed: bool,
+}
+
+/// The simulated Meta: one app and its Facebook users.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetaConfig {
+    /// The only app id (OAuth client id) the endpoints accept.
+    pub app_id: String,
+    /// The app's secret (a test value, not a secret).
+    pub app_secret: String,
+    /// The users; the first one logs in.
+    pub users: Vec<MetaUserConfig>,
+    /// The OAuth dialog shows an HTML consent page with an "Allow" button
+    /// instead of redirecting at once (also per request with
+    /// `consent=page`), for browser tests.
+    pub consent_page: bool,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        Self {
+            app_id: "100000000000001".to_owned(),
+            app_secret: "sim-meta-app-secret".to_owned(),
+            users: Vec::new(),
+            consent_page: false,
+        }
+    }
+}
+
+impl MetaConfig {
+    /// Adds a user.
+    #[must_use]
+    pub fn user(mut self, user: MetaUserConfig) -> Self {
+        self.users.push(user);
+        self
+    }
+}
+
+/// A Facebook user and the ad accounts they can read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetaUserConfig {
+    /// The user's name; the e-mail address is `{name}@example.test`.
+    pub name: String,
+    /// Ad accounts the user can read. Each delivered every day from
+    /// 2024-01-01 to today, except the idle ones.
+    #[serde(default)]
+    pub ad_accounts: u32,
+    /// How many of the last ad accounts never delivered: their insights
+    /// have no rows, only (empty) pages.
+    #[serde(default)]
+    pub idle_ad_accounts: u32,
+}
+
+impl MetaUserConfig {
+    /// A user named `name` with `ad_accounts` ad accounts, all delivering.
+    pub fn new(name: impl Into<String>, ad_accounts: u32) -> Self {
+        Self {
+            name: name.into(),
+            ad_accounts,
+            idle_ad_accounts: 0,
+        }
+    }
+
+    /// Makes the last `count` ad accounts idle.
+    #[must_use]
+    pub fn idle(mut self, count: u32) -> Self {
+        self.idle_ad_accounts = count;
+        self
+    }
+}
+
+/// The simulated LinkedIn: one app and its members.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LinkedInConfig {
+    /// The only client id the OAuth endpoints accept.
+    pub client_id: String,
+    /// The client's secret (a test value, not a secret).
+    pub client_secret: String,
+    /// The members; the first one signs in.
+    pub users: Vec<LinkedInUserConfig>,
+    /// The app is approved for programmatic refresh tokens: code exchanges
+    /// also return a refresh token (365 days). LinkedIn approves few apps,
+    /// so the default is no.
+    pub refresh_tokens: bool,
+    /// The authorize endpoint shows an HTML consent page with an "Allow"
+    /// button instead of redirecting at once (also per request with
+    /// `consent=page`), for browser tests.
+    pub consent_page: bool,
+    /// The oldest `LinkedIn-Version` (`YYYYMM`) still served; older ones
+    /// are sunset and answered with 426 `NONEXISTENT_VERSION`.
+    pub oldest_version: String,
+    /// The newest `LinkedIn-Version` released; later ones do not exist yet
+    /// (426 as well).
+    pub newest_version: String,
+}
+
+impl Default for LinkedInConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "sim-linkedin-client".to_owned(),
+            client_secret: "sim-linkedin-secret".to_owned(),
+            users: Vec::new(),
+            refresh_tokens: false,
+            consent_page: false,
+            oldest_version: "202511".to_owned(),
+            newest_version: "202611".to_owned(),
+        }
+    }
+}
+
+impl LinkedInConfig {
+    /// Adds a member.
+    #[must_use]
+    pub fn user(mut self, user: LinkedInUserConfig) -> Self {
+        self.users.push(user);
+        self
+    }
+}
+
+/// A LinkedIn member and the organizations they administer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LinkedInUserConfig {
+    /// The member's name; the e-mail address is `{name}@example.test`.
+    pub name: String,
+    /// Organizations the member administers (approved `ADMINISTRATOR`
+    /// roles), each with follower gains every day.
+    #[serde(default)]
+    pub organizations: u32,
+}
+
+impl LinkedInUserConfig {
+    /// A member named `name` administering `organizations` organizations.
+    pub fn new(name: impl Into<String>, organizations: u32) -> Self {
+        Self {
+            name: name.into(),
+            organizations,
+        }
+    }
 }

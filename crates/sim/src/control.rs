@@ -4,7 +4,7 @@
 //! | method and path | body | effect |
 //! | --- | --- | --- |
 //! | `POST /_sim/sites` | a [`SiteConfig`] | seeds and serves the site, replacing one of the same name |
-//! | `POST /_sim/faults` | `{"site"?, "google_user"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` or of Google user `google_user` (default: any) suffer `fault` |
+//! | `POST /_sim/faults` | `{"site"?, "google_user"?, "meta_user"?, "linkedin_user"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` or of the Google, Meta or LinkedIn user (default: any) suffer `fault` |
 //! | `DELETE /_sim/faults` | | forgets every queued fault |
 //! | `POST /_sim/sites/{site}/users/{username}/revoke` | | revokes the user's application passwords |
 
@@ -19,7 +19,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::SiteConfig, fault::Fault, google, state::State};
+use crate::{config::SiteConfig, fault::Fault, google, linkedin, meta, state::State};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Deserialize)]
@@ -28,6 +28,10 @@ struct Injection {
     site: Option<String>,
     #[serde(default)]
     google_user: Option<String>,
+    #[serde(default)]
+    meta_user: Option<String>,
+    #[serde(default)]
+    linkedin_user: Option<String>,
     fault: Fault,
     #[serde(default = "one")]
     times: u32,
@@ -62,6 +66,13 @@ async fn inject(
         .google_user
         .as_deref()
         .map(google::fault_target)
+        .or_else(|| injection.meta_user.as_deref().map(meta::fault_target))
+        .or_else(|| {
+            injection
+                .linkedin_user
+                .as_deref()
+                .map(linkedin::fault_target)
+        })
         .or(injection.site);
     state.inject(target.as_deref(), injection.fault, injection.times);
     StatusCode::NO_CONTENT

@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    /// Answer 429 with `Retry-After: {retry_after_secs}` (Google answers
-    /// without it, as Google does).
+    /// Answer 429 with `Retry-After: {retry_after_secs}` (Google, Trello
+    /// and LinkedIn answer without it, as they do). Meta answers HTTP 400
+    /// with a throttling code instead: 80000 with the wait, rounded up to
+    /// minutes, in `X-Business-Use-Case-Usage`, or 17 when the wait is 0.
     RateLimited {
         /// The `Retry-After` value, in seconds.
         retry_after_secs: u64,
@@ -35,12 +37,16 @@ pub enum Fault {
     /// Drop the `Authorization` header before WordPress sees it, as some
     /// hosts (CGI/FastCGI setups) do.
     StripAuthorization,
-    /// Google APIs: answer 401 `UNAUTHENTICATED`, as for an access token
-    /// that expired or was revoked. Other providers ignore it.
+    /// Google APIs: answer 401 `UNAUTHENTICATED` (Trello's REST API: a
+    /// plain-text 401 `invalid token`; LinkedIn: 401 `EXPIRED_ACCESS_TOKEN`;
+    /// Meta's Graph API and its `fb_exchange_token` exchange: code 190
+    /// subcode 463), as for an access token that expired or was revoked.
+    /// Other providers ignore it.
     ExpiredAccessToken,
-    /// Google's token endpoint: answer a refresh with 400 `invalid_grant`,
-    /// as for a refresh token that expired or was revoked. Other requests
-    /// ignore it.
+    /// Google's and LinkedIn's token endpoints: answer a refresh with 400
+    /// `invalid_grant`, as for a refresh token that expired or was revoked
+    /// (Meta: a used code, 100/36009, or an invalidated session on
+    /// `fb_exchange_token`, 190/460). Other requests ignore it.
     InvalidGrant,
 }
 

@@ -20,6 +20,43 @@
 //! bodies and paging. The catalog points at real Google; tests override
 //! its URLs to these.
 //!
+//! Trello lives under `{base_url}/trello` ([`SimHandle::trello_url`]):
+//! three-legged OAuth 1.0a (request token, an authorize page that approves
+//! at once or shows an "Allow" button, access token; form-encoded answers)
+//! and the REST routes `/1/members/me`, `/1/members/me/boards` and
+//! `/1/boards/{id}/cards` (bare arrays, `limit` up to 1000 and `before`,
+//! newest first). It checks every request's HMAC-SHA1 signature with its
+//! own implementation of RFC 5849 and refuses unknown consumer keys, bad
+//! signatures, reused nonces and stale timestamps with Trello's plain-text
+//! 401s; tokens die after 30 days unless `expiration=never` was asked for
+//! ([`SimHandle::trello_token`] shows what was granted); rate limits per
+//! token and key answer JSON 429s, and every REST answer carries the
+//! lower-case `x-rate-limit-api-*` headers. Members and boards are seeded
+//! from a [`TrelloConfig`].
+//!
+//! Meta lives under `{base_url}/meta` ([`SimHandle::meta_url`]): the
+//! Facebook Login dialog (auto-consent or an "Allow" page; the redirect
+//! ends in `#_=_`, a denial carries `error_reason=user_denied`), the token
+//! endpoint (GET or POST; a code gives a short-lived token, and
+//! `fb_exchange_token` trades a still-valid token for a long-lived one;
+//! there is no refresh grant) and the Graph API's `/me`, `/me/adaccounts`
+//! and `/act_<n>/insights`, with Graph error bodies on HTTP 400 (190/463
+//! for an expired token, throttling as codes 17 and 80000 with
+//! `X-Business-Use-Case-Usage`), cursor paging whose `next` link is
+//! absent on the last page, and metrics as strings. Users and ad accounts
+//! come from a [`MetaConfig`].
+//!
+//! LinkedIn lives under `{base_url}/linkedin` ([`SimHandle::linkedin_url`]):
+//! OAuth 2.0 (auto-consent or an "Allow" page, `user_cancelled_authorize`
+//! on cancel; 60-day tokens, comma-separated `scope`, refresh tokens only
+//! when [`LinkedInConfig::refresh_tokens`] is set), OpenID userinfo, and
+//! the versioned `/rest/organizationAcls` and
+//! `/rest/organizationalEntityFollowerStatistics`, which require
+//! `LinkedIn-Version` (400 `VERSION_MISSING`, 426 `NONEXISTENT_VERSION`
+//! outside the configured window) and Rest.li 2.0 query syntax, and
+//! answer LinkedIn's `{"status", "serviceErrorCode", "code", "message"}`
+//! errors, 429 without `Retry-After` included.
+//!
 //! Sites are seeded deterministically from counts in a [`SiteConfig`], so
 //! tests can page through 250 posts. Faults ([`Fault`]: 429 with
 //! `Retry-After`, 503, slow answers, redirects, a stripped `Authorization`
@@ -31,7 +68,8 @@
 //! or any route the connectors do not use.
 //!
 //! Start from [`Sim::start`], [`Config`], [`SiteConfig`], [`GoogleConfig`],
-//! [`SimHandle`] and [`Fault`].
+//! [`TrelloConfig`], [`MetaConfig`], [`LinkedInConfig`], [`SimHandle`] and
+//! [`Fault`].
 //!
 //! ```no_run
 //! use fleet_sim::{Config, Fault, Sim, SiteConfig, UserConfig};
@@ -56,7 +94,10 @@ mod control;
 mod fault;
 mod fluentcrm;
 mod google;
+mod linkedin;
+mod meta;
 mod state;
+mod trello;
 mod wordpress;
 
 use std::{io, net::Ipv4Addr, sync::Arc};
@@ -71,7 +112,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 pub use config::{
     Config, FluentCrmConfig, GoogleConfig, GoogleUserConfig, Role, SiteConfig, UserConfig,
 };
+pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig};
+pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use fault::Fault;
+pub use trello::TrelloToken;
 
 use state::State;
 
@@ -114,7 +158,13 @@ impl Sim {
         if address.ip().is_unspecified() {
             address.set_ip(Ipv4Addr::LOCALHOST.into());
         }
-        let state = Arc::new(State::new(format!("http://{address}"), &config.google));
+        let state = Arc::new(State::new(
+            format!("http://{address}"),
+            &config.google,
+            &config.trello,
+            &config.meta,
+            &config.linkedin,
+        ));
         for site in &config.sites {
             state.add_site(site)?;
         }
@@ -153,6 +203,9 @@ fn router(state: Arc<State>) -> Router {
         )
         .route(&format!("{site}/{{*route}}"), any(wordpress::no_route))
         .nest("/google", google::router())
+        .nest("/meta", meta::router())
+        .nest("/linkedin", linkedin::router())
+        .nest(trello::PREFIX, trello::router())
         .merge(control::router())
         .with_state(state)
 }
@@ -216,6 +269,83 @@ impl SimHandle {
     /// faulted ones included.
     pub fn google_requests(&self, user: &str) -> u64 {
         self.inner.state.requests(&google::fault_target(user))
+    }
+
+    /// `{base_url}/trello`, the root of the simulated Trello: OAuth 1.0a at
+    /// `/1/OAuthGetRequestToken`, `/1/OAuthAuthorizeToken` and
+    /// `/1/OAuthGetAccessToken`, the REST API at `/1`.
+    pub fn trello_url(&self) -> String {
+        format!("{}{}", self.base_url(), trello::PREFIX)
+    }
+
+    /// Makes the next `times` requests of Trello member `member` (to the
+    /// access-token endpoint or the REST API, once their signature is
+    /// checked) suffer `fault`.
+    pub fn inject_trello(&self, member: &str, fault: Fault, times: u32) {
+        self.inner
+            .state
+            .inject(Some(&trello::fault_target(member)), fault, times);
+    }
+
+    /// How many access-token and REST requests with a valid signature
+    /// Trello member `member` has made, faulted ones included.
+    pub fn trello_requests(&self, member: &str) -> u64 {
+        self.inner.state.requests(&trello::fault_target(member))
+    }
+
+    /// What Trello knows of access token `token` (its member, scope and
+    /// expiration), or `None` for a token it never issued or forgot.
+    pub fn trello_token(&self, token: &str) -> Option<TrelloToken> {
+        self.inner.state.trello(|trello| trello.token(token))
+    }
+
+    /// Revokes Trello access token `token`, as the member would in their
+    /// account settings. Returns `false` when it is unknown.
+    pub fn revoke_trello_token(&self, token: &str) -> bool {
+        self.inner.state.trello(|trello| trello.revoke(token))
+    }
+
+    /// `{base_url}/meta`, the root of the simulated Meta: the OAuth dialog
+    /// at `/{version}/dialog/oauth` and the Graph API at `/{version}`
+    /// (`/oauth/access_token`, `/me`, `/me/adaccounts`,
+    /// `/act_<n>/insights`), for any version such as `v22.0`.
+    pub fn meta_url(&self) -> String {
+        format!("{}/meta", self.base_url())
+    }
+
+    /// Makes the next `times` requests of Meta user `user` (to the token
+    /// endpoint or the Graph API) suffer `fault`.
+    pub fn inject_meta(&self, user: &str, fault: Fault, times: u32) {
+        self.inner
+            .state
+            .inject(Some(&meta::fault_target(user)), fault, times);
+    }
+
+    /// How many token and Graph requests Meta user `user` has made,
+    /// faulted ones included.
+    pub fn meta_requests(&self, user: &str) -> u64 {
+        self.inner.state.requests(&meta::fault_target(user))
+    }
+
+    /// `{base_url}/linkedin`, the root of the simulated LinkedIn: authorize
+    /// at `/oauth/v2/authorization`, tokens at `/oauth/v2/accessToken`,
+    /// OpenID userinfo at `/v2/userinfo`, the versioned API at `/rest`.
+    pub fn linkedin_url(&self) -> String {
+        format!("{}/linkedin", self.base_url())
+    }
+
+    /// Makes the next `times` requests of LinkedIn member `user` (to the
+    /// token endpoint or the APIs) suffer `fault`.
+    pub fn inject_linkedin(&self, user: &str, fault: Fault, times: u32) {
+        self.inner
+            .state
+            .inject(Some(&linkedin::fault_target(user)), fault, times);
+    }
+
+    /// How many token and API requests LinkedIn member `user` has made,
+    /// faulted ones included.
+    pub fn linkedin_requests(&self, user: &str) -> u64 {
+        self.inner.state.requests(&linkedin::fault_target(user))
     }
 
     /// Makes the next `times` requests to any site or of any Google user

@@ -9,9 +9,12 @@ use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
 use crate::{
     Error,
-    config::{GoogleConfig, Role, SiteConfig},
+    config::{GoogleConfig, LinkedInConfig, MetaConfig, Role, SiteConfig, TrelloConfig},
     fault::{Fault, Faults},
     google::Google,
+    linkedin::LinkedIn,
+    meta::Meta,
+    trello::Trello,
 };
 
 /// Everything the routes read and the handle changes.
@@ -32,10 +35,19 @@ struct World {
     /// known or not.
     requests: HashMap<String, u64>,
     google: Google,
+    trello: Trello,
+    meta: Meta,
+    linkedin: LinkedIn,
 }
 
 impl State {
-    pub(crate) fn new(base_url: String, google: &GoogleConfig) -> Self {
+    pub(crate) fn new(
+        base_url: String,
+        google: &GoogleConfig,
+        trello: &TrelloConfig,
+        meta: &MetaConfig,
+        linkedin: &LinkedInConfig,
+    ) -> Self {
         Self {
             base_url,
             world: Mutex::new(World {
@@ -43,6 +55,9 @@ impl State {
                 faults: Faults::default(),
                 requests: HashMap::new(),
                 google: Google::new(google),
+                trello: Trello::new(trello),
+                meta: Meta::new(meta),
+                linkedin: LinkedIn::new(linkedin),
             }),
         }
     }
@@ -50,6 +65,21 @@ impl State {
     /// Runs `f` on Google's grants and users, under the lock.
     pub(crate) fn google<R>(&self, f: impl FnOnce(&mut Google) -> R) -> R {
         f(&mut self.world().google)
+    }
+
+    /// Runs `f` on Trello's tokens and members, under the lock.
+    pub(crate) fn trello<R>(&self, f: impl FnOnce(&mut Trello) -> R) -> R {
+        f(&mut self.world().trello)
+    }
+
+    /// Runs `f` on Meta's grants and users, under the lock.
+    pub(crate) fn meta<R>(&self, f: impl FnOnce(&mut Meta) -> R) -> R {
+        f(&mut self.world().meta)
+    }
+
+    /// Runs `f` on LinkedIn's grants and members, under the lock.
+    pub(crate) fn linkedin<R>(&self, f: impl FnOnce(&mut LinkedIn) -> R) -> R {
+        f(&mut self.world().linkedin)
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

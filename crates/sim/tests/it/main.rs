@@ -4,4 +4,7 @@ mod control;
 mod fluentcrm;
 mod google;
 mod helpers;
+mod linkedin;
+mod meta;
+mod trello;
 mod wordpress;

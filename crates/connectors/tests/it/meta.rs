@@ -1,0 +1,312 @@
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use chrono::{Days, Utc};
+use fleet_connectors::{
+    Config, Connector, Credentials, Error, ErrorClass, OAuthClient, oauth2::Client,
+};
+use fleet_sim::{Config as SimConfig, Fault, MetaConfig, MetaUserConfig, Sim, SimHandle};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::helpers::{config, consent, oauth, redirect_uri, sync_all};
+
+const APP_ID: &str = "100000000000001";
+const APP_SECRET: &str = "sim-meta-app-secret";
+
+/// Starts a simulator whose Meta user `ada` has `accounts` ad accounts,
+/// the last `idle` of them without delivery.
+async fn spawn(accounts: u32, idle: u32) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let meta = MetaConfig::default().user(MetaUserConfig::new("ada", accounts).idle(idle));
+    Sim::start(listener, &SimConfig::default().meta(meta)).unwrap()
+}
+
+/// Settings whose `meta` entry points at the simulator, with `page_size`
+/// rows per Graph page and `extra` lines in its `[oauth2]` table.
+fn meta_config(sim: &SimHandle, page_size: u32, extra: &str) -> (tempfile::TempDir, Config) {
+    let graph = format!("{}/v22.0", sim.meta_url());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("meta.toml"),
+        format!(
+            "page_size = {page_size}\n[api_base_urls]\ngraph = \"{graph}\"\n\
+             [oauth2]\nauthorize_url = \"{graph}/dialog/oauth\"\n\
+             token_url = \"{graph}/oauth/access_token\"\nuserinfo_url = \"{graph}/me\"\n{extra}"
+        ),
+    )
+    .unwrap();
+    let client = OAuthClient {
+        client_id: Some(APP_ID.to_owned()),
+        client_secret: APP_SECRET.into(),
+    };
+    let config = Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        oauth_clients: [("meta".to_owned(), client)].into(),
+        ..config()
+    };
+    (dir, config)
+}
+
+/// Connects `ada`: login, code exchange and long-lived exchange.
+async fn connect(client: &Client) -> Credentials {
+    let authorization = client.authorize(&redirect_uri()).unwrap();
+    let code = consent(&authorization).await;
+    client
+        .exchange_code(&code, &redirect_uri(), None)
+        .await
+        .unwrap()
+        .into_credentials()
+}
+
+async fn connected(sim: &SimHandle, page_size: u32) -> (Client, Arc<dyn Connector>, Credentials) {
+    let (_dir, config) = meta_config(sim, page_size, "");
+    let (client, connector) = oauth(&config, "meta");
+    let credentials = connect(&client).await;
+    (client, connector, credentials)
+}
+
+fn token(credentials: &Credentials) -> String {
+    let Credentials::OAuth2 { access_token, .. } = credentials else {
+        panic!("expected OAuth 2.0");
+    };
+    access_token.expose_secret().to_owned()
+}
+
+fn expires_at(credentials: &Credentials) -> chrono::DateTime<Utc> {
+    let Credentials::OAuth2 {
+        expires_at: Some(expires_at),
+        ..
+    } = credentials
+    else {
+        panic!("expected an expiry");
+    };
+    *expires_at
+}
+
+#[tokio::test]
+async fn connecting_exchanges_the_short_lived_token_for_a_long_lived_one() {
+    let sim = spawn(1, 0).await;
+    let (client, connector, credentials) = connected(&sim, 25).await;
+
+    let lifetime = expires_at(&credentials) - Utc::now();
+    let account = connector.validate(&credentials).await.unwrap();
+
+    assert!(lifetime > chrono::Duration::days(59), "{lifetime}");
+    assert!(credentials.refresh_token().is_none());
+    assert!(client.can_renew(&credentials));
+    assert_eq!(account.name, "ada");
+    assert!(
+        account.id.chars().all(|c| c.is_ascii_digit()),
+        "{}",
+        account.id
+    );
+    assert_eq!(
+        sim.meta_requests("ada"),
+        3,
+        "code exchange, long-lived exchange, /me"
+    );
+}
+
+#[tokio::test]
+async fn renew_trades_a_valid_token_for_a_new_long_lived_one() {
+    let sim = spawn(1, 0).await;
+    let (client, connector, credentials) = connected(&sim, 25).await;
+
+    let renewed = client.renew(&credentials).await.unwrap().into_credentials();
+
+    assert_ne!(token(&renewed), token(&credentials));
+    assert!(expires_at(&renewed) - Utc::now() > chrono::Duration::days(59));
+    assert_eq!(connector.validate(&renewed).await.unwrap().name, "ada");
+}
+
+#[tokio::test]
+async fn an_expired_token_wants_renewal_and_renewing_it_needs_a_new_login() {
+    let sim = spawn(1, 0).await;
+    let (client, connector, credentials) = connected(&sim, 25).await;
+    sim.inject_meta("ada", Fault::ExpiredAccessToken, 2);
+
+    let rejected = connector.validate(&credentials).await.unwrap_err();
+    let renewal = client.renew(&credentials).await.unwrap_err();
+
+    assert!(rejected.wants_token_refresh(), "{rejected:?}");
+    assert_eq!(rejected.class(), ErrorClass::ReauthRequired);
+    assert!(
+        rejected.to_string().contains("Session has expired"),
+        "{rejected}"
+    );
+    assert_eq!(renewal.class(), ErrorClass::ReauthRequired);
+    assert!(!renewal.wants_token_refresh());
+    let text = renewal.to_string();
+    assert!(text.contains("OAuthException 190/463"), "{text}");
+    assert!(!text.contains(&token(&credentials)), "{text}");
+    assert!(!text.contains(APP_SECRET), "{text}");
+    let expired = Credentials::OAuth2 {
+        access_token: SecretString::from(token(&credentials)),
+        refresh_token: None,
+        expires_at: Some(Utc::now() - chrono::Duration::minutes(1)),
+        scope: None,
+    };
+    assert!(!client.can_renew(&expired));
+}
+
+#[tokio::test]
+async fn validate_with_an_unknown_token_needs_a_new_login() {
+    let sim = spawn(1, 0).await;
+    let (_dir, config) = meta_config(&sim, 25, "");
+    let (_, connector) = oauth(&config, "meta");
+    let credentials = Credentials::OAuth2 {
+        access_token: SecretString::from("EAAforged"),
+        refresh_token: None,
+        expires_at: None,
+        scope: None,
+    };
+
+    let error = connector.validate(&credentials).await.unwrap_err();
+
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
+    assert!(!error.to_string().contains("EAAforged"), "{error}");
+}
+
+#[tokio::test]
+async fn ad_insights_sync_every_account_page_by_page() {
+    let sim = spawn(8, 1).await;
+    let (_, connector, credentials) = connected(&sim, 7).await;
+
+    let synced = sync_all(&*connector, &credentials, "ad_insights").await;
+
+    // 8 accounts (listed 7 + 1), each with 30 days in pages of 7: 5 pages
+    // each; the idle account's pages are empty.
+    assert_eq!(synced.pages, 40);
+    assert_eq!(synced.records.len(), 7 * 30);
+    let ids: HashSet<_> = synced.records.iter().map(|r| &r.external_id).collect();
+    assert_eq!(ids.len(), synced.records.len());
+    let accounts: HashSet<_> = synced
+        .records
+        .iter()
+        .map(|r| r.payload["account"].as_str().unwrap())
+        .collect();
+    assert_eq!(accounts.len(), 7);
+    let yesterday = (Utc::now().date_naive() - Days::new(1)).to_string();
+    let first_day = (Utc::now().date_naive() - Days::new(30)).to_string();
+    let dates: Vec<_> = synced
+        .records
+        .iter()
+        .map(|r| r.payload["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates.iter().max(), Some(&yesterday.as_str()));
+    assert_eq!(dates.iter().min(), Some(&first_day.as_str()));
+    let record = &synced.records[0];
+    assert_eq!(
+        record.external_id,
+        format!(
+            "{}:{}",
+            record.payload["account"].as_str().unwrap(),
+            record.payload["date"].as_str().unwrap()
+        )
+    );
+    assert!(record.payload["impressions"].is_string());
+    let impressions: u64 = record.payload["impressions"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(record.payload["numbers"]["impressions"], impressions);
+    assert!(record.payload["numbers"]["spend"].is_f64());
+}
+
+#[tokio::test]
+async fn cursors_carry_no_token_and_resume_after_a_round_trip_through_json() {
+    let sim = spawn(2, 0).await;
+    let (_, connector, credentials) = connected(&sim, 20).await;
+
+    let first = connector
+        .sync_page(&credentials, "ad_insights", None)
+        .await
+        .unwrap();
+    let cursor = first.next.unwrap();
+    let stored = cursor.to_string();
+    let resumed: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let second = connector
+        .sync_page(&credentials, "ad_insights", Some(&resumed))
+        .await
+        .unwrap();
+
+    assert!(!stored.contains(&token(&credentials)), "{stored}");
+    assert_eq!((first.records.len(), second.records.len()), (20, 10));
+    assert_eq!(
+        first.records[0].payload["account"],
+        second.records[0].payload["account"]
+    );
+    assert!(second.next.is_some(), "the second account is still to come");
+}
+
+#[tokio::test]
+async fn an_ad_account_limit_is_retryable_after_the_minutes_meta_names() {
+    let sim = spawn(1, 0).await;
+    let (_, connector, credentials) = connected(&sim, 25).await;
+    let before = sim.meta_requests("ada");
+    sim.inject_meta(
+        "ada",
+        Fault::RateLimited {
+            retry_after_secs: 300,
+        },
+        1,
+    );
+
+    let error = connector
+        .sync_page(&credentials, "ad_insights", None)
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        error.class(),
+        ErrorClass::Retryable {
+            retry_after: Some(Duration::from_secs(300))
+        }
+    );
+    let Error::Throttled { code, .. } = &error else {
+        panic!("expected Throttled, got {error:?}");
+    };
+    assert_eq!(code, "OAuthException 80000/2446079");
+    assert_eq!(
+        sim.meta_requests("ada") - before,
+        1,
+        "a long wait is handed back, not waited out"
+    );
+}
+
+#[tokio::test]
+async fn a_user_request_limit_without_a_wait_is_retried_within_the_call() {
+    let sim = spawn(1, 0).await;
+    let (_, connector, credentials) = connected(&sim, 25).await;
+    sim.inject_meta(
+        "ada",
+        Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+        1,
+    );
+
+    let page = connector
+        .sync_page(&credentials, "ad_insights", None)
+        .await
+        .unwrap();
+
+    assert_eq!(page.records.len(), 25);
+}
+
+#[tokio::test]
+async fn a_token_without_ads_read_is_a_permanent_permission_error() {
+    let sim = spawn(1, 0).await;
+    let (_dir, config) = meta_config(&sim, 25, "scopes = [\"public_profile\"]\n");
+    let (client, connector) = oauth(&config, "meta");
+    let credentials = connect(&client).await;
+
+    let error = connector
+        .sync_page(&credentials, "ad_insights", None)
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert!(matches!(error, Error::PermissionDenied { .. }), "{error:?}");
+    assert!(error.to_string().contains("ads_read"), "{error}");
+}

@@ -1,0 +1,325 @@
+use std::{collections::HashSet, time::Duration};
+
+use fleet_connectors::{
+    Config, Connector, Credentials, Error, ErrorClass, OAuthClient, Registry, oauth1,
+};
+use fleet_events::ConnectorId;
+use fleet_sim::{Config as SimConfig, Fault, Sim, SimHandle, TrelloConfig, TrelloMemberConfig};
+use secrecy::ExposeSecret as _;
+use std::sync::Arc;
+use url::Url;
+
+use crate::helpers::{config, sync_all};
+
+/// The consumer the simulated Trello accepts.
+const KEY: &str = "0123456789abcdef0123456789abcdef";
+const SECRET: &str = "trello-test-consumer-secret";
+
+/// Starts a simulator whose Trello member `ada` has open boards of 1,203
+/// and 7 cards and a closed one of 3.
+async fn spawn(trello: TrelloConfig) -> SimHandle {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let trello = TrelloConfig {
+        consumer_key: KEY.to_owned(),
+        consumer_secret: SECRET.to_owned(),
+        ..trello
+    }
+    .member(
+        TrelloMemberConfig::new("ada")
+            .board(1203)
+            .closed_board(3)
+            .board(7),
+    );
+    Sim::start(listener, &SimConfig::default().trello(trello)).unwrap()
+}
+
+/// A catalog directory pointing Trello at the simulator, with `page_size`
+/// cards per request.
+fn catalog(sim: &SimHandle, page_size: u32) -> tempfile::TempDir {
+    let trello = sim.trello_url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("trello.toml"),
+        format!(
+            "page_size = {page_size}\n[api_base_urls]\napi = \"{trello}/1\"\n\
+             [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
+             authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
+             access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+/// Settings with the catalog of `dir` and the consumer secret `secret`.
+fn trello_config(dir: &tempfile::TempDir, secret: &str) -> Config {
+    let client = OAuthClient {
+        client_id: Some(KEY.to_owned()),
+        client_secret: secret.into(),
+    };
+    Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        oauth_clients: [("trello".to_owned(), client)].into(),
+        ..config()
+    }
+}
+
+/// Trello's OAuth 1.0a client and connector from a registry of `config`.
+fn trello(config: &Config) -> (oauth1::Client, Arc<dyn Connector>) {
+    let registry = Registry::new(config).unwrap();
+    let id = ConnectorId::parse("trello").unwrap();
+    (registry.oauth1(&id).unwrap(), registry.get(&id).unwrap())
+}
+
+/// Where the callback would land; never called.
+fn callback() -> Url {
+    Url::parse("https://fleet.example.test/oauth/callback?state=s1").unwrap()
+}
+
+/// Follows `authorize_url` to the simulator's auto-consent and returns the
+/// callback's `oauth_token` and `oauth_verifier`.
+async fn approve(authorize_url: &Url) -> (String, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize_url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(
+        location.as_str().starts_with(callback().as_str()),
+        "{location}"
+    );
+    let param = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+            .unwrap()
+    };
+    (param("oauth_token"), param("oauth_verifier"))
+}
+
+/// Connects `ada`: request token, approval, access token.
+async fn connect(client: &oauth1::Client) -> Credentials {
+    let request = client.request_token(&callback()).await.unwrap();
+    let (token, verifier) = approve(&request.authorize_url).await;
+    assert_eq!(token, request.token);
+    client
+        .access_token(&request.token, &request.secret, &verifier)
+        .await
+        .unwrap()
+}
+
+fn token(credentials: &Credentials) -> String {
+    let Credentials::OAuth1 { token, .. } = credentials else {
+        panic!("expected OAuth 1.0a credentials, got {credentials:?}");
+    };
+    token.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn three_legs_connect_a_member_whose_token_never_expires() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, connector) = trello(&trello_config(&dir, SECRET));
+
+    let request = client.request_token(&callback()).await.unwrap();
+    let params: Vec<(String, String)> = request.authorize_url.query_pairs().into_owned().collect();
+    assert!(
+        params.contains(&("expiration".to_owned(), "never".to_owned()))
+            && params.contains(&("scope".to_owned(), "read".to_owned()))
+            && params.contains(&("name".to_owned(), "connector-fleet".to_owned()))
+            && params.contains(&("oauth_token".to_owned(), request.token.clone())),
+        "{params:?}"
+    );
+    let (_, verifier) = approve(&request.authorize_url).await;
+    let credentials = client
+        .access_token(&request.token, &request.secret, &verifier)
+        .await
+        .unwrap();
+
+    let granted = sim.trello_token(&token(&credentials)).unwrap();
+    assert_eq!(granted.expiration, "never");
+    assert_eq!(granted.expires_at, None);
+    assert_eq!(granted.scope, "read");
+    let account = connector.validate(&credentials).await.unwrap();
+    assert_eq!(account.name, "Ada (@ada)");
+    assert_eq!(account.id.len(), 24);
+}
+
+#[tokio::test]
+async fn cards_of_every_open_board_sync_page_by_page() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, connector) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+
+    let boards = sync_all(&*connector, &credentials, "boards").await;
+    let cards = sync_all(&*connector, &credentials, "cards").await;
+
+    assert_eq!((boards.pages, boards.records.len()), (1, 2));
+    // 1,203 cards at 100 a page: 12 full pages and a short one; then 7.
+    assert_eq!(cards.pages, 14);
+    assert_eq!(cards.records.len(), 1210);
+    let ids: HashSet<&str> = cards
+        .records
+        .iter()
+        .map(|record| record.external_id.as_str())
+        .collect();
+    assert_eq!(ids.len(), 1210);
+    assert!(
+        cards
+            .records
+            .iter()
+            .all(|record| record.external_id.len() == 24 && record.updated_at.is_some())
+    );
+    let per_board = |board: &str| {
+        cards
+            .records
+            .iter()
+            .filter(|record| record.payload["idBoard"] == board)
+            .count()
+    };
+    let board_ids: Vec<&str> = boards
+        .records
+        .iter()
+        .map(|record| record.external_id.as_str())
+        .collect();
+    assert_eq!(
+        board_ids.iter().map(|id| per_board(id)).collect::<Vec<_>>(),
+        [1203, 7]
+    );
+    // One access-token exchange, two board lists, 14 card pages.
+    assert_eq!(sim.trello_requests("ada"), 17);
+}
+
+#[tokio::test]
+async fn a_revoked_token_asks_for_a_reconnect_without_retrying() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, connector) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    assert!(sim.revoke_trello_token(&token(&credentials)));
+
+    let error = connector.validate(&credentials).await.unwrap_err();
+
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
+    assert!(!error.wants_token_refresh());
+    let message = error.to_string();
+    assert!(
+        message.contains("invalid token") && message.contains("reconnect"),
+        "{message}"
+    );
+    assert!(!message.contains(&token(&credentials)), "{message}");
+}
+
+#[tokio::test]
+async fn a_429_without_rate_limit_headers_is_retryable_after_ten_seconds() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, connector) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    let before = sim.trello_requests("ada");
+    sim.inject_trello(
+        "ada",
+        Fault::RateLimited {
+            retry_after_secs: 0,
+        },
+        3,
+    );
+
+    let error = connector
+        .sync_page(&credentials, "cards", None)
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        error.class(),
+        ErrorClass::Retryable {
+            retry_after: Some(Duration::from_secs(10))
+        }
+    );
+    assert!(error.to_string().contains("HTTP 429"), "{error}");
+    // Ten seconds is longer than the test's max_retry_wait: handed back at once.
+    assert_eq!(sim.trello_requests("ada") - before, 1);
+}
+
+#[tokio::test]
+async fn an_exhausted_token_limit_is_waited_out_for_its_interval() {
+    let sim = spawn(TrelloConfig {
+        token_limit: 1,
+        limit_window_ms: 1500,
+        ..TrelloConfig::default()
+    })
+    .await;
+    let dir = catalog(&sim, 100);
+    let (client, connector) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    connector.validate(&credentials).await.unwrap();
+
+    // The second call in the window gets a 429 saying the token has 0
+    // requests left of a 1.5 s window; the connector waits that out.
+    let account = connector.validate(&credentials).await.unwrap();
+
+    assert_eq!(account.name, "Ada (@ada)");
+    assert_eq!(sim.trello_requests("ada"), 4);
+}
+
+#[tokio::test]
+async fn a_wrong_consumer_secret_is_refused_as_a_configuration_error() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, _) = trello(&trello_config(&dir, "not-the-consumer-secret"));
+
+    let error = client.request_token(&callback()).await.unwrap_err();
+
+    assert!(
+        matches!(error, Error::ConsumerRejected { status: 401, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    let message = error.to_string();
+    assert!(message.contains("invalid signature"), "{message}");
+    assert!(!message.contains("not-the-consumer-secret"), "{message}");
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_means_starting_over() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, _) = trello(&trello_config(&dir, SECRET));
+    let request = client.request_token(&callback()).await.unwrap();
+    approve(&request.authorize_url).await;
+
+    let error = client
+        .access_token(&request.token, &request.secret, "not-the-verifier")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(error, Error::RequestTokenRejected { status: 401, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
+    assert!(!error.to_string().contains("not-the-verifier"), "{error}");
+}
+
+#[tokio::test]
+async fn without_a_consumer_secret_the_flow_says_it_is_not_configured() {
+    let registry = Registry::new(&config()).unwrap();
+    let id = ConnectorId::parse("trello").unwrap();
+    let client = registry.oauth1(&id).unwrap();
+
+    let error = client.request_token(&callback()).await.unwrap_err();
+
+    assert!(
+        matches!(error, Error::ClientNotConfigured { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert!(registry.get(&id).is_some());
+}
