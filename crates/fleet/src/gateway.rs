@@ -43,6 +43,9 @@ pub(crate) async fn run(
             tracing::error!(error.message = %e, error.cause_chain = ?e, "Vault token renewal stopped.");
         }
     });
+    let oauth_states = fleet_gateway::PendingStates::open(&js, config.gateway.oauth.state_ttl())
+        .await
+        .context("failed to open the OAuth state bucket")?;
     let parts = fleet_gateway::Parts {
         store: fleet_store::Store::connect(&database).await?,
         secrets,
@@ -50,6 +53,7 @@ pub(crate) async fn run(
         schedules: fleet_bus::Schedules::new(js),
         verifier: fleet_auth::Verifier::new(&auth)?,
         connectors: Arc::new(fleet_connectors::Registry::new(&config.connectors)?),
+        oauth_states,
     };
     let state = fleet_gateway::AppState::new(config.gateway, parts);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -1,5 +1,11 @@
 //! `fleet sim`: the offline demo provider, serving simulated WordPress and
-//! FluentCRM sites so the fleet can be tried without any real account.
+//! FluentCRM sites and a simulated Google (OAuth consent page, Analytics
+//! APIs) so the fleet can be tried without any real account.
+//!
+//! With `--catalog-dir`, it also writes catalog overrides that point the
+//! OAuth connectors at itself; give that directory to the workers and the
+//! gateway as `FLEET_CONNECTORS__CATALOG_DIR`, with the demo OAuth client
+//! ([`DEMO_CLIENT_ID`], [`DEMO_CLIENT_SECRET`]).
 
 use anyhow::Context as _;
 use fleet_sim::{Sim, SiteConfig, UserConfig};
@@ -11,15 +17,26 @@ pub(crate) const DEMO_USER: &str = "demo";
 /// Not a secret: it opens only the simulator's made-up site.
 pub(crate) const DEMO_PASSWORD: &str = "demo DEMO demo DEMO demo DEMO";
 
+/// The demo OAuth client the simulated providers accept.
+pub(crate) const DEMO_CLIENT_ID: &str = "demo-client";
+/// Not a secret: the simulator accepts it and nothing else does.
+pub(crate) const DEMO_CLIENT_SECRET: &str = "demo-client-secret";
+
 /// What `fleet sim` was asked to run.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:18090")]
     listen: std::net::SocketAddr,
+    /// Write catalog overrides pointing the OAuth connectors at this
+    /// simulator into this directory (created if missing).
+    #[arg(long)]
+    catalog_dir: Option<std::path::PathBuf>,
 }
 
-/// Serves one site, `demo` (WordPress with FluentCRM), until `shutdown`.
+/// Serves one site, `demo` (WordPress with FluentCRM), and Google user
+/// `demo` (one Analytics account with two properties, behind a consent
+/// page), until `shutdown`.
 pub(crate) async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Result<()> {
     let site = SiteConfig::new("demo")
         .user(UserConfig::administrator(DEMO_USER, DEMO_PASSWORD))
@@ -29,8 +46,46 @@ pub(crate) async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Resu
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("failed to listen on {}", args.listen))?;
-    let sim = Sim::start(listener, &fleet_sim::Config::default().site(site))?;
-    info!(site = %sim.site_url("demo"), user = DEMO_USER, "Demo provider serving.");
+    let google = fleet_sim::GoogleConfig {
+        client_id: DEMO_CLIENT_ID.to_owned(),
+        client_secret: DEMO_CLIENT_SECRET.to_owned(),
+        consent_page: true,
+        ..fleet_sim::GoogleConfig::default()
+    }
+    .user(fleet_sim::GoogleUserConfig::new(DEMO_USER, 1, 2));
+    let config = fleet_sim::Config::default().site(site).google(google);
+    let sim = Sim::start(listener, &config)?;
+    if let Some(dir) = &args.catalog_dir {
+        write_catalog(dir, &sim)
+            .with_context(|| format!("failed to write the demo catalog to {}", dir.display()))?;
+        info!(dir = %dir.display(), "Demo catalog overrides written.");
+    }
+    info!(site = %sim.site_url("demo"), user = DEMO_USER, google = %sim.google_url(),
+        "Demo provider serving.");
     shutdown.cancelled().await;
+    Ok(())
+}
+
+/// Writes one override per simulated OAuth provider into `dir`, each file
+/// replaced atomically so a reader never sees half of one.
+fn write_catalog(dir: &std::path::Path, sim: &fleet_sim::SimHandle) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let google = sim.google_url();
+    let files = [(
+        "google-analytics",
+        format!(
+            "# Written by `fleet sim`: Google Analytics served by the demo provider.\n\
+             [api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
+             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+             revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n\
+             client_id = \"{DEMO_CLIENT_ID}\"\n"
+        ),
+    )];
+    for (id, text) in files {
+        let path = dir.join(format!("{id}.toml"));
+        let partial = dir.join(format!(".{id}.toml.partial"));
+        std::fs::write(&partial, text)?;
+        std::fs::rename(&partial, &path)?;
+    }
     Ok(())
 }

@@ -34,6 +34,10 @@ pub enum Error {
         /// What axum found wrong.
         message: String,
     },
+    /// The operator has not set up what the request needs (an OAuth client,
+    /// the redirect URI), or the provider cannot be reached to start.
+    #[error("{0}")]
+    NotConfigured(String),
     /// A dependency (Vault, PostgreSQL, NATS) is down or overloaded; the
     /// client may retry.
     #[error("a dependency is unavailable, retry shortly")]
@@ -54,7 +58,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `unauthorized`, `not_found`,
-    /// `invalid`, `bad_body`, `unavailable`, `internal`.
+    /// `invalid`, `bad_body`, `not_configured`, `unavailable`, `internal`.
     pub code: &'static str,
     /// A sentence for people.
     pub message: String,
@@ -90,7 +94,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadBody { status, .. } => *status,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::NotConfigured(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,6 +105,7 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::Invalid { .. } => "invalid",
             Self::BadBody { .. } => "bad_body",
+            Self::NotConfigured(_) => "not_configured",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }

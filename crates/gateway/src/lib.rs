@@ -17,13 +17,18 @@
 //! | `DELETE /api/connections/{id}` | disconnect (204) |
 //! | `GET /api/connections/{id}/records` | synced data, paginated |
 //! | `GET /api/openapi.json` | this API as OpenAPI 3.1 |
+//! | `GET /oauth/authorize/{connector_id}` | to the provider's consent page (302, or the URL as JSON) |
+//! | `GET /oauth/callback` | the provider's redirect back: exchange, setup, then to the dashboard (303) |
+//! | `GET /`, `GET /callback`, `GET /dashboard/*` | the integrations dashboard ([`routes::dashboard`]) |
 //! | `GET /healthz` | liveness |
 //!
 //! Every `/api` route takes the tenant from the token ([`auth::Tenant`]);
 //! one tenant's ids look like unknown ids to another (404). Every error is
 //! a JSON [`ErrorBody`] with a message a person can act on.
 //!
-//! What it does not do (yet): the OAuth authorize and callback flows.
+//! The OAuth flow keeps its pending `state`s in a JetStream key-value
+//! bucket ([`PendingStates`]), so any replica can finish a flow another
+//! started; a state is single use and expires.
 //!
 //! Start from [`AppState`], [`app`] and [`serve`].
 
@@ -31,6 +36,7 @@
 
 pub mod auth;
 mod error;
+mod oauth_state;
 mod openapi;
 pub mod routes;
 mod state;
@@ -42,8 +48,9 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::{Error, ErrorBody, ErrorDetail};
+pub use oauth_state::{BUCKET as OAUTH_STATE_BUCKET, PendingStates, StateError};
 pub use openapi::ApiDoc;
-pub use state::{AppState, Config, Parts};
+pub use state::{AppState, Config, OAuthConfig, Parts};
 
 /// The whole HTTP application, for [`serve`] or for tests to call directly.
 pub fn app(state: AppState) -> Router {
@@ -54,7 +61,9 @@ pub fn app(state: AppState) -> Router {
         .merge(openapi::router());
     Router::new()
         .nest("/api", api)
+        .merge(routes::oauth::router())
         .merge(routes::health::router())
+        .merge(routes::dashboard::router(&config.dashboard))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

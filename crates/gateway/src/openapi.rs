@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
-use crate::routes::{connections, connectors};
+use crate::routes::{connections, connectors, oauth};
 
 /// The gateway's API description, generated from the handlers.
 #[derive(Debug, OpenApi)]
@@ -20,6 +20,8 @@ use crate::routes::{connections, connectors};
         connections::sync_now,
         connections::remove,
         connections::records,
+        oauth::authorize,
+        oauth::callback,
     ),
     modifiers(&TenantToken)
 )]

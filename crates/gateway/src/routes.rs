@@ -2,4 +2,6 @@
 
 pub mod connections;
 pub mod connectors;
+pub mod dashboard;
 pub mod health;
+pub mod oauth;

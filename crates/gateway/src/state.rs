@@ -18,6 +18,46 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long one request may take before it is answered with 408.
     pub request_timeout_secs: u64,
+    /// The OAuth authorize and callback routes.
+    pub oauth: OAuthConfig,
+    /// The dashboard served at `/`.
+    pub dashboard: crate::routes::dashboard::DashboardConfig,
+}
+
+/// Settings of `/oauth/authorize` and `/oauth/callback`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct OAuthConfig {
+    /// The public URL of this gateway's `/oauth/callback`, registered with
+    /// every provider as the redirect URI. Only this URL ever receives a
+    /// code: an authorize request cannot choose another. Without it the
+    /// OAuth routes answer 503.
+    pub redirect_uri: Option<url::Url>,
+    /// Where the callback sends the browser when it is done: the
+    /// dashboard's callback page, as an absolute URL or a path on this
+    /// gateway. It gets `status=connected&connector=..&connection_id=..`
+    /// or `status=error&connector=..&message=..`.
+    pub dashboard_callback_url: String,
+    /// How long an authorization may take, from `/oauth/authorize` to the
+    /// callback, in seconds.
+    pub state_ttl_secs: u64,
+}
+
+impl Default for OAuthConfig {
+    fn default() -> Self {
+        Self {
+            redirect_uri: None,
+            dashboard_callback_url: "/callback".to_owned(),
+            state_ttl_secs: 600,
+        }
+    }
+}
+
+impl OAuthConfig {
+    /// [`state_ttl_secs`](Self::state_ttl_secs) as a duration.
+    pub fn state_ttl(&self) -> Duration {
+        Duration::from_secs(self.state_ttl_secs)
+    }
 }
 
 impl Default for Config {
@@ -26,6 +66,8 @@ impl Default for Config {
             allow_http_sites: false,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            oauth: OAuthConfig::default(),
+            dashboard: crate::routes::dashboard::DashboardConfig::default(),
         }
     }
 }
@@ -51,6 +93,7 @@ pub(crate) struct Inner {
     pub(crate) schedules: Schedules,
     pub(crate) verifier: fleet_auth::Verifier,
     pub(crate) connectors: Arc<fleet_connectors::Registry>,
+    pub(crate) oauth_states: crate::PendingStates,
 }
 
 /// What the gateway talks to.
@@ -68,6 +111,8 @@ pub struct Parts {
     pub verifier: fleet_auth::Verifier,
     /// The connectors on offer.
     pub connectors: Arc<fleet_connectors::Registry>,
+    /// Pending OAuth authorizations ([`PendingStates::open`](crate::PendingStates::open)).
+    pub oauth_states: crate::PendingStates,
 }
 
 impl AppState {
@@ -82,6 +127,7 @@ impl AppState {
                 schedules: parts.schedules,
                 verifier: parts.verifier,
                 connectors: parts.connectors,
+                oauth_states: parts.oauth_states,
             }),
         }
     }

@@ -215,11 +215,40 @@ pub(crate) async fn create(
         None => site,
     };
 
+    let connection = start_setup(
+        &state,
+        tenant,
+        connector,
+        &display_name,
+        &credentials,
+        SetupOrigin::Manual,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Created {
+            id: connection.to_string(),
+            state: "pending".to_owned(),
+        }),
+    ))
+}
+
+/// Creates a connection with `credentials`: stages them in Vault, records
+/// the connection, and publishes its `pending` status and the validate
+/// request that starts the setup chain.
+pub(crate) async fn start_setup(
+    state: &AppState,
+    tenant: TenantId,
+    connector: ConnectorId,
+    display_name: &str,
+    credentials: &Credentials,
+    origin: SetupOrigin,
+) -> Result<ConnectionId, Error> {
     let connection = ConnectionId::new();
     let staged = state
         .inner
         .secrets
-        .stage(&tenant, &connection, &credentials)
+        .stage(&tenant, &connection, credentials)
         .await
         .map_err(|e| {
             let transient = e.is_transient();
@@ -229,7 +258,7 @@ pub(crate) async fn create(
         tenant: &tenant,
         id: &connection,
         connector: &connector,
-        display_name: &display_name,
+        display_name,
         sync_interval: None,
     }))
     .await?;
@@ -239,22 +268,16 @@ pub(crate) async fn create(
         connector,
         CorrelationId::new(),
         ValidateRequested {
-            origin: SetupOrigin::Manual,
+            origin,
             staged_version: staged.get(),
         },
     );
     let pending = validate.caused(StatusChanged {
         status: ConnectionStatus::Pending,
     });
-    publish(&state, &pending, &format!("{}:pending", validate.id)).await?;
-    publish(&state, &validate, &validate.id.to_string()).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Created {
-            id: connection.to_string(),
-            state: "pending".to_owned(),
-        }),
-    ))
+    publish(state, &pending, &format!("{}:pending", validate.id)).await?;
+    publish(state, &validate, &validate.id.to_string()).await?;
+    Ok(connection)
 }
 
 /// The caller's connections.
@@ -309,8 +332,9 @@ pub(crate) async fn sync_now(
     Ok(StatusCode::ACCEPTED)
 }
 
-/// Disconnects: stops scheduled syncs, deletes the credentials from Vault
-/// and the connection with its records, and tells dashboards.
+/// Disconnects: stops scheduled syncs, revokes the grant at the provider
+/// where it offers revocation, deletes the credentials from Vault and the
+/// connection with its records, and tells dashboards.
 #[utoipa::path(delete, path = "/api/connections/{id}", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
@@ -326,6 +350,7 @@ pub(crate) async fn remove(
         .remove(&tenant, &connection.id)
         .await
         .map_err(|e| Error::Unavailable(Box::new(e)))?;
+    revoke(&state, &tenant, &connection).await;
     state
         .inner
         .secrets
@@ -406,6 +431,53 @@ pub(crate) async fn records(
             .collect(),
         next: page.next.map(|cursor| cursor.to_string()),
     }))
+}
+
+/// Revokes the connection's OAuth 2.0 grant at its provider, when the
+/// provider offers revocation: the refresh token (which ends the whole
+/// grant at most providers), else the access token. A failure is logged
+/// and does not stop the disconnect: the user asked for the connection to
+/// go, and its credentials are deleted either way.
+async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
+    let Some(client) = state.inner.connectors.oauth2(&connection.connector) else {
+        return;
+    };
+    if client.settings().revoke_url.is_none() {
+        return;
+    }
+    let credentials = match state
+        .inner
+        .secrets
+        .read_active::<Credentials>(tenant, &connection.id)
+        .await
+    {
+        Ok(stored) => stored.value,
+        Err(fleet_secrets::Error::NotFound { .. }) => return,
+        Err(error) => {
+            tracing::warn!(connection = %connection.id, error.message = %error,
+                "Reading the credentials to revoke failed; deleting them without revoking.");
+            return;
+        }
+    };
+    let Credentials::OAuth2 {
+        access_token,
+        refresh_token,
+        ..
+    } = &credentials
+    else {
+        return;
+    };
+    let token = refresh_token.as_ref().unwrap_or(access_token);
+    match client.revoke(token).await {
+        Ok(_) => {
+            tracing::info!(connection = %connection.id, connector = %connection.connector,
+                "Grant revoked at the provider.");
+        }
+        Err(error) => {
+            tracing::warn!(connection = %connection.id, connector = %connection.connector,
+                error.message = %error, "Revoking the grant at the provider failed; deleting the credentials anyway.");
+        }
+    }
 }
 
 /// The tenant's connection `id`, or 404 (also for another tenant's id).

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use fleet_bus::{Definitions, Publisher, Schedules};
 use fleet_events::{Step, TenantId};
-use fleet_gateway::{AppState, Config, Parts};
+use fleet_gateway::{AppState, Config, Parts, PendingStates};
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
 use fleet_testkit::{NatsServer, OpenBao, Postgres};
 use http_body_util::BodyExt as _;
@@ -23,9 +23,18 @@ pub(crate) const KEY: &str = "test-signing-key-with-enough-entropy-0123456789";
 pub(crate) const USER: &str = "editor";
 pub(crate) const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 
+pub(crate) const GOOGLE_CLIENT_ID: &str = "sim-client.apps.googleusercontent.com";
+pub(crate) const GOOGLE_CLIENT_SECRET: &str = "sim-client-secret";
+/// The gateway's configured OAuth redirect URI; tests call the callback
+/// route themselves with what the provider put on it.
+pub(crate) const REDIRECT_URI: &str = "https://fleet.example.test/oauth/callback";
+
 pub(crate) struct TestGateway {
     pub(crate) app: Router,
     pub(crate) sim: SimHandle,
+    pub(crate) secrets: fleet_secrets::Client,
+    pub(crate) connectors: Arc<fleet_connectors::Registry>,
+    _catalog: tempfile::TempDir,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     _servers: (NatsServer, OpenBao, Postgres),
@@ -39,9 +48,24 @@ pub(crate) struct Reply {
 }
 
 impl TestGateway {
-    /// Everything, with a WordPress site `blog` (120 posts, 4 pages) and a
-    /// site `crm` with FluentCRM (40 subscribers, 3 lists).
+    /// Everything, with a WordPress site `blog` (120 posts, 4 pages), a
+    /// site `crm` with FluentCRM (40 subscribers, 3 lists), and a Google
+    /// user `ada` (one Analytics account, two properties) behind the
+    /// `google-analytics` connector.
     pub(crate) async fn start() -> Self {
+        Self::start_with(Config {
+            allow_http_sites: true,
+            oauth: fleet_gateway::OAuthConfig {
+                redirect_uri: Some(url::Url::parse(REDIRECT_URI).unwrap()),
+                ..fleet_gateway::OAuthConfig::default()
+            },
+            ..Config::default()
+        })
+        .await
+    }
+
+    /// As [`start`](Self::start), with the gateway settings `config`.
+    pub(crate) async fn start_with(config: Config) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -57,6 +81,10 @@ impl TestGateway {
                 SiteConfig::new("crm")
                     .user(UserConfig::administrator(USER, PASSWORD))
                     .fluentcrm(40, 3),
+            )
+            .google(
+                fleet_sim::GoogleConfig::default()
+                    .user(fleet_sim::GoogleUserConfig::new("ada", 1, 2)),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim_config).unwrap();
@@ -76,8 +104,15 @@ impl TestGateway {
             fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
                 .await
                 .unwrap();
+        let catalog = google_catalog(&sim);
+        let client = fleet_connectors::OAuthClient {
+            client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
+            client_secret: GOOGLE_CLIENT_SECRET.into(),
+        };
         let connectors = fleet_connectors::Config {
             allow_http: true,
+            catalog_dir: Some(catalog.path().to_owned()),
+            oauth_clients: [("google-analytics".to_owned(), client)].into(),
             ..Default::default()
         };
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
@@ -97,24 +132,27 @@ impl TestGateway {
         };
         fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
 
-        let config = Config {
-            allow_http_sites: true,
-            ..Config::default()
-        };
+        let oauth_states = PendingStates::open(&js, config.oauth.state_ttl())
+            .await
+            .unwrap();
         let state = AppState::new(
             config,
             Parts {
                 store,
-                secrets,
+                secrets: secrets.clone(),
                 publisher: Publisher::new(js.clone()),
-                schedules: Schedules::new(js),
+                schedules: Schedules::new(js.clone()),
                 verifier: verifier(),
-                connectors,
+                connectors: connectors.clone(),
+                oauth_states,
             },
         );
         Self {
             app: fleet_gateway::app(state),
             sim,
+            secrets,
+            connectors,
+            _catalog: catalog,
             shutdown,
             tracker,
             _servers: (nats, vault, postgres),
@@ -204,6 +242,22 @@ impl TestGateway {
         self.tracker.close();
         self.tracker.wait().await;
     }
+}
+
+/// A catalog directory pointing Google Analytics at the simulator.
+fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
+    let google = sim.google_url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("google-analytics.toml"),
+        format!(
+            "[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
+             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+             revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n"
+        ),
+    )
+    .unwrap();
+    dir
 }
 
 fn verifier() -> fleet_auth::Verifier {

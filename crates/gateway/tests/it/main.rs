@@ -4,5 +4,7 @@
 mod helpers;
 
 mod connections;
+mod dashboard;
 mod input;
 mod isolation;
+mod oauth;
