@@ -4,7 +4,7 @@
 //! | --- | --- | --- | --- |
 //! | [`Validate`] | `connector.validate.*` | reads the staged credentials from Vault, asks the provider | `validating`, then `connector.save.*`, or `invalid` |
 //! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres, schedules its recurring sync | `saving`, then `connector.sync.*` |
-//! | [`Sync`] | `connector.sync.*` | pages through each stream, upserts records and checkpoints the cursor per page | `syncing` progress at least every second, then `synced`, or `reauth_required` |
+//! | [`Sync`] | `connector.sync.*` | renews OAuth tokens that are about to expire (single-flight across the fleet), pages through each stream, upserts records and checkpoints the cursor per page; renews once and retries the page when the provider rejects the token | `syncing` progress at least every second, then `synced`, or `reauth_required` |
 //! | [`Status`] | `connector.status.*` | applies the status to the connection's row, newest wins | nothing |
 //!
 //! Every handler is idempotent: a redelivered event finds its effects
@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod failure;
+mod refresh;
 mod runner;
 mod save;
 mod status;
@@ -48,6 +49,14 @@ pub struct Deps {
 }
 
 impl Deps {
+    /// The provider's name for messages: the catalog's display name.
+    fn provider(&self, id: &fleet_events::ConnectorId) -> String {
+        self.connectors
+            .catalog()
+            .get(id)
+            .map_or_else(|| id.to_string(), |entry| entry.display_name.clone())
+    }
+
     fn connector(
         &self,
         id: &fleet_events::ConnectorId,

@@ -6,9 +6,11 @@ use chrono::Utc;
 use fleet_bus::{Context, Delivery, Handler, HandlerError};
 use fleet_connectors::{Connector, Credentials, ErrorClass, Page};
 use fleet_events::{ConnectionStatus, CorrelationId, Envelope, SyncRequested};
+use fleet_secrets::Stored;
 use fleet_store::{PageCommit, RecordUpsert, SyncOutcome, SyncResult};
 use uuid::Uuid;
 
+use crate::refresh::{self, Need, RefreshError, Target};
 use crate::{Deps, failure};
 
 /// How often a running sync reports its progress at least.
@@ -63,6 +65,38 @@ impl From<HandlerError> for Stop {
     }
 }
 
+impl From<RefreshError> for Stop {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Reauth(reason) => Self::Reauth(reason),
+            RefreshError::Failed(error) => Self::Failed(error),
+        }
+    }
+}
+
+/// Why a page could not be fetched.
+#[derive(Debug)]
+enum Fetch {
+    /// The provider's answer.
+    Provider(fleet_connectors::Error),
+    /// Reporting progress failed.
+    Stop(Stop),
+}
+
+impl From<HandlerError> for Fetch {
+    fn from(error: HandlerError) -> Self {
+        Self::Stop(Stop::Failed(error))
+    }
+}
+
+/// The credentials a run uses, and whether it has already renewed them
+/// because the provider rejected the access token (it does that once).
+#[derive(Debug)]
+struct Session {
+    credentials: Stored<Credentials>,
+    renewed_after_rejection: bool,
+}
+
 impl Handler for Sync {
     type Payload = SyncRequested;
 
@@ -79,8 +113,7 @@ impl Handler for Sync {
             .secrets
             .read_active::<Credentials>(tenant, connection)
             .await
-            .map_err(|e| failure::secrets(&e))?
-            .value;
+            .map_err(|e| failure::secrets(&e))?;
         let run = run_id(event, ctx.delivery());
         let store = &self.deps.store;
         failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger))
@@ -93,6 +126,21 @@ impl Handler for Sync {
             last_report: Instant::now(),
         };
         ctx.status(event, progress.status()).await?;
+        let credentials = match refresh::fresh(
+            &self.deps,
+            target(event),
+            credentials,
+            Need::BeforeExpiry,
+        )
+        .await
+        {
+            Ok(credentials) => credentials,
+            Err(error) => return self.stopped(event, ctx, run, &progress, error.into()).await,
+        };
+        let mut session = Session {
+            credentials,
+            renewed_after_rejection: false,
+        };
         let streams: Vec<String> = match &event.data.streams {
             Some(streams) => streams.clone(),
             None => connector
@@ -103,7 +151,7 @@ impl Handler for Sync {
         };
         for stream in &streams {
             let synced = self
-                .sync_stream(event, ctx, &*connector, &credentials, stream, &mut progress)
+                .sync_stream(event, ctx, &*connector, &mut session, stream, &mut progress)
                 .await;
             if let Err(stop) = synced {
                 return self.stopped(event, ctx, run, &progress, stop).await;
@@ -135,7 +183,7 @@ impl Sync {
         event: &Envelope<SyncRequested>,
         ctx: &mut Context,
         connector: &dyn Connector,
-        credentials: &Credentials,
+        session: &mut Session,
         stream: &str,
         progress: &mut Progress,
     ) -> Result<(), Stop> {
@@ -144,17 +192,32 @@ impl Sync {
         progress.stream = Some(stream.to_owned());
         let mut cursor = failure::in_store(|| store.cursor(tenant, connection, stream)).await?;
         loop {
-            let page = self
+            let fetched = self
                 .fetch(
                     event,
                     ctx,
                     connector,
-                    credentials,
+                    &session.credentials.value,
                     stream,
                     cursor.as_ref(),
                     progress,
                 )
-                .await?;
+                .await;
+            let page = match fetched {
+                Ok(page) => page,
+                Err(Fetch::Stop(stop)) => return Err(stop),
+                Err(Fetch::Provider(error))
+                    if error.wants_token_refresh() && !session.renewed_after_rejection =>
+                {
+                    // Renew once and ask for the same page again.
+                    session.renewed_after_rejection = true;
+                    let current = session.credentials.clone();
+                    session.credentials =
+                        refresh::fresh(&self.deps, target(event), current, Need::Rejected).await?;
+                    continue;
+                }
+                Err(Fetch::Provider(error)) => return Err(classify(&error)),
+            };
             let records: Vec<RecordUpsert> = page
                 .records
                 .into_iter()
@@ -200,7 +263,7 @@ impl Sync {
         stream: &str,
         cursor: Option<&serde_json::Value>,
         progress: &mut Progress,
-    ) -> Result<Page, Stop> {
+    ) -> Result<Page, Fetch> {
         let page = connector.sync_page(credentials, stream, cursor);
         tokio::pin!(page);
         let mut ticks = tokio::time::interval_at(
@@ -213,14 +276,7 @@ impl Sync {
                 _ = ticks.tick() => report(event, ctx, progress).await?,
             }
         };
-        result.map_err(|e| match e.class() {
-            ErrorClass::Retryable { retry_after } => Stop::Failed(HandlerError::Transient {
-                reason: failure::describe(&e),
-                retry_after,
-            }),
-            ErrorClass::ReauthRequired => Stop::Reauth(e.to_string()),
-            ErrorClass::Permanent => Stop::Failed(HandlerError::permanent(e.to_string())),
-        })
+        result.map_err(Fetch::Provider)
     }
 
     /// Ends a run that could not finish: a transient failure leaves the run
@@ -259,6 +315,26 @@ impl Sync {
         ctx.status(event, ConnectionStatus::ReauthRequired { reason })
             .await?;
         Ok(())
+    }
+}
+
+/// What a provider error means for the run.
+fn classify(error: &fleet_connectors::Error) -> Stop {
+    match error.class() {
+        ErrorClass::Retryable { retry_after } => Stop::Failed(HandlerError::Transient {
+            reason: failure::describe(error),
+            retry_after,
+        }),
+        ErrorClass::ReauthRequired => Stop::Reauth(error.to_string()),
+        ErrorClass::Permanent => Stop::Failed(HandlerError::permanent(error.to_string())),
+    }
+}
+
+fn target(event: &Envelope<SyncRequested>) -> Target<'_> {
+    Target {
+        tenant: &event.tenant,
+        connection: &event.connection,
+        connector: &event.connector,
     }
 }
 

@@ -28,12 +28,34 @@ pub(crate) const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 pub(crate) const POSTS: u32 = 250;
 pub(crate) const PAGES: u32 = 12;
 
+/// The simulated Google user every OAuth test connects.
+pub(crate) const GOOGLE_USER: &str = "ada";
+pub(crate) const GOOGLE_CLIENT_ID: &str = "sim-client.apps.googleusercontent.com";
+pub(crate) const GOOGLE_CLIENT_SECRET: &str = "sim-client-secret";
+
+/// A catalog directory pointing Google Analytics at the simulator.
+fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
+    let google = sim.google_url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("google-analytics.toml"),
+        format!(
+            "[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
+             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+             revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
 pub(crate) struct TestFleet {
     pub(crate) js: jetstream::Context,
     pub(crate) deps: Deps,
     pub(crate) sim: SimHandle,
     pub(crate) handles: Vec<(Step, fleet_bus::WorkerHandle)>,
     pub(crate) tenant: TenantId,
+    _catalog: tempfile::TempDir,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     _nats: NatsServer,
@@ -51,6 +73,16 @@ impl TestFleet {
     /// As [`TestFleet::start`], scheduling every new connection's sync
     /// every `sync_interval`.
     pub(crate) async fn start_with(sync_interval: Option<Duration>) -> Self {
+        Self::start_full(sync_interval, fleet_sim::GoogleConfig::default()).await
+    }
+
+    /// As [`TestFleet::start`], with a simulated Google behaving as
+    /// `google` says and Google user `ada` added to it.
+    pub(crate) async fn start_google(google: fleet_sim::GoogleConfig) -> Self {
+        Self::start_full(None, google).await
+    }
+
+    async fn start_full(sync_interval: Option<Duration>, google: fleet_sim::GoogleConfig) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -64,8 +96,13 @@ impl TestFleet {
             .posts(POSTS)
             .pages(PAGES);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim =
-            Sim::start(listener, &fleet_sim::Config::default().site(site)).expect("simulator");
+        let google = google.user(fleet_sim::GoogleUserConfig::new(GOOGLE_USER, 1, 1));
+        let sim = Sim::start(
+            listener,
+            &fleet_sim::Config::default().site(site).google(google),
+        )
+        .expect("simulator");
+        let catalog = google_catalog(&sim);
 
         let mount = vault.new_kv_mount().await;
         let secrets_config = serde_json::from_value(serde_json::json!({
@@ -82,8 +119,14 @@ impl TestFleet {
             fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
                 .await
                 .expect("store");
+        let client = fleet_connectors::OAuthClient {
+            client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
+            client_secret: GOOGLE_CLIENT_SECRET.into(),
+        };
         let connectors = fleet_connectors::Config {
             allow_http: true,
+            catalog_dir: Some(catalog.path().to_owned()),
+            oauth_clients: [("google-analytics".to_owned(), client)].into(),
             ..Default::default()
         };
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
@@ -110,6 +153,7 @@ impl TestFleet {
             sim,
             handles,
             tenant: TenantId::parse("acme").unwrap(),
+            _catalog: catalog,
             shutdown,
             tracker,
             _nats: nats,
@@ -129,6 +173,53 @@ impl TestFleet {
         &self,
         credentials: &Credentials,
     ) -> (ConnectionId, Envelope<ValidateRequested>) {
+        self.connect_to("wordpress", SetupOrigin::Manual, credentials)
+            .await
+    }
+
+    /// The OAuth client of Google Analytics, pointed at the simulator.
+    pub(crate) fn google(&self) -> fleet_connectors::oauth2::Client {
+        self.deps
+            .connectors
+            .oauth2(&ConnectorId::parse("google-analytics").unwrap())
+            .unwrap()
+    }
+
+    /// Google user `ada`'s consent and code exchange, as the gateway's
+    /// OAuth callback does it.
+    pub(crate) async fn google_consent(&self) -> Credentials {
+        let client = self.google();
+        let redirect = url::Url::parse("https://fleet.example.test/oauth/callback").unwrap();
+        let authorization = client.authorize(&redirect).unwrap();
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(authorization.url.clone())
+            .send()
+            .await
+            .unwrap();
+        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+        let code = location
+            .query_pairs()
+            .find(|(key, _)| key == "code")
+            .map(|(_, value)| value.into_owned())
+            .expect("a code");
+        client
+            .exchange_code(&code, &redirect, authorization.pkce_verifier.as_ref())
+            .await
+            .unwrap()
+            .into_credentials()
+    }
+
+    /// Stages `credentials` of `connector` and publishes the validate
+    /// request, as the gateway does.
+    pub(crate) async fn connect_to(
+        &self,
+        connector: &str,
+        origin: SetupOrigin,
+        credentials: &Credentials,
+    ) -> (ConnectionId, Envelope<ValidateRequested>) {
         let connection = ConnectionId::new();
         let staged = self
             .deps
@@ -139,10 +230,10 @@ impl TestFleet {
         let event = Envelope::new(
             self.tenant.clone(),
             connection.clone(),
-            ConnectorId::parse("wordpress").unwrap(),
+            ConnectorId::parse(connector).unwrap(),
             CorrelationId::new(),
             ValidateRequested {
-                origin: SetupOrigin::Manual,
+                origin,
                 staged_version: staged.get(),
             },
         );
@@ -164,6 +255,17 @@ impl TestFleet {
         connection: &ConnectionId,
         state: ConnectionState,
     ) -> Vec<StatusChanged> {
+        self.statuses_until_nth(connection, state, 1).await
+    }
+
+    /// The connection's status events in order, from the first, until the
+    /// `n`th one in `state` arrives (included).
+    pub(crate) async fn statuses_until_nth(
+        &self,
+        connection: &ConnectionId,
+        state: ConnectionState,
+        n: usize,
+    ) -> Vec<StatusChanged> {
         let filter = subject::status(&self.tenant, connection);
         let consumer = self
             .js
@@ -178,18 +280,24 @@ impl TestFleet {
             .unwrap();
         let mut messages = consumer.messages().await.unwrap();
         let mut seen = Vec::new();
+        let mut reached = 0;
         let found = tokio::time::timeout(DEADLINE, async {
             while let Some(Ok(message)) = messages.next().await {
                 let event = Envelope::<StatusChanged>::decode(&message.payload).unwrap();
-                let reached = event.data.status.state() == state;
+                if event.data.status.state() == state {
+                    reached += 1;
+                }
                 seen.push(event.data);
-                if reached {
+                if reached == n {
                     return;
                 }
             }
         })
         .await;
-        assert!(found.is_ok(), "no {state} status in time; saw {seen:?}");
+        assert!(
+            found.is_ok(),
+            "no {n} {state} statuses in time; saw {seen:?}"
+        );
         seen
     }
 

@@ -1,0 +1,202 @@
+//! Keeping OAuth access tokens fresh: before they expire, and once when a
+//! provider rejects one.
+//!
+//! A refresh is single-flight across the fleet. The worker takes the
+//! connection's refresh lock ([`fleet_store::Store::lock_refresh`]), re-reads
+//! the active credentials from Vault (another worker may have refreshed
+//! while this one waited: then it uses theirs and asks the provider
+//! nothing), renews them, writes them back with check-and-set on the version
+//! it read, and only then releases the lock. So two workers never both
+//! present a refresh token, and a rotated refresh token is never lost.
+//!
+//! Failures are remembered in the store. Within [`COOLDOWN`] of a failure,
+//! no worker asks the provider again (the message is retried after the
+//! cooldown instead). A refresh the provider refuses for good
+//! (`invalid_grant`, a revoked app) and failures on [`MAX_FAILURE_DAYS`]
+//! different days end in `reauth_required`, never in a retry loop.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use fleet_bus::HandlerError;
+use fleet_connectors::{Credentials, ErrorClass};
+use fleet_events::{ConnectionId, ConnectorId, TenantId};
+use fleet_secrets::Stored;
+
+use crate::{Deps, failure};
+
+/// How long after a failed refresh nobody tries again.
+pub(crate) const COOLDOWN: Duration = Duration::from_secs(30);
+
+/// After failed refreshes on this many different days (and no success in
+/// between), the connection needs its user to reconnect.
+pub(crate) const MAX_FAILURE_DAYS: u32 = 4;
+
+/// Why fresh credentials could not be had.
+#[derive(Debug)]
+pub(crate) enum RefreshError {
+    /// The user has to reconnect; the reason is safe to show.
+    Reauth(String),
+    /// Anything else, as the bus should see it.
+    Failed(HandlerError),
+}
+
+impl From<HandlerError> for RefreshError {
+    fn from(error: HandlerError) -> Self {
+        Self::Failed(error)
+    }
+}
+
+/// When to renew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Only when the access token expires within the provider's margin.
+    BeforeExpiry,
+    /// Now: the provider has just rejected the access token.
+    Rejected,
+}
+
+/// The connection whose tokens are renewed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) tenant: &'a TenantId,
+    pub(crate) connection: &'a ConnectionId,
+    pub(crate) connector: &'a ConnectorId,
+}
+
+/// Returns `current`, or renewed credentials when `need` says so and the
+/// connector is an OAuth 2.0 one; see the [module docs](self).
+pub(crate) async fn fresh(
+    deps: &Deps,
+    target: Target<'_>,
+    current: Stored<Credentials>,
+    need: Need,
+) -> Result<Stored<Credentials>, RefreshError> {
+    let Credentials::OAuth2 { .. } = &current.value else {
+        return Ok(current);
+    };
+    let Some(client) = deps.connectors.oauth2(target.connector) else {
+        return Ok(current);
+    };
+    let margin = client.settings().token_expiry_margin;
+    let due = |credentials: &Credentials| match need {
+        Need::Rejected => true,
+        Need::BeforeExpiry => credentials.expires_within(margin, Utc::now()),
+    };
+    if !due(&current.value) {
+        return Ok(current);
+    }
+    if !client.can_renew(&current.value) {
+        return match need {
+            // Still valid for a while; nothing to do until it is rejected.
+            Need::BeforeExpiry => Ok(current),
+            Need::Rejected => Err(RefreshError::Reauth(format!(
+                "The access token was rejected and {} issued no way to renew it: reconnect the account.",
+                deps.provider(target.connector)
+            ))),
+        };
+    }
+    let (tenant, connection) = (target.tenant, target.connection);
+    let store = &deps.store;
+    if let Some(history) = failure::in_store(|| store.refresh_history(tenant, connection)).await? {
+        let failed_last = history.failures > 0;
+        if let (true, Some(at)) = (failed_last, history.last_failure_at) {
+            let since = Utc::now()
+                .signed_duration_since(at)
+                .to_std()
+                .unwrap_or_default();
+            if since < COOLDOWN {
+                return Err(RefreshError::Failed(HandlerError::Transient {
+                    reason: format!(
+                        "the last token refresh failed {}s ago ({}); waiting out the cooldown",
+                        since.as_secs(),
+                        history
+                            .last_error
+                            .as_deref()
+                            .unwrap_or("no reason recorded")
+                    ),
+                    retry_after: Some(COOLDOWN - since),
+                }));
+            }
+        }
+    }
+
+    let lock = failure::in_store(|| store.lock_refresh(tenant, connection)).await?;
+    let latest = match deps
+        .secrets
+        .read_active::<Credentials>(tenant, connection)
+        .await
+    {
+        Ok(latest) => latest,
+        Err(error) => {
+            release(lock).await;
+            return Err(failure::secrets(&error).into());
+        }
+    };
+    if latest.version != current.version {
+        // Another worker refreshed while this one waited for the lock (or
+        // after this one's token was rejected): use theirs and ask the
+        // provider nothing.
+        release(lock).await;
+        return Ok(latest);
+    }
+    match client.renew(&latest.value).await {
+        Ok(tokens) => {
+            let renewed = latest.value.merge_refresh(tokens);
+            let written = deps
+                .secrets
+                .rotate(tenant, connection, &renewed, latest.version)
+                .await;
+            match written {
+                Ok(version) => {
+                    if let Err(error) = lock.record_success().await {
+                        tracing::warn!(error.message = %error, "Recording a token refresh failed; the new tokens are stored.");
+                    }
+                    tracing::info!(connector = %target.connector, "Access token renewed.");
+                    Ok(Stored {
+                        value: renewed,
+                        version,
+                    })
+                }
+                Err(error) => {
+                    // The tokens are renewed at the provider but not stored:
+                    // with rotating refresh tokens, the stored one may now be
+                    // dead. Nothing to do but report; the next refresh shows.
+                    release(lock).await;
+                    Err(failure::secrets(&error).into())
+                }
+            }
+        }
+        Err(error) => {
+            let reason = error.to_string();
+            let history = lock
+                .record_failure(&reason)
+                .await
+                .map_err(|e| failure::store(&e))?;
+            match error.class() {
+                ErrorClass::ReauthRequired => Err(RefreshError::Reauth(reason)),
+                ErrorClass::Permanent => Err(RefreshError::Failed(HandlerError::permanent(
+                    format!("the token refresh failed: {reason}"),
+                ))),
+                ErrorClass::Retryable { .. } if history.failure_days >= MAX_FAILURE_DAYS => {
+                    Err(RefreshError::Reauth(format!(
+                        "Renewing the access token has failed on {} different days (last: {reason}): reconnect the account.",
+                        history.failure_days
+                    )))
+                }
+                ErrorClass::Retryable { retry_after } => {
+                    Err(RefreshError::Failed(HandlerError::Transient {
+                        reason: format!("the token refresh failed: {reason}"),
+                        retry_after: Some(retry_after.map_or(COOLDOWN, |r| r.max(COOLDOWN))),
+                    }))
+                }
+            }
+        }
+    }
+}
+
+async fn release(lock: fleet_store::RefreshLock) {
+    if let Err(error) = lock.release().await {
+        tracing::warn!(error.message = %error, "Releasing the refresh lock failed; it is released with its connection.");
+    }
+}
