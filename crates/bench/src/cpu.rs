@@ -125,6 +125,18 @@ impl Spent {
         }
     }
 
+    /// The share of one core each process used over `seconds`, in percent
+    /// (a process's descendants count towards it), and `machine`, all
+    /// cores together (200 is two cores busy).
+    pub(crate) fn core_pct(&self, seconds: f64) -> BTreeMap<String, f64> {
+        let pct = |ms: f64| round3(ms / (seconds.max(f64::EPSILON) * 10.0));
+        self.per_process_ms
+            .iter()
+            .map(|(name, ms)| (name.clone(), pct(*ms)))
+            .chain([("machine".to_owned(), pct(self.machine_busy_ms))])
+            .collect()
+    }
+
     /// The time spent, divided among `chains`.
     pub(crate) fn per_chain(&self, chains: u64) -> Cpu {
         let chains = chains.max(1) as f64;

@@ -6,9 +6,33 @@ pub enum Error {
     /// Could not connect to NATS.
     #[error("failed to connect to NATS")]
     Connect(#[source] fleet_bus::Error),
-    /// The full chain was planned without Vault and PostgreSQL settings.
-    #[error("the full chain needs Vault and PostgreSQL settings")]
+    /// The full chain was planned without Vault and PostgreSQL settings, or
+    /// a bridge scenario without PostgreSQL settings.
+    #[error("the full chain needs Vault and PostgreSQL settings, the bridge scenarios PostgreSQL")]
     MissingServices,
+    /// The bridge process could not be started or waited for.
+    #[error("failed to run `fleet bridge`")]
+    SpawnBridge(#[source] std::io::Error),
+    /// The bridge process exited before it listened.
+    #[error("`fleet bridge` exited before it listened ({}); its log is above", status.as_deref().unwrap_or("no exit status"))]
+    BridgeExited {
+        /// Its exit status, if known.
+        status: Option<String>,
+    },
+    /// The bridge process did not listen in time.
+    #[error("`fleet bridge` did not listen within {seconds} s; its log is above")]
+    BridgeNotListening {
+        /// The deadline.
+        seconds: u64,
+    },
+    /// Some clients could not open their session.
+    #[error("{failed} bench clients could not open a bridge session; the first: {first}")]
+    Clients {
+        /// How many.
+        failed: usize,
+        /// Why the first one failed.
+        first: String,
+    },
     /// A stream the bench would create already exists. The bench creates and
     /// deletes its own streams, so it refuses to run where they could hold
     /// someone's data.

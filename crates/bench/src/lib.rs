@@ -7,6 +7,8 @@
 //! | [`Scenario::Raw`] (c) | 4 hops of pull, publish the next hop with its ack awaited, ack; plain async-nats |
 //! | [`Scenario::Noop`] (a) | validate → save → sync → status through [`fleet_bus::Worker`], handlers that only emit the next event |
 //! | [`Scenario::Full`] (b) | the real steps of `fleet-workers` with Vault, PostgreSQL and the simulated provider |
+//! | [`Scenario::BridgeTenants`] | one `fleet bridge` process, 10,000 WebSocket clients of 1,000 tenants, 1,000 status events/s |
+//! | [`Scenario::BridgeBroadcast`] | one `fleet bridge` process, 2,000 WebSocket clients of one tenant, 50 status events/s |
 //!
 //! Each scenario is measured at a fixed in-flight cap (a new chain starts
 //! whenever one finishes), then one chain at a time; the full chain also at
@@ -16,6 +18,11 @@
 //! first event to the final step. The [`Report`] says, per scenario, how
 //! start and end are taken, where the CPU time went, and compares the
 //! results with the targets.
+//!
+//! The bridge scenarios measure something else: how fast status events
+//! reach dashboards through one bridge process, which the bench spawns
+//! from its own binary, with every client in the bench process checking
+//! that it gets each event of its tenant once and in order.
 //!
 //! Scenarios do not share state: each creates its streams on the server
 //! and deletes them after it, and refuses to start when they exist (so it
@@ -29,6 +36,7 @@
 
 #![warn(missing_docs)]
 
+mod bridge;
 mod cpu;
 mod driver;
 mod error;
@@ -52,8 +60,8 @@ use tracing::info;
 pub use cpu::Process;
 pub use error::Error;
 pub use report::{
-    Cpu, Latency, Load, Machine, Ratios, Report, Run, ScenarioReport, Scenarios, Settings, Target,
-    WorkerCounts,
+    BridgeProcess, BridgeReport, Connect, Cpu, Latency, Load, Machine, Ratios, Report, Run,
+    ScenarioReport, Scenarios, Settings, Target, WorkerCounts,
 };
 
 use driver::{Bench, Phase};
@@ -67,11 +75,21 @@ pub enum Scenario {
     Noop,
     /// (b) The real steps with Vault, PostgreSQL and the simulator.
     Full,
+    /// The bridge: 10,000 dashboards of 1,000 tenants.
+    BridgeTenants,
+    /// The bridge: 2,000 dashboards of one tenant.
+    BridgeBroadcast,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Self; 3] = [Self::Raw, Self::Noop, Self::Full];
+    pub const ALL: [Self; 5] = [
+        Self::Raw,
+        Self::Noop,
+        Self::Full,
+        Self::BridgeTenants,
+        Self::BridgeBroadcast,
+    ];
 
     /// The name used on the command line and in the report.
     pub const fn as_str(self) -> &'static str {
@@ -79,7 +97,14 @@ impl Scenario {
             Self::Raw => "raw",
             Self::Noop => "noop",
             Self::Full => "full",
+            Self::BridgeTenants => "bridge-tenants",
+            Self::BridgeBroadcast => "bridge-broadcast",
         }
+    }
+
+    /// Whether it measures the bridge, and so needs [`BridgeServices`].
+    pub const fn is_bridge(self) -> bool {
+        matches!(self, Self::BridgeTenants | Self::BridgeBroadcast)
     }
 }
 
@@ -91,7 +116,7 @@ impl fmt::Display for Scenario {
 
 /// A scenario name that is not one of [`Scenario::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scenario {0:?}; expected raw, noop or full")]
+#[error("unknown scenario {0:?}; expected raw, noop, full, bridge-tenants or bridge-broadcast")]
 pub struct UnknownScenario(String);
 
 impl FromStr for Scenario {
@@ -163,6 +188,21 @@ pub struct Services {
     pub nats: fleet_bus::Config,
     /// What the full chain needs besides NATS; `None` when it does not run.
     pub full: Option<FullServices>,
+    /// What the bridge scenarios need besides NATS; `None` when they do not
+    /// run.
+    pub bridge: Option<BridgeServices>,
+}
+
+/// What the bridge scenarios need besides NATS.
+#[derive(Debug, Clone)]
+pub struct BridgeServices {
+    /// The `fleet` binary, run as `fleet bridge --listen <addr>` with this
+    /// process's environment (so its `FLEET_NATS__*` and
+    /// `FLEET_DATABASE__*`) and a token key of the run's own.
+    pub program: std::path::PathBuf,
+    /// PostgreSQL, where each run records its tenants' connections; the
+    /// bridge reads them for its snapshots.
+    pub database: fleet_store::Config,
 }
 
 /// What the full chain needs besides NATS.
@@ -182,7 +222,8 @@ pub struct FullServices {
 /// # Errors
 ///
 /// [`Error::MissingServices`] when the full chain is planned without
-/// [`FullServices`]; otherwise the first error of a scenario, after which
+/// [`FullServices`] or a bridge scenario without [`BridgeServices`];
+/// otherwise the first error of a scenario, after which
 /// its streams are deleted all the same; [`Error::Interrupted`] when
 /// `shutdown` is cancelled.
 pub async fn run(
@@ -214,9 +255,35 @@ pub async fn run(
                 let full = services.full.as_ref().ok_or(Error::MissingServices)?;
                 scenarios.full = Some(full::run(plan, &services.nats, full, &bench).await?);
             }
+            Scenario::BridgeTenants => {
+                let report = run_bridge(plan, services, bridge::TENANTS, &bench).await?;
+                scenarios.bridge_tenants = Some(report);
+            }
+            Scenario::BridgeBroadcast => {
+                let report = run_bridge(plan, services, bridge::BROADCAST, &bench).await?;
+                scenarios.bridge_broadcast = Some(report);
+            }
         }
     }
     Ok(Report::new(machine(), nats_server, scenarios))
+}
+
+async fn run_bridge(
+    plan: &Plan,
+    services: &Services,
+    shape: bridge::Shape,
+    bench: &Bench,
+) -> Result<BridgeReport, Error> {
+    let bridge = services.bridge.as_ref().ok_or(Error::MissingServices)?;
+    bridge::run(
+        plan,
+        &services.nats,
+        bridge,
+        shape,
+        &plan.cpu,
+        &bench.shutdown,
+    )
+    .await
 }
 
 fn machine() -> Machine {

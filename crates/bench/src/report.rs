@@ -46,6 +46,97 @@ pub struct Scenarios {
     /// (b) The real steps with Vault, PostgreSQL and the simulated provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full: Option<ScenarioReport>,
+    /// The bridge fanning status out to 10,000 dashboards of 1,000 tenants.
+    #[serde(rename = "bridge-tenants", skip_serializing_if = "Option::is_none")]
+    pub bridge_tenants: Option<BridgeReport>,
+    /// The bridge fanning status out to 2,000 dashboards of one tenant.
+    #[serde(rename = "bridge-broadcast", skip_serializing_if = "Option::is_none")]
+    pub bridge_broadcast: Option<BridgeReport>,
+}
+
+/// What a bridge scenario measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BridgeReport {
+    /// The load, in words.
+    pub setup: &'static str,
+    /// How the figures are taken.
+    pub method: &'static str,
+    /// WebSocket clients, each with a session of its own.
+    pub clients: usize,
+    /// Tenants the clients belong to, evenly.
+    pub tenants: usize,
+    /// Connections of each tenant in Postgres, which its events are about.
+    pub connections_per_tenant: usize,
+    /// Status events published per second, the tenants in turn.
+    pub events_per_s: u32,
+    /// Opening every session.
+    pub connect: Connect,
+    /// Length of the measurement window, after the warm-up.
+    pub seconds: f64,
+    /// Events published, warm-up included.
+    pub events_published: u64,
+    /// Events published inside the window.
+    pub events_in_window: u64,
+    /// Receipts of the window's events by clients.
+    pub deliveries: u64,
+    /// Receipts due: each event of the window times the clients of its tenant.
+    pub expected_deliveries: u64,
+    /// `deliveries / seconds`.
+    pub deliveries_per_s: f64,
+    /// From the publish of an event to its receipt by a client.
+    pub latency_ms: Latency,
+    /// Events of their tenant that clients never received, over the whole run.
+    pub missed: u64,
+    /// Clients that missed at least one event.
+    pub clients_missing_events: u64,
+    /// Events received twice, or after a later one.
+    pub duplicates: u64,
+    /// Sessions the bridge closed during the run (a slow consumer's 4008).
+    pub clients_closed: u64,
+    /// Sessions that failed on the client's side.
+    pub clients_failed: u64,
+    /// The bridge process's memory and CPU.
+    pub bridge: BridgeProcess,
+    /// Share of one core each process used during the window, in percent:
+    /// `bridge`, `clients` (the bench process), the servers named with
+    /// `--cpu`, `other`, and `machine` (all cores: 200 is two busy).
+    pub cpu_pct: BTreeMap<String, f64>,
+}
+
+/// Opening the sessions of a bridge scenario.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Connect {
+    /// From the first connect until every client has its snapshot.
+    pub seconds: f64,
+    /// Sessions opened per second, snapshot included.
+    pub sessions_per_s: f64,
+}
+
+impl Connect {
+    pub(crate) fn new(clients: usize, took: std::time::Duration) -> Self {
+        let seconds = took.as_secs_f64();
+        Self {
+            seconds: round3(seconds),
+            sessions_per_s: round3(clients as f64 / seconds.max(f64::EPSILON)),
+        }
+    }
+}
+
+/// The `fleet bridge` process of a scenario.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct BridgeProcess {
+    /// Resident memory once it listens, before any session (`VmRSS`), in
+    /// MB (10^6 bytes).
+    pub rss_idle_mb: Option<f64>,
+    /// Resident memory once every session is open, before any event
+    /// (`VmRSS`), in MB.
+    pub rss_connected_mb: Option<f64>,
+    /// Peak resident memory over the run (`VmHWM`), in MB.
+    pub peak_rss_mb: Option<f64>,
+    /// Share of one core it used during the window, in percent.
+    pub cpu_pct: Option<f64>,
+    /// CPU milliseconds it spent per 1,000 deliveries.
+    pub cpu_ms_per_1000_deliveries: Option<f64>,
 }
 
 /// What one scenario measured.
@@ -278,6 +369,25 @@ impl Report {
                 "(b) p50 ms of one chain alone < 15",
                 full.alone.latency_ms.p50,
                 15.0,
+            ));
+        }
+        if let Some(tenants) = &scenarios.bridge_tenants {
+            targets.push(Target::below(
+                "bridge-tenants: p99 ms from publish to a client < 100",
+                tenants.latency_ms.p99,
+                100.0,
+            ));
+            if let Some(peak) = tenants.bridge.peak_rss_mb {
+                targets.push(Target::below(
+                    "bridge-tenants: peak RSS of the bridge, MB < 150",
+                    peak,
+                    150.0,
+                ));
+            }
+            targets.push(Target::below(
+                "bridge-tenants: events missed by clients = 0",
+                tenants.missed as f64,
+                1.0,
             ));
         }
         Self {

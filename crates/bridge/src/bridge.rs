@@ -2,15 +2,16 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_nats::jetstream;
+use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use axum::Router;
 use axum::extract::ws::Utf8Bytes;
 use axum::routing::get;
 use fleet_auth::Verifier;
 use fleet_bus::STATUS_STREAM;
-use fleet_events::ConnectionId;
+use fleet_events::{ConnectionId, Step};
 use fleet_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -18,10 +19,15 @@ use tokio_util::task::TaskTracker;
 use tracing::info;
 
 use crate::hub::{Counters, Hub, Scope, Subscription};
+use crate::listener::{Cut, Listener};
 use crate::protocol::{ConnectionSnapshot, Position, ResyncReason, ServerMessage, Snapshot};
 use crate::queue::Event;
 use crate::reader::{Reader, replay};
 use crate::{Config, Error, sse, ws};
+
+/// The status writer's durable consumer, whose ack floor says what Postgres
+/// holds.
+const STATUS_WRITER: &str = Step::Status.as_str();
 
 /// The WebSocket and SSE server over one reader of the status stream.
 ///
@@ -74,6 +80,9 @@ struct Inner {
     stream: jetstream::stream::Stream,
     store: Store,
     epoch: String,
+    /// Highest ack floor of the status writer seen: every event up to it
+    /// is in Postgres.
+    applied: AtomicU64,
     /// Cancelled when the bridge stops; sessions close with 4010.
     stop: CancellationToken,
     /// The WebSocket sessions, which outlive their HTTP request.
@@ -131,6 +140,7 @@ impl Bridge {
             stream,
             store,
             epoch,
+            applied: AtomicU64::new(0),
             stop: CancellationToken::new(),
             sessions: TaskTracker::new(),
         };
@@ -170,7 +180,8 @@ impl Bridge {
             stop.cancel();
             result
         };
-        let serve = axum::serve(listener, app(state.clone()))
+        let routes = app(state.clone()).into_make_service_with_connect_info::<Cut>();
+        let serve = axum::serve(Listener(listener), routes)
             .with_graceful_shutdown(stop.clone().cancelled_owned())
             .into_future();
         let (read, served) = tokio::join!(read, serve);
@@ -279,7 +290,9 @@ impl State {
     ///
     /// The registration comes first, then the snapshot is read as of the
     /// registration's position, so every event after that position reaches
-    /// the session's queue and none falls between.
+    /// the session's queue and none falls between. Events up to that
+    /// position which the status writer has not stored yet follow the
+    /// snapshot (see [`State::snapshot`]).
     ///
     /// # Errors
     ///
@@ -305,11 +318,12 @@ impl State {
                 Err(reason) => resync = Some(Item::Resync(reason)),
             }
         }
-        let snapshot = self.snapshot(&subscription.scope, start).await?;
+        let (snapshot, unapplied) = self.snapshot(&subscription.scope, start).await?;
         Ok(Opening {
             items: resync
                 .into_iter()
                 .chain([Item::Snapshot(snapshot)])
+                .chain(unapplied.into_iter().map(Item::Event))
                 .collect(),
             subscription,
             last: start,
@@ -345,24 +359,80 @@ impl State {
         Ok(events.ok_or(ResyncReason::TooOld))
     }
 
-    async fn snapshot(&self, scope: &Scope, seq: u64) -> Result<Snapshot, Error> {
+    /// The connections of `scope` as of stream position `start`, and the
+    /// events up to `start` that Postgres does not reflect yet, in stream
+    /// order.
+    ///
+    /// Postgres lags the stream: the status writer applies an event a little
+    /// after the reader has fanned it out. So the rows alone are not the
+    /// state as of `start`. Every event up to the writer's ack floor is
+    /// applied (it acks after the write), so the events after the floor are
+    /// read back from the stream (at most `max_replay` sequences) and those
+    /// newer than their row's last status, in the writer's own order, are
+    /// sent after the snapshot. The snapshot's position is then the one
+    /// just before the first of them, so positions keep increasing.
+    async fn snapshot(
+        &self,
+        scope: &Scope,
+        start: u64,
+    ) -> Result<(Snapshot, Vec<Arc<Event>>), Error> {
+        let applied = self.applied_through(start).await?;
         let rows = self
             .inner
             .store
             .list_connections(&scope.tenant)
             .await
             .map_err(Error::Snapshot)?;
+        let after = applied.max(start.saturating_sub(self.inner.config.max_replay));
+        let mut unapplied = Vec::new();
+        if after < start {
+            let epoch = &self.inner.epoch;
+            let events = replay(&self.inner.stream, scope, epoch, after, start, u64::MAX).await?;
+            unapplied = events.unwrap_or_default();
+            unapplied.retain(|event| !stored(&rows, event));
+        }
+        let seq = unapplied.first().map_or(start, |event| event.seq - 1);
         let connections = rows
             .into_iter()
             .filter(|row| scope.allows(&row.id))
             .map(ConnectionSnapshot::from)
             .collect();
-        Ok(Snapshot {
-            position: Position {
-                epoch: self.inner.epoch.clone(),
-                seq,
+        let position = Position {
+            epoch: self.inner.epoch.clone(),
+            seq,
+        };
+        Ok((
+            Snapshot {
+                position,
+                connections,
             },
-            connections,
-        })
+            unapplied,
+        ))
     }
+
+    /// A sequence up to which the status writer has applied every event,
+    /// at most `start`: its durable consumer's ack floor, or 0 when it has
+    /// none.
+    async fn applied_through(&self, start: u64) -> Result<u64, Error> {
+        if start == 0 || self.inner.applied.load(Ordering::Relaxed) >= start {
+            return Ok(start);
+        }
+        let floor = match self.inner.stream.consumer_info(STATUS_WRITER).await {
+            Ok(info) => info.ack_floor.stream_sequence,
+            Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => 0,
+            Err(e) => return Err(Error::nats("read the status writer's progress")(e.into())),
+        };
+        self.inner.applied.fetch_max(floor, Ordering::Relaxed);
+        Ok(floor.min(start))
+    }
+}
+
+/// Whether the status writer has stored `event`, or a newer event of its
+/// connection: the row's last status is at least as new in the writer's
+/// `(occurred_at, id)` order. A connection without a row has stored nothing.
+fn stored(rows: &[fleet_store::Connection], event: &Event) -> bool {
+    rows.iter()
+        .find(|row| row.id == event.connection)
+        .and_then(|row| row.last_status_at.zip(row.last_status_event))
+        .is_some_and(|last| last >= event.order)
 }

@@ -20,7 +20,8 @@ pub struct Config {
     /// Seconds a WebSocket client has to send its `auth` message (else 4002).
     pub auth_timeout_seconds: u64,
     /// Most events a reconnecting session may replay; a longer gap gets `resync` ("too old")
-    /// and a fresh snapshot, as the stream's limits would.
+    /// and a fresh snapshot, as the stream's limits would. Also the most stream sequences a
+    /// snapshot reads back for events the status writer has not stored yet.
     pub max_replay: u64,
 }
 

@@ -23,6 +23,8 @@
 //! - [`Bridge`]: [`build`](Bridge::build) with a [`Config`], then
 //!   [`run`](Bridge::run) on a bound listener; [`app`] for the routes alone;
 //! - [`Handle`]: session counters of a running bridge;
+//! - [`raise_open_files_limit`]: one socket per session, so a process that
+//!   serves thousands raises its soft limit first;
 //! - [`protocol`]: the messages, [`close_code`]s and [`schemas`].
 
 #![warn(missing_docs)]
@@ -31,6 +33,8 @@ mod bridge;
 mod config;
 mod error;
 mod hub;
+mod limits;
+mod listener;
 pub mod protocol;
 mod queue;
 mod reader;
@@ -40,4 +44,5 @@ mod ws;
 pub use bridge::{Bridge, Handle, State, Stats, app};
 pub use config::Config;
 pub use error::Error;
+pub use limits::raise_open_files_limit;
 pub use protocol::{close_code, schemas};

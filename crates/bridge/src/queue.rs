@@ -4,15 +4,18 @@
 //! (state `syncing`) replaces a progress event of the same connection that
 //! is still queued, so a slow client gets the latest progress rather than
 //! every step. When the queue is full and nothing coalesces, it overflows:
-//! it drops what it holds, takes nothing more, and the session closes.
+//! it drops what it holds, takes nothing more, and the session closes (an
+//! SSE session's connection is cut at once, see [`Queue::cut_on_overflow`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
-use fleet_events::{ConnectionId, ConnectionStatus, Envelope, StatusChanged};
+use chrono::{DateTime, SubsecRound as _, Utc};
+use fleet_events::{ConnectionId, ConnectionStatus, Envelope, EventId, StatusChanged};
 use tokio::sync::Notify;
 
+use crate::listener::Cut;
 use crate::protocol::{Position, ServerMessage};
 
 /// One status event, rendered once and shared by every session it goes to.
@@ -24,6 +27,10 @@ pub(crate) struct Event {
     pub(crate) connection: ConnectionId,
     /// Whether it reports sync progress, and so may be superseded.
     pub(crate) progress: bool,
+    /// Its `(occurred_at, id)`: the order in which the status writer
+    /// applies events to Postgres, with the time in whole microseconds as
+    /// Postgres stores it.
+    pub(crate) order: (DateTime<Utc>, EventId),
     /// Its position, for SSE ids.
     pub(crate) position: Position,
     /// The `event` [`ServerMessage`] as JSON: a WebSocket text frame, or SSE data.
@@ -34,6 +41,7 @@ impl Event {
     pub(crate) fn new(position: Position, envelope: Envelope<StatusChanged>) -> Self {
         let progress = matches!(envelope.data.status, ConnectionStatus::Syncing { .. });
         let connection = envelope.connection.clone();
+        let order = (envelope.occurred_at.trunc_subsecs(6), envelope.id);
         let seq = position.seq;
         let frame = ServerMessage::Event {
             position: position.clone(),
@@ -45,6 +53,7 @@ impl Event {
             seq,
             connection,
             progress,
+            order,
             position,
             frame,
         }
@@ -75,6 +84,9 @@ pub(crate) enum Pushed {
 struct State {
     items: VecDeque<Arc<Event>>,
     overflowed: bool,
+    /// Pulled when the queue overflows: ends a connection whose session
+    /// may not be polled again (SSE).
+    on_overflow: Option<Cut>,
 }
 
 /// A bounded single-consumer queue of events; see the module docs.
@@ -92,6 +104,7 @@ impl Queue {
             state: Mutex::new(State {
                 items: VecDeque::new(),
                 overflowed: false,
+                on_overflow: None,
             }),
             ready: Notify::new(),
         }
@@ -112,17 +125,33 @@ impl Queue {
                 state.items.remove(index);
             }
         }
+        let mut cut = None;
         let pushed = if state.items.len() < self.capacity {
             state.items.push_back(event);
             Pushed::Queued
         } else {
             state.items.clear();
             state.overflowed = true;
+            cut = state.on_overflow.take();
             Pushed::Overflowed
         };
         drop(state);
         self.ready.notify_one();
+        if let Some(cut) = cut {
+            cut.cut();
+        }
         pushed
+    }
+
+    /// Cuts `connection` when the queue overflows (at once if it has).
+    pub(crate) fn cut_on_overflow(&self, connection: Cut) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.overflowed {
+            drop(state);
+            connection.cut();
+        } else {
+            state.on_overflow = Some(connection);
+        }
     }
 
     /// Waits for the next event, or for the overflow.
@@ -135,6 +164,24 @@ impl Queue {
                 }
                 if let Some(event) = state.items.pop_front() {
                     return Next::Event(event);
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Waits for events and takes up to `max` of them, oldest first;
+    /// `None` once the queue has overflowed.
+    pub(crate) async fn next_batch(&self, max: usize) -> Option<Vec<Arc<Event>>> {
+        loop {
+            {
+                let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.overflowed {
+                    return None;
+                }
+                if !state.items.is_empty() {
+                    let take = state.items.len().min(max.max(1));
+                    return Some(state.items.drain(..take).collect());
                 }
             }
             self.ready.notified().await;
@@ -236,6 +283,28 @@ mod tests {
 
         assert_eq!(queue.push(syncing(3, "c-1")), Pushed::Queued);
         assert_eq!(drain(&queue), [2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_takes_what_is_queued_up_to_its_size_oldest_first() {
+        let queue = Queue::new(8);
+        for seq in 1..=5 {
+            queue.push(event(seq, "c-1", ConnectionStatus::Pending));
+        }
+
+        let first = queue.next_batch(3).await.unwrap();
+        let rest = queue.next_batch(3).await.unwrap();
+
+        assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(rest.iter().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
+        queue.push(event(6, "c-1", ConnectionStatus::Pending));
+        for seq in 7..=15 {
+            queue.push(event(seq, "c-1", ConnectionStatus::Pending));
+        }
+        assert!(
+            queue.next_batch(3).await.is_none(),
+            "the overflow ends the batches"
+        );
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State as Shared};
+use axum::Extension;
+use axum::extract::{ConnectInfo, Query, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use fleet_events::ConnectionId;
@@ -12,6 +13,7 @@ use tracing::error;
 
 use crate::State;
 use crate::bridge::{Item, Opening};
+use crate::listener::Cut;
 use crate::protocol::Position;
 use crate::queue::Next;
 
@@ -27,8 +29,13 @@ type Refusal = (StatusCode, String);
 /// Authenticates with `Authorization: Bearer`, resumes after
 /// `Last-Event-ID` when given, and streams `snapshot`, `status` and
 /// `resync` events whose data is the WebSocket message of the same type.
+///
+/// A client that reads too slowly is dropped when its queue overflows: the
+/// connection is cut even though hyper, waiting for the socket to drain,
+/// would not poll the stream again (see [`crate::listener`]).
 pub(crate) async fn events(
     Shared(state): Shared<State>,
+    connection: Option<Extension<ConnectInfo<Cut>>>,
     headers: HeaderMap,
     Query(params): Query<Params>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Refusal> {
@@ -46,6 +53,9 @@ pub(crate) async fn events(
         let reason = "the bridge could not start the session; reconnect";
         (StatusCode::SERVICE_UNAVAILABLE, reason.to_owned())
     })?;
+    if let Some(Extension(ConnectInfo(cut))) = connection {
+        opening.subscription.queue.cut_on_overflow(cut);
+    }
     let keep_alive = KeepAlive::new().interval(state.config().ping_interval());
     let feed = feed(opening).take_until(state.stop().clone().cancelled_owned());
     Ok(Sse::new(feed.map(Ok)).keep_alive(keep_alive))

@@ -1,6 +1,7 @@
 //! The WebSocket session: authenticate, open, then deliver until closed.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -13,13 +14,23 @@ use tracing::{debug, error};
 use crate::State;
 use crate::bridge::{Item, Opening};
 use crate::protocol::{ClientMessage, close_code};
-use crate::queue::Next;
+use crate::queue::Event;
 
 /// Longest a close frame may take to go out.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Longest close reason a frame carries, in bytes.
 const MAX_REASON_LEN: usize = 123;
+
+/// Most queued events written with one flush: a session that fell behind
+/// catches up in few writes.
+const MAX_BATCH: usize = 64;
+
+/// Read buffer of a session's socket. A client sends only its `auth`
+/// message and control frames (a larger frame grows the buffer as it
+/// needs), and the buffer is allocated and zeroed up front: tungstenite's
+/// default of 128 KiB would make it most of a session's memory.
+const READ_BUFFER: usize = 1024;
 
 /// `GET /ws`: upgrades, and runs the session as a tracked task so that the
 /// bridge waits for it on shutdown.
@@ -28,7 +39,9 @@ pub(crate) async fn upgrade(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let sessions = state.sessions().clone();
-    upgrade.on_upgrade(move |socket: WebSocket| sessions.track_future(serve(socket, state)))
+    upgrade
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket: WebSocket| sessions.track_future(serve(socket, state)))
 }
 
 /// Runs one session over any message sink and stream (an axum WebSocket in
@@ -39,7 +52,10 @@ where
     E: fmt::Display,
 {
     let (mut tx, mut rx) = socket.split();
-    match open(&mut rx, &state).await {
+    // Opening awaits NATS and Postgres through deep futures; boxed, their
+    // state is freed once the session is open instead of staying in every
+    // session's task for its whole life.
+    match Box::pin(open(&mut rx, &state)).await {
         Ok(opening) => {
             let session = Session {
                 tx,
@@ -120,7 +136,7 @@ where
 
 /// What one turn of the session loop does next.
 enum Step {
-    Send(Message),
+    Send(Vec<Message>),
     Continue,
     Close(u16, &'static str),
     End,
@@ -146,10 +162,12 @@ where
             subscription,
             ..
         } = opening;
-        for item in &items {
-            if !self.send(Message::Text(item.frame())).await {
-                return;
-            }
+        let opening: Vec<Message> = items
+            .iter()
+            .map(|item| Message::Text(item.frame()))
+            .collect();
+        if !self.send_all(opening).await {
+            return;
         }
         let interval = state.config().ping_interval();
         let mut ping = tokio::time::interval_at(Instant::now() + interval, interval);
@@ -161,11 +179,11 @@ where
                 }
                 frame = self.rx.next() => self.heard(frame.as_ref()),
                 _ = ping.tick() => self.ping(),
-                next = subscription.queue.next() => self.deliver(next),
+                batch = subscription.queue.next_batch(MAX_BATCH) => self.deliver(batch),
             };
             match step {
-                Step::Send(message) => {
-                    if !self.send(message).await {
+                Step::Send(messages) => {
+                    if !self.send_all(messages).await {
                         return;
                     }
                 }
@@ -191,32 +209,44 @@ where
             debug!("Dropped a bridge session that stopped answering pings.");
             return Step::End;
         }
-        Step::Send(Message::Ping(Default::default()))
+        Step::Send(vec![Message::Ping(Default::default())])
     }
 
-    fn deliver(&mut self, next: Next) -> Step {
-        match next {
-            Next::Overflowed => Step::Close(
-                close_code::SLOW_CONSUMER,
-                "the client reads too slowly; reconnect with its last position",
-            ),
-            Next::Event(event) if event.seq <= self.last => Step::Continue,
-            Next::Event(event) => {
+    /// The events of `batch` this session has not sent yet, or the close of
+    /// a slow consumer.
+    fn deliver(&mut self, batch: Option<Vec<Arc<Event>>>) -> Step {
+        let Some(events) = batch else {
+            return Step::Close(close_code::SLOW_CONSUMER, SLOW_CONSUMER_REASON);
+        };
+        let mut messages = Vec::with_capacity(events.len());
+        for event in events {
+            if event.seq > self.last {
                 self.last = event.seq;
-                Step::Send(Message::Text(Item::Event(event).frame()))
+                messages.push(Message::Text(Item::Event(event).frame()));
             }
         }
+        if messages.is_empty() {
+            return Step::Continue;
+        }
+        Step::Send(messages)
     }
 
-    /// Sends `message`; `false` when the socket failed or accepted nothing
-    /// for `dead_after`, and the session is over.
-    async fn send(&mut self, message: Message) -> bool {
-        matches!(
-            timeout(self.dead_after, self.tx.send(message)).await,
-            Ok(Ok(()))
-        )
+    /// Writes `messages` and flushes once; `false` when the socket failed or
+    /// accepted nothing for `dead_after`, and the session is over.
+    async fn send_all(&mut self, messages: impl IntoIterator<Item = Message>) -> bool {
+        let tx = &mut self.tx;
+        let write = async move {
+            for message in messages {
+                tx.feed(message).await?;
+            }
+            tx.flush().await
+        };
+        matches!(timeout(self.dead_after, write).await, Ok(Ok(())))
     }
 }
+
+/// Reason of a 4008 close.
+const SLOW_CONSUMER_REASON: &str = "the client reads too slowly; reconnect with its last position";
 
 /// Sends a close frame with `code` and `reason`, cut to what a frame holds.
 async fn close<T: Sink<Message> + Unpin>(tx: &mut T, code: u16, reason: &str) {

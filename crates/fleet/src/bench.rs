@@ -1,10 +1,11 @@
 //! `fleet bench`: measures the setup chain against the raw JetStream
-//! ceiling and prints one JSON report on stdout.
+//! ceiling, and the bridge's fan-out to dashboards, and prints one JSON
+//! report on stdout.
 
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fleet_bench::{FullServices, Plan, Process, Scenario, Services};
+use fleet_bench::{BridgeServices, FullServices, Plan, Process, Scenario, Services};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -13,8 +14,15 @@ use crate::config::Config;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Scenarios, comma separated: raw (plain JetStream, the ceiling), noop
-    /// (the fleet's runtime, no business logic), full (the real steps).
-    #[arg(long, value_delimiter = ',', default_values = ["raw", "noop", "full"])]
+    /// (the fleet's runtime, no business logic), full (the real steps),
+    /// bridge-tenants (10,000 dashboards of 1,000 tenants on one `fleet
+    /// bridge` process) and bridge-broadcast (2,000 dashboards of one
+    /// tenant).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values = ["raw", "noop", "full", "bridge-tenants", "bridge-broadcast"]
+    )]
     scenarios: Vec<Scenario>,
     /// Chains kept in flight for the raw and no-op chains.
     #[arg(long, default_value_t = 500)]
@@ -49,6 +57,18 @@ pub(crate) async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let bridge = if args.scenarios.iter().any(|s| s.is_bridge()) {
+        Some(BridgeServices {
+            program: std::env::current_exe()
+                .context("failed to find the fleet binary to run the bridge from")?,
+            database: config
+                .database
+                .clone()
+                .context("FLEET_DATABASE__URL is required for the bridge scenarios")?,
+        })
+    } else {
+        None
+    };
     let full = if args.scenarios.contains(&Scenario::Full) {
         Some(FullServices {
             vault: config.vault.context(
@@ -65,6 +85,7 @@ pub(crate) async fn run(
     let services = Services {
         nats: config.nats,
         full,
+        bridge,
     };
     let plan = Plan {
         scenarios: args.scenarios,

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
 
@@ -32,6 +32,12 @@ pub(crate) async fn run(
         settings.listen = listen;
     }
     let listen = settings.listen;
+    match fleet_bridge::raise_open_files_limit() {
+        Ok(open_files) => info!(?open_files, "Open-files limit raised to the hard limit."),
+        Err(e) => {
+            warn!(error.message = %e, "Could not raise the open-files limit; sessions are capped by the soft limit.")
+        }
+    }
     let client = fleet_bus::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
     let store = fleet_store::Store::connect(&database).await?;

@@ -11,7 +11,7 @@ use fleet_bus::{Definitions, Publisher};
 use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, Envelope, StatusChanged, TenantId,
 };
-use fleet_store::{NewConnection, Store};
+use fleet_store::{NewConnection, StatusUpdate, Store};
 use fleet_testkit::{NatsServer, Postgres};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::json;
@@ -137,6 +137,34 @@ impl TestBridge {
     ) -> u64 {
         publish(&self.js, tenant, connection, status).await
     }
+
+    /// Publishes a status event and stores it in Postgres, as the status
+    /// writer does a moment later; returns its stream sequence.
+    pub(crate) async fn publish_stored(
+        &self,
+        tenant: &str,
+        connection: &str,
+        status: ConnectionStatus,
+    ) -> u64 {
+        let event = event(tenant, connection, status);
+        let seq = publish_event(&self.js, &event).await;
+        let applied = self.store.apply_status(StatusUpdate::from(&event)).await;
+        assert!(applied.unwrap(), "the status is newer than the stored one");
+        seq
+    }
+
+    /// Waits until the bridge has `count` sessions.
+    pub(crate) async fn await_sessions(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        while self.handle.stats().sessions != count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the bridge still has {:?}, expected {count} sessions",
+                self.handle.stats()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 async fn launch(
@@ -175,18 +203,38 @@ pub(crate) async fn publish(
     connection: &str,
     status: ConnectionStatus,
 ) -> u64 {
-    let event = Envelope::new(
+    publish_event(js, &event(tenant, connection, status)).await
+}
+
+/// A status event of a `wordpress` connection, occurred now.
+pub(crate) fn event(
+    tenant: &str,
+    connection: &str,
+    status: ConnectionStatus,
+) -> Envelope<StatusChanged> {
+    Envelope::new(
         TenantId::parse(tenant).unwrap(),
         ConnectionId::parse(connection).unwrap(),
         ConnectorId::parse("wordpress").unwrap(),
         CorrelationId::new(),
         StatusChanged { status },
-    );
+    )
+}
+
+async fn publish_event(js: &jetstream::Context, event: &Envelope<StatusChanged>) -> u64 {
     Publisher::new(js.clone())
-        .publish(&event, &event.id.to_string())
+        .publish(event, &event.id.to_string())
         .await
         .unwrap()
         .sequence
+}
+
+/// A status of about `kib` KiB, so that socket buffers fill quickly.
+pub(crate) fn bulky(kib: usize) -> ConnectionStatus {
+    ConnectionStatus::Failed {
+        reason: "x".repeat(kib * 1024),
+        retryable: true,
+    }
 }
 
 /// A progress status whose record count tells events apart.
@@ -284,6 +332,25 @@ pub(crate) struct SseEvent {
 }
 
 impl SseClient {
+    /// Reads to the end of the stream, within the deadline, and returns the
+    /// complete events it still held.
+    pub(crate) async fn rest(mut self) -> Vec<SseEvent> {
+        loop {
+            let chunk = tokio::time::timeout(DEADLINE, self.response.chunk())
+                .await
+                .expect("the end of the stream within the deadline");
+            match chunk {
+                Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk)),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let complete = self.buffer.rfind("\n\n").map_or(0, |end| end + 2);
+        self.buffer[..complete]
+            .split("\n\n")
+            .filter_map(parse_block)
+            .collect()
+    }
+
     /// The next event (keep-alive comments skipped), within the deadline.
     pub(crate) async fn next(&mut self) -> SseEvent {
         loop {

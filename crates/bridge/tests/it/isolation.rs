@@ -13,9 +13,14 @@ async fn a_session_gets_a_snapshot_then_live_events_in_order() {
     let ServerMessage::Snapshot(snapshot) = client.next().await else {
         panic!("expected a snapshot first");
     };
-    assert_eq!(snapshot.position.seq, before);
+    assert_eq!(snapshot.position.seq, before - 1);
     assert_eq!(snapshot.connections.len(), 1);
     assert_eq!(snapshot.connections[0].id.as_str(), "c-1");
+    assert_eq!(
+        seq_of(&client.next().await),
+        before,
+        "not stored yet, so it follows"
+    );
 
     let mut published = Vec::new();
     for records in 2..=6 {

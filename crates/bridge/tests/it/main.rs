@@ -8,4 +8,5 @@ mod isolation;
 mod recovery;
 mod schemas;
 mod slow;
+mod snapshot;
 mod sse;

@@ -79,8 +79,13 @@ async fn a_position_older_than_the_stream_keeps_gets_resync_and_a_fresh_snapshot
     let ServerMessage::Snapshot(snapshot) = client.next().await else {
         panic!("expected a snapshot after the resync");
     };
-    assert_eq!(snapshot.position.seq, kept);
+    assert_eq!(snapshot.position.seq, kept - 1);
     assert_eq!(snapshot.connections.len(), 1);
+    assert_eq!(
+        seq_of(&client.next().await),
+        kept,
+        "not stored yet, so it follows"
+    );
 }
 
 #[tokio::test]
