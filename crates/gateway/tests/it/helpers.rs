@@ -85,6 +85,10 @@ impl TestGateway {
             .google(
                 fleet_sim::GoogleConfig::default()
                     .user(fleet_sim::GoogleUserConfig::new("ada", 1, 2)),
+            )
+            .trello(
+                fleet_sim::TrelloConfig::default()
+                    .member(fleet_sim::TrelloMemberConfig::new("ada").board(30).board(5)),
             );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim_config).unwrap();
@@ -109,10 +113,19 @@ impl TestGateway {
             client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
             client_secret: GOOGLE_CLIENT_SECRET.into(),
         };
+        let trello = fleet_sim::TrelloConfig::default();
+        let trello = fleet_connectors::OAuthClient {
+            client_id: Some(trello.consumer_key),
+            client_secret: trello.consumer_secret.into(),
+        };
         let connectors = fleet_connectors::Config {
             allow_http: true,
             catalog_dir: Some(catalog.path().to_owned()),
-            oauth_clients: [("google-analytics".to_owned(), client)].into(),
+            oauth_clients: [
+                ("google-analytics".to_owned(), client),
+                ("trello".to_owned(), trello),
+            ]
+            .into(),
             ..Default::default()
         };
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
@@ -244,7 +257,8 @@ impl TestGateway {
     }
 }
 
-/// A catalog directory pointing Google Analytics at the simulator.
+/// A catalog directory pointing Google Analytics and Trello at the
+/// simulator.
 fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
     let google = sim.google_url();
     let dir = tempfile::tempdir().unwrap();
@@ -254,6 +268,17 @@ fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
             "[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
              [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
              revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n"
+        ),
+    )
+    .unwrap();
+    let trello = sim.trello_url();
+    std::fs::write(
+        dir.path().join("trello.toml"),
+        format!(
+            "[api_base_urls]\napi = \"{trello}/1\"\n\
+             [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
+             authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
+             access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n"
         ),
     )
     .unwrap();

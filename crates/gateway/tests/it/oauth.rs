@@ -175,6 +175,61 @@ async fn consent_ends_in_a_synced_connection_and_the_state_cannot_be_replayed() 
 }
 
 #[tokio::test]
+async fn trello_connects_through_oauth1_and_syncs_its_cards() {
+    let gateway = TestGateway::start().await;
+
+    let (status, authorize) = redirect_of(&gateway, authorize_request("trello", "acme")).await;
+    assert_eq!(status, StatusCode::FOUND);
+    assert!(authorize.as_str().starts_with(&gateway.sim.trello_url()));
+    assert!(param(&authorize, "oauth_token").is_some());
+    assert_eq!(param(&authorize, "expiration").as_deref(), Some("never"));
+    let provider = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(provider.status(), reqwest::StatusCode::FOUND);
+    let back = Url::parse(provider.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
+    assert!(param(&back, "oauth_verifier").is_some());
+
+    let page = callback(&gateway, &back).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
+    let id = param(&page, "connection_id").unwrap();
+    let synced = gateway.until_state("acme", &id, "synced").await;
+    // Two boards and their 35 cards.
+    assert_eq!(synced["records_total"], 37, "{synced}");
+    let stored = gateway
+        .secrets
+        .read_active::<fleet_connectors::Credentials>(
+            &fleet_events::TenantId::parse("acme").unwrap(),
+            &fleet_events::ConnectionId::parse(&id).unwrap(),
+        )
+        .await
+        .unwrap();
+    let fleet_connectors::Credentials::OAuth1 { token, .. } = stored.value else {
+        panic!("OAuth 1.0a credentials expected");
+    };
+    let issued = gateway
+        .sim
+        .trello_token(secrecy::ExposeSecret::expose_secret(&token))
+        .expect("a token Trello issued");
+    assert_eq!(issued.member, "ada");
+    assert_eq!(issued.expiration, "never");
+
+    let replay = callback(&gateway, &back).await;
+    assert_eq!(param(&replay, "status").as_deref(), Some("error"));
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn dashboards_get_the_authorize_url_as_json() {
     let gateway = TestGateway::start().await;
 
