@@ -205,6 +205,12 @@ pub struct OAuth1Settings {
     /// `expiration = "never"`.
     #[serde(default)]
     pub authorize_params: BTreeMap<String, String>,
+    /// Where an access token is revoked with a signed `DELETE`, with
+    /// `{token}` standing for the token (Trello:
+    /// `https://api.trello.com/1/tokens/{token}`); `None` when the provider
+    /// offers no revocation.
+    #[serde(default)]
+    pub revoke_url: Option<String>,
     /// The consumer key (Trello's API key); empty until the operator sets
     /// one here or in [`Config::oauth_clients`](crate::Config::oauth_clients).
     #[serde(default)]

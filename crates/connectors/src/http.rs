@@ -59,6 +59,11 @@ impl Http {
         self.client.post(url)
     }
 
+    /// A DELETE request to `url`.
+    pub(crate) fn delete(&self, url: Url) -> RequestBuilder {
+        self.client.delete(url)
+    }
+
     /// Runs `attempt` until it succeeds, fails with an error that is not
     /// [`ErrorClass::Retryable`], or has run [`ATTEMPTS`] times.
     ///

@@ -196,6 +196,68 @@ impl Client {
         })
     }
 
+    /// Revokes the access token of `credentials` at the provider with a
+    /// signed `DELETE` to the catalog's `revoke_url`. Returns `false`,
+    /// without a request, when the provider offers no revocation. A token
+    /// the provider no longer knows (401 or 404) counts as revoked.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CredentialsKind`] for credentials that are not OAuth 1.0a,
+    /// [`Error::ClientNotConfigured`] without a consumer key or secret,
+    /// retryable errors for 429, 5xx and network failures,
+    /// [`Error::ConsumerRejected`] for any other refusal.
+    pub async fn revoke(&self, credentials: &Credentials) -> Result<bool, Error> {
+        let Some(template) = &self.settings.revoke_url else {
+            return Ok(false);
+        };
+        let Credentials::OAuth1 { token, .. } = credentials else {
+            return Err(Error::CredentialsKind {
+                connector: self.id.clone(),
+                expected: "OAuth 1.0a",
+                found: credentials.kind(),
+            });
+        };
+        let encoded = percent_encoding::utf8_percent_encode(
+            token.expose_secret(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .to_string();
+        let url = Url::parse(&template.replace("{token}", &encoded)).map_err(|_| {
+            Error::ClientNotConfigured {
+                connector: self.id.clone(),
+            }
+        })?;
+        let authorization = self.sign(&Method::DELETE, &url, credentials)?;
+        let response = self
+            .http
+            .delete(url.clone())
+            .header(AUTHORIZATION, authorization)
+            .send()
+            .await
+            .map_err(|source| http::transport_error(&self.provider, &url, source))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        if status.is_success() || matches!(status.as_u16(), 401 | 404) {
+            return Ok(true);
+        }
+        if http::is_transient(status) {
+            return Err(http::transient_error(
+                &self.provider,
+                http::display_url(&url),
+                status,
+                &headers,
+            ));
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(Error::ConsumerRejected {
+            provider: self.provider.clone(),
+            url: http::display_url(&url),
+            status: status.as_u16(),
+            message: message(status, &body, &[token.expose_secret()]),
+        })
+    }
+
     /// The `Authorization` header of an API request `method url` (with its
     /// query, and no form body) made with OAuth 1.0a `credentials`: a
     /// fresh nonce and timestamp, signed. Sign every attempt anew.

@@ -144,7 +144,8 @@ fn write_catalog(dir: &std::path::Path, sim: &fleet_sim::SimHandle) -> std::io::
                 "{header}\n[api_base_urls]\napi = \"{trello}/1\"\n\
                  [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
                  authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
-                 access_token_url = \"{trello}/1/OAuthGetAccessToken\"\nclient_id = \"{DEMO_TRELLO_KEY}\"\n"
+                 access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n\
+                 revoke_url = \"{trello}/1/tokens/{{token}}\"\nclient_id = \"{DEMO_TRELLO_KEY}\"\n"
             ),
         ),
     ];

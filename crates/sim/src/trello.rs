@@ -28,7 +28,7 @@ use axum::{
         header::{CONTENT_TYPE, HOST, LOCATION},
     },
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/1/members/me", get(member))
         .route("/1/members/me/boards", get(boards))
         .route("/1/boards/{id}/cards", get(cards))
+        .route("/1/tokens/{token}", delete(revoke_token))
 }
 
 /// The fault target of Trello member `member`.
@@ -724,10 +725,34 @@ async fn access_token(
     })
 }
 
+/// `DELETE /1/tokens/{token}`: revokes the token the request is signed
+/// with; any other token is refused, as Trello refuses deleting another
+/// member's token.
+async fn revoke_token(
+    AxumState(state): AxumState<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    let incoming = Incoming::new(method, uri, headers, &[]);
+    let caller = match caller(&state, &incoming).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if caller.token != token {
+        return unauthorized("unauthorized permission requested");
+    }
+    state.trello(|trello| trello.revoke(&token));
+    (caller.headers, Json(serde_json::json!({"_value": null}))).into_response()
+}
+
 /// The caller of a REST route, once signed, unfaulted and within limits.
 struct Caller {
     member: String,
     scope: String,
+    /// The access token the request was signed with.
+    token: String,
     /// The `x-rate-limit-api-*` headers of the answer.
     headers: HeaderMap,
 }
@@ -765,6 +790,7 @@ async fn caller(state: &State, incoming: &Incoming) -> Result<Caller, Response> 
     Ok(Caller {
         member,
         scope,
+        token: token.clone(),
         headers,
     })
 }

@@ -30,30 +30,42 @@ impl Handler for Save {
         event: &Envelope<SaveRequested>,
         ctx: &mut Context,
     ) -> Result<(), HandlerError> {
-        ctx.status(event, ConnectionStatus::Saving).await?;
         let (tenant, connection) = (&event.tenant, &event.connection);
-        self.deps
-            .secrets
-            .promote(tenant, connection, Version::new(event.data.staged_version))
-            .await
-            .map_err(|e| failure::secrets(&e))?;
         let account = &event.data.account;
         let store = &self.deps.store;
-        failure::in_store(|| {
-            store.create_connection(NewConnection {
-                tenant,
-                id: connection,
-                connector: &event.connector,
-                display_name: &account.name,
-                sync_interval: self.deps.sync_interval,
+        // Vault and Postgres are independent here: the status, the
+        // promotion and the connection's row go out together. Each is
+        // idempotent, so a redelivery after a partial failure redoes them.
+        let promote = async {
+            self.deps
+                .secrets
+                .promote(tenant, connection, Version::new(event.data.staged_version))
+                .await
+                .map_err(|e| failure::secrets(&e))
+        };
+        let record = async {
+            failure::in_store(|| {
+                store.create_connection(NewConnection {
+                    tenant,
+                    id: connection,
+                    connector: &event.connector,
+                    display_name: &account.name,
+                    sync_interval: self.deps.sync_interval,
+                })
             })
-        })
-        .await?;
-        failure::in_store(|| store.set_account(tenant, connection, account)).await?;
+            .await?;
+            failure::in_store(|| store.set_account(tenant, connection, account)).await?;
+            if let Some(every) = self.deps.sync_interval {
+                // The row may predate this step (the gateway or the status
+                // writer creates it), so the interval is set, not just inserted.
+                failure::in_store(|| store.set_sync_interval(tenant, connection, Some(every)))
+                    .await?;
+            }
+            Ok::<_, HandlerError>(())
+        };
+        tokio::try_join!(ctx.status(event, ConnectionStatus::Saving), promote, record)?;
         if let Some(every) = self.deps.sync_interval {
-            // The row may predate this step (the gateway or the status
-            // writer creates it), so the interval is set, not just inserted.
-            failure::in_store(|| store.set_sync_interval(tenant, connection, Some(every))).await?;
+            // Scheduled only once the credentials are active.
             let scheduled = event.caused(SyncRequested {
                 trigger: SyncTrigger::Scheduled,
                 streams: None,

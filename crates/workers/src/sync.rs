@@ -108,24 +108,27 @@ impl Handler for Sync {
         let started = Instant::now();
         let (tenant, connection) = (&event.tenant, &event.connection);
         let connector = self.deps.connector(&event.connector)?;
-        let credentials = self
-            .deps
-            .secrets
-            .read_active::<Credentials>(tenant, connection)
-            .await
-            .map_err(|e| failure::secrets(&e))?;
         let run = run_id(event, ctx.delivery());
         let store = &self.deps.store;
-        failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger))
-            .await?;
-
         let mut progress = Progress {
             records: 0,
             pages: 0,
             stream: None,
             last_report: Instant::now(),
         };
-        ctx.status(event, progress.status()).await?;
+        // The credentials, the run's record and the first progress report
+        // do not depend on each other.
+        let read = async {
+            self.deps
+                .secrets
+                .read_active::<Credentials>(tenant, connection)
+                .await
+                .map_err(|e| failure::secrets(&e))
+        };
+        let start =
+            failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger));
+        let (credentials, (), _) =
+            tokio::try_join!(read, start, ctx.status(event, progress.status()))?;
         let credentials = match refresh::fresh(
             &self.deps,
             target(event),
@@ -158,14 +161,16 @@ impl Handler for Sync {
             }
         }
 
-        failure::in_store(|| store.clear_cursors(tenant, connection)).await?;
-        let total = failure::in_store(|| store.count_records(tenant, connection, None)).await?;
         let outcome = SyncOutcome {
             records: progress.records,
             pages: progress.pages,
             result: SyncResult::Succeeded,
         };
-        failure::in_store(|| store.finish_sync_run(tenant, connection, run, &outcome)).await?;
+        let (total, (), _) = tokio::try_join!(
+            failure::in_store(|| store.count_records(tenant, connection, None)),
+            failure::in_store(|| store.clear_cursors(tenant, connection)),
+            failure::in_store(|| store.finish_sync_run(tenant, connection, run, &outcome)),
+        )?;
         let synced = ConnectionStatus::Synced {
             records: total,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

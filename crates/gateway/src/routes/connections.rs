@@ -433,16 +433,21 @@ pub(crate) async fn records(
     }))
 }
 
-/// Revokes the connection's OAuth 2.0 grant at its provider, when the
-/// provider offers revocation: the refresh token (which ends the whole
-/// grant at most providers), else the access token. A failure is logged
-/// and does not stop the disconnect: the user asked for the connection to
-/// go, and its credentials are deleted either way.
+/// Revokes the connection's grant at its provider, when the provider
+/// offers revocation: for OAuth 2.0 the refresh token (which ends the whole
+/// grant at most providers), else the access token; for OAuth 1.0a the
+/// access token. A failure is logged and does not stop the disconnect: the
+/// user asked for the connection to go, and its credentials are deleted
+/// either way.
 async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
-    let Some(client) = state.inner.connectors.oauth2(&connection.connector) else {
-        return;
-    };
-    if client.settings().revoke_url.is_none() {
+    let connectors = &state.inner.connectors;
+    let oauth2 = connectors
+        .oauth2(&connection.connector)
+        .filter(|client| client.settings().revoke_url.is_some());
+    let oauth1 = connectors
+        .oauth1(&connection.connector)
+        .filter(|client| client.settings().revoke_url.is_some());
+    if oauth2.is_none() && oauth1.is_none() {
         return;
     }
     let credentials = match state
@@ -459,16 +464,24 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
             return;
         }
     };
-    let Credentials::OAuth2 {
-        access_token,
-        refresh_token,
-        ..
-    } = &credentials
-    else {
-        return;
+    let revoked = match (&credentials, oauth2, oauth1) {
+        (
+            Credentials::OAuth2 {
+                access_token,
+                refresh_token,
+                ..
+            },
+            Some(client),
+            _,
+        ) => {
+            client
+                .revoke(refresh_token.as_ref().unwrap_or(access_token))
+                .await
+        }
+        (Credentials::OAuth1 { .. }, _, Some(client)) => client.revoke(&credentials).await,
+        _ => return,
     };
-    let token = refresh_token.as_ref().unwrap_or(access_token);
-    match client.revoke(token).await {
+    match revoked {
         Ok(_) => {
             tracing::info!(connection = %connection.id, connector = %connection.connector,
                 "Grant revoked at the provider.");

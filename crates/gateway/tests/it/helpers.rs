@@ -278,7 +278,8 @@ fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
             "[api_base_urls]\napi = \"{trello}/1\"\n\
              [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
              authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
-             access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n"
+             access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n\
+             revoke_url = \"{trello}/1/tokens/{{token}}\"\n"
         ),
     )
     .unwrap();

@@ -223,9 +223,22 @@ async fn trello_connects_through_oauth1_and_syncs_its_cards() {
         .expect("a token Trello issued");
     assert_eq!(issued.member, "ada");
     assert_eq!(issued.expiration, "never");
+    let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
 
     let replay = callback(&gateway, &back).await;
     assert_eq!(param(&replay, "status").as_deref(), Some("error"));
+
+    // Disconnecting deletes the token at Trello.
+    let gone = gateway
+        .call(
+            Method::DELETE,
+            &format!("/api/connections/{id}"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    assert!(gateway.sim.trello_token(&token).is_none());
     gateway.stop().await;
 }
 
