@@ -35,6 +35,7 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  '--disable-quic',
   '--no-first-run',
 ];
 
