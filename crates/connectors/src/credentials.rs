@@ -30,18 +30,18 @@ pub enum Credentials {
         /// The WordPress user name or e-mail address.
         username: String,
         /// The application password; the spaces WordPress shows are optional.
-        #[serde(with = "expose")]
+        #[serde(with = "crate::clear_text::secret")]
         password: SecretString,
     },
     /// An OAuth 2.0 grant.
     #[serde(rename = "oauth2")]
     OAuth2 {
         /// The bearer token.
-        #[serde(with = "expose")]
+        #[serde(with = "crate::clear_text::secret")]
         access_token: SecretString,
         /// The refresh token, when the provider issued one. Providers often
         /// omit it from refresh responses: keep the stored one then.
-        #[serde(default, with = "expose_option")]
+        #[serde(default, with = "crate::clear_text::optional_secret")]
         refresh_token: Option<SecretString>,
         /// When `access_token` expires, if the provider said.
         #[serde(default)]
@@ -54,10 +54,10 @@ pub enum Credentials {
     #[serde(rename = "oauth1")]
     OAuth1 {
         /// The access token.
-        #[serde(with = "expose")]
+        #[serde(with = "crate::clear_text::secret")]
         token: SecretString,
         /// The token secret, which signs requests.
-        #[serde(with = "expose")]
+        #[serde(with = "crate::clear_text::secret")]
         token_secret: SecretString,
     },
 }
@@ -84,48 +84,6 @@ impl Credentials {
             Self::OAuth2 { .. } => "OAuth 2.0",
             Self::OAuth1 { .. } => "OAuth 1.0a",
         }
-    }
-}
-
-/// Serialises a secret in clear text. Used only by [`Credentials`], whose
-/// serialised form goes to Vault.
-mod expose {
-    use secrecy::{ExposeSecret as _, SecretString};
-    use serde::{Deserialize as _, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        secret: &SecretString,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(secret.expose_secret())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<SecretString, D::Error> {
-        String::deserialize(deserializer).map(SecretString::from)
-    }
-}
-
-/// [`expose`] for an optional secret.
-mod expose_option {
-    use secrecy::{ExposeSecret as _, SecretString};
-    use serde::{Deserialize as _, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        secret: &Option<SecretString>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match secret {
-            Some(secret) => serializer.serialize_some(secret.expose_secret()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<SecretString>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(|secret| secret.map(SecretString::from))
     }
 }
 

@@ -91,6 +91,7 @@
 
 mod bearer;
 pub mod catalog;
+pub mod clear_text;
 mod config;
 mod connector;
 mod credentials;

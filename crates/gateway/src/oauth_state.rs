@@ -59,14 +59,14 @@ pub(crate) enum Flow {
     /// OAuth 2.0: the PKCE verifier, when the provider uses PKCE.
     #[serde(rename = "oauth2")]
     OAuth2 {
-        #[serde(default, with = "expose_option")]
+        #[serde(default, with = "fleet_connectors::clear_text::optional_secret")]
         pkce_verifier: Option<SecretString>,
     },
     /// OAuth 1.0a: the request token and its secret.
     #[serde(rename = "oauth1")]
     OAuth1 {
         request_token: String,
-        #[serde(with = "expose")]
+        #[serde(with = "fleet_connectors::clear_text::secret")]
         token_secret: SecretString,
     },
 }
@@ -180,47 +180,6 @@ fn valid_key(state: &str) -> bool {
         && state
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Serialises a secret in clear text, for the bucket only.
-mod expose {
-    use secrecy::{ExposeSecret as _, SecretString};
-    use serde::{Deserialize as _, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        secret: &SecretString,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(secret.expose_secret())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<SecretString, D::Error> {
-        String::deserialize(deserializer).map(SecretString::from)
-    }
-}
-
-/// [`expose`] for an optional secret.
-mod expose_option {
-    use secrecy::{ExposeSecret as _, SecretString};
-    use serde::{Deserialize as _, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(
-        secret: &Option<SecretString>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        match secret {
-            Some(secret) => serializer.serialize_some(secret.expose_secret()),
-            None => serializer.serialize_none(),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<SecretString>, D::Error> {
-        Option::<String>::deserialize(deserializer).map(|s| s.map(SecretString::from))
-    }
 }
 
 #[cfg(test)]
