@@ -4,7 +4,7 @@
 //! | method and path | body | effect |
 //! | --- | --- | --- |
 //! | `POST /_sim/sites` | a [`SiteConfig`] | seeds and serves the site, replacing one of the same name |
-//! | `POST /_sim/faults` | `{"site"?, "google_user"?, "meta_user"?, "linkedin_user"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` or of the Google, Meta or LinkedIn user (default: any) suffer `fault` |
+//! | `POST /_sim/faults` | `{"site"?, "google_user"?, "meta_user"?, "linkedin_user"?, "trello_member"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` or of the Google, Meta or LinkedIn user or Trello member (default: any) suffer `fault` |
 //! | `DELETE /_sim/faults` | | forgets every queued fault |
 //! | `POST /_sim/sites/{site}/users/{username}/revoke` | | revokes the user's application passwords |
 
@@ -19,7 +19,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::SiteConfig, fault::Fault, google, linkedin, meta, state::State};
+use crate::{config::SiteConfig, fault::Fault, google, linkedin, meta, state::State, trello};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Deserialize)]
@@ -32,6 +32,8 @@ struct Injection {
     meta_user: Option<String>,
     #[serde(default)]
     linkedin_user: Option<String>,
+    #[serde(default)]
+    trello_member: Option<String>,
     fault: Fault,
     #[serde(default = "one")]
     times: u32,
@@ -73,6 +75,7 @@ async fn inject(
                 .as_deref()
                 .map(linkedin::fault_target)
         })
+        .or_else(|| injection.trello_member.as_deref().map(trello::fault_target))
         .or(injection.site);
     state.inject(target.as_deref(), injection.fault, injection.times);
     StatusCode::NO_CONTENT

@@ -489,3 +489,35 @@ async fn the_consent_page_has_an_allow_button_and_a_denial_brings_no_verifier() 
     let location = allowed.headers()["location"].to_str().unwrap();
     assert!(location.contains("oauth_verifier="), "{location}");
 }
+
+#[tokio::test]
+async fn other_processes_inject_faults_for_one_member_over_http() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let (token, secret) = connect(&sim, "").await;
+    let inject = |member: &str| {
+        reqwest::Client::new()
+            .post(format!("{}/_sim/faults", sim.base_url()))
+            .json(&serde_json::json!({"trello_member": member, "fault": {"kind": "expired_access_token"}}))
+            .send()
+    };
+
+    assert_eq!(
+        inject("bob").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let untouched = get(&sim, "/1/members/me", &token, &secret).await;
+    assert_eq!(
+        untouched.status(),
+        StatusCode::OK,
+        "bob's fault is not ada's"
+    );
+
+    assert_eq!(
+        inject("ada").await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        plain_401(get(&sim, "/1/members/me", &token, &secret).await).await,
+        "invalid token"
+    );
+}
