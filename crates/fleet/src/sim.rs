@@ -92,68 +92,12 @@ pub(crate) async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Resu
         .trello(trello);
     let sim = Sim::start(listener, &config)?;
     if let Some(dir) = &args.catalog_dir {
-        write_catalog(dir, &sim)
+        sim.write_catalog(dir)
             .with_context(|| format!("failed to write the demo catalog to {}", dir.display()))?;
         info!(dir = %dir.display(), "Demo catalog overrides written.");
     }
     info!(site = %sim.site_url("demo"), user = DEMO_USER, google = %sim.google_url(),
         "Demo provider serving.");
     shutdown.cancelled().await;
-    Ok(())
-}
-
-/// Writes one override per simulated OAuth provider into `dir`, each file
-/// replaced atomically so a reader never sees half of one.
-fn write_catalog(dir: &std::path::Path, sim: &fleet_sim::SimHandle) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let google = sim.google_url();
-    let graph = format!("{}/v22.0", sim.meta_url());
-    let linkedin = sim.linkedin_url();
-    let trello = sim.trello_url();
-    let header = "# Written by `fleet sim`: served by the demo provider.";
-    let files = [
-        (
-            "google-analytics",
-            format!(
-                "{header}\n[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
-                 [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
-                 revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n\
-                 client_id = \"{DEMO_CLIENT_ID}\"\n"
-            ),
-        ),
-        (
-            "meta",
-            format!(
-                "{header}\n[api_base_urls]\ngraph = \"{graph}\"\n\
-                 [oauth2]\nauthorize_url = \"{graph}/dialog/oauth\"\ntoken_url = \"{graph}/oauth/access_token\"\n\
-                 userinfo_url = \"{graph}/me\"\nclient_id = \"{DEMO_CLIENT_ID}\"\n"
-            ),
-        ),
-        (
-            "linkedin",
-            format!(
-                "{header}\n[api_base_urls]\napi = \"{linkedin}\"\n\
-                 [oauth2]\nauthorize_url = \"{linkedin}/oauth/v2/authorization\"\n\
-                 token_url = \"{linkedin}/oauth/v2/accessToken\"\nuserinfo_url = \"{linkedin}/v2/userinfo\"\n\
-                 client_id = \"{DEMO_CLIENT_ID}\"\n"
-            ),
-        ),
-        (
-            "trello",
-            format!(
-                "{header}\n[api_base_urls]\napi = \"{trello}/1\"\n\
-                 [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
-                 authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
-                 access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n\
-                 revoke_url = \"{trello}/1/tokens/{{token}}\"\nclient_id = \"{DEMO_TRELLO_KEY}\"\n"
-            ),
-        ),
-    ];
-    for (id, text) in files {
-        let path = dir.join(format!("{id}.toml"));
-        let partial = dir.join(format!(".{id}.toml.partial"));
-        std::fs::write(&partial, text)?;
-        std::fs::rename(&partial, &path)?;
-    }
     Ok(())
 }

@@ -176,9 +176,16 @@ impl Sim {
                 tracing::error!(error.message = %error, "The provider simulator stopped serving.");
             }
         });
+        let clients = Clients {
+            google: config.google.client_id.clone(),
+            meta: config.meta.app_id.clone(),
+            linkedin: config.linkedin.client_id.clone(),
+            trello: config.trello.consumer_key.clone(),
+        };
         Ok(SimHandle {
             inner: Arc::new(Inner {
                 state,
+                clients,
                 _stop: stop.drop_guard(),
             }),
         })
@@ -220,11 +227,93 @@ pub struct SimHandle {
 #[derive(Debug)]
 struct Inner {
     state: Arc<State>,
+    clients: Clients,
     /// Stops the server when the last handle goes.
     _stop: DropGuard,
 }
 
+/// The OAuth client ids the simulated providers accept.
+#[derive(Debug)]
+struct Clients {
+    google: String,
+    meta: String,
+    linkedin: String,
+    trello: String,
+}
+
 impl SimHandle {
+    /// Catalog override files (`<catalog id>.toml` contents, by id) that
+    /// point Google Analytics, Meta, LinkedIn and Trello at this simulator,
+    /// with the client id each accepts. Give them to the connectors'
+    /// `catalog_dir` with the matching client secrets; see
+    /// [`write_catalog`](Self::write_catalog).
+    pub fn catalog_overrides(&self) -> [(&'static str, String); 4] {
+        let clients = &self.inner.clients;
+        let google = self.google_url();
+        let graph = format!("{}/v22.0", self.meta_url());
+        let linkedin = self.linkedin_url();
+        let trello = self.trello_url();
+        [
+            (
+                "google-analytics",
+                format!(
+                    "[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
+                     [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+                     revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n\
+                     client_id = \"{}\"\n",
+                    clients.google
+                ),
+            ),
+            (
+                "meta",
+                format!(
+                    "[api_base_urls]\ngraph = \"{graph}\"\n\
+                     [oauth2]\nauthorize_url = \"{graph}/dialog/oauth\"\ntoken_url = \"{graph}/oauth/access_token\"\n\
+                     userinfo_url = \"{graph}/me\"\nclient_id = \"{}\"\n",
+                    clients.meta
+                ),
+            ),
+            (
+                "linkedin",
+                format!(
+                    "[api_base_urls]\napi = \"{linkedin}\"\n\
+                     [oauth2]\nauthorize_url = \"{linkedin}/oauth/v2/authorization\"\n\
+                     token_url = \"{linkedin}/oauth/v2/accessToken\"\nuserinfo_url = \"{linkedin}/v2/userinfo\"\n\
+                     client_id = \"{}\"\n",
+                    clients.linkedin
+                ),
+            ),
+            (
+                "trello",
+                format!(
+                    "[api_base_urls]\napi = \"{trello}/1\"\n\
+                     [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
+                     authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
+                     access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n\
+                     revoke_url = \"{trello}/1/tokens/{{token}}\"\nclient_id = \"{}\"\n",
+                    clients.trello
+                ),
+            ),
+        ]
+    }
+
+    /// Writes [`catalog_overrides`](Self::catalog_overrides) into `dir`
+    /// (created if missing) as `<id>.toml`, each file replaced atomically
+    /// so a reader never sees half of one. Trello's is written last.
+    ///
+    /// # Errors
+    ///
+    /// When the directory or a file cannot be written.
+    pub fn write_catalog(&self, dir: &std::path::Path) -> io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for (id, text) in self.catalog_overrides() {
+            let partial = dir.join(format!(".{id}.toml.partial"));
+            std::fs::write(&partial, text)?;
+            std::fs::rename(&partial, dir.join(format!("{id}.toml")))?;
+        }
+        Ok(())
+    }
+
     /// `http://host:port`, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.inner.state.base_url

@@ -98,26 +98,27 @@ pub(crate) async fn fresh(
     }
     let (tenant, connection) = (target.tenant, target.connection);
     let store = &deps.store;
-    if let Some(history) = failure::in_store(|| store.refresh_history(tenant, connection)).await? {
-        let failed_last = history.failures > 0;
-        if let (true, Some(at)) = (failed_last, history.last_failure_at) {
-            let since = Utc::now()
-                .signed_duration_since(at)
-                .to_std()
-                .unwrap_or_default();
-            if since < COOLDOWN {
-                return Err(RefreshError::Failed(HandlerError::Transient {
-                    reason: format!(
-                        "the last token refresh failed {}s ago ({}); waiting out the cooldown",
-                        since.as_secs(),
-                        history
-                            .last_error
-                            .as_deref()
-                            .unwrap_or("no reason recorded")
-                    ),
-                    retry_after: Some(COOLDOWN - since),
-                }));
-            }
+    let history = failure::in_store(|| store.refresh_history(tenant, connection)).await?;
+    if let Some(history) = history
+        && history.failures > 0
+        && let Some(at) = history.last_failure_at
+    {
+        let since = Utc::now()
+            .signed_duration_since(at)
+            .to_std()
+            .unwrap_or_default();
+        if since < COOLDOWN {
+            return Err(RefreshError::Failed(HandlerError::Transient {
+                reason: format!(
+                    "the last token refresh failed {}s ago ({}); waiting out the cooldown",
+                    since.as_secs(),
+                    history
+                        .last_error
+                        .as_deref()
+                        .unwrap_or("no reason recorded")
+                ),
+                retry_after: Some(COOLDOWN - since),
+            }));
         }
     }
 

@@ -65,8 +65,7 @@ pub(crate) async fn authorize(
     let entry = entry(&state, &connector_id)?;
     let redirect_uri = redirect_uri(&state)?;
     let connectors = &state.inner.connectors;
-    let key;
-    let (url, flow) = match &entry.auth {
+    let (key, url, flow) = match &entry.auth {
         Auth::OAuth2(_) => {
             let client = connectors
                 .oauth2(&entry.id)
@@ -74,8 +73,8 @@ pub(crate) async fn authorize(
             let authorization = client
                 .authorize(redirect_uri)
                 .map_err(|e| provider_setup(entry, &e))?;
-            key = authorization.state;
             (
+                authorization.state,
                 authorization.url,
                 Flow::OAuth2 {
                     pkce_verifier: authorization.pkce_verifier,
@@ -86,7 +85,7 @@ pub(crate) async fn authorize(
             let client = connectors
                 .oauth1(&entry.id)
                 .ok_or_else(|| not_oauth(entry))?;
-            key = fleet_connectors::oauth2::random_state();
+            let key = fleet_connectors::oauth2::random_state();
             let mut callback = redirect_uri.clone();
             callback.query_pairs_mut().append_pair("state", &key);
             let request = client
@@ -94,6 +93,7 @@ pub(crate) async fn authorize(
                 .await
                 .map_err(|e| provider_setup(entry, &e))?;
             (
+                key,
                 request.authorize_url,
                 Flow::OAuth1 {
                     request_token: request.token,

@@ -108,7 +108,7 @@ impl TestGateway {
             fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
                 .await
                 .unwrap();
-        let catalog = google_catalog(&sim);
+        let catalog = oauth_catalog(&sim);
         let client = fleet_connectors::OAuthClient {
             client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
             client_secret: GOOGLE_CLIENT_SECRET.into(),
@@ -257,32 +257,13 @@ impl TestGateway {
     }
 }
 
-/// A catalog directory pointing Google Analytics and Trello at the
-/// simulator.
-fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
-    let google = sim.google_url();
+/// A catalog directory pointing the OAuth connectors at the simulator,
+/// except LinkedIn, which stays without a client: the tests check what an
+/// unconfigured provider answers.
+fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("google-analytics.toml"),
-        format!(
-            "[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
-             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
-             revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n"
-        ),
-    )
-    .unwrap();
-    let trello = sim.trello_url();
-    std::fs::write(
-        dir.path().join("trello.toml"),
-        format!(
-            "[api_base_urls]\napi = \"{trello}/1\"\n\
-             [oauth1]\nrequest_token_url = \"{trello}/1/OAuthGetRequestToken\"\n\
-             authorize_url = \"{trello}/1/OAuthAuthorizeToken\"\n\
-             access_token_url = \"{trello}/1/OAuthGetAccessToken\"\n\
-             revoke_url = \"{trello}/1/tokens/{{token}}\"\n"
-        ),
-    )
-    .unwrap();
+    sim.write_catalog(dir.path()).unwrap();
+    std::fs::remove_file(dir.path().join("linkedin.toml")).unwrap();
     dir
 }
 

@@ -33,19 +33,10 @@ pub(crate) const GOOGLE_USER: &str = "ada";
 pub(crate) const GOOGLE_CLIENT_ID: &str = "sim-client.apps.googleusercontent.com";
 pub(crate) const GOOGLE_CLIENT_SECRET: &str = "sim-client-secret";
 
-/// A catalog directory pointing Google Analytics at the simulator.
-fn google_catalog(sim: &SimHandle) -> tempfile::TempDir {
-    let google = sim.google_url();
+/// A catalog directory pointing the OAuth connectors at the simulator.
+fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("google-analytics.toml"),
-        format!(
-            "[api_base_urls]\nadmin = \"{google}/analyticsadmin\"\ndata = \"{google}/analyticsdata\"\n\
-             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
-             revoke_url = \"{google}/revoke\"\nuserinfo_url = \"{google}/v1/userinfo\"\n"
-        ),
-    )
-    .unwrap();
+    sim.write_catalog(dir.path()).unwrap();
     dir
 }
 
@@ -102,7 +93,7 @@ impl TestFleet {
             &fleet_sim::Config::default().site(site).google(google),
         )
         .expect("simulator");
-        let catalog = google_catalog(&sim);
+        let catalog = oauth_catalog(&sim);
 
         let mount = vault.new_kv_mount().await;
         let secrets_config = serde_json::from_value(serde_json::json!({
