@@ -75,8 +75,12 @@ impl Client {
     /// arrives after a later one), nothing is written: the staged version is destroyed if it is
     /// still there and `active`'s current version is returned. So a save step can run any
     /// number of times with one effect, and never overwrites a rotated token with the
-    /// credentials it was rotated from. After losing a check-and-set race, promotion re-reads
-    /// and decides again, up to 5 times.
+    /// credentials it was rotated from.
+    ///
+    /// Most promotions are a connection's first, so the first write expects `active` not to
+    /// exist, which saves reading it: three requests (read staged, write, destroy). When
+    /// `active` exists, the check-and-set fails, and promotion reads `active`, decides, and
+    /// writes against the version it read, up to 5 writes in all.
     ///
     /// Returns the version of `active` that holds these credentials or their successors.
     ///
@@ -92,19 +96,43 @@ impl Client {
         staged_version: Version,
     ) -> Result<Version, Error> {
         let keys = self.keys(tenant, connection);
-        for _ in 1..PROMOTE_ATTEMPTS {
-            match self
-                .try_promote(&keys.staged, &keys.active, staged_version)
-                .await
-            {
-                Err(Error::Conflict { expected, .. }) => {
-                    debug!(%expected, "Another writer changed the active credentials; promoting again.");
+        let (staged, active) = (&keys.staged, &keys.active);
+        let Some(read) = self.read(staged, Some(staged_version)).await? else {
+            // Promoted already (and destroyed), or never staged.
+            return match self.lineage(active).await? {
+                Some((current, lineage)) if lineage >= staged_version => Ok(current),
+                _ => Err(not_found(staged, Some(staged_version))),
+            };
+        };
+        let Staged { credentials } = decode::<Staged<Value>>(staged, read.data)?;
+        let data = encode(
+            active,
+            &Active {
+                credentials,
+                staged_version,
+            },
+        )?;
+        let mut expected = Version::new(0);
+        for attempt in 1..=PROMOTE_ATTEMPTS {
+            if let Some(promoted) = self.write_cas(active, &data, expected).await? {
+                self.destroy(staged, staged_version).await?;
+                return Ok(promoted);
+            }
+            if attempt > 1 {
+                debug!(%expected, "Another writer changed the active credentials; promoting again.");
+            }
+            // A write retried after its answer was lost also lands here, and
+            // finds its own lineage.
+            match self.lineage(active).await? {
+                Some((current, lineage)) if lineage >= staged_version => {
+                    self.destroy(staged, staged_version).await?;
+                    return Ok(current);
                 }
-                result => return result,
+                Some((current, _)) => expected = current,
+                None => expected = Version::new(0),
             }
         }
-        self.try_promote(&keys.staged, &keys.active, staged_version)
-            .await
+        Err(conflict(active, expected, None))
     }
 
     /// Reads the connection's active credentials and their version.
@@ -187,43 +215,13 @@ impl Client {
         self.delete_all(&keys.staged).await
     }
 
-    /// One read-decide-write round of [`promote`](Self::promote).
-    async fn try_promote(
-        &self,
-        staged: &Key<'_>,
-        active: &Key<'_>,
-        version: Version,
-    ) -> Result<Version, Error> {
-        let current = match self.read(active, None).await? {
-            Some(read) => Some((
-                read.version,
-                decode::<Active<IgnoredAny>>(active, read.data)?.staged_version,
-            )),
-            None => None,
+    /// `active`'s current version and the staged version it descends from, if it exists.
+    async fn lineage(&self, active: &Key<'_>) -> Result<Option<(Version, Version)>, Error> {
+        let Some(read) = self.read(active, None).await? else {
+            return Ok(None);
         };
-        if let Some((current, lineage)) = current
-            && lineage >= version
-        {
-            self.destroy(staged, version).await?;
-            return Ok(current);
-        }
-        let Some(read) = self.read(staged, Some(version)).await? else {
-            return Err(not_found(staged, Some(version)));
-        };
-        let Staged { credentials } = decode::<Staged<Value>>(staged, read.data)?;
-        let data = encode(
-            active,
-            &Active {
-                credentials,
-                staged_version: version,
-            },
-        )?;
-        let expected = current.map_or(Version::new(0), |(current, _)| current);
-        let Some(promoted) = self.write_cas(active, &data, expected).await? else {
-            return Err(conflict(active, expected, None));
-        };
-        self.destroy(staged, version).await?;
-        Ok(promoted)
+        let lineage = decode::<Active<IgnoredAny>>(active, read.data)?.staged_version;
+        Ok(Some((read.version, lineage)))
     }
 
     /// Tells a lost rotation from one whose own earlier attempt won.

@@ -101,6 +101,26 @@ pub struct NewConnection<'a> {
     pub sync_interval: Option<Duration>,
 }
 
+/// What [`Store::save_connection`] records: a connection whose credentials
+/// were validated.
+#[derive(Debug, Clone, Copy)]
+pub struct SavedConnection<'a> {
+    /// The tenant that owns it.
+    pub tenant: &'a TenantId,
+    /// Its id, unique within the tenant.
+    pub id: &'a ConnectionId,
+    /// The provider it connects to.
+    pub connector: &'a ConnectorId,
+    /// The name a new row gets, 1 to 200 characters; an existing row keeps
+    /// its own.
+    pub display_name: &'a str,
+    /// The provider account that validation identified.
+    pub account: &'a AccountInfo,
+    /// How often to sync it; `None` keeps the row's interval (none for a
+    /// new row). See [`Store::set_sync_interval`].
+    pub sync_interval: Option<Duration>,
+}
+
 impl Store {
     /// Records a new connection in state `pending`, or returns the existing
     /// one with the same tenant and id.
@@ -138,6 +158,45 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CreateConnection)
+    }
+
+    /// Records a validated connection in one statement: creates its row in
+    /// state `pending` when there is none (the gateway or a status event
+    /// may have created it already), and sets its provider account and,
+    /// when given, its sync interval.
+    ///
+    /// Idempotent: a redelivered save step writes the same values again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSyncInterval`], or [`Error::SaveConnection`] (also
+    /// for a display name outside 1 to 200 characters).
+    #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id))]
+    pub async fn save_connection(&self, connection: SavedConnection<'_>) -> Result<(), Error> {
+        let sync_interval = interval_seconds(connection.sync_interval)?;
+        sqlx::query(
+            "INSERT INTO connections AS c (tenant, id, connector, display_name, status, \
+                                           sync_interval_seconds, account_id, account_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (tenant, id) DO UPDATE SET \
+                 account_id = EXCLUDED.account_id, \
+                 account_name = EXCLUDED.account_name, \
+                 sync_interval_seconds = \
+                     coalesce(EXCLUDED.sync_interval_seconds, c.sync_interval_seconds), \
+                 updated_at = now()",
+        )
+        .bind(connection.tenant.as_str())
+        .bind(connection.id.as_str())
+        .bind(connection.connector.as_str())
+        .bind(connection.display_name)
+        .bind(Json(ConnectionStatus::Pending))
+        .bind(sync_interval)
+        .bind(&connection.account.id)
+        .bind(&connection.account.name)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SaveConnection)?;
+        Ok(())
     }
 
     /// The connection `id` of `tenant`, if it exists.

@@ -26,6 +26,9 @@ pub enum Error {
     /// [`Store::create_connection`](crate::Store::create_connection) failed.
     #[error("failed to create the connection")]
     CreateConnection(#[source] sqlx::Error),
+    /// [`Store::save_connection`](crate::Store::save_connection) failed.
+    #[error("failed to save the connection")]
+    SaveConnection(#[source] sqlx::Error),
     /// [`Store::get_connection`](crate::Store::get_connection) failed.
     #[error("failed to read the connection")]
     GetConnection(#[source] sqlx::Error),
@@ -50,6 +53,10 @@ pub enum Error {
     /// [`Store::finish_sync_run`](crate::Store::finish_sync_run) failed.
     #[error("failed to record the end of the sync run")]
     FinishSyncRun(#[source] sqlx::Error),
+    /// [`Store::complete_sync_run`](crate::Store::complete_sync_run) failed;
+    /// the run, the cursors and the records are as they were.
+    #[error("failed to record the completed sync run")]
+    CompleteSyncRun(#[source] sqlx::Error),
     /// [`Store::latest_sync_run`](crate::Store::latest_sync_run) failed.
     #[error("failed to read the latest sync run")]
     LatestSyncRun(#[source] sqlx::Error),
@@ -57,7 +64,8 @@ pub enum Error {
     /// the page was written.
     #[error("failed to commit the page of records")]
     CommitPage(#[source] sqlx::Error),
-    /// [`Store::cursor`](crate::Store::cursor) failed.
+    /// [`Store::cursor`](crate::Store::cursor) or
+    /// [`Store::cursors`](crate::Store::cursors) failed.
     #[error("failed to read the sync cursor")]
     ReadCursor(#[source] sqlx::Error),
     /// [`Store::clear_cursors`](crate::Store::clear_cursors) failed.
@@ -121,6 +129,7 @@ impl Error {
             | Self::InvalidLimit { .. } => false,
             Self::Connect(source)
             | Self::CreateConnection(source)
+            | Self::SaveConnection(source)
             | Self::GetConnection(source)
             | Self::ListConnections(source)
             | Self::SetAccount(source)
@@ -129,6 +138,7 @@ impl Error {
             | Self::ApplyStatus(source)
             | Self::StartSyncRun(source)
             | Self::FinishSyncRun(source)
+            | Self::CompleteSyncRun(source)
             | Self::LatestSyncRun(source)
             | Self::CommitPage(source)
             | Self::ReadCursor(source)

@@ -60,7 +60,7 @@ mod store;
 mod sync_runs;
 
 pub use config::Config;
-pub use connections::{Connection, NewConnection};
+pub use connections::{Connection, NewConnection, SavedConnection};
 pub use error::Error;
 pub use record_cursor::{InvalidCursor, RecordCursor};
 pub use records::{MAX_PAGE_LIMIT, PageCommit, Record, RecordPage, RecordQuery, RecordUpsert};

@@ -1,6 +1,8 @@
 //! The `records` and `sync_cursors` tables: synced provider data and where
 //! each stream's sync stands.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use fleet_events::{ConnectionId, TenantId};
 use serde_json::Value;
@@ -161,6 +163,29 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(Error::ReadCursor)
+    }
+
+    /// Every stream cursor of the connection from its last committed pages,
+    /// by stream: what [`Store::cursor`] returns for each, in one query.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ReadCursor`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
+    pub async fn cursors(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<HashMap<String, Value>, Error> {
+        let rows: Vec<(String, Value)> = sqlx::query_as(
+            "SELECT stream, cursor FROM sync_cursors WHERE tenant = $1 AND connection = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::ReadCursor)?;
+        Ok(rows.into_iter().collect())
     }
 
     /// Forgets every stream cursor of the connection, so that its next sync

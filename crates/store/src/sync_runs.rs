@@ -149,6 +149,52 @@ impl Store {
         Ok(result.rows_affected() > 0)
     }
 
+    /// Completes a successful run in one statement: records its outcome
+    /// (as [`Store::finish_sync_run`] does with [`SyncResult::Succeeded`]),
+    /// forgets the connection's stream cursors so that its next sync starts
+    /// from the beginning, and returns how many records the connection now
+    /// has, in all streams.
+    ///
+    /// Redelivered, it clears the cursors again and leaves the run's first
+    /// outcome as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CompleteSyncRun`]; nothing changed then.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
+    pub async fn complete_sync_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: CorrelationId,
+        records: u64,
+        pages: u64,
+    ) -> Result<u64, Error> {
+        // Data-modifying WITH clauses run whether or not the SELECT reads
+        // them; the SELECT sees the records as they were, which they do not
+        // change.
+        let total: i64 = sqlx::query_scalar(
+            "WITH finished AS ( \
+                 UPDATE sync_runs \
+                 SET finished_at = now(), records = $4, pages = $5, outcome = 'succeeded', \
+                     error = NULL \
+                 WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running'), \
+             cleared AS ( \
+                 DELETE FROM sync_cursors WHERE tenant = $2 AND connection = $3) \
+             SELECT count(*) FROM records WHERE tenant = $2 AND connection = $3",
+        )
+        .bind(run.as_uuid())
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(to_bigint(records))
+        .bind(to_bigint(pages))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::CompleteSyncRun)?;
+        // count(*) is never negative.
+        Ok(total.unsigned_abs())
+    }
+
     /// The connection's most recently started sync run, if any.
     ///
     /// # Errors

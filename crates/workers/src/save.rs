@@ -3,7 +3,7 @@
 use fleet_bus::{Context, Handler, HandlerError};
 use fleet_events::{ConnectionStatus, Envelope, SaveRequested, SyncRequested, SyncTrigger};
 use fleet_secrets::Version;
-use fleet_store::NewConnection;
+use fleet_store::SavedConnection;
 
 use crate::{Deps, failure};
 
@@ -43,26 +43,18 @@ impl Handler for Save {
                 .await
                 .map_err(|e| failure::secrets(&e))
         };
-        let record = async {
-            failure::in_store(|| {
-                store.create_connection(NewConnection {
-                    tenant,
-                    id: connection,
-                    connector: &event.connector,
-                    display_name: &account.name,
-                    sync_interval: self.deps.sync_interval,
-                })
+        // The row may predate this step (the gateway or the status writer
+        // creates it), so the account and interval are set either way.
+        let record = failure::in_store(|| {
+            store.save_connection(SavedConnection {
+                tenant,
+                id: connection,
+                connector: &event.connector,
+                display_name: &account.name,
+                account,
+                sync_interval: self.deps.sync_interval,
             })
-            .await?;
-            failure::in_store(|| store.set_account(tenant, connection, account)).await?;
-            if let Some(every) = self.deps.sync_interval {
-                // The row may predate this step (the gateway or the status
-                // writer creates it), so the interval is set, not just inserted.
-                failure::in_store(|| store.set_sync_interval(tenant, connection, Some(every)))
-                    .await?;
-            }
-            Ok::<_, HandlerError>(())
-        };
+        });
         tokio::try_join!(ctx.status(event, ConnectionStatus::Saving), promote, record)?;
         if let Some(every) = self.deps.sync_interval {
             // Scheduled only once the credentials are active.

@@ -50,6 +50,14 @@ impl Progress {
     }
 }
 
+/// Where a stream's sync starts: its checkpoint from an interrupted run of
+/// this request, or its beginning.
+#[derive(Debug)]
+struct Resume<'a> {
+    stream: &'a str,
+    cursor: Option<serde_json::Value>,
+}
+
 /// Why a run stopped early.
 #[derive(Debug)]
 enum Stop {
@@ -127,8 +135,9 @@ impl Handler for Sync {
         };
         let start =
             failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger));
-        let (credentials, (), _) =
-            tokio::try_join!(read, start, ctx.status(event, progress.status()))?;
+        let cursors = failure::in_store(|| store.cursors(tenant, connection));
+        let (credentials, (), mut cursors, _) =
+            tokio::try_join!(read, start, cursors, ctx.status(event, progress.status()))?;
         let credentials = match refresh::fresh(
             &self.deps,
             target(event),
@@ -153,24 +162,22 @@ impl Handler for Sync {
                 .collect(),
         };
         for stream in &streams {
+            let from = Resume {
+                stream,
+                cursor: cursors.remove(stream),
+            };
             let synced = self
-                .sync_stream(event, ctx, &*connector, &mut session, stream, &mut progress)
+                .sync_stream(event, ctx, &*connector, &mut session, from, &mut progress)
                 .await;
             if let Err(stop) = synced {
                 return self.stopped(event, ctx, run, &progress, stop).await;
             }
         }
 
-        let outcome = SyncOutcome {
-            records: progress.records,
-            pages: progress.pages,
-            result: SyncResult::Succeeded,
-        };
-        let (total, (), _) = tokio::try_join!(
-            failure::in_store(|| store.count_records(tenant, connection, None)),
-            failure::in_store(|| store.clear_cursors(tenant, connection)),
-            failure::in_store(|| store.finish_sync_run(tenant, connection, run, &outcome)),
-        )?;
+        let total = failure::in_store(|| {
+            store.complete_sync_run(tenant, connection, run, progress.records, progress.pages)
+        })
+        .await?;
         let synced = ConnectionStatus::Synced {
             records: total,
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -189,13 +196,13 @@ impl Sync {
         ctx: &mut Context,
         connector: &dyn Connector,
         session: &mut Session,
-        stream: &str,
+        from: Resume<'_>,
         progress: &mut Progress,
     ) -> Result<(), Stop> {
         let (tenant, connection) = (&event.tenant, &event.connection);
         let store = &self.deps.store;
+        let Resume { stream, mut cursor } = from;
         progress.stream = Some(stream.to_owned());
-        let mut cursor = failure::in_store(|| store.cursor(tenant, connection, stream)).await?;
         loop {
             let fetched = self
                 .fetch(

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use fleet_events::{AccountInfo, ConnectionId, ConnectionStatus};
-use fleet_store::{Error, NewConnection};
+use fleet_store::{Error, NewConnection, SavedConnection};
 
 use crate::helpers::{connector, create_connection, spawn_store, tenant};
 
@@ -227,4 +227,59 @@ async fn deleting_a_connection_twice_reports_whether_it_existed() {
             .unwrap(),
         None
     );
+}
+
+#[tokio::test]
+async fn saving_creates_the_row_or_completes_the_existing_one_keeping_its_name() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let existing = create_connection(&test.store, &acme).await;
+    let fresh = ConnectionId::parse("wp-new").unwrap();
+    let account = AccountInfo {
+        id: "site-42".to_owned(),
+        name: "blog.acme.example".to_owned(),
+    };
+    let saved = |id, sync_interval| SavedConnection {
+        tenant: &acme,
+        id,
+        connector: &existing.connector,
+        display_name: &account.name,
+        account: &account,
+        sync_interval,
+    };
+    let hourly = Some(Duration::from_secs(3600));
+
+    test.store
+        .save_connection(saved(&fresh, None))
+        .await
+        .unwrap();
+    test.store
+        .save_connection(saved(&existing.id, hourly))
+        .await
+        .unwrap();
+    // A redelivered save without an interval keeps the one stored.
+    test.store
+        .save_connection(saved(&existing.id, None))
+        .await
+        .unwrap();
+    let get = |id| test.store.get_connection(&acme, id);
+    let fresh_row = get(&fresh).await.unwrap().unwrap();
+    let existing_row = get(&existing.id).await.unwrap().unwrap();
+
+    assert_eq!(fresh_row.display_name, "blog.acme.example");
+    assert_eq!(fresh_row.status, ConnectionStatus::Pending);
+    assert_eq!(fresh_row.account.as_ref(), Some(&account));
+    assert_eq!(fresh_row.sync_interval, None);
+    assert_eq!(existing_row.display_name, existing.display_name);
+    assert_eq!(existing_row.account, Some(account.clone()));
+    assert_eq!(existing_row.sync_interval, hourly);
+    assert!(matches!(
+        test.store
+            .save_connection(SavedConnection {
+                display_name: "",
+                ..saved(&ConnectionId::parse("wp-unnamed").unwrap(), None)
+            })
+            .await,
+        Err(Error::SaveConnection(_))
+    ));
 }

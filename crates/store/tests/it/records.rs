@@ -519,3 +519,48 @@ async fn deleting_a_connection_removes_its_records_cursors_and_runs_and_no_other
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn every_stream_cursor_of_a_connection_is_read_at_once() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let other = create_connection(&test.store, &acme).await;
+    let page = [record("1", json!({}), None)];
+    commit(
+        &test.store,
+        &connection,
+        "posts",
+        &page,
+        Some(&json!({"page": 2})),
+    )
+    .await;
+    commit(
+        &test.store,
+        &connection,
+        "pages",
+        &page,
+        Some(&json!({"after": "x"})),
+    )
+    .await;
+    commit(
+        &test.store,
+        &other,
+        "posts",
+        &page,
+        Some(&json!({"page": 9})),
+    )
+    .await;
+
+    let cursors = test.store.cursors(&acme, &connection.id).await.unwrap();
+    let elsewhere = test
+        .store
+        .cursors(&tenant("globex"), &connection.id)
+        .await
+        .unwrap();
+
+    assert_eq!(cursors.len(), 2);
+    assert_eq!(cursors["posts"], json!({"page": 2}));
+    assert_eq!(cursors["pages"], json!({"after": "x"}));
+    assert!(elsewhere.is_empty());
+}

@@ -1,5 +1,6 @@
 use fleet_events::{ConnectionId, CorrelationId, SyncTrigger};
-use fleet_store::{Error, SyncOutcome, SyncResult};
+use fleet_store::{Error, PageCommit, RecordUpsert, SyncOutcome, SyncResult};
+use serde_json::json;
 
 use crate::helpers::{create_connection, spawn_store, tenant};
 
@@ -166,4 +167,62 @@ async fn starting_a_run_of_a_missing_connection_reports_it_not_found() {
         .unwrap_err();
 
     assert!(matches!(err, Error::ConnectionNotFound { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn completing_a_run_finishes_it_clears_the_cursors_and_counts_the_records() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let store = &test.store;
+    let connection = create_connection(store, &acme).await;
+    let run = CorrelationId::new();
+    store
+        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Setup)
+        .await
+        .unwrap();
+    let records: Vec<RecordUpsert> = (1..=3)
+        .map(|n| RecordUpsert {
+            external_id: n.to_string(),
+            payload: json!({"n": n}),
+            updated_at: None,
+        })
+        .collect();
+    for (stream, records) in [("posts", &records[..2]), ("pages", &records[2..])] {
+        store
+            .commit_page(PageCommit {
+                tenant: &acme,
+                connection: &connection.id,
+                stream,
+                records,
+                cursor: Some(&json!({"page": 2})),
+            })
+            .await
+            .unwrap();
+    }
+
+    let total = store
+        .complete_sync_run(&acme, &connection.id, run, 3, 2)
+        .await
+        .unwrap();
+    let again = store
+        .complete_sync_run(&acme, &connection.id, run, 0, 0)
+        .await
+        .unwrap();
+    let done = store
+        .latest_sync_run(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    assert_eq!((total, again), (3, 3));
+    assert_eq!(done.result, Some(SyncResult::Succeeded));
+    assert_eq!((done.records, done.pages), (3, 2));
+    assert!(done.finished_at.is_some());
+    assert!(
+        store
+            .cursors(&acme, &connection.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
