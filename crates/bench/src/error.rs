@@ -77,6 +77,15 @@ pub enum Error {
         #[source]
         source: fleet_store::Error,
     },
+    /// A request of the Vault part of the full chain failed.
+    #[error("the full chain's Vault work failed")]
+    VaultPart(#[source] fleet_secrets::Error),
+    /// A statement of the PostgreSQL part of the full chain failed.
+    #[error("the full chain's PostgreSQL work failed")]
+    PostgresPart(#[source] fleet_store::Error),
+    /// The simulated site's records could not be fetched.
+    #[error("failed to fetch the simulated site's records")]
+    Fetch(#[source] fleet_connectors::Error),
     /// The connector catalog could not be built.
     #[error("failed to build the connector catalog")]
     Connectors(#[source] fleet_connectors::BuildError),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fleet_bus::{Context, Handler, HandlerError, WorkerConfig, WorkerHandle};
 use fleet_connectors::Credentials;
-use fleet_events::{ConnectionState, Envelope, StatusChanged, Step, TenantId};
+use fleet_events::{ConnectionState, ConnectorId, Envelope, StatusChanged, Step, TenantId};
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
 use fleet_store::Store;
 use fleet_workers::{Deps, Settings as StepSettings};
@@ -16,9 +16,9 @@ use uuid::Uuid;
 use crate::driver::{Bench, Phase};
 use crate::gateway::{Setups, Staging};
 use crate::inflight::{End, Inflight};
-use crate::report::{Run, ScenarioReport, Settings};
+use crate::report::{Part, Parts, Run, ScenarioReport, Settings};
 use crate::rig::{GRACE, Rig};
-use crate::{Error, FullServices, Plan};
+use crate::{Error, FullServices, Plan, parts};
 
 const SITE: &str = "bench";
 const USER: &str = "bench";
@@ -89,6 +89,7 @@ async fn measure(
     let throughput = run(plan.throughput(concurrency), "throughput").await?;
     let alone = run(plan.alone(), "alone").await?;
     let paced = run(plan.paced(), "paced").await?;
+    let parts = measure_parts(plan, bench, deps, credentials).await?;
     Ok(ScenarioReport {
         chain: CHAIN,
         method: METHOD,
@@ -96,11 +97,60 @@ async fn measure(
         throughput,
         alone,
         paced: Some(paced),
+        parts: Some(parts),
         workers: workers
             .into_iter()
             .map(|(step, handle)| (step.as_str(), handle.stats().into()))
             .collect(),
     })
+}
+
+/// Runs the chain's Vault work and PostgreSQL work alone, each at the
+/// chain's in-flight cap, on tenants of their own.
+async fn measure_parts(
+    plan: &Plan,
+    bench: &Bench,
+    deps: &Deps,
+    credentials: &Credentials,
+) -> Result<Parts, Error> {
+    let phase = plan.throughput(plan.full_in_flight);
+    let connector = ConnectorId::parse("wordpress").expect("a valid connector id");
+    let wordpress = deps
+        .connectors
+        .get(&connector)
+        .expect("the built-in catalog has WordPress");
+    info!("The chain's Vault work alone.");
+    let vault = parts::VaultPart {
+        secrets: deps.secrets.clone(),
+        tenant: part_tenant("vault"),
+        credentials: credentials.clone(),
+        inflight: bench.inflight.clone(),
+    };
+    let vault = Part {
+        work: parts::VAULT,
+        run: bench.measure(Arc::new(vault), phase).await?,
+    };
+    info!("The chain's PostgreSQL work alone.");
+    let postgres = parts::PostgresPart {
+        store: deps.store.clone(),
+        tenant: part_tenant("postgres"),
+        connector,
+        pages: parts::first_pages(&*wordpress, credentials).await?,
+        inflight: bench.inflight.clone(),
+    };
+    let postgres = Part {
+        work: parts::POSTGRES,
+        run: bench.measure(Arc::new(postgres), phase).await?,
+    };
+    Ok(Parts::new(vault, postgres))
+}
+
+fn part_tenant(part: &str) -> TenantId {
+    TenantId::parse(&format!(
+        "bench-{part}-{}",
+        &Uuid::new_v4().simple().to_string()[..8]
+    ))
+    .expect("a valid tenant id")
 }
 
 /// Runs the four steps as `fleet worker` does, each handling `concurrency`

@@ -44,6 +44,7 @@ mod full;
 mod gateway;
 mod inflight;
 mod noop;
+mod parts;
 mod raw;
 mod report;
 mod rig;
@@ -60,8 +61,8 @@ use tracing::info;
 pub use cpu::Process;
 pub use error::Error;
 pub use report::{
-    BridgeProcess, BridgeReport, Connect, Cpu, Latency, Load, Machine, Ratios, Report, Run,
-    ScenarioReport, Scenarios, Settings, Target, WorkerCounts,
+    BridgeProcess, BridgeReport, Connect, Cpu, Latency, Load, Machine, Part, Parts, Ratios, Report,
+    Run, ScenarioReport, Scenarios, Settings, Target, WorkerCounts,
 };
 
 use driver::{Bench, Phase};

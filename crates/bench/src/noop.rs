@@ -60,6 +60,7 @@ async fn measure(plan: &Plan, bench: &Bench, rig: &Rig) -> Result<ScenarioReport
         throughput,
         alone,
         paced: None,
+        parts: None,
         workers: workers
             .into_iter()
             .map(|(step, handle)| (step.as_str(), handle.stats().into()))

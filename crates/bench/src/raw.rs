@@ -80,6 +80,7 @@ async fn measure(plan: &Plan, bench: &Bench, rig: &Rig) -> Result<ScenarioReport
         throughput,
         alone,
         paced: None,
+        parts: None,
         workers: Default::default(),
     })
 }

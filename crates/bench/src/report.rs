@@ -155,9 +155,55 @@ pub struct ScenarioReport {
     /// At a fixed arrival rate (the full chain only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paced: Option<Run>,
+    /// The chain's Vault work and PostgreSQL work, each alone (the full
+    /// chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parts: Option<Parts>,
     /// The fleet workers' counters over all runs, by step.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub workers: BTreeMap<&'static str, WorkerCounts>,
+}
+
+/// The full chain's Vault work and PostgreSQL work, each run alone at the
+/// full chain's in-flight cap, with nothing else of the chain around it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Parts {
+    /// The chain's Vault requests alone.
+    pub vault: Part,
+    /// The chain's PostgreSQL statements alone.
+    pub postgres: Part,
+    /// The most full chains per second the two could carry together on
+    /// this machine with nothing else running: `1 / (1 / vault + 1 /
+    /// postgres)` of their chains per second, each having saturated the
+    /// machine alone. NATS, the provider and the steps' own work come on
+    /// top.
+    pub bound_chains_per_s: f64,
+}
+
+impl Parts {
+    pub(crate) fn new(vault: Part, postgres: Part) -> Self {
+        let (v, p) = (vault.run.chains_per_s, postgres.run.chains_per_s);
+        let bound = if v > 0.0 && p > 0.0 {
+            1.0 / (1.0 / v + 1.0 / p)
+        } else {
+            0.0
+        };
+        Self {
+            vault,
+            postgres,
+            bound_chains_per_s: round3(bound),
+        }
+    }
+}
+
+/// One part of the full chain, run alone.
+#[derive(Debug, Clone, Serialize)]
+pub struct Part {
+    /// What one chain of the part does.
+    pub work: &'static str,
+    /// The run, at the full chain's in-flight cap.
+    #[serde(flatten)]
+    pub run: Run,
 }
 
 /// How a scenario was set up.
@@ -314,6 +360,10 @@ pub struct Ratios {
     /// (b) / (c).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full_over_raw: Option<f64>,
+    /// (b) over the bound its Vault and PostgreSQL work alone set
+    /// ([`Parts::bound_chains_per_s`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub full_over_parts_bound: Option<f64>,
 }
 
 /// A target of the benchmark and what this run measured against it.
@@ -339,6 +389,10 @@ impl Report {
         let ratios = Ratios {
             noop_over_raw: over_raw(&scenarios.noop),
             full_over_raw: over_raw(&scenarios.full),
+            full_over_parts_bound: scenarios.full.as_ref().and_then(|full| {
+                let bound = full.parts.as_ref()?.bound_chains_per_s;
+                (bound > 0.0).then(|| round3(full.throughput.chains_per_s / bound))
+            }),
         };
         let mut targets = Vec::new();
         if let Some(ratio) = ratios.noop_over_raw {

@@ -1,0 +1,207 @@
+//! The full chain's Vault work and PostgreSQL work, each run alone: the
+//! same requests and statements a setup chain makes, without NATS, the
+//! provider, the other store or the fleet's steps around them. How many of
+//! these per second the machine carries bounds the full chain from above,
+//! measured in the same run on the same servers.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use fleet_connectors::{Connector, Credentials, Page};
+use fleet_events::{
+    AccountInfo, ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, EventId, SyncTrigger,
+    TenantId,
+};
+use fleet_store::{PageCommit, RecordUpsert, SavedConnection, StatusUpdate, Store};
+use uuid::Uuid;
+
+use crate::Error;
+use crate::driver::Chains;
+use crate::inflight::{End, Inflight};
+
+/// What [`VaultPart`] does per chain.
+pub(crate) const VAULT: &str = "the chain's 6 KV v2 requests on a new connection, one after the \
+                                other: stage (the gateway), read staged (validate), promote = read \
+                                staged + check-and-set write + destroy staged (save), read active \
+                                (sync)";
+/// What [`PostgresPart`] does per chain.
+pub(crate) const POSTGRES: &str = "the chain's PostgreSQL work on a new connection: save the \
+                                   connection; start the sync run and read the cursors; commit \
+                                   each stream's page (the simulated site's records) with its \
+                                   cursor; complete the run; apply the 4 statuses (validating, \
+                                   saving, syncing, synced)";
+
+/// One chain's Vault requests, as the gateway, validate, save and sync
+/// steps make them.
+#[derive(Debug)]
+pub(crate) struct VaultPart {
+    pub(crate) secrets: fleet_secrets::Client,
+    pub(crate) tenant: TenantId,
+    pub(crate) credentials: Credentials,
+    pub(crate) inflight: Arc<Inflight>,
+}
+
+impl Chains for VaultPart {
+    type Chain = Uuid;
+
+    async fn prepare(&self) -> Result<(Uuid, Uuid), Error> {
+        let key = Uuid::new_v4();
+        Ok((key, key))
+    }
+
+    async fn publish(&self, key: Uuid) -> Result<(), Error> {
+        let done = async {
+            let (tenant, connection) = (&self.tenant, &ConnectionId::new());
+            let secrets = &self.secrets;
+            let staged = secrets.stage(tenant, connection, &self.credentials).await?;
+            secrets
+                .read_staged::<Credentials>(tenant, connection, staged)
+                .await?;
+            secrets.promote(tenant, connection, staged).await?;
+            secrets
+                .read_active::<Credentials>(tenant, connection)
+                .await?;
+            Ok(())
+        }
+        .await;
+        finish(&self.inflight, key, done.map_err(Error::VaultPart))
+    }
+}
+
+/// One chain's PostgreSQL statements, as the save, sync and status steps
+/// make them.
+#[derive(Debug)]
+pub(crate) struct PostgresPart {
+    pub(crate) store: Store,
+    pub(crate) tenant: TenantId,
+    pub(crate) connector: ConnectorId,
+    /// Each stream's page as the provider returned it.
+    pub(crate) pages: Vec<(String, Vec<RecordUpsert>)>,
+    pub(crate) inflight: Arc<Inflight>,
+}
+
+impl Chains for PostgresPart {
+    type Chain = Uuid;
+
+    async fn prepare(&self) -> Result<(Uuid, Uuid), Error> {
+        let key = Uuid::new_v4();
+        Ok((key, key))
+    }
+
+    async fn publish(&self, key: Uuid) -> Result<(), Error> {
+        let done = self.chain().await;
+        finish(&self.inflight, key, done.map_err(Error::PostgresPart))
+    }
+}
+
+impl PostgresPart {
+    async fn chain(&self) -> Result<(), fleet_store::Error> {
+        let (store, tenant, connection) = (&self.store, &self.tenant, &ConnectionId::new());
+        let status = |status| self.apply(connection, status);
+        status(ConnectionStatus::Validating).await?;
+        let account = AccountInfo {
+            id: "1".to_owned(),
+            name: "bench".to_owned(),
+        };
+        status(ConnectionStatus::Saving).await?;
+        store
+            .save_connection(SavedConnection {
+                tenant,
+                id: connection,
+                connector: &self.connector,
+                display_name: &account.name,
+                account: &account,
+                sync_interval: None,
+            })
+            .await?;
+        let run = CorrelationId::new();
+        let syncing = ConnectionStatus::Syncing {
+            records: 0,
+            pages: 0,
+            stream: None,
+        };
+        tokio::try_join!(
+            store.start_sync_run(tenant, connection, run, SyncTrigger::Setup),
+            store.cursors(tenant, connection),
+            status(syncing),
+        )?;
+        let mut records = 0;
+        for (stream, page) in &self.pages {
+            store
+                .commit_page(PageCommit {
+                    tenant,
+                    connection,
+                    stream,
+                    records: page,
+                    cursor: None,
+                })
+                .await?;
+            records += page.len() as u64;
+        }
+        let pages = self.pages.len() as u64;
+        let total = store
+            .complete_sync_run(tenant, connection, run, records, pages)
+            .await?;
+        status(ConnectionStatus::Synced {
+            records: total,
+            duration_ms: 0,
+            last_sync_at: Utc::now(),
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+impl PostgresPart {
+    /// Applies `status` as the status step does, from a new event.
+    async fn apply(
+        &self,
+        connection: &ConnectionId,
+        status: ConnectionStatus,
+    ) -> Result<bool, fleet_store::Error> {
+        self.store
+            .apply_status(StatusUpdate {
+                tenant: &self.tenant,
+                connection,
+                connector: &self.connector,
+                event_id: EventId::new(),
+                occurred_at: Utc::now(),
+                status: &status,
+            })
+            .await
+    }
+}
+
+/// The first page of each of `connector`'s streams, as records to store.
+pub(crate) async fn first_pages(
+    connector: &dyn Connector,
+    credentials: &Credentials,
+) -> Result<Vec<(String, Vec<RecordUpsert>)>, Error> {
+    let mut pages = Vec::new();
+    for stream in connector.streams() {
+        let Page { records, .. } = connector
+            .sync_page(credentials, stream.name, None)
+            .await
+            .map_err(Error::Fetch)?;
+        let records = records
+            .into_iter()
+            .map(|r| RecordUpsert {
+                external_id: r.external_id,
+                payload: r.payload,
+                updated_at: r.updated_at,
+            })
+            .collect();
+        pages.push((stream.name.to_owned(), records));
+    }
+    Ok(pages)
+}
+
+fn finish(inflight: &Inflight, key: Uuid, done: Result<(), Error>) -> Result<(), Error> {
+    let end = if done.is_ok() {
+        End::Completed
+    } else {
+        End::Failed
+    };
+    inflight.finish(key, end);
+    done
+}
