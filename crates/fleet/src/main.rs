@@ -116,7 +116,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Schemas { out } => write_schemas(out),
         Command::Bench(args) => {
             let config = config::Config::from_env()?;
-            bench::run(args, config, signal::shutdown_token()).await
+            // Boxed: the scenarios' state is large, and lives once.
+            Box::pin(bench::run(args, config, signal::shutdown_token())).await
         }
     }
 }
