@@ -19,6 +19,11 @@
 //! start and end are taken, where the CPU time went, and compares the
 //! results with the targets.
 //!
+//! The full chain's scenario also runs the chain's Vault work and its
+//! PostgreSQL work alone, each at the same in-flight cap ([`Parts`]): each
+//! saturates the machine by itself, so together they bound what the full
+//! chain can reach here.
+//!
 //! The bridge scenarios measure something else: how fast status events
 //! reach dashboards through one bridge process, which the bench spawns
 //! from its own binary, with every client in the bench process checking
