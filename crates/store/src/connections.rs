@@ -111,10 +111,9 @@ pub struct SavedConnection<'a> {
     pub id: &'a ConnectionId,
     /// The provider it connects to.
     pub connector: &'a ConnectorId,
-    /// The name a new row gets, 1 to 200 characters; an existing row keeps
-    /// its own.
-    pub display_name: &'a str,
-    /// The provider account that validation identified.
+    /// The provider account that validation identified. A new row is
+    /// named after it (1 to 200 characters); an existing row keeps its
+    /// name.
     pub account: &'a AccountInfo,
     /// How often to sync it; `None` keeps the row's interval (none for a
     /// new row). See [`Store::set_sync_interval`].
@@ -170,14 +169,14 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::InvalidSyncInterval`], or [`Error::SaveConnection`] (also
-    /// for a display name outside 1 to 200 characters).
+    /// for a new row whose account name is outside 1 to 200 characters).
     #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id))]
     pub async fn save_connection(&self, connection: SavedConnection<'_>) -> Result<(), Error> {
         let sync_interval = interval_seconds(connection.sync_interval)?;
         sqlx::query(
             "INSERT INTO connections AS c (tenant, id, connector, display_name, status, \
                                            sync_interval_seconds, account_id, account_name) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             VALUES ($1, $2, $3, $7, $4, $5, $6, $7) \
              ON CONFLICT (tenant, id) DO UPDATE SET \
                  account_id = EXCLUDED.account_id, \
                  account_name = EXCLUDED.account_name, \
@@ -188,7 +187,6 @@ impl Store {
         .bind(connection.tenant.as_str())
         .bind(connection.id.as_str())
         .bind(connection.connector.as_str())
-        .bind(connection.display_name)
         .bind(Json(ConnectionStatus::Pending))
         .bind(sync_interval)
         .bind(&connection.account.id)
@@ -238,32 +236,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::ListConnections)
-    }
-
-    /// Records the provider account that validation identified.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ConnectionNotFound`] or [`Error::SetAccount`].
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %id))]
-    pub async fn set_account(
-        &self,
-        tenant: &TenantId,
-        id: &ConnectionId,
-        account: &AccountInfo,
-    ) -> Result<(), Error> {
-        let result = sqlx::query(
-            "UPDATE connections SET account_id = $3, account_name = $4, updated_at = now() \
-             WHERE tenant = $1 AND id = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(id.as_str())
-        .bind(&account.id)
-        .bind(&account.name)
-        .execute(&self.pool)
-        .await
-        .map_err(Error::SetAccount)?;
-        found(result.rows_affected(), tenant, id)
     }
 
     /// Sets how often the connection syncs on schedule; `None` stops

@@ -35,9 +35,6 @@ pub enum Error {
     /// [`Store::list_connections`](crate::Store::list_connections) failed.
     #[error("failed to list the connections")]
     ListConnections(#[source] sqlx::Error),
-    /// [`Store::set_account`](crate::Store::set_account) failed.
-    #[error("failed to set the connection's account")]
-    SetAccount(#[source] sqlx::Error),
     /// [`Store::set_sync_interval`](crate::Store::set_sync_interval) failed.
     #[error("failed to set the connection's sync interval")]
     SetSyncInterval(#[source] sqlx::Error),
@@ -64,13 +61,9 @@ pub enum Error {
     /// the page was written.
     #[error("failed to commit the page of records")]
     CommitPage(#[source] sqlx::Error),
-    /// [`Store::cursor`](crate::Store::cursor) or
     /// [`Store::cursors`](crate::Store::cursors) failed.
-    #[error("failed to read the sync cursor")]
-    ReadCursor(#[source] sqlx::Error),
-    /// [`Store::clear_cursors`](crate::Store::clear_cursors) failed.
-    #[error("failed to clear the sync cursors")]
-    ClearCursors(#[source] sqlx::Error),
+    #[error("failed to read the sync cursors")]
+    ReadCursors(#[source] sqlx::Error),
     /// [`Store::list_records`](crate::Store::list_records) failed.
     #[error("failed to list the records")]
     ListRecords(#[source] sqlx::Error),
@@ -132,7 +125,6 @@ impl Error {
             | Self::SaveConnection(source)
             | Self::GetConnection(source)
             | Self::ListConnections(source)
-            | Self::SetAccount(source)
             | Self::SetSyncInterval(source)
             | Self::DeleteConnection(source)
             | Self::ApplyStatus(source)
@@ -141,8 +133,7 @@ impl Error {
             | Self::CompleteSyncRun(source)
             | Self::LatestSyncRun(source)
             | Self::CommitPage(source)
-            | Self::ReadCursor(source)
-            | Self::ClearCursors(source)
+            | Self::ReadCursors(source)
             | Self::ListRecords(source)
             | Self::CountRecords(source)
             | Self::LockRefresh(source)

@@ -141,36 +141,13 @@ impl Store {
         Ok(written)
     }
 
-    /// The stream's cursor from the last committed page, if any.
+    /// Every stream cursor of the connection, by stream: where each
+    /// stream's last committed page said the next one starts. A stream
+    /// without a cursor is absent.
     ///
     /// # Errors
     ///
-    /// [`Error::ReadCursor`].
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, stream = stream))]
-    pub async fn cursor(
-        &self,
-        tenant: &TenantId,
-        connection: &ConnectionId,
-        stream: &str,
-    ) -> Result<Option<Value>, Error> {
-        sqlx::query_scalar(
-            "SELECT cursor FROM sync_cursors \
-             WHERE tenant = $1 AND connection = $2 AND stream = $3",
-        )
-        .bind(tenant.as_str())
-        .bind(connection.as_str())
-        .bind(stream)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Error::ReadCursor)
-    }
-
-    /// Every stream cursor of the connection from its last committed pages,
-    /// by stream: what [`Store::cursor`] returns for each, in one query.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ReadCursor`].
+    /// [`Error::ReadCursors`].
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
     pub async fn cursors(
         &self,
@@ -184,29 +161,8 @@ impl Store {
         .bind(connection.as_str())
         .fetch_all(&self.pool)
         .await
-        .map_err(Error::ReadCursor)?;
+        .map_err(Error::ReadCursors)?;
         Ok(rows.into_iter().collect())
-    }
-
-    /// Forgets every stream cursor of the connection, so that its next sync
-    /// starts from the beginning. Stored records stay.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ClearCursors`].
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
-    pub async fn clear_cursors(
-        &self,
-        tenant: &TenantId,
-        connection: &ConnectionId,
-    ) -> Result<(), Error> {
-        sqlx::query("DELETE FROM sync_cursors WHERE tenant = $1 AND connection = $2")
-            .bind(tenant.as_str())
-            .bind(connection.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(Error::ClearCursors)?;
-        Ok(())
     }
 
     /// A page of the connection's records, in listing order: stream, then

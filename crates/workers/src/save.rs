@@ -50,7 +50,6 @@ impl Handler for Save {
                 tenant,
                 id: connection,
                 connector: &event.connector,
-                display_name: &account.name,
                 account,
                 sync_interval: self.deps.sync_interval,
             })

@@ -136,7 +136,13 @@ async fn the_account_and_sync_interval_are_stored_and_the_interval_can_be_cleare
     };
 
     test.store
-        .set_account(&acme, &connection.id, &account)
+        .save_connection(SavedConnection {
+            tenant: &acme,
+            id: &connection.id,
+            connector: &connection.connector,
+            account: &account,
+            sync_interval: None,
+        })
         .await
         .unwrap();
     test.store
@@ -230,7 +236,7 @@ async fn deleting_a_connection_twice_reports_whether_it_existed() {
 }
 
 #[tokio::test]
-async fn saving_creates_the_row_or_completes_the_existing_one_keeping_its_name() {
+async fn saving_creates_a_row_named_after_the_account_or_completes_the_existing_one() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let existing = create_connection(&test.store, &acme).await;
@@ -243,7 +249,6 @@ async fn saving_creates_the_row_or_completes_the_existing_one_keeping_its_name()
         tenant: &acme,
         id,
         connector: &existing.connector,
-        display_name: &account.name,
         account: &account,
         sync_interval,
     };
@@ -273,10 +278,14 @@ async fn saving_creates_the_row_or_completes_the_existing_one_keeping_its_name()
     assert_eq!(existing_row.display_name, existing.display_name);
     assert_eq!(existing_row.account, Some(account.clone()));
     assert_eq!(existing_row.sync_interval, hourly);
+    let unnamed = AccountInfo {
+        id: "site-43".to_owned(),
+        name: String::new(),
+    };
     assert!(matches!(
         test.store
             .save_connection(SavedConnection {
-                display_name: "",
+                account: &unnamed,
                 ..saved(&ConnectionId::parse("wp-unnamed").unwrap(), None)
             })
             .await,

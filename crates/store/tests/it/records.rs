@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use fleet_events::{ConnectionId, CorrelationId, SyncTrigger};
+use fleet_events::{ConnectionId, CorrelationId, SyncTrigger, TenantId};
 use fleet_store::{
     Connection, Error, PageCommit, RecordCursor, RecordPage, RecordQuery, RecordUpsert, Store,
 };
@@ -35,6 +35,20 @@ async fn commit(
         })
         .await
         .unwrap()
+}
+
+/// The stream's cursor, as the sync step reads it.
+async fn stored_cursor(
+    store: &Store,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    stream: &str,
+) -> Option<Value> {
+    store
+        .cursors(tenant, connection)
+        .await
+        .unwrap()
+        .remove(stream)
 }
 
 /// A query for every record of `connection`, `limit` at a time.
@@ -177,9 +191,9 @@ async fn the_cursor_is_saved_with_its_page_and_kept_by_a_page_without_one() {
         Some(&json!({"page": 2})),
     )
     .await;
-    let after_first = test.store.cursor(tenant, id, "posts").await.unwrap();
+    let after_first = stored_cursor(&test.store, tenant, id, "posts").await;
     commit(&test.store, &connection, "posts", &page, None).await;
-    let after_second = test.store.cursor(tenant, id, "posts").await.unwrap();
+    let after_second = stored_cursor(&test.store, tenant, id, "posts").await;
     commit(
         &test.store,
         &connection,
@@ -188,13 +202,13 @@ async fn the_cursor_is_saved_with_its_page_and_kept_by_a_page_without_one() {
         Some(&json!({"page": 3})),
     )
     .await;
-    let after_third = test.store.cursor(tenant, id, "posts").await.unwrap();
+    let after_third = stored_cursor(&test.store, tenant, id, "posts").await;
 
     assert_eq!(after_first, Some(json!({"page": 2})));
     assert_eq!(after_second, Some(json!({"page": 2})));
     assert_eq!(after_third, Some(json!({"page": 3})));
     assert_eq!(
-        test.store.cursor(tenant, id, "comments").await.unwrap(),
+        stored_cursor(&test.store, tenant, id, "comments").await,
         None
     );
 }
@@ -219,7 +233,7 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
 
     assert!(matches!(err, Error::ConnectionNotFound { .. }), "{err:?}");
     assert_eq!(
-        test.store.cursor(&acme, &missing, "posts").await.unwrap(),
+        stored_cursor(&test.store, &acme, &missing, "posts").await,
         None
     );
     assert_eq!(
@@ -232,7 +246,7 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
 }
 
 #[tokio::test]
-async fn clearing_cursors_forgets_every_stream_of_the_connection_only() {
+async fn completing_a_run_forgets_every_stream_cursor_of_the_connection_only() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let connection = create_connection(&test.store, &acme).await;
@@ -242,28 +256,27 @@ async fn clearing_cursors_forgets_every_stream_of_the_connection_only() {
         commit(&test.store, &connection, stream, &[], Some(&cursor)).await;
     }
     commit(&test.store, &other, "posts", &[], Some(&cursor)).await;
+    let run = CorrelationId::new();
+    test.store
+        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Manual)
+        .await
+        .unwrap();
 
     test.store
-        .clear_cursors(&acme, &connection.id)
+        .complete_sync_run(&acme, &connection.id, run, 0, 2)
         .await
         .unwrap();
 
     assert_eq!(
-        test.store
-            .cursor(&acme, &connection.id, "posts")
-            .await
-            .unwrap(),
+        stored_cursor(&test.store, &acme, &connection.id, "posts").await,
         None
     );
     assert_eq!(
-        test.store
-            .cursor(&acme, &connection.id, "comments")
-            .await
-            .unwrap(),
+        stored_cursor(&test.store, &acme, &connection.id, "comments").await,
         None
     );
     assert_eq!(
-        test.store.cursor(&acme, &other.id, "posts").await.unwrap(),
+        stored_cursor(&test.store, &acme, &other.id, "posts").await,
         Some(cursor)
     );
 }
@@ -498,17 +511,14 @@ async fn deleting_a_connection_removes_its_records_cursors_and_runs_and_no_other
         store.count_records(&acme, &doomed.id, None).await.unwrap(),
         0
     );
-    assert_eq!(
-        store.cursor(&acme, &doomed.id, "posts").await.unwrap(),
-        None
-    );
+    assert_eq!(stored_cursor(store, &acme, &doomed.id, "posts").await, None);
     assert_eq!(
         store.latest_sync_run(&acme, &doomed.id).await.unwrap(),
         None
     );
     assert_eq!(store.count_records(&acme, &kept.id, None).await.unwrap(), 1);
     assert_eq!(
-        store.cursor(&acme, &kept.id, "posts").await.unwrap(),
+        stored_cursor(store, &acme, &kept.id, "posts").await,
         Some(json!(1))
     );
     assert!(
