@@ -124,11 +124,10 @@ async fn measure_parts(
         secrets: deps.secrets.clone(),
         tenant: part_tenant("vault"),
         credentials: credentials.clone(),
-        inflight: bench.inflight.clone(),
     };
     let vault = Part {
         work: parts::VAULT,
-        run: bench.measure(Arc::new(vault), phase).await?,
+        run: bench.measure(alone(bench, vault), phase).await?,
     };
     info!("The chain's PostgreSQL work alone.");
     let postgres = parts::PostgresPart {
@@ -136,13 +135,19 @@ async fn measure_parts(
         tenant: part_tenant("postgres"),
         connector,
         pages: parts::first_pages(&*wordpress, credentials).await?,
-        inflight: bench.inflight.clone(),
     };
     let postgres = Part {
         work: parts::POSTGRES,
-        run: bench.measure(Arc::new(postgres), phase).await?,
+        run: bench.measure(alone(bench, postgres), phase).await?,
     };
     Ok(Parts::new(vault, postgres))
+}
+
+fn alone<W: parts::Work>(bench: &Bench, work: W) -> Arc<parts::Alone<W>> {
+    Arc::new(parts::Alone {
+        work,
+        inflight: bench.inflight.clone(),
+    })
 }
 
 fn part_tenant(part: &str) -> TenantId {

@@ -27,21 +27,24 @@ pub(crate) const VAULT: &str = "the chain's 6 KV v2 requests on a new connection
 /// What [`PostgresPart`] does per chain.
 pub(crate) const POSTGRES: &str = "the chain's PostgreSQL work on a new connection: save the \
                                    connection; start the sync run and read the cursors; commit \
-                                   each stream's page (the simulated site's records) with its \
-                                   cursor; complete the run; apply the 4 statuses (validating, \
-                                   saving, syncing, synced)";
+                                   each stream's one page (the simulated site's records, no \
+                                   cursor to keep); complete the run; apply the 4 statuses \
+                                   (validating, saving, syncing, synced)";
 
-/// One chain's Vault requests, as the gateway, validate, save and sync
-/// steps make them.
+/// One chain of a part: its work, done when the future resolves.
+pub(crate) trait Work: Send + Sync + 'static {
+    fn run(&self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Offers a part's work to the driver as chains: a chain runs while the
+/// driver "publishes" it, and ends with it.
 #[derive(Debug)]
-pub(crate) struct VaultPart {
-    pub(crate) secrets: fleet_secrets::Client,
-    pub(crate) tenant: TenantId,
-    pub(crate) credentials: Credentials,
+pub(crate) struct Alone<W> {
+    pub(crate) work: W,
     pub(crate) inflight: Arc<Inflight>,
 }
 
-impl Chains for VaultPart {
+impl<W: Work> Chains for Alone<W> {
     type Chain = Uuid;
 
     async fn prepare(&self) -> Result<(Uuid, Uuid), Error> {
@@ -50,9 +53,31 @@ impl Chains for VaultPart {
     }
 
     async fn publish(&self, key: Uuid) -> Result<(), Error> {
-        let done = async {
-            let (tenant, connection) = (&self.tenant, &ConnectionId::new());
-            let secrets = &self.secrets;
+        let done = self.work.run().await;
+        let end = if done.is_ok() {
+            End::Completed
+        } else {
+            End::Failed
+        };
+        self.inflight.finish(key, end);
+        done
+    }
+}
+
+/// One chain's Vault requests, as the gateway, validate, save and sync
+/// steps make them.
+#[derive(Debug)]
+pub(crate) struct VaultPart {
+    pub(crate) secrets: fleet_secrets::Client,
+    pub(crate) tenant: TenantId,
+    pub(crate) credentials: Credentials,
+}
+
+impl Work for VaultPart {
+    async fn run(&self) -> Result<(), Error> {
+        let (tenant, connection) = (&self.tenant, &ConnectionId::new());
+        let secrets = &self.secrets;
+        async {
             let staged = secrets.stage(tenant, connection, &self.credentials).await?;
             secrets
                 .read_staged::<Credentials>(tenant, connection, staged)
@@ -63,8 +88,8 @@ impl Chains for VaultPart {
                 .await?;
             Ok(())
         }
-        .await;
-        finish(&self.inflight, key, done.map_err(Error::VaultPart))
+        .await
+        .map_err(Error::VaultPart)
     }
 }
 
@@ -77,20 +102,11 @@ pub(crate) struct PostgresPart {
     pub(crate) connector: ConnectorId,
     /// Each stream's page as the provider returned it.
     pub(crate) pages: Vec<(String, Vec<RecordUpsert>)>,
-    pub(crate) inflight: Arc<Inflight>,
 }
 
-impl Chains for PostgresPart {
-    type Chain = Uuid;
-
-    async fn prepare(&self) -> Result<(Uuid, Uuid), Error> {
-        let key = Uuid::new_v4();
-        Ok((key, key))
-    }
-
-    async fn publish(&self, key: Uuid) -> Result<(), Error> {
-        let done = self.chain().await;
-        finish(&self.inflight, key, done.map_err(Error::PostgresPart))
+impl Work for PostgresPart {
+    async fn run(&self) -> Result<(), Error> {
+        self.chain().await.map_err(Error::PostgresPart)
     }
 }
 
@@ -109,7 +125,6 @@ impl PostgresPart {
                 tenant,
                 id: connection,
                 connector: &self.connector,
-                display_name: &account.name,
                 account: &account,
                 sync_interval: None,
             })
@@ -194,14 +209,4 @@ pub(crate) async fn first_pages(
         pages.push((stream.name.to_owned(), records));
     }
     Ok(pages)
-}
-
-fn finish(inflight: &Inflight, key: Uuid, done: Result<(), Error>) -> Result<(), Error> {
-    let end = if done.is_ok() {
-        End::Completed
-    } else {
-        End::Failed
-    };
-    inflight.finish(key, end);
-    done
 }
