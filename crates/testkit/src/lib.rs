@@ -1,6 +1,6 @@
-//! Real servers for integration tests: nats-server with JetStream, OpenBao and
-//! PostgreSQL, each started on free loopback ports with its data in a temporary
-//! directory.
+//! Real servers for integration tests: nats-server with JetStream, OpenBao,
+//! PostgreSQL and WordPress, each started on free loopback ports with its data in a
+//! temporary directory.
 //!
 //! Each server is an RAII guard. Starting one waits on a health probe with a
 //! deadline (not on log lines), and dropping it kills the server process and
@@ -14,9 +14,13 @@
 //!   isolated KV v2 engine per test.
 //! - [`Postgres`]: a cluster copied from a per-machine template, with
 //!   [`Postgres::create_database`] for an empty database per test.
+//! - [`WordPress`]: a freshly installed site with its own MariaDB, an application
+//!   password for the REST API, and [`WordPress::php`] to arrange data behind the
+//!   API's back.
 //!
 //! Binaries come from `$FLEET_TESTKIT_TOOLS`, then `.tools/bin` (filled by
-//! `scripts/setup`), then `PATH`; PostgreSQL also from `/usr/lib/postgresql/<newest>/bin`.
+//! `scripts/setup`), then `PATH`; PostgreSQL also from `/usr/lib/postgresql/<newest>/bin`,
+//! MariaDB also from `/usr/sbin`, and WordPress from `.tools/wordpress`.
 //! A missing binary panics with a message that says to run `scripts/setup`. Set
 //! `TEST_LOG=1` to print each server's log when it stops; server output is silent
 //! otherwise, and only the end of the log shows when a server fails to start.
@@ -54,8 +58,10 @@ mod ports;
 mod postgres;
 mod process;
 mod tools;
+mod wordpress;
 
 pub use nats::NatsServer;
 pub use openbao::{AppRoleCredentials, OpenBao};
 pub use ports::free_port;
 pub use postgres::Postgres;
+pub use wordpress::{WordPress, WordPressOptions};

@@ -27,9 +27,9 @@ const MIN_SHM_FREE_BYTES: u64 = 1 << 30;
 
 /// A running server process whose stdout and stderr go to a log file.
 ///
-/// Dropping it kills the process (`SIGKILL`) and waits for it, so a server never
-/// outlives its guard, even when a test panics. With `TEST_LOG` set, the process's
-/// part of the log is printed when it ends.
+/// Dropping it kills the process and its children (`SIGKILL`) and waits for them,
+/// so a server never outlives its guard, even when a test panics. With `TEST_LOG`
+/// set, the process's part of the log is printed when it ends.
 #[derive(Debug)]
 pub(crate) struct Process {
     name: &'static str,
@@ -126,11 +126,28 @@ impl Process {
         }
     }
 
-    /// Kills the process with `SIGKILL` and waits for it.
+    /// Kills the process and its child processes with `SIGKILL` and waits until they
+    /// are gone.
+    ///
+    /// The children matter for PHP's built-in web server, whose workers survive their
+    /// parent and keep serving its port; PostgreSQL's backends exit on their own.
     pub(crate) fn kill(&mut self) {
+        // Read before the kill: orphans get a new parent and can no longer be found.
+        // Only while the process is unreaped, so its id cannot belong to another one.
+        let children = match self.child.try_wait() {
+            Ok(None) => child_pids(self.child.id()),
+            _ => Vec::new(),
+        };
         // Killing an exited process fails harmlessly; wait reaps it either way.
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for &pid in &children {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+        let deadline = std::time::Instant::now() + STOP_TIMEOUT;
+        while children.iter().any(|&pid| is_running(pid)) && std::time::Instant::now() < deadline {
+            std::thread::sleep(PROBE_INTERVAL);
+        }
     }
 
     fn exited(&mut self) -> Option<ExitStatus> {
@@ -170,6 +187,37 @@ impl Drop for Process {
             eprintln!("----- {} log -----\n{}", self.name, self.output());
         }
     }
+}
+
+/// The child processes of `pid`, from Linux's `/proc/<pid>/task/*/children`; none
+/// where that is missing.
+fn child_pids(pid: u32) -> Vec<Pid> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|children| {
+            children
+                .split_whitespace()
+                .filter_map(|child| Pid::from_raw(child.parse().ok()?))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Whether `pid` is alive and not a zombie: a zombie has closed its files and ports,
+/// and only waits for its new parent to reap it.
+fn is_running(pid: Pid) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
 
 #[expect(

@@ -2,8 +2,10 @@
 //!
 //! Each binary is looked up in `$FLEET_TESTKIT_TOOLS`, then in
 //! `<workspace>/.tools/bin` (where `scripts/setup` puts it), then in the
-//! directories only that binary uses (Debian's PostgreSQL server directory),
-//! then on `PATH`. Each lookup runs once per process.
+//! directories only that binary uses (Debian's PostgreSQL server directory,
+//! `/usr/sbin` for MariaDB), then on `PATH`. WordPress itself is the one
+//! `scripts/setup` unpacks into `<workspace>/.tools/wordpress`. Each lookup runs
+//! once per process.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +16,12 @@ const MIN_NATS_SERVER: (u32, u32) = (2, 14);
 
 /// Where the Debian packages put each PostgreSQL major version's server binaries.
 const DEBIAN_POSTGRES_ROOT: &str = "/usr/lib/postgresql";
+
+/// Where Debian puts `mariadbd`; a non-root `PATH` often lacks it.
+const DEBIAN_SBIN: &str = "/usr/sbin";
+
+/// Where `scripts/setup` unpacks Debian's wordpress package, under the workspace root.
+const WORDPRESS_DIR: &str = ".tools/wordpress/usr/share/wordpress";
 
 /// The workspace root, which holds `.tools/` and `target/`.
 pub(crate) fn workspace_root() -> &'static Path {
@@ -96,6 +104,68 @@ pub(crate) fn postgres() -> &'static PostgresTools {
             .unwrap_or_else(|| panic!("cannot read the PostgreSQL version from {version:?}"))
             .to_owned();
         PostgresTools { bin_dir, major }
+    })
+}
+
+/// The `php` command-line binary.
+///
+/// # Panics
+///
+/// Panics when no `php` is found.
+pub(crate) fn php() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        candidates("php", &[])
+            .next()
+            .unwrap_or_else(|| missing("php", &[]))
+    })
+}
+
+/// The MariaDB server binaries.
+#[derive(Debug)]
+pub(crate) struct MariaDbTools {
+    /// The server, `mariadbd`.
+    pub(crate) mariadbd: PathBuf,
+    /// `mariadb-install-db`, which creates a data directory.
+    pub(crate) install_db: PathBuf,
+}
+
+/// `mariadbd` and `mariadb-install-db`, also looked up in `/usr/sbin`.
+///
+/// # Panics
+///
+/// Panics when either is not found.
+pub(crate) fn mariadb() -> &'static MariaDbTools {
+    static TOOLS: OnceLock<MariaDbTools> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let sbin = [PathBuf::from(DEBIAN_SBIN)];
+        let find = |name| {
+            candidates(name, &sbin)
+                .next()
+                .unwrap_or_else(|| missing(name, &sbin))
+        };
+        MariaDbTools {
+            mariadbd: find("mariadbd"),
+            install_db: find("mariadb-install-db"),
+        }
+    })
+}
+
+/// The unpacked WordPress, `<workspace>/.tools/wordpress/usr/share/wordpress`.
+///
+/// # Panics
+///
+/// Panics when it holds no `wp-load.php`.
+pub(crate) fn wordpress() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = workspace_root().join(WORDPRESS_DIR);
+        assert!(
+            dir.join("wp-load.php").is_file(),
+            "WordPress not found in {}; run scripts/setup to unpack Debian's wordpress package there",
+            dir.display()
+        );
+        dir
     })
 }
 

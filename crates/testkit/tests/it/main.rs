@@ -6,3 +6,4 @@ mod nats;
 mod openbao;
 mod ports;
 mod postgres;
+mod wordpress;
