@@ -108,6 +108,7 @@ fn spawn(rig: &Rig, concurrency: usize, inflight: &Arc<Inflight>) -> Vec<(Step, 
                 Relay::new(|_: &SyncRequested| StatusChanged {
                     status: ConnectionStatus::Synced {
                         records: 0,
+                        counts: fleet_events::SyncCounts::default(),
                         duration_ms: 0,
                         last_sync_at: Utc::now(),
                     },

@@ -9,10 +9,13 @@ use std::sync::Arc;
 use chrono::Utc;
 use fleet_connectors::{Connector, Credentials, Page};
 use fleet_events::{
-    AccountInfo, ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, EventId, SyncTrigger,
-    TenantId,
+    AccountInfo, ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, EventId, SyncCounts,
+    SyncTrigger, TenantId,
 };
-use fleet_store::{PageCommit, RecordUpsert, SavedConnection, StatusUpdate, Store};
+use fleet_store::{
+    PageCommit, Pass, PassEnd, RecordUpsert, SavedConnection, StatusUpdate, Store, SyncOutcome,
+    SyncResult,
+};
 use uuid::Uuid;
 
 use crate::Error;
@@ -137,28 +140,51 @@ impl PostgresPart {
         };
         tokio::try_join!(
             store.start_sync_run(tenant, connection, run, SyncTrigger::Setup),
-            store.cursors(tenant, connection),
+            store.stream_states(tenant, connection),
             status(syncing),
         )?;
-        let mut records = 0;
+        let mut counts = SyncCounts::default();
         for (stream, page) in &self.pages {
-            store
+            let pass = Pass::begin(true);
+            let written = store
                 .commit_page(PageCommit {
                     tenant,
                     connection,
                     stream,
+                    pass: &pass,
                     records: page,
                     cursor: None,
                 })
                 .await?;
-            records += page.len() as u64;
+            let ended = store
+                .finish_pass(PassEnd {
+                    tenant,
+                    connection,
+                    stream,
+                    pass: &pass,
+                    complete: true,
+                    reconcile: true,
+                })
+                .await?;
+            counts.seen += page.len() as u64;
+            counts.added += written.added;
+            counts.updated += written.updated;
+            counts.deleted += ended.deleted;
         }
-        let pages = self.pages.len() as u64;
+        let outcome = SyncOutcome {
+            records: counts.seen,
+            pages: self.pages.len() as u64,
+            added: counts.added,
+            updated: counts.updated,
+            deleted: counts.deleted,
+            result: SyncResult::Succeeded,
+        };
         let total = store
-            .complete_sync_run(tenant, connection, run, records, pages)
+            .complete_sync_run(tenant, connection, run, &outcome)
             .await?;
         status(ConnectionStatus::Synced {
             records: total,
+            counts,
             duration_ms: 0,
             last_sync_at: Utc::now(),
         })

@@ -86,10 +86,7 @@ impl Api<'_> {
             .map_err(|source| http::transport_error(self.provider, url, source))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| http::transport_error(self.provider, url, source))?;
+        let body = self.http.body(response, self.provider, url).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
                 provider: self.provider.to_owned(),

@@ -83,6 +83,61 @@ pub struct CatalogEntry {
     /// The fields the manual connect form asks for, in order (empty for
     /// OAuth providers).
     pub form: Vec<FormField>,
+    /// The budget of one sync run and how often deletions are reconciled.
+    pub sync: SyncLimits,
+}
+
+/// The `[sync]` table of a catalog file: what one sync run of a connection
+/// may spend, and how often a full pass looks for deleted records. Every
+/// key is optional; the defaults fit a normal account.
+///
+/// A run that reaches a limit stores what it read, keeps its position, and
+/// ends as `partial`; the next run continues from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncLimits {
+    /// Pages (provider requests that return records) per run.
+    pub max_pages: u64,
+    /// Records read per run.
+    pub max_records: u64,
+    /// Bytes of response bodies read per run.
+    pub max_bytes: u64,
+    /// Wall time of a run, in seconds.
+    pub max_seconds: u64,
+    /// How often, in seconds, a stream that can be read incrementally is
+    /// read whole instead, so that records deleted at the provider leave
+    /// the store.
+    pub reconcile_every_secs: u64,
+}
+
+impl Default for SyncLimits {
+    fn default() -> Self {
+        Self {
+            max_pages: 2_000,
+            max_records: 200_000,
+            max_bytes: 512 * 1024 * 1024,
+            max_seconds: 30 * 60,
+            reconcile_every_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+impl SyncLimits {
+    /// What is wrong with the first limit that is 0.
+    fn zero(&self) -> Option<&'static str> {
+        [
+            ("has a [sync] max_pages of 0", self.max_pages),
+            ("has a [sync] max_records of 0", self.max_records),
+            ("has a [sync] max_bytes of 0", self.max_bytes),
+            ("has a [sync] max_seconds of 0", self.max_seconds),
+            (
+                "has a [sync] reconcile_every_secs of 0",
+                self.reconcile_every_secs,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(key, value)| (value == 0).then_some(key))
+    }
 }
 
 /// How a provider authenticates, with the settings of that method.
@@ -288,6 +343,8 @@ struct File {
     oauth1: Option<OAuth1Settings>,
     #[serde(default)]
     form: Vec<FormField>,
+    #[serde(default)]
+    sync: SyncLimits,
 }
 
 #[derive(Deserialize)]
@@ -513,6 +570,9 @@ impl CatalogEntry {
         if file.page_size == Some(0) {
             return Err(invalid("has a page_size of 0"));
         }
+        if let Some(problem) = file.sync.zero() {
+            return Err(invalid(problem));
+        }
         Ok(Self {
             id,
             display_name: file.display_name,
@@ -523,6 +583,7 @@ impl CatalogEntry {
             api_base_urls: file.api_base_urls,
             api_version: file.api_version,
             form: file.form,
+            sync: file.sync,
         })
     }
 }

@@ -24,6 +24,10 @@ pub struct Config {
     /// instead of holding it.
     #[serde(rename = "max_retry_wait_ms", with = "millis")]
     pub max_retry_wait: Duration,
+    /// Largest response body read from a provider, in bytes. A larger one
+    /// fails the call (permanently: asking again gets the same body), so
+    /// a hostile or broken server cannot make a worker buffer without end.
+    pub max_body_bytes: u64,
     /// Accept `http://` site URLs. Only for the simulator and local sites:
     /// over plain HTTP, Basic credentials travel in clear text.
     pub allow_http: bool,
@@ -45,6 +49,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_retry_wait: Duration::from_secs(10),
+            max_body_bytes: 16 * 1024 * 1024,
             allow_http: false,
             user_agent: concat!(
                 "connector-fleet/",

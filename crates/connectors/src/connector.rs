@@ -47,6 +47,20 @@ pub trait Connector: Send + Sync + fmt::Debug {
         stream: &'a str,
         cursor: Option<&'a serde_json::Value>,
     ) -> BoxFuture<'a, Result<Page, Error>>;
+
+    /// The first cursor of an incremental pass over `stream`: one that
+    /// reads only what changed since `since` (the start of the last
+    /// complete pass, by the caller's clock), widened by the provider's
+    /// safety overlap for clock skew, equal timestamps and data the
+    /// provider revises after the fact. `None` when the stream cannot be
+    /// read incrementally: the caller reads it whole.
+    ///
+    /// The pages of an incremental pass say nothing about deletions; the
+    /// caller finds those with a full pass (see [`StreamSpec::reconcile`]).
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<serde_json::Value> {
+        let _ = (stream, since);
+        None
+    }
 }
 
 /// A stream a connector can sync.
@@ -56,6 +70,11 @@ pub struct StreamSpec {
     pub name: &'static str,
     /// What the stream holds, for people.
     pub description: &'static str,
+    /// Whether a full pass reads every record the stream holds, so that a
+    /// stored record the pass did not see was deleted at the provider (or
+    /// left the stream's definition: trashed, unpublished, archived). A
+    /// report over a moving date window is not: its older rows stay.
+    pub reconcile: bool,
 }
 
 /// The provider account that credentials open.
@@ -85,7 +104,17 @@ pub struct Page {
     /// Opaque to callers: store it and hand it back.
     pub next: Option<serde_json::Value>,
     /// How many records the whole stream holds, when the provider says.
+    /// On the last page of a pass it is the provider's count of the whole
+    /// stream (not only of the changes an incremental pass read), which the
+    /// caller compares with what it has stored.
     pub total: Option<u64>,
+    /// Set when the pass may have missed records, with the reason: the
+    /// provider changed in a way the paging could not follow, or a
+    /// provider object could not be read. A pass with a gap is not a
+    /// complete picture of the stream.
+    pub gap: Option<String>,
+    /// Bytes of the response bodies read for this page.
+    pub bytes: u64,
 }
 
 impl Page {
@@ -95,6 +124,8 @@ impl Page {
             records: Vec::new(),
             next: None,
             total: None,
+            gap: None,
+            bytes: 0,
         }
     }
 }

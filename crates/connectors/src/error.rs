@@ -35,11 +35,13 @@ pub enum Error {
 
     /// WordPress rejected the user name or application password: the user
     /// has to create a new application password and reconnect.
-    #[error(
-        "WordPress at {site} rejected the application password for user '{username}' ({code}); \
-         create a new application password and reconnect"
-    )]
+    #[error("WordPress at {site} {problem} ({code}); {remedy}")]
     AppPasswordRejected {
+        /// What is wrong, in words: the user is unknown, or the password
+        /// is not one of theirs.
+        problem: String,
+        /// What the user can do about it.
+        remedy: &'static str,
         /// The site, as `scheme://host[:port][/path]`.
         site: String,
         /// The user name the credentials carry.
@@ -63,18 +65,39 @@ pub enum Error {
         code: String,
     },
 
-    /// The request reached WordPress without its `Authorization` header
-    /// (`rest_not_logged_in`, or `rest_forbidden` with 401).
+    /// WordPress treated the request as logged out (`rest_not_logged_in`,
+    /// or `rest_forbidden` with 401): the credentials did not sign anyone
+    /// in. WordPress answers so when the user name or application password
+    /// is wrong on a site that ignores unknown credentials, and when the
+    /// `Authorization` header never reached it.
     #[error(
-        "WordPress at {site} received the request without credentials ({code}); the web server or \
-         a proxy in front of it probably strips the Authorization header and has to be configured \
-         to pass it on"
+        "WordPress at {site} did not sign in user '{username}' ({code}): check the user name and \
+         the application password (Users > Profile > Application Passwords); if both are right, \
+         the web server or a proxy in front of WordPress strips the Authorization header and must \
+         pass it on"
     )]
     AuthorizationStripped {
         /// The site, as `scheme://host[:port][/path]`.
         site: String,
+        /// The user name the credentials carry.
+        username: String,
         /// WordPress's error code.
         code: String,
+    },
+
+    /// The address answered, but not as WordPress's REST API: no JSON
+    /// where WordPress always sends JSON.
+    #[error(
+        "{site} did not answer {route} as a WordPress site does; check that the address is the \
+         WordPress site's own (with its path for a subdirectory install)"
+    )]
+    NotWordPress {
+        /// Display name of the API that was asked.
+        provider: String,
+        /// The site, as `scheme://host[:port][/path]`.
+        site: String,
+        /// The route asked, such as `/wp-json/wp/v2/users/me`.
+        route: String,
     },
 
     /// The user is known but lacks a permission the call needs (HTTP 403).
@@ -160,6 +183,20 @@ pub enum Error {
         /// The cause, with the URL removed.
         #[source]
         source: reqwest::Error,
+    },
+
+    /// The provider's response body is larger than the connectors read.
+    #[error(
+        "{provider} at {url} sent a response larger than {limit} bytes, more than the fleet reads \
+         from one request"
+    )]
+    BodyTooLarge {
+        /// Display name of the API that was asked.
+        provider: String,
+        /// The request URL without its query string.
+        url: String,
+        /// The limit, `max_body_bytes`.
+        limit: u64,
     },
 
     /// The provider answered with a redirect, which connectors never follow:
@@ -421,6 +458,7 @@ impl Error {
             },
             Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
             Self::AppPasswordRejected { .. }
+            | Self::AuthorizationStripped { .. }
             | Self::AccessTokenRejected { .. }
             | Self::NoRefreshToken { .. } => ErrorClass::ReauthRequired,
             Self::RequestTokenRejected { .. } | Self::TokenRejected { .. } => {
@@ -430,9 +468,10 @@ impl Error {
                 ErrorClass::ReauthRequired
             }
             Self::SiteUrl { .. }
+            | Self::BodyTooLarge { .. }
             | Self::CredentialsKind { .. }
             | Self::AppPasswordsUnavailable { .. }
-            | Self::AuthorizationStripped { .. }
+            | Self::NotWordPress { .. }
             | Self::Forbidden { .. }
             | Self::PermissionDenied { .. }
             | Self::ApiVersion { .. }

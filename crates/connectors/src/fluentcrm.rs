@@ -42,17 +42,28 @@ static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
         name: "subscribers",
         description: "Contacts, in id order",
+        reconcile: true,
     },
     StreamSpec {
         name: "lists",
         description: "Mailing lists, in id order",
+        reconcile: true,
     },
 ];
 
 /// Where a FluentCRM sync stands.
+///
+/// FluentCRM pages by number only, so a contact removed during a pass
+/// before its position shifts the later ones a place back, and one of them
+/// can fall between two pages. The cursor keeps the stream's total at the
+/// start of the pass: if it fell by the end, the pass says it may have a
+/// gap. New contacts get higher ids and land after the position, so they
+/// cannot cause one.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor {
     page: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    total_at_start: Option<u64>,
 }
 
 /// The fields a record is keyed and dated by; the rest stays in the payload.
@@ -82,27 +93,45 @@ enum Listing {
 }
 
 impl Listing {
-    /// Page `page` of the stream, pointing to the next one unless it was
-    /// the last.
-    fn page(self, page: u64) -> Page {
+    /// Page `cursor.page` of `stream`, pointing to the next one unless it
+    /// was the last.
+    fn page(self, stream: &str, cursor: &Cursor, bytes: u64) -> Page {
         match self {
             Self::Paginated(paginator) => {
                 // Past the end is a 200 with empty data, not an error.
                 let more =
                     paginator.current_page < paginator.last_page && !paginator.data.is_empty();
+                let total_at_start = cursor.total_at_start.or(paginator.total);
+                let shrank = matches!(
+                    (total_at_start, paginator.total),
+                    (Some(start), Some(now)) if now < start
+                );
+                let gap = (!more && shrank).then(|| {
+                    format!(
+                        "{stream} were removed in FluentCRM during the sync, which can shift one \
+                         past the page boundary; some may be missing until the next sync"
+                    )
+                });
                 Page {
                     records: paginator.data.into_iter().map(record).collect(),
                     next: more.then(|| {
-                        serde_json::to_value(Cursor { page: page + 1 })
-                            .expect("a cursor serialises")
+                        serde_json::to_value(Cursor {
+                            page: cursor.page + 1,
+                            total_at_start,
+                        })
+                        .expect("a cursor serialises")
                     }),
                     total: paginator.total,
+                    gap,
+                    bytes,
                 }
             }
             Self::All(items) => Page {
                 total: Some(items.len() as u64),
                 records: items.into_iter().map(record).collect(),
                 next: None,
+                gap: None,
+                bytes,
             },
         }
     }
@@ -174,23 +203,25 @@ impl FluentCrm {
                 });
             }
         };
-        let page = self.cursor(cursor)?.page;
+        let cursor = self.cursor(cursor)?;
         let query = [
             ("per_page", PER_PAGE.to_string()),
-            ("page", page.to_string()),
+            ("page", cursor.page.to_string()),
             ("sort_by", "id".to_owned()),
             (order_param, "ASC".to_owned()),
         ];
-        let body: Body = site
-            .get(&self.http, Api::FluentCrm, stream, &query)
-            .await?
-            .body;
-        Ok(body.listing.page(page))
+        let reply = site
+            .get::<Body>(&self.http, Api::FluentCrm, stream, &query)
+            .await?;
+        Ok(reply.body.listing.page(stream, &cursor, reply.bytes))
     }
 
     fn cursor(&self, cursor: Option<&Value>) -> Result<Cursor, Error> {
         let Some(cursor) = cursor else {
-            return Ok(Cursor { page: 1 });
+            return Ok(Cursor {
+                page: 1,
+                total_at_start: None,
+            });
         };
         Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
             connector: self.id.clone(),

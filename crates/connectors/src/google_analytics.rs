@@ -36,6 +36,7 @@ const METRICS: [&str; 3] = ["sessions", "totalUsers", "screenPageViews"];
 static STREAMS: [StreamSpec; 1] = [StreamSpec {
     name: "daily_metrics",
     description: "Sessions, users and page views per day of the last 30 days, oldest first",
+    reconcile: false,
 }];
 
 /// The Google Analytics 4 connector.
@@ -293,6 +294,8 @@ impl GoogleAnalytics {
             records,
             next,
             total: Some(report.row_count),
+            gap: None,
+            bytes: 0,
         })
     }
 }

@@ -3,6 +3,7 @@
 use std::{future::Future, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable as _};
+use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use reqwest::{
     RequestBuilder, StatusCode, Url,
@@ -27,6 +28,7 @@ pub(crate) struct Http {
     client: reqwest::Client,
     allow_http: bool,
     max_retry_wait: Duration,
+    max_body_bytes: u64,
 }
 
 impl Http {
@@ -41,7 +43,42 @@ impl Http {
             client,
             allow_http: config.allow_http,
             max_retry_wait: config.max_retry_wait,
+            max_body_bytes: config.max_body_bytes,
         })
+    }
+
+    /// Reads `response`'s body, refusing one larger than
+    /// [`Config::max_body_bytes`] as soon as it is known to be: from its
+    /// `Content-Length`, or while reading.
+    pub(crate) async fn body(
+        &self,
+        mut response: reqwest::Response,
+        provider: &str,
+        url: &Url,
+    ) -> Result<Bytes, Error> {
+        let too_large = || Error::BodyTooLarge {
+            provider: provider.to_owned(),
+            url: display_url(url),
+            limit: self.max_body_bytes,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > self.max_body_bytes)
+        {
+            return Err(too_large());
+        }
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|source| transport_error(provider, url, source))?
+        {
+            if (body.len() + chunk.len()) as u64 > self.max_body_bytes {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     /// Whether `http://` site URLs are accepted.

@@ -109,7 +109,7 @@ mod trello;
 mod wordpress;
 mod wp;
 
-pub use catalog::{Catalog, CatalogEntry, OAuthClient};
+pub use catalog::{Catalog, CatalogEntry, OAuthClient, SyncLimits};
 pub use config::Config;
 pub use connector::{Account, Connector, Page, Record, StreamSpec};
 pub use credentials::Credentials;

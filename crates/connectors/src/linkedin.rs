@@ -55,6 +55,7 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
     name: "follower_statistics",
     description: "Organic and paid follower gains per administered organization and day of the \
                   last 30 days",
+    reconcile: false,
 }];
 
 /// The LinkedIn connector.
@@ -305,6 +306,8 @@ impl LinkedIn {
             records,
             next,
             total: None,
+            gap: None,
+            bytes: 0,
         })
     }
 

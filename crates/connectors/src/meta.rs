@@ -47,6 +47,7 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
     name: "ad_insights",
     description: "Impressions, clicks, spend and reach per ad account and day of the last 30 days \
                   (yesterday included)",
+    reconcile: false,
 }];
 
 /// The Meta Ads connector.
@@ -262,6 +263,8 @@ impl Meta {
             records,
             next,
             total: None,
+            gap: None,
+            bytes: 0,
         })
     }
 

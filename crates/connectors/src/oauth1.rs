@@ -249,7 +249,11 @@ impl Client {
                 &headers,
             ));
         }
-        let body = response.bytes().await.unwrap_or_default();
+        let body = self
+            .http
+            .body(response, &self.provider, &url)
+            .await
+            .unwrap_or_default();
         Err(Error::ConsumerRejected {
             provider: self.provider.clone(),
             url: http::display_url(&url),
@@ -357,10 +361,7 @@ impl Client {
             .map_err(|source| http::transport_error(&self.provider, url, source))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| http::transport_error(&self.provider, url, source))?;
+        let body = self.http.body(response, &self.provider, url).await?;
         if status.is_success() {
             return Ok(Answer(
                 url::form_urlencoded::parse(&body).into_owned().collect(),

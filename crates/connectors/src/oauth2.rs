@@ -441,10 +441,7 @@ impl Client {
             .map_err(|source| http::transport_error(&self.provider, url, source))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| http::transport_error(&self.provider, url, source))?;
+        let body = self.http.body(response, &self.provider, url).await?;
         if status.is_success() {
             return Ok(body);
         }

@@ -35,10 +35,12 @@ static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
         name: "boards",
         description: "The member's open boards",
+        reconcile: true,
     },
     StreamSpec {
         name: "cards",
         description: "The cards of the member's open boards, board by board, newest first",
+        reconcile: true,
     },
 ];
 
@@ -181,6 +183,8 @@ impl Trello {
                     records: boards.into_iter().map(record).collect(),
                     next: None,
                     total: None,
+                    gap: None,
+                    bytes: 0,
                 })
             }
             "cards" => {
@@ -248,6 +252,8 @@ impl Trello {
             records: cards.into_iter().map(record).collect(),
             next: next.map(|next| serde_json::to_value(next).expect("a cursor serialises")),
             total: None,
+            gap: None,
+            bytes: 0,
         })
     }
 
@@ -289,10 +295,7 @@ impl Trello {
             .map_err(|source| http::transport_error(PROVIDER, url, source))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| http::transport_error(PROVIDER, url, source))?;
+        let body = self.http.body(response, PROVIDER, url).await?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
                 provider: PROVIDER.to_owned(),

@@ -1,5 +1,6 @@
 //! WordPress posts and pages over the core REST API (`wp/v2`).
 
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
 use serde::{Deserialize, Serialize};
@@ -14,11 +15,26 @@ use crate::{
 /// Records per request: the most `per_page` accepts (101 is a 400).
 const PER_PAGE: u64 = 100;
 
+/// How many records each request reads again from the end of the previous
+/// one. Finding the last record read among them proves that nothing was
+/// skipped; see [`Cursor`].
+const OVERLAP: u64 = 5;
+
+/// How often one page may step back further when the overlap does not
+/// reach the last record read (more records were deleted before it than
+/// the overlap spans) before the pass is reported as having a gap.
+const MAX_STEPS_BACK: u32 = 8;
+
+/// How much earlier than the last complete pass an incremental pass starts
+/// reading: covers clock skew between the fleet and the site, edits saved
+/// while the last pass ran, and `modified` values that tie at the second.
+const INCREMENTAL_OVERLAP: TimeDelta = TimeDelta::minutes(10);
+
 /// Format of `modified_gmt`: UTC, but written without an offset.
 const GMT_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
 
 /// The WordPress connector: validates with `users/me`, syncs `posts` and
-/// `pages` in order of modification, oldest first.
+/// `pages` in id order, whole or changed since a time.
 #[derive(Debug)]
 pub(crate) struct WordPress {
     id: ConnectorId,
@@ -34,22 +50,37 @@ impl WordPress {
     }
 }
 
-/// Where a WordPress sync stands.
+/// Where a WordPress pass stands.
 ///
-/// A caller may start a stream with `{"page": 1, "modified_after": "…"}`
-/// to read only what changed since then. WordPress compares
-/// `modified_after` with the site-local `modified` field, not with
-/// `modified_gmt`, so take the high-water mark from the payloads'
-/// `modified`.
+/// A pass reads the stream in id order with `offset` paging. Ids are
+/// unique, so the order is total, and new posts get higher ids than every
+/// existing one, so they land after the pass's position. Edits do not move
+/// a post in id order. What can move records is removal (deletion,
+/// trashing, unpublishing) before the position: every later record shifts
+/// to a lower offset, and plain offset or page-number paging would skip as
+/// many as were removed. So each request starts [`OVERLAP`] records before
+/// the position and must contain the last id read (or a lower one); when
+/// it does not, the pass steps back until it does. The records after the
+/// last id read are the new ones, whatever shifted.
 ///
-/// Paging is by page number, so an item changed during a sync moves to the
-/// end of the order (and is read there), and can shift one unchanged item
-/// from the next page to the page already read; a later sync picks it up.
-#[derive(Debug, Serialize, Deserialize)]
+/// An incremental pass (`modified_after`) reads the same way: a post only
+/// enters the changed set by being edited, which cannot make the pass skip
+/// one, and leaves it only by being removed, which the overlap covers.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Cursor {
-    page: u64,
+    /// Records of the listing up to the end of the last response.
+    offset: u64,
+    /// The highest id read in this pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    modified_after: Option<String>,
+    last_id: Option<u64>,
+    /// Only posts modified after this time (UTC): an incremental pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    modified_after: Option<DateTime<Utc>>,
+    /// The path of the `?rest_route=` API root, on sites without
+    /// `/wp-json/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rest_route: Option<String>,
 }
 
 /// The fields a record is keyed and dated by; the rest stays in the payload.
@@ -64,11 +95,13 @@ struct Keys {
 static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
         name: "posts",
-        description: "Published posts, least recently modified first",
+        description: "Published posts, in id order",
+        reconcile: true,
     },
     StreamSpec {
         name: "pages",
-        description: "Published pages, least recently modified first",
+        description: "Published pages, in id order",
+        reconcile: true,
     },
 ];
 
@@ -100,7 +133,20 @@ impl Connector for WordPress {
     ) -> BoxFuture<'a, Result<Page, Error>> {
         self.page(credentials, stream, cursor).boxed()
     }
+
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+        STREAMS.iter().any(|spec| spec.name == stream).then(|| {
+            let cursor = Cursor {
+                modified_after: Some(since - INCREMENTAL_OVERLAP),
+                ..Cursor::default()
+            };
+            serde_json::to_value(cursor).expect("a cursor serialises")
+        })
+    }
 }
+
+/// One response of a listing, decoded.
+type Listing = Reply<Vec<Item<Keys>>>;
 
 impl WordPress {
     async fn page(
@@ -110,32 +156,126 @@ impl WordPress {
         cursor: Option<&Value>,
     ) -> Result<Page, Error> {
         let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-        let Some(spec) = STREAMS.iter().find(|spec| spec.name == stream) else {
+        if !STREAMS.iter().any(|spec| spec.name == stream) {
             return Err(Error::UnknownStream {
                 connector: self.id.clone(),
                 stream: stream.to_owned(),
             });
-        };
-        let cursor = self.cursor(cursor)?;
-        let reply = site
-            .get(&self.http, Api::WordPress, spec.name, &cursor.query())
-            .await;
-        match reply {
-            Ok(reply) => Ok(cursor.page(reply)),
-            // Past the last page (the stream shrank while it was read).
-            Err(Error::Rejected { code, .. }) if code == "rest_post_invalid_page_number" => {
-                Ok(Page::finished())
-            }
-            Err(error) => Err(error),
         }
+        let cursor = self.cursor(cursor)?;
+        if let Some(path) = &cursor.rest_route {
+            site.use_query_root(path);
+        }
+        let mut bytes = 0;
+        let mut start = cursor.offset.saturating_sub(OVERLAP);
+        let mut steps_back = 0;
+        let (listing, gap) = loop {
+            let listing = self.list(&site, stream, &cursor, start).await?;
+            bytes += listing.bytes;
+            let reaches_back = match (cursor.last_id, listing.body.first()) {
+                // The first page, or the last id read is among (or before)
+                // the records returned: nothing between was skipped.
+                (None, _) => true,
+                (Some(last), Some(first)) => id_of(first).is_some_and(|id| id <= last),
+                // Past the end: the listing may have shrunk below the
+                // position, with new records before it.
+                (Some(_), None) => false,
+            };
+            if reaches_back || start == 0 {
+                break (listing, None);
+            }
+            if steps_back == MAX_STEPS_BACK {
+                let gap = format!(
+                    "more {stream} were removed from the site during the sync than it could follow; \
+                     some may be missing until the next sync"
+                );
+                break (listing, Some(gap));
+            }
+            steps_back += 1;
+            start = match wp::header_u64(&listing.headers, "x-wp-total") {
+                // Past the end of a listing that shrank: read its end.
+                Some(total) if listing.body.is_empty() => {
+                    total.saturating_sub(OVERLAP).min(start.saturating_sub(1))
+                }
+                _ => start.saturating_sub(PER_PAGE - OVERLAP),
+            };
+        };
+        let received = listing.body.len() as u64;
+        let total = wp::header_u64(&listing.headers, "x-wp-total");
+        let last_id = cursor.last_id;
+        let mut highest = last_id;
+        let records: Vec<Record> = listing
+            .body
+            .into_iter()
+            .filter(|item| {
+                let id = id_of(item);
+                highest = highest.max(id);
+                last_id.is_none_or(|last| id.is_none_or(|id| id > last))
+            })
+            .map(record)
+            .collect();
+        // A full page may have a next one; a short one is the end.
+        let more = received == PER_PAGE;
+        let next = Cursor {
+            offset: start + received,
+            last_id: highest,
+            modified_after: cursor.modified_after,
+            rest_route: site.query_root_path(),
+        };
+        let total = match (more, cursor.modified_after) {
+            // What the whole stream holds, for the caller to compare with
+            // what it stored: an incremental pass's totals count only the
+            // changes, so ask once more, for one id.
+            (false, Some(_)) => {
+                let whole = Cursor {
+                    modified_after: None,
+                    ..Cursor::default()
+                };
+                let listing = self.list_ids(&site, stream, &whole).await?;
+                bytes += listing.bytes;
+                wp::header_u64(&listing.headers, "x-wp-total")
+            }
+            _ => total,
+        };
+        Ok(Page {
+            records,
+            next: more.then(|| serde_json::to_value(next).expect("a cursor serialises")),
+            total,
+            gap,
+            bytes,
+        })
+    }
+
+    /// Up to [`PER_PAGE`] records of `stream` from `offset` in id order.
+    async fn list(
+        &self,
+        site: &Site<'_>,
+        stream: &str,
+        cursor: &Cursor,
+        offset: u64,
+    ) -> Result<Listing, Error> {
+        let mut query = cursor.query();
+        query.push(("per_page", PER_PAGE.to_string()));
+        query.push(("offset", offset.to_string()));
+        site.get(&self.http, Api::WordPress, stream, &query).await
+    }
+
+    /// One id of `stream`, for the stream's total in `X-WP-Total`.
+    async fn list_ids(
+        &self,
+        site: &Site<'_>,
+        stream: &str,
+        cursor: &Cursor,
+    ) -> Result<Listing, Error> {
+        let mut query = cursor.query();
+        query.push(("per_page", "1".to_owned()));
+        query.push(("_fields", "id".to_owned()));
+        site.get(&self.http, Api::WordPress, stream, &query).await
     }
 
     fn cursor(&self, cursor: Option<&Value>) -> Result<Cursor, Error> {
         let Some(cursor) = cursor else {
-            return Ok(Cursor {
-                page: 1,
-                modified_after: None,
-            });
+            return Ok(Cursor::default());
         };
         Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
             connector: self.id.clone(),
@@ -145,42 +285,28 @@ impl WordPress {
 }
 
 impl Cursor {
-    /// The listing parameters of this cursor's page.
+    /// The listing parameters every request of this pass shares.
     fn query(&self) -> Vec<(&'static str, String)> {
         let mut query = vec![
-            ("per_page", PER_PAGE.to_string()),
-            ("page", self.page.to_string()),
-            ("orderby", "modified".to_owned()),
+            ("orderby", "id".to_owned()),
             ("order", "asc".to_owned()),
             ("context", "view".to_owned()),
         ];
-        if let Some(modified_after) = &self.modified_after {
-            query.push(("modified_after", modified_after.clone()));
+        if let Some(after) = self.modified_after {
+            // With an offset, WordPress converts the time to the site's
+            // timezone before comparing it with the local `modified`.
+            query.push((
+                "modified_after",
+                after.to_rfc3339_opts(SecondsFormat::Secs, true),
+            ));
         }
         query
     }
+}
 
-    /// The page `reply` holds, pointing to the next one unless it was the
-    /// last.
-    fn page(self, reply: Reply<Vec<Item<Keys>>>) -> Page {
-        let more = match wp::header_u64(&reply.headers, "x-wp-totalpages") {
-            Some(total_pages) => self.page < total_pages,
-            // Some caches drop the headers: a full page may have a next one.
-            None => reply.body.len() as u64 == PER_PAGE,
-        };
-        let next = more.then(|| {
-            serde_json::to_value(Self {
-                page: self.page + 1,
-                modified_after: self.modified_after,
-            })
-            .expect("a cursor serialises")
-        });
-        Page {
-            total: wp::header_u64(&reply.headers, "x-wp-total"),
-            records: reply.body.into_iter().map(record).collect(),
-            next,
-        }
-    }
+/// The numeric id of a listed item; WordPress ids are integers.
+fn id_of(item: &Item<Keys>) -> Option<u64> {
+    item.keys.id.parse().ok()
 }
 
 /// A post or page as a record, keyed by `id` and dated by `modified_gmt`.

@@ -3,7 +3,12 @@
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use fleet_events::ConnectorId;
-use reqwest::{StatusCode, Url, header::HeaderMap};
+use std::sync::OnceLock;
+
+use reqwest::{
+    StatusCode, Url,
+    header::{HeaderMap, LINK},
+};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{
     Deserialize, Deserializer,
@@ -48,6 +53,10 @@ impl Api {
 pub(crate) struct Site<'a> {
     /// The site URL with a trailing `/`, so routes join below it.
     base: Url,
+    /// The `?rest_route=` form of the API root, once the site said (in its
+    /// front page's `Link: <...>; rel="https://api.w.org/"`) that
+    /// `/wp-json/` is not routed: sites with plain permalinks.
+    query_root: OnceLock<Url>,
     /// The site URL as shown in messages and used as the account id.
     display: String,
     username: &'a str,
@@ -79,10 +88,25 @@ impl<'a> Site<'a> {
         let display = base.as_str().trim_end_matches('/').to_owned();
         Ok(Self {
             base,
+            query_root: OnceLock::new(),
             display,
             username,
             password,
         })
+    }
+
+    /// The path of the `?rest_route=` API root, when the site uses one:
+    /// for a cursor to carry, so that later pages skip the discovery.
+    pub(crate) fn query_root_path(&self) -> Option<String> {
+        self.query_root.get().map(|root| root.path().to_owned())
+    }
+
+    /// Uses the `?rest_route=` API root at `path` (from
+    /// [`query_root_path`](Self::query_root_path)) on this site.
+    pub(crate) fn use_query_root(&self, path: &str) {
+        let mut root = self.base.clone();
+        root.set_path(path);
+        let _ = self.query_root.set(root);
     }
 
     /// Asks `users/me` who the credentials belong to. Every authenticated
@@ -118,7 +142,29 @@ impl<'a> Site<'a> {
 
     /// GETs `route` of `api` with `query`, retrying transient failures,
     /// and decodes the JSON body.
+    ///
+    /// When `/wp-json/` is not routed (the answer is a redirect or a page
+    /// that is not WordPress's), it asks the front page for the API root
+    /// and, if that is the `?rest_route=` form, asks again there.
     pub(crate) async fn get<T: DeserializeOwned>(
+        &self,
+        http: &Http,
+        api: Api,
+        route: &str,
+        query: &[(&str, String)],
+    ) -> Result<Reply<T>, Error> {
+        let first = self.call(http, api, route, query).await;
+        match first {
+            Err(Error::Redirected { .. } | Error::NotWordPress { .. })
+                if self.query_root.get().is_none() && self.discover(http).await =>
+            {
+                self.call(http, api, route, query).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
         &self,
         http: &Http,
         api: Api,
@@ -131,9 +177,49 @@ impl<'a> Site<'a> {
     }
 
     fn route(&self, api: Api, route: &str) -> Url {
+        let path = format!("{}/{route}", api.namespace());
+        if let Some(root) = self.query_root.get() {
+            let mut url = root.clone();
+            url.query_pairs_mut()
+                .clear()
+                .append_pair("rest_route", &format!("/{path}"));
+            return url;
+        }
         self.base
-            .join(&format!("wp-json/{}/{route}", api.namespace()))
+            .join(&format!("wp-json/{path}"))
             .expect("a relative path joins any http(s) base URL")
+    }
+
+    /// Reads the API root from the front page's `Link` header; `true` when
+    /// it is a `?rest_route=` root on this site's origin, which later calls
+    /// then use. The front page is asked without credentials, and a root
+    /// on another origin is ignored: credentials never leave the site.
+    async fn discover(&self, http: &Http) -> bool {
+        let Ok(response) = http.get(self.base.clone()).send().await else {
+            return false;
+        };
+        let root = response
+            .headers()
+            .get_all(LINK)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .find_map(api_root_link)
+            .and_then(|link| self.base.join(link.trim()).ok());
+        let Some(root) = root else {
+            return false;
+        };
+        let same_origin = root.origin() == self.base.origin();
+        let query_form = root.query_pairs().any(|(key, _)| key == "rest_route");
+        if !(same_origin && query_form) {
+            return false;
+        }
+        tracing::info!(
+            site = %self.display,
+            "The site has no /wp-json/ route; using its ?rest_route= API root."
+        );
+        self.use_query_root(root.path());
+        true
     }
 
     async fn attempt<T: DeserializeOwned>(
@@ -151,17 +237,18 @@ impl<'a> Site<'a> {
             .map_err(|source| http::transport_error(provider, url, source))?;
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|source| http::transport_error(provider, url, source))?;
+        let body = http.body(response, provider, url).await?;
         if status.is_success() {
-            let body = serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
+            let decoded = serde_json::from_slice(&body).map_err(|_| Error::NotWordPress {
                 provider: provider.to_owned(),
-                url: http::display_url(url),
-                source,
+                site: self.display.clone(),
+                route: self.route_name(url),
             })?;
-            return Ok(Reply { headers, body });
+            return Ok(Reply {
+                headers,
+                body: decoded,
+                bytes: body.len() as u64,
+            });
         }
         Err(self.error(api, url, status, &headers, &body))
     }
@@ -184,12 +271,24 @@ impl<'a> Site<'a> {
         if http::is_transient(status) {
             return http::transient_error(provider, self.display.clone(), status, headers);
         }
-        let WpError { code, message } = serde_json::from_slice(body).unwrap_or_default();
+        let Ok(WpError { code, message }) = serde_json::from_slice(body) else {
+            // Not WordPress's error body: a web server, proxy or firewall
+            // answered, or the address is not a WordPress site.
+            return Error::NotWordPress {
+                provider: provider.to_owned(),
+                site: self.display.clone(),
+                route: self.route_name(url),
+            };
+        };
         let site = self.display.clone();
         let username = self.username.to_owned();
         match (status, code.as_str()) {
             (StatusCode::UNAUTHORIZED, "rest_not_logged_in" | "rest_forbidden") => {
-                Error::AuthorizationStripped { site, code }
+                Error::AuthorizationStripped {
+                    site,
+                    username,
+                    code,
+                }
             }
             (
                 StatusCode::UNAUTHORIZED,
@@ -199,7 +298,19 @@ impl<'a> Site<'a> {
                 username,
                 code,
             },
+            (StatusCode::UNAUTHORIZED, "invalid_username" | "invalid_email") => {
+                Error::AppPasswordRejected {
+                    problem: format!("has no user '{username}'"),
+                    remedy: "enter the user name or e-mail address the application password \
+                             belongs to",
+                    site,
+                    username,
+                    code,
+                }
+            }
             (StatusCode::UNAUTHORIZED, _) => Error::AppPasswordRejected {
+                problem: format!("rejected the application password for user '{username}'"),
+                remedy: "check it, or create a new application password and reconnect",
                 site,
                 username,
                 code,
@@ -214,10 +325,7 @@ impl<'a> Site<'a> {
             (StatusCode::NOT_FOUND, _) => Error::NoRoute {
                 provider: provider.to_owned(),
                 site,
-                route: url
-                    .path()
-                    .strip_prefix(self.base.path())
-                    .map_or_else(|| url.path().to_owned(), |route| format!("/{route}")),
+                route: self.route_name(url),
             },
             _ => Error::Rejected {
                 provider: provider.to_owned(),
@@ -230,12 +338,43 @@ impl<'a> Site<'a> {
     }
 }
 
+impl Site<'_> {
+    /// The route `url` asks for, for messages: `/wp-json/wp/v2/posts` or
+    /// `/?rest_route=/wp/v2/posts`, without the other parameters.
+    fn route_name(&self, url: &Url) -> String {
+        let path = url
+            .path()
+            .strip_prefix(self.base.path())
+            .map_or_else(|| url.path().to_owned(), |route| format!("/{route}"));
+        match url.query_pairs().find(|(key, _)| key == "rest_route") {
+            Some((_, route)) => format!("{path}?rest_route={route}"),
+            None => path,
+        }
+    }
+}
+
+/// The target of a `Link` header entry whose `rel` is WordPress's API root
+/// (`<https://example.com/wp-json/>; rel="https://api.w.org/"`).
+fn api_root_link(entry: &str) -> Option<&str> {
+    let (target, params) = entry.trim().split_once(';')?;
+    let is_api = params.split(';').any(|param| {
+        param
+            .trim()
+            .strip_prefix("rel=")
+            .is_some_and(|rel| rel.trim_matches('"') == "https://api.w.org/")
+    });
+    let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+    is_api.then_some(target)
+}
+
 /// A decoded response.
 pub(crate) struct Reply<T> {
     /// The response headers (WordPress puts its totals there).
     pub(crate) headers: HeaderMap,
     /// The decoded body.
     pub(crate) body: T,
+    /// The size of the body as received.
+    pub(crate) bytes: u64,
 }
 
 /// An item of a listing: the fields `K` read out of it, and the whole item.
@@ -260,18 +399,6 @@ struct WpError {
     code: String,
     #[serde(default)]
     message: String,
-}
-
-/// What a response without a WordPress error body is reported as: such
-/// answers come from in front of WordPress.
-impl Default for WpError {
-    fn default() -> Self {
-        Self {
-            code: "unknown".to_owned(),
-            message: "the response is not a WordPress error; a firewall or proxy may have answered"
-                .to_owned(),
-        }
-    }
 }
 
 /// Checks a site URL and returns it with a trailing `/`.

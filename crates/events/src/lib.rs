@@ -68,7 +68,7 @@ pub use error::{DecodeError, ParseError};
 pub use id::{ConnectionId, ConnectorId, CorrelationId, EventId, IdKind, MAX_ID_LEN, TenantId};
 pub use payload::{
     AccountInfo, ConnectionState, ConnectionStatus, DeadLetter, Payload, SaveRequested,
-    SetupOrigin, StatusChanged, SyncRequested, SyncTrigger, ValidateRequested,
+    SetupOrigin, StatusChanged, SyncCounts, SyncRequested, SyncTrigger, ValidateRequested,
 };
 pub use schema::schemas;
 pub use step::{Family, Step};

@@ -11,7 +11,7 @@ mod validate;
 
 pub use dead_letter::DeadLetter;
 pub use save::{AccountInfo, SaveRequested};
-pub use status::{ConnectionState, ConnectionStatus, StatusChanged};
+pub use status::{ConnectionState, ConnectionStatus, StatusChanged, SyncCounts};
 pub use sync::{SyncRequested, SyncTrigger};
 pub use validate::{SetupOrigin, ValidateRequested};
 

@@ -151,6 +151,11 @@ pub struct SiteConfig {
     /// answer `rest_no_route`.
     #[serde(default)]
     pub fluentcrm: Option<FluentCrmConfig>,
+    /// Plain permalinks: `/wp-json/` is not routed (it redirects to the
+    /// front page), and the REST API answers at `/?rest_route=/...`, as the
+    /// front page's `Link` header says.
+    #[serde(default)]
+    pub plain_permalinks: bool,
 }
 
 impl SiteConfig {
@@ -163,7 +168,16 @@ impl SiteConfig {
             posts: 0,
             pages: 0,
             fluentcrm: None,
+            plain_permalinks: false,
         }
+    }
+
+    /// Serves the REST API only at `/?rest_route=`, as a site with plain
+    /// permalinks does.
+    #[must_use]
+    pub fn plain_permalinks(mut self) -> Self {
+        self.plain_permalinks = true;
+        self
     }
 
     /// Adds a user.

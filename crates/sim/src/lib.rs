@@ -90,6 +90,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod content;
 mod control;
 mod fault;
 mod fluentcrm;
@@ -101,6 +102,8 @@ mod trello;
 mod wordpress;
 
 use std::{io, net::Ipv4Addr, sync::Arc};
+
+use chrono::NaiveDateTime;
 
 use axum::{
     Router,
@@ -114,6 +117,7 @@ pub use config::{
 };
 pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig};
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
+pub use content::{Collection, SiteChange};
 pub use fault::Fault;
 pub use trello::TrelloToken;
 
@@ -195,6 +199,7 @@ impl Sim {
 fn router(state: Arc<State>) -> Router {
     let site = "/sites/{site}/wp-json";
     Router::new()
+        .route("/sites/{site}/", get(wordpress::front))
         .route(&format!("{site}/wp/v2/users/me"), get(wordpress::me))
         .route(
             &format!("{site}/wp/v2/{{collection}}"),
@@ -336,6 +341,25 @@ impl SimHandle {
     /// Makes the next `times` requests to site `site` suffer `fault`.
     pub fn inject_site(&self, site: &str, fault: Fault, times: u32) {
         self.inner.state.inject(Some(site), fault, times);
+    }
+
+    /// Applies `change` to `site`'s content now; returns the ids it
+    /// created or changed (none for an unknown site or id).
+    pub fn change_site(&self, site: &str, change: &SiteChange) -> Vec<u64> {
+        self.inner.state.change_site(site, change)
+    }
+
+    /// Applies `change` to `site`'s content just before the site answers
+    /// its `requests`-th request from now (1: the next one), as an editor
+    /// working while a sync pages through the site.
+    pub fn change_site_on_request(&self, site: &str, requests: u64, change: SiteChange) {
+        self.inner.state.schedule_change(site, requests, change);
+    }
+
+    /// The published items of `site`'s `collection`: their ids and
+    /// modification times (UTC), by id. What a complete sync must store.
+    pub fn published(&self, site: &str, collection: Collection) -> Vec<(u64, NaiveDateTime)> {
+        self.inner.state.published(site, collection)
     }
 
     /// `{base_url}/google`, the root of the simulated Google: authorize at

@@ -8,7 +8,7 @@ use std::{
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
 use crate::{
-    Error,
+    Collection, Error, SiteChange,
     config::{GoogleConfig, LinkedInConfig, MetaConfig, Role, SiteConfig, TrelloConfig},
     fault::{Fault, Faults},
     google::Google,
@@ -34,6 +34,8 @@ struct World {
     /// Requests received per fault target (site name or `google:{user}`),
     /// known or not.
     requests: HashMap<String, u64>,
+    /// Content changes waiting for a site's request count to reach theirs.
+    scheduled: Vec<(String, u64, SiteChange)>,
     google: Google,
     trello: Trello,
     meta: Meta,
@@ -54,6 +56,7 @@ impl State {
                 sites: HashMap::new(),
                 faults: Faults::default(),
                 requests: HashMap::new(),
+                scheduled: Vec::new(),
                 google: Google::new(google),
                 trello: Trello::new(trello),
                 meta: Meta::new(meta),
@@ -100,8 +103,51 @@ impl State {
     /// should suffer.
     pub(crate) fn arrive(&self, site: &str) -> Option<Fault> {
         let mut world = self.world();
-        *world.requests.entry(site.to_owned()).or_default() += 1;
+        let count = world.requests.entry(site.to_owned()).or_default();
+        *count += 1;
+        let count = *count;
+        let (due, waiting) = std::mem::take(&mut world.scheduled)
+            .into_iter()
+            .partition(|(name, at, _)| name == site && *at <= count);
+        world.scheduled = waiting;
+        for (_, _, change) in due {
+            world.change_site(site, &change);
+        }
         world.faults.take(site)
+    }
+
+    /// See [`SimHandle::change_site`](crate::SimHandle::change_site).
+    pub(crate) fn change_site(&self, site: &str, change: &SiteChange) -> Vec<u64> {
+        self.world().change_site(site, change)
+    }
+
+    /// See [`SimHandle::change_site_on_request`](crate::SimHandle::change_site_on_request).
+    pub(crate) fn schedule_change(&self, site: &str, requests: u64, change: SiteChange) {
+        let mut world = self.world();
+        let at = world.requests.get(site).copied().unwrap_or(0) + requests.max(1);
+        world.scheduled.push((site.to_owned(), at, change));
+    }
+
+    /// See [`SimHandle::published`](crate::SimHandle::published).
+    pub(crate) fn published(
+        &self,
+        site: &str,
+        collection: Collection,
+    ) -> Vec<(u64, NaiveDateTime)> {
+        let Some(site) = self.site(site) else {
+            return Vec::new();
+        };
+        let items = match collection {
+            Collection::Posts => &site.posts,
+            Collection::Pages => &site.pages,
+        };
+        let mut published: Vec<_> = items
+            .iter()
+            .filter(|post| post.status == PostStatus::Publish)
+            .map(|post| (post.id, post.modified_gmt))
+            .collect();
+        published.sort_unstable();
+        published
     }
 
     pub(crate) fn site(&self, name: &str) -> Option<Arc<Site>> {
@@ -135,6 +181,15 @@ impl State {
     }
 }
 
+impl World {
+    fn change_site(&mut self, name: &str, change: &SiteChange) -> Vec<u64> {
+        let Some(site) = self.sites.get_mut(name) else {
+            return Vec::new();
+        };
+        Arc::make_mut(site).change(change)
+    }
+}
+
 /// A seeded site.
 #[derive(Debug, Clone)]
 pub(crate) struct Site {
@@ -147,6 +202,8 @@ pub(crate) struct Site {
     pub(crate) posts: Vec<Post>,
     pub(crate) pages: Vec<Post>,
     pub(crate) crm: Option<Crm>,
+    /// Only `/?rest_route=` reaches the REST API; `/wp-json/` is not routed.
+    pub(crate) plain_permalinks: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +225,15 @@ pub(crate) struct Post {
     pub(crate) slug: String,
     pub(crate) date_gmt: NaiveDateTime,
     pub(crate) modified_gmt: NaiveDateTime,
+    pub(crate) status: PostStatus,
+}
+
+/// Where a post is in its life; listings show published ones only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PostStatus {
+    Publish,
+    Draft,
+    Trash,
 }
 
 #[derive(Debug, Clone)]
@@ -258,8 +324,84 @@ impl Site {
             posts,
             pages,
             crm,
+            plain_permalinks: config.plain_permalinks,
         })
     }
+
+    /// Applies `change`; returns the ids created or changed.
+    fn change(&mut self, change: &SiteChange) -> Vec<u64> {
+        let now = now();
+        let (id, status) = match *change {
+            SiteChange::Create {
+                collection,
+                count,
+                modified_gmt,
+            } => {
+                let mut next = self
+                    .posts
+                    .iter()
+                    .chain(&self.pages)
+                    .map(|post| post.id)
+                    .max()
+                    .unwrap_or(0);
+                let kind = match collection {
+                    Collection::Posts => "Post",
+                    Collection::Pages => "Page",
+                };
+                let at = modified_gmt.unwrap_or(now);
+                let created: Vec<Post> = (0..count)
+                    .map(|_| {
+                        next += 1;
+                        Post {
+                            id: next,
+                            title: format!("{kind} {next}"),
+                            slug: format!("{}-{next}", kind.to_lowercase()),
+                            date_gmt: at,
+                            modified_gmt: at,
+                            status: PostStatus::Publish,
+                        }
+                    })
+                    .collect();
+                let ids = created.iter().map(|post| post.id).collect();
+                match collection {
+                    Collection::Posts => self.posts.extend(created),
+                    Collection::Pages => self.pages.extend(created),
+                }
+                return ids;
+            }
+            SiteChange::Delete { id } => {
+                let before = self.posts.len() + self.pages.len();
+                self.posts.retain(|post| post.id != id);
+                self.pages.retain(|post| post.id != id);
+                let deleted = before != self.posts.len() + self.pages.len();
+                return if deleted { vec![id] } else { Vec::new() };
+            }
+            SiteChange::Edit { id } => (id, None),
+            SiteChange::Trash { id } => (id, Some(PostStatus::Trash)),
+            SiteChange::Unpublish { id } => (id, Some(PostStatus::Draft)),
+            SiteChange::Publish { id } => (id, Some(PostStatus::Publish)),
+        };
+        let Some(post) = self
+            .posts
+            .iter_mut()
+            .chain(self.pages.iter_mut())
+            .find(|post| post.id == id)
+        else {
+            return Vec::new();
+        };
+        post.modified_gmt = now;
+        match status {
+            Some(status) => post.status = status,
+            None => post.title = format!("{} (edited)", post.title.trim_end_matches(" (edited)")),
+        }
+        vec![id]
+    }
+}
+
+/// The current time in UTC to the second, as WordPress stores it.
+fn now() -> NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    now - TimeDelta::nanoseconds(i64::from(now.and_utc().timestamp_subsec_nanos()))
 }
 
 /// The `n`th post or page, with id `id`. Modification times are scattered
@@ -272,6 +414,7 @@ fn post(id: u64, n: u64, kind: &str) -> Post {
         slug: format!("{}-{n}", kind.to_lowercase()),
         date_gmt,
         modified_gmt: date_gmt + hours((n * 37) % 101 * 3),
+        status: PostStatus::Publish,
     }
 }
 

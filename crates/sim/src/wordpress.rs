@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::{
     config::Role,
     fault::Fault,
-    state::{Post, Site, State, User, normalize_password},
+    state::{Post, PostStatus, Site, State, User, normalize_password},
 };
 
 /// The largest `per_page` WordPress accepts.
@@ -50,6 +50,11 @@ impl FromRequestParts<Arc<State>> for Caller {
         let Some(site) = state.site(name) else {
             return Err(not_found_page());
         };
+        if site.plain_permalinks && parts.uri.path().contains("/wp-json/") {
+            // No rewrite rules: WordPress sees a front-end request for a
+            // path it does not know and redirects it to the front page.
+            return Err(redirect(&format!("{}/", site.url)));
+        }
         let credentials = if strip_authorization {
             None
         } else {
@@ -165,15 +170,66 @@ pub(crate) async fn collection(
     Path(params): Path<HashMap<String, String>>,
     Query(query): Query<HashMap<String, String>>,
     RawQuery(raw_query): RawQuery,
-) -> Result<impl IntoResponse, RestError> {
-    let site = &caller.site;
+) -> Result<Response, RestError> {
     let collection = params.get("collection").map_or("", String::as_str);
+    list(&caller, collection, &query, raw_query.as_deref())
+}
+
+/// `GET /` of a site: its front page, whose `Link` header names the REST
+/// API root, or with `?rest_route=/...`, the REST API itself.
+pub(crate) async fn front(
+    caller: Caller,
+    Query(query): Query<HashMap<String, String>>,
+    RawQuery(raw_query): RawQuery,
+) -> Result<Response, RestError> {
+    let site = &caller.site;
+    let Some(route) = query.get("rest_route") else {
+        let root = if site.plain_permalinks {
+            format!("{}/?rest_route=/", site.url)
+        } else {
+            format!("{}/wp-json/", site.url)
+        };
+        let link = format!("<{root}>; rel=\"https://api.w.org/\"");
+        let mut response = (
+            [(CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!DOCTYPE html><html><body><h1>A WordPress site</h1></body></html>",
+        )
+            .into_response();
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(LINK, value);
+        }
+        return Ok(response);
+    };
+    match route.trim_end_matches('/') {
+        "/wp/v2/users/me" => Ok(me(caller, Query(query.clone())).await?.into_response()),
+        "/wp/v2/posts" => list(&caller, "posts", &query, raw_query.as_deref()),
+        "/wp/v2/pages" => list(&caller, "pages", &query, raw_query.as_deref()),
+        "/fluent-crm/v2/subscribers" => {
+            Ok(crate::fluentcrm::subscribers(caller, Query(query.clone()))
+                .await?
+                .into_response())
+        }
+        "/fluent-crm/v2/lists" => Ok(crate::fluentcrm::lists(caller, Query(query.clone()))
+            .await?
+            .into_response()),
+        _ => Err(RestError::no_route()),
+    }
+}
+
+/// A listing of `collection`'s published items.
+fn list(
+    caller: &Caller,
+    collection: &str,
+    query: &HashMap<String, String>,
+    raw_query: Option<&str>,
+) -> Result<Response, RestError> {
+    let site = &caller.site;
     let (items, kind) = match collection {
         "posts" => (&site.posts, "post"),
         "pages" => (&site.pages, "page"),
         _ => return Err(RestError::no_route()),
     };
-    let listing = Listing::parse(&query, site.utc_offset)?;
+    let listing = Listing::parse(query, site.utc_offset)?;
     if listing.context == "edit"
         && caller
             .user
@@ -194,6 +250,7 @@ pub(crate) async fn collection(
 
     let mut matching: Vec<&Post> = items
         .iter()
+        .filter(|post| post.status == PostStatus::Publish)
         .filter(|post| {
             listing
                 .modified_after
@@ -202,30 +259,34 @@ pub(crate) async fn collection(
         .collect();
     listing.sort(&mut matching);
     let total = matching.len();
-    let Some(range) = page_range(total, listing.page, listing.per_page) else {
-        return Err(RestError::new(
-            StatusCode::BAD_REQUEST,
-            "rest_post_invalid_page_number",
-            "The page number requested is larger than the number of pages available.",
-        ));
+    let range = match listing.offset {
+        // An offset replaces the page, and past the end is an empty list.
+        Some(offset) => offset.min(total)..total.min(offset.saturating_add(listing.per_page)),
+        None => page_range(total, listing.page, listing.per_page).ok_or_else(|| {
+            RestError::new(
+                StatusCode::BAD_REQUEST,
+                "rest_post_invalid_page_number",
+                "The page number requested is larger than the number of pages available.",
+            )
+        })?,
     };
     let total_pages = total.div_ceil(listing.per_page);
     let body: Vec<Value> = matching[range]
         .iter()
-        .map(|post| render_post(site, post, kind))
+        .map(|post| listing.fields(render_post(site, post, kind)))
         .collect();
 
     let route = format!("{}/wp-json/wp/v2/{collection}", site.url);
     let mut headers = HeaderMap::new();
     headers.insert("x-wp-total", HeaderValue::from(total));
     headers.insert("x-wp-totalpages", HeaderValue::from(total_pages));
-    let links = links(&route, raw_query.as_deref(), listing.page, total_pages);
+    let links = links(&route, raw_query, listing.page, total_pages);
     if let Ok(value) = HeaderValue::from_str(&links)
         && !links.is_empty()
     {
         headers.insert(LINK, value);
     }
-    Ok((headers, Json(body)))
+    Ok((headers, Json(body)).into_response())
 }
 
 /// Any other route under `/wp-json/`.
@@ -236,7 +297,11 @@ pub(crate) async fn no_route(_caller: Caller) -> RestError {
 /// A listing request's parameters, checked as WordPress checks them.
 struct Listing {
     page: usize,
+    /// Items to skip; replaces `page` when given.
+    offset: Option<usize>,
     per_page: usize,
+    /// `_fields`: only these top-level fields of each item.
+    fields: Option<Vec<String>>,
     orderby: &'static str,
     descending: bool,
     context: &'static str,
@@ -248,6 +313,16 @@ impl Listing {
     fn parse(query: &HashMap<String, String>, utc_offset: TimeDelta) -> Result<Self, RestError> {
         let per_page = int_param(query, "per_page", DEFAULT_PER_PAGE, 1, Some(MAX_PER_PAGE))?;
         let page = int_param(query, "page", 1, 1, None)?;
+        let offset = match query.get("offset") {
+            Some(_) => Some(int_param(query, "offset", 0, 0, None)?),
+            None => None,
+        };
+        let fields = query.get("_fields").map(|fields| {
+            fields
+                .split(',')
+                .map(|field| field.trim().to_owned())
+                .collect()
+        });
         let orderby = enum_param(
             query,
             "orderby",
@@ -258,15 +333,15 @@ impl Listing {
         let context = enum_param(query, "context", &["view", "embed", "edit"], "view")?;
         let modified_after = match query.get("modified_after") {
             None => None,
-            Some(value) => Some(
-                parse_date(value).ok_or_else(|| {
-                    RestError::invalid_param("modified_after", "rest_invalid_date", "Invalid date.")
-                })? - utc_offset,
-            ),
+            Some(value) => Some(parse_date(value, utc_offset).ok_or_else(|| {
+                RestError::invalid_param("modified_after", "rest_invalid_date", "Invalid date.")
+            })?),
         };
         Ok(Self {
             page,
+            offset,
             per_page,
+            fields,
             orderby,
             descending: order == "desc",
             context,
@@ -274,19 +349,39 @@ impl Listing {
         })
     }
 
+    /// Sorts as MySQL does for WordPress: by the field alone. Items that
+    /// tie on it come in no defined order, and MySQL's order differs
+    /// between requests with different limits and offsets; the simulator
+    /// shuffles ties by the requested window to show what that does to
+    /// paging.
     fn sort(&self, posts: &mut [&Post]) {
+        let window = (self.offset.unwrap_or(0) as u64)
+            .wrapping_add(self.page as u64)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let scramble = |id: u64| (id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ window).rotate_left(17);
         posts.sort_by(|a, b| {
             let by_field = match self.orderby {
                 "date" => a.date_gmt.cmp(&b.date_gmt),
                 "modified" => a.modified_gmt.cmp(&b.modified_gmt),
                 "slug" => a.slug.cmp(&b.slug),
                 "title" => a.title.cmp(&b.title),
-                _ => std::cmp::Ordering::Equal,
+                _ => a.id.cmp(&b.id),
             };
-            by_field.then(a.id.cmp(&b.id))
+            by_field.then_with(|| scramble(a.id).cmp(&scramble(b.id)))
         });
         if self.descending {
             posts.reverse();
+        }
+    }
+
+    /// `item` with only the `_fields` asked for.
+    fn fields(&self, item: Value) -> Value {
+        match (&self.fields, item) {
+            (Some(fields), Value::Object(mut object)) => {
+                object.retain(|key, _| fields.iter().any(|field| field == key));
+                Value::Object(object)
+            }
+            (_, item) => item,
         }
     }
 }
@@ -471,9 +566,16 @@ fn enum_param(
         })
 }
 
-/// An ISO 8601 date-time without offset, as `modified_after` takes it.
-fn parse_date(value: &str) -> Option<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S").ok()
+/// A `modified_after` value as UTC: RFC 3339 with an offset is converted
+/// from that offset, and one without is site-local time, as WordPress
+/// reads it.
+fn parse_date(value: &str, utc_offset: TimeDelta) -> Option<NaiveDateTime> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Some(at.naive_utc());
+    }
+    NaiveDateTime::parse_from_str(value, "%Y-%m-%dT%H:%M:%S")
+        .ok()
+        .map(|local| local - utc_offset)
 }
 
 fn rate_limited(retry_after_secs: u64) -> Response {

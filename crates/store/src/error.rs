@@ -61,9 +61,13 @@ pub enum Error {
     /// the page was written.
     #[error("failed to commit the page of records")]
     CommitPage(#[source] sqlx::Error),
-    /// [`Store::cursors`](crate::Store::cursors) failed.
-    #[error("failed to read the sync cursors")]
+    /// [`Store::stream_states`](crate::Store::stream_states) failed.
+    #[error("failed to read where the streams' syncs stand")]
     ReadCursors(#[source] sqlx::Error),
+    /// [`Store::finish_pass`](crate::Store::finish_pass) failed; nothing
+    /// changed.
+    #[error("failed to finish the stream's sync pass")]
+    FinishPass(#[source] sqlx::Error),
     /// [`Store::list_records`](crate::Store::list_records) failed.
     #[error("failed to list the records")]
     ListRecords(#[source] sqlx::Error),
@@ -134,6 +138,7 @@ impl Error {
             | Self::LatestSyncRun(source)
             | Self::CommitPage(source)
             | Self::ReadCursors(source)
+            | Self::FinishPass(source)
             | Self::ListRecords(source)
             | Self::CountRecords(source)
             | Self::LockRefresh(source)

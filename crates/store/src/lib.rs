@@ -28,8 +28,8 @@
 //! | --- | --- | --- |
 //! | `connections` | `(tenant, id)` | connector, name, account, last status (JSON and its `state`), last error and sync, schedule interval |
 //! | `sync_runs` | `id` (the sync's correlation id) | trigger, start and end, records, pages, outcome, error |
-//! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored |
-//! | `sync_cursors` | `(tenant, connection, stream)` | the connector's position in the stream |
+//! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored, when it was found deleted, the last full pass that saw it |
+//! | `sync_streams` | `(tenant, connection, stream)` | high-water mark, last full pass, the pass in progress and its position |
 //! | `token_refreshes` | `(tenant, connection)` | last refresh success and failure, failures and failure days since |
 //!
 //! Runs, records and cursors reference their connection and are deleted
@@ -63,7 +63,10 @@ pub use config::Config;
 pub use connections::{Connection, NewConnection, SavedConnection};
 pub use error::Error;
 pub use record_cursor::{InvalidCursor, RecordCursor};
-pub use records::{MAX_PAGE_LIMIT, PageCommit, Record, RecordPage, RecordQuery, RecordUpsert};
+pub use records::{
+    MAX_PAGE_LIMIT, PageCommit, PageCounts, Pass, PassEnd, PassOutcome, Record, RecordPage,
+    RecordQuery, RecordUpsert, StreamState,
+};
 pub use refresh::{RefreshHistory, RefreshLock};
 pub use status::StatusUpdate;
 pub use store::Store;

@@ -1,12 +1,13 @@
-//! The `records` and `sync_cursors` tables: synced provider data and where
+//! The `records` and `sync_streams` tables: synced provider data and where
 //! each stream's sync stands.
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use fleet_events::{ConnectionId, TenantId};
 use serde_json::Value;
-use sqlx::{FromRow, Postgres, QueryBuilder, postgres::PgArguments, query::Query};
+use sqlx::{FromRow, Postgres, QueryBuilder, postgres::PgArguments, query::QueryAs};
+use uuid::Uuid;
 
 use crate::{Error, RecordCursor, Store, row::missing_connection_or};
 
@@ -24,6 +25,43 @@ pub struct RecordUpsert {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// One pass over a stream: a full one, which sees every record the provider
+/// has, or an incremental one, which sees what changed since
+/// [`StreamState::high_water`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// The pass's id; a full pass marks every record it sees with it.
+    pub id: Uuid,
+    /// Whether the pass reads the whole stream.
+    pub full: bool,
+    /// When the pass began: the next incremental pass reads from here.
+    pub started_at: DateTime<Utc>,
+}
+
+impl Pass {
+    /// A new pass beginning now (to the microsecond, as PostgreSQL keeps
+    /// it).
+    pub fn begin(full: bool) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            full,
+            started_at: Utc::now().trunc_subsecs(6),
+        }
+    }
+}
+
+/// Where a stream's sync stands, as [`Store::stream_states`] reads it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StreamState {
+    /// When the last complete pass began; `None` before the first.
+    pub high_water: Option<DateTime<Utc>>,
+    /// When the last complete full pass began; `None` before the first.
+    pub last_full_at: Option<DateTime<Utc>>,
+    /// The pass in progress and its position (the connector's cursor
+    /// after its last committed page), if a run stopped in the middle.
+    pub pass: Option<(Pass, Option<Value>)>,
+}
+
 /// One page of a stream's sync, as [`Store::commit_page`] stores it.
 #[derive(Debug, Clone, Copy)]
 pub struct PageCommit<'a> {
@@ -33,11 +71,51 @@ pub struct PageCommit<'a> {
     pub connection: &'a ConnectionId,
     /// The connector's stream name, such as `posts`.
     pub stream: &'a str,
+    /// The pass the page belongs to.
+    pub pass: &'a Pass,
     /// The page's records. When an `external_id` repeats, the last one wins.
     pub records: &'a [RecordUpsert],
     /// The stream's position after this page, in the connector's format;
-    /// `None` leaves the stored cursor as it is.
+    /// `None` on the pass's last page.
     pub cursor: Option<&'a Value>,
+}
+
+/// What [`Store::commit_page`] changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PageCounts {
+    /// Records stored for the first time, or again after being deleted.
+    pub added: u64,
+    /// Live records whose payload changed.
+    pub updated: u64,
+}
+
+/// How a pass ended, for [`Store::finish_pass`].
+#[derive(Debug, Clone, Copy)]
+pub struct PassEnd<'a> {
+    /// The tenant that owns the connection.
+    pub tenant: &'a TenantId,
+    /// The connection synced.
+    pub connection: &'a ConnectionId,
+    /// The stream.
+    pub stream: &'a str,
+    /// The pass.
+    pub pass: &'a Pass,
+    /// Whether the pass read everything it was meant to, without a gap.
+    /// Only a complete pass moves the high-water mark, and only a complete
+    /// full pass marks unseen records deleted.
+    pub complete: bool,
+    /// Whether a full pass may mark the records it did not see deleted:
+    /// the stream's `reconcile`.
+    pub reconcile: bool,
+}
+
+/// What [`Store::finish_pass`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassOutcome {
+    /// Records marked deleted.
+    pub deleted: u64,
+    /// Live records the stream now has.
+    pub live: u64,
 }
 
 /// A stored record.
@@ -53,6 +131,9 @@ pub struct Record {
     pub updated_at: Option<DateTime<Utc>>,
     /// When the stored payload was written: the last sync that changed it.
     pub synced_at: DateTime<Utc>,
+    /// When a sync found the record gone from the provider; `None` while
+    /// the provider has it.
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// Which records [`Store::list_records`] returns.
@@ -64,9 +145,12 @@ pub struct RecordQuery<'a> {
     pub connection: &'a ConnectionId,
     /// Only this stream; `None` lists every stream.
     pub stream: Option<&'a str>,
-    /// Only records changed at or after this time (their `updated_at`, or
-    /// their `synced_at` when the provider gave none).
+    /// Only records changed at or after this time (their `deleted_at`, else
+    /// their `updated_at`, else their `synced_at` when the provider gave
+    /// none).
     pub updated_since: Option<DateTime<Utc>>,
+    /// Also records deleted at the provider (with their `deleted_at`).
+    pub include_deleted: bool,
     /// Continue after this position, from a previous page's
     /// [`RecordPage::next`]; `None` starts at the beginning.
     pub after: Option<&'a RecordCursor>,
@@ -84,19 +168,22 @@ pub struct RecordPage {
 }
 
 impl Store {
-    /// Stores a page of a stream's records and, in the same transaction, the
-    /// stream's cursor after it; returns how many records were written.
+    /// Stores a page of a stream's records and, in the same transaction,
+    /// the stream's position after it; returns how many records it added
+    /// and updated.
     ///
     /// Records are upserted by `(stream, external_id)`, so a re-sync updates
-    /// rows in place. A record whose payload is unchanged is not written:
-    /// its `synced_at` and `updated_at` keep saying when its content last
-    /// changed, which is what listings order by and `updated_since` filters
-    /// on, and an unchanged re-sync costs no row versions. The count
-    /// returned therefore covers new and changed records only.
+    /// rows in place. A record whose payload is unchanged keeps its
+    /// `synced_at` and `updated_at`, which say when its content last
+    /// changed: what listings order by and `updated_since` filters on. A
+    /// full pass still marks it seen. A record stored again after being
+    /// deleted is live again, and counted as added. The connection's
+    /// `records_total` grows with the records added, so it is current
+    /// while a long sync runs.
     ///
-    /// Because records and cursor commit together, a crash never leaves the
-    /// cursor ahead of the records: a resumed sync at worst fetches this
-    /// page again, and the upsert makes that harmless.
+    /// Because records and position commit together, a crash never leaves
+    /// the position ahead of the records: a resumed sync at worst fetches
+    /// this page again, and the upsert makes that harmless.
     ///
     /// # Errors
     ///
@@ -108,61 +195,159 @@ impl Store {
         stream = page.stream,
         records = page.records.len(),
     ))]
-    pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<u64, Error> {
+    pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<PageCounts, Error> {
         self.write_page(&page).await.map_err(|source| {
             missing_connection_or(source, page.tenant, page.connection, Error::CommitPage)
         })
     }
 
-    async fn write_page(&self, page: &PageCommit<'_>) -> Result<u64, sqlx::Error> {
+    async fn write_page(&self, page: &PageCommit<'_>) -> Result<PageCounts, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        let written = match page.records {
-            [] => 0,
-            records => upsert_records(page, records)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
+        let counts = match page.records {
+            [] => PageCounts::default(),
+            records => {
+                let (added, updated): (i64, i64) =
+                    upsert_records(page, records).fetch_one(&mut *tx).await?;
+                PageCounts {
+                    added: added.unsigned_abs(),
+                    updated: updated.unsigned_abs(),
+                }
+            }
         };
-        if let Some(cursor) = page.cursor {
-            sqlx::query(
-                "INSERT INTO sync_cursors (tenant, connection, stream, cursor) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant, connection, stream) \
-                 DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
-            )
-            .bind(page.tenant.as_str())
-            .bind(page.connection.as_str())
-            .bind(page.stream)
-            .bind(cursor)
-            .execute(&mut *tx)
-            .await?;
-        }
+        sqlx::query(
+            "INSERT INTO sync_streams \
+                 (tenant, connection, stream, pass, pass_full, pass_started_at, cursor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (tenant, connection, stream) DO UPDATE \
+             SET pass = EXCLUDED.pass, pass_full = EXCLUDED.pass_full, \
+                 pass_started_at = EXCLUDED.pass_started_at, cursor = EXCLUDED.cursor, \
+                 updated_at = now()",
+        )
+        .bind(page.tenant.as_str())
+        .bind(page.connection.as_str())
+        .bind(page.stream)
+        .bind(page.pass.id)
+        .bind(page.pass.full)
+        .bind(page.pass.started_at)
+        .bind(page.cursor)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(written)
+        Ok(counts)
     }
 
-    /// Every stream cursor of the connection, by stream: where each
-    /// stream's last committed page said the next one starts. A stream
-    /// without a cursor is absent.
+    /// Ends a stream's pass: forgets its position and, when it is
+    /// complete, moves the stream's high-water mark to the pass's start.
+    /// A complete full pass of a stream that reconciles also marks every
+    /// live record it did not see deleted, and takes them off the
+    /// connection's `records_total`.
+    ///
+    /// Redelivered, it finds no pass in progress and changes nothing but
+    /// the counts it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::FinishPass`]; nothing changed then.
+    #[tracing::instrument(skip_all, fields(
+        tenant = %end.tenant, connection = %end.connection, stream = end.stream,
+    ))]
+    pub async fn finish_pass(&self, end: PassEnd<'_>) -> Result<PassOutcome, Error> {
+        let sweep = end.complete && end.pass.full && end.reconcile;
+        let (deleted, live): (i64, i64) = sqlx::query_as(
+            "WITH ended AS ( \
+                 UPDATE sync_streams \
+                 SET high_water = CASE WHEN $5 THEN $6 ELSE high_water END, \
+                     last_full_at = CASE WHEN $5 AND $7 THEN $6 ELSE last_full_at END, \
+                     pass = NULL, pass_full = NULL, pass_started_at = NULL, cursor = NULL, \
+                     updated_at = now() \
+                 WHERE tenant = $1 AND connection = $2 AND stream = $3 AND pass = $4 \
+                 RETURNING 1), \
+             swept AS ( \
+                 UPDATE records SET deleted_at = now() \
+                 WHERE $8 AND tenant = $1 AND connection = $2 AND stream = $3 \
+                   AND deleted_at IS NULL AND seen_pass IS DISTINCT FROM $4 \
+                   AND EXISTS (SELECT 1 FROM ended) \
+                 RETURNING 1), \
+             counted AS ( \
+                 UPDATE connections \
+                 SET records_total = greatest(records_total - (SELECT count(*) FROM swept), 0) \
+                 WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM swept)) \
+             SELECT (SELECT count(*) FROM swept), \
+                    (SELECT count(*) FROM records \
+                     WHERE tenant = $1 AND connection = $2 AND stream = $3 \
+                       AND deleted_at IS NULL) - (SELECT count(*) FROM swept)",
+        )
+        .bind(end.tenant.as_str())
+        .bind(end.connection.as_str())
+        .bind(end.stream)
+        .bind(end.pass.id)
+        .bind(end.complete)
+        .bind(end.pass.started_at)
+        .bind(end.pass.full)
+        .bind(sweep)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::FinishPass)?;
+        Ok(PassOutcome {
+            deleted: deleted.unsigned_abs(),
+            live: live.unsigned_abs(),
+        })
+    }
+
+    /// Where each of the connection's streams stands, by stream. A stream
+    /// never synced is absent.
     ///
     /// # Errors
     ///
     /// [`Error::ReadCursors`].
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
-    pub async fn cursors(
+    pub async fn stream_states(
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
-    ) -> Result<HashMap<String, Value>, Error> {
-        let rows: Vec<(String, Value)> = sqlx::query_as(
-            "SELECT stream, cursor FROM sync_cursors WHERE tenant = $1 AND connection = $2",
+    ) -> Result<HashMap<String, StreamState>, Error> {
+        type Row = (
+            String,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            Option<Uuid>,
+            Option<bool>,
+            Option<DateTime<Utc>>,
+            Option<Value>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT stream, high_water, last_full_at, pass, pass_full, pass_started_at, cursor \
+             FROM sync_streams WHERE tenant = $1 AND connection = $2",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())
         .fetch_all(&self.pool)
         .await
         .map_err(Error::ReadCursors)?;
-        Ok(rows.into_iter().collect())
+        Ok(rows
+            .into_iter()
+            .map(
+                |(stream, high_water, last_full_at, id, full, started_at, cursor)| {
+                    let pass = match (id, full, started_at) {
+                        (Some(id), Some(full), Some(started_at)) => Some((
+                            Pass {
+                                id,
+                                full,
+                                started_at,
+                            },
+                            cursor,
+                        )),
+                        _ => None,
+                    };
+                    let state = StreamState {
+                        high_water,
+                        last_full_at,
+                        pass,
+                    };
+                    (stream, state)
+                },
+            )
+            .collect())
     }
 
     /// A page of the connection's records, in listing order: stream, then
@@ -201,7 +386,7 @@ impl Store {
         Ok(RecordPage { records, next })
     }
 
-    /// How many records the connection has, in one stream or in all.
+    /// How many live records the connection has, in one stream or in all.
     ///
     /// # Errors
     ///
@@ -215,7 +400,8 @@ impl Store {
     ) -> Result<u64, Error> {
         let count: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM records \
-             WHERE tenant = $1 AND connection = $2 AND ($3::text IS NULL OR stream = $3)",
+             WHERE tenant = $1 AND connection = $2 AND ($3::text IS NULL OR stream = $3) \
+               AND deleted_at IS NULL",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())
@@ -228,29 +414,59 @@ impl Store {
     }
 }
 
-/// The upsert of a page's records: one statement over arrays, whatever the
-/// page size.
+/// The upsert of a page's records, in one statement over arrays whatever
+/// the page size, returning how many it added and updated.
 ///
 /// `DISTINCT ON` keeps the last of repeated external ids (a row cannot be
-/// updated twice by one statement), and its ordering makes concurrent pages
-/// of one stream lock rows in the same order, so they cannot deadlock.
-fn upsert_records(
-    page: &PageCommit<'_>,
-    records: &[RecordUpsert],
-) -> Query<'static, Postgres, PgArguments> {
+/// updated twice by one statement), and the insert's ordering makes
+/// concurrent pages of one stream lock rows in the same order, so they
+/// cannot deadlock. Every part of the statement sees the table as it was
+/// before it, so `prior` tells new, revived and changed records apart.
+fn upsert_records<'a>(
+    page: &PageCommit<'a>,
+    records: &'a [RecordUpsert],
+) -> QueryAs<'a, Postgres, (i64, i64), PgArguments> {
     let external_ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
     let payloads: Vec<&Value> = records.iter().map(|r| &r.payload).collect();
     let updated_ats: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.updated_at).collect();
-    sqlx::query(
-        "INSERT INTO records AS r (tenant, connection, stream, external_id, payload, updated_at) \
-         SELECT DISTINCT ON (page.external_id) \
-                $1, $2, $3, page.external_id, page.payload, page.updated_at \
-         FROM unnest($4::text[], $5::jsonb[], $6::timestamptz[]) \
-              WITH ORDINALITY AS page (external_id, payload, updated_at, position) \
-         ORDER BY page.external_id, page.position DESC \
-         ON CONFLICT (tenant, connection, stream, external_id) DO UPDATE \
-         SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at, synced_at = now() \
-         WHERE r.payload IS DISTINCT FROM EXCLUDED.payload",
+    let seen_pass = page.pass.full.then_some(page.pass.id);
+    sqlx::query_as(
+        "WITH page AS ( \
+             SELECT DISTINCT ON (p.external_id) p.external_id, p.payload, p.updated_at \
+             FROM unnest($4::text[], $5::jsonb[], $6::timestamptz[]) \
+                  WITH ORDINALITY AS p (external_id, payload, updated_at, position) \
+             ORDER BY p.external_id, p.position DESC), \
+         prior AS ( \
+             SELECT r.external_id, r.deleted_at IS NOT NULL AS was_deleted, \
+                    r.payload IS DISTINCT FROM page.payload AS changed \
+             FROM records r JOIN page ON r.external_id = page.external_id \
+             WHERE r.tenant = $1 AND r.connection = $2 AND r.stream = $3), \
+         written AS ( \
+             INSERT INTO records AS r \
+                 (tenant, connection, stream, external_id, payload, updated_at, seen_pass) \
+             SELECT $1, $2, $3, page.external_id, page.payload, page.updated_at, $7 \
+             FROM page ORDER BY page.external_id \
+             ON CONFLICT (tenant, connection, stream, external_id) DO UPDATE \
+             SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at, \
+                 synced_at = CASE WHEN r.payload IS DISTINCT FROM EXCLUDED.payload \
+                                    OR r.deleted_at IS NOT NULL \
+                                  THEN now() ELSE r.synced_at END, \
+                 deleted_at = NULL, \
+                 seen_pass = coalesce(EXCLUDED.seen_pass, r.seen_pass) \
+             WHERE r.payload IS DISTINCT FROM EXCLUDED.payload OR r.deleted_at IS NOT NULL \
+                OR (EXCLUDED.seen_pass IS NOT NULL \
+                    AND r.seen_pass IS DISTINCT FROM EXCLUDED.seen_pass) \
+             RETURNING 1), \
+         counts AS ( \
+             SELECT count(*) FILTER (WHERE prior.external_id IS NULL OR prior.was_deleted) \
+                        AS added, \
+                    count(*) FILTER (WHERE NOT prior.was_deleted AND prior.changed) AS updated \
+             FROM page LEFT JOIN prior ON prior.external_id = page.external_id), \
+         total AS ( \
+             UPDATE connections SET records_total = records_total + (SELECT added FROM counts) \
+             WHERE tenant = $1 AND id = $2 AND (SELECT added FROM counts) > 0 \
+               AND EXISTS (SELECT 1 FROM written)) \
+         SELECT added, updated FROM counts",
     )
     .bind(page.tenant.as_str())
     .bind(page.connection.as_str())
@@ -258,6 +474,7 @@ fn upsert_records(
     .bind(external_ids)
     .bind(payloads)
     .bind(updated_ats)
+    .bind(seen_pass)
 }
 
 /// The `SELECT` of one page of [`Store::list_records`], with only the
@@ -265,11 +482,15 @@ fn upsert_records(
 /// index.
 fn select_records(query: &RecordQuery<'_>) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(
-        "SELECT stream, external_id, payload, updated_at, synced_at FROM records WHERE tenant = ",
+        "SELECT stream, external_id, payload, updated_at, synced_at, deleted_at FROM records \
+         WHERE tenant = ",
     );
     sql.push_bind(query.tenant.as_str())
         .push(" AND connection = ")
         .push_bind(query.connection.as_str());
+    if !query.include_deleted {
+        sql.push(" AND deleted_at IS NULL");
+    }
     if let Some(stream) = query.stream {
         sql.push(" AND stream = ").push_bind(stream);
     }

@@ -78,6 +78,17 @@ impl<'a> Derived<'a> {
                 last_sync_at: Some(*last_sync_at),
                 records_total: Some(to_bigint(*records)),
             },
+            ConnectionStatus::Partial {
+                records,
+                last_sync_at,
+                reason,
+                ..
+            } => Self {
+                last_error: Some(reason),
+                keep_last_error: false,
+                last_sync_at: Some(*last_sync_at),
+                records_total: Some(to_bigint(*records)),
+            },
             ConnectionStatus::Pending
             | ConnectionStatus::Validating
             | ConnectionStatus::Saving

@@ -25,10 +25,17 @@ pub struct SyncRun {
     pub started_at: DateTime<Utc>,
     /// When it was recorded as finished; `None` while it runs.
     pub finished_at: Option<DateTime<Utc>>,
-    /// Records stored, as reported when it finished (0 while it runs).
+    /// Records read from the provider, as reported when it finished (0
+    /// while it runs).
     pub records: u64,
     /// Pages fetched, as reported when it finished (0 while it runs).
     pub pages: u64,
+    /// Records it stored for the first time (or again after a deletion).
+    pub added: u64,
+    /// Records whose content it changed.
+    pub updated: u64,
+    /// Records it marked deleted.
+    pub deleted: u64,
     /// How it ended; `None` while it runs.
     pub result: Option<SyncResult>,
 }
@@ -36,8 +43,16 @@ pub struct SyncRun {
 /// How a sync run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncResult {
-    /// Every stream was synced.
+    /// Every stream was synced completely.
     Succeeded,
+    /// Every stream was read, but the run cannot promise that nothing is
+    /// missing (the provider changed in a way paging could not follow, a
+    /// provider object could not be read, or the run reached its budget
+    /// and continues in the next one).
+    Partial {
+        /// Why, safe to show the user.
+        reason: String,
+    },
     /// The run gave up.
     Failed {
         /// Why, safe to show the user; never a secret.
@@ -48,10 +63,16 @@ pub enum SyncResult {
 /// What [`Store::finish_sync_run`] records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOutcome {
-    /// Records stored by the run.
+    /// Records read from the provider by the run.
     pub records: u64,
     /// Pages fetched by the run.
     pub pages: u64,
+    /// Records added by the run.
+    pub added: u64,
+    /// Records updated by the run.
+    pub updated: u64,
+    /// Records marked deleted by the run.
+    pub deleted: u64,
     /// How it ended.
     pub result: SyncResult,
 }
@@ -68,9 +89,15 @@ impl<'r> FromRow<'r, PgRow> for SyncRun {
             finished_at: row.try_get("finished_at")?,
             records: decode_column(row, "records", |records: i64| u64::try_from(records))?,
             pages: decode_column(row, "pages", |pages: i64| u64::try_from(pages))?,
+            added: decode_column(row, "added", |n: i64| u64::try_from(n))?,
+            updated: decode_column(row, "updated", |n: i64| u64::try_from(n))?,
+            deleted: decode_column(row, "deleted", |n: i64| u64::try_from(n))?,
             result: decode_column(row, "outcome", |outcome: &str| match outcome {
                 "running" => Ok(None),
                 "succeeded" => Ok(Some(SyncResult::Succeeded)),
+                "partial" => Ok(Some(SyncResult::Partial {
+                    reason: error.unwrap_or_default(),
+                })),
                 "failed" => Ok(Some(SyncResult::Failed {
                     error: error.unwrap_or_default(),
                 })),
@@ -127,13 +154,11 @@ impl Store {
         run: CorrelationId,
         outcome: &SyncOutcome,
     ) -> Result<bool, Error> {
-        let (name, error) = match &outcome.result {
-            SyncResult::Succeeded => ("succeeded", None),
-            SyncResult::Failed { error } => ("failed", Some(error.as_str())),
-        };
+        let (name, error) = outcome.result.columns();
         let result = sqlx::query(
             "UPDATE sync_runs \
-             SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7 \
+             SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7, \
+                 added = $8, updated = $9, deleted = $10 \
              WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running'",
         )
         .bind(run.as_uuid())
@@ -143,20 +168,21 @@ impl Store {
         .bind(to_bigint(outcome.pages))
         .bind(name)
         .bind(error)
+        .bind(to_bigint(outcome.added))
+        .bind(to_bigint(outcome.updated))
+        .bind(to_bigint(outcome.deleted))
         .execute(&self.pool)
         .await
         .map_err(Error::FinishSyncRun)?;
         Ok(result.rows_affected() > 0)
     }
 
-    /// Completes a successful run in one statement: records its outcome
-    /// (as [`Store::finish_sync_run`] does with [`SyncResult::Succeeded`]),
-    /// forgets the connection's stream cursors so that its next sync starts
-    /// from the beginning, and returns how many records the connection now
-    /// has, in all streams.
+    /// Completes a run that read every stream in one statement: records
+    /// its outcome (as [`Store::finish_sync_run`] does), sets the
+    /// connection's `records_total` to its live records, and returns that
+    /// count.
     ///
-    /// Redelivered, it clears the cursors again and leaves the run's first
-    /// outcome as it is.
+    /// Redelivered, it leaves the run's first outcome as it is.
     ///
     /// # Errors
     ///
@@ -167,27 +193,36 @@ impl Store {
         tenant: &TenantId,
         connection: &ConnectionId,
         run: CorrelationId,
-        records: u64,
-        pages: u64,
+        outcome: &SyncOutcome,
     ) -> Result<u64, Error> {
+        let (name, error) = outcome.result.columns();
         // Data-modifying WITH clauses run whether or not the SELECT reads
-        // them; the SELECT sees the records as they were, which they do not
+        // them; every part sees the records as they were, which they do not
         // change.
         let total: i64 = sqlx::query_scalar(
-            "WITH finished AS ( \
+            "WITH live AS ( \
+                 SELECT count(*) AS n FROM records \
+                 WHERE tenant = $2 AND connection = $3 AND deleted_at IS NULL), \
+             finished AS ( \
                  UPDATE sync_runs \
-                 SET finished_at = now(), records = $4, pages = $5, outcome = 'succeeded', \
-                     error = NULL \
+                 SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7, \
+                     added = $8, updated = $9, deleted = $10 \
                  WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running'), \
-             cleared AS ( \
-                 DELETE FROM sync_cursors WHERE tenant = $2 AND connection = $3) \
-             SELECT count(*) FROM records WHERE tenant = $2 AND connection = $3",
+             counted AS ( \
+                 UPDATE connections SET records_total = (SELECT n FROM live) \
+                 WHERE tenant = $2 AND id = $3) \
+             SELECT n FROM live",
         )
         .bind(run.as_uuid())
         .bind(tenant.as_str())
         .bind(connection.as_str())
-        .bind(to_bigint(records))
-        .bind(to_bigint(pages))
+        .bind(to_bigint(outcome.records))
+        .bind(to_bigint(outcome.pages))
+        .bind(name)
+        .bind(error)
+        .bind(to_bigint(outcome.added))
+        .bind(to_bigint(outcome.updated))
+        .bind(to_bigint(outcome.deleted))
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CompleteSyncRun)?;
@@ -208,7 +243,7 @@ impl Store {
     ) -> Result<Option<SyncRun>, Error> {
         sqlx::query_as(
             "SELECT id, tenant, connection, trigger, started_at, finished_at, records, pages, \
-                    outcome, error \
+                    added, updated, deleted, outcome, error \
              FROM sync_runs WHERE tenant = $1 AND connection = $2 \
              ORDER BY started_at DESC, id DESC LIMIT 1",
         )
@@ -217,6 +252,17 @@ impl Store {
         .fetch_optional(&self.pool)
         .await
         .map_err(Error::LatestSyncRun)
+    }
+}
+
+impl SyncResult {
+    /// The `outcome` and `error` columns of this result.
+    fn columns(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Succeeded => ("succeeded", None),
+            Self::Partial { reason } => ("partial", Some(reason)),
+            Self::Failed { error } => ("failed", Some(error)),
+        }
     }
 }
 

@@ -2,12 +2,12 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use fleet_bus::{Context, Delivery, Handler, HandlerError};
-use fleet_connectors::{Connector, Credentials, ErrorClass, Page};
-use fleet_events::{ConnectionStatus, CorrelationId, Envelope, SyncRequested};
+use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, SyncLimits};
+use fleet_events::{ConnectionStatus, CorrelationId, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
-use fleet_store::{PageCommit, RecordUpsert, SyncOutcome, SyncResult};
+use fleet_store::{PageCommit, Pass, PassEnd, RecordUpsert, StreamState, SyncOutcome, SyncResult};
 use uuid::Uuid;
 
 use crate::refresh::{self, Need, RefreshError, Target};
@@ -19,6 +19,16 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Pages through every stream of a connection, upserting each page and
 /// checkpointing its cursor in one transaction, so a sync interrupted by a
 /// crash resumes at its last committed page instead of starting over.
+///
+/// Each stream is read in passes. The first pass, and one every
+/// [`SyncLimits::reconcile_every_secs`], is full: it reads everything and
+/// marks what it did not see deleted. The others are incremental where the
+/// connector can filter by change time: they read what changed since the
+/// last complete pass began. After an incremental pass, a provider total
+/// that differs from the live records stored (something was deleted) starts
+/// a full pass at once. A run that hits its budget, or a pass the
+/// connector reports a gap in, ends `partial` with the reason; the next run
+/// continues where it stopped.
 #[derive(Debug, Clone)]
 pub struct Sync {
     deps: Deps,
@@ -34,28 +44,68 @@ impl Sync {
 /// Where a run is, for progress reports and the run's record.
 #[derive(Debug)]
 struct Progress {
-    records: u64,
+    counts: SyncCounts,
     pages: u64,
+    bytes: u64,
     stream: Option<String>,
     last_report: Instant,
+    /// Why the run cannot promise a complete picture, in the order found.
+    gaps: Vec<String>,
 }
 
 impl Progress {
     fn status(&self) -> ConnectionStatus {
         ConnectionStatus::Syncing {
-            records: self.records,
+            records: self.counts.seen,
             pages: self.pages,
             stream: self.stream.clone(),
         }
     }
 }
 
-/// Where a stream's sync starts: its checkpoint from an interrupted run of
-/// this request, or its beginning.
+/// What one run may spend, from the catalog entry's [`SyncLimits`].
 #[derive(Debug)]
-struct Resume<'a> {
-    stream: &'a str,
-    cursor: Option<serde_json::Value>,
+struct Budget {
+    limits: SyncLimits,
+    started: Instant,
+}
+
+impl Budget {
+    /// Which limit `progress` has reached, as the end of a sentence.
+    fn exhausted(&self, progress: &Progress) -> Option<String> {
+        let limits = &self.limits;
+        if progress.pages >= limits.max_pages {
+            return Some(format!("{} pages", limits.max_pages));
+        }
+        if progress.counts.seen >= limits.max_records {
+            return Some(format!("{} records", limits.max_records));
+        }
+        if progress.bytes >= limits.max_bytes {
+            return Some(format!("{} MiB", limits.max_bytes / (1024 * 1024)));
+        }
+        if self.started.elapsed() >= Duration::from_secs(limits.max_seconds) {
+            return Some(format!("{} s", limits.max_seconds));
+        }
+        None
+    }
+}
+
+/// How a stream's part of a run ended.
+#[derive(Debug, PartialEq, Eq)]
+enum StreamEnd {
+    /// The stream's pass finished.
+    Finished,
+    /// The run's budget ran out; the pass keeps its position.
+    OutOfBudget(String),
+}
+
+/// A stream to sync: its name, what the connector says of it, and where
+/// its sync stands.
+#[derive(Debug)]
+struct StreamTarget<'a> {
+    name: &'a str,
+    spec: StreamSpec,
+    state: StreamState,
 }
 
 /// Why a run stopped early.
@@ -116,13 +166,22 @@ impl Handler for Sync {
         let started = Instant::now();
         let (tenant, connection) = (&event.tenant, &event.connection);
         let connector = self.deps.connector(&event.connector)?;
+        let limits = self
+            .deps
+            .connectors
+            .catalog()
+            .get(&event.connector)
+            .map(|entry| entry.sync)
+            .unwrap_or_default();
         let run = run_id(event, ctx.delivery());
         let store = &self.deps.store;
         let mut progress = Progress {
-            records: 0,
+            counts: SyncCounts::default(),
             pages: 0,
+            bytes: 0,
             stream: None,
             last_report: Instant::now(),
+            gaps: Vec::new(),
         };
         // The credentials, the run's record and the first progress report
         // do not depend on each other.
@@ -135,12 +194,12 @@ impl Handler for Sync {
         };
         let start =
             failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger));
-        let cursors = failure::in_store(|| store.cursors(tenant, connection));
-        let (credentials, (), mut cursors, _) =
-            tokio::try_join!(read, start, cursors, ctx.status(event, progress.status()))?;
+        let states = failure::in_store(|| store.stream_states(tenant, connection));
+        let (credentials, (), mut states, _) =
+            tokio::try_join!(read, start, states, ctx.status(event, progress.status()))?;
         let credentials = match refresh::fresh(
             &self.deps,
-            target(event),
+            target_of(event),
             credentials,
             Need::BeforeExpiry,
         )
@@ -161,49 +220,125 @@ impl Handler for Sync {
                 .map(|s| s.name.to_owned())
                 .collect(),
         };
+        let budget = Budget {
+            limits,
+            started: Instant::now(),
+        };
         for stream in &streams {
-            let from = Resume {
-                stream,
-                cursor: cursors.remove(stream),
+            let state = states.remove(stream).unwrap_or_default();
+            // A stream the connector does not list fails in sync_page.
+            let spec = connector
+                .streams()
+                .iter()
+                .find(|spec| spec.name == stream)
+                .copied()
+                .unwrap_or(StreamSpec {
+                    name: "",
+                    description: "",
+                    reconcile: false,
+                });
+            let target = StreamTarget {
+                name: stream,
+                spec,
+                state,
             };
             let synced = self
-                .sync_stream(event, ctx, &*connector, &mut session, from, &mut progress)
+                .sync_stream(
+                    event,
+                    ctx,
+                    &*connector,
+                    &mut session,
+                    target,
+                    &budget,
+                    &mut progress,
+                )
                 .await;
-            if let Err(stop) = synced {
-                return self.stopped(event, ctx, run, &progress, stop).await;
+            match synced {
+                Ok(StreamEnd::Finished) => {}
+                Ok(StreamEnd::OutOfBudget(limit)) => {
+                    progress.gaps.push(format!(
+                        "the sync stopped at its limit of {limit} per run; the next sync \
+                         continues where it stopped"
+                    ));
+                    break;
+                }
+                Err(stop) => return self.stopped(event, ctx, run, &progress, stop).await,
             }
         }
 
-        let total = failure::in_store(|| {
-            store.complete_sync_run(tenant, connection, run, progress.records, progress.pages)
-        })
-        .await?;
-        let synced = ConnectionStatus::Synced {
-            records: total,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            last_sync_at: Utc::now(),
+        let reason = (!progress.gaps.is_empty()).then(|| progress.gaps.join("; "));
+        let outcome = SyncOutcome {
+            records: progress.counts.seen,
+            pages: progress.pages,
+            added: progress.counts.added,
+            updated: progress.counts.updated,
+            deleted: progress.counts.deleted,
+            result: match &reason {
+                None => SyncResult::Succeeded,
+                Some(reason) => SyncResult::Partial {
+                    reason: reason.clone(),
+                },
+            },
         };
-        ctx.status(event, synced).await?;
+        let total =
+            failure::in_store(|| store.complete_sync_run(tenant, connection, run, &outcome))
+                .await?;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let status = match reason {
+            None => ConnectionStatus::Synced {
+                records: total,
+                counts: progress.counts,
+                duration_ms,
+                last_sync_at: Utc::now(),
+            },
+            Some(reason) => ConnectionStatus::Partial {
+                records: total,
+                counts: progress.counts,
+                duration_ms,
+                last_sync_at: Utc::now(),
+                reason,
+            },
+        };
+        ctx.status(event, status).await?;
         Ok(())
     }
 }
 
 impl Sync {
-    /// Syncs one stream from its checkpoint to its end.
+    /// Syncs one stream: resumes its pass in progress, or begins one (full
+    /// or incremental), and reads it to its end or to the run's budget.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one stream of one run, and where to report"
+    )]
     async fn sync_stream(
         &self,
         event: &Envelope<SyncRequested>,
         ctx: &mut Context,
         connector: &dyn Connector,
         session: &mut Session,
-        from: Resume<'_>,
+        target: StreamTarget<'_>,
+        budget: &Budget,
         progress: &mut Progress,
-    ) -> Result<(), Stop> {
+    ) -> Result<StreamEnd, Stop> {
         let (tenant, connection) = (&event.tenant, &event.connection);
         let store = &self.deps.store;
-        let Resume { stream, mut cursor } = from;
+        let StreamTarget {
+            name: stream,
+            spec,
+            state,
+        } = target;
         progress.stream = Some(stream.to_owned());
+        let (mut pass, mut cursor) = match state.pass {
+            Some(resumed) => resumed,
+            None => begin_pass(connector, &spec, stream, &state, &budget.limits),
+        };
+        // After an incremental pass, at most one full pass in the same run.
+        let mut reconciled = pass.full;
         loop {
+            if let Some(limit) = budget.exhausted(progress) {
+                return Ok(StreamEnd::OutOfBudget(limit));
+            }
             let fetched = self
                 .fetch(
                     event,
@@ -225,7 +360,8 @@ impl Sync {
                     session.renewed_after_rejection = true;
                     let current = session.credentials.clone();
                     session.credentials =
-                        refresh::fresh(&self.deps, target(event), current, Need::Rejected).await?;
+                        refresh::fresh(&self.deps, target_of(event), current, Need::Rejected)
+                            .await?;
                     continue;
                 }
                 Err(Fetch::Provider(error)) => return Err(classify(&error)),
@@ -239,25 +375,70 @@ impl Sync {
                     updated_at: r.updated_at,
                 })
                 .collect();
-            failure::in_store(|| {
+            let counts = failure::in_store(|| {
                 store.commit_page(PageCommit {
                     tenant,
                     connection,
                     stream,
+                    pass: &pass,
                     records: &records,
                     cursor: page.next.as_ref(),
                 })
             })
             .await?;
-            progress.records += records.len() as u64;
+            progress.counts.seen += records.len() as u64;
+            progress.counts.added += counts.added;
+            progress.counts.updated += counts.updated;
             progress.pages += 1;
+            progress.bytes += page.bytes;
             if progress.last_report.elapsed() >= PROGRESS_EVERY {
                 report(event, ctx, progress).await?;
             }
-            let Some(next) = page.next else {
-                return Ok(());
+            if let Some(next) = page.next {
+                cursor = Some(next);
+                continue;
+            }
+            let ended = failure::in_store(|| {
+                store.finish_pass(PassEnd {
+                    tenant,
+                    connection,
+                    stream,
+                    pass: &pass,
+                    complete: page.gap.is_none(),
+                    reconcile: spec.reconcile,
+                })
+            })
+            .await?;
+            progress.counts.deleted += ended.deleted;
+            if let Some(gap) = page.gap {
+                progress.gaps.push(gap);
+                return Ok(StreamEnd::Finished);
+            }
+            let total = match page.total {
+                Some(total) if spec.reconcile && total != ended.live => total,
+                // What the provider has and what is stored agree, or there
+                // is no total to compare with.
+                _ => return Ok(StreamEnd::Finished),
             };
-            cursor = Some(next);
+            if reconciled {
+                progress.gaps.push(format!(
+                    "{} reported {total} {stream} at the end of the sync and {} are stored: it \
+                     changed during the sync, and the next sync catches up",
+                    self.deps.provider(&event.connector),
+                    ended.live
+                ));
+                return Ok(StreamEnd::Finished);
+            }
+            // Something was deleted since the last full pass: find it now.
+            tracing::info!(
+                stream,
+                provider_total = total,
+                stored = ended.live,
+                "Totals differ after an incremental pass; reading the stream whole."
+            );
+            reconciled = true;
+            pass = Pass::begin(true);
+            cursor = None;
         }
     }
 
@@ -309,8 +490,11 @@ impl Sync {
             Stop::Reauth(reason) => (reason, true),
         };
         let outcome = SyncOutcome {
-            records: progress.records,
+            records: progress.counts.seen,
             pages: progress.pages,
+            added: progress.counts.added,
+            updated: progress.counts.updated,
+            deleted: progress.counts.deleted,
             result: SyncResult::Failed {
                 error: reason.clone(),
             },
@@ -342,7 +526,34 @@ fn classify(error: &fleet_connectors::Error) -> Stop {
     }
 }
 
-fn target(event: &Envelope<SyncRequested>) -> Target<'_> {
+/// The pass a stream begins with: full when it has never completed one,
+/// when its last full pass is older than the reconciliation interval, or
+/// when the connector cannot read it incrementally; else incremental from
+/// the start of the last complete pass.
+fn begin_pass(
+    connector: &dyn Connector,
+    spec: &StreamSpec,
+    stream: &str,
+    state: &StreamState,
+    limits: &SyncLimits,
+) -> (Pass, Option<serde_json::Value>) {
+    let reconcile_every =
+        TimeDelta::seconds(i64::try_from(limits.reconcile_every_secs).unwrap_or(i64::MAX));
+    let due_full = spec.reconcile
+        && state
+            .last_full_at
+            .is_none_or(|at| Utc::now() - at >= reconcile_every);
+    let incremental = match state.high_water {
+        Some(since) if !due_full => connector.incremental_start(stream, since),
+        _ => None,
+    };
+    match incremental {
+        Some(cursor) => (Pass::begin(false), Some(cursor)),
+        None => (Pass::begin(true), None),
+    }
+}
+
+fn target_of(event: &Envelope<SyncRequested>) -> Target<'_> {
     Target {
         tenant: &event.tenant,
         connection: &event.connection,

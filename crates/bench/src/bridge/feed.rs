@@ -175,6 +175,7 @@ impl Feed {
         sent.per_tenant[tenant] += 1;
         let status = ConnectionStatus::Synced {
             records: sent.per_tenant[tenant],
+            counts: fleet_events::SyncCounts::default(),
             duration_ms: 0,
             last_sync_at: Utc::now(),
         };

@@ -55,6 +55,8 @@ pub(crate) struct Synced {
     pub(crate) records: Vec<Record>,
     pub(crate) pages: usize,
     pub(crate) totals: Vec<Option<u64>>,
+    /// The gaps the pages reported.
+    pub(crate) gaps: Vec<String>,
 }
 
 /// Calls `sync_page` from the start until the stream finishes.
@@ -63,12 +65,24 @@ pub(crate) async fn sync_all(
     credentials: &Credentials,
     stream: &str,
 ) -> Synced {
+    sync_from(connector, credentials, stream, None).await
+}
+
+/// Reads `stream` from `start` (a first cursor, such as an incremental
+/// pass's) to its end.
+pub(crate) async fn sync_from(
+    connector: &dyn Connector,
+    credentials: &Credentials,
+    stream: &str,
+    start: Option<serde_json::Value>,
+) -> Synced {
     let mut synced = Synced {
         records: Vec::new(),
         pages: 0,
         totals: Vec::new(),
+        gaps: Vec::new(),
     };
-    let mut cursor = None;
+    let mut cursor = start;
     loop {
         let page = connector
             .sync_page(credentials, stream, cursor.as_ref())
@@ -76,6 +90,7 @@ pub(crate) async fn sync_all(
             .unwrap();
         synced.pages += 1;
         synced.totals.push(page.total);
+        synced.gaps.extend(page.gap);
         synced.records.extend(page.records);
         let Some(next) = page.next else {
             return synced;

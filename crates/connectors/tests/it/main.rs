@@ -1,4 +1,5 @@
-//! The connectors against the provider simulator.
+//! The connectors against the provider simulator, and WordPress against a
+//! real WordPress.
 
 mod catalog;
 mod fluentcrm;
@@ -7,6 +8,7 @@ mod helpers;
 mod linkedin;
 mod meta;
 mod oauth2;
+mod real_wordpress;
 mod resilience;
 mod trello;
 mod wordpress;

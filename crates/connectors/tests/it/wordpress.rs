@@ -2,11 +2,11 @@ use std::collections::HashSet;
 
 use chrono::NaiveDateTime;
 use fleet_connectors::{Credentials, Error, ErrorClass};
-use fleet_sim::SiteConfig;
+use fleet_sim::{Collection, SiteChange, SiteConfig};
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, acme, bob, config, connector, spawn, sync_all};
+use crate::helpers::{PASSWORD, acme, bob, config, connector, spawn, sync_all, sync_from};
 
 #[tokio::test]
 async fn validate_returns_the_site_and_user_for_a_valid_application_password() {
@@ -96,7 +96,7 @@ async fn revoked_password_requires_reauth() {
 }
 
 #[tokio::test]
-async fn stripped_authorization_header_is_permanent_and_says_so() {
+async fn a_request_without_credentials_says_to_check_them_or_the_header() {
     let sim = spawn([acme(0)]).await;
     sim.inject_site("acme", fleet_sim::Fault::StripAuthorization, 1);
 
@@ -105,7 +105,7 @@ async fn stripped_authorization_header_is_permanent_and_says_so() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
     assert!(
         matches!(error, Error::AuthorizationStripped { .. }),
         "{error:?}"
@@ -113,35 +113,31 @@ async fn stripped_authorization_header_is_permanent_and_says_so() {
     let message = error.to_string();
     assert!(message.contains("rest_not_logged_in"), "{message}");
     assert!(
+        message.contains("check the user name and the application password"),
+        "{message}"
+    );
+    assert!(
         message.contains("strips the Authorization header"),
         "{message}"
     );
 }
 
 #[tokio::test]
-async fn syncing_posts_pages_through_all_250_without_duplicates() {
+async fn syncing_posts_pages_through_all_250_in_id_order_without_duplicates() {
     let sim = spawn([acme(250).utc_offset_minutes(120)]).await;
 
     let synced = sync_all(&*connector(&config(), "wordpress"), &bob(&sim), "posts").await;
 
     assert_eq!(synced.pages, 3);
     assert_eq!(synced.totals, [Some(250); 3]);
-    let ids: HashSet<_> = synced
+    assert!(synced.gaps.is_empty());
+    let ids: Vec<u64> = synced
         .records
         .iter()
-        .map(|r| r.external_id.as_str())
+        .map(|r| r.external_id.parse().unwrap())
         .collect();
-    assert_eq!(synced.records.len(), 250);
-    assert_eq!(ids.len(), 250);
-    assert!(ids.contains("1") && ids.contains("250"));
-    // Oldest modification first, dated by `modified_gmt` read as UTC, not by
-    // the site-local `modified`.
-    let dates: Vec<_> = synced
-        .records
-        .iter()
-        .map(|r| r.updated_at.unwrap())
-        .collect();
-    assert!(dates.is_sorted());
+    assert_eq!(ids, (1..=250).collect::<Vec<_>>());
+    // Dated by `modified_gmt` read as UTC, not by the site-local `modified`.
     let first = &synced.records[0];
     let modified_gmt: NaiveDateTime = first.payload["modified_gmt"]
         .as_str()
@@ -149,6 +145,105 @@ async fn syncing_posts_pages_through_all_250_without_duplicates() {
         .parse()
         .unwrap();
     assert_eq!(first.updated_at, Some(modified_gmt.and_utc()));
+}
+
+#[tokio::test]
+async fn posts_imported_in_one_second_are_all_read_even_across_pages() {
+    let sim = spawn([acme(25)]).await;
+    let import = SiteChange::Create {
+        collection: Collection::Posts,
+        count: 150,
+        modified_gmt: Some("2024-06-01T10:00:00".parse().unwrap()),
+    };
+    sim.change_site("acme", &import);
+
+    let synced = sync_all(&*connector(&config(), "wordpress"), &bob(&sim), "posts").await;
+
+    let ids: HashSet<_> = synced
+        .records
+        .iter()
+        .map(|r| r.external_id.clone())
+        .collect();
+    assert_eq!(ids.len(), 175);
+    assert_eq!(synced.records.len(), 175);
+    assert!(synced.gaps.is_empty());
+}
+
+#[tokio::test]
+async fn posts_removed_and_added_during_a_sync_skip_nothing_that_remains() {
+    let sim = spawn([acme(300)]).await;
+    // Before the second page: 12 posts already read are trashed, deleted
+    // or unpublished, which shifts every later post 12 places back, and
+    // 3 new posts arrive at the end.
+    for id in 1..=4 {
+        sim.change_site_on_request("acme", 2, SiteChange::Trash { id });
+    }
+    for id in 5..=8 {
+        sim.change_site_on_request("acme", 2, SiteChange::Delete { id });
+    }
+    for id in 9..=12 {
+        sim.change_site_on_request("acme", 2, SiteChange::Unpublish { id });
+    }
+    let create = SiteChange::Create {
+        collection: Collection::Posts,
+        count: 3,
+        modified_gmt: None,
+    };
+    sim.change_site_on_request("acme", 2, create);
+
+    let synced = sync_all(&*connector(&config(), "wordpress"), &bob(&sim), "posts").await;
+
+    let read: HashSet<u64> = synced
+        .records
+        .iter()
+        .map(|r| r.external_id.parse().unwrap())
+        .collect();
+    let published: HashSet<u64> = sim
+        .published("acme", Collection::Posts)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert!(
+        published.is_subset(&read),
+        "missing: {:?}",
+        published.difference(&read)
+    );
+    assert_eq!(published.len(), 291);
+    assert_eq!(synced.records.len(), read.len(), "no post is read twice");
+    assert!(synced.gaps.is_empty());
+}
+
+#[tokio::test]
+async fn a_site_with_plain_permalinks_is_reached_through_rest_route() {
+    let sim = spawn([acme(120).plain_permalinks()]).await;
+    let wordpress = connector(&config(), "wordpress");
+
+    let account = wordpress.validate(&bob(&sim)).await.unwrap();
+    let synced = sync_all(&*wordpress, &bob(&sim), "posts").await;
+
+    assert_eq!(account.id, sim.site_url("acme"));
+    assert_eq!(synced.records.len(), 120);
+    // Discovered once per call, then carried by the cursor: page two goes
+    // straight to ?rest_route=.
+    assert_eq!(synced.pages, 2);
+}
+
+#[tokio::test]
+async fn a_trashed_or_unpublished_post_leaves_the_stream() {
+    let sim = spawn([acme(10)]).await;
+    sim.change_site("acme", &SiteChange::Trash { id: 3 });
+    sim.change_site("acme", &SiteChange::Unpublish { id: 4 });
+    sim.change_site("acme", &SiteChange::Delete { id: 5 });
+
+    let synced = sync_all(&*connector(&config(), "wordpress"), &bob(&sim), "posts").await;
+
+    let ids: Vec<_> = synced
+        .records
+        .iter()
+        .map(|r| r.external_id.as_str())
+        .collect();
+    assert_eq!(ids, ["1", "2", "6", "7", "8", "9", "10"]);
+    assert_eq!(synced.totals, [Some(7)]);
 }
 
 #[tokio::test]
@@ -166,52 +261,54 @@ async fn syncing_an_empty_site_gives_no_records_and_finishes() {
 }
 
 #[tokio::test]
-async fn cursor_past_the_last_page_finishes_the_stream() {
+async fn cursor_past_the_last_post_finishes_the_stream() {
     let sim = spawn([acme(30)]).await;
 
     let page = connector(&config(), "wordpress")
-        .sync_page(&bob(&sim), "posts", Some(&json!({"page": 9})))
+        .sync_page(
+            &bob(&sim),
+            "posts",
+            Some(&json!({"offset": 900, "last_id": 999})),
+        )
         .await
         .unwrap();
 
     assert!(page.records.is_empty());
     assert_eq!(page.next, None);
+    assert_eq!(page.gap, None);
 }
 
 #[tokio::test]
-async fn modified_after_in_the_cursor_syncs_only_newer_posts() {
+async fn an_incremental_pass_reads_what_changed_since_with_an_overlap_and_the_whole_total() {
     let sim = spawn([acme(120).utc_offset_minutes(-300)]).await;
     let wordpress = connector(&config(), "wordpress");
-    let everything = sync_all(&*wordpress, &bob(&sim), "posts").await;
-    let mark = everything.records[99].payload["modified"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let since = chrono::Utc::now();
+    for id in [7, 70, 99] {
+        sim.change_site("acme", &SiteChange::Edit { id });
+    }
+    let created = sim.change_site(
+        "acme",
+        &SiteChange::Create {
+            collection: Collection::Posts,
+            count: 2,
+            modified_gmt: None,
+        },
+    );
+    let start = wordpress.incremental_start("posts", since);
 
-    let page = wordpress
-        .sync_page(
-            &bob(&sim),
-            "posts",
-            Some(&json!({"page": 1, "modified_after": mark})),
-        )
-        .await
-        .unwrap();
+    let synced = sync_from(&*wordpress, &bob(&sim), "posts", start).await;
 
-    let newer: Vec<_> = everything
+    let got: Vec<_> = synced
         .records
         .iter()
-        .filter(|r| r.payload["modified"].as_str().unwrap() > mark.as_str())
-        .map(|r| r.external_id.as_str())
+        .map(|r| r.external_id.parse::<u64>().unwrap())
         .collect();
-    let got: Vec<_> = page
-        .records
-        .iter()
-        .map(|r| r.external_id.as_str())
-        .collect();
-    assert!(!newer.is_empty() && newer.len() <= 20);
-    assert_eq!(got, newer);
-    assert_eq!(page.total, Some(newer.len() as u64));
-    assert_eq!(page.next, None);
+    let mut want = vec![7, 70, 99];
+    want.extend(created);
+    assert_eq!(got, want);
+    // The last page says what the whole stream holds, for the caller to
+    // compare with what it stored.
+    assert_eq!(synced.totals.last(), Some(&Some(122)));
 }
 
 #[tokio::test]
@@ -240,7 +337,7 @@ async fn unknown_stream_and_foreign_cursor_are_permanent() {
         .await
         .unwrap_err();
     let cursor = wordpress
-        .sync_page(&bob(&sim), "posts", Some(&json!({"offset": 3})))
+        .sync_page(&bob(&sim), "posts", Some(&json!({"page": 3})))
         .await
         .unwrap_err();
 

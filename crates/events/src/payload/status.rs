@@ -40,7 +40,9 @@ impl Payload for StatusChanged {
 /// `failed` |
 /// | `syncing` | a sync is running (repeated as progress) | `syncing`, `synced`, `retrying`,
 /// `failed`, `reauth_required` |
-/// | `synced` | the last sync completed | `syncing`, `validating` |
+/// | `synced` | the last sync completed: every record is stored | `syncing`, `validating` |
+/// | `partial` | the last sync ended without a complete picture; `reason` says why | `syncing`,
+/// `validating` |
 /// | `retrying` | a step failed transiently and will run again at `next_at` | the retried step's
 /// state, `retrying`, `failed`, `reauth_required` |
 /// | `failed` | a step gave up: retries exhausted or a permanent error | `validating`, `syncing` |
@@ -77,14 +79,34 @@ pub enum ConnectionStatus {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         stream: Option<String>,
     },
-    /// The last sync completed.
+    /// The last sync completed: every record the provider has is stored.
     Synced {
-        /// Records stored by the run.
+        /// Live records the connection has now, in all streams.
         records: u64,
+        /// What the run read and changed.
+        #[serde(default)]
+        counts: SyncCounts,
         /// How long the run took, in milliseconds.
         duration_ms: u64,
         /// When the run completed (RFC 3339, UTC).
         last_sync_at: DateTime<Utc>,
+    },
+    /// The last sync ran to its end but cannot promise that every record is
+    /// stored: the provider changed in a way paging could not follow, an
+    /// object could not be read, or the run reached its budget and goes on
+    /// in the next one. What it stored is stored.
+    Partial {
+        /// Live records the connection has now, in all streams.
+        records: u64,
+        /// What the run read and changed.
+        #[serde(default)]
+        counts: SyncCounts,
+        /// How long the run took, in milliseconds.
+        duration_ms: u64,
+        /// When the run ended (RFC 3339, UTC).
+        last_sync_at: DateTime<Utc>,
+        /// Why the run is not complete, safe to show the user.
+        reason: String,
     },
     /// A step failed transiently and runs again at `next_at`.
     Retrying {
@@ -112,6 +134,19 @@ pub enum ConnectionStatus {
     Disconnected,
 }
 
+/// What one sync run read from the provider and changed in the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SyncCounts {
+    /// Records read from the provider.
+    pub seen: u64,
+    /// Records stored for the first time, or again after a deletion.
+    pub added: u64,
+    /// Records whose content changed.
+    pub updated: u64,
+    /// Records removed at the provider, now marked deleted.
+    pub deleted: u64,
+}
+
 impl ConnectionStatus {
     /// The state without its details.
     pub fn state(&self) -> ConnectionState {
@@ -122,6 +157,7 @@ impl ConnectionStatus {
             Self::Saving => ConnectionState::Saving,
             Self::Syncing { .. } => ConnectionState::Syncing,
             Self::Synced { .. } => ConnectionState::Synced,
+            Self::Partial { .. } => ConnectionState::Partial,
             Self::Retrying { .. } => ConnectionState::Retrying,
             Self::Failed { .. } => ConnectionState::Failed,
             Self::ReauthRequired { .. } => ConnectionState::ReauthRequired,
@@ -152,6 +188,8 @@ pub enum ConnectionState {
     Syncing,
     /// See [`ConnectionStatus::Synced`].
     Synced,
+    /// See [`ConnectionStatus::Partial`].
+    Partial,
     /// See [`ConnectionStatus::Retrying`].
     Retrying,
     /// See [`ConnectionStatus::Failed`].
@@ -164,13 +202,14 @@ pub enum ConnectionState {
 
 impl ConnectionState {
     /// Every state.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Pending,
         Self::Validating,
         Self::Invalid,
         Self::Saving,
         Self::Syncing,
         Self::Synced,
+        Self::Partial,
         Self::Retrying,
         Self::Failed,
         Self::ReauthRequired,
@@ -186,6 +225,7 @@ impl ConnectionState {
             Self::Saving => "saving",
             Self::Syncing => "syncing",
             Self::Synced => "synced",
+            Self::Partial => "partial",
             Self::Retrying => "retrying",
             Self::Failed => "failed",
             Self::ReauthRequired => "reauth_required",
@@ -199,6 +239,7 @@ impl ConnectionState {
         match self {
             Self::Invalid
             | Self::Synced
+            | Self::Partial
             | Self::Failed
             | Self::ReauthRequired
             | Self::Disconnected => true,
@@ -297,6 +338,7 @@ mod tests {
             [
                 "invalid",
                 "synced",
+                "partial",
                 "failed",
                 "reauth_required",
                 "disconnected"

@@ -1,8 +1,8 @@
 use chrono::{DateTime, Utc};
 use fleet_events::{
     AccountInfo, ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, DeadLetter, Envelope,
-    EventId, Payload, SaveRequested, SetupOrigin, StatusChanged, Step, SyncRequested, SyncTrigger,
-    TenantId, TraceContext, ValidateRequested, subject,
+    EventId, Payload, SaveRequested, SetupOrigin, StatusChanged, Step, SyncCounts, SyncRequested,
+    SyncTrigger, TenantId, TraceContext, ValidateRequested, subject,
 };
 use proptest::{option, prelude::*, sample::select};
 use serde_json::Value;
@@ -137,13 +137,30 @@ fn status_changed_data() -> impl Strategy<Value = StatusChanged> {
                 stream
             }
         ),
-        (any::<u64>(), any::<u64>(), instant()).prop_map(|(records, duration_ms, last_sync_at)| {
-            ConnectionStatus::Synced {
+        (any::<u64>(), counts(), any::<u64>(), instant()).prop_map(
+            |(records, counts, duration_ms, last_sync_at)| ConnectionStatus::Synced {
                 records,
+                counts,
                 duration_ms,
                 last_sync_at,
             }
-        }),
+        ),
+        (
+            any::<u64>(),
+            counts(),
+            any::<u64>(),
+            instant(),
+            any::<String>()
+        )
+            .prop_map(|(records, counts, duration_ms, last_sync_at, reason)| {
+                ConnectionStatus::Partial {
+                    records,
+                    counts,
+                    duration_ms,
+                    last_sync_at,
+                    reason,
+                }
+            }),
         (any::<u32>(), instant(), any::<String>()).prop_map(|(attempt, next_at, reason)| {
             ConnectionStatus::Retrying {
                 attempt,
@@ -157,6 +174,17 @@ fn status_changed_data() -> impl Strategy<Value = StatusChanged> {
         Just(ConnectionStatus::Disconnected),
     ];
     status.prop_map(|status| StatusChanged { status })
+}
+
+fn counts() -> impl Strategy<Value = SyncCounts> {
+    (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
+        |(seen, added, updated, deleted)| SyncCounts {
+            seen,
+            added,
+            updated,
+            deleted,
+        },
+    )
 }
 
 fn dead_letter_data() -> impl Strategy<Value = DeadLetter> {

@@ -3,7 +3,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use fleet_events::{ConnectionId, CorrelationId, SyncTrigger, TenantId};
 use fleet_store::{
-    Connection, Error, PageCommit, RecordCursor, RecordPage, RecordQuery, RecordUpsert, Store,
+    Connection, Error, PageCommit, Pass, PassEnd, RecordCursor, RecordPage, RecordQuery,
+    RecordUpsert, Store,
 };
 use serde_json::{Value, json};
 
@@ -17,7 +18,8 @@ fn record(external_id: &str, payload: Value, updated_at: Option<DateTime<Utc>>) 
     }
 }
 
-/// Commits `records` to `stream` of `connection`, with `cursor`.
+/// Commits `records` to `stream` of `connection` in an incremental pass,
+/// with `cursor`; returns how many it added or updated.
 async fn commit(
     store: &Store,
     connection: &Connection,
@@ -25,19 +27,41 @@ async fn commit(
     records: &[RecordUpsert],
     cursor: Option<&Value>,
 ) -> u64 {
-    store
+    commit_in(
+        store,
+        connection,
+        stream,
+        &Pass::begin(false),
+        records,
+        cursor,
+    )
+    .await
+}
+
+/// Commits `records` to `stream` of `connection` in `pass`.
+async fn commit_in(
+    store: &Store,
+    connection: &Connection,
+    stream: &str,
+    pass: &Pass,
+    records: &[RecordUpsert],
+    cursor: Option<&Value>,
+) -> u64 {
+    let counts = store
         .commit_page(PageCommit {
             tenant: &connection.tenant,
             connection: &connection.id,
             stream,
+            pass,
             records,
             cursor,
         })
         .await
-        .unwrap()
+        .unwrap();
+    counts.added + counts.updated
 }
 
-/// The stream's cursor, as the sync step reads it.
+/// The position of the stream's pass in progress, as the sync step reads it.
 async fn stored_cursor(
     store: &Store,
     tenant: &TenantId,
@@ -45,10 +69,12 @@ async fn stored_cursor(
     stream: &str,
 ) -> Option<Value> {
     store
-        .cursors(tenant, connection)
+        .stream_states(tenant, connection)
         .await
         .unwrap()
         .remove(stream)
+        .and_then(|state| state.pass)
+        .and_then(|(_, cursor)| cursor)
 }
 
 /// A query for every record of `connection`, `limit` at a time.
@@ -58,6 +84,7 @@ fn all_records(connection: &Connection, limit: u32) -> RecordQuery<'_> {
         connection: &connection.id,
         stream: None,
         updated_since: None,
+        include_deleted: false,
         after: None,
         limit,
     }
@@ -177,36 +204,39 @@ async fn a_repeated_external_id_within_a_page_keeps_the_last() {
 }
 
 #[tokio::test]
-async fn the_cursor_is_saved_with_its_page_and_kept_by_a_page_without_one() {
+async fn the_position_is_saved_with_its_page_and_cleared_by_the_last() {
     let test = spawn_store().await;
     let connection = create_connection(&test.store, &tenant("acme")).await;
     let (tenant, id) = (&connection.tenant, &connection.id);
     let page = [record("1", json!({}), None)];
+    let pass = Pass::begin(true);
 
-    commit(
+    commit_in(
         &test.store,
         &connection,
         "posts",
+        &pass,
         &page,
         Some(&json!({"page": 2})),
     )
     .await;
     let after_first = stored_cursor(&test.store, tenant, id, "posts").await;
-    commit(&test.store, &connection, "posts", &page, None).await;
-    let after_second = stored_cursor(&test.store, tenant, id, "posts").await;
-    commit(
+    commit_in(
         &test.store,
         &connection,
         "posts",
+        &pass,
         &[],
         Some(&json!({"page": 3})),
     )
     .await;
-    let after_third = stored_cursor(&test.store, tenant, id, "posts").await;
+    let after_second = stored_cursor(&test.store, tenant, id, "posts").await;
+    commit_in(&test.store, &connection, "posts", &pass, &page, None).await;
+    let state = test.store.stream_states(tenant, id).await.unwrap();
 
     assert_eq!(after_first, Some(json!({"page": 2})));
-    assert_eq!(after_second, Some(json!({"page": 2})));
-    assert_eq!(after_third, Some(json!({"page": 3})));
+    assert_eq!(after_second, Some(json!({"page": 3})));
+    assert_eq!(state["posts"].pass, Some((pass, None)));
     assert_eq!(
         stored_cursor(&test.store, tenant, id, "comments").await,
         None
@@ -225,6 +255,7 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
             tenant: &acme,
             connection: &missing,
             stream: "posts",
+            pass: &Pass::begin(true),
             records: &[record("1", json!({}), None)],
             cursor: Some(&json!({"page": 2})),
         })
@@ -246,39 +277,206 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
 }
 
 #[tokio::test]
-async fn completing_a_run_forgets_every_stream_cursor_of_the_connection_only() {
+async fn finishing_a_pass_forgets_its_position_and_moves_the_high_water_mark() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let connection = create_connection(&test.store, &acme).await;
     let other = create_connection(&test.store, &acme).await;
     let cursor = json!("abc");
+    let pass = Pass::begin(false);
     for stream in ["posts", "comments"] {
-        commit(&test.store, &connection, stream, &[], Some(&cursor)).await;
+        commit_in(&test.store, &connection, stream, &pass, &[], Some(&cursor)).await;
     }
-    commit(&test.store, &other, "posts", &[], Some(&cursor)).await;
-    let run = CorrelationId::new();
-    test.store
-        .start_sync_run(&acme, &connection.id, run, SyncTrigger::Manual)
+    commit_in(&test.store, &other, "posts", &pass, &[], Some(&cursor)).await;
+
+    let ended = test
+        .store
+        .finish_pass(PassEnd {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &pass,
+            complete: true,
+            reconcile: true,
+        })
+        .await
+        .unwrap();
+    let states = test
+        .store
+        .stream_states(&acme, &connection.id)
         .await
         .unwrap();
 
-    test.store
-        .complete_sync_run(&acme, &connection.id, run, 0, 2)
-        .await
-        .unwrap();
-
-    assert_eq!(
-        stored_cursor(&test.store, &acme, &connection.id, "posts").await,
-        None
-    );
+    assert_eq!(ended.deleted, 0, "an incremental pass deletes nothing");
+    assert_eq!(states["posts"].pass, None);
+    assert_eq!(states["posts"].high_water, Some(pass.started_at));
+    assert_eq!(states["posts"].last_full_at, None);
     assert_eq!(
         stored_cursor(&test.store, &acme, &connection.id, "comments").await,
-        None
+        Some(cursor.clone())
     );
     assert_eq!(
         stored_cursor(&test.store, &acme, &other.id, "posts").await,
         Some(cursor)
     );
+}
+
+#[tokio::test]
+async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_revives_it() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let full = |records: &'static [&'static str]| {
+        records
+            .iter()
+            .map(|id| record(id, json!({"id": id}), None))
+            .collect::<Vec<_>>()
+    };
+    let end = |pass| PassEnd {
+        tenant: &acme,
+        connection: &connection.id,
+        stream: "posts",
+        pass,
+        complete: true,
+        reconcile: true,
+    };
+    let first = Pass::begin(true);
+    commit_in(
+        &test.store,
+        &connection,
+        "posts",
+        &first,
+        &full(&["1", "2", "3"]),
+        None,
+    )
+    .await;
+    test.store.finish_pass(end(&first)).await.unwrap();
+
+    let second = Pass::begin(true);
+    commit_in(
+        &test.store,
+        &connection,
+        "posts",
+        &second,
+        &full(&["1", "3"]),
+        None,
+    )
+    .await;
+    let gone = test.store.finish_pass(end(&second)).await.unwrap();
+    let live = test
+        .store
+        .list_records(all_records(&connection, 10))
+        .await
+        .unwrap();
+    let mut with_deleted = all_records(&connection, 10);
+    with_deleted.include_deleted = true;
+    let all = test.store.list_records(with_deleted).await.unwrap();
+    let stored = test
+        .store
+        .get_connection(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let third = Pass::begin(false);
+    let revived = test
+        .store
+        .commit_page(PageCommit {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &third,
+            records: &full(&["2"]),
+            cursor: None,
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(gone.deleted, 1);
+    assert_eq!(gone.live, 2);
+    let ids = |page: &RecordPage| {
+        page.records
+            .iter()
+            .map(|r| r.external_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&live), ["1", "3"]);
+    assert_eq!(all.records.len(), 3);
+    assert!(
+        all.records
+            .iter()
+            .any(|r| r.external_id == "2" && r.deleted_at.is_some())
+    );
+    assert_eq!(stored.records_total, 2, "records_total counts live records");
+    assert_eq!(revived.added, 1, "a deleted record seen again is added");
+    assert_eq!(
+        test.store
+            .count_records(&acme, &connection.id, None)
+            .await
+            .unwrap(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_pass_with_a_gap_deletes_nothing_and_keeps_the_high_water_mark() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let pass = Pass::begin(true);
+    commit_in(
+        &test.store,
+        &connection,
+        "posts",
+        &pass,
+        &[record("1", json!({}), None), record("2", json!({}), None)],
+        None,
+    )
+    .await;
+    test.store
+        .finish_pass(PassEnd {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &pass,
+            complete: true,
+            reconcile: true,
+        })
+        .await
+        .unwrap();
+    let gappy = Pass::begin(true);
+    commit_in(
+        &test.store,
+        &connection,
+        "posts",
+        &gappy,
+        &[record("1", json!({}), None)],
+        None,
+    )
+    .await;
+
+    let ended = test
+        .store
+        .finish_pass(PassEnd {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &gappy,
+            complete: false,
+            reconcile: true,
+        })
+        .await
+        .unwrap();
+    let states = test
+        .store
+        .stream_states(&acme, &connection.id)
+        .await
+        .unwrap();
+
+    assert_eq!(ended.deleted, 0);
+    assert_eq!(ended.live, 2);
+    assert_eq!(states["posts"].high_water, Some(pass.started_at));
+    assert_eq!(states["posts"].last_full_at, Some(pass.started_at));
 }
 
 #[tokio::test]
@@ -531,7 +729,7 @@ async fn deleting_a_connection_removes_its_records_cursors_and_runs_and_no_other
 }
 
 #[tokio::test]
-async fn every_stream_cursor_of_a_connection_is_read_at_once() {
+async fn every_stream_position_of_a_connection_is_read_at_once() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let connection = create_connection(&test.store, &acme).await;
@@ -562,15 +760,20 @@ async fn every_stream_cursor_of_a_connection_is_read_at_once() {
     )
     .await;
 
-    let cursors = test.store.cursors(&acme, &connection.id).await.unwrap();
+    let states = test
+        .store
+        .stream_states(&acme, &connection.id)
+        .await
+        .unwrap();
     let elsewhere = test
         .store
-        .cursors(&tenant("globex"), &connection.id)
+        .stream_states(&tenant("globex"), &connection.id)
         .await
         .unwrap();
 
-    assert_eq!(cursors.len(), 2);
-    assert_eq!(cursors["posts"], json!({"page": 2}));
-    assert_eq!(cursors["pages"], json!({"after": "x"}));
+    let cursor = |stream: &str| states[stream].pass.as_ref().and_then(|(_, c)| c.clone());
+    assert_eq!(states.len(), 2);
+    assert_eq!(cursor("posts"), Some(json!({"page": 2})));
+    assert_eq!(cursor("pages"), Some(json!({"after": "x"})));
     assert!(elsewhere.is_empty());
 }

@@ -157,6 +157,7 @@ async fn synced_sets_last_sync_and_records_and_clears_last_error() {
     };
     let synced = ConnectionStatus::Synced {
         records: 1234,
+        counts: fleet_events::SyncCounts::default(),
         duration_ms: 5000,
         last_sync_at: at(60),
     };
@@ -177,6 +178,7 @@ async fn a_later_sync_keeps_the_last_sync_time_until_it_completes() {
     let connection = create_connection(&test.store, &tenant("acme")).await;
     let synced = ConnectionStatus::Synced {
         records: 7,
+        counts: fleet_events::SyncCounts::default(),
         duration_ms: 100,
         last_sync_at: at(10),
     };

@@ -1,5 +1,5 @@
 use fleet_events::{ConnectionId, CorrelationId, SyncTrigger};
-use fleet_store::{Error, PageCommit, RecordUpsert, SyncOutcome, SyncResult};
+use fleet_store::{Error, PageCommit, Pass, RecordUpsert, SyncOutcome, SyncResult};
 use serde_json::json;
 
 use crate::helpers::{create_connection, spawn_store, tenant};
@@ -28,6 +28,9 @@ async fn a_run_starts_once_and_finishes_once() {
     let succeeded = SyncOutcome {
         records: 120,
         pages: 3,
+        added: 0,
+        updated: 0,
+        deleted: 0,
         result: SyncResult::Succeeded,
     };
     let finished = store
@@ -37,6 +40,9 @@ async fn a_run_starts_once_and_finishes_once() {
     let failed_late = SyncOutcome {
         records: 0,
         pages: 0,
+        added: 0,
+        updated: 0,
+        deleted: 0,
         result: SyncResult::Failed {
             error: "late".to_owned(),
         },
@@ -75,6 +81,9 @@ async fn a_failed_run_keeps_its_error() {
     let outcome = SyncOutcome {
         records: 40,
         pages: 1,
+        added: 0,
+        updated: 0,
+        deleted: 0,
         result: SyncResult::Failed {
             error: "The provider revoked the token.".to_owned(),
         },
@@ -133,6 +142,9 @@ async fn another_tenant_can_neither_see_nor_finish_a_run() {
     let outcome = SyncOutcome {
         records: 0,
         pages: 0,
+        added: 0,
+        updated: 0,
+        deleted: 0,
         result: SyncResult::Succeeded,
     };
 
@@ -170,7 +182,7 @@ async fn starting_a_run_of_a_missing_connection_reports_it_not_found() {
 }
 
 #[tokio::test]
-async fn completing_a_run_finishes_it_clears_the_cursors_and_counts_the_records() {
+async fn completing_a_run_finishes_it_and_counts_the_live_records() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let store = &test.store;
@@ -193,6 +205,7 @@ async fn completing_a_run_finishes_it_clears_the_cursors_and_counts_the_records(
                 tenant: &acme,
                 connection: &connection.id,
                 stream,
+                pass: &Pass::begin(true),
                 records,
                 cursor: Some(&json!({"page": 2})),
             })
@@ -200,13 +213,28 @@ async fn completing_a_run_finishes_it_clears_the_cursors_and_counts_the_records(
             .unwrap();
     }
 
+    let outcome = |records, pages, added| SyncOutcome {
+        records,
+        pages,
+        added,
+        updated: 0,
+        deleted: 0,
+        result: SyncResult::Partial {
+            reason: "stopped at the limit".to_owned(),
+        },
+    };
     let total = store
-        .complete_sync_run(&acme, &connection.id, run, 3, 2)
+        .complete_sync_run(&acme, &connection.id, run, &outcome(3, 2, 3))
         .await
         .unwrap();
     let again = store
-        .complete_sync_run(&acme, &connection.id, run, 0, 0)
+        .complete_sync_run(&acme, &connection.id, run, &outcome(0, 0, 0))
         .await
+        .unwrap();
+    let stored = store
+        .get_connection(&acme, &connection.id)
+        .await
+        .unwrap()
         .unwrap();
     let done = store
         .latest_sync_run(&acme, &connection.id)
@@ -215,14 +243,13 @@ async fn completing_a_run_finishes_it_clears_the_cursors_and_counts_the_records(
         .unwrap();
 
     assert_eq!((total, again), (3, 3));
-    assert_eq!(done.result, Some(SyncResult::Succeeded));
-    assert_eq!((done.records, done.pages), (3, 2));
-    assert!(done.finished_at.is_some());
-    assert!(
-        store
-            .cursors(&acme, &connection.id)
-            .await
-            .unwrap()
-            .is_empty()
+    assert_eq!(
+        done.result,
+        Some(SyncResult::Partial {
+            reason: "stopped at the limit".to_owned()
+        })
     );
+    assert_eq!((done.records, done.pages, done.added), (3, 2, 3));
+    assert!(done.finished_at.is_some());
+    assert_eq!(stored.records_total, 3);
 }

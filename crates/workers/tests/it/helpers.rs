@@ -64,16 +64,31 @@ impl TestFleet {
     /// As [`TestFleet::start`], scheduling every new connection's sync
     /// every `sync_interval`.
     pub(crate) async fn start_with(sync_interval: Option<Duration>) -> Self {
-        Self::start_full(sync_interval, fleet_sim::GoogleConfig::default()).await
+        Self::start_full(sync_interval, fleet_sim::GoogleConfig::default(), None).await
     }
 
     /// As [`TestFleet::start`], with a simulated Google behaving as
     /// `google` says and Google user `ada` added to it.
     pub(crate) async fn start_google(google: fleet_sim::GoogleConfig) -> Self {
-        Self::start_full(None, google).await
+        Self::start_full(None, google, None).await
     }
 
-    async fn start_full(sync_interval: Option<Duration>, google: fleet_sim::GoogleConfig) -> Self {
+    /// As [`TestFleet::start`], with catalog file `<id>.toml` holding
+    /// `contents` among the operator's overrides.
+    pub(crate) async fn start_with_catalog(id: &str, contents: &str) -> Self {
+        Self::start_full(
+            None,
+            fleet_sim::GoogleConfig::default(),
+            Some((id, contents)),
+        )
+        .await
+    }
+
+    async fn start_full(
+        sync_interval: Option<Duration>,
+        google: fleet_sim::GoogleConfig,
+        catalog_file: Option<(&str, &str)>,
+    ) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -94,6 +109,9 @@ impl TestFleet {
         )
         .expect("simulator");
         let catalog = oauth_catalog(&sim);
+        if let Some((id, contents)) = catalog_file {
+            std::fs::write(catalog.path().join(format!("{id}.toml")), contents).unwrap();
+        }
 
         let mount = vault.new_kv_mount().await;
         let secrets_config = serde_json::from_value(serde_json::json!({

@@ -4,4 +4,5 @@
 mod helpers;
 
 mod chain;
+mod integrity;
 mod refresh;
