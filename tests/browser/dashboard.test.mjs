@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
 
@@ -122,6 +122,19 @@ async function eventually(what, probe, ms = DEADLINE) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   assert.fail(`${what} did not happen within ${ms} ms (last: ${JSON.stringify(last)})`);
+}
+
+/** A token of another tenant, minted like scripts/up mints the demo's:
+ * `fleet token` with the run's key. */
+async function mintToken(tenant, user) {
+  const env = await readFile(join(RUN_DIR, 'env'), 'utf8');
+  const key = env.match(/FLEET_AUTH__KEY=(\S+)/)?.[1];
+  assert.ok(key, `no FLEET_AUTH__KEY in ${RUN_DIR}/env`);
+  const fleet = join(dirname(dirname(UP)), 'target', 'debug', 'fleet');
+  const { stdout } = await promisify(execFile)(fleet, ['token', '--tenant', tenant, '--user', user], {
+    env: { ...process.env, FLEET_AUTH__KEY: key },
+  });
+  return stdout.trim();
 }
 
 /** Makes the demo site answer its next `times` requests slowly, so a sync
@@ -389,6 +402,44 @@ test('a refused token is said plainly, and a new one opens the dashboard', async
   await page.locator('.connector[data-connector="wordpress"]').waitFor();
   await page.locator('#live[data-state="online"]').waitFor();
   assert.ok(await notice.isHidden(), 'the notice went away');
+});
+
+test('a #token= link never silently replaces the tenant the page acts for, which it shows', async (t) => {
+  const page = await openDashboard(t);
+  const identity = page.locator('#identity');
+  assert.equal(await identity.textContent(), 'Tenant demo');
+  const other = await mintToken('mallory', 'mallory@example.test');
+  const questions = [];
+  page.on('dialog', async (dialog) => {
+    questions.push(dialog.message());
+    await (questions.length === 1 ? dialog.dismiss() : dialog.accept());
+  });
+
+  // Someone sends a link with their own token; the signed-in page asks.
+  await page.goto(`${GATEWAY}/#token=${other}`);
+  await eventually('the question', () => questions.length === 1);
+  assert.match(questions[0], /signs the dashboard in as tenant "mallory" \(mallory@example\.test\)/);
+  assert.match(questions[0], /It is signed in as tenant "demo"/);
+  await page
+    .getByRole('alert')
+    .filter({ hasText: 'The sign-in link was not used: the dashboard is still signed in as tenant "demo".' })
+    .waitFor();
+  assert.equal(new URL(page.url()).hash, '', 'the token left the address bar');
+  assert.equal(await identity.textContent(), 'Tenant demo');
+  assert.equal(
+    await page.evaluate(() => sessionStorage.getItem('fleet.dashboard.token')),
+    TOKEN,
+    'the session kept its token',
+  );
+  await shot(page, 'token-link-refused');
+
+  // Agreeing switches the whole page over to the other tenant.
+  await page.goto(`${GATEWAY}/#token=${other}`);
+  await eventually('the second question', () => questions.length === 2);
+  await identity.filter({ hasText: 'Tenant mallory · mallory@example.test' }).waitFor();
+  await page.locator('#live[data-state="online"]').waitFor();
+  await page.locator('#no-connections').waitFor();
+  assert.equal(await page.locator('#connections > li').count(), 0, "demo's connections are gone");
 });
 
 test('Disconnect asks first, then the connection shows as disconnected', async (t) => {

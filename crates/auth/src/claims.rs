@@ -17,6 +17,9 @@ pub struct Claims {
     /// The connections the holder may see; `None` allows all of the
     /// tenant's (claim `connections`).
     pub connections: Option<Vec<ConnectionId>>,
+    /// Who holds the token, in the platform's words (claim `sub`): shown
+    /// to people, never used to decide what the holder may do.
+    pub subject: Option<String>,
 }
 
 impl Claims {
@@ -31,7 +34,14 @@ impl Claims {
             exp: now.saturating_add(ttl.as_secs()),
             iat: now,
             connections: None,
+            subject: None,
         }
+    }
+
+    /// Whether the token is narrowed to some connections (claim
+    /// `connections`).
+    pub fn is_narrowed(&self) -> bool {
+        self.connections.is_some()
     }
 
     /// Whether the holder may see `connection`.
@@ -42,17 +52,30 @@ impl Claims {
     }
 }
 
-/// The claims as they travel, before the ids are checked.
+/// The claims as they travel, before the ids are checked. The registered
+/// claims are optional here so that a missing one is reported by name.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Wire {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) tenant: Option<String>,
-    pub(crate) exp: u64,
-    pub(crate) iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) exp: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) connections: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) sub: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) aud: Option<String>,
+    pub(crate) aud: Option<Audience>,
+}
+
+/// `aud`: one audience or several (RFC 7519 allows both).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Audience {
+    One(String),
+    Many(Vec<String>),
 }

@@ -1,32 +1,41 @@
-//! Tenant bearer tokens of connector-fleet: HS256 JSON Web Tokens signed
-//! with one configured key, accepted by the gateway and the bridge.
+//! Tenant bearer tokens of connector-fleet: JSON Web Tokens accepted by
+//! the gateway and the bridge.
 //!
 //! A token names its tenant in the `tenant` claim, not in `sub`: `sub` is
-//! left to the platform for the user who holds the token, and a claim named
-//! for what it scopes cannot be confused with it. The optional
-//! `connections` claim narrows the token to some of the tenant's
-//! connections. `exp` and `iat` are required; `iss` and `aud` are checked
-//! when [`Config`] sets them.
+//! left to the platform for the user who holds the token (shown to people,
+//! never used to decide anything), and a claim named for what it scopes
+//! cannot be confused with it. The optional `connections` claim narrows
+//! the token to some of the tenant's connections. `exp`, `iat` and `aud`
+//! are required: `aud` must name the configured audience
+//! ([`DEFAULT_AUDIENCE`] unless set), `exp - iat` may not exceed the
+//! configured maximum lifetime (24 h by default), `iat` and `nbf` may not
+//! be in the future; `iss` is checked when [`Config`] sets it.
+//!
+//! Tokens are signed with one configured [`Algorithm`]: HS256 with a key
+//! every service shares (local use), or EdDSA (Ed25519) or RS256, where
+//! the gateway and the bridge hold only the issuer's public key and so
+//! cannot mint tokens. A token never chooses its algorithm (`alg: none`,
+//! or HS256 "signed" with a public key, is refused).
 //!
 //! What it does not do: read the environment (callers pass a [`Config`]),
-//! fetch keys (no JWKS, no key rotation), or support any algorithm but
-//! HS256, so a token cannot choose a weaker one (`alg: none`) for itself.
+//! fetch keys (no JWKS, no rotation: one key at a time).
 //!
 //! Start from:
-//! - [`Verifier`]: [`new`](Verifier::new) from a [`Config`],
-//!   [`verify`](Verifier::verify) and [`issue`](Verifier::issue);
+//! - [`Verifier`]: [`new`](Verifier::new) from a [`Config`] and
+//!   [`verify`](Verifier::verify);
+//! - [`Signer`]: minting, with the HS256 key or a private key;
 //! - [`Claims`]: what a valid token says;
 //! - [`Error`]: why a token was refused, in words safe to show the holder
-//!   (never the token itself).
+//!   (never the token itself); [`KeyError`]: why the settings are unusable.
 //!
 //! ```
-//! use fleet_auth::{Claims, Config, Verifier};
+//! use fleet_auth::{Claims, Config, Signer, Verifier};
 //! use fleet_events::TenantId;
 //!
 //! let config = Config::new("a key of at least thirty-two bytes!!".into());
 //! let verifier = Verifier::new(&config)?;
 //! let claims = Claims::for_tenant(TenantId::parse("acme")?, std::time::Duration::from_secs(600));
-//! let token = verifier.issue(&claims);
+//! let token = Signer::new(&config)?.sign(&claims)?;
 //! assert_eq!(verifier.verify(&token)?.tenant.as_str(), "acme");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -36,9 +45,12 @@
 mod claims;
 mod config;
 mod error;
+mod keys;
+mod signer;
 mod verifier;
 
 pub use claims::Claims;
-pub use config::{Config, MIN_KEY_LEN};
-pub use error::{Error, KeyTooShort};
+pub use config::{Algorithm, Config, DEFAULT_AUDIENCE, MIN_KEY_LEN};
+pub use error::{Error, KeyError, SignError};
+pub use signer::Signer;
 pub use verifier::Verifier;

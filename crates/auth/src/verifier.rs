@@ -1,79 +1,108 @@
-//! Checking and issuing tokens.
+//! Checking tokens.
 
 use std::fmt;
 
 use fleet_events::{ConnectionId, TenantId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use secrecy::ExposeSecret as _;
+use jsonwebtoken::{DecodingKey, Validation, errors::ErrorKind};
 
-use crate::{Claims, Config, Error, KeyTooShort, MIN_KEY_LEN, claims::Wire};
+use crate::{Algorithm, Claims, Config, Error, KeyError, Signer, claims::Wire, keys};
 
-/// Checks and issues tenant tokens with one key.
+/// Checks tenant tokens: the signature with the one configured algorithm
+/// and key, `exp`, `nbf`, `iat`, the lifetime, `aud` and `iss`.
 ///
 /// Cheap to share behind an `Arc`; `Debug` does not show the key.
 pub struct Verifier {
     decoding: DecodingKey,
-    encoding: EncodingKey,
     validation: Validation,
+    algorithm: Algorithm,
     issuer: Option<String>,
-    audience: Option<String>,
+    audience: String,
+    max_lifetime_seconds: u64,
+    /// The HS256 key signs too; asymmetric verifiers hold no private key.
+    signer: Option<Signer>,
 }
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
+            .field("algorithm", &self.algorithm)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.validation.leeway)
+            .field("max_lifetime_seconds", &self.max_lifetime_seconds)
             .finish_non_exhaustive()
     }
 }
 
 impl Verifier {
-    /// A verifier for the configured key, issuer, audience and leeway.
+    /// A verifier for the configured algorithm, key, issuer, audience,
+    /// leeway and maximum lifetime.
     ///
     /// # Errors
     ///
-    /// [`KeyTooShort`] when the key has fewer than [`MIN_KEY_LEN`] bytes.
-    pub fn new(config: &Config) -> Result<Self, KeyTooShort> {
-        let key = config.key.expose_secret().as_bytes();
-        if key.len() < MIN_KEY_LEN {
-            return Err(KeyTooShort { len: key.len() });
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
+    /// A [`KeyError`] naming the setting that is missing, wrong, or out of
+    /// place (an HMAC key next to a public key, a private key where the
+    /// public one belongs).
+    pub fn new(config: &Config) -> Result<Self, KeyError> {
+        keys::check(config)?;
+        let decoding = keys::decoding(config)?;
+        let signer = match config.algorithm {
+            Algorithm::Hs256 => Some(Signer::new(config)?),
+            Algorithm::EdDsa | Algorithm::Rs256 => None,
+        };
+        let mut validation = Validation::new(config.algorithm.jwt());
         validation.leeway = config.leeway_seconds;
-        let mut required = vec!["exp"];
-        required.extend(config.issuer.as_ref().map(|_| "iss"));
-        required.extend(config.audience.as_ref().map(|_| "aud"));
-        validation.set_required_spec_claims(&required);
-        validation.validate_aud = config.audience.is_some();
-        if let Some(audience) = &config.audience {
-            validation.set_audience(&[audience]);
-        }
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_audience(&[&config.audience]);
+        let mut required = vec!["exp", "aud"];
         if let Some(issuer) = &config.issuer {
+            required.push("iss");
             validation.set_issuer(&[issuer]);
         }
+        validation.set_required_spec_claims(&required);
         Ok(Self {
-            decoding: DecodingKey::from_secret(key),
-            encoding: EncodingKey::from_secret(key),
+            decoding,
             validation,
+            algorithm: config.algorithm,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
+            max_lifetime_seconds: config.max_lifetime_seconds,
+            signer,
         })
     }
 
-    /// Checks `token`'s signature, expiry, issuer and audience, and returns
-    /// its claims.
+    /// The algorithm tokens must be signed with.
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Checks `token`'s signature, `exp`, `nbf`, `iat`, lifetime, audience
+    /// and issuer, and returns its claims.
     ///
     /// # Errors
     ///
-    /// [`Error::Expired`], [`Error::BadSignature`], [`Error::Malformed`],
-    /// [`Error::WrongClaim`], or one of the tenant and connection claim
-    /// errors.
+    /// The [`Error`] that says why the token is refused.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
         let wire = jsonwebtoken::decode::<Wire>(token, &self.decoding, &self.validation)
-            .map_err(|e| refusal(e.kind()))?
+            .map_err(|e| self.refusal(e.kind()))?
             .claims;
+        let exp = wire.exp.ok_or(Error::Malformed {
+            reason: "it has no `exp` claim",
+        })?;
+        let iat = wire.iat.ok_or(Error::Malformed {
+            reason: "it has no `iat` claim",
+        })?;
+        let now = jsonwebtoken::get_current_timestamp();
+        if iat > now.saturating_add(self.validation.leeway) {
+            return Err(Error::IssuedInTheFuture);
+        }
+        if exp.saturating_sub(iat) > self.max_lifetime_seconds {
+            return Err(Error::TooLong {
+                max_seconds: self.max_lifetime_seconds,
+            });
+        }
         let tenant = wire.tenant.ok_or(Error::MissingTenant)?;
         let connections = wire
             .connections
@@ -86,61 +115,69 @@ impl Verifier {
             .map_err(Error::InvalidConnection)?;
         Ok(Claims {
             tenant: TenantId::parse(&tenant).map_err(Error::InvalidTenant)?,
-            exp: wire.exp,
-            iat: wire.iat,
+            exp,
+            iat,
             connections,
+            subject: wire.sub,
         })
     }
 
-    /// Signs `claims` into a token, with this verifier's issuer and audience,
-    /// for tests and demo tooling.
+    /// Signs `claims` into an HS256 token with this verifier's key, issuer
+    /// and audience, for tests and demo tooling. Unlike [`Signer::sign`] it
+    /// does not check the lifetime, so tests can make tokens that are
+    /// refused.
     ///
     /// # Panics
     ///
-    /// Never: HMAC signing of serializable claims cannot fail.
+    /// When tokens are signed with EdDSA or RS256: this verifier holds only
+    /// the public key and cannot sign (use a [`Signer`] with the private
+    /// key).
     pub fn issue(&self, claims: &Claims) -> String {
-        let wire = Wire {
-            tenant: Some(claims.tenant.to_string()),
-            exp: claims.exp,
-            iat: claims.iat,
-            connections: claims
-                .connections
-                .as_ref()
-                .map(|ids| ids.iter().map(ToString::to_string).collect()),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &wire, &self.encoding)
+        self.signer
+            .as_ref()
+            .expect("only an HS256 verifier can sign; use a Signer with the private key")
+            .encode(claims)
             .expect("HS256 signing of plain claims does not fail")
     }
-}
 
-/// The refusal for a `jsonwebtoken` failure, in words that never quote the token.
-fn refusal(kind: &ErrorKind) -> Error {
-    let malformed = |reason| Error::Malformed { reason };
-    match kind {
-        ErrorKind::ExpiredSignature => Error::Expired,
-        ErrorKind::InvalidSignature => Error::BadSignature,
-        ErrorKind::InvalidIssuer => Error::WrongClaim { claim: "iss" },
-        ErrorKind::InvalidAudience => Error::WrongClaim { claim: "aud" },
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-            malformed("it is not signed with HS256")
+    /// The refusal for a `jsonwebtoken` failure, in words that never quote
+    /// the token.
+    fn refusal(&self, kind: &ErrorKind) -> Error {
+        let malformed = |reason| Error::Malformed { reason };
+        let wrong_issuer = || Error::WrongClaim {
+            claim: "iss",
+            expected: self.issuer.clone().unwrap_or_default(),
+        };
+        let wrong_audience = || Error::WrongClaim {
+            claim: "aud",
+            expected: self.audience.clone(),
+        };
+        match kind {
+            ErrorKind::ExpiredSignature => Error::Expired,
+            ErrorKind::ImmatureSignature => Error::NotYetValid,
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidEddsaKey
+            | ErrorKind::InvalidRsaKey(_)
+            | ErrorKind::InvalidKeyFormat => Error::BadSignature,
+            ErrorKind::InvalidIssuer => wrong_issuer(),
+            ErrorKind::InvalidAudience => wrong_audience(),
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                Error::WrongAlgorithm {
+                    expected: self.algorithm.name(),
+                }
+            }
+            ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => wrong_issuer(),
+            ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => wrong_audience(),
+            ErrorKind::MissingRequiredClaim(_) => malformed("it has no `exp` claim"),
+            ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+                malformed("a part is not base64url-encoded UTF-8")
+            }
+            ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => malformed(
+                "its header or claims are not the expected JSON (numeric `exp`, `iat` and `nbf`, a string `tenant`)",
+            ),
+            _ => malformed("it is not three dot-separated base64url parts"),
         }
-        ErrorKind::MissingRequiredClaim(claim) if claim == "iss" => {
-            Error::WrongClaim { claim: "iss" }
-        }
-        ErrorKind::MissingRequiredClaim(claim) if claim == "aud" => {
-            Error::WrongClaim { claim: "aud" }
-        }
-        ErrorKind::MissingRequiredClaim(_) => malformed("it has no `exp` claim"),
-        ErrorKind::ImmatureSignature => malformed("it is not valid yet (`nbf` is in the future)"),
-        ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
-            malformed("a part is not base64url-encoded UTF-8")
-        }
-        ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => {
-            malformed("its header or claims are not the expected JSON (numeric `exp` and `iat`)")
-        }
-        _ => malformed("it is not three dot-separated base64url parts"),
     }
 }
 
@@ -148,9 +185,18 @@ fn refusal(kind: &ErrorKind) -> Error {
 mod tests {
     use std::time::Duration;
 
+    use jsonwebtoken::{EncodingKey, Header};
+    use secrecy::SecretString;
+
     use super::*;
+    use crate::SignError;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
+    const ED_PRIVATE: &str = include_str!("../testdata/ed25519-private.pem");
+    const ED_PUBLIC: &str = include_str!("../testdata/ed25519-public.pem");
+    const ED_OTHER_PUBLIC: &str = include_str!("../testdata/ed25519-other-public.pem");
+    const RSA_PRIVATE: &str = include_str!("../testdata/rsa-private.pem");
+    const RSA_PUBLIC: &str = include_str!("../testdata/rsa-public.pem");
 
     fn verifier() -> Verifier {
         Verifier::new(&Config::new(KEY.into())).unwrap()
@@ -160,25 +206,54 @@ mod tests {
         Claims::for_tenant(TenantId::parse(tenant).unwrap(), Duration::from_secs(600))
     }
 
-    fn sign(key: &str, claims: &serde_json::Value) -> String {
+    fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    /// `claims` signed with the HS256 test key, whatever they hold.
+    fn sign(claims: &serde_json::Value) -> String {
         jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
+            &Header::new(jsonwebtoken::Algorithm::HS256),
             claims,
-            &EncodingKey::from_secret(key.as_bytes()),
+            &EncodingKey::from_secret(KEY.as_bytes()),
         )
         .unwrap()
+    }
+
+    /// Valid claims for tenant `acme`, with `extra` merged in (a `null`
+    /// removes a claim).
+    fn raw(extra: &serde_json::Value) -> serde_json::Value {
+        let mut claims = serde_json::json!({
+            "tenant": "acme", "exp": now() + 600, "iat": now(), "aud": "connector-fleet",
+        });
+        for (key, value) in extra.as_object().unwrap() {
+            if value.is_null() {
+                claims.as_object_mut().unwrap().remove(key);
+            } else {
+                claims[key] = value.clone();
+            }
+        }
+        claims
+    }
+
+    fn ed25519() -> (Signer, Verifier) {
+        let config = Config::with_public_key(Algorithm::EdDsa, ED_PUBLIC);
+        let signer = Signer::with_private_key(&config, &SecretString::from(ED_PRIVATE)).unwrap();
+        (signer, Verifier::new(&config).unwrap())
     }
 
     #[test]
     fn an_issued_token_verifies_to_the_same_claims() {
         let mut issued = claims("acme");
         issued.connections = Some(vec![ConnectionId::parse("c-1").unwrap()]);
+        issued.subject = Some("ada@acme.example".to_owned());
 
         let verified = verifier().verify(&verifier().issue(&issued)).unwrap();
 
         assert_eq!(verified, issued);
         assert!(verified.allows(&ConnectionId::parse("c-1").unwrap()));
         assert!(!verified.allows(&ConnectionId::parse("c-2").unwrap()));
+        assert!(verified.is_narrowed());
     }
 
     #[test]
@@ -226,25 +301,25 @@ mod tests {
     }
 
     #[test]
-    fn a_token_with_another_algorithm_is_refused() {
+    fn a_token_with_another_algorithm_is_refused_naming_the_accepted_one() {
         let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::HS512),
-            &serde_json::json!({"tenant": "acme", "exp": u64::MAX / 2, "iat": 0}),
+            &Header::new(jsonwebtoken::Algorithm::HS512),
+            &raw(&serde_json::json!({})),
             &EncodingKey::from_secret(KEY.as_bytes()),
         )
         .unwrap();
 
         let err = verifier().verify(&token).unwrap_err();
 
-        assert!(matches!(err, Error::Malformed { .. }), "{err}");
+        assert!(
+            matches!(err, Error::WrongAlgorithm { expected: "HS256" }),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_token_without_a_tenant_claim_names_the_claim() {
-        let token = sign(
-            KEY,
-            &serde_json::json!({"sub": "acme", "exp": u64::MAX / 2, "iat": 0}),
-        );
+        let token = sign(&raw(&serde_json::json!({"tenant": null, "sub": "acme"})));
 
         let err = verifier().verify(&token).unwrap_err();
 
@@ -253,10 +328,7 @@ mod tests {
 
     #[test]
     fn a_tenant_claim_that_is_no_tenant_id_is_refused() {
-        let token = sign(
-            KEY,
-            &serde_json::json!({"tenant": "acme.>", "exp": u64::MAX / 2, "iat": 0}),
-        );
+        let token = sign(&raw(&serde_json::json!({"tenant": "acme.>"})));
 
         let err = verifier().verify(&token).unwrap_err();
 
@@ -264,43 +336,310 @@ mod tests {
     }
 
     #[test]
-    fn a_token_without_exp_is_malformed() {
-        let token = sign(KEY, &serde_json::json!({"tenant": "acme", "iat": 0}));
-
-        let err = verifier().verify(&token).unwrap_err();
-
-        assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    fn a_token_without_exp_or_iat_names_the_missing_claim() {
+        for (claim, extra) in [
+            ("exp", serde_json::json!({"exp": null})),
+            ("iat", serde_json::json!({"iat": null})),
+        ] {
+            let err = verifier().verify(&sign(&raw(&extra))).unwrap_err();
+            assert!(matches!(err, Error::Malformed { .. }), "{claim}: {err}");
+            assert!(err.to_string().contains(&format!("`{claim}`")), "{err}");
+        }
     }
 
     #[test]
-    fn issuer_and_audience_are_checked_when_configured() {
+    fn the_audience_must_be_present_and_match() {
+        assert!(
+            verifier()
+                .verify(&sign(&raw(&serde_json::json!({}))))
+                .is_ok()
+        );
+        let listed = serde_json::json!({"aud": ["dashboard", "connector-fleet"]});
+        assert!(verifier().verify(&sign(&raw(&listed))).is_ok());
+
+        for extra in [
+            serde_json::json!({"aud": null}),
+            serde_json::json!({"aud": "another-service"}),
+            serde_json::json!({"aud": ["another-service"]}),
+        ] {
+            let err = verifier().verify(&sign(&raw(&extra))).unwrap_err();
+            assert!(
+                matches!(&err, Error::WrongClaim { claim: "aud", expected } if expected == "connector-fleet"),
+                "{extra}: {err}"
+            );
+            assert!(err.to_string().contains("\"connector-fleet\""), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_configured_audience_replaces_the_default() {
         let mut config = Config::new(KEY.into());
-        config.issuer = Some("gateway".into());
-        config.audience = Some("dashboard".into());
+        config.audience = "dashboard".to_owned();
         let strict = Verifier::new(&config).unwrap();
 
         assert!(strict.verify(&strict.issue(&claims("acme"))).is_ok());
         let err = strict
             .verify(&verifier().issue(&claims("acme")))
             .unwrap_err();
-        assert!(matches!(err, Error::WrongClaim { .. }), "{err}");
+        assert!(
+            matches!(err, Error::WrongClaim { claim: "aud", .. }),
+            "{err}"
+        );
+        config.audience = " ".to_owned();
+        assert!(matches!(
+            Verifier::new(&config).unwrap_err(),
+            KeyError::EmptyAudience
+        ));
     }
 
     #[test]
-    fn a_short_key_is_refused() {
-        let err = Verifier::new(&Config::new("short".into())).unwrap_err();
+    fn the_issuer_is_checked_when_configured() {
+        let mut config = Config::new(KEY.into());
+        config.issuer = Some("platform".into());
+        let strict = Verifier::new(&config).unwrap();
 
-        assert_eq!(err.len, 5);
+        assert!(strict.verify(&strict.issue(&claims("acme"))).is_ok());
+        let err = strict
+            .verify(&verifier().issue(&claims("acme")))
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::WrongClaim { claim: "iss", .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused_beyond_the_leeway() {
+        let soon = sign(&raw(&serde_json::json!({"nbf": now() + 10})));
+        assert!(verifier().verify(&soon).is_ok(), "within the 30 s leeway");
+
+        let later = sign(&raw(&serde_json::json!({"nbf": now() + 300})));
+        let err = verifier().verify(&later).unwrap_err();
+        assert!(matches!(err, Error::NotYetValid), "{err}");
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused() {
+        let token = sign(&raw(
+            &serde_json::json!({"iat": now() + 3600, "exp": now() + 7200}),
+        ));
+
+        let err = verifier().verify(&token).unwrap_err();
+
+        assert!(matches!(err, Error::IssuedInTheFuture), "{err}");
+    }
+
+    #[test]
+    fn a_token_valid_for_longer_than_the_maximum_is_refused() {
+        let mut long = claims("acme");
+        long.exp = long.iat + 24 * 3600 + 1;
+        let err = verifier().verify(&verifier().issue(&long)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::TooLong {
+                    max_seconds: 86_400
+                }
+            ),
+            "{err}"
+        );
+
+        long.exp = long.iat + 24 * 3600;
+        assert!(verifier().verify(&verifier().issue(&long)).is_ok());
+
+        let signer = Signer::new(&Config::new(KEY.into())).unwrap();
+        let mut longer = claims("acme");
+        longer.exp = longer.iat + 48 * 3600;
+        let refused = signer.sign(&longer).unwrap_err();
+        assert!(matches!(refused, SignError::TooLong { .. }), "{refused}");
+    }
+
+    #[test]
+    fn a_short_or_missing_hmac_key_is_refused() {
+        let err = Verifier::new(&Config::new("short".into())).unwrap_err();
+        assert!(matches!(err, KeyError::KeyTooShort { len: 5 }), "{err}");
         assert_eq!(
             err.to_string(),
             "the token signing key has 5 bytes; use at least 32 random bytes"
         );
+
+        let mut none = Config::new(KEY.into());
+        none.key = None;
+        assert!(matches!(
+            Verifier::new(&none).unwrap_err(),
+            KeyError::MissingKey
+        ));
     }
 
     #[test]
     fn debug_output_does_not_show_the_key() {
         let debug = format!("{:?}", verifier());
-
         assert!(!debug.contains(KEY), "{debug}");
+
+        let signer = Signer::with_private_key(
+            &Config::with_public_key(Algorithm::EdDsa, ED_PUBLIC),
+            &SecretString::from(ED_PRIVATE),
+        )
+        .unwrap();
+        let debug = format!("{signer:?}");
+        assert!(!debug.contains("PRIVATE"), "{debug}");
+    }
+
+    #[test]
+    fn ed25519_tokens_verify_with_the_public_key_alone() {
+        let (signer, verifier) = ed25519();
+        let mut issued = claims("acme");
+        issued.subject = Some("ada".to_owned());
+
+        let token = signer.sign(&issued).unwrap();
+
+        assert_eq!(verifier.verify(&token).unwrap(), issued);
+        assert_eq!(verifier.algorithm(), Algorithm::EdDsa);
+        let other =
+            Verifier::new(&Config::with_public_key(Algorithm::EdDsa, ED_OTHER_PUBLIC)).unwrap();
+        assert!(matches!(
+            other.verify(&token).unwrap_err(),
+            Error::BadSignature
+        ));
+    }
+
+    #[test]
+    fn an_ed25519_verifier_refuses_hs256_tokens_even_signed_with_its_public_key() {
+        let (_, verifier) = ed25519();
+        // The classic confusion: an HMAC "signed" with the public key.
+        let forged = jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &raw(&serde_json::json!({})),
+            &EncodingKey::from_secret(ED_PUBLIC.as_bytes()),
+        )
+        .unwrap();
+
+        let err = verifier.verify(&forged).unwrap_err();
+
+        assert!(
+            matches!(err, Error::WrongAlgorithm { expected: "EdDSA" }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "only an HS256 verifier can sign")]
+    fn a_verify_only_verifier_cannot_mint() {
+        let (_, verifier) = ed25519();
+        verifier.issue(&claims("acme"));
+    }
+
+    #[test]
+    fn rs256_tokens_verify_with_the_public_key() {
+        let config = Config::with_public_key(Algorithm::Rs256, RSA_PUBLIC);
+        let signer = Signer::with_private_key(&config, &SecretString::from(RSA_PRIVATE)).unwrap();
+        let verifier = Verifier::new(&config).unwrap();
+
+        let token = signer.sign(&claims("acme")).unwrap();
+
+        assert_eq!(verifier.verify(&token).unwrap().tenant.as_str(), "acme");
+        let (ed_signer, _) = ed25519();
+        let err = verifier
+            .verify(&ed_signer.sign(&claims("acme")).unwrap())
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::WrongAlgorithm { expected: "RS256" }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn asymmetric_settings_say_what_is_wrong_without_quoting_keys() {
+        type Expected = fn(&KeyError) -> bool;
+        let cases: [(Config, Expected); 6] = [
+            (Config::with_public_key(Algorithm::EdDsa, ED_PRIVATE), |e| {
+                matches!(e, KeyError::PrivateKeyAsPublic)
+            }),
+            (Config::with_public_key(Algorithm::EdDsa, RSA_PUBLIC), |e| {
+                matches!(
+                    e,
+                    KeyError::BadPublicKey {
+                        expected: "Ed25519"
+                    }
+                )
+            }),
+            (Config::with_public_key(Algorithm::Rs256, ED_PUBLIC), |e| {
+                matches!(e, KeyError::BadPublicKey { expected: "RSA" })
+            }),
+            (
+                Config::with_public_key(Algorithm::EdDsa, "not a key"),
+                |e| matches!(e, KeyError::BadPublicKey { .. }),
+            ),
+            (
+                Config {
+                    key: Some(KEY.into()),
+                    ..Config::with_public_key(Algorithm::EdDsa, ED_PUBLIC)
+                },
+                |e| matches!(e, KeyError::UnusedKey { algorithm: "EdDSA" }),
+            ),
+            (
+                Config {
+                    public_key: None,
+                    ..Config::with_public_key(Algorithm::Rs256, RSA_PUBLIC)
+                },
+                |e| matches!(e, KeyError::MissingPublicKey { algorithm: "RS256" }),
+            ),
+        ];
+        for (config, expected) in cases {
+            let err = Verifier::new(&config).unwrap_err();
+            assert!(expected(&err), "{err}");
+            let message = err.to_string();
+            assert!(!message.contains("MC"), "{message}");
+        }
+        let hs256_with_public = Config {
+            public_key: Some(ED_PUBLIC.to_owned()),
+            ..Config::new(KEY.into())
+        };
+        assert!(matches!(
+            Verifier::new(&hs256_with_public).unwrap_err(),
+            KeyError::UnusedPublicKey
+        ));
+    }
+
+    #[test]
+    fn the_public_key_can_come_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("fleet-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("public.pem");
+        std::fs::write(&path, ED_PUBLIC).unwrap();
+        let config = Config {
+            public_key: None,
+            public_key_file: Some(path.clone()),
+            ..Config::with_public_key(Algorithm::EdDsa, "")
+        };
+
+        let (signer, _) = ed25519();
+        let verifier = Verifier::new(&config).unwrap();
+        assert!(
+            verifier
+                .verify(&signer.sign(&claims("acme")).unwrap())
+                .is_ok()
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        let err = Verifier::new(&config).unwrap_err();
+        assert!(matches!(err, KeyError::ReadPublicKey { .. }), "{err}");
+        std::fs::remove_dir(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_private_key_must_match_the_configured_public_key() {
+        let config = Config::with_public_key(Algorithm::EdDsa, ED_OTHER_PUBLIC);
+
+        let err = Signer::with_private_key(&config, &SecretString::from(ED_PRIVATE)).unwrap_err();
+
+        assert!(matches!(err, KeyError::KeyPairMismatch), "{err}");
+        let hs256 = Signer::with_private_key(&Config::new(KEY.into()), &ED_PRIVATE.into());
+        assert!(matches!(hs256.unwrap_err(), KeyError::PrivateKeyForHs256));
+        let asymmetric = Signer::new(&Config::with_public_key(Algorithm::EdDsa, ED_PUBLIC));
+        assert!(matches!(
+            asymmetric.unwrap_err(),
+            KeyError::NeedsPrivateKey { algorithm: "EdDSA" }
+        ));
     }
 }

@@ -14,7 +14,7 @@ pub enum Error {
     },
     /// The token key cannot be used.
     #[error("invalid token configuration")]
-    Auth(#[from] fleet_auth::KeyTooShort),
+    Auth(#[from] fleet_auth::KeyError),
     /// Reading a snapshot from Postgres failed.
     #[error("failed to read the connections for a snapshot")]
     Snapshot(#[source] fleet_store::Error),

@@ -21,9 +21,9 @@ pub(crate) async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let auth = config
-        .auth
-        .context("FLEET_AUTH__KEY is required to run the bridge")?;
+    let auth = config.auth.context(
+        "token settings are required to run the bridge: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with FLEET_AUTH__PUBLIC_KEY (see docs/security.md)",
+    )?;
     let database = config
         .database
         .context("FLEET_DATABASE__URL is required to run the bridge")?;

@@ -22,8 +22,8 @@ pub(crate) struct Config {
     /// Provider HTTP settings (`FLEET_CONNECTORS__*`).
     #[serde(default)]
     pub(crate) connectors: fleet_connectors::Config,
-    /// Tenant token key, issuer and audience (`FLEET_AUTH__*`); needed by
-    /// the gateway and the bridge.
+    /// Tenant token algorithm, key, issuer, audience and lifetime
+    /// (`FLEET_AUTH__*`); needed by the gateway, the bridge and `fleet token`.
     pub(crate) auth: Option<fleet_auth::Config>,
     /// Gateway limits (`FLEET_GATEWAY__*`).
     #[serde(default)]
@@ -41,9 +41,30 @@ impl Config {
     /// A missing required setting or a value of the wrong type, named by its
     /// variable.
     pub(crate) fn from_env() -> anyhow::Result<Self> {
-        Figment::new()
-            .merge(Env::prefixed("FLEET_").split("__"))
+        environment()
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e} (settings are FLEET_* environment variables, see docs/configuration.md)"))
     }
+
+    /// Reads only the token settings (`FLEET_AUTH__*`), for commands that
+    /// need nothing else (`fleet token`); `None` when none is set.
+    ///
+    /// # Errors
+    ///
+    /// A token setting of the wrong type, named by its variable.
+    pub(crate) fn auth_from_env() -> anyhow::Result<Option<fleet_auth::Config>> {
+        let figment = environment();
+        if !figment.contains("auth") {
+            return Ok(None);
+        }
+        figment.extract_inner("auth").map(Some).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid token settings: {e} (FLEET_AUTH__*, see docs/configuration.md)"
+            )
+        })
+    }
+}
+
+fn environment() -> Figment {
+    Figment::new().merge(Env::prefixed("FLEET_").split("__"))
 }

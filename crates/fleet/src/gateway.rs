@@ -24,9 +24,13 @@ pub(crate) async fn run(
     config: Config,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let auth = config
-        .auth
-        .context("FLEET_AUTH__KEY is required to run the gateway")?;
+    let auth = config.auth.context(
+        "token settings are required to run the gateway: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with FLEET_AUTH__PUBLIC_KEY (see docs/security.md)",
+    )?;
+    let verifier =
+        fleet_auth::Verifier::new(&auth).context("invalid token settings (FLEET_AUTH__*)")?;
+    let connectors = Arc::new(fleet_connectors::Registry::new(&config.connectors)?);
+    config.gateway.oauth.check(connectors.catalog())?;
     let vault = config
         .vault
         .context("FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required to run the gateway")?;
@@ -51,8 +55,8 @@ pub(crate) async fn run(
         secrets,
         publisher: fleet_bus::Publisher::new(js.clone()),
         schedules: fleet_bus::Schedules::new(js),
-        verifier: fleet_auth::Verifier::new(&auth)?,
-        connectors: Arc::new(fleet_connectors::Registry::new(&config.connectors)?),
+        verifier,
+        connectors,
         oauth_states,
     };
     let state = fleet_gateway::AppState::new(config.gateway, parts);

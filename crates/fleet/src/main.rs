@@ -45,16 +45,12 @@ enum Command {
     /// Serve the offline demo provider: a simulated WordPress site with
     /// FluentCRM, for trying the fleet without a real account.
     Sim(sim::Args),
-    /// Print a tenant bearer token signed with FLEET_AUTH__KEY, for local
-    /// use and scripts (the platform issues its own in production).
-    Token {
-        /// The tenant the token is for.
-        #[arg(long)]
-        tenant: String,
-        /// Hours until it expires.
-        #[arg(long, default_value_t = 24)]
-        hours: u64,
-    },
+    /// Print a tenant bearer token, for local use and scripts (the
+    /// platform issues its own in production): signed with FLEET_AUTH__KEY
+    /// (HS256), or with --private-key-file when FLEET_AUTH__ALGORITHM is
+    /// EdDSA or RS256. Its audience and issuer are FLEET_AUTH__AUDIENCE and
+    /// FLEET_AUTH__ISSUER.
+    Token(TokenArgs),
     /// Write the JSON Schema of every event to a directory (default: stdout
     /// as one JSON object keyed by file name).
     Schemas {
@@ -68,6 +64,29 @@ enum Command {
     /// refuses a server that already has them; scripts/bench starts fresh
     /// servers.
     Bench(bench::Args),
+}
+
+/// What `fleet token` was asked for.
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The tenant the token is for.
+    #[arg(long)]
+    tenant: String,
+    /// Hours until it expires; at most FLEET_AUTH__MAX_LIFETIME_SECONDS
+    /// (24 h by default).
+    #[arg(long, default_value_t = 24)]
+    hours: u64,
+    /// Who holds it (the `sub` claim), shown on the dashboard.
+    #[arg(long)]
+    user: Option<String>,
+    /// Narrow the token to this connection; repeat for several. Without
+    /// it the token covers all of the tenant's connections.
+    #[arg(long = "connection", value_name = "CONNECTION_ID")]
+    connections: Vec<String>,
+    /// The issuer's PEM (PKCS#8) private key, for FLEET_AUTH__ALGORITHM
+    /// EdDSA or RS256.
+    #[arg(long)]
+    private_key_file: Option<PathBuf>,
 }
 
 /// mimalloc instead of the system allocator: the steps allocate and free
@@ -112,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bridge::run(args, config, signal::shutdown_token()).await
         }
         Command::Sim(args) => sim::run(args, signal::shutdown_token()).await,
-        Command::Token { tenant, hours } => print_token(&tenant, hours),
+        Command::Token(args) => print_token(args),
         Command::Schemas { out } => write_schemas(out),
         Command::Bench(args) => {
             let config = config::Config::from_env()?;
@@ -134,18 +153,35 @@ async fn provision() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_token(tenant: &str, hours: u64) -> anyhow::Result<()> {
-    let config = config::Config::from_env()?;
-    let auth = config
-        .auth
-        .context("FLEET_AUTH__KEY is required to sign a token")?;
-    let tenant = fleet_events::TenantId::parse(tenant)?;
-    let ttl = std::time::Duration::from_secs(hours.saturating_mul(3600));
-    let verifier = fleet_auth::Verifier::new(&auth)?;
-    println!(
-        "{}",
-        verifier.issue(&fleet_auth::Claims::for_tenant(tenant, ttl))
-    );
+fn print_token(args: TokenArgs) -> anyhow::Result<()> {
+    let auth = config::Config::auth_from_env()?.context(
+        "token settings are required to sign a token: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with --private-key-file",
+    )?;
+    let signer = match &args.private_key_file {
+        Some(path) => {
+            let pem = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read the private key {}", path.display()))?;
+            fleet_auth::Signer::with_private_key(&auth, &pem.into())?
+        }
+        None if auth.algorithm != fleet_auth::Algorithm::Hs256 => anyhow::bail!(
+            "tokens are signed with {}: pass the issuer's private key with --private-key-file",
+            auth.algorithm
+        ),
+        None => fleet_auth::Signer::new(&auth)?,
+    };
+    let tenant = fleet_events::TenantId::parse(&args.tenant)?;
+    let ttl = std::time::Duration::from_secs(args.hours.saturating_mul(3600));
+    let mut claims = fleet_auth::Claims::for_tenant(tenant, ttl);
+    claims.subject = args.user;
+    if !args.connections.is_empty() {
+        let connections = args
+            .connections
+            .iter()
+            .map(|id| fleet_events::ConnectionId::parse(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        claims.connections = Some(connections);
+    }
+    println!("{}", signer.sign(&claims)?);
     Ok(())
 }
 

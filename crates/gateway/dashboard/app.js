@@ -4,7 +4,12 @@
 //
 // The tenant token arrives once in the URL fragment (#token=...), is moved
 // to sessionStorage and removed from the address bar, and goes with every
-// API call as a bearer token and to the bridge in its first message.
+// API call as a bearer token and to the bridge in its first message. A
+// link never silently replaces the token of a signed-in tab: whoever holds
+// the dashboard's token decides which tenant accounts get connected to, so
+// the page asks first, and always shows which tenant (and user) it acts
+// for, read from the token's claims for display only (the server checks
+// the token; nothing here trusts it).
 // Everything shown comes from the API or the bridge as text (textContent),
 // never as markup.
 
@@ -21,6 +26,7 @@ const STATE_LABELS = {
   saving: 'Saving credentials',
   syncing: 'Syncing',
   synced: 'Synced',
+  partial: 'Synced in part',
   retrying: 'Retrying',
   failed: 'Failed',
   reauth_required: 'Reconnect needed',
@@ -39,6 +45,8 @@ const app = {
   live: null,
   /** the connector whose credentials form is open */
   formConnector: null,
+  /** a message to show once the dashboard opens */
+  pendingNotice: null,
 };
 
 // ---------------------------------------------------------------- start
@@ -47,6 +55,7 @@ document.addEventListener('DOMContentLoaded', () => {
   takeTokenFromFragment();
   app.token = sessionStorage.getItem(TOKEN_KEY);
   bindStaticHandlers();
+  renderIdentity();
   if (location.pathname === '/callback') {
     showCallback();
   } else if (app.token) {
@@ -56,15 +65,98 @@ document.addEventListener('DOMContentLoaded', () => {
   }
 });
 
-/** Moves `#token=...` into sessionStorage and out of the address bar. */
+// A #token= link followed while the page is open changes only the fragment.
+window.addEventListener('hashchange', () => {
+  if (!new URLSearchParams(location.hash.slice(1)).has('token')) return;
+  if (takeTokenFromFragment()) {
+    switchSession();
+  } else if (app.pendingNotice) {
+    showNotice(app.pendingNotice);
+    app.pendingNotice = null;
+  }
+});
+
+/**
+ * Moves `#token=...` out of the address bar, and into sessionStorage when
+ * the tab has no token yet, or the person agrees to replace the one it has.
+ * Returns whether the tab's token changed.
+ */
 function takeTokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get('token');
-  if (!token) return;
-  sessionStorage.setItem(TOKEN_KEY, token.trim());
+  if (!params.has('token')) return false;
+  const offered = (params.get('token') ?? '').trim();
   params.delete('token');
   const rest = params.toString();
   history.replaceState(history.state, '', location.pathname + location.search + (rest ? `#${rest}` : ''));
+  const current = sessionStorage.getItem(TOKEN_KEY);
+  if (!offered || offered === current) return false;
+  if (current) {
+    const now = describeIdentity(tokenIdentity(current));
+    const next = describeIdentity(tokenIdentity(offered));
+    const switchIt = window.confirm(
+      `This link signs the dashboard in as ${next}.\n\n` +
+        `It is signed in as ${now}. Accounts you connect are added to the tenant it is signed in as.\n\n` +
+        `Switch to ${next}?`,
+    );
+    if (!switchIt) {
+      app.pendingNotice = `The sign-in link was not used: the dashboard is still signed in as ${now}.`;
+      return false;
+    }
+  }
+  sessionStorage.setItem(TOKEN_KEY, offered);
+  return true;
+}
+
+/** Starts over with the tab's (new) token. */
+function switchSession() {
+  app.live?.stop();
+  app.live = null;
+  app.connections.clear();
+  $('#connections').replaceChildren();
+  $('#credentials-dialog').close();
+  app.token = sessionStorage.getItem(TOKEN_KEY);
+  renderIdentity();
+  if (location.pathname !== '/') history.replaceState(null, '', '/');
+  openDashboard();
+}
+
+/**
+ * The tenant and user a token names (claims `tenant` and `sub`), for
+ * display only; nulls when it cannot be read.
+ */
+function tokenIdentity(token) {
+  const text = (value) => (typeof value === 'string' && value.trim() ? value.trim().slice(0, 120) : null);
+  try {
+    const payload = String(token).split('.')[1] ?? '';
+    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+    const padded = base64.padEnd(Math.ceil(base64.length / 4) * 4, '=');
+    const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    return { tenant: text(claims?.tenant), user: text(claims?.sub) };
+  } catch {
+    return { tenant: null, user: null };
+  }
+}
+
+function describeIdentity({ tenant, user }) {
+  if (!tenant) return 'a tenant this page cannot read from the token';
+  return user ? `tenant "${tenant}" (${user})` : `tenant "${tenant}"`;
+}
+
+/** Shows whom the dashboard acts for, from the tab's token. */
+function renderIdentity() {
+  const element = $('#identity');
+  if (!app.token) {
+    element.textContent = '';
+    element.hidden = true;
+    return;
+  }
+  const { tenant, user } = tokenIdentity(app.token);
+  element.textContent = tenant ? `Tenant ${tenant}${user ? ` · ${user}` : ''}` : 'Tenant unknown';
+  element.title = tenant
+    ? `This dashboard acts for tenant ${tenant}${user ? ` as ${user}` : ''}; accounts you connect are added to it.`
+    : 'The access token does not say which tenant it is for.';
+  element.hidden = false;
 }
 
 function bindStaticHandlers() {
@@ -81,6 +173,7 @@ function bindStaticHandlers() {
     sessionStorage.setItem(TOKEN_KEY, token);
     app.token = token;
     input.value = '';
+    renderIdentity();
     openDashboard();
   });
   $('#credentials-form').addEventListener('submit', (event) => {
@@ -100,6 +193,10 @@ function showView(id) {
 
 async function openDashboard() {
   hideNotice();
+  if (app.pendingNotice) {
+    showNotice(app.pendingNotice);
+    app.pendingNotice = null;
+  }
   showView('grid-view');
   let settings;
   try {
@@ -129,6 +226,7 @@ async function openDashboard() {
 function signOut(reason) {
   sessionStorage.removeItem(TOKEN_KEY);
   app.token = null;
+  renderIdentity();
   app.live?.stop();
   app.live = null;
   setLive('stopped');
@@ -563,6 +661,10 @@ function applyEvent(event) {
     model.last_sync_at = status.last_sync_at;
     model.records_total = status.records;
     model.last_error = null;
+  } else if (status.state === 'partial') {
+    model.last_sync_at = status.last_sync_at;
+    model.records_total = status.records;
+    model.last_error = status.reason;
   } else if ('reason' in status) {
     model.last_error = status.reason;
   }
@@ -575,7 +677,7 @@ function applyEvent(event) {
 
 function fetchAccountIfMissing(model) {
   const state = model.status.state;
-  if (model.account || !['saving', 'syncing', 'synced'].includes(state)) return;
+  if (model.account || !['saving', 'syncing', 'synced', 'partial'].includes(state)) return;
   if (model.detailsFor === state) return;
   model.detailsFor = state;
   refreshDetails(model.id);
@@ -694,6 +796,8 @@ function problem(model, name) {
       const when = Number.isNaN(at) ? 'shortly' : `at ${timeFormat.format(new Date(at))}`;
       return `${sentence(status.reason)} Trying again ${when}.`;
     }
+    case 'partial':
+      return `${sentence(status.reason)}`;
     case 'synced':
     case 'disconnected':
       return null;
@@ -913,7 +1017,9 @@ function announce(message) {
 function announceState(model) {
   const state = model.status.state;
   const name = connectorName(model.connector);
-  const extra = state === 'synced' ? `, ${Number(model.records_total).toLocaleString()} records` : '';
+  const extra = ['synced', 'partial'].includes(state)
+    ? `, ${Number(model.records_total).toLocaleString()} records`
+    : '';
   announce(`${name}: ${STATE_LABELS[state] ?? state}${extra}.`);
 }
 

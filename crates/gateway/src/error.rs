@@ -14,6 +14,10 @@ pub enum Error {
     /// No bearer token, or one that does not verify.
     #[error("{0}")]
     Unauthorized(String),
+    /// The token is valid but does not allow this (a token narrowed to
+    /// some connections creating one).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such resource for this tenant (another tenant's look the same).
     #[error("{0}")]
     NotFound(String),
@@ -57,7 +61,7 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable machine-readable code: `unauthorized`, `not_found`,
+    /// Stable machine-readable code: `unauthorized`, `forbidden`, `not_found`,
     /// `invalid`, `bad_body`, `not_configured`, `unavailable`, `internal`.
     pub code: &'static str,
     /// A sentence for people.
@@ -91,6 +95,7 @@ impl Error {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadBody { status, .. } => *status,
@@ -102,6 +107,7 @@ impl Error {
     fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Invalid { .. } => "invalid",
             Self::BadBody { .. } => "bad_body",

@@ -23,18 +23,23 @@
 //! | `GET /healthz` | liveness |
 //!
 //! Every `/api` route takes the tenant from the token ([`auth::Tenant`]);
-//! one tenant's ids look like unknown ids to another (404). Every error is
-//! a JSON [`ErrorBody`] with a message a person can act on.
+//! one tenant's ids look like unknown ids to another (404), and so do the
+//! connections a narrowed token (its `connections` claim) does not cover;
+//! such a token cannot create connections (403). Every error is a JSON
+//! [`ErrorBody`] with a message a person can act on.
 //!
 //! The OAuth flow keeps its pending `state`s in a JetStream key-value
 //! bucket ([`PendingStates`]), so any replica can finish a flow another
-//! started; a state is single use and expires.
+//! started; a state is single use, expires, and is bound to the browser
+//! that started it by a cookie the callback requires. docs/security.md
+//! describes the defences.
 //!
 //! Start from [`AppState`], [`app`] and [`serve`].
 
 #![warn(missing_docs)]
 
 pub mod auth;
+mod binding;
 mod error;
 mod oauth_state;
 mod openapi;
@@ -50,7 +55,7 @@ use tower_http::timeout::TimeoutLayer;
 pub use error::{Error, ErrorBody, ErrorDetail};
 pub use oauth_state::{BUCKET as OAUTH_STATE_BUCKET, PendingStates, StateError};
 pub use openapi::ApiDoc;
-pub use state::{AppState, Config, OAuthConfig, Parts};
+pub use state::{AppState, Config, ConfigError, OAuthConfig, Parts, ProviderConfig};
 
 /// The whole HTTP application, for [`serve`] or for tests to call directly.
 pub fn app(state: AppState) -> Router {

@@ -3,12 +3,16 @@
 //!
 //! Any gateway replica can finish a flow another one started: the `state`
 //! parameter is the key, and the entry says whose flow it is (tenant and
-//! connector) and what the code exchange needs (the PKCE verifier, or an
-//! OAuth 1.0a request token's secret). An entry is single use (taking it
-//! purges it with a check on its revision, so two callbacks racing with the
-//! same `state` cannot both win) and expires: the bucket drops entries
-//! older than the configured lifetime, and [`PendingStates::take`] refuses
-//! one that is older even if the bucket has not dropped it yet.
+//! connector), which browser started it (the digest of its binding cookie,
+//! see [`crate::binding`]) and what the code exchange needs (the PKCE
+//! verifier, or an OAuth 1.0a request token's secret). An entry is single
+//! use (taking it purges it with a check on its revision, so two callbacks
+//! racing with the same `state` cannot both win) and expires: the bucket
+//! drops entries older than the configured lifetime, and
+//! [`PendingStates::take`] refuses one that is older even if the bucket has
+//! not dropped it yet. A callback from another browser (no binding cookie,
+//! or another one) is refused without consuming the entry, so it cannot
+//! spoil the flow of the browser that started it.
 //!
 //! The verifier and the request-token secret are short-lived and open
 //! nothing on their own (a code exchange also needs the code, which only
@@ -48,6 +52,10 @@ pub(crate) struct Pending {
     pub(crate) connector: ConnectorId,
     /// When `/oauth/authorize` answered.
     pub(crate) created_at: DateTime<Utc>,
+    /// The digest of the browser's binding cookie; entries written before
+    /// bindings existed have none and match no browser.
+    #[serde(default)]
+    pub(crate) binding: Option<String>,
     /// What the exchange needs.
     pub(crate) flow: Flow,
 }
@@ -80,6 +88,9 @@ pub(crate) enum Taken {
     Unknown,
     /// Known but older than the lifetime; consumed all the same.
     Expired,
+    /// Pending, but the request does not carry the binding of the browser
+    /// that started it; left in place.
+    OtherBrowser(Pending),
 }
 
 /// The bucket of pending states; cheap to clone.
@@ -130,9 +141,15 @@ impl PendingStates {
         Ok(())
     }
 
-    /// Consumes `state`: at most one caller ever gets [`Taken::Found`] for
-    /// a given state.
-    pub(crate) async fn take(&self, state: &str, now: DateTime<Utc>) -> Result<Taken, StateError> {
+    /// Consumes `state` when `binding` (the value of the request's binding
+    /// cookie) is the one it was started with: at most one caller ever gets
+    /// [`Taken::Found`] for a given state.
+    pub(crate) async fn take(
+        &self,
+        state: &str,
+        binding: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Taken, StateError> {
         if !valid_key(state) {
             return Ok(Taken::Unknown);
         }
@@ -148,6 +165,15 @@ impl PendingStates {
             // A purge marker: the state was used.
             return Ok(Taken::Unknown);
         }
+        let pending: Pending =
+            serde_json::from_slice(&entry.value).map_err(|e| StateError::Take(Box::new(e)))?;
+        let bound = match (&pending.binding, binding) {
+            (Some(stored), Some(presented)) => crate::binding::matches(stored, presented),
+            _ => false,
+        };
+        if !bound {
+            return Ok(Taken::OtherBrowser(pending));
+        }
         match self
             .kv
             .purge_expect_revision(state, Some(entry.revision))
@@ -160,8 +186,6 @@ impl PendingStates {
             }
             Err(error) => return Err(StateError::Take(Box::new(error))),
         }
-        let pending: Pending =
-            serde_json::from_slice(&entry.value).map_err(|e| StateError::Take(Box::new(e)))?;
         let age = now.signed_duration_since(pending.created_at);
         let expired = age.to_std().map_or(true, |age| age > self.ttl);
         Ok(if expired {

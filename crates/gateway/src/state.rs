@@ -1,9 +1,13 @@
 //! What every handler shares.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fleet_bus::{Publisher, Schedules};
+use fleet_connectors::Catalog;
+use fleet_connectors::catalog::Auth;
+use fleet_events::ConnectorId;
 use serde::Deserialize;
 
 /// Gateway settings.
@@ -39,8 +43,48 @@ pub struct OAuthConfig {
     /// or `status=error&connector=..&message=..`.
     pub dashboard_callback_url: String,
     /// How long an authorization may take, from `/oauth/authorize` to the
-    /// callback, in seconds.
+    /// callback, in seconds. The browser's binding cookie lives as long.
     pub state_ttl_secs: u64,
+    /// What the callback checks of each OAuth 2.0 provider's response, by
+    /// catalog id (`google-analytics`; in environment variables `_` stands
+    /// for `-`): its issuer identifier (RFC 9207).
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// The callback's checks of one OAuth 2.0 provider's responses.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The provider's issuer identifier, as in its authorization server
+    /// metadata (`https://accounts.google.com`). When a callback carries
+    /// `iss`, it must be exactly this: another value means the response
+    /// came from another provider (a mix-up attack) and is refused.
+    pub issuer: Option<String>,
+    /// The provider always sends `iss` with its authorization responses
+    /// (its metadata's `authorization_response_iss_parameter_supported`):
+    /// a callback without `iss` is refused. Needs [`issuer`](Self::issuer).
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+/// Gateway settings that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A provider setting names no OAuth 2.0 catalog entry.
+    #[error(
+        "gateway.oauth.providers.{id} names no OAuth 2.0 connector of the catalog; issuer checks apply to OAuth 2.0 connectors only"
+    )]
+    UnknownProvider {
+        /// The configured key.
+        id: String,
+    },
+    /// `iss` required without an issuer to compare it with.
+    #[error(
+        "gateway.oauth.providers.{id} requires `iss` (authorization_response_iss_parameter_supported) but sets no `issuer` to compare it with"
+    )]
+    IssuerMissing {
+        /// The configured key.
+        id: String,
+    },
 }
 
 impl Default for OAuthConfig {
@@ -49,6 +93,7 @@ impl Default for OAuthConfig {
             redirect_uri: None,
             dashboard_callback_url: "/callback".to_owned(),
             state_ttl_secs: 600,
+            providers: BTreeMap::new(),
         }
     }
 }
@@ -57,6 +102,39 @@ impl OAuthConfig {
     /// [`state_ttl_secs`](Self::state_ttl_secs) as a duration.
     pub fn state_ttl(&self) -> Duration {
         Duration::from_secs(self.state_ttl_secs)
+    }
+
+    /// The checks of `connector`'s responses, if any are configured.
+    pub fn provider(&self, connector: &ConnectorId) -> Option<&ProviderConfig> {
+        let id = connector.as_str();
+        self.providers
+            .get(id)
+            .or_else(|| self.providers.get(&id.replace('-', "_")))
+    }
+
+    /// Checks that every provider setting names an OAuth 2.0 entry of
+    /// `catalog` and can be applied.
+    ///
+    /// # Errors
+    ///
+    /// The first [`ConfigError`].
+    pub fn check(&self, catalog: &Catalog) -> Result<(), ConfigError> {
+        for (id, provider) in &self.providers {
+            let oauth2 = |id: &str| {
+                ConnectorId::parse(id)
+                    .ok()
+                    .and_then(|id| catalog.get(&id))
+                    .is_some_and(|entry| matches!(entry.auth, Auth::OAuth2(_)))
+            };
+            if !oauth2(id) && !oauth2(&id.replace('_', "-")) {
+                return Err(ConfigError::UnknownProvider { id: id.clone() });
+            }
+            if provider.authorization_response_iss_parameter_supported && provider.issuer.is_none()
+            {
+                return Err(ConfigError::IssuerMissing { id: id.clone() });
+            }
+        }
+        Ok(())
     }
 }
 

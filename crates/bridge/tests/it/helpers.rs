@@ -250,6 +250,7 @@ pub(crate) fn syncing(records: u64) -> ConnectionStatus {
 pub(crate) fn synced(records: u64) -> ConnectionStatus {
     ConnectionStatus::Synced {
         records,
+        counts: fleet_events::SyncCounts::default(),
         duration_ms: 1,
         last_sync_at: chrono::Utc::now(),
     }

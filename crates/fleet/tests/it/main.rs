@@ -1,6 +1,8 @@
 //! The `fleet` binary as operators run it: separate worker processes
-//! against real nats-server, OpenBao and PostgreSQL, killed and restarted.
+//! against real nats-server, OpenBao and PostgreSQL, killed and restarted;
+//! `fleet token`.
 
 mod helpers;
 
 mod processes;
+mod token;

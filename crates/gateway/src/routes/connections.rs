@@ -128,8 +128,13 @@ pub struct ConnectionList {
 pub struct RecordParams {
     /// Only this stream (`posts`, `pages`, `subscribers`, ...).
     pub stream: Option<String>,
-    /// Only records changed at or after this time (RFC 3339).
+    /// Only records changed at or after this time (RFC 3339). A record
+    /// deleted at the provider changed when the sync found it gone.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Also records deleted at the provider, with their `deleted_at`;
+    /// `false` by default.
+    #[serde(default)]
+    pub include_deleted: bool,
     /// The `next` value of the previous page.
     pub cursor: Option<String>,
     /// Records per page, 1 to 1000; 100 by default.
@@ -150,6 +155,10 @@ pub struct RecordView {
     pub updated_at: Option<DateTime<Utc>>,
     /// When it was stored.
     pub synced_at: DateTime<Utc>,
+    /// When a sync found it removed at the provider (deleted, trashed,
+    /// unpublished, archived); only with `include_deleted=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// A page of records.
@@ -171,9 +180,10 @@ pub struct RecordPageView {
     security(("tenant_token" = [])))]
 pub(crate) async fn create(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     body: Result<Json<CreateConnection>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Created>), Error> {
+    tenant.may_create()?;
     let Json(request) = body?;
     let entry = ConnectorId::parse(&request.connector)
         .ok()
@@ -217,7 +227,7 @@ pub(crate) async fn create(
 
     let connection = start_setup(
         &state,
-        tenant,
+        tenant.id().clone(),
         connector,
         &display_name,
         &credentials,
@@ -280,17 +290,21 @@ pub(crate) async fn start_setup(
     Ok(connection)
 }
 
-/// The caller's connections.
+/// The caller's connections (only those its token covers).
 #[utoipa::path(get, path = "/api/connections",
     responses((status = 200, body = ConnectionList), (status = 401, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
 ) -> Result<Json<ConnectionList>, Error> {
-    let connections = store(state.inner.store.list_connections(&tenant)).await?;
+    let connections = store(state.inner.store.list_connections(tenant.id())).await?;
     Ok(Json(ConnectionList {
-        connections: connections.into_iter().map(Into::into).collect(),
+        connections: connections
+            .into_iter()
+            .filter(|c| tenant.may_see(&c.id))
+            .map(Into::into)
+            .collect(),
     }))
 }
 
@@ -301,7 +315,7 @@ pub(crate) async fn list(
     security(("tenant_token" = [])))]
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, Error> {
     Ok(Json(find(&state, &tenant, &id).await?.into()))
@@ -313,12 +327,12 @@ pub(crate) async fn read(
     security(("tenant_token" = [])))]
 pub(crate) async fn sync_now(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let connection = find(&state, &tenant, &id).await?;
     let request = Envelope::new(
-        tenant,
+        tenant.id().clone(),
         connection.id,
         connection.connector,
         CorrelationId::new(),
@@ -340,10 +354,11 @@ pub(crate) async fn sync_now(
     security(("tenant_token" = [])))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let connection = find(&state, &tenant, &id).await?;
+    let tenant = tenant.id().clone();
     state
         .inner
         .schedules
@@ -381,7 +396,7 @@ pub(crate) async fn remove(
     security(("tenant_token" = [])))]
 pub(crate) async fn records(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(id): Path<String>,
     params: Result<Query<RecordParams>, QueryRejection>,
 ) -> Result<Json<RecordPageView>, Error> {
@@ -409,10 +424,11 @@ pub(crate) async fn records(
         ));
     }
     let page = store(state.inner.store.list_records(RecordQuery {
-        tenant: &tenant,
+        tenant: tenant.id(),
         connection: &connection.id,
         stream: params.stream.as_deref(),
         updated_since: params.updated_since,
+        include_deleted: params.include_deleted,
         after: after.as_ref(),
         limit,
     }))
@@ -427,6 +443,7 @@ pub(crate) async fn records(
                 payload: r.payload,
                 updated_at: r.updated_at,
                 synced_at: r.synced_at,
+                deleted_at: r.deleted_at,
             })
             .collect(),
         next: page.next.map(|cursor| cursor.to_string()),
@@ -493,11 +510,16 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
     }
 }
 
-/// The tenant's connection `id`, or 404 (also for another tenant's id).
-async fn find(state: &AppState, tenant: &TenantId, id: &str) -> Result<Connection, Error> {
+/// The tenant's connection `id`, or 404: also for another tenant's id, and
+/// for one the caller's token does not cover, so neither can be told from
+/// an unknown id.
+async fn find(state: &AppState, tenant: &Tenant, id: &str) -> Result<Connection, Error> {
     let not_found = || Error::NotFound(format!("no connection {id:?}"));
     let id = ConnectionId::parse(id).map_err(|_| not_found())?;
-    store(state.inner.store.get_connection(tenant, &id))
+    if !tenant.may_see(&id) {
+        return Err(not_found());
+    }
+    store(state.inner.store.get_connection(tenant.id(), &id))
         .await?
         .ok_or_else(not_found)
 }

@@ -2,18 +2,20 @@
 //! account through the provider's consent page.
 //!
 //! The authorize route (tenant token required) creates a random `state`
-//! bound to the tenant and the connector, keeps it with the PKCE verifier
-//! (or, for OAuth 1.0a, the request token's secret) in the
+//! bound to the tenant, the connector and the browser (a binding cookie:
+//! `src/binding.rs`, docs/security.md), keeps it with the PKCE verifier (or, for OAuth
+//! 1.0a, the request token's secret) in the
 //! [`PendingStates`](crate::PendingStates) bucket, and sends the browser to
 //! the provider. The callback (no token: the browser arrives from the
-//! provider) consumes the state, exchanges the code or verifier for
-//! tokens, stages them in Vault, starts the setup chain and sends the
-//! browser on to the dashboard's callback page with the outcome. The
-//! redirect URI is the configured one; a request cannot choose it.
+//! provider) checks the binding cookie, consumes the state, checks the
+//! provider's issuer (`iss`, RFC 9207) where configured, exchanges the code
+//! or verifier for tokens, stages them in Vault, starts the setup chain and
+//! sends the browser on to the dashboard's callback page with the outcome.
+//! The redirect URI is the configured one; a request cannot choose it.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{ACCEPT, CACHE_CONTROL, LOCATION};
+use axum::http::header::{ACCEPT, CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,6 +29,7 @@ use url::Url;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Tenant;
+use crate::binding::{self, Binding};
 use crate::oauth_state::{Flow, Pending, Taken};
 use crate::routes::connections::start_setup;
 use crate::{AppState, Error};
@@ -49,19 +52,23 @@ pub struct AuthorizeRedirect {
 ///
 /// Answers `302 Found` to the provider, or, with `Accept:
 /// application/json`, `200` with the URL (a dashboard calls this with its
-/// token, then navigates).
+/// token, then navigates). Either way it sets the cookie that binds the
+/// flow to this browser: the callback refuses a browser without it. A
+/// token narrowed to some connections cannot start one (403).
 #[utoipa::path(get, path = "/oauth/authorize/{connector_id}", params(("connector_id" = String, Path)),
-    responses((status = 302, description = "to the provider's consent page"),
-              (status = 200, body = AuthorizeRedirect), (status = 401, body = crate::ErrorBody),
+    responses((status = 302, description = "to the provider's consent page, with the binding cookie"),
+              (status = 200, body = AuthorizeRedirect, description = "the consent page's URL, with the binding cookie"),
+              (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
               (status = 503, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn authorize(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    tenant: Tenant,
     Path(connector_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
+    tenant.may_create()?;
     let entry = entry(&state, &connector_id)?;
     let redirect_uri = redirect_uri(&state)?;
     let connectors = &state.inner.connectors;
@@ -103,10 +110,12 @@ pub(crate) async fn authorize(
         }
         Auth::AppPassword => return Err(not_oauth(entry)),
     };
+    let binding = Binding::new();
     let pending = Pending {
-        tenant,
+        tenant: tenant.id().clone(),
         connector: entry.id.clone(),
         created_at: Utc::now(),
+        binding: Some(binding.digest()),
         flow,
     };
     state
@@ -116,17 +125,26 @@ pub(crate) async fn authorize(
         .await
         .map_err(|e| Error::Unavailable(Box::new(e)))?;
     tracing::info!(tenant = %pending.tenant, connector = %entry.id, "OAuth authorization started.");
+    let cookie = (
+        SET_COOKIE,
+        binding_cookie(&state, redirect_uri).set(&key, &binding),
+    );
     let wants_json = headers
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("application/json"));
     if wants_json {
-        return Ok(Json(AuthorizeRedirect {
+        let body = Json(AuthorizeRedirect {
             authorize_url: url.to_string(),
-        })
-        .into_response());
+        });
+        let no_store = (CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(([cookie, no_store], body).into_response());
     }
-    Ok(redirect(StatusCode::FOUND, url.as_str()))
+    Ok(([cookie], redirect(StatusCode::FOUND, url.as_str())).into_response())
+}
+
+fn binding_cookie(state: &AppState, redirect_uri: &Url) -> binding::Cookie {
+    binding::Cookie::new(redirect_uri, state.inner.config.oauth.state_ttl_secs)
 }
 
 /// What a provider sends back to the callback.
@@ -147,25 +165,46 @@ pub struct CallbackParams {
     pub oauth_token: Option<String>,
     /// OAuth 1.0a: the verifier.
     pub oauth_verifier: Option<String>,
+    /// OAuth 2.0: the issuer of the response (RFC 9207), checked against
+    /// the provider's configured issuer.
+    pub iss: Option<String>,
 }
 
 /// The provider's redirect back after consent. Always answers `303 See
 /// Other` to the dashboard's callback page, with
 /// `status=connected&connector=..&connection_id=..` or
-/// `status=error&message=..`.
+/// `status=error&message=..`, and clears the flow's binding cookie. A
+/// browser without the cookie of the flow's `state` (not the one that
+/// started it) is refused, and the flow stays pending for the one that did.
 #[utoipa::path(get, path = "/oauth/callback", params(CallbackParams),
     responses((status = 303, description = "to the dashboard's callback page")))]
 pub(crate) async fn callback(
     State(state): State<AppState>,
+    headers: HeaderMap,
     params: Result<Query<CallbackParams>, QueryRejection>,
 ) -> Response {
     let params = params.map(|Query(params)| params).unwrap_or_default();
-    match finish(&state, &params).await {
+    let page = answer(&state, &headers, &params).await;
+    // Clear the binding whatever happened: the flow is over for this browser.
+    let clear = state
+        .inner
+        .config
+        .oauth
+        .redirect_uri
+        .as_ref()
+        .zip(params.state.as_deref())
+        .map(|(uri, key)| (SET_COOKIE, binding_cookie(&state, uri).clear(key)));
+    (clear.into_iter().collect::<HeaderMap>(), page).into_response()
+}
+
+/// The redirect to the dashboard with the callback's outcome.
+async fn answer(state: &AppState, headers: &HeaderMap, params: &CallbackParams) -> Response {
+    match finish(state, headers, params).await {
         Ok(done) => {
             tracing::info!(tenant = %done.tenant, connector = %done.connector,
                 connection = %done.connection, "OAuth authorization finished; setup started.");
             back_to_dashboard(
-                &state,
+                state,
                 &[
                     ("status", "connected"),
                     ("connector", done.connector.as_str()),
@@ -180,7 +219,7 @@ pub(crate) async fn callback(
             if let Some(connector) = &failure.connector {
                 query.push(("connector", connector));
             }
-            back_to_dashboard(&state, &query)
+            back_to_dashboard(state, &query)
         }
     }
 }
@@ -207,15 +246,34 @@ impl Failure {
     }
 }
 
-async fn finish(state: &AppState, params: &CallbackParams) -> Result<Done, Failure> {
+async fn finish(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &CallbackParams,
+) -> Result<Done, Failure> {
     let Some(key) = params.state.as_deref() else {
         return Err(Failure::new(
             None,
             "The provider sent the browser back without the state of the sign-in. Start again from the dashboard.",
         ));
     };
-    let pending = match state.inner.oauth_states.take(key, Utc::now()).await {
+    let presented = binding::presented(headers, key);
+    let taken = state
+        .inner
+        .oauth_states
+        .take(key, presented.as_deref(), Utc::now())
+        .await;
+    let pending = match taken {
         Ok(Taken::Found(pending)) => pending,
+        Ok(Taken::OtherBrowser(pending)) => {
+            tracing::warn!(tenant = %pending.tenant, connector = %pending.connector,
+                cookie = presented.is_some(),
+                "OAuth callback from a browser that did not start the flow; refused, the flow stays pending.");
+            return Err(Failure::new(
+                Some(&pending.connector),
+                "This sign-in was started in another browser, so nothing was connected. Start again from your dashboard.",
+            ));
+        }
         Ok(Taken::Unknown) => {
             return Err(Failure::new(
                 None,
@@ -244,6 +302,7 @@ async fn finish(state: &AppState, params: &CallbackParams) -> Result<Done, Failu
         .get(connector)
         .ok_or_else(|| Failure::new(Some(connector), "This connector is no longer offered."))?;
     let provider = entry.display_name.as_str();
+    check_issuer(state, connector, provider, params.iss.as_deref())?;
     if let Some(error) = &params.error {
         return Err(Failure::new(
             Some(connector),
@@ -325,6 +384,42 @@ async fn finish(state: &AppState, params: &CallbackParams) -> Result<Done, Failu
         connector: connector.clone(),
         connection: connection.to_string(),
     })
+}
+
+/// Checks the response's `iss` against the provider's configured issuer
+/// (RFC 9207): a different one means the response came from another
+/// provider than the flow went to (a mix-up attack).
+fn check_issuer(
+    state: &AppState,
+    connector: &ConnectorId,
+    provider: &str,
+    iss: Option<&str>,
+) -> Result<(), Failure> {
+    let Some(expected) = state.inner.config.oauth.provider(connector) else {
+        return Ok(());
+    };
+    match (iss, expected.issuer.as_deref()) {
+        (Some(iss), Some(issuer)) if iss != issuer => {
+            tracing::warn!(connector = %connector, iss = %plain(iss, 200),
+                "OAuth callback with another issuer than the provider's; refused.");
+            Err(Failure::new(
+                Some(connector),
+                format!(
+                    "The answer did not come from {provider} (its issuer is not {provider}'s), so nothing was connected. Start again from your dashboard."
+                ),
+            ))
+        }
+        (None, _) if expected.authorization_response_iss_parameter_supported => {
+            tracing::warn!(connector = %connector, "OAuth callback without the `iss` its provider always sends; refused.");
+            Err(Failure::new(
+                Some(connector),
+                format!(
+                    "The answer did not say it came from {provider}, which {provider} always does, so nothing was connected. Start again from your dashboard."
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The provider's `error` parameter in plain words.

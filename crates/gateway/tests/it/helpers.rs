@@ -53,19 +53,16 @@ impl TestGateway {
     /// user `ada` (one Analytics account, two properties) behind the
     /// `google-analytics` connector.
     pub(crate) async fn start() -> Self {
-        Self::start_with(Config {
-            allow_http_sites: true,
-            oauth: fleet_gateway::OAuthConfig {
-                redirect_uri: Some(url::Url::parse(REDIRECT_URI).unwrap()),
-                ..fleet_gateway::OAuthConfig::default()
-            },
-            ..Config::default()
-        })
-        .await
+        Self::start_with(gateway_config()).await
     }
 
     /// As [`start`](Self::start), with the gateway settings `config`.
     pub(crate) async fn start_with(config: Config) -> Self {
+        Self::start_with_auth(config, auth_config()).await
+    }
+
+    /// As [`start_with`](Self::start_with), checking tokens with `auth`.
+    pub(crate) async fn start_with_auth(config: Config, auth: fleet_auth::Config) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -155,7 +152,7 @@ impl TestGateway {
                 secrets: secrets.clone(),
                 publisher: Publisher::new(js.clone()),
                 schedules: Schedules::new(js.clone()),
-                verifier: verifier(),
+                verifier: fleet_auth::Verifier::new(&auth).unwrap(),
                 connectors: connectors.clone(),
                 oauth_states,
             },
@@ -180,9 +177,22 @@ impl TestGateway {
         tenant: Option<&str>,
         body: Option<Value>,
     ) -> Reply {
+        self.call_with(method, uri, tenant.map(token).as_deref(), body)
+            .await
+    }
+
+    /// Sends a request with the bearer `token` (none when `None`) and a
+    /// JSON body.
+    pub(crate) async fn call_with(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
         let mut request = Request::builder().method(method).uri(uri);
-        if let Some(tenant) = tenant {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {}", token(tenant)));
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
         let request = match body {
             Some(body) => request
@@ -267,13 +277,39 @@ fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     dir
 }
 
-fn verifier() -> fleet_auth::Verifier {
-    fleet_auth::Verifier::new(&fleet_auth::Config::new(SecretString::from(KEY))).unwrap()
+/// The gateway settings of [`TestGateway::start`]: http sites allowed (the
+/// simulator serves http), OAuth with [`REDIRECT_URI`].
+pub(crate) fn gateway_config() -> Config {
+    Config {
+        allow_http_sites: true,
+        oauth: fleet_gateway::OAuthConfig {
+            redirect_uri: Some(url::Url::parse(REDIRECT_URI).unwrap()),
+            ..fleet_gateway::OAuthConfig::default()
+        },
+        ..Config::default()
+    }
+}
+
+/// The test gateway's token settings: HS256 with [`KEY`], the default
+/// audience and lifetime.
+pub(crate) fn auth_config() -> fleet_auth::Config {
+    fleet_auth::Config::new(SecretString::from(KEY))
+}
+
+/// Claims of `tenant`, valid for ten minutes.
+pub(crate) fn claims(tenant: &str) -> fleet_auth::Claims {
+    fleet_auth::Claims::for_tenant(TenantId::parse(tenant).unwrap(), Duration::from_secs(600))
+}
+
+/// `claims` signed for the test gateway.
+pub(crate) fn sign(claims: &fleet_auth::Claims) -> String {
+    fleet_auth::Signer::new(&auth_config())
+        .unwrap()
+        .sign(claims)
+        .unwrap()
 }
 
 /// A valid bearer token of `tenant`.
 pub(crate) fn token(tenant: &str) -> String {
-    let claims =
-        fleet_auth::Claims::for_tenant(TenantId::parse(tenant).unwrap(), Duration::from_secs(600));
-    verifier().issue(&claims)
+    sign(&claims(tenant))
 }

@@ -8,3 +8,4 @@ mod dashboard;
 mod input;
 mod isolation;
 mod oauth;
+mod tokens;

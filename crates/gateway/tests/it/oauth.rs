@@ -1,27 +1,101 @@
 //! Connecting through a provider's consent page: `/oauth/authorize` and
 //! `/oauth/callback` against the simulated Google, with the workers running.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use tower::ServiceExt as _;
 use url::Url;
 
 use crate::helpers::{REDIRECT_URI, TestGateway, token};
 
-/// The status and `Location` of a redirect from the gateway.
-async fn redirect_of(gateway: &TestGateway, request: Request<Body>) -> (StatusCode, Url) {
-    let response = gateway.app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(header::LOCATION)
-        .unwrap_or_else(|| panic!("{status} without a Location"))
-        .to_str()
-        .unwrap();
-    let base = Url::parse("https://dashboard.example.test").unwrap();
-    (status, base.join(location).unwrap())
+/// A browser's cookies for the gateway: what `Set-Cookie` stored (by name:
+/// value and path), sent back as `Cookie` to the paths they are scoped to.
+#[derive(Debug, Default, Clone)]
+struct Browser {
+    cookies: BTreeMap<String, (String, String)>,
+}
+
+impl Browser {
+    /// Stores the `Set-Cookie` headers of a response; `Max-Age=0` deletes.
+    fn store(&mut self, headers: &HeaderMap) {
+        for set in headers.get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let mut parts = set.split(';').map(str::trim);
+            let (name, value) = parts.next().unwrap().split_once('=').unwrap();
+            let attributes: Vec<&str> = parts.collect();
+            let path = attributes
+                .iter()
+                .find_map(|a| a.strip_prefix("Path="))
+                .unwrap_or("/");
+            if attributes.contains(&"Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies
+                    .insert(name.to_owned(), (value.to_owned(), path.to_owned()));
+            }
+        }
+    }
+
+    /// The `Cookie` header for a request to `path`.
+    fn cookie_for(&self, path: &str) -> Option<String> {
+        let pairs: Vec<String> = self
+            .cookies
+            .iter()
+            .filter(|(_, (_, scope))| path.starts_with(scope.as_str()))
+            .map(|(name, (value, _))| format!("{name}={value}"))
+            .collect();
+        (!pairs.is_empty()).then(|| pairs.join("; "))
+    }
+
+    /// Sends `request` with this browser's cookies and stores the answer's.
+    async fn send(&mut self, gateway: &TestGateway, mut request: Request<Body>) -> Answer {
+        if let Some(cookie) = self.cookie_for(request.uri().path()) {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let response = gateway.app.clone().oneshot(request).await.unwrap();
+        self.store(response.headers());
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers.get(header::LOCATION).map(|location| {
+            let base = Url::parse("https://dashboard.example.test").unwrap();
+            base.join(location.to_str().unwrap()).unwrap()
+        });
+        Answer {
+            status,
+            headers,
+            location,
+        }
+    }
+}
+
+/// What the gateway answered a browser.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    location: Option<Url>,
+}
+
+impl Answer {
+    fn location(&self) -> &Url {
+        self.location
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} without a Location", self.status))
+    }
+
+    /// The `Set-Cookie` headers.
+    fn set_cookies(&self) -> Vec<&str> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect()
+    }
 }
 
 fn param(url: &Url, name: &str) -> Option<String> {
@@ -42,17 +116,14 @@ fn get(uri: &str) -> Request<Body> {
     Request::builder().uri(uri).body(Body::empty()).unwrap()
 }
 
-/// Starts an authorization as `tenant` and lets the simulated user
-/// consent; returns the provider's redirect back (to the redirect URI).
-async fn consent(gateway: &TestGateway, tenant: &str) -> Url {
-    let (status, authorize) =
-        redirect_of(gateway, authorize_request("google-analytics", tenant)).await;
-    assert_eq!(status, StatusCode::FOUND);
+/// Follows the provider's consent page at `authorize` as a user who
+/// consents; returns the provider's redirect back (to the redirect URI).
+async fn provider_consents(authorize: &Url) -> Url {
     let provider = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
-        .get(authorize)
+        .get(authorize.clone())
         .send()
         .await
         .unwrap();
@@ -62,23 +133,58 @@ async fn consent(gateway: &TestGateway, tenant: &str) -> Url {
     back
 }
 
-/// The gateway's answer to the provider's redirect `back`: the dashboard
-/// callback page it sends the browser to.
-async fn callback(gateway: &TestGateway, back: &Url) -> Url {
+/// Starts a Google Analytics authorization as `tenant` in `browser` and
+/// lets the simulated user consent; returns the provider's redirect back.
+async fn consent(gateway: &TestGateway, browser: &mut Browser, tenant: &str) -> Url {
+    let authorize = browser
+        .send(gateway, authorize_request("google-analytics", tenant))
+        .await;
+    assert_eq!(authorize.status, StatusCode::FOUND);
+    provider_consents(authorize.location()).await
+}
+
+/// The gateway's answer to the provider's redirect `back`, opened in
+/// `browser`: the dashboard callback page it sends the browser to.
+async fn callback(gateway: &TestGateway, browser: &mut Browser, back: &Url) -> Url {
+    callback_answer(gateway, browser, back)
+        .await
+        .location()
+        .clone()
+}
+
+async fn callback_answer(gateway: &TestGateway, browser: &mut Browser, back: &Url) -> Answer {
     let uri = format!("/oauth/callback?{}", back.query().unwrap_or_default());
-    let (status, page) = redirect_of(gateway, get(&uri)).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(page.path(), "/callback");
-    page
+    let answer = browser.send(gateway, get(&uri)).await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    assert_eq!(answer.location().path(), "/callback");
+    answer
+}
+
+/// `back` with `name=value` added to its query.
+fn with_param(back: &Url, name: &str, value: &str) -> Url {
+    let mut url = back.clone();
+    url.query_pairs_mut().append_pair(name, value);
+    url
+}
+
+async fn connections_of(gateway: &TestGateway, tenant: &str) -> serde_json::Value {
+    gateway
+        .call(Method::GET, "/api/connections", Some(tenant), None)
+        .await
+        .body["connections"]
+        .clone()
 }
 
 #[tokio::test]
 async fn consent_ends_in_a_synced_connection_and_the_state_cannot_be_replayed() {
     let gateway = TestGateway::start().await;
+    let mut browser = Browser::default();
 
-    let (status, authorize) =
-        redirect_of(&gateway, authorize_request("google-analytics", "acme")).await;
-    assert_eq!(status, StatusCode::FOUND);
+    let started = browser
+        .send(&gateway, authorize_request("google-analytics", "acme"))
+        .await;
+    assert_eq!(started.status, StatusCode::FOUND);
+    let authorize = started.location().clone();
     assert!(authorize.as_str().starts_with(&gateway.sim.google_url()));
     let state = param(&authorize, "state").expect("a state");
     assert!(state.len() >= 43, "{state}");
@@ -92,26 +198,51 @@ async fn consent_ends_in_a_synced_connection_and_the_state_cannot_be_replayed() 
         Some(REDIRECT_URI)
     );
     assert_eq!(param(&authorize, "access_type").as_deref(), Some("offline"));
+    // The flow is bound to this browser by an HttpOnly cookie for the
+    // callback that lives as long as the state.
+    let [binding] = started.set_cookies()[..] else {
+        panic!("one binding cookie expected: {:?}", started.set_cookies());
+    };
+    for attribute in [
+        "; Path=/oauth/callback",
+        "; Max-Age=600",
+        "; HttpOnly",
+        "; SameSite=Lax",
+        "; Secure",
+    ] {
+        assert!(binding.contains(attribute), "{attribute}: {binding}");
+    }
+    let name = binding.split_once('=').unwrap().0.to_owned();
 
-    let back = consent(&gateway, "acme").await;
-    let page = callback(&gateway, &back).await;
+    let back = provider_consents(&authorize).await;
+    let answer = callback_answer(&gateway, &mut browser, &back).await;
+    let page = answer.location();
     assert_eq!(
-        param(&page, "status").as_deref(),
+        param(page, "status").as_deref(),
         Some("connected"),
         "{page}"
     );
+    assert!(
+        answer
+            .set_cookies()
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("; Max-Age=0")),
+        "the callback clears the binding: {:?}",
+        answer.set_cookies()
+    );
+    assert!(browser.cookies.is_empty());
     assert_eq!(
-        param(&page, "connector").as_deref(),
+        param(page, "connector").as_deref(),
         Some("google-analytics")
     );
-    let id = param(&page, "connection_id").unwrap();
+    let id = param(page, "connection_id").unwrap();
 
     let synced = gateway.until_state("acme", &id, "synced").await;
     assert_eq!(synced["connector"], "google-analytics");
     assert!(synced["records_total"].as_u64().unwrap() > 0, "{synced}");
     assert!(synced["account"]["name"].is_string(), "{synced}");
 
-    let replay = callback(&gateway, &back).await;
+    let replay = callback(&gateway, &mut browser, &back).await;
     assert_eq!(param(&replay, "status").as_deref(), Some("error"));
     let message = param(&replay, "message").unwrap();
     assert!(message.contains("already used"), "{message}");
@@ -177,9 +308,13 @@ async fn consent_ends_in_a_synced_connection_and_the_state_cannot_be_replayed() 
 #[tokio::test]
 async fn trello_connects_through_oauth1_and_syncs_its_cards() {
     let gateway = TestGateway::start().await;
+    let mut browser = Browser::default();
 
-    let (status, authorize) = redirect_of(&gateway, authorize_request("trello", "acme")).await;
-    assert_eq!(status, StatusCode::FOUND);
+    let started = browser
+        .send(&gateway, authorize_request("trello", "acme"))
+        .await;
+    assert_eq!(started.status, StatusCode::FOUND);
+    let authorize = started.location().clone();
     assert!(authorize.as_str().starts_with(&gateway.sim.trello_url()));
     assert!(param(&authorize, "oauth_token").is_some());
     assert_eq!(param(&authorize, "expiration").as_deref(), Some("never"));
@@ -196,7 +331,7 @@ async fn trello_connects_through_oauth1_and_syncs_its_cards() {
     assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
     assert!(param(&back, "oauth_verifier").is_some());
 
-    let page = callback(&gateway, &back).await;
+    let page = callback(&gateway, &mut browser, &back).await;
     assert_eq!(
         param(&page, "status").as_deref(),
         Some("connected"),
@@ -225,7 +360,7 @@ async fn trello_connects_through_oauth1_and_syncs_its_cards() {
     assert_eq!(issued.expiration, "never");
     let token = secrecy::ExposeSecret::expose_secret(&token).to_owned();
 
-    let replay = callback(&gateway, &back).await;
+    let replay = callback(&gateway, &mut browser, &back).await;
     assert_eq!(param(&replay, "status").as_deref(), Some("error"));
 
     // Disconnecting deletes the token at Trello.
@@ -252,11 +387,29 @@ async fn dashboards_get_the_authorize_url_as_json() {
         .header(header::ACCEPT, "application/json")
         .body(Body::empty())
         .unwrap();
-    let reply = gateway.send(request).await;
+    let mut browser = Browser::default();
+    let response = gateway.app.clone().oneshot(request).await.unwrap();
+    browser.store(response.headers());
+    let status = response.status();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
 
-    assert_eq!(reply.status, StatusCode::OK);
-    let url = Url::parse(reply.body["authorize_url"].as_str().unwrap()).unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let url = Url::parse(body["authorize_url"].as_str().unwrap()).unwrap();
     assert!(param(&url, "state").is_some());
+    // A dashboard that fetches the URL gets the binding cookie too, so the
+    // browser that then navigates there can finish the flow.
+    assert_eq!(browser.cookies.len(), 1, "{browser:?}");
+    let back = provider_consents(&url).await;
+    let page = callback(&gateway, &mut browser, &back).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
     gateway.stop().await;
 }
 
@@ -273,10 +426,11 @@ async fn an_expired_state_is_refused() {
     })
     .await;
 
-    let back = consent(&gateway, "acme").await;
+    let mut browser = Browser::default();
+    let back = consent(&gateway, &mut browser, "acme").await;
     // The state's lifetime is one second; wait it out.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let page = callback(&gateway, &back).await;
+    let page = callback(&gateway, &mut browser, &back).await;
 
     assert_eq!(param(&page, "status").as_deref(), Some("error"));
     let message = param(&page, "message").unwrap();
@@ -291,11 +445,15 @@ async fn an_expired_state_is_refused() {
 #[tokio::test]
 async fn a_denied_consent_and_a_forged_state_come_back_as_readable_errors() {
     let gateway = TestGateway::start().await;
-    let (_, authorize) = redirect_of(&gateway, authorize_request("google-analytics", "acme")).await;
-    let state = param(&authorize, "state").unwrap();
+    let mut browser = Browser::default();
+    let started = browser
+        .send(&gateway, authorize_request("google-analytics", "acme"))
+        .await;
+    let state = param(started.location(), "state").unwrap();
 
     let denied = callback(
         &gateway,
+        &mut browser,
         &Url::parse(&format!("{REDIRECT_URI}?error=access_denied&state={state}")).unwrap(),
     )
     .await;
@@ -318,6 +476,7 @@ async fn a_denied_consent_and_a_forged_state_come_back_as_readable_errors() {
     ] {
         let page = callback(
             &gateway,
+            &mut browser,
             &Url::parse(&format!("{REDIRECT_URI}?{query}")).unwrap(),
         )
         .await;
@@ -373,6 +532,126 @@ async fn without_a_redirect_uri_the_oauth_routes_say_what_to_configure() {
             .as_str()
             .unwrap()
             .contains("FLEET_GATEWAY__OAUTH__REDIRECT_URI")
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_consent_link_opened_in_another_browser_connects_nothing() {
+    let gateway = TestGateway::start().await;
+    // Mallory starts a flow and sends the consent page to someone else,
+    // who consents in their own browser.
+    let mut mallory = Browser::default();
+    let back = consent(&gateway, &mut mallory, "mallory").await;
+    let mut victim = Browser::default();
+
+    let answer = callback_answer(&gateway, &mut victim, &back).await;
+
+    let page = answer.location();
+    assert_eq!(param(page, "status").as_deref(), Some("error"), "{page}");
+    assert_eq!(
+        param(page, "connector").as_deref(),
+        Some("google-analytics")
+    );
+    let message = param(page, "message").unwrap();
+    assert!(
+        message.contains("started in another browser") && message.contains("Start again"),
+        "{message}"
+    );
+    assert!(
+        answer.set_cookies().iter().any(|c| c.contains("Max-Age=0")),
+        "the callback clears the binding whatever the outcome: {:?}",
+        answer.set_cookies()
+    );
+    assert_eq!(
+        connections_of(&gateway, "mallory").await,
+        serde_json::json!([])
+    );
+
+    // A forged cookie of the right name but another value fares no better.
+    let mut forger = Browser::default();
+    let (name, (value, path)) = mallory.cookies.iter().next().unwrap();
+    let forged: String = value.chars().rev().collect();
+    forger.cookies.insert(name.clone(), (forged, path.clone()));
+    let page = callback(&gateway, &mut forger, &back).await;
+    assert!(
+        param(&page, "message")
+            .unwrap()
+            .contains("started in another browser"),
+        "{page}"
+    );
+    assert_eq!(
+        connections_of(&gateway, "mallory").await,
+        serde_json::json!([])
+    );
+
+    // Neither attempt used up the flow: the browser that started it can
+    // still finish it.
+    let page = callback(&gateway, &mut mallory, &back).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn the_callback_checks_the_providers_issuer_where_it_is_configured() {
+    const ISSUER: &str = "https://accounts.sim.example";
+    let gateway = TestGateway::start_with(fleet_gateway::Config {
+        allow_http_sites: true,
+        oauth: fleet_gateway::OAuthConfig {
+            redirect_uri: Some(Url::parse(REDIRECT_URI).unwrap()),
+            providers: [(
+                // As it arrives from FLEET_GATEWAY__OAUTH__PROVIDERS__GOOGLE_ANALYTICS__*.
+                "google_analytics".to_owned(),
+                fleet_gateway::ProviderConfig {
+                    issuer: Some(ISSUER.to_owned()),
+                    authorization_response_iss_parameter_supported: true,
+                },
+            )]
+            .into(),
+            ..fleet_gateway::OAuthConfig::default()
+        },
+        ..fleet_gateway::Config::default()
+    })
+    .await;
+    let mut browser = Browser::default();
+
+    // A response from another issuer: a mix-up, refused.
+    let back = consent(&gateway, &mut browser, "acme").await;
+    let page = callback(
+        &gateway,
+        &mut browser,
+        &with_param(&back, "iss", "https://evil.example"),
+    )
+    .await;
+    assert_eq!(param(&page, "status").as_deref(), Some("error"));
+    let message = param(&page, "message").unwrap();
+    assert!(
+        message.contains("did not come from Google Analytics 4"),
+        "{message}"
+    );
+
+    // No `iss` from a provider that always sends one: refused too.
+    let back = consent(&gateway, &mut browser, "acme").await;
+    let page = callback(&gateway, &mut browser, &back).await;
+    assert_eq!(param(&page, "status").as_deref(), Some("error"));
+    let message = param(&page, "message").unwrap();
+    assert!(message.contains("did not say it came from"), "{message}");
+    assert_eq!(
+        connections_of(&gateway, "acme").await,
+        serde_json::json!([])
+    );
+
+    // The right issuer connects.
+    let back = consent(&gateway, &mut browser, "acme").await;
+    let page = callback(&gateway, &mut browser, &with_param(&back, "iss", ISSUER)).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
     );
     gateway.stop().await;
 }
