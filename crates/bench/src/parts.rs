@@ -154,6 +154,7 @@ impl PostgresPart {
                     pass: &pass,
                     records: page,
                     cursor: None,
+                    gap: None,
                 })
                 .await?;
             let ended = store
@@ -162,7 +163,6 @@ impl PostgresPart {
                     connection,
                     stream,
                     pass: &pass,
-                    complete: true,
                     reconcile: true,
                 })
                 .await?;

@@ -100,7 +100,9 @@ pub struct SyncLimits {
     pub max_pages: u64,
     /// Records read per run.
     pub max_records: u64,
-    /// Bytes of response bodies read per run.
+    /// Bytes of response bodies read per run, as the connector reports
+    /// them ([`Page::bytes`](crate::Page::bytes); WordPress and FluentCRM
+    /// do, the others report 0 and are bounded by pages and records).
     pub max_bytes: u64,
     /// Wall time of a run, in seconds.
     pub max_seconds: u64,

@@ -1,10 +1,10 @@
 //! What WordPress and FluentCRM share: a site reached through the WordPress
 //! REST API with an application password, and WordPress's error bodies.
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use fleet_events::ConnectorId;
 use std::sync::OnceLock;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+use fleet_events::ConnectorId;
 use reqwest::{
     StatusCode, Url,
     header::{HeaderMap, LINK},
@@ -12,7 +12,7 @@ use reqwest::{
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{
     Deserialize, Deserializer,
-    de::{DeserializeOwned, Error as _},
+    de::{DeserializeOwned, Error as _, IgnoredAny},
 };
 use serde_json::Value;
 
@@ -239,10 +239,22 @@ impl<'a> Site<'a> {
         let headers = response.headers().clone();
         let body = http.body(response, provider, url).await?;
         if status.is_success() {
-            let decoded = serde_json::from_slice(&body).map_err(|_| Error::NotWordPress {
-                provider: provider.to_owned(),
-                site: self.display.clone(),
-                route: self.route_name(url),
+            let decoded = serde_json::from_slice(&body).map_err(|source| {
+                // JSON of another shape is WordPress answering unexpectedly;
+                // no JSON at all is something else answering.
+                if serde_json::from_slice::<IgnoredAny>(&body).is_ok() {
+                    Error::InvalidResponse {
+                        provider: provider.to_owned(),
+                        url: http::display_url(url),
+                        source,
+                    }
+                } else {
+                    Error::NotWordPress {
+                        provider: provider.to_owned(),
+                        site: self.display.clone(),
+                        route: self.route_name(url),
+                    }
+                }
             })?;
             return Ok(Reply {
                 headers,

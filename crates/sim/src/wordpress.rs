@@ -270,11 +270,18 @@ fn list(
             )
         })?,
     };
-    let total_pages = total.div_ceil(listing.per_page);
-    let body: Vec<Value> = matching[range]
+    let body: Vec<Value> = matching[range.clone()]
         .iter()
         .map(|post| listing.fields(render_post(site, post, kind)))
         .collect();
+    // WordPress counts what the query found: with an offset past the end it
+    // finds nothing, and says the collection has 0 items.
+    let total = if range.is_empty() && listing.offset.is_some() {
+        0
+    } else {
+        total
+    };
+    let total_pages = total.div_ceil(listing.per_page);
 
     let route = format!("{}/wp-json/wp/v2/{collection}", site.url);
     let mut headers = HeaderMap::new();

@@ -37,16 +37,19 @@ CREATE TABLE sync_streams (
     high_water      timestamptz,
     -- When the last complete full pass began.
     last_full_at    timestamptz,
-    -- The pass in progress, if any: its id, kind, start and position.
+    -- The pass in progress, if any: its id, kind, start and position, and
+    -- the first reason a page gave why the pass may have missed records.
     pass            uuid,
     pass_full       boolean,
     pass_started_at timestamptz,
     cursor          jsonb,
+    pass_gap        text,
     updated_at      timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, connection, stream),
     FOREIGN KEY (tenant, connection) REFERENCES connections (tenant, id) ON DELETE CASCADE,
     CONSTRAINT sync_streams_pass_check
-        CHECK ((pass IS NULL) = (pass_full IS NULL) AND (pass IS NULL) = (pass_started_at IS NULL))
+        CHECK ((pass IS NULL) = (pass_full IS NULL) AND (pass IS NULL) = (pass_started_at IS NULL)
+               AND (pass IS NOT NULL OR pass_gap IS NULL))
 );
 
 -- What a run did, and runs that finished without a complete picture.

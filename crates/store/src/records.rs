@@ -78,6 +78,9 @@ pub struct PageCommit<'a> {
     /// The stream's position after this page, in the connector's format;
     /// `None` on the pass's last page.
     pub cursor: Option<&'a Value>,
+    /// Why the pass may have missed records, when this page says so. The
+    /// first gap of a pass is kept until the pass ends, across runs.
+    pub gap: Option<&'a str>,
 }
 
 /// What [`Store::commit_page`] changed.
@@ -100,22 +103,21 @@ pub struct PassEnd<'a> {
     pub stream: &'a str,
     /// The pass.
     pub pass: &'a Pass,
-    /// Whether the pass read everything it was meant to, without a gap.
-    /// Only a complete pass moves the high-water mark, and only a complete
-    /// full pass marks unseen records deleted.
-    pub complete: bool,
     /// Whether a full pass may mark the records it did not see deleted:
     /// the stream's `reconcile`.
     pub reconcile: bool,
 }
 
 /// What [`Store::finish_pass`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassOutcome {
     /// Records marked deleted.
     pub deleted: u64,
     /// Live records the stream now has.
     pub live: u64,
+    /// Why the pass may have missed records, if a page said so; such a pass
+    /// deleted nothing and left the high-water mark where it was.
+    pub gap: Option<String>,
 }
 
 /// A stored record.
@@ -216,11 +218,14 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO sync_streams \
-                 (tenant, connection, stream, pass, pass_full, pass_started_at, cursor) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 (tenant, connection, stream, pass, pass_full, pass_started_at, cursor, pass_gap) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (tenant, connection, stream) DO UPDATE \
              SET pass = EXCLUDED.pass, pass_full = EXCLUDED.pass_full, \
                  pass_started_at = EXCLUDED.pass_started_at, cursor = EXCLUDED.cursor, \
+                 pass_gap = CASE WHEN sync_streams.pass = EXCLUDED.pass \
+                                 THEN coalesce(sync_streams.pass_gap, EXCLUDED.pass_gap) \
+                                 ELSE EXCLUDED.pass_gap END, \
                  updated_at = now()",
         )
         .bind(page.tenant.as_str())
@@ -230,17 +235,18 @@ impl Store {
         .bind(page.pass.full)
         .bind(page.pass.started_at)
         .bind(page.cursor)
+        .bind(page.gap)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(counts)
     }
 
-    /// Ends a stream's pass: forgets its position and, when it is
-    /// complete, moves the stream's high-water mark to the pass's start.
-    /// A complete full pass of a stream that reconciles also marks every
-    /// live record it did not see deleted, and takes them off the
-    /// connection's `records_total`.
+    /// Ends a stream's pass: forgets its position and, when no page of it
+    /// reported a gap, moves the stream's high-water mark to the pass's
+    /// start. Such a complete full pass of a stream that reconciles also
+    /// marks every live record it did not see deleted, and takes them off
+    /// the connection's `records_total`.
     ///
     /// Redelivered, it finds no pass in progress and changes nothing but
     /// the counts it returns.
@@ -252,21 +258,25 @@ impl Store {
         tenant = %end.tenant, connection = %end.connection, stream = end.stream,
     ))]
     pub async fn finish_pass(&self, end: PassEnd<'_>) -> Result<PassOutcome, Error> {
-        let sweep = end.complete && end.pass.full && end.reconcile;
-        let (deleted, live): (i64, i64) = sqlx::query_as(
-            "WITH ended AS ( \
-                 UPDATE sync_streams \
-                 SET high_water = CASE WHEN $5 THEN $6 ELSE high_water END, \
-                     last_full_at = CASE WHEN $5 AND $7 THEN $6 ELSE last_full_at END, \
-                     pass = NULL, pass_full = NULL, pass_started_at = NULL, cursor = NULL, \
-                     updated_at = now() \
+        let (deleted, live, gap): (i64, i64, Option<String>) = sqlx::query_as(
+            "WITH ending AS ( \
+                 SELECT pass_gap FROM sync_streams \
                  WHERE tenant = $1 AND connection = $2 AND stream = $3 AND pass = $4 \
-                 RETURNING 1), \
+                 FOR UPDATE), \
+             ended AS ( \
+                 UPDATE sync_streams s \
+                 SET high_water = CASE WHEN e.pass_gap IS NULL THEN $5 ELSE s.high_water END, \
+                     last_full_at = CASE WHEN e.pass_gap IS NULL AND $6 THEN $5 \
+                                         ELSE s.last_full_at END, \
+                     pass = NULL, pass_full = NULL, pass_started_at = NULL, cursor = NULL, \
+                     pass_gap = NULL, updated_at = now() \
+                 FROM ending e \
+                 WHERE s.tenant = $1 AND s.connection = $2 AND s.stream = $3 AND s.pass = $4), \
              swept AS ( \
                  UPDATE records SET deleted_at = now() \
-                 WHERE $8 AND tenant = $1 AND connection = $2 AND stream = $3 \
+                 WHERE $6 AND $7 AND tenant = $1 AND connection = $2 AND stream = $3 \
                    AND deleted_at IS NULL AND seen_pass IS DISTINCT FROM $4 \
-                   AND EXISTS (SELECT 1 FROM ended) \
+                   AND EXISTS (SELECT 1 FROM ending WHERE pass_gap IS NULL) \
                  RETURNING 1), \
              counted AS ( \
                  UPDATE connections \
@@ -275,22 +285,23 @@ impl Store {
              SELECT (SELECT count(*) FROM swept), \
                     (SELECT count(*) FROM records \
                      WHERE tenant = $1 AND connection = $2 AND stream = $3 \
-                       AND deleted_at IS NULL) - (SELECT count(*) FROM swept)",
+                       AND deleted_at IS NULL) - (SELECT count(*) FROM swept), \
+                    (SELECT pass_gap FROM ending)",
         )
         .bind(end.tenant.as_str())
         .bind(end.connection.as_str())
         .bind(end.stream)
         .bind(end.pass.id)
-        .bind(end.complete)
         .bind(end.pass.started_at)
         .bind(end.pass.full)
-        .bind(sweep)
+        .bind(end.reconcile)
         .fetch_one(&self.pool)
         .await
         .map_err(Error::FinishPass)?;
         Ok(PassOutcome {
             deleted: deleted.unsigned_abs(),
             live: live.unsigned_abs(),
+            gap,
         })
     }
 

@@ -61,6 +61,18 @@ impl Progress {
             stream: self.stream.clone(),
         }
     }
+
+    /// The run's record, ended with `result`.
+    fn outcome(&self, result: SyncResult) -> SyncOutcome {
+        SyncOutcome {
+            records: self.counts.seen,
+            pages: self.pages,
+            added: self.counts.added,
+            updated: self.counts.updated,
+            deleted: self.counts.deleted,
+            result,
+        }
+    }
 }
 
 /// What one run may spend, from the catalog entry's [`SyncLimits`].
@@ -267,19 +279,12 @@ impl Handler for Sync {
         }
 
         let reason = (!progress.gaps.is_empty()).then(|| progress.gaps.join("; "));
-        let outcome = SyncOutcome {
-            records: progress.counts.seen,
-            pages: progress.pages,
-            added: progress.counts.added,
-            updated: progress.counts.updated,
-            deleted: progress.counts.deleted,
-            result: match &reason {
-                None => SyncResult::Succeeded,
-                Some(reason) => SyncResult::Partial {
-                    reason: reason.clone(),
-                },
+        let outcome = progress.outcome(match &reason {
+            None => SyncResult::Succeeded,
+            Some(reason) => SyncResult::Partial {
+                reason: reason.clone(),
             },
-        };
+        });
         let total =
             failure::in_store(|| store.complete_sync_run(tenant, connection, run, &outcome))
                 .await?;
@@ -383,6 +388,7 @@ impl Sync {
                     pass: &pass,
                     records: &records,
                     cursor: page.next.as_ref(),
+                    gap: page.gap.as_deref(),
                 })
             })
             .await?;
@@ -404,13 +410,14 @@ impl Sync {
                     connection,
                     stream,
                     pass: &pass,
-                    complete: page.gap.is_none(),
                     reconcile: spec.reconcile,
                 })
             })
             .await?;
             progress.counts.deleted += ended.deleted;
-            if let Some(gap) = page.gap {
+            // A gap any page of the pass reported, in this run or an
+            // earlier one that stopped mid-pass.
+            if let Some(gap) = ended.gap {
                 progress.gaps.push(gap);
                 return Ok(StreamEnd::Finished);
             }
@@ -489,16 +496,9 @@ impl Sync {
             ) => (reason, false),
             Stop::Reauth(reason) => (reason, true),
         };
-        let outcome = SyncOutcome {
-            records: progress.counts.seen,
-            pages: progress.pages,
-            added: progress.counts.added,
-            updated: progress.counts.updated,
-            deleted: progress.counts.deleted,
-            result: SyncResult::Failed {
-                error: reason.clone(),
-            },
-        };
+        let outcome = progress.outcome(SyncResult::Failed {
+            error: reason.clone(),
+        });
         failure::in_store(|| {
             self.deps
                 .store

@@ -214,6 +214,38 @@ async fn posts_removed_and_added_during_a_sync_skip_nothing_that_remains() {
 }
 
 #[tokio::test]
+async fn more_removals_than_the_pass_can_step_back_over_are_reported_as_a_gap() {
+    let sim = spawn([acme(3000)]).await;
+    let wordpress = connector(&config(), "wordpress");
+    let mut cursor = None;
+    for _ in 0..9 {
+        let page = wordpress
+            .sync_page(&bob(&sim), "posts", cursor.as_ref())
+            .await
+            .unwrap();
+        assert_eq!(page.gap, None);
+        cursor = page.next;
+    }
+    // 800 of the 860 posts already read go: the last one read moves 800
+    // places back, more than eight steps back span.
+    for id in 1..=800 {
+        sim.change_site("acme", &SiteChange::Delete { id });
+    }
+
+    let page = wordpress
+        .sync_page(&bob(&sim), "posts", cursor.as_ref())
+        .await
+        .unwrap();
+
+    let gap = page.gap.expect("a gap");
+    assert!(gap.contains("posts were removed"), "{gap}");
+    assert!(
+        page.next.is_some(),
+        "the gap is reported before the last page"
+    );
+}
+
+#[tokio::test]
 async fn a_site_with_plain_permalinks_is_reached_through_rest_route() {
     let sim = spawn([acme(120).plain_permalinks()]).await;
     let wordpress = connector(&config(), "wordpress");

@@ -3,8 +3,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use fleet_events::{ConnectionId, CorrelationId, SyncTrigger, TenantId};
 use fleet_store::{
-    Connection, Error, PageCommit, Pass, PassEnd, RecordCursor, RecordPage, RecordQuery,
-    RecordUpsert, Store,
+    Connection, Error, PageCommit, Pass, PassEnd, PassOutcome, RecordCursor, RecordPage,
+    RecordQuery, RecordUpsert, Store,
 };
 use serde_json::{Value, json};
 
@@ -55,10 +55,25 @@ async fn commit_in(
             pass,
             records,
             cursor,
+            gap: None,
         })
         .await
         .unwrap();
     counts.added + counts.updated
+}
+
+/// Ends `pass` over `stream` of `connection`, a stream that reconciles.
+async fn finish(store: &Store, connection: &Connection, stream: &str, pass: &Pass) -> PassOutcome {
+    store
+        .finish_pass(PassEnd {
+            tenant: &connection.tenant,
+            connection: &connection.id,
+            stream,
+            pass,
+            reconcile: true,
+        })
+        .await
+        .unwrap()
 }
 
 /// The position of the stream's pass in progress, as the sync step reads it.
@@ -258,6 +273,7 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
             pass: &Pass::begin(true),
             records: &[record("1", json!({}), None)],
             cursor: Some(&json!({"page": 2})),
+            gap: None,
         })
         .await
         .unwrap_err();
@@ -289,18 +305,7 @@ async fn finishing_a_pass_forgets_its_position_and_moves_the_high_water_mark() {
     }
     commit_in(&test.store, &other, "posts", &pass, &[], Some(&cursor)).await;
 
-    let ended = test
-        .store
-        .finish_pass(PassEnd {
-            tenant: &acme,
-            connection: &connection.id,
-            stream: "posts",
-            pass: &pass,
-            complete: true,
-            reconcile: true,
-        })
-        .await
-        .unwrap();
+    let ended = finish(&test.store, &connection, "posts", &pass).await;
     let states = test
         .store
         .stream_states(&acme, &connection.id)
@@ -332,14 +337,6 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
             .map(|id| record(id, json!({"id": id}), None))
             .collect::<Vec<_>>()
     };
-    let end = |pass| PassEnd {
-        tenant: &acme,
-        connection: &connection.id,
-        stream: "posts",
-        pass,
-        complete: true,
-        reconcile: true,
-    };
     let first = Pass::begin(true);
     commit_in(
         &test.store,
@@ -350,7 +347,7 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
         None,
     )
     .await;
-    test.store.finish_pass(end(&first)).await.unwrap();
+    finish(&test.store, &connection, "posts", &first).await;
 
     let second = Pass::begin(true);
     commit_in(
@@ -362,7 +359,7 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
         None,
     )
     .await;
-    let gone = test.store.finish_pass(end(&second)).await.unwrap();
+    let gone = finish(&test.store, &connection, "posts", &second).await;
     let live = test
         .store
         .list_records(all_records(&connection, 10))
@@ -388,6 +385,7 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
             pass: &third,
             records: &full(&["2"]),
             cursor: None,
+            gap: None,
         })
         .await
         .unwrap();
@@ -419,62 +417,42 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
 }
 
 #[tokio::test]
-async fn a_pass_with_a_gap_deletes_nothing_and_keeps_the_high_water_mark() {
+async fn a_gap_on_any_page_keeps_the_pass_from_deleting_or_moving_the_high_water_mark() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let connection = create_connection(&test.store, &acme).await;
     let pass = Pass::begin(true);
-    commit_in(
-        &test.store,
-        &connection,
-        "posts",
-        &pass,
-        &[record("1", json!({}), None), record("2", json!({}), None)],
-        None,
-    )
-    .await;
-    test.store
-        .finish_pass(PassEnd {
-            tenant: &acme,
-            connection: &connection.id,
-            stream: "posts",
-            pass: &pass,
-            complete: true,
-            reconcile: true,
-        })
-        .await
-        .unwrap();
+    let both = [record("1", json!({}), None), record("2", json!({}), None)];
+    commit_in(&test.store, &connection, "posts", &pass, &both, None).await;
+    finish(&test.store, &connection, "posts", &pass).await;
+    // A full pass whose first page reports a gap and whose last does not.
     let gappy = Pass::begin(true);
-    commit_in(
-        &test.store,
-        &connection,
-        "posts",
-        &gappy,
-        &[record("1", json!({}), None)],
-        None,
-    )
-    .await;
-
-    let ended = test
-        .store
-        .finish_pass(PassEnd {
+    let reason = "posts were removed during the sync";
+    test.store
+        .commit_page(PageCommit {
             tenant: &acme,
             connection: &connection.id,
             stream: "posts",
             pass: &gappy,
-            complete: false,
-            reconcile: true,
+            records: &[record("1", json!({}), None)],
+            cursor: Some(&json!({"page": 2})),
+            gap: Some(reason),
         })
         .await
         .unwrap();
+    commit_in(&test.store, &connection, "posts", &gappy, &[], None).await;
+
+    let ended = finish(&test.store, &connection, "posts", &gappy).await;
     let states = test
         .store
         .stream_states(&acme, &connection.id)
         .await
         .unwrap();
 
-    assert_eq!(ended.deleted, 0);
+    assert_eq!(ended.gap.as_deref(), Some(reason));
+    assert_eq!(ended.deleted, 0, "record 2 was not seen, but may exist");
     assert_eq!(ended.live, 2);
+    assert_eq!(states["posts"].pass, None);
     assert_eq!(states["posts"].high_water, Some(pass.started_at));
     assert_eq!(states["posts"].last_full_at, Some(pass.started_at));
 }

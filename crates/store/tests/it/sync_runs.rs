@@ -208,6 +208,7 @@ async fn completing_a_run_finishes_it_and_counts_the_live_records() {
                 pass: &Pass::begin(true),
                 records,
                 cursor: Some(&json!({"page": 2})),
+                gap: None,
             })
             .await
             .unwrap();

@@ -9,7 +9,7 @@ use fleet_bus::{Definitions, Publisher};
 use fleet_connectors::Credentials;
 use fleet_events::{
     ConnectionId, ConnectionState, ConnectorId, CorrelationId, Envelope, SetupOrigin,
-    StatusChanged, Step, TenantId, ValidateRequested, subject,
+    StatusChanged, Step, SyncRequested, SyncTrigger, TenantId, ValidateRequested, subject,
 };
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
 use fleet_testkit::{NatsServer, OpenBao, Postgres};
@@ -248,6 +248,25 @@ impl TestFleet {
         );
         self.publish(&event, &event.id.to_string()).await;
         (connection, event)
+    }
+
+    /// Asks for a sync of `connection` of `connector`, as "Sync now" does.
+    pub(crate) async fn sync_now(&self, connector: &str, connection: &ConnectionId) {
+        let request = Envelope::new(
+            self.tenant.clone(),
+            connection.clone(),
+            ConnectorId::parse(connector).unwrap(),
+            CorrelationId::new(),
+            SyncRequested {
+                trigger: SyncTrigger::Manual,
+                streams: None,
+                cursor: None,
+            },
+        );
+        Publisher::new(self.js.clone())
+            .publish(&request, &request.id.to_string())
+            .await
+            .expect("published");
     }
 
     pub(crate) async fn publish(&self, event: &Envelope<ValidateRequested>, msg_id: &str) {

@@ -4,34 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use fleet_bus::Publisher;
-use fleet_events::{
-    ConnectionId, ConnectionState, ConnectionStatus, ConnectorId, CorrelationId, Envelope,
-    SyncCounts, SyncRequested, SyncTrigger,
-};
+use fleet_events::{ConnectionId, ConnectionState, ConnectionStatus, SyncCounts};
 use fleet_sim::{Collection, SiteChange};
 use fleet_store::RecordQuery;
 
 use crate::helpers::{PAGES, PASSWORD, POSTS, SITE, TestFleet};
-
-/// Asks for a sync of `connection`, as "Sync now" does.
-async fn sync_now(fleet: &TestFleet, connection: &ConnectionId) {
-    let event = Envelope::new(
-        fleet.tenant.clone(),
-        connection.clone(),
-        ConnectorId::parse("wordpress").unwrap(),
-        CorrelationId::new(),
-        SyncRequested {
-            trigger: SyncTrigger::Manual,
-            streams: None,
-            cursor: None,
-        },
-    );
-    Publisher::new(fleet.js.clone())
-        .publish(&event, &event.id.to_string())
-        .await
-        .expect("published");
-}
 
 /// The `n`th `synced` status of `connection`: its live total and counts.
 async fn nth_synced(fleet: &TestFleet, connection: &ConnectionId, n: usize) -> (u64, SyncCounts) {
@@ -91,7 +68,7 @@ async fn an_incremental_sync_reads_only_changes_and_a_removal_triggers_reconcili
     for id in [3, 200] {
         fleet.sim.change_site(SITE, &SiteChange::Edit { id });
     }
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("wordpress", &connection).await;
     let (total, edits) = nth_synced(&fleet, &connection, 2).await;
     assert_eq!(total, u64::from(POSTS + PAGES));
     assert_eq!(
@@ -118,7 +95,7 @@ async fn an_incremental_sync_reads_only_changes_and_a_removal_triggers_reconcili
         .sim
         .change_site(SITE, &SiteChange::Unpublish { id: 11 });
     fleet.sim.change_site(SITE, &SiteChange::Delete { id: 12 });
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("wordpress", &connection).await;
     let (total, changes) = nth_synced(&fleet, &connection, 3).await;
 
     let posts = published(&fleet, Collection::Posts);
@@ -154,7 +131,7 @@ async fn a_sync_that_reaches_its_budget_is_partial_and_the_next_one_continues() 
 
     // The next run continues where the first stopped: the third page of
     // posts and the one of pages fit in its two.
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("wordpress", &connection).await;
     let (total, counts) = nth_synced(&fleet, &connection, 1).await;
     assert_eq!(total, u64::from(POSTS + PAGES));
     assert_eq!(counts.seen + records, u64::from(POSTS + PAGES));

@@ -1,12 +1,8 @@
 //! OAuth token renewal in the sync step, against the simulated Google.
 
 use chrono::Utc;
-use fleet_bus::Publisher;
 use fleet_connectors::Credentials;
-use fleet_events::{
-    ConnectionId, ConnectionState, ConnectionStatus, ConnectorId, CorrelationId, Envelope,
-    SetupOrigin, SyncRequested, SyncTrigger,
-};
+use fleet_events::{ConnectionId, ConnectionState, ConnectionStatus, SetupOrigin};
 use fleet_secrets::Stored;
 use fleet_sim::Fault;
 use secrecy::ExposeSecret as _;
@@ -67,24 +63,6 @@ async fn expire_in(
     Stored { value, version }
 }
 
-async fn sync_now(fleet: &TestFleet, connection: &ConnectionId) {
-    let request = Envelope::new(
-        fleet.tenant.clone(),
-        connection.clone(),
-        ConnectorId::parse("google-analytics").unwrap(),
-        CorrelationId::new(),
-        SyncRequested {
-            trigger: SyncTrigger::Manual,
-            streams: None,
-            cursor: None,
-        },
-    );
-    Publisher::new(fleet.js.clone())
-        .publish(&request, &request.id.to_string())
-        .await
-        .unwrap();
-}
-
 fn tokens(credentials: &Credentials) -> (String, Option<String>) {
     let Credentials::OAuth2 {
         access_token,
@@ -106,7 +84,7 @@ async fn a_token_about_to_expire_is_renewed_before_the_sync() {
     let (connection, stored) = connected(&fleet).await;
     let soon = expire_in(&fleet, &connection, &stored, 5).await;
 
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("google-analytics", &connection).await;
     fleet
         .statuses_until_nth(&connection, ConnectionState::Synced, 2)
         .await;
@@ -142,7 +120,7 @@ async fn a_rejected_token_is_renewed_once_and_the_page_asked_again() {
     fleet
         .sim
         .inject_google(GOOGLE_USER, Fault::ExpiredAccessToken, 1);
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("google-analytics", &connection).await;
     let statuses = fleet
         .statuses_until_nth(&connection, ConnectionState::Synced, 2)
         .await;
@@ -166,7 +144,7 @@ async fn a_token_still_rejected_after_renewal_ends_as_reauth_required() {
     fleet
         .sim
         .inject_google(GOOGLE_USER, Fault::ExpiredAccessToken, 3);
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("google-analytics", &connection).await;
     let statuses = fleet
         .statuses_until(&connection, ConnectionState::ReauthRequired)
         .await;
@@ -193,7 +171,7 @@ async fn invalid_grant_ends_as_reauth_required_without_retries() {
         .inject_google(GOOGLE_USER, Fault::ExpiredAccessToken, 1);
     fleet.sim.inject_google(GOOGLE_USER, Fault::InvalidGrant, 1);
     let before = fleet.sim.google_requests(GOOGLE_USER);
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("google-analytics", &connection).await;
     let statuses = fleet
         .statuses_until(&connection, ConnectionState::ReauthRequired)
         .await;
@@ -226,8 +204,8 @@ async fn two_syncs_renewing_at_once_keep_a_working_rotated_refresh_token() {
     let (connection, stored) = connected(&fleet).await;
     let soon = expire_in(&fleet, &connection, &stored, 1).await;
 
-    sync_now(&fleet, &connection).await;
-    sync_now(&fleet, &connection).await;
+    fleet.sync_now("google-analytics", &connection).await;
+    fleet.sync_now("google-analytics", &connection).await;
     let statuses = fleet
         .statuses_until_nth(&connection, ConnectionState::Synced, 3)
         .await;
