@@ -1,14 +1,14 @@
 //! Calls to JSON APIs with an OAuth 2.0 bearer token, and what their
 //! failures mean.
 
-use reqwest::{RequestBuilder, StatusCode, header::HeaderMap};
-use secrecy::{ExposeSecret as _, SecretString};
+use reqwest::{StatusCode, header::HeaderMap};
+use secrecy::SecretString;
 use serde::{Deserialize, de::DeserializeOwned};
 use url::Url;
 
 use crate::{
     Error,
-    http::{self, Http},
+    http::{self, Http, Request},
     wp::plain_text,
 };
 
@@ -76,23 +76,16 @@ impl Api<'_> {
     async fn attempt<T: DeserializeOwned>(
         &self,
         url: &Url,
-        request: RequestBuilder,
+        request: Request,
         errors: Option<ErrorReader<'_>>,
     ) -> Result<T, Error> {
-        let response = request
-            .bearer_auth(self.token.expose_secret())
-            .send()
-            .await
-            .map_err(|source| http::transport_error(self.provider, url, source))?;
+        let response = request.bearer_auth(self.token).send(self.provider).await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = self.http.body(response, self.provider, url).await?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
-                provider: self.provider.to_owned(),
-                url: http::display_url(url),
-                source,
-            });
+            return serde_json::from_slice(&body)
+                .map_err(|source| Error::invalid_response(self.provider, url, &source));
         }
         let failure = Failure {
             provider: self.provider,
@@ -137,7 +130,7 @@ fn error(provider: &str, url: &Url, status: StatusCode, headers: &HeaderMap, bod
         provider: provider.to_owned(),
         url: http::display_url(url),
         status: status.as_u16(),
-        code: code.unwrap_or_else(|| "unknown".to_owned()),
+        code: code.map_or_else(|| "unknown".to_owned(), |code| crate::text::code(&code)),
         message: plain_text(&message),
     }
 }

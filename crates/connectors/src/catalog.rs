@@ -216,6 +216,18 @@ pub struct OAuth2Settings {
     /// [`oauth2::Client::renew`](crate::oauth2::Client::renew).
     #[serde(default)]
     pub token_renewal: TokenRenewal,
+    /// The provider's issuer identifier, as in its authorization server
+    /// metadata (`https://accounts.google.com`). When an authorization
+    /// response carries `iss` (RFC 9207), it must be exactly this: another
+    /// value means the response came from another provider (a mix-up
+    /// attack) and the gateway refuses it.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// The provider always sends `iss` with its authorization responses
+    /// (its metadata's `authorization_response_iss_parameter_supported`):
+    /// a response without it is refused. Needs [`issuer`](Self::issuer).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// How a provider's access tokens are renewed: the `token_renewal` key of
@@ -561,6 +573,15 @@ impl CatalogEntry {
                 ));
             }
         };
+        if let Auth::OAuth2(settings) = &auth
+            && settings.authorization_response_iss_parameter_supported
+            && settings.issuer.is_none()
+        {
+            return Err(invalid(
+                "requires `iss` (authorization_response_iss_parameter_supported) but sets no \
+                 `issuer` to compare it with",
+            ));
+        }
         if matches!(auth, Auth::AppPassword) && file.form.is_empty() {
             return Err(invalid(
                 "uses a manual form but declares no [[form]] fields",
@@ -677,6 +698,29 @@ mod tests {
 
     fn table(text: &str) -> Table {
         toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn an_entry_that_requires_iss_names_its_issuer() {
+        let mut table: Table = BUILTIN
+            .iter()
+            .find(|(id, _)| *id == "google-analytics")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap();
+        let oauth2 = table["oauth2"].as_table_mut().unwrap();
+        oauth2.remove("issuer");
+        oauth2.insert(
+            "authorization_response_iss_parameter_supported".to_owned(),
+            toml::Value::Boolean(true),
+        );
+
+        let entry =
+            CatalogEntry::from_table(ConnectorId::parse("google-analytics").unwrap(), table);
+
+        let error = entry.unwrap_err().to_string();
+        assert!(error.contains("sets no `issuer`"), "{error}");
     }
 
     #[test]

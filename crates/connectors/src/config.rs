@@ -2,6 +2,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::OAuthClient;
@@ -31,6 +32,21 @@ pub struct Config {
     /// Accept `http://` site URLs. Only for the simulator and local sites:
     /// over plain HTTP, Basic credentials travel in clear text.
     pub allow_http: bool,
+    /// Networks that are not on the public internet but that connectors
+    /// may connect to all the same, such as `127.0.0.0/8` and `::1/128`
+    /// for a local demo site or simulator, or `10.20.0.0/16` for a
+    /// self-hosted provider inside the operator's network. Empty by
+    /// default: every request, to a tenant's site or to a catalog URL,
+    /// goes only to public addresses (checked after DNS resolution, on the
+    /// address connected to), and one to a loopback, private, link-local,
+    /// unique-local, multicast or reserved address fails with
+    /// [`Error::Refused`](crate::Error::Refused). Each entry opens its
+    /// network to every tenant: allow only what tenants may reach.
+    ///
+    /// From the environment, a comma-separated list:
+    /// `FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS=127.0.0.0/8,::1/128`.
+    #[serde(deserialize_with = "networks::deserialize")]
+    pub allow_private_networks: Vec<IpNet>,
     /// The `User-Agent` of every request, so site owners can tell the
     /// fleet's traffic apart and allow it through firewalls.
     pub user_agent: String,
@@ -51,6 +67,7 @@ impl Default for Config {
             max_retry_wait: Duration::from_secs(10),
             max_body_bytes: 16 * 1024 * 1024,
             allow_http: false,
+            allow_private_networks: Vec::new(),
             user_agent: concat!(
                 "connector-fleet/",
                 env!("CARGO_PKG_VERSION"),
@@ -78,6 +95,45 @@ mod millis {
     }
 }
 
+/// Networks written as a list or as one comma-separated string (the form
+/// an environment variable takes), each in CIDR notation; a bare address
+/// is its own network (`/32` or `/128`).
+mod networks {
+    use ipnet::IpNet;
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        List(Vec<String>),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<IpNet>, D::Error> {
+        let entries = match Written::deserialize(deserializer)? {
+            Written::List(list) => list,
+            Written::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        entries
+            .iter()
+            .map(|entry| entry.trim())
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        D::Error::custom(format!(
+                            "'{entry}' is not a network in CIDR notation, such as 127.0.0.0/8 or ::1/128"
+                        ))
+                    })
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -94,6 +150,43 @@ mod tests {
         assert!(!config.allow_http);
         assert!(config.user_agent.starts_with("connector-fleet/"));
         assert!(config.catalog_dir.is_none() && config.oauth_clients.is_empty());
+        assert!(config.allow_private_networks.is_empty());
+    }
+
+    #[test]
+    fn private_networks_are_read_from_a_list_or_a_comma_separated_string() {
+        let listed: Config = serde_json::from_value(json!({
+            "allow_private_networks": ["127.0.0.0/8", "::1/128"],
+        }))
+        .unwrap();
+        let written: Config = serde_json::from_value(json!({
+            "allow_private_networks": "127.0.0.0/8, ::1, 10.20.0.0/16",
+        }))
+        .unwrap();
+        let wrong = serde_json::from_value::<Config>(json!({
+            "allow_private_networks": "localhost",
+        }))
+        .unwrap_err();
+
+        assert_eq!(
+            listed.allow_private_networks,
+            [
+                "127.0.0.0/8".parse::<IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            written.allow_private_networks,
+            [
+                "127.0.0.0/8".parse::<IpNet>().unwrap(),
+                "::1/128".parse().unwrap(),
+                "10.20.0.0/16".parse().unwrap()
+            ]
+        );
+        assert!(
+            wrong.to_string().contains("'localhost' is not a network"),
+            "{wrong}"
+        );
     }
 
     #[test]

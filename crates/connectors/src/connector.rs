@@ -7,7 +7,7 @@ use fleet_events::{AccountInfo, ConnectorId};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::{Credentials, Error};
+use crate::{Credentials, Error, text};
 
 /// One provider: how to check credentials and how to read its data.
 ///
@@ -84,6 +84,21 @@ pub struct Account {
     pub id: String,
     /// A name to show the user.
     pub name: String,
+}
+
+impl Account {
+    /// The account `id` named `name`, both as a provider sent them: cut to
+    /// a length the fleet stores ([`text::MAX_ID_CHARS`],
+    /// [`text::MAX_NAME_CHARS`]), and named by its id when the name is
+    /// blank.
+    pub(crate) fn new(id: &str, name: &str) -> Self {
+        let id = text::cap(id.trim(), text::MAX_ID_CHARS);
+        let name = match name.trim() {
+            "" => text::cap(&id, text::MAX_NAME_CHARS),
+            name => text::cap(name, text::MAX_NAME_CHARS),
+        };
+        Self { id, name }
+    }
 }
 
 impl From<Account> for AccountInfo {

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use fleet_events::ConnectorId;
 
+use crate::{http, text};
+
 /// A failed provider call.
 ///
 /// `Display` is a message a person can act on: it names the provider, the
@@ -185,6 +187,24 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// The host is, or resolves only to, an address that is not on the
+    /// public internet (loopback, private, link-local, unique-local,
+    /// multicast, reserved, ...), and the operator has not allowed its
+    /// network: nothing was sent. Connectors reach tenants' sites and
+    /// providers on the public internet only, so an address can never make
+    /// the fleet call its own internal services.
+    #[error(
+        "refused to connect to {provider} at {host}: it is or resolves to a private or internal \
+         network address, which connectors do not call; use the site's public address"
+    )]
+    Refused {
+        /// Display name of the API that was to be asked.
+        provider: String,
+        /// The host of the URL, as written there (a name, or an IP
+        /// literal in its normal form); never the addresses it resolved to.
+        host: String,
+    },
+
     /// The provider's response body is larger than the connectors read.
     #[error(
         "{provider} at {url} sent a response larger than {limit} bytes, more than the fleet reads \
@@ -239,7 +259,7 @@ pub enum Error {
         provider: String,
         /// The request URL without its query string.
         url: String,
-        /// What did not match.
+        /// What did not match, with no string value of the body in it.
         #[source]
         source: serde_json::Error,
     },
@@ -425,6 +445,23 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// A successful response to `url` whose body did not decode as
+    /// expected; the decoding error shows no value from the body (see
+    /// [`text::json_error`]).
+    pub(crate) fn invalid_response(
+        provider: &str,
+        url: &url::Url,
+        source: &serde_json::Error,
+    ) -> Self {
+        Self::InvalidResponse {
+            provider: provider.to_owned(),
+            url: http::display_url(url),
+            source: text::json_error(source),
+        }
+    }
+}
+
 /// What the caller should do after an [`Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
@@ -468,6 +505,7 @@ impl Error {
                 ErrorClass::ReauthRequired
             }
             Self::SiteUrl { .. }
+            | Self::Refused { .. }
             | Self::BodyTooLarge { .. }
             | Self::CredentialsKind { .. }
             | Self::AppPasswordsUnavailable { .. }

@@ -64,10 +64,8 @@ impl Connector for GenericOAuth2 {
                 token: credentials.bearer(&self.id)?,
             };
             let user: UserInfo = api.get(&self.userinfo_url).await?;
-            Ok(Account {
-                name: user.name.or(user.email).unwrap_or_else(|| user.sub.clone()),
-                id: user.sub,
-            })
+            let name = user.name.or(user.email).unwrap_or_default();
+            Ok(Account::new(&user.sub, &name))
         }
         .boxed()
     }

@@ -12,7 +12,7 @@ use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
     bearer::Api,
     catalog::{CatalogEntry, CatalogError},
-    http::{self, Http},
+    http::Http,
 };
 
 /// Display name in messages.
@@ -169,10 +169,10 @@ impl Connector for GoogleAnalytics {
     ) -> BoxFuture<'a, Result<Account, Error>> {
         async move {
             let (account, property) = self.first_property(&self.api(credentials)?).await?;
-            Ok(Account {
-                name: format!("{} ({account})", property.display_name),
-                id: property.property,
-            })
+            Ok(Account::new(
+                &property.property,
+                &format!("{} ({account})", property.display_name),
+            ))
         }
         .boxed()
     }
@@ -274,11 +274,7 @@ impl GoogleAnalytics {
             "offset": cursor.offset.to_string(),
         });
         let report: Report = api.post(&url, &body).await?;
-        let invalid = |source| Error::InvalidResponse {
-            provider: PROVIDER.to_owned(),
-            url: http::display_url(&url),
-            source,
-        };
+        let invalid = |source: serde_json::Error| Error::invalid_response(PROVIDER, &url, &source);
         let read = report.rows.len() as u64;
         let records = report
             .rows

@@ -1,4 +1,5 @@
-//! The HTTP client all connectors share, with its retry rule.
+//! The HTTP client all connectors share, with its retry rule and its
+//! egress rule.
 
 use std::{future::Future, time::Duration};
 
@@ -7,11 +8,17 @@ use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use reqwest::{
     RequestBuilder, StatusCode, Url,
-    header::{HeaderMap, LOCATION, RETRY_AFTER},
+    header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER},
     redirect,
 };
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::Serialize;
 
-use crate::{BuildError, Config, Error, ErrorClass};
+use crate::{
+    BuildError, Config, Error, ErrorClass,
+    egress::{self, Egress},
+    text,
+};
 
 /// Attempts per call, the first included.
 const ATTEMPTS: usize = 3;
@@ -21,11 +28,23 @@ const MIN_BACKOFF: Duration = Duration::from_millis(200);
 /// Upper bound of the exponential backoff, before jitter.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// A `reqwest` client that never follows redirects, with timeouts and a
-/// User-Agent, plus the retry rule of one connector call.
+/// What a secret path segment looks like in a shown URL (see
+/// [`secret_path`]).
+pub(crate) const REDACTED: &str = "<redacted>";
+
+/// A `reqwest` client that never follows redirects, uses no proxy, and
+/// connects only where [`Egress`] permits, with timeouts and a User-Agent,
+/// plus the retry rule of one connector call.
+///
+/// Requests are made with [`get`](Self::get), [`post`](Self::post) and
+/// [`delete`](Self::delete) and sent with [`Request::send`]: there is no
+/// other way to send one, so every request, to a tenant's site or to an
+/// operator's catalog URL, and every hop (redirects are never followed:
+/// each is a new request) passes the egress rule.
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
     client: reqwest::Client,
+    egress: Egress,
     allow_http: bool,
     max_retry_wait: Duration,
     max_body_bytes: u64,
@@ -33,14 +52,20 @@ pub(crate) struct Http {
 
 impl Http {
     pub(crate) fn new(config: &Config) -> Result<Self, BuildError> {
+        let egress = Egress::new(&config.allow_private_networks);
         let client = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
+            // A proxy from the environment (HTTP_PROXY, ...) would connect
+            // on the fleet's behalf, wherever the egress rule says not to.
+            .no_proxy()
+            .dns_resolver(egress::Resolver::new(egress.clone()))
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
             .user_agent(&config.user_agent)
             .build()?;
         Ok(Self {
             client,
+            egress,
             allow_http: config.allow_http,
             max_retry_wait: config.max_retry_wait,
             max_body_bytes: config.max_body_bytes,
@@ -87,18 +112,27 @@ impl Http {
     }
 
     /// A GET request to `url`.
-    pub(crate) fn get(&self, url: Url) -> RequestBuilder {
-        self.client.get(url)
+    pub(crate) fn get(&self, url: Url) -> Request {
+        self.request(reqwest::Method::GET, url)
     }
 
     /// A POST request to `url`.
-    pub(crate) fn post(&self, url: Url) -> RequestBuilder {
-        self.client.post(url)
+    pub(crate) fn post(&self, url: Url) -> Request {
+        self.request(reqwest::Method::POST, url)
     }
 
     /// A DELETE request to `url`.
-    pub(crate) fn delete(&self, url: Url) -> RequestBuilder {
-        self.client.delete(url)
+    pub(crate) fn delete(&self, url: Url) -> Request {
+        self.request(reqwest::Method::DELETE, url)
+    }
+
+    fn request(&self, method: reqwest::Method, url: Url) -> Request {
+        Request {
+            builder: self.client.request(method, url.clone()),
+            shown: url.clone(),
+            url,
+            egress: self.egress.clone(),
+        }
     }
 
     /// Runs `attempt` until it succeeds, fails with an error that is not
@@ -146,13 +180,137 @@ impl Http {
     }
 }
 
-/// `url` without its query string and fragment, for messages: a query
-/// may carry a token.
+/// A request being built by [`Http`]; only [`send`](Self::send) sends it.
+/// Its `Debug` shows only the URL as errors do.
+pub(crate) struct Request {
+    builder: RequestBuilder,
+    url: Url,
+    /// The URL its errors show, through [`display_url`].
+    shown: Url,
+    egress: Egress,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("url", &display_url(&self.shown))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Request {
+    /// Shows `shown` instead of the request URL in errors: the URL with
+    /// its secret path segments [`REDACTED`] (see [`secret_path`]).
+    pub(crate) fn shown_as(self, shown: Url) -> Self {
+        Self { shown, ..self }
+    }
+
+    /// Adds a header.
+    pub(crate) fn header(self, name: HeaderName, value: HeaderValue) -> Self {
+        self.map(|builder| builder.header(name, value))
+    }
+
+    /// Adds headers.
+    pub(crate) fn headers(self, headers: HeaderMap) -> Self {
+        self.map(|builder| builder.headers(headers))
+    }
+
+    /// Adds HTTP Basic credentials (`Authorization`, marked sensitive).
+    pub(crate) fn basic_auth(self, username: &str, password: &SecretString) -> Self {
+        self.map(|builder| builder.basic_auth(username, Some(password.expose_secret())))
+    }
+
+    /// Adds a bearer token (`Authorization`, marked sensitive).
+    pub(crate) fn bearer_auth(self, token: &SecretString) -> Self {
+        self.map(|builder| builder.bearer_auth(token.expose_secret()))
+    }
+
+    /// Sends `body` as JSON.
+    pub(crate) fn json(self, body: &serde_json::Value) -> Self {
+        self.map(|builder| builder.json(body))
+    }
+
+    /// Sends `form` URL-encoded.
+    pub(crate) fn form<T: Serialize + ?Sized>(self, form: &T) -> Self {
+        self.map(|builder| builder.form(form))
+    }
+
+    fn map(self, change: impl FnOnce(RequestBuilder) -> RequestBuilder) -> Self {
+        Self {
+            builder: change(self.builder),
+            ..self
+        }
+    }
+
+    /// Sends the request to `provider` (its display name, for messages),
+    /// unless its host is an IP literal the egress rule refuses (names are
+    /// checked as they resolve): then nothing is sent and the error is
+    /// [`Error::Refused`], as it is when a name resolves only to refused
+    /// addresses. Other failures are [`Error::Transport`], showing the URL
+    /// as [`display_url`] renders it (and as [`shown_as`](Self::shown_as)
+    /// says), with the cause's own copy of the URL removed.
+    pub(crate) async fn send(self, provider: &str) -> Result<reqwest::Response, Error> {
+        if let Some(host) = self.url.host()
+            && !self.egress.permits_host(&host)
+        {
+            return Err(refused(provider, &self.url));
+        }
+        self.builder.send().await.map_err(|source| {
+            if is_refused(&source) {
+                refused(provider, &self.url)
+            } else {
+                transport_error(provider, &self.shown, source)
+            }
+        })
+    }
+}
+
+/// Whether `error` failed because the egress rule refused every address of
+/// the host.
+fn is_refused(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if cause.is::<egress::Refused>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+fn refused(provider: &str, url: &Url) -> Error {
+    Error::Refused {
+        provider: provider.to_owned(),
+        host: url.host_str().unwrap_or_default().to_owned(),
+    }
+}
+
+/// `url` for messages and logs: scheme, host, port and path, without user
+/// info, query string or fragment (any may carry a secret). A path segment
+/// that is [`REDACTED`] shows as such.
 pub(crate) fn display_url(url: &Url) -> String {
     let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
     url.set_query(None);
     url.set_fragment(None);
-    url.to_string()
+    url.as_str().replace("%3Credacted%3E", REDACTED)
+}
+
+/// `template` (an absolute URL with `{name}` standing for a secret path
+/// segment, such as Trello's `https://api.trello.com/1/tokens/{token}`)
+/// with `value` in that segment, percent-encoded, for the request, and
+/// the same URL with [`REDACTED`] there, for messages: `None` when the
+/// template is not a URL.
+pub(crate) fn secret_path(template: &str, name: &str, value: &str) -> Option<(Url, Url)> {
+    let placeholder = format!("{{{name}}}");
+    let fill = |value: &str| {
+        let encoded =
+            percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
+        Url::parse(&template.replace(&placeholder, &encoded)).ok()
+    };
+    Some((fill(value)?, fill(REDACTED)?))
 }
 
 /// `path` (segments separated by `/`) below `base`, whether or not `base`
@@ -167,7 +325,7 @@ pub(crate) fn endpoint(base: &Url, path: &str) -> Url {
 
 /// The error for a failed request or body read. The URL is taken out of
 /// `source` and shown without its query string.
-pub(crate) fn transport_error(provider: &str, url: &Url, source: reqwest::Error) -> Error {
+fn transport_error(provider: &str, url: &Url, source: reqwest::Error) -> Error {
     Error::Transport {
         provider: provider.to_owned(),
         url: display_url(url),
@@ -188,7 +346,7 @@ pub(crate) fn redirect_error(
         .and_then(|location| url.join(location).ok())
         .map_or_else(
             || "an address it did not give".to_owned(),
-            |location| display_url(&location),
+            |location| text::cap(&display_url(&location), text::MAX_URL_CHARS),
         );
     Error::Redirected {
         provider: provider.to_owned(),
@@ -306,6 +464,33 @@ mod tests {
             endpoint(&slashed, "rest/organizationAcls").as_str(),
             "https://api.linkedin.com/rest/organizationAcls"
         );
+    }
+
+    #[test]
+    fn display_url_drops_user_info() {
+        let url = Url::parse("https://bob:hunter2@example.com/wp-json/").unwrap();
+
+        assert_eq!(display_url(&url), "https://example.com/wp-json/");
+    }
+
+    #[test]
+    fn secret_path_fills_the_request_and_redacts_the_message() {
+        let (url, shown) = secret_path(
+            "https://api.trello.com/1/tokens/{token}",
+            "token",
+            "ATTA0123/secret?x",
+        )
+        .unwrap();
+
+        assert_eq!(
+            url.as_str(),
+            "https://api.trello.com/1/tokens/ATTA0123%2Fsecret%3Fx"
+        );
+        assert_eq!(
+            display_url(&shown),
+            "https://api.trello.com/1/tokens/<redacted>"
+        );
+        assert!(secret_path("not a url {token}", "token", "t").is_none());
     }
 
     #[test]

@@ -33,7 +33,14 @@
 //!
 //! The HTTP client never follows redirects (a redirect could carry the
 //! credentials to another host) and refuses `http://` sites unless
-//! [`Config::allow_http`] is set.
+//! [`Config::allow_http`] is set. It connects only to addresses on the
+//! public internet, checked on the address actually connected to (after
+//! DNS resolution, so DNS rebinding gets nowhere), unless the operator
+//! allows a private network in [`Config::allow_private_networks`]: a
+//! tenant's site URL can never make the fleet call its own internal
+//! services ([`Error::Refused`]). The rule holds for every outbound
+//! request, catalog URLs included, and it ignores proxy settings from the
+//! environment.
 //!
 //! Connectors today: `wordpress` (application password; streams `posts`,
 //! `pages`), `fluentcrm` (application password; streams `subscribers`,
@@ -95,6 +102,7 @@ pub mod clear_text;
 mod config;
 mod connector;
 mod credentials;
+mod egress;
 mod error;
 mod fluentcrm;
 mod generic_oauth2;
@@ -105,6 +113,7 @@ mod meta;
 pub mod oauth1;
 pub mod oauth2;
 mod registry;
+mod text;
 mod trello;
 mod wordpress;
 mod wp;
@@ -114,4 +123,5 @@ pub use config::Config;
 pub use connector::{Account, Connector, Page, Record, StreamSpec};
 pub use credentials::Credentials;
 pub use error::{BuildError, Error, ErrorClass};
+pub use ipnet::IpNet;
 pub use registry::Registry;

@@ -222,10 +222,8 @@ impl Connector for LinkedIn {
                 .api(credentials)?
                 .get_with(&url, &HeaderMap::new(), &errors)
                 .await?;
-            Ok(Account {
-                name: user.name.or(user.email).unwrap_or_else(|| user.sub.clone()),
-                id: user.sub,
-            })
+            let name = user.name.or(user.email).unwrap_or_default();
+            Ok(Account::new(&user.sub, &name))
         }
         .boxed()
     }
@@ -363,11 +361,7 @@ impl LinkedIn {
             .into_iter()
             .map(|statistic| record(organization, statistic))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| Error::InvalidResponse {
-                provider: PROVIDER.to_owned(),
-                url: http::display_url(&url),
-                source,
-            })
+            .map_err(|source| Error::invalid_response(PROVIDER, &url, &source))
     }
 
     /// Reads LinkedIn's error body `{"status", "serviceErrorCode", "code",
@@ -395,7 +389,10 @@ impl LinkedIn {
                     .clone()
                     .or_else(|| body.service_error_code.map(|code| code.to_string()))
             })
-            .unwrap_or_else(|| failure.status.as_u16().to_string());
+            .map_or_else(
+                || failure.status.as_u16().to_string(),
+                |code| crate::text::code(&code),
+            );
         let version_code = matches!(code.as_str(), "NONEXISTENT_VERSION" | "VERSION_MISSING");
         Some(match failure.status {
             StatusCode::UNAUTHORIZED => Error::AccessTokenRejected { provider, message },

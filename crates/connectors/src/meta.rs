@@ -190,10 +190,7 @@ impl Connector for Meta {
             let mut url = http::endpoint(&self.graph, "me");
             url.query_pairs_mut().append_pair("fields", "id,name");
             let me: Me = self.get(&self.api(credentials)?, &url).await?;
-            Ok(Account {
-                name: me.name.unwrap_or_else(|| me.id.clone()),
-                id: me.id,
-            })
+            Ok(Account::new(&me.id, me.name.as_deref().unwrap_or_default()))
         }
         .boxed()
     }
@@ -335,11 +332,7 @@ impl Meta {
             .into_iter()
             .map(|row| record(account, row))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| Error::InvalidResponse {
-                provider: PROVIDER.to_owned(),
-                url: http::display_url(&url),
-                source,
-            })?;
+            .map_err(|source| Error::invalid_response(PROVIDER, &url, &source))?;
         Ok((records, page.paging.and_then(Paging::next_after)))
     }
 
@@ -468,7 +461,7 @@ impl GraphError {
 
     /// The code for messages: `OAuthException 190/463`.
     fn code_text(&self) -> String {
-        let kind = self.kind.as_deref().unwrap_or("GraphError");
+        let kind = crate::text::code(self.kind.as_deref().unwrap_or("GraphError"));
         match self.error_subcode {
             Some(subcode) => format!("{kind} {}/{subcode}", self.code),
             None => format!("{kind} {}", self.code),
@@ -526,7 +519,7 @@ pub(crate) fn token_endpoint_error(
     error: &GraphError,
     redact: &dyn Fn(&str) -> String,
 ) -> Error {
-    let message = redact(&plain_text(&error.message));
+    let message = redact(&plain_text(&redact(&error.message)));
     let dead_code = error.code == 100 && matches!(error.error_subcode, Some(36_007 | 36_009));
     let code = match error.meaning() {
         Meaning::TokenRejected => "invalid_grant".to_owned(),

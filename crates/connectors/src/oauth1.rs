@@ -63,8 +63,8 @@ pub struct Client {
 }
 
 /// A request token (RFC 5849's temporary credentials) and where to send
-/// the browser to approve it.
-#[derive(Debug)]
+/// the browser to approve it. Its `Debug` shows neither the token nor its
+/// secret, nor the authorize URL's query (which carries the token).
 pub struct RequestToken {
     /// The request token; the callback carries it back as `oauth_token`.
     pub token: String,
@@ -75,6 +75,16 @@ pub struct RequestToken {
     /// `authorize_params` (Trello: `expiration=never`, `scope=read`,
     /// `name=connector-fleet`).
     pub authorize_url: Url,
+}
+
+impl std::fmt::Debug for RequestToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestToken")
+            .field("token", &"[REDACTED]")
+            .field("secret", &self.secret)
+            .field("authorize_url", &http::display_url(&self.authorize_url))
+            .finish()
+    }
 }
 
 /// The protocol parameters of one request, before signing (RFC 5849 §3.1).
@@ -218,24 +228,22 @@ impl Client {
                 found: credentials.kind(),
             });
         };
-        let encoded = percent_encoding::utf8_percent_encode(
-            token.expose_secret(),
-            percent_encoding::NON_ALPHANUMERIC,
-        )
-        .to_string();
-        let url = Url::parse(&template.replace("{token}", &encoded)).map_err(|_| {
-            Error::ClientNotConfigured {
-                connector: self.id.clone(),
-            }
-        })?;
+        // The token is in the path (Trello's `DELETE /1/tokens/{token}`):
+        // messages show `shown`, where it is `<redacted>`.
+        let (url, shown) =
+            http::secret_path(template, "token", token.expose_secret()).ok_or_else(|| {
+                Error::ClientNotConfigured {
+                    connector: self.id.clone(),
+                }
+            })?;
         let authorization = self.sign(&Method::DELETE, &url, credentials)?;
         let response = self
             .http
-            .delete(url.clone())
+            .delete(url)
+            .shown_as(shown.clone())
             .header(AUTHORIZATION, authorization)
-            .send()
-            .await
-            .map_err(|source| http::transport_error(&self.provider, &url, source))?;
+            .send(&self.provider)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         if status.is_success() || matches!(status.as_u16(), 401 | 404) {
@@ -244,19 +252,19 @@ impl Client {
         if http::is_transient(status) {
             return Err(http::transient_error(
                 &self.provider,
-                http::display_url(&url),
+                http::display_url(&shown),
                 status,
                 &headers,
             ));
         }
         let body = self
             .http
-            .body(response, &self.provider, &url)
+            .body(response, &self.provider, &shown)
             .await
             .unwrap_or_default();
         Err(Error::ConsumerRejected {
             provider: self.provider.clone(),
-            url: http::display_url(&url),
+            url: http::display_url(&shown),
             status: status.as_u16(),
             message: message(status, &body, &[token.expose_secret()]),
         })
@@ -356,9 +364,8 @@ impl Client {
             .http
             .post(url.clone())
             .header(AUTHORIZATION, authorization)
-            .send()
-            .await
-            .map_err(|source| http::transport_error(&self.provider, url, source))?;
+            .send(&self.provider)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = self.http.body(response, &self.provider, url).await?;
@@ -557,21 +564,53 @@ fn nonce() -> String {
 /// A refusal's body as a message: plain text (the OAuth endpoints answer
 /// plain text), cut short, with `exposed` values blanked out.
 fn message(status: StatusCode, body: &[u8], exposed: &[&str]) -> String {
-    let text = plain_text(&String::from_utf8_lossy(body));
+    let redact = |text: String| {
+        exposed
+            .iter()
+            .filter(|value| !value.is_empty())
+            .fold(text, |text, value| text.replace(value, "[REDACTED]"))
+    };
+    // Blank out the values before the text is cut, so that a cut cannot
+    // leave part of one behind, and again after tags are dropped.
+    let text = plain_text(&redact(String::from_utf8_lossy(body).into_owned()));
     let text = if text.is_empty() {
         status.canonical_reason().unwrap_or("no message").to_owned()
     } else {
         text
     };
-    exposed
-        .iter()
-        .filter(|value| !value.is_empty())
-        .fold(text, |text, value| text.replace(value, "[REDACTED]"))
+    redact(text)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_token_debugs_without_the_token_or_its_secret() {
+        let request = RequestToken {
+            token: "request-token-value".to_owned(),
+            secret: SecretString::from("request-secret-value"),
+            authorize_url: url(
+                "https://trello.example.test/1/OAuthAuthorizeToken?oauth_token=request-token-value",
+            ),
+        };
+
+        let debug = format!("{request:?}");
+
+        assert!(!debug.contains("request-token-value"), "{debug}");
+        assert!(!debug.contains("request-secret-value"), "{debug}");
+    }
+
+    #[test]
+    fn a_refusal_message_never_keeps_part_of_a_token_it_cut() {
+        let token = "0123456789abcdef0123456789abcdef0123456789";
+        let body = format!("{}{token} is not valid", "x".repeat(290));
+
+        let message = message(StatusCode::UNAUTHORIZED, body.as_bytes(), &[token]);
+
+        assert!(!message.contains(&token[..8]), "{message}");
+        assert!(message.contains("[REDACTED]"), "{message}");
+    }
 
     /// RFC 5849 §1.2's client credentials.
     const CONSUMER_KEY: &str = "dpf43f3p2l4k3l03";

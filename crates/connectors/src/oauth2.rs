@@ -33,8 +33,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fleet_events::ConnectorId;
 use reqwest::{
-    RequestBuilder, StatusCode,
-    header::{ACCEPT, HeaderMap},
+    StatusCode,
+    header::{ACCEPT, HeaderMap, HeaderValue},
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -44,7 +44,7 @@ use url::Url;
 use crate::{
     Credentials, Error,
     catalog::{OAuth2Settings, TokenRenewal},
-    http::{self, Http},
+    http::{self, Http, Request},
     meta::{self, GraphErrorBody},
     wp::plain_text,
 };
@@ -64,7 +64,9 @@ pub struct Client {
 }
 
 /// Where to send the browser, and what to keep until the callback.
-#[derive(Debug)]
+///
+/// Its `Debug` shows neither the `state` nor the URL's query (which
+/// carries it): the `state` is what a callback must present.
 pub struct Authorization {
     /// The provider's authorize URL with every parameter.
     pub url: Url,
@@ -73,6 +75,16 @@ pub struct Authorization {
     /// The PKCE code verifier the code exchange needs, when the provider
     /// uses PKCE. Keep it server-side, never in the browser.
     pub pkce_verifier: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authorization")
+            .field("url", &http::display_url(&self.url))
+            .field("state", &"[REDACTED]")
+            .field("pkce_verifier", &self.pkce_verifier)
+            .finish()
+    }
 }
 
 /// The tokens a token endpoint returned.
@@ -428,17 +440,11 @@ impl Client {
     /// for messages) and returns the body of a successful response.
     /// `exposed` are request values an error description must not echo;
     /// the client secret never is.
-    async fn send(
-        &self,
-        url: &Url,
-        request: RequestBuilder,
-        exposed: &[&str],
-    ) -> Result<Bytes, Error> {
+    async fn send(&self, url: &Url, request: Request, exposed: &[&str]) -> Result<Bytes, Error> {
         let response = request
-            .header(ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|source| http::transport_error(&self.provider, url, source))?;
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .send(&self.provider)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = self.http.body(response, &self.provider, url).await?;
@@ -508,8 +514,8 @@ impl Client {
             provider: self.provider.clone(),
             url: http::display_url(url),
             status: status.as_u16(),
-            code: redact(&plain_text(&code), secrets),
-            description: redact(&plain_text(&description), secrets),
+            code: provider_text(&code, secrets, crate::text::code),
+            description: provider_text(&description, secrets, plain_text),
         }
     }
 
@@ -526,12 +532,8 @@ impl Client {
             scope: Option<String>,
         }
 
-        let response: TokenResponse =
-            serde_json::from_slice(body).map_err(|source| Error::InvalidResponse {
-                provider: self.provider.clone(),
-                url: http::display_url(url),
-                source,
-            })?;
+        let response: TokenResponse = serde_json::from_slice(body)
+            .map_err(|source| Error::invalid_response(&self.provider, url, &source))?;
         let expires_at = response.expires_in.and_then(|seconds| {
             let seconds = i64::try_from(seconds).ok()?;
             Utc::now().checked_add_signed(chrono::Duration::seconds(seconds))
@@ -584,6 +586,13 @@ fn pkce_challenge(verifier: &str) -> String {
 }
 
 /// `text` with every non-empty `secrets` value replaced by `[REDACTED]`.
+/// `text` from a provider made fit for a message by `shape` (tags
+/// dropped, cut short), with every one of `secrets` blanked out before it
+/// is cut, so that a cut cannot leave part of one behind, and after.
+fn provider_text(text: &str, secrets: &[&str], shape: fn(&str) -> String) -> String {
+    redact(&shape(&redact(text, secrets)), secrets)
+}
+
 fn redact(text: &str, secrets: &[&str]) -> String {
     secrets
         .iter()
@@ -615,6 +624,36 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         );
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn provider_text_never_keeps_part_of_a_secret_it_cut() {
+        let secret = "1//0gRefreshTokenThatTheProviderEchoedBack";
+        let description = format!("{}{secret} is invalid", "x".repeat(290));
+
+        let shown = provider_text(&description, &[secret], plain_text);
+
+        assert!(!shown.contains(&secret[..8]), "{shown}");
+        assert!(shown.contains("[REDACTED]"), "{shown}");
+    }
+
+    #[test]
+    fn an_authorization_debugs_without_its_state_or_verifier() {
+        let authorization = Authorization {
+            url: Url::parse("https://accounts.example.test/auth?state=the-state-value&x=1")
+                .unwrap(),
+            state: "the-state-value".to_owned(),
+            pkce_verifier: Some(SecretString::from("the-verifier-value")),
+        };
+
+        let debug = format!("{authorization:?}");
+
+        assert!(!debug.contains("the-state-value"), "{debug}");
+        assert!(!debug.contains("the-verifier-value"), "{debug}");
+        assert!(
+            debug.contains("https://accounts.example.test/auth"),
+            "{debug}"
+        );
     }
 
     #[test]

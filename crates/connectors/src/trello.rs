@@ -151,10 +151,7 @@ impl Connector for Trello {
                 (full_name, "") => full_name.to_owned(),
                 (full_name, username) => format!("{full_name} (@{username})"),
             };
-            Ok(Account {
-                id: member.id,
-                name,
-            })
+            Ok(Account::new(&member.id, &name))
         }
         .boxed()
     }
@@ -290,18 +287,14 @@ impl Trello {
             .http
             .get(url.clone())
             .header(reqwest::header::AUTHORIZATION, authorization)
-            .send()
-            .await
-            .map_err(|source| http::transport_error(PROVIDER, url, source))?;
+            .send(PROVIDER)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = self.http.body(response, PROVIDER, url).await?;
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|source| Error::InvalidResponse {
-                provider: PROVIDER.to_owned(),
-                url: http::display_url(url),
-                source,
-            });
+            return serde_json::from_slice(&body)
+                .map_err(|source| Error::invalid_response(PROVIDER, url, &source));
         }
         Err(error(&self.api, url, status, &headers, &body))
     }
@@ -365,8 +358,10 @@ fn error(api: &Url, url: &Url, status: StatusCode, headers: &HeaderMap, body: &[
             },
         };
     }
-    let code = serde_json::from_slice::<LimitBody>(body)
-        .map_or_else(|_| "unknown".to_owned(), |body| plain_text(&body.error));
+    let code = serde_json::from_slice::<LimitBody>(body).map_or_else(
+        |_| "unknown".to_owned(),
+        |body| crate::text::code(&body.error),
+    );
     Error::Rejected {
         provider: PROVIDER.to_owned(),
         url: http::display_url(url),

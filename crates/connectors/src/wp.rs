@@ -9,20 +9,19 @@ use reqwest::{
     StatusCode, Url,
     header::{HeaderMap, LINK},
 };
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde::{
     Deserialize, Deserializer,
     de::{DeserializeOwned, Error as _, IgnoredAny},
 };
 use serde_json::Value;
 
+pub(crate) use crate::text::plain_text;
 use crate::{
     Account, Credentials, Error,
     http::{self, Http},
+    text,
 };
-
-/// Longest provider message kept in an [`Error`], in characters.
-const MAX_MESSAGE_CHARS: usize = 300;
 
 /// The REST namespaces the connectors call.
 #[derive(Debug, Clone, Copy)]
@@ -134,10 +133,7 @@ impl<'a> Site<'a> {
             .display
             .split_once("://")
             .map_or(&*self.display, |(_, rest)| rest);
-        Ok(Account {
-            id: self.display.clone(),
-            name: format!("{user} on {host}"),
-        })
+        Ok(Account::new(&self.display, &format!("{user} on {host}")))
     }
 
     /// GETs `route` of `api` with `query`, retrying transient failures,
@@ -195,7 +191,7 @@ impl<'a> Site<'a> {
     /// then use. The front page is asked without credentials, and a root
     /// on another origin is ignored: credentials never leave the site.
     async fn discover(&self, http: &Http) -> bool {
-        let Ok(response) = http.get(self.base.clone()).send().await else {
+        let Ok(response) = http.get(self.base.clone()).send("WordPress").await else {
             return false;
         };
         let root = response
@@ -231,10 +227,9 @@ impl<'a> Site<'a> {
         let provider = api.name();
         let response = http
             .get(url.clone())
-            .basic_auth(self.username, Some(self.password.expose_secret()))
-            .send()
-            .await
-            .map_err(|source| http::transport_error(provider, url, source))?;
+            .basic_auth(self.username, self.password)
+            .send(provider)
+            .await?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = http.body(response, provider, url).await?;
@@ -243,11 +238,7 @@ impl<'a> Site<'a> {
                 // JSON of another shape is WordPress answering unexpectedly;
                 // no JSON at all is something else answering.
                 if serde_json::from_slice::<IgnoredAny>(&body).is_ok() {
-                    Error::InvalidResponse {
-                        provider: provider.to_owned(),
-                        url: http::display_url(url),
-                        source,
-                    }
+                    Error::invalid_response(provider, url, &source)
                 } else {
                     Error::NotWordPress {
                         provider: provider.to_owned(),
@@ -283,7 +274,7 @@ impl<'a> Site<'a> {
         if http::is_transient(status) {
             return http::transient_error(provider, self.display.clone(), status, headers);
         }
-        let Ok(WpError { code, message }) = serde_json::from_slice(body) else {
+        let Ok(WpError { code, message }) = serde_json::from_slice::<WpError>(body) else {
             // Not WordPress's error body: a web server, proxy or firewall
             // answered, or the address is not a WordPress site.
             return Error::NotWordPress {
@@ -292,6 +283,7 @@ impl<'a> Site<'a> {
                 route: self.route_name(url),
             };
         };
+        let code = text::code(&code);
         let site = self.display.clone();
         let username = self.username.to_owned();
         match (status, code.as_str()) {
@@ -457,26 +449,6 @@ fn parse_site_url(site_url: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
-/// `message` without HTML tags and cut to [`MAX_MESSAGE_CHARS`]: WordPress
-/// puts markup such as `<strong>Error:</strong>` in messages.
-pub(crate) fn plain_text(message: &str) -> String {
-    let mut text = String::with_capacity(message.len());
-    let mut in_tag = false;
-    for c in message.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => in_tag = false,
-            c if !in_tag => text.push(c),
-            _ => {}
-        }
-    }
-    let text = text.trim();
-    match text.char_indices().nth(MAX_MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
 /// A provider id that may be a JSON number or a string (`1` or `"1"`), as
 /// a string.
 pub(crate) fn external_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
@@ -556,16 +528,6 @@ mod tests {
                 .1
                 .contains("query")
         );
-    }
-
-    #[test]
-    fn plain_text_drops_tags_and_cuts_long_messages() {
-        assert_eq!(
-            plain_text("<strong>Error:</strong> Unknown username."),
-            "Error: Unknown username."
-        );
-        let long = "x".repeat(MAX_MESSAGE_CHARS + 10);
-        assert_eq!(plain_text(&long).chars().count(), MAX_MESSAGE_CHARS + 1);
     }
 
     #[test]

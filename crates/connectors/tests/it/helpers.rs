@@ -10,10 +10,17 @@ use fleet_sim::{Config as SimConfig, Sim, SimHandle, SiteConfig, UserConfig};
 /// The application password of `bob` (an administrator) and `sue` (a subscriber).
 pub(crate) const PASSWORD: &str = "abcd efgh ijkl mnop qrst uvwx";
 
-/// Settings for tests: `http://` allowed, short waits.
+/// The networks tests allow: the simulator and test sites listen on
+/// loopback, which production settings refuse.
+pub(crate) fn loopback() -> Vec<fleet_connectors::IpNet> {
+    vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
+}
+
+/// Settings for tests: `http://` and loopback allowed, short waits.
 pub(crate) fn config() -> Config {
     Config {
         allow_http: true,
+        allow_private_networks: loopback(),
         request_timeout: Duration::from_secs(5),
         max_retry_wait: Duration::from_secs(2),
         ..Config::default()

@@ -2,6 +2,7 @@
 //! real WordPress.
 
 mod catalog;
+mod egress;
 mod fluentcrm;
 mod google_analytics;
 mod helpers;

@@ -323,3 +323,84 @@ async fn without_a_consumer_secret_the_flow_says_it_is_not_configured() {
     assert_eq!(error.class(), ErrorClass::Permanent);
     assert!(registry.get(&id).is_some());
 }
+
+/// A catalog directory pointing Trello at the simulator, with its token
+/// revocation at `revoke` (`{token}` stands for the token).
+fn catalog_revoking_at(sim: &SimHandle, revoke: &str) -> tempfile::TempDir {
+    let dir = catalog(sim, 100);
+    let path = dir.path().join("trello.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(path, format!("{text}revoke_url = \"{revoke}\"\n")).unwrap();
+    dir
+}
+
+/// Every way an error can be printed: its message with its causes, and
+/// its `Debug`.
+fn printed(error: &Error) -> String {
+    let mut text = format!("{error}\n{error:?}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!("\n{cause}\n{cause:?}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn a_failed_revoke_shows_the_token_path_redacted() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let revoke = format!("{}/1/tokens/{{token}}", sim.trello_url());
+    let dir = catalog_revoking_at(&sim, &revoke);
+    let (client, _) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    let token = token(&credentials);
+    sim.inject_trello(
+        "ada",
+        Fault::Unavailable {
+            retry_after_secs: None,
+        },
+        1,
+    );
+
+    let error = client.revoke(&credentials).await.unwrap_err();
+
+    let printed = printed(&error);
+    assert!(!printed.contains(&token), "{printed}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("{}/1/tokens/<redacted>", sim.trello_url())),
+        "{error}"
+    );
+    assert!(sim.trello_token(&token).is_some(), "not revoked");
+    assert!(
+        client.revoke(&credentials).await.unwrap(),
+        "revoked on retry"
+    );
+}
+
+#[tokio::test]
+async fn a_revoke_that_cannot_connect_shows_the_token_path_redacted() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, _) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    let token = token(&credentials);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = closed.local_addr().unwrap();
+    drop(closed);
+    let dir = catalog_revoking_at(&sim, &format!("http://{address}/1/tokens/{{token}}"));
+    let (client, _) = trello(&trello_config(&dir, SECRET));
+
+    let error = client.revoke(&credentials).await.unwrap_err();
+
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    let printed = printed(&error);
+    assert!(!printed.contains(&token), "{printed}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("http://{address}/1/tokens/<redacted>")),
+        "{error}"
+    );
+}
