@@ -82,6 +82,7 @@ async fn measure(
     let run = |phase: Phase, name: &'static str| {
         let staging = Staging {
             secrets: deps.secrets.clone(),
+            store: deps.store.clone(),
             credentials: credentials.clone(),
         };
         measure_phase(bench, rig, &deps.store, staging, phase, name)
@@ -169,6 +170,9 @@ fn spawn(
     let settings = StepSettings {
         concurrency,
         grace: GRACE,
+        // Every chain is a connection of the one bench tenant: the cap on a
+        // tenant's concurrent syncs would measure itself.
+        max_syncs_per_tenant: u32::try_from(concurrency).unwrap_or(u32::MAX),
     };
     let steps = [Step::Validate, Step::Save, Step::Sync];
     let mut workers =
@@ -241,6 +245,10 @@ async fn deps(services: &FullServices, rig: &Rig) -> Result<Deps, Error> {
     // The simulator serves plain HTTP on loopback.
     let connectors = fleet_connectors::Config {
         allow_http: true,
+        allow_private_networks: ["127.0.0.0/8", "::1/128"]
+            .iter()
+            .filter_map(|network| network.parse().ok())
+            .collect(),
         ..services.connectors.clone()
     };
     let connectors = fleet_connectors::Registry::new(&connectors).map_err(Error::Connectors)?;

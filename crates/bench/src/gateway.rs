@@ -1,5 +1,6 @@
 //! Starting setup chains as the gateway does: stage the credentials in
-//! Vault (the full chain only), then publish `connector.validate.*`.
+//! Vault and record the connection (the full chain only), then publish
+//! `connector.validate.*`.
 
 use fleet_bus::Publisher;
 use fleet_connectors::Credentials;
@@ -25,6 +26,7 @@ pub(crate) struct Setups {
 #[derive(Debug)]
 pub(crate) struct Staging {
     pub(crate) secrets: fleet_secrets::Client,
+    pub(crate) store: fleet_store::Store,
     pub(crate) credentials: Credentials,
 }
 
@@ -48,12 +50,25 @@ impl Chains for Setups {
     async fn prepare(&self) -> Result<(Uuid, Envelope<ValidateRequested>), Error> {
         let connection = ConnectionId::new();
         let staged_version = match &self.staging {
-            Some(staging) => staging
-                .secrets
-                .stage(&self.tenant, &connection, &staging.credentials)
-                .await
-                .map_err(Error::Stage)?
-                .get(),
+            Some(staging) => {
+                let staged = staging
+                    .secrets
+                    .stage(&self.tenant, &connection, &staging.credentials)
+                    .await
+                    .map_err(Error::Stage)?;
+                staging
+                    .store
+                    .create_connection(fleet_store::NewConnection {
+                        tenant: &self.tenant,
+                        id: &connection,
+                        connector: &self.connector,
+                        display_name: "bench",
+                        sync_interval: None,
+                    })
+                    .await
+                    .map_err(Error::PostgresPart)?;
+                staged.get()
+            }
             None => 1,
         };
         let request = Envelope::new(

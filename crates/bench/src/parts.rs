@@ -13,8 +13,8 @@ use fleet_events::{
     SyncTrigger, TenantId,
 };
 use fleet_store::{
-    PageCommit, Pass, PassEnd, RecordUpsert, SavedConnection, StatusUpdate, Store, SyncOutcome,
-    SyncResult,
+    NewConnection, PageCommit, Pass, PassEnd, RecordUpsert, SavedConnection, StatusUpdate, Store,
+    SyncOutcome, SyncResult,
 };
 use uuid::Uuid;
 
@@ -116,6 +116,16 @@ impl Work for PostgresPart {
 impl PostgresPart {
     async fn chain(&self) -> Result<(), fleet_store::Error> {
         let (store, tenant, connection) = (&self.store, &self.tenant, &ConnectionId::new());
+        // As the gateway does, before anything is published about it.
+        store
+            .create_connection(NewConnection {
+                tenant,
+                id: connection,
+                connector: &self.connector,
+                display_name: "bench",
+                sync_interval: None,
+            })
+            .await?;
         let status = |status| self.apply(connection, status);
         status(ConnectionStatus::Validating).await?;
         let account = AccountInfo {
@@ -199,7 +209,7 @@ impl PostgresPart {
         &self,
         connection: &ConnectionId,
         status: ConnectionStatus,
-    ) -> Result<bool, fleet_store::Error> {
+    ) -> Result<fleet_store::Applied, fleet_store::Error> {
         self.store
             .apply_status(StatusUpdate {
                 tenant: &self.tenant,

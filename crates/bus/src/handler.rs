@@ -46,14 +46,29 @@ pub enum HandlerError {
     },
     /// Retrying cannot help (the connection was deleted, the provider
     /// refuses for good). The message is terminated and the connection's
-    /// status becomes failed with this reason.
+    /// status becomes failed with this reason. A step that reports no
+    /// status (the status step itself) dead-letters it instead, so the
+    /// failure is kept somewhere a person can find it.
     #[error("{reason}")]
     Permanent {
         /// What failed. No secrets.
         reason: String,
     },
-    /// The event is valid JSON but cannot be acted on (inconsistent
-    /// fields). It goes to the dead-letter stream with this reason.
+    /// The work may not start yet; see [`HandlerError::deferred`].
+    #[error("{reason}")]
+    Deferred {
+        /// Why it waits.
+        reason: String,
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The event is valid JSON but cannot be acted on: its fields do not
+    /// agree with each other or with the stored state (a save request for
+    /// credentials that were never staged, a status for a connection that
+    /// does not exist). It goes to the dead-letter stream with this reason.
+    /// The connection's status is left as it is: such an event says nothing
+    /// trustworthy about the connection, and may come from a misbehaving
+    /// publisher.
     #[error("{reason}")]
     Malformed {
         /// What is wrong with the event.
@@ -62,6 +77,18 @@ pub enum HandlerError {
 }
 
 impl HandlerError {
+    /// Work that may not start yet, through no fault of its own (its tenant
+    /// runs its maximum of concurrent syncs). The message is redelivered
+    /// after `retry_after` with no status report; on the consumer's last
+    /// delivery it is published again as a new message instead, so waiting
+    /// never exhausts its deliveries.
+    pub fn deferred(reason: impl Into<String>, retry_after: Duration) -> Self {
+        Self::Deferred {
+            reason: reason.into(),
+            retry_after,
+        }
+    }
+
     /// A transient failure with no minimum delay.
     pub fn transient(reason: impl Into<String>) -> Self {
         Self::Transient {

@@ -86,6 +86,33 @@ impl Publisher {
             })?;
         Ok(PendingPublish { subject, ack })
     }
+
+    /// Publishes `payload` as it is on `subject`, for a runtime that sends a
+    /// received message again, and returns once the stream has stored it.
+    pub(crate) async fn publish_raw(
+        &self,
+        subject: &str,
+        payload: bytes::Bytes,
+        msg_id: &str,
+    ) -> Result<Published, Error> {
+        let message = jetstream::message::PublishMessage::build()
+            .payload(payload)
+            .message_id(msg_id);
+        let failed = |source| Error::Publish {
+            subject: subject.to_owned(),
+            source,
+        };
+        let ack = self
+            .js
+            .send_publish(subject.to_owned(), message)
+            .await
+            .map_err(failed)?;
+        PendingPublish {
+            subject: subject.to_owned(),
+            ack,
+        }
+        .await
+    }
 }
 
 /// A sent message whose acknowledgement has not arrived yet.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::PullConsumer, message::Acker};
 use chrono::Utc;
-use fleet_events::{ConnectionStatus, DeadLetter, Envelope, Payload, Step};
+use fleet_events::{ConnectionStatus, DeadLetter, Envelope, Family, Payload, Step};
 use futures::StreamExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -127,6 +127,8 @@ enum Outcome {
     Retry(Duration),
     GiveUp,
     DeadLetter(Box<Envelope<DeadLetter>>),
+    /// Publish the message again as a new one, then remove this one.
+    Requeue,
     Interrupted,
 }
 
@@ -301,6 +303,11 @@ impl<H: Handler> Shared<H> {
                 return Outcome::DeadLetter(Box::new(letter.into_envelope()));
             }
         };
+        if let Some(reason) = subject_mismatch(&received.subject, self.config.step, &event) {
+            warn!(subject = %received.subject, reason, "Dead-lettering an event whose subject disagrees with its body.");
+            let letter = received.dead_letter(self.config.step, reason);
+            return Outcome::DeadLetter(Box::new(letter.into_envelope()));
+        }
         let span = info_span!(
             "step",
             r#type = H::Payload::TYPE,
@@ -386,6 +393,10 @@ impl<H: Handler> Shared<H> {
                 };
                 (Outcome::Retry(delay), status)
             }
+            Err(HandlerError::Permanent { reason }) if !self.config.report_status => {
+                warn!(reason, "Step failed for good; dead-lettering it.");
+                return dead_letter(reason);
+            }
             Err(HandlerError::Permanent { reason }) => {
                 warn!(reason, "Step failed for good.");
                 (
@@ -396,13 +407,27 @@ impl<H: Handler> Shared<H> {
                     },
                 )
             }
+            Err(HandlerError::Deferred { reason, .. }) if delivery.is_last_attempt() => {
+                debug!(
+                    reason,
+                    "Step deferred on its last delivery; queuing it again."
+                );
+                return Outcome::Requeue;
+            }
+            Err(HandlerError::Deferred {
+                reason,
+                retry_after,
+            }) => {
+                debug!(
+                    reason,
+                    delay_ms = retry_after.as_millis() as u64,
+                    "Step deferred."
+                );
+                return Outcome::Retry(retry_after);
+            }
             Err(HandlerError::Malformed { reason }) => {
                 warn!(reason, "Event cannot be acted on; dead-lettering it.");
-                let status = ConnectionStatus::Failed {
-                    reason: reason.clone(),
-                    retryable: false,
-                };
-                (dead_letter(reason), status)
+                return dead_letter(reason);
             }
         };
         if self.config.report_status {
@@ -436,6 +461,14 @@ impl<H: Handler> Shared<H> {
             Outcome::Retry(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried),
             Outcome::GiveUp => (AckKind::Term, &self.stats.terminated),
             Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried),
+            Outcome::Requeue => match self.requeue(received).await {
+                Ok(()) => (AckKind::Term, &self.stats.retried),
+                Err(e) => {
+                    warn!(error.message = %e, "Could not queue a deferred message again; it will be redelivered.");
+                    let delay = self.config.retry.delay(received.delivery.attempt, None);
+                    (AckKind::Nak(Some(delay)), &self.stats.retried)
+                }
+            },
             Outcome::DeadLetter(letter) => match self.dead_letter(&letter, received).await {
                 Ok(()) => (AckKind::Term, &self.stats.dead_lettered),
                 Err(e) => {
@@ -456,6 +489,21 @@ impl<H: Handler> Shared<H> {
         debug!(?kind, "Settled message.");
     }
 
+    /// Publishes the message's bytes again on its subject as a new message,
+    /// so that its deliveries start over. The id is derived from the
+    /// consumer and the stream sequence, so a crash between this and the
+    /// term cannot queue it twice.
+    async fn requeue(&self, received: &Received) -> Result<(), Error> {
+        let msg_id = format!(
+            "requeue:{}:{}",
+            self.config.consumer, received.delivery.stream_sequence
+        );
+        self.publisher
+            .publish_raw(&received.subject, received.payload.clone(), &msg_id)
+            .await?;
+        Ok(())
+    }
+
     /// Publishes a dead letter and waits for the stream's ack. The id is
     /// derived from the consumer and the stream sequence, so a crash between
     /// this and the term cannot store it twice.
@@ -471,6 +519,29 @@ impl<H: Handler> Shared<H> {
         self.publisher.publish(letter, &msg_id).await?;
         Ok(())
     }
+}
+
+/// Why an event may not be handled as addressed: its subject is not one of
+/// `step`'s, or names another tenant or connection than its body. Workers
+/// act on the body, while NATS permissions and consumer filters see only
+/// the subject; a publisher allowed one tenant's subjects must not reach
+/// another tenant's connection by naming it in the body.
+fn subject_mismatch<P: Payload>(subject: &str, step: Step, event: &Envelope<P>) -> Option<String> {
+    let parsed = match fleet_events::subject::parse(subject) {
+        Ok(parsed) => parsed,
+        Err(e) => return Some(format!("the subject is not one of the fleet's: {e}")),
+    };
+    if parsed.family != Family::from(step) {
+        return Some(format!("the subject {subject} is not a {step} subject"));
+    }
+    if parsed.tenant != event.tenant || parsed.connection != event.connection {
+        return Some(format!(
+            "the subject names tenant {} and connection {}, but the event names tenant {} and \
+             connection {}",
+            parsed.tenant, parsed.connection, event.tenant, event.connection
+        ));
+    }
+    None
 }
 
 impl Received {

@@ -23,6 +23,10 @@ pub(crate) struct Args {
     /// Seconds in-flight work may run after a shutdown signal.
     #[arg(long, default_value_t = 20)]
     grace_seconds: u64,
+    /// Syncs of one tenant that run at once, across every worker process;
+    /// the tenant's further sync requests wait for one to end.
+    #[arg(long, env = "FLEET_MAX_SYNCS_PER_TENANT", default_value_t = 4)]
+    max_syncs_per_tenant: u32,
     /// Seconds between the scheduled syncs of a newly set-up connection;
     /// 0 schedules none.
     #[arg(long, env = "FLEET_SYNC_INTERVAL_SECONDS", default_value_t = 6 * 3600)]
@@ -68,6 +72,7 @@ pub(crate) async fn run(
     let settings = fleet_workers::Settings {
         concurrency: args.concurrency,
         grace: Duration::from_secs(args.grace_seconds),
+        max_syncs_per_tenant: args.max_syncs_per_tenant,
     };
     fleet_workers::spawn_steps(&js, &deps, &args.steps, settings, &tracker, &shutdown);
     info!(steps = ?args.steps, concurrency = args.concurrency, "Fleet worker running.");

@@ -57,6 +57,10 @@ pub enum Error {
     /// [`Store::latest_sync_run`](crate::Store::latest_sync_run) failed.
     #[error("failed to read the latest sync run")]
     LatestSyncRun(#[source] sqlx::Error),
+    /// Queuing, claiming, renewing or releasing a connection's sync slot
+    /// failed.
+    #[error("failed to update the connection's sync slot")]
+    SyncSlot(#[source] sqlx::Error),
     /// [`Store::commit_page`](crate::Store::commit_page) failed; nothing of
     /// the page was written.
     #[error("failed to commit the page of records")]
@@ -136,6 +140,7 @@ impl Error {
             | Self::FinishSyncRun(source)
             | Self::CompleteSyncRun(source)
             | Self::LatestSyncRun(source)
+            | Self::SyncSlot(source)
             | Self::CommitPage(source)
             | Self::ReadCursors(source)
             | Self::FinishPass(source)

@@ -26,7 +26,7 @@
 //!
 //! | table | key | holds |
 //! | --- | --- | --- |
-//! | `connections` | `(tenant, id)` | connector, name, account, last status (JSON and its `state`), last error and sync, schedule interval |
+//! | `connections` | `(tenant, id)` | connector, name, account, last status (JSON and its `state`), last error and sync, schedule interval, who holds its sync slot until when |
 //! | `sync_runs` | `id` (the sync's correlation id) | trigger, start and end, records, pages, outcome, error |
 //! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored, when it was found deleted, the last full pass that saw it |
 //! | `sync_streams` | `(tenant, connection, stream)` | high-water mark, last full pass, the pass in progress and its position |
@@ -58,6 +58,7 @@ mod row;
 mod status;
 mod store;
 mod sync_runs;
+mod sync_slots;
 
 pub use config::Config;
 pub use connections::{Connection, NewConnection, SavedConnection};
@@ -68,6 +69,7 @@ pub use records::{
     RecordQuery, RecordUpsert, StreamState,
 };
 pub use refresh::{RefreshHistory, RefreshLock};
-pub use status::StatusUpdate;
+pub use status::{Applied, StatusUpdate};
 pub use store::Store;
 pub use sync_runs::{SyncOutcome, SyncResult, SyncRun};
+pub use sync_slots::{Claim, Queued, SlotClaim, SlotHolder, run_id};

@@ -15,7 +15,8 @@ pub struct StatusUpdate<'a> {
     pub tenant: &'a TenantId,
     /// The connection the status is about.
     pub connection: &'a ConnectionId,
-    /// Its provider, recorded if the row has to be created.
+    /// Its provider: a status that names another provider than the
+    /// connection's is not about this connection ([`Applied::Unknown`]).
     pub connector: &'a ConnectorId,
     /// The event's id: the tie-breaker between events of the same
     /// `occurred_at` (UUID v7 ids sort by creation time).
@@ -98,24 +99,43 @@ impl<'a> Derived<'a> {
     }
 }
 
+/// What [`Store::apply_status`] did with a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The connection's row now shows it.
+    Applied,
+    /// The row already shows this status or a newer one (a redelivery, or
+    /// an event overtaken by a newer one).
+    Stale,
+    /// The connection was deleted by its user; statuses still in flight for
+    /// it change nothing.
+    Deleted,
+    /// No connection of that tenant has this id and provider, and none had:
+    /// a status creates no connection.
+    Unknown,
+}
+
 impl Store {
-    /// Stores a published status, if it is newer than the one stored; returns
-    /// whether it was applied.
+    /// Stores a published status, if it is newer than the one stored.
     ///
-    /// Events are ordered by `(occurred_at, event_id)`. A redelivered event,
-    /// or one overtaken by a newer event, changes nothing and returns
-    /// `false`, so the status worker can ack it either way. A status for a
-    /// connection without a row creates the row (named after its connector),
-    /// because a status event may overtake the request that creates it;
-    /// a deleted connection is never created again this way.
+    /// Events are ordered by `(occurred_at, event_id)`, where `occurred_at`
+    /// counts as at most the time the status is applied: a publisher's clock
+    /// (or a forged event) far in the future could otherwise freeze the
+    /// connection's state until that time. A redelivered event, or one
+    /// overtaken by a newer event, changes nothing ([`Applied::Stale`]), so
+    /// the status worker can ack it either way. A status never creates a
+    /// connection: the gateway records a connection before it publishes
+    /// anything about it, and the save step records the ones made without
+    /// the gateway ([`Applied::Unknown`], [`Applied::Deleted`]).
     ///
     /// Besides `status`, it sets `last_error` to the reason of an `invalid`,
-    /// `retrying`, `failed` or `reauth_required` status and clears it on
-    /// `synced`, which also sets `last_sync_at` and `records_total`.
+    /// `retrying`, `failed`, `reauth_required` or `partial` status and
+    /// clears it on `synced`, which also sets `last_sync_at` and
+    /// `records_total`.
     ///
-    /// It is one `INSERT .. ON CONFLICT DO UPDATE .. WHERE` statement, so
-    /// concurrent status writers need no lock: PostgreSQL serializes them on
-    /// the row and re-checks the ordering against the winner's values.
+    /// It is one `UPDATE .. WHERE` statement, so concurrent status writers
+    /// need no lock: PostgreSQL serializes them on the row and re-checks
+    /// the ordering against the winner's values.
     ///
     /// # Errors
     ///
@@ -126,44 +146,84 @@ impl Store {
         event_id = %update.event_id,
         state = %update.status.state(),
     ))]
-    pub async fn apply_status(&self, update: StatusUpdate<'_>) -> Result<bool, Error> {
+    pub async fn apply_status(&self, update: StatusUpdate<'_>) -> Result<Applied, Error> {
         let derived = Derived::of(update.status);
+        // PostgreSQL text and jsonb cannot hold NUL; a provider's message
+        // may. The status is stored with each NUL replaced, not lost.
+        let status = without_nul(
+            serde_json::to_value(update.status)
+                .map_err(|e| Error::ApplyStatus(sqlx::Error::Encode(Box::new(e))))?,
+        );
+        let last_error = derived
+            .last_error
+            .map(|reason| reason.replace('\0', "\u{fffd}"));
         let applied = sqlx::query_scalar::<_, bool>(
-            "INSERT INTO connections AS c \
-                 (tenant, id, connector, display_name, status, last_error, last_sync_at, \
-                  records_total, last_status_at, last_status_event) \
-             SELECT $1, $2, $3, $3, $4, $5, $7, coalesce($8, 0), $9, $10 \
-             WHERE NOT EXISTS (SELECT 1 FROM deleted_connections d WHERE d.tenant = $1 AND d.id = $2) \
-             ON CONFLICT (tenant, id) DO UPDATE SET \
-                 status = EXCLUDED.status, \
-                 last_error = CASE WHEN $6 THEN c.last_error ELSE EXCLUDED.last_error END, \
-                 last_sync_at = coalesce(EXCLUDED.last_sync_at, c.last_sync_at), \
-                 records_total = coalesce($8, c.records_total), \
-                 last_status_at = EXCLUDED.last_status_at, \
-                 last_status_event = EXCLUDED.last_status_event, \
+            "UPDATE connections AS c SET \
+                 status = $3, \
+                 last_error = CASE WHEN $5 THEN c.last_error ELSE $4 END, \
+                 last_sync_at = coalesce($6, c.last_sync_at), \
+                 records_total = coalesce($7, c.records_total), \
+                 last_status_at = least($8, now()), \
+                 last_status_event = $9, \
                  updated_at = now() \
-             WHERE c.last_status_at IS NULL \
-                OR (c.last_status_at, c.last_status_event) \
-                   < (EXCLUDED.last_status_at, EXCLUDED.last_status_event) \
+             WHERE c.tenant = $1 AND c.id = $2 AND c.connector = $10 \
+               AND (c.last_status_at IS NULL \
+                    OR (c.last_status_at, c.last_status_event) < (least($8, now()), $9)) \
              RETURNING true",
         )
         .bind(update.tenant.as_str())
         .bind(update.connection.as_str())
-        .bind(update.connector.as_str())
-        .bind(Json(update.status))
-        .bind(derived.last_error)
+        .bind(Json(status))
+        .bind(last_error)
         .bind(derived.keep_last_error)
         .bind(derived.last_sync_at)
         .bind(derived.records_total)
         .bind(update.occurred_at)
         .bind(update.event_id.as_uuid())
+        .bind(update.connector.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(Error::ApplyStatus)?
         .is_some();
-        if !applied {
-            tracing::debug!("Ignored a status older than the stored one.");
+        if applied {
+            return Ok(Applied::Applied);
         }
-        Ok(applied)
+        let (exists, deleted): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM connections \
+                            WHERE tenant = $1 AND id = $2 AND connector = $3), \
+                    EXISTS (SELECT 1 FROM deleted_connections WHERE tenant = $1 AND id = $2)",
+        )
+        .bind(update.tenant.as_str())
+        .bind(update.connection.as_str())
+        .bind(update.connector.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::ApplyStatus)?;
+        Ok(if exists {
+            tracing::debug!("Ignored a status older than the stored one.");
+            Applied::Stale
+        } else if deleted {
+            tracing::debug!("Ignored a status of a deleted connection.");
+            Applied::Deleted
+        } else {
+            tracing::warn!(connector = %update.connector, "A status names no known connection.");
+            Applied::Unknown
+        })
+    }
+}
+
+/// `value` with every NUL character in its strings replaced by U+FFFD.
+fn without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Value::String(text.replace('\0', "\u{fffd}")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key.replace('\0', "\u{fffd}"), without_nul(value)))
+                .collect(),
+        ),
+        other => other,
     }
 }

@@ -20,6 +20,10 @@ pub struct Settings {
     pub concurrency: usize,
     /// Grace period for in-flight handlers on shutdown.
     pub grace: Duration,
+    /// The most syncs of one tenant that run at once, across every worker
+    /// process (they count through Postgres). Further sync requests of the
+    /// tenant wait for one to end.
+    pub max_syncs_per_tenant: u32,
 }
 
 impl Default for Settings {
@@ -27,6 +31,7 @@ impl Default for Settings {
         Self {
             concurrency: 32,
             grace: Duration::from_secs(20),
+            max_syncs_per_tenant: 4,
         }
     }
 }
@@ -55,7 +60,10 @@ pub fn spawn_steps(
             let handle = match step {
                 Step::Validate => spawn(js, config, Validate::new(deps.clone()), tracker, shutdown),
                 Step::Save => spawn(js, config, Save::new(deps.clone()), tracker, shutdown),
-                Step::Sync => spawn(js, config, Sync::new(deps.clone()), tracker, shutdown),
+                Step::Sync => {
+                    let sync = Sync::new(deps.clone(), settings.max_syncs_per_tenant);
+                    spawn(js, config, sync, tracker, shutdown)
+                }
                 Step::Status => spawn(js, config, Status::new(deps.clone()), tracker, shutdown),
             };
             (step, handle)

@@ -33,18 +33,23 @@ impl Handler for Save {
         let (tenant, connection) = (&event.tenant, &event.connection);
         let account = &event.data.account;
         let store = &self.deps.store;
-        // Vault and Postgres are independent here: the status, the
-        // promotion and the connection's row go out together. Each is
-        // idempotent, so a redelivery after a partial failure redoes them.
-        let promote = async {
-            self.deps
-                .secrets
-                .promote(tenant, connection, Version::new(event.data.staged_version))
-                .await
-                .map_err(|e| failure::secrets(&e))
-        };
-        // The row may predate this step (the gateway or the status writer
-        // creates it), so the account and interval are set either way.
+        // Promotion comes first: a save request for credentials that were
+        // never staged (a stray or replayed event) must change nothing, not
+        // the connection's status, account or schedule.
+        self.deps
+            .secrets
+            .promote(tenant, connection, Version::new(event.data.staged_version))
+            .await
+            .map_err(|e| match e {
+                fleet_secrets::Error::NotFound { .. } => HandlerError::malformed(format!(
+                    "no staged credentials version {} for this connection: the save request \
+                     does not follow a validation of them",
+                    event.data.staged_version
+                )),
+                e => failure::secrets(&e),
+            })?;
+        // The row may predate this step (the gateway creates it), so the
+        // account and interval are set either way.
         let record = failure::in_store(|| {
             store.save_connection(SavedConnection {
                 tenant,
@@ -54,7 +59,7 @@ impl Handler for Save {
                 sync_interval: self.deps.sync_interval,
             })
         });
-        tokio::try_join!(ctx.status(event, ConnectionStatus::Saving), promote, record)?;
+        tokio::try_join!(ctx.status(event, ConnectionStatus::Saving), record)?;
         if let Some(every) = self.deps.sync_interval {
             // Scheduled only once the credentials are active.
             let scheduled = event.caused(SyncRequested {

@@ -3,18 +3,28 @@
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use fleet_bus::{Context, Delivery, Handler, HandlerError};
+use fleet_bus::{Context, Handler, HandlerError};
 use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, SyncLimits};
 use fleet_events::{ConnectionStatus, CorrelationId, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
-use fleet_store::{PageCommit, Pass, PassEnd, RecordUpsert, StreamState, SyncOutcome, SyncResult};
-use uuid::Uuid;
+use fleet_store::{
+    Claim, PageCommit, Pass, PassEnd, RecordUpsert, SlotClaim, StreamState, SyncOutcome, SyncResult,
+};
 
 use crate::refresh::{self, Need, RefreshError, Target};
 use crate::{Deps, failure};
 
 /// How often a running sync reports its progress at least.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// How long a sync holds its connection's sync slot without renewing it:
+/// longer than the slowest page (a request timeout, its retries and their
+/// waits), so only a crashed worker's hold lapses.
+const SLOT_HOLD: Duration = Duration::from_secs(300);
+/// How often a running sync renews its hold.
+const SLOT_RENEW_EVERY: Duration = Duration::from_secs(30);
+/// How long a sync request waits before asking again while its tenant runs
+/// its maximum of syncs, before jitter of up to half as much again.
+const TENANT_WAIT: Duration = Duration::from_secs(10);
 
 /// Pages through every stream of a connection, upserting each page and
 /// checkpointing its cursor in one transaction, so a sync interrupted by a
@@ -29,21 +39,37 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// a full pass at once. A run that hits its budget, or a pass the
 /// connector reports a gap in, ends `partial` with the reason; the next run
 /// continues where it stopped.
+///
+/// A run first claims the connection's sync slot (see
+/// [`fleet_store::Claim`]): a request while another sync of the connection
+/// runs or is queued is coalesced into it, and one while the tenant runs
+/// `max_per_tenant` syncs waits and asks again, so two syncs never
+/// interleave their passes over one connection and no tenant holds every
+/// sync slot of the fleet.
 #[derive(Debug, Clone)]
 pub struct Sync {
     deps: Deps,
+    max_per_tenant: u32,
 }
 
 impl Sync {
-    /// A sync handler.
-    pub fn new(deps: Deps) -> Self {
-        Self { deps }
+    /// A sync handler that runs at most `max_per_tenant` syncs of one
+    /// tenant at once, fleet-wide (at least one).
+    pub fn new(deps: Deps, max_per_tenant: u32) -> Self {
+        Self {
+            deps,
+            max_per_tenant: max_per_tenant.max(1),
+        }
     }
 }
 
 /// Where a run is, for progress reports and the run's record.
 #[derive(Debug)]
 struct Progress {
+    /// The run's id, which holds the connection's sync slot.
+    run: CorrelationId,
+    /// When the run last renewed its hold on the slot.
+    slot_renewed: Instant,
     counts: SyncCounts,
     pages: u64,
     bytes: u64,
@@ -175,6 +201,57 @@ impl Handler for Sync {
         event: &Envelope<SyncRequested>,
         ctx: &mut Context,
     ) -> Result<(), HandlerError> {
+        let (tenant, connection) = (&event.tenant, &event.connection);
+        let store = &self.deps.store;
+        let run = fleet_store::run_id(event.id, ctx.delivery().stream_sequence);
+        let claim = SlotClaim {
+            tenant,
+            connection,
+            run,
+            request: event.id,
+            hold: SLOT_HOLD,
+            max_per_tenant: self.max_per_tenant,
+        };
+        match failure::in_store(|| store.claim_sync(claim)).await? {
+            Claim::Granted => {}
+            Claim::Coalesced(holder) => {
+                tracing::info!(
+                    holder = %holder.run,
+                    running = holder.running,
+                    "Another sync of this connection is queued or running; this request joins it."
+                );
+                return Ok(());
+            }
+            Claim::TenantBusy { running } => {
+                let jitter = TENANT_WAIT.mul_f64(fastrand::f64() / 2.0);
+                return Err(HandlerError::deferred(
+                    format!("the tenant runs {running} syncs, its maximum at once"),
+                    TENANT_WAIT + jitter,
+                ));
+            }
+            Claim::Missing => {
+                return Err(HandlerError::permanent(format!(
+                    "tenant {tenant} has no connection {connection}"
+                )));
+            }
+        }
+        let result = self.run(event, ctx, run).await;
+        if let Err(e) = store.release_sync(tenant, connection, run.as_uuid()).await {
+            // Its hold lapses by itself.
+            tracing::warn!(error.message = %e, "Could not free the connection's sync slot.");
+        }
+        result
+    }
+}
+
+impl Sync {
+    /// One run of the sync, once it holds the connection's sync slot.
+    async fn run(
+        &self,
+        event: &Envelope<SyncRequested>,
+        ctx: &mut Context,
+        run: CorrelationId,
+    ) -> Result<(), HandlerError> {
         let started = Instant::now();
         let (tenant, connection) = (&event.tenant, &event.connection);
         let connector = self.deps.connector(&event.connector)?;
@@ -185,9 +262,10 @@ impl Handler for Sync {
             .get(&event.connector)
             .map(|entry| entry.sync)
             .unwrap_or_default();
-        let run = run_id(event, ctx.delivery());
         let store = &self.deps.store;
         let mut progress = Progress {
+            run,
+            slot_renewed: Instant::now(),
             counts: SyncCounts::default(),
             pages: 0,
             bytes: 0,
@@ -304,6 +382,11 @@ impl Handler for Sync {
                 reason,
             },
         };
+        // Free the slot before saying so: whoever sees this status may ask
+        // for the next sync at once.
+        if let Err(e) = store.release_sync(tenant, connection, run.as_uuid()).await {
+            tracing::warn!(error.message = %e, "Could not free the connection's sync slot.");
+        }
         ctx.status(event, status).await?;
         Ok(())
     }
@@ -397,6 +480,18 @@ impl Sync {
             progress.counts.updated += counts.updated;
             progress.pages += 1;
             progress.bytes += page.bytes;
+            if progress.slot_renewed.elapsed() >= SLOT_RENEW_EVERY {
+                let held = failure::in_store(|| {
+                    store.renew_sync(tenant, connection, progress.run, SLOT_HOLD)
+                })
+                .await?;
+                if !held {
+                    return Err(Stop::Failed(HandlerError::transient(
+                        "another sync of this connection took over after this one stalled",
+                    )));
+                }
+                progress.slot_renewed = Instant::now();
+            }
             if progress.last_report.elapsed() >= PROGRESS_EVERY {
                 report(event, ctx, progress).await?;
             }
@@ -490,7 +585,9 @@ impl Sync {
         stop: Stop,
     ) -> Result<(), HandlerError> {
         let (reason, reauth) = match stop {
-            Stop::Failed(error @ HandlerError::Transient { .. }) => return Err(error),
+            Stop::Failed(
+                error @ (HandlerError::Transient { .. } | HandlerError::Deferred { .. }),
+            ) => return Err(error),
             Stop::Failed(
                 HandlerError::Permanent { reason } | HandlerError::Malformed { reason },
             ) => (reason, false),
@@ -569,13 +666,4 @@ async fn report(
     ctx.status(event, progress.status()).await?;
     progress.last_report = Instant::now();
     Ok(())
-}
-
-/// One run per sync request message: the event id and its stream sequence
-/// (scheduled runs share the stored schedule's event id), stable across
-/// redeliveries so a resumed run continues the same record.
-fn run_id(event: &Envelope<SyncRequested>, delivery: Delivery) -> CorrelationId {
-    let namespace = event.id.as_uuid();
-    let name = delivery.stream_sequence.to_be_bytes();
-    CorrelationId::from(Uuid::new_v5(&namespace, &name))
 }

@@ -43,6 +43,11 @@ impl BridgeChild {
             .arg("--listen")
             .arg(addr.to_string())
             .env("FLEET_AUTH__KEY", key)
+            // Every client comes from loopback, and a tenant's clients may
+            // hold the same token: the per-address and per-token session
+            // limits would refuse all but a few.
+            .env("FLEET_BRIDGE__MAX_SESSIONS_PER_ADDRESS", "0")
+            .env("FLEET_BRIDGE__MAX_SESSIONS_PER_TOKEN", "0")
             .env_remove("FLEET_AUTH__ISSUER")
             .env_remove("FLEET_AUTH__AUDIENCE")
             .stdin(Stdio::null())

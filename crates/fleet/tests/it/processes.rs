@@ -1,7 +1,7 @@
 use fleet_events::{ConnectionState, ConnectionStatus};
 use fleet_sim::{Fault, SiteConfig, UserConfig};
 
-use crate::helpers::{SITE, USER, World};
+use crate::helpers::{DEADLINE, SITE, USER, World};
 
 const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
 
@@ -64,7 +64,19 @@ async fn three_sync_processes_share_the_syncs() {
     for name in ["sync-1", "sync-2", "sync-3"] {
         syncers.push(
             world
-                .spawn_worker(name, &["--steps", "sync", "--concurrency", "2"])
+                // One tenant's twelve connections: the per-tenant cap would
+                // make some wait their turn, which this test does not count.
+                .spawn_worker(
+                    name,
+                    &[
+                        "--steps",
+                        "sync",
+                        "--concurrency",
+                        "2",
+                        "--max-syncs-per-tenant",
+                        "12",
+                    ],
+                )
                 .await,
         );
     }
@@ -77,10 +89,18 @@ async fn three_sync_processes_share_the_syncs() {
         world.synced(connection).await;
     }
 
-    let handled: Vec<usize> = syncers
-        .iter()
-        .map(|p| p.count_logged("Settled message."))
-        .collect();
+    // A sync's message is settled just after its last status is out.
+    let count = || -> Vec<usize> {
+        syncers
+            .iter()
+            .map(|p| p.count_logged("Settled message."))
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while count().iter().sum::<usize>() < 12 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let handled = count();
     assert_eq!(
         handled.iter().sum::<usize>(),
         12,

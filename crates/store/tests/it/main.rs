@@ -8,3 +8,4 @@ mod records;
 mod refresh;
 mod status;
 mod sync_runs;
+mod sync_slots;

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use fleet_events::{
     ConnectionId, ConnectionStatus, CorrelationId, Envelope, EventId, StatusChanged, TenantId,
 };
-use fleet_store::{Connection, StatusUpdate, Store};
+use fleet_store::{Applied, Connection, StatusUpdate, Store};
 use uuid::Uuid;
 
 use crate::helpers::{at, connector, create_connection, spawn_store, tenant};
@@ -26,6 +26,7 @@ async fn apply(
         })
         .await
         .unwrap()
+        == Applied::Applied
 }
 
 async fn reload(store: &Store, connection: &Connection) -> Connection {
@@ -199,7 +200,7 @@ async fn a_later_sync_keeps_the_last_sync_time_until_it_completes() {
 }
 
 #[tokio::test]
-async fn a_status_for_an_unknown_connection_creates_its_row() {
+async fn a_status_for_an_unknown_connection_creates_no_row() {
     let test = spawn_store().await;
     let acme = tenant("acme");
     let id = ConnectionId::new();
@@ -223,20 +224,63 @@ async fn a_status_for_an_unknown_connection_creates_its_row() {
         .await
         .unwrap();
 
-    assert!(applied);
-    let created = test
+    assert_eq!(applied, Applied::Unknown);
+    assert_eq!(test.store.get_connection(&acme, &id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_status_naming_another_provider_is_not_applied() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let before = reload(&test.store, &connection).await;
+    let other = connector("trello");
+    assert_ne!(connection.connector, other);
+
+    let applied = test
         .store
-        .get_connection(&acme, &id)
+        .apply_status(StatusUpdate {
+            tenant: &connection.tenant,
+            connection: &connection.id,
+            connector: &other,
+            event_id: EventId::new(),
+            occurred_at: at(0),
+            status: &syncing(1),
+        })
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(created.connector, trello);
-    assert_eq!(created.display_name, "trello");
-    assert_eq!(created.status, retrying);
-    assert_eq!(
-        created.last_error.as_deref(),
-        Some("Trello rate-limited the request.")
+
+    assert_eq!(applied, Applied::Unknown);
+    assert_eq!(reload(&test.store, &connection).await, before);
+}
+
+#[tokio::test]
+async fn a_status_from_the_future_counts_as_applied_now_and_does_not_freeze_the_row() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let failed = ConnectionStatus::Failed {
+        reason: "forged".to_owned(),
+        retryable: false,
+    };
+    let far_future = Utc::now() + chrono::TimeDelta::days(365 * 10);
+    assert!(
+        apply(
+            &test.store,
+            &connection,
+            EventId::new(),
+            far_future,
+            &failed
+        )
+        .await
     );
+    let stored = reload(&test.store, &connection).await;
+    assert!(stored.last_status_at.unwrap() <= Utc::now());
+
+    // A status made after the forged one was applied replaces it.
+    let later = Utc::now() + chrono::TimeDelta::seconds(1);
+    let applied = apply(&test.store, &connection, EventId::new(), later, &syncing(5)).await;
+
+    assert!(applied);
+    assert_eq!(reload(&test.store, &connection).await.status, syncing(5));
 }
 
 #[tokio::test]
@@ -260,7 +304,7 @@ async fn a_status_event_applies_through_its_envelope() {
         .await
         .unwrap();
 
-    assert!(applied);
+    assert_eq!(applied, Applied::Applied);
     let stored = reload(&test.store, &connection).await;
     assert_eq!(stored.status, ConnectionStatus::Saving);
     assert_eq!(stored.last_status_event, Some(event.id));
@@ -293,4 +337,26 @@ async fn a_status_arriving_after_the_connection_was_deleted_does_not_bring_it_ba
         .await
         .unwrap();
     assert_eq!(row, None);
+}
+
+#[tokio::test]
+async fn a_reason_with_nul_characters_is_stored_with_them_replaced() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let failed = ConnectionStatus::Failed {
+        reason: "bad\0byte".to_owned(),
+        retryable: false,
+    };
+
+    assert!(apply(&test.store, &connection, EventId::new(), at(0), &failed).await);
+
+    let stored = reload(&test.store, &connection).await;
+    assert_eq!(stored.last_error.as_deref(), Some("bad\u{fffd}byte"));
+    assert_eq!(
+        stored.status,
+        ConnectionStatus::Failed {
+            reason: "bad\u{fffd}byte".to_owned(),
+            retryable: false,
+        }
+    );
 }

@@ -134,6 +134,11 @@ impl TestFleet {
         };
         let connectors = fleet_connectors::Config {
             allow_http: true,
+            // The simulator listens on loopback, which production refuses.
+            allow_private_networks: vec![
+                "127.0.0.0/8".parse().unwrap(),
+                "::1/128".parse().unwrap(),
+            ],
             catalog_dir: Some(catalog.path().to_owned()),
             oauth_clients: [("google-analytics".to_owned(), client)].into(),
             ..Default::default()
@@ -153,6 +158,7 @@ impl TestFleet {
         let settings = Settings {
             concurrency: 8,
             grace: Duration::from_secs(5),
+            ..Default::default()
         };
         let handles =
             fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
@@ -177,7 +183,7 @@ impl TestFleet {
     }
 
     /// What the gateway does for a manual connection: stage the credentials
-    /// in Vault and publish the validate request.
+    /// in Vault, record the connection and publish the validate request.
     pub(crate) async fn connect(
         &self,
         credentials: &Credentials,
@@ -236,10 +242,22 @@ impl TestFleet {
             .stage(&self.tenant, &connection, credentials)
             .await
             .expect("staged");
+        let connector = ConnectorId::parse(connector).unwrap();
+        self.deps
+            .store
+            .create_connection(fleet_store::NewConnection {
+                tenant: &self.tenant,
+                id: &connection,
+                connector: &connector,
+                display_name: "test",
+                sync_interval: None,
+            })
+            .await
+            .expect("recorded");
         let event = Envelope::new(
             self.tenant.clone(),
             connection.clone(),
-            ConnectorId::parse(connector).unwrap(),
+            connector,
             CorrelationId::new(),
             ValidateRequested {
                 origin,

@@ -5,4 +5,6 @@ mod helpers;
 
 mod chain;
 mod integrity;
+mod publishers;
 mod refresh;
+mod slots;

@@ -1,0 +1,319 @@
+//! One sync per connection at a time, and a bounded number per tenant.
+//!
+//! A connection's *sync slot* is free, held by a queued request, or held by
+//! a running sync, each hold with an expiry:
+//!
+//! - The gateway's "Sync now" [queues](Store::queue_sync) a request: if the
+//!   slot is already held, the request is coalesced into the holder and
+//!   nothing is published.
+//! - The sync worker [claims](Store::claim_sync) the slot before it reads
+//!   anything. A held slot (a sync running, or another request queued)
+//!   coalesces the request into the holder; a tenant that already runs its
+//!   maximum of syncs makes the request wait.
+//! - A running sync [renews](Store::renew_sync) its hold as it goes and
+//!   [releases](Store::release_sync) it when it ends. A crashed worker's
+//!   hold lapses at its expiry; the redelivered request carries the same
+//!   run id and takes the slot back at once.
+//!
+//! So two syncs never interleave their passes over one connection's
+//! records, and a tenant cannot hold every sync slot of the fleet.
+
+use std::time::Duration;
+
+use fleet_events::{ConnectionId, CorrelationId, EventId, TenantId};
+use sqlx::Row as _;
+use uuid::Uuid;
+
+use crate::{Error, Store};
+
+/// What [`Store::queue_sync`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// The slot was free; the request now holds it.
+    Queued,
+    /// The slot is held; the request joins the holder.
+    Coalesced(SlotHolder),
+}
+
+/// Who holds a connection's sync slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotHolder {
+    /// The running sync's run id, or the queued request's (its event id
+    /// until a worker picks it up).
+    pub run: Uuid,
+    /// Whether a worker has picked it up.
+    pub running: bool,
+}
+
+/// What [`Store::claim_sync`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The run holds the slot; it may sync.
+    Granted,
+    /// Another request or run holds the slot: this one is coalesced into it.
+    Coalesced(SlotHolder),
+    /// The tenant already runs `running` syncs, its maximum: try later.
+    TenantBusy {
+        /// Syncs the tenant runs now.
+        running: u32,
+    },
+    /// The connection does not exist (any more).
+    Missing,
+}
+
+/// A claim's parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct SlotClaim<'a> {
+    /// The tenant that owns the connection.
+    pub tenant: &'a TenantId,
+    /// The connection to sync.
+    pub connection: &'a ConnectionId,
+    /// The run that wants the slot.
+    pub run: CorrelationId,
+    /// The sync request's event id: the slot a queued request holds is
+    /// claimed by the run of that request.
+    pub request: EventId,
+    /// How long the hold lasts without renewal.
+    pub hold: Duration,
+    /// The most syncs the tenant may run at once, this one included.
+    pub max_per_tenant: u32,
+}
+
+impl Store {
+    /// Queues a sync request (by its event id) in the connection's free
+    /// sync slot for `hold`, or reports who holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConnectionNotFound`], or [`Error::SyncSlot`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
+    pub async fn queue_sync(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        request: EventId,
+        hold: Duration,
+    ) -> Result<Queued, Error> {
+        let queued = sqlx::query_scalar::<_, bool>(
+            "UPDATE connections \
+             SET sync_slot_run = $3, sync_slot_state = 'queued', \
+                 sync_slot_until = now() + make_interval(secs => $4) \
+             WHERE tenant = $1 AND id = $2 \
+               AND (sync_slot_until IS NULL OR sync_slot_until <= now()) \
+             RETURNING true",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(request.as_uuid())
+        .bind(hold.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::SyncSlot)?
+        .is_some();
+        if queued {
+            return Ok(Queued::Queued);
+        }
+        match self.slot_holder(tenant, connection).await? {
+            Some(Some(holder)) => Ok(Queued::Coalesced(holder)),
+            // Freed between the two statements: try once more.
+            Some(None) => Box::pin(self.queue_sync(tenant, connection, request, hold)).await,
+            None => Err(Error::ConnectionNotFound {
+                tenant: tenant.clone(),
+                connection: connection.clone(),
+            }),
+        }
+    }
+
+    /// Records which run a queued request became, so that coalesced
+    /// requests can name it; nothing happens if a worker already claimed
+    /// the slot.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SyncSlot`].
+    pub async fn name_queued_run(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        request: EventId,
+        run: CorrelationId,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE connections SET sync_slot_run = $4 \
+             WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3 \
+               AND sync_slot_state = 'queued'",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(request.as_uuid())
+        .bind(run.as_uuid())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SyncSlot)?;
+        Ok(())
+    }
+
+    /// Takes the connection's sync slot for `claim.run`, if it is free, held
+    /// by this run (a redelivery) or by this run's queued request, and the
+    /// tenant runs fewer than `claim.max_per_tenant` other syncs.
+    ///
+    /// The check of the tenant's running syncs and the claim are one
+    /// transaction under a per-tenant advisory lock, so concurrent claims
+    /// across the fleet cannot exceed the maximum together.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SyncSlot`].
+    #[tracing::instrument(skip_all, fields(tenant = %claim.tenant, connection = %claim.connection, run = %claim.run))]
+    pub async fn claim_sync(&self, claim: SlotClaim<'_>) -> Result<Claim, Error> {
+        let mut tx = self.pool.begin().await.map_err(Error::SyncSlot)?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sync-slots:' || $1, 0))")
+            .bind(claim.tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(Error::SyncSlot)?;
+        let row = sqlx::query(
+            "SELECT sync_slot_run, sync_slot_state, \
+                    coalesce(sync_slot_until > now(), false) AS held, \
+                    (SELECT count(*) FROM connections o \
+                     WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
+                       AND o.sync_slot_until > now()) AS running \
+             FROM connections WHERE tenant = $1 AND id = $2",
+        )
+        .bind(claim.tenant.as_str())
+        .bind(claim.connection.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(Error::SyncSlot)?;
+        let Some(row) = row else {
+            return Ok(Claim::Missing);
+        };
+        let holder: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;
+        let state: Option<String> = row.try_get("sync_slot_state").map_err(Error::SyncSlot)?;
+        let held: bool = row.try_get("held").map_err(Error::SyncSlot)?;
+        let running: i64 = row.try_get("running").map_err(Error::SyncSlot)?;
+        let ours =
+            holder.is_some_and(|run| run == claim.run.as_uuid() || run == claim.request.as_uuid());
+        if held && !ours {
+            let holder = SlotHolder {
+                run: holder.unwrap_or_default(),
+                running: state.as_deref() == Some("running"),
+            };
+            return Ok(Claim::Coalesced(holder));
+        }
+        if running >= i64::from(claim.max_per_tenant) {
+            return Ok(Claim::TenantBusy {
+                running: u32::try_from(running).unwrap_or(u32::MAX),
+            });
+        }
+        sqlx::query(
+            "UPDATE connections \
+             SET sync_slot_run = $3, sync_slot_state = 'running', \
+                 sync_slot_until = now() + make_interval(secs => $4) \
+             WHERE tenant = $1 AND id = $2",
+        )
+        .bind(claim.tenant.as_str())
+        .bind(claim.connection.as_str())
+        .bind(claim.run.as_uuid())
+        .bind(claim.hold.as_secs_f64())
+        .execute(&mut *tx)
+        .await
+        .map_err(Error::SyncSlot)?;
+        tx.commit().await.map_err(Error::SyncSlot)?;
+        Ok(Claim::Granted)
+    }
+
+    /// Extends `run`'s hold on the connection's sync slot to `hold` from
+    /// now; returns `false` when the run no longer holds it (its hold
+    /// lapsed and another run took the slot).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SyncSlot`].
+    pub async fn renew_sync(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: CorrelationId,
+        hold: Duration,
+    ) -> Result<bool, Error> {
+        let renewed = sqlx::query(
+            "UPDATE connections SET sync_slot_until = now() + make_interval(secs => $4) \
+             WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3 \
+               AND sync_slot_state = 'running'",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(run.as_uuid())
+        .bind(hold.as_secs_f64())
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SyncSlot)?;
+        Ok(renewed.rows_affected() > 0)
+    }
+
+    /// Frees the connection's sync slot if `run` holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SyncSlot`].
+    pub async fn release_sync(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        run: Uuid,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE connections \
+             SET sync_slot_run = NULL, sync_slot_state = NULL, sync_slot_until = NULL \
+             WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(run)
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SyncSlot)?;
+        Ok(())
+    }
+
+    /// Who holds the connection's sync slot: `None` when the connection
+    /// does not exist, `Some(None)` when the slot is free.
+    async fn slot_holder(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<Option<Option<SlotHolder>>, Error> {
+        let row = sqlx::query(
+            "SELECT sync_slot_run, sync_slot_state, \
+                    coalesce(sync_slot_until > now(), false) AS held \
+             FROM connections WHERE tenant = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::SyncSlot)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let run: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;
+        let state: Option<String> = row.try_get("sync_slot_state").map_err(Error::SyncSlot)?;
+        let held: bool = row.try_get("held").map_err(Error::SyncSlot)?;
+        Ok(Some(run.filter(|_| held).map(|run| SlotHolder {
+            run,
+            running: state.as_deref() == Some("running"),
+        })))
+    }
+}
+
+/// The id of the sync run that the delivery of the sync request `request`
+/// at `stream_sequence` starts. A scheduled sync's requests are one stored
+/// envelope the server publishes again and again, so the sequence tells
+/// its runs apart; a redelivery keeps both, and so the run.
+pub fn run_id(request: EventId, stream_sequence: u64) -> CorrelationId {
+    CorrelationId::from(Uuid::new_v5(
+        &request.as_uuid(),
+        &stream_sequence.to_be_bytes(),
+    ))
+}

@@ -1,0 +1,202 @@
+use std::time::Duration;
+
+use fleet_events::EventId;
+use fleet_store::{Claim, Connection, Queued, SlotClaim, SlotHolder, Store, run_id};
+
+use crate::helpers::{create_connection, spawn_store, tenant};
+
+const HOLD: Duration = Duration::from_secs(300);
+
+fn claim(connection: &Connection, request: EventId, max_per_tenant: u32) -> SlotClaim<'_> {
+    SlotClaim {
+        tenant: &connection.tenant,
+        connection: &connection.id,
+        run: run_id(request, 1),
+        request,
+        hold: HOLD,
+        max_per_tenant,
+    }
+}
+
+async fn queue(store: &Store, connection: &Connection, request: EventId) -> Queued {
+    store
+        .queue_sync(&connection.tenant, &connection.id, request, HOLD)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_request_while_one_is_queued_or_running_joins_it() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let (first, second, scheduled) = (EventId::new(), EventId::new(), EventId::new());
+
+    assert_eq!(queue(&test.store, &connection, first).await, Queued::Queued);
+    let queued = queue(&test.store, &connection, second).await;
+    assert_eq!(
+        queued,
+        Queued::Coalesced(SlotHolder {
+            run: first.as_uuid(),
+            running: false
+        })
+    );
+
+    // The queued request's run takes the slot; another request joins it.
+    let granted = test.store.claim_sync(claim(&connection, first, 4)).await;
+    assert_eq!(granted.unwrap(), Claim::Granted);
+    let joined = test
+        .store
+        .claim_sync(claim(&connection, scheduled, 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        joined,
+        Claim::Coalesced(SlotHolder {
+            run: run_id(first, 1).as_uuid(),
+            running: true
+        })
+    );
+    // A redelivery of the running request takes it back.
+    let again = test.store.claim_sync(claim(&connection, first, 4)).await;
+    assert_eq!(again.unwrap(), Claim::Granted);
+
+    test.store
+        .release_sync(
+            &connection.tenant,
+            &connection.id,
+            run_id(first, 1).as_uuid(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        queue(&test.store, &connection, second).await,
+        Queued::Queued
+    );
+}
+
+#[tokio::test]
+async fn a_queued_request_names_its_run_once_published() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let request = EventId::new();
+    queue(&test.store, &connection, request).await;
+
+    test.store
+        .name_queued_run(
+            &connection.tenant,
+            &connection.id,
+            request,
+            run_id(request, 7),
+        )
+        .await
+        .unwrap();
+
+    let holder = queue(&test.store, &connection, EventId::new()).await;
+    assert_eq!(
+        holder,
+        Queued::Coalesced(SlotHolder {
+            run: run_id(request, 7).as_uuid(),
+            running: false
+        })
+    );
+    let mut claimed = claim(&connection, request, 4);
+    claimed.run = run_id(request, 7);
+    assert_eq!(
+        test.store.claim_sync(claimed).await.unwrap(),
+        Claim::Granted
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_runs_at_most_its_maximum_of_syncs_at_once() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let first = create_connection(&test.store, &acme).await;
+    let second = create_connection(&test.store, &acme).await;
+    let other_tenant = create_connection(&test.store, &tenant("globex")).await;
+    let (a, b, c) = (EventId::new(), EventId::new(), EventId::new());
+
+    assert_eq!(
+        test.store.claim_sync(claim(&first, a, 1)).await.unwrap(),
+        Claim::Granted
+    );
+    let busy = test.store.claim_sync(claim(&second, b, 1)).await.unwrap();
+    let elsewhere = test
+        .store
+        .claim_sync(claim(&other_tenant, c, 1))
+        .await
+        .unwrap();
+
+    assert_eq!(busy, Claim::TenantBusy { running: 1 });
+    assert_eq!(
+        elsewhere,
+        Claim::Granted,
+        "another tenant's syncs do not count"
+    );
+    test.store
+        .release_sync(&acme, &first.id, run_id(a, 1).as_uuid())
+        .await
+        .unwrap();
+    assert_eq!(
+        test.store.claim_sync(claim(&second, b, 1)).await.unwrap(),
+        Claim::Granted
+    );
+}
+
+#[tokio::test]
+async fn a_lapsed_hold_frees_the_slot_and_its_run_learns_it_on_renewal() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let (stalled, next) = (EventId::new(), EventId::new());
+    let mut lapsing = claim(&connection, stalled, 4);
+    lapsing.hold = Duration::ZERO;
+    assert_eq!(
+        test.store.claim_sync(lapsing).await.unwrap(),
+        Claim::Granted
+    );
+
+    let taken = test
+        .store
+        .claim_sync(claim(&connection, next, 4))
+        .await
+        .unwrap();
+    let renewed = test
+        .store
+        .renew_sync(&connection.tenant, &connection.id, run_id(stalled, 1), HOLD)
+        .await
+        .unwrap();
+
+    assert_eq!(taken, Claim::Granted);
+    assert!(!renewed, "the stalled run no longer holds the slot");
+    let current = test
+        .store
+        .renew_sync(&connection.tenant, &connection.id, run_id(next, 1), HOLD)
+        .await
+        .unwrap();
+    assert!(current);
+}
+
+#[tokio::test]
+async fn claims_for_a_connection_that_does_not_exist_say_so() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    test.store
+        .delete_connection(&connection.tenant, &connection.id)
+        .await
+        .unwrap();
+
+    let claimed = test
+        .store
+        .claim_sync(claim(&connection, EventId::new(), 4))
+        .await;
+    let queued = test
+        .store
+        .queue_sync(&connection.tenant, &connection.id, EventId::new(), HOLD)
+        .await;
+
+    assert_eq!(claimed.unwrap(), Claim::Missing);
+    assert!(matches!(
+        queued,
+        Err(fleet_store::Error::ConnectionNotFound { .. })
+    ));
+}
