@@ -218,12 +218,16 @@ async function openDashboard() {
     snapshot: applySnapshot,
     event: applyEvent,
     refused: (reason) => signOut(reason),
+    expired: () => signOut(null, SESSION_EXPIRED),
   });
   app.live.start();
 }
 
-/** Forgets the token and asks for a new one. */
-function signOut(reason) {
+const TOKEN_NEEDED = 'Your access token is missing or has expired. Paste a new one to continue.';
+const SESSION_EXPIRED = 'Your session expired with its access token. Paste a new one to continue.';
+
+/** Forgets the token and asks for a new one, saying why with `message`. */
+function signOut(reason, message = TOKEN_NEEDED) {
   sessionStorage.removeItem(TOKEN_KEY);
   app.token = null;
   renderIdentity();
@@ -235,7 +239,7 @@ function signOut(reason) {
   $('#credentials-dialog').close();
   const detail = reason ? ` (The server said: ${unsentence(reason)}.)` : '';
   askForToken();
-  showNotice(`Your access token is missing or has expired. Paste a new one to continue.${detail}`);
+  showNotice(`${message}${detail}`);
 }
 
 function askForToken() {
@@ -849,7 +853,8 @@ function reconnect(id, button) {
 /**
  * The bridge's WebSocket (docs/bridge.md): authenticates in the first
  * message, keeps the position of the last message, and after any close but
- * a refused token reconnects with backoff and resumes from that position.
+ * a refused (4001) or expired (4003) token reconnects with backoff and
+ * resumes from that position.
  * When the bridge cannot replay ("too old", "epoch changed") it sends
  * `resync` and a fresh snapshot, which replaces the local state.
  */
@@ -912,6 +917,12 @@ class LiveStatus {
       if (close.code === 4001) {
         this.stopped = true;
         this.handlers.refused(close.reason);
+        return;
+      }
+      // 4003: the token expired during the session; a new one is needed.
+      if (close.code === 4003) {
+        this.stopped = true;
+        this.handlers.expired();
         return;
       }
       this.handlers.offline();

@@ -50,6 +50,19 @@ impl Tenant {
     }
 }
 
+impl Tenant {
+    /// Counts a request that starts work elsewhere (connecting, syncing,
+    /// authorizing, disconnecting) against the tenant's smaller limit for
+    /// those; see [`limits`](crate::limits).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::TooManyRequests`] over the limit.
+    pub(crate) fn starts_work(&self, state: &AppState) -> Result<(), Error> {
+        state.inner.limits.change(self.id())
+    }
+}
+
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = Error;
 
@@ -71,6 +84,7 @@ impl FromRequestParts<AppState> for Tenant {
             .verifier
             .verify(token.trim())
             .map_err(|e| Error::Unauthorized(format!("the tenant token was refused: {e}")))?;
+        state.inner.limits.request(&claims.tenant)?;
         Ok(Self { claims })
     }
 }

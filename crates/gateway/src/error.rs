@@ -38,6 +38,15 @@ pub enum Error {
         /// What axum found wrong.
         message: String,
     },
+    /// The tenant is over one of its request limits; the client may retry
+    /// after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Which limit, and when to retry.
+        message: String,
+        /// Sent as `Retry-After`, in whole seconds.
+        retry_after: std::time::Duration,
+    },
     /// The operator has not set up what the request needs (an OAuth client,
     /// the redirect URI), or the provider cannot be reached to start.
     #[error("{0}")]
@@ -62,7 +71,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable machine-readable code: `unauthorized`, `forbidden`, `not_found`,
-    /// `invalid`, `bad_body`, `not_configured`, `unavailable`, `internal`.
+    /// `invalid`, `bad_body`, `too_many_requests`, `not_configured`, `unavailable`,
+    /// `internal`.
     pub code: &'static str,
     /// A sentence for people.
     pub message: String,
@@ -99,6 +109,7 @@ impl Error {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadBody { status, .. } => *status,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotConfigured(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -111,6 +122,7 @@ impl Error {
             Self::NotFound(_) => "not_found",
             Self::Invalid { .. } => "invalid",
             Self::BadBody { .. } => "bad_body",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotConfigured(_) => "not_configured",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -134,7 +146,14 @@ impl IntoResponse for Error {
                 field,
             },
         };
-        (self.status_code(), Json(body)).into_response()
+        let mut response = (self.status_code(), Json(body)).into_response();
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after.as_secs()),
+            );
+        }
+        response
     }
 }
 

@@ -41,10 +41,14 @@
 pub mod auth;
 mod binding;
 mod error;
+pub mod limits;
 mod oauth_state;
 mod openapi;
 pub mod routes;
+mod serve;
 mod state;
+
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -78,17 +82,31 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves [`app`] on `listener` until `shutdown`, then finishes the
-/// requests in flight.
+/// requests in flight: idle connections close at once, and a client still
+/// sending its request headers has at most the header timeout left.
+///
+/// Each connection must send its request headers within
+/// [`Config::header_read_timeout_secs`] (also the keep-alive time between
+/// requests), each request is answered within
+/// [`Config::request_timeout_secs`] (else 408), and a connection on which
+/// no byte moves for [`Config::idle_timeout_secs`] is closed. Requests see
+/// the client's address as `ConnectInfo<SocketAddr>`.
 ///
 /// # Errors
 ///
-/// When the listener fails.
+/// None today: accept errors (such as too many open files) are retried
+/// after a pause, as `axum::serve` does.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+    let config = &state.inner.config;
+    let timeouts = serve::Timeouts {
+        header_read: Duration::from_secs(config.header_read_timeout_secs),
+        idle: Duration::from_secs(config.idle_timeout_secs),
+        request: config.request_timeout(),
+    };
+    serve::run(listener, app(state), timeouts, shutdown).await;
+    Ok(())
 }

@@ -17,14 +17,30 @@
 //! The verifier and the request-token secret are short-lived and open
 //! nothing on their own (a code exchange also needs the code, which only
 //! reaches the registered redirect URI, and the client secret).
+//!
+//! Neither the `state` nor the entry's secrets appear in NATS in clear,
+//! where a subject or a payload may be logged (`async-nats` logs every
+//! subject, and every payload it receives, at `trace`) or read by whoever
+//! may read the bucket: an entry's key is a digest of its `state`
+//! ([`key`]), and its value is encrypted and authenticated
+//! (ChaCha20-Poly1305) with a key derived from the `state` ([`seal`]). Only
+//! a callback that presents the `state` finds and opens its entry, and an
+//! entry altered in the bucket does not open.
+
+use std::fmt;
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, Utc};
 use fleet_events::{ConnectorId, TenantId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 /// The bucket's name; the gateway's NATS user may use only this one.
 pub const BUCKET: &str = "oauth_state";
@@ -60,8 +76,9 @@ pub(crate) struct Pending {
     pub(crate) flow: Flow,
 }
 
-/// The protocol-specific part of a [`Pending`].
-#[derive(Debug, Serialize, Deserialize)]
+/// The protocol-specific part of a [`Pending`]. Its `Debug` shows no
+/// secret: the request token is a temporary credential too.
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Flow {
     /// OAuth 2.0: the PKCE verifier, when the provider uses PKCE.
@@ -77,6 +94,22 @@ pub(crate) enum Flow {
         #[serde(with = "fleet_connectors::clear_text::secret")]
         token_secret: SecretString,
     },
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OAuth2 { pkce_verifier } => f
+                .debug_struct("OAuth2")
+                .field("pkce_verifier", pkce_verifier)
+                .finish(),
+            Self::OAuth1 { token_secret, .. } => f
+                .debug_struct("OAuth1")
+                .field("request_token", &"[REDACTED]")
+                .field("token_secret", token_secret)
+                .finish(),
+        }
+    }
 }
 
 /// What [`PendingStates::take`] found.
@@ -135,7 +168,7 @@ impl PendingStates {
     pub(crate) async fn put(&self, state: &str, pending: &Pending) -> Result<(), StateError> {
         let value = serde_json::to_vec(pending).map_err(|e| StateError::Put(Box::new(e)))?;
         self.kv
-            .create(state, value.into())
+            .create(key(state), seal(state, &value)?.into())
             .await
             .map_err(|e| StateError::Put(Box::new(e)))?;
         Ok(())
@@ -153,9 +186,10 @@ impl PendingStates {
         if !valid_key(state) {
             return Ok(Taken::Unknown);
         }
+        let key = key(state);
         let Some(entry) = self
             .kv
-            .entry(state)
+            .entry(&key)
             .await
             .map_err(|e| StateError::Take(Box::new(e)))?
         else {
@@ -165,8 +199,13 @@ impl PendingStates {
             // A purge marker: the state was used.
             return Ok(Taken::Unknown);
         }
+        let Some(value) = open(state, &entry.value) else {
+            // Altered in the bucket: nothing this gateway can trust.
+            tracing::warn!("A pending OAuth authorization did not open; treating it as unknown.");
+            return Ok(Taken::Unknown);
+        };
         let pending: Pending =
-            serde_json::from_slice(&entry.value).map_err(|e| StateError::Take(Box::new(e)))?;
+            serde_json::from_slice(&value).map_err(|e| StateError::Take(Box::new(e)))?;
         let bound = match (&pending.binding, binding) {
             (Some(stored), Some(presented)) => crate::binding::matches(stored, presented),
             _ => false,
@@ -176,7 +215,7 @@ impl PendingStates {
         }
         match self
             .kv
-            .purge_expect_revision(state, Some(entry.revision))
+            .purge_expect_revision(&key, Some(entry.revision))
             .await
         {
             Ok(()) => {}
@@ -196,6 +235,63 @@ impl PendingStates {
     }
 }
 
+/// The bucket key of `state`: base64url(SHA-256(label, state)), so the
+/// `state` itself never appears in a subject.
+fn key(state: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"connector-fleet oauth_state key v1\0")
+        .chain_update(state.as_bytes())
+        .finalize();
+    URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// The ChaCha20-Poly1305 key of `state`'s entry: SHA-256 of a label and
+/// the `state`. Every `state` is 256 random bits, so its hash is a uniform
+/// key, used for this one entry only.
+fn cipher(state: &str) -> ChaCha20Poly1305 {
+    let key = Sha256::new()
+        .chain_update(b"connector-fleet oauth_state cipher v1\0")
+        .chain_update(state.as_bytes())
+        .finalize();
+    ChaCha20Poly1305::new(&key)
+}
+
+/// `value` encrypted and authenticated for `state`'s entry, bound to its
+/// bucket key: a random nonce followed by the ciphertext and tag.
+fn seal(state: &str, value: &[u8]) -> Result<Vec<u8>, StateError> {
+    let mut nonce = [0_u8; NONCE_LEN];
+    getrandom::fill(&mut nonce).map_err(|e| StateError::Put(Box::new(e)))?;
+    let sealed = cipher(state)
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: value,
+                aad: key(state).as_bytes(),
+            },
+        )
+        .map_err(|_| StateError::Put("the pending authorization could not be encrypted".into()))?;
+    Ok([nonce.as_slice(), &sealed].concat())
+}
+
+/// The value of `state`'s entry, or `None` when `sealed` was not sealed
+/// for this `state` or was altered.
+fn open(state: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+    let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+    cipher(state)
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: key(state).as_bytes(),
+            },
+        )
+        .ok()
+}
+
+/// Bytes of a ChaCha20-Poly1305 nonce.
+const NONCE_LEN: usize = 12;
+
 /// A value NATS accepts as a key, which every `state` this gateway issues
 /// is (base64url); anything else cannot be one of ours.
 fn valid_key(state: &str) -> bool {
@@ -209,6 +305,54 @@ fn valid_key(state: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_shows_neither_its_state_nor_its_secrets_and_opens_with_the_state() {
+        let state = "hV3bq1yJ5s0f6lZr9kXo2T7wQeC4uA8mNpRgLdYiKxE";
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let pending = Pending {
+            tenant: TenantId::parse("acme").unwrap(),
+            connector: ConnectorId::parse("google-analytics").unwrap(),
+            created_at: Utc::now(),
+            binding: Some("digest".to_owned()),
+            flow: Flow::OAuth2 {
+                pkce_verifier: Some(verifier.into()),
+            },
+        };
+        let clear = serde_json::to_vec(&pending).unwrap();
+
+        let sealed = seal(state, &clear).unwrap();
+        let key = key(state);
+
+        let stored = format!("{key} {}", String::from_utf8_lossy(&sealed));
+        assert!(!stored.contains(state), "{stored}");
+        assert!(!stored.contains(verifier), "{stored}");
+        assert!(!stored.contains("acme"), "{stored}");
+        assert!(valid_key(&key));
+        assert_eq!(open(state, &sealed).as_deref(), Some(clear.as_slice()));
+        assert_eq!(open("another-state", &sealed), None);
+        let mut altered = sealed;
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            open(state, &altered),
+            None,
+            "an altered entry does not open"
+        );
+        assert!(!format!("{pending:?}").contains(verifier));
+    }
+
+    #[test]
+    fn an_oauth1_flow_debugs_without_its_tokens() {
+        let flow = Flow::OAuth1 {
+            request_token: "request-token-value".to_owned(),
+            token_secret: "token-secret-value".into(),
+        };
+
+        let debug = format!("{flow:?}");
+
+        assert!(!debug.contains("request-token-value"), "{debug}");
+        assert!(!debug.contains("token-secret-value"), "{debug}");
+    }
 
     #[test]
     fn only_url_safe_keys_are_looked_up() {

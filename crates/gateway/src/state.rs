@@ -22,8 +22,22 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// How long one request may take before it is answered with 408.
     pub request_timeout_secs: u64,
+    /// How long a client has to send a request's line and headers, counted
+    /// from when the connection opens or its previous response ends; a
+    /// client that has not finished by then (trickling bytes, or sending
+    /// nothing) is disconnected. This is also how long an idle keep-alive
+    /// connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// How long a connection may move no byte either way before it is
+    /// closed, whatever it is doing: a client that stops sending its body
+    /// or stops reading its response. Keep it above
+    /// [`request_timeout_secs`](Self::request_timeout_secs), during which a
+    /// request may be computed without any byte moving.
+    pub idle_timeout_secs: u64,
     /// The OAuth authorize and callback routes.
     pub oauth: OAuthConfig,
+    /// Request limits per tenant.
+    pub limits: crate::limits::LimitsConfig,
     /// The dashboard served at `/`.
     pub dashboard: crate::routes::dashboard::DashboardConfig,
 }
@@ -144,7 +158,10 @@ impl Default for Config {
             allow_http_sites: false,
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
             oauth: OAuthConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
             dashboard: crate::routes::dashboard::DashboardConfig::default(),
         }
     }
@@ -172,6 +189,7 @@ pub(crate) struct Inner {
     pub(crate) verifier: fleet_auth::Verifier,
     pub(crate) connectors: Arc<fleet_connectors::Registry>,
     pub(crate) oauth_states: crate::PendingStates,
+    pub(crate) limits: crate::limits::TenantLimits,
 }
 
 /// What the gateway talks to.
@@ -196,8 +214,10 @@ pub struct Parts {
 impl AppState {
     /// State from its parts.
     pub fn new(config: Config, parts: Parts) -> Self {
+        let limits = crate::limits::TenantLimits::new(&config.limits);
         Self {
             inner: Arc::new(Inner {
+                limits,
                 config,
                 store: parts.store,
                 secrets: parts.secrets,

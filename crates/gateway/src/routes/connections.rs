@@ -15,7 +15,7 @@ use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, Envelope, SetupOrigin,
     StatusChanged, SyncRequested, SyncTrigger, TenantId, ValidateRequested,
 };
-use fleet_store::{Connection, NewConnection, RecordCursor, RecordQuery};
+use fleet_store::{Connection, NewConnection, Queued, RecordCursor, RecordQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -52,6 +52,25 @@ pub struct Created {
     /// `pending`: the validate step is queued.
     pub state: String,
 }
+
+/// The answer to "Sync now": the sync that will bring the connection up to
+/// date. A request while another sync of the connection is queued or
+/// running joins that one instead of starting a second.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncAccepted {
+    /// The sync run's id (as in `connector.status` events' correlation of
+    /// the run, and the records' sync history).
+    pub run: String,
+    /// `queued` (no worker has picked it up yet) or `running`.
+    pub state: String,
+    /// True when this request joined a sync that was already queued or
+    /// running.
+    pub coalesced: bool,
+}
+
+/// How long a queued "Sync now" holds the connection's sync slot before a
+/// worker picks it up; past that, a new request queues another sync.
+const QUEUED_SYNC_HOLD: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// A connection as dashboards see it. Never holds a credential.
 #[derive(Debug, Serialize, ToSchema)]
@@ -185,6 +204,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<Created>), Error> {
     tenant.may_create()?;
     let Json(request) = body?;
+    tenant.starts_work(&state)?;
     let entry = ConnectorId::parse(&request.connector)
         .ok()
         .and_then(|id| state.inner.connectors.catalog().get(&id))
@@ -321,16 +341,18 @@ pub(crate) async fn read(
     Ok(Json(find(&state, &tenant, &id).await?.into()))
 }
 
-/// Starts a sync of the connection now.
+/// Starts a sync of the connection now, or joins the one queued or running.
 #[utoipa::path(post, path = "/api/connections/{id}/sync", params(("id" = String, Path)),
-    responses((status = 202), (status = 401, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)),
+    responses((status = 202, body = SyncAccepted), (status = 401, body = crate::ErrorBody),
+              (status = 404, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn sync_now(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(id): Path<String>,
-) -> Result<StatusCode, Error> {
+) -> Result<(StatusCode, Json<SyncAccepted>), Error> {
     let connection = find(&state, &tenant, &id).await?;
+    let db = &state.inner.store;
     let request = Envelope::new(
         tenant.id().clone(),
         connection.id,
@@ -342,8 +364,53 @@ pub(crate) async fn sync_now(
             cursor: None,
         },
     );
-    publish(&state, &request, &request.id.to_string()).await?;
-    Ok(StatusCode::ACCEPTED)
+    let queued = store(db.queue_sync(
+        tenant.id(),
+        &request.connection,
+        request.id,
+        QUEUED_SYNC_HOLD,
+    ))
+    .await?;
+    if let Queued::Coalesced(holder) = queued {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(SyncAccepted {
+                run: holder.run.to_string(),
+                state: if holder.running { "running" } else { "queued" }.to_owned(),
+                coalesced: true,
+            }),
+        ));
+    }
+    // Only a request that starts a sync counts against the tenant's limit.
+    let published = match tenant.starts_work(&state) {
+        Ok(()) => state
+            .inner
+            .publisher
+            .publish(&request, &request.id.to_string())
+            .await
+            .map_err(|e| Error::Unavailable(Box::new(e))),
+        Err(limited) => Err(limited),
+    };
+    let published = match published {
+        Ok(published) => published,
+        Err(error) => {
+            // Free the slot this request held, so the next one can queue.
+            let _ = db
+                .release_sync(tenant.id(), &request.connection, request.id.as_uuid())
+                .await;
+            return Err(error);
+        }
+    };
+    let run = fleet_store::run_id(request.id, published.sequence);
+    store(db.name_queued_run(tenant.id(), &request.connection, request.id, run)).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SyncAccepted {
+            run: run.to_string(),
+            state: "queued".to_owned(),
+            coalesced: false,
+        }),
+    ))
 }
 
 /// Disconnects: stops scheduled syncs, revokes the grant at the provider
@@ -358,6 +425,7 @@ pub(crate) async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
     let connection = find(&state, &tenant, &id).await?;
+    tenant.starts_work(&state)?;
     let tenant = tenant.id().clone();
     state
         .inner

@@ -71,6 +71,7 @@ pub(crate) async fn authorize(
     tenant.may_create()?;
     let entry = entry(&state, &connector_id)?;
     let redirect_uri = redirect_uri(&state)?;
+    tenant.starts_work(&state)?;
     let connectors = &state.inner.connectors;
     let (key, url, flow) = match &entry.auth {
         Auth::OAuth2(_) => {
@@ -147,8 +148,10 @@ fn binding_cookie(state: &AppState, redirect_uri: &Url) -> binding::Cookie {
     binding::Cookie::new(redirect_uri, state.inner.config.oauth.state_ttl_secs)
 }
 
-/// What a provider sends back to the callback.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// What a provider sends back to the callback. Its `Debug` shows whether
+/// each credential-bearing parameter (`state`, `code`, `oauth_token`,
+/// `oauth_verifier`) is present, never its value.
+#[derive(Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CallbackParams {
     /// The `state` the authorize redirect carried.
@@ -168,6 +171,22 @@ pub struct CallbackParams {
     /// OAuth 2.0: the issuer of the response (RFC 9207), checked against
     /// the provider's configured issuer.
     pub iss: Option<String>,
+}
+
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let present = |value: &Option<String>| value.as_ref().map(|_| "[REDACTED]");
+        f.debug_struct("CallbackParams")
+            .field("state", &present(&self.state))
+            .field("code", &present(&self.code))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description)
+            .field("error_reason", &self.error_reason)
+            .field("oauth_token", &present(&self.oauth_token))
+            .field("oauth_verifier", &present(&self.oauth_verifier))
+            .field("iss", &self.iss)
+            .finish()
+    }
 }
 
 /// The provider's redirect back after consent. Always answers `303 See
@@ -395,10 +414,23 @@ fn check_issuer(
     provider: &str,
     iss: Option<&str>,
 ) -> Result<(), Failure> {
-    let Some(expected) = state.inner.config.oauth.provider(connector) else {
-        return Ok(());
-    };
-    match (iss, expected.issuer.as_deref()) {
+    // The operator's settings win over the catalog's, key by key.
+    let configured = state.inner.config.oauth.provider(connector);
+    let catalog = state
+        .inner
+        .connectors
+        .catalog()
+        .get(connector)
+        .and_then(|entry| match &entry.auth {
+            Auth::OAuth2(settings) => Some(settings.as_ref()),
+            Auth::OAuth1(_) | Auth::AppPassword => None,
+        });
+    let issuer = configured
+        .and_then(|p| p.issuer.as_deref())
+        .or_else(|| catalog.and_then(|s| s.issuer.as_deref()));
+    let always_sent = configured.is_some_and(|p| p.authorization_response_iss_parameter_supported)
+        || catalog.is_some_and(|s| s.authorization_response_iss_parameter_supported);
+    match (iss, issuer) {
         (Some(iss), Some(issuer)) if iss != issuer => {
             tracing::warn!(connector = %connector, iss = %plain(iss, 200),
                 "OAuth callback with another issuer than the provider's; refused.");
@@ -409,7 +441,7 @@ fn check_issuer(
                 ),
             ))
         }
-        (None, _) if expected.authorization_response_iss_parameter_supported => {
+        (None, _) if always_sent => {
             tracing::warn!(connector = %connector, "OAuth callback without the `iss` its provider always sends; refused.");
             Err(Failure::new(
                 Some(connector),
@@ -552,6 +584,25 @@ fn redirect(status: StatusCode, location: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn callback_params_debug_without_their_credentials() {
+        let params = CallbackParams {
+            state: Some("state-value".to_owned()),
+            code: Some("code-value".to_owned()),
+            oauth_token: Some("token-value".to_owned()),
+            oauth_verifier: Some("verifier-value".to_owned()),
+            error: Some("access_denied".to_owned()),
+            ..CallbackParams::default()
+        };
+
+        let debug = format!("{params:?}");
+
+        for secret in ["state-value", "code-value", "token-value", "verifier-value"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("access_denied"), "{debug}");
+    }
 
     #[test]
     fn a_denial_reads_as_the_users_choice() {

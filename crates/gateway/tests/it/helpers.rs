@@ -31,6 +31,7 @@ pub(crate) const REDIRECT_URI: &str = "https://fleet.example.test/oauth/callback
 
 pub(crate) struct TestGateway {
     pub(crate) app: Router,
+    state: AppState,
     pub(crate) sim: SimHandle,
     pub(crate) secrets: fleet_secrets::Client,
     pub(crate) connectors: Arc<fleet_connectors::Registry>,
@@ -38,6 +39,15 @@ pub(crate) struct TestGateway {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     _servers: (NatsServer, OpenBao, Postgres),
+}
+
+/// The gateway served over HTTP by [`TestGateway::serve`].
+pub(crate) struct Served {
+    pub(crate) addr: std::net::SocketAddr,
+    /// Stops this server (as SIGTERM does `fleet gateway`).
+    pub(crate) shutdown: CancellationToken,
+    /// The server, until it has stopped.
+    pub(crate) task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// A response: status and JSON body (`Value::Null` when empty).
@@ -117,6 +127,11 @@ impl TestGateway {
         };
         let connectors = fleet_connectors::Config {
             allow_http: true,
+            // The simulator listens on loopback, which production refuses.
+            allow_private_networks: vec![
+                "127.0.0.0/8".parse().unwrap(),
+                "::1/128".parse().unwrap(),
+            ],
             catalog_dir: Some(catalog.path().to_owned()),
             oauth_clients: [
                 ("google-analytics".to_owned(), client),
@@ -139,6 +154,7 @@ impl TestGateway {
         let settings = fleet_workers::Settings {
             concurrency: 4,
             grace: Duration::from_secs(5),
+            ..Default::default()
         };
         fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
 
@@ -158,7 +174,8 @@ impl TestGateway {
             },
         );
         Self {
-            app: fleet_gateway::app(state),
+            app: fleet_gateway::app(state.clone()),
+            state,
             sim,
             secrets,
             connectors,
@@ -260,6 +277,24 @@ impl TestGateway {
         }
     }
 
+    /// Serves the gateway over HTTP on a free loopback port, as `fleet
+    /// gateway` does, until [`Served::shutdown`] or [`stop`](Self::stop).
+    pub(crate) async fn serve(&self) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = self.shutdown.child_token();
+        let task = tokio::spawn(fleet_gateway::serve(
+            listener,
+            self.state.clone(),
+            shutdown.clone(),
+        ));
+        Served {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
     pub(crate) async fn stop(self) {
         self.shutdown.cancel();
         self.tracker.close();
@@ -278,13 +313,20 @@ fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
 }
 
 /// The gateway settings of [`TestGateway::start`]: http sites allowed (the
-/// simulator serves http), OAuth with [`REDIRECT_URI`].
+/// simulator serves http), OAuth with [`REDIRECT_URI`], and request limits
+/// high enough for tests that poll (the limits' own tests set theirs).
 pub(crate) fn gateway_config() -> Config {
     Config {
         allow_http_sites: true,
         oauth: fleet_gateway::OAuthConfig {
             redirect_uri: Some(url::Url::parse(REDIRECT_URI).unwrap()),
             ..fleet_gateway::OAuthConfig::default()
+        },
+        limits: fleet_gateway::limits::LimitsConfig {
+            requests_per_second: 1000,
+            request_burst: 1000,
+            changes_per_minute: 1000,
+            change_burst: 1000,
         },
         ..Config::default()
     }

@@ -7,5 +7,7 @@ mod connections;
 mod dashboard;
 mod input;
 mod isolation;
+mod limits;
 mod oauth;
+mod slow_clients;
 mod tokens;

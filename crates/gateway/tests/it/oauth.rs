@@ -655,3 +655,34 @@ async fn the_callback_checks_the_providers_issuer_where_it_is_configured() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn the_catalogs_issuer_is_checked_without_gateway_settings() {
+    // The built-in Google entry names Google's issuer; the simulator sends
+    // no `iss`, which Google's entry does not require.
+    let gateway = TestGateway::start().await;
+    let mut browser = Browser::default();
+
+    let back = consent(&gateway, &mut browser, "acme").await;
+    let page = callback(
+        &gateway,
+        &mut browser,
+        &with_param(&back, "iss", "https://evil.example"),
+    )
+    .await;
+    assert_eq!(param(&page, "status").as_deref(), Some("error"), "{page}");
+
+    let back = consent(&gateway, &mut browser, "acme").await;
+    let page = callback(
+        &gateway,
+        &mut browser,
+        &with_param(&back, "iss", "https://accounts.google.com"),
+    )
+    .await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
+    gateway.stop().await;
+}
