@@ -1,29 +1,35 @@
 //! The [`Bridge`]: its start-up, its HTTP routes and how a session opens.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream;
 use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use axum::Router;
 use axum::extract::ws::Utf8Bytes;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use fleet_auth::Verifier;
 use fleet_bus::STATUS_STREAM;
 use fleet_events::{ConnectionId, Step};
 use fleet_store::Store;
 use tokio::net::TcpListener;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::info;
+use tower_http::timeout::TimeoutLayer;
+use tracing::{info, warn};
 
+use crate::admission::{Admission, Full, Permit};
+use crate::connection::Peer;
 use crate::hub::{Counters, Hub, Scope, Subscription};
-use crate::listener::{Cut, Listener};
 use crate::protocol::{ConnectionSnapshot, Position, ResyncReason, ServerMessage, Snapshot};
 use crate::queue::Event;
 use crate::reader::{Reader, replay};
-use crate::{Config, Error, sse, ws};
+use crate::{Config, Error, server, sse, ws};
 
 /// The status writer's durable consumer, whose ack floor says what Postgres
 /// holds.
@@ -85,15 +91,27 @@ struct Inner {
     applied: AtomicU64,
     /// Cancelled when the bridge stops; sessions close with 4010.
     stop: CancellationToken,
+    /// Open sessions by token and by client address.
+    admission: Arc<Admission>,
+    /// The clock skew tolerated on a token's `exp`: a session ends that
+    /// long after it.
+    leeway: Duration,
     /// The WebSocket sessions, which outlive their HTTP request.
     sessions: TaskTracker,
 }
 
-/// The routes: `GET /ws` (WebSocket) and `GET /events` (SSE).
+/// The routes: `GET /ws` (WebSocket) and `GET /events` (SSE), each with
+/// [`Config::request_timeout_seconds`] to answer (the stream that follows
+/// is not limited).
 pub fn app(state: State) -> Router {
+    let timeout = TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        state.config().request_timeout(),
+    );
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/events", get(sse::events))
+        .layer(timeout)
         .with_state(state)
 }
 
@@ -103,7 +121,8 @@ impl Bridge {
     ///
     /// # Errors
     ///
-    /// [`Error::Auth`] for an unusable token key, [`Error::Nats`] when the
+    /// [`Error::Auth`] for an unusable token key or a key set
+    /// (`jwks_url`) that cannot be fetched, [`Error::Nats`] when the
     /// stream cannot be read (it is provisioned by `fleet provision` or the
     /// workers, not by the bridge, whose NATS user may not create it).
     pub async fn build(
@@ -112,7 +131,7 @@ impl Bridge {
         js: &jetstream::Context,
         store: Store,
     ) -> Result<(Self, Handle), Error> {
-        let verifier = Verifier::new(auth)?;
+        let (verifier, refresher) = Verifier::connect(auth).await?;
         let mut stream = js
             .get_stream(STATUS_STREAM)
             .await
@@ -133,7 +152,13 @@ impl Bridge {
             epoch: epoch.clone(),
             start,
         };
+        let admission = Admission::new(
+            config.max_sessions_per_token,
+            config.max_sessions_per_address,
+        );
         let inner = Inner {
+            admission: Arc::new(admission),
+            leeway: Duration::from_secs(auth.leeway_seconds),
             config,
             verifier,
             hub,
@@ -144,6 +169,9 @@ impl Bridge {
             stop: CancellationToken::new(),
             sessions: TaskTracker::new(),
         };
+        // Keeps a key set (`jwks_url`) current until the bridge stops; for a
+        // static key it returns at once.
+        tokio::spawn(refresher.run(inner.stop.clone()));
         let state = State {
             inner: Arc::new(inner),
         };
@@ -160,8 +188,9 @@ impl Bridge {
     ///
     /// # Errors
     ///
-    /// [`Error::Nats`] when the reader stops (sessions are closed first),
-    /// [`Error::Serve`] when the listener fails.
+    /// [`Error::Nats`] when the reader stops (sessions are closed first).
+    /// Accept errors (such as too many open files) are retried after a
+    /// pause, as `axum::serve` does.
     pub async fn run(
         self,
         listener: TcpListener,
@@ -180,16 +209,23 @@ impl Bridge {
             stop.cancel();
             result
         };
-        let routes = app(state.clone()).into_make_service_with_connect_info::<Cut>();
-        let serve = axum::serve(Listener(listener), routes)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future();
-        let (read, served) = tokio::join!(read, serve);
+        let config = state.config();
+        if config.idle_timeout() <= config.ping_interval().max(config.request_timeout()) {
+            warn!(
+                idle_timeout_seconds = config.idle_timeout_seconds,
+                "The idle timeout is not above the ping interval and the request timeout: quiet SSE streams and slow openings lose their connection."
+            );
+        }
+        let timeouts = server::Timeouts {
+            header_read: config.header_read_timeout(),
+            idle: config.idle_timeout(),
+        };
+        let serve = server::run(listener, app(state.clone()), timeouts, stop.clone());
+        let (read, ()) = tokio::join!(read, serve);
         sessions.close();
         sessions.wait().await;
         info!("Bridge stopped.");
-        read?;
-        served.map_err(Error::Serve)
+        read
     }
 }
 
@@ -252,37 +288,69 @@ impl State {
         &self.inner.sessions
     }
 
-    /// The scope `token` grants, narrowed to `requested`.
+    /// The scope `token` grants, narrowed to `requested`, when the session
+    /// must end, and its place among the token's sessions.
     ///
     /// # Errors
     ///
-    /// A reason to show the client: the token is refused, or a requested
-    /// connection is outside the token's.
+    /// [`Refusal::Token`] with a reason to show the client: the token is
+    /// refused, or a requested connection is outside the token's;
+    /// [`Refusal::Full`] when the token holds its most sessions already.
     pub(crate) fn authorize(
         &self,
         token: &str,
         requested: Option<Vec<ConnectionId>>,
-    ) -> Result<Scope, String> {
+    ) -> Result<Grant, Refusal> {
         let claims = self
             .inner
             .verifier
             .verify(token)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Refusal::Token(e.to_string()))?;
         if let Some(outside) = requested
             .iter()
             .flatten()
             .find(|connection| !claims.allows(connection))
         {
-            return Err(format!("the token does not cover connection {outside}"));
+            let reason = format!("the token does not cover connection {outside}");
+            return Err(Refusal::Token(reason));
         }
+        let permit = self.inner.admission.token(token).map_err(Refusal::Full)?;
         let connections: Option<HashSet<ConnectionId>> = match (requested, claims.connections) {
             (Some(requested), _) => Some(requested.into_iter().collect()),
             (None, allowed) => allowed.map(|allowed| allowed.into_iter().collect()),
         };
-        Ok(Scope {
-            tenant: claims.tenant,
-            connections,
+        Ok(Grant {
+            scope: Scope {
+                tenant: claims.tenant,
+                connections,
+            },
+            expires: expiry(claims.exp, self.inner.leeway),
+            permit,
         })
+    }
+
+    /// A place for one more session from the client of `peer` and
+    /// `headers` (see [`Config::client_address_header`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Full::Address`] when its address holds its most sessions already.
+    pub(crate) fn admit_address(
+        &self,
+        peer: Option<&Peer>,
+        headers: &HeaderMap,
+    ) -> Result<Permit, Full> {
+        let forwarded = self
+            .inner
+            .config
+            .client_address_header
+            .as_deref()
+            .and_then(|name| headers.get_all(name).iter().next_back())
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.rsplit(',').next())
+            .and_then(|last| last.trim().parse::<IpAddr>().ok());
+        let address = forwarded.or_else(|| peer.map(|peer| peer.addr().ip()));
+        self.inner.admission.address(address)
     }
 
     /// Registers a session and decides what it gets first: a snapshot, or
@@ -425,6 +493,42 @@ impl State {
         self.inner.applied.fetch_max(floor, Ordering::Relaxed);
         Ok(floor.min(start))
     }
+}
+
+/// What a checked token grants a session.
+#[derive(Debug)]
+pub(crate) struct Grant {
+    /// What the session sees.
+    pub(crate) scope: Scope,
+    /// When the token stops being valid: its `exp` plus the leeway, the
+    /// moment the bridge would refuse it. The session ends then.
+    pub(crate) expires: Instant,
+    /// The session's place among the token's sessions.
+    pub(crate) permit: Permit,
+}
+
+/// Why [`State::authorize`] refused a session.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// The token is not valid, or does not cover what was asked; the
+    /// reason says which.
+    Token(String),
+    /// The token holds its most sessions already.
+    Full(Full),
+}
+
+/// The moment a token expiring at `exp` (seconds since the Unix epoch)
+/// stops being accepted, `leeway` later. At most a year away: the timer's
+/// range, longer than any session lives.
+fn expiry(exp: u64, leeway: Duration) -> Instant {
+    const MAX: Duration = Duration::from_secs(365 * 24 * 3600);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let left = Duration::from_secs(exp)
+        .saturating_add(leeway)
+        .saturating_sub(now);
+    Instant::now() + left.min(MAX)
 }
 
 /// Whether the status writer has stored `event`, or a newer event of its

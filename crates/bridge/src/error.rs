@@ -24,9 +24,6 @@ pub enum Error {
         /// The deadline.
         seconds: u64,
     },
-    /// The HTTP server failed.
-    #[error("the bridge's HTTP server failed")]
-    Serve(#[source] std::io::Error),
 }
 
 impl Error {

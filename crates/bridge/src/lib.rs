@@ -16,6 +16,13 @@
 //! coalesce in it, and a session whose queue still overflows is closed
 //! (4008), so a slow client never slows the reader or other sessions.
 //!
+//! The bridge faces the internet, so every client is held to limits, each
+//! in [`Config`]: a deadline for request headers and for authenticating, an
+//! idle timeout, a few KiB before `auth` (1009 beyond, never buffered),
+//! sessions per token and per client address (4029, or 429 for SSE), and
+//! the token's own expiry, at which its session is closed (4003; an SSE
+//! stream ends).
+//!
 //! What it does not do: write anything (its NATS user may only read the
 //! stream), share state between processes, or read the environment.
 //!
@@ -29,15 +36,17 @@
 
 #![warn(missing_docs)]
 
+mod admission;
 mod bridge;
 mod config;
+mod connection;
 mod error;
 mod hub;
 mod limits;
-mod listener;
 pub mod protocol;
 mod queue;
 mod reader;
+mod server;
 mod sse;
 mod ws;
 

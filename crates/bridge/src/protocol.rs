@@ -20,6 +20,15 @@ pub mod close_code {
     pub const AUTH_FAILED: u16 = 4001;
     /// No `auth` message arrived within the auth timeout.
     pub const AUTH_TIMEOUT: u16 = 4002;
+    /// The session's token expired (at its `exp`, plus the configured leeway). Get a new
+    /// token, then reconnect with the last position.
+    pub const TOKEN_EXPIRED: u16 = 4003;
+    /// Too many sessions are open with the same token, or from the same address; the reason
+    /// says which. Close one before opening another.
+    pub const TOO_MANY_SESSIONS: u16 = 4029;
+    /// The client sent a frame or message larger than the bridge accepts: a few KiB before
+    /// `auth`, more after it. The reason gives the limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
     /// The client read too slowly and its queue overflowed; reconnect with the last position.
     pub const SLOW_CONSUMER: u16 = 4008;
     /// The bridge is shutting down; reconnect (the load balancer picks another process) with

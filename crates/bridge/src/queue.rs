@@ -15,7 +15,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use fleet_events::{ConnectionId, ConnectionStatus, Envelope, EventId, StatusChanged};
 use tokio::sync::Notify;
 
-use crate::listener::Cut;
+use crate::connection::Peer;
 use crate::protocol::{Position, ServerMessage};
 
 /// One status event, rendered once and shared by every session it goes to.
@@ -86,7 +86,7 @@ struct State {
     overflowed: bool,
     /// Pulled when the queue overflows: ends a connection whose session
     /// may not be polled again (SSE).
-    on_overflow: Option<Cut>,
+    on_overflow: Option<Peer>,
 }
 
 /// A bounded single-consumer queue of events; see the module docs.
@@ -144,7 +144,7 @@ impl Queue {
     }
 
     /// Cuts `connection` when the queue overflows (at once if it has).
-    pub(crate) fn cut_on_overflow(&self, connection: Cut) {
+    pub(crate) fn cut_on_overflow(&self, connection: Peer) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.overflowed {
             drop(state);

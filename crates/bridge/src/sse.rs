@@ -3,19 +3,27 @@
 use std::convert::Infallible;
 
 use axum::Extension;
-use axum::extract::{ConnectInfo, Query, State as Shared};
+use axum::extract::{Query, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse as _, Response};
 use fleet_events::ConnectionId;
 use futures::{Stream, StreamExt as _, stream};
 use serde::Deserialize;
+use tokio::time::{Instant, sleep_until};
 use tracing::error;
 
 use crate::State;
-use crate::bridge::{Item, Opening};
-use crate::listener::Cut;
+use crate::admission::Full;
+use crate::bridge::{Item, Opening, Refusal};
+use crate::connection::Peer;
 use crate::protocol::Position;
 use crate::queue::Next;
+use crate::ws::TOKEN_EXPIRED_REASON;
+
+/// The `Retry-After` of a 429, in seconds: sessions end at any moment, so
+/// this is only a pause before trying again.
+const RETRY_AFTER_SECONDS: &str = "10";
 
 /// The query of `GET /events`.
 #[derive(Debug, Deserialize)]
@@ -24,41 +32,75 @@ pub(crate) struct Params {
     connections: Option<String>,
 }
 
-type Refusal = (StatusCode, String);
-
 /// Authenticates with `Authorization: Bearer`, resumes after
 /// `Last-Event-ID` when given, and streams `snapshot`, `status` and
-/// `resync` events whose data is the WebSocket message of the same type.
+/// `resync` events whose data is the WebSocket message of the same type,
+/// until the token expires.
 ///
 /// A client that reads too slowly is dropped when its queue overflows: the
 /// connection is cut even though hyper, waiting for the socket to drain,
-/// would not poll the stream again (see [`crate::listener`]).
+/// would not poll the stream again (see [`crate::connection`]).
+///
+/// # Errors
+///
+/// 401 for a missing or refused token, 400 for malformed parameters, 429
+/// when the client address or the token holds its most sessions, 503 when
+/// the session cannot be opened.
 pub(crate) async fn events(
     Shared(state): Shared<State>,
-    connection: Option<Extension<ConnectInfo<Cut>>>,
+    peer: Option<Extension<Peer>>,
     headers: HeaderMap,
     Query(params): Query<Params>,
-) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Refusal> {
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, Response> {
+    let peer = peer.map(|Extension(peer)| peer);
+    let address = state
+        .admit_address(peer.as_ref(), &headers)
+        .map_err(too_many)?;
     let token = bearer(&headers).ok_or_else(|| {
         let reason = "send the tenant token as `Authorization: Bearer <token>`";
-        (StatusCode::UNAUTHORIZED, reason.to_owned())
+        refuse(StatusCode::UNAUTHORIZED, reason)
     })?;
-    let requested = params.connections.as_deref().map(connections).transpose()?;
-    let since = last_event_id(&headers)?;
-    let scope = state
+    let bad_request = |reason| refuse(StatusCode::BAD_REQUEST, reason);
+    let requested = params
+        .connections
+        .as_deref()
+        .map(connections)
+        .transpose()
+        .map_err(bad_request)?;
+    let since = last_event_id(&headers).map_err(bad_request)?;
+    let grant = state
         .authorize(token, requested)
-        .map_err(|reason| (StatusCode::UNAUTHORIZED, reason))?;
-    let opening = state.open(scope, since).await.map_err(|e| {
+        .map_err(|refusal| match refusal {
+            Refusal::Token(reason) => refuse(StatusCode::UNAUTHORIZED, reason),
+            Refusal::Full(full) => too_many(full),
+        })?;
+    let opening = state.open(grant.scope, since).await.map_err(|e| {
         error!(error.message = %e, error.cause_chain = ?e, "Could not open a bridge session.");
         let reason = "the bridge could not start the session; reconnect";
-        (StatusCode::SERVICE_UNAVAILABLE, reason.to_owned())
+        refuse(StatusCode::SERVICE_UNAVAILABLE, reason)
     })?;
-    if let Some(Extension(ConnectInfo(cut))) = connection {
-        opening.subscription.queue.cut_on_overflow(cut);
+    if let Some(peer) = peer {
+        opening.subscription.queue.cut_on_overflow(peer);
     }
     let keep_alive = KeepAlive::new().interval(state.config().ping_interval());
-    let feed = feed(opening).take_until(state.stop().clone().cancelled_owned());
-    Ok(Sse::new(feed.map(Ok)).keep_alive(keep_alive))
+    let permits = [address, grant.permit];
+    let feed = until_expiry(feed(opening), grant.expires)
+        .take_until(state.stop().clone().cancelled_owned())
+        .map(move |event| {
+            // The session holds its places for as long as it streams.
+            let _held = &permits;
+            Ok(event)
+        });
+    Ok(Sse::new(feed).keep_alive(keep_alive))
+}
+
+fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {
+    (status, reason.into()).into_response()
+}
+
+fn too_many(full: Full) -> Response {
+    let headers = [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
+    (StatusCode::TOO_MANY_REQUESTS, headers, full.reason()).into_response()
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -66,14 +108,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     value.strip_prefix("Bearer ").map(str::trim)
 }
 
-fn connections(list: &str) -> Result<Vec<ConnectionId>, Refusal> {
+/// The ids of `?connections=`, or why they are malformed.
+fn connections(list: &str) -> Result<Vec<ConnectionId>, String> {
     list.split(',')
         .map(|id| ConnectionId::parse(id.trim()))
         .collect::<Result<_, _>>()
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("`connections`: {e}")))
+        .map_err(|e| format!("`connections`: {e}"))
 }
 
-fn last_event_id(headers: &HeaderMap) -> Result<Option<Position>, Refusal> {
+/// The position of `Last-Event-ID`, or why it is malformed.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<Position>, String> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
@@ -82,10 +126,28 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<Position>, Refusal> {
         .ok()
         .and_then(|value| value.parse().ok())
         .map(Some)
-        .ok_or_else(|| {
-            let reason = "Last-Event-ID must be a position, <epoch>:<seq>";
-            (StatusCode::BAD_REQUEST, reason.to_owned())
-        })
+        .ok_or_else(|| "Last-Event-ID must be a position, <epoch>:<seq>".to_owned())
+}
+
+/// `feed` until `expires`, then a comment saying why the stream ends.
+fn until_expiry(
+    feed: impl Stream<Item = SseEvent> + Send,
+    expires: Instant,
+) -> impl Stream<Item = SseEvent> + Send {
+    let state = (Box::pin(feed), Box::pin(sleep_until(expires)), false);
+    stream::unfold(state, |(mut feed, mut expiry, expired)| async move {
+        if expired {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            () = &mut expiry => {
+                let notice = SseEvent::default().comment(TOKEN_EXPIRED_REASON);
+                Some((notice, (feed, expiry, true)))
+            }
+            event = feed.next() => event.map(|event| (event, (feed, expiry, false))),
+        }
+    })
 }
 
 /// The opening messages, then live events until the queue overflows.

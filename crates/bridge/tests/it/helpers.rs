@@ -33,8 +33,9 @@ pub(crate) struct TestBridge {
     pub(crate) js: jetstream::Context,
     pub(crate) store: Store,
     pub(crate) config: fleet_bridge::Config,
+    auth: fleet_auth::Config,
     pub(crate) handle: Handle,
-    addr: std::net::SocketAddr,
+    pub(crate) addr: std::net::SocketAddr,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), fleet_bridge::Error>>,
 }
@@ -42,6 +43,14 @@ pub(crate) struct TestBridge {
 impl TestBridge {
     /// Starts the servers and a bridge with short timeouts, changed by `customise`.
     pub(crate) async fn start(customise: impl FnOnce(&mut fleet_bridge::Config)) -> Self {
+        Self::start_with_auth(customise, auth_config()).await
+    }
+
+    /// As [`start`](Self::start), checking tokens with `auth`.
+    pub(crate) async fn start_with_auth(
+        customise: impl FnOnce(&mut fleet_bridge::Config),
+        auth: fleet_auth::Config,
+    ) -> Self {
         let nats = NatsServer::start().await;
         let js = nats.jetstream().await;
         Definitions::builtin().provision(&js).await.unwrap();
@@ -55,13 +64,14 @@ impl TestBridge {
             ..fleet_bridge::Config::default()
         };
         customise(&mut config);
-        let (addr, handle, shutdown, task) = launch(&config, &js, &store).await;
+        let (addr, handle, shutdown, task) = launch(&config, &auth, &js, &store).await;
         Self {
             _nats: nats,
             _postgres: postgres,
             js,
             store,
             config,
+            auth,
             handle,
             addr,
             shutdown,
@@ -74,7 +84,7 @@ impl TestBridge {
         self.shutdown.cancel();
         (&mut self.task).await.unwrap().unwrap();
         (self.addr, self.handle, self.shutdown, self.task) =
-            launch(&self.config, &self.js, &self.store).await;
+            launch(&self.config, &self.auth, &self.js, &self.store).await;
     }
 
     /// A token for all of `tenant`'s connections.
@@ -98,6 +108,23 @@ impl TestBridge {
         client
     }
 
+    /// Opens a WebSocket and authenticates with `token`.
+    pub(crate) async fn connect_with(&self, token: &str) -> WsClient {
+        let mut client = self.socket().await;
+        client.send(json!({"type": "auth", "token": token})).await;
+        client
+    }
+
+    /// Opens a WebSocket and gives back its TCP stream, to write frames
+    /// by hand.
+    pub(crate) async fn raw_socket(&self) -> TcpStream {
+        let client = self.socket().await;
+        match client.ws.into_inner() {
+            MaybeTlsStream::Plain(stream) => stream,
+            _ => unreachable!("the test bridge serves plain TCP"),
+        }
+    }
+
     /// `GET /events` as `tenant`, with `Last-Event-ID: since` if given.
     pub(crate) async fn sse(&self, tenant: &str, since: Option<&Position>) -> SseClient {
         let mut request = reqwest::Client::new()
@@ -108,10 +135,22 @@ impl TestBridge {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), 200, "{:?}", response.text().await);
-        SseClient {
-            response,
-            buffer: String::new(),
+        SseClient::new(response)
+    }
+
+    /// `GET /events` with `token` and the extra `headers`, answered or not.
+    pub(crate) async fn sse_request(
+        &self,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .get(format!("http://{}/events", self.addr))
+            .bearer_auth(token);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
+        request.send().await.unwrap()
     }
 
     /// Records a connection of `tenant` in Postgres.
@@ -149,7 +188,11 @@ impl TestBridge {
         let event = event(tenant, connection, status);
         let seq = publish_event(&self.js, &event).await;
         let applied = self.store.apply_status(StatusUpdate::from(&event)).await;
-        assert!(applied.unwrap(), "the status is newer than the stored one");
+        assert_eq!(
+            applied.unwrap(),
+            fleet_store::Applied::Applied,
+            "the status is newer than the stored one"
+        );
         seq
     }
 
@@ -169,6 +212,7 @@ impl TestBridge {
 
 async fn launch(
     config: &fleet_bridge::Config,
+    auth: &fleet_auth::Config,
     js: &jetstream::Context,
     store: &Store,
 ) -> (
@@ -177,8 +221,7 @@ async fn launch(
     CancellationToken,
     JoinHandle<Result<(), fleet_bridge::Error>>,
 ) {
-    let auth = fleet_auth::Config::new(KEY.into());
-    let (bridge, handle) = Bridge::build(config.clone(), &auth, js, store.clone())
+    let (bridge, handle) = Bridge::build(config.clone(), auth, js, store.clone())
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -188,8 +231,13 @@ async fn launch(
     (addr, handle, shutdown, task)
 }
 
+/// The test bridge's token settings: HS256 with the test key.
+pub(crate) fn auth_config() -> fleet_auth::Config {
+    fleet_auth::Config::new(KEY.into())
+}
+
 pub(crate) fn verifier() -> Verifier {
-    Verifier::new(&fleet_auth::Config::new(KEY.into())).unwrap()
+    Verifier::new(&auth_config()).unwrap()
 }
 
 pub(crate) fn claims(tenant: &str) -> Claims {
@@ -333,6 +381,15 @@ pub(crate) struct SseEvent {
 }
 
 impl SseClient {
+    /// The stream of an answered `GET /events`.
+    pub(crate) fn new(response: reqwest::Response) -> Self {
+        assert_eq!(response.status(), 200);
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
     /// Reads to the end of the stream, within the deadline, and returns the
     /// complete events it still held.
     pub(crate) async fn rest(mut self) -> Vec<SseEvent> {
