@@ -17,9 +17,10 @@ pub const DEFAULT_AUDIENCE: &str = "connector-fleet";
 ///
 /// With [`Algorithm::Hs256`] every service that checks tokens holds the
 /// [`key`](Self::key) that also signs them. With [`Algorithm::EdDsa`] or
-/// [`Algorithm::Rs256`] services hold only the [`public_key`](Self::public_key):
-/// they can check tokens but not mint them, and the private key stays with
-/// the platform that issues them.
+/// [`Algorithm::Rs256`] services hold only public keys, either one
+/// [`public_key`](Self::public_key) or the issuer's key set at
+/// [`jwks_url`](Self::jwks_url): they can check tokens but not mint them,
+/// and the private keys stay with the platform that issues them.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
     /// How tokens are signed: `HS256` (the default, a shared key, for local
@@ -39,6 +40,20 @@ pub struct Config {
     /// itself.
     #[serde(default)]
     pub public_key_file: Option<PathBuf>,
+    /// The URL of the issuer's JSON Web Key Set (JWKS), instead of a
+    /// public key, so that the issuer can rotate keys: a token's `kid`
+    /// header names the key of the set that checks it. `https`, or `http`
+    /// for a loopback host only (tests, local issuers). Fetched when the
+    /// service starts (it does not start without it), every
+    /// [`jwks_refresh_seconds`](Self::jwks_refresh_seconds), and early
+    /// (at most every 30 s) when a token names a key the set does not list.
+    /// Only `EdDSA` and `RS256`.
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// How often the key set at [`jwks_url`](Self::jwks_url) is fetched
+    /// again, in seconds. A failed fetch keeps the last good set.
+    #[serde(default = "default_jwks_refresh_seconds")]
+    pub jwks_refresh_seconds: u64,
     /// Required `iss` claim; `None` accepts any issuer, or none.
     #[serde(default)]
     pub issuer: Option<String>,
@@ -107,6 +122,10 @@ const fn default_max_lifetime_seconds() -> u64 {
     24 * 60 * 60
 }
 
+const fn default_jwks_refresh_seconds() -> u64 {
+    600
+}
+
 impl Config {
     /// HS256 settings with `key`, no issuer, the default audience
     /// ([`DEFAULT_AUDIENCE`]), leeway and maximum lifetime.
@@ -126,12 +145,23 @@ impl Config {
         }
     }
 
+    /// Verify-only settings for `algorithm` (`EdDSA` or `RS256`) with the
+    /// issuer's key set at `jwks_url`, and the defaults otherwise.
+    pub fn with_jwks_url(algorithm: Algorithm, jwks_url: impl Into<String>) -> Self {
+        Self {
+            jwks_url: Some(jwks_url.into()),
+            ..Self::empty(algorithm)
+        }
+    }
+
     fn empty(algorithm: Algorithm) -> Self {
         Self {
             algorithm,
             key: None,
             public_key: None,
             public_key_file: None,
+            jwks_url: None,
+            jwks_refresh_seconds: default_jwks_refresh_seconds(),
             issuer: None,
             audience: default_audience(),
             leeway_seconds: default_leeway_seconds(),
@@ -153,6 +183,8 @@ mod tests {
         assert_eq!(config.max_lifetime_seconds, 86_400);
         assert_eq!(config.leeway_seconds, 30);
         assert!(config.issuer.is_none());
+        assert!(config.jwks_url.is_none());
+        assert_eq!(config.jwks_refresh_seconds, 600);
     }
 
     #[test]

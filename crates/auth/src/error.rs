@@ -36,6 +36,20 @@ pub enum Error {
         "the token's signature does not match: it was signed with another key or changed after signing"
     )]
     BadSignature,
+    /// The key set is in use and the token's header names no key (`kid`).
+    #[error(
+        "the token names no key (no `kid` header), which this service needs to pick the issuer's key; request a new token"
+    )]
+    MissingKeyId,
+    /// The key set is in use and does not list the token's `kid` (yet, or
+    /// any more): an early refetch of the set is under way.
+    #[error(
+        "the token is signed with key {kid:?}, which the issuer's key set does not list; request a new token"
+    )]
+    UnknownKey {
+        /// The token's `kid`, cut to 64 characters.
+        kid: String,
+    },
     /// The header names another algorithm than the configured one.
     #[error("the token is not signed with {expected}, the only algorithm this service accepts")]
     WrongAlgorithm {
@@ -85,9 +99,9 @@ pub enum KeyError {
         /// Length of the configured key, in bytes.
         len: usize,
     },
-    /// An asymmetric algorithm without a public key.
+    /// An asymmetric algorithm without a public key or key set.
     #[error(
-        "tokens are signed with {algorithm} but neither `public_key` nor `public_key_file` is set: set the issuer's PEM public key"
+        "tokens are signed with {algorithm} but none of `public_key`, `public_key_file` and `jwks_url` is set: set the issuer's PEM public key or the URL of its key set"
     )]
     MissingPublicKey {
         /// The configured algorithm.
@@ -103,6 +117,44 @@ pub enum KeyError {
     UnusedKey {
         /// The configured algorithm.
         algorithm: &'static str,
+    },
+    /// A key set URL next to a public key.
+    #[error(
+        "both `jwks_url` and a public key (`public_key` or `public_key_file`) are set: keep one"
+    )]
+    KeySetAndPublicKey,
+    /// A key set URL next to HS256.
+    #[error(
+        "`jwks_url` is set, but tokens are signed with HS256: set `algorithm` to EdDSA or RS256, or remove `jwks_url`"
+    )]
+    KeySetForHs256,
+    /// The key set URL is not an absolute `http(s)` URL.
+    #[error("`jwks_url` is not an absolute http(s) URL")]
+    BadKeySetUrl,
+    /// The key set URL is plain `http` to a host that is not loopback.
+    #[error(
+        "`jwks_url` must use https: plain http is accepted only for a loopback host (localhost, 127.0.0.1, ::1)"
+    )]
+    InsecureKeySetUrl,
+    /// A zero refresh interval.
+    #[error(
+        "`jwks_refresh_seconds` is 0: set how often the key set is fetched again (default 600)"
+    )]
+    NoRefreshInterval,
+    /// [`Verifier::new`](crate::Verifier::new) with a key set URL.
+    #[error(
+        "`jwks_url` is set: the key set is fetched when the service starts (`Verifier::connect`)"
+    )]
+    KeySetNotFetched,
+    /// The key set could not be fetched or has no usable key when the
+    /// service starts.
+    #[error("failed to fetch the token key set from {url} (`jwks_url`)")]
+    FetchKeySet {
+        /// `jwks_url`, without user, password, query or fragment.
+        url: String,
+        /// Cause.
+        #[source]
+        source: FetchError,
     },
     /// A public key next to HS256.
     #[error(
@@ -159,6 +211,39 @@ pub enum KeyError {
     NoLifetime,
 }
 
+/// Why a fetch of the issuer's key set (`jwks_url`) gave no usable set.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No answer (refused, timed out, TLS failure, ...).
+    #[error("the request failed")]
+    Request(#[source] reqwest::Error),
+    /// An answer other than 200 (redirects are not followed).
+    #[error("the server answered HTTP {status}, not 200 with the key set")]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+    },
+    /// A body over the limit.
+    #[error("the answer is larger than {limit} bytes, far more than a key set needs")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// A body that is not a JWK set.
+    #[error("the answer is not a JWK set (a JSON object with a `keys` array)")]
+    NotAKeySet(#[source] serde_json::Error),
+    /// A set without one key this service can use.
+    #[error(
+        "the key set lists no {expected} signature key with a `kid` ({ignored} other keys ignored)"
+    )]
+    NoUsableKey {
+        /// The keys the configured algorithm needs.
+        expected: &'static str,
+        /// How many keys of the set were ignored.
+        ignored: usize,
+    },
+}
+
 /// Why [`Signer::sign`](crate::Signer::sign) made no token.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -172,6 +257,12 @@ pub enum SignError {
         /// The configured maximum.
         max_seconds: u64,
     },
+    /// Verifiers check tokens with the issuer's key set, and the signer has
+    /// no key id to name its key with.
+    #[error(
+        "tokens are checked with the issuer's key set (`jwks_url`), which finds the key by its id: give the signer its key id (`Signer::with_key_id`, `fleet token --key-id`)"
+    )]
+    MissingKeyId,
     /// The signing library failed.
     #[error("failed to sign the token")]
     Sign(#[source] jsonwebtoken::errors::Error),

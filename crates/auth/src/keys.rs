@@ -1,7 +1,8 @@
-//! Keys from the settings: the HMAC key, the PEM public key, a PEM
-//! private key. Errors never quote a key.
+//! Keys from the settings: the HMAC key, the PEM public key, the key set
+//! URL, a PEM private key. Errors never quote a key.
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -24,6 +25,9 @@ pub(crate) fn check(config: &Config) -> Result<(), KeyError> {
 
 /// The HS256 key, checked for length.
 pub(crate) fn hmac(config: &Config) -> Result<&[u8], KeyError> {
+    if config.jwks_url.is_some() {
+        return Err(KeyError::KeySetForHs256);
+    }
     if public_pem_configured(config) {
         return Err(KeyError::UnusedPublicKey);
     }
@@ -68,6 +72,49 @@ pub(crate) fn decoding(config: &Config) -> Result<DecodingKey, KeyError> {
     Ok(key)
 }
 
+/// The URL of the issuer's key set, checked with the settings around it:
+/// an asymmetric algorithm, no other key, https (or http to loopback), a
+/// refresh interval.
+pub(crate) fn key_set_url(config: &Config) -> Result<reqwest::Url, KeyError> {
+    let url = config
+        .jwks_url
+        .as_deref()
+        .ok_or(KeyError::MissingPublicKey {
+            algorithm: config.algorithm.name(),
+        })?;
+    if config.algorithm == Algorithm::Hs256 {
+        return Err(KeyError::KeySetForHs256);
+    }
+    if config.key.is_some() {
+        return Err(KeyError::UnusedKey {
+            algorithm: config.algorithm.name(),
+        });
+    }
+    if public_pem_configured(config) {
+        return Err(KeyError::KeySetAndPublicKey);
+    }
+    if config.jwks_refresh_seconds == 0 {
+        return Err(KeyError::NoRefreshInterval);
+    }
+    let url = reqwest::Url::parse(url).map_err(|_| KeyError::BadKeySetUrl)?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(KeyError::InsecureKeySetUrl),
+        _ => Err(KeyError::BadKeySetUrl),
+    }
+}
+
+/// Whether `url` names this machine: `localhost` or a loopback address.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
 /// The key that signs with `algorithm` from a PEM private key. The caller
 /// makes a trial signature: parsing alone does not check every key.
 pub(crate) fn encoding(algorithm: Algorithm, pem: &SecretString) -> Result<EncodingKey, KeyError> {
@@ -103,7 +150,7 @@ fn public_pem(config: &Config) -> Result<Cow<'_, str>, KeyError> {
     }
 }
 
-fn kind(algorithm: Algorithm) -> &'static str {
+pub(crate) fn kind(algorithm: Algorithm) -> &'static str {
     match algorithm {
         Algorithm::EdDsa => "Ed25519",
         Algorithm::Rs256 => "RSA",

@@ -13,20 +13,29 @@
 //!
 //! Tokens are signed with one configured [`Algorithm`]: HS256 with a key
 //! every service shares (local use), or EdDSA (Ed25519) or RS256, where
-//! the gateway and the bridge hold only the issuer's public key and so
-//! cannot mint tokens. A token never chooses its algorithm (`alg: none`,
-//! or HS256 "signed" with a public key, is refused).
+//! the gateway and the bridge hold only public keys and so cannot mint
+//! tokens: one PEM public key, or the issuer's JSON Web Key Set (JWKS)
+//! fetched from a URL, where a token's `kid` header names its key and the
+//! issuer rotates keys by publishing the next one beside the current one.
+//! A token never chooses its algorithm (`alg: none`, or HS256 "signed"
+//! with a public key, is refused).
 //!
-//! What it does not do: read the environment (callers pass a [`Config`]),
-//! fetch keys (no JWKS, no rotation: one key at a time).
+//! What it does not do: read the environment (callers pass a [`Config`]);
+//! fetch anything but the key set (no OpenID discovery, no `jku` or `x5u`
+//! from tokens: the key set URL comes from the settings only).
 //!
 //! Start from:
-//! - [`Verifier`]: [`new`](Verifier::new) from a [`Config`] and
-//!   [`verify`](Verifier::verify);
-//! - [`Signer`]: minting, with the HS256 key or a private key;
+//! - [`Verifier`]: [`new`](Verifier::new) from a [`Config`] with a static
+//!   key, or [`connect`](Verifier::connect) for any settings (it fetches
+//!   the key set), and [`verify`](Verifier::verify), which stays
+//!   synchronous;
+//! - [`Refresher`]: the task that keeps a key set current;
+//! - [`Signer`]: minting, with the HS256 key or a private key (and its
+//!   `kid`);
 //! - [`Claims`]: what a valid token says;
 //! - [`Error`]: why a token was refused, in words safe to show the holder
-//!   (never the token itself); [`KeyError`]: why the settings are unusable.
+//!   (never the token itself); [`KeyError`]: why the settings are unusable
+//!   or the key set could not be fetched at start-up.
 //!
 //! ```
 //! use fleet_auth::{Claims, Config, Signer, Verifier};
@@ -45,12 +54,15 @@
 mod claims;
 mod config;
 mod error;
+mod key_set;
 mod keys;
+mod refresher;
 mod signer;
 mod verifier;
 
 pub use claims::Claims;
 pub use config::{Algorithm, Config, DEFAULT_AUDIENCE, MIN_KEY_LEN};
-pub use error::{Error, KeyError, SignError};
+pub use error::{Error, FetchError, KeyError, SignError};
+pub use refresher::Refresher;
 pub use signer::Signer;
 pub use verifier::Verifier;

@@ -16,6 +16,10 @@ use crate::{Algorithm, Claims, Config, KeyError, SignError, Verifier, keys};
 /// key.
 pub struct Signer {
     key: EncodingKey,
+    /// The `kid` header: which key of the issuer's set signed.
+    key_id: Option<String>,
+    /// Verifiers use a key set (`jwks_url`), which finds keys by `kid`.
+    needs_key_id: bool,
     algorithm: Algorithm,
     issuer: Option<String>,
     audience: String,
@@ -26,6 +30,7 @@ impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Signer")
             .field("algorithm", &self.algorithm)
+            .field("key_id", &self.key_id)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish_non_exhaustive()
@@ -79,9 +84,20 @@ impl Signer {
         Ok(signer)
     }
 
+    /// Names the signing key in each token's `kid` header, as the
+    /// issuer's key set (`jwks_url`) lists it, so that verifiers pick
+    /// the right key of the set.
+    #[must_use]
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> Self {
+        self.key_id = Some(key_id.into());
+        self
+    }
+
     fn with_key(config: &Config, key: EncodingKey) -> Self {
         Self {
             key,
+            key_id: None,
+            needs_key_id: config.jwks_url.is_some(),
             algorithm: config.algorithm,
             issuer: config.issuer.clone(),
             audience: config.audience.clone(),
@@ -95,8 +111,13 @@ impl Signer {
     /// # Errors
     ///
     /// [`SignError::TooLong`] when `exp - iat` is longer than verifiers with
-    /// the same settings accept, [`SignError::Sign`] when signing fails.
+    /// the same settings accept, [`SignError::MissingKeyId`] when they check
+    /// tokens with a key set and this signer has no
+    /// [key id](Self::with_key_id), [`SignError::Sign`] when signing fails.
     pub fn sign(&self, claims: &Claims) -> Result<String, SignError> {
+        if self.needs_key_id && self.key_id.is_none() {
+            return Err(SignError::MissingKeyId);
+        }
         let seconds = claims.exp.saturating_sub(claims.iat);
         if seconds > self.max_lifetime_seconds {
             return Err(SignError::TooLong {
@@ -121,6 +142,8 @@ impl Signer {
             iss: self.issuer.clone(),
             aud: Some(Audience::One(self.audience.clone())),
         };
-        jsonwebtoken::encode(&Header::new(self.algorithm.jwt()), &wire, &self.key)
+        let mut header = Header::new(self.algorithm.jwt());
+        header.kid.clone_from(&self.key_id);
+        jsonwebtoken::encode(&header, &wire, &self.key)
     }
 }

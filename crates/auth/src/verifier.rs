@@ -1,18 +1,22 @@
 //! Checking tokens.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use fleet_events::{ConnectionId, TenantId};
 use jsonwebtoken::{DecodingKey, Validation, errors::ErrorKind};
 
-use crate::{Algorithm, Claims, Config, Error, KeyError, Signer, claims::Wire, keys};
+use crate::key_set::{self, Shared};
+use crate::{Algorithm, Claims, Config, Error, KeyError, Refresher, Signer, claims::Wire, keys};
 
 /// Checks tenant tokens: the signature with the one configured algorithm
-/// and key, `exp`, `nbf`, `iat`, the lifetime, `aud` and `iss`.
+/// and key (or the key of the issuer's key set that the token's `kid`
+/// names), `exp`, `nbf`, `iat`, the lifetime, `aud` and `iss`.
 ///
 /// Cheap to share behind an `Arc`; `Debug` does not show the key.
 pub struct Verifier {
-    decoding: DecodingKey,
+    keys: Keys,
     validation: Validation,
     algorithm: Algorithm,
     issuer: Option<String>,
@@ -22,10 +26,23 @@ pub struct Verifier {
     signer: Option<Signer>,
 }
 
+/// What checks signatures.
+enum Keys {
+    /// The HS256 key or the one public key.
+    One(DecodingKey),
+    /// The issuer's key set, kept current by a [`Refresher`].
+    Set(Arc<Shared>),
+}
+
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key_set = match &self.keys {
+            Keys::One(_) => None,
+            Keys::Set(shared) => Some(&shared.url),
+        };
         f.debug_struct("Verifier")
             .field("algorithm", &self.algorithm)
+            .field("key_set", &key_set)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .field("leeway_seconds", &self.validation.leeway)
@@ -42,10 +59,39 @@ impl Verifier {
     ///
     /// A [`KeyError`] naming the setting that is missing, wrong, or out of
     /// place (an HMAC key next to a public key, a private key where the
-    /// public one belongs).
+    /// public one belongs), and [`KeyError::KeySetNotFetched`] when the
+    /// settings name a key set (`jwks_url`), which only
+    /// [`connect`](Self::connect) fetches.
     pub fn new(config: &Config) -> Result<Self, KeyError> {
         keys::check(config)?;
-        let decoding = keys::decoding(config)?;
+        if config.jwks_url.is_some() {
+            keys::key_set_url(config)?;
+            return Err(KeyError::KeySetNotFetched);
+        }
+        Self::with_keys(config, Keys::One(keys::decoding(config)?))
+    }
+
+    /// A verifier for any settings, and the [`Refresher`] that keeps its
+    /// key set current: with `jwks_url` set, it fetches the issuer's key
+    /// set first, and fails when it cannot. Spawn the refresher's
+    /// [`run`](Refresher::run); for a static key it returns at once.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`new`](Self::new), and [`KeyError::FetchKeySet`] when
+    /// the key set cannot be fetched or lists no key this service can use.
+    pub async fn connect(config: &Config) -> Result<(Self, Refresher), KeyError> {
+        keys::check(config)?;
+        if config.jwks_url.is_none() {
+            return Ok((Self::new(config)?, Refresher::idle()));
+        }
+        let (shared, parts) = key_set::connect(config).await?;
+        let verifier = Self::with_keys(config, Keys::Set(shared))?;
+        let interval = Duration::from_secs(config.jwks_refresh_seconds);
+        Ok((verifier, Refresher::new(parts, interval)))
+    }
+
+    fn with_keys(config: &Config, keys: Keys) -> Result<Self, KeyError> {
         let signer = match config.algorithm {
             Algorithm::Hs256 => Some(Signer::new(config)?),
             Algorithm::EdDsa | Algorithm::Rs256 => None,
@@ -63,7 +109,7 @@ impl Verifier {
         }
         validation.set_required_spec_claims(&required);
         Ok(Self {
-            decoding,
+            keys,
             validation,
             algorithm: config.algorithm,
             issuer: config.issuer.clone(),
@@ -85,9 +131,10 @@ impl Verifier {
     ///
     /// The [`Error`] that says why the token is refused.
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
-        let wire = jsonwebtoken::decode::<Wire>(token, &self.decoding, &self.validation)
-            .map_err(|e| self.refusal(e.kind()))?
-            .claims;
+        let wire = match &self.keys {
+            Keys::One(key) => self.decode(token, key)?,
+            Keys::Set(shared) => self.decode_with_set(token, shared)?,
+        };
         let exp = wire.exp.ok_or(Error::Malformed {
             reason: "it has no `exp` claim",
         })?;
@@ -120,6 +167,33 @@ impl Verifier {
             connections,
             subject: wire.sub,
         })
+    }
+
+    /// Checks the signature and the registered claims with `key`.
+    fn decode(&self, token: &str, key: &DecodingKey) -> Result<Wire, Error> {
+        jsonwebtoken::decode::<Wire>(token, key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| self.refusal(e.kind()))
+    }
+
+    /// Checks the token with the key of the set its `kid` names; asks for
+    /// an early refetch when the set does not list it.
+    fn decode_with_set(&self, token: &str, shared: &Shared) -> Result<Wire, Error> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| self.refusal(e.kind()))?;
+        if header.alg != self.algorithm.jwt() {
+            return Err(Error::WrongAlgorithm {
+                expected: self.algorithm.name(),
+            });
+        }
+        let kid = header.kid.ok_or(Error::MissingKeyId)?;
+        let keys = shared.current();
+        let Some(key) = keys.get(&kid) else {
+            shared.request_refetch();
+            return Err(Error::UnknownKey {
+                kid: key_set::shown_kid(&kid),
+            });
+        };
+        self.decode(token, key)
     }
 
     /// Signs `claims` into an HS256 token with this verifier's key, issuer

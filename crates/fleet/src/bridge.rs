@@ -22,7 +22,7 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let auth = config.auth.context(
-        "token settings are required to run the bridge: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with FLEET_AUTH__PUBLIC_KEY (see docs/security.md)",
+        "token settings are required to run the bridge: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with FLEET_AUTH__PUBLIC_KEY or FLEET_AUTH__JWKS_URL (see docs/security.md)",
     )?;
     let database = config
         .database

@@ -25,12 +25,17 @@ pub(crate) async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let auth = config.auth.context(
-        "token settings are required to run the gateway: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with FLEET_AUTH__PUBLIC_KEY (see docs/security.md)",
+        "token settings are required to run the gateway: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with FLEET_AUTH__PUBLIC_KEY or FLEET_AUTH__JWKS_URL (see docs/security.md)",
     )?;
-    let verifier =
-        fleet_auth::Verifier::new(&auth).context("invalid token settings (FLEET_AUTH__*)")?;
+    let (verifier, refresher) = fleet_auth::Verifier::connect(&auth)
+        .await
+        .context("unusable token settings (FLEET_AUTH__*)")?;
+    // Keeps a key set (FLEET_AUTH__JWKS_URL) current; returns at once for a
+    // static key.
+    tokio::spawn(refresher.run(shutdown.clone()));
     let connectors = Arc::new(fleet_connectors::Registry::new(&config.connectors)?);
     config.gateway.oauth.check(connectors.catalog())?;
+    config.gateway.limits.check()?;
     let vault = config
         .vault
         .context("FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required to run the gateway")?;

@@ -48,8 +48,9 @@ enum Command {
     /// Print a tenant bearer token, for local use and scripts (the
     /// platform issues its own in production): signed with FLEET_AUTH__KEY
     /// (HS256), or with --private-key-file when FLEET_AUTH__ALGORITHM is
-    /// EdDSA or RS256. Its audience and issuer are FLEET_AUTH__AUDIENCE and
-    /// FLEET_AUTH__ISSUER.
+    /// EdDSA or RS256 (and --key-id when verifiers use the key set at
+    /// FLEET_AUTH__JWKS_URL). Its audience and issuer are
+    /// FLEET_AUTH__AUDIENCE and FLEET_AUTH__ISSUER.
     Token(TokenArgs),
     /// Write the JSON Schema of every event to a directory (default: stdout
     /// as one JSON object keyed by file name).
@@ -87,6 +88,11 @@ struct TokenArgs {
     /// EdDSA or RS256.
     #[arg(long)]
     private_key_file: Option<PathBuf>,
+    /// The id (`kid`) under which the issuer's key set lists the private
+    /// key, put in the token's header; required when FLEET_AUTH__JWKS_URL
+    /// is set.
+    #[arg(long)]
+    key_id: Option<String>,
 }
 
 /// mimalloc instead of the system allocator: the steps allocate and free
@@ -168,6 +174,10 @@ fn print_token(args: TokenArgs) -> anyhow::Result<()> {
             auth.algorithm
         ),
         None => fleet_auth::Signer::new(&auth)?,
+    };
+    let signer = match args.key_id {
+        Some(key_id) => signer.with_key_id(key_id),
+        None => signer,
     };
     let tenant = fleet_events::TenantId::parse(&args.tenant)?;
     let ttl = std::time::Duration::from_secs(args.hours.saturating_mul(3600));

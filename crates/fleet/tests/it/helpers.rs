@@ -18,6 +18,8 @@ use secrecy::SecretString;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 pub(crate) const SITE: &str = "shop";
+/// The key `fleet gateway` checks tenant tokens with.
+pub(crate) const AUTH_KEY: &str = "a-test-signing-key-of-at-least-thirty-two-bytes";
 pub(crate) const USER: &str = "owner";
 /// The sync consumer's ack wait in these tests: how long a killed worker's
 /// sync waits before another process takes it over.
@@ -39,6 +41,11 @@ pub(crate) struct World {
 
 impl World {
     pub(crate) async fn start(site: SiteConfig) -> Self {
+        Self::start_with(fleet_sim::Config::default().site(site)).await
+    }
+
+    /// As [`start`](Self::start), with the simulator serving `sim`.
+    pub(crate) async fn start_with(sim: fleet_sim::Config) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -48,7 +55,7 @@ impl World {
         write_definitions(&definitions, &dir.path().join("nats"));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let sim = Sim::start(listener, &fleet_sim::Config::default().site(site)).unwrap();
+        let sim = Sim::start(listener, &sim).unwrap();
         let mount = vault.new_kv_mount().await;
         let secrets = fleet_secrets::Client::connect(
             serde_json::from_value(serde_json::json!({
@@ -84,6 +91,17 @@ impl World {
     /// Starts `fleet worker` with `args`, configured for this world, and
     /// waits until it runs.
     pub(crate) async fn spawn_worker(&self, name: &str, args: &[&str]) -> FleetProcess {
+        self.spawn_worker_with(name, args, &[]).await
+    }
+
+    /// As [`spawn_worker`](Self::spawn_worker), with the extra environment
+    /// `env` (which may override the defaults, such as `RUST_LOG`).
+    pub(crate) async fn spawn_worker_with(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+    ) -> FleetProcess {
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
             .arg("worker")
@@ -99,9 +117,11 @@ impl World {
             .env("FLEET_VAULT__AUTH__TOKEN", self.vault.root_token())
             .env("FLEET_DATABASE__URL", &self.database_url)
             .env("FLEET_CONNECTORS__ALLOW_HTTP", "true")
+            .env("FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
             .env("FLEET_SYNC_INTERVAL_SECONDS", "0")
             .env("FLEET_LOG_FORMAT", "json")
             .env("RUST_LOG", "debug,vaultrs=off,rustify=off,hyper=off,hyper_util=off,reqwest=off,h2=off,async_nats=info,sqlx=info")
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -112,11 +132,102 @@ impl World {
         process
     }
 
+    /// The connectors' settings for the simulator's OAuth providers: its
+    /// catalog overrides (written under this world's directory) and the
+    /// client secrets it accepts.
+    pub(crate) fn oauth_env(&self) -> Vec<(String, String)> {
+        let catalog = self.dir.path().join("catalog");
+        self.sim.write_catalog(&catalog).unwrap();
+        let google = fleet_sim::GoogleConfig::default().client_secret;
+        let trello = fleet_sim::TrelloConfig::default().consumer_secret;
+        [
+            ("FLEET_CONNECTORS__CATALOG_DIR", catalog.to_str().unwrap()),
+            (
+                "FLEET_CONNECTORS__OAUTH_CLIENTS__GOOGLE_ANALYTICS__CLIENT_SECRET",
+                &google,
+            ),
+            (
+                "FLEET_CONNECTORS__OAUTH_CLIENTS__TRELLO__CLIENT_SECRET",
+                &trello,
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
+    }
+
+    /// Starts `fleet gateway` on a free loopback port, configured for this
+    /// world (tokens signed with [`AUTH_KEY`], the callback at
+    /// `<gateway>/oauth/callback`) with the extra environment `env`, and
+    /// waits until it listens. Returns it with its base URL.
+    pub(crate) async fn spawn_gateway(
+        &self,
+        name: &str,
+        env: &[(String, String)],
+    ) -> (FleetProcess, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = self.dir.path().join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("FLEET_NATS__URL", self.nats.url())
+            .env("FLEET_NATS__NAME", name)
+            .env("FLEET_VAULT__ADDR", self.vault.addr())
+            .env("FLEET_VAULT__MOUNT", &self.mount)
+            .env("FLEET_VAULT__AUTH__METHOD", "token")
+            .env("FLEET_VAULT__AUTH__TOKEN", self.vault.root_token())
+            .env("FLEET_DATABASE__URL", &self.database_url)
+            .env("FLEET_AUTH__KEY", AUTH_KEY)
+            .env(
+                "FLEET_GATEWAY__OAUTH__REDIRECT_URI",
+                format!("{base}/oauth/callback"),
+            )
+            .env("FLEET_GATEWAY__ALLOW_HTTP_SITES", "true")
+            .env("FLEET_CONNECTORS__ALLOW_HTTP", "true")
+            .env(
+                "FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS",
+                "127.0.0.0/8,::1/128",
+            )
+            .env("FLEET_LOG_FORMAT", "json")
+            .envs(env.iter().map(|(key, value)| (key, value)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("fleet starts");
+        let process = FleetProcess { child, log };
+        process.wait_for_log("Fleet gateway listening.").await;
+        (process, base)
+    }
+
+    /// A tenant token for this world's tenant, from `fleet token`.
+    pub(crate) fn token(&self) -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .args(["token", "--tenant", self.tenant.as_str()])
+            .env_clear()
+            .env("FLEET_AUTH__KEY", AUTH_KEY)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     pub(crate) fn credentials(&self, password: &str) -> Credentials {
         Credentials::app_password(self.sim.site_url(SITE), USER, password)
     }
 
-    /// What the gateway does: stage the credentials, publish the request.
+    /// What the gateway does: stage the credentials, record the connection,
+    /// publish the request.
     pub(crate) async fn connect(&self, credentials: &Credentials) -> ConnectionId {
         let connection = ConnectionId::new();
         let staged = self
@@ -124,10 +235,21 @@ impl World {
             .stage(&self.tenant, &connection, credentials)
             .await
             .unwrap();
+        let wordpress = ConnectorId::parse("wordpress").unwrap();
+        self.store
+            .create_connection(fleet_store::NewConnection {
+                tenant: &self.tenant,
+                id: &connection,
+                connector: &wordpress,
+                display_name: "test",
+                sync_interval: None,
+            })
+            .await
+            .unwrap();
         let event = Envelope::new(
             self.tenant.clone(),
             connection.clone(),
-            ConnectorId::parse("wordpress").unwrap(),
+            wordpress,
             CorrelationId::new(),
             ValidateRequested {
                 origin: SetupOrigin::Manual,

@@ -6,3 +6,4 @@ mod helpers;
 
 mod processes;
 mod token;
+mod trace_scan;

@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use fleet_auth::{Algorithm, Config, Verifier};
 
 const KEY: &str = "a-local-demo-key-of-at-least-thirty-two-bytes";
@@ -126,4 +128,43 @@ fn an_eddsa_token_is_signed_with_the_private_key_and_checked_with_the_public_one
         !stderr.contains("MC4C"),
         "the key is never printed: {stderr}"
     );
+}
+
+#[test]
+fn a_token_for_verifiers_with_a_key_set_names_its_key() {
+    let private = key_file("ed25519-private.pem");
+    let env = [
+        ("FLEET_AUTH__ALGORITHM", "EdDSA"),
+        (
+            "FLEET_AUTH__JWKS_URL",
+            "https://issuer.example/.well-known/jwks.json",
+        ),
+    ];
+
+    let token = printed_token(&fleet_token(
+        &[
+            "--tenant",
+            "acme",
+            "--private-key-file",
+            &private,
+            "--key-id",
+            "2026-05",
+        ],
+        &env,
+    ));
+
+    let header = URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap());
+    let header: serde_json::Value = serde_json::from_slice(&header.unwrap()).unwrap();
+    assert_eq!(header["kid"], "2026-05");
+    assert_eq!(header["alg"], "EdDSA");
+    let public = std::fs::read_to_string(key_file("ed25519-public.pem")).unwrap();
+    let config = Config::with_public_key(Algorithm::EdDsa, public);
+    assert!(Verifier::new(&config).unwrap().verify(&token).is_ok());
+
+    // Verifiers could not pick the key of a token without a `kid`.
+    let without = fleet_token(&["--tenant", "acme", "--private-key-file", &private], &env);
+    assert!(!without.status.success());
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(stderr.contains("--key-id"), "{stderr}");
+    assert!(without.stdout.is_empty());
 }

@@ -1,0 +1,5 @@
+//! Integration tests of `fleet-auth`: the issuer's key set, served over
+//! HTTP on loopback.
+
+mod helpers;
+mod key_set;
