@@ -43,15 +43,6 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A schedule could not be removed.
-    #[error("failed to remove the schedule {subject}")]
-    Schedule {
-        /// The schedule's subject.
-        subject: String,
-        /// Cause.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// A publish was not acknowledged by the stream.
     #[error("failed to publish to {subject}")]
     Publish {

@@ -22,9 +22,13 @@
 //! Retry-After when longer); on the consumer's last delivery it is
 //! dead-lettered instead, because JetStream keeps a work-queue message that
 //! reached `max_deliver` without telling anyone. `Permanent` terms the
-//! message. `Malformed`, and any message that does not decode, is published
+//! message, or dead-letters it for a step that reports no status.
+//! `Malformed`, any message that does not decode, and any message whose
+//! subject names another tenant or connection than its body, is published
 //! to `connector.dlq.<step>.<tenant>.<connection>` with the reason and the
-//! original bytes, and only then terminated.
+//! original bytes, and only then terminated; it changes no connection's
+//! status. Every failure so ends in a stored status or a dead letter, never
+//! only in a log line.
 
 #![warn(missing_docs)]
 
@@ -50,24 +54,35 @@ pub use worker::{Worker, WorkerConfig, WorkerHandle, WorkerStats};
 
 use secrecy::ExposeSecret as _;
 
-/// Connects to NATS as configured.
+/// Connects to NATS as configured, over TLS when the server or the
+/// configuration asks for it (see the `tls_*` settings of [`Config`]).
 ///
 /// # Errors
 ///
-/// [`Error::Connect`] when the server cannot be reached or refuses the
-/// credentials.
+/// [`Error::Connect`] when the server cannot be reached, refuses the
+/// credentials or fails the TLS handshake, when TLS is required and the
+/// server does not offer it, or, before any connection is tried, when a
+/// TLS file setting cannot be used; its source then names the setting
+/// (kind [`async_nats::ConnectErrorKind::Tls`]).
 pub async fn connect(config: &Config) -> Result<async_nats::Client, Error> {
+    let connect_error = |source| Error::Connect {
+        url: config.url.clone(),
+        source,
+    };
     let mut options = async_nats::ConnectOptions::new()
         .name(&config.name)
         .custom_inbox_prefix(&config.inbox_prefix);
     if let (Some(user), Some(password)) = (&config.user, &config.password) {
         options = options.user_and_password(user.clone(), password.expose_secret().to_owned());
     }
+    let options = config.apply_tls(options).await.map_err(|e| {
+        connect_error(async_nats::ConnectError::with_source(
+            async_nats::ConnectErrorKind::Tls,
+            e,
+        ))
+    })?;
     options
         .connect(config.url.as_str())
         .await
-        .map_err(|source| Error::Connect {
-            url: config.url.clone(),
-            source,
-        })
+        .map_err(connect_error)
 }

@@ -10,11 +10,11 @@
 
 use std::time::Duration;
 
-use async_nats::header::{NATS_ROLLUP, NATS_SCHEDULE, NATS_SCHEDULE_TARGET};
+use async_nats::header::{NATS_MESSAGE_TTL, NATS_ROLLUP, NATS_SCHEDULE, NATS_SCHEDULE_TARGET};
 use async_nats::jetstream;
 use fleet_events::{ConnectionId, Envelope, SyncRequested, TenantId, subject};
 
-use crate::{Error, STEPS_STREAM};
+use crate::Error;
 
 /// The shortest interval the server accepts.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -68,25 +68,33 @@ impl Schedules {
 
     /// Removes the connection's schedule, if any. Takes effect at once.
     ///
+    /// It publishes an empty message on the schedule's subject that rolls
+    /// up (replaces) the schedule and expires a second later by itself
+    /// (`Nats-TTL`), rather than purging the stream: a purge request cannot
+    /// be limited to one subject by NATS permissions, so a service allowed
+    /// to purge could empty every tenant's queued work.
+    ///
     /// # Errors
     ///
-    /// [`Error::Schedule`] when the stream cannot be purged.
+    /// [`Error::Publish`] when the stream does not store the removal.
     pub async fn remove(&self, tenant: &TenantId, connection: &ConnectionId) -> Result<(), Error> {
         let schedule = subject::schedule(tenant, connection);
-        let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::Schedule {
-            subject: schedule.clone(),
-            source,
-        };
-        let stream = self
-            .js
-            .get_stream(STEPS_STREAM)
+        let message = jetstream::message::PublishMessage::build()
+            .payload(bytes::Bytes::new())
+            .header(NATS_ROLLUP, "sub")
+            .header(NATS_MESSAGE_TTL, "1s");
+        self.js
+            .send_publish(schedule.clone(), message)
             .await
-            .map_err(|e| failed(Box::new(e)))?;
-        stream
-            .purge()
-            .filter(&schedule)
+            .map_err(|source| Error::Publish {
+                subject: schedule.clone(),
+                source,
+            })?
             .await
-            .map_err(|e| failed(Box::new(e)))?;
+            .map_err(|source| Error::Publish {
+                subject: schedule,
+                source,
+            })?;
         Ok(())
     }
 }

@@ -201,6 +201,29 @@ api_addr = "http://127.0.0.1:{port}"
         }
     }
 
+    /// Writes the ACL policy `name` with the HCL `policy`, and returns a new
+    /// token (renewable, one hour) that has only that policy and `default`.
+    ///
+    /// # Panics
+    ///
+    /// Panics when OpenBao rejects a request.
+    pub async fn token_with_policy(&self, name: &str, policy: &str) -> String {
+        self.call(
+            Method::PUT,
+            &format!("sys/policies/acl/{name}"),
+            &json!({ "policy": policy }),
+        )
+        .await;
+        let created = self
+            .call(
+                Method::POST,
+                "auth/token/create",
+                &json!({ "policies": [name], "ttl": "1h", "renewable": true }),
+            )
+            .await;
+        string_at(&created, "/auth/client_token")
+    }
+
     /// Seals and shuts the server down gracefully (`SIGTERM`), keeping its data.
     ///
     /// Blocks until the server exits, which takes OpenBao about half a second. Does

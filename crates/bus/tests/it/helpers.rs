@@ -196,6 +196,21 @@ pub(crate) fn validate_event() -> Envelope<ValidateRequested> {
     )
 }
 
+/// A manual sync request for a fresh connection of tenant `acme`.
+pub(crate) fn sync_event() -> Envelope<fleet_events::SyncRequested> {
+    Envelope::new(
+        TenantId::parse("acme").unwrap(),
+        ConnectionId::new(),
+        ConnectorId::parse("wordpress").unwrap(),
+        CorrelationId::new(),
+        fleet_events::SyncRequested {
+            trigger: fleet_events::SyncTrigger::Manual,
+            streams: None,
+            cursor: None,
+        },
+    )
+}
+
 /// Worker settings for the validate step with a fast retry table.
 pub(crate) fn validate_worker() -> WorkerConfig {
     let mut config = WorkerConfig::for_step(Step::Validate);

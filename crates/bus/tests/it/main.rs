@@ -6,4 +6,5 @@ mod definitions;
 mod permissions;
 mod publish;
 mod schedule;
+mod tls;
 mod worker;

@@ -10,10 +10,11 @@ use tokio::sync::mpsc;
 
 use crate::helpers::{DEADLINE, validate_event};
 
-const USERS: [(&str, &str); 4] = [
+const USERS: [(&str, &str); 5] = [
     ("FLEET_NATS_GATEWAY_PASSWORD", "gateway-pw"),
     ("FLEET_NATS_WORKER_PASSWORD", "worker-pw"),
     ("FLEET_NATS_BRIDGE_PASSWORD", "bridge-pw"),
+    ("FLEET_NATS_SERVICE_PASSWORD", "service-pw"),
     ("FLEET_NATS_ADMIN_PASSWORD", "admin-pw"),
 ];
 
@@ -139,4 +140,83 @@ async fn a_wrong_password_is_refused() {
             .connect(server.url())
             .await;
     assert!(refused.is_err());
+}
+
+/// The next server error `errors` receives, as text.
+async fn next_error(errors: &mut mpsc::UnboundedReceiver<ServerError>) -> String {
+    tokio::time::timeout(DEADLINE, errors.recv())
+        .await
+        .expect("the server objects")
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn an_outside_service_may_ask_for_syncs_and_nothing_else() {
+    let server = provisioned_server().await;
+    let (service, mut errors) = connect(&server, "service").await;
+    let js = async_nats::jetstream::new(service.clone());
+    let request = crate::helpers::sync_event();
+
+    js.publish(request.subject(), request.to_json().into())
+        .await
+        .unwrap()
+        .await
+        .expect("a sync request is allowed");
+    service
+        .publish("connector.status.acme.c1", "{}".into())
+        .await
+        .unwrap();
+    service.flush().await.unwrap();
+
+    let error = next_error(&mut errors).await;
+    assert!(
+        error.contains("Permissions Violation for Publish to \"connector.status.acme.c1\""),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_removes_schedules_but_cannot_purge_queued_work() {
+    let server = provisioned_server().await;
+    let (gateway, mut errors) = connect(&server, "gateway").await;
+    let js = async_nats::jetstream::new(gateway.clone());
+    let request = crate::helpers::sync_event();
+    let schedules = fleet_bus::Schedules::new(js.clone());
+    schedules
+        .set(&request, Duration::from_secs(3600))
+        .await
+        .expect("the gateway may set a schedule");
+
+    schedules
+        .remove(&request.tenant, &request.connection)
+        .await
+        .expect("and remove it");
+    let steps = js.get_stream(fleet_bus::STEPS_STREAM).await.unwrap();
+    let purge = tokio::time::timeout(Duration::from_secs(3), steps.purge()).await;
+
+    assert!(!matches!(purge, Ok(Ok(_))), "the purge went through");
+    let error = next_error(&mut errors).await;
+    assert!(
+        error.contains("Permissions Violation for Publish to \"$JS.API.STREAM.PURGE"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn the_bridge_cannot_delete_the_status_writers_consumer() {
+    let server = provisioned_server().await;
+    let (bridge, mut errors) = connect(&server, "bridge").await;
+    let js = async_nats::jetstream::new(bridge.clone());
+    let stream = js.get_stream(fleet_bus::STATUS_STREAM).await.unwrap();
+
+    let deleted =
+        tokio::time::timeout(Duration::from_secs(3), stream.delete_consumer("status")).await;
+
+    assert!(!matches!(deleted, Ok(Ok(_))), "the delete went through");
+    let error = next_error(&mut errors).await;
+    assert!(
+        error.contains("Permissions Violation for Publish to \"$JS.API.CONSUMER.DELETE"),
+        "{error}"
+    );
 }

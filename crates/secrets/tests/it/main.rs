@@ -4,6 +4,7 @@ mod auth;
 mod availability;
 mod helpers;
 mod lifecycle;
+mod policies;
 mod redaction;
 mod renewal;
 mod rotation;
