@@ -53,6 +53,18 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A sync of the sync scenarios ended in another state than `synced`.
+    #[error("the benchmarked sync ended {state}, not synced")]
+    SyncEnded {
+        /// The state it ended in.
+        state: String,
+    },
+    /// A sync of the sync scenarios did not end in time.
+    #[error("the benchmarked sync did not end within {seconds} s")]
+    SyncTimedOut {
+        /// How long the bench waited.
+        seconds: u64,
+    },
     /// The fleet's streams and consumers could not be created.
     #[error("failed to provision the fleet's streams")]
     Provision(#[source] fleet_bus::Error),

@@ -61,7 +61,12 @@ pub(crate) async fn run(
     let rig = Rig::fleet(nats, &bench.shutdown).await?;
     let credentials = Credentials::app_password(sim.site_url(SITE), USER, PASSWORD);
     let measured = async {
-        let deps = deps(services, &rig).await?;
+        let deps = deps(
+            services,
+            &rig,
+            fleet_workers::SyncSchedule::Every(SYNC_INTERVAL),
+        )
+        .await?;
         measure(plan, bench, &rig, &deps, &credentials, settings).await
     }
     .await;
@@ -235,7 +240,13 @@ async fn simulator() -> Result<SimHandle, Error> {
     Sim::start(listener, &fleet_sim::Config::default().site(site)).map_err(Error::Simulator)
 }
 
-async fn deps(services: &FullServices, rig: &Rig) -> Result<Deps, Error> {
+/// The steps' dependencies on `services`, scheduling syncs as `schedule`
+/// says.
+pub(crate) async fn deps(
+    services: &FullServices,
+    rig: &Rig,
+    schedule: fleet_workers::SyncSchedule,
+) -> Result<Deps, Error> {
     let secrets = fleet_secrets::Client::connect(services.vault.clone())
         .await
         .map_err(Error::Vault)?;
@@ -257,7 +268,7 @@ async fn deps(services: &FullServices, rig: &Rig) -> Result<Deps, Error> {
         store,
         connectors: Arc::new(connectors),
         schedules: fleet_bus::Schedules::new(rig.workers.clone()),
-        sync_interval: Some(SYNC_INTERVAL),
+        schedule,
     })
 }
 

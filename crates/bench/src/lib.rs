@@ -9,6 +9,8 @@
 //! | [`Scenario::Full`] (b) | the real steps of `fleet-workers` with Vault, PostgreSQL and the simulated provider |
 //! | [`Scenario::BridgeTenants`] | one `fleet bridge` process, 10,000 WebSocket clients of 1,000 tenants, 1,000 status events/s |
 //! | [`Scenario::BridgeBroadcast`] | one `fleet bridge` process, 2,000 WebSocket clients of one tenant, 50 status events/s |
+//! | [`Scenario::SyncFull`] | the real steps syncing one simulated WordPress site of [`Plan::sync_records`] posts |
+//! | [`Scenario::SyncIncremental`] | the same, then the next sync after 1 % of the posts changed |
 //!
 //! Each scenario is measured at a fixed in-flight cap (a new chain starts
 //! whenever one finishes), then one chain at a time; the full chain also at
@@ -54,6 +56,7 @@ mod raw;
 mod report;
 mod rig;
 mod streams;
+mod sync;
 
 use std::fmt;
 use std::str::FromStr;
@@ -69,6 +72,7 @@ pub use report::{
     BridgeProcess, BridgeReport, Connect, Cpu, Latency, Load, Machine, Part, Parts, Ratios, Report,
     Run, ScenarioReport, Scenarios, Settings, Target, WorkerCounts,
 };
+pub use sync::{SyncMeasure, SyncReport};
 
 use driver::{Bench, Phase};
 
@@ -85,16 +89,22 @@ pub enum Scenario {
     BridgeTenants,
     /// The bridge: 2,000 dashboards of one tenant.
     BridgeBroadcast,
+    /// A full sync of one large account.
+    SyncFull,
+    /// A full sync, then an incremental one after 1 % changed.
+    SyncIncremental,
 }
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Raw,
         Self::Noop,
         Self::Full,
         Self::BridgeTenants,
         Self::BridgeBroadcast,
+        Self::SyncFull,
+        Self::SyncIncremental,
     ];
 
     /// The name used on the command line and in the report.
@@ -105,7 +115,14 @@ impl Scenario {
             Self::Full => "full",
             Self::BridgeTenants => "bridge-tenants",
             Self::BridgeBroadcast => "bridge-broadcast",
+            Self::SyncFull => "sync-full",
+            Self::SyncIncremental => "sync-incremental",
         }
+    }
+
+    /// Whether it runs the real steps, and so needs [`FullServices`].
+    pub const fn needs_full_services(self) -> bool {
+        matches!(self, Self::Full | Self::SyncFull | Self::SyncIncremental)
     }
 
     /// Whether it measures the bridge, and so needs [`BridgeServices`].
@@ -122,7 +139,10 @@ impl fmt::Display for Scenario {
 
 /// A scenario name that is not one of [`Scenario::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scenario {0:?}; expected raw, noop, full, bridge-tenants or bridge-broadcast")]
+#[error(
+    "unknown scenario {0:?}; expected raw, noop, full, bridge-tenants, bridge-broadcast, \
+     sync-full or sync-incremental"
+)]
 pub struct UnknownScenario(String);
 
 impl FromStr for Scenario {
@@ -157,6 +177,8 @@ pub struct Plan {
     pub alone: Duration,
     /// Servers whose CPU time the report shows apart from this process.
     pub cpu: Vec<Process>,
+    /// Posts of the simulated site the sync scenarios sync.
+    pub sync_records: u32,
 }
 
 impl Plan {
@@ -268,6 +290,19 @@ pub async fn run(
             Scenario::BridgeBroadcast => {
                 let report = run_bridge(plan, services, bridge::BROADCAST, &bench).await?;
                 scenarios.bridge_broadcast = Some(report);
+            }
+            Scenario::SyncFull | Scenario::SyncIncremental => {
+                // sync-incremental measures the full sync too.
+                if scenario == Scenario::SyncFull
+                    && plan.scenarios.contains(&Scenario::SyncIncremental)
+                {
+                    continue;
+                }
+                let full = services.full.as_ref().ok_or(Error::MissingServices)?;
+                let incremental = scenario == Scenario::SyncIncremental;
+                let report =
+                    sync::run(plan, &services.nats, full, incremental, &bench.shutdown).await?;
+                scenarios.sync = Some(report);
             }
         }
     }

@@ -52,6 +52,9 @@ pub struct Scenarios {
     /// The bridge fanning status out to 2,000 dashboards of one tenant.
     #[serde(rename = "bridge-broadcast", skip_serializing_if = "Option::is_none")]
     pub bridge_broadcast: Option<BridgeReport>,
+    /// A full sync of one large account, and the incremental sync after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<crate::SyncReport>,
 }
 
 /// What a bridge scenario measured.

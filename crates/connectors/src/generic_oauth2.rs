@@ -1,6 +1,8 @@
 //! The connector of OAuth 2.0 catalog entries that have no sync mapping of
-//! their own: it validates through the entry's userinfo endpoint and has no
-//! streams.
+//! their own: it validates through the entry's userinfo endpoint, and its
+//! one stream, `account`, reads that endpoint again on every sync, so a
+//! sync checks the grant (renewing the token when the provider rejects it)
+//! and never ends `synced` without the provider's word.
 
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
@@ -8,7 +10,17 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::{Account, Connector, Credentials, Error, Page, StreamSpec, bearer::Api, http::Http};
+use crate::{
+    Account, Connector, Credentials, Error, Page, Record, StreamSpec, bearer::Api, http::Http,
+};
+
+/// The one stream: the account's identity.
+const STREAMS: &[StreamSpec] = &[StreamSpec {
+    name: "account",
+    description: "The account's identity as the provider's userinfo endpoint answers it, read \
+                  on every sync: a grant the provider no longer honours shows at once.",
+    reconcile: true,
+}];
 
 /// Validates a bearer token with one GET to `userinfo_url`.
 ///
@@ -50,7 +62,7 @@ impl Connector for GenericOAuth2 {
     }
 
     fn streams(&self) -> &[StreamSpec] {
-        &[]
+        STREAMS
     }
 
     fn validate<'a>(
@@ -58,12 +70,7 @@ impl Connector for GenericOAuth2 {
         credentials: &'a Credentials,
     ) -> BoxFuture<'a, Result<Account, Error>> {
         async move {
-            let api = Api {
-                http: &self.http,
-                provider: &self.provider,
-                token: credentials.bearer(&self.id)?,
-            };
-            let user: UserInfo = api.get(&self.userinfo_url).await?;
+            let (user, _) = self.user(credentials).await?;
             let name = user.name.or(user.email).unwrap_or_default();
             Ok(Account::new(&user.sub, &name))
         }
@@ -72,14 +79,43 @@ impl Connector for GenericOAuth2 {
 
     fn sync_page<'a>(
         &'a self,
-        _credentials: &'a Credentials,
+        credentials: &'a Credentials,
         stream: &'a str,
         _cursor: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<Page, Error>> {
-        let error = Error::UnknownStream {
-            connector: self.id.clone(),
-            stream: stream.to_owned(),
+        async move {
+            if stream != STREAMS[0].name {
+                return Err(Error::UnknownStream {
+                    connector: self.id.clone(),
+                    stream: stream.to_owned(),
+                });
+            }
+            let (user, payload) = self.user(credentials).await?;
+            Ok(Page {
+                records: vec![Record {
+                    external_id: user.sub,
+                    payload,
+                    updated_at: None,
+                }],
+                total: Some(1),
+                ..Page::finished()
+            })
+        }
+        .boxed()
+    }
+}
+
+impl GenericOAuth2 {
+    /// The userinfo answer, read and as it came.
+    async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
+        let api = Api {
+            http: &self.http,
+            provider: &self.provider,
+            token: credentials.bearer(&self.id)?,
         };
-        async move { Err(error) }.boxed()
+        let payload: Value = api.get(&self.userinfo_url).await?;
+        let user = UserInfo::deserialize(&payload)
+            .map_err(|e| Error::invalid_response(&self.provider, &self.userinfo_url, &e))?;
+        Ok((user, payload))
     }
 }

@@ -122,7 +122,13 @@ fn connector(
         ("trello", Auth::OAuth1(settings)) => Arc::new(Trello::new(entry, settings, http)?),
         (_, Auth::OAuth2(settings)) => {
             let Some(userinfo_url) = &settings.userinfo_url else {
-                return Ok(None);
+                return Err(CatalogError::Invalid {
+                    id: entry.id.to_string(),
+                    problem: "has no connector of its own and no userinfo_url: set \
+                              userinfo_url (an endpoint that answers the access token with \
+                              the user's identity) so that connecting and every sync can check \
+                              the grant",
+                });
             };
             Arc::new(GenericOAuth2::new(
                 entry.id.clone(),
@@ -182,6 +188,34 @@ mod tests {
                 .oauth1(&ConnectorId::parse("wordpress").unwrap())
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_oauth2_entry_without_a_connector_or_userinfo_url_is_refused_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("acme-id.toml"),
+            "display_name = \"Acme ID\"\nauth = \"oauth2\"\ndocs_url = \"https://x.test\"\n\
+             default_sync_interval_secs = 60\n[oauth2]\nauthorize_url = \"https://x.test/a\"\n\
+             token_url = \"https://x.test/t\"\n",
+        )
+        .unwrap();
+        let config = Config {
+            catalog_dir: Some(dir.path().to_owned()),
+            ..Config::default()
+        };
+
+        let error = Registry::new(&config).unwrap_err();
+        let mut error: Option<&dyn std::error::Error> = Some(&error);
+        let mut chain = Vec::new();
+        while let Some(cause) = error {
+            chain.push(cause.to_string());
+            error = cause.source();
+        }
+        let error = chain.join(": ");
+
+        assert!(error.contains("'acme-id'"), "{error}");
+        assert!(error.contains("no userinfo_url"), "{error}");
     }
 
     #[test]

@@ -16,12 +16,13 @@ pub(crate) struct Args {
     /// Scenarios, comma separated: raw (plain JetStream, the ceiling), noop
     /// (the fleet's runtime, no business logic), full (the real steps),
     /// bridge-tenants (10,000 dashboards of 1,000 tenants on one `fleet
-    /// bridge` process) and bridge-broadcast (2,000 dashboards of one
-    /// tenant).
+    /// bridge` process), bridge-broadcast (2,000 dashboards of one
+    /// tenant), sync-full (a full sync of one large simulated site) and
+    /// sync-incremental (that, then an incremental sync after 1 % changed).
     #[arg(
         long,
         value_delimiter = ',',
-        default_values = ["raw", "noop", "full", "bridge-tenants", "bridge-broadcast"]
+        default_values = ["raw", "noop", "full", "bridge-tenants", "bridge-broadcast", "sync-incremental"]
     )]
     scenarios: Vec<Scenario>,
     /// Chains kept in flight for the raw and no-op chains.
@@ -49,6 +50,9 @@ pub(crate) struct Args {
     /// child processes; repeatable.
     #[arg(long = "cpu", value_name = "NAME=PID", value_parser = parse_process)]
     cpu: Vec<Process>,
+    /// Posts of the simulated site the sync scenarios sync.
+    #[arg(long, default_value_t = 100_000)]
+    sync_records: u32,
 }
 
 /// Runs the benchmark on the configured servers and prints its report.
@@ -69,7 +73,7 @@ pub(crate) async fn run(
     } else {
         None
     };
-    let full = if args.scenarios.contains(&Scenario::Full) {
+    let full = if args.scenarios.iter().any(|s| s.needs_full_services()) {
         Some(FullServices {
             vault: config.vault.context(
                 "FLEET_VAULT__ADDR and FLEET_VAULT__AUTH__* are required for the full chain",
@@ -96,6 +100,7 @@ pub(crate) async fn run(
         duration: Duration::from_secs(args.duration),
         alone: Duration::from_secs(args.alone),
         cpu: args.cpu,
+        sync_records: args.sync_records,
     };
     let report = fleet_bench::run(&plan, &services, shutdown).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);

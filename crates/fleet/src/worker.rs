@@ -27,10 +27,11 @@ pub(crate) struct Args {
     /// the tenant's further sync requests wait for one to end.
     #[arg(long, env = "FLEET_MAX_SYNCS_PER_TENANT", default_value_t = 4)]
     max_syncs_per_tenant: u32,
-    /// Seconds between the scheduled syncs of a newly set-up connection;
-    /// 0 schedules none.
-    #[arg(long, env = "FLEET_SYNC_INTERVAL_SECONDS", default_value_t = 6 * 3600)]
-    sync_interval_seconds: u64,
+    /// Seconds between the scheduled syncs of every newly set-up
+    /// connection, instead of its catalog entry's
+    /// `default_sync_interval_secs`; 0 schedules none.
+    #[arg(long, env = "FLEET_SYNC_INTERVAL_SECONDS")]
+    sync_interval_seconds: Option<u64>,
 }
 
 /// Connects to NATS, Vault and Postgres, provisions the streams, and runs
@@ -57,8 +58,11 @@ pub(crate) async fn run(
         store,
         connectors: Arc::new(connectors),
         schedules: fleet_bus::Schedules::new(js.clone()),
-        sync_interval: (args.sync_interval_seconds > 0)
-            .then(|| Duration::from_secs(args.sync_interval_seconds)),
+        schedule: match args.sync_interval_seconds {
+            None => fleet_workers::SyncSchedule::CatalogDefault,
+            Some(0) => fleet_workers::SyncSchedule::Off,
+            Some(seconds) => fleet_workers::SyncSchedule::Every(Duration::from_secs(seconds)),
+        },
     };
 
     let tracker = TaskTracker::new();

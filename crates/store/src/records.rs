@@ -423,6 +423,31 @@ impl Store {
         // count(*) is never negative.
         Ok(count.unsigned_abs())
     }
+
+    /// How many live records the connection has, and the bytes their
+    /// payloads take as stored (jsonb, after PostgreSQL's compression).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CountRecords`].
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection))]
+    pub async fn records_size(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+    ) -> Result<(u64, u64), Error> {
+        let (count, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), coalesce(sum(pg_column_size(payload)), 0)::bigint FROM records \
+             WHERE tenant = $1 AND connection = $2 AND deleted_at IS NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::CountRecords)?;
+        // Neither a count nor a sum of sizes is negative.
+        Ok((count.unsigned_abs(), bytes.unsigned_abs()))
+    }
 }
 
 /// The upsert of a page's records, in one statement over arrays whatever

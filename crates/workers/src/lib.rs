@@ -43,12 +43,36 @@ pub struct Deps {
     pub connectors: Arc<fleet_connectors::Registry>,
     /// Where recurring syncs are scheduled.
     pub schedules: fleet_bus::Schedules,
-    /// How often a new connection syncs after its setup; `None` schedules
-    /// nothing.
-    pub sync_interval: Option<std::time::Duration>,
+    /// How often a new connection syncs after its setup.
+    pub schedule: SyncSchedule,
+}
+
+/// How often new connections sync on a schedule after their setup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncSchedule {
+    /// Never on a schedule; only when asked.
+    Off,
+    /// Each connection at its catalog entry's `default_sync_interval_secs`.
+    CatalogDefault,
+    /// Every connection at this interval, whatever its catalog entry says.
+    Every(std::time::Duration),
 }
 
 impl Deps {
+    /// The interval of a new connection to `connector`, if it syncs on a
+    /// schedule.
+    fn sync_interval(&self, connector: &fleet_events::ConnectorId) -> Option<std::time::Duration> {
+        match self.schedule {
+            SyncSchedule::Off => None,
+            SyncSchedule::Every(every) => Some(every),
+            SyncSchedule::CatalogDefault => self
+                .connectors
+                .catalog()
+                .get(connector)
+                .map(|entry| entry.default_sync_interval),
+        }
+    }
+
     /// The provider's name for messages: the catalog's display name.
     fn provider(&self, id: &fleet_events::ConnectorId) -> String {
         self.connectors

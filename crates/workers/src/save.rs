@@ -48,6 +48,7 @@ impl Handler for Save {
                 )),
                 e => failure::secrets(&e),
             })?;
+        let interval = self.deps.sync_interval(&event.connector);
         // The row may predate this step (the gateway creates it), so the
         // account and interval are set either way.
         let record = failure::in_store(|| {
@@ -56,11 +57,11 @@ impl Handler for Save {
                 id: connection,
                 connector: &event.connector,
                 account,
-                sync_interval: self.deps.sync_interval,
+                sync_interval: interval,
             })
         });
         tokio::try_join!(ctx.status(event, ConnectionStatus::Saving), record)?;
-        if let Some(every) = self.deps.sync_interval {
+        if let Some(every) = interval {
             // Scheduled only once the credentials are active.
             let scheduled = event.caused(SyncRequested {
                 trigger: SyncTrigger::Scheduled,

@@ -147,7 +147,7 @@ impl TestGateway {
             store: store.clone(),
             connectors: connectors.clone(),
             schedules: Schedules::new(js.clone()),
-            sync_interval: None,
+            schedule: fleet_workers::SyncSchedule::Off,
         };
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();

@@ -162,7 +162,10 @@ async fn the_same_validate_event_delivered_twice_has_one_effect() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_set_up_connection_syncs_again_on_its_schedule() {
-    let fleet = TestFleet::start_with(Some(std::time::Duration::from_secs(1))).await;
+    let fleet = TestFleet::start_with(fleet_workers::SyncSchedule::Every(
+        std::time::Duration::from_secs(1),
+    ))
+    .await;
 
     let (connection, _) = fleet.connect(&fleet.credentials(PASSWORD)).await;
 
@@ -199,6 +202,21 @@ async fn a_set_up_connection_syncs_again_on_its_schedule() {
         stored,
         u64::from(POSTS + PAGES),
         "a re-sync upserts, never duplicates"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_connection_syncs_at_its_catalog_entrys_default_interval() {
+    let fleet =
+        TestFleet::start_with_catalog("wordpress", "default_sync_interval_secs = 7200").await;
+
+    let (connection, _) = fleet.connect(&fleet.credentials(PASSWORD)).await;
+
+    let row = fleet.row_in(&connection, ConnectionState::Synced).await;
+    assert_eq!(
+        row.sync_interval,
+        Some(std::time::Duration::from_secs(7200))
     );
     fleet.stop().await;
 }

@@ -58,26 +58,28 @@ impl TestFleet {
     /// Starts NATS, OpenBao, PostgreSQL and the simulator, and runs every
     /// step in this process.
     pub(crate) async fn start() -> Self {
-        Self::start_with(None).await
+        Self::start_with(fleet_workers::SyncSchedule::Off).await
     }
 
-    /// As [`TestFleet::start`], scheduling every new connection's sync
-    /// every `sync_interval`.
-    pub(crate) async fn start_with(sync_interval: Option<Duration>) -> Self {
-        Self::start_full(sync_interval, fleet_sim::GoogleConfig::default(), None).await
+    /// As [`TestFleet::start`], scheduling new connections' syncs as
+    /// `schedule` says.
+    pub(crate) async fn start_with(schedule: fleet_workers::SyncSchedule) -> Self {
+        Self::start_full(schedule, fleet_sim::GoogleConfig::default(), None).await
     }
 
     /// As [`TestFleet::start`], with a simulated Google behaving as
     /// `google` says and Google user `ada` added to it.
     pub(crate) async fn start_google(google: fleet_sim::GoogleConfig) -> Self {
-        Self::start_full(None, google, None).await
+        Self::start_full(fleet_workers::SyncSchedule::Off, google, None).await
     }
 
     /// As [`TestFleet::start`], with catalog file `<id>.toml` holding
-    /// `contents` among the operator's overrides.
+    /// `contents` (where `{google}` is the simulated Google's base URL)
+    /// among the operator's overrides, and syncs scheduled at
+    /// each catalog entry's default interval.
     pub(crate) async fn start_with_catalog(id: &str, contents: &str) -> Self {
         Self::start_full(
-            None,
+            fleet_workers::SyncSchedule::CatalogDefault,
             fleet_sim::GoogleConfig::default(),
             Some((id, contents)),
         )
@@ -85,7 +87,7 @@ impl TestFleet {
     }
 
     async fn start_full(
-        sync_interval: Option<Duration>,
+        schedule: fleet_workers::SyncSchedule,
         google: fleet_sim::GoogleConfig,
         catalog_file: Option<(&str, &str)>,
     ) -> Self {
@@ -110,6 +112,8 @@ impl TestFleet {
         .expect("simulator");
         let catalog = oauth_catalog(&sim);
         if let Some((id, contents)) = catalog_file {
+            // `{google}` stands for the simulated Google's base URL.
+            let contents = contents.replace("{google}", &sim.google_url());
             std::fs::write(catalog.path().join(format!("{id}.toml")), contents).unwrap();
         }
 
@@ -150,7 +154,7 @@ impl TestFleet {
             store,
             connectors,
             schedules,
-            sync_interval,
+            schedule,
         };
 
         let tracker = TaskTracker::new();

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod chain;
+mod generic;
 mod integrity;
 mod publishers;
 mod refresh;
