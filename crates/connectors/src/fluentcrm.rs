@@ -1,9 +1,10 @@
 //! FluentCRM contacts and lists over the plugin's REST API (`fluent-crm/v2`).
 
+use chrono::{DateTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
@@ -21,8 +22,16 @@ const PER_PAGE: u64 = 100;
 /// records of one site correctly, which is what it is used for.
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 
+/// How much earlier than the last complete pass an incremental pass
+/// starts reading: clock skew between the fleet and the site, contacts
+/// saved while the last pass ran, `updated_at` values that tie at the
+/// second, and an hour for a daylight-saving change between the two
+/// passes (FluentCRM stores site-local times, converted here with the
+/// site's current offset).
+const INCREMENTAL_OVERLAP: TimeDelta = TimeDelta::minutes(70);
+
 /// The FluentCRM connector: validates with `users/me` and one `lists`
-/// call, syncs `subscribers` (contacts) and `lists` in id order.
+/// call, syncs `subscribers` (contacts) by id and `lists` by page.
 #[derive(Debug)]
 pub(crate) struct FluentCrm {
     id: ConnectorId,
@@ -51,19 +60,51 @@ static STREAMS: [StreamSpec; 2] = [
     },
 ];
 
-/// Where a FluentCRM sync stands.
+/// Where a FluentCRM pass stands.
 ///
-/// FluentCRM pages by number only, so a contact removed during a pass
+/// `subscribers` is read by key: each request asks, through FluentCRM's
+/// advanced filters, for the contacts with an id above the highest one
+/// read (`id > after_id`, sorted by id), so contacts removed or added
+/// during the pass shift nothing, and contacts that tie on `updated_at`
+/// cannot straddle a page boundary. An incremental pass adds
+/// `updated_at >= updated_after` to the same filter. A site that ignores
+/// the filters (answers ids it was asked to skip) is read by page number
+/// instead.
+///
+/// `lists` (a handful of records, and no filters) is read by page
+/// number, as `subscribers` on such sites: a list removed during the pass
 /// before its position shifts the later ones a place back, and one of them
 /// can fall between two pages. The cursor keeps the stream's total at the
 /// start of the pass: if it fell by the end, the pass says it may have a
-/// gap. New contacts get higher ids and land after the position, so they
+/// gap. New ones get higher ids and land after the position, so they
 /// cannot cause one.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursor {
+    /// The next page number when reading by page; 0 when reading by key.
+    #[serde(default, skip_serializing_if = "is_zero")]
     page: u64,
+    /// The stream's total when a read by page started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     total_at_start: Option<u64>,
+    /// The highest id read by key in this pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after_id: Option<u64>,
+    /// An incremental pass: contacts changed at or after this time (UTC,
+    /// overlap included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    changed_since: Option<DateTime<Utc>>,
+    /// `changed_since` in the site's time, as FluentCRM compares it, once
+    /// the site's offset is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated_after: Option<String>,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(page: &u64) -> bool {
+    *page == 0
 }
 
 /// The fields a record is keyed and dated by; the rest stays in the payload.
@@ -75,64 +116,49 @@ struct Keys {
     updated_at: Option<String>,
 }
 
-/// A listing body: `{"subscribers": {paginator}}` or `{"lists": {paginator},
-/// "pagination": {"total"}}`.
+/// A listing body: `{"subscribers": {paginator}}`, or `{"lists":
+/// {paginator} | [lists], "pagination": {"total"}}`.
 #[derive(Deserialize)]
 struct Body {
     #[serde(rename = "subscribers", alias = "lists")]
     listing: Listing,
+    /// `/lists`' separate total.
+    #[serde(default)]
+    pagination: Option<Pagination>,
 }
 
-/// What a stream's key holds. Some FluentCRM versions answer `/lists` with
-/// a bare array instead of a paginator, which is then the whole stream.
+#[derive(Deserialize)]
+struct Pagination {
+    #[serde(default, deserialize_with = "optional_number")]
+    total: Option<u64>,
+}
+
+/// What a stream's key holds. Newer FluentCRM versions answer `/lists`
+/// with the page's items as a bare array (and the total in
+/// `pagination`) instead of a paginator.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Listing {
     Paginated(Paginator),
-    All(Vec<Item<Keys>>),
+    Items(Vec<Item<Keys>>),
 }
 
 impl Listing {
-    /// Page `cursor.page` of `stream`, pointing to the next one unless it
-    /// was the last.
-    fn page(self, stream: &str, cursor: &Cursor, bytes: u64) -> Page {
+    /// The paginator of this page: a bare array becomes one, with the
+    /// `total` from `pagination` (without one, the array is the whole
+    /// stream).
+    fn paginator(self, page: u64, total: Option<u64>) -> Paginator {
         match self {
-            Self::Paginated(paginator) => {
-                // Past the end is a 200 with empty data, not an error.
-                let more =
-                    paginator.current_page < paginator.last_page && !paginator.data.is_empty();
-                let total_at_start = cursor.total_at_start.or(paginator.total);
-                let shrank = matches!(
-                    (total_at_start, paginator.total),
-                    (Some(start), Some(now)) if now < start
-                );
-                let gap = (!more && shrank).then(|| {
-                    format!(
-                        "{stream} were removed in FluentCRM during the sync, which can shift one \
-                         past the page boundary; some may be missing until the next sync"
-                    )
-                });
-                Page {
-                    records: paginator.data.into_iter().map(record).collect(),
-                    next: more.then(|| {
-                        serde_json::to_value(Cursor {
-                            page: cursor.page + 1,
-                            total_at_start,
-                        })
-                        .expect("a cursor serialises")
-                    }),
-                    total: paginator.total,
-                    gap,
-                    bytes,
+            Self::Paginated(paginator) => paginator,
+            Self::Items(data) => {
+                let total = total.unwrap_or((page - 1) * PER_PAGE + data.len() as u64);
+                Paginator {
+                    current_page: page,
+                    last_page: total.div_ceil(PER_PAGE).max(1),
+                    total: Some(total),
+                    data,
                 }
             }
-            Self::All(items) => Page {
-                total: Some(items.len() as u64),
-                records: items.into_iter().map(record).collect(),
-                next: None,
-                gap: None,
-                bytes,
-            },
         }
     }
 }
@@ -147,6 +173,38 @@ struct Paginator {
     #[serde(default, deserialize_with = "optional_number")]
     total: Option<u64>,
     data: Vec<Item<Keys>>,
+}
+
+impl Paginator {
+    /// This page of `stream` read by number, pointing to the next one
+    /// unless it was the last; `cursor` is where the read by number stands.
+    fn numbered_page(self, stream: &str, cursor: &Cursor, bytes: u64) -> Page {
+        // Past the end is a 200 with empty data, not an error.
+        let more = self.current_page < self.last_page && !self.data.is_empty();
+        let total_at_start = cursor.total_at_start.or(self.total);
+        let shrank = matches!(
+            (total_at_start, self.total),
+            (Some(start), Some(now)) if now < start
+        );
+        let gap = (!more && shrank).then(|| {
+            format!(
+                "{stream} were removed in FluentCRM during the sync, which can shift one past the \
+                 page boundary; some may be missing until the next sync"
+            )
+        });
+        let next = Cursor {
+            page: self.current_page + 1,
+            total_at_start,
+            ..Cursor::default()
+        };
+        Page {
+            records: self.data.into_iter().map(record).collect(),
+            next: more.then(|| serde_json::to_value(next).expect("a cursor serialises")),
+            total: self.total,
+            gap,
+            bytes,
+        }
+    }
 }
 
 impl Connector for FluentCrm {
@@ -182,6 +240,18 @@ impl Connector for FluentCrm {
     ) -> BoxFuture<'a, Result<Page, Error>> {
         self.page(credentials, stream, cursor).boxed()
     }
+
+    /// Contacts changed since `since`, by FluentCRM's `updated_at`; lists
+    /// (a handful) are read whole every time.
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+        (stream == "subscribers").then(|| {
+            let cursor = Cursor {
+                changed_since: Some(since - INCREMENTAL_OVERLAP),
+                ..Cursor::default()
+            };
+            serde_json::to_value(cursor).expect("a cursor serialises")
+        })
+    }
 }
 
 impl FluentCrm {
@@ -192,42 +262,173 @@ impl FluentCrm {
         cursor: Option<&Value>,
     ) -> Result<Page, Error> {
         let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-        // The sort direction is `sort_type` on /subscribers but `sort_order` on /lists.
-        let order_param = match stream {
-            "subscribers" => "sort_type",
-            "lists" => "sort_order",
-            _ => {
-                return Err(Error::UnknownStream {
-                    connector: self.id.clone(),
-                    stream: stream.to_owned(),
-                });
-            }
-        };
         let cursor = self.cursor(cursor)?;
+        match stream {
+            "subscribers" if cursor.page == 0 => self.subscribers_by_key(&site, cursor).await,
+            // The sort direction is `sort_type` on /subscribers but
+            // `sort_order` on /lists.
+            "subscribers" => self.numbered(&site, stream, "sort_type", &cursor).await,
+            "lists" => self.numbered(&site, stream, "sort_order", &cursor).await,
+            _ => Err(Error::UnknownStream {
+                connector: self.id.clone(),
+                stream: stream.to_owned(),
+            }),
+        }
+    }
+
+    /// The page of `stream` numbered `cursor.page` (from 1), in id order.
+    async fn numbered(
+        &self,
+        site: &Site<'_>,
+        stream: &str,
+        order_param: &'static str,
+        cursor: &Cursor,
+    ) -> Result<Page, Error> {
+        let page = cursor.page.max(1);
         let query = [
             ("per_page", PER_PAGE.to_string()),
-            ("page", cursor.page.to_string()),
+            ("page", page.to_string()),
             ("sort_by", "id".to_owned()),
             (order_param, "ASC".to_owned()),
         ];
         let reply = site
             .get::<Body>(&self.http, Api::FluentCrm, stream, &query)
             .await?;
-        Ok(reply.body.listing.page(stream, &cursor, reply.bytes))
+        let total = reply.body.pagination.and_then(|p| p.total);
+        let cursor = Cursor {
+            page,
+            total_at_start: cursor.total_at_start,
+            ..Cursor::default()
+        };
+        Ok(reply
+            .body
+            .listing
+            .paginator(page, total)
+            .numbered_page(stream, &cursor, reply.bytes))
+    }
+
+    /// The next contacts after `cursor.after_id` (changed since
+    /// `cursor.changed_since` in an incremental pass), in id order.
+    async fn subscribers_by_key(&self, site: &Site<'_>, mut cursor: Cursor) -> Result<Page, Error> {
+        let mut bytes = 0;
+        if let (Some(since), None) = (cursor.changed_since, &cursor.updated_after) {
+            let (offset, read) = site.utc_offset(&self.http).await?;
+            bytes += read;
+            let local = (since + offset).naive_utc();
+            cursor.updated_after = Some(local.format(TIME_FORMAT).to_string());
+        }
+        let filtered = cursor.after_id.is_some() || cursor.updated_after.is_some();
+        let paginator = self.filtered(site, &cursor, PER_PAGE, &mut bytes).await?;
+        let received = paginator.data.len() as u64;
+        let highest = paginator.data.iter().filter_map(id_of).max();
+        // The paginator's total counts what matches the filter, this page
+        // included: more than this page holds means another page.
+        let more = received > 0
+            && paginator
+                .total
+                .map_or(received == PER_PAGE, |matching| matching > received);
+        let ignored = paginator.data.iter().any(|item| {
+            let id = id_of(item);
+            let updated = item.keys.updated_at.as_deref();
+            cursor.after_id.is_some_and(|after| id.is_none_or(|id| id <= after))
+                || matches!((&cursor.updated_after, updated), (Some(after), Some(at)) if at < after.as_str())
+        });
+        let Some(highest) = highest.filter(|_| !ignored).or((!more).then_some(0)) else {
+            // This FluentCRM does not know advanced filters (it answered
+            // the first page of all contacts), or its ids are not numbers
+            // to continue after: read the contacts by page number.
+            tracing::info!("FluentCRM cannot filter contacts by id; reading them by page number.");
+            let cursor = Cursor {
+                page: 1,
+                ..Cursor::default()
+            };
+            return Ok(paginator.numbered_page("subscribers", &cursor, bytes));
+        };
+        let records: Vec<Record> = paginator.data.into_iter().map(record).collect();
+        if more {
+            let next = Cursor {
+                after_id: Some(highest),
+                ..cursor
+            };
+            return Ok(Page {
+                records,
+                next: Some(serde_json::to_value(next).expect("a cursor serialises")),
+                total: None,
+                gap: None,
+                bytes,
+            });
+        }
+        // The last page: what the whole stream holds, for the caller to
+        // compare with what it stored. Unfiltered, this page's total is
+        // that; else ask once more, for one contact.
+        let total = if filtered {
+            let whole = Cursor::default();
+            self.filtered(site, &whole, 1, &mut bytes).await?.total
+        } else {
+            paginator.total
+        };
+        Ok(Page {
+            records,
+            next: None,
+            total,
+            gap: None,
+            bytes,
+        })
+    }
+
+    /// The first `per_page` contacts that match `cursor`'s filters, in id
+    /// order, adding the bytes read to `bytes`.
+    async fn filtered(
+        &self,
+        site: &Site<'_>,
+        cursor: &Cursor,
+        per_page: u64,
+        bytes: &mut u64,
+    ) -> Result<Paginator, Error> {
+        let mut query = vec![
+            ("per_page", per_page.to_string()),
+            ("page", "1".to_owned()),
+            ("sort_by", "id".to_owned()),
+            ("sort_type", "ASC".to_owned()),
+        ];
+        let mut filters = Vec::new();
+        if let Some(after) = cursor.after_id {
+            filters.push(
+                json!({"source": ["subscriber", "id"], "operator": ">", "value": after.to_string()}),
+            );
+        }
+        if let Some(after) = &cursor.updated_after {
+            filters.push(
+                json!({"source": ["subscriber", "updated_at"], "operator": ">=", "value": after}),
+            );
+        }
+        if !filters.is_empty() {
+            // One group: its items must all hold.
+            query.push(("filter_type", "advanced".to_owned()));
+            query.push(("advanced_filters", json!([filters]).to_string()));
+        }
+        let reply = site
+            .get::<Body>(&self.http, Api::FluentCrm, "subscribers", &query)
+            .await?;
+        *bytes += reply.bytes;
+        let total = reply.body.pagination.and_then(|p| p.total);
+        Ok(reply.body.listing.paginator(1, total))
     }
 
     fn cursor(&self, cursor: Option<&Value>) -> Result<Cursor, Error> {
         let Some(cursor) = cursor else {
-            return Ok(Cursor {
-                page: 1,
-                total_at_start: None,
-            });
+            return Ok(Cursor::default());
         };
         Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
             connector: self.id.clone(),
             source,
         })
     }
+}
+
+/// The numeric id of a listed contact or list; FluentCRM's are integers.
+fn id_of(item: &Item<Keys>) -> Option<u64> {
+    item.keys.id.parse().ok()
 }
 
 /// A contact or list as a record, keyed by `id` and dated by `updated_at`.
@@ -302,17 +503,39 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_array_is_the_whole_stream() {
+    fn a_bare_array_without_a_total_is_the_whole_stream() {
         let listing = Listing::deserialize(json!([{"id": 1}, {"id": "2"}])).unwrap();
 
-        let Listing::All(items) = listing else {
-            panic!("expected a bare array");
-        };
-        let ids: Vec<_> = items
-            .into_iter()
-            .map(|item| record(item).external_id)
+        let page = listing
+            .paginator(1, None)
+            .numbered_page("lists", &Cursor::default(), 0);
+
+        let ids: Vec<_> = page
+            .records
+            .iter()
+            .map(|r| r.external_id.as_str())
             .collect();
         assert_eq!(ids, ["1", "2"]);
+        assert_eq!((page.next, page.total), (None, Some(2)));
+    }
+
+    #[test]
+    fn a_bare_array_with_a_larger_total_has_more_pages() {
+        // Newer FluentCRM: `{"lists": [the page's items], "pagination": {"total"}}`.
+        let body: Body = serde_json::from_value(json!({
+            "lists": (1..=100).map(|id| json!({"id": id})).collect::<Vec<_>>(),
+            "pagination": {"total": 130},
+        }))
+        .unwrap();
+
+        let page = body
+            .listing
+            .paginator(1, body.pagination.and_then(|p| p.total))
+            .numbered_page("lists", &Cursor::default(), 0);
+
+        assert_eq!(page.records.len(), 100);
+        assert_eq!(page.total, Some(130));
+        assert_eq!(page.next, Some(json!({"page": 2, "total_at_start": 130})));
     }
 
     #[test]

@@ -209,13 +209,16 @@ impl Client {
     /// Revokes the access token of `credentials` at the provider with a
     /// signed `DELETE` to the catalog's `revoke_url`. Returns `false`,
     /// without a request, when the provider offers no revocation. A token
-    /// the provider no longer knows (401 or 404) counts as revoked.
+    /// the provider refuses as unknown (401: revoked or expired already)
+    /// counts as revoked. A 404 does not: the revocation URL names nothing
+    /// the provider knows, and the token may still work.
     ///
     /// # Errors
     ///
     /// [`Error::CredentialsKind`] for credentials that are not OAuth 1.0a,
     /// [`Error::ClientNotConfigured`] without a consumer key or secret,
     /// retryable errors for 429, 5xx and network failures,
+    /// [`Error::Rejected`] for a 404 (not revoked),
     /// [`Error::ConsumerRejected`] for any other refusal.
     pub async fn revoke(&self, credentials: &Credentials) -> Result<bool, Error> {
         let Some(template) = &self.settings.revoke_url else {
@@ -246,7 +249,7 @@ impl Client {
             .await?;
         let status = response.status();
         let headers = response.headers().clone();
-        if status.is_success() || matches!(status.as_u16(), 401 | 404) {
+        if status.is_success() || status.as_u16() == 401 {
             return Ok(true);
         }
         if http::is_transient(status) {
@@ -262,6 +265,16 @@ impl Client {
             .body(response, &self.provider, &shown)
             .await
             .unwrap_or_default();
+        if status.as_u16() == 404 {
+            // The caller logs it; the grant may still be alive.
+            return Err(Error::Rejected {
+                provider: self.provider.clone(),
+                url: http::display_url(&shown),
+                status: 404,
+                code: "not_revoked".to_owned(),
+                message: message(status, &body, &[token.expose_secret()]),
+            });
+        }
         Err(Error::ConsumerRejected {
             provider: self.provider.clone(),
             url: http::display_url(&shown),

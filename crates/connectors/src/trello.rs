@@ -1,9 +1,10 @@
 //! Trello over its REST API (`/1`), with OAuth 1.0a signed requests:
-//! the member's open boards and their cards.
+//! the member's open boards and their cards, the cards whole or changed
+//! since a time (found in the boards' activity).
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
 use reqwest::{Method, StatusCode, header::HeaderMap};
@@ -31,6 +32,25 @@ const MAX_CARDS: u32 = 1000;
 /// `Retry-After`.
 const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
 
+/// How much earlier than the last complete pass an incremental pass reads
+/// the boards' activity: clock skew between the fleet and Trello, and
+/// cards changed while the last pass ran.
+const INCREMENTAL_OVERLAP: TimeDelta = TimeDelta::minutes(10);
+
+/// Actions per request: the most `/boards/{id}/actions` returns.
+const MAX_ACTIONS: usize = 1000;
+
+/// Requests of one board's activity an incremental pass makes before it
+/// reads the board's cards whole instead.
+const MAX_ACTION_PAGES: usize = 5;
+
+/// Changed cards of one board an incremental pass asks for one by one; a
+/// board with more is read whole.
+const FETCH_SINGLY: usize = 20;
+
+/// Skipped objects a gap names before it counts the rest.
+const MAX_NAMED: usize = 5;
+
 static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
         name: "boards",
@@ -47,12 +67,15 @@ static STREAMS: [StreamSpec; 2] = [
 /// The Trello connector.
 ///
 /// Validation reads `/members/me`: the member id is the [`Account::id`].
-/// `boards` is one page (`/members/me/boards?filter=open`, a bare array).
-/// `cards` lists the open boards on its first page and keeps their ids in
-/// the cursor, then reads each board's cards newest first with
-/// `limit` and `before=<oldest id seen>`; a page shorter than `limit` ends
-/// the board. Records are keyed by Trello's 24-hex object ids and dated by
-/// `dateLastActivity`.
+/// `boards` is one page (`/members/me/boards?filter=open`, a bare array),
+/// read whole every time. `cards` is read whole or incrementally; see
+/// [`Cursor`]. Records are keyed by Trello's 24-hex object ids and dated
+/// by `dateLastActivity`.
+///
+/// A 404 or a 401 on one board or card (deleted during the sync, or the
+/// member lost access to it) skips that object with a warning, and the
+/// pass reports a gap naming it; a 401 means re-authorisation only when
+/// the token itself is refused (`/members/me` answers 401 too).
 #[derive(Debug)]
 pub(crate) struct Trello {
     id: ConnectorId,
@@ -92,14 +115,139 @@ impl Trello {
     }
 }
 
-/// Where a `cards` sync stands: the open boards when it started, the board
-/// being read, and the oldest card id read from it so far.
-#[derive(Debug, Serialize, Deserialize)]
+/// Where a `cards` pass stands.
+///
+/// A full pass lists the open boards on its first page and keeps their ids
+/// in the cursor, then reads each board's cards newest first with `limit`
+/// and `before=<oldest id seen>`; a page shorter than `limit` ends the
+/// board. Ids are unique and fixed, so cards removed during the pass shift
+/// nothing; cards created during it are newer than its position and come
+/// with the next pass.
+///
+/// An incremental pass (`since`) lists every board (`filter=all`) and
+/// visits only the open ones whose `dateLastActivity` is not before
+/// `since`. For each it reads the board's actions since `since`, asks for
+/// the cards they name one by one (`/cards/{id}`: an archived card, one
+/// moved to a board outside the stream, or a 404 has left the stream),
+/// and reads the board whole where the actions cannot say which cards
+/// changed (a list archived or moved, the board reopened or copied, the
+/// member added, more than [`FETCH_SINGLY`] cards or
+/// [`MAX_ACTION_PAGES`] pages of actions). When anything may have left
+/// the stream (a card deleted, archived or moved away, a list or board
+/// archived), the pass ends by counting the open cards of the open boards
+/// (`fields=id`), and that count is the page's `total`, which the caller
+/// compares with what it stored to find deletions.
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Cursor {
+    /// The boards the pass reads: every open board, or in an incremental
+    /// pass those with activity since `since`.
     boards: Vec<String>,
+    /// Their names, for messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    names: Vec<String>,
+    /// The board being read (in `boards`, or in `open` while counting).
     board: usize,
+    /// The oldest card id read from it so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     before: Option<String>,
+    /// Whether the boards have been listed (`boards` may be empty).
+    #[serde(default, skip_serializing_if = "is_false")]
+    listed: bool,
+    /// An incremental pass: what changed since this time (UTC, overlap
+    /// included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<DateTime<Utc>>,
+    /// Incremental: every open board; cards elsewhere are not in the
+    /// stream.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    open: Vec<String>,
+    /// Incremental: the current board is read whole.
+    #[serde(default, skip_serializing_if = "is_false")]
+    whole: bool,
+    /// Incremental: something may have left the stream.
+    #[serde(default, skip_serializing_if = "is_false")]
+    removals: bool,
+    /// Incremental, at its end: the open cards counted so far, board by
+    /// board of `open`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counted: Option<u64>,
+    /// Boards and cards skipped, and why, for the pass's gap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
+}
+
+#[expect(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+impl Cursor {
+    /// Moves on to the next board.
+    fn next_board(&mut self) {
+        self.board += 1;
+        self.before = None;
+        self.whole = false;
+    }
+
+    /// The name of the board being read, for messages.
+    fn board_name(&self) -> String {
+        let id = self.boards.get(self.board).map_or("", String::as_str);
+        match self.names.get(self.board).map(|name| name.trim()) {
+            Some(name) if !name.is_empty() => {
+                format!("board \"{}\"", crate::text::cap(name, 80))
+            }
+            _ => format!("board {id}"),
+        }
+    }
+
+    /// Skips the board being read, because of `why`.
+    fn skip_board(&mut self, why: &Skipped) {
+        let name = self.board_name();
+        tracing::warn!(board = %name, reason = %why, "Skipped a Trello board the sync could not read.");
+        self.skipped.push(format!("{name} ({why})"));
+        self.next_board();
+    }
+
+    /// The gap of a pass that skipped objects.
+    fn gap(&self) -> Option<String> {
+        if self.skipped.is_empty() {
+            return None;
+        }
+        let mut named = self.skipped[..self.skipped.len().min(MAX_NAMED)].join(", ");
+        if self.skipped.len() > MAX_NAMED {
+            named.push_str(&format!(" and {} more", self.skipped.len() - MAX_NAMED));
+        }
+        Some(format!(
+            "Trello did not let the sync read {named}; what it skipped stays as last synced"
+        ))
+    }
+}
+
+/// Why a board or card could not be read.
+#[derive(Debug)]
+enum Skipped {
+    /// A 404: deleted (during the sync, or since its activity was read).
+    Deleted,
+    /// A 401 while the token works: the member may not read it.
+    Denied(String),
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Deleted => f.write_str("deleted during the sync"),
+            Self::Denied(message) => write!(f, "access refused: {message}"),
+        }
+    }
+}
+
+/// A board or card asked for by id.
+enum Fetched<T> {
+    Found(T),
+    Gone(Skipped),
 }
 
 /// The fields of `/members/me` validation reads.
@@ -113,13 +261,107 @@ struct Member {
     full_name: String,
 }
 
-/// The fields a board or card is keyed and dated by.
+/// The fields a board or card is keyed, dated and placed by.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Keys {
     id: String,
     #[serde(default)]
     date_last_activity: Option<String>,
+    #[serde(default)]
+    closed: bool,
+    #[serde(default)]
+    name: String,
+    /// A card's board.
+    #[serde(default)]
+    id_board: Option<String>,
+}
+
+impl Keys {
+    fn last_activity(&self) -> Option<DateTime<Utc>> {
+        self.date_last_activity
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc))
+    }
+}
+
+/// An entry of a board's activity (`/boards/{id}/actions`).
+#[derive(Deserialize)]
+struct Action {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    data: ActionData,
+}
+
+#[derive(Default, Deserialize)]
+struct ActionData {
+    #[serde(default)]
+    card: Option<Reference>,
+    /// The fields the action changed, with their old values.
+    #[serde(default)]
+    old: Option<serde_json::Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    id: String,
+}
+
+/// What a board's actions since a time say about its cards.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    /// The cards to ask for, in id order.
+    cards: BTreeSet<String>,
+    /// The actions cannot say which cards changed: read the board whole.
+    whole: bool,
+    /// Cards may have left the stream.
+    removals: bool,
+}
+
+impl Changes {
+    fn of(actions: &[Action]) -> Self {
+        let mut changes = Self::default();
+        let mut deleted = BTreeSet::new();
+        for action in actions {
+            let old = |field: &str| {
+                action
+                    .data
+                    .old
+                    .as_ref()
+                    .is_some_and(|old| old.contains_key(field))
+            };
+            let card = action.data.card.as_ref().map(|card| card.id.clone());
+            match (action.kind.as_str(), card) {
+                ("deleteCard", Some(card)) => {
+                    changes.removals = true;
+                    deleted.insert(card);
+                }
+                ("updateList", _) if old("closed") || old("idBoard") => {
+                    changes.whole = true;
+                    changes.removals = true;
+                }
+                ("updateBoard", _) if old("closed") => {
+                    changes.whole = true;
+                    changes.removals = true;
+                }
+                ("moveListFromBoard" | "moveListToBoard", _) => {
+                    changes.whole = true;
+                    changes.removals = true;
+                }
+                ("addMemberToBoard" | "copyBoard" | "createBoard", _) => changes.whole = true,
+                (kind, Some(card)) => {
+                    changes.removals |= kind == "moveCardFromBoard" || old("closed");
+                    changes.cards.insert(card);
+                }
+                _ => {}
+            }
+        }
+        changes.cards.retain(|card| !deleted.contains(card));
+        changes
+    }
 }
 
 /// Trello's 429 body; other errors are plain text.
@@ -164,6 +406,18 @@ impl Connector for Trello {
     ) -> BoxFuture<'a, Result<Page, Error>> {
         self.page(credentials, stream, cursor).boxed()
     }
+
+    /// Cards changed since `since`, from the boards' activity; `boards`
+    /// (one request) is read whole every time.
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+        (stream == "cards").then(|| {
+            let cursor = Cursor {
+                since: Some(since - INCREMENTAL_OVERLAP),
+                ..Cursor::default()
+            };
+            serde_json::to_value(cursor).expect("a cursor serialises")
+        })
+    }
 }
 
 impl Trello {
@@ -175,7 +429,7 @@ impl Trello {
     ) -> Result<Page, Error> {
         match stream {
             "boards" => {
-                let boards = self.open_boards(credentials).await?;
+                let boards = self.boards(credentials, "open").await?;
                 Ok(Page {
                     records: boards.into_iter().map(record).collect(),
                     next: None,
@@ -192,7 +446,7 @@ impl Trello {
                             source,
                         })?
                     }
-                    None => self.first_cursor(credentials).await?,
+                    None => Cursor::default(),
                 };
                 self.cards(credentials, cursor).await
             }
@@ -203,55 +457,259 @@ impl Trello {
         }
     }
 
-    /// The member's open boards, as Trello sent them.
-    async fn open_boards(&self, credentials: &Credentials) -> Result<Vec<Item>, Error> {
-        let url = self.endpoint(&["members", "me", "boards"], &[("filter", "open")]);
+    /// The member's boards, `filter`ed (`open`, `all`), as Trello sent
+    /// them.
+    async fn boards(&self, credentials: &Credentials, filter: &str) -> Result<Vec<Item>, Error> {
+        let url = self.endpoint(&["members", "me", "boards"], &[("filter", filter)]);
         self.get(credentials, url).await
     }
 
-    /// The cursor of a `cards` sync's first page: every open board, from
-    /// the first.
-    async fn first_cursor(&self, credentials: &Credentials) -> Result<Cursor, Error> {
-        let boards = self.open_boards(credentials).await?;
-        Ok(Cursor {
-            boards: boards.into_iter().map(|board| board.keys.id).collect(),
-            board: 0,
-            before: None,
+    /// One page of the `cards` pass at `cursor`.
+    async fn cards(&self, credentials: &Credentials, mut cursor: Cursor) -> Result<Page, Error> {
+        // Cursors of passes begun before `listed` existed list their boards.
+        if !cursor.listed && cursor.boards.is_empty() {
+            self.list_boards(credentials, &mut cursor).await?;
+        }
+        let records = if cursor.counted.is_some() {
+            self.count_board(credentials, &mut cursor).await?;
+            Vec::new()
+        } else if cursor.board >= cursor.boards.len() {
+            Vec::new()
+        } else if cursor.since.is_some() && !cursor.whole {
+            self.board_changes(credentials, &mut cursor).await?
+        } else {
+            self.board_cards(credentials, &mut cursor).await?
+        };
+        let read = cursor.board >= cursor.boards.len();
+        if read && cursor.counted.is_none() && cursor.since.is_some() && cursor.removals {
+            // Something may have left the stream: count what it holds.
+            cursor.counted = Some(0);
+            cursor.board = 0;
+            cursor.before = None;
+        }
+        let done = match cursor.counted {
+            Some(_) => cursor.board >= cursor.open.len(),
+            None => read,
+        };
+        if !done {
+            return Ok(Page {
+                records,
+                next: Some(serde_json::to_value(&cursor).expect("a cursor serialises")),
+                total: None,
+                gap: None,
+                bytes: 0,
+            });
+        }
+        Ok(Page {
+            records,
+            next: None,
+            total: cursor.counted,
+            gap: cursor.gap(),
+            bytes: 0,
         })
     }
 
-    /// One page of cards at `cursor`.
-    async fn cards(&self, credentials: &Credentials, cursor: Cursor) -> Result<Page, Error> {
-        let Some(board) = cursor.boards.get(cursor.board) else {
-            return Ok(Page::finished());
+    /// Lists the boards a pass reads: every open one, or in an incremental
+    /// pass the open ones with activity since `since` (a board archived
+    /// since then means its cards left the stream).
+    async fn list_boards(
+        &self,
+        credentials: &Credentials,
+        cursor: &mut Cursor,
+    ) -> Result<(), Error> {
+        cursor.listed = true;
+        let Some(since) = cursor.since else {
+            for board in self.boards(credentials, "open").await? {
+                cursor.boards.push(board.keys.id);
+                cursor.names.push(board.keys.name);
+            }
+            return Ok(());
         };
+        for board in self.boards(credentials, "all").await? {
+            let active = board.keys.last_activity().is_none_or(|at| at >= since);
+            if board.keys.closed {
+                cursor.removals |= active;
+                continue;
+            }
+            cursor.open.push(board.keys.id.clone());
+            if active {
+                cursor.boards.push(board.keys.id);
+                cursor.names.push(board.keys.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next page of the current board's open cards, newest first.
+    async fn board_cards(
+        &self,
+        credentials: &Credentials,
+        cursor: &mut Cursor,
+    ) -> Result<Vec<Record>, Error> {
+        let board = cursor.boards[cursor.board].clone();
         let limit = self.page_size.to_string();
         let mut query = vec![("limit", limit.as_str())];
         query.extend(cursor.before.as_deref().map(|before| ("before", before)));
-        let url = self.endpoint(&["boards", board, "cards"], &query);
-        let cards: Vec<Item> = self.get(credentials, url).await?;
+        let url = self.endpoint(&["boards", &board, "cards"], &query);
+        let cards: Vec<Item> = match self.get_object(credentials, url).await? {
+            Fetched::Found(cards) => cards,
+            Fetched::Gone(why) => {
+                cursor.skip_board(&why);
+                return Ok(Vec::new());
+            }
+        };
         let full = cards.len() >= self.page_size as usize;
         // Newest first, so the smallest id is the oldest card read.
-        let oldest = cards.iter().map(|card| card.keys.id.clone()).min();
-        let next = match oldest {
-            Some(oldest) if full => Some(Cursor {
-                before: Some(oldest),
-                ..cursor
-            }),
-            _ => Some(Cursor {
-                board: cursor.board + 1,
-                before: None,
-                ..cursor
-            })
-            .filter(|next| next.board < next.boards.len()),
+        match cards.iter().map(|card| card.keys.id.clone()).min() {
+            Some(oldest) if full => cursor.before = Some(oldest),
+            _ => cursor.next_board(),
+        }
+        Ok(cards
+            .into_iter()
+            .filter(|card| !card.keys.closed)
+            .map(record)
+            .collect())
+    }
+
+    /// The cards of the current board that its actions since
+    /// `cursor.since` name, or its first page of cards when they cannot
+    /// say.
+    async fn board_changes(
+        &self,
+        credentials: &Credentials,
+        cursor: &mut Cursor,
+    ) -> Result<Vec<Record>, Error> {
+        let board = cursor.boards[cursor.board].clone();
+        let since = cursor.since.unwrap_or_default();
+        let changes = match self.actions(credentials, &board, since).await? {
+            Fetched::Found(Some(actions)) => Changes::of(&actions),
+            // Too busy to go through action by action.
+            Fetched::Found(None) => Changes {
+                whole: true,
+                removals: true,
+                ..Changes::default()
+            },
+            Fetched::Gone(why) => {
+                cursor.skip_board(&why);
+                return Ok(Vec::new());
+            }
         };
-        Ok(Page {
-            records: cards.into_iter().map(record).collect(),
-            next: next.map(|next| serde_json::to_value(next).expect("a cursor serialises")),
-            total: None,
-            gap: None,
-            bytes: 0,
-        })
+        cursor.removals |= changes.removals;
+        if changes.whole || changes.cards.len() > FETCH_SINGLY {
+            cursor.whole = true;
+            cursor.before = None;
+            return self.board_cards(credentials, cursor).await;
+        }
+        let mut records = Vec::new();
+        for card in changes.cards {
+            let url = self.endpoint(&["cards", &card], &[]);
+            match self.get_object::<Item>(credentials, url).await? {
+                Fetched::Found(item) => match item.keys.id_board.as_deref() {
+                    Some(on) if !item.keys.closed && on == board => records.push(record(item)),
+                    // Moved to another open board: read there, where the
+                    // move is in the activity too.
+                    Some(on) if !item.keys.closed && cursor.open.iter().any(|open| open == on) => {}
+                    _ => cursor.removals = true,
+                },
+                Fetched::Gone(Skipped::Deleted) => cursor.removals = true,
+                Fetched::Gone(why) => {
+                    tracing::warn!(card, reason = %why, "Skipped a Trello card the sync could not read.");
+                    cursor.skipped.push(format!("card {card} ({why})"));
+                }
+            }
+        }
+        cursor.next_board();
+        Ok(records)
+    }
+
+    /// Board `board`'s actions since `since`, newest first; `None` when
+    /// there are more than [`MAX_ACTION_PAGES`] pages of them.
+    async fn actions(
+        &self,
+        credentials: &Credentials,
+        board: &str,
+        since: DateTime<Utc>,
+    ) -> Result<Fetched<Option<Vec<Action>>>, Error> {
+        let since = since.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let limit = MAX_ACTIONS.to_string();
+        let mut actions = Vec::new();
+        let mut before: Option<String> = None;
+        for _ in 0..MAX_ACTION_PAGES {
+            let mut query = vec![
+                ("filter", "all"),
+                ("since", since.as_str()),
+                ("limit", limit.as_str()),
+                ("fields", "type,date,data"),
+                ("memberCreator", "false"),
+            ];
+            query.extend(before.as_deref().map(|before| ("before", before)));
+            let url = self.endpoint(&["boards", board, "actions"], &query);
+            let page: Vec<Action> = match self.get_object(credentials, url).await? {
+                Fetched::Found(page) => page,
+                Fetched::Gone(why) => return Ok(Fetched::Gone(why)),
+            };
+            let full = page.len() >= MAX_ACTIONS;
+            before = page.iter().map(|action| action.id.clone()).min();
+            actions.extend(page);
+            if !full {
+                return Ok(Fetched::Found(Some(actions)));
+            }
+        }
+        Ok(Fetched::Found(None))
+    }
+
+    /// Counts the open cards of the open board `cursor.board` (ids only),
+    /// adding them to `cursor.counted`. A board gone meanwhile counts none.
+    async fn count_board(
+        &self,
+        credentials: &Credentials,
+        cursor: &mut Cursor,
+    ) -> Result<(), Error> {
+        let board = cursor.open[cursor.board].clone();
+        let limit = MAX_CARDS.to_string();
+        let mut counted = 0;
+        let mut before: Option<String> = None;
+        loop {
+            let mut query = vec![("fields", "id,closed"), ("limit", limit.as_str())];
+            query.extend(before.as_deref().map(|before| ("before", before)));
+            let url = self.endpoint(&["boards", &board, "cards"], &query);
+            let Fetched::Found(cards) = self.get_object::<Vec<Item>>(credentials, url).await?
+            else {
+                break;
+            };
+            counted += cards.iter().filter(|card| !card.keys.closed).count() as u64;
+            before = cards.iter().map(|card| card.keys.id.clone()).min();
+            if cards.len() < MAX_CARDS as usize {
+                break;
+            }
+        }
+        cursor.counted = Some(cursor.counted.unwrap_or(0) + counted);
+        cursor.board += 1;
+        cursor.before = None;
+        Ok(())
+    }
+
+    /// GETs one board's or card's `url` like [`get`](Self::get), telling a
+    /// board or card that is gone (404) or closed to the member (401 while
+    /// the token still works) from a failure of the whole sync.
+    async fn get_object<T: DeserializeOwned>(
+        &self,
+        credentials: &Credentials,
+        url: Url,
+    ) -> Result<Fetched<T>, Error> {
+        match self.get(credentials, url).await {
+            Ok(found) => Ok(Fetched::Found(found)),
+            Err(Error::Rejected { status: 404, .. }) => Ok(Fetched::Gone(Skipped::Deleted)),
+            Err(Error::TokenRejected { message, .. }) if !refuses_token(&message) => {
+                // The token, or this object? Ask whose token it is: a 401
+                // there too is the token's, and ends the sync.
+                let _: Member = self
+                    .get(credentials, self.endpoint(&["members", "me"], &[]))
+                    .await?;
+                Ok(Fetched::Gone(Skipped::Denied(message)))
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// `segments` below the API root, with `query`.
@@ -318,14 +776,24 @@ impl<'de> Deserialize<'de> for Item {
 /// `dateLastActivity` (ISO 8601 with milliseconds and `Z`).
 fn record(Item { keys, payload }: Item) -> Record {
     Record {
-        updated_at: keys
-            .date_last_activity
-            .as_deref()
-            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-            .map(|at| at.with_timezone(&Utc)),
+        updated_at: keys.last_activity(),
         external_id: keys.id,
         payload,
     }
+}
+
+/// Whether a 401's text says the token or key itself is refused, rather
+/// than access to one object.
+fn refuses_token(message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
+    [
+        "invalid token",
+        "expired token",
+        "invalid key",
+        "token not found",
+    ]
+    .iter()
+    .any(|refusal| message.contains(refusal))
 }
 
 /// The error for a failed Trello response. 401 bodies are plain text
@@ -509,6 +977,88 @@ mod tests {
             "Trello refused the request to https://api.trello.com/1/boards/x/cards with HTTP 400 \
              (unknown: invalid id)"
         );
+    }
+
+    fn actions(actions: Value) -> Vec<Action> {
+        serde_json::from_value(actions).unwrap()
+    }
+
+    #[test]
+    fn actions_name_the_cards_to_ask_for_and_whether_any_left() {
+        let changes = Changes::of(&actions(json!([
+            {"id": "a6", "type": "commentCard", "data": {"card": {"id": "c1"}, "text": "hi"}},
+            {"id": "a5", "type": "updateCard", "data": {"card": {"id": "c2"}, "old": {"name": "x"}}},
+            {"id": "a4", "type": "deleteCard", "data": {"card": {"id": "c3"}}},
+            {"id": "a3", "type": "createCard", "data": {"card": {"id": "c3"}}},
+            {"id": "a2", "type": "updateBoard", "data": {"old": {"name": "Old name"}}},
+        ])));
+
+        assert_eq!(
+            changes,
+            Changes {
+                cards: ["c1", "c2"].map(str::to_owned).into(),
+                whole: false,
+                removals: true,
+            }
+        );
+        let edits = Changes::of(&actions(json!([
+            {"id": "a1", "type": "updateCard", "data": {"card": {"id": "c1"}, "old": {"idList": "l"}}},
+        ])));
+        assert!(!edits.removals && !edits.whole);
+    }
+
+    #[test]
+    fn cards_archived_or_moved_away_may_have_left_and_are_asked_for() {
+        for (kind, old) in [
+            ("updateCard", json!({"closed": false})),
+            ("moveCardFromBoard", Value::Null),
+        ] {
+            let changes = Changes::of(&actions(json!([
+                {"id": "a1", "type": kind, "data": {"card": {"id": "c1"}, "old": old}},
+            ])));
+
+            assert!(changes.removals && !changes.whole, "{kind}");
+            assert_eq!(changes.cards.len(), 1, "{kind}");
+        }
+    }
+
+    #[test]
+    fn lists_archived_or_moved_and_boards_reopened_or_joined_need_a_whole_read() {
+        for action in [
+            json!({"id": "a1", "type": "updateList", "data": {"old": {"closed": false}}}),
+            json!({"id": "a1", "type": "updateList", "data": {"old": {"idBoard": "b0"}}}),
+            json!({"id": "a1", "type": "moveListToBoard", "data": {}}),
+            json!({"id": "a1", "type": "updateBoard", "data": {"old": {"closed": true}}}),
+            json!({"id": "a1", "type": "addMemberToBoard", "data": {}}),
+        ] {
+            let changes = Changes::of(&actions(json!([action.clone()])));
+
+            assert!(changes.whole, "{action}");
+        }
+    }
+
+    #[test]
+    fn a_gap_names_the_first_skipped_objects_and_counts_the_rest() {
+        let cursor = Cursor {
+            skipped: (1..=7).map(|n| format!("board {n} (gone)")).collect(),
+            ..Cursor::default()
+        };
+
+        let gap = cursor.gap().unwrap();
+
+        assert!(gap.contains("board 5 (gone) and 2 more;"), "{gap}");
+        assert!(!gap.contains("board 6"), "{gap}");
+        assert_eq!(Cursor::default().gap(), None);
+    }
+
+    #[test]
+    fn only_a_401_about_the_token_or_key_refuses_the_token() {
+        for message in ["invalid token", "expired token", "invalid key"] {
+            assert!(refuses_token(message), "{message}");
+        }
+        for message in ["unauthorized permission requested", "unauthorized", ""] {
+            assert!(!refuses_token(message), "{message}");
+        }
     }
 
     #[test]

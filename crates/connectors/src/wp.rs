@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
 use reqwest::{
     StatusCode, Url,
@@ -30,12 +30,15 @@ pub(crate) enum Api {
     WordPress,
     /// The FluentCRM plugin, `fluent-crm/v2`.
     FluentCrm,
+    /// The REST API's index (`/wp-json/` itself): the site's name and
+    /// timezone.
+    Index,
 }
 
 impl Api {
     fn name(self) -> &'static str {
         match self {
-            Self::WordPress => "WordPress",
+            Self::WordPress | Self::Index => "WordPress",
             Self::FluentCrm => "FluentCRM",
         }
     }
@@ -44,6 +47,7 @@ impl Api {
         match self {
             Self::WordPress => "wp/v2",
             Self::FluentCrm => "fluent-crm/v2",
+            Self::Index => "",
         }
     }
 }
@@ -136,6 +140,32 @@ impl<'a> Site<'a> {
         Ok(Account::new(&self.display, &format!("{user} on {host}")))
     }
 
+    /// The site's offset from UTC, from the `gmt_offset` (hours, written as
+    /// a number or a string) of the REST API's index, with the bytes read:
+    /// what turns UTC into the site-local times plugins such as FluentCRM
+    /// store.
+    pub(crate) async fn utc_offset(&self, http: &Http) -> Result<(TimeDelta, u64), Error> {
+        #[derive(Deserialize)]
+        struct Index {
+            #[serde(default)]
+            gmt_offset: Value,
+        }
+
+        let reply: Reply<Index> = self.get(http, Api::Index, "", &[]).await?;
+        let hours = match &reply.body.gmt_offset {
+            Value::Number(hours) => hours.as_f64(),
+            Value::String(hours) if hours.trim().is_empty() => Some(0.0),
+            Value::String(hours) => hours.trim().parse().ok(),
+            _ => None,
+        };
+        // Real offsets lie within -12 and +14 hours; anything else is not
+        // an offset, and UTC is the best guess.
+        let minutes = hours
+            .filter(|hours| (-14.0..=14.0).contains(hours))
+            .map_or(0, |hours| (hours * 60.0).round() as i64);
+        Ok((TimeDelta::minutes(minutes), reply.bytes))
+    }
+
     /// GETs `route` of `api` with `query`, retrying transient failures,
     /// and decodes the JSON body.
     ///
@@ -173,7 +203,10 @@ impl<'a> Site<'a> {
     }
 
     fn route(&self, api: Api, route: &str) -> Url {
-        let path = format!("{}/{route}", api.namespace());
+        let path = match api.namespace() {
+            "" => route.to_owned(),
+            namespace => format!("{namespace}/{route}"),
+        };
         if let Some(root) = self.query_root.get() {
             let mut url = root.clone();
             url.query_pairs_mut()

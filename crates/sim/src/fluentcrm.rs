@@ -1,9 +1,21 @@
 //! FluentCRM's `fluent-crm/v2` routes: `subscribers` and `lists`.
+//!
+//! `subscribers` is FluentCRM's `ContactsQuery`: sorted by one column
+//! (`sort_by`, which must be a fillable column or `id`; `sort_type`
+//! `DESC` by default) with nothing to break ties, so contacts that share
+//! an `updated_at` come in no defined order, which differs between pages;
+//! with `filter_type=advanced`, `advanced_filters` (JSON: groups that are
+//! OR-ed, of items that are AND-ed, each
+//! `{"source": ["subscriber", column], "operator", "value"}`) becomes a
+//! plain `WHERE column operator value`, which is how a client asks for
+//! contacts changed since a time (`updated_at >= ...`, in site time) or
+//! after an id (`id > ...`).
 
 use std::{cmp::Ordering, collections::HashMap};
 
 use axum::{Json, extract::Query, http::StatusCode};
-use chrono::NaiveDateTime;
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
@@ -22,16 +34,35 @@ pub(crate) async fn subscribers(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, RestError> {
     let crm = authorize(&caller)?;
-    let mut items: Vec<&Subscriber> = crm.subscribers.iter().collect();
+    let groups = advanced_filters(&query);
+    let mut items: Vec<&Subscriber> = crm
+        .subscribers
+        .iter()
+        .filter(|subscriber| {
+            groups.is_empty()
+                || groups
+                    .iter()
+                    .any(|group| group.iter().all(|item| item.keeps(subscriber)))
+        })
+        .collect();
     let sort_by = query.get("sort_by").map_or("id", String::as_str);
+    // MySQL returns rows that tie on the sort column in no defined order,
+    // and in a different one for another LIMIT/OFFSET: scrambled by page.
+    let window = query
+        .get("page")
+        .and_then(|page| page.parse::<u64>().ok())
+        .unwrap_or(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let scramble = |id: u64| (id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ window).rotate_left(17);
     items.sort_by(|a, b| {
         let by_field = match sort_by {
+            "id" => a.id.cmp(&b.id),
             "email" => a.email.cmp(&b.email),
             "created_at" => a.created_at.cmp(&b.created_at),
             "updated_at" => a.updated_at.cmp(&b.updated_at),
             _ => Ordering::Equal,
         };
-        by_field.then(a.id.cmp(&b.id))
+        by_field.then_with(|| scramble(a.id).cmp(&scramble(b.id)))
     });
     if descending(&query, "sort_type") {
         items.reverse();
@@ -85,6 +116,98 @@ fn authorize(caller: &Caller) -> Result<&Crm, RestError> {
     ))
 }
 
+/// One item of `advanced_filters`, as FluentCRM reads it.
+#[derive(Deserialize)]
+struct FilterItem {
+    source: Vec<String>,
+    operator: String,
+    #[serde(default)]
+    value: Value,
+}
+
+/// The groups of `advanced_filters` when `filter_type=advanced`: items
+/// without a source pair or an operator are dropped, as FluentCRM drops
+/// them, and so are sources other than the contact's own columns.
+fn advanced_filters(query: &HashMap<String, String>) -> Vec<Vec<FilterItem>> {
+    if query.get("filter_type").map(String::as_str) != Some("advanced") {
+        return Vec::new();
+    }
+    let Some(groups) = query
+        .get("advanced_filters")
+        .and_then(|raw| serde_json::from_str::<Vec<Vec<FilterItem>>>(raw).ok())
+    else {
+        return Vec::new();
+    };
+    groups
+        .into_iter()
+        .map(|group| {
+            group
+                .into_iter()
+                .filter(|item| {
+                    item.source.len() == 2
+                        && item.source[0] == "subscriber"
+                        && !item.source[1].is_empty()
+                        && !item.operator.is_empty()
+                })
+                .collect::<Vec<_>>()
+        })
+        .filter(|group| !group.is_empty())
+        .collect()
+}
+
+impl FilterItem {
+    /// `WHERE column operator value` for `subscriber`.
+    fn keeps(&self, subscriber: &Subscriber) -> bool {
+        let value = match &self.value {
+            Value::String(text) => text.clone(),
+            Value::Number(number) => number.to_string(),
+            _ => return false,
+        };
+        let ordering = match self.source[1].as_str() {
+            "id" => match value.trim().parse::<u64>() {
+                Ok(value) => subscriber.id.cmp(&value),
+                Err(_) => return false,
+            },
+            "updated_at" | "created_at" => {
+                let Some(value) = mysql_datetime(&value) else {
+                    return false;
+                };
+                let column = if self.source[1] == "updated_at" {
+                    subscriber.updated_at
+                } else {
+                    subscriber.created_at
+                };
+                column.cmp(&value)
+            }
+            "email" => subscriber.email.as_str().cmp(value.as_str()),
+            "status" => subscriber.status.cmp(value.as_str()),
+            // Other columns are not simulated: the item matches nothing.
+            _ => return false,
+        };
+        match self.operator.as_str() {
+            "=" => ordering.is_eq(),
+            "!=" | "<>" => ordering.is_ne(),
+            ">" => ordering.is_gt(),
+            ">=" => ordering.is_ge(),
+            "<" => ordering.is_lt(),
+            "<=" => ordering.is_le(),
+            _ => false,
+        }
+    }
+}
+
+/// A string MySQL reads as a DATETIME: `YYYY-MM-DD HH:MM:SS` or a date.
+fn mysql_datetime(value: &str) -> Option<NaiveDateTime> {
+    let value = value.trim();
+    NaiveDateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .or_else(|| {
+            NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .ok()
+                .and_then(|date| date.and_hms_opt(0, 0, 0))
+        })
+}
+
 fn descending(query: &HashMap<String, String>, param: &str) -> bool {
     !query
         .get(param)
@@ -131,12 +254,12 @@ fn paginate<T>(items: &[&T], query: &HashMap<String, String>, render: fn(&T) -> 
     })
 }
 
-/// A contact. Numeric columns come back as strings, as MySQL hands them
-/// to PHP.
+/// A contact. The id is a number (Eloquent casts an incrementing key);
+/// other numeric columns come back as strings, as MySQL hands them to PHP.
 fn render_subscriber(subscriber: &Subscriber) -> Value {
     let full_name = format!("{} {}", subscriber.first_name, subscriber.last_name);
     json!({
-        "id": subscriber.id.to_string(),
+        "id": subscriber.id,
         "user_id": null,
         "hash": format!("{:032x}", subscriber.id.wrapping_mul(0x9e37_79b9)),
         "contact_owner": null,
@@ -173,7 +296,7 @@ fn render_subscriber(subscriber: &Subscriber) -> Value {
 
 fn render_list(list: &List) -> Value {
     json!({
-        "id": list.id.to_string(),
+        "id": list.id,
         "title": list.title,
         "slug": list.slug,
         "description": "",

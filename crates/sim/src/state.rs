@@ -8,7 +8,7 @@ use std::{
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
 use crate::{
-    Collection, Error, SiteChange,
+    Collection, Error, SiteChange, TrelloChange,
     config::{GoogleConfig, LinkedInConfig, MetaConfig, Role, SiteConfig, TrelloConfig},
     fault::{Fault, Faults},
     google::Google,
@@ -16,6 +16,20 @@ use crate::{
     meta::Meta,
     trello::Trello,
 };
+
+/// A change to a site's or a Trello member's content.
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    /// To the site named by the fault target.
+    Site(SiteChange),
+    /// To a Trello member's boards.
+    Trello {
+        /// The member's username.
+        member: String,
+        /// What changes.
+        change: TrelloChange,
+    },
+}
 
 /// Everything the routes read and the handle changes.
 #[derive(Debug)]
@@ -34,8 +48,9 @@ struct World {
     /// Requests received per fault target (site name or `google:{user}`),
     /// known or not.
     requests: HashMap<String, u64>,
-    /// Content changes waiting for a site's request count to reach theirs.
-    scheduled: Vec<(String, u64, SiteChange)>,
+    /// Content changes waiting for their fault target's request count
+    /// (a site's, or a Trello member's) to reach theirs.
+    scheduled: Vec<(String, u64, Change)>,
     google: Google,
     trello: Trello,
     meta: Meta,
@@ -111,9 +126,17 @@ impl State {
             .partition(|(name, at, _)| name == site && *at <= count);
         world.scheduled = waiting;
         for (_, _, change) in due {
-            world.change_site(site, &change);
+            world.apply(site, &change);
         }
         world.faults.take(site)
+    }
+
+    /// Applies every scheduled change now, whatever its request count.
+    pub(crate) fn apply_scheduled(&self) {
+        let mut world = self.world();
+        for (target, _, change) in std::mem::take(&mut world.scheduled) {
+            world.apply(&target, &change);
+        }
     }
 
     /// See [`SimHandle::change_site`](crate::SimHandle::change_site).
@@ -121,11 +144,13 @@ impl State {
         self.world().change_site(site, change)
     }
 
-    /// See [`SimHandle::change_site_on_request`](crate::SimHandle::change_site_on_request).
-    pub(crate) fn schedule_change(&self, site: &str, requests: u64, change: SiteChange) {
+    /// Schedules `change` for just before `target` (a fault target: a
+    /// site name, or `trello:{member}`) answers its `requests`-th request
+    /// from now.
+    pub(crate) fn schedule_change(&self, target: &str, requests: u64, change: Change) {
         let mut world = self.world();
-        let at = world.requests.get(site).copied().unwrap_or(0) + requests.max(1);
-        world.scheduled.push((site.to_owned(), at, change));
+        let at = world.requests.get(target).copied().unwrap_or(0) + requests.max(1);
+        world.scheduled.push((target.to_owned(), at, change));
     }
 
     /// See [`SimHandle::published`](crate::SimHandle::published).
@@ -148,6 +173,34 @@ impl State {
             .collect();
         published.sort_unstable();
         published
+    }
+
+    /// See [`SimHandle::subscribers`](crate::SimHandle::subscribers).
+    pub(crate) fn subscribers(&self, site: &str) -> Vec<(u64, NaiveDateTime)> {
+        let Some(crm) = self.site(site).and_then(|site| site.crm.clone()) else {
+            return Vec::new();
+        };
+        let mut subscribers: Vec<_> = crm
+            .subscribers
+            .iter()
+            .map(|subscriber| (subscriber.id, subscriber.updated_at))
+            .collect();
+        subscribers.sort_unstable();
+        subscribers
+    }
+
+    /// See [`SimHandle::crm_lists`](crate::SimHandle::crm_lists).
+    pub(crate) fn crm_lists(&self, site: &str) -> Vec<(u64, NaiveDateTime)> {
+        let Some(crm) = self.site(site).and_then(|site| site.crm.clone()) else {
+            return Vec::new();
+        };
+        let mut lists: Vec<_> = crm
+            .lists
+            .iter()
+            .map(|list| (list.id, list.updated_at))
+            .collect();
+        lists.sort_unstable();
+        lists
     }
 
     pub(crate) fn site(&self, name: &str) -> Option<Arc<Site>> {
@@ -187,6 +240,18 @@ impl World {
             return Vec::new();
         };
         Arc::make_mut(site).change(change)
+    }
+
+    /// Applies a scheduled `change` whose fault target is `target`.
+    fn apply(&mut self, target: &str, change: &Change) {
+        match change {
+            Change::Site(change) => {
+                self.change_site(target, change);
+            }
+            Change::Trello { member, change } => {
+                self.trello.change(member, change);
+            }
+        }
     }
 }
 
@@ -331,6 +396,11 @@ impl Site {
     /// Applies `change`; returns the ids created or changed.
     fn change(&mut self, change: &SiteChange) -> Vec<u64> {
         let now = now();
+        if let Some(crm) = &mut self.crm
+            && let Some(ids) = crm.change(change, now + self.utc_offset)
+        {
+            return ids;
+        }
         let (id, status) = match *change {
             SiteChange::Create {
                 collection,
@@ -380,6 +450,13 @@ impl Site {
             SiteChange::Trash { id } => (id, Some(PostStatus::Trash)),
             SiteChange::Unpublish { id } => (id, Some(PostStatus::Draft)),
             SiteChange::Publish { id } => (id, Some(PostStatus::Publish)),
+            // A site without FluentCRM has no contacts or lists to change.
+            SiteChange::CreateSubscribers { .. }
+            | SiteChange::EditSubscriber { .. }
+            | SiteChange::DeleteSubscriber { .. }
+            | SiteChange::CreateLists { .. }
+            | SiteChange::EditList { .. }
+            | SiteChange::DeleteList { .. } => return Vec::new(),
         };
         let Some(post) = self
             .posts
@@ -398,16 +475,92 @@ impl Site {
     }
 }
 
+impl Crm {
+    /// Applies `change` if it is a FluentCRM one, at site-local time
+    /// `now`; returns the ids created or changed, or `None` for a change to
+    /// posts or pages.
+    fn change(&mut self, change: &SiteChange, now: NaiveDateTime) -> Option<Vec<u64>> {
+        let changed = |found: bool, id: u64| if found { vec![id] } else { Vec::new() };
+        Some(match *change {
+            SiteChange::CreateSubscribers { count } => {
+                let next = self.subscribers.iter().map(|s| s.id).max().unwrap_or(0);
+                let created: Vec<Subscriber> = (next + 1..=next + u64::from(count))
+                    .map(|id| Subscriber {
+                        created_at: now,
+                        updated_at: now,
+                        ..subscriber(id, TimeDelta::zero())
+                    })
+                    .collect();
+                let ids = created.iter().map(|s| s.id).collect();
+                self.subscribers.extend(created);
+                ids
+            }
+            SiteChange::EditSubscriber { id } => {
+                let found = self.subscribers.iter_mut().find(|s| s.id == id);
+                let edited = found.is_some();
+                if let Some(subscriber) = found {
+                    subscriber.last_name = format!(
+                        "{} (edited)",
+                        subscriber.last_name.trim_end_matches(" (edited)")
+                    );
+                    subscriber.updated_at = now;
+                }
+                changed(edited, id)
+            }
+            SiteChange::DeleteSubscriber { id } => {
+                let before = self.subscribers.len();
+                self.subscribers.retain(|s| s.id != id);
+                changed(before != self.subscribers.len(), id)
+            }
+            SiteChange::CreateLists { count } => {
+                let next = self.lists.iter().map(|l| l.id).max().unwrap_or(0);
+                let created: Vec<List> = (next + 1..=next + u64::from(count))
+                    .map(|id| List {
+                        created_at: now,
+                        updated_at: now,
+                        ..list(id, 0, TimeDelta::zero())
+                    })
+                    .collect();
+                let ids = created.iter().map(|l| l.id).collect();
+                self.lists.extend(created);
+                ids
+            }
+            SiteChange::EditList { id } => {
+                let found = self.lists.iter_mut().find(|l| l.id == id);
+                let edited = found.is_some();
+                if let Some(list) = found {
+                    list.title = format!("{} (edited)", list.title.trim_end_matches(" (edited)"));
+                    list.updated_at = now;
+                }
+                changed(edited, id)
+            }
+            SiteChange::DeleteList { id } => {
+                let before = self.lists.len();
+                self.lists.retain(|l| l.id != id);
+                changed(before != self.lists.len(), id)
+            }
+            SiteChange::Create { .. }
+            | SiteChange::Edit { .. }
+            | SiteChange::Trash { .. }
+            | SiteChange::Unpublish { .. }
+            | SiteChange::Publish { .. }
+            | SiteChange::Delete { .. } => return None,
+        })
+    }
+}
+
 /// The current time in UTC to the second, as WordPress stores it.
 fn now() -> NaiveDateTime {
     let now = chrono::Utc::now().naive_utc();
     now - TimeDelta::nanoseconds(i64::from(now.and_utc().timestamp_subsec_nanos()))
 }
 
-/// The `n`th post or page, with id `id`. Modification times are scattered
-/// so that modification order differs from id order, with some ties.
+/// The `n`th post or page, with id `id`, published 5 minutes after the
+/// one before (so a site of 100,000 posts is still in the past).
+/// Modification times are scattered so that modification order differs
+/// from id order, with some ties.
 fn post(id: u64, n: u64, kind: &str) -> Post {
-    let date_gmt = epoch() + hours(n * 5);
+    let date_gmt = epoch() + TimeDelta::minutes(i64::try_from(n * 5).unwrap_or(i64::MAX));
     Post {
         id,
         title: format!("{kind} {n}"),

@@ -1,16 +1,19 @@
 //! Trello under `/trello`: three-legged OAuth 1.0a (`/1/OAuthGetRequestToken`,
 //! `/1/OAuthAuthorizeToken`, `/1/OAuthGetAccessToken`) and the REST routes
 //! the connector reads (`/1/members/me`, `/1/members/me/boards`,
-//! `/1/boards/{id}/cards`), with Trello's quirks: form-encoded token
-//! answers, tokens that die after 30 days unless `expiration=never` was
-//! asked for, bare JSON arrays, plain-text 401s, JSON 429s without
-//! `Retry-After`, and lower-case `x-rate-limit-api-*` headers on every
-//! answer of the REST routes.
+//! `/1/boards/{id}/cards`, `/1/boards/{id}/actions`, `/1/cards/{id}`), with
+//! Trello's quirks: form-encoded token answers, tokens that die after 30
+//! days unless `expiration=never` was asked for, bare JSON arrays,
+//! plain-text 401s, JSON 429s without `Retry-After`, and lower-case
+//! `x-rate-limit-api-*` headers on every answer of the REST routes. The
+//! boards' content and the actions changes leave on them live in
+//! [`boards`].
 //!
 //! Every request's OAuth 1.0a signature is checked (HMAC-SHA1 only), and
 //! unknown consumer keys, bad signatures, timestamps more than five
 //! minutes off and nonces seen before are refused with a plain-text 401.
 
+mod boards;
 mod oauth1;
 
 use std::{
@@ -30,16 +33,18 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
+    TrelloChange,
     config::{TrelloConfig, TrelloMemberConfig},
     fault::Fault,
     state::State,
 };
+use boards::{Board, Ids, Member};
 use oauth1::{Malformed, Request, Signed};
 
 /// Where [`router`] is mounted: signatures cover the full path.
@@ -51,13 +56,6 @@ const TIMESTAMP_WINDOW_SECS: i64 = 300;
 /// The most cards `/boards/{id}/cards` returns per request.
 const MAX_LIMIT: usize = 1000;
 
-/// Object ids' kinds (hex digits 9 and 10), so members, boards, lists and
-/// cards never share an id.
-const MEMBER: u8 = 1;
-const BOARD: u8 = 2;
-const LIST: u8 = 3;
-const CARD: u8 = 4;
-
 pub(crate) fn router() -> Router<Arc<State>> {
     Router::new()
         .route("/1/OAuthGetRequestToken", post(request_token))
@@ -66,6 +64,8 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/1/members/me", get(member))
         .route("/1/members/me/boards", get(boards))
         .route("/1/boards/{id}/cards", get(cards))
+        .route("/1/boards/{id}/actions", get(actions))
+        .route("/1/cards/{id}", get(card))
         .route("/1/tokens/{token}", delete(revoke_token))
 }
 
@@ -93,6 +93,8 @@ pub struct TrelloToken {
 pub(crate) struct Trello {
     config: TrelloConfig,
     members: Vec<Member>,
+    /// Makes every object id unique.
+    ids: Ids,
     request_tokens: HashMap<String, RequestGrant>,
     access_tokens: HashMap<String, AccessGrant>,
     /// Nonces seen, by consumer key, token, timestamp and nonce, with the
@@ -133,68 +135,106 @@ struct Bucket {
     used: u32,
 }
 
-/// A seeded member.
-#[derive(Debug)]
-struct Member {
-    id: String,
-    username: String,
-    full_name: String,
-    boards: Vec<Board>,
-}
-
-#[derive(Debug)]
-struct Board {
-    id: String,
-    list: String,
-    name: String,
-    closed: bool,
-    created: DateTime<Utc>,
-    cards: Vec<Card>,
-}
-
-#[derive(Debug)]
-struct Card {
-    id: String,
-    number: u32,
-    last_activity: DateTime<Utc>,
-}
-
-/// The moment seeded content starts from.
-fn epoch() -> DateTime<Utc> {
-    NaiveDate::from_ymd_opt(2024, 1, 1)
-        .and_then(|date| date.and_hms_opt(8, 0, 0))
-        .expect("a valid date")
-        .and_utc()
-}
-
-/// A 24-hex object id: the creation time in seconds (8 hex digits), the
-/// kind (2) and a sequence number (14), so ids sort by creation.
-fn object_id(created: DateTime<Utc>, kind: u8, sequence: u64) -> String {
-    format!("{:08x}{kind:02x}{sequence:014x}", created.timestamp())
-}
-
-/// ISO 8601 with milliseconds and `Z`, as Trello writes dates.
-fn iso(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
 impl Trello {
     pub(crate) fn new(config: &TrelloConfig) -> Self {
-        let mut sequence = 0_u64;
+        let mut ids = Ids::default();
         let members = config
             .members
             .iter()
             .zip(0_i64..)
-            .map(|(member, index)| seed_member(member, index, &mut sequence))
+            .map(|(member, index)| boards::seed_member(member, index, &mut ids))
             .collect();
         Self {
             config: config.clone(),
             members,
+            ids,
             request_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
             nonces: HashMap::new(),
             buckets: HashMap::new(),
             issued: 0,
+        }
+    }
+
+    /// See [`SimHandle::set_trello_member`](crate::SimHandle::set_trello_member).
+    pub(crate) fn set_member(&mut self, config: &TrelloMemberConfig) {
+        let index = self
+            .members
+            .iter()
+            .position(|member| member.username == config.username)
+            .unwrap_or(self.members.len());
+        let seeded = boards::seed_member(
+            config,
+            i64::try_from(index).unwrap_or(i64::MAX),
+            &mut self.ids,
+        );
+        match self.members.get_mut(index) {
+            Some(member) => *member = seeded,
+            None => self.members.push(seeded),
+        }
+    }
+
+    /// See [`SimHandle::set_trello_limits`](crate::SimHandle::set_trello_limits).
+    pub(crate) fn set_limits(&mut self, token_limit: u32, key_limit: u32) {
+        self.config.token_limit = token_limit;
+        self.config.key_limit = key_limit;
+    }
+
+    /// See [`SimHandle::change_trello`](crate::SimHandle::change_trello).
+    pub(crate) fn change(&mut self, member: &str, change: &TrelloChange) -> Vec<String> {
+        let Some(member) = self.members.iter_mut().find(|m| m.username == member) else {
+            return Vec::new();
+        };
+        member.change(change, &mut self.ids)
+    }
+
+    /// See [`SimHandle::trello_boards`](crate::SimHandle::trello_boards).
+    pub(crate) fn open_boards(&self, member: &str) -> Vec<(String, DateTime<Utc>)> {
+        let mut boards: Vec<_> = self
+            .member(member)
+            .into_iter()
+            .flat_map(|member| &member.boards)
+            .filter(|board| !board.closed)
+            .map(|board| (board.id.clone(), board.last_activity))
+            .collect();
+        boards.sort_unstable();
+        boards
+    }
+
+    /// See [`SimHandle::trello_cards`](crate::SimHandle::trello_cards).
+    pub(crate) fn open_cards(&self, member: &str) -> Vec<(String, DateTime<Utc>)> {
+        let mut cards: Vec<_> = self
+            .member(member)
+            .into_iter()
+            .flat_map(|member| &member.boards)
+            .filter(|board| !board.closed)
+            .flat_map(|board| &board.cards)
+            .filter(|card| !card.closed)
+            .map(|card| (card.id.clone(), card.last_activity))
+            .collect();
+        cards.sort_unstable();
+        cards
+    }
+
+    /// Board `id` as member `caller` may see it: theirs (with its owner),
+    /// or why not (401 when another member's or one they left, 404 when
+    /// there is no such board).
+    fn board(&self, caller: &str, id: &str) -> Result<(&Member, &Board), Refusal> {
+        let owner = self.members.iter().find_map(|member| {
+            let board = member.boards.iter().find(|board| board.id == id)?;
+            Some((member, board))
+        });
+        match owner {
+            Some((member, board)) if member.username == caller => Ok((member, board)),
+            Some(_) => Err(Refusal::Unauthorized("unauthorized permission requested")),
+            None if self
+                .members
+                .iter()
+                .any(|member| member.left.iter().any(|board| board.id == id)) =>
+            {
+                Err(Refusal::Unauthorized("unauthorized permission requested"))
+            }
+            None => Err(Refusal::NotFound),
         }
     }
 
@@ -314,127 +354,6 @@ impl Trello {
                 "API_KEY_LIMIT_EXCEEDED",
             )),
         }
-    }
-}
-
-fn seed_member(config: &TrelloMemberConfig, index: i64, sequence: &mut u64) -> Member {
-    let mut next = || {
-        *sequence += 1;
-        *sequence
-    };
-    let joined = epoch() - TimeDelta::days(30) + TimeDelta::hours(index);
-    let id = object_id(joined, MEMBER, next());
-    let boards = config
-        .boards
-        .iter()
-        .zip(0_i64..)
-        .map(|(board, n)| {
-            let created = epoch() + TimeDelta::days(index * 30 + n);
-            let cards = (1..=board.cards)
-                .map(|number| {
-                    let created = created + TimeDelta::minutes(i64::from(number));
-                    Card {
-                        id: object_id(created, CARD, next()),
-                        number,
-                        last_activity: created + TimeDelta::hours(i64::from(number * 37 % 101)),
-                    }
-                })
-                .collect();
-            Board {
-                id: object_id(created, BOARD, next()),
-                list: object_id(created, LIST, next()),
-                name: format!("Board {}", n + 1),
-                closed: board.closed,
-                created,
-                cards,
-            }
-        })
-        .collect();
-    let mut full_name = config.username.clone();
-    if let Some(first) = full_name.get_mut(..1) {
-        first.make_ascii_uppercase();
-    }
-    Member {
-        id,
-        username: config.username.clone(),
-        full_name,
-        boards,
-    }
-}
-
-/// A short link: 8 characters derived from an id, as Trello's are.
-fn short_link(id: &str) -> String {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    Sha256::digest(id.as_bytes())
-        .iter()
-        .take(8)
-        .map(|byte| char::from(ALPHABET[usize::from(*byte) % ALPHABET.len()]))
-        .collect()
-}
-
-impl Member {
-    fn json(&self, scope: &str) -> Value {
-        let initials: String = self.full_name.chars().take(1).collect();
-        let mut body = json!({
-            "id": self.id,
-            "username": self.username,
-            "fullName": self.full_name,
-            "initials": initials.to_uppercase(),
-            "url": format!("https://trello.com/{}", self.username),
-            "idBoards": self.boards.iter().map(|board| board.id.clone()).collect::<Vec<_>>(),
-            "confirmed": true,
-        });
-        if scope.split(',').any(|scope| scope == "account") {
-            body["email"] = json!(format!("{}@example.test", self.username));
-        }
-        body
-    }
-}
-
-impl Board {
-    fn last_activity(&self) -> DateTime<Utc> {
-        self.cards
-            .iter()
-            .map(|card| card.last_activity)
-            .max()
-            .unwrap_or(self.created)
-    }
-
-    fn json(&self) -> Value {
-        let short_link = short_link(&self.id);
-        json!({
-            "id": self.id,
-            "name": self.name,
-            "desc": "",
-            "closed": self.closed,
-            "idOrganization": null,
-            "pinned": false,
-            "url": format!("https://trello.com/b/{short_link}/board-{}", self.name.len()),
-            "shortUrl": format!("https://trello.com/b/{short_link}"),
-            "shortLink": short_link,
-            "dateLastActivity": iso(self.last_activity()),
-            "prefs": {"permissionLevel": "private", "background": "blue"},
-        })
-    }
-
-    fn card_json(&self, card: &Card) -> Value {
-        let short_link = short_link(&card.id);
-        json!({
-            "id": card.id,
-            "idShort": card.number,
-            "name": format!("Card {}", card.number),
-            "desc": "",
-            "closed": false,
-            "idBoard": self.id,
-            "idList": self.list,
-            "idMembers": [],
-            "labels": [],
-            "pos": u64::from(card.number) * 16_384,
-            "dateLastActivity": iso(card.last_activity),
-            "shortLink": short_link,
-            "shortUrl": format!("https://trello.com/c/{short_link}"),
-            "url": format!("https://trello.com/c/{short_link}/{}-card-{}", card.number, card.number),
-        })
     }
 }
 
@@ -866,11 +785,14 @@ struct CardsQuery {
     limit: Option<String>,
     before: Option<String>,
     since: Option<String>,
+    fields: Option<String>,
 }
 
-/// `GET /1/boards/{id}/cards`: a bare array of the board's cards, newest
-/// first; `limit` (1 to 1000) caps it, `before`/`since` (an object id or
-/// an ISO date) keep the cards created before or after.
+/// `GET /1/boards/{id}/cards`: a bare array of the board's open cards,
+/// newest first; `limit` (1 to 1000) caps it, `before`/`since` (an object
+/// id or an ISO date) keep the cards created before or after, `fields`
+/// (comma-separated) keeps only those fields and `id`. Another member's
+/// board, or one the caller left, is a 401; an unknown one a 404.
 async fn cards(
     AxumState(state): AxumState<Arc<State>>,
     Path(id): Path<String>,
@@ -887,43 +809,186 @@ async fn cards(
     if !is_object_id(&id) {
         return text(StatusCode::BAD_REQUEST, "invalid id");
     }
-    let limit = match query.limit.as_deref().map(str::parse::<usize>) {
-        None => usize::MAX,
-        Some(Ok(limit)) if (1..=MAX_LIMIT).contains(&limit) => limit,
-        Some(_) => return text(StatusCode::BAD_REQUEST, "invalid value for limit"),
+    let window = match Window::parse(query.limit.as_deref(), usize::MAX, &query) {
+        Ok(window) => window,
+        Err(refusal) => return refusal.into_response(),
     };
-    let (Some(before), Some(since)) = (
-        bound(query.before.as_deref(), "ffffffffffffffffffffffff"),
-        bound(query.since.as_deref(), ""),
-    ) else {
-        return text(StatusCode::BAD_REQUEST, "invalid value for before or since");
-    };
-    let found = state.trello(|trello| {
-        let (owner, board) = trello.members.iter().find_map(|member| {
-            let board = member.boards.iter().find(|board| board.id == id)?;
-            Some((member.username.as_str(), board))
-        })?;
-        if owner != caller.member {
-            return Some(Err(()));
-        }
+    let found = state.trello(|trello| -> Result<Vec<Value>, Refusal> {
+        let (_, board) = trello.board(&caller.member, &id)?;
         let cards: Vec<Value> = board
             .cards
             .iter()
             .rev()
-            .filter(|card| card.id.as_str() < before.as_str() && card.id.as_str() > since.as_str())
-            .take(limit)
-            .map(|card| board.card_json(card))
+            .filter(|card| !card.closed && window.keeps(&card.id))
+            .take(window.limit)
+            .map(|card| only(board.card_json(card), query.fields.as_deref()))
             .collect();
-        Some(Ok(cards))
+        Ok(cards)
     });
     match found {
-        Some(Ok(cards)) => (caller.headers, Json(cards)).into_response(),
-        Some(Err(())) => unauthorized("unauthorized permission requested"),
-        None => text(
-            StatusCode::NOT_FOUND,
-            "The requested resource was not found.",
-        ),
+        Ok(cards) => (caller.headers, Json(cards)).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct ActionsQuery {
+    limit: Option<String>,
+    before: Option<String>,
+    since: Option<String>,
+    filter: Option<String>,
+}
+
+/// `GET /1/boards/{id}/actions`: a bare array of the board's actions,
+/// newest first; `limit` (0 to 1000, default 50), `before`/`since` (an
+/// action id or an ISO date) and `filter` (`all`, the default, or
+/// comma-separated action types) choose which.
+async fn actions(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<ActionsQuery>,
+) -> Response {
+    let incoming = Incoming::new(method, uri, headers, &[]);
+    let caller = match caller(&state, &incoming).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if !is_object_id(&id) {
+        return text(StatusCode::BAD_REQUEST, "invalid id");
+    }
+    let cards = CardsQuery {
+        limit: None,
+        before: query.before.clone(),
+        since: query.since.clone(),
+        fields: None,
+    };
+    let window = match Window::parse(query.limit.as_deref(), 50, &cards) {
+        Ok(window) => window,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let types: Option<Vec<&str>> = query
+        .filter
+        .as_deref()
+        .filter(|filter| *filter != "all")
+        .map(|filter| filter.split(',').collect());
+    let found = state.trello(|trello| -> Result<Vec<Value>, Refusal> {
+        let (member, board) = trello.board(&caller.member, &id)?;
+        let actions: Vec<Value> = board
+            .actions
+            .iter()
+            .rev()
+            .filter(|action| window.keeps(&action.id))
+            .filter(|action| {
+                types
+                    .as_ref()
+                    .is_none_or(|types| types.contains(&action.kind))
+            })
+            .take(window.limit)
+            .map(|action| board.action_json(action, member))
+            .collect();
+        Ok(actions)
+    });
+    match found {
+        Ok(actions) => (caller.headers, Json(actions)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// `GET /1/cards/{id}`: one card of the caller's boards, archived ones
+/// included (`closed: true`); a card on another member's board, or on one
+/// the caller left, is a 401, and an unknown (deleted) one a 404.
+async fn card(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let incoming = Incoming::new(method, uri, headers, &[]);
+    let caller = match caller(&state, &incoming).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    if !is_object_id(&id) {
+        return text(StatusCode::BAD_REQUEST, "invalid id");
+    }
+    let found = state.trello(|trello| {
+        let mut holders = trello
+            .members
+            .iter()
+            .flat_map(|member| {
+                let boards = member.boards.iter().map(move |board| (member, board, true));
+                let left = member.left.iter().map(move |board| (member, board, false));
+                boards.chain(left)
+            })
+            .filter_map(|(member, board, readable)| {
+                let card = board.cards.iter().find(|card| card.id == id)?;
+                Some((member, board, card, readable))
+            });
+        match holders.next() {
+            Some((member, board, card, true)) if member.username == caller.member => {
+                Ok(board.card_json(card))
+            }
+            Some(_) => Err(Refusal::Unauthorized("unauthorized permission requested")),
+            None => Err(Refusal::NotFound),
+        }
+    });
+    match found {
+        Ok(card) => (caller.headers, Json(card)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Which items of a newest-first listing a request asks for.
+struct Window {
+    limit: usize,
+    /// Only ids below this one.
+    before: String,
+    /// Only ids above this one.
+    since: String,
+}
+
+impl Window {
+    /// `limit` (up to 1000; `default` when absent) and the query's
+    /// `before`/`since`; the 400 when one is invalid.
+    fn parse(limit: Option<&str>, default: usize, query: &CardsQuery) -> Result<Self, Refusal> {
+        let limit = match limit.map(str::parse::<usize>) {
+            None => default,
+            Some(Ok(limit)) if limit <= MAX_LIMIT => limit,
+            Some(_) => return Err(Refusal::BadRequest("invalid value for limit")),
+        };
+        let (Some(before), Some(since)) = (
+            bound(query.before.as_deref(), "ffffffffffffffffffffffff"),
+            bound(query.since.as_deref(), ""),
+        ) else {
+            return Err(Refusal::BadRequest("invalid value for before or since"));
+        };
+        Ok(Self {
+            limit,
+            before,
+            since,
+        })
+    }
+
+    fn keeps(&self, id: &str) -> bool {
+        id < self.before.as_str() && id > self.since.as_str()
+    }
+}
+
+/// `item` with only `fields` (comma-separated) and its `id`; all of it
+/// without.
+fn only(item: Value, fields: Option<&str>) -> Value {
+    let (Some(fields), Value::Object(mut object)) = (fields, item.clone()) else {
+        return item;
+    };
+    if fields == "all" {
+        return item;
+    }
+    object.retain(|key, _| key == "id" || fields.split(',').any(|field| field == key));
+    Value::Object(object)
 }
 
 fn is_object_id(value: &str) -> bool {
@@ -977,6 +1042,8 @@ enum Refusal {
     BadRequest(&'static str),
     /// A plain-text 401.
     Unauthorized(&'static str),
+    /// A plain-text 404: no such board or card.
+    NotFound,
     /// A 429 with the rate-limit headers and the exhausted limit.
     Limited(Box<HeaderMap>, &'static str),
 }
@@ -986,6 +1053,10 @@ impl IntoResponse for Refusal {
         match self {
             Self::BadRequest(message) => text(StatusCode::BAD_REQUEST, message),
             Self::Unauthorized(message) => unauthorized(message),
+            Self::NotFound => text(
+                StatusCode::NOT_FOUND,
+                "The requested resource was not found.",
+            ),
             Self::Limited(headers, error) => (*headers, limit_exceeded(error)).into_response(),
         }
     }
@@ -1101,7 +1172,7 @@ mod tests {
 
     #[test]
     fn dates_are_iso_with_milliseconds_and_z() {
-        assert_eq!(iso(epoch()), "2024-01-01T08:00:00.000Z");
+        assert_eq!(boards::iso(boards::epoch()), "2024-01-01T08:00:00.000Z");
     }
 
     #[test]

@@ -50,7 +50,7 @@ impl FromRequestParts<Arc<State>> for Caller {
         let Some(site) = state.site(name) else {
             return Err(not_found_page());
         };
-        if site.plain_permalinks && parts.uri.path().contains("/wp-json/") {
+        if site.plain_permalinks && parts.uri.path().contains("/wp-json") {
             // No rewrite rules: WordPress sees a front-end request for a
             // path it does not know and redirects it to the front page.
             return Err(redirect(&format!("{}/", site.url)));
@@ -201,6 +201,7 @@ pub(crate) async fn front(
         return Ok(response);
     };
     match route.trim_end_matches('/') {
+        "" => Ok(index(caller).await.into_response()),
         "/wp/v2/users/me" => Ok(me(caller, Query(query.clone())).await?.into_response()),
         "/wp/v2/posts" => list(&caller, "posts", &query, raw_query.as_deref()),
         "/wp/v2/pages" => list(&caller, "pages", &query, raw_query.as_deref()),
@@ -294,6 +295,35 @@ fn list(
         headers.insert(LINK, value);
     }
     Ok((headers, Json(body)).into_response())
+}
+
+/// `GET /wp-json/`: the REST API's index, with the site's timezone
+/// (`gmt_offset` in hours, a string as WordPress stores the option).
+pub(crate) async fn index(caller: Caller) -> Json<Value> {
+    let site = &caller.site;
+    let minutes = site.utc_offset.num_minutes();
+    let gmt_offset = if minutes % 60 == 0 {
+        (minutes / 60).to_string()
+    } else {
+        format!("{}", minutes as f64 / 60.0)
+    };
+    let mut namespaces = vec!["oembed/1.0", "wp/v2", "wp-site-health/v1"];
+    if site.crm.is_some() {
+        namespaces.push("fluent-crm/v2");
+    }
+    Json(json!({
+        "name": site.name,
+        "description": "Just another WordPress site",
+        "url": site.url,
+        "home": site.url,
+        "gmt_offset": gmt_offset,
+        "timezone_string": "",
+        "namespaces": namespaces,
+        "authentication": {"application-passwords": {"endpoints": {
+            "authorization": format!("{}/wp-admin/authorize-application.php", site.url),
+        }}},
+        "routes": {},
+    }))
 }
 
 /// Any other route under `/wp-json/`.

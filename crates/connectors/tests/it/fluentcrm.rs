@@ -1,8 +1,9 @@
 use std::collections::HashSet;
 
 use fleet_connectors::{Credentials, Error, ErrorClass};
+use fleet_sim::SiteChange;
 
-use crate::helpers::{PASSWORD, acme, bob, config, connector, spawn, sync_all};
+use crate::helpers::{PASSWORD, acme, bob, config, connector, spawn, sync_all, sync_from};
 
 #[tokio::test]
 async fn validate_proves_that_fluentcrm_answers() {
@@ -37,7 +38,7 @@ async fn validate_on_a_site_without_fluentcrm_says_the_plugin_is_inactive() {
 }
 
 #[tokio::test]
-async fn subscribers_page_through_the_nested_paginator_with_string_ids() {
+async fn subscribers_page_by_id_through_the_nested_paginator() {
     let sim = spawn([acme(0).fluentcrm(230, 4)]).await;
 
     let synced = sync_all(
@@ -48,7 +49,8 @@ async fn subscribers_page_through_the_nested_paginator_with_string_ids() {
     .await;
 
     assert_eq!(synced.pages, 3);
-    assert_eq!(synced.totals, [Some(230); 3]);
+    // The last page says what the whole stream holds.
+    assert_eq!(synced.totals, [None, None, Some(230)]);
     let ids: Vec<_> = synced
         .records
         .iter()
@@ -119,5 +121,94 @@ async fn user_without_crm_access_is_forbidden() {
             .to_string()
             .contains("refused user 'sue' (rest_forbidden"),
         "{error}"
+    );
+}
+
+/// The ids of `records`, as numbers.
+fn ids(records: &[fleet_connectors::Record]) -> Vec<u64> {
+    records
+        .iter()
+        .map(|r| r.external_id.parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn contacts_removed_and_added_during_a_sync_skip_nothing_that_remains() {
+    let sim = spawn([acme(0).fluentcrm(250, 1)]).await;
+    // Before the second page: 10 contacts already read are deleted,
+    // which would shift every later one 10 places back under page
+    // numbers, and 3 new ones arrive at the end.
+    for id in 5..15 {
+        sim.change_site_on_request("acme", 2, SiteChange::DeleteSubscriber { id });
+    }
+    sim.change_site_on_request("acme", 2, SiteChange::CreateSubscribers { count: 3 });
+
+    let synced = sync_all(
+        &*connector(&config(), "fluentcrm"),
+        &bob(&sim),
+        "subscribers",
+    )
+    .await;
+
+    let read: HashSet<u64> = ids(&synced.records).into_iter().collect();
+    let present: HashSet<u64> = sim.subscribers("acme").iter().map(|(id, _)| *id).collect();
+    assert!(
+        present.is_subset(&read),
+        "missing: {:?}",
+        present.difference(&read)
+    );
+    assert_eq!(present.len(), 243);
+    assert_eq!(synced.records.len(), read.len(), "no contact is read twice");
+    assert!(synced.gaps.is_empty(), "{:?}", synced.gaps);
+    assert_eq!(synced.totals.last(), Some(&Some(243)));
+}
+
+#[tokio::test]
+async fn an_incremental_pass_reads_contacts_changed_since_in_site_time_and_the_whole_total() {
+    // Five hours behind UTC: FluentCRM's `updated_at` is site time, so a
+    // filter in UTC would miss every change of the last five hours.
+    let sim = spawn([acme(0).fluentcrm(230, 2).utc_offset_minutes(-300)]).await;
+    let fluentcrm = connector(&config(), "fluentcrm");
+    let since = chrono::Utc::now();
+    for id in [7, 150, 229] {
+        sim.change_site("acme", &SiteChange::EditSubscriber { id });
+    }
+    sim.change_site("acme", &SiteChange::DeleteSubscriber { id: 3 });
+    // An import: 120 contacts sharing one second, across a page boundary.
+    let created = sim.change_site("acme", &SiteChange::CreateSubscribers { count: 120 });
+    let start = fluentcrm.incremental_start("subscribers", since);
+    let before = sim.requests("acme");
+
+    let synced = sync_from(&*fluentcrm, &bob(&sim), "subscribers", start).await;
+
+    let mut want = vec![7, 150, 229];
+    want.extend(created);
+    assert_eq!(ids(&synced.records), want);
+    // The total of the whole stream, for the caller to see the deletion.
+    assert_eq!(synced.totals.last(), Some(&Some(349)));
+    assert!(synced.gaps.is_empty());
+    // The site's offset, two pages of changes, and the total.
+    assert_eq!(sim.requests("acme") - before, 4);
+    let (_, updated_at) = sim.subscribers("acme")[5];
+    assert_eq!(
+        synced.records[0].updated_at,
+        Some(updated_at.and_utc()),
+        "dated by updated_at as the site shows it"
+    );
+}
+
+#[tokio::test]
+async fn lists_are_read_whole_every_time() {
+    let fluentcrm = connector(&config(), "fluentcrm");
+
+    assert!(
+        fluentcrm
+            .incremental_start("lists", chrono::Utc::now())
+            .is_none()
+    );
+    assert!(
+        fluentcrm
+            .incremental_start("subscribers", chrono::Utc::now())
+            .is_some()
     );
 }

@@ -4,12 +4,14 @@ use fleet_connectors::{
     Config, Connector, Credentials, Error, ErrorClass, OAuthClient, Registry, oauth1,
 };
 use fleet_events::ConnectorId;
-use fleet_sim::{Config as SimConfig, Fault, Sim, SimHandle, TrelloConfig, TrelloMemberConfig};
+use fleet_sim::{
+    Config as SimConfig, Fault, Sim, SimHandle, TrelloChange, TrelloConfig, TrelloMemberConfig,
+};
 use secrecy::ExposeSecret as _;
 use std::sync::Arc;
 use url::Url;
 
-use crate::helpers::{config, sync_all};
+use crate::helpers::{Synced, config, sync_all, sync_from};
 
 /// The consumer the simulated Trello accepts.
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -403,4 +405,243 @@ async fn a_revoke_that_cannot_connect_shows_the_token_path_redacted() {
             .contains(&format!("http://{address}/1/tokens/<redacted>")),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_revoke_answered_404_is_not_a_success() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let dir = catalog(&sim, 100);
+    let (client, _) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    let token = token(&credentials);
+    // A revocation URL Trello does not know answers 404.
+    let revoke = format!("{}/1/no-such-route/{{token}}", sim.trello_url());
+    let dir = catalog_revoking_at(&sim, &revoke);
+    let (client, _) = trello(&trello_config(&dir, SECRET));
+
+    let error = client.revoke(&credentials).await.unwrap_err();
+
+    assert!(
+        matches!(error, Error::Rejected { status: 404, .. }),
+        "{error:?}"
+    );
+    let printed = printed(&error);
+    assert!(!printed.contains(&token), "{printed}");
+    assert!(error.to_string().contains("HTTP 404"), "{error}");
+    assert!(sim.trello_token(&token).is_some(), "the token still works");
+}
+
+/// Ada with boards of `cards` cards each, and her credentials.
+async fn ada_with(
+    sim: &SimHandle,
+    cards: &[u32],
+) -> (Arc<dyn Connector>, Credentials, tempfile::TempDir) {
+    let member = cards
+        .iter()
+        .fold(TrelloMemberConfig::new("ada"), |member, cards| {
+            member.board(*cards)
+        });
+    sim.set_trello_member(&member);
+    let dir = catalog(sim, 100);
+    let (client, connector) = trello(&trello_config(&dir, SECRET));
+    let credentials = connect(&client).await;
+    (connector, credentials, dir)
+}
+
+/// The ids of `synced`'s records, sorted.
+fn card_ids(synced: &Synced) -> Vec<String> {
+    let mut ids: Vec<String> = synced
+        .records
+        .iter()
+        .map(|r| r.external_id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The ids of the open cards `sim` has for ada, sorted.
+fn open_cards(sim: &SimHandle) -> Vec<String> {
+    sim.trello_cards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_incremental_pass_reads_only_the_cards_its_boards_activity_names() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let (connector, credentials, _dir) = ada_with(&sim, &[1203, 7]).await;
+    let boards: Vec<String> = sim
+        .trello_boards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let full = sync_all(&*connector, &credentials, "cards").await;
+    let since = chrono::Utc::now();
+    let small: Vec<String> = full
+        .records
+        .iter()
+        .filter(|r| r.payload["idBoard"] == boards[1].as_str())
+        .map(|r| r.external_id.clone())
+        .collect();
+    sim.change_trello(
+        "ada",
+        &TrelloChange::EditCard {
+            card: small[0].clone(),
+        },
+    );
+    let created = sim.change_trello(
+        "ada",
+        &TrelloChange::CreateCards {
+            board: boards[1].clone(),
+            count: 2,
+        },
+    );
+    let start = connector.incremental_start("cards", since);
+    let before = sim.trello_requests("ada");
+
+    let synced = sync_from(&*connector, &credentials, "cards", start).await;
+
+    let mut want = vec![small[0].clone()];
+    want.extend(created);
+    want.sort();
+    assert_eq!(card_ids(&synced), want);
+    // Nothing left the stream: no total to compare.
+    assert_eq!(synced.totals.last(), Some(&None));
+    assert!(synced.gaps.is_empty());
+    // The boards, the busy board's actions, its three cards; the board of
+    // 1,203 cards had no activity and is not asked for.
+    assert_eq!(sim.trello_requests("ada") - before, 5);
+    let edited = synced
+        .records
+        .iter()
+        .find(|r| r.external_id == small[0])
+        .unwrap();
+    let (_, last_activity) = sim
+        .trello_cards("ada")
+        .into_iter()
+        .find(|(id, _)| *id == small[0])
+        .unwrap();
+    assert_eq!(edited.updated_at, Some(last_activity));
+}
+
+#[tokio::test]
+async fn an_incremental_pass_that_sees_cards_leave_ends_with_the_streams_count() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let (connector, credentials, _dir) = ada_with(&sim, &[30, 5, 4]).await;
+    let boards: Vec<String> = sim
+        .trello_boards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let full = sync_all(&*connector, &credentials, "cards").await;
+    assert_eq!(full.totals.last(), Some(&None));
+    let since = chrono::Utc::now();
+    let cards = open_cards(&sim);
+    sim.change_trello(
+        "ada",
+        &TrelloChange::DeleteCard {
+            card: cards[0].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &TrelloChange::ArchiveCard {
+            card: cards[1].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &TrelloChange::MoveCard {
+            card: cards[2].clone(),
+            board: boards[2].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &TrelloChange::CloseBoard {
+            board: boards[1].clone(),
+        },
+    );
+    let start = connector.incremental_start("cards", since);
+
+    let synced = sync_from(&*connector, &credentials, "cards", start).await;
+
+    // The moved card is read on its new board; what left is counted out.
+    assert_eq!(card_ids(&synced), [cards[2].clone()]);
+    let remaining = open_cards(&sim).len() as u64;
+    assert_eq!(remaining, 35 - 2 - 1);
+    assert_eq!(synced.totals.last(), Some(&Some(remaining)));
+    assert!(synced.gaps.is_empty());
+}
+
+#[tokio::test]
+async fn a_board_deleted_during_a_sync_is_skipped_with_a_gap_that_names_it() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let (connector, credentials, _dir) = ada_with(&sim, &[3, 4, 5]).await;
+    let boards: Vec<String> = sim
+        .trello_boards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    // After the boards are listed and the first one read.
+    sim.change_trello_on_request(
+        "ada",
+        3,
+        TrelloChange::DeleteBoard {
+            board: boards[1].clone(),
+        },
+    );
+
+    let synced = sync_all(&*connector, &credentials, "cards").await;
+
+    assert_eq!(card_ids(&synced), open_cards(&sim));
+    assert_eq!(synced.records.len(), 8);
+    let [gap] = synced.gaps.as_slice() else {
+        panic!("expected one gap, got {:?}", synced.gaps);
+    };
+    assert!(
+        gap.contains("board \"Board 2\" (deleted during the sync)"),
+        "{gap}"
+    );
+}
+
+#[tokio::test]
+async fn a_board_closed_to_the_member_is_skipped_but_a_refused_token_asks_for_a_reconnect() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let (connector, credentials, _dir) = ada_with(&sim, &[3, 4]).await;
+    let boards: Vec<String> = sim
+        .trello_boards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    sim.change_trello_on_request(
+        "ada",
+        2,
+        TrelloChange::LeaveBoard {
+            board: boards[0].clone(),
+        },
+    );
+
+    let synced = sync_all(&*connector, &credentials, "cards").await;
+
+    assert_eq!(synced.records.len(), 4);
+    let [gap] = synced.gaps.as_slice() else {
+        panic!("expected one gap, got {:?}", synced.gaps);
+    };
+    assert!(
+        gap.contains("board \"Board 1\" (access refused: unauthorized permission requested)"),
+        "{gap}"
+    );
+
+    // A token Trello no longer knows is the whole connection's problem,
+    // on a board's request as anywhere.
+    assert!(sim.revoke_trello_token(&token(&credentials)));
+    let cursor = serde_json::json!({"boards": [boards[1]], "board": 0, "listed": true});
+    let error = connector
+        .sync_page(&credentials, "cards", Some(&cursor))
+        .await
+        .unwrap_err();
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
+    assert!(error.to_string().contains("invalid token"), "{error}");
 }

@@ -168,6 +168,9 @@ pub struct CallbackParams {
     pub oauth_token: Option<String>,
     /// OAuth 1.0a: the verifier.
     pub oauth_verifier: Option<String>,
+    /// OAuth 1.0a: why there is no verifier (`user_refused` when the user
+    /// denied access).
+    pub oauth_problem: Option<String>,
     /// OAuth 2.0: the issuer of the response (RFC 9207), checked against
     /// the provider's configured issuer.
     pub iss: Option<String>,
@@ -184,6 +187,7 @@ impl std::fmt::Debug for CallbackParams {
             .field("error_reason", &self.error_reason)
             .field("oauth_token", &present(&self.oauth_token))
             .field("oauth_verifier", &present(&self.oauth_verifier))
+            .field("oauth_problem", &self.oauth_problem)
             .field("iss", &self.iss)
             .finish()
     }
@@ -322,7 +326,7 @@ async fn finish(
         .ok_or_else(|| Failure::new(Some(connector), "This connector is no longer offered."))?;
     let provider = entry.display_name.as_str();
     check_issuer(state, connector, provider, params.iss.as_deref())?;
-    if let Some(error) = &params.error {
+    if let Some(error) = params.error.as_ref().or(params.oauth_problem.as_ref()) {
         return Err(Failure::new(
             Some(connector),
             provider_error(provider, error, params),
@@ -455,9 +459,11 @@ fn check_issuer(
 }
 
 /// The provider's `error` parameter in plain words.
-fn provider_error(provider: &str, error: &str, params: &CallbackParams) -> String {
+pub(crate) fn provider_error(provider: &str, error: &str, params: &CallbackParams) -> String {
     let denied = error == "access_denied"
         || error.starts_with("user_cancelled")
+        // OAuth 1.0a's `oauth_problem` (Trello's denial).
+        || error == "user_refused"
         || params.error_reason.as_deref() == Some("user_denied");
     if denied {
         return format!(
@@ -616,6 +622,14 @@ mod tests {
             ..CallbackParams::default()
         };
         assert!(provider_error("Meta Ads", "some_error", &meta).starts_with("You declined"));
+    }
+
+    #[test]
+    fn an_oauth1_refusal_reads_as_the_users_choice() {
+        assert_eq!(
+            provider_error("Trello", "user_refused", &CallbackParams::default()),
+            "You declined access on Trello's consent page, so nothing was connected."
+        );
     }
 
     #[test]

@@ -686,3 +686,38 @@ async fn the_catalogs_issuer_is_checked_without_gateway_settings() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn declining_trellos_consent_says_so_and_connects_nothing() {
+    let gateway = TestGateway::start().await;
+    let mut browser = Browser::default();
+    let started = browser
+        .send(&gateway, authorize_request("trello", "acme"))
+        .await;
+    let mut authorize = started.location().clone();
+    authorize.query_pairs_mut().append_pair("consent", "denied");
+
+    let provider = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(authorize)
+        .send()
+        .await
+        .unwrap();
+    let back = Url::parse(provider.headers()["location"].to_str().unwrap()).unwrap();
+    assert_eq!(
+        param(&back, "oauth_problem").as_deref(),
+        Some("user_refused")
+    );
+    let page = callback(&gateway, &mut browser, &back).await;
+
+    assert_eq!(param(&page, "status").as_deref(), Some("error"), "{page}");
+    let message = param(&page, "message").unwrap();
+    assert!(message.contains("You declined access"), "{message}");
+    assert_eq!(
+        connections_of(&gateway, "acme").await,
+        serde_json::json!([])
+    );
+    gateway.stop().await;
+}

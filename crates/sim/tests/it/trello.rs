@@ -521,3 +521,202 @@ async fn other_processes_inject_faults_for_one_member_over_http() {
         "invalid token"
     );
 }
+
+/// GETs `path` and decodes its JSON body.
+async fn json(sim: &SimHandle, path: &str, token: &str, secret: &str) -> Value {
+    let response = get(sim, path, token, secret).await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+/// The `id`s of a bare array.
+fn ids_of(items: &Value) -> Vec<String> {
+    items
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn changes_leave_actions_on_their_boards_and_move_last_activity() {
+    let sim = spawn(TrelloConfig::default()).await;
+    sim.set_trello_member(&TrelloMemberConfig::new("ada").board(5).board(1));
+    let (token, secret) = connect(&sim, "").await;
+    let boards: Vec<String> = sim
+        .trello_boards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let (a, b) = (boards[0].clone(), boards[1].clone());
+    let on_a: Vec<String> =
+        ids_of(&json(&sim, &format!("/1/boards/{a}/cards"), &token, &secret).await);
+    let since = (Utc::now() - TimeDelta::seconds(1)).to_rfc3339();
+    use fleet_sim::TrelloChange::*;
+
+    let created = sim.change_trello(
+        "ada",
+        &CreateCards {
+            board: a.clone(),
+            count: 2,
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &EditCard {
+            card: on_a[0].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &ArchiveCard {
+            card: on_a[1].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &DeleteCard {
+            card: on_a[2].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &MoveCard {
+            card: on_a[3].clone(),
+            board: b.clone(),
+        },
+    );
+
+    let actions = json(
+        &sim,
+        &format!(
+            "/1/boards/{a}/actions?since={}",
+            url::form_urlencoded::byte_serialize(since.as_bytes()).collect::<String>()
+        ),
+        &token,
+        &secret,
+    )
+    .await;
+    let kinds: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|action| action["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "moveCardFromBoard",
+            "deleteCard",
+            "updateCard",
+            "updateCard",
+            "createCard",
+            "createCard"
+        ]
+    );
+    assert_eq!(actions[2]["data"]["old"]["closed"], false);
+    assert_eq!(actions[1]["data"]["card"]["id"], on_a[2].as_str());
+    // Newest first, and `since` an action id works as well as a date.
+    let newest = actions[0]["id"].as_str().unwrap();
+    let older = json(
+        &sim,
+        &format!("/1/boards/{a}/actions?before={newest}&limit=2"),
+        &token,
+        &secret,
+    )
+    .await;
+    assert_eq!(ids_of(&older), ids_of(&actions)[1..3]);
+    let on_b = json(
+        &sim,
+        &format!("/1/boards/{b}/actions?filter=moveCardToBoard"),
+        &token,
+        &secret,
+    )
+    .await;
+    assert_eq!(on_b[0]["data"]["card"]["id"], on_a[3].as_str());
+
+    // The board's open cards: no archived, deleted or moved card.
+    let mut open = ids_of(&json(&sim, &format!("/1/boards/{a}/cards"), &token, &secret).await);
+    open.sort();
+    let mut want = vec![on_a[0].clone(), on_a[4].clone()];
+    want.extend(created);
+    want.sort();
+    assert_eq!(open, want);
+    let archived = json(&sim, &format!("/1/cards/{}", on_a[1]), &token, &secret).await;
+    assert_eq!(archived["closed"], true);
+    let moved = json(&sim, &format!("/1/cards/{}", on_a[3]), &token, &secret).await;
+    assert_eq!(moved["idBoard"], b.as_str());
+    let deleted = get(&sim, &format!("/1/cards/{}", on_a[2]), &token, &secret).await;
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+    let only_ids = json(
+        &sim,
+        &format!("/1/boards/{a}/cards?fields=id"),
+        &token,
+        &secret,
+    )
+    .await;
+    assert_eq!(only_ids[0].as_object().unwrap().len(), 1);
+    let board = &sim.trello_boards("ada")[0];
+    assert!(Utc::now() - board.1 < TimeDelta::seconds(5), "{board:?}");
+}
+
+#[tokio::test]
+async fn a_board_left_is_a_401_and_a_deleted_one_a_404() {
+    let sim = spawn(TrelloConfig::default()).await;
+    sim.set_trello_member(&TrelloMemberConfig::new("ada").board(1).board(1));
+    let (token, secret) = connect(&sim, "").await;
+    let boards: Vec<String> = sim
+        .trello_boards("ada")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let card = ids_of(
+        &json(
+            &sim,
+            &format!("/1/boards/{}/cards", boards[0]),
+            &token,
+            &secret,
+        )
+        .await,
+    )
+    .remove(0);
+    use fleet_sim::TrelloChange::*;
+
+    sim.change_trello(
+        "ada",
+        &LeaveBoard {
+            board: boards[0].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &DeleteBoard {
+            board: boards[1].clone(),
+        },
+    );
+
+    for path in [
+        format!("/1/boards/{}/cards", boards[0]),
+        format!("/1/boards/{}/actions", boards[0]),
+        format!("/1/cards/{card}"),
+    ] {
+        let left = get(&sim, &path, &token, &secret).await;
+        assert_eq!(
+            plain_401(left).await,
+            "unauthorized permission requested",
+            "{path}"
+        );
+    }
+    let deleted = get(
+        &sim,
+        &format!("/1/boards/{}/cards", boards[1]),
+        &token,
+        &secret,
+    )
+    .await;
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+    assert!(sim.trello_boards("ada").is_empty());
+    let listed = json(&sim, "/1/members/me/boards", &token, &secret).await;
+    assert_eq!(listed, Value::Array(Vec::new()));
+}

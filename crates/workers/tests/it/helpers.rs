@@ -33,6 +33,15 @@ pub(crate) const GOOGLE_USER: &str = "ada";
 pub(crate) const GOOGLE_CLIENT_ID: &str = "sim-client.apps.googleusercontent.com";
 pub(crate) const GOOGLE_CLIENT_SECRET: &str = "sim-client-secret";
 
+/// The consumer key and secret the simulated Trello accepts.
+pub(crate) fn trello_client() -> fleet_connectors::OAuthClient {
+    let trello = fleet_sim::TrelloConfig::default();
+    fleet_connectors::OAuthClient {
+        client_id: Some(trello.consumer_key),
+        client_secret: trello.consumer_secret.into(),
+    }
+}
+
 /// A catalog directory pointing the OAuth connectors at the simulator.
 fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -112,8 +121,11 @@ impl TestFleet {
         .expect("simulator");
         let catalog = oauth_catalog(&sim);
         if let Some((id, contents)) = catalog_file {
-            // `{google}` stands for the simulated Google's base URL.
-            let contents = contents.replace("{google}", &sim.google_url());
+            // `{google}` and `{trello}` stand for the simulated Google's
+            // and Trello's base URLs.
+            let contents = contents
+                .replace("{google}", &sim.google_url())
+                .replace("{trello}", &sim.trello_url());
             std::fs::write(catalog.path().join(format!("{id}.toml")), contents).unwrap();
         }
 
@@ -144,7 +156,11 @@ impl TestFleet {
                 "::1/128".parse().unwrap(),
             ],
             catalog_dir: Some(catalog.path().to_owned()),
-            oauth_clients: [("google-analytics".to_owned(), client)].into(),
+            oauth_clients: [
+                ("google-analytics".to_owned(), client),
+                ("trello".to_owned(), trello_client()),
+            ]
+            .into(),
             ..Default::default()
         };
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());

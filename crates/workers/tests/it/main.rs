@@ -4,8 +4,10 @@
 mod helpers;
 
 mod chain;
+mod exact;
 mod generic;
 mod integrity;
 mod publishers;
 mod refresh;
 mod slots;
+mod trello;
