@@ -62,14 +62,16 @@ impl Api<'_> {
     }
 
     /// POSTs `body` as JSON to `url` and decodes the JSON answer, retrying
-    /// transient failures.
-    pub(crate) async fn post<T: DeserializeOwned>(
+    /// transient failures; `errors` reads the provider's own error bodies
+    /// before the generic mapping does.
+    pub(crate) async fn post_with<T: DeserializeOwned>(
         &self,
         url: &Url,
         body: &serde_json::Value,
+        errors: ErrorReader<'_>,
     ) -> Result<T, Error> {
         self.http
-            .retry(|| self.attempt(url, self.http.post(url.clone()).json(body), None))
+            .retry(|| self.attempt(url, self.http.post(url.clone()).json(body), Some(errors)))
             .await
     }
 

@@ -3,8 +3,10 @@
 //!
 //! A file holds what the "Connect" flow and the connectors need to know
 //! about a provider without code: its name, how it authenticates (OAuth 2.0
-//! endpoints, scopes, PKCE, extra authorize parameters, how tokens are
-//! renewed; OAuth 1.0a endpoints; or the fields of a manual form), its API
+//! endpoints, scopes, PKCE, extra authorize parameters, how the code is
+//! exchanged, which token-endpoint errors mean a dead refresh token, how
+//! tokens are renewed; OAuth 1.0a endpoints; or the fields of a manual
+//! form), its API
 //! base URLs and version, and its default sync interval. Client secrets are
 //! never in these files: they come from
 //! [`Config::oauth_clients`](crate::Config::oauth_clients).
@@ -228,6 +230,30 @@ pub struct OAuth2Settings {
     /// a response without it is refused. Needs [`issuer`](Self::issuer).
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
+    /// How the authorization code is exchanged for tokens; see
+    /// [`CodeExchange`].
+    #[serde(default)]
+    pub code_exchange: CodeExchange,
+    /// The OAuth `error` codes with which the token endpoint refuses a
+    /// refresh token that expired or was revoked: the user has to
+    /// reconnect. RFC 6749 says `invalid_grant` (the default); LinkedIn
+    /// answers `invalid_request` ("The provided authorization grant or
+    /// refresh token is invalid, expired or revoked").
+    #[serde(default = "invalid_grant")]
+    pub invalid_refresh_token_errors: Vec<String>,
+}
+
+/// How the authorization code is exchanged for tokens: the `code_exchange`
+/// key of an `[oauth2]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeExchange {
+    /// RFC 6749's form POST (`grant_type=authorization_code`, client
+    /// credentials in the body).
+    #[default]
+    PostForm,
+    /// Meta's documented form: `GET {token_url}?client_id&redirect_uri&client_secret&code`.
+    Get,
 }
 
 /// How a provider's access tokens are renewed: the `token_renewal` key of
@@ -675,6 +701,10 @@ fn yes() -> bool {
     true
 }
 
+fn invalid_grant() -> Vec<String> {
+    vec!["invalid_grant".to_owned()]
+}
+
 fn default_margin() -> Duration {
     DEFAULT_TOKEN_EXPIRY_MARGIN
 }
@@ -767,6 +797,31 @@ mod tests {
         assert_eq!(renewal("google-analytics"), TokenRenewal::RefreshToken);
         assert_eq!(renewal("linkedin"), TokenRenewal::RefreshToken);
         assert_eq!(renewal("meta"), TokenRenewal::FbExchangeToken);
+    }
+
+    #[test]
+    fn meta_exchanges_codes_by_get_and_linkedin_refuses_refresh_tokens_with_invalid_request() {
+        let catalog = Catalog::builtin();
+        let settings = |id| {
+            let entry = catalog.get(&ConnectorId::parse(id).unwrap()).unwrap();
+            let Auth::OAuth2(settings) = &entry.auth else {
+                panic!("expected OAuth 2.0");
+            };
+            (
+                settings.code_exchange,
+                settings.invalid_refresh_token_errors.clone(),
+            )
+        };
+
+        assert_eq!(
+            settings("google-analytics"),
+            (CodeExchange::PostForm, vec!["invalid_grant".to_owned()])
+        );
+        assert_eq!(settings("meta").0, CodeExchange::Get);
+        assert_eq!(
+            settings("linkedin").1,
+            ["invalid_grant", "invalid_request"].map(str::to_owned)
+        );
     }
 
     #[test]

@@ -330,6 +330,63 @@ pub enum Error {
         message: String,
     },
 
+    /// The connection's grant lacks a permission the call needs, which the
+    /// user can grant by connecting again and approving it (Meta's codes 10
+    /// and 200–299: "permission is either not granted or has been
+    /// removed").
+    #[error(
+        "{provider} refused the request because the connection lacks a permission: {permission} \
+         ({code}: {message}); reconnect the account and approve every permission it asks for"
+    )]
+    PermissionMissing {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The missing permission as the provider names it (`ads_read`),
+        /// several joined with "or", or the permissions asked for when the
+        /// provider names none.
+        permission: String,
+        /// The provider's error code.
+        code: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// The provider refused to answer a request because it asks for too
+    /// much data at once (Meta's code 1, "Please reduce the amount of data
+    /// you're asking for"): the same request fails again, a smaller one
+    /// may not.
+    #[error("{provider} refused to return so much data at once from {url} ({message})")]
+    TooMuchData {
+        /// Display name of the API that answered.
+        provider: String,
+        /// The request URL without its query string.
+        url: String,
+        /// The provider's message, as plain text.
+        message: String,
+    },
+
+    /// An OAuth token endpoint refused a refresh token with an error code
+    /// that the provider uses for a refresh token that expired or was
+    /// revoked (`invalid_grant`, and LinkedIn's `invalid_request`; see
+    /// [`OAuth2Settings::invalid_refresh_token_errors`](crate::catalog::OAuth2Settings::invalid_refresh_token_errors)).
+    #[error(
+        "{provider}'s OAuth endpoint {url} refused the refresh token with HTTP {status} ({code}: \
+         {description}); it expired or was revoked, so the user has to reconnect"
+    )]
+    RefreshTokenRejected {
+        /// Display name of the provider.
+        provider: String,
+        /// The endpoint, without its query string.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The OAuth error code.
+        code: String,
+        /// The provider's description, with any token or secret of the
+        /// request blanked out.
+        description: String,
+    },
+
     /// OAuth 2.0 credentials without a refresh token, for a provider that
     /// renews with one: the access token cannot be renewed.
     #[error(
@@ -497,7 +554,9 @@ impl Error {
             Self::AppPasswordRejected { .. }
             | Self::AuthorizationStripped { .. }
             | Self::AccessTokenRejected { .. }
-            | Self::NoRefreshToken { .. } => ErrorClass::ReauthRequired,
+            | Self::NoRefreshToken { .. }
+            | Self::PermissionMissing { .. }
+            | Self::RefreshTokenRejected { .. } => ErrorClass::ReauthRequired,
             Self::RequestTokenRejected { .. } | Self::TokenRejected { .. } => {
                 ErrorClass::ReauthRequired
             }
@@ -516,6 +575,7 @@ impl Error {
             | Self::NoRoute { .. }
             | Self::Redirected { .. }
             | Self::Rejected { .. }
+            | Self::TooMuchData { .. }
             | Self::TokenEndpoint { .. }
             | Self::ClientNotConfigured { .. }
             | Self::ConsumerRejected { .. }

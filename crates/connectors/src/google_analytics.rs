@@ -1,18 +1,22 @@
 //! Google Analytics 4: properties from the Admin API (`v1beta`), daily
 //! traffic from the Data API's `runReport` (`v1beta`).
 
-use chrono::{Days, NaiveDate, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
+use reqwest::{StatusCode, header::HeaderMap};
 use serde::{Deserialize, Serialize, de::Error as _};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::Api,
+    bearer::{Api, Failure},
     catalog::{CatalogEntry, CatalogError},
     http::Http,
+    wp::plain_text,
 };
 
 /// Display name in messages.
@@ -26,16 +30,37 @@ const DEFAULT_PAGE_SIZE: u32 = 10_000;
 /// values are silently coerced to 200).
 const SUMMARIES_PAGE_SIZE: &str = "200";
 
-/// Days a sync reads, today included. Google revises recent days for a
-/// while, so each sync reads the whole window again and upserts it.
+/// Days of the property's calendar a full pass reads, its today
+/// included.
 const WINDOW_DAYS: u64 = 30;
+
+/// Days before the last pass that an incremental pass reads again: Google
+/// processes a day's data for up to about two days after it and revises
+/// the day's figures meanwhile, so three days stay open.
+const REVISION_DAYS: u64 = 3;
+
+/// The furthest back an incremental pass reaches, in days before today:
+/// after a pause longer than this, older days stay as they were read.
+const MAX_LOOKBACK_DAYS: u64 = 365;
+
+/// How long to wait after an hourly quota (or an unnamed one) is
+/// exhausted: Google refreshes hourly quotas "within an hour" and sends no
+/// `Retry-After`.
+const HOURLY_QUOTA_WAIT: Duration = Duration::from_secs(60 * 60);
+
+/// The UTC offset of the Pacific time at whose midnight Google refreshes
+/// daily quotas: standard time (UTC−8), which is the later midnight while
+/// daylight saving time (UTC−7) is in effect, so the wait is at most an
+/// hour too long and never too short.
+const PACIFIC_STANDARD_HOURS: i64 = -8;
 
 /// The metrics of `daily_metrics`, all integers.
 const METRICS: [&str; 3] = ["sessions", "totalUsers", "screenPageViews"];
 
 static STREAMS: [StreamSpec; 1] = [StreamSpec {
     name: "daily_metrics",
-    description: "Sessions, users and page views per day of the last 30 days, oldest first",
+    description: "Sessions, users and page views per day of the last 30 days (the property's \
+                  calendar), oldest first; days without traffic have no record",
     reconcile: false,
 }];
 
@@ -46,11 +71,42 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// (`properties/123456789`) is the [`Account::id`]. A sync's first page
 /// asks the Admin API again and takes the same first property, then keeps
 /// it in the cursor, so every page of one sync reads one property even if
-/// the user's access changes meanwhile. The sync reads the last
-/// [`WINDOW_DAYS`] days, `daily_metrics` records are keyed
+/// the user's access changes meanwhile. `daily_metrics` records are keyed
 /// `<property number>:<YYYYMMDD>` and their payload is
 /// `{"property", "date" (YYYY-MM-DD), "sessions", "totalUsers",
 /// "screenPageViews"}` with the metrics as numbers.
+///
+/// # Day windows
+///
+/// Report dates are days of the property's reporting time zone, which the
+/// connector does not know. A report asks from a fixed `startDate` to
+/// `endDate: "today"`, which Google resolves in the property's time zone,
+/// so the last day read is the property's today wherever it is (a fixed
+/// UTC date would miss the today of properties east of UTC and ask for a
+/// future day west of it), and days added at the end while a pass pages
+/// cannot shift the offsets of the rows before them. The start is a UTC
+/// date one day earlier than the property's calendar needs, because a
+/// property's today is at most one day before UTC's:
+///
+/// - a full pass starts [`WINDOW_DAYS`] days before UTC's today, so it
+///   reads at least the property's last 30 days (31 for a property on UTC);
+/// - an incremental pass (see [`Connector::incremental_start`]) starts
+///   [`REVISION_DAYS`] days before the UTC date of the last pass, one day
+///   earlier again, and no more than [`MAX_LOOKBACK_DAYS`] back: it reads
+///   every day that changed or was still being revised since.
+///
+/// Days without traffic have no row in a report, and so no record: a
+/// missing day is neither an error nor a deletion. Days that leave the
+/// window stay stored as they were last read (the stream does not
+/// reconcile).
+///
+/// # Quotas
+///
+/// An exhausted quota is a 429 `RESOURCE_EXHAUSTED` whose message names
+/// the quota, without `Retry-After`. The call is not retried at once: a
+/// daily quota waits for the next midnight, Pacific time; an hourly (or
+/// unnamed) one waits an hour; only the concurrent-requests quota, which
+/// frees up within seconds, is retried after the usual short backoff.
 #[derive(Debug)]
 pub(crate) struct GoogleAnalytics {
     id: ConnectorId,
@@ -86,12 +142,50 @@ impl GoogleAnalytics {
 /// Where a `daily_metrics` sync stands.
 #[derive(Debug, Serialize, Deserialize)]
 struct Cursor {
-    /// The property number, without `properties/`.
-    property: String,
+    /// The property number, without `properties/`; `None` until the first
+    /// page of the pass looks it up.
+    #[serde(default)]
+    property: Option<String>,
     start_date: NaiveDate,
-    end_date: NaiveDate,
+    /// The last day; `None` for the property's today (`"today"`). Cursors
+    /// written before the window followed the property's calendar carry a
+    /// UTC date.
+    #[serde(default)]
+    end_date: Option<NaiveDate>,
     /// Rows already read.
     offset: u64,
+}
+
+impl Cursor {
+    /// The first cursor of a pass from `start_date` to the property's
+    /// today.
+    fn from(start_date: NaiveDate) -> Self {
+        Self {
+            property: None,
+            start_date,
+            end_date: None,
+            offset: 0,
+        }
+    }
+}
+
+/// The first day a full pass at `now` reads: [`WINDOW_DAYS`] before UTC's
+/// today, which is at least the property's today minus
+/// `WINDOW_DAYS - 1` in every time zone.
+fn full_start(now: DateTime<Utc>) -> NaiveDate {
+    now.date_naive() - Days::new(WINDOW_DAYS)
+}
+
+/// The first day an incremental pass at `now` reads when the last
+/// complete pass began at `since`: [`REVISION_DAYS`] before the property's
+/// date of `since` (at least one day before its UTC date), at most
+/// [`MAX_LOOKBACK_DAYS`] back, and never after UTC's yesterday (a clock
+/// ahead of the fleet's must not make the range empty).
+fn incremental_start(since: DateTime<Utc>, now: DateTime<Utc>) -> NaiveDate {
+    let today = now.date_naive();
+    (since.date_naive() - Days::new(REVISION_DAYS + 1))
+        .max(today - Days::new(MAX_LOOKBACK_DAYS))
+        .min(today - Days::new(1))
 }
 
 /// A page of `accountSummaries.list`. Proto3 JSON omits empty lists, and
@@ -185,6 +279,12 @@ impl Connector for GoogleAnalytics {
     ) -> BoxFuture<'a, Result<Page, Error>> {
         self.page(credentials, stream, cursor).boxed()
     }
+
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+        let cursor = Cursor::from(incremental_start(since, Utc::now()));
+        (stream == STREAMS[0].name)
+            .then(|| serde_json::to_value(cursor).expect("a cursor serialises"))
+    }
 }
 
 impl GoogleAnalytics {
@@ -205,7 +305,7 @@ impl GoogleAnalytics {
             url.query_pairs_mut()
                 .append_pair("pageSize", SUMMARIES_PAGE_SIZE)
                 .extend_pairs(page_token.iter().map(|token| ("pageToken", token)));
-            let page: Summaries = api.get(&url).await?;
+            let page: Summaries = api.get_with(&url, &HeaderMap::new(), &quota_error).await?;
             let first = page.account_summaries.into_iter().find_map(|account| {
                 let property = account.property_summaries.into_iter().next()?;
                 Some((account.display_name, property))
@@ -233,39 +333,36 @@ impl GoogleAnalytics {
             });
         }
         let api = self.api(credentials)?;
-        let cursor = match cursor {
+        let mut cursor = match cursor {
             Some(cursor) => Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
                 connector: self.id.clone(),
                 source,
             })?,
-            None => self.first_cursor(&api).await?,
+            None => Cursor::from(full_start(Utc::now())),
         };
-        self.report(&api, cursor).await
+        let property = match cursor.property.take() {
+            Some(property) => property,
+            None => {
+                let (_, property) = self.first_property(&api).await?;
+                property_number(&property.property).to_owned()
+            }
+        };
+        self.report(&api, property, cursor).await
     }
 
-    /// The cursor of a sync's first page: the first property, the last
-    /// [`WINDOW_DAYS`] days.
-    async fn first_cursor(&self, api: &Api<'_>) -> Result<Cursor, Error> {
-        let (_, property) = self.first_property(api).await?;
-        let end_date = Utc::now().date_naive();
-        Ok(Cursor {
-            property: property_number(&property.property).to_owned(),
-            start_date: end_date - Days::new(WINDOW_DAYS - 1),
-            end_date,
-            offset: 0,
-        })
-    }
-
-    /// One `runReport` page at `cursor`.
-    async fn report(&self, api: &Api<'_>, cursor: Cursor) -> Result<Page, Error> {
+    /// One `runReport` page of `property` at `cursor`.
+    async fn report(&self, api: &Api<'_>, property: String, cursor: Cursor) -> Result<Page, Error> {
         let url = endpoint(
             &self.data_base,
-            &format!("v1beta/properties/{}:runReport", cursor.property),
+            &format!("v1beta/properties/{property}:runReport"),
         );
+        let end_date = cursor
+            .end_date
+            .map_or_else(|| "today".to_owned(), |date| date.to_string());
         let body = json!({
             "dateRanges": [{
                 "startDate": cursor.start_date.to_string(),
-                "endDate": cursor.end_date.to_string(),
+                "endDate": end_date,
             }],
             "dimensions": [{"name": "date"}],
             "metrics": METRICS.map(|name| json!({"name": name})),
@@ -273,18 +370,23 @@ impl GoogleAnalytics {
             "limit": self.page_size.to_string(),
             "offset": cursor.offset.to_string(),
         });
-        let report: Report = api.post(&url, &body).await?;
+        let report: Report = api.post_with(&url, &body, &quota_error).await?;
         let invalid = |source: serde_json::Error| Error::invalid_response(PROVIDER, &url, &source);
         let read = report.rows.len() as u64;
         let records = report
             .rows
             .iter()
-            .map(|row| record(&cursor.property, &report.metric_headers, row))
+            .map(|row| record(&property, &report.metric_headers, row))
             .collect::<Result<Vec<_>, _>>()
             .map_err(invalid)?;
         let offset = cursor.offset + read;
         let next = (read > 0 && offset < report.row_count).then(|| {
-            serde_json::to_value(Cursor { offset, ..cursor }).expect("a cursor serialises")
+            let next = Cursor {
+                property: Some(property),
+                offset,
+                ..cursor
+            };
+            serde_json::to_value(next).expect("a cursor serialises")
         });
         Ok(Page {
             records,
@@ -294,6 +396,58 @@ impl GoogleAnalytics {
             bytes: 0,
         })
     }
+}
+
+/// Reads an exhausted quota: a 429 with Google's error envelope
+/// `{"error": {"code": 429, "message": "Exhausted property tokens per
+/// hour…", "status": "RESOURCE_EXHAUSTED"}}`, which waits for the quota
+/// window the message names (see [`quota_wait`]). `None` for anything
+/// else, which the generic mapping reads.
+fn quota_error(failure: &Failure<'_>) -> Option<Error> {
+    #[derive(Deserialize)]
+    struct Body {
+        error: Envelope,
+    }
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        message: String,
+        #[serde(default)]
+        status: Option<String>,
+    }
+
+    if failure.status != StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let Body { error } = serde_json::from_slice(failure.body).ok()?;
+    Some(Error::Throttled {
+        provider: PROVIDER.to_owned(),
+        code: crate::text::code(error.status.as_deref().unwrap_or("RESOURCE_EXHAUSTED")),
+        retry_after: quota_wait(&error.message, Utc::now()),
+        message: plain_text(&error.message),
+    })
+}
+
+/// How long to wait after the quota `message` names was exhausted at
+/// `now`. Google's quota buckets differ only in the message text:
+///
+/// - "… per day": until the next midnight, Pacific time, when daily
+///   quotas refresh (taken at UTC−8; see [`PACIFIC_STANDARD_HOURS`]);
+/// - "… concurrent …": no wait beyond the usual backoff (`None`), as
+///   requests in flight finish within seconds;
+/// - "… per hour" and anything else: [`HOURLY_QUOTA_WAIT`].
+fn quota_wait(message: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let message = message.to_ascii_lowercase();
+    if message.contains("concurrent") {
+        return None;
+    }
+    if !message.contains("per day") {
+        return Some(HOURLY_QUOTA_WAIT);
+    }
+    let offset = TimeDelta::hours(PACIFIC_STANDARD_HOURS);
+    let tomorrow = (now + offset).date_naive() + Days::new(1);
+    let midnight = tomorrow.and_time(NaiveTime::MIN).and_utc() - offset;
+    (midnight - now).to_std().ok()
 }
 
 /// A report row as a record: the date and the metrics by header name,
@@ -413,6 +567,94 @@ mod tests {
             endpoint(&slashed, "v1beta/accountSummaries").as_str(),
             "https://analyticsdata.googleapis.com/v1beta/accountSummaries"
         );
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn a_full_pass_starts_thirty_days_before_utc_today_across_month_ends() {
+        // The property's today is 2026-02-28 west of UTC, 2026-03-01 on
+        // UTC, 2026-03-02 far east: its 30 days start at 2026-01-30 at the
+        // earliest.
+        assert_eq!(full_start(at("2026-03-01T00:30:00Z")), day("2026-01-30"));
+        assert_eq!(full_start(at("2026-03-31T23:59:59Z")), day("2026-03-01"));
+        assert_eq!(full_start(at("2024-03-01T12:00:00Z")), day("2024-01-31"));
+        assert_eq!(full_start(at("2027-01-01T00:00:00Z")), day("2026-12-02"));
+    }
+
+    #[test]
+    fn an_incremental_pass_reopens_the_revised_days_before_the_last_pass() {
+        let now = at("2026-03-02T06:00:00Z");
+
+        assert_eq!(
+            incremental_start(at("2026-03-01T23:00:00Z"), now),
+            day("2026-02-25")
+        );
+        assert_eq!(
+            incremental_start(at("2025-01-01T00:00:00Z"), now),
+            day("2025-03-02"),
+            "at most a year back"
+        );
+        assert_eq!(
+            incremental_start(at("2026-03-09T00:00:00Z"), now),
+            day("2026-03-01"),
+            "a last pass in the future still reads up to today"
+        );
+    }
+
+    #[test]
+    fn a_daily_quota_waits_for_midnight_pacific_standard_time() {
+        // 2026-03-02 07:00 UTC is 2026-03-01 23:00 at UTC-8.
+        let wait = quota_wait(
+            "Exhausted property tokens per day for a property.",
+            at("2026-03-02T07:00:00Z"),
+        );
+
+        assert_eq!(wait, Some(Duration::from_secs(60 * 60)));
+        assert_eq!(
+            quota_wait(
+                "Exhausted property tokens per day.",
+                at("2026-03-02T09:00:00Z")
+            ),
+            Some(Duration::from_secs(23 * 60 * 60))
+        );
+    }
+
+    #[test]
+    fn hourly_and_unnamed_quotas_wait_an_hour_and_concurrency_does_not() {
+        let now = at("2026-03-02T09:00:00Z");
+
+        assert_eq!(
+            quota_wait(
+                "Exhausted property tokens per hour for a project per property.",
+                now
+            ),
+            Some(HOURLY_QUOTA_WAIT)
+        );
+        assert_eq!(quota_wait("Quota exceeded.", now), Some(HOURLY_QUOTA_WAIT));
+        assert_eq!(
+            quota_wait("Exhausted concurrent requests for a property.", now),
+            None
+        );
+    }
+
+    #[test]
+    fn old_cursors_with_a_utc_end_date_still_read() {
+        let old: Cursor = serde_json::from_value(json!({
+            "property": "123", "start_date": "2026-02-01", "end_date": "2026-03-02", "offset": 7
+        }))
+        .unwrap();
+
+        assert_eq!(old.property.as_deref(), Some("123"));
+        assert_eq!(old.end_date, Some(day("2026-03-02")));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -27,8 +27,16 @@ use crate::{
 /// Display name in messages.
 const PROVIDER: &str = "LinkedIn";
 
-/// Days a sync reads: the 30 whole UTC days before today.
+/// Days a full pass reads: the 30 whole UTC days before today.
 const WINDOW_DAYS: u64 = 30;
+
+/// Days before the last pass that an incremental pass reads again, for
+/// gains LinkedIn counts late.
+const REVISION_DAYS: u64 = 3;
+
+/// The furthest back an incremental pass reaches, in days before today:
+/// after a pause longer than this, older days stay as they were read.
+const MAX_LOOKBACK_DAYS: u64 = 365;
 
 /// Organization ACLs per page when the catalog entry sets no `page_size`.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -69,6 +77,14 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// `<organization URN>:<YYYY-MM-DD>`; the payload is `{"organization",
 /// "date", "organicFollowerGain", "paidFollowerGain", "timeRange"}`
 /// (gains, not totals: they may be negative).
+///
+/// LinkedIn's days are UTC days, asked for as `[start, end)` in epoch
+/// milliseconds. A full pass reads the [`WINDOW_DAYS`] whole days before
+/// today (UTC); an incremental pass (see
+/// [`Connector::incremental_start`]) reads from [`REVISION_DAYS`] before
+/// the UTC day of the last complete pass, at most [`MAX_LOOKBACK_DAYS`]
+/// back, to the start of today. Every day of the range has an element,
+/// gains of 0 included.
 ///
 /// Every `/rest` call sends `LinkedIn-Version` (the catalog entry's
 /// `api_version`, `YYYYMM`) and `X-Restli-Protocol-Version: 2.0.0`.
@@ -235,6 +251,12 @@ impl Connector for LinkedIn {
         cursor: Option<&'a Value>,
     ) -> BoxFuture<'a, Result<Page, Error>> {
         self.page(credentials, stream, cursor).boxed()
+    }
+
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+        let cursor = incremental_cursor(since, Utc::now());
+        (stream == STREAMS[0].name)
+            .then(|| serde_json::to_value(cursor).expect("a LinkedIn cursor serialises"))
     }
 }
 
@@ -424,16 +446,32 @@ impl LinkedIn {
     }
 }
 
-/// The cursor of a sync's first page: the [`WINDOW_DAYS`] whole UTC days
-/// before `now`.
+/// The cursor of a full pass's first page: the [`WINDOW_DAYS`] whole UTC
+/// days before `now`.
 fn first_cursor(now: DateTime<Utc>) -> Cursor {
-    let today = now.date_naive().and_time(NaiveTime::MIN).and_utc();
-    let start = today
-        .checked_sub_days(Days::new(WINDOW_DAYS))
-        .unwrap_or(today);
+    let today = now.date_naive();
+    window_cursor(today - Days::new(WINDOW_DAYS), today)
+}
+
+/// The cursor of an incremental pass at `now` after a complete pass that
+/// began at `since`: from [`REVISION_DAYS`] before the UTC day of `since`,
+/// at most [`MAX_LOOKBACK_DAYS`] back and at least one day, to the start
+/// of today.
+fn incremental_cursor(since: DateTime<Utc>, now: DateTime<Utc>) -> Cursor {
+    let today = now.date_naive();
+    let start = (since.date_naive() - Days::new(REVISION_DAYS))
+        .max(today - Days::new(MAX_LOOKBACK_DAYS))
+        .min(today - Days::new(1));
+    window_cursor(start, today)
+}
+
+/// The cursor of a pass over the UTC days from `start` to before `end`,
+/// with the organizations still to be listed.
+fn window_cursor(start: NaiveDate, end: NaiveDate) -> Cursor {
+    let millis = |day: NaiveDate| day.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
     Cursor {
-        start_ms: start.timestamp_millis(),
-        end_ms: today.timestamp_millis(),
+        start_ms: millis(start),
+        end_ms: millis(end),
         organizations: Vec::new(),
         next_start: Some(0),
     }
@@ -495,6 +533,31 @@ mod tests {
         let end = DateTime::from_timestamp_millis(cursor.end_ms).unwrap();
         assert_eq!(start.to_rfc3339(), "2026-03-01T00:00:00+00:00");
         assert_eq!(end.to_rfc3339(), "2026-03-31T00:00:00+00:00");
+    }
+
+    #[test]
+    fn an_incremental_pass_reopens_three_days_across_a_year_end() {
+        let now = DateTime::parse_from_rfc3339("2027-01-02T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let since = DateTime::parse_from_rfc3339("2027-01-01T23:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+
+        let cursor = incremental_cursor(since, now);
+
+        let start = DateTime::from_timestamp_millis(cursor.start_ms).unwrap();
+        let end = DateTime::from_timestamp_millis(cursor.end_ms).unwrap();
+        assert_eq!(start.to_rfc3339(), "2026-12-29T00:00:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2027-01-02T00:00:00+00:00");
+        let far = incremental_cursor(now - chrono::Duration::days(900), now);
+        assert_eq!(
+            DateTime::from_timestamp_millis(far.start_ms)
+                .unwrap()
+                .to_rfc3339(),
+            "2026-01-02T00:00:00+00:00",
+            "at most a year back"
+        );
     }
 
     #[test]

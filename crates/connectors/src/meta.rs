@@ -1,20 +1,23 @@
 //! Meta's Marketing API, on the Graph API: who a token belongs to, and the
 //! daily insights of the user's ad accounts.
 
-use std::time::Duration;
+use std::{fmt::Write as _, time::Duration};
 
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
+use hmac::{Hmac, Mac as _};
 use reqwest::{StatusCode, header::HeaderMap};
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize, de::Error as _};
 use serde_json::{Map, Value, json};
+use sha2::Sha256;
 use url::Url;
 
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
     bearer::{Api, Failure},
-    catalog::{CatalogEntry, CatalogError},
+    catalog::{Auth, CatalogEntry, CatalogError},
     http::{self, Http},
     wp::plain_text,
 };
@@ -22,10 +25,18 @@ use crate::{
 /// Display name in messages.
 const PROVIDER: &str = "Meta";
 
-/// Days a sync reads, ending yesterday (UTC). Meta revises recent days
-/// (late conversions, spend corrections), so each sync reads the whole
-/// window again and upserts it.
+/// Days a full pass reads, ending yesterday (UTC).
 const WINDOW_DAYS: u64 = 30;
+
+/// Days before the last pass that an incremental pass reads again: Meta
+/// attributes conversions to the day of the ad's click or view for up to
+/// 28 days (the longest attribution window), and corrects spend within
+/// it, so a day's figures may change for that long.
+const ATTRIBUTION_DAYS: u64 = 28;
+
+/// The furthest back an incremental pass reaches, in days before today:
+/// after a pause longer than this, older days stay as they were read.
+const MAX_LOOKBACK_DAYS: u64 = 365;
 
 /// The insights fields of `ad_insights`.
 const FIELDS: &str = "impressions,clicks,spend,reach";
@@ -46,7 +57,7 @@ const APP_USAGE_WAIT: Duration = Duration::from_secs(5 * 60);
 static STREAMS: [StreamSpec; 1] = [StreamSpec {
     name: "ad_insights",
     description: "Impressions, clicks, spend and reach per ad account and day of the last 30 days \
-                  (yesterday included)",
+                  (yesterday included); days without delivery have no record",
     reconcile: false,
 }];
 
@@ -67,11 +78,45 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// another page (the last page still carries `paging.cursors`), and a page
 /// may be empty while `next` is present. The `after` cursor is kept in the
 /// sync cursor, never the `next` URL, which carries the access token.
+///
+/// # Day windows
+///
+/// Insights days are days of the ad account's time zone. A full pass reads
+/// the [`WINDOW_DAYS`] days ending yesterday (UTC), which is never after
+/// the account's today. An incremental pass (see
+/// [`Connector::incremental_start`]) starts [`ATTRIBUTION_DAYS`] before
+/// the UTC date of the last complete pass, one day earlier again for the
+/// accounts west of UTC, and no more than [`MAX_LOOKBACK_DAYS`] back. The
+/// account's yesterday and today that a pass leaves out (east of UTC) are
+/// inside the next pass's window.
+///
+/// # Too much data
+///
+/// Meta refuses an insights request that would compute too much with code
+/// 1, "Please reduce the amount of data you're asking for" (HTTP 500). The
+/// connector then asks for the same account's days in halves of the
+/// range that failed, down to one day, and keeps the smaller size for the
+/// rest of the account. A single day that still fails is left out, and the
+/// page reports it as a gap, so the run ends `partial` and says which day
+/// of which account is missing.
+///
+/// # Calls
+///
+/// With the app secret configured, every Graph call carries
+/// `appsecret_proof` (the hex HMAC-SHA256 of the access token keyed with
+/// the app secret), which apps that "require app secret" demand. A missing
+/// permission (codes 10 and 200–299, answered with HTTP 400 or 403) asks
+/// the user to reconnect and approve it, naming it.
 #[derive(Debug)]
 pub(crate) struct Meta {
     id: ConnectorId,
     graph: Url,
     page_size: Option<u32>,
+    /// The app secret, for `appsecret_proof`.
+    app_secret: Option<SecretString>,
+    /// The permissions the catalog asks for, named when Meta's message
+    /// names none.
+    scopes: Vec<String>,
     http: Http,
 }
 
@@ -86,10 +131,16 @@ impl Meta {
                 id: entry.id.to_string(),
                 problem: "needs api_base_urls.graph",
             })?;
+        let (app_secret, scopes) = match &entry.auth {
+            Auth::OAuth2(settings) => (settings.client_secret.clone(), settings.scopes.clone()),
+            Auth::OAuth1(_) | Auth::AppPassword => (None, Vec::new()),
+        };
         Ok(Self {
             id: entry.id.clone(),
             graph,
             page_size: entry.page_size,
+            app_secret,
+            scopes,
             http,
         })
     }
@@ -100,6 +151,9 @@ impl Meta {
 struct Cursor {
     since: NaiveDate,
     until: NaiveDate,
+    /// The listing of ad accounts is still to be read from its start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    unlisted: bool,
     /// The ad accounts of the listing page read last that are not done,
     /// the current one first.
     accounts: Vec<AdAccount>,
@@ -108,6 +162,88 @@ struct Cursor {
     /// `after` of the current account's next insights page; `None` for
     /// its first page.
     after: Option<String>,
+    /// The current account's days in smaller ranges, since Meta refused
+    /// to answer for more at once; `None` for the whole window at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    chunk: Option<Chunk>,
+}
+
+/// A range of days of the current account: `days` days from `since` (cut
+/// at the window's end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Chunk {
+    since: NaiveDate,
+    days: u64,
+}
+
+impl Cursor {
+    /// The first cursor of a pass over `since..=until`.
+    fn window(since: NaiveDate, until: NaiveDate) -> Self {
+        Self {
+            since,
+            until,
+            unlisted: true,
+            accounts: Vec::new(),
+            accounts_after: None,
+            after: None,
+            chunk: None,
+        }
+    }
+
+    /// The days the current account's next request asks for.
+    fn range(&self) -> (NaiveDate, NaiveDate) {
+        match self.chunk {
+            None => (self.since, self.until),
+            Some(chunk) => {
+                let end = chunk.since + Days::new(chunk.days.saturating_sub(1));
+                (chunk.since, end.min(self.until))
+            }
+        }
+    }
+
+    /// Moves past a range ending at `end` that is read: to the next
+    /// chunk of the same size, or to the next account.
+    fn range_done(&mut self, end: NaiveDate) {
+        self.after = None;
+        match (self.chunk, end.succ_opt()) {
+            (Some(chunk), Some(next)) if end < self.until => {
+                self.chunk = Some(Chunk {
+                    since: next,
+                    ..chunk
+                });
+            }
+            _ => {
+                self.chunk = None;
+                if !self.accounts.is_empty() {
+                    self.accounts.remove(0);
+                }
+            }
+        }
+    }
+}
+
+/// The window of a full pass at `now`: the [`WINDOW_DAYS`] days ending
+/// yesterday (UTC).
+fn full_window(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
+    let until = now.date_naive() - Days::new(1);
+    (until - Days::new(WINDOW_DAYS - 1), until)
+}
+
+/// The window of an incremental pass at `now` after a complete pass that
+/// began at `since`: from [`ATTRIBUTION_DAYS`] before the account's date
+/// of `since` (at least one day before its UTC date), at most
+/// [`MAX_LOOKBACK_DAYS`] back, to yesterday (UTC).
+fn incremental_window(since: DateTime<Utc>, now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
+    let until = now.date_naive() - Days::new(1);
+    let start = (since.date_naive() - Days::new(ATTRIBUTION_DAYS + 1))
+        .max(now.date_naive() - Days::new(MAX_LOOKBACK_DAYS))
+        .min(until);
+    (start, until)
+}
+
+/// The days of `since..=until`.
+fn days(since: NaiveDate, until: NaiveDate) -> u64 {
+    u64::try_from((until - since).num_days() + 1).unwrap_or(1)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -203,6 +339,13 @@ impl Connector for Meta {
     ) -> BoxFuture<'a, Result<Page, Error>> {
         self.page(credentials, stream, cursor).boxed()
     }
+
+    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+        let (since, until) = incremental_window(since, Utc::now());
+        (stream == STREAMS[0].name).then(|| {
+            serde_json::to_value(Cursor::window(since, until)).expect("a Meta cursor serialises")
+        })
+    }
 }
 
 impl Meta {
@@ -214,12 +357,20 @@ impl Meta {
         })
     }
 
+    /// GETs a Graph `url`, with `appsecret_proof` when the app secret is
+    /// configured.
     async fn get<T: serde::de::DeserializeOwned>(
         &self,
         api: &Api<'_>,
         url: &Url,
     ) -> Result<T, Error> {
-        api.get_with(url, &HeaderMap::new(), &api_error).await
+        let mut url = url.clone();
+        if let Some(secret) = &self.app_secret {
+            url.query_pairs_mut()
+                .append_pair("appsecret_proof", &appsecret_proof(secret, api.token));
+        }
+        let errors = |failure: &Failure<'_>| api_error(failure, &self.scopes);
+        api.get_with(&url, &HeaderMap::new(), &errors).await
     }
 
     async fn page(
@@ -240,19 +391,22 @@ impl Meta {
                 connector: self.id.clone(),
                 source,
             })?,
-            None => self.first_cursor(&api).await?,
+            None => {
+                let (since, until) = full_window(Utc::now());
+                Cursor::window(since, until)
+            }
         };
+        if cursor.unlisted {
+            self.read_listing(&api, &mut cursor).await?;
+            cursor.unlisted = false;
+        }
         if cursor.accounts.is_empty() {
             self.list_accounts(&api, &mut cursor).await?;
         }
-        let Some(account) = cursor.accounts.first() else {
+        let Some(account) = cursor.accounts.first().cloned() else {
             return Ok(Page::finished());
         };
-        let (records, after) = self.insights(&api, &cursor, account).await?;
-        cursor.after = after;
-        if cursor.after.is_none() {
-            cursor.accounts.remove(0);
-        }
+        let (records, gap) = self.account_page(&api, &mut cursor, &account).await?;
         let finished = cursor.accounts.is_empty() && cursor.accounts_after.is_none();
         let next =
             (!finished).then(|| serde_json::to_value(&cursor).expect("a Meta cursor serialises"));
@@ -260,27 +414,57 @@ impl Meta {
             records,
             next,
             total: None,
-            gap: None,
+            gap,
             bytes: 0,
         })
     }
 
-    /// The cursor of a sync's first page: the window ending yesterday and
-    /// the first listing page that has an ad account.
-    async fn first_cursor(&self, api: &Api<'_>) -> Result<Cursor, Error> {
-        let until = Utc::now().date_naive() - Days::new(1);
-        let mut cursor = Cursor {
-            since: until - Days::new(WINDOW_DAYS - 1),
-            until,
-            accounts: Vec::new(),
-            accounts_after: None,
-            after: None,
-        };
-        self.read_listing(api, &mut cursor).await?;
-        if cursor.accounts.is_empty() {
-            self.list_accounts(api, &mut cursor).await?;
+    /// The next insights page of `account`, the current account of
+    /// `cursor`, which it moves on. When Meta refuses to answer for so
+    /// many days at once, asks again for the first half of the range, down
+    /// to one day; a day that fails alone is skipped and returned as the
+    /// page's gap.
+    async fn account_page(
+        &self,
+        api: &Api<'_>,
+        cursor: &mut Cursor,
+        account: &AdAccount,
+    ) -> Result<(Vec<Record>, Option<String>), Error> {
+        loop {
+            let (since, until) = cursor.range();
+            let message = match self.insights(api, cursor, account, since, until).await {
+                Ok((records, after)) => {
+                    cursor.after = after;
+                    if cursor.after.is_none() {
+                        cursor.range_done(until);
+                    }
+                    return Ok((records, None));
+                }
+                Err(Error::TooMuchData { message, .. }) => message,
+                Err(error) => return Err(error),
+            };
+            let span = days(since, until);
+            if span > 1 {
+                tracing::info!(
+                    account = %act_id(&account.id),
+                    days = span,
+                    "Meta asked for less data; asking for half as many days."
+                );
+                cursor.after = None;
+                cursor.chunk = Some(Chunk {
+                    since,
+                    days: span / 2,
+                });
+                continue;
+            }
+            cursor.range_done(until);
+            let gap = format!(
+                "Meta did not return the insights of ad account {} for {since} even for that day \
+                 alone ({message}); that day is missing, and the next sync asks for it again",
+                act_id(&account.id)
+            );
+            return Ok((Vec::new(), Some(gap)));
         }
-        Ok(cursor)
     }
 
     /// Reads listing pages from `cursor.accounts_after` on until one has an
@@ -306,18 +490,20 @@ impl Meta {
         Ok(())
     }
 
-    /// One insights page of `account` at `cursor`: its records and the
-    /// `after` of the next page.
+    /// One insights page of `account` for `since..=until` at `cursor`'s
+    /// `after`: its records and the `after` of the next page.
     async fn insights(
         &self,
         api: &Api<'_>,
         cursor: &Cursor,
         account: &AdAccount,
+        since: NaiveDate,
+        until: NaiveDate,
     ) -> Result<(Vec<Record>, Option<String>), Error> {
         let path = format!("{}/insights", act_id(&account.id));
         let mut url = http::endpoint(&self.graph, &path);
         {
-            let time_range = json!({"since": cursor.since, "until": cursor.until});
+            let time_range = json!({"since": since, "until": until});
             let mut query = url.query_pairs_mut();
             query
                 .append_pair("level", "account")
@@ -348,6 +534,20 @@ impl Meta {
             query.append_pair("after", after);
         }
     }
+}
+
+/// `appsecret_proof`: the hex HMAC-SHA256 of `token` keyed with `secret`.
+fn appsecret_proof(secret: &SecretString, token: &SecretString) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any size");
+    mac.update(token.expose_secret().as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
 }
 
 /// `act_<n>`, from an ad account id with or without its prefix.
@@ -432,6 +632,9 @@ pub(crate) struct GraphError {
 /// What a Graph error code means for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Meaning {
+    /// Code 1 with "Please reduce the amount of data you're asking for":
+    /// a smaller request may succeed.
+    TooMuchData,
     /// Code 190 (and the old 102): the token expired (subcode 463), was
     /// invalidated or cannot be parsed.
     TokenRejected,
@@ -449,7 +652,12 @@ enum Meaning {
 
 impl GraphError {
     fn meaning(&self) -> Meaning {
+        let reduce = self
+            .message
+            .to_ascii_lowercase()
+            .contains("reduce the amount of data");
         match self.code {
+            1 if reduce => Meaning::TooMuchData,
             102 | 190 => Meaning::TokenRejected,
             4 | 17 | 32 | 613 | 80_000..=80_014 => Meaning::Throttled,
             10 | 200..=299 => Meaning::PermissionDenied,
@@ -471,12 +679,18 @@ impl GraphError {
 
 /// Reads a failed Graph API response (see [`Meaning`]). `None` for bodies
 /// that are not Graph errors, and for unrecognised codes on 5xx, which
-/// the generic mapping retries.
-fn api_error(failure: &Failure<'_>) -> Option<Error> {
+/// the generic mapping retries. `scopes` are the permissions the catalog
+/// asks for, named when a permission error names none.
+fn api_error(failure: &Failure<'_>, scopes: &[String]) -> Option<Error> {
     let GraphErrorBody { error } = serde_json::from_slice(failure.body).ok()?;
     let provider = failure.provider.to_owned();
     let message = plain_text(&error.message);
     Some(match error.meaning() {
+        Meaning::TooMuchData => Error::TooMuchData {
+            provider,
+            url: http::display_url(failure.url),
+            message,
+        },
         Meaning::TokenRejected => Error::AccessTokenRejected { provider, message },
         Meaning::Throttled => Error::Throttled {
             provider,
@@ -484,8 +698,9 @@ fn api_error(failure: &Failure<'_>) -> Option<Error> {
             message,
             retry_after: usage_wait(failure.headers),
         },
-        Meaning::PermissionDenied => Error::PermissionDenied {
+        Meaning::PermissionDenied => Error::PermissionMissing {
             provider,
+            permission: missing_permission(&message, scopes),
             code: error.code_text(),
             message,
         },
@@ -504,6 +719,29 @@ fn api_error(failure: &Failure<'_>) -> Option<Error> {
             message,
         },
     })
+}
+
+/// The permissions a permission error's `message` names: the words shaped
+/// like Meta's permission names (`ads_read`, `pages_read_engagement`),
+/// joined with "or" as Meta's own messages do ("NOT grant ads_management
+/// or ads_read permission"); else the permissions asked for, saying that
+/// Meta did not name one.
+fn missing_permission(message: &str, scopes: &[String]) -> String {
+    let mut named: Vec<&str> = Vec::new();
+    for word in message.split(|c: char| !(c.is_ascii_lowercase() || c == '_')) {
+        let shaped = word.contains('_')
+            && !word.starts_with('_')
+            && !word.ends_with('_')
+            && !matches!(word, "access_token" | "appsecret_proof");
+        if shaped && !named.contains(&word) {
+            named.push(word);
+        }
+    }
+    match (&named[..], scopes) {
+        ([], []) => "Meta did not say which".to_owned(),
+        ([], scopes) => format!("Meta did not say which of {}", scopes.join(", ")),
+        (named, _) => named.join(" or "),
+    }
 }
 
 /// The error for a Graph error from Meta's token endpoint (the code
@@ -540,7 +778,7 @@ pub(crate) fn token_endpoint_error(
                 retry_after: None,
             };
         }
-        Meaning::PermissionDenied | Meaning::Other => error.code_text(),
+        Meaning::TooMuchData | Meaning::PermissionDenied | Meaning::Other => error.code_text(),
     };
     Error::TokenEndpoint {
         provider: provider.to_owned(),
@@ -599,13 +837,17 @@ mod tests {
             Url::parse("https://graph.facebook.com/v22.0/act_1/insights?access_token=EAAsecret")
                 .unwrap();
         let body = body.to_string();
-        api_error(&Failure {
-            provider: PROVIDER,
-            url: &url,
-            status,
-            headers,
-            body: body.as_bytes(),
-        })
+        let scopes = ["ads_read".to_owned(), "read_insights".to_owned()];
+        api_error(
+            &Failure {
+                provider: PROVIDER,
+                url: &url,
+                status,
+                headers,
+                body: body.as_bytes(),
+            },
+            &scopes,
+        )
     }
 
     fn graph(code: i64, subcode: Option<i64>, message: &str) -> Value {
@@ -660,7 +902,7 @@ mod tests {
     }
 
     #[test]
-    fn code_190_is_a_rejected_token_and_permissions_are_permanent() {
+    fn code_190_is_a_rejected_token_and_a_missing_permission_needs_a_reconnect() {
         let expired = failure_error(
             StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
@@ -672,18 +914,129 @@ mod tests {
         )
         .unwrap();
         let permission = failure_error(
-            StatusCode::FORBIDDEN,
+            StatusCode::BAD_REQUEST,
             &HeaderMap::new(),
             &graph(200, None, "(#200) Requires ads_read permission"),
         )
         .unwrap();
 
         assert!(expired.wants_token_refresh(), "{expired:?}");
-        assert_eq!(permission.class(), crate::ErrorClass::Permanent);
-        assert!(
-            permission.to_string().contains("Requires ads_read"),
-            "{permission}"
+        assert_eq!(permission.class(), crate::ErrorClass::ReauthRequired);
+        let Error::PermissionMissing {
+            permission: named, ..
+        } = &permission
+        else {
+            panic!("expected PermissionMissing, got {permission:?}");
+        };
+        assert_eq!(named, "ads_read");
+        assert!(permission.to_string().contains("reconnect"), "{permission}");
+    }
+
+    #[test]
+    fn permission_names_come_from_the_message_or_else_from_the_scopes() {
+        let scopes = ["ads_read".to_owned(), "read_insights".to_owned()];
+
+        assert_eq!(
+            missing_permission(
+                "(#200) Ad account owner has NOT grant ads_management or ads_read permission",
+                &scopes
+            ),
+            "ads_management or ads_read"
         );
+        assert_eq!(
+            missing_permission(
+                "(#10) Application does not have permission for this action",
+                &scopes
+            ),
+            "Meta did not say which of ads_read, read_insights"
+        );
+        assert_eq!(
+            missing_permission(
+                "(#294) Managing advertisements requires an access token with the extended \
+                 permission ads_management",
+                &[]
+            ),
+            "ads_management"
+        );
+    }
+
+    #[test]
+    fn reduce_the_amount_of_data_is_too_much_data_not_an_outage() {
+        let error = failure_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &HeaderMap::new(),
+            &json!({"error": {"code": 1, "message": "Please reduce the amount of data you're asking for, then retry your request"}}),
+        )
+        .unwrap();
+
+        assert!(matches!(error, Error::TooMuchData { .. }), "{error:?}");
+        assert_eq!(error.class(), crate::ErrorClass::Permanent);
+    }
+
+    #[test]
+    fn appsecret_proof_is_the_hex_hmac_sha256_of_the_token() {
+        // HMAC-SHA256 of "The quick brown fox jumps over the lazy dog"
+        // keyed with "key", a well-known test vector.
+        let proof = appsecret_proof(
+            &SecretString::from("key"),
+            &SecretString::from("The quick brown fox jumps over the lazy dog"),
+        );
+
+        assert_eq!(
+            proof,
+            "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        );
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn windows_end_yesterday_and_reopen_the_attribution_window_across_month_ends() {
+        assert_eq!(
+            full_window(at("2026-03-01T00:10:00Z")),
+            (day("2026-01-30"), day("2026-02-28"))
+        );
+        assert_eq!(
+            incremental_window(at("2026-03-01T05:00:00Z"), at("2026-03-02T05:00:00Z")),
+            (day("2026-01-31"), day("2026-03-01"))
+        );
+        assert_eq!(
+            incremental_window(at("2024-01-01T00:00:00Z"), at("2026-03-02T05:00:00Z")).0,
+            day("2025-03-02"),
+            "at most a year back"
+        );
+    }
+
+    #[test]
+    fn chunks_move_through_the_window_and_then_to_the_next_account() {
+        let account = |id: &str| AdAccount {
+            id: id.to_owned(),
+            name: None,
+            currency: None,
+        };
+        let mut cursor = Cursor::window(day("2026-01-01"), day("2026-01-10"));
+        cursor.accounts = vec![account("act_1"), account("act_2")];
+        cursor.chunk = Some(Chunk {
+            since: day("2026-01-01"),
+            days: 4,
+        });
+
+        assert_eq!(cursor.range(), (day("2026-01-01"), day("2026-01-04")));
+        cursor.range_done(day("2026-01-04"));
+        assert_eq!(cursor.range(), (day("2026-01-05"), day("2026-01-08")));
+        cursor.range_done(day("2026-01-08"));
+        assert_eq!(cursor.range(), (day("2026-01-09"), day("2026-01-10")));
+        cursor.range_done(day("2026-01-10"));
+        assert_eq!(cursor.accounts.len(), 1);
+        assert_eq!(cursor.range(), (day("2026-01-01"), day("2026-01-10")));
     }
 
     #[test]

@@ -24,7 +24,9 @@
 //! exchange, so a new connection holds a 60-day token rather than a
 //! short-lived one. Meta's token endpoint answers errors with Graph bodies
 //! (`{"error": {"message", "type", "code", …}}`) rather than OAuth's flat
-//! ones; both are read.
+//! ones; both are read. Meta's code exchange is its documented GET with
+//! the parameters in the query ([`CodeExchange::Get`]); every other
+//! provider's is RFC 6749's form POST.
 
 use std::time::Duration;
 
@@ -43,7 +45,7 @@ use url::Url;
 
 use crate::{
     Credentials, Error,
-    catalog::{OAuth2Settings, TokenRenewal},
+    catalog::{CodeExchange, OAuth2Settings, TokenRenewal},
     http::{self, Http, Request},
     meta::{self, GraphErrorBody},
     wp::plain_text,
@@ -272,7 +274,10 @@ impl Client {
             form.push(("code_verifier", verifier.expose_secret()));
         }
         let url = self.settings.token_url.clone();
-        let body = self.post_form(&url, form, &[code]).await?;
+        let body = match self.settings.code_exchange {
+            CodeExchange::PostForm => self.post_form(&url, form, &[code]).await?,
+            CodeExchange::Get => self.get_query(&url, form, &[code]).await?,
+        };
         let tokens = self.tokens(&url, &body)?;
         match self.settings.token_renewal {
             TokenRenewal::RefreshToken => Ok(tokens),
@@ -285,14 +290,34 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// As [`Client::exchange_code`]; `invalid_grant` (the refresh token
-    /// expired or was revoked) is
+    /// As [`Client::exchange_code`]; a refusal with one of the provider's
+    /// [`invalid_refresh_token_errors`](OAuth2Settings::invalid_refresh_token_errors)
+    /// (`invalid_grant`, and LinkedIn's `invalid_request`: the refresh
+    /// token expired or was revoked) is [`Error::RefreshTokenRejected`],
     /// [`ReauthRequired`](crate::ErrorClass::ReauthRequired).
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, Error> {
         let token = refresh_token.expose_secret();
         let form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
         let url = self.settings.refresh_url().clone();
-        let body = self.post_form(&url, form, &[token]).await?;
+        let body = match self.post_form(&url, form, &[token]).await {
+            Ok(body) => body,
+            Err(Error::TokenEndpoint {
+                provider,
+                url,
+                status,
+                code,
+                description,
+            }) if self.settings.invalid_refresh_token_errors.contains(&code) => {
+                return Err(Error::RefreshTokenRejected {
+                    provider,
+                    url,
+                    status,
+                    code,
+                    description,
+                });
+            }
+            Err(error) => return Err(error),
+        };
         self.tokens(&url, &body)
     }
 
@@ -433,6 +458,32 @@ impl Client {
             form.push(("client_secret", secret.expose_secret()));
         }
         let request = self.http.post(url.clone()).form(&form);
+        self.send(url, request, exposed).await
+    }
+
+    /// GETs `url` with `params` and the client's credentials in its query
+    /// (Meta's documented code exchange; its `grant_type` is dropped, as
+    /// Meta's form has none) and returns the body of a successful response.
+    /// `exposed` are request values an error description must not echo.
+    async fn get_query(
+        &self,
+        url: &Url,
+        params: Vec<(&str, &str)>,
+        exposed: &[&str],
+    ) -> Result<Bytes, Error> {
+        let client_id = self.client_id()?;
+        let mut request_url = url.clone();
+        {
+            let mut query = request_url.query_pairs_mut();
+            query.append_pair("client_id", client_id);
+            for (name, value) in params.iter().filter(|(name, _)| *name != "grant_type") {
+                query.append_pair(name, value);
+            }
+            if let Some(secret) = &self.settings.client_secret {
+                query.append_pair("client_secret", secret.expose_secret());
+            }
+        }
+        let request = self.http.get(request_url);
         self.send(url, request, exposed).await
     }
 

@@ -108,20 +108,48 @@ pub struct GoogleUserConfig {
     #[serde(default)]
     pub accounts: u32,
     /// GA4 properties in each account. Every property has one row of
-    /// traffic per day up to today.
+    /// traffic per day up to today, except the days without traffic.
     #[serde(default)]
     pub properties_per_account: u32,
+    /// The reporting time zone of the user's properties, as minutes east
+    /// of UTC: report dates, `today` and `NdaysAgo` are days of that zone.
+    /// Real zones lie within −720 and +840; ±1440 (a whole day) is allowed
+    /// so that tests see a property whose today is UTC's yesterday or
+    /// tomorrow at any hour.
+    #[serde(default)]
+    pub utc_offset_minutes: i32,
+    /// Every `no_traffic_every`th day of each property has no traffic, so
+    /// reports leave it out (0: every day has traffic).
+    #[serde(default)]
+    pub no_traffic_every: u32,
 }
 
 impl GoogleUserConfig {
     /// A user named `name` with `accounts` Analytics accounts of
-    /// `properties_per_account` properties each.
+    /// `properties_per_account` properties each, in UTC, with traffic
+    /// every day.
     pub fn new(name: impl Into<String>, accounts: u32, properties_per_account: u32) -> Self {
         Self {
             name: name.into(),
             accounts,
             properties_per_account,
+            utc_offset_minutes: 0,
+            no_traffic_every: 0,
         }
+    }
+
+    /// Puts the user's properties in the time zone `minutes` east of UTC.
+    #[must_use]
+    pub fn utc_offset_minutes(mut self, minutes: i32) -> Self {
+        self.utc_offset_minutes = minutes;
+        self
+    }
+
+    /// Leaves every `days`th day of each property without traffic.
+    #[must_use]
+    pub fn no_traffic_every(mut self, days: u32) -> Self {
+        self.no_traffic_every = days;
+        self
     }
 }
 
@@ -396,6 +424,9 @@ pub struct MetaConfig {
     /// instead of redirecting at once (also per request with
     /// `consent=page`), for browser tests.
     pub consent_page: bool,
+    /// The app's "Require App Secret" setting: Graph calls without
+    /// `appsecret_proof` are refused (an invalid proof always is).
+    pub require_appsecret_proof: bool,
 }
 
 impl Default for MetaConfig {
@@ -405,6 +436,7 @@ impl Default for MetaConfig {
             app_secret: "sim-meta-app-secret".to_owned(),
             users: Vec::new(),
             consent_page: false,
+            require_appsecret_proof: false,
         }
     }
 }
@@ -431,6 +463,12 @@ pub struct MetaUserConfig {
     /// have no rows, only (empty) pages.
     #[serde(default)]
     pub idle_ad_accounts: u32,
+    /// The most days one insights request of the user's ad accounts may
+    /// span: a longer one fails with code 1, "Please reduce the amount of
+    /// data you're asking for" (HTTP 500). 0 makes every request fail;
+    /// `None` accepts any range.
+    #[serde(default)]
+    pub insights_day_limit: Option<u32>,
 }
 
 impl MetaUserConfig {
@@ -440,7 +478,15 @@ impl MetaUserConfig {
             name: name.into(),
             ad_accounts,
             idle_ad_accounts: 0,
+            insights_day_limit: None,
         }
+    }
+
+    /// Refuses insights requests for more than `days` days (0: all).
+    #[must_use]
+    pub fn insights_day_limit(mut self, days: u32) -> Self {
+        self.insights_day_limit = Some(days);
+        self
     }
 
     /// Makes the last `count` ad accounts idle.

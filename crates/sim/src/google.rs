@@ -5,10 +5,22 @@
 //! `{"error": {"code", "message", "status"}}` from the APIs, refresh
 //! responses without `refresh_token`, `expires_in` 3599, metric values as
 //! strings, dates as `YYYYMMDD`, `rows`/`rowCount`/`nextPageToken` omitted
-//! when empty, and no `Retry-After` on 429.
+//! when empty, days without traffic omitted from reports, and no
+//! `Retry-After` on 429.
+//!
+//! A refresh token comes with the code exchange only when the consent
+//! asked for offline access (`access_type=offline`) and was either the
+//! user's first for the client or forced with `prompt=consent`; revoking
+//! a refresh token ends the grant, so the next consent is a first one
+//! again. Old refresh tokens keep working after a new consent.
+//!
+//! Report dates are days of the user's time zone
+//! ([`GoogleUserConfig::utc_offset_minutes`](crate::GoogleUserConfig::utc_offset_minutes)):
+//! `today` and `NdaysAgo` count from the user's today, and no day after it
+//! has traffic.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -27,7 +39,7 @@ use base64::{
     Engine as _,
     engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD},
 };
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
@@ -83,6 +95,13 @@ pub(crate) struct Google {
     codes: HashMap<String, CodeGrant>,
     access_tokens: HashMap<String, AccessGrant>,
     refresh_tokens: HashMap<String, String>,
+    /// Users who granted offline access and have not revoked it: their
+    /// next consent brings no refresh token unless it is forced with
+    /// `prompt=consent`.
+    offline_grants: HashSet<String>,
+    /// Sessions set through the handle, by property and day; `None` is a
+    /// day without traffic.
+    traffic: HashMap<(u64, NaiveDate), Option<u64>>,
     /// Makes every issued code and token unique.
     issued: u64,
 }
@@ -93,7 +112,8 @@ struct CodeGrant {
     user: String,
     redirect_uri: String,
     challenge: Option<Challenge>,
-    offline: bool,
+    /// The exchange brings a refresh token.
+    refresh: bool,
     scope: String,
 }
 
@@ -117,8 +137,39 @@ impl Google {
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            offline_grants: HashSet::new(),
+            traffic: HashMap::new(),
             issued: 0,
         }
+    }
+
+    /// The sessions of `property` on `day` (a day of its owner's time
+    /// zone): set through the handle, else seeded; `None` for a day
+    /// without traffic.
+    pub(crate) fn sessions(&self, property: u64, day: NaiveDate) -> Option<u64> {
+        if let Some(sessions) = self.traffic.get(&(property, day)) {
+            return *sessions;
+        }
+        let quiet_every = self
+            .owner(property)
+            .map_or(0, |(_, user)| user.no_traffic_every);
+        seeded_sessions(property, day, quiet_every)
+    }
+
+    /// Sets the sessions of `property` on `day`; `None` takes its traffic
+    /// away.
+    pub(crate) fn set_sessions(&mut self, property: u64, day: NaiveDate, sessions: Option<u64>) {
+        self.traffic.insert((property, day), sessions);
+    }
+
+    /// The user who owns `property`, with their index.
+    fn owner(&self, property: u64) -> Option<(usize, &GoogleUserConfig)> {
+        self.config.users.iter().enumerate().find(|(index, user)| {
+            (0..user.accounts).any(|n| {
+                (0..user.properties_per_account)
+                    .any(|p| property_id(account_id(*index, n), p) == property)
+            })
+        })
     }
 
     fn next(&mut self, prefix: &str) -> String {
@@ -170,6 +221,9 @@ struct AuthorizeQuery {
     code_challenge: Option<String>,
     code_challenge_method: Option<String>,
     access_type: Option<String>,
+    /// `consent` forces the consent screen, and with it a new refresh
+    /// token (Google takes a space-separated list).
+    prompt: Option<String>,
     login_hint: Option<String>,
     /// `page` shows the consent page; `granted` or `denied` is what its
     /// buttons send.
@@ -228,13 +282,19 @@ async fn authorize(
                 .clone()
                 .unwrap_or_else(|| "plain".to_owned()),
         });
+        let offline = query.access_type.as_deref() == Some("offline");
+        let forced = query
+            .prompt
+            .as_deref()
+            .is_some_and(|prompt| prompt.split(' ').any(|prompt| prompt == "consent"));
+        let first = offline && google.offline_grants.insert(user.clone());
         google.codes.insert(
             code.clone(),
             CodeGrant {
                 user,
                 redirect_uri: redirect_uri.clone(),
                 challenge,
-                offline: query.access_type.as_deref() == Some("offline"),
+                refresh: offline && (first || forced),
                 scope: scope.clone(),
             },
         );
@@ -418,9 +478,9 @@ fn exchange_code(google: &mut Google, form: &HashMap<String, String>) -> Respons
             );
         }
     }
-    // Offline access on a consent (the simulator always asks for consent)
-    // is what brings a refresh token.
-    let refresh_token = grant.offline.then(|| {
+    // Offline access on a first or forced consent is what brings a
+    // refresh token.
+    let refresh_token = grant.refresh.then(|| {
         let token = google.next("1//0g");
         google
             .refresh_tokens
@@ -473,6 +533,7 @@ async fn revoke(
             );
         };
         google.access_tokens.retain(|_, grant| grant.user != user);
+        google.offline_grants.remove(&user);
         Json(json!({})).into_response()
     })
 }
@@ -485,13 +546,14 @@ enum Surface {
 }
 
 /// Applies a fault: answers in Google's place, or waits. Google never
-/// sends `Retry-After`, so `retry_after_secs` is ignored.
+/// sends `Retry-After`; on the APIs, `retry_after_secs` picks the quota
+/// the 429 names instead: under a minute the concurrent requests, under a
+/// day the property's hourly tokens, else its daily tokens.
 async fn suffer(fault: Option<&Fault>, surface: Surface) -> Option<Response> {
     match (fault?, surface) {
-        (Fault::RateLimited { .. }, Surface::Api) => Some(api_error(
+        (Fault::RateLimited { retry_after_secs }, Surface::Api) => Some(api_error(
             StatusCode::TOO_MANY_REQUESTS,
-            "Exhausted property tokens per hour for a project per property. \
-             Wait an hour before retrying.",
+            quota_message(*retry_after_secs),
             "RESOURCE_EXHAUSTED",
         )),
         (Fault::RateLimited { .. }, Surface::Token) => Some(oauth_error(
@@ -526,6 +588,18 @@ async fn suffer(fault: Option<&Fault>, surface: Surface) -> Option<Response> {
             | Fault::StripAuthorization,
             _,
         ) => None,
+    }
+}
+
+/// The message of an exhausted quota that takes about `secs` to refresh.
+fn quota_message(secs: u64) -> &'static str {
+    match secs {
+        0..60 => "Exhausted concurrent requests per property.",
+        60..86_400 => {
+            "Exhausted property tokens per hour for a project per property. Wait an hour before \
+             retrying."
+        }
+        _ => "Exhausted property tokens per day.",
     }
 }
 
@@ -738,18 +812,30 @@ async fn run_report(
             );
         }
     };
-    match report(property, &request) {
+    let today = (Utc::now() + TimeDelta::minutes(i64::from(user.utc_offset_minutes))).date_naive();
+    let result = state.google(|google| {
+        report(property, &request, today, &|day| {
+            google.sessions(property, day)
+        })
+    });
+    match result {
         Ok(report) => Json(report).into_response(),
         Err(message) => api_error(StatusCode::BAD_REQUEST, &message, "INVALID_ARGUMENT"),
     }
 }
 
-/// The report `request` asks of `property`, or why it is invalid.
-fn report(property: u64, request: &ReportRequest) -> Result<Value, String> {
+/// The report `request` asks of `property` on `today` (the owner's), with
+/// the sessions of each day from `sessions`, or why it is invalid. Days
+/// without traffic have no row.
+fn report(
+    property: u64,
+    request: &ReportRequest,
+    today: NaiveDate,
+    sessions: &dyn Fn(NaiveDate) -> Option<u64>,
+) -> Result<Value, String> {
     let [range] = &request.date_ranges[..] else {
         return Err("The simulator supports exactly one dateRange.".to_owned());
     };
-    let today = Utc::now().date_naive();
     let start = parse_date(&range.start_date, today)?;
     let end = parse_date(&range.end_date, today)?;
     if end < start {
@@ -776,21 +862,21 @@ fn report(property: u64, request: &ReportRequest) -> Result<Value, String> {
     if limit == 0 || limit > MAX_LIMIT {
         return Err(format!("limit must be positive and at most {MAX_LIMIT}."));
     }
-    let mut days: Vec<NaiveDate> = start
+    let mut days: Vec<(NaiveDate, u64)> = start
         .iter_days()
         .take_while(|day| *day <= end.min(today))
-        .filter(|day| *day >= first_day())
+        .filter_map(|day| Some((day, sessions(day)?)))
         .collect();
     if request.order_bys.is_empty() {
         // Without orderBys, rows come in no particular order.
-        days.sort_by_key(|day| traffic(property, *day) ^ 0x5555);
+        days.sort_by_key(|(day, _)| seeded_traffic(property, *day) ^ 0x5555);
     }
     let row_count = days.len();
     let rows: Vec<Value> = days
         .iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))
         .take(usize::try_from(limit).unwrap_or(usize::MAX))
-        .map(|day| row(property, *day, &request.metrics))
+        .map(|(day, sessions)| row(*day, *sessions, &request.metrics))
         .collect();
     let mut body = json!({
         "dimensionHeaders": request.dimensions.iter().map(|d| json!({"name": d.name})).collect::<Vec<_>>(),
@@ -824,21 +910,36 @@ fn parse_date(value: &str, today: NaiveDate) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| format!("Invalid date: {value}"))
 }
 
+/// The seeded sessions of `property` on `day`: none before the first
+/// day, none on every `quiet_every`th day (0: never), else a
+/// deterministic number varying by day.
+fn seeded_sessions(property: u64, day: NaiveDate, quiet_every: u32) -> Option<u64> {
+    let days = u64::try_from((day - first_day()).num_days()).ok()?;
+    let quiet = quiet_every > 0 && (days + property).is_multiple_of(u64::from(quiet_every));
+    (!quiet).then(|| seeded_traffic(property, day))
+}
+
 /// The sessions of `property` on `day`: deterministic, varying by day.
-fn traffic(property: u64, day: NaiveDate) -> u64 {
+fn seeded_traffic(property: u64, day: NaiveDate) -> u64 {
     let days = u64::try_from((day - first_day()).num_days()).unwrap_or(0);
     50 + (property.wrapping_mul(31) + days.wrapping_mul(17)) % 151
 }
 
+/// The metrics of a day with `sessions` sessions: `sessions`,
+/// `totalUsers` and `screenPageViews`.
+pub(crate) fn metrics(sessions: u64) -> [u64; 3] {
+    [sessions, sessions * 2 / 3, sessions * 3]
+}
+
 /// A report row: the date as `YYYYMMDD`, every metric as a string.
-fn row(property: u64, day: NaiveDate, metrics: &[Named]) -> Value {
-    let sessions = traffic(property, day);
+fn row(day: NaiveDate, sessions: u64, metrics: &[Named]) -> Value {
     let values: Vec<Value> = metrics
         .iter()
         .map(|metric| {
+            let [sessions, users, views] = self::metrics(sessions);
             let value = match metric.name.as_str() {
-                "totalUsers" => sessions * 2 / 3,
-                "screenPageViews" => sessions * 3,
+                "totalUsers" => users,
+                "screenPageViews" => views,
                 _ => sessions,
             };
             json!({"value": value.to_string()})
@@ -897,12 +998,40 @@ fn html_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+impl crate::SimHandle {
+    /// Sets the sessions of Google Analytics property `property` (its
+    /// number, `123` of `properties/123`) on `day`, a day of its owner's
+    /// time zone; users and page views follow from them. `None` makes it a
+    /// day without traffic, which reports leave out.
+    pub fn set_google_sessions(&self, property: u64, day: NaiveDate, sessions: Option<u64>) {
+        self.inner
+            .state
+            .google(|google| google.set_sessions(property, day, sessions));
+    }
+
+    /// The sessions of property `property` on `day`, as reports give them
+    /// up to the owner's today; `None` for a day without traffic.
+    pub fn google_sessions(&self, property: u64, day: NaiveDate) -> Option<u64> {
+        self.inner
+            .state
+            .google(|google| google.sessions(property, day))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn request(value: Value) -> ReportRequest {
         serde_json::from_value(value).unwrap()
+    }
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 3, 10).unwrap()
+    }
+
+    fn seeded(day: NaiveDate) -> Option<u64> {
+        seeded_sessions(7, day, 0)
     }
 
     #[test]
@@ -917,6 +1046,8 @@ mod tests {
                 "limit": "4",
                 "offset": 8,
             })),
+            today(),
+            &seeded,
         )
         .unwrap();
 
@@ -936,10 +1067,56 @@ mod tests {
                 "dimensions": [{"name": "date"}],
                 "metrics": [{"name": "sessions"}],
             })),
+            today(),
+            &seeded,
         )
         .unwrap();
 
         assert!(page.get("rows").is_none() && page.get("rowCount").is_none());
+    }
+
+    #[test]
+    fn days_without_traffic_have_no_row_and_count_in_no_total() {
+        let quiet = |day: NaiveDate| seeded_sessions(7, day, 3);
+
+        let page = report(
+            7,
+            &request(json!({
+                "dateRanges": [{"startDate": "2024-01-01", "endDate": "2024-01-09"}],
+                "dimensions": [{"name": "date"}],
+                "metrics": [{"name": "sessions"}],
+                "orderBys": [{"dimension": {"dimensionName": "date"}}],
+            })),
+            today(),
+            &quiet,
+        )
+        .unwrap();
+
+        assert_eq!(page["rowCount"], 6);
+        let dates: Vec<_> = page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["dimensionValues"][0]["value"].as_str().unwrap())
+            .collect();
+        assert!(!dates.contains(&"20240103"), "{dates:?}");
+    }
+
+    #[test]
+    fn no_day_after_the_users_today_has_traffic() {
+        let page = report(
+            7,
+            &request(json!({
+                "dateRanges": [{"startDate": "2026-03-08", "endDate": "2026-03-20"}],
+                "dimensions": [{"name": "date"}],
+                "metrics": [{"name": "sessions"}],
+            })),
+            today(),
+            &seeded,
+        )
+        .unwrap();
+
+        assert_eq!(page["rowCount"], 3);
     }
 
     #[test]
@@ -962,6 +1139,8 @@ mod tests {
                 "dateRanges": [{"startDate": "today", "endDate": "today"}],
                 "metrics": [{"name": "bounces"}],
             })),
+            today(),
+            &seeded,
         );
 
         assert_eq!(

@@ -7,25 +7,32 @@
 //! passwords, WordPress's error bodies (`{"code", "message", "data":
 //! {"status"}}`), `X-WP-Total`/`X-WP-TotalPages`/`Link` headers, a 400
 //! `rest_post_invalid_page_number` past the last page, FluentCRM's nested
-//! paginator with string ids and its 200-with-empty-data past the end.
+//! paginator with numeric ids, its 200-with-empty-data past the end, its
+//! advanced filters (`id >`, `updated_at >=`, in site time) and rows that
+//! tie on the sort column in no defined order. The REST index (`/wp-json/`)
+//! says the site's `gmt_offset`.
 //! Each site lives at `{base_url}/sites/{name}`, which is all a connector
 //! needs: a site URL.
 //!
 //! Google lives under `{base_url}/google` ([`SimHandle::google_url`]): the
 //! OAuth 2.0 authorize endpoint (auto-consent, or an HTML page with an
-//! "Allow" button), the token endpoint (authorization code with PKCE,
-//! refresh without a new refresh token unless rotation is configured),
-//! revocation, OpenID userinfo, the Analytics Admin API's
+//! "Allow" button), the token endpoint (authorization code with PKCE, a
+//! refresh token only on a user's first offline consent or one forced with
+//! `prompt=consent`, refresh without a new refresh token unless rotation
+//! is configured), revocation, OpenID userinfo, the Analytics Admin API's
 //! `accountSummaries` and the Data API's `runReport`, with Google's error
-//! bodies and paging. The catalog points at real Google; tests override
-//! its URLs to these.
+//! bodies and paging, days without traffic left out, dates in the user's
+//! time zone, and quota 429s that name the quota. The catalog points at
+//! real Google; tests override its URLs to these.
 //!
 //! Trello lives under `{base_url}/trello` ([`SimHandle::trello_url`]):
 //! three-legged OAuth 1.0a (request token, an authorize page that approves
 //! at once or shows an "Allow" button, access token; form-encoded answers)
-//! and the REST routes `/1/members/me`, `/1/members/me/boards` and
-//! `/1/boards/{id}/cards` (bare arrays, `limit` up to 1000 and `before`,
-//! newest first). It checks every request's HMAC-SHA1 signature with its
+//! and the REST routes `/1/members/me`, `/1/members/me/boards`,
+//! `/1/boards/{id}/cards` (bare arrays of open cards, `limit` up to 1000
+//! and `before`, newest first), `/1/boards/{id}/actions` (the activity
+//! every [`TrelloChange`] leaves, `since`/`before`) and `/1/cards/{id}`;
+//! a board the member left answers 401 and a deleted one 404. It checks every request's HMAC-SHA1 signature with its
 //! own implementation of RFC 5849 and refuses unknown consumer keys, bad
 //! signatures, reused nonces and stale timestamps with Trello's plain-text
 //! 401s; tokens die after 30 days unless `expiration=never` was asked for
@@ -37,14 +44,16 @@
 //! Meta lives under `{base_url}/meta` ([`SimHandle::meta_url`]): the
 //! Facebook Login dialog (auto-consent or an "Allow" page; the redirect
 //! ends in `#_=_`, a denial carries `error_reason=user_denied`), the token
-//! endpoint (GET or POST; a code gives a short-lived token, and
-//! `fb_exchange_token` trades a still-valid token for a long-lived one;
-//! there is no refresh grant) and the Graph API's `/me`, `/me/adaccounts`
-//! and `/act_<n>/insights`, with Graph error bodies on HTTP 400 (190/463
-//! for an expired token, throttling as codes 17 and 80000 with
-//! `X-Business-Use-Case-Usage`), cursor paging whose `next` link is
-//! absent on the last page, and metrics as strings. Users and ad accounts
-//! come from a [`MetaConfig`].
+//! endpoint (the code exchange as a GET only, as documented, giving a
+//! short-lived token; `fb_exchange_token` trades a still-valid token for a
+//! long-lived one; there is no refresh grant) and the Graph API's `/me`,
+//! `/me/adaccounts` and `/act_<n>/insights`, with Graph error bodies on
+//! HTTP 400 (190/463 for an expired token, 200 for a missing permission,
+//! throttling as codes 17 and 80000 with `X-Business-Use-Case-Usage`) and
+//! code 1 on HTTP 500 for too many days at once, `appsecret_proof` checked
+//! (and required when the app says so), cursor paging whose `next` link
+//! is absent on the last page, and metrics as strings. Users and ad
+//! accounts come from a [`MetaConfig`].
 //!
 //! LinkedIn lives under `{base_url}/linkedin` ([`SimHandle::linkedin_url`]):
 //! OAuth 2.0 (auto-consent or an "Allow" page, `user_cancelled_authorize`
@@ -55,10 +64,13 @@
 //! `LinkedIn-Version` (400 `VERSION_MISSING`, 426 `NONEXISTENT_VERSION`
 //! outside the configured window) and Rest.li 2.0 query syntax, and
 //! answer LinkedIn's `{"status", "serviceErrorCode", "code", "message"}`
-//! errors, 429 without `Retry-After` included.
+//! errors, 429 without `Retry-After` included; a dead refresh token is
+//! refused with `invalid_request`.
 //!
 //! Sites are seeded deterministically from counts in a [`SiteConfig`], so
-//! tests can page through 250 posts. Faults ([`Fault`]: 429 with
+//! tests can page through 250 posts. [`SiteChange`] and [`TrelloChange`]
+//! change content as editors and colleagues do, at once or just before a
+//! given request while a sync pages. Faults ([`Fault`]: 429 with
 //! `Retry-After`, 503, slow answers, redirects, a stripped `Authorization`
 //! header) and password revocation are driven through the [`SimHandle`],
 //! or over HTTP under `/_sim/` by other processes.
@@ -103,7 +115,7 @@ mod wordpress;
 
 use std::{io, net::Ipv4Addr, sync::Arc};
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 use axum::{
     Router,
@@ -117,7 +129,7 @@ pub use config::{
 };
 pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig};
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
-pub use content::{Collection, SiteChange};
+pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
 pub use trello::TrelloToken;
 
@@ -200,6 +212,8 @@ fn router(state: Arc<State>) -> Router {
     let site = "/sites/{site}/wp-json";
     Router::new()
         .route("/sites/{site}/", get(wordpress::front))
+        .route("/sites/{site}/wp-json", get(wordpress::index))
+        .route("/sites/{site}/wp-json/", get(wordpress::index))
         .route(&format!("{site}/wp/v2/users/me"), get(wordpress::me))
         .route(
             &format!("{site}/wp/v2/{{collection}}"),
@@ -353,7 +367,29 @@ impl SimHandle {
     /// its `requests`-th request from now (1: the next one), as an editor
     /// working while a sync pages through the site.
     pub fn change_site_on_request(&self, site: &str, requests: u64, change: SiteChange) {
-        self.inner.state.schedule_change(site, requests, change);
+        self.inner
+            .state
+            .schedule_change(site, requests, state::Change::Site(change));
+    }
+
+    /// Applies every change scheduled with `change_*_on_request` now,
+    /// whether or not its request came: so that the next sync starts from
+    /// a quiet provider.
+    pub fn apply_scheduled_changes(&self) {
+        self.inner.state.apply_scheduled();
+    }
+
+    /// `site`'s FluentCRM contacts: their ids and `updated_at` (site-local
+    /// time, as FluentCRM stores and shows it), by id. What a complete sync
+    /// must store.
+    pub fn subscribers(&self, site: &str) -> Vec<(u64, NaiveDateTime)> {
+        self.inner.state.subscribers(site)
+    }
+
+    /// `site`'s FluentCRM lists: their ids and `updated_at` (site-local),
+    /// by id.
+    pub fn crm_lists(&self, site: &str) -> Vec<(u64, NaiveDateTime)> {
+        self.inner.state.crm_lists(site)
     }
 
     /// The published items of `site`'s `collection`: their ids and
@@ -416,6 +452,55 @@ impl SimHandle {
     /// account settings. Returns `false` when it is unknown.
     pub fn revoke_trello_token(&self, token: &str) -> bool {
         self.inner.state.trello(|trello| trello.revoke(token))
+    }
+
+    /// Seeds Trello member `member` anew (new boards and cards with new
+    /// ids), replacing the member of the same username, or adds them after
+    /// the others. Their tokens keep working.
+    pub fn set_trello_member(&self, member: &TrelloMemberConfig) {
+        self.inner.state.trello(|trello| trello.set_member(member));
+    }
+
+    /// Sets how many requests one Trello token and the consumer key may
+    /// make per rate-limit window.
+    pub fn set_trello_limits(&self, token_limit: u32, key_limit: u32) {
+        self.inner
+            .state
+            .trello(|trello| trello.set_limits(token_limit, key_limit));
+    }
+
+    /// Applies `change` to Trello member `member`'s boards now; returns
+    /// the ids of the cards or boards it created or changed (none for an
+    /// unknown member, board or card).
+    pub fn change_trello(&self, member: &str, change: &TrelloChange) -> Vec<String> {
+        self.inner
+            .state
+            .trello(|trello| trello.change(member, change))
+    }
+
+    /// Applies `change` just before Trello answers member `member`'s
+    /// `requests`-th REST request from now (1: the next one), as a
+    /// colleague working while a sync pages through the boards.
+    pub fn change_trello_on_request(&self, member: &str, requests: u64, change: TrelloChange) {
+        let change = state::Change::Trello {
+            member: member.to_owned(),
+            change,
+        };
+        self.inner
+            .state
+            .schedule_change(&trello::fault_target(member), requests, change);
+    }
+
+    /// Trello member `member`'s open boards: their ids and
+    /// `dateLastActivity`, by id. What a complete `boards` sync stores.
+    pub fn trello_boards(&self, member: &str) -> Vec<(String, DateTime<Utc>)> {
+        self.inner.state.trello(|trello| trello.open_boards(member))
+    }
+
+    /// The open cards of Trello member `member`'s open boards: their ids
+    /// and `dateLastActivity`, by id. What a complete `cards` sync stores.
+    pub fn trello_cards(&self, member: &str) -> Vec<(String, DateTime<Utc>)> {
+        self.inner.state.trello(|trello| trello.open_cards(member))
     }
 
     /// `{base_url}/meta`, the root of the simulated Meta: the OAuth dialog

@@ -18,7 +18,10 @@
 //!   429 has no `Retry-After`.
 //! - Tokens live 60 days; refresh tokens (only for apps approved for
 //!   them) live 365 days from the first grant, and a refresh does not
-//!   extend that. `scope` comes back comma-separated.
+//!   extend that. `scope` comes back comma-separated. A refresh token that
+//!   expired, was revoked or is unknown is refused with 400
+//!   `invalid_request` ("The provided authorization grant or refresh token
+//!   is invalid, expired or revoked"), not RFC 6749's `invalid_grant`.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
@@ -33,7 +36,7 @@ use axum::{
     routing::{get, post},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -88,6 +91,9 @@ pub(crate) struct LinkedIn {
     codes: HashMap<String, CodeGrant>,
     tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
+    /// Follower gains set through the handle, by organization number and
+    /// day: organic and paid.
+    gains: HashMap<(u64, NaiveDate), (i64, i64)>,
     /// Makes every issued code and token unique.
     issued: u64,
 }
@@ -114,8 +120,18 @@ impl LinkedIn {
             codes: HashMap::new(),
             tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            gains: HashMap::new(),
             issued: 0,
         }
+    }
+
+    /// The organic and paid follower gains of organization `organization`
+    /// on `day`: set through the handle, else seeded.
+    fn gains(&self, organization: u64, day: NaiveDate) -> (i64, i64) {
+        self.gains
+            .get(&(organization, day))
+            .copied()
+            .unwrap_or_else(|| seeded_gains(organization, day))
     }
 
     fn next(&mut self, prefix: &str) -> String {
@@ -377,7 +393,7 @@ fn refresh(linkedin: &mut LinkedIn, token: &str) -> Response {
     let Some(grant) = grant.filter(|grant| grant.expires > Utc::now()) else {
         return oauth_error(
             StatusCode::BAD_REQUEST,
-            "invalid_grant",
+            "invalid_request",
             "The provided authorization grant or refresh token is invalid, expired or revoked",
         );
     };
@@ -689,7 +705,11 @@ async fn follower_statistics(
     }
     let urn = format!("urn:li:organization:{}", query.organization);
     let elements = match query.interval {
-        Some((start, end)) => daily_gains(&urn, query.organization, start, end),
+        Some((start, end)) => state.linkedin(|linkedin| {
+            daily_gains(&urn, start, end, &|day| {
+                linkedin.gains(query.organization, day)
+            })
+        }),
         None => vec![lifetime(&urn, query.organization)],
     };
     Json(json!({
@@ -829,9 +849,25 @@ fn restli_value(input: &str) -> Option<(Restli, &str)> {
     }
 }
 
+/// The seeded organic and paid follower gains of `organization` on `day`.
+fn seeded_gains(organization: u64, day: NaiveDate) -> (i64, i64) {
+    let millis = day.and_time(NaiveTime::MIN).and_utc().timestamp_millis();
+    let days = u64::try_from(millis.div_euclid(DAY_MS)).unwrap_or(0);
+    let organic =
+        i64::try_from((organization.wrapping_mul(7) + days.wrapping_mul(13)) % 23).unwrap_or(0) - 2;
+    let paid = i64::try_from((organization + days) % 3).unwrap_or(0);
+    (organic, paid)
+}
+
 /// One element per whole UTC day from `start`, up to `end` and at most to
-/// the start of today.
-fn daily_gains(urn: &str, organization: u64, start: i64, end: i64) -> Vec<Value> {
+/// the start of today, with each day's gains from `gains`; days without
+/// gains have an element too, with zeros.
+fn daily_gains(
+    urn: &str,
+    start: i64,
+    end: i64,
+    gains: &dyn Fn(NaiveDate) -> (i64, i64),
+) -> Vec<Value> {
     let today = Utc::now()
         .date_naive()
         .and_time(NaiveTime::MIN)
@@ -841,11 +877,10 @@ fn daily_gains(urn: &str, organization: u64, start: i64, end: i64) -> Vec<Value>
     let mut elements = Vec::new();
     let mut day = start;
     while day + DAY_MS <= end {
-        let days = u64::try_from(day.div_euclid(DAY_MS)).unwrap_or(0);
-        let organic = i64::try_from((organization.wrapping_mul(7) + days.wrapping_mul(13)) % 23)
-            .unwrap_or(0)
-            - 2;
-        let paid = i64::try_from((organization + days) % 3).unwrap_or(0);
+        let date = DateTime::from_timestamp_millis(day)
+            .map(|at| at.date_naive())
+            .unwrap_or_default();
+        let (organic, paid) = gains(date);
         elements.push(json!({
             "timeRange": {"start": day, "end": day + DAY_MS},
             "followerGains": {"organicFollowerGain": organic, "paidFollowerGain": paid},
@@ -919,6 +954,53 @@ fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
         .into_response()
 }
 
+impl crate::SimHandle {
+    /// Sets the organic and paid follower gains of LinkedIn organization
+    /// `organization` (`urn:li:organization:<n>` or `<n>`) on the UTC day
+    /// `day`.
+    pub fn set_linkedin_gains(&self, organization: &str, day: NaiveDate, organic: i64, paid: i64) {
+        let Some(number) = organization_of(organization) else {
+            return;
+        };
+        self.inner.state.linkedin(|linkedin| {
+            linkedin.gains.insert((number, day), (organic, paid));
+        });
+    }
+
+    /// The organic and paid follower gains of `organization` on `day`, as
+    /// the time-bound statistics give them.
+    pub fn linkedin_gains(&self, organization: &str, day: NaiveDate) -> Option<(i64, i64)> {
+        let number = organization_of(organization)?;
+        Some(
+            self.inner
+                .state
+                .linkedin(|linkedin| linkedin.gains(number, day)),
+        )
+    }
+
+    /// Lets every refresh token of LinkedIn member `user` expire now, as
+    /// they do 365 days after the first grant: refreshing with one is then
+    /// refused with `invalid_request`.
+    pub fn expire_linkedin_refresh_tokens(&self, user: &str) {
+        self.inner.state.linkedin(|linkedin| {
+            for grant in linkedin.refresh_tokens.values_mut() {
+                if grant.user == user {
+                    grant.expires = Utc::now();
+                }
+            }
+        });
+    }
+}
+
+/// The number of organization `urn:li:organization:<n>` or `<n>`.
+fn organization_of(organization: &str) -> Option<u64> {
+    organization
+        .strip_prefix("urn:li:organization:")
+        .unwrap_or(organization)
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -979,9 +1061,9 @@ mod tests {
 
         let elements = daily_gains(
             "urn:li:organization:1",
-            1,
             today - 3 * DAY_MS,
             today + DAY_MS,
+            &|day| seeded_gains(1, day),
         );
 
         assert_eq!(elements.len(), 3);

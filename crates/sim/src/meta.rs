@@ -4,14 +4,21 @@
 //!
 //! - The code exchange gives a short-lived token without refresh token;
 //!   `grant_type=fb_exchange_token` trades a token that is **still valid**
-//!   for a long-lived one (`expires_in` 5183944). The token endpoint takes
-//!   GET and POST alike.
+//!   for a long-lived one (`expires_in` 5183944). The code exchange is
+//!   taken as Meta documents it, a GET with the parameters in the query; a
+//!   POST is refused. The exchange takes GET and POST.
 //! - Errors are Graph bodies `{"error": {"message", "type", "code",
 //!   "error_subcode", "fbtrace_id", "is_transient"}}` with HTTP 400 (403
 //!   for permissions, 5xx for outages), the token endpoint's included:
 //!   an expired token is code 190 subcode 463, throttling is a code (17,
 //!   80000), never HTTP 429, with its wait in `X-Business-Use-Case-Usage`
-//!   (a JSON string keyed by business id, array values, minutes).
+//!   (a JSON string keyed by business id, array values, minutes), a
+//!   missing permission is code 200 on HTTP 400, and an insights request
+//!   for more days than the user's `insights_day_limit` is code 1 "Please
+//!   reduce the amount of data you're asking for" on HTTP 500.
+//! - `appsecret_proof`, when sent, must be the hex HMAC-SHA256 of the
+//!   token keyed with the app secret; with `require_appsecret_proof` it
+//!   must be sent (code 100, `GraphMethodException`, either way).
 //! - Lists are cursor-paged: `paging.next` (which carries the access token)
 //!   is absent on the last page while `paging.cursors` is still there.
 //!   Insights page over calendar buckets and drop those without delivery,
@@ -32,6 +39,7 @@ use std::{
 use axum::{
     Form, Json, Router,
     extract::{Path, Query, State as AxumState},
+    http::Method,
     http::{
         HeaderMap, HeaderName, HeaderValue, StatusCode,
         header::{AUTHORIZATION, CONTENT_TYPE, LOCATION},
@@ -41,10 +49,13 @@ use axum::{
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use hmac::{Hmac, Mac as _};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
+
+use crate::SimHandle;
 
 use crate::{
     config::{MetaConfig, MetaUserConfig},
@@ -115,6 +126,9 @@ pub(crate) struct Meta {
     /// Codes already exchanged, which Meta tells apart from unknown ones.
     used_codes: HashSet<String>,
     tokens: HashMap<String, Grant>,
+    /// Impressions set through the handle, by ad account number and day;
+    /// `None` is a day without delivery.
+    impressions: HashMap<(u64, NaiveDate), Option<u64>>,
     /// Makes every issued code and token unique.
     issued: u64,
 }
@@ -141,7 +155,18 @@ impl Meta {
             codes: HashMap::new(),
             used_codes: HashSet::new(),
             tokens: HashMap::new(),
+            impressions: HashMap::new(),
             issued: 0,
+        }
+    }
+
+    /// The impressions of ad account `number` on `day`: set through the
+    /// handle, else seeded (none before the first day or after today);
+    /// `None` for a day without delivery.
+    fn impressions(&self, number: u64, day: NaiveDate) -> Option<u64> {
+        match self.impressions.get(&(number, day)) {
+            Some(impressions) => *impressions,
+            None => seeded_impressions(number, day),
         }
     }
 
@@ -336,13 +361,24 @@ enum GrantType {
 }
 
 /// `GET|POST /{version}/oauth/access_token`: the code exchange (any
-/// `grant_type` but `fb_exchange_token`, as Meta ignores it) and the
-/// long-lived token exchange.
+/// `grant_type` but `fb_exchange_token`, as Meta ignores it; GET only) and
+/// the long-lived token exchange.
 async fn token(
     AxumState(state): AxumState<Arc<State>>,
+    method: Method,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let param = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    if method == Method::POST && param("grant_type") != "fb_exchange_token" {
+        return graph_error_typed(
+            StatusCode::BAD_REQUEST,
+            Some("GraphMethodException"),
+            100,
+            None,
+            "Unsupported post request. Please read the Graph API documentation at \
+             https://developers.facebook.com/docs/graph-api",
+        );
+    }
     let refusal = state.meta(|meta| {
         if param("client_id") != meta.config.app_id {
             return Some(graph_error(
@@ -598,6 +634,9 @@ async fn caller(
     if grant.expires <= Utc::now() {
         return Err(expired(grant.expires));
     }
+    if let Some(refusal) = state.meta(|meta| proof_refusal(&meta.config, &token, params)) {
+        return Err(refusal);
+    }
     let fault = state.arrive(&fault_target(&grant.user));
     if let Some(response) = suffer(fault.as_ref(), Surface::Api).await {
         return Err(response);
@@ -610,6 +649,42 @@ async fn caller(
         return Err(invalid_token());
     };
     Ok((index, user, grant, token))
+}
+
+/// The refusal of a call whose `appsecret_proof` is wrong, or missing
+/// while the app requires one.
+fn proof_refusal(
+    config: &MetaConfig,
+    token: &str,
+    params: &HashMap<String, String>,
+) -> Option<Response> {
+    let message = match params.get("appsecret_proof") {
+        Some(proof) if *proof == appsecret_proof(&config.app_secret, token) => return None,
+        Some(_) => "Invalid appsecret_proof provided in the API argument",
+        None if config.require_appsecret_proof => {
+            "API calls from the server require an appsecret_proof argument"
+        }
+        None => return None,
+    };
+    Some(graph_error_typed(
+        StatusCode::BAD_REQUEST,
+        Some("GraphMethodException"),
+        100,
+        None,
+        message,
+    ))
+}
+
+/// The hex HMAC-SHA256 of `token` keyed with `secret`.
+fn appsecret_proof(secret: &str, token: &str) -> String {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any size");
+    mac.update(token.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The `fields` parameter, checked against `known`; `default` when absent.
@@ -730,9 +805,10 @@ fn may_read_ads(grant: &Grant) -> bool {
         .any(|scope| ADS_SCOPES.contains(&scope.as_str()))
 }
 
+/// A missing ads permission: code 200 on HTTP 400, as Graph answers it.
 fn no_ads_permission() -> Response {
     graph_error(
-        StatusCode::FORBIDDEN,
+        StatusCode::BAD_REQUEST,
         200,
         None,
         "(#200) Ad account owner has NOT grant ads_management or ads_read permission",
@@ -873,9 +949,31 @@ async fn insights(
         Ok(request) => request,
         Err(message) => return graph_error(StatusCode::BAD_REQUEST, 100, None, &message),
     };
+    let span = (request.until - request.since).num_days() + 1;
+    if user
+        .insights_day_limit
+        .is_some_and(|limit| span > i64::from(limit))
+    {
+        return graph_error_typed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            1,
+            None,
+            "Please reduce the amount of data you're asking for, then retry your request",
+        );
+    }
     let number = account_number(index, n);
     let idle = n >= user.ad_accounts.saturating_sub(user.idle_ad_accounts);
     let buckets = buckets(&request);
+    let impressions: HashMap<NaiveDate, Option<u64>> = state.meta(|meta| {
+        request
+            .since
+            .iter_days()
+            .take_while(|day| *day <= request.until)
+            .map(|day| (day, meta.impressions(number, day)))
+            .collect()
+    });
+    let impressions = |day| impressions.get(&day).copied().flatten();
     let account_name = format!("{} ad account {}", user.name, n + 1);
     let page = Paged {
         link: format!("{}/meta/{version}/{object}/insights", state.base_url),
@@ -887,7 +985,7 @@ async fn insights(
             .iter()
             .filter(|_| !idle)
             .filter_map(|(start, end)| {
-                let mut row = row(number, *start, *end, &request.fields)?;
+                let mut row = row(number, *start, *end, &request.fields, &impressions)?;
                 for field in &request.fields {
                     let value = match field.as_str() {
                         "account_id" => json!(number.to_string()),
@@ -983,32 +1081,40 @@ fn buckets(request: &InsightsRequest) -> Vec<(NaiveDate, NaiveDate)> {
     buckets
 }
 
-/// One day's delivery of ad account `number`: impressions, clicks, reach
-/// and spend in cents; `None` before the first day and after today.
-fn delivery(number: u64, day: NaiveDate) -> Option<(u64, u64, u64, u64)> {
+/// The seeded impressions of ad account `number` on `day`; `None` before
+/// the first day and after today.
+fn seeded_impressions(number: u64, day: NaiveDate) -> Option<u64> {
     if day < first_day() || day > Utc::now().date_naive() {
         return None;
     }
     let days = u64::try_from((day - first_day()).num_days()).ok()?;
-    let impressions = 800 + (number.wrapping_mul(37) + days.wrapping_mul(53)) % 1_200;
+    Some(800 + (number.wrapping_mul(37) + days.wrapping_mul(53)) % 1_200)
+}
+
+/// One day's delivery of ad account `number` with `impressions`:
+/// impressions, clicks, reach and spend in cents.
+fn delivery(number: u64, day: NaiveDate, impressions: u64) -> (u64, u64, u64, u64) {
+    let days = u64::try_from((day - first_day()).num_days()).unwrap_or(0);
     let clicks = impressions * (2 + (number + days) % 5) / 100;
     let reach = impressions * 7 / 10;
     let spend_cents = impressions * (3 + number % 4) / 2;
-    Some((impressions, clicks, reach, spend_cents))
+    (impressions, clicks, reach, spend_cents)
 }
 
-/// The row of `[start, end]`, with the metrics of `fields` as strings;
+/// The row of `[start, end]` of ad account `number`, whose impressions
+/// each day are `impressions`, with the metrics of `fields` as strings;
 /// `None` when the account delivered nothing then.
 fn row(
     number: u64,
     start: NaiveDate,
     end: NaiveDate,
     fields: &[String],
+    impressions: &dyn Fn(NaiveDate) -> Option<u64>,
 ) -> Option<Map<String, Value>> {
     let days: Vec<_> = start
         .iter_days()
         .take_while(|day| *day <= end)
-        .filter_map(|day| delivery(number, day))
+        .filter_map(|day| Some(delivery(number, day, impressions(day)?)))
         .collect();
     if days.is_empty() {
         return None;
@@ -1065,20 +1171,47 @@ fn graph_error_with(
     message: &str,
     transient: bool,
 ) -> Response {
+    let error = error_body(Some("OAuthException"), code, subcode, message, transient);
+    (status, Json(json!({"error": error}))).into_response()
+}
+
+/// A Graph error body of type `kind` (absent when `None`, as in Meta's
+/// code 1 answers).
+fn graph_error_typed(
+    status: StatusCode,
+    kind: Option<&str>,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+) -> Response {
+    let error = error_body(kind, code, subcode, message, false);
+    (status, Json(json!({"error": error}))).into_response()
+}
+
+/// The `error` object of a Graph error body.
+fn error_body(
+    kind: Option<&str>,
+    code: i64,
+    subcode: Option<i64>,
+    message: &str,
+    transient: bool,
+) -> Value {
     let trace = URL_SAFE_NO_PAD.encode(Sha256::digest(message.as_bytes()));
     let mut error = json!({
         "message": message,
-        "type": "OAuthException",
         "code": code,
         "fbtrace_id": format!("A{}", &trace[..22]),
     });
+    if let Some(kind) = kind {
+        error["type"] = json!(kind);
+    }
     if let Some(subcode) = subcode {
         error["error_subcode"] = json!(subcode);
     }
     if transient {
         error["is_transient"] = json!(true);
     }
-    (status, Json(json!({"error": error}))).into_response()
+    error
 }
 
 fn invalid_token() -> Response {
@@ -1110,6 +1243,32 @@ pub(crate) fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+impl SimHandle {
+    /// Sets the impressions of Meta ad account `account` (`act_<n>` or
+    /// `<n>`) on `day`; clicks, reach and spend follow from them. `None`
+    /// makes it a day without delivery, which insights leave out.
+    pub fn set_meta_impressions(&self, account: &str, day: NaiveDate, impressions: Option<u64>) {
+        let Some(number) = account_of(account) else {
+            return;
+        };
+        self.inner.state.meta(|meta| {
+            meta.impressions.insert((number, day), impressions);
+        });
+    }
+
+    /// The impressions of Meta ad account `account` on `day`, as insights
+    /// report them; `None` for a day without delivery.
+    pub fn meta_impressions(&self, account: &str, day: NaiveDate) -> Option<u64> {
+        let number = account_of(account)?;
+        self.inner.state.meta(|meta| meta.impressions(number, day))
+    }
+}
+
+/// The number of ad account `act_<n>` or `<n>`.
+fn account_of(account: &str) -> Option<u64> {
+    account.strip_prefix("act_").unwrap_or(account).parse().ok()
 }
 
 #[cfg(test)]
@@ -1182,13 +1341,14 @@ mod tests {
     fn metrics_are_strings_and_spend_has_two_decimals() {
         let fields = ["impressions", "spend", "clicks", "reach"].map(str::to_owned);
 
-        let daily = row(7, day("2024-02-01"), day("2024-02-01"), &fields).unwrap();
+        let seeded = |day| seeded_impressions(7, day);
+        let daily = row(7, day("2024-02-01"), day("2024-02-01"), &fields, &seeded).unwrap();
 
         assert!(daily.values().all(Value::is_string));
         let spend = daily["spend"].as_str().unwrap();
         assert_eq!(spend.split_once('.').unwrap().1.len(), 2, "{spend}");
         assert_eq!(daily["date_start"], daily["date_stop"]);
-        assert!(row(7, day("2023-12-31"), day("2023-12-31"), &fields).is_none());
+        assert!(row(7, day("2023-12-31"), day("2023-12-31"), &fields, &seeded).is_none());
     }
 
     #[test]

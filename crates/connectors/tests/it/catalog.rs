@@ -101,7 +101,14 @@ fn an_override_directory_changes_a_url_field_by_field_and_adds_a_provider() {
         ..Config::default()
     })
     .unwrap();
-    assert!(registry.get(&id("acme")).unwrap().streams().is_empty());
+    let streams: Vec<_> = registry
+        .get(&id("acme"))
+        .unwrap()
+        .streams()
+        .iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(streams, ["account"], "the grant is checked on every sync");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::helpers::{
     config, connect as connect_google, consent, google_catalog, oauth, oauth_config, redirect_uri,
-    spawn_google, sync_all,
+    spawn_google, sync_all, sync_from,
 };
 
 const CLIENT_ID: &str = "sim-linkedin-client";
@@ -19,7 +19,7 @@ const CLIENT_SECRET: &str = "sim-linkedin-secret";
 
 /// Starts a simulator whose LinkedIn member `lin` administers
 /// `organizations` organizations.
-async fn spawn(linkedin: LinkedInConfig, organizations: u32) -> SimHandle {
+pub(crate) async fn spawn(linkedin: LinkedInConfig, organizations: u32) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let linkedin = linkedin.user(LinkedInUserConfig::new("lin", organizations));
     Sim::start(listener, &SimConfig::default().linkedin(linkedin)).unwrap()
@@ -70,7 +70,7 @@ async fn connect(client: &Client) -> Credentials {
         .into_credentials()
 }
 
-async fn connected(
+pub(crate) async fn connected(
     sim: &SimHandle,
     page_size: u32,
     extra: &str,
@@ -257,6 +257,114 @@ async fn an_expired_token_wants_renewal_and_renew_refreshes_it() {
         .await
         .unwrap();
     assert_eq!(page.records.len(), 30);
+}
+
+#[tokio::test]
+async fn an_expired_refresh_token_refused_with_invalid_request_asks_the_member_to_reconnect() {
+    let sim = spawn(
+        LinkedInConfig {
+            refresh_tokens: true,
+            ..LinkedInConfig::default()
+        },
+        1,
+    )
+    .await;
+    let (client, _, credentials) = connected(&sim, 10, "").await;
+    sim.expire_linkedin_refresh_tokens("lin");
+    let before = sim.linkedin_requests("lin");
+
+    let error = client.renew(&credentials).await.unwrap_err();
+
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
+    assert!(
+        matches!(error, Error::RefreshTokenRejected { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(
+        text.contains("invalid_request") && text.contains("reconnect"),
+        "{text}"
+    );
+    let refresh_token = credentials.refresh_token().unwrap().expose_secret();
+    assert!(!text.contains(refresh_token), "{text}");
+    assert!(!text.contains(CLIENT_SECRET), "{text}");
+    assert!(sim.linkedin_requests("lin") - before <= 1, "no retries");
+}
+
+#[tokio::test]
+async fn an_incremental_pass_reads_from_three_days_before_the_last_one_with_revisions() {
+    let sim = spawn(LinkedInConfig::default(), 2).await;
+    let (_, connector, credentials) = connected(&sim, 10, "").await;
+    let first = sync_all(&*connector, &credentials, "follower_statistics").await;
+    let organization = first.records[0].payload["organization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let today = Utc::now().date_naive();
+    sim.set_linkedin_gains(&organization, today - Days::new(2), 41, 3);
+
+    let since = Utc::now() - chrono::Duration::hours(2);
+    let start = connector
+        .incremental_start("follower_statistics", since)
+        .unwrap();
+    let synced = sync_from(
+        &*connector,
+        &credentials,
+        "follower_statistics",
+        Some(start),
+    )
+    .await;
+
+    let first_day = since.date_naive() - Days::new(3);
+    let days = u64::try_from((today - first_day).num_days()).unwrap();
+    assert_eq!(synced.records.len() as u64, 2 * days);
+    let revised = synced
+        .records
+        .iter()
+        .find(|record| {
+            record.payload["organization"] == organization.as_str()
+                && record.payload["date"] == (today - Days::new(2)).to_string()
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            revised.payload["organicFollowerGain"].clone(),
+            revised.payload["paidFollowerGain"].clone()
+        ),
+        (serde_json::json!(41), serde_json::json!(3))
+    );
+    let dates: HashSet<_> = synced
+        .records
+        .iter()
+        .map(|record| record.payload["date"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(dates.contains(&first_day.to_string()), "{dates:?}");
+    assert!(
+        !dates.contains(&today.to_string()),
+        "today is not whole yet"
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_pass_after_a_long_pause_fills_every_day_since() {
+    let sim = spawn(LinkedInConfig::default(), 1).await;
+    let (_, connector, credentials) = connected(&sim, 10, "").await;
+
+    let start = connector
+        .incremental_start(
+            "follower_statistics",
+            Utc::now() - chrono::Duration::days(50),
+        )
+        .unwrap();
+    let synced = sync_from(
+        &*connector,
+        &credentials,
+        "follower_statistics",
+        Some(start),
+    )
+    .await;
+
+    assert_eq!(synced.records.len(), 53);
 }
 
 #[tokio::test]

@@ -4,12 +4,14 @@
 mod catalog;
 mod egress;
 mod fluentcrm;
+mod fuzz_corpus;
 mod google_analytics;
 mod helpers;
 mod linkedin;
 mod meta;
 mod oauth2;
 mod real_wordpress;
+mod report_windows;
 mod resilience;
 mod trello;
 mod wordpress;

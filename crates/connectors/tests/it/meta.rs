@@ -7,7 +7,7 @@ use fleet_connectors::{
 use fleet_sim::{Config as SimConfig, Fault, MetaConfig, MetaUserConfig, Sim, SimHandle};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::helpers::{config, consent, oauth, redirect_uri, sync_all};
+use crate::helpers::{config, consent, oauth, redirect_uri, sync_all, sync_from};
 
 const APP_ID: &str = "100000000000001";
 const APP_SECRET: &str = "sim-meta-app-secret";
@@ -15,9 +15,22 @@ const APP_SECRET: &str = "sim-meta-app-secret";
 /// Starts a simulator whose Meta user `ada` has `accounts` ad accounts,
 /// the last `idle` of them without delivery.
 async fn spawn(accounts: u32, idle: u32) -> SimHandle {
+    spawn_meta(MetaConfig::default().user(MetaUserConfig::new("ada", accounts).idle(idle))).await
+}
+
+/// Starts a simulator with Meta's app and users as `meta` says.
+pub(crate) async fn spawn_meta(meta: MetaConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let meta = MetaConfig::default().user(MetaUserConfig::new("ada", accounts).idle(idle));
     Sim::start(listener, &SimConfig::default().meta(meta)).unwrap()
+}
+
+/// The days of `records`, sorted, without duplicates.
+fn days_of(records: &[fleet_connectors::Record]) -> Vec<String> {
+    let days: std::collections::BTreeSet<String> = records
+        .iter()
+        .map(|record| record.payload["date"].as_str().unwrap().to_owned())
+        .collect();
+    days.into_iter().collect()
 }
 
 /// Settings whose `meta` entry points at the simulator, with `page_size`
@@ -57,7 +70,10 @@ async fn connect(client: &Client) -> Credentials {
         .into_credentials()
 }
 
-async fn connected(sim: &SimHandle, page_size: u32) -> (Client, Arc<dyn Connector>, Credentials) {
+pub(crate) async fn connected(
+    sim: &SimHandle,
+    page_size: u32,
+) -> (Client, Arc<dyn Connector>, Credentials) {
     let (_dir, config) = meta_config(sim, page_size, "");
     let (client, connector) = oauth(&config, "meta");
     let credentials = connect(&client).await;
@@ -295,7 +311,7 @@ async fn a_user_request_limit_without_a_wait_is_retried_within_the_call() {
 }
 
 #[tokio::test]
-async fn a_token_without_ads_read_is_a_permanent_permission_error() {
+async fn a_token_without_ads_read_asks_to_reconnect_and_names_the_permission() {
     let sim = spawn(1, 0).await;
     let (_dir, config) = meta_config(&sim, 25, "scopes = [\"public_profile\"]\n");
     let (client, connector) = oauth(&config, "meta");
@@ -306,7 +322,123 @@ async fn a_token_without_ads_read_is_a_permanent_permission_error() {
         .await
         .unwrap_err();
 
-    assert_eq!(error.class(), ErrorClass::Permanent);
-    assert!(matches!(error, Error::PermissionDenied { .. }), "{error:?}");
-    assert!(error.to_string().contains("ads_read"), "{error}");
+    assert_eq!(error.class(), ErrorClass::ReauthRequired);
+    let Error::PermissionMissing { permission, .. } = &error else {
+        panic!("expected PermissionMissing, got {error:?}");
+    };
+    assert_eq!(permission, "ads_management or ads_read");
+    let text = error.to_string();
+    assert!(
+        text.contains("lacks a permission: ads_management or ads_read")
+            && text.contains("reconnect"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn every_graph_call_carries_the_appsecret_proof_an_app_may_require() {
+    let sim = spawn_meta(
+        MetaConfig {
+            require_appsecret_proof: true,
+            ..MetaConfig::default()
+        }
+        .user(MetaUserConfig::new("ada", 2)),
+    )
+    .await;
+    let (_, connector, credentials) = connected(&sim, 25).await;
+
+    let account = connector.validate(&credentials).await.unwrap();
+    let synced = sync_all(&*connector, &credentials, "ad_insights").await;
+
+    assert_eq!(account.name, "ada");
+    assert_eq!(synced.records.len(), 2 * 30);
+}
+
+#[tokio::test]
+async fn too_much_data_is_asked_for_again_in_halves_and_nothing_is_missed() {
+    let sim =
+        spawn_meta(MetaConfig::default().user(MetaUserConfig::new("ada", 2).insights_day_limit(7)))
+            .await;
+    let (_, connector, credentials) = connected(&sim, 25).await;
+
+    let synced = sync_all(&*connector, &credentials, "ad_insights").await;
+
+    assert!(synced.gaps.is_empty(), "{:?}", synced.gaps);
+    assert_eq!(synced.records.len(), 2 * 30);
+    let ids: HashSet<_> = synced.records.iter().map(|r| &r.external_id).collect();
+    assert_eq!(ids.len(), 2 * 30);
+    assert_eq!(days_of(&synced.records).len(), 30);
+    // Per account: 30 and 15 days refused, then 7, 7, 7, 7, 7 (cut to 2).
+    assert_eq!(synced.pages, 2 * 5);
+}
+
+#[tokio::test]
+async fn a_day_that_fails_even_alone_is_a_gap_that_names_it_and_the_pass_goes_on() {
+    let sim =
+        spawn_meta(MetaConfig::default().user(MetaUserConfig::new("ada", 1).insights_day_limit(0)))
+            .await;
+    let (_, connector, credentials) = connected(&sim, 25).await;
+    let yesterday = (Utc::now().date_naive() - Days::new(1)).to_string();
+
+    let synced = sync_all(&*connector, &credentials, "ad_insights").await;
+
+    assert!(synced.records.is_empty());
+    assert_eq!(synced.gaps.len(), 30, "{:?}", synced.gaps);
+    let last = synced.gaps.last().unwrap();
+    assert!(
+        last.contains(&yesterday)
+            && last.contains("act_")
+            && last.contains("reduce the amount of data"),
+        "{last}"
+    );
+}
+
+#[tokio::test]
+async fn an_incremental_pass_reopens_the_attribution_window_and_reads_revisions() {
+    let sim = spawn(1, 0).await;
+    let (_, connector, credentials) = connected(&sim, 100).await;
+    let first = sync_all(&*connector, &credentials, "ad_insights").await;
+    let account = first.records[0].payload["account"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revised = Utc::now().date_naive() - Days::new(20);
+    sim.set_meta_impressions(&account, revised, Some(77_777));
+
+    let since = Utc::now() - chrono::Duration::hours(6);
+    let start = connector.incremental_start("ad_insights", since).unwrap();
+    let synced = sync_from(&*connector, &credentials, "ad_insights", Some(start)).await;
+
+    let record = synced
+        .records
+        .iter()
+        .find(|record| record.payload["date"] == revised.to_string())
+        .unwrap();
+    assert_eq!(record.payload["numbers"]["impressions"], 77_777);
+    let days = days_of(&synced.records);
+    let today = Utc::now().date_naive();
+    // 28 days of attribution and one for time zones before the last pass.
+    let first = since.date_naive() - Days::new(29);
+    assert_eq!(days.first(), Some(&first.to_string()), "{days:?}");
+    assert_eq!(days.last(), Some(&(today - Days::new(1)).to_string()));
+}
+
+#[tokio::test]
+async fn an_incremental_pass_after_a_long_pause_fills_every_day_since() {
+    let sim = spawn(1, 0).await;
+    let (_, connector, credentials) = connected(&sim, 100).await;
+
+    let start = connector
+        .incremental_start("ad_insights", Utc::now() - chrono::Duration::days(60))
+        .unwrap();
+    let synced = sync_from(&*connector, &credentials, "ad_insights", Some(start)).await;
+
+    let days = days_of(&synced.records);
+    let today = Utc::now().date_naive();
+    assert_eq!(
+        days.first(),
+        Some(&(today - Days::new(89)).to_string()),
+        "{days:?}"
+    );
+    assert_eq!(days.len(), 89);
 }

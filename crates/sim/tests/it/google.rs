@@ -190,3 +190,162 @@ async fn api_errors_use_googles_envelope_without_retry_after() {
     assert!(ok.get("nextPageToken").is_none());
     assert_eq!(sim.google_requests("ada"), 3);
 }
+
+/// Consents with `extra` authorize parameters and exchanges the code.
+async fn connect(sim: &SimHandle, extra: &str) -> Value {
+    let response = client()
+        .get(authorize_url(sim, extra))
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    let query: HashMap<_, _> = location.query_pairs().into_owned().collect();
+    let (status, tokens) = token(
+        sim,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &query["code"]),
+            ("redirect_uri", REDIRECT_URI),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn a_refresh_token_comes_on_first_consent_or_with_prompt_consent_only() {
+    let sim = spawn(GoogleConfig::default()).await;
+
+    let first = connect(&sim, "").await;
+    let again = connect(&sim, "").await;
+    let forced = connect(&sim, "&prompt=consent").await;
+    let forced_with_more = connect(&sim, "&prompt=select_account%20consent").await;
+
+    let first_refresh = first["refresh_token"].as_str().unwrap();
+    assert!(again.get("refresh_token").is_none(), "{again}");
+    let forced_refresh = forced["refresh_token"].as_str().unwrap();
+    assert_ne!(first_refresh, forced_refresh);
+    assert!(
+        forced_with_more["refresh_token"].is_string(),
+        "{forced_with_more}"
+    );
+    for refresh_token in [first_refresh, forced_refresh] {
+        let (status, _) = token(
+            &sim,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+            ],
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "an earlier refresh token keeps working"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_the_refresh_token_makes_the_next_consent_a_first_one() {
+    let sim = spawn(GoogleConfig::default()).await;
+    let first = connect(&sim, "").await;
+
+    let revoked = client()
+        .post(format!("{}/revoke", sim.google_url()))
+        .form(&[("token", first["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    let again = connect(&sim, "").await;
+
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(again["refresh_token"].is_string(), "{again}");
+}
+
+/// Runs a daily sessions report of property 1000001 from `start` to `end`.
+async fn report(sim: &SimHandle, access_token: &str, start: &str, end: &str) -> Value {
+    client()
+        .post(format!(
+            "{}/analyticsdata/v1beta/properties/1000001:runReport",
+            sim.google_url()
+        ))
+        .bearer_auth(access_token)
+        .json(&json!({
+            "dateRanges": [{"startDate": start, "endDate": end}],
+            "dimensions": [{"name": "date"}],
+            "metrics": [{"name": "sessions"}],
+            "orderBys": [{"dimension": {"dimensionName": "date"}}],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn dates(report: &Value) -> Vec<String> {
+    report["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|row| {
+                    row["dimensionValues"][0]["value"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn days_without_traffic_are_left_out_of_reports() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let google =
+        GoogleConfig::default().user(GoogleUserConfig::new("ada", 1, 1).no_traffic_every(4));
+    let sim = Sim::start(listener, &Config::default().google(google)).unwrap();
+    let access_token = connect(&sim, "").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    sim.set_google_sessions(1_000_001, day("2025-01-02"), None);
+    sim.set_google_sessions(1_000_001, day("2025-01-05"), Some(9));
+
+    let report = report(&sim, &access_token, "2025-01-01", "2025-01-12").await;
+
+    let dates = dates(&report);
+    assert!(dates.len() < 12, "{dates:?}");
+    assert_eq!(report["rowCount"], dates.len());
+    assert!(!dates.contains(&"20250102".to_owned()), "{dates:?}");
+    assert_eq!(sim.google_sessions(1_000_001, day("2025-01-02")), None);
+    assert_eq!(sim.google_sessions(1_000_001, day("2025-01-05")), Some(9));
+    let quiet = (1..=12)
+        .map(|n| day(&format!("2025-01-{n:02}")))
+        .filter(|day| sim.google_sessions(1_000_001, *day).is_none())
+        .count();
+    assert_eq!(dates.len(), 12 - quiet);
+}
+
+#[tokio::test]
+async fn today_is_the_users_today_in_their_time_zone() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let google =
+        GoogleConfig::default().user(GoogleUserConfig::new("ada", 1, 1).utc_offset_minutes(1440));
+    let sim = Sim::start(listener, &Config::default().google(google)).unwrap();
+    let access_token = connect(&sim, "").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let tomorrow = (chrono::Utc::now().date_naive() + chrono::Days::new(1))
+        .format("%Y%m%d")
+        .to_string();
+
+    let today = report(&sim, &access_token, "today", "today").await;
+
+    assert_eq!(dates(&today), [tomorrow]);
+}

@@ -144,6 +144,46 @@ async fn a_refresh_keeps_the_refresh_token_and_does_not_extend_its_life() {
 }
 
 #[tokio::test]
+async fn an_expired_or_unknown_refresh_token_is_refused_with_invalid_request() {
+    let sim = spawn(LinkedInConfig {
+        refresh_tokens: true,
+        ..LinkedInConfig::default()
+    })
+    .await;
+    let tokens = connect(&sim).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    sim.expire_linkedin_refresh_tokens("lin");
+
+    let (status, expired) = token(
+        &sim,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await;
+    let (_, unknown) = token(
+        &sim,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "AQWnever-issued"),
+        ],
+    )
+    .await;
+
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(expired["error"], "invalid_request");
+    assert!(
+        expired["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("invalid, expired or revoked"),
+        "{expired}"
+    );
+    assert_eq!(unknown["error"], "invalid_request");
+}
+
+#[tokio::test]
 async fn rest_calls_need_an_active_version_and_userinfo_needs_none() {
     let sim = spawn(LinkedInConfig::default()).await;
     let tokens = connect(&sim).await;

@@ -116,8 +116,12 @@ async fn a_code_gives_a_short_lived_token_that_exchanges_for_a_long_lived_one() 
         .send()
         .await
         .unwrap();
-    assert_eq!(posted.status(), StatusCode::OK);
-    let short: Value = posted.json().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = posted.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], 100, "{refused}");
+    assert_eq!(refused["error"]["type"], "GraphMethodException");
+    let (status, short) = token(&sim, &[("code", &code), ("redirect_uri", REDIRECT_URI)]).await;
+    assert_eq!(status, StatusCode::OK, "{short}");
     assert_eq!(short["token_type"], "bearer");
     assert!(short.get("refresh_token").is_none(), "{short}");
     assert!(short["expires_in"].as_i64().unwrap() <= 7_200, "{short}");
@@ -133,6 +137,18 @@ async fn a_code_gives_a_short_lived_token_that_exchanges_for_a_long_lived_one() 
     assert_eq!(status, StatusCode::OK, "{long}");
     assert_eq!(long["expires_in"], 5_183_944);
     assert_ne!(long["access_token"], short["access_token"]);
+    let posted_exchange = client()
+        .post(graph(&sim, "oauth/access_token"))
+        .form(&[
+            ("grant_type", "fb_exchange_token"),
+            ("fb_exchange_token", long["access_token"].as_str().unwrap()),
+            ("client_id", APP_ID),
+            ("client_secret", APP_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted_exchange.status(), StatusCode::OK);
     let (status, reused) = token(&sim, &[("code", &code), ("redirect_uri", REDIRECT_URI)]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -307,6 +323,138 @@ async fn graph_wants_a_valid_token_and_the_ads_permission() {
     assert_eq!(missing["error"]["code"], 2500);
     assert_eq!(me["name"], "ada");
     assert!(me["id"].is_string());
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(refused["error"]["code"], 200);
+    assert_eq!(refused["error"]["type"], "OAuthException");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ads_read"),
+        "{refused}"
+    );
+}
+
+/// The hex HMAC-SHA256 of `token` keyed with the app secret.
+fn proof(token: &str) -> String {
+    use hmac::{Hmac, Mac as _};
+
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
+    mac.update(token.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_app_that_requires_the_secret_wants_a_valid_appsecret_proof_on_every_call() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let meta = MetaConfig {
+        require_appsecret_proof: true,
+        ..MetaConfig::default()
+    }
+    .user(MetaUserConfig::new("ada", 1));
+    let sim = Sim::start(listener, &Config::default().meta(meta)).unwrap();
+    let token = short_lived_token(&sim).await;
+    let me = graph(&sim, "me");
+
+    let (missing_status, _, missing) = get(&me, &token).await;
+    let (wrong_status, _, wrong) =
+        get(&format!("{me}?appsecret_proof={}", "0".repeat(64)), &token).await;
+    let (status, _, body) = get(&format!("{me}?appsecret_proof={}", proof(&token)), &token).await;
+
+    assert_eq!(missing_status, StatusCode::BAD_REQUEST);
+    assert_eq!(missing["error"]["code"], 100);
+    assert_eq!(missing["error"]["type"], "GraphMethodException");
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("require an appsecret_proof"),
+        "{missing}"
+    );
+    assert_eq!(wrong_status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid appsecret_proof"),
+        "{wrong}"
+    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "ada");
+}
+
+#[tokio::test]
+async fn too_many_days_at_once_is_code_1_and_fewer_are_answered() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let meta = MetaConfig::default().user(MetaUserConfig::new("ada", 1).insights_day_limit(3));
+    let sim = Sim::start(listener, &Config::default().meta(meta)).unwrap();
+    let token = short_lived_token(&sim).await;
+    let (_, _, accounts) = get(&graph(&sim, "me/adaccounts"), &token).await;
+    let insights = graph(
+        &sim,
+        &format!("{}/insights", accounts["data"][0]["id"].as_str().unwrap()),
+    );
+    let range = |until: &str| {
+        format!(
+            "{insights}?time_increment=1&time_range=%7B%22since%22%3A%222025-01-01%22%2C%22until%22%3A%22{until}%22%7D"
+        )
+    };
+
+    let (refused_status, _, refused) = get(&range("2025-01-04"), &token).await;
+    let (status, _, answered) = get(&range("2025-01-03"), &token).await;
+
+    assert_eq!(refused_status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(refused["error"]["code"], 1);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reduce the amount of data"),
+        "{refused}"
+    );
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(answered["data"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn impressions_set_through_the_handle_are_what_insights_report() {
+    let sim = spawn().await;
+    let token = short_lived_token(&sim).await;
+    let (_, _, accounts) = get(&graph(&sim, "me/adaccounts"), &token).await;
+    let account = accounts["data"][0]["id"].as_str().unwrap().to_owned();
+    let day = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap();
+    sim.set_meta_impressions(&account, day("2025-01-02"), Some(4321));
+    sim.set_meta_impressions(&account, day("2025-01-03"), None);
+    let query = "?time_increment=1&fields=impressions\
+                 &time_range=%7B%22since%22%3A%222025-01-01%22%2C%22until%22%3A%222025-01-04%22%7D";
+
+    let (_, _, insights) = get(
+        &format!("{}{query}", graph(&sim, &format!("{account}/insights"))),
+        &token,
+    )
+    .await;
+
+    let rows: Vec<(&str, &str)> = insights["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["date_start"].as_str().unwrap(),
+                row["impressions"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert_eq!(rows[1], ("2025-01-02", "4321"));
+    assert!(rows.iter().all(|(date, _)| *date != "2025-01-03"));
+    assert_eq!(
+        sim.meta_impressions(&account, day("2025-01-02")),
+        Some(4321)
+    );
+    assert_eq!(sim.meta_impressions(&account, day("2025-01-03")), None);
 }
