@@ -150,7 +150,12 @@ impl<P: Payload> Envelope<P> {
         // and the trace context refuse bad values), so a typed decode that
         // succeeds has passed them all. Only a failure pays for the second
         // pass, which finds the most fundamental problem to report.
-        if let Ok(envelope) = serde_json::from_slice::<Self>(bytes) {
+        // Only a UTF-8 JSON object takes it: serde would also read a struct
+        // from an array of its fields, and skips an unknown field's value
+        // without checking its UTF-8, both of which the checks below refuse.
+        if is_utf8_object(bytes)
+            && let Ok(envelope) = serde_json::from_slice::<Self>(bytes)
+        {
             return Ok(envelope);
         }
         Self::diagnose(bytes)
@@ -174,6 +179,12 @@ impl<P: Payload> Envelope<P> {
             source: error.into_inner(),
         })
     }
+}
+
+/// Whether `bytes` are UTF-8 whose first non-blank character opens a JSON
+/// object.
+fn is_utf8_object(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| text.trim_start().starts_with('{'))
 }
 
 /// Reads only the `type` of an event, so a consumer of a subject that

@@ -41,6 +41,9 @@
 pub mod auth;
 mod binding;
 mod error;
+// Exists for fuzzing (fuzz/): the OAuth callback's parsing without NATS.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 mod oauth_state;
 mod openapi;

@@ -237,7 +237,7 @@ impl PendingStates {
 
 /// The bucket key of `state`: base64url(SHA-256(label, state)), so the
 /// `state` itself never appears in a subject.
-fn key(state: &str) -> String {
+pub(crate) fn key(state: &str) -> String {
     let digest = Sha256::new()
         .chain_update(b"connector-fleet oauth_state key v1\0")
         .chain_update(state.as_bytes())
@@ -258,7 +258,7 @@ fn cipher(state: &str) -> ChaCha20Poly1305 {
 
 /// `value` encrypted and authenticated for `state`'s entry, bound to its
 /// bucket key: a random nonce followed by the ciphertext and tag.
-fn seal(state: &str, value: &[u8]) -> Result<Vec<u8>, StateError> {
+pub(crate) fn seal(state: &str, value: &[u8]) -> Result<Vec<u8>, StateError> {
     let mut nonce = [0_u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| StateError::Put(Box::new(e)))?;
     let sealed = cipher(state)
@@ -275,7 +275,7 @@ fn seal(state: &str, value: &[u8]) -> Result<Vec<u8>, StateError> {
 
 /// The value of `state`'s entry, or `None` when `sealed` was not sealed
 /// for this `state` or was altered.
-fn open(state: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn open(state: &str, sealed: &[u8]) -> Option<Vec<u8>> {
     let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
     cipher(state)
@@ -294,7 +294,7 @@ const NONCE_LEN: usize = 12;
 
 /// A value NATS accepts as a key, which every `state` this gateway issues
 /// is (base64url); anything else cannot be one of ours.
-fn valid_key(state: &str) -> bool {
+pub(crate) fn valid_key(state: &str) -> bool {
     !state.is_empty()
         && state.len() <= 128
         && state

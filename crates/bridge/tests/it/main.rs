@@ -6,6 +6,7 @@
 mod auth;
 mod expiry;
 mod frames;
+mod fuzz_corpus;
 mod helpers;
 mod http;
 mod isolation;

@@ -2,6 +2,7 @@
 //! properties over generated inputs.
 
 mod decode;
+mod fuzz_corpus;
 mod helpers;
 mod properties;
 mod schemas;

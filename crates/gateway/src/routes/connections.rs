@@ -567,9 +567,13 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
         _ => return,
     };
     match revoked {
-        Ok(_) => {
+        Ok(true) => {
             tracing::info!(connection = %connection.id, connector = %connection.connector,
                 "Grant revoked at the provider.");
+        }
+        Ok(false) => {
+            tracing::info!(connection = %connection.id, connector = %connection.connector,
+                "The provider offers no revocation; deleting the credentials only.");
         }
         Err(error) => {
             tracing::warn!(connection = %connection.id, connector = %connection.connector,

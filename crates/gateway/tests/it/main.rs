@@ -5,6 +5,7 @@ mod helpers;
 
 mod connections;
 mod dashboard;
+mod fuzz_corpus;
 mod input;
 mod isolation;
 mod limits;
