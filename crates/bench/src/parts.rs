@@ -165,6 +165,7 @@ impl PostgresPart {
                     records: page,
                     cursor: None,
                     gap: None,
+                    removed: &[],
                 })
                 .await?;
             let ended = store

@@ -130,6 +130,10 @@ pub struct Page {
     pub gap: Option<String>,
     /// Bytes of the response bodies read for this page.
     pub bytes: u64,
+    /// External ids of records the provider reports removed from the
+    /// stream since the pass began (deleted, archived, moved away), for the
+    /// caller to mark deleted at once instead of at the next full pass.
+    pub removed: Vec<String>,
 }
 
 impl Page {
@@ -141,6 +145,7 @@ impl Page {
             total: None,
             gap: None,
             bytes: 0,
+            removed: Vec::new(),
         }
     }
 }

@@ -203,6 +203,7 @@ impl Paginator {
             total: self.total,
             gap,
             bytes,
+            removed: Vec::new(),
         }
     }
 }
@@ -356,6 +357,7 @@ impl FluentCrm {
                 total: None,
                 gap: None,
                 bytes,
+                removed: Vec::new(),
             });
         }
         // The last page: what the whole stream holds, for the caller to
@@ -373,6 +375,7 @@ impl FluentCrm {
             total,
             gap: None,
             bytes,
+            removed: Vec::new(),
         })
     }
 

@@ -394,6 +394,7 @@ impl GoogleAnalytics {
             total: Some(report.row_count),
             gap: None,
             bytes: 0,
+            removed: Vec::new(),
         })
     }
 }

@@ -328,6 +328,7 @@ impl LinkedIn {
             total: None,
             gap: None,
             bytes: 0,
+            removed: Vec::new(),
         })
     }
 

@@ -416,6 +416,7 @@ impl Meta {
             total: None,
             gap,
             bytes: 0,
+            removed: Vec::new(),
         })
     }
 

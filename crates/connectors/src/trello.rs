@@ -317,14 +317,15 @@ struct Changes {
     cards: BTreeSet<String>,
     /// The actions cannot say which cards changed: read the board whole.
     whole: bool,
-    /// Cards may have left the stream.
+    /// Cards may have left the stream (the actions cannot say which).
     removals: bool,
+    /// Cards the actions say were deleted.
+    deleted: BTreeSet<String>,
 }
 
 impl Changes {
     fn of(actions: &[Action]) -> Self {
         let mut changes = Self::default();
-        let mut deleted = BTreeSet::new();
         for action in actions {
             let old = |field: &str| {
                 action
@@ -336,8 +337,7 @@ impl Changes {
             let card = action.data.card.as_ref().map(|card| card.id.clone());
             match (action.kind.as_str(), card) {
                 ("deleteCard", Some(card)) => {
-                    changes.removals = true;
-                    deleted.insert(card);
+                    changes.deleted.insert(card);
                 }
                 ("updateList", _) if old("closed") || old("idBoard") => {
                     changes.whole = true;
@@ -359,6 +359,7 @@ impl Changes {
                 _ => {}
             }
         }
+        let deleted = &changes.deleted;
         changes.cards.retain(|card| !deleted.contains(card));
         changes
     }
@@ -436,6 +437,7 @@ impl Trello {
                     total: None,
                     gap: None,
                     bytes: 0,
+                    removed: Vec::new(),
                 })
             }
             "cards" => {
@@ -470,15 +472,18 @@ impl Trello {
         if !cursor.listed && cursor.boards.is_empty() {
             self.list_boards(credentials, &mut cursor).await?;
         }
-        let records = if cursor.counted.is_some() {
+        let (records, removed) = if cursor.counted.is_some() {
             self.count_board(credentials, &mut cursor).await?;
-            Vec::new()
+            (Vec::new(), Vec::new())
         } else if cursor.board >= cursor.boards.len() {
-            Vec::new()
+            (Vec::new(), Vec::new())
         } else if cursor.since.is_some() && !cursor.whole {
             self.board_changes(credentials, &mut cursor).await?
         } else {
-            self.board_cards(credentials, &mut cursor).await?
+            (
+                self.board_cards(credentials, &mut cursor).await?,
+                Vec::new(),
+            )
         };
         let read = cursor.board >= cursor.boards.len();
         if read && cursor.counted.is_none() && cursor.since.is_some() && cursor.removals {
@@ -498,6 +503,7 @@ impl Trello {
                 total: None,
                 gap: None,
                 bytes: 0,
+                removed,
             });
         }
         Ok(Page {
@@ -506,6 +512,7 @@ impl Trello {
             total: cursor.counted,
             gap: cursor.gap(),
             bytes: 0,
+            removed,
         })
     }
 
@@ -574,11 +581,14 @@ impl Trello {
     /// The cards of the current board that its actions since
     /// `cursor.since` name, or its first page of cards when they cannot
     /// say.
+    ///
+    /// Returns the records read and the ids of the cards that left the
+    /// stream (deleted, archived, moved off the member's open boards).
     async fn board_changes(
         &self,
         credentials: &Credentials,
         cursor: &mut Cursor,
-    ) -> Result<Vec<Record>, Error> {
+    ) -> Result<(Vec<Record>, Vec<String>), Error> {
         let board = cursor.boards[cursor.board].clone();
         let since = cursor.since.unwrap_or_default();
         let changes = match self.actions(credentials, &board, since).await? {
@@ -591,15 +601,18 @@ impl Trello {
             },
             Fetched::Gone(why) => {
                 cursor.skip_board(&why);
-                return Ok(Vec::new());
+                return Ok((Vec::new(), Vec::new()));
             }
         };
-        cursor.removals |= changes.removals;
+        let mut removed: Vec<String> = changes.deleted.iter().cloned().collect();
         if changes.whole || changes.cards.len() > FETCH_SINGLY {
+            cursor.removals |= changes.removals;
             cursor.whole = true;
             cursor.before = None;
-            return self.board_cards(credentials, cursor).await;
+            return Ok((self.board_cards(credentials, cursor).await?, removed));
         }
+        // Every card named is asked for below, so each one that left is
+        // known by its id.
         let mut records = Vec::new();
         for card in changes.cards {
             let url = self.endpoint(&["cards", &card], &[]);
@@ -609,9 +622,9 @@ impl Trello {
                     // Moved to another open board: read there, where the
                     // move is in the activity too.
                     Some(on) if !item.keys.closed && cursor.open.iter().any(|open| open == on) => {}
-                    _ => cursor.removals = true,
+                    _ => removed.push(card),
                 },
-                Fetched::Gone(Skipped::Deleted) => cursor.removals = true,
+                Fetched::Gone(Skipped::Deleted) => removed.push(card),
                 Fetched::Gone(why) => {
                     tracing::warn!(card, reason = %why, "Skipped a Trello card the sync could not read.");
                     cursor.skipped.push(format!("card {card} ({why})"));
@@ -619,7 +632,7 @@ impl Trello {
             }
         }
         cursor.next_board();
-        Ok(records)
+        Ok((records, removed))
     }
 
     /// Board `board`'s actions since `since`, newest first; `None` when
@@ -998,7 +1011,9 @@ mod tests {
             Changes {
                 cards: ["c1", "c2"].map(str::to_owned).into(),
                 whole: false,
-                removals: true,
+                // The deleted card is known by its id: nothing to count.
+                removals: false,
+                deleted: ["c3"].map(str::to_owned).into(),
             }
         );
         let edits = Changes::of(&actions(json!([

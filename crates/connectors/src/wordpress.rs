@@ -243,6 +243,7 @@ impl WordPress {
             total,
             gap,
             bytes,
+            removed: Vec::new(),
         })
     }
 

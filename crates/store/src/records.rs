@@ -75,6 +75,10 @@ pub struct PageCommit<'a> {
     pub pass: &'a Pass,
     /// The page's records. When an `external_id` repeats, the last one wins.
     pub records: &'a [RecordUpsert],
+    /// External ids the provider reports removed from the stream (deleted,
+    /// archived, moved away): marked deleted before `records` are stored,
+    /// so an id in both stays live.
+    pub removed: &'a [String],
     /// The stream's position after this page, in the connector's format;
     /// `None` on the pass's last page.
     pub cursor: Option<&'a Value>,
@@ -90,6 +94,8 @@ pub struct PageCounts {
     pub added: u64,
     /// Live records whose payload changed.
     pub updated: u64,
+    /// Live records marked deleted because the page named them removed.
+    pub deleted: u64,
 }
 
 /// How a pass ended, for [`Store::finish_pass`].
@@ -205,6 +211,29 @@ impl Store {
 
     async fn write_page(&self, page: &PageCommit<'_>) -> Result<PageCounts, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
+        let deleted: i64 = match page.removed {
+            [] => 0,
+            removed => {
+                sqlx::query_scalar(
+                    "WITH removed AS ( \
+                         UPDATE records SET deleted_at = now() \
+                         WHERE tenant = $1 AND connection = $2 AND stream = $3 \
+                           AND external_id = ANY($4) AND deleted_at IS NULL \
+                         RETURNING 1), \
+                     counted AS ( \
+                         UPDATE connections \
+                         SET records_total = greatest(records_total - (SELECT count(*) FROM removed), 0) \
+                         WHERE tenant = $1 AND id = $2) \
+                     SELECT count(*) FROM removed",
+                )
+                .bind(page.tenant.as_str())
+                .bind(page.connection.as_str())
+                .bind(page.stream)
+                .bind(removed)
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
         let counts = match page.records {
             [] => PageCounts::default(),
             records => {
@@ -213,8 +242,14 @@ impl Store {
                 PageCounts {
                     added: added.unsigned_abs(),
                     updated: updated.unsigned_abs(),
+                    deleted: 0,
                 }
             }
+        };
+        // count(*) is never negative.
+        let counts = PageCounts {
+            deleted: deleted.unsigned_abs(),
+            ..counts
         };
         sqlx::query(
             "INSERT INTO sync_streams \

@@ -472,12 +472,14 @@ impl Sync {
                     records: &records,
                     cursor: page.next.as_ref(),
                     gap: page.gap.as_deref(),
+                    removed: &page.removed,
                 })
             })
             .await?;
             progress.counts.seen += records.len() as u64;
             progress.counts.added += counts.added;
             progress.counts.updated += counts.updated;
+            progress.counts.deleted += counts.deleted;
             progress.pages += 1;
             progress.bytes += page.bytes;
             if progress.slot_renewed.elapsed() >= SLOT_RENEW_EVERY {

@@ -64,6 +64,8 @@ pub(crate) struct Synced {
     pub(crate) totals: Vec<Option<u64>>,
     /// The gaps the pages reported.
     pub(crate) gaps: Vec<String>,
+    /// The ids the pages reported removed from the stream.
+    pub(crate) removed: Vec<String>,
 }
 
 /// Calls `sync_page` from the start until the stream finishes.
@@ -88,6 +90,7 @@ pub(crate) async fn sync_from(
         pages: 0,
         totals: Vec::new(),
         gaps: Vec::new(),
+        removed: Vec::new(),
     };
     let mut cursor = start;
     loop {
@@ -98,6 +101,7 @@ pub(crate) async fn sync_from(
         synced.pages += 1;
         synced.totals.push(page.total);
         synced.gaps.extend(page.gap);
+        synced.removed.extend(page.removed);
         synced.records.extend(page.records);
         let Some(next) = page.next else {
             return synced;

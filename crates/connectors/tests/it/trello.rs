@@ -576,6 +576,42 @@ async fn an_incremental_pass_that_sees_cards_leave_ends_with_the_streams_count()
 }
 
 #[tokio::test]
+async fn cards_deleted_or_archived_on_an_active_board_are_reported_by_id_without_a_count() {
+    let sim = spawn(TrelloConfig::default()).await;
+    let (connector, credentials, _dir) = ada_with(&sim, &[30, 5]).await;
+    sync_all(&*connector, &credentials, "cards").await;
+    let since = chrono::Utc::now();
+    let cards = open_cards(&sim);
+    sim.change_trello(
+        "ada",
+        &TrelloChange::DeleteCard {
+            card: cards[0].clone(),
+        },
+    );
+    sim.change_trello(
+        "ada",
+        &TrelloChange::ArchiveCard {
+            card: cards[1].clone(),
+        },
+    );
+    let start = connector.incremental_start("cards", since);
+    let before = sim.trello_requests("ada");
+
+    let synced = sync_from(&*connector, &credentials, "cards", start).await;
+
+    let mut removed = synced.removed.clone();
+    removed.sort();
+    let mut want = vec![cards[0].clone(), cards[1].clone()];
+    want.sort();
+    assert_eq!(removed, want);
+    assert!(synced.records.is_empty());
+    // Known by id: no count of the stream, so no total and no full pass.
+    assert_eq!(synced.totals.last(), Some(&None));
+    // The boards, each active board's actions, the archived card.
+    assert!(sim.trello_requests("ada") - before <= 5);
+}
+
+#[tokio::test]
 async fn a_board_deleted_during_a_sync_is_skipped_with_a_gap_that_names_it() {
     let sim = spawn(TrelloConfig::default()).await;
     let (connector, credentials, _dir) = ada_with(&sim, &[3, 4, 5]).await;

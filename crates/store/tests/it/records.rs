@@ -56,6 +56,7 @@ async fn commit_in(
             records,
             cursor,
             gap: None,
+            removed: &[],
         })
         .await
         .unwrap();
@@ -274,6 +275,7 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
             records: &[record("1", json!({}), None)],
             cursor: Some(&json!({"page": 2})),
             gap: None,
+            removed: &[],
         })
         .await
         .unwrap_err();
@@ -386,6 +388,7 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
             records: &full(&["2"]),
             cursor: None,
             gap: None,
+            removed: &[],
         })
         .await
         .unwrap();
@@ -437,6 +440,7 @@ async fn a_gap_on_any_page_keeps_the_pass_from_deleting_or_moving_the_high_water
             records: &[record("1", json!({}), None)],
             cursor: Some(&json!({"page": 2})),
             gap: Some(reason),
+            removed: &[],
         })
         .await
         .unwrap();
@@ -754,4 +758,46 @@ async fn every_stream_position_of_a_connection_is_read_at_once() {
     assert_eq!(cursor("posts"), Some(json!({"page": 2})));
     assert_eq!(cursor("pages"), Some(json!({"after": "x"})));
     assert!(elsewhere.is_empty());
+}
+
+#[tokio::test]
+async fn ids_a_page_reports_removed_are_marked_deleted_at_once() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let records = [
+        record("c1", json!({"name": "one"}), Some(at(1))),
+        record("c2", json!({"name": "two"}), Some(at(2))),
+        record("c3", json!({"name": "three"}), Some(at(3))),
+    ];
+    commit(&test.store, &connection, "cards", &records, None).await;
+
+    let counts = test
+        .store
+        .commit_page(PageCommit {
+            tenant: &connection.tenant,
+            connection: &connection.id,
+            stream: "cards",
+            pass: &Pass::begin(false),
+            records: &[],
+            cursor: None,
+            gap: None,
+            removed: &["c2".to_owned(), "c9".to_owned()],
+        })
+        .await
+        .unwrap();
+
+    assert_eq!(counts.deleted, 1, "c9 was never stored");
+    let live = test
+        .store
+        .count_records(&connection.tenant, &connection.id, Some("cards"))
+        .await
+        .unwrap();
+    assert_eq!(live, 2);
+    let row = test
+        .store
+        .get_connection(&connection.tenant, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.records_total, 2);
 }

@@ -209,6 +209,7 @@ async fn completing_a_run_finishes_it_and_counts_the_live_records() {
                 records,
                 cursor: Some(&json!({"page": 2})),
                 gap: None,
+                removed: &[],
             })
             .await
             .unwrap();

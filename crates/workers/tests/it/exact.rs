@@ -255,6 +255,7 @@ async fn force_full<P: Provider>(fleet: &TestFleet, connection: &ConnectionId) {
                 records: &[],
                 cursor: None,
                 gap: None,
+                removed: &[],
             })
             .await
             .unwrap();
