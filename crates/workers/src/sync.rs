@@ -22,6 +22,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 const SLOT_HOLD: Duration = Duration::from_secs(300);
 /// How often a running sync renews its hold.
 const SLOT_RENEW_EVERY: Duration = Duration::from_secs(30);
+/// A provider's wait at least this long (a quota window, not a hiccup)
+/// defers the run instead of failing it, so waits never use up its
+/// deliveries.
+const LONG_WAIT: Duration = Duration::from_secs(300);
 /// How long a sync request waits before asking again while its tenant runs
 /// its maximum of syncs, before jitter of up to half as much again.
 const TENANT_WAIT: Duration = Duration::from_secs(10);
@@ -587,6 +591,21 @@ impl Sync {
         stop: Stop,
     ) -> Result<(), HandlerError> {
         let (reason, reauth) = match stop {
+            Stop::Failed(HandlerError::Transient {
+                reason,
+                retry_after: Some(wait),
+            }) if wait >= LONG_WAIT => {
+                // Say when it comes back, then wait without counting it as
+                // a failed attempt; the pass keeps its position.
+                let next_at = Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                let retrying = ConnectionStatus::Retrying {
+                    attempt: ctx.delivery().attempt,
+                    next_at,
+                    reason: reason.clone(),
+                };
+                ctx.status(event, retrying).await?;
+                return Err(HandlerError::deferred(reason, wait));
+            }
             Stop::Failed(
                 error @ (HandlerError::Transient { .. } | HandlerError::Deferred { .. }),
             ) => return Err(error),

@@ -175,6 +175,48 @@ async fn a_message_out_of_attempts_is_dead_lettered_instead_of_left_in_the_queue
 }
 
 #[tokio::test]
+async fn deferred_work_waits_without_a_status_and_never_runs_out_of_deliveries() {
+    let bus = TestBus::start(|defs| {
+        let validate = defs
+            .consumers
+            .iter_mut()
+            .find(|c| c.config.durable_name.as_deref() == Some("validate"));
+        validate.unwrap().config.max_deliver = 2;
+    })
+    .await;
+    let wait = || HandlerError::deferred("the tenant runs its maximum", Duration::from_millis(100));
+    let (handler, mut seen) = Scripted::new([
+        Act::Fail(wait()),
+        Act::Fail(wait()),
+        Act::Fail(wait()),
+        Act::Succeed,
+    ]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    let attempts: Vec<u32> = [
+        next_delivery(&mut seen).await,
+        next_delivery(&mut seen).await,
+        next_delivery(&mut seen).await,
+        next_delivery(&mut seen).await,
+    ]
+    .iter()
+    .map(|delivery| delivery.attempt)
+    .collect();
+
+    // Deferred on its last delivery, it was queued again as a new message.
+    assert_eq!(attempts, [1, 2, 1, 2]);
+    worker
+        .until("acked", |s| s.acked == 1 && s.dead_lettered == 0)
+        .await;
+    assert_eq!(bus.steps_left().await, 0);
+    assert_eq!(
+        count_on(&bus.js, fleet_bus::STATUS_STREAM, "connector.status.>").await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn a_long_handler_is_not_redelivered_while_it_runs() {
     let bus = TestBus::start(|defs| {
         defs.set_ack_wait("validate", Duration::from_secs(1))

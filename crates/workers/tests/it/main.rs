@@ -8,6 +8,7 @@ mod exact;
 mod generic;
 mod integrity;
 mod publishers;
+mod quota;
 mod refresh;
 mod slots;
 mod trello;
