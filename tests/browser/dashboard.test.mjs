@@ -130,7 +130,8 @@ async function mintToken(tenant, user) {
   const env = await readFile(join(RUN_DIR, 'env'), 'utf8');
   const key = env.match(/FLEET_AUTH__KEY=(\S+)/)?.[1];
   assert.ok(key, `no FLEET_AUTH__KEY in ${RUN_DIR}/env`);
-  const fleet = join(dirname(dirname(UP)), 'target', 'debug', 'fleet');
+  const target = process.env.CARGO_TARGET_DIR || join(dirname(dirname(UP)), 'target');
+  const fleet = join(target, 'debug', 'fleet');
   const { stdout } = await promisify(execFile)(fleet, ['token', '--tenant', tenant, '--user', user], {
     env: { ...process.env, FLEET_AUTH__KEY: key },
   });
