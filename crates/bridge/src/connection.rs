@@ -21,14 +21,14 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use fleet_serve::{Accepted, Activity};
 use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until};
 
 /// Reads are not budgeted.
 const UNLIMITED: usize = usize::MAX;
@@ -51,9 +51,8 @@ struct PeerState {
     waker: AtomicWaker,
     /// Bytes reads may still yield; [`UNLIMITED`] when not budgeted.
     budget: AtomicUsize,
-    opened: Instant,
-    /// Milliseconds from `opened` to the last byte read or written.
-    last_moved_ms: AtomicU64,
+    /// When the last byte was read or written.
+    activity: Activity,
 }
 
 impl Peer {
@@ -63,8 +62,7 @@ impl Peer {
             cut: AtomicBool::new(false),
             waker: AtomicWaker::new(),
             budget: AtomicUsize::new(UNLIMITED),
-            opened: Instant::now(),
-            last_moved_ms: AtomicU64::new(0),
+            activity: Activity::new(),
         }))
     }
 
@@ -95,24 +93,11 @@ impl Peer {
 
     /// Returns once nothing has been read or written for `limit`.
     pub(crate) async fn idle_for(&self, limit: Duration) {
-        loop {
-            let deadline = self.last_moved() + limit;
-            if deadline <= Instant::now() {
-                return;
-            }
-            sleep_until(deadline).await;
-        }
-    }
-
-    fn last_moved(&self) -> Instant {
-        let ms = self.0.last_moved_ms.load(Ordering::Relaxed);
-        self.0.opened + Duration::from_millis(ms)
+        self.0.activity.idle_for(limit).await;
     }
 
     fn moved(&self) {
-        let elapsed = self.0.opened.elapsed().as_millis();
-        let ms = u64::try_from(elapsed).unwrap_or(u64::MAX);
-        self.0.last_moved_ms.store(ms, Ordering::Relaxed);
+        self.0.activity.touch();
     }
 
     fn check(&self) -> io::Result<()> {
@@ -151,18 +136,25 @@ pub(crate) struct Guarded {
     peer: Peer,
 }
 
-impl Guarded {
-    /// Wraps an accepted connection from `addr`.
-    pub(crate) fn new(io: TcpStream, addr: SocketAddr) -> Self {
+/// The server loop wraps each accepted connection as a [`Guarded`], gives
+/// its requests the [`Peer`], and watches the peer for idleness.
+impl Accepted for Guarded {
+    type Extension = Peer;
+
+    fn accept(io: TcpStream, addr: SocketAddr) -> Self {
         Self {
             io,
             peer: Peer::new(addr),
         }
     }
 
-    /// Its handle.
-    pub(crate) fn peer(&self) -> &Peer {
-        &self.peer
+    fn extension(&self) -> Peer {
+        self.peer.clone()
+    }
+
+    fn idle_for(&self, limit: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let peer = self.peer.clone();
+        async move { peer.idle_for(limit).await }
     }
 }
 
