@@ -142,6 +142,24 @@ impl TestBus {
             .expect("stream");
         stream.info().await.expect("stream info").state.messages
     }
+
+    /// Waits until the steps stream holds no message: a worker's ack is
+    /// sent without waiting for the server, which removes the message
+    /// from the work queue a moment later.
+    pub(crate) async fn until_steps_empty(&self, why: &str) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let left = self.steps_left().await;
+            if left == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{left} messages left in the work queue: {why}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// A worker running in the background; stops it on drop.

@@ -17,7 +17,8 @@ async fn a_handled_message_is_acked_and_leaves_the_work_queue() {
 
     assert_eq!(next_delivery(&mut seen).await.attempt, 1);
     worker.until("acked", |s| s.acked == 1).await;
-    assert_eq!(bus.steps_left().await, 0);
+    bus.until_steps_empty("the handled message leaves the work queue")
+        .await;
 }
 
 #[tokio::test]
@@ -85,11 +86,8 @@ async fn a_permanent_failure_is_terminated_and_reported_as_failed() {
     next_delivery(&mut seen).await;
     worker.until("terminated", |s| s.terminated == 1).await;
 
-    assert_eq!(
-        bus.steps_left().await,
-        0,
-        "a terminated message leaves the work queue"
-    );
+    bus.until_steps_empty("a terminated message leaves the work queue")
+        .await;
     let statuses = bus.statuses(1).await;
     assert_eq!(
         statuses[0].data.status,
@@ -131,7 +129,8 @@ async fn an_undecodable_message_is_dead_lettered_and_the_worker_keeps_going() {
     );
     assert_eq!(letter.data.original, b"{not json");
     assert_eq!(letter.data.original_subject, "connector.validate.acme.c1");
-    assert_eq!(bus.steps_left().await, 0);
+    bus.until_steps_empty("the handled message leaves the work queue")
+        .await;
 }
 
 #[tokio::test]
@@ -167,11 +166,8 @@ async fn a_message_out_of_attempts_is_dead_lettered_instead_of_left_in_the_queue
         letter.correlation_id, event.correlation_id,
         "a decoded event keeps its flow"
     );
-    assert_eq!(
-        bus.steps_left().await,
-        0,
-        "JetStream alone would keep it in the work queue"
-    );
+    bus.until_steps_empty("JetStream alone would keep it in the work queue")
+        .await;
 }
 
 #[tokio::test]
@@ -209,7 +205,8 @@ async fn deferred_work_waits_without_a_status_and_never_runs_out_of_deliveries()
     worker
         .until("acked", |s| s.acked == 1 && s.dead_lettered == 0)
         .await;
-    assert_eq!(bus.steps_left().await, 0);
+    bus.until_steps_empty("the handled message leaves the work queue")
+        .await;
     assert_eq!(
         count_on(&bus.js, fleet_bus::STATUS_STREAM, "connector.status.>").await,
         0
@@ -279,7 +276,8 @@ async fn shutdown_lets_in_flight_work_finish_then_returns() {
         1,
         "the in-flight message finished and was acked"
     );
-    assert_eq!(bus.steps_left().await, 0);
+    bus.until_steps_empty("the handled message leaves the work queue")
+        .await;
 }
 
 #[tokio::test]
