@@ -240,9 +240,10 @@ impl Handler for Sync {
             }
         }
         let result = self.run(event, ctx, run).await;
-        if let Err(e) = store.release_sync(tenant, connection, run.as_uuid()).await {
-            // Its hold lapses by itself.
-            tracing::warn!(error.message = %e, "Could not free the connection's sync slot.");
+        // A run that ended frees the slot before its last status; one that
+        // failed frees it here (a retry claims it again with the same id).
+        if result.is_err() {
+            self.release(event, run).await;
         }
         result
     }
@@ -388,11 +389,22 @@ impl Sync {
         };
         // Free the slot before saying so: whoever sees this status may ask
         // for the next sync at once.
-        if let Err(e) = store.release_sync(tenant, connection, run.as_uuid()).await {
-            tracing::warn!(error.message = %e, "Could not free the connection's sync slot.");
-        }
+        self.release(event, run).await;
         ctx.status(event, status).await?;
         Ok(())
+    }
+
+    /// Frees the connection's sync slot if `run` holds it; a failure only
+    /// leaves the hold to lapse by itself.
+    async fn release(&self, event: &Envelope<SyncRequested>, run: CorrelationId) {
+        let released = self
+            .deps
+            .store
+            .release_sync(&event.tenant, &event.connection, run.as_uuid())
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error.message = %e, "Could not free the connection's sync slot.");
+        }
     }
 }
 
@@ -626,6 +638,7 @@ impl Sync {
         if !reauth {
             return Err(HandlerError::permanent(reason));
         }
+        self.release(event, run).await;
         ctx.status(event, ConnectionStatus::ReauthRequired { reason })
             .await?;
         Ok(())

@@ -73,13 +73,44 @@ impl TestFleet {
     /// As [`TestFleet::start`], scheduling new connections' syncs as
     /// `schedule` says.
     pub(crate) async fn start_with(schedule: fleet_workers::SyncSchedule) -> Self {
-        Self::start_full(schedule, fleet_sim::GoogleConfig::default(), None).await
+        Self::start_full(
+            schedule,
+            fleet_sim::GoogleConfig::default(),
+            None,
+            Definitions::builtin(),
+        )
+        .await
     }
 
     /// As [`TestFleet::start`], with a simulated Google behaving as
     /// `google` says and Google user `ada` added to it.
     pub(crate) async fn start_google(google: fleet_sim::GoogleConfig) -> Self {
-        Self::start_full(fleet_workers::SyncSchedule::Off, google, None).await
+        Self::start_full(
+            fleet_workers::SyncSchedule::Off,
+            google,
+            None,
+            Definitions::builtin(),
+        )
+        .await
+    }
+
+    /// As [`TestFleet::start_google`], with the sync consumer delivering a
+    /// message at most `max_deliver` times.
+    pub(crate) async fn start_google_with_sync_deliveries(max_deliver: i64) -> Self {
+        let mut definitions = Definitions::builtin();
+        let sync = definitions
+            .consumers
+            .iter_mut()
+            .find(|c| c.config.durable_name.as_deref() == Some("sync"))
+            .expect("a sync consumer");
+        sync.config.max_deliver = max_deliver;
+        Self::start_full(
+            fleet_workers::SyncSchedule::Off,
+            fleet_sim::GoogleConfig::default(),
+            None,
+            definitions,
+        )
+        .await
     }
 
     /// As [`TestFleet::start`], with catalog file `<id>.toml` holding
@@ -91,6 +122,7 @@ impl TestFleet {
             fleet_workers::SyncSchedule::CatalogDefault,
             fleet_sim::GoogleConfig::default(),
             Some((id, contents)),
+            Definitions::builtin(),
         )
         .await
     }
@@ -99,14 +131,12 @@ impl TestFleet {
         schedule: fleet_workers::SyncSchedule,
         google: fleet_sim::GoogleConfig,
         catalog_file: Option<(&str, &str)>,
+        definitions: Definitions,
     ) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
-        Definitions::builtin()
-            .provision(&js)
-            .await
-            .expect("provisioned");
+        definitions.provision(&js).await.expect("provisioned");
 
         let site = SiteConfig::new(SITE)
             .user(UserConfig::administrator(USER, PASSWORD))
