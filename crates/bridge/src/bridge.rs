@@ -131,6 +131,13 @@ impl Bridge {
         js: &jetstream::Context,
         store: Store,
     ) -> Result<(Self, Handle), Error> {
+        // A name that is not one would be ignored on every request, and
+        // every client behind the proxy would share one address's sessions.
+        if let Some(name) = &config.client_address_header
+            && axum::http::HeaderName::from_bytes(name.as_bytes()).is_err()
+        {
+            return Err(Error::ClientAddressHeader { name: name.clone() });
+        }
         let (verifier, refresher) = Verifier::connect(auth).await?;
         let mut stream = js
             .get_stream(STATUS_STREAM)

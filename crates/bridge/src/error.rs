@@ -15,6 +15,12 @@ pub enum Error {
     /// The token key cannot be used.
     #[error("invalid token configuration")]
     Auth(#[from] fleet_auth::KeyError),
+    /// `client_address_header` is not a header name.
+    #[error("client_address_header {name:?} is not an HTTP header name")]
+    ClientAddressHeader {
+        /// The configured value.
+        name: String,
+    },
     /// Reading a snapshot from Postgres failed.
     #[error("failed to read the connections for a snapshot")]
     Snapshot(#[source] fleet_store::Error),

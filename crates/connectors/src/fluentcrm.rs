@@ -192,8 +192,11 @@ impl Paginator {
                  page boundary; some may be missing until the next sync"
             )
         });
+        // The page after the one asked for, whatever page the answer says
+        // it is: a server that ignored `page` must not keep the pass on
+        // the same page.
         let next = Cursor {
-            page: self.current_page + 1,
+            page: cursor.page.max(1) + 1,
             total_at_start,
             ..Cursor::default()
         };

@@ -273,10 +273,13 @@ impl Client {
         if let Some(verifier) = pkce_verifier {
             form.push(("code_verifier", verifier.expose_secret()));
         }
+        // An error description must echo neither the code nor the verifier.
+        let mut exposed = vec![code];
+        exposed.extend(pkce_verifier.map(|verifier| verifier.expose_secret()));
         let url = self.settings.token_url.clone();
         let body = match self.settings.code_exchange {
-            CodeExchange::PostForm => self.post_form(&url, form, &[code]).await?,
-            CodeExchange::Get => self.get_query(&url, form, &[code]).await?,
+            CodeExchange::PostForm => self.post_form(&url, form, &exposed).await?,
+            CodeExchange::Get => self.get_query(&url, form, &exposed).await?,
         };
         let tokens = self.tokens(&url, &body)?;
         match self.settings.token_renewal {

@@ -680,25 +680,34 @@ impl Trello {
     ) -> Result<(), Error> {
         let board = cursor.open[cursor.board].clone();
         let limit = MAX_CARDS.to_string();
-        let mut counted = 0;
-        let mut before: Option<String> = None;
-        loop {
-            let mut query = vec![("fields", "id,closed"), ("limit", limit.as_str())];
-            query.extend(before.as_deref().map(|before| ("before", before)));
-            let url = self.endpoint(&["boards", &board, "cards"], &query);
-            let Fetched::Found(cards) = self.get_object::<Vec<Item>>(credentials, url).await?
-            else {
-                break;
-            };
-            counted += cards.iter().filter(|card| !card.keys.closed).count() as u64;
-            before = cards.iter().map(|card| card.keys.id.clone()).min();
-            if cards.len() < MAX_CARDS as usize {
-                break;
+        // One request per page of the pass, so the run's budget applies.
+        let mut query = vec![("fields", "id,closed"), ("limit", limit.as_str())];
+        query.extend(cursor.before.as_deref().map(|before| ("before", before)));
+        let url = self.endpoint(&["boards", &board, "cards"], &query);
+        let cards = match self.get_object::<Vec<Item>>(credentials, url).await? {
+            Fetched::Found(cards) => cards,
+            Fetched::Gone(_) => Vec::new(),
+        };
+        let open = cards.iter().filter(|card| !card.keys.closed).count() as u64;
+        cursor.counted = Some(cursor.counted.unwrap_or(0) + open);
+        let oldest = cards.iter().map(|card| card.keys.id.clone()).min();
+        match oldest {
+            // A full page whose oldest card is older than the last page's
+            // (a server that ignores `before` would repeat itself).
+            Some(oldest)
+                if cards.len() >= MAX_CARDS as usize
+                    && cursor
+                        .before
+                        .as_deref()
+                        .is_none_or(|before| oldest.as_str() < before) =>
+            {
+                cursor.before = Some(oldest);
+            }
+            _ => {
+                cursor.board += 1;
+                cursor.before = None;
             }
         }
-        cursor.counted = Some(cursor.counted.unwrap_or(0) + counted);
-        cursor.board += 1;
-        cursor.before = None;
         Ok(())
     }
 

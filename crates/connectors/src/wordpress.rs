@@ -216,6 +216,16 @@ impl WordPress {
             .collect();
         // A full page may have a next one; a short one is the end.
         let more = received == PER_PAGE;
+        // A short page while the site counts more (a plugin dropped items
+        // after the query, or some are not readable to this user): the
+        // pass cannot promise it saw everything, so it deletes nothing.
+        let gap = match total {
+            Some(total) if gap.is_none() && !more && start + received < total => Some(format!(
+                "WordPress counts {total} {stream} but listed {} of them",
+                start + received
+            )),
+            _ => gap,
+        };
         let next = Cursor {
             offset: start + received,
             last_id: highest,

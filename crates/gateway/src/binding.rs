@@ -32,8 +32,14 @@ const BINDING_BYTES: usize = 32;
 
 /// A fresh binding: the cookie's value. Only its [`digest`](Self::digest)
 /// is stored.
-#[derive(Debug)]
 pub(crate) struct Binding(String);
+
+/// The value is the browser's secret: never printed.
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Binding([REDACTED])")
+    }
+}
 
 impl Binding {
     /// 256 random bits, base64url.

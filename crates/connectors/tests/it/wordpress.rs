@@ -426,3 +426,50 @@ async fn site_in_a_subdirectory_keeps_its_path() {
 
     assert_eq!(account.id, sim.site_url("blog"));
 }
+
+/// Serves every request with `body` and the headers WordPress sends for a
+/// listing that counts `total` items.
+async fn short_listing(body: &'static str, total: u32) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+                let mut request = vec![0_u8; 8192];
+                let _ = socket.read(&mut request).await;
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-wp-total: {total}\r\n\
+                     x-wp-totalpages: 1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn a_short_page_from_a_site_that_counts_more_is_a_gap_not_the_end() {
+    // Two posts listed, ten counted: a plugin hid some after the query.
+    let site = short_listing(
+        r#"[{"id":1,"modified_gmt":"2024-01-01T00:00:00"},{"id":2,"modified_gmt":"2024-01-01T00:00:00"}]"#,
+        10,
+    )
+    .await;
+    let credentials = Credentials::app_password(site, "bob", PASSWORD);
+
+    let synced = sync_all(&*connector(&config(), "wordpress"), &credentials, "posts").await;
+
+    assert_eq!(synced.records.len(), 2);
+    assert_eq!(synced.gaps.len(), 1, "the pass must not promise it saw all");
+    assert!(
+        synced.gaps[0].contains("counts 10 posts but listed 2"),
+        "{:?}",
+        synced.gaps
+    );
+}

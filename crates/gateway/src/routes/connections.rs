@@ -402,7 +402,14 @@ pub(crate) async fn sync_now(
         }
     };
     let run = fleet_store::run_id(request.id, published.sequence);
-    store(db.name_queued_run(tenant.id(), &request.connection, request.id, run)).await?;
+    // The sync is queued whatever happens here: naming its run only lets
+    // requests that join it name the run instead of the request.
+    if let Err(e) = db
+        .name_queued_run(tenant.id(), &request.connection, request.id, run)
+        .await
+    {
+        tracing::warn!(error.message = %e, "Could not name the queued sync's run.");
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(SyncAccepted {
