@@ -15,6 +15,7 @@ use axum::routing::get;
 use fleet_auth::Verifier;
 use fleet_bus::STATUS_STREAM;
 use fleet_events::{ConnectionId, Step};
+use fleet_serve::ops::{self, Metrics, Readiness};
 use fleet_store::Store;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -44,6 +45,8 @@ const STATUS_WRITER: &str = Step::Status.as_str();
 pub struct Bridge {
     state: State,
     reader: Reader,
+    readiness: Readiness,
+    metrics: Option<Metrics>,
 }
 
 /// A cheap-to-clone view of a running bridge's counters.
@@ -182,7 +185,23 @@ impl Bridge {
         let state = State {
             inner: Arc::new(inner),
         };
-        Ok((Self { state, reader }, handle))
+        let bridge = Self {
+            state,
+            reader,
+            readiness: Readiness::new(),
+            metrics: None,
+        };
+        Ok((bridge, handle))
+    }
+
+    /// Serves `GET /healthz`, `GET /readyz` (with `readiness`'s probes) and,
+    /// with `metrics`, `GET /metrics` beside the feed
+    /// ([`fleet_serve::ops`]). Without it, `/readyz` checks nothing.
+    #[must_use]
+    pub fn with_ops(mut self, readiness: Readiness, metrics: Option<Metrics>) -> Self {
+        self.readiness = readiness;
+        self.metrics = metrics;
+        self
     }
 
     /// The state [`app`] serves.
@@ -227,7 +246,8 @@ impl Bridge {
             header_read: config.header_read_timeout(),
             idle: config.idle_timeout(),
         };
-        let serve = server::run(listener, app(state.clone()), timeouts, stop.clone());
+        let routes = app(state.clone()).merge(ops::router(self.readiness, self.metrics));
+        let serve = server::run(listener, routes, timeouts, stop.clone());
         let (read, ()) = tokio::join!(read, serve);
         sessions.close();
         sessions.wait().await;

@@ -86,6 +86,7 @@ impl Hub {
             });
         drop(state);
         self.counters.sessions.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("fleet_bridge_sessions").increment(1.0);
         Subscription {
             hub: Arc::clone(self),
             id,
@@ -108,13 +109,19 @@ impl Hub {
         let Some(subscribers) = state.tenants.get(tenant) else {
             return;
         };
+        let mut delivered = 0_u64;
         for subscriber in subscribers {
-            if subscriber.scope.allows(&event.connection)
-                && subscriber.queue.push(Arc::clone(event)) == Pushed::Overflowed
-            {
+            if !subscriber.scope.allows(&event.connection) {
+                continue;
+            }
+            if subscriber.queue.push(Arc::clone(event)) == Pushed::Overflowed {
                 self.counters.closed_slow.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fleet_bridge_slow_closes_total").increment(1);
+            } else {
+                delivered += 1;
             }
         }
+        metrics::counter!("fleet_bridge_deliveries_total").increment(delivered);
     }
 
     fn unsubscribe(&self, tenant: &TenantId, id: u64) {
@@ -127,6 +134,7 @@ impl Hub {
         }
         drop(state);
         self.counters.sessions.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("fleet_bridge_sessions").decrement(1.0);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -13,7 +13,9 @@ use serde::Deserialize;
 /// `nats/nats-server.conf`), whose permissions cover only its subjects.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
-    /// Server URL; several may be given separated by commas, for a cluster.
+    /// Server URL; several may be given separated by commas, for a cluster
+    /// (`nats://a:4222,nats://b:4222`): the client tries them in turn and
+    /// learns the rest of the cluster from the server it reaches.
     pub url: String,
     /// User name; `None` connects without authentication (tests, local runs).
     #[serde(default)]
@@ -71,6 +73,15 @@ fn default_name() -> String {
 }
 
 impl Config {
+    /// The server URLs of [`url`](Self::url), split at commas and trimmed.
+    pub fn servers(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .collect()
+    }
+
     /// A configuration for an unauthenticated server at `url`.
     pub fn new(url: impl Into<String>) -> Self {
         Self {

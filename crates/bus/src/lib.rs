@@ -9,6 +9,10 @@
 //!   concurrency, in-progress acks while a handler runs, retries nak'd with
 //!   the delay of a per-step [`RetryPolicy`], dead letters for poison
 //!   messages, and a graceful drain on shutdown.
+//! - [`gauges::watch`] exports each consumer's pending, in-flight and
+//!   redelivered counts and the dead letters kept, as Prometheus gauges
+//!   (every count the runtime keeps goes to the `metrics` facade: events
+//!   by step and outcome, dead letters by reason, handler latency).
 //! - [`Schedules`] sets and removes a connection's recurring sync, run by
 //!   the NATS server's message schedules.
 //!
@@ -35,6 +39,7 @@
 mod config;
 mod definitions;
 mod error;
+pub mod gauges;
 mod handler;
 mod publish;
 mod retry;
@@ -82,7 +87,7 @@ pub async fn connect(config: &Config) -> Result<async_nats::Client, Error> {
         ))
     })?;
     options
-        .connect(config.url.as_str())
+        .connect(config.servers())
         .await
         .map_err(connect_error)
 }

@@ -125,8 +125,11 @@ pub struct Worker<H> {
 enum Outcome {
     Done,
     Retry(Duration),
+    /// Wait, not counted as a failure: the work was deferred.
+    Defer(Duration),
     GiveUp,
-    DeadLetter(Box<Envelope<DeadLetter>>),
+    /// Dead-letter the message, for the reason's class (a metric label).
+    DeadLetter(Box<Envelope<DeadLetter>>, &'static str),
     /// Publish the message again as a new one, then remove this one.
     Requeue,
     Interrupted,
@@ -300,13 +303,13 @@ impl<H: Handler> Shared<H> {
                 let reason = format!("undecodable {}: {e}", H::Payload::TYPE);
                 warn!(subject = %received.subject, reason, "Dead-lettering a message that does not decode.");
                 let letter = received.dead_letter(self.config.step, reason);
-                return Outcome::DeadLetter(Box::new(letter.into_envelope()));
+                return Outcome::DeadLetter(Box::new(letter.into_envelope()), "undecodable");
             }
         };
         if let Some(reason) = subject_mismatch(&received.subject, self.config.step, &event) {
             warn!(subject = %received.subject, reason, "Dead-lettering an event whose subject disagrees with its body.");
             let letter = received.dead_letter(self.config.step, reason);
-            return Outcome::DeadLetter(Box::new(letter.into_envelope()));
+            return Outcome::DeadLetter(Box::new(letter.into_envelope()), "subject_mismatch");
         }
         let span = info_span!(
             "step",
@@ -318,11 +321,25 @@ impl<H: Handler> Shared<H> {
         );
         async {
             let mut ctx = Context::new(self.publisher.clone(), received.delivery);
+            let started = std::time::Instant::now();
             let result = tokio::select! {
                 biased;
                 () = abort.cancelled() => return Outcome::Interrupted,
                 result = self.with_heartbeat(self.handler.handle(&event, &mut ctx), acker) => result,
             };
+            let result_label = match &result {
+                Ok(()) => "ok",
+                Err(HandlerError::Transient { .. }) => "transient",
+                Err(HandlerError::Permanent { .. }) => "permanent",
+                Err(HandlerError::Deferred { .. }) => "deferred",
+                Err(HandlerError::Malformed { .. }) => "malformed",
+            };
+            metrics::histogram!(
+                "fleet_step_duration_seconds",
+                "step" => self.config.step.as_str(),
+                "result" => result_label,
+            )
+            .record(started.elapsed().as_secs_f64());
             self.decide(&event, result, received).await
         }
         .instrument(span)
@@ -356,10 +373,11 @@ impl<H: Handler> Shared<H> {
         received: &Received,
     ) -> Outcome {
         let delivery = received.delivery;
-        let dead_letter = |reason: String| {
-            Outcome::DeadLetter(Box::new(
-                event.caused(received.dead_letter(self.config.step, reason)),
-            ))
+        let dead_letter = |reason: String, class: &'static str| {
+            Outcome::DeadLetter(
+                Box::new(event.caused(received.dead_letter(self.config.step, reason))),
+                class,
+            )
         };
         let (outcome, status) = match result {
             Ok(()) => return Outcome::Done,
@@ -373,7 +391,7 @@ impl<H: Handler> Shared<H> {
                     retryable: true,
                 };
                 let reason = format!("gave up after {} attempts: {reason}", delivery.attempt);
-                (dead_letter(reason), status)
+                (dead_letter(reason, "exhausted"), status)
             }
             Err(HandlerError::Transient {
                 reason,
@@ -395,7 +413,7 @@ impl<H: Handler> Shared<H> {
             }
             Err(HandlerError::Permanent { reason }) if !self.config.report_status => {
                 warn!(reason, "Step failed for good; dead-lettering it.");
-                return dead_letter(reason);
+                return dead_letter(reason, "permanent");
             }
             Err(HandlerError::Permanent { reason }) => {
                 warn!(reason, "Step failed for good.");
@@ -423,11 +441,11 @@ impl<H: Handler> Shared<H> {
                     delay_ms = retry_after.as_millis() as u64,
                     "Step deferred."
                 );
-                return Outcome::Retry(retry_after);
+                return Outcome::Defer(retry_after);
             }
             Err(HandlerError::Malformed { reason }) => {
                 warn!(reason, "Event cannot be acted on; dead-lettering it.");
-                return dead_letter(reason);
+                return dead_letter(reason, "malformed");
             }
         };
         if self.config.report_status {
@@ -456,28 +474,35 @@ impl<H: Handler> Shared<H> {
 
     /// The one place where a message is acked, nak'd or terminated.
     async fn settle(&self, outcome: Outcome, received: &Received, acker: &Acker) {
-        let (kind, counter) = match outcome {
-            Outcome::Done => (AckKind::Ack, &self.stats.acked),
-            Outcome::Retry(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried),
-            Outcome::GiveUp => (AckKind::Term, &self.stats.terminated),
-            Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried),
+        let step = self.config.step.as_str();
+        let (kind, counter, label) = match outcome {
+            Outcome::Done => (AckKind::Ack, &self.stats.acked, "ok"),
+            Outcome::Retry(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "retried"),
+            Outcome::Defer(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "deferred"),
+            Outcome::GiveUp => (AckKind::Term, &self.stats.terminated, "failed"),
+            Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried, "interrupted"),
             Outcome::Requeue => match self.requeue(received).await {
-                Ok(()) => (AckKind::Term, &self.stats.retried),
+                Ok(()) => (AckKind::Term, &self.stats.retried, "requeued"),
                 Err(e) => {
                     warn!(error.message = %e, "Could not queue a deferred message again; it will be redelivered.");
                     let delay = self.config.retry.delay(received.delivery.attempt, None);
-                    (AckKind::Nak(Some(delay)), &self.stats.retried)
+                    (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
                 }
             },
-            Outcome::DeadLetter(letter) => match self.dead_letter(&letter, received).await {
-                Ok(()) => (AckKind::Term, &self.stats.dead_lettered),
+            Outcome::DeadLetter(letter, class) => match self.dead_letter(&letter, received).await {
+                Ok(()) => {
+                    metrics::counter!("fleet_dead_letters_total", "step" => step, "reason" => class)
+                        .increment(1);
+                    (AckKind::Term, &self.stats.dead_lettered, "dead_lettered")
+                }
                 Err(e) => {
                     error!(error.message = %e, error.cause_chain = ?e, "Could not publish a dead letter; the message will be redelivered.");
                     let delay = self.config.retry.delay(received.delivery.attempt, None);
-                    (AckKind::Nak(Some(delay)), &self.stats.retried)
+                    (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
                 }
             },
         };
+        metrics::counter!("fleet_events_total", "step" => step, "outcome" => label).increment(1);
         match acker.ack_with(kind).await {
             Ok(()) => {
                 counter.fetch_add(1, Ordering::Relaxed);

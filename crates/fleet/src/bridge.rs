@@ -41,7 +41,11 @@ pub(crate) async fn run(
     let client = fleet_bus::connect(&config.nats).await?;
     let js = async_nats::jetstream::new(client.clone());
     let store = fleet_store::Store::connect(&database).await?;
+    let readiness = crate::ops::nats(fleet_serve::ops::Readiness::new(), &client);
+    let readiness = crate::ops::postgres(readiness, &store);
+    let metrics = crate::ops::metrics()?;
     let (bridge, _handle) = fleet_bridge::Bridge::build(settings, &auth, &js, store).await?;
+    let bridge = bridge.with_ops(readiness, Some(metrics));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen}"))?;

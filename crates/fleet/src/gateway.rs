@@ -55,14 +55,23 @@ pub(crate) async fn run(
     let oauth_states = fleet_gateway::PendingStates::open(&js, config.gateway.oauth.state_ttl())
         .await
         .context("failed to open the OAuth state bucket")?;
+    let store = fleet_store::Store::connect(&database).await?;
+    let readiness = crate::ops::nats(fleet_serve::ops::Readiness::new(), &client);
+    let readiness = crate::ops::vault(readiness, &secrets);
+    let readiness = crate::ops::postgres(readiness, &store);
+    let ops = fleet_gateway::Ops {
+        readiness,
+        metrics: Some(crate::ops::metrics()?),
+    };
     let parts = fleet_gateway::Parts {
-        store: fleet_store::Store::connect(&database).await?,
+        store,
         secrets,
         publisher: fleet_bus::Publisher::new(js.clone()),
         schedules: fleet_bus::Schedules::new(js),
         verifier,
         connectors,
         oauth_states,
+        ops,
     };
     let state = fleet_gateway::AppState::new(config.gateway, parts);
     let listener = tokio::net::TcpListener::bind(args.listen)

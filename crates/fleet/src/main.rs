@@ -7,6 +7,7 @@ mod bench;
 mod bridge;
 mod config;
 mod gateway;
+mod ops;
 mod signal;
 mod sim;
 mod telemetry;
@@ -65,6 +66,9 @@ enum Command {
     /// refuses a server that already has them; scripts/bench starts fresh
     /// servers.
     Bench(bench::Args),
+    /// GET a URL and exit 0 on a 2xx answer, 1 otherwise: the probe of
+    /// container health checks (`fleet healthcheck http://127.0.0.1:8080/readyz`).
+    Healthcheck(ops::HealthcheckArgs),
 }
 
 /// What `fleet token` was asked for.
@@ -138,6 +142,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sim(args) => sim::run(args, signal::shutdown_token()).await,
         Command::Token(args) => print_token(args),
+        Command::Healthcheck(args) => ops::healthcheck(args).await,
         Command::Schemas { out } => write_schemas(out),
         Command::Bench(args) => {
             let config = config::Config::from_env()?;

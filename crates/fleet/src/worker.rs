@@ -32,6 +32,9 @@ pub(crate) struct Args {
     /// `default_sync_interval_secs`; 0 schedules none.
     #[arg(long, env = "FLEET_SYNC_INTERVAL_SECONDS")]
     sync_interval_seconds: Option<u64>,
+    /// Address to serve /healthz, /readyz and /metrics on; none without it.
+    #[arg(long, env = "FLEET_WORKER_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
 }
 
 /// Connects to NATS, Vault and Postgres, provisions the streams, and runs
@@ -52,6 +55,21 @@ pub(crate) async fn run(
         .context("FLEET_DATABASE__URL is required to run workers")?;
     let secrets = fleet_secrets::Client::connect(vault).await?;
     let store = fleet_store::Store::connect(&database).await?;
+    let ops = match args.listen {
+        Some(listen) => {
+            let readiness = crate::ops::nats(fleet_serve::ops::Readiness::new(), &client);
+            let readiness = crate::ops::vault(readiness, &secrets);
+            let readiness = crate::ops::postgres(readiness, &store);
+            let readiness = crate::ops::consumers(readiness, &js, &args.steps);
+            let metrics = crate::ops::metrics()?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("failed to listen on {listen}"))?;
+            info!(%listen, "Fleet worker serving /healthz, /readyz and /metrics.");
+            Some((listener, fleet_serve::ops::router(readiness, Some(metrics))))
+        }
+        None => None,
+    };
     let connectors = fleet_connectors::Registry::new(&config.connectors)?;
     let deps = fleet_workers::Deps {
         secrets: secrets.clone(),
@@ -79,6 +97,25 @@ pub(crate) async fn run(
         max_syncs_per_tenant: args.max_syncs_per_tenant,
     };
     fleet_workers::spawn_steps(&js, &deps, &args.steps, settings, &tracker, &shutdown);
+    if let Some((listener, routes)) = ops {
+        let timeouts = fleet_serve::Timeouts {
+            header_read: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+        };
+        tracker.spawn(fleet_serve::run::<fleet_serve::Watched>(
+            "worker",
+            listener,
+            routes,
+            timeouts,
+            shutdown.clone(),
+        ));
+        tracker.spawn(fleet_bus::gauges::watch(
+            js.clone(),
+            args.steps.clone(),
+            fleet_bus::gauges::WATCH_EVERY,
+            shutdown.clone(),
+        ));
+    }
     info!(steps = ?args.steps, concurrency = args.concurrency, "Fleet worker running.");
     tracker.close();
     tracker.wait().await;

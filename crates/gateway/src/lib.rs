@@ -21,6 +21,8 @@
 //! | `GET /oauth/callback` | the provider's redirect back: exchange, setup, then to the dashboard (303) |
 //! | `GET /`, `GET /callback`, `GET /dashboard/*` | the integrations dashboard ([`routes::dashboard`]) |
 //! | `GET /healthz` | liveness |
+//! | `GET /readyz` | readiness: NATS, Vault and PostgreSQL answer (503 naming the one that does not) |
+//! | `GET /metrics` | Prometheus metrics: requests by route and status, OAuth flows |
 //!
 //! Every `/api` route takes the tenant from the token ([`auth::Tenant`]);
 //! one tenant's ids look like unknown ids to another (404), and so do the
@@ -62,7 +64,7 @@ use tower_http::timeout::TimeoutLayer;
 pub use error::{Error, ErrorBody, ErrorDetail};
 pub use oauth_state::{BUCKET as OAUTH_STATE_BUCKET, PendingStates, StateError};
 pub use openapi::ApiDoc;
-pub use state::{AppState, Config, ConfigError, OAuthConfig, Parts, ProviderConfig};
+pub use state::{AppState, Config, ConfigError, OAuthConfig, Ops, Parts, ProviderConfig};
 
 /// The whole HTTP application, for [`serve`] or for tests to call directly.
 pub fn app(state: AppState) -> Router {
@@ -74,9 +76,10 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(routes::oauth::router())
-        .merge(routes::health::router())
+        .merge(routes::health::router(&state))
         .merge(routes::dashboard::router(&config.dashboard))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(axum::middleware::from_fn(fleet_serve::ops::count_requests))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout(),

@@ -190,6 +190,16 @@ pub(crate) struct Inner {
     pub(crate) connectors: Arc<fleet_connectors::Registry>,
     pub(crate) oauth_states: crate::PendingStates,
     pub(crate) limits: crate::limits::TenantLimits,
+    pub(crate) ops: Ops,
+}
+
+/// What `/readyz` checks and `/metrics` shows.
+#[derive(Debug, Clone, Default)]
+pub struct Ops {
+    /// The gateway's dependency checks.
+    pub readiness: fleet_serve::ops::Readiness,
+    /// The process's Prometheus recorder; `None` answers `/metrics` with 404.
+    pub metrics: Option<fleet_serve::ops::Metrics>,
 }
 
 /// What the gateway talks to.
@@ -209,6 +219,8 @@ pub struct Parts {
     pub connectors: Arc<fleet_connectors::Registry>,
     /// Pending OAuth authorizations ([`PendingStates::open`](crate::PendingStates::open)).
     pub oauth_states: crate::PendingStates,
+    /// Readiness probes and metrics for the operations routes.
+    pub ops: Ops,
 }
 
 impl AppState {
@@ -226,6 +238,7 @@ impl AppState {
                 verifier: parts.verifier,
                 connectors: parts.connectors,
                 oauth_states: parts.oauth_states,
+                ops: parts.ops,
             }),
         }
     }

@@ -5,7 +5,7 @@ use std::{
 
 use backon::{ExponentialBuilder, Retryable as _};
 use fleet_events::{ConnectionId, TenantId};
-use secrecy::ExposeSecret as _;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
 use tracing::warn;
 use url::Url;
@@ -81,6 +81,23 @@ impl Client {
                 backoff,
             }),
         })
+    }
+
+    /// Checks that Vault answers, is unsealed and still accepts this
+    /// client's token (`auth/token/lookup-self`), with one request and no
+    /// retry.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Vault`] when it cannot be reached, is sealed, or refuses the
+    /// token.
+    pub async fn health(&self) -> Result<(), Error> {
+        token::lookup_self(&*self.vault())
+            .await
+            .map(drop)
+            .map_err(|error| {
+                Error::vault("auth/token/lookup-self".to_owned(), VaultError::new(error))
+            })
     }
 
     /// The task that keeps this client's token alive; run one per client.
@@ -322,7 +339,9 @@ async fn authenticate(
             mount,
             role_id,
             secret_id,
+            secret_id_file,
         } => {
+            let secret_id = read_secret_id(secret_id.as_ref(), secret_id_file.as_deref())?;
             // Without a token: an expired one must not get in the way of the login.
             let anonymous = with_token(base, "");
             let login = retry(backoff, || async {
@@ -339,6 +358,37 @@ async fn authenticate(
                 lease: Lease::new(login.lease_duration, login.renewable),
             })
         }
+    }
+}
+
+/// The AppRole secret id: given, or read from its file now.
+fn read_secret_id(
+    given: Option<&SecretString>,
+    file: Option<&std::path::Path>,
+) -> Result<SecretString, Error> {
+    match (given, file) {
+        (Some(secret_id), None) => Ok(secret_id.clone()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+                reason: format!(
+                    "auth.secret_id_file {}: cannot be read: {e}",
+                    path.display()
+                ),
+            })?;
+            let secret_id = text.trim();
+            if secret_id.is_empty() {
+                return Err(Error::Config {
+                    reason: format!("auth.secret_id_file {} is empty", path.display()),
+                });
+            }
+            Ok(SecretString::from(secret_id.to_owned()))
+        }
+        (Some(_), Some(_)) => Err(Error::Config {
+            reason: "auth.secret_id and auth.secret_id_file are both set; give one".to_owned(),
+        }),
+        (None, None) => Err(Error::Config {
+            reason: "approle login needs auth.secret_id or auth.secret_id_file".to_owned(),
+        }),
     }
 }
 

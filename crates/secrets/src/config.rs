@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 use backon::ExponentialBuilder;
@@ -51,12 +52,30 @@ pub enum Auth {
         mount: String,
         /// The role id: it names the role and is not a secret on its own.
         role_id: String,
-        /// The secret id.
-        secret_id: SecretString,
+        /// The secret id. Give it here or in
+        /// [`secret_id_file`](Auth::AppRole::secret_id_file), not both.
+        #[serde(default)]
+        secret_id: Option<SecretString>,
+        /// A file holding the secret id (surrounding whitespace ignored),
+        /// such as a mounted Kubernetes or Docker secret. It is read at every
+        /// login, so a secret id rotated in the file is used from the next
+        /// login on.
+        #[serde(default)]
+        secret_id_file: Option<PathBuf>,
     },
 }
 
 impl Auth {
+    /// AppRole login with the role `role_id` and its secret id.
+    pub fn approle(role_id: impl Into<String>, secret_id: impl Into<SecretString>) -> Self {
+        Self::AppRole {
+            mount: default_approle_mount(),
+            role_id: role_id.into(),
+            secret_id: Some(secret_id.into()),
+            secret_id_file: None,
+        }
+    }
+
     /// The auth method's name, as in the serde tag.
     pub(crate) fn method(&self) -> &'static str {
         match self {

@@ -41,6 +41,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt as _;
 use tracing::debug;
 
+pub mod ops;
+
 /// How long a connection may take at each stage.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeouts {

@@ -23,6 +23,10 @@ pub enum Error {
     /// The schema migrations failed.
     #[error("failed to migrate the database schema")]
     Migrate(#[source] MigrateError),
+    /// [`Store::ping`](crate::Store::ping) failed: the database does not
+    /// answer.
+    #[error("the database does not answer")]
+    Ping(#[source] sqlx::Error),
     /// [`Store::create_connection`](crate::Store::create_connection) failed.
     #[error("failed to create the connection")]
     CreateConnection(#[source] sqlx::Error),
@@ -129,6 +133,7 @@ impl Error {
             | Self::InvalidSyncInterval { .. }
             | Self::InvalidLimit { .. } => false,
             Self::Connect(source)
+            | Self::Ping(source)
             | Self::CreateConnection(source)
             | Self::SaveConnection(source)
             | Self::GetConnection(source)

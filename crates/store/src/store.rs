@@ -61,6 +61,20 @@ impl Store {
         Self { pool }
     }
 
+    /// Checks that the database answers, with one round trip on a pooled
+    /// connection.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Ping`] when no connection can be had or the query fails.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(Error::Ping)
+    }
+
     /// Applies the migrations the database does not have yet.
     ///
     /// # Errors

@@ -141,7 +141,21 @@ pub(crate) async fn fresh(
         release(lock).await;
         return Ok(latest);
     }
-    match client.renew(&latest.value).await {
+    let renewed = client.renew(&latest.value).await;
+    let outcome = match &renewed {
+        Ok(_) => "renewed",
+        Err(error) => match error.class() {
+            ErrorClass::ReauthRequired => "rejected",
+            ErrorClass::Permanent | ErrorClass::Retryable { .. } => "failed",
+        },
+    };
+    metrics::counter!(
+        "fleet_token_renewals_total",
+        "provider" => target.connector.to_string(),
+        "outcome" => outcome,
+    )
+    .increment(1);
+    match renewed {
         Ok(tokens) => {
             let renewed = latest.value.merge_refresh(tokens);
             let written = deps

@@ -260,6 +260,7 @@ impl Sync {
         let started = Instant::now();
         let (tenant, connection) = (&event.tenant, &event.connection);
         let connector = self.deps.connector(&event.connector)?;
+        let _running = Running::new(&event.connector);
         let limits = self
             .deps
             .connectors
@@ -372,6 +373,14 @@ impl Sync {
             failure::in_store(|| store.complete_sync_run(tenant, connection, run, &outcome))
                 .await?;
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        ended(
+            event,
+            if reason.is_none() {
+                "synced"
+            } else {
+                "partial"
+            },
+        );
         let status = match reason {
             None => ConnectionStatus::Synced {
                 records: total,
@@ -492,6 +501,11 @@ impl Sync {
                 })
             })
             .await?;
+            let provider = event.connector.to_string();
+            metrics::counter!("fleet_sync_pages_total", "provider" => provider.clone(), "stream" => stream.to_owned())
+                .increment(1);
+            metrics::counter!("fleet_sync_records_total", "provider" => provider, "stream" => stream.to_owned())
+                .increment(records.len() as u64);
             progress.counts.seen += records.len() as u64;
             progress.counts.added += counts.added;
             progress.counts.updated += counts.updated;
@@ -636,12 +650,38 @@ impl Sync {
         })
         .await?;
         if !reauth {
+            ended(event, "failed");
             return Err(HandlerError::permanent(reason));
         }
+        ended(event, "reauth_required");
         self.release(event, run).await;
         ctx.status(event, ConnectionStatus::ReauthRequired { reason })
             .await?;
         Ok(())
+    }
+}
+
+/// Counts a run that ended, by its outcome (`fleet_syncs_total`).
+fn ended(event: &Envelope<SyncRequested>, outcome: &'static str) {
+    metrics::counter!("fleet_syncs_total", "provider" => event.connector.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// A sync running in this process, counted in `fleet_syncs_running` for as
+/// long as it lives.
+struct Running(metrics::Gauge);
+
+impl Running {
+    fn new(connector: &fleet_events::ConnectorId) -> Self {
+        let gauge = metrics::gauge!("fleet_syncs_running", "provider" => connector.to_string());
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod connect;
 mod definitions;
 mod permissions;
 mod publish;

@@ -36,7 +36,7 @@ pub(crate) struct World {
     nats: NatsServer,
     vault: OpenBao,
     mount: String,
-    _postgres: Postgres,
+    pub(crate) postgres: Postgres,
 }
 
 impl World {
@@ -84,7 +84,7 @@ impl World {
             nats,
             vault,
             mount,
-            _postgres: postgres,
+            postgres,
         }
     }
 
@@ -132,6 +132,15 @@ impl World {
         process
     }
 
+    /// Starts `fleet worker` serving /healthz, /readyz and /metrics on a
+    /// free loopback port; returns it with that port's base URL.
+    pub(crate) async fn spawn_worker_listening(&self, name: &str) -> (FleetProcess, String) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let process = self.spawn_worker(name, &["--listen", &listen]).await;
+        (process, format!("http://{listen}"))
+    }
+
     /// The connectors' settings for the simulator's OAuth providers: its
     /// catalog overrides (written under this world's directory) and the
     /// client secrets it accepts.
@@ -165,11 +174,7 @@ impl World {
         name: &str,
         env: &[(String, String)],
     ) -> (FleetProcess, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
@@ -323,6 +328,15 @@ impl World {
         let mut stream = self.js.get_stream(stream).await.unwrap();
         stream.info().await.unwrap().state.messages
     }
+}
+
+/// A loopback port free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn write_definitions(definitions: &Definitions, dir: &Path) {

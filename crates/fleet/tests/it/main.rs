@@ -1,9 +1,10 @@
 //! The `fleet` binary as operators run it: separate worker processes
 //! against real nats-server, OpenBao and PostgreSQL, killed and restarted;
-//! `fleet token`.
+//! `fleet token`; each process's health, readiness and metrics.
 
 mod helpers;
 
+mod ops;
 mod processes;
 mod token;
 mod trace_scan;

@@ -1,11 +1,13 @@
-//! Liveness for load balancers and orchestrators.
+//! Liveness, readiness and metrics, for load balancers, orchestrators and
+//! Prometheus: `GET /healthz`, `GET /readyz` and `GET /metrics`
+//! ([`fleet_serve::ops`]).
 
 use axum::Router;
-use axum::routing::get;
 
 use crate::AppState;
 
-/// `GET /healthz`: 200 while the process serves requests.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(|| async { "ok" }))
+/// The operations routes, answered from what [`Parts`](crate::Parts) gave.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let ops = &state.inner.ops;
+    fleet_serve::ops::router(ops.readiness.clone(), ops.metrics.clone())
 }

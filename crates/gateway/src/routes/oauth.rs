@@ -126,6 +126,7 @@ pub(crate) async fn authorize(
         .await
         .map_err(|e| Error::Unavailable(Box::new(e)))?;
     tracing::info!(tenant = %pending.tenant, connector = %entry.id, "OAuth authorization started.");
+    flow_counted(entry.id.as_str(), "started");
     let cookie = (
         SET_COOKIE,
         binding_cookie(&state, redirect_uri).set(&key, &binding),
@@ -226,6 +227,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, params: &CallbackParams) 
         Ok(done) => {
             tracing::info!(tenant = %done.tenant, connector = %done.connector,
                 connection = %done.connection, "OAuth authorization finished; setup started.");
+            flow_counted(done.connector.as_str(), "completed");
             back_to_dashboard(
                 state,
                 &[
@@ -238,6 +240,7 @@ async fn answer(state: &AppState, headers: &HeaderMap, params: &CallbackParams) 
         Err(failure) => {
             tracing::info!(connector = failure.connector.as_deref().unwrap_or("unknown"),
                 reason = %failure.message, "OAuth authorization refused.");
+            flow_counted(failure.connector.as_deref().unwrap_or("unknown"), "failed");
             let mut query = vec![("status", "error"), ("message", failure.message.as_str())];
             if let Some(connector) = &failure.connector {
                 query.push(("connector", connector));
@@ -245,6 +248,13 @@ async fn answer(state: &AppState, headers: &HeaderMap, params: &CallbackParams) 
             back_to_dashboard(state, &query)
         }
     }
+}
+
+/// Counts an OAuth flow's step in `fleet_oauth_flows_total`, by catalog id
+/// (never a value from the request: an unknown flow counts as `unknown`).
+fn flow_counted(provider: &str, outcome: &'static str) {
+    metrics::counter!("fleet_oauth_flows_total", "provider" => provider.to_owned(), "outcome" => outcome)
+        .increment(1);
 }
 
 /// A finished authorization.

@@ -171,6 +171,7 @@ impl TestGateway {
                 verifier: fleet_auth::Verifier::new(&auth).unwrap(),
                 connectors: connectors.clone(),
                 oauth_states,
+                ops: fleet_gateway::Ops::default(),
             },
         );
         Self {

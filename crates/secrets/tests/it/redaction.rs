@@ -16,11 +16,7 @@ async fn debug_output_of_config_and_client_shows_no_token_or_secret_id() {
     let token_config = vault.config(Auth::Token {
         token: PASSWORD.into(),
     });
-    let approle_config = vault.config(Auth::AppRole {
-        mount: "approle".to_owned(),
-        role_id: "role".to_owned(),
-        secret_id: PASSWORD.into(),
-    });
+    let approle_config = vault.config(Auth::approle("role", PASSWORD));
 
     let client = vault.client().await;
 

@@ -59,11 +59,7 @@ async fn the_renewer_keeps_a_short_lived_token_valid_past_its_ttl() {
 async fn the_renewer_logs_in_again_when_an_approle_token_reaches_its_max_ttl() {
     let vault = TestVault::start().await;
     let role = vault.short_lived_approle("2s", "3s").await;
-    let auth = Auth::AppRole {
-        mount: "approle".to_owned(),
-        role_id: role.role_id,
-        secret_id: role.secret_id.into(),
-    };
+    let auth = Auth::approle(role.role_id, role.secret_id);
     let client = Client::connect(vault.config(auth)).await.unwrap();
     let shutdown = CancellationToken::new();
     let renewer = tokio::spawn(client.renewer().run(shutdown.clone()));
