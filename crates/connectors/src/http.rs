@@ -20,6 +20,10 @@ use crate::{
     text,
 };
 
+mod pipeline;
+
+pub(crate) use pipeline::{Classify, Failure, Reply};
+
 /// Attempts per call, the first included.
 const ATTEMPTS: usize = 3;
 /// Backoff before the first retry; it doubles up to [`MAX_BACKOFF`], and

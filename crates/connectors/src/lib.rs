@@ -96,7 +96,6 @@
 
 #![warn(missing_docs)]
 
-mod bearer;
 pub mod catalog;
 pub mod clear_text;
 mod config;
@@ -104,19 +103,12 @@ mod connector;
 mod credentials;
 mod egress;
 mod error;
-mod fluentcrm;
-mod generic_oauth2;
-mod google_analytics;
 mod http;
-mod linkedin;
-mod meta;
 pub mod oauth1;
 pub mod oauth2;
+mod providers;
 mod registry;
 mod text;
-mod trello;
-mod wordpress;
-mod wp;
 
 pub use catalog::{Catalog, CatalogEntry, OAuthClient, SyncLimits};
 pub use config::Config;

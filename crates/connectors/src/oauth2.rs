@@ -46,9 +46,9 @@ use url::Url;
 use crate::{
     Credentials, Error,
     catalog::{CodeExchange, OAuth2Settings, TokenRenewal},
-    http::{self, Http, Request},
-    meta::{self, GraphErrorBody},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http, Request},
+    providers::meta::{self, GraphErrorBody},
+    text::plain_text,
 };
 
 /// Random bytes in a `state` value and a PKCE verifier: 256 bits, 43
@@ -495,32 +495,15 @@ impl Client {
     /// `exposed` are request values an error description must not echo;
     /// the client secret never is.
     async fn send(&self, url: &Url, request: Request, exposed: &[&str]) -> Result<Bytes, Error> {
-        let response = request
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .send(&self.provider)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.http.body(response, &self.provider, url).await?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        if status.is_redirection() {
-            return Err(http::redirect_error(&self.provider, url, status, &headers));
-        }
-        if http::is_transient(status) {
-            let endpoint = http::display_url(url);
-            return Err(http::transient_error(
-                &self.provider,
-                endpoint,
-                status,
-                &headers,
-            ));
-        }
+        let request = request.header(ACCEPT, HeaderValue::from_static("application/json"));
         let mut secrets = exposed.to_vec();
         let secret = self.settings.client_secret.as_ref();
         secrets.extend(secret.map(|secret| secret.expose_secret()));
-        Err(self.endpoint_error(url, status, &headers, &body, &secrets))
+        let endpoint = TokenEndpoint {
+            client: self,
+            secrets: &secrets,
+        };
+        Ok(self.http.exchange(&endpoint, url, request).await?.body)
     }
 
     /// The error for a refused token request, from its flat OAuth error
@@ -598,6 +581,31 @@ impl Client {
             expires_at,
             scope: response.scope,
         })
+    }
+}
+
+/// The answers of a client's token endpoint; `secrets` are the request
+/// values an error description must not echo.
+struct TokenEndpoint<'a> {
+    client: &'a Client,
+    secrets: &'a [&'a str],
+}
+
+impl Classify for TokenEndpoint<'_> {
+    fn provider(&self) -> &str {
+        &self.client.provider
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        let Failure {
+            url,
+            status,
+            headers,
+            body,
+            ..
+        } = *failure;
+        self.client
+            .endpoint_error(url, status, headers, body, self.secrets)
     }
 }
 

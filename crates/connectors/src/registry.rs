@@ -7,15 +7,12 @@ use fleet_events::ConnectorId;
 use crate::{
     BuildError, Catalog, Config, Connector,
     catalog::{Auth, CatalogEntry, CatalogError},
-    fluentcrm::FluentCrm,
-    generic_oauth2::GenericOAuth2,
-    google_analytics::GoogleAnalytics,
     http::Http,
-    linkedin::LinkedIn,
-    meta::Meta,
     oauth1, oauth2,
-    trello::Trello,
-    wordpress::WordPress,
+    providers::{
+        fluentcrm::FluentCrm, generic_oauth2::GenericOAuth2, google_analytics::GoogleAnalytics,
+        linkedin::LinkedIn, meta::Meta, trello::Trello, wordpress::WordPress,
+    },
 };
 
 /// The [`Catalog`] and a connector for every entry that has one, by

@@ -11,7 +11,9 @@ use serde_json::Value;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec, bearer::Api, http::Http,
+    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    http::{Classify, Failure, Http},
+    providers::bearer::{self, Api},
 };
 
 /// The one stream: the account's identity.
@@ -48,7 +50,7 @@ impl GenericOAuth2 {
 /// The identity fields of a userinfo answer.
 #[derive(Deserialize)]
 struct UserInfo {
-    #[serde(alias = "id", deserialize_with = "crate::wp::external_id")]
+    #[serde(alias = "id", deserialize_with = "super::wp::external_id")]
     sub: String,
     #[serde(default)]
     name: Option<String>,
@@ -110,12 +112,22 @@ impl GenericOAuth2 {
     async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
         let api = Api {
             http: &self.http,
-            provider: &self.provider,
+            classify: self,
             token: credentials.bearer(&self.id)?,
         };
         let payload: Value = api.get(&self.userinfo_url).await?;
         let user = UserInfo::deserialize(&payload)
             .map_err(|e| Error::invalid_response(&self.provider, &self.userinfo_url, &e))?;
         Ok((user, payload))
+    }
+}
+
+impl Classify for GenericOAuth2 {
+    fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        bearer::rejected(failure)
     }
 }

@@ -16,10 +16,10 @@ use url::Url;
 
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::{Api, Failure},
     catalog::{Auth, CatalogEntry, CatalogError},
-    http::{self, Http},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    providers::bearer::{self, Api},
+    text::plain_text,
 };
 
 /// Display name in messages.
@@ -352,7 +352,7 @@ impl Meta {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
         Ok(Api {
             http: &self.http,
-            provider: PROVIDER,
+            classify: self,
             token: credentials.bearer(&self.id)?,
         })
     }
@@ -369,8 +369,7 @@ impl Meta {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, api.token));
         }
-        let errors = |failure: &Failure<'_>| api_error(failure, &self.scopes);
-        api.get_with(&url, &HeaderMap::new(), &errors).await
+        api.get(&url).await
     }
 
     async fn page(
@@ -534,6 +533,20 @@ impl Meta {
         if let Some(after) = after {
             query.append_pair("after", after);
         }
+    }
+}
+
+impl Classify for Meta {
+    fn provider(&self) -> &str {
+        PROVIDER
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        api_error(failure, &self.scopes)
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        bearer::rejected(failure)
     }
 }
 

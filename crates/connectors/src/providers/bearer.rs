@@ -8,111 +8,68 @@ use url::Url;
 
 use crate::{
     Error,
-    http::{self, Http, Request},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    text::{self, plain_text},
 };
-
-/// A failed API response, for a connector that reads its provider's own
-/// error bodies (see [`Api::get_with`]).
-pub(crate) struct Failure<'a> {
-    /// Display name of the API, for messages.
-    pub(crate) provider: &'a str,
-    pub(crate) url: &'a Url,
-    pub(crate) status: StatusCode,
-    pub(crate) headers: &'a HeaderMap,
-    pub(crate) body: &'a [u8],
-}
-
-/// A connector's reading of a failed response: the [`Error`] it
-/// recognises, or `None` for the generic mapping. Redirects never reach
-/// it.
-pub(crate) type ErrorReader<'a> = &'a (dyn Fn(&Failure<'_>) -> Option<Error> + Sync);
 
 /// One provider's API, called with one access token.
 pub(crate) struct Api<'a> {
     pub(crate) http: &'a Http,
-    /// Display name of the API, for messages.
-    pub(crate) provider: &'a str,
+    /// How the API's failures read: the provider's own error bodies, then
+    /// [`rejected`].
+    pub(crate) classify: &'a dyn Classify,
     pub(crate) token: &'a SecretString,
 }
 
 impl Api<'_> {
     /// GETs `url` and decodes its JSON body, retrying transient failures.
     pub(crate) async fn get<T: DeserializeOwned>(&self, url: &Url) -> Result<T, Error> {
-        self.http
-            .retry(|| self.attempt(url, self.http.get(url.clone()), None))
-            .await
+        self.get_with(url, &HeaderMap::new()).await
     }
 
     /// GETs `url` with the extra `headers` and decodes its JSON body,
-    /// retrying transient failures; `errors` reads the provider's own
-    /// error bodies before the generic mapping does.
+    /// retrying transient failures.
     pub(crate) async fn get_with<T: DeserializeOwned>(
         &self,
         url: &Url,
         headers: &HeaderMap,
-        errors: ErrorReader<'_>,
     ) -> Result<T, Error> {
-        self.http
-            .retry(|| {
-                let request = self.http.get(url.clone()).headers(headers.clone());
-                self.attempt(url, request, Some(errors))
-            })
-            .await
+        let request = || {
+            let request = self.http.get(url.clone()).headers(headers.clone());
+            Ok(request.bearer_auth(self.token))
+        };
+        Ok(self.http.fetch(self.classify, url, request).await?.body)
     }
 
     /// POSTs `body` as JSON to `url` and decodes the JSON answer, retrying
-    /// transient failures; `errors` reads the provider's own error bodies
-    /// before the generic mapping does.
-    pub(crate) async fn post_with<T: DeserializeOwned>(
+    /// transient failures.
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         url: &Url,
         body: &serde_json::Value,
-        errors: ErrorReader<'_>,
     ) -> Result<T, Error> {
-        self.http
-            .retry(|| self.attempt(url, self.http.post(url.clone()).json(body), Some(errors)))
-            .await
-    }
-
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        url: &Url,
-        request: Request,
-        errors: Option<ErrorReader<'_>>,
-    ) -> Result<T, Error> {
-        let response = request.bearer_auth(self.token).send(self.provider).await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.http.body(response, self.provider, url).await?;
-        if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|source| Error::invalid_response(self.provider, url, &source));
-        }
-        let failure = Failure {
-            provider: self.provider,
-            url,
-            status,
-            headers: &headers,
-            body: &body,
+        let request = || {
+            Ok(self
+                .http
+                .post(url.clone())
+                .json(body)
+                .bearer_auth(self.token))
         };
-        let own = errors
-            .filter(|_| !status.is_redirection())
-            .and_then(|read| read(&failure));
-        Err(own.unwrap_or_else(|| error(self.provider, url, status, &headers, &body)))
+        Ok(self.http.fetch(self.classify, url, request).await?.body)
     }
 }
 
-/// The error for a failed API response: redirects and transient statuses
-/// as for every connector, 401 as a refused access token, anything else as
-/// a rejection with the provider's code and message.
-fn error(provider: &str, url: &Url, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
-    if status.is_redirection() {
-        return http::redirect_error(provider, url, status, headers);
-    }
-    if http::is_transient(status) {
-        return http::transient_error(provider, http::display_url(url), status, headers);
-    }
+/// The error for a failed API response that the provider's own reading
+/// left: 401 as a refused access token, anything else as a rejection with
+/// the provider's code and message.
+pub(crate) fn rejected(failure: &Failure<'_>) -> Error {
+    let Failure {
+        provider,
+        url,
+        status,
+        body,
+        ..
+    } = *failure;
     let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
         Ok(ErrorBody::Envelope { error }) => (error.status.or(error.kind), error.message),
         Ok(ErrorBody::Flat {
@@ -132,7 +89,7 @@ fn error(provider: &str, url: &Url, status: StatusCode, headers: &HeaderMap, bod
         provider: provider.to_owned(),
         url: http::display_url(url),
         status: status.as_u16(),
-        code: code.map_or_else(|| "unknown".to_owned(), |code| crate::text::code(&code)),
+        code: code.map_or_else(|| "unknown".to_owned(), |code| text::code(&code)),
         message: plain_text(&message),
     }
 }
@@ -171,6 +128,22 @@ struct Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn error(
+        provider: &str,
+        url: &Url,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Error {
+        rejected(&Failure {
+            provider,
+            url,
+            status,
+            headers,
+            body,
+        })
+    }
 
     fn url() -> Url {
         Url::parse("https://api.example.test/v1/thing?key=secret").unwrap()

@@ -15,9 +15,10 @@ use url::Url;
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError, OAuth1Settings},
-    http::{self, Http},
+    http::{self, Classify, Failure, Http},
     oauth1,
-    wp::{self, plain_text},
+    providers::wp,
+    text::plain_text,
 };
 
 /// Display name in messages.
@@ -754,29 +755,33 @@ impl Trello {
         credentials: &Credentials,
         url: Url,
     ) -> Result<T, Error> {
-        self.http.retry(|| self.attempt(credentials, &url)).await
+        let request = || {
+            let authorization = self.client.sign(&Method::GET, &url, credentials)?;
+            let request = self.http.get(url.clone());
+            Ok(request.header(reqwest::header::AUTHORIZATION, authorization))
+        };
+        Ok(self.http.fetch(self, &url, request).await?.body)
+    }
+}
+
+/// Trello's answers: 401 bodies are plain text (`invalid token`, `invalid
+/// key`, `unauthorized permission requested`) and mean the user has to
+/// reconnect; 429 bodies are JSON and carry no `Retry-After`.
+impl Classify for Trello {
+    fn provider(&self) -> &str {
+        PROVIDER
     }
 
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        credentials: &Credentials,
-        url: &Url,
-    ) -> Result<T, Error> {
-        let authorization = self.client.sign(&Method::GET, url, credentials)?;
-        let response = self
-            .http
-            .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .send(PROVIDER)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.http.body(response, PROVIDER, url).await?;
-        if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|source| Error::invalid_response(PROVIDER, url, &source));
-        }
-        Err(error(&self.api, url, status, &headers, &body))
+    fn site(&self, _url: &Url) -> String {
+        http::display_url(&self.api)
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        rate_limited(&self.api, failure)
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        rejected(failure)
     }
 }
 
@@ -818,24 +823,23 @@ fn refuses_token(message: &str) -> bool {
     .any(|refusal| message.contains(refusal))
 }
 
-/// The error for a failed Trello response. 401 bodies are plain text
-/// (`invalid token`, `invalid key`, `unauthorized permission requested`)
-/// and mean the user has to reconnect; 429 bodies are JSON and carry no
-/// `Retry-After`.
-fn error(api: &Url, url: &Url, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
-    if status.is_redirection() {
-        return http::redirect_error(PROVIDER, url, status, headers);
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Error::RateLimited {
-            provider: PROVIDER.to_owned(),
-            site: http::display_url(api),
-            retry_after: Some(rate_limit_wait(headers, body)),
-        };
-    }
-    if http::is_transient(status) {
-        return http::transient_error(PROVIDER, http::display_url(api), status, headers);
-    }
+/// A 429 from the API at `api`, with the wait its headers and body say
+/// (see [`rate_limit_wait`]).
+fn rate_limited(api: &Url, failure: &Failure<'_>) -> Option<Error> {
+    (failure.status == StatusCode::TOO_MANY_REQUESTS).then(|| Error::RateLimited {
+        provider: PROVIDER.to_owned(),
+        site: http::display_url(api),
+        retry_after: Some(rate_limit_wait(failure.headers, failure.body)),
+    })
+}
+
+/// The error for a failed Trello response that is neither a redirect, a
+/// 429 nor transient: 401 a refused token, anything else a rejection with
+/// the body's text.
+fn rejected(failure: &Failure<'_>) -> Error {
+    let Failure {
+        url, status, body, ..
+    } = *failure;
     let text = String::from_utf8_lossy(body);
     let message = plain_text(&text);
     if status == StatusCode::UNAUTHORIZED {
@@ -909,6 +913,19 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    /// A failed answer as [`Trello`] classifies one that is neither a
+    /// redirect nor a transient 5xx.
+    fn error(api: &Url, url: &Url, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+        let failure = Failure {
+            provider: PROVIDER,
+            url,
+            status,
+            headers,
+            body,
+        };
+        rate_limited(api, &failure).unwrap_or_else(|| rejected(&failure))
     }
 
     const TOKEN_LIMIT: &[u8] =

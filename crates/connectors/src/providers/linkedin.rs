@@ -18,10 +18,10 @@ use url::Url;
 
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::{Api, Failure},
     catalog::{CatalogEntry, CatalogError},
-    http::{self, Http},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    providers::bearer::{self, Api},
+    text::plain_text,
 };
 
 /// Display name in messages.
@@ -233,11 +233,7 @@ impl Connector for LinkedIn {
     ) -> BoxFuture<'a, Result<Account, Error>> {
         async move {
             let url = http::endpoint(&self.api, "v2/userinfo");
-            let errors = |failure: &Failure<'_>| self.error(failure);
-            let user: UserInfo = self
-                .api(credentials)?
-                .get_with(&url, &HeaderMap::new(), &errors)
-                .await?;
+            let user: UserInfo = self.api(credentials)?.get(&url).await?;
             let name = user.name.or(user.email).unwrap_or_default();
             Ok(Account::new(&user.sub, &name))
         }
@@ -264,7 +260,7 @@ impl LinkedIn {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
         Ok(Api {
             http: &self.http,
-            provider: PROVIDER,
+            classify: self,
             token: credentials.bearer(&self.id)?,
         })
     }
@@ -287,8 +283,7 @@ impl LinkedIn {
             HeaderName::from_static("x-restli-protocol-version"),
             HeaderValue::from_static(RESTLI_PROTOCOL),
         );
-        let errors = |failure: &Failure<'_>| self.error(failure);
-        api.get_with(url, &headers, &errors).await
+        api.get_with(url, &headers).await
     }
 
     async fn page(
@@ -444,6 +439,20 @@ impl LinkedIn {
             },
             _ => return None,
         })
+    }
+}
+
+impl Classify for LinkedIn {
+    fn provider(&self) -> &str {
+        PROVIDER
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        self.error(failure)
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        bearer::rejected(failure)
     }
 }
 

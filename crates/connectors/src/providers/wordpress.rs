@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
     http::Http,
-    wp::{self, Api, Item, Reply, Site},
+    providers::wp::{self, Api, Item, Reply, Site},
 };
 
 /// Records per request: the most `per_page` accepts (101 is a 400).

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
     http::Http,
-    wp::{self, Api, Item, Site},
+    providers::wp::{self, Api, Item, Site},
 };
 
 /// Records per request. FluentCRM's default is 15; 100 keeps a page

@@ -6,17 +6,17 @@ use std::time::Duration;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
 use futures::{FutureExt as _, future::BoxFuture};
-use reqwest::{StatusCode, header::HeaderMap};
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize, de::Error as _};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::{
     Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::{Api, Failure},
     catalog::{CatalogEntry, CatalogError},
-    http::Http,
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    providers::bearer::{self, Api},
+    text::plain_text,
 };
 
 /// Display name in messages.
@@ -291,7 +291,7 @@ impl GoogleAnalytics {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
         Ok(Api {
             http: &self.http,
-            provider: PROVIDER,
+            classify: self,
             token: credentials.bearer(&self.id)?,
         })
     }
@@ -301,11 +301,11 @@ impl GoogleAnalytics {
     async fn first_property(&self, api: &Api<'_>) -> Result<(String, PropertySummary), Error> {
         let mut page_token = None;
         loop {
-            let mut url = endpoint(&self.admin_base, "v1beta/accountSummaries");
+            let mut url = http::endpoint(&self.admin_base, "v1beta/accountSummaries");
             url.query_pairs_mut()
                 .append_pair("pageSize", SUMMARIES_PAGE_SIZE)
                 .extend_pairs(page_token.iter().map(|token| ("pageToken", token)));
-            let page: Summaries = api.get_with(&url, &HeaderMap::new(), &quota_error).await?;
+            let page: Summaries = api.get(&url).await?;
             let first = page.account_summaries.into_iter().find_map(|account| {
                 let property = account.property_summaries.into_iter().next()?;
                 Some((account.display_name, property))
@@ -352,7 +352,7 @@ impl GoogleAnalytics {
 
     /// One `runReport` page of `property` at `cursor`.
     async fn report(&self, api: &Api<'_>, property: String, cursor: Cursor) -> Result<Page, Error> {
-        let url = endpoint(
+        let url = http::endpoint(
             &self.data_base,
             &format!("v1beta/properties/{property}:runReport"),
         );
@@ -370,7 +370,7 @@ impl GoogleAnalytics {
             "limit": self.page_size.to_string(),
             "offset": cursor.offset.to_string(),
         });
-        let report: Report = api.post_with(&url, &body, &quota_error).await?;
+        let report: Report = api.post(&url, &body).await?;
         let invalid = |source: serde_json::Error| Error::invalid_response(PROVIDER, &url, &source);
         let read = report.rows.len() as u64;
         let records = report
@@ -396,6 +396,20 @@ impl GoogleAnalytics {
             bytes: 0,
             removed: Vec::new(),
         })
+    }
+}
+
+impl Classify for GoogleAnalytics {
+    fn provider(&self) -> &str {
+        PROVIDER
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        quota_error(failure)
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        bearer::rejected(failure)
     }
 }
 
@@ -493,16 +507,6 @@ fn property_number(resource: &str) -> &str {
     resource.strip_prefix("properties/").unwrap_or(resource)
 }
 
-/// `path` below `base`, whether or not `base` ends with `/`.
-fn endpoint(base: &Url, path: &str) -> Url {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .expect("API base URLs are http(s) URLs")
-        .pop_if_empty()
-        .extend(path.split('/'));
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,21 +557,6 @@ mod tests {
 
         assert!(record("1", &headers, &row("20240101", "many")).is_err());
         assert!(record("1", &headers, &row("2024-01-01", "1")).is_err());
-    }
-
-    #[test]
-    fn endpoints_join_below_a_base_with_or_without_a_slash() {
-        let plain = Url::parse("http://sim.test/google/analyticsdata").unwrap();
-        let slashed = Url::parse("https://analyticsdata.googleapis.com/").unwrap();
-
-        assert_eq!(
-            endpoint(&plain, "v1beta/properties/1:runReport").as_str(),
-            "http://sim.test/google/analyticsdata/v1beta/properties/1:runReport"
-        );
-        assert_eq!(
-            endpoint(&slashed, "v1beta/accountSummaries").as_str(),
-            "https://analyticsdata.googleapis.com/v1beta/accountSummaries"
-        );
     }
 
     fn at(text: &str) -> DateTime<Utc> {

@@ -16,10 +16,10 @@ use serde::{
 };
 use serde_json::Value;
 
-pub(crate) use crate::text::plain_text;
+pub(crate) use crate::http::Reply;
 use crate::{
     Account, Credentials, Error,
-    http::{self, Http},
+    http::{Classify, Failure, Http},
     text,
 };
 
@@ -199,7 +199,12 @@ impl<'a> Site<'a> {
     ) -> Result<Reply<T>, Error> {
         let mut url = self.route(api, route);
         url.query_pairs_mut().extend_pairs(query);
-        http.retry(|| self.attempt(http, api, &url)).await
+        let answers = Answers { site: self, api };
+        let request = || {
+            let request = http.get(url.clone());
+            Ok(request.basic_auth(self.username, self.password))
+        };
+        http.fetch(&answers, &url, request).await
     }
 
     fn route(&self, api: Api, route: &str) -> Url {
@@ -251,70 +256,21 @@ impl<'a> Site<'a> {
         true
     }
 
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        http: &Http,
-        api: Api,
-        url: &Url,
-    ) -> Result<Reply<T>, Error> {
-        let provider = api.name();
-        let response = http
-            .get(url.clone())
-            .basic_auth(self.username, self.password)
-            .send(provider)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http.body(response, provider, url).await?;
-        if status.is_success() {
-            let decoded = serde_json::from_slice(&body).map_err(|source| {
-                // JSON of another shape is WordPress answering unexpectedly;
-                // no JSON at all is something else answering.
-                if serde_json::from_slice::<IgnoredAny>(&body).is_ok() {
-                    Error::invalid_response(provider, url, &source)
-                } else {
-                    Error::NotWordPress {
-                        provider: provider.to_owned(),
-                        site: self.display.clone(),
-                        route: self.route_name(url),
-                    }
-                }
-            })?;
-            return Ok(Reply {
-                headers,
-                body: decoded,
-                bytes: body.len() as u64,
-            });
-        }
-        Err(self.error(api, url, status, &headers, &body))
-    }
-
-    /// Maps a failed response to an [`Error`], by status and by
-    /// WordPress's error `code` (every REST error body is
-    /// `{"code", "message", "data": {"status"}}`, FluentCRM's included).
-    fn error(
-        &self,
-        api: Api,
-        url: &Url,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Error {
-        let provider = api.name();
-        if status.is_redirection() {
-            return http::redirect_error(provider, url, status, headers);
-        }
-        if http::is_transient(status) {
-            return http::transient_error(provider, self.display.clone(), status, headers);
-        }
+    /// Maps a failed response to an [`Error`] by WordPress's error `code`
+    /// (every REST error body is `{"code", "message", "data": {"status"}}`,
+    /// FluentCRM's included).
+    fn error(&self, api: Api, failure: &Failure<'_>) -> Error {
+        let Failure {
+            provider,
+            url,
+            status,
+            body,
+            ..
+        } = *failure;
         let Ok(WpError { code, message }) = serde_json::from_slice::<WpError>(body) else {
             // Not WordPress's error body: a web server, proxy or firewall
             // answered, or the address is not a WordPress site.
-            return Error::NotWordPress {
-                provider: provider.to_owned(),
-                site: self.display.clone(),
-                route: self.route_name(url),
-            };
+            return self.not_wordpress(api, url);
         };
         let code = text::code(&code);
         let site = self.display.clone();
@@ -357,7 +313,7 @@ impl<'a> Site<'a> {
                 site,
                 username,
                 code,
-                message: plain_text(&message),
+                message: text::plain_text(&message),
             },
             (StatusCode::NOT_FOUND, _) => Error::NoRoute {
                 provider: provider.to_owned(),
@@ -366,11 +322,51 @@ impl<'a> Site<'a> {
             },
             _ => Error::Rejected {
                 provider: provider.to_owned(),
-                url: http::display_url(url),
+                url: crate::http::display_url(url),
                 status: status.as_u16(),
                 code,
-                message: plain_text(&message),
+                message: text::plain_text(&message),
             },
+        }
+    }
+
+    /// The error for an answer that is not WordPress's: another server
+    /// answered `url`, or the address is not a WordPress site.
+    fn not_wordpress(&self, api: Api, url: &Url) -> Error {
+        Error::NotWordPress {
+            provider: api.name().to_owned(),
+            site: self.display.clone(),
+            route: self.route_name(url),
+        }
+    }
+}
+
+/// How the answers of one namespace of a site read.
+struct Answers<'s, 'a> {
+    site: &'s Site<'a>,
+    api: Api,
+}
+
+impl Classify for Answers<'_, '_> {
+    fn provider(&self) -> &str {
+        self.api.name()
+    }
+
+    fn site(&self, _url: &Url) -> String {
+        self.site.display.clone()
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        self.site.error(self.api, failure)
+    }
+
+    fn undecodable(&self, url: &Url, body: &[u8], source: &serde_json::Error) -> Error {
+        // JSON of another shape is WordPress answering unexpectedly; no
+        // JSON at all is something else answering.
+        if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+            Error::invalid_response(self.api.name(), url, source)
+        } else {
+            self.site.not_wordpress(self.api, url)
         }
     }
 }
@@ -402,16 +398,6 @@ fn api_root_link(entry: &str) -> Option<&str> {
     });
     let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
     is_api.then_some(target)
-}
-
-/// A decoded response.
-pub(crate) struct Reply<T> {
-    /// The response headers (WordPress puts its totals there).
-    pub(crate) headers: HeaderMap,
-    /// The decoded body.
-    pub(crate) body: T,
-    /// The size of the body as received.
-    pub(crate) bytes: u64,
 }
 
 /// An item of a listing: the fields `K` read out of it, and the whole item.
