@@ -2,14 +2,17 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    Account, Credentials, Error, Page, Record, StreamSpec,
     http::Http,
-    providers::wp::{self, Api, Item, Site},
+    providers::{
+        self, Provider,
+        fields::{self, Item},
+        wp::{self, Api, Site},
+    },
 };
 
 /// Records per request. FluentCRM's default is 15; 100 keeps a page
@@ -47,9 +50,12 @@ impl FluentCrm {
     }
 }
 
+/// The contacts' stream, read by key where the site can.
+const SUBSCRIBERS: &str = "subscribers";
+
 static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
-        name: "subscribers",
+        name: SUBSCRIBERS,
         description: "Contacts, in id order",
         reconcile: true,
     },
@@ -79,7 +85,7 @@ static STREAMS: [StreamSpec; 2] = [
 /// gap. New ones get higher ids and land after the position, so they
 /// cannot cause one.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The next page number when reading by page; 0 when reading by key.
     #[serde(default, skip_serializing_if = "is_zero")]
     page: u64,
@@ -110,7 +116,7 @@ fn is_zero(page: &u64) -> bool {
 /// The fields a record is keyed and dated by; the rest stays in the payload.
 #[derive(Deserialize)]
 struct Keys {
-    #[serde(deserialize_with = "wp::external_id")]
+    #[serde(deserialize_with = "fields::external_id")]
     id: String,
     #[serde(default)]
     updated_at: Option<String>,
@@ -202,7 +208,7 @@ impl Paginator {
         };
         Page {
             records: self.data.into_iter().map(record).collect(),
-            next: more.then(|| serde_json::to_value(next).expect("a cursor serialises")),
+            next: more.then(|| providers::encode(&next)),
             total: self.total,
             gap,
             bytes,
@@ -211,7 +217,9 @@ impl Paginator {
     }
 }
 
-impl Connector for FluentCrm {
+impl Provider for FluentCrm {
+    type Cursor = Cursor;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
@@ -220,66 +228,50 @@ impl Connector for FluentCrm {
         &STREAMS
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-            let account = site.account(&self.http).await?;
-            // Proves the plugin is active and the user may read the CRM.
-            let query = [("per_page", "1".to_owned())];
-            site.get::<Value>(&self.http, Api::FluentCrm, "lists", &query)
-                .await?;
-            Ok(account)
-        }
-        .boxed()
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
+        let account = site.account(&self.http).await?;
+        // Proves the plugin is active and the user may read the CRM.
+        let query = [("per_page", "1".to_owned())];
+        site.get::<Value>(&self.http, Api::FluentCrm, "lists", &query)
+            .await?;
+        Ok(account)
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::default()
     }
 
     /// Contacts changed since `since`, by FluentCRM's `updated_at`; lists
     /// (a handful) are read whole every time.
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        (stream == "subscribers").then(|| {
-            let cursor = Cursor {
-                changed_since: Some(since - INCREMENTAL_OVERLAP),
-                ..Cursor::default()
-            };
-            serde_json::to_value(cursor).expect("a cursor serialises")
+    fn incremental(&self, stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        (stream.name == SUBSCRIBERS).then(|| Cursor {
+            changed_since: Some(since - INCREMENTAL_OVERLAP),
+            ..Cursor::default()
         })
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        stream: &StreamSpec,
+        cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
+        match stream.name {
+            SUBSCRIBERS if cursor.page == 0 => self.subscribers_by_key(&site, cursor).await,
+            // The sort direction is `sort_type` on /subscribers but
+            // `sort_order` on /lists.
+            SUBSCRIBERS => {
+                self.numbered(&site, SUBSCRIBERS, "sort_type", &cursor)
+                    .await
+            }
+            lists => self.numbered(&site, lists, "sort_order", &cursor).await,
+        }
     }
 }
 
 impl FluentCrm {
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-        let cursor = self.cursor(cursor)?;
-        match stream {
-            "subscribers" if cursor.page == 0 => self.subscribers_by_key(&site, cursor).await,
-            // The sort direction is `sort_type` on /subscribers but
-            // `sort_order` on /lists.
-            "subscribers" => self.numbered(&site, stream, "sort_type", &cursor).await,
-            "lists" => self.numbered(&site, stream, "sort_order", &cursor).await,
-            _ => Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            }),
-        }
-    }
-
     /// The page of `stream` numbered `cursor.page` (from 1), in id order.
     async fn numbered(
         &self,
@@ -356,7 +348,7 @@ impl FluentCrm {
             };
             return Ok(Page {
                 records,
-                next: Some(serde_json::to_value(next).expect("a cursor serialises")),
+                next: Some(providers::encode(&next)),
                 total: None,
                 gap: None,
                 bytes,
@@ -419,16 +411,6 @@ impl FluentCrm {
         *bytes += reply.bytes;
         let total = reply.body.pagination.and_then(|p| p.total);
         Ok(reply.body.listing.paginator(1, total))
-    }
-
-    fn cursor(&self, cursor: Option<&Value>) -> Result<Cursor, Error> {
-        let Some(cursor) = cursor else {
-            return Ok(Cursor::default());
-        };
-        Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-            connector: self.id.clone(),
-            source,
-        })
     }
 }
 

@@ -5,17 +5,20 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize, de::Error as _};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError},
     http::{self, Classify, Failure, Http},
-    providers::bearer::{self, Api},
+    providers::{
+        self, Provider,
+        bearer::{self, Api},
+        window,
+    },
     text::plain_text,
 };
 
@@ -38,10 +41,6 @@ const WINDOW_DAYS: u64 = 30;
 /// processes a day's data for up to about two days after it and revises
 /// the day's figures meanwhile, so three days stay open.
 const REVISION_DAYS: u64 = 3;
-
-/// The furthest back an incremental pass reaches, in days before today:
-/// after a pause longer than this, older days stay as they were read.
-const MAX_LOOKBACK_DAYS: u64 = 365;
 
 /// How long to wait after an hourly quota (or an unnamed one) is
 /// exhausted: Google refreshes hourly quotas "within an hour" and sends no
@@ -90,9 +89,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 ///
 /// - a full pass starts [`WINDOW_DAYS`] days before UTC's today, so it
 ///   reads at least the property's last 30 days (31 for a property on UTC);
-/// - an incremental pass (see [`Connector::incremental_start`]) starts
+/// - an incremental pass (see [`Connector::incremental_start`](crate::Connector::incremental_start)) starts
 ///   [`REVISION_DAYS`] days before the UTC date of the last pass, one day
-///   earlier again, and no more than [`MAX_LOOKBACK_DAYS`] back: it reads
+///   earlier again, and no more than [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back: it reads
 ///   every day that changed or was still being revised since.
 ///
 /// Days without traffic have no row in a report, and so no record: a
@@ -141,7 +140,7 @@ impl GoogleAnalytics {
 
 /// Where a `daily_metrics` sync stands.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The property number, without `properties/`; `None` until the first
     /// page of the pass looks it up.
     #[serde(default)]
@@ -179,13 +178,10 @@ fn full_start(now: DateTime<Utc>) -> NaiveDate {
 /// The first day an incremental pass at `now` reads when the last
 /// complete pass began at `since`: [`REVISION_DAYS`] before the property's
 /// date of `since` (at least one day before its UTC date), at most
-/// [`MAX_LOOKBACK_DAYS`] back, and never after UTC's yesterday (a clock
+/// [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back, and never after UTC's yesterday (a clock
 /// ahead of the fleet's must not make the range empty).
 fn incremental_start(since: DateTime<Utc>, now: DateTime<Utc>) -> NaiveDate {
-    let today = now.date_naive();
-    (since.date_naive() - Days::new(REVISION_DAYS + 1))
-        .max(today - Days::new(MAX_LOOKBACK_DAYS))
-        .min(today - Days::new(1))
+    window::reopened_since(since, now, REVISION_DAYS + 1)
 }
 
 /// A page of `accountSummaries.list`. Proto3 JSON omits empty lists, and
@@ -248,7 +244,9 @@ struct Cell {
     value: String,
 }
 
-impl Connector for GoogleAnalytics {
+impl Provider for GoogleAnalytics {
+    type Cursor = Cursor;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
@@ -257,33 +255,37 @@ impl Connector for GoogleAnalytics {
         &STREAMS
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let (account, property) = self.first_property(&self.api(credentials)?).await?;
-            Ok(Account::new(
-                &property.property,
-                &format!("{} ({account})", property.display_name),
-            ))
-        }
-        .boxed()
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let (account, property) = self.first_property(&self.api(credentials)?).await?;
+        Ok(Account::new(
+            &property.property,
+            &format!("{} ({account})", property.display_name),
+        ))
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::from(full_start(Utc::now()))
     }
 
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        let cursor = Cursor::from(incremental_start(since, Utc::now()));
-        (stream == STREAMS[0].name)
-            .then(|| serde_json::to_value(cursor).expect("a cursor serialises"))
+    fn incremental(&self, _stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        Some(Cursor::from(incremental_start(since, Utc::now())))
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        _stream: &StreamSpec,
+        mut cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let api = self.api(credentials)?;
+        let property = match cursor.property.take() {
+            Some(property) => property,
+            None => {
+                let (_, property) = self.first_property(&api).await?;
+                property_number(&property.property).to_owned()
+            }
+        };
+        self.report(&api, property, cursor).await
     }
 }
 
@@ -318,36 +320,6 @@ impl GoogleAnalytics {
             };
             page_token = Some(next);
         }
-    }
-
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        if stream != STREAMS[0].name {
-            return Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            });
-        }
-        let api = self.api(credentials)?;
-        let mut cursor = match cursor {
-            Some(cursor) => Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                connector: self.id.clone(),
-                source,
-            })?,
-            None => Cursor::from(full_start(Utc::now())),
-        };
-        let property = match cursor.property.take() {
-            Some(property) => property,
-            None => {
-                let (_, property) = self.first_property(&api).await?;
-                property_number(&property.property).to_owned()
-            }
-        };
-        self.report(&api, property, cursor).await
     }
 
     /// One `runReport` page of `property` at `cursor`.
@@ -386,7 +358,7 @@ impl GoogleAnalytics {
                 offset,
                 ..cursor
             };
-            serde_json::to_value(next).expect("a cursor serialises")
+            providers::encode(&next)
         });
         Ok(Page {
             records,

@@ -5,7 +5,6 @@ use std::{fmt::Write as _, time::Duration};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use hmac::{Hmac, Mac as _};
 use reqwest::{StatusCode, header::HeaderMap};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -15,10 +14,14 @@ use sha2::Sha256;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{Auth, CatalogEntry, CatalogError},
     http::{self, Classify, Failure, Http},
-    providers::bearer::{self, Api},
+    providers::{
+        self, Provider,
+        bearer::{self, Api},
+        window,
+    },
     text::plain_text,
 };
 
@@ -33,10 +36,6 @@ const WINDOW_DAYS: u64 = 30;
 /// 28 days (the longest attribution window), and corrects spend within
 /// it, so a day's figures may change for that long.
 const ATTRIBUTION_DAYS: u64 = 28;
-
-/// The furthest back an incremental pass reaches, in days before today:
-/// after a pause longer than this, older days stay as they were read.
-const MAX_LOOKBACK_DAYS: u64 = 365;
 
 /// The insights fields of `ad_insights`.
 const FIELDS: &str = "impressions,clicks,spend,reach";
@@ -84,9 +83,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// Insights days are days of the ad account's time zone. A full pass reads
 /// the [`WINDOW_DAYS`] days ending yesterday (UTC), which is never after
 /// the account's today. An incremental pass (see
-/// [`Connector::incremental_start`]) starts [`ATTRIBUTION_DAYS`] before
+/// [`Connector::incremental_start`](crate::Connector::incremental_start)) starts [`ATTRIBUTION_DAYS`] before
 /// the UTC date of the last complete pass, one day earlier again for the
-/// accounts west of UTC, and no more than [`MAX_LOOKBACK_DAYS`] back. The
+/// accounts west of UTC, and no more than [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back. The
 /// account's yesterday and today that a pass leaves out (east of UTC) are
 /// inside the next pass's window.
 ///
@@ -148,7 +147,7 @@ impl Meta {
 
 /// Where an `ad_insights` sync stands.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     since: NaiveDate,
     until: NaiveDate,
     /// The listing of ad accounts is still to be read from its start.
@@ -232,13 +231,13 @@ fn full_window(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
 /// The window of an incremental pass at `now` after a complete pass that
 /// began at `since`: from [`ATTRIBUTION_DAYS`] before the account's date
 /// of `since` (at least one day before its UTC date), at most
-/// [`MAX_LOOKBACK_DAYS`] back, to yesterday (UTC).
+/// [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back, to yesterday (UTC).
 fn incremental_window(since: DateTime<Utc>, now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     let until = now.date_naive() - Days::new(1);
-    let start = (since.date_naive() - Days::new(ATTRIBUTION_DAYS + 1))
-        .max(now.date_naive() - Days::new(MAX_LOOKBACK_DAYS))
-        .min(until);
-    (start, until)
+    (
+        window::reopened_since(since, now, ATTRIBUTION_DAYS + 1),
+        until,
+    )
 }
 
 /// The days of `since..=until`.
@@ -309,7 +308,9 @@ struct Me {
     name: Option<String>,
 }
 
-impl Connector for Meta {
+impl Provider for Meta {
+    type Cursor = Cursor;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
@@ -318,32 +319,49 @@ impl Connector for Meta {
         &STREAMS
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let mut url = http::endpoint(&self.graph, "me");
-            url.query_pairs_mut().append_pair("fields", "id,name");
-            let me: Me = self.get(&self.api(credentials)?, &url).await?;
-            Ok(Account::new(&me.id, me.name.as_deref().unwrap_or_default()))
-        }
-        .boxed()
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let mut url = http::endpoint(&self.graph, "me");
+        url.query_pairs_mut().append_pair("fields", "id,name");
+        let me: Me = self.get(&self.api(credentials)?, &url).await?;
+        Ok(Account::new(&me.id, me.name.as_deref().unwrap_or_default()))
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        let (since, until) = full_window(Utc::now());
+        Cursor::window(since, until)
     }
 
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+    fn incremental(&self, _stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
         let (since, until) = incremental_window(since, Utc::now());
-        (stream == STREAMS[0].name).then(|| {
-            serde_json::to_value(Cursor::window(since, until)).expect("a Meta cursor serialises")
+        Some(Cursor::window(since, until))
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        _stream: &StreamSpec,
+        mut cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let api = self.api(credentials)?;
+        if cursor.unlisted {
+            self.read_listing(&api, &mut cursor).await?;
+            cursor.unlisted = false;
+        }
+        if cursor.accounts.is_empty() {
+            self.list_accounts(&api, &mut cursor).await?;
+        }
+        let Some(account) = cursor.accounts.first().cloned() else {
+            return Ok(Page::finished());
+        };
+        let (records, gap) = self.account_page(&api, &mut cursor, &account).await?;
+        let finished = cursor.accounts.is_empty() && cursor.accounts_after.is_none();
+        Ok(Page {
+            records,
+            next: (!finished).then(|| providers::encode(&cursor)),
+            total: None,
+            gap,
+            bytes: 0,
+            removed: Vec::new(),
         })
     }
 }
@@ -370,53 +388,6 @@ impl Meta {
                 .append_pair("appsecret_proof", &appsecret_proof(secret, api.token));
         }
         api.get(&url).await
-    }
-
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        if stream != STREAMS[0].name {
-            return Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            });
-        }
-        let api = self.api(credentials)?;
-        let mut cursor = match cursor {
-            Some(cursor) => Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                connector: self.id.clone(),
-                source,
-            })?,
-            None => {
-                let (since, until) = full_window(Utc::now());
-                Cursor::window(since, until)
-            }
-        };
-        if cursor.unlisted {
-            self.read_listing(&api, &mut cursor).await?;
-            cursor.unlisted = false;
-        }
-        if cursor.accounts.is_empty() {
-            self.list_accounts(&api, &mut cursor).await?;
-        }
-        let Some(account) = cursor.accounts.first().cloned() else {
-            return Ok(Page::finished());
-        };
-        let (records, gap) = self.account_page(&api, &mut cursor, &account).await?;
-        let finished = cursor.accounts.is_empty() && cursor.accounts_after.is_none();
-        let next =
-            (!finished).then(|| serde_json::to_value(&cursor).expect("a Meta cursor serialises"));
-        Ok(Page {
-            records,
-            next,
-            total: None,
-            gap,
-            bytes: 0,
-            removed: Vec::new(),
-        })
     }
 
     /// The next insights page of `account`, the current account of

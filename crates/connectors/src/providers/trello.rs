@@ -6,18 +6,17 @@ use std::{collections::BTreeSet, time::Duration};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError, OAuth1Settings},
     http::{self, Classify, Failure, Http},
     oauth1,
-    providers::wp,
+    providers::{self, Provider, fields},
     text::plain_text,
 };
 
@@ -52,6 +51,9 @@ const FETCH_SINGLY: usize = 20;
 /// Skipped objects a gap names before it counts the rest.
 const MAX_NAMED: usize = 5;
 
+/// The cards' stream, the one read incrementally.
+const CARDS: &str = "cards";
+
 static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
         name: "boards",
@@ -59,7 +61,7 @@ static STREAMS: [StreamSpec; 2] = [
         reconcile: true,
     },
     StreamSpec {
-        name: "cards",
+        name: CARDS,
         description: "The cards of the member's open boards, board by board, newest first",
         reconcile: true,
     },
@@ -139,7 +141,7 @@ impl Trello {
 /// (`fields=id`), and that count is the page's `total`, which the caller
 /// compares with what it stored to find deletions.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The boards the pass reads: every open board, or in an incremental
     /// pass those with activity since `since`.
     boards: Vec<String>,
@@ -372,7 +374,9 @@ struct LimitBody {
     error: String,
 }
 
-impl Connector for Trello {
+impl Provider for Trello {
+    type Cursor = Cursor;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
@@ -381,85 +385,54 @@ impl Connector for Trello {
         &STREAMS
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let member: Member = self
-                .get(credentials, self.endpoint(&["members", "me"], &[]))
-                .await?;
-            let name = match (member.full_name.trim(), member.username.as_str()) {
-                ("", "") => member.id.clone(),
-                ("", username) => format!("@{username}"),
-                (full_name, "") => full_name.to_owned(),
-                (full_name, username) => format!("{full_name} (@{username})"),
-            };
-            Ok(Account::new(&member.id, &name))
-        }
-        .boxed()
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let member: Member = self
+            .get(credentials, self.endpoint(&["members", "me"], &[]))
+            .await?;
+        let name = match (member.full_name.trim(), member.username.as_str()) {
+            ("", "") => member.id.clone(),
+            ("", username) => format!("@{username}"),
+            (full_name, "") => full_name.to_owned(),
+            (full_name, username) => format!("{full_name} (@{username})"),
+        };
+        Ok(Account::new(&member.id, &name))
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::default()
     }
 
     /// Cards changed since `since`, from the boards' activity; `boards`
     /// (one request) is read whole every time.
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        (stream == "cards").then(|| {
-            let cursor = Cursor {
-                since: Some(since - INCREMENTAL_OVERLAP),
-                ..Cursor::default()
-            };
-            serde_json::to_value(cursor).expect("a cursor serialises")
+    fn incremental(&self, stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        (stream.name == CARDS).then(|| Cursor {
+            since: Some(since - INCREMENTAL_OVERLAP),
+            ..Cursor::default()
+        })
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        stream: &StreamSpec,
+        cursor: Cursor,
+    ) -> Result<Page, Error> {
+        if stream.name == CARDS {
+            return self.cards(credentials, cursor).await;
+        }
+        let boards = self.boards(credentials, "open").await?;
+        Ok(Page {
+            records: boards.into_iter().map(record).collect(),
+            next: None,
+            total: None,
+            gap: None,
+            bytes: 0,
+            removed: Vec::new(),
         })
     }
 }
 
 impl Trello {
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        match stream {
-            "boards" => {
-                let boards = self.boards(credentials, "open").await?;
-                Ok(Page {
-                    records: boards.into_iter().map(record).collect(),
-                    next: None,
-                    total: None,
-                    gap: None,
-                    bytes: 0,
-                    removed: Vec::new(),
-                })
-            }
-            "cards" => {
-                let cursor = match cursor {
-                    Some(cursor) => {
-                        Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                            connector: self.id.clone(),
-                            source,
-                        })?
-                    }
-                    None => Cursor::default(),
-                };
-                self.cards(credentials, cursor).await
-            }
-            _ => Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            }),
-        }
-    }
-
     /// The member's boards, `filter`ed (`open`, `all`), as Trello sent
     /// them.
     async fn boards(&self, credentials: &Credentials, filter: &str) -> Result<Vec<Item>, Error> {
@@ -500,7 +473,7 @@ impl Trello {
         if !done {
             return Ok(Page {
                 records,
-                next: Some(serde_json::to_value(&cursor).expect("a cursor serialises")),
+                next: Some(providers::encode(&cursor)),
                 total: None,
                 gap: None,
                 bytes: 0,
@@ -786,18 +759,7 @@ impl Classify for Trello {
 }
 
 /// A board or card: its keys, and the whole item as the payload.
-struct Item {
-    keys: Keys,
-    payload: Value,
-}
-
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let payload = Value::deserialize(deserializer)?;
-        let keys = Keys::deserialize(&payload).map_err(serde::de::Error::custom)?;
-        Ok(Self { keys, payload })
-    }
-}
+type Item = fields::Item<Keys>;
 
 /// A board or card as a record, keyed by its id and dated by
 /// `dateLastActivity` (ISO 8601 with milliseconds and `Z`).
@@ -881,9 +843,9 @@ fn rate_limit_wait(headers: &HeaderMap, body: &[u8]) -> Duration {
         .iter()
         .find_map(|bucket| {
             let remaining =
-                wp::header_u64(headers, &format!("x-rate-limit-api-{bucket}-remaining"));
+                fields::header_u64(headers, &format!("x-rate-limit-api-{bucket}-remaining"));
             let interval =
-                wp::header_u64(headers, &format!("x-rate-limit-api-{bucket}-interval-ms"));
+                fields::header_u64(headers, &format!("x-rate-limit-api-{bucket}-interval-ms"));
             match (remaining, interval) {
                 (Some(0), Some(interval)) if interval > 0 => Some(Duration::from_millis(interval)),
                 _ => None,

@@ -5,21 +5,17 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use reqwest::{
-    StatusCode, Url,
-    header::{HeaderMap, LINK},
-};
+use reqwest::{StatusCode, Url, header::LINK};
 use secrecy::SecretString;
 use serde::{
-    Deserialize, Deserializer,
-    de::{DeserializeOwned, Error as _, IgnoredAny},
+    Deserialize,
+    de::{DeserializeOwned, IgnoredAny},
 };
 use serde_json::Value;
 
-pub(crate) use crate::http::Reply;
 use crate::{
     Account, Credentials, Error,
-    http::{Classify, Failure, Http},
+    http::{Classify, Failure, Http, Reply},
     text,
 };
 
@@ -400,22 +396,6 @@ fn api_root_link(entry: &str) -> Option<&str> {
     is_api.then_some(target)
 }
 
-/// An item of a listing: the fields `K` read out of it, and the whole item.
-pub(crate) struct Item<K> {
-    /// The fields the connector needs (id, timestamp).
-    pub(crate) keys: K,
-    /// The item as the provider sent it.
-    pub(crate) payload: Value,
-}
-
-impl<'de, K: DeserializeOwned> Deserialize<'de> for Item<K> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let payload = Value::deserialize(deserializer)?;
-        let keys = K::deserialize(&payload).map_err(D::Error::custom)?;
-        Ok(Self { keys, payload })
-    }
-}
-
 /// A WordPress REST error body.
 #[derive(Deserialize)]
 struct WpError {
@@ -468,22 +448,6 @@ fn parse_site_url(site_url: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
-/// A provider id that may be a JSON number or a string (`1` or `"1"`), as
-/// a string.
-pub(crate) fn external_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        Number(u64),
-        Text(String),
-    }
-
-    Ok(match Id::deserialize(deserializer)? {
-        Id::Number(id) => id.to_string(),
-        Id::Text(id) => id,
-    })
-}
-
 /// Reads a timestamp without offset in `format` as UTC. `None` for values
 /// WordPress uses as "no date" (`0000-00-00 00:00:00`) and anything else
 /// unreadable: a bad date must not fail a whole page.
@@ -491,11 +455,6 @@ pub(crate) fn naive_utc(value: Option<&str>, format: &str) -> Option<DateTime<Ut
     NaiveDateTime::parse_from_str(value?, format)
         .ok()
         .map(|naive| naive.and_utc())
-}
-
-/// A numeric response header, such as `X-WP-Total`.
-pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -547,21 +506,6 @@ mod tests {
                 .1
                 .contains("query")
         );
-    }
-
-    #[test]
-    fn external_id_accepts_numbers_and_strings() {
-        #[derive(Deserialize)]
-        struct Item {
-            #[serde(deserialize_with = "external_id")]
-            id: String,
-        }
-
-        let number: Item = serde_json::from_str(r#"{"id": 7}"#).unwrap();
-        let text: Item = serde_json::from_str(r#"{"id": "7"}"#).unwrap();
-
-        assert_eq!(number.id, "7");
-        assert_eq!(text.id, "7");
     }
 
     #[test]
