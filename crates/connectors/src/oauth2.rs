@@ -279,7 +279,11 @@ impl Client {
         let url = self.settings.token_url.clone();
         let body = match self.settings.code_exchange {
             CodeExchange::PostForm => self.post_form(&url, form, &exposed).await?,
-            CodeExchange::Get => self.get_query(&url, form, &exposed).await?,
+            CodeExchange::Get => {
+                // Meta's documented form has no `grant_type`.
+                form.retain(|(name, _)| *name != "grant_type");
+                self.get_query(&url, form, &exposed).await?
+            }
         };
         let tokens = self.tokens(&url, &body)?;
         match self.settings.token_renewal {
@@ -396,22 +400,13 @@ impl Client {
     /// Exchanges the still-valid `access_token` for a long-lived one:
     /// `GET {token_url}?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`.
     async fn fb_exchange(&self, access_token: &SecretString) -> Result<TokenSet, Error> {
-        let client_id = self.client_id()?;
         let token = access_token.expose_secret();
         let token_url = &self.settings.token_url;
-        let mut url = token_url.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("grant_type", "fb_exchange_token")
-                .append_pair("client_id", client_id);
-            if let Some(secret) = &self.settings.client_secret {
-                query.append_pair("client_secret", secret.expose_secret());
-            }
-            query.append_pair("fb_exchange_token", token);
-        }
-        let request = self.http.get(url);
-        let body = self.send(token_url, request, &[token]).await?;
+        let params = vec![
+            ("grant_type", "fb_exchange_token"),
+            ("fb_exchange_token", token),
+        ];
+        let body = self.get_query(token_url, params, &[token]).await?;
         self.tokens(token_url, &body)
     }
 
@@ -465,8 +460,8 @@ impl Client {
     }
 
     /// GETs `url` with `params` and the client's credentials in its query
-    /// (Meta's documented code exchange; its `grant_type` is dropped, as
-    /// Meta's form has none) and returns the body of a successful response.
+    /// (Meta's documented code exchange and its `fb_exchange_token`) and
+    /// returns the body of a successful response.
     /// `exposed` are request values an error description must not echo.
     async fn get_query(
         &self,
@@ -479,9 +474,7 @@ impl Client {
         {
             let mut query = request_url.query_pairs_mut();
             query.append_pair("client_id", client_id);
-            for (name, value) in params.iter().filter(|(name, _)| *name != "grant_type") {
-                query.append_pair(name, value);
-            }
+            query.extend_pairs(&params);
             if let Some(secret) = &self.settings.client_secret {
                 query.append_pair("client_secret", secret.expose_secret());
             }
