@@ -40,7 +40,7 @@ pub(crate) trait Provider: Send + Sync + fmt::Debug + 'static {
     fn id(&self) -> &ConnectorId;
 
     /// The streams [`page`](Self::page) reads.
-    fn streams(&self) -> &[StreamSpec];
+    const STREAMS: &'static [StreamSpec];
 
     /// Checks `credentials` with one cheap authenticated call.
     fn validate(
@@ -79,8 +79,7 @@ impl<P: Provider> ProviderConnector<P> {
 
     /// The stream named `name`.
     fn stream(&self, name: &str) -> Result<&StreamSpec, Error> {
-        let streams = self.0.streams();
-        streams
+        P::STREAMS
             .iter()
             .find(|spec| spec.name == name)
             .ok_or_else(|| Error::UnknownStream {
@@ -113,7 +112,7 @@ impl<P: Provider> Connector for ProviderConnector<P> {
     }
 
     fn streams(&self) -> &[StreamSpec] {
-        self.0.streams()
+        P::STREAMS
     }
 
     fn validate<'a>(

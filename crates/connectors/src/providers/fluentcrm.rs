@@ -212,20 +212,17 @@ impl Paginator {
             total: self.total,
             gap,
             bytes,
-            removed: Vec::new(),
+            ..Page::finished()
         }
     }
 }
 
 impl Provider for FluentCrm {
     type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -349,10 +346,8 @@ impl FluentCrm {
             return Ok(Page {
                 records,
                 next: Some(providers::encode(&next)),
-                total: None,
-                gap: None,
                 bytes,
-                removed: Vec::new(),
+                ..Page::finished()
             });
         }
         // The last page: what the whole stream holds, for the caller to
@@ -366,11 +361,9 @@ impl FluentCrm {
         };
         Ok(Page {
             records,
-            next: None,
             total,
-            gap: None,
             bytes,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 

@@ -11,11 +11,8 @@ use url::Url;
 
 use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
-    http::{Classify, Failure, Http},
-    providers::{
-        Provider,
-        bearer::{self, Api},
-    },
+    http::{Classify, Http},
+    providers::{Provider, bearer::Api},
 };
 
 /// The one stream: the account's identity.
@@ -74,13 +71,10 @@ struct UserInfo {
 
 impl Provider for GenericOAuth2 {
     type Cursor = Whole;
+    const STREAMS: &'static [StreamSpec] = STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -115,11 +109,7 @@ impl Provider for GenericOAuth2 {
 impl GenericOAuth2 {
     /// The userinfo answer, read and as it came.
     async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
-        let api = Api {
-            http: &self.http,
-            classify: self,
-            token: credentials.bearer(&self.id)?,
-        };
+        let api = Api::new(&self.http, self, credentials.bearer(&self.id)?);
         let payload: Value = api.get(&self.userinfo_url).await?;
         let user = UserInfo::deserialize(&payload)
             .map_err(|e| Error::invalid_response(&self.provider, &self.userinfo_url, &e))?;
@@ -130,9 +120,5 @@ impl GenericOAuth2 {
 impl Classify for GenericOAuth2 {
     fn provider(&self) -> &str {
         &self.provider
-    }
-
-    fn reject(&self, failure: &Failure<'_>) -> Error {
-        bearer::rejected(failure)
     }
 }

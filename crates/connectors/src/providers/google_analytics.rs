@@ -14,11 +14,7 @@ use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError},
     http::{self, Classify, Failure, Http},
-    providers::{
-        self, Provider,
-        bearer::{self, Api},
-        window,
-    },
+    providers::{self, Provider, bearer::Api, window},
     text::plain_text,
 };
 
@@ -246,13 +242,10 @@ struct Cell {
 
 impl Provider for GoogleAnalytics {
     type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -291,11 +284,7 @@ impl Provider for GoogleAnalytics {
 
 impl GoogleAnalytics {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
-        Ok(Api {
-            http: &self.http,
-            classify: self,
-            token: credentials.bearer(&self.id)?,
-        })
+        Ok(Api::new(&self.http, self, credentials.bearer(&self.id)?))
     }
 
     /// The first property of the account summaries, with the display name
@@ -364,9 +353,7 @@ impl GoogleAnalytics {
             records,
             next,
             total: Some(report.row_count),
-            gap: None,
-            bytes: 0,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 }
@@ -378,10 +365,6 @@ impl Classify for GoogleAnalytics {
 
     fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
         quota_error(failure)
-    }
-
-    fn reject(&self, failure: &Failure<'_>) -> Error {
-        bearer::rejected(failure)
     }
 }
 

@@ -19,11 +19,7 @@ use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError},
     http::{self, Classify, Failure, Http},
-    providers::{
-        self, Provider,
-        bearer::{self, Api},
-        window,
-    },
+    providers::{self, Provider, bearer::Api, window},
     text::plain_text,
 };
 
@@ -219,13 +215,10 @@ struct FollowerGains {
 
 impl Provider for LinkedIn {
     type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -262,21 +255,14 @@ impl Provider for LinkedIn {
         Ok(Page {
             records,
             next: (!finished).then(|| providers::encode(&cursor)),
-            total: None,
-            gap: None,
-            bytes: 0,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 }
 
 impl LinkedIn {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
-        Ok(Api {
-            http: &self.http,
-            classify: self,
-            token: credentials.bearer(&self.id)?,
-        })
+        Ok(Api::new(&self.http, self, credentials.bearer(&self.id)?))
     }
 
     /// GETs a `/rest` URL with the version and protocol headers.
@@ -422,10 +408,6 @@ impl Classify for LinkedIn {
 
     fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
         self.error(failure)
-    }
-
-    fn reject(&self, failure: &Failure<'_>) -> Error {
-        bearer::rejected(failure)
     }
 }
 

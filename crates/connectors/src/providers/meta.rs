@@ -16,11 +16,7 @@ use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{Auth, CatalogEntry, CatalogError},
     http::{self, Classify, Failure, Http},
-    providers::{
-        self, Provider,
-        bearer::{self, Api},
-        window,
-    },
+    providers::{self, Provider, bearer::Api, window},
 };
 
 /// Display name in messages.
@@ -306,13 +302,10 @@ struct Me {
 
 impl Provider for Meta {
     type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -354,21 +347,15 @@ impl Provider for Meta {
         Ok(Page {
             records,
             next: (!finished).then(|| providers::encode(&cursor)),
-            total: None,
             gap,
-            bytes: 0,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 }
 
 impl Meta {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
-        Ok(Api {
-            http: &self.http,
-            classify: self,
-            token: credentials.bearer(&self.id)?,
-        })
+        Ok(Api::new(&self.http, self, credentials.bearer(&self.id)?))
     }
 
     /// GETs a Graph `url`, with `appsecret_proof` when the app secret is
@@ -510,10 +497,6 @@ impl Classify for Meta {
 
     fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
         errors::api_error(failure, &self.scopes)
-    }
-
-    fn reject(&self, failure: &Failure<'_>) -> Error {
-        bearer::rejected(failure)
     }
 }
 

@@ -287,13 +287,10 @@ impl Keys {
 
 impl Provider for Trello {
     type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -334,11 +331,7 @@ impl Provider for Trello {
         let boards = self.boards(credentials, "open").await?;
         Ok(Page {
             records: boards.into_iter().map(record).collect(),
-            next: None,
-            total: None,
-            gap: None,
-            bytes: 0,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 }
@@ -385,19 +378,16 @@ impl Trello {
             return Ok(Page {
                 records,
                 next: Some(providers::encode(&cursor)),
-                total: None,
-                gap: None,
-                bytes: 0,
                 removed,
+                ..Page::finished()
             });
         }
         Ok(Page {
             records,
-            next: None,
             total: cursor.counted,
             gap: cursor.gap(),
-            bytes: 0,
             removed,
+            ..Page::finished()
         })
     }
 

@@ -19,36 +19,3 @@ pub(crate) fn reopened_since(since: DateTime<Utc>, now: DateTime<Utc>, reopen: u
         .max(today - Days::new(MAX_LOOKBACK_DAYS))
         .min(today - Days::new(1))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn day(text: &str) -> NaiveDate {
-        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-    }
-
-    #[test]
-    fn reopened_days_stay_between_a_year_back_and_yesterday() {
-        let now = at("2026-03-02T06:00:00Z");
-
-        assert_eq!(
-            reopened_since(at("2026-03-01T23:00:00Z"), now, 3),
-            day("2026-02-26")
-        );
-        assert_eq!(
-            reopened_since(at("2024-01-01T00:00:00Z"), now, 3),
-            day("2025-03-02")
-        );
-        assert_eq!(
-            reopened_since(at("2026-03-09T00:00:00Z"), now, 3),
-            day("2026-03-01")
-        );
-    }
-}

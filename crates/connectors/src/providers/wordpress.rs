@@ -109,13 +109,10 @@ static STREAMS: [StreamSpec; 2] = [
 
 impl Provider for WordPress {
     type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
     fn id(&self) -> &ConnectorId {
         &self.id
-    }
-
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
@@ -241,7 +238,7 @@ impl WordPress {
             total,
             gap,
             bytes,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 
