@@ -53,6 +53,23 @@
 //! it and has no streams. [`oauth2::Client::renew`] renews a connection's
 //! access token the way its provider allows.
 //!
+//! # Layout
+//!
+//! Each provider lives in `providers/<name>.rs`, with a `providers/<name>/`
+//! folder for its larger parts (Meta's Graph errors, Trello's activity
+//! reading); WordPress and FluentCRM share the WordPress REST client of
+//! `providers/wp.rs`. A provider implements an internal `Provider` trait:
+//! its streams, its typed cursor, validation and one page. One generic
+//! `Connector` implementation does the rest for every provider: it finds
+//! the stream, decodes the cursor ([`Error::UnknownStream`],
+//! [`Error::InvalidCursor`]), and starts full and incremental passes.
+//! Every request, token endpoints included, goes through one HTTP
+//! pipeline: send under the egress and retry rules, read the body within
+//! [`Config::max_body_bytes`], classify a failed status into an [`Error`]
+//! (redirects and transient statuses alike for all, the provider's own
+//! error bodies through a hook), and decode the JSON answer, naming the
+//! provider and the URL without its query.
+//!
 //! What this crate does not do: it knows nothing of NATS, SQL or Vault. It
 //! does not store credentials or cursors, decide when to refresh OAuth
 //! tokens (nor serialise refreshes across workers), or schedule syncs; the

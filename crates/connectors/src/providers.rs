@@ -59,7 +59,7 @@ pub(crate) trait Provider: Send + Sync + fmt::Debug + 'static {
         None
     }
 
-    /// Reads the page of `stream` (one of [`streams`](Self::streams)) at
+    /// Reads the page of `stream` (one of [`STREAMS`](Self::STREAMS)) at
     /// `cursor`.
     fn page(
         &self,
