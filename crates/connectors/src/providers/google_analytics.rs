@@ -85,9 +85,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 ///
 /// - a full pass starts [`WINDOW_DAYS`] days before UTC's today, so it
 ///   reads at least the property's last 30 days (31 for a property on UTC);
-/// - an incremental pass (see [`Connector::incremental_start`](crate::Connector::incremental_start)) starts
+/// - an incremental pass (see [`Connector::incremental_start`]) starts
 ///   [`REVISION_DAYS`] days before the UTC date of the last pass, one day
-///   earlier again, and no more than [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back: it reads
+///   earlier again, and no more than [`MAX_LOOKBACK_DAYS`] back: it reads
 ///   every day that changed or was still being revised since.
 ///
 /// Days without traffic have no row in a report, and so no record: a
@@ -102,6 +102,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// daily quota waits for the next midnight, Pacific time; an hourly (or
 /// unnamed) one waits an hour; only the concurrent-requests quota, which
 /// frees up within seconds, is retried after the usual short backoff.
+///
+/// [`Connector::incremental_start`]: crate::Connector::incremental_start
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 #[derive(Debug)]
 pub(crate) struct GoogleAnalytics {
     id: ConnectorId,
@@ -174,8 +177,10 @@ fn full_start(now: DateTime<Utc>) -> NaiveDate {
 /// The first day an incremental pass at `now` reads when the last
 /// complete pass began at `since`: [`REVISION_DAYS`] before the property's
 /// date of `since` (at least one day before its UTC date), at most
-/// [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back, and never after UTC's yesterday (a clock
+/// [`MAX_LOOKBACK_DAYS`] back, and never after UTC's yesterday (a clock
 /// ahead of the fleet's must not make the range empty).
+///
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 fn incremental_start(since: DateTime<Utc>, now: DateTime<Utc>) -> NaiveDate {
     window::reopened_since(since, now, REVISION_DAYS + 1)
 }

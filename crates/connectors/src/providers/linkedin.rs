@@ -76,8 +76,8 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// LinkedIn's days are UTC days, asked for as `[start, end)` in epoch
 /// milliseconds. A full pass reads the [`WINDOW_DAYS`] whole days before
 /// today (UTC); an incremental pass (see
-/// [`Connector::incremental_start`](crate::Connector::incremental_start)) reads from [`REVISION_DAYS`] before
-/// the UTC day of the last complete pass, at most [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS)
+/// [`Connector::incremental_start`]) reads from [`REVISION_DAYS`] before
+/// the UTC day of the last complete pass, at most [`MAX_LOOKBACK_DAYS`]
 /// back, to the start of today. Every day of the range has an element,
 /// gains of 0 included.
 ///
@@ -87,6 +87,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// answers 426 `NONEXISTENT_VERSION` ([`Error::ApiVersion`]): moving
 /// `api_version` in the catalog (or an operator's override of it) is the
 /// fix.
+///
+/// [`Connector::incremental_start`]: crate::Connector::incremental_start
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 #[derive(Debug)]
 pub(crate) struct LinkedIn {
     id: ConnectorId,
@@ -420,8 +423,10 @@ fn first_cursor(now: DateTime<Utc>) -> Cursor {
 
 /// The cursor of an incremental pass at `now` after a complete pass that
 /// began at `since`: from [`REVISION_DAYS`] before the UTC day of `since`,
-/// at most [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back and at least one day, to the start
+/// at most [`MAX_LOOKBACK_DAYS`] back and at least one day, to the start
 /// of today.
+///
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 fn incremental_cursor(since: DateTime<Utc>, now: DateTime<Utc>) -> Cursor {
     let start = window::reopened_since(since, now, REVISION_DAYS);
     window_cursor(start, now.date_naive())

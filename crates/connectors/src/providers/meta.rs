@@ -75,9 +75,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// Insights days are days of the ad account's time zone. A full pass reads
 /// the [`WINDOW_DAYS`] days ending yesterday (UTC), which is never after
 /// the account's today. An incremental pass (see
-/// [`Connector::incremental_start`](crate::Connector::incremental_start)) starts [`ATTRIBUTION_DAYS`] before
+/// [`Connector::incremental_start`]) starts [`ATTRIBUTION_DAYS`] before
 /// the UTC date of the last complete pass, one day earlier again for the
-/// accounts west of UTC, and no more than [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back. The
+/// accounts west of UTC, and no more than [`MAX_LOOKBACK_DAYS`] back. The
 /// account's yesterday and today that a pass leaves out (east of UTC) are
 /// inside the next pass's window.
 ///
@@ -98,6 +98,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// the app secret), which apps that "require app secret" demand. A missing
 /// permission (codes 10 and 200–299, answered with HTTP 400 or 403) asks
 /// the user to reconnect and approve it, naming it.
+///
+/// [`Connector::incremental_start`]: crate::Connector::incremental_start
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 #[derive(Debug)]
 pub(crate) struct Meta {
     id: ConnectorId,
@@ -223,7 +226,9 @@ fn full_window(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
 /// The window of an incremental pass at `now` after a complete pass that
 /// began at `since`: from [`ATTRIBUTION_DAYS`] before the account's date
 /// of `since` (at least one day before its UTC date), at most
-/// [`MAX_LOOKBACK_DAYS`](window::MAX_LOOKBACK_DAYS) back, to yesterday (UTC).
+/// [`MAX_LOOKBACK_DAYS`] back, to yesterday (UTC).
+///
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 fn incremental_window(since: DateTime<Utc>, now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     let until = now.date_naive() - Days::new(1);
     (
