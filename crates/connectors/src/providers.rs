@@ -36,11 +36,11 @@ pub(crate) trait Provider: Send + Sync + fmt::Debug + 'static {
     /// as the opaque [`Page::next`].
     type Cursor: Serialize + DeserializeOwned + Send;
 
-    /// The catalog id, such as `wordpress`.
-    fn id(&self) -> &ConnectorId;
-
     /// The streams [`page`](Self::page) reads.
     const STREAMS: &'static [StreamSpec];
+
+    /// The catalog id, such as `wordpress`.
+    fn id(&self) -> &ConnectorId;
 
     /// Checks `credentials` with one cheap authenticated call.
     fn validate(
