@@ -20,6 +20,10 @@ use crate::{
     text,
 };
 
+mod pipeline;
+
+pub(crate) use pipeline::{Classify, Failure, Reply};
+
 /// Attempts per call, the first included.
 const ATTEMPTS: usize = 3;
 /// Backoff before the first retry; it doubles up to [`MAX_BACKOFF`], and
@@ -463,6 +467,16 @@ mod tests {
         assert_eq!(
             endpoint(&slashed, "rest/organizationAcls").as_str(),
             "https://api.linkedin.com/rest/organizationAcls"
+        );
+        let plain = Url::parse("http://sim.test/google/analyticsdata").unwrap();
+        let slashed = Url::parse("https://analyticsdata.googleapis.com/").unwrap();
+        assert_eq!(
+            endpoint(&plain, "v1beta/properties/1:runReport").as_str(),
+            "http://sim.test/google/analyticsdata/v1beta/properties/1:runReport"
+        );
+        assert_eq!(
+            endpoint(&slashed, "v1beta/accountSummaries").as_str(),
+            "https://analyticsdata.googleapis.com/v1beta/accountSummaries"
         );
     }
 

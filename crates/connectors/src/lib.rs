@@ -53,6 +53,23 @@
 //! it and has no streams. [`oauth2::Client::renew`] renews a connection's
 //! access token the way its provider allows.
 //!
+//! # Layout
+//!
+//! Each provider lives in `providers/<name>.rs`, with a `providers/<name>/`
+//! folder for its larger parts (Meta's Graph errors, Trello's activity
+//! reading); WordPress and FluentCRM share the WordPress REST client of
+//! `providers/wp.rs`. A provider implements an internal `Provider` trait:
+//! its streams, its typed cursor, validation and one page. One generic
+//! `Connector` implementation does the rest for every provider: it finds
+//! the stream, decodes the cursor ([`Error::UnknownStream`],
+//! [`Error::InvalidCursor`]), and starts full and incremental passes.
+//! Every request, token endpoints included, goes through one HTTP
+//! pipeline: send under the egress and retry rules, read the body within
+//! [`Config::max_body_bytes`], classify a failed status into an [`Error`]
+//! (redirects and transient statuses alike for all, the provider's own
+//! error bodies through a hook), and decode the JSON answer, naming the
+//! provider and the URL without its query.
+//!
 //! What this crate does not do: it knows nothing of NATS, SQL or Vault. It
 //! does not store credentials or cursors, decide when to refresh OAuth
 //! tokens (nor serialise refreshes across workers), or schedule syncs; the
@@ -96,7 +113,6 @@
 
 #![warn(missing_docs)]
 
-mod bearer;
 pub mod catalog;
 pub mod clear_text;
 mod config;
@@ -104,19 +120,12 @@ mod connector;
 mod credentials;
 mod egress;
 mod error;
-mod fluentcrm;
-mod generic_oauth2;
-mod google_analytics;
 mod http;
-mod linkedin;
-mod meta;
 pub mod oauth1;
 pub mod oauth2;
+mod providers;
 mod registry;
 mod text;
-mod trello;
-mod wordpress;
-mod wp;
 
 pub use catalog::{Catalog, CatalogEntry, OAuthClient, SyncLimits};
 pub use config::Config;

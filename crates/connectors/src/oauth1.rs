@@ -36,8 +36,8 @@ use url::Url;
 use crate::{
     Credentials, Error,
     catalog::{OAuth1Settings, SignatureMethod},
-    http::{self, Http},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    text::plain_text,
 };
 
 /// What RFC 5849 §3.6 leaves unencoded: RFC 3986's unreserved characters.
@@ -136,7 +136,7 @@ impl Client {
             vec![("oauth_callback", callback.as_str())],
         )?;
         let answer = self
-            .post(&url, authorization, &[], |status, message| {
+            .post(&url, authorization, &[], &|status, message| {
                 Error::ConsumerRejected {
                     provider: self.provider.clone(),
                     url: http::display_url(&url),
@@ -191,7 +191,7 @@ impl Client {
                 &url,
                 authorization,
                 &[token, verifier],
-                |status, message| Error::RequestTokenRejected {
+                &|status, message| Error::RequestTokenRejected {
                     provider: self.provider.clone(),
                     url: http::display_url(&url),
                     status,
@@ -371,35 +371,23 @@ impl Client {
         url: &Url,
         authorization: HeaderValue,
         exposed: &[&str],
-        refused: impl FnOnce(u16, String) -> Error,
+        refused: &Refused<'_>,
     ) -> Result<Answer, Error> {
-        let response = self
+        let request = self
             .http
             .post(url.clone())
-            .header(AUTHORIZATION, authorization)
-            .send(&self.provider)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.http.body(response, &self.provider, url).await?;
-        if status.is_success() {
-            return Ok(Answer(
-                url::form_urlencoded::parse(&body).into_owned().collect(),
-            ));
-        }
-        if status.is_redirection() {
-            return Err(http::redirect_error(&self.provider, url, status, &headers));
-        }
-        if http::is_transient(status) {
-            let endpoint = http::display_url(url);
-            return Err(http::transient_error(
-                &self.provider,
-                endpoint,
-                status,
-                &headers,
-            ));
-        }
-        Err(refused(status.as_u16(), message(status, &body, exposed)))
+            .header(AUTHORIZATION, authorization);
+        let endpoint = TokenEndpoint {
+            provider: &self.provider,
+            exposed,
+            refused,
+        };
+        let reply = self.http.exchange(&endpoint, url, request).await?;
+        Ok(Answer(
+            url::form_urlencoded::parse(&reply.body)
+                .into_owned()
+                .collect(),
+        ))
     }
 
     /// The `oauth_token` and `oauth_token_secret` of a token answer.
@@ -419,6 +407,28 @@ impl Client {
                 ),
             }),
         }
+    }
+}
+
+/// The error for a refused token request, from its status and message.
+type Refused<'a> = dyn Fn(u16, String) -> Error + Sync + 'a;
+
+/// The answers of a token endpoint: a refusal is `refused(status,
+/// message)`, its message without the `exposed` request values.
+struct TokenEndpoint<'a> {
+    provider: &'a str,
+    exposed: &'a [&'a str],
+    refused: &'a Refused<'a>,
+}
+
+impl Classify for TokenEndpoint<'_> {
+    fn provider(&self) -> &str {
+        self.provider
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        let message = message(failure.status, failure.body, self.exposed);
+        (self.refused)(failure.status.as_u16(), message)
     }
 }
 

@@ -46,9 +46,9 @@ use url::Url;
 use crate::{
     Credentials, Error,
     catalog::{CodeExchange, OAuth2Settings, TokenRenewal},
-    http::{self, Http, Request},
-    meta::{self, GraphErrorBody},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http, Request},
+    providers::meta::{self, GraphErrorBody},
+    text::plain_text,
 };
 
 /// Random bytes in a `state` value and a PKCE verifier: 256 bits, 43
@@ -279,7 +279,11 @@ impl Client {
         let url = self.settings.token_url.clone();
         let body = match self.settings.code_exchange {
             CodeExchange::PostForm => self.post_form(&url, form, &exposed).await?,
-            CodeExchange::Get => self.get_query(&url, form, &exposed).await?,
+            CodeExchange::Get => {
+                // Meta's documented form has no `grant_type`.
+                form.retain(|(name, _)| *name != "grant_type");
+                self.get_query(&url, form, &exposed).await?
+            }
         };
         let tokens = self.tokens(&url, &body)?;
         match self.settings.token_renewal {
@@ -396,22 +400,13 @@ impl Client {
     /// Exchanges the still-valid `access_token` for a long-lived one:
     /// `GET {token_url}?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`.
     async fn fb_exchange(&self, access_token: &SecretString) -> Result<TokenSet, Error> {
-        let client_id = self.client_id()?;
         let token = access_token.expose_secret();
         let token_url = &self.settings.token_url;
-        let mut url = token_url.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("grant_type", "fb_exchange_token")
-                .append_pair("client_id", client_id);
-            if let Some(secret) = &self.settings.client_secret {
-                query.append_pair("client_secret", secret.expose_secret());
-            }
-            query.append_pair("fb_exchange_token", token);
-        }
-        let request = self.http.get(url);
-        let body = self.send(token_url, request, &[token]).await?;
+        let params = vec![
+            ("grant_type", "fb_exchange_token"),
+            ("fb_exchange_token", token),
+        ];
+        let body = self.get_query(token_url, params, &[token]).await?;
         self.tokens(token_url, &body)
     }
 
@@ -465,8 +460,8 @@ impl Client {
     }
 
     /// GETs `url` with `params` and the client's credentials in its query
-    /// (Meta's documented code exchange; its `grant_type` is dropped, as
-    /// Meta's form has none) and returns the body of a successful response.
+    /// (Meta's documented code exchange and its `fb_exchange_token`) and
+    /// returns the body of a successful response.
     /// `exposed` are request values an error description must not echo.
     async fn get_query(
         &self,
@@ -479,9 +474,7 @@ impl Client {
         {
             let mut query = request_url.query_pairs_mut();
             query.append_pair("client_id", client_id);
-            for (name, value) in params.iter().filter(|(name, _)| *name != "grant_type") {
-                query.append_pair(name, value);
-            }
+            query.extend_pairs(&params);
             if let Some(secret) = &self.settings.client_secret {
                 query.append_pair("client_secret", secret.expose_secret());
             }
@@ -495,32 +488,15 @@ impl Client {
     /// `exposed` are request values an error description must not echo;
     /// the client secret never is.
     async fn send(&self, url: &Url, request: Request, exposed: &[&str]) -> Result<Bytes, Error> {
-        let response = request
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .send(&self.provider)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.http.body(response, &self.provider, url).await?;
-        if status.is_success() {
-            return Ok(body);
-        }
-        if status.is_redirection() {
-            return Err(http::redirect_error(&self.provider, url, status, &headers));
-        }
-        if http::is_transient(status) {
-            let endpoint = http::display_url(url);
-            return Err(http::transient_error(
-                &self.provider,
-                endpoint,
-                status,
-                &headers,
-            ));
-        }
+        let request = request.header(ACCEPT, HeaderValue::from_static("application/json"));
         let mut secrets = exposed.to_vec();
         let secret = self.settings.client_secret.as_ref();
         secrets.extend(secret.map(|secret| secret.expose_secret()));
-        Err(self.endpoint_error(url, status, &headers, &body, &secrets))
+        let endpoint = TokenEndpoint {
+            client: self,
+            secrets: &secrets,
+        };
+        Ok(self.http.exchange(&endpoint, url, request).await?.body)
     }
 
     /// The error for a refused token request, from its flat OAuth error
@@ -598,6 +574,31 @@ impl Client {
             expires_at,
             scope: response.scope,
         })
+    }
+}
+
+/// The answers of a client's token endpoint; `secrets` are the request
+/// values an error description must not echo.
+struct TokenEndpoint<'a> {
+    client: &'a Client,
+    secrets: &'a [&'a str],
+}
+
+impl Classify for TokenEndpoint<'_> {
+    fn provider(&self) -> &str {
+        &self.client.provider
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        let Failure {
+            url,
+            status,
+            headers,
+            body,
+            ..
+        } = *failure;
+        self.client
+            .endpoint_error(url, status, headers, body, self.secrets)
     }
 }
 

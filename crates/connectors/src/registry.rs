@@ -7,15 +7,13 @@ use fleet_events::ConnectorId;
 use crate::{
     BuildError, Catalog, Config, Connector,
     catalog::{Auth, CatalogEntry, CatalogError},
-    fluentcrm::FluentCrm,
-    generic_oauth2::GenericOAuth2,
-    google_analytics::GoogleAnalytics,
     http::Http,
-    linkedin::LinkedIn,
-    meta::Meta,
     oauth1, oauth2,
-    trello::Trello,
-    wordpress::WordPress,
+    providers::{
+        Provider, ProviderConnector, fluentcrm::FluentCrm, generic_oauth2::GenericOAuth2,
+        google_analytics::GoogleAnalytics, linkedin::LinkedIn, meta::Meta, trello::Trello,
+        wordpress::WordPress,
+    },
 };
 
 /// The [`Catalog`] and a connector for every entry that has one, by
@@ -113,13 +111,13 @@ fn connector(
     http: &Http,
 ) -> Result<Option<Arc<dyn Connector>>, CatalogError> {
     let http = http.clone();
-    let connector: Arc<dyn Connector> = match (entry.id.as_str(), &entry.auth) {
-        ("wordpress", Auth::AppPassword) => Arc::new(WordPress::new(http)),
-        ("fluentcrm", Auth::AppPassword) => Arc::new(FluentCrm::new(http)),
-        ("google-analytics", Auth::OAuth2(_)) => Arc::new(GoogleAnalytics::new(entry, http)?),
-        ("meta", Auth::OAuth2(_)) => Arc::new(Meta::new(entry, http)?),
-        ("linkedin", Auth::OAuth2(_)) => Arc::new(LinkedIn::new(entry, http)?),
-        ("trello", Auth::OAuth1(settings)) => Arc::new(Trello::new(entry, settings, http)?),
+    let connector = match (entry.id.as_str(), &entry.auth) {
+        ("wordpress", Auth::AppPassword) => built(WordPress::new(http)),
+        ("fluentcrm", Auth::AppPassword) => built(FluentCrm::new(http)),
+        ("google-analytics", Auth::OAuth2(_)) => built(GoogleAnalytics::new(entry, http)?),
+        ("meta", Auth::OAuth2(_)) => built(Meta::new(entry, http)?),
+        ("linkedin", Auth::OAuth2(_)) => built(LinkedIn::new(entry, http)?),
+        ("trello", Auth::OAuth1(settings)) => built(Trello::new(entry, settings, http)?),
         (_, Auth::OAuth2(settings)) => {
             let Some(userinfo_url) = &settings.userinfo_url else {
                 return Err(CatalogError::Invalid {
@@ -130,7 +128,7 @@ fn connector(
                               the grant",
                 });
             };
-            Arc::new(GenericOAuth2::new(
+            built(GenericOAuth2::new(
                 entry.id.clone(),
                 entry.display_name.clone(),
                 userinfo_url.clone(),
@@ -140,6 +138,11 @@ fn connector(
         (_, Auth::OAuth1(_) | Auth::AppPassword) => return Ok(None),
     };
     Ok(Some(connector))
+}
+
+/// The connector of `provider`.
+fn built(provider: impl Provider) -> Arc<dyn Connector> {
+    Arc::new(ProviderConnector::new(provider))
 }
 
 #[cfg(test)]

@@ -6,22 +6,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{
     StatusCode,
     header::{HeaderMap, HeaderName, HeaderValue},
 };
 use serde::{Deserialize, Serialize, de::Error as _};
-use serde_json::{Value, json};
+use serde_json::json;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::{Api, Failure},
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError},
-    http::{self, Http},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    providers::{self, Provider, bearer::Api, window},
+    text::plain_text,
 };
 
 /// Display name in messages.
@@ -33,10 +32,6 @@ const WINDOW_DAYS: u64 = 30;
 /// Days before the last pass that an incremental pass reads again, for
 /// gains LinkedIn counts late.
 const REVISION_DAYS: u64 = 3;
-
-/// The furthest back an incremental pass reaches, in days before today:
-/// after a pause longer than this, older days stay as they were read.
-const MAX_LOOKBACK_DAYS: u64 = 365;
 
 /// Organization ACLs per page when the catalog entry sets no `page_size`.
 const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -92,6 +87,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// answers 426 `NONEXISTENT_VERSION` ([`Error::ApiVersion`]): moving
 /// `api_version` in the catalog (or an operator's override of it) is the
 /// fix.
+///
+/// [`Connector::incremental_start`]: crate::Connector::incremental_start
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 #[derive(Debug)]
 pub(crate) struct LinkedIn {
     id: ConnectorId,
@@ -141,7 +139,7 @@ fn is_version(version: &str) -> bool {
 
 /// Where a `follower_statistics` sync stands.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The window, in epoch milliseconds: `[start, end)`.
     start_ms: i64,
     end_ms: i64,
@@ -218,55 +216,56 @@ struct FollowerGains {
     paid_follower_gain: i64,
 }
 
-impl Connector for LinkedIn {
+impl Provider for LinkedIn {
+    type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let url = http::endpoint(&self.api, "v2/userinfo");
+        let user: UserInfo = self.api(credentials)?.get(&url).await?;
+        let name = user.name.or(user.email).unwrap_or_default();
+        Ok(Account::new(&user.sub, &name))
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let url = http::endpoint(&self.api, "v2/userinfo");
-            let errors = |failure: &Failure<'_>| self.error(failure);
-            let user: UserInfo = self
-                .api(credentials)?
-                .get_with(&url, &HeaderMap::new(), &errors)
-                .await?;
-            let name = user.name.or(user.email).unwrap_or_default();
-            Ok(Account::new(&user.sub, &name))
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        first_cursor(Utc::now())
+    }
+
+    fn incremental(&self, _stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        Some(incremental_cursor(since, Utc::now()))
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        _stream: &StreamSpec,
+        mut cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let api = self.api(credentials)?;
+        while cursor.organizations.is_empty() {
+            let Some(start) = cursor.next_start else {
+                return Ok(Page::finished());
+            };
+            self.read_acls(&api, &mut cursor, start).await?;
         }
-        .boxed()
-    }
-
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
-    }
-
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        let cursor = incremental_cursor(since, Utc::now());
-        (stream == STREAMS[0].name)
-            .then(|| serde_json::to_value(cursor).expect("a LinkedIn cursor serialises"))
+        let organization = cursor.organizations.remove(0);
+        let records = self.statistics(&api, &cursor, &organization).await?;
+        let finished = cursor.organizations.is_empty() && cursor.next_start.is_none();
+        Ok(Page {
+            records,
+            next: (!finished).then(|| providers::encode(&cursor)),
+            ..Page::finished()
+        })
     }
 }
 
 impl LinkedIn {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
-        Ok(Api {
-            http: &self.http,
-            provider: PROVIDER,
-            token: credentials.bearer(&self.id)?,
-        })
+        Ok(Api::new(&self.http, self, credentials.bearer(&self.id)?))
     }
 
     /// GETs a `/rest` URL with the version and protocol headers.
@@ -287,49 +286,7 @@ impl LinkedIn {
             HeaderName::from_static("x-restli-protocol-version"),
             HeaderValue::from_static(RESTLI_PROTOCOL),
         );
-        let errors = |failure: &Failure<'_>| self.error(failure);
-        api.get_with(url, &headers, &errors).await
-    }
-
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        if stream != STREAMS[0].name {
-            return Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            });
-        }
-        let api = self.api(credentials)?;
-        let mut cursor = match cursor {
-            Some(cursor) => Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                connector: self.id.clone(),
-                source,
-            })?,
-            None => first_cursor(Utc::now()),
-        };
-        while cursor.organizations.is_empty() {
-            let Some(start) = cursor.next_start else {
-                return Ok(Page::finished());
-            };
-            self.read_acls(&api, &mut cursor, start).await?;
-        }
-        let organization = cursor.organizations.remove(0);
-        let records = self.statistics(&api, &cursor, &organization).await?;
-        let finished = cursor.organizations.is_empty() && cursor.next_start.is_none();
-        let next = (!finished)
-            .then(|| serde_json::to_value(&cursor).expect("a LinkedIn cursor serialises"));
-        Ok(Page {
-            records,
-            next,
-            total: None,
-            gap: None,
-            bytes: 0,
-            removed: Vec::new(),
-        })
+        api.get_with(url, &headers).await
     }
 
     /// Reads the ACL page at `start` into `cursor`.
@@ -447,6 +404,16 @@ impl LinkedIn {
     }
 }
 
+impl Classify for LinkedIn {
+    fn provider(&self) -> &str {
+        PROVIDER
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        self.error(failure)
+    }
+}
+
 /// The cursor of a full pass's first page: the [`WINDOW_DAYS`] whole UTC
 /// days before `now`.
 fn first_cursor(now: DateTime<Utc>) -> Cursor {
@@ -458,12 +425,11 @@ fn first_cursor(now: DateTime<Utc>) -> Cursor {
 /// began at `since`: from [`REVISION_DAYS`] before the UTC day of `since`,
 /// at most [`MAX_LOOKBACK_DAYS`] back and at least one day, to the start
 /// of today.
+///
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 fn incremental_cursor(since: DateTime<Utc>, now: DateTime<Utc>) -> Cursor {
-    let today = now.date_naive();
-    let start = (since.date_naive() - Days::new(REVISION_DAYS))
-        .max(today - Days::new(MAX_LOOKBACK_DAYS))
-        .min(today - Days::new(1));
-    window_cursor(start, today)
+    let start = window::reopened_since(since, now, REVISION_DAYS);
+    window_cursor(start, now.date_naive())
 }
 
 /// The cursor of a pass over the UTC days from `start` to before `end`,

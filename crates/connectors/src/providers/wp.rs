@@ -5,21 +5,17 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use reqwest::{
-    StatusCode, Url,
-    header::{HeaderMap, LINK},
-};
+use reqwest::{StatusCode, Url, header::LINK};
 use secrecy::SecretString;
 use serde::{
-    Deserialize, Deserializer,
-    de::{DeserializeOwned, Error as _, IgnoredAny},
+    Deserialize,
+    de::{DeserializeOwned, IgnoredAny},
 };
 use serde_json::Value;
 
-pub(crate) use crate::text::plain_text;
 use crate::{
     Account, Credentials, Error,
-    http::{self, Http},
+    http::{Classify, Failure, Http, Reply},
     text,
 };
 
@@ -199,7 +195,12 @@ impl<'a> Site<'a> {
     ) -> Result<Reply<T>, Error> {
         let mut url = self.route(api, route);
         url.query_pairs_mut().extend_pairs(query);
-        http.retry(|| self.attempt(http, api, &url)).await
+        let answers = Answers { site: self, api };
+        let request = || {
+            let request = http.get(url.clone());
+            Ok(request.basic_auth(self.username, self.password))
+        };
+        http.fetch(&answers, &url, request).await
     }
 
     fn route(&self, api: Api, route: &str) -> Url {
@@ -251,70 +252,21 @@ impl<'a> Site<'a> {
         true
     }
 
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        http: &Http,
-        api: Api,
-        url: &Url,
-    ) -> Result<Reply<T>, Error> {
-        let provider = api.name();
-        let response = http
-            .get(url.clone())
-            .basic_auth(self.username, self.password)
-            .send(provider)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = http.body(response, provider, url).await?;
-        if status.is_success() {
-            let decoded = serde_json::from_slice(&body).map_err(|source| {
-                // JSON of another shape is WordPress answering unexpectedly;
-                // no JSON at all is something else answering.
-                if serde_json::from_slice::<IgnoredAny>(&body).is_ok() {
-                    Error::invalid_response(provider, url, &source)
-                } else {
-                    Error::NotWordPress {
-                        provider: provider.to_owned(),
-                        site: self.display.clone(),
-                        route: self.route_name(url),
-                    }
-                }
-            })?;
-            return Ok(Reply {
-                headers,
-                body: decoded,
-                bytes: body.len() as u64,
-            });
-        }
-        Err(self.error(api, url, status, &headers, &body))
-    }
-
-    /// Maps a failed response to an [`Error`], by status and by
-    /// WordPress's error `code` (every REST error body is
-    /// `{"code", "message", "data": {"status"}}`, FluentCRM's included).
-    fn error(
-        &self,
-        api: Api,
-        url: &Url,
-        status: StatusCode,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Error {
-        let provider = api.name();
-        if status.is_redirection() {
-            return http::redirect_error(provider, url, status, headers);
-        }
-        if http::is_transient(status) {
-            return http::transient_error(provider, self.display.clone(), status, headers);
-        }
+    /// Maps a failed response to an [`Error`] by WordPress's error `code`
+    /// (every REST error body is `{"code", "message", "data": {"status"}}`,
+    /// FluentCRM's included).
+    fn error(&self, api: Api, failure: &Failure<'_>) -> Error {
+        let Failure {
+            provider,
+            url,
+            status,
+            body,
+            ..
+        } = *failure;
         let Ok(WpError { code, message }) = serde_json::from_slice::<WpError>(body) else {
             // Not WordPress's error body: a web server, proxy or firewall
             // answered, or the address is not a WordPress site.
-            return Error::NotWordPress {
-                provider: provider.to_owned(),
-                site: self.display.clone(),
-                route: self.route_name(url),
-            };
+            return self.not_wordpress(api, url);
         };
         let code = text::code(&code);
         let site = self.display.clone();
@@ -357,7 +309,7 @@ impl<'a> Site<'a> {
                 site,
                 username,
                 code,
-                message: plain_text(&message),
+                message: text::plain_text(&message),
             },
             (StatusCode::NOT_FOUND, _) => Error::NoRoute {
                 provider: provider.to_owned(),
@@ -366,11 +318,51 @@ impl<'a> Site<'a> {
             },
             _ => Error::Rejected {
                 provider: provider.to_owned(),
-                url: http::display_url(url),
+                url: crate::http::display_url(url),
                 status: status.as_u16(),
                 code,
-                message: plain_text(&message),
+                message: text::plain_text(&message),
             },
+        }
+    }
+
+    /// The error for an answer that is not WordPress's: another server
+    /// answered `url`, or the address is not a WordPress site.
+    fn not_wordpress(&self, api: Api, url: &Url) -> Error {
+        Error::NotWordPress {
+            provider: api.name().to_owned(),
+            site: self.display.clone(),
+            route: self.route_name(url),
+        }
+    }
+}
+
+/// How the answers of one namespace of a site read.
+struct Answers<'s, 'a> {
+    site: &'s Site<'a>,
+    api: Api,
+}
+
+impl Classify for Answers<'_, '_> {
+    fn provider(&self) -> &str {
+        self.api.name()
+    }
+
+    fn site(&self, _url: &Url) -> String {
+        self.site.display.clone()
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        self.site.error(self.api, failure)
+    }
+
+    fn undecodable(&self, url: &Url, body: &[u8], source: &serde_json::Error) -> Error {
+        // JSON of another shape is WordPress answering unexpectedly; no
+        // JSON at all is something else answering.
+        if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+            Error::invalid_response(self.api.name(), url, source)
+        } else {
+            self.site.not_wordpress(self.api, url)
         }
     }
 }
@@ -402,32 +394,6 @@ fn api_root_link(entry: &str) -> Option<&str> {
     });
     let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
     is_api.then_some(target)
-}
-
-/// A decoded response.
-pub(crate) struct Reply<T> {
-    /// The response headers (WordPress puts its totals there).
-    pub(crate) headers: HeaderMap,
-    /// The decoded body.
-    pub(crate) body: T,
-    /// The size of the body as received.
-    pub(crate) bytes: u64,
-}
-
-/// An item of a listing: the fields `K` read out of it, and the whole item.
-pub(crate) struct Item<K> {
-    /// The fields the connector needs (id, timestamp).
-    pub(crate) keys: K,
-    /// The item as the provider sent it.
-    pub(crate) payload: Value,
-}
-
-impl<'de, K: DeserializeOwned> Deserialize<'de> for Item<K> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let payload = Value::deserialize(deserializer)?;
-        let keys = K::deserialize(&payload).map_err(D::Error::custom)?;
-        Ok(Self { keys, payload })
-    }
 }
 
 /// A WordPress REST error body.
@@ -482,22 +448,6 @@ fn parse_site_url(site_url: &str, allow_http: bool) -> Result<Url, Error> {
     Ok(url)
 }
 
-/// A provider id that may be a JSON number or a string (`1` or `"1"`), as
-/// a string.
-pub(crate) fn external_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Id {
-        Number(u64),
-        Text(String),
-    }
-
-    Ok(match Id::deserialize(deserializer)? {
-        Id::Number(id) => id.to_string(),
-        Id::Text(id) => id,
-    })
-}
-
 /// Reads a timestamp without offset in `format` as UTC. `None` for values
 /// WordPress uses as "no date" (`0000-00-00 00:00:00`) and anything else
 /// unreadable: a bad date must not fail a whole page.
@@ -505,11 +455,6 @@ pub(crate) fn naive_utc(value: Option<&str>, format: &str) -> Option<DateTime<Ut
     NaiveDateTime::parse_from_str(value?, format)
         .ok()
         .map(|naive| naive.and_utc())
-}
-
-/// A numeric response header, such as `X-WP-Total`.
-pub(crate) fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -561,21 +506,6 @@ mod tests {
                 .1
                 .contains("query")
         );
-    }
-
-    #[test]
-    fn external_id_accepts_numbers_and_strings() {
-        #[derive(Deserialize)]
-        struct Item {
-            #[serde(deserialize_with = "external_id")]
-            id: String,
-        }
-
-        let number: Item = serde_json::from_str(r#"{"id": 7}"#).unwrap();
-        let text: Item = serde_json::from_str(r#"{"id": "7"}"#).unwrap();
-
-        assert_eq!(number.id, "7");
-        assert_eq!(text.id, "7");
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! and never ends `synced` without the provider's word.
 
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize, de::IgnoredAny};
 use serde_json::Value;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec, bearer::Api, http::Http,
+    Account, Credentials, Error, Page, Record, StreamSpec,
+    http::{Classify, Http},
+    providers::{Provider, bearer::Api},
 };
 
 /// The one stream: the account's identity.
@@ -45,10 +46,22 @@ impl GenericOAuth2 {
     }
 }
 
+/// The cursor of `account`, which is one page read whole: nothing to
+/// keep, and whatever a caller hands back is read as the start.
+#[derive(Debug, Serialize)]
+pub(crate) struct Whole;
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        IgnoredAny::deserialize(deserializer)?;
+        Ok(Self)
+    }
+}
+
 /// The identity fields of a userinfo answer.
 #[derive(Deserialize)]
 struct UserInfo {
-    #[serde(alias = "id", deserialize_with = "crate::wp::external_id")]
+    #[serde(alias = "id", deserialize_with = "super::fields::external_id")]
     sub: String,
     #[serde(default)]
     name: Option<String>,
@@ -56,66 +69,56 @@ struct UserInfo {
     email: Option<String>,
 }
 
-impl Connector for GenericOAuth2 {
+impl Provider for GenericOAuth2 {
+    type Cursor = Whole;
+    const STREAMS: &'static [StreamSpec] = STREAMS;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let (user, _) = self.user(credentials).await?;
+        let name = user.name.or(user.email).unwrap_or_default();
+        Ok(Account::new(&user.sub, &name))
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let (user, _) = self.user(credentials).await?;
-            let name = user.name.or(user.email).unwrap_or_default();
-            Ok(Account::new(&user.sub, &name))
-        }
-        .boxed()
+    fn first(&self, _stream: &StreamSpec) -> Whole {
+        Whole
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        _cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        async move {
-            if stream != STREAMS[0].name {
-                return Err(Error::UnknownStream {
-                    connector: self.id.clone(),
-                    stream: stream.to_owned(),
-                });
-            }
-            let (user, payload) = self.user(credentials).await?;
-            Ok(Page {
-                records: vec![Record {
-                    external_id: user.sub,
-                    payload,
-                    updated_at: None,
-                }],
-                total: Some(1),
-                ..Page::finished()
-            })
-        }
-        .boxed()
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        _stream: &StreamSpec,
+        _cursor: Whole,
+    ) -> Result<Page, Error> {
+        let (user, payload) = self.user(credentials).await?;
+        Ok(Page {
+            records: vec![Record {
+                external_id: user.sub,
+                payload,
+                updated_at: None,
+            }],
+            total: Some(1),
+            ..Page::finished()
+        })
     }
 }
 
 impl GenericOAuth2 {
     /// The userinfo answer, read and as it came.
     async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
-        let api = Api {
-            http: &self.http,
-            provider: &self.provider,
-            token: credentials.bearer(&self.id)?,
-        };
+        let api = Api::new(&self.http, self, credentials.bearer(&self.id)?);
         let payload: Value = api.get(&self.userinfo_url).await?;
         let user = UserInfo::deserialize(&payload)
             .map_err(|e| Error::invalid_response(&self.provider, &self.userinfo_url, &e))?;
         Ok((user, payload))
+    }
+}
+
+impl Classify for GenericOAuth2 {
+    fn provider(&self) -> &str {
+        &self.provider
     }
 }

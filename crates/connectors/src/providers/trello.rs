@@ -2,22 +2,18 @@
 //! the member's open boards and their cards, the cards whole or changed
 //! since a time (found in the boards' activity).
 
-use std::{collections::BTreeSet, time::Duration};
-
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
-use reqwest::{Method, StatusCode, header::HeaderMap};
+use reqwest::Method;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use serde_json::Value;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError, OAuth1Settings},
-    http::{self, Http},
+    http::{self, Classify, Failure, Http},
     oauth1,
-    wp::{self, plain_text},
+    providers::{self, Provider, fields},
 };
 
 /// Display name in messages.
@@ -26,11 +22,6 @@ const PROVIDER: &str = "Trello";
 /// Cards per request when the catalog entry sets no `page_size`: the most
 /// `/boards/{id}/cards` returns.
 const MAX_CARDS: u32 = 1000;
-
-/// How long to wait after a 429 that says nothing usable about its
-/// window: Trello's limits are counted per 10 s and 429s carry no
-/// `Retry-After`.
-const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
 
 /// How much earlier than the last complete pass an incremental pass reads
 /// the boards' activity: clock skew between the fleet and Trello, and
@@ -51,6 +42,14 @@ const FETCH_SINGLY: usize = 20;
 /// Skipped objects a gap names before it counts the rest.
 const MAX_NAMED: usize = 5;
 
+/// The cards' stream, the one read incrementally.
+const CARDS: &str = "cards";
+
+mod changes;
+mod errors;
+
+use changes::{Action, Changes};
+
 static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
         name: "boards",
@@ -58,7 +57,7 @@ static STREAMS: [StreamSpec; 2] = [
         reconcile: true,
     },
     StreamSpec {
-        name: "cards",
+        name: CARDS,
         description: "The cards of the member's open boards, board by board, newest first",
         reconcile: true,
     },
@@ -138,7 +137,7 @@ impl Trello {
 /// (`fields=id`), and that count is the page's `total`, which the caller
 /// compares with what it stored to find deletions.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The boards the pass reads: every open board, or in an incremental
     /// pass those with activity since `since`.
     boards: Vec<String>,
@@ -286,179 +285,58 @@ impl Keys {
     }
 }
 
-/// An entry of a board's activity (`/boards/{id}/actions`).
-#[derive(Deserialize)]
-struct Action {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    data: ActionData,
-}
+impl Provider for Trello {
+    type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
 
-#[derive(Default, Deserialize)]
-struct ActionData {
-    #[serde(default)]
-    card: Option<Reference>,
-    /// The fields the action changed, with their old values.
-    #[serde(default)]
-    old: Option<serde_json::Map<String, Value>>,
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    id: String,
-}
-
-/// What a board's actions since a time say about its cards.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct Changes {
-    /// The cards to ask for, in id order.
-    cards: BTreeSet<String>,
-    /// The actions cannot say which cards changed: read the board whole.
-    whole: bool,
-    /// Cards may have left the stream (the actions cannot say which).
-    removals: bool,
-    /// Cards the actions say were deleted.
-    deleted: BTreeSet<String>,
-}
-
-impl Changes {
-    fn of(actions: &[Action]) -> Self {
-        let mut changes = Self::default();
-        for action in actions {
-            let old = |field: &str| {
-                action
-                    .data
-                    .old
-                    .as_ref()
-                    .is_some_and(|old| old.contains_key(field))
-            };
-            let card = action.data.card.as_ref().map(|card| card.id.clone());
-            match (action.kind.as_str(), card) {
-                ("deleteCard", Some(card)) => {
-                    changes.deleted.insert(card);
-                }
-                ("updateList", _) if old("closed") || old("idBoard") => {
-                    changes.whole = true;
-                    changes.removals = true;
-                }
-                ("updateBoard", _) if old("closed") => {
-                    changes.whole = true;
-                    changes.removals = true;
-                }
-                ("moveListFromBoard" | "moveListToBoard", _) => {
-                    changes.whole = true;
-                    changes.removals = true;
-                }
-                ("addMemberToBoard" | "copyBoard" | "createBoard", _) => changes.whole = true,
-                (kind, Some(card)) => {
-                    changes.removals |= kind == "moveCardFromBoard" || old("closed");
-                    changes.cards.insert(card);
-                }
-                _ => {}
-            }
-        }
-        let deleted = &changes.deleted;
-        changes.cards.retain(|card| !deleted.contains(card));
-        changes
-    }
-}
-
-/// Trello's 429 body; other errors are plain text.
-#[derive(Deserialize)]
-struct LimitBody {
-    error: String,
-}
-
-impl Connector for Trello {
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let member: Member = self
+            .get(credentials, self.endpoint(&["members", "me"], &[]))
+            .await?;
+        let name = match (member.full_name.trim(), member.username.as_str()) {
+            ("", "") => member.id.clone(),
+            ("", username) => format!("@{username}"),
+            (full_name, "") => full_name.to_owned(),
+            (full_name, username) => format!("{full_name} (@{username})"),
+        };
+        Ok(Account::new(&member.id, &name))
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let member: Member = self
-                .get(credentials, self.endpoint(&["members", "me"], &[]))
-                .await?;
-            let name = match (member.full_name.trim(), member.username.as_str()) {
-                ("", "") => member.id.clone(),
-                ("", username) => format!("@{username}"),
-                (full_name, "") => full_name.to_owned(),
-                (full_name, username) => format!("{full_name} (@{username})"),
-            };
-            Ok(Account::new(&member.id, &name))
-        }
-        .boxed()
-    }
-
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::default()
     }
 
     /// Cards changed since `since`, from the boards' activity; `boards`
     /// (one request) is read whole every time.
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        (stream == "cards").then(|| {
-            let cursor = Cursor {
-                since: Some(since - INCREMENTAL_OVERLAP),
-                ..Cursor::default()
-            };
-            serde_json::to_value(cursor).expect("a cursor serialises")
+    fn incremental(&self, stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        (stream.name == CARDS).then(|| Cursor {
+            since: Some(since - INCREMENTAL_OVERLAP),
+            ..Cursor::default()
+        })
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        stream: &StreamSpec,
+        cursor: Cursor,
+    ) -> Result<Page, Error> {
+        if stream.name == CARDS {
+            return self.cards(credentials, cursor).await;
+        }
+        let boards = self.boards(credentials, "open").await?;
+        Ok(Page {
+            records: boards.into_iter().map(record).collect(),
+            ..Page::finished()
         })
     }
 }
 
 impl Trello {
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        match stream {
-            "boards" => {
-                let boards = self.boards(credentials, "open").await?;
-                Ok(Page {
-                    records: boards.into_iter().map(record).collect(),
-                    next: None,
-                    total: None,
-                    gap: None,
-                    bytes: 0,
-                    removed: Vec::new(),
-                })
-            }
-            "cards" => {
-                let cursor = match cursor {
-                    Some(cursor) => {
-                        Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                            connector: self.id.clone(),
-                            source,
-                        })?
-                    }
-                    None => Cursor::default(),
-                };
-                self.cards(credentials, cursor).await
-            }
-            _ => Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            }),
-        }
-    }
-
     /// The member's boards, `filter`ed (`open`, `all`), as Trello sent
     /// them.
     async fn boards(&self, credentials: &Credentials, filter: &str) -> Result<Vec<Item>, Error> {
@@ -499,20 +377,17 @@ impl Trello {
         if !done {
             return Ok(Page {
                 records,
-                next: Some(serde_json::to_value(&cursor).expect("a cursor serialises")),
-                total: None,
-                gap: None,
-                bytes: 0,
+                next: Some(providers::encode(&cursor)),
                 removed,
+                ..Page::finished()
             });
         }
         Ok(Page {
             records,
-            next: None,
             total: cursor.counted,
             gap: cursor.gap(),
-            bytes: 0,
             removed,
+            ..Page::finished()
         })
     }
 
@@ -722,7 +597,7 @@ impl Trello {
         match self.get(credentials, url).await {
             Ok(found) => Ok(Fetched::Found(found)),
             Err(Error::Rejected { status: 404, .. }) => Ok(Fetched::Gone(Skipped::Deleted)),
-            Err(Error::TokenRejected { message, .. }) if !refuses_token(&message) => {
+            Err(Error::TokenRejected { message, .. }) if !errors::refuses_token(&message) => {
                 // The token, or this object? Ask whose token it is: a 401
                 // there too is the token's, and ends the sync.
                 let _: Member = self
@@ -754,45 +629,38 @@ impl Trello {
         credentials: &Credentials,
         url: Url,
     ) -> Result<T, Error> {
-        self.http.retry(|| self.attempt(credentials, &url)).await
+        let request = || {
+            let authorization = self.client.sign(&Method::GET, &url, credentials)?;
+            let request = self.http.get(url.clone());
+            Ok(request.header(reqwest::header::AUTHORIZATION, authorization))
+        };
+        Ok(self.http.fetch(self, &url, request).await?.body)
+    }
+}
+
+/// Trello's answers: 401 bodies are plain text (`invalid token`, `invalid
+/// key`, `unauthorized permission requested`) and mean the user has to
+/// reconnect; 429 bodies are JSON and carry no `Retry-After`.
+impl Classify for Trello {
+    fn provider(&self) -> &str {
+        PROVIDER
     }
 
-    async fn attempt<T: DeserializeOwned>(
-        &self,
-        credentials: &Credentials,
-        url: &Url,
-    ) -> Result<T, Error> {
-        let authorization = self.client.sign(&Method::GET, url, credentials)?;
-        let response = self
-            .http
-            .get(url.clone())
-            .header(reqwest::header::AUTHORIZATION, authorization)
-            .send(PROVIDER)
-            .await?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = self.http.body(response, PROVIDER, url).await?;
-        if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|source| Error::invalid_response(PROVIDER, url, &source));
-        }
-        Err(error(&self.api, url, status, &headers, &body))
+    fn site(&self, _url: &Url) -> String {
+        http::display_url(&self.api)
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        errors::rate_limited(&self.api, failure)
+    }
+
+    fn reject(&self, failure: &Failure<'_>) -> Error {
+        errors::rejected(failure)
     }
 }
 
 /// A board or card: its keys, and the whole item as the payload.
-struct Item {
-    keys: Keys,
-    payload: Value,
-}
-
-impl<'de> Deserialize<'de> for Item {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let payload = Value::deserialize(deserializer)?;
-        let keys = Keys::deserialize(&payload).map_err(serde::de::Error::custom)?;
-        Ok(Self { keys, payload })
-    }
-}
+type Item = fields::Item<Keys>;
 
 /// A board or card as a record, keyed by its id and dated by
 /// `dateLastActivity` (ISO 8601 with milliseconds and `Z`).
@@ -804,263 +672,11 @@ fn record(Item { keys, payload }: Item) -> Record {
     }
 }
 
-/// Whether a 401's text says the token or key itself is refused, rather
-/// than access to one object.
-fn refuses_token(message: &str) -> bool {
-    let message = message.to_ascii_lowercase();
-    [
-        "invalid token",
-        "expired token",
-        "invalid key",
-        "token not found",
-    ]
-    .iter()
-    .any(|refusal| message.contains(refusal))
-}
-
-/// The error for a failed Trello response. 401 bodies are plain text
-/// (`invalid token`, `invalid key`, `unauthorized permission requested`)
-/// and mean the user has to reconnect; 429 bodies are JSON and carry no
-/// `Retry-After`.
-fn error(api: &Url, url: &Url, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
-    if status.is_redirection() {
-        return http::redirect_error(PROVIDER, url, status, headers);
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        return Error::RateLimited {
-            provider: PROVIDER.to_owned(),
-            site: http::display_url(api),
-            retry_after: Some(rate_limit_wait(headers, body)),
-        };
-    }
-    if http::is_transient(status) {
-        return http::transient_error(PROVIDER, http::display_url(api), status, headers);
-    }
-    let text = String::from_utf8_lossy(body);
-    let message = plain_text(&text);
-    if status == StatusCode::UNAUTHORIZED {
-        return Error::TokenRejected {
-            provider: PROVIDER.to_owned(),
-            message: if message.is_empty() {
-                "unauthorized".to_owned()
-            } else {
-                message
-            },
-        };
-    }
-    let code = serde_json::from_slice::<LimitBody>(body).map_or_else(
-        |_| "unknown".to_owned(),
-        |body| crate::text::code(&body.error),
-    );
-    Error::Rejected {
-        provider: PROVIDER.to_owned(),
-        url: http::display_url(url),
-        status: status.as_u16(),
-        code,
-        message,
-    }
-}
-
-/// How long to wait after a 429: the window of the exhausted limit (the
-/// token's for `API_TOKEN_LIMIT_EXCEEDED`, the key's for
-/// `API_KEY_LIMIT_EXCEEDED`) when its `x-rate-limit-api-*-remaining` is 0
-/// and its `-interval-ms` is given, else [`DEFAULT_RATE_LIMIT_WAIT`].
-fn rate_limit_wait(headers: &HeaderMap, body: &[u8]) -> Duration {
-    let exhausted = serde_json::from_slice::<LimitBody>(body)
-        .ok()
-        .map(|body| body.error);
-    let buckets: &[&str] = match exhausted.as_deref() {
-        Some("API_KEY_LIMIT_EXCEEDED") => &["key", "token"],
-        _ => &["token", "key"],
-    };
-    buckets
-        .iter()
-        .find_map(|bucket| {
-            let remaining =
-                wp::header_u64(headers, &format!("x-rate-limit-api-{bucket}-remaining"));
-            let interval =
-                wp::header_u64(headers, &format!("x-rate-limit-api-{bucket}-interval-ms"));
-            match (remaining, interval) {
-                (Some(0), Some(interval)) if interval > 0 => Some(Duration::from_millis(interval)),
-                _ => None,
-            }
-        })
-        .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
-}
-
 #[cfg(test)]
 mod tests {
-    use reqwest::header::HeaderValue;
     use serde_json::json;
 
     use super::*;
-
-    fn api() -> Url {
-        Url::parse("https://api.trello.com/1").unwrap()
-    }
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(name, value)| {
-                (
-                    reqwest::header::HeaderName::from_static(name),
-                    HeaderValue::from_static(value),
-                )
-            })
-            .collect()
-    }
-
-    const TOKEN_LIMIT: &[u8] =
-        br#"{"error":"API_TOKEN_LIMIT_EXCEEDED","message":"Rate limit exceeded"}"#;
-    const KEY_LIMIT: &[u8] =
-        br#"{"error":"API_KEY_LIMIT_EXCEEDED","message":"Rate limit exceeded"}"#;
-
-    #[test]
-    fn a_429_without_rate_limit_headers_waits_ten_seconds() {
-        let error = error(
-            &api(),
-            &api(),
-            StatusCode::TOO_MANY_REQUESTS,
-            &HeaderMap::new(),
-            TOKEN_LIMIT,
-        );
-
-        assert_eq!(
-            error.class(),
-            crate::ErrorClass::Retryable {
-                retry_after: Some(Duration::from_secs(10))
-            }
-        );
-    }
-
-    #[test]
-    fn an_exhausted_bucket_waits_its_interval() {
-        let headers = headers(&[
-            ("x-rate-limit-api-token-interval-ms", "10000"),
-            ("x-rate-limit-api-token-remaining", "3"),
-            ("x-rate-limit-api-key-interval-ms", "1500"),
-            ("x-rate-limit-api-key-remaining", "0"),
-        ]);
-
-        assert_eq!(
-            rate_limit_wait(&headers, KEY_LIMIT),
-            Duration::from_millis(1500)
-        );
-        assert_eq!(
-            rate_limit_wait(&headers, TOKEN_LIMIT),
-            Duration::from_millis(1500)
-        );
-        let unexhausted = super::tests::headers(&[
-            ("x-rate-limit-api-token-interval-ms", "2000"),
-            ("x-rate-limit-api-token-remaining", "5"),
-        ]);
-        assert_eq!(
-            rate_limit_wait(&unexhausted, TOKEN_LIMIT),
-            DEFAULT_RATE_LIMIT_WAIT
-        );
-    }
-
-    #[test]
-    fn plain_text_401s_ask_for_a_reconnect() {
-        for body in [
-            "invalid token",
-            "invalid key",
-            "unauthorized permission requested",
-        ] {
-            let error = error(
-                &api(),
-                &api(),
-                StatusCode::UNAUTHORIZED,
-                &HeaderMap::new(),
-                body.as_bytes(),
-            );
-
-            assert_eq!(error.class(), crate::ErrorClass::ReauthRequired);
-            assert!(!error.wants_token_refresh());
-            assert!(error.to_string().contains(body), "{error}");
-        }
-    }
-
-    #[test]
-    fn other_refusals_keep_the_plain_text_message() {
-        let url = Url::parse("https://api.trello.com/1/boards/x/cards?limit=5").unwrap();
-
-        let error = error(
-            &api(),
-            &url,
-            StatusCode::BAD_REQUEST,
-            &HeaderMap::new(),
-            b"invalid id",
-        );
-
-        assert_eq!(
-            error.to_string(),
-            "Trello refused the request to https://api.trello.com/1/boards/x/cards with HTTP 400 \
-             (unknown: invalid id)"
-        );
-    }
-
-    fn actions(actions: Value) -> Vec<Action> {
-        serde_json::from_value(actions).unwrap()
-    }
-
-    #[test]
-    fn actions_name_the_cards_to_ask_for_and_whether_any_left() {
-        let changes = Changes::of(&actions(json!([
-            {"id": "a6", "type": "commentCard", "data": {"card": {"id": "c1"}, "text": "hi"}},
-            {"id": "a5", "type": "updateCard", "data": {"card": {"id": "c2"}, "old": {"name": "x"}}},
-            {"id": "a4", "type": "deleteCard", "data": {"card": {"id": "c3"}}},
-            {"id": "a3", "type": "createCard", "data": {"card": {"id": "c3"}}},
-            {"id": "a2", "type": "updateBoard", "data": {"old": {"name": "Old name"}}},
-        ])));
-
-        assert_eq!(
-            changes,
-            Changes {
-                cards: ["c1", "c2"].map(str::to_owned).into(),
-                whole: false,
-                // The deleted card is known by its id: nothing to count.
-                removals: false,
-                deleted: ["c3"].map(str::to_owned).into(),
-            }
-        );
-        let edits = Changes::of(&actions(json!([
-            {"id": "a1", "type": "updateCard", "data": {"card": {"id": "c1"}, "old": {"idList": "l"}}},
-        ])));
-        assert!(!edits.removals && !edits.whole);
-    }
-
-    #[test]
-    fn cards_archived_or_moved_away_may_have_left_and_are_asked_for() {
-        for (kind, old) in [
-            ("updateCard", json!({"closed": false})),
-            ("moveCardFromBoard", Value::Null),
-        ] {
-            let changes = Changes::of(&actions(json!([
-                {"id": "a1", "type": kind, "data": {"card": {"id": "c1"}, "old": old}},
-            ])));
-
-            assert!(changes.removals && !changes.whole, "{kind}");
-            assert_eq!(changes.cards.len(), 1, "{kind}");
-        }
-    }
-
-    #[test]
-    fn lists_archived_or_moved_and_boards_reopened_or_joined_need_a_whole_read() {
-        for action in [
-            json!({"id": "a1", "type": "updateList", "data": {"old": {"closed": false}}}),
-            json!({"id": "a1", "type": "updateList", "data": {"old": {"idBoard": "b0"}}}),
-            json!({"id": "a1", "type": "moveListToBoard", "data": {}}),
-            json!({"id": "a1", "type": "updateBoard", "data": {"old": {"closed": true}}}),
-            json!({"id": "a1", "type": "addMemberToBoard", "data": {}}),
-        ] {
-            let changes = Changes::of(&actions(json!([action.clone()])));
-
-            assert!(changes.whole, "{action}");
-        }
-    }
-
     #[test]
     fn a_gap_names_the_first_skipped_objects_and_counts_the_rest() {
         let cursor = Cursor {
@@ -1074,17 +690,6 @@ mod tests {
         assert!(!gap.contains("board 6"), "{gap}");
         assert_eq!(Cursor::default().gap(), None);
     }
-
-    #[test]
-    fn only_a_401_about_the_token_or_key_refuses_the_token() {
-        for message in ["invalid token", "expired token", "invalid key"] {
-            assert!(refuses_token(message), "{message}");
-        }
-        for message in ["unauthorized permission requested", "unauthorized", ""] {
-            assert!(!refuses_token(message), "{message}");
-        }
-    }
-
     #[test]
     fn items_become_records_dated_by_last_activity() {
         let item: Item = serde_json::from_value(json!({

@@ -2,14 +2,17 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
+    Account, Credentials, Error, Page, Record, StreamSpec,
     http::Http,
-    wp::{self, Api, Item, Site},
+    providers::{
+        self, Provider,
+        fields::{self, Item},
+        wp::{self, Api, Site},
+    },
 };
 
 /// Records per request. FluentCRM's default is 15; 100 keeps a page
@@ -47,9 +50,12 @@ impl FluentCrm {
     }
 }
 
+/// The contacts' stream, read by key where the site can.
+const SUBSCRIBERS: &str = "subscribers";
+
 static STREAMS: [StreamSpec; 2] = [
     StreamSpec {
-        name: "subscribers",
+        name: SUBSCRIBERS,
         description: "Contacts, in id order",
         reconcile: true,
     },
@@ -79,7 +85,7 @@ static STREAMS: [StreamSpec; 2] = [
 /// gap. New ones get higher ids and land after the position, so they
 /// cannot cause one.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The next page number when reading by page; 0 when reading by key.
     #[serde(default, skip_serializing_if = "is_zero")]
     page: u64,
@@ -110,7 +116,7 @@ fn is_zero(page: &u64) -> bool {
 /// The fields a record is keyed and dated by; the rest stays in the payload.
 #[derive(Deserialize)]
 struct Keys {
-    #[serde(deserialize_with = "wp::external_id")]
+    #[serde(deserialize_with = "fields::external_id")]
     id: String,
     #[serde(default)]
     updated_at: Option<String>,
@@ -202,84 +208,67 @@ impl Paginator {
         };
         Page {
             records: self.data.into_iter().map(record).collect(),
-            next: more.then(|| serde_json::to_value(next).expect("a cursor serialises")),
+            next: more.then(|| providers::encode(&next)),
             total: self.total,
             gap,
             bytes,
-            removed: Vec::new(),
+            ..Page::finished()
         }
     }
 }
 
-impl Connector for FluentCrm {
+impl Provider for FluentCrm {
+    type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
+        let account = site.account(&self.http).await?;
+        // Proves the plugin is active and the user may read the CRM.
+        let query = [("per_page", "1".to_owned())];
+        site.get::<Value>(&self.http, Api::FluentCrm, "lists", &query)
+            .await?;
+        Ok(account)
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-            let account = site.account(&self.http).await?;
-            // Proves the plugin is active and the user may read the CRM.
-            let query = [("per_page", "1".to_owned())];
-            site.get::<Value>(&self.http, Api::FluentCrm, "lists", &query)
-                .await?;
-            Ok(account)
-        }
-        .boxed()
-    }
-
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::default()
     }
 
     /// Contacts changed since `since`, by FluentCRM's `updated_at`; lists
     /// (a handful) are read whole every time.
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        (stream == "subscribers").then(|| {
-            let cursor = Cursor {
-                changed_since: Some(since - INCREMENTAL_OVERLAP),
-                ..Cursor::default()
-            };
-            serde_json::to_value(cursor).expect("a cursor serialises")
+    fn incremental(&self, stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        (stream.name == SUBSCRIBERS).then(|| Cursor {
+            changed_since: Some(since - INCREMENTAL_OVERLAP),
+            ..Cursor::default()
         })
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        stream: &StreamSpec,
+        cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
+        match stream.name {
+            SUBSCRIBERS if cursor.page == 0 => self.subscribers_by_key(&site, cursor).await,
+            // The sort direction is `sort_type` on /subscribers but
+            // `sort_order` on /lists.
+            SUBSCRIBERS => {
+                self.numbered(&site, SUBSCRIBERS, "sort_type", &cursor)
+                    .await
+            }
+            lists => self.numbered(&site, lists, "sort_order", &cursor).await,
+        }
     }
 }
 
 impl FluentCrm {
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-        let cursor = self.cursor(cursor)?;
-        match stream {
-            "subscribers" if cursor.page == 0 => self.subscribers_by_key(&site, cursor).await,
-            // The sort direction is `sort_type` on /subscribers but
-            // `sort_order` on /lists.
-            "subscribers" => self.numbered(&site, stream, "sort_type", &cursor).await,
-            "lists" => self.numbered(&site, stream, "sort_order", &cursor).await,
-            _ => Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            }),
-        }
-    }
-
     /// The page of `stream` numbered `cursor.page` (from 1), in id order.
     async fn numbered(
         &self,
@@ -356,11 +345,9 @@ impl FluentCrm {
             };
             return Ok(Page {
                 records,
-                next: Some(serde_json::to_value(next).expect("a cursor serialises")),
-                total: None,
-                gap: None,
+                next: Some(providers::encode(&next)),
                 bytes,
-                removed: Vec::new(),
+                ..Page::finished()
             });
         }
         // The last page: what the whole stream holds, for the caller to
@@ -374,11 +361,9 @@ impl FluentCrm {
         };
         Ok(Page {
             records,
-            next: None,
             total,
-            gap: None,
             bytes,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 
@@ -419,16 +404,6 @@ impl FluentCrm {
         *bytes += reply.bytes;
         let total = reply.body.pagination.and_then(|p| p.total);
         Ok(reply.body.listing.paginator(1, total))
-    }
-
-    fn cursor(&self, cursor: Option<&Value>) -> Result<Cursor, Error> {
-        let Some(cursor) = cursor else {
-            return Ok(Cursor::default());
-        };
-        Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-            connector: self.id.clone(),
-            source,
-        })
     }
 }
 

@@ -5,18 +5,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
-use reqwest::{StatusCode, header::HeaderMap};
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize, de::Error as _};
 use serde_json::{Map, Value, json};
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::{Api, Failure},
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{CatalogEntry, CatalogError},
-    http::Http,
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    providers::{self, Provider, bearer::Api, window},
+    text::plain_text,
 };
 
 /// Display name in messages.
@@ -38,10 +37,6 @@ const WINDOW_DAYS: u64 = 30;
 /// processes a day's data for up to about two days after it and revises
 /// the day's figures meanwhile, so three days stay open.
 const REVISION_DAYS: u64 = 3;
-
-/// The furthest back an incremental pass reaches, in days before today:
-/// after a pause longer than this, older days stay as they were read.
-const MAX_LOOKBACK_DAYS: u64 = 365;
 
 /// How long to wait after an hourly quota (or an unnamed one) is
 /// exhausted: Google refreshes hourly quotas "within an hour" and sends no
@@ -107,6 +102,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// daily quota waits for the next midnight, Pacific time; an hourly (or
 /// unnamed) one waits an hour; only the concurrent-requests quota, which
 /// frees up within seconds, is retried after the usual short backoff.
+///
+/// [`Connector::incremental_start`]: crate::Connector::incremental_start
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 #[derive(Debug)]
 pub(crate) struct GoogleAnalytics {
     id: ConnectorId,
@@ -141,7 +139,7 @@ impl GoogleAnalytics {
 
 /// Where a `daily_metrics` sync stands.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// The property number, without `properties/`; `None` until the first
     /// page of the pass looks it up.
     #[serde(default)]
@@ -181,11 +179,10 @@ fn full_start(now: DateTime<Utc>) -> NaiveDate {
 /// date of `since` (at least one day before its UTC date), at most
 /// [`MAX_LOOKBACK_DAYS`] back, and never after UTC's yesterday (a clock
 /// ahead of the fleet's must not make the range empty).
+///
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 fn incremental_start(since: DateTime<Utc>, now: DateTime<Utc>) -> NaiveDate {
-    let today = now.date_naive();
-    (since.date_naive() - Days::new(REVISION_DAYS + 1))
-        .max(today - Days::new(MAX_LOOKBACK_DAYS))
-        .min(today - Days::new(1))
+    window::reopened_since(since, now, REVISION_DAYS + 1)
 }
 
 /// A page of `accountSummaries.list`. Proto3 JSON omits empty lists, and
@@ -248,52 +245,51 @@ struct Cell {
     value: String,
 }
 
-impl Connector for GoogleAnalytics {
+impl Provider for GoogleAnalytics {
+    type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let (account, property) = self.first_property(&self.api(credentials)?).await?;
+        Ok(Account::new(
+            &property.property,
+            &format!("{} ({account})", property.display_name),
+        ))
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let (account, property) = self.first_property(&self.api(credentials)?).await?;
-            Ok(Account::new(
-                &property.property,
-                &format!("{} ({account})", property.display_name),
-            ))
-        }
-        .boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::from(full_start(Utc::now()))
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
+    fn incremental(&self, _stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        Some(Cursor::from(incremental_start(since, Utc::now())))
     }
 
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        let cursor = Cursor::from(incremental_start(since, Utc::now()));
-        (stream == STREAMS[0].name)
-            .then(|| serde_json::to_value(cursor).expect("a cursor serialises"))
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        _stream: &StreamSpec,
+        mut cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let api = self.api(credentials)?;
+        let property = match cursor.property.take() {
+            Some(property) => property,
+            None => {
+                let (_, property) = self.first_property(&api).await?;
+                property_number(&property.property).to_owned()
+            }
+        };
+        self.report(&api, property, cursor).await
     }
 }
 
 impl GoogleAnalytics {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
-        Ok(Api {
-            http: &self.http,
-            provider: PROVIDER,
-            token: credentials.bearer(&self.id)?,
-        })
+        Ok(Api::new(&self.http, self, credentials.bearer(&self.id)?))
     }
 
     /// The first property of the account summaries, with the display name
@@ -301,11 +297,11 @@ impl GoogleAnalytics {
     async fn first_property(&self, api: &Api<'_>) -> Result<(String, PropertySummary), Error> {
         let mut page_token = None;
         loop {
-            let mut url = endpoint(&self.admin_base, "v1beta/accountSummaries");
+            let mut url = http::endpoint(&self.admin_base, "v1beta/accountSummaries");
             url.query_pairs_mut()
                 .append_pair("pageSize", SUMMARIES_PAGE_SIZE)
                 .extend_pairs(page_token.iter().map(|token| ("pageToken", token)));
-            let page: Summaries = api.get_with(&url, &HeaderMap::new(), &quota_error).await?;
+            let page: Summaries = api.get(&url).await?;
             let first = page.account_summaries.into_iter().find_map(|account| {
                 let property = account.property_summaries.into_iter().next()?;
                 Some((account.display_name, property))
@@ -320,39 +316,9 @@ impl GoogleAnalytics {
         }
     }
 
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        if stream != STREAMS[0].name {
-            return Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            });
-        }
-        let api = self.api(credentials)?;
-        let mut cursor = match cursor {
-            Some(cursor) => Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                connector: self.id.clone(),
-                source,
-            })?,
-            None => Cursor::from(full_start(Utc::now())),
-        };
-        let property = match cursor.property.take() {
-            Some(property) => property,
-            None => {
-                let (_, property) = self.first_property(&api).await?;
-                property_number(&property.property).to_owned()
-            }
-        };
-        self.report(&api, property, cursor).await
-    }
-
     /// One `runReport` page of `property` at `cursor`.
     async fn report(&self, api: &Api<'_>, property: String, cursor: Cursor) -> Result<Page, Error> {
-        let url = endpoint(
+        let url = http::endpoint(
             &self.data_base,
             &format!("v1beta/properties/{property}:runReport"),
         );
@@ -370,7 +336,7 @@ impl GoogleAnalytics {
             "limit": self.page_size.to_string(),
             "offset": cursor.offset.to_string(),
         });
-        let report: Report = api.post_with(&url, &body, &quota_error).await?;
+        let report: Report = api.post(&url, &body).await?;
         let invalid = |source: serde_json::Error| Error::invalid_response(PROVIDER, &url, &source);
         let read = report.rows.len() as u64;
         let records = report
@@ -386,16 +352,24 @@ impl GoogleAnalytics {
                 offset,
                 ..cursor
             };
-            serde_json::to_value(next).expect("a cursor serialises")
+            providers::encode(&next)
         });
         Ok(Page {
             records,
             next,
             total: Some(report.row_count),
-            gap: None,
-            bytes: 0,
-            removed: Vec::new(),
+            ..Page::finished()
         })
+    }
+}
+
+impl Classify for GoogleAnalytics {
+    fn provider(&self) -> &str {
+        PROVIDER
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        quota_error(failure)
     }
 }
 
@@ -493,16 +467,6 @@ fn property_number(resource: &str) -> &str {
     resource.strip_prefix("properties/").unwrap_or(resource)
 }
 
-/// `path` below `base`, whether or not `base` ends with `/`.
-fn endpoint(base: &Url, path: &str) -> Url {
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .expect("API base URLs are http(s) URLs")
-        .pop_if_empty()
-        .extend(path.split('/'));
-    url
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -553,21 +517,6 @@ mod tests {
 
         assert!(record("1", &headers, &row("20240101", "many")).is_err());
         assert!(record("1", &headers, &row("2024-01-01", "1")).is_err());
-    }
-
-    #[test]
-    fn endpoints_join_below_a_base_with_or_without_a_slash() {
-        let plain = Url::parse("http://sim.test/google/analyticsdata").unwrap();
-        let slashed = Url::parse("https://analyticsdata.googleapis.com/").unwrap();
-
-        assert_eq!(
-            endpoint(&plain, "v1beta/properties/1:runReport").as_str(),
-            "http://sim.test/google/analyticsdata/v1beta/properties/1:runReport"
-        );
-        assert_eq!(
-            endpoint(&slashed, "v1beta/accountSummaries").as_str(),
-            "https://analyticsdata.googleapis.com/v1beta/accountSummaries"
-        );
     }
 
     fn at(text: &str) -> DateTime<Utc> {

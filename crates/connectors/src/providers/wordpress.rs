@@ -2,14 +2,16 @@
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    http::Http,
-    wp::{self, Api, Item, Reply, Site},
+    Account, Credentials, Error, Page, Record, StreamSpec,
+    http::{Http, Reply},
+    providers::{
+        self, Provider,
+        fields::{self, Item},
+        wp::{self, Api, Site},
+    },
 };
 
 /// Records per request: the most `per_page` accepts (101 is a 400).
@@ -68,7 +70,7 @@ impl WordPress {
 /// one, and leaves it only by being removed, which the overlap covers.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Cursor {
+pub(crate) struct Cursor {
     /// Records of the listing up to the end of the last response.
     offset: u64,
     /// The highest id read in this pass.
@@ -86,7 +88,7 @@ struct Cursor {
 /// The fields a record is keyed and dated by; the rest stays in the payload.
 #[derive(Deserialize)]
 struct Keys {
-    #[serde(deserialize_with = "wp::external_id")]
+    #[serde(deserialize_with = "fields::external_id")]
     id: String,
     #[serde(default)]
     modified_gmt: Option<String>,
@@ -105,43 +107,38 @@ static STREAMS: [StreamSpec; 2] = [
     },
 ];
 
-impl Connector for WordPress {
+impl Provider for WordPress {
+    type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
+        site.account(&self.http).await
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-            site.account(&self.http).await
-        }
-        .boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        Cursor::default()
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
-    }
-
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
-        STREAMS.iter().any(|spec| spec.name == stream).then(|| {
-            let cursor = Cursor {
-                modified_after: Some(since - INCREMENTAL_OVERLAP),
-                ..Cursor::default()
-            };
-            serde_json::to_value(cursor).expect("a cursor serialises")
+    fn incremental(&self, _stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
+        Some(Cursor {
+            modified_after: Some(since - INCREMENTAL_OVERLAP),
+            ..Cursor::default()
         })
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        stream: &StreamSpec,
+        cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
+        self.pass(&site, stream.name, cursor).await
     }
 }
 
@@ -149,20 +146,8 @@ impl Connector for WordPress {
 type Listing = Reply<Vec<Item<Keys>>>;
 
 impl WordPress {
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-        if !STREAMS.iter().any(|spec| spec.name == stream) {
-            return Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            });
-        }
-        let cursor = self.cursor(cursor)?;
+    /// The page of `stream` at `cursor`.
+    async fn pass(&self, site: &Site<'_>, stream: &str, cursor: Cursor) -> Result<Page, Error> {
         if let Some(path) = &cursor.rest_route {
             site.use_query_root(path);
         }
@@ -170,7 +155,7 @@ impl WordPress {
         let mut start = cursor.offset.saturating_sub(OVERLAP);
         let mut steps_back = 0;
         let (listing, gap) = loop {
-            let listing = self.list(&site, stream, &cursor, start).await?;
+            let listing = self.list(site, stream, &cursor, start).await?;
             bytes += listing.bytes;
             let reaches_back = match (cursor.last_id, listing.body.first()) {
                 // The first page, or the last id read is among (or before)
@@ -192,7 +177,7 @@ impl WordPress {
                 break (listing, Some(gap));
             }
             steps_back += 1;
-            start = match wp::header_u64(&listing.headers, "x-wp-total") {
+            start = match fields::header_u64(&listing.headers, "x-wp-total") {
                 // Past the end of a listing that shrank: read its end.
                 Some(total) if listing.body.is_empty() => {
                     total.saturating_sub(OVERLAP).min(start.saturating_sub(1))
@@ -201,7 +186,7 @@ impl WordPress {
             };
         };
         let received = listing.body.len() as u64;
-        let total = wp::header_u64(&listing.headers, "x-wp-total");
+        let total = fields::header_u64(&listing.headers, "x-wp-total");
         let last_id = cursor.last_id;
         let mut highest = last_id;
         let records: Vec<Record> = listing
@@ -241,19 +226,19 @@ impl WordPress {
                     modified_after: None,
                     ..Cursor::default()
                 };
-                let listing = self.list_ids(&site, stream, &whole).await?;
+                let listing = self.list_ids(site, stream, &whole).await?;
                 bytes += listing.bytes;
-                wp::header_u64(&listing.headers, "x-wp-total")
+                fields::header_u64(&listing.headers, "x-wp-total")
             }
             _ => total,
         };
         Ok(Page {
             records,
-            next: more.then(|| serde_json::to_value(next).expect("a cursor serialises")),
+            next: more.then(|| providers::encode(&next)),
             total,
             gap,
             bytes,
-            removed: Vec::new(),
+            ..Page::finished()
         })
     }
 
@@ -282,16 +267,6 @@ impl WordPress {
         query.push(("per_page", "1".to_owned()));
         query.push(("_fields", "id".to_owned()));
         site.get(&self.http, Api::WordPress, stream, &query).await
-    }
-
-    fn cursor(&self, cursor: Option<&Value>) -> Result<Cursor, Error> {
-        let Some(cursor) = cursor else {
-            return Ok(Cursor::default());
-        };
-        Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-            connector: self.id.clone(),
-            source,
-        })
     }
 }
 

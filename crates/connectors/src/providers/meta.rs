@@ -1,13 +1,11 @@
 //! Meta's Marketing API, on the Graph API: who a token belongs to, and the
 //! daily insights of the user's ad accounts.
 
-use std::{fmt::Write as _, time::Duration};
+use std::fmt::Write as _;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use fleet_events::ConnectorId;
-use futures::{FutureExt as _, future::BoxFuture};
 use hmac::{Hmac, Mac as _};
-use reqwest::{StatusCode, header::HeaderMap};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize, de::Error as _};
 use serde_json::{Map, Value, json};
@@ -15,11 +13,10 @@ use sha2::Sha256;
 use url::Url;
 
 use crate::{
-    Account, Connector, Credentials, Error, Page, Record, StreamSpec,
-    bearer::{Api, Failure},
+    Account, Credentials, Error, Page, Record, StreamSpec,
     catalog::{Auth, CatalogEntry, CatalogError},
-    http::{self, Http},
-    wp::plain_text,
+    http::{self, Classify, Failure, Http},
+    providers::{self, Provider, bearer::Api, window},
 };
 
 /// Display name in messages.
@@ -34,10 +31,6 @@ const WINDOW_DAYS: u64 = 30;
 /// it, so a day's figures may change for that long.
 const ATTRIBUTION_DAYS: u64 = 28;
 
-/// The furthest back an incremental pass reaches, in days before today:
-/// after a pause longer than this, older days stay as they were read.
-const MAX_LOOKBACK_DAYS: u64 = 365;
-
 /// The insights fields of `ad_insights`.
 const FIELDS: &str = "impressions,clicks,spend,reach";
 
@@ -48,11 +41,9 @@ const COUNTS: [&str; 3] = ["impressions", "clicks", "reach"];
 /// The ad-account fields a sync keeps.
 const ACCOUNT_FIELDS: &str = "id,account_id,name,currency";
 
-/// How long to wait when `X-App-Usage` shows the app at its limit. The
-/// header carries percentages of a rolling one-hour window and no time to
-/// wait; this is a first wait, and the worker backs off further when the
-/// next attempt is throttled again.
-const APP_USAGE_WAIT: Duration = Duration::from_secs(5 * 60);
+mod errors;
+
+pub(crate) use errors::{GraphErrorBody, token_endpoint_error};
 
 static STREAMS: [StreamSpec; 1] = [StreamSpec {
     name: "ad_insights",
@@ -107,6 +98,9 @@ static STREAMS: [StreamSpec; 1] = [StreamSpec {
 /// the app secret), which apps that "require app secret" demand. A missing
 /// permission (codes 10 and 200–299, answered with HTTP 400 or 403) asks
 /// the user to reconnect and approve it, naming it.
+///
+/// [`Connector::incremental_start`]: crate::Connector::incremental_start
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 #[derive(Debug)]
 pub(crate) struct Meta {
     id: ConnectorId,
@@ -148,7 +142,7 @@ impl Meta {
 
 /// Where an `ad_insights` sync stands.
 #[derive(Debug, Serialize, Deserialize)]
-struct Cursor {
+pub(crate) struct Cursor {
     since: NaiveDate,
     until: NaiveDate,
     /// The listing of ad accounts is still to be read from its start.
@@ -233,12 +227,14 @@ fn full_window(now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
 /// began at `since`: from [`ATTRIBUTION_DAYS`] before the account's date
 /// of `since` (at least one day before its UTC date), at most
 /// [`MAX_LOOKBACK_DAYS`] back, to yesterday (UTC).
+///
+/// [`MAX_LOOKBACK_DAYS`]: window::MAX_LOOKBACK_DAYS
 fn incremental_window(since: DateTime<Utc>, now: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
     let until = now.date_naive() - Days::new(1);
-    let start = (since.date_naive() - Days::new(ATTRIBUTION_DAYS + 1))
-        .max(now.date_naive() - Days::new(MAX_LOOKBACK_DAYS))
-        .min(until);
-    (start, until)
+    (
+        window::reopened_since(since, now, ATTRIBUTION_DAYS + 1),
+        until,
+    )
 }
 
 /// The days of `since..=until`.
@@ -309,52 +305,62 @@ struct Me {
     name: Option<String>,
 }
 
-impl Connector for Meta {
+impl Provider for Meta {
+    type Cursor = Cursor;
+    const STREAMS: &'static [StreamSpec] = &STREAMS;
+
     fn id(&self) -> &ConnectorId {
         &self.id
     }
 
-    fn streams(&self) -> &[StreamSpec] {
-        &STREAMS
+    async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
+        let mut url = http::endpoint(&self.graph, "me");
+        url.query_pairs_mut().append_pair("fields", "id,name");
+        let me: Me = self.get(&self.api(credentials)?, &url).await?;
+        Ok(Account::new(&me.id, me.name.as_deref().unwrap_or_default()))
     }
 
-    fn validate<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-    ) -> BoxFuture<'a, Result<Account, Error>> {
-        async move {
-            let mut url = http::endpoint(&self.graph, "me");
-            url.query_pairs_mut().append_pair("fields", "id,name");
-            let me: Me = self.get(&self.api(credentials)?, &url).await?;
-            Ok(Account::new(&me.id, me.name.as_deref().unwrap_or_default()))
-        }
-        .boxed()
+    fn first(&self, _stream: &StreamSpec) -> Cursor {
+        let (since, until) = full_window(Utc::now());
+        Cursor::window(since, until)
     }
 
-    fn sync_page<'a>(
-        &'a self,
-        credentials: &'a Credentials,
-        stream: &'a str,
-        cursor: Option<&'a Value>,
-    ) -> BoxFuture<'a, Result<Page, Error>> {
-        self.page(credentials, stream, cursor).boxed()
-    }
-
-    fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<Value> {
+    fn incremental(&self, _stream: &StreamSpec, since: DateTime<Utc>) -> Option<Cursor> {
         let (since, until) = incremental_window(since, Utc::now());
-        (stream == STREAMS[0].name).then(|| {
-            serde_json::to_value(Cursor::window(since, until)).expect("a Meta cursor serialises")
+        Some(Cursor::window(since, until))
+    }
+
+    async fn page(
+        &self,
+        credentials: &Credentials,
+        _stream: &StreamSpec,
+        mut cursor: Cursor,
+    ) -> Result<Page, Error> {
+        let api = self.api(credentials)?;
+        if cursor.unlisted {
+            self.read_listing(&api, &mut cursor).await?;
+            cursor.unlisted = false;
+        }
+        if cursor.accounts.is_empty() {
+            self.list_accounts(&api, &mut cursor).await?;
+        }
+        let Some(account) = cursor.accounts.first().cloned() else {
+            return Ok(Page::finished());
+        };
+        let (records, gap) = self.account_page(&api, &mut cursor, &account).await?;
+        let finished = cursor.accounts.is_empty() && cursor.accounts_after.is_none();
+        Ok(Page {
+            records,
+            next: (!finished).then(|| providers::encode(&cursor)),
+            gap,
+            ..Page::finished()
         })
     }
 }
 
 impl Meta {
     fn api<'a>(&'a self, credentials: &'a Credentials) -> Result<Api<'a>, Error> {
-        Ok(Api {
-            http: &self.http,
-            provider: PROVIDER,
-            token: credentials.bearer(&self.id)?,
-        })
+        Ok(Api::new(&self.http, self, credentials.bearer(&self.id)?))
     }
 
     /// GETs a Graph `url`, with `appsecret_proof` when the app secret is
@@ -369,55 +375,7 @@ impl Meta {
             url.query_pairs_mut()
                 .append_pair("appsecret_proof", &appsecret_proof(secret, api.token));
         }
-        let errors = |failure: &Failure<'_>| api_error(failure, &self.scopes);
-        api.get_with(&url, &HeaderMap::new(), &errors).await
-    }
-
-    async fn page(
-        &self,
-        credentials: &Credentials,
-        stream: &str,
-        cursor: Option<&Value>,
-    ) -> Result<Page, Error> {
-        if stream != STREAMS[0].name {
-            return Err(Error::UnknownStream {
-                connector: self.id.clone(),
-                stream: stream.to_owned(),
-            });
-        }
-        let api = self.api(credentials)?;
-        let mut cursor = match cursor {
-            Some(cursor) => Cursor::deserialize(cursor).map_err(|source| Error::InvalidCursor {
-                connector: self.id.clone(),
-                source,
-            })?,
-            None => {
-                let (since, until) = full_window(Utc::now());
-                Cursor::window(since, until)
-            }
-        };
-        if cursor.unlisted {
-            self.read_listing(&api, &mut cursor).await?;
-            cursor.unlisted = false;
-        }
-        if cursor.accounts.is_empty() {
-            self.list_accounts(&api, &mut cursor).await?;
-        }
-        let Some(account) = cursor.accounts.first().cloned() else {
-            return Ok(Page::finished());
-        };
-        let (records, gap) = self.account_page(&api, &mut cursor, &account).await?;
-        let finished = cursor.accounts.is_empty() && cursor.accounts_after.is_none();
-        let next =
-            (!finished).then(|| serde_json::to_value(&cursor).expect("a Meta cursor serialises"));
-        Ok(Page {
-            records,
-            next,
-            total: None,
-            gap,
-            bytes: 0,
-            removed: Vec::new(),
-        })
+        api.get(&url).await
     }
 
     /// The next insights page of `account`, the current account of
@@ -537,6 +495,16 @@ impl Meta {
     }
 }
 
+impl Classify for Meta {
+    fn provider(&self) -> &str {
+        PROVIDER
+    }
+
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        errors::api_error(failure, &self.scopes)
+    }
+}
+
 /// `appsecret_proof`: the hex HMAC-SHA256 of `token` keyed with `secret`.
 fn appsecret_proof(secret: &SecretString, token: &SecretString) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
@@ -609,370 +577,9 @@ fn number(name: &str, value: &Value, integer: bool) -> Result<Value, serde_json:
     }
 }
 
-/// The body of a failed Graph API call: `{"error": {…}}`.
-#[derive(Deserialize)]
-pub(crate) struct GraphErrorBody {
-    pub(crate) error: GraphError,
-}
-
-/// A Graph API error: `{"message", "type", "code", "error_subcode",
-/// "fbtrace_id", "is_transient"}`.
-#[derive(Deserialize)]
-pub(crate) struct GraphError {
-    #[serde(default)]
-    message: String,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    code: i64,
-    #[serde(default)]
-    error_subcode: Option<i64>,
-    #[serde(default)]
-    is_transient: bool,
-}
-
-/// What a Graph error code means for the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Meaning {
-    /// Code 1 with "Please reduce the amount of data you're asking for":
-    /// a smaller request may succeed.
-    TooMuchData,
-    /// Code 190 (and the old 102): the token expired (subcode 463), was
-    /// invalidated or cannot be parsed.
-    TokenRejected,
-    /// Throttling: app (4), user (17), page (32), call-type (613) and
-    /// business-use-case (80000–80014) limits.
-    Throttled,
-    /// A missing permission: 10 and 200–299.
-    PermissionDenied,
-    /// "Service temporarily unavailable" (2), or anything Meta flags with
-    /// `is_transient`.
-    Transient,
-    /// Anything else, such as 100 (invalid parameter).
-    Other,
-}
-
-impl GraphError {
-    fn meaning(&self) -> Meaning {
-        let reduce = self
-            .message
-            .to_ascii_lowercase()
-            .contains("reduce the amount of data");
-        match self.code {
-            1 if reduce => Meaning::TooMuchData,
-            102 | 190 => Meaning::TokenRejected,
-            4 | 17 | 32 | 613 | 80_000..=80_014 => Meaning::Throttled,
-            10 | 200..=299 => Meaning::PermissionDenied,
-            2 => Meaning::Transient,
-            _ if self.is_transient => Meaning::Transient,
-            _ => Meaning::Other,
-        }
-    }
-
-    /// The code for messages: `OAuthException 190/463`.
-    fn code_text(&self) -> String {
-        let kind = crate::text::code(self.kind.as_deref().unwrap_or("GraphError"));
-        match self.error_subcode {
-            Some(subcode) => format!("{kind} {}/{subcode}", self.code),
-            None => format!("{kind} {}", self.code),
-        }
-    }
-}
-
-/// Reads a failed Graph API response (see [`Meaning`]). `None` for bodies
-/// that are not Graph errors, and for unrecognised codes on 5xx, which
-/// the generic mapping retries. `scopes` are the permissions the catalog
-/// asks for, named when a permission error names none.
-fn api_error(failure: &Failure<'_>, scopes: &[String]) -> Option<Error> {
-    let GraphErrorBody { error } = serde_json::from_slice(failure.body).ok()?;
-    let provider = failure.provider.to_owned();
-    let message = plain_text(&error.message);
-    Some(match error.meaning() {
-        Meaning::TooMuchData => Error::TooMuchData {
-            provider,
-            url: http::display_url(failure.url),
-            message,
-        },
-        Meaning::TokenRejected => Error::AccessTokenRejected { provider, message },
-        Meaning::Throttled => Error::Throttled {
-            provider,
-            code: error.code_text(),
-            message,
-            retry_after: usage_wait(failure.headers),
-        },
-        Meaning::PermissionDenied => Error::PermissionMissing {
-            provider,
-            permission: missing_permission(&message, scopes),
-            code: error.code_text(),
-            message,
-        },
-        Meaning::Transient => Error::Unavailable {
-            provider,
-            site: http::display_url(failure.url),
-            status: failure.status.as_u16(),
-            retry_after: None,
-        },
-        Meaning::Other if http::is_transient(failure.status) => return None,
-        Meaning::Other => Error::Rejected {
-            provider,
-            url: http::display_url(failure.url),
-            status: failure.status.as_u16(),
-            code: error.code_text(),
-            message,
-        },
-    })
-}
-
-/// The permissions a permission error's `message` names: the words shaped
-/// like Meta's permission names (`ads_read`, `pages_read_engagement`),
-/// joined with "or" as Meta's own messages do ("NOT grant ads_management
-/// or ads_read permission"); else the permissions asked for, saying that
-/// Meta did not name one.
-fn missing_permission(message: &str, scopes: &[String]) -> String {
-    let mut named: Vec<&str> = Vec::new();
-    for word in message.split(|c: char| !(c.is_ascii_lowercase() || c == '_')) {
-        let shaped = word.contains('_')
-            && !word.starts_with('_')
-            && !word.ends_with('_')
-            && !matches!(word, "access_token" | "appsecret_proof");
-        if shaped && !named.contains(&word) {
-            named.push(word);
-        }
-    }
-    match (&named[..], scopes) {
-        ([], []) => "Meta did not say which".to_owned(),
-        ([], scopes) => format!("Meta did not say which of {}", scopes.join(", ")),
-        (named, _) => named.join(" or "),
-    }
-}
-
-/// The error for a Graph error from Meta's token endpoint (the code
-/// exchange and `fb_exchange_token`). A rejected token (190) and an
-/// invalid or used authorization code (100 with subcode 36007 or 36009)
-/// are `invalid_grant`: the user has to connect again. `redact` blanks
-/// the request's secrets out of Meta's message.
-pub(crate) fn token_endpoint_error(
-    provider: &str,
-    url: &Url,
-    status: StatusCode,
-    headers: &HeaderMap,
-    error: &GraphError,
-    redact: &dyn Fn(&str) -> String,
-) -> Error {
-    let message = redact(&plain_text(&redact(&error.message)));
-    let dead_code = error.code == 100 && matches!(error.error_subcode, Some(36_007 | 36_009));
-    let code = match error.meaning() {
-        Meaning::TokenRejected => "invalid_grant".to_owned(),
-        _ if dead_code => "invalid_grant".to_owned(),
-        Meaning::Throttled => {
-            return Error::Throttled {
-                provider: provider.to_owned(),
-                code: error.code_text(),
-                message,
-                retry_after: usage_wait(headers),
-            };
-        }
-        Meaning::Transient => {
-            return Error::Unavailable {
-                provider: provider.to_owned(),
-                site: http::display_url(url),
-                status: status.as_u16(),
-                retry_after: None,
-            };
-        }
-        Meaning::TooMuchData | Meaning::PermissionDenied | Meaning::Other => error.code_text(),
-    };
-    Error::TokenEndpoint {
-        provider: provider.to_owned(),
-        url: http::display_url(url),
-        status: status.as_u16(),
-        code,
-        description: format!("{message} ({})", error.code_text()),
-    }
-}
-
-/// How long a throttled caller should wait, from Meta's usage headers:
-/// `X-Business-Use-Case-Usage` (the longest
-/// `estimated_time_to_regain_access`, in minutes, over every business
-/// object and call type), else `X-App-Usage` at 100 % or more
-/// ([`APP_USAGE_WAIT`]).
-fn usage_wait(headers: &HeaderMap) -> Option<Duration> {
-    business_use_case_wait(headers).or_else(|| app_usage_wait(headers))
-}
-
-/// `{"<business id>": [{"type": "ads_insights", "call_count": 98, …,
-/// "estimated_time_to_regain_access": 5}]}`, as a JSON string.
-fn business_use_case_wait(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get("x-business-use-case-usage")?.to_str().ok()?;
-    let usage: Map<String, Value> = serde_json::from_str(text).ok()?;
-    let minutes = usage
-        .values()
-        .filter_map(Value::as_array)
-        .flatten()
-        .filter_map(|entry| entry.get("estimated_time_to_regain_access")?.as_f64())
-        .fold(0.0_f64, f64::max);
-    // Whole minutes in practice; a fraction rounds up.
-    let seconds = (minutes * 60.0).ceil();
-    (seconds >= 1.0).then(|| Duration::from_secs_f64(seconds))
-}
-
-/// `{"call_count": 100, "total_cputime": 20, "total_time": 35}`: percents
-/// of the app's hourly allowance.
-fn app_usage_wait(headers: &HeaderMap) -> Option<Duration> {
-    let text = headers.get("x-app-usage")?.to_str().ok()?;
-    let usage: Map<String, Value> = serde_json::from_str(text).ok()?;
-    let highest = ["call_count", "total_cputime", "total_time"]
-        .iter()
-        .filter_map(|name| usage.get(*name)?.as_f64())
-        .fold(0.0_f64, f64::max);
-    (highest >= 100.0).then_some(APP_USAGE_WAIT)
-}
-
 #[cfg(test)]
 mod tests {
-    use reqwest::header::HeaderValue;
-
     use super::*;
-
-    fn failure_error(status: StatusCode, headers: &HeaderMap, body: &Value) -> Option<Error> {
-        let url =
-            Url::parse("https://graph.facebook.com/v22.0/act_1/insights?access_token=EAAsecret")
-                .unwrap();
-        let body = body.to_string();
-        let scopes = ["ads_read".to_owned(), "read_insights".to_owned()];
-        api_error(
-            &Failure {
-                provider: PROVIDER,
-                url: &url,
-                status,
-                headers,
-                body: body.as_bytes(),
-            },
-            &scopes,
-        )
-    }
-
-    fn graph(code: i64, subcode: Option<i64>, message: &str) -> Value {
-        json!({"error": {"message": message, "type": "OAuthException", "code": code,
-                         "error_subcode": subcode, "fbtrace_id": "AbC123"}})
-    }
-
-    fn header(name: &'static str, value: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert(name, HeaderValue::from_str(value).unwrap());
-        headers
-    }
-
-    #[test]
-    fn throttling_codes_on_http_400_are_retryable_with_the_buc_wait_in_minutes() {
-        let headers = header(
-            "x-business-use-case-usage",
-            r#"{"112233":[{"type":"ads_insights","call_count":100,"total_cputime":20,"total_time":30,"estimated_time_to_regain_access":3},{"type":"ads_management","call_count":5,"estimated_time_to_regain_access":0}]}"#,
-        );
-
-        for code in [4, 17, 32, 613, 80_000, 80_014] {
-            let error = failure_error(
-                StatusCode::BAD_REQUEST,
-                &headers,
-                &graph(code, None, "limit"),
-            )
-            .unwrap();
-            assert_eq!(
-                error.class(),
-                crate::ErrorClass::Retryable {
-                    retry_after: Some(Duration::from_secs(180))
-                },
-                "{code}"
-            );
-        }
-    }
-
-    #[test]
-    fn app_usage_at_its_limit_gives_a_wait_and_below_it_none() {
-        let full = header(
-            "x-app-usage",
-            r#"{"call_count":100,"total_cputime":12,"total_time":9}"#,
-        );
-        let low = header(
-            "x-app-usage",
-            r#"{"call_count":12,"total_cputime":1,"total_time":1}"#,
-        );
-
-        assert_eq!(usage_wait(&full), Some(APP_USAGE_WAIT));
-        assert_eq!(usage_wait(&low), None);
-        assert_eq!(usage_wait(&HeaderMap::new()), None);
-    }
-
-    #[test]
-    fn code_190_is_a_rejected_token_and_a_missing_permission_needs_a_reconnect() {
-        let expired = failure_error(
-            StatusCode::BAD_REQUEST,
-            &HeaderMap::new(),
-            &graph(
-                190,
-                Some(463),
-                "Error validating access token: Session has expired",
-            ),
-        )
-        .unwrap();
-        let permission = failure_error(
-            StatusCode::BAD_REQUEST,
-            &HeaderMap::new(),
-            &graph(200, None, "(#200) Requires ads_read permission"),
-        )
-        .unwrap();
-
-        assert!(expired.wants_token_refresh(), "{expired:?}");
-        assert_eq!(permission.class(), crate::ErrorClass::ReauthRequired);
-        let Error::PermissionMissing {
-            permission: named, ..
-        } = &permission
-        else {
-            panic!("expected PermissionMissing, got {permission:?}");
-        };
-        assert_eq!(named, "ads_read");
-        assert!(permission.to_string().contains("reconnect"), "{permission}");
-    }
-
-    #[test]
-    fn permission_names_come_from_the_message_or_else_from_the_scopes() {
-        let scopes = ["ads_read".to_owned(), "read_insights".to_owned()];
-
-        assert_eq!(
-            missing_permission(
-                "(#200) Ad account owner has NOT grant ads_management or ads_read permission",
-                &scopes
-            ),
-            "ads_management or ads_read"
-        );
-        assert_eq!(
-            missing_permission(
-                "(#10) Application does not have permission for this action",
-                &scopes
-            ),
-            "Meta did not say which of ads_read, read_insights"
-        );
-        assert_eq!(
-            missing_permission(
-                "(#294) Managing advertisements requires an access token with the extended \
-                 permission ads_management",
-                &[]
-            ),
-            "ads_management"
-        );
-    }
-
-    #[test]
-    fn reduce_the_amount_of_data_is_too_much_data_not_an_outage() {
-        let error = failure_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &HeaderMap::new(),
-            &json!({"error": {"code": 1, "message": "Please reduce the amount of data you're asking for, then retry your request"}}),
-        )
-        .unwrap();
-
-        assert!(matches!(error, Error::TooMuchData { .. }), "{error:?}");
-        assert_eq!(error.class(), crate::ErrorClass::Permanent);
-    }
 
     #[test]
     fn appsecret_proof_is_the_hex_hmac_sha256_of_the_token() {
@@ -988,17 +595,14 @@ mod tests {
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
         );
     }
-
     fn day(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
     }
-
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
     }
-
     #[test]
     fn windows_end_yesterday_and_reopen_the_attribution_window_across_month_ends() {
         assert_eq!(
@@ -1015,7 +619,6 @@ mod tests {
             "at most a year back"
         );
     }
-
     #[test]
     fn chunks_move_through_the_window_and_then_to_the_next_account() {
         let account = |id: &str| AdAccount {
@@ -1039,29 +642,6 @@ mod tests {
         assert_eq!(cursor.accounts.len(), 1);
         assert_eq!(cursor.range(), (day("2026-01-01"), day("2026-01-10")));
     }
-
-    #[test]
-    fn unknown_codes_are_rejections_unless_the_status_is_transient() {
-        let invalid = failure_error(
-            StatusCode::BAD_REQUEST,
-            &HeaderMap::new(),
-            &graph(100, Some(33), "Unsupported get request."),
-        )
-        .unwrap();
-        let server = failure_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &HeaderMap::new(),
-            &graph(1, None, "An unknown error occurred"),
-        );
-
-        let Error::Rejected { code, url, .. } = &invalid else {
-            panic!("expected Rejected, got {invalid:?}");
-        };
-        assert_eq!(code, "OAuthException 100/33");
-        assert!(!url.contains("EAAsecret"), "{url}");
-        assert!(server.is_none());
-    }
-
     #[test]
     fn only_a_next_link_announces_another_page() {
         let last: Paging =
@@ -1076,7 +656,6 @@ mod tests {
         assert_eq!(last.next_after(), None);
         assert_eq!(more.next_after().as_deref(), Some("QVFIUn"));
     }
-
     #[test]
     fn rows_keep_their_strings_and_gain_parsed_numbers() {
         let account = AdAccount {
@@ -1097,7 +676,6 @@ mod tests {
         );
         assert_eq!(record.payload["currency"], "EUR");
     }
-
     #[test]
     fn a_row_without_a_date_or_with_a_garbled_metric_is_refused() {
         let account = AdAccount {
