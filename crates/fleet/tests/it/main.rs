@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod compose;
 mod processes;
 mod token;
 mod trace_scan;
