@@ -1,9 +1,11 @@
 //! The `fleet` binary as operators run it: separate worker processes
 //! against real nats-server, OpenBao and PostgreSQL, killed and restarted;
-//! `fleet token`; each process's health, readiness and metrics.
+//! `fleet token`; each process's health, readiness and metrics; the
+//! compose file and image users deploy with.
 
 mod helpers;
 
+mod compose;
 mod ops;
 mod processes;
 mod token;
