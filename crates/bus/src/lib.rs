@@ -9,6 +9,8 @@
 //!   concurrency, in-progress acks while a handler runs, retries nak'd with
 //!   the delay of a per-step [`RetryPolicy`], dead letters for poison
 //!   messages, and a graceful drain on shutdown.
+//! - [`dead_letters::DeadLetters`] lists, reads, replays and deletes dead
+//!   letters by tenant, connection, step and reason (`fleet dlq`).
 //! - [`gauges::watch`] exports each consumer's pending, in-flight and
 //!   redelivered counts and the dead letters kept, as Prometheus gauges
 //!   (every count the runtime keeps goes to the `metrics` facade: events
@@ -37,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod dead_letters;
 mod definitions;
 mod error;
 pub mod gauges;

@@ -46,6 +46,20 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e} (settings are FLEET_* environment variables, see docs/configuration.md)"))
     }
 
+    /// Reads only the NATS settings (`FLEET_NATS__*`), for commands that
+    /// need nothing else (`fleet dlq`).
+    ///
+    /// # Errors
+    ///
+    /// A missing `FLEET_NATS__URL` or a NATS setting of the wrong type.
+    pub(crate) fn nats_from_env() -> anyhow::Result<fleet_bus::Config> {
+        environment().extract_inner("nats").map_err(|e| {
+            anyhow::anyhow!(
+                "invalid NATS settings: {e} (FLEET_NATS__URL and the other FLEET_NATS__* settings, see docs/configuration.md)"
+            )
+        })
+    }
+
     /// Reads only the token settings (`FLEET_AUTH__*`), for commands that
     /// need nothing else (`fleet token`); `None` when none is set.
     ///

@@ -6,6 +6,7 @@
 mod bench;
 mod bridge;
 mod config;
+mod dlq;
 mod gateway;
 mod ops;
 mod signal;
@@ -66,6 +67,9 @@ enum Command {
     /// refuses a server that already has them; scripts/bench starts fresh
     /// servers.
     Bench(bench::Args),
+    /// Inspect, replay and purge dead letters: `list`, `show`, `replay`,
+    /// `purge` (filter by --tenant, --connection, --step, --reason, --seq).
+    Dlq(dlq::Args),
     /// GET a URL and exit 0 on a 2xx answer, 1 otherwise: the probe of
     /// container health checks (`fleet healthcheck http://127.0.0.1:8080/readyz`).
     Healthcheck(ops::HealthcheckArgs),
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sim(args) => sim::run(args, signal::shutdown_token()).await,
         Command::Token(args) => print_token(args),
+        Command::Dlq(args) => dlq::run(args).await,
         Command::Healthcheck(args) => ops::healthcheck(args).await,
         Command::Schemas { out } => write_schemas(out),
         Command::Bench(args) => {

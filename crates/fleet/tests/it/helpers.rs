@@ -211,6 +211,11 @@ impl World {
         (process, base)
     }
 
+    /// The NATS server's client URL.
+    pub(crate) fn nats_url(&self) -> String {
+        self.nats.url()
+    }
+
     /// A tenant token for this world's tenant, from `fleet token`.
     pub(crate) fn token(&self) -> String {
         let output = Command::new(env!("CARGO_BIN_EXE_fleet"))
@@ -321,6 +326,22 @@ impl World {
             text.push('\n');
         }
         text
+    }
+
+    /// Waits until `stream` holds `count` messages, failing after [`DEADLINE`].
+    pub(crate) async fn wait_for_messages(&self, stream: &str, count: u64) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            let held = self.messages_in(stream).await;
+            if held == count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{stream} holds {held} messages, not {count}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// How many messages `stream` holds.

@@ -1,11 +1,12 @@
 //! The `fleet` binary as operators run it: separate worker processes
 //! against real nats-server, OpenBao and PostgreSQL, killed and restarted;
 //! `fleet token`; each process's health, readiness and metrics; the
-//! compose file and image users deploy with.
+//! compose file and image users deploy with; `fleet dlq`.
 
 mod helpers;
 
 mod compose;
+mod dlq;
 mod ops;
 mod processes;
 mod token;
