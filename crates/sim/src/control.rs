@@ -19,7 +19,12 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::SiteConfig, fault::Fault, google, linkedin, meta, state::State, trello};
+use crate::{
+    config::SiteConfig,
+    fault::Fault,
+    providers::{google, linkedin, meta, trello},
+    state::State,
+};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Deserialize)]

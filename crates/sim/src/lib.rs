@@ -105,13 +105,8 @@ mod config;
 mod content;
 mod control;
 mod fault;
-mod fluentcrm;
-mod google;
-mod linkedin;
-mod meta;
+mod providers;
 mod state;
-mod trello;
-mod wordpress;
 
 use std::{io, net::Ipv4Addr, sync::Arc};
 
@@ -131,7 +126,9 @@ pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig}
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
-pub use trello::TrelloToken;
+pub use providers::trello::TrelloToken;
+
+use providers::{fluentcrm, google, linkedin, meta, trello, wordpress};
 
 use state::State;
 

@@ -11,10 +11,7 @@ use crate::{
     Collection, Error, SiteChange, TrelloChange,
     config::{GoogleConfig, LinkedInConfig, MetaConfig, Role, SiteConfig, TrelloConfig},
     fault::{Fault, Faults},
-    google::Google,
-    linkedin::LinkedIn,
-    meta::Meta,
-    trello::Trello,
+    providers::{google::Google, linkedin::LinkedIn, meta::Meta, trello::Trello},
 };
 
 /// A change to a site's or a Trello member's content.

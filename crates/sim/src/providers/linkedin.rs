@@ -45,7 +45,7 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     config::{LinkedInConfig, LinkedInUserConfig},
     fault::Fault,
-    meta::{form_encode, html_escape},
+    providers::meta::{form_encode, html_escape},
     state::State,
 };
 

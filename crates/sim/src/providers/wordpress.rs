@@ -206,11 +206,11 @@ pub(crate) async fn front(
         "/wp/v2/posts" => list(&caller, "posts", &query, raw_query.as_deref()),
         "/wp/v2/pages" => list(&caller, "pages", &query, raw_query.as_deref()),
         "/fluent-crm/v2/subscribers" => {
-            Ok(crate::fluentcrm::subscribers(caller, Query(query.clone()))
+            Ok(super::fluentcrm::subscribers(caller, Query(query.clone()))
                 .await?
                 .into_response())
         }
-        "/fluent-crm/v2/lists" => Ok(crate::fluentcrm::lists(caller, Query(query.clone()))
+        "/fluent-crm/v2/lists" => Ok(super::fluentcrm::lists(caller, Query(query.clone()))
             .await?
             .into_response()),
         _ => Err(RestError::no_route()),

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 
 use crate::{
     config::Role,
+    providers::wordpress::{Caller, RestError},
     state::{Crm, List, Subscriber},
-    wordpress::{Caller, RestError},
 };
 
 /// FluentCRM's default page size (WordPress's is 10).
