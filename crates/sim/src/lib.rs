@@ -105,6 +105,8 @@ mod config;
 mod content;
 mod control;
 mod fault;
+mod html;
+mod oauth;
 mod providers;
 mod state;
 
@@ -128,6 +130,7 @@ pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
 pub use providers::trello::TrelloToken;
 
+use oauth::Provider;
 use providers::{fluentcrm, google, linkedin, meta, trello, wordpress};
 
 use state::State;
@@ -408,13 +411,15 @@ impl SimHandle {
     pub fn inject_google(&self, user: &str, fault: Fault, times: u32) {
         self.inner
             .state
-            .inject(Some(&google::fault_target(user)), fault, times);
+            .inject(Some(&Provider::Google.fault_target(user)), fault, times);
     }
 
     /// How many token and API requests Google user `user` has made,
     /// faulted ones included.
     pub fn google_requests(&self, user: &str) -> u64 {
-        self.inner.state.requests(&google::fault_target(user))
+        self.inner
+            .state
+            .requests(&Provider::Google.fault_target(user))
     }
 
     /// `{base_url}/trello`, the root of the simulated Trello: OAuth 1.0a at
@@ -513,13 +518,15 @@ impl SimHandle {
     pub fn inject_meta(&self, user: &str, fault: Fault, times: u32) {
         self.inner
             .state
-            .inject(Some(&meta::fault_target(user)), fault, times);
+            .inject(Some(&Provider::Meta.fault_target(user)), fault, times);
     }
 
     /// How many token and Graph requests Meta user `user` has made,
     /// faulted ones included.
     pub fn meta_requests(&self, user: &str) -> u64 {
-        self.inner.state.requests(&meta::fault_target(user))
+        self.inner
+            .state
+            .requests(&Provider::Meta.fault_target(user))
     }
 
     /// `{base_url}/linkedin`, the root of the simulated LinkedIn: authorize
@@ -534,13 +541,15 @@ impl SimHandle {
     pub fn inject_linkedin(&self, user: &str, fault: Fault, times: u32) {
         self.inner
             .state
-            .inject(Some(&linkedin::fault_target(user)), fault, times);
+            .inject(Some(&Provider::LinkedIn.fault_target(user)), fault, times);
     }
 
     /// How many token and API requests LinkedIn member `user` has made,
     /// faulted ones included.
     pub fn linkedin_requests(&self, user: &str) -> u64 {
-        self.inner.state.requests(&linkedin::fault_target(user))
+        self.inner
+            .state
+            .requests(&Provider::LinkedIn.fault_target(user))
     }
 
     /// Makes the next `times` requests to any site or of any Google user

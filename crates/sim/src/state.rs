@@ -11,6 +11,7 @@ use crate::{
     Collection, Error, SiteChange, TrelloChange,
     config::{GoogleConfig, LinkedInConfig, MetaConfig, Role, SiteConfig, TrelloConfig},
     fault::{Fault, Faults},
+    oauth::{self, Provider},
     providers::{google::Google, linkedin::LinkedIn, meta::Meta, trello::Trello},
 };
 
@@ -95,6 +96,21 @@ impl State {
     /// Runs `f` on LinkedIn's grants and members, under the lock.
     pub(crate) fn linkedin<R>(&self, f: impl FnOnce(&mut LinkedIn) -> R) -> R {
         f(&mut self.world().linkedin)
+    }
+
+    /// Runs `f` on `provider`'s OAuth 2.0 server, under the lock.
+    pub(crate) fn oauth<R>(
+        &self,
+        provider: Provider,
+        f: impl FnOnce(&mut oauth::Server) -> R,
+    ) -> R {
+        let mut world = self.world();
+        let server = match provider {
+            Provider::Google => &mut world.google.oauth,
+            Provider::Meta => &mut world.meta.oauth,
+            Provider::LinkedIn => &mut world.linkedin.oauth,
+        };
+        f(server)
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

@@ -42,6 +42,7 @@ use crate::{
     TrelloChange,
     config::{TrelloConfig, TrelloMemberConfig},
     fault::Fault,
+    html,
     state::State,
 };
 use boards::{Board, Ids, Member};
@@ -524,7 +525,7 @@ async fn authorize(
             StatusCode::OK,
             &format!(
                 "<h1>You have granted access</h1><p>Your verification code is</p><pre>{}</pre>",
-                html_escape(&verifier)
+                html::escape(&verifier)
             ),
         );
     }
@@ -542,29 +543,15 @@ fn consent(
     scope: &str,
     raw: &[(String, String)],
 ) -> Response {
-    let hidden: String = raw
-        .iter()
-        .filter(|(name, _)| name != "consent")
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                html_escape(name),
-                html_escape(value)
-            )
-        })
-        .collect();
     let app = query.name.as_deref().unwrap_or("An application");
     html(
         StatusCode::OK,
         &format!(
-            "<h1>Let {} use your account?</h1><p>Signed in as @{}. It asks to: {}.</p>\
-             <form method=\"get\" action=\"\">{hidden}\
-             <button type=\"submit\" name=\"consent\" value=\"denied\">Deny</button>\
-             <button type=\"submit\" name=\"consent\" value=\"granted\" id=\"allow\">Allow</button>\
-             </form>",
-            html_escape(app),
-            html_escape(member),
-            html_escape(scope)
+            "<h1>Let {} use your account?</h1><p>Signed in as @{}. It asks to: {}.</p>{}",
+            html::escape(app),
+            html::escape(member),
+            html::escape(scope),
+            html::consent_form(raw, "Deny")
         ),
     )
 }
@@ -1094,14 +1081,7 @@ fn form(body: String) -> Response {
 }
 
 fn html(status: StatusCode, body: &str) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        format!(
-            "<!DOCTYPE html><html><head><title>Trello</title></head><body>{body}</body></html>"
-        ),
-    )
-        .into_response()
+    html::document(status, Some("Trello"), body)
 }
 
 fn error_page(message: &str) -> Response {
@@ -1109,7 +1089,7 @@ fn error_page(message: &str) -> Response {
         StatusCode::BAD_REQUEST,
         &format!(
             "<h1>Something went wrong</h1><p>{}</p>",
-            html_escape(message)
+            html::escape(message)
         ),
     )
 }
@@ -1130,13 +1110,6 @@ fn found(uri: &str, params: &[(&str, &str)]) -> Response {
 
 fn percent_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
