@@ -75,6 +75,29 @@
 //! header) and password revocation are driven through the [`SimHandle`],
 //! or over HTTP under `/_sim/` by other processes.
 //!
+//! # Layout
+//!
+//! - `providers/` holds one module per provider, `providers/{wordpress,
+//!   fluentcrm,google,meta,linkedin,trello}.rs`, each with its routes and
+//!   state; a provider with several parts has a folder of the same name
+//!   for them (`google/analytics.rs`, `meta/insights.rs`,
+//!   `linkedin/rest.rs`, `trello/boards.rs`, and each OAuth provider's
+//!   `oauth.rs`).
+//! - `oauth` is the one OAuth 2.0 authorization server of Google, Meta
+//!   and LinkedIn: authorize and consent, single-use codes (`redirect_uri`
+//!   and PKCE checks, expiry), the token endpoint (code exchange, refresh,
+//!   rotation, Meta's long-lived exchange), revocation and the token
+//!   lookup of their APIs. What differs between them (token names and
+//!   lifetimes, which checks the authorize endpoint makes, redirect
+//!   encoding and denial parameters, grant types and methods, when a
+//!   refresh token comes, answer and error shapes, faults) is each
+//!   provider's `Quirks` value in its `oauth.rs`. Trello's OAuth 1.0a is a
+//!   different protocol and lives in `providers/trello/oauth1.rs`.
+//! - `state` is the in-memory world behind one lock (sites, provider
+//!   state, faults, scheduled changes), `fault` the fault queue, `content`
+//!   the changes editors make, `control` the `/_sim/` routes, `config` the
+//!   seeding configuration, and `html` the consent and error pages.
+//!
 //! What it does not do: TLS (real application passwords need HTTPS;
 //! connectors accept the simulator's `http://` only when told to), writes,
 //! or any route the connectors do not use.

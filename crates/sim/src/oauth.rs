@@ -27,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 
 use axum::{
     Json,
-    http::{HeaderMap, Method, StatusCode, header::AUTHORIZATION},
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
     response::{IntoResponse, Response},
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -503,9 +503,4 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .to_str()
         .ok()?
         .strip_prefix("Bearer ")
-}
-
-/// Whether `method` is one the token endpoint takes for `grant`.
-fn method_allowed(quirks: &Quirks, method: &Method, grant: Option<Grant>) -> bool {
-    !(quirks.token.code_by_get && *method == Method::POST && grant == Some(Grant::Code))
 }

@@ -18,7 +18,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Grant, Grantee, Quirks, ScopeEcho, Server, TokenError, method_allowed};
+use super::{Grant, Grantee, Quirks, ScopeEcho, Server, TokenError};
 use crate::{
     fault::{self, Fault},
     state::State,
@@ -70,7 +70,7 @@ async fn respond(
     let provider = quirks.provider;
     let grant_type = param(params, "grant_type");
     let grant = quirks.token.grant_types.parse(grant_type);
-    if !method_allowed(quirks, method, grant) {
+    if quirks.token.code_by_get && *method == Method::POST && grant == Some(Grant::Code) {
         return (quirks.token.error)(TokenError::CodeByPost);
     }
     if let Err(refusal) = state.oauth(provider, |server| server.authenticate(headers, params)) {

@@ -41,7 +41,7 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     TrelloChange,
     config::{TrelloConfig, TrelloMemberConfig},
-    fault::Fault,
+    fault::{self, Fault},
     html,
     state::State,
 };
@@ -594,7 +594,11 @@ async fn access_token(
         Ok(member) => member,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Some(response) = suffer(state.arrive(&fault_target(&member)).as_ref(), false).await {
+    if let Some(response) = fault::suffer(state.arrive(&fault_target(&member)), |fault| {
+        answer(fault, false)
+    })
+    .await
+    {
         return response;
     }
     state.trello(|trello| {
@@ -687,7 +691,11 @@ async fn caller(state: &State, incoming: &Incoming) -> Result<Caller, Response> 
             Ok((token, granted.member, granted.scope))
         })
         .map_err(IntoResponse::into_response)?;
-    if let Some(response) = suffer(state.arrive(&fault_target(&member)).as_ref(), true).await {
+    if let Some(response) = fault::suffer(state.arrive(&fault_target(&member)), |fault| {
+        answer(fault, true)
+    })
+    .await
+    {
         return Err(response);
     }
     let headers = state
@@ -996,21 +1004,17 @@ fn bound(value: Option<&str>, default: &str) -> Option<String> {
     Some(format!("{:08x}{:016x}", at.timestamp(), 0))
 }
 
-/// Applies a fault: answers in Trello's place, or waits. Trello sends no
+/// Answers a fault in Trello's place. Trello sends no
 /// `Retry-After`, so `retry_after_secs` is ignored; an injected 429 has
 /// no rate-limit headers. `api` says whether a REST route is asked (where
 /// an expired token is a 401).
-async fn suffer(fault: Option<&Fault>, api: bool) -> Option<Response> {
-    match fault? {
+fn answer(fault: &Fault, api: bool) -> Option<Response> {
+    match fault {
         Fault::RateLimited { .. } => {
             Some(limit_exceeded("API_TOKEN_LIMIT_EXCEEDED").into_response())
         }
         Fault::Unavailable { .. } => {
             Some(text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"))
-        }
-        Fault::Slow { delay_ms } => {
-            tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
-            None
         }
         Fault::Redirect { location } => Some(match HeaderValue::from_str(location) {
             Ok(location) => (StatusCode::MOVED_PERMANENTLY, [(LOCATION, location)]).into_response(),
