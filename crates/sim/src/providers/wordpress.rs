@@ -1,5 +1,8 @@
 //! WordPress core: authentication with application passwords, faults, and
 //! the `wp/v2` routes the connectors use (`users/me`, `posts`, `pages`).
+//! The site's content, and how it is seeded and changed, is in [`site`].
+
+pub(crate) mod site;
 
 use std::{collections::HashMap, ops::Range, sync::Arc, time::Duration};
 
@@ -17,11 +20,9 @@ use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::{Value, json};
 
-use crate::{
-    config::Role,
-    fault::Fault,
-    state::{Post, PostStatus, Site, State, User, normalize_password},
-};
+use site::{Post, PostStatus, Site, User, normalize_password};
+
+use crate::{config::Role, fault::Fault, state::State};
 
 /// The largest `per_page` WordPress accepts.
 const MAX_PER_PAGE: usize = 100;
