@@ -15,8 +15,8 @@
 //! token answers hold, and its error bodies. What a provider's app is
 //! configured to do ([`Settings`]) comes from its config.
 //!
-//! - [`authorize`] serves the authorize endpoint, [`token`] the token
-//!   endpoint and [`revoke`] revocation, each for one provider's quirks.
+//! - [`authorize()`] serves the authorize endpoint, [`token()`] the token
+//!   endpoint and [`revoke()`] revocation, each for one provider's quirks.
 //! - [`Server`] holds a provider's codes and tokens; the provider's APIs
 //!   ask it who a bearer token belongs to ([`Server::lookup`]).
 

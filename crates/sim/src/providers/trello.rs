@@ -7,7 +7,7 @@
 //! plain-text 401s, JSON 429s without `Retry-After`, and lower-case
 //! `x-rate-limit-api-*` headers on every answer of the REST routes. The
 //! boards' content and the actions changes leave on them live in
-//! [`boards`].
+//! [`boards`](mod@boards).
 //!
 //! Every request's OAuth 1.0a signature is checked (HMAC-SHA1 only), and
 //! unknown consumer keys, bad signatures, timestamps more than five
