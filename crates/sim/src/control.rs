@@ -19,7 +19,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::SiteConfig, fault::Fault, google, linkedin, meta, state::State, trello};
+use crate::{config::SiteConfig, fault::Fault, oauth::Provider, providers::trello, state::State};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Deserialize)]
@@ -67,13 +67,18 @@ async fn inject(
     let target = injection
         .google_user
         .as_deref()
-        .map(google::fault_target)
-        .or_else(|| injection.meta_user.as_deref().map(meta::fault_target))
+        .map(|user| Provider::Google.fault_target(user))
+        .or_else(|| {
+            injection
+                .meta_user
+                .as_deref()
+                .map(|user| Provider::Meta.fault_target(user))
+        })
         .or_else(|| {
             injection
                 .linkedin_user
                 .as_deref()
-                .map(linkedin::fault_target)
+                .map(|user| Provider::LinkedIn.fault_target(user))
         })
         .or_else(|| injection.trello_member.as_deref().map(trello::fault_target))
         .or(injection.site);

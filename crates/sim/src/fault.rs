@@ -1,7 +1,11 @@
 //! Failures the simulator injects into the next requests.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Duration,
+};
 
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 /// A failure to inject. In JSON (for `POST /_sim/faults`) it is tagged by
@@ -101,6 +105,22 @@ impl Faults {
     pub(crate) fn clear(&mut self) {
         self.global.clear();
         self.sites.clear();
+    }
+}
+
+/// Suffers `fault`: waits out a [`Fault::Slow`] (and lets the request
+/// through), or lets `answer` answer any other fault in the provider's
+/// place (`None`: the provider ignores it).
+pub(crate) async fn suffer(
+    fault: Option<Fault>,
+    answer: impl FnOnce(&Fault) -> Option<Response>,
+) -> Option<Response> {
+    match fault? {
+        Fault::Slow { delay_ms } => {
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            None
+        }
+        fault => answer(&fault),
     }
 }
 

@@ -75,6 +75,29 @@
 //! header) and password revocation are driven through the [`SimHandle`],
 //! or over HTTP under `/_sim/` by other processes.
 //!
+//! # Layout
+//!
+//! - `providers/` holds one module per provider, `providers/{wordpress,
+//!   fluentcrm,google,meta,linkedin,trello}.rs`, each with its routes and
+//!   state; a provider with several parts has a folder of the same name
+//!   for them (`google/analytics.rs`, `meta/insights.rs`,
+//!   `linkedin/rest.rs`, `trello/boards.rs`, and each OAuth provider's
+//!   `oauth.rs`).
+//! - `oauth` is the one OAuth 2.0 authorization server of Google, Meta
+//!   and LinkedIn: authorize and consent, single-use codes (`redirect_uri`
+//!   and PKCE checks, expiry), the token endpoint (code exchange, refresh,
+//!   rotation, Meta's long-lived exchange), revocation and the token
+//!   lookup of their APIs. What differs between them (token names and
+//!   lifetimes, which checks the authorize endpoint makes, redirect
+//!   encoding and denial parameters, grant types and methods, when a
+//!   refresh token comes, answer and error shapes, faults) is each
+//!   provider's `Quirks` value in its `oauth.rs`. Trello's OAuth 1.0a is a
+//!   different protocol and lives in `providers/trello/oauth1.rs`.
+//! - `state` is the in-memory world behind one lock (sites, provider
+//!   state, faults, scheduled changes), `fault` the fault queue, `content`
+//!   the changes editors make, `control` the `/_sim/` routes, `config` the
+//!   seeding configuration, and `html` the consent and error pages.
+//!
 //! What it does not do: TLS (real application passwords need HTTPS;
 //! connectors accept the simulator's `http://` only when told to), writes,
 //! or any route the connectors do not use.
@@ -105,13 +128,10 @@ mod config;
 mod content;
 mod control;
 mod fault;
-mod fluentcrm;
-mod google;
-mod linkedin;
-mod meta;
+mod html;
+mod oauth;
+mod providers;
 mod state;
-mod trello;
-mod wordpress;
 
 use std::{io, net::Ipv4Addr, sync::Arc};
 
@@ -131,7 +151,10 @@ pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig}
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
-pub use trello::TrelloToken;
+pub use providers::trello::TrelloToken;
+
+use oauth::Provider;
+use providers::{fluentcrm, google, linkedin, meta, trello, wordpress};
 
 use state::State;
 
@@ -411,13 +434,15 @@ impl SimHandle {
     pub fn inject_google(&self, user: &str, fault: Fault, times: u32) {
         self.inner
             .state
-            .inject(Some(&google::fault_target(user)), fault, times);
+            .inject(Some(&Provider::Google.fault_target(user)), fault, times);
     }
 
     /// How many token and API requests Google user `user` has made,
     /// faulted ones included.
     pub fn google_requests(&self, user: &str) -> u64 {
-        self.inner.state.requests(&google::fault_target(user))
+        self.inner
+            .state
+            .requests(&Provider::Google.fault_target(user))
     }
 
     /// `{base_url}/trello`, the root of the simulated Trello: OAuth 1.0a at
@@ -516,13 +541,15 @@ impl SimHandle {
     pub fn inject_meta(&self, user: &str, fault: Fault, times: u32) {
         self.inner
             .state
-            .inject(Some(&meta::fault_target(user)), fault, times);
+            .inject(Some(&Provider::Meta.fault_target(user)), fault, times);
     }
 
     /// How many token and Graph requests Meta user `user` has made,
     /// faulted ones included.
     pub fn meta_requests(&self, user: &str) -> u64 {
-        self.inner.state.requests(&meta::fault_target(user))
+        self.inner
+            .state
+            .requests(&Provider::Meta.fault_target(user))
     }
 
     /// `{base_url}/linkedin`, the root of the simulated LinkedIn: authorize
@@ -537,13 +564,15 @@ impl SimHandle {
     pub fn inject_linkedin(&self, user: &str, fault: Fault, times: u32) {
         self.inner
             .state
-            .inject(Some(&linkedin::fault_target(user)), fault, times);
+            .inject(Some(&Provider::LinkedIn.fault_target(user)), fault, times);
     }
 
     /// How many token and API requests LinkedIn member `user` has made,
     /// faulted ones included.
     pub fn linkedin_requests(&self, user: &str) -> u64 {
-        self.inner.state.requests(&linkedin::fault_target(user))
+        self.inner
+            .state
+            .requests(&Provider::LinkedIn.fault_target(user))
     }
 
     /// Makes the next `times` requests to any site or of any Google user

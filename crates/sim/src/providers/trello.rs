@@ -7,7 +7,7 @@
 //! plain-text 401s, JSON 429s without `Retry-After`, and lower-case
 //! `x-rate-limit-api-*` headers on every answer of the REST routes. The
 //! boards' content and the actions changes leave on them live in
-//! [`boards`].
+//! [`boards`](mod@boards).
 //!
 //! Every request's OAuth 1.0a signature is checked (HMAC-SHA1 only), and
 //! unknown consumer keys, bad signatures, timestamps more than five
@@ -41,7 +41,8 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     TrelloChange,
     config::{TrelloConfig, TrelloMemberConfig},
-    fault::Fault,
+    fault::{self, Fault},
+    html,
     state::State,
 };
 use boards::{Board, Ids, Member};
@@ -524,7 +525,7 @@ async fn authorize(
             StatusCode::OK,
             &format!(
                 "<h1>You have granted access</h1><p>Your verification code is</p><pre>{}</pre>",
-                html_escape(&verifier)
+                html::escape(&verifier)
             ),
         );
     }
@@ -542,29 +543,15 @@ fn consent(
     scope: &str,
     raw: &[(String, String)],
 ) -> Response {
-    let hidden: String = raw
-        .iter()
-        .filter(|(name, _)| name != "consent")
-        .map(|(name, value)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                html_escape(name),
-                html_escape(value)
-            )
-        })
-        .collect();
     let app = query.name.as_deref().unwrap_or("An application");
     html(
         StatusCode::OK,
         &format!(
-            "<h1>Let {} use your account?</h1><p>Signed in as @{}. It asks to: {}.</p>\
-             <form method=\"get\" action=\"\">{hidden}\
-             <button type=\"submit\" name=\"consent\" value=\"denied\">Deny</button>\
-             <button type=\"submit\" name=\"consent\" value=\"granted\" id=\"allow\">Allow</button>\
-             </form>",
-            html_escape(app),
-            html_escape(member),
-            html_escape(scope)
+            "<h1>Let {} use your account?</h1><p>Signed in as @{}. It asks to: {}.</p>{}",
+            html::escape(app),
+            html::escape(member),
+            html::escape(scope),
+            html::consent_form(raw, "Deny")
         ),
     )
 }
@@ -607,7 +594,11 @@ async fn access_token(
         Ok(member) => member,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Some(response) = suffer(state.arrive(&fault_target(&member)).as_ref(), false).await {
+    if let Some(response) = fault::suffer(state.arrive(&fault_target(&member)), |fault| {
+        answer(fault, false)
+    })
+    .await
+    {
         return response;
     }
     state.trello(|trello| {
@@ -700,7 +691,11 @@ async fn caller(state: &State, incoming: &Incoming) -> Result<Caller, Response> 
             Ok((token, granted.member, granted.scope))
         })
         .map_err(IntoResponse::into_response)?;
-    if let Some(response) = suffer(state.arrive(&fault_target(&member)).as_ref(), true).await {
+    if let Some(response) = fault::suffer(state.arrive(&fault_target(&member)), |fault| {
+        answer(fault, true)
+    })
+    .await
+    {
         return Err(response);
     }
     let headers = state
@@ -1009,21 +1004,17 @@ fn bound(value: Option<&str>, default: &str) -> Option<String> {
     Some(format!("{:08x}{:016x}", at.timestamp(), 0))
 }
 
-/// Applies a fault: answers in Trello's place, or waits. Trello sends no
+/// Answers a fault in Trello's place. Trello sends no
 /// `Retry-After`, so `retry_after_secs` is ignored; an injected 429 has
 /// no rate-limit headers. `api` says whether a REST route is asked (where
 /// an expired token is a 401).
-async fn suffer(fault: Option<&Fault>, api: bool) -> Option<Response> {
-    match fault? {
+fn answer(fault: &Fault, api: bool) -> Option<Response> {
+    match fault {
         Fault::RateLimited { .. } => {
             Some(limit_exceeded("API_TOKEN_LIMIT_EXCEEDED").into_response())
         }
         Fault::Unavailable { .. } => {
             Some(text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"))
-        }
-        Fault::Slow { delay_ms } => {
-            tokio::time::sleep(Duration::from_millis(*delay_ms)).await;
-            None
         }
         Fault::Redirect { location } => Some(match HeaderValue::from_str(location) {
             Ok(location) => (StatusCode::MOVED_PERMANENTLY, [(LOCATION, location)]).into_response(),
@@ -1094,14 +1085,7 @@ fn form(body: String) -> Response {
 }
 
 fn html(status: StatusCode, body: &str) -> Response {
-    (
-        status,
-        [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        format!(
-            "<!DOCTYPE html><html><head><title>Trello</title></head><body>{body}</body></html>"
-        ),
-    )
-        .into_response()
+    html::document(status, Some("Trello"), body)
 }
 
 fn error_page(message: &str) -> Response {
@@ -1109,7 +1093,7 @@ fn error_page(message: &str) -> Response {
         StatusCode::BAD_REQUEST,
         &format!(
             "<h1>Something went wrong</h1><p>{}</p>",
-            html_escape(message)
+            html::escape(message)
         ),
     )
 }
@@ -1130,13 +1114,6 @@ fn found(uri: &str, params: &[(&str, &str)]) -> Response {
 
 fn percent_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

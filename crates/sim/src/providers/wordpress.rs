@@ -1,5 +1,8 @@
 //! WordPress core: authentication with application passwords, faults, and
 //! the `wp/v2` routes the connectors use (`users/me`, `posts`, `pages`).
+//! The site's content, and how it is seeded and changed, is in [`site`].
+
+pub(crate) mod site;
 
 use std::{collections::HashMap, ops::Range, sync::Arc, time::Duration};
 
@@ -17,11 +20,9 @@ use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
 use chrono::{NaiveDateTime, TimeDelta};
 use serde_json::{Value, json};
 
-use crate::{
-    config::Role,
-    fault::Fault,
-    state::{Post, PostStatus, Site, State, User, normalize_password},
-};
+use site::{Post, PostStatus, Site, User, normalize_password};
+
+use crate::{config::Role, fault::Fault, state::State};
 
 /// The largest `per_page` WordPress accepts.
 const MAX_PER_PAGE: usize = 100;
@@ -206,11 +207,11 @@ pub(crate) async fn front(
         "/wp/v2/posts" => list(&caller, "posts", &query, raw_query.as_deref()),
         "/wp/v2/pages" => list(&caller, "pages", &query, raw_query.as_deref()),
         "/fluent-crm/v2/subscribers" => {
-            Ok(crate::fluentcrm::subscribers(caller, Query(query.clone()))
+            Ok(super::fluentcrm::subscribers(caller, Query(query.clone()))
                 .await?
                 .into_response())
         }
-        "/fluent-crm/v2/lists" => Ok(crate::fluentcrm::lists(caller, Query(query.clone()))
+        "/fluent-crm/v2/lists" => Ok(super::fluentcrm::lists(caller, Query(query.clone()))
             .await?
             .into_response()),
         _ => Err(RestError::no_route()),

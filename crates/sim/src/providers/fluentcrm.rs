@@ -20,8 +20,10 @@ use serde_json::{Value, json};
 
 use crate::{
     config::Role,
-    state::{Crm, List, Subscriber},
-    wordpress::{Caller, RestError},
+    providers::wordpress::{
+        Caller, RestError,
+        site::{Crm, List, Subscriber},
+    },
 };
 
 /// FluentCRM's default page size (WordPress's is 10).
