@@ -1,7 +1,14 @@
 //! The HTTP client all connectors share, with its retry rule and its
 //! egress rule.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use backon::{ExponentialBuilder, Retryable as _};
 use bytes::{Bytes, BytesMut};
@@ -107,6 +114,7 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
+        let _ = READ.try_with(|read| read.fetch_add(body.len() as u64, Ordering::Relaxed));
         Ok(body.freeze())
     }
 
@@ -257,9 +265,18 @@ impl Request {
         if let Some(host) = self.url.host()
             && !self.egress.permits_host(&host)
         {
+            counted(provider, "refused", None);
             return Err(refused(provider, &self.url));
         }
-        self.builder.send().await.map_err(|source| {
+        let started = Instant::now();
+        let sent = self.builder.send().await;
+        let elapsed = Some(started.elapsed());
+        match &sent {
+            Ok(response) => counted(provider, response.status().as_str(), elapsed),
+            Err(source) if is_refused(source) => counted(provider, "refused", None),
+            Err(_) => counted(provider, "error", elapsed),
+        }
+        sent.map_err(|source| {
             if is_refused(&source) {
                 refused(provider, &self.url)
             } else {
@@ -267,6 +284,36 @@ impl Request {
             }
         })
     }
+}
+
+/// Counts one request to `provider` in `fleet_provider_requests_total`, by
+/// the answer's status (or `error` without one, `refused` when the egress
+/// rule stopped it), and times it in `fleet_provider_request_seconds`.
+fn counted(provider: &str, status: &str, elapsed: Option<Duration>) {
+    metrics::counter!(
+        "fleet_provider_requests_total",
+        "provider" => provider.to_owned(),
+        "status" => status.to_owned(),
+    )
+    .increment(1);
+    if let Some(elapsed) = elapsed {
+        metrics::histogram!("fleet_provider_request_seconds", "provider" => provider.to_owned())
+            .record(elapsed.as_secs_f64());
+    }
+}
+
+tokio::task_local! {
+    /// Bytes of the response bodies read within a [`counting_bytes`] scope.
+    static READ: Arc<AtomicU64>;
+}
+
+/// Runs `work`, counting the bytes of every response body [`Http::body`]
+/// reads meanwhile (retries, token renewals and every provider's own calls
+/// included): what one page of a sync cost in traffic.
+pub(crate) async fn counting_bytes<F: Future>(work: F) -> (F::Output, u64) {
+    let read = Arc::new(AtomicU64::new(0));
+    let output = READ.scope(Arc::clone(&read), work).await;
+    (output, read.load(Ordering::Relaxed))
 }
 
 /// Whether `error` failed because the egress rule refused every address of

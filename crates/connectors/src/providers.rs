@@ -131,7 +131,13 @@ impl<P: Provider> Connector for ProviderConnector<P> {
         async move {
             let stream = self.stream(stream)?;
             let cursor = self.cursor(stream, cursor)?;
-            self.0.page(credentials, stream, cursor).await
+            let (page, read) =
+                crate::http::counting_bytes(self.0.page(credentials, stream, cursor)).await;
+            // Every body read counts, whether or not the provider added it up.
+            page.map(|page| Page {
+                bytes: page.bytes.max(read),
+                ..page
+            })
         }
         .boxed()
     }

@@ -98,6 +98,10 @@ pub(crate) async fn sync_from(
             .sync_page(credentials, stream, cursor.as_ref())
             .await
             .unwrap();
+        assert!(
+            page.records.is_empty() || page.bytes > 0,
+            "a page of records reports the bytes it read"
+        );
         synced.pages += 1;
         synced.totals.push(page.total);
         synced.gaps.extend(page.gap);

@@ -118,6 +118,19 @@ async fn metrics_count_a_chain_and_readiness_follows_the_database() {
         "the status step counts its events too"
     );
     assert_eq!(sample(&steps, "fleet_dead_letter_messages", &[]), Some(0.0));
+    assert!(
+        sample(
+            &steps,
+            "fleet_provider_requests_total",
+            &[("status", "200")]
+        )
+        .is_some_and(|n| n >= 3.0),
+        "the validate call and the sync's pages count as provider requests: {steps}"
+    );
+    assert!(
+        sample(&steps, "fleet_provider_request_seconds_count", &[]).is_some_and(|n| n >= 3.0),
+        "{steps}"
+    );
     assert!(!steps.contains("acme"), "no tenant in any label");
     assert!(!steps.contains(connection.as_str()), "no connection id");
 
