@@ -6,12 +6,16 @@
 mod bench;
 mod bridge;
 mod config;
+mod connections;
 mod dlq;
+mod events;
 mod gateway;
 mod ops;
 mod signal;
 mod sim;
+mod streams;
 mod telemetry;
+mod token;
 mod worker;
 
 use std::path::PathBuf;
@@ -67,6 +71,15 @@ enum Command {
     /// refuses a server that already has them; scripts/bench starts fresh
     /// servers.
     Bench(bench::Args),
+    /// A tenant's connections through the gateway's API: `list`, `show`,
+    /// `sync`, `disconnect` (signs a five-minute token with FLEET_AUTH__*).
+    Connections(connections::Args),
+    /// Each step consumer's backlog (pending, in flight, redelivered) and
+    /// its trend, and the streams' sizes: `status`.
+    Streams(streams::Args),
+    /// Status events as they happen: `tail` (filter by --tenant,
+    /// --connection).
+    Events(events::Args),
     /// Inspect, replay and purge dead letters: `list`, `show`, `replay`,
     /// `purge` (filter by --tenant, --connection, --step, --reason, --seq).
     Dlq(dlq::Args),
@@ -147,6 +160,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args, signal::shutdown_token()).await,
         Command::Token(args) => print_token(args),
         Command::Dlq(args) => dlq::run(args).await,
+        Command::Connections(args) => connections::run(args).await,
+        Command::Streams(args) => streams::run(args).await,
+        Command::Events(args) => events::run(args, signal::shutdown_token()).await,
         Command::Healthcheck(args) => ops::healthcheck(args).await,
         Command::Schemas { out } => write_schemas(out),
         Command::Bench(args) => {
@@ -170,38 +186,15 @@ async fn provision() -> anyhow::Result<()> {
 }
 
 fn print_token(args: TokenArgs) -> anyhow::Result<()> {
-    let auth = config::Config::auth_from_env()?.context(
-        "token settings are required to sign a token: FLEET_AUTH__KEY, or FLEET_AUTH__ALGORITHM with --private-key-file",
-    )?;
-    let signer = match &args.private_key_file {
-        Some(path) => {
-            let pem = std::fs::read_to_string(path)
-                .with_context(|| format!("failed to read the private key {}", path.display()))?;
-            fleet_auth::Signer::with_private_key(&auth, &pem.into())?
-        }
-        None if auth.algorithm != fleet_auth::Algorithm::Hs256 => anyhow::bail!(
-            "tokens are signed with {}: pass the issuer's private key with --private-key-file",
-            auth.algorithm
-        ),
-        None => fleet_auth::Signer::new(&auth)?,
-    };
-    let signer = match args.key_id {
-        Some(key_id) => signer.with_key_id(key_id),
-        None => signer,
-    };
-    let tenant = fleet_events::TenantId::parse(&args.tenant)?;
-    let ttl = std::time::Duration::from_secs(args.hours.saturating_mul(3600));
-    let mut claims = fleet_auth::Claims::for_tenant(tenant, ttl);
-    claims.subject = args.user;
-    if !args.connections.is_empty() {
-        let connections = args
-            .connections
-            .iter()
-            .map(|id| fleet_events::ConnectionId::parse(id))
-            .collect::<Result<Vec<_>, _>>()?;
-        claims.connections = Some(connections);
-    }
-    println!("{}", signer.sign(&claims)?);
+    let token = token::sign(&token::Request {
+        tenant: args.tenant,
+        ttl: std::time::Duration::from_secs(args.hours.saturating_mul(3600)),
+        user: args.user,
+        connections: args.connections,
+        private_key_file: args.private_key_file,
+        key_id: args.key_id,
+    })?;
+    println!("{token}");
     Ok(())
 }
 

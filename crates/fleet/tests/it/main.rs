@@ -1,12 +1,14 @@
 //! The `fleet` binary as operators run it: separate worker processes
 //! against real nats-server, OpenBao and PostgreSQL, killed and restarted;
 //! `fleet token`; each process's health, readiness and metrics; the
-//! compose file and image users deploy with; `fleet dlq`.
+//! compose file and image users deploy with; `fleet dlq` and the
+//! other operator commands.
 
 mod helpers;
 
 mod compose;
 mod dlq;
+mod operator;
 mod ops;
 mod processes;
 mod token;
