@@ -465,3 +465,46 @@ test('Disconnect asks first, then the connection shows as disconnected', async (
   const gone = await api('GET', `/api/connections/${id}`);
   assert.equal(gone.status, 404);
 });
+
+test('The whole local fleet restarts and an existing connection syncs with its stored credentials', async () => {
+  const id = await connectDemoSite('Survives a restart');
+  const synced = async () => {
+    const { status, body } = await api('GET', `/api/connections/${id}`);
+    return status === 200 && body.state === 'synced' ? body : null;
+  };
+  const before = await eventually('the first sync', synced);
+
+  const run = promisify(execFile);
+  await run(UP, ['--stop'], { env: process.env });
+  await eventually('the gateway to stop', async () => {
+    try {
+      await fetch(`${GATEWAY}/healthz`);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  await run(UP, ['--detach'], { env: process.env, timeout: 120_000 });
+  await eventually('the restarted gateway to be ready', async () => {
+    try {
+      return (await fetch(`${GATEWAY}/readyz`)).status === 200;
+    } catch {
+      return false;
+    }
+  }, 60_000);
+
+  const kept = await api('GET', `/api/connections/${id}`);
+  assert.equal(kept.status, 200, 'the connection is still there');
+  assert.equal(kept.body.state, 'synced');
+  assert.equal(kept.body.records_total, before.records_total);
+  const sync = await api('POST', `/api/connections/${id}/sync`);
+  assert.equal(sync.status, 202, JSON.stringify(sync.body));
+  // A sync reads the credentials from OpenBao: it ends synced only if they
+  // survived the restart.
+  const after = await eventually('a sync after the restart', async () => {
+    const body = await synced();
+    return body && body.last_sync_at > before.last_sync_at ? body : null;
+  }, 60_000);
+  assert.equal(after.records_total, before.records_total);
+  assert.equal(after.last_error, null);
+});
