@@ -61,6 +61,7 @@ pub struct Envelope<P: Payload> {
     pub causation_id: Option<EventId>,
     /// Attempt of the step that published this event, from 1: the JetStream delivery count of the
     /// message being handled.
+    #[schemars(range(min = 1))]
     pub attempt: u32,
     /// When the event was created (RFC 3339, UTC).
     pub occurred_at: DateTime<Utc>,
