@@ -9,7 +9,8 @@
 //!
 //! Start with:
 //!
-//! - [`NatsServer`]: JetStream with file storage, optionally from a configuration file.
+//! - [`NatsServer`]: JetStream with file storage, optionally from a configuration file;
+//!   [`NatsCluster`]: three of them clustered over loopback routes.
 //! - [`OpenBao`]: initialised and unsealed, with [`OpenBao::new_kv_mount`] for an
 //!   isolated KV v2 engine per test.
 //! - [`Postgres`]: a cluster copied from a per-machine template, with
@@ -60,7 +61,7 @@ mod process;
 mod tools;
 mod wordpress;
 
-pub use nats::NatsServer;
+pub use nats::{NatsCluster, NatsServer};
 pub use openbao::{AppRoleCredentials, OpenBao};
 pub use ports::free_port;
 pub use postgres::Postgres;

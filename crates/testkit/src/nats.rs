@@ -37,6 +37,19 @@ pub struct NatsServer {
     env: Vec<(OsString, OsString)>,
     http: reqwest::Client,
     process: Option<Process>,
+    /// Its place in a [`NatsCluster`], if it is in one.
+    member: Option<Member>,
+}
+
+/// A node's cluster settings, given as command-line flags.
+#[derive(Debug, Clone)]
+struct Member {
+    /// `server_name`, stable across restarts: JetStream places replicas by it.
+    name: String,
+    /// The port the node's routes listen on.
+    cluster_port: u16,
+    /// Every node's route port, its own included.
+    routes: Vec<u16>,
 }
 
 impl NatsServer {
@@ -90,6 +103,7 @@ impl NatsServer {
             env,
             http: http_client(),
             process: None,
+            member: None,
         };
         let mut attempts = PortAttempts::default();
         while let Err(e) = server.spawn().await {
@@ -109,6 +123,21 @@ impl NatsServer {
             .arg(self.dir.path().join("store"));
         if let Some(config) = &self.config {
             command.arg("-c").arg(config);
+        }
+        if let Some(member) = &self.member {
+            let routes: Vec<String> = member
+                .routes
+                .iter()
+                .map(|port| format!("nats://127.0.0.1:{port}"))
+                .collect();
+            command
+                .args(["--server_name", &member.name])
+                .args(["--cluster_name", "connector-fleet"])
+                .args([
+                    "--cluster",
+                    &format!("nats://127.0.0.1:{}", member.cluster_port),
+                ])
+                .args(["--routes", &routes.join(",")]);
         }
         command.envs(self.env.iter().map(|(key, value)| (key, value)));
         let log = self.dir.path().join("server.log");
@@ -199,4 +228,80 @@ impl Drop for NatsServer {
 async fn is_healthy(http: &reqwest::Client, healthz: &str) -> bool {
     let response = http.get(healthz).send().await;
     response.is_ok_and(|response| response.status().is_success())
+}
+
+/// Three nats-servers with JetStream, clustered over loopback routes: the
+/// fleet's streams can be replicated three times on it, and one node can be
+/// stopped and brought back while the others serve.
+///
+/// Dropping the guard kills every node and removes their data.
+#[derive(Debug)]
+pub struct NatsCluster {
+    nodes: Vec<NatsServer>,
+}
+
+impl NatsCluster {
+    /// Starts three nodes at once (a JetStream cluster is ready only once
+    /// its nodes have met) and waits until each serves JetStream.
+    ///
+    /// # Panics
+    ///
+    /// Panics when a node does not become ready within 10 s, with the end of
+    /// its log.
+    pub async fn start() -> Self {
+        let ports: [u16; 9] = free_ports();
+        let routes = ports[6..9].to_vec();
+        let mut nodes: Vec<NatsServer> = (0..3)
+            .map(|i| NatsServer {
+                dir: work_dir("nats"),
+                port: ports[i],
+                monitor_port: ports[3 + i],
+                config: None,
+                env: Vec::new(),
+                http: http_client(),
+                process: None,
+                member: Some(Member {
+                    name: format!("node-{}", ["a", "b", "c"][i]),
+                    cluster_port: routes[i],
+                    routes: routes.clone(),
+                }),
+            })
+            .collect();
+        let [a, b, c] = nodes.as_mut_slice() else {
+            unreachable!("three nodes")
+        };
+        let (a, b, c) = tokio::join!(a.spawn(), b.spawn(), c.spawn());
+        for started in [a, b, c] {
+            started.unwrap_or_else(|e| panic!("{e}"));
+        }
+        Self { nodes }
+    }
+
+    /// Every node's client URL, comma separated, as `FLEET_NATS__URL` takes
+    /// them.
+    pub fn urls(&self) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(NatsServer::url).collect();
+        urls.join(",")
+    }
+
+    /// Node `index` (0, 1 or 2), to stop, kill or restart.
+    ///
+    /// # Panics
+    ///
+    /// Panics for an index past the third node.
+    pub fn node(&mut self, index: usize) -> &mut NatsServer {
+        &mut self.nodes[index]
+    }
+
+    /// A client that knows every node, so it survives any one going away.
+    ///
+    /// # Panics
+    ///
+    /// Panics when no node can be reached.
+    pub async fn client(&self) -> async_nats::Client {
+        let urls: Vec<String> = self.nodes.iter().map(NatsServer::url).collect();
+        async_nats::connect(urls)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the cluster at {}: {e}", self.urls()))
+    }
 }

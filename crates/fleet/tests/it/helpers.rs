@@ -12,7 +12,7 @@ use fleet_events::{
     StatusChanged, TenantId, ValidateRequested, subject,
 };
 use fleet_sim::{Sim, SimHandle, SiteConfig};
-use fleet_testkit::{NatsServer, OpenBao, Postgres};
+use fleet_testkit::{NatsCluster, NatsServer, OpenBao, Postgres};
 use futures::StreamExt as _;
 use secrecy::SecretString;
 
@@ -33,7 +33,7 @@ pub(crate) struct World {
     pub(crate) tenant: TenantId,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) database_url: String,
-    nats: NatsServer,
+    nats: Nats,
     vault: OpenBao,
     mount: String,
     pub(crate) postgres: Postgres,
@@ -46,13 +46,39 @@ impl World {
 
     /// As [`start`](Self::start), with the simulator serving `sim`.
     pub(crate) async fn start_with(sim: fleet_sim::Config) -> Self {
-        let (nats, vault, postgres) =
-            tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
+        let nats = NatsServer::start().await;
         let js = nats.jetstream().await;
-        let dir = tempfile::tempdir().unwrap();
         let mut definitions = Definitions::builtin();
         definitions.set_ack_wait("sync", SYNC_ACK_WAIT).unwrap();
-        write_definitions(&definitions, &dir.path().join("nats"));
+        Self::start_on(Nats::Single(nats), js, &definitions, sim).await
+    }
+
+    /// As [`start`](Self::start), on a three-node NATS cluster with every
+    /// stream replicated three times, and short ack waits on every step so
+    /// a delivery lost with a node comes back within a test's patience.
+    pub(crate) async fn start_on_cluster(site: SiteConfig) -> Self {
+        let cluster = NatsCluster::start().await;
+        let js = jetstream::new(cluster.client().await);
+        let mut definitions = Definitions::builtin();
+        for stream in &mut definitions.streams {
+            stream.num_replicas = 3;
+        }
+        for step in ["validate", "save", "sync", "status"] {
+            definitions.set_ack_wait(step, SYNC_ACK_WAIT).unwrap();
+        }
+        let sim = fleet_sim::Config::default().site(site);
+        Self::start_on(Nats::Cluster(cluster), js, &definitions, sim).await
+    }
+
+    async fn start_on(
+        nats: Nats,
+        js: jetstream::Context,
+        definitions: &Definitions,
+        sim: fleet_sim::Config,
+    ) -> Self {
+        let (vault, postgres) = tokio::join!(OpenBao::start(), Postgres::start());
+        let dir = tempfile::tempdir().unwrap();
+        write_definitions(definitions, &dir.path().join("nats"));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim).unwrap();
@@ -108,7 +134,7 @@ impl World {
             .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
-            .env("FLEET_NATS__URL", self.nats.url())
+            .env("FLEET_NATS__URL", self.nats_url())
             .env("FLEET_NATS__NAME", name)
             .env("FLEET_NATS__DEFINITIONS_DIR", self.dir.path().join("nats"))
             .env("FLEET_VAULT__ADDR", self.vault.addr())
@@ -181,7 +207,7 @@ impl World {
             .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
-            .env("FLEET_NATS__URL", self.nats.url())
+            .env("FLEET_NATS__URL", self.nats_url())
             .env("FLEET_NATS__NAME", name)
             .env("FLEET_VAULT__ADDR", self.vault.addr())
             .env("FLEET_VAULT__MOUNT", &self.mount)
@@ -211,9 +237,24 @@ impl World {
         (process, base)
     }
 
-    /// The NATS server's client URL.
+    /// The NATS client URL (every node's, comma separated, on a cluster).
     pub(crate) fn nats_url(&self) -> String {
-        self.nats.url()
+        match &self.nats {
+            Nats::Single(server) => server.url(),
+            Nats::Cluster(cluster) => cluster.urls(),
+        }
+    }
+
+    /// The cluster this world runs on.
+    ///
+    /// # Panics
+    ///
+    /// On a world with a single NATS server.
+    pub(crate) fn cluster(&mut self) -> &mut NatsCluster {
+        match &mut self.nats {
+            Nats::Cluster(cluster) => cluster,
+            Nats::Single(_) => panic!("this world runs on one NATS server"),
+        }
     }
 
     /// A tenant token for this world's tenant, from `fleet token`.
@@ -358,6 +399,12 @@ pub(crate) fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The NATS a world runs on.
+enum Nats {
+    Single(NatsServer),
+    Cluster(NatsCluster),
 }
 
 fn write_definitions(definitions: &Definitions, dir: &Path) {

@@ -1,11 +1,13 @@
 //! The `fleet` binary as operators run it: separate worker processes
-//! against real nats-server, OpenBao and PostgreSQL, killed and restarted;
+//! against real nats-server (one, or a three-node cluster), OpenBao and
+//! PostgreSQL, killed and restarted;
 //! `fleet token`; each process's health, readiness and metrics; the
 //! compose file and image users deploy with; `fleet dlq` and the
 //! other operator commands.
 
 mod helpers;
 
+mod cluster;
 mod compose;
 mod dlq;
 mod operator;

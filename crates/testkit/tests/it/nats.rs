@@ -1,6 +1,6 @@
 use async_nats::ConnectOptions;
 use async_nats::jetstream::{self, stream};
-use fleet_testkit::NatsServer;
+use fleet_testkit::{NatsCluster, NatsServer};
 
 use crate::helpers::assert_stopped_and_removed;
 
@@ -88,4 +88,55 @@ async fn dropping_the_server_stops_it_and_removes_its_data() {
     drop(nats);
 
     assert_stopped_and_removed(port, &dir);
+}
+
+#[tokio::test]
+async fn a_cluster_keeps_a_three_replica_stream_through_one_node_stopping() {
+    let mut cluster = NatsCluster::start().await;
+    let js = jetstream::new(cluster.client().await);
+    js.create_stream(stream::Config {
+        name: "R3".to_owned(),
+        subjects: vec!["r3.>".to_owned()],
+        num_replicas: 3,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    js.publish("r3.a", "before".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    cluster.node(1).stop();
+    // The other two still have a quorum: writes and reads go on.
+    let ack = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match js.publish("r3.a", "during".into()).await {
+                Ok(pending) => match pending.await {
+                    Ok(ack) => return ack,
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                },
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            }
+        }
+    })
+    .await
+    .expect("a two-node quorum takes writes");
+    assert_eq!(ack.sequence, 2);
+    cluster.node(1).restart().await;
+
+    let mut stream = js.get_stream("R3").await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(info.state.messages, 2);
+    assert_eq!(info.config.num_replicas, 3);
+    let names: Vec<_> = cluster_names(&info);
+    assert_eq!(names.len(), 3, "three replicas: {names:?}");
+}
+
+fn cluster_names(info: &stream::Info) -> Vec<String> {
+    let cluster = info.cluster.as_ref().expect("clustered");
+    let mut names: Vec<String> = cluster.replicas.iter().map(|r| r.name.clone()).collect();
+    names.extend(cluster.leader.clone());
+    names
 }

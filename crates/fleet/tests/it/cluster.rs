@@ -1,0 +1,63 @@
+//! The fleet on a three-node NATS cluster with every stream replicated three
+//! times: a node stops in the middle of the work and comes back, and every
+//! setup still ends with each record stored once.
+
+use fleet_events::{ConnectionState, ConnectionStatus};
+use fleet_sim::{Fault, SiteConfig, UserConfig};
+
+use crate::helpers::{SITE, USER, World};
+
+const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
+const CONNECTIONS: usize = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() {
+    let site = SiteConfig::new(SITE)
+        .user(UserConfig::administrator(USER, PASSWORD))
+        .posts(40)
+        .pages(1);
+    let mut world = World::start_on_cluster(site).await;
+    // Every provider call takes a while, so the node stops while syncs run.
+    world
+        .sim
+        .inject_site(SITE, Fault::Slow { delay_ms: 40 }, 100_000);
+    let _first = world.spawn_worker("worker-a", &[]).await;
+    let _second = world.spawn_worker("worker-b", &[]).await;
+
+    let mut connections = Vec::new();
+    for _ in 0..CONNECTIONS {
+        connections.push(world.connect(&world.credentials(PASSWORD)).await);
+    }
+    world
+        .statuses_until(&connections[0], |s| {
+            matches!(s.status, ConnectionStatus::Syncing { .. })
+        })
+        .await;
+    world.cluster().node(1).stop();
+
+    for connection in &connections {
+        let statuses = world
+            .statuses_until(connection, |s| s.status.state() == ConnectionState::Synced)
+            .await;
+        let ConnectionStatus::Synced { records, .. } = statuses.last().unwrap().status else {
+            unreachable!()
+        };
+        assert_eq!(records, 41, "{connection}");
+    }
+    world.cluster().node(1).restart().await;
+
+    for connection in &connections {
+        let stored = world
+            .store
+            .count_records(&world.tenant, connection, None)
+            .await
+            .unwrap();
+        assert_eq!(stored, 41, "every record of {connection} once");
+    }
+    assert_eq!(
+        world.messages_in(fleet_bus::DLQ_STREAM).await,
+        0,
+        "no dead letter"
+    );
+    world.wait_for_messages(fleet_bus::STEPS_STREAM, 0).await;
+}
