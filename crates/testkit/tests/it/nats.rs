@@ -130,7 +130,7 @@ async fn a_cluster_keeps_a_three_replica_stream_through_one_node_stopping() {
     let info = stream.info().await.unwrap();
     assert_eq!(info.state.messages, 2);
     assert_eq!(info.config.num_replicas, 3);
-    let names: Vec<_> = cluster_names(&info);
+    let names: Vec<_> = cluster_names(info);
     assert_eq!(names.len(), 3, "three replicas: {names:?}");
 }
 
