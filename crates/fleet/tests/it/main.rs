@@ -2,14 +2,16 @@
 //! against real nats-server (one, or a three-node cluster), OpenBao and
 //! PostgreSQL, killed and restarted;
 //! `fleet token`; each process's health, readiness and metrics; the
-//! compose file and image users deploy with; `fleet dlq` and the
-//! other operator commands.
+//! compose file and image users deploy with; `fleet dlq` and the other
+//! operator commands; the Grafana dashboard and alert rules against the
+//! documented metrics.
 
 mod helpers;
 
 mod cluster;
 mod compose;
 mod dlq;
+mod observability;
 mod operator;
 mod ops;
 mod processes;

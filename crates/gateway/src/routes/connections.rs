@@ -82,7 +82,7 @@ pub struct ConnectionView {
     /// The name shown for it.
     pub display_name: String,
     /// `pending`, `validating`, `invalid`, `saving`, `syncing`, `synced`,
-    /// `retrying`, `failed`, `reauth_required` or `disconnected`.
+    /// `partial`, `retrying`, `failed`, `reauth_required` or `disconnected`.
     pub state: String,
     /// The last status with its details (progress, reasons), as published.
     #[schema(value_type = Object)]
@@ -195,7 +195,8 @@ pub struct RecordPageView {
 #[utoipa::path(post, path = "/api/connections", request_body = CreateConnection,
     responses((status = 202, body = Created), (status = 401, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody), (status = 413, body = crate::ErrorBody),
-              (status = 415, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)),
+              (status = 415, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
+              (status = 429, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -312,7 +313,8 @@ pub(crate) async fn start_setup(
 
 /// The caller's connections (only those its token covers).
 #[utoipa::path(get, path = "/api/connections",
-    responses((status = 200, body = ConnectionList), (status = 401, body = crate::ErrorBody)),
+    responses((status = 200, body = ConnectionList), (status = 401, body = crate::ErrorBody),
+              (status = 429, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -331,7 +333,7 @@ pub(crate) async fn list(
 /// One connection.
 #[utoipa::path(get, path = "/api/connections/{id}", params(("id" = String, Path)),
     responses((status = 200, body = ConnectionView), (status = 401, body = crate::ErrorBody),
-              (status = 404, body = crate::ErrorBody)),
+              (status = 404, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn read(
     State(state): State<AppState>,
@@ -344,7 +346,8 @@ pub(crate) async fn read(
 /// Starts a sync of the connection now, or joins the one queued or running.
 #[utoipa::path(post, path = "/api/connections/{id}/sync", params(("id" = String, Path)),
     responses((status = 202, body = SyncAccepted), (status = 401, body = crate::ErrorBody),
-              (status = 404, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),
+              (status = 404, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody),
+              (status = 503, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn sync_now(
     State(state): State<AppState>,
@@ -424,7 +427,8 @@ pub(crate) async fn sync_now(
 /// where it offers revocation, deletes the credentials from Vault and the
 /// connection with its records, and tells dashboards.
 #[utoipa::path(delete, path = "/api/connections/{id}", params(("id" = String, Path)),
-    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody)),
+    responses((status = 204), (status = 401, body = crate::ErrorBody), (status = 404, body = crate::ErrorBody),
+              (status = 429, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
@@ -467,7 +471,8 @@ pub(crate) async fn remove(
 /// The connection's synced records, a page at a time.
 #[utoipa::path(get, path = "/api/connections/{id}/records", params(("id" = String, Path), RecordParams),
     responses((status = 200, body = RecordPageView), (status = 401, body = crate::ErrorBody),
-              (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody)),
+              (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
+              (status = 429, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn records(
     State(state): State<AppState>,

@@ -54,7 +54,8 @@ pub struct ConnectorList {
 
 /// Lists the connectors a tenant can connect.
 #[utoipa::path(get, path = "/api/connectors",
-    responses((status = 200, body = ConnectorList), (status = 401, body = crate::ErrorBody)),
+    responses((status = 200, body = ConnectorList), (status = 401, body = crate::ErrorBody),
+              (status = 429, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn list(
     State(state): State<AppState>,

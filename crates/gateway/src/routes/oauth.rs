@@ -60,7 +60,7 @@ pub struct AuthorizeRedirect {
               (status = 200, body = AuthorizeRedirect, description = "the consent page's URL, with the binding cookie"),
               (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),
-              (status = 503, body = crate::ErrorBody)),
+              (status = 429, body = crate::ErrorBody), (status = 503, body = crate::ErrorBody)),
     security(("tenant_token" = [])))]
 pub(crate) async fn authorize(
     State(state): State<AppState>,
