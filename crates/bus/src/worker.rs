@@ -313,12 +313,16 @@ impl<H: Handler> Shared<H> {
         }
         let span = info_span!(
             "step",
+            step = self.config.step.as_str(),
             r#type = H::Payload::TYPE,
             tenant = %event.tenant,
             connection = %event.connection,
             event_id = %event.id,
             attempt = received.delivery.attempt,
         );
+        if let Some(trace) = &event.trace {
+            crate::trace::set_parent(&span, trace);
+        }
         async {
             let mut ctx = Context::new(self.publisher.clone(), received.delivery);
             let started = std::time::Instant::now();
