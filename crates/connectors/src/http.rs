@@ -13,6 +13,7 @@ use reqwest::{
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use crate::{
     BuildError, Config, Error, ErrorClass,
@@ -253,13 +254,34 @@ impl Request {
     /// addresses. Other failures are [`Error::Transport`], showing the URL
     /// as [`display_url`] renders it (and as [`shown_as`](Self::shown_as)
     /// says), with the cause's own copy of the URL removed.
+    ///
+    /// The request runs in a `provider.request` span with the provider, the
+    /// method and the response status: never the URL, whose query or path
+    /// may hold a secret.
     pub(crate) async fn send(self, provider: &str) -> Result<reqwest::Response, Error> {
         if let Some(host) = self.url.host()
             && !self.egress.permits_host(&host)
         {
             return Err(refused(provider, &self.url));
         }
-        self.builder.send().await.map_err(|source| {
+        let (client, request) = self.builder.build_split();
+        let method = request
+            .as_ref()
+            .map_or("", |request| request.method().as_str());
+        let span = tracing::info_span!(
+            "provider.request",
+            otel.kind = "client",
+            provider,
+            http.request.method = method,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let sent = async { client.execute(request?).await }
+            .instrument(span.clone())
+            .await;
+        if let Ok(response) = &sent {
+            span.record("http.response.status_code", response.status().as_u16());
+        }
+        sent.map_err(|source| {
             if is_refused(&source) {
                 refused(provider, &self.url)
             } else {
