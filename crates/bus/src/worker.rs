@@ -344,6 +344,11 @@ impl<H: Handler> Shared<H> {
                 "result" => result_label,
             )
             .record(started.elapsed().as_secs_f64());
+            debug!(
+                result = result_label,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "Step handled the event."
+            );
             self.decide(&event, result, received).await
         }
         .instrument(span)

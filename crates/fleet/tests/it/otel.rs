@@ -234,6 +234,7 @@ async fn a_setup_is_one_trace_from_the_gateway_request_through_every_step() {
     let log = worker.log();
     let line = log
         .lines()
+        .filter(|line| line.contains("Step handled the event."))
         .find(|line| line.contains(&format!("\"trace_id\":\"{TRACE_ID}\"")))
         .unwrap_or_else(|| panic!("no log line of the trace:\n{log}"));
     let line: serde_json::Value = serde_json::from_str(line).unwrap();
