@@ -17,6 +17,9 @@
 //!   by step and outcome, dead letters by reason, handler latency).
 //! - [`Schedules`] sets and removes a connection's recurring sync, run by
 //!   the NATS server's message schedules.
+//! - [`trace`] carries the W3C trace context between `tracing` spans and
+//!   events: a publish stamps the publishing span's context on the event,
+//!   and a worker's step span takes the event's as its parent.
 //!
 //! What it does not do: decide what a step means (that is `fleet-workers`),
 //! or read the environment (callers pass a [`Config`]).
@@ -47,6 +50,7 @@ mod handler;
 mod publish;
 mod retry;
 mod schedule;
+pub mod trace;
 mod worker;
 
 pub use config::Config;

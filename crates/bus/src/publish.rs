@@ -63,6 +63,11 @@ impl Publisher {
     /// Sends `event` and returns a future for the stream's acknowledgement,
     /// so callers can keep several publishes in flight.
     ///
+    /// Inside a span with an OpenTelemetry context the event goes out with
+    /// that context as its `trace` (and `traceparent` header), so the
+    /// consumer's span continues the publisher's trace; elsewhere `trace`
+    /// is sent as given.
+    ///
     /// # Errors
     ///
     /// [`Error::Publish`] when the message cannot be sent.
@@ -71,6 +76,16 @@ impl Publisher {
         event: &Envelope<P>,
         msg_id: &str,
     ) -> Result<PendingPublish, Error> {
+        let traced;
+        let event = match crate::trace::current() {
+            Some(trace) if event.trace.as_ref() != Some(&trace) => {
+                let mut copy = event.clone();
+                copy.trace = Some(trace);
+                traced = copy;
+                &traced
+            }
+            _ => event,
+        };
         let subject = event.subject();
         let message = jetstream::message::PublishMessage::build()
             .payload(event.to_json().into())

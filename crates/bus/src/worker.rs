@@ -313,12 +313,16 @@ impl<H: Handler> Shared<H> {
         }
         let span = info_span!(
             "step",
+            step = self.config.step.as_str(),
             r#type = H::Payload::TYPE,
             tenant = %event.tenant,
             connection = %event.connection,
             event_id = %event.id,
             attempt = received.delivery.attempt,
         );
+        if let Some(trace) = &event.trace {
+            crate::trace::set_parent(&span, trace);
+        }
         async {
             let mut ctx = Context::new(self.publisher.clone(), received.delivery);
             let started = std::time::Instant::now();
@@ -340,6 +344,11 @@ impl<H: Handler> Shared<H> {
                 "result" => result_label,
             )
             .record(started.elapsed().as_secs_f64());
+            debug!(
+                result = result_label,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "Step handled the event."
+            );
             self.decide(&event, result, received).await
         }
         .instrument(span)

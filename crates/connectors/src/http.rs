@@ -20,6 +20,7 @@ use reqwest::{
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
+use tracing::Instrument as _;
 
 use crate::{
     BuildError, Config, Error, ErrorClass,
@@ -261,6 +262,10 @@ impl Request {
     /// addresses. Other failures are [`Error::Transport`], showing the URL
     /// as [`display_url`] renders it (and as [`shown_as`](Self::shown_as)
     /// says), with the cause's own copy of the URL removed.
+    ///
+    /// The request runs in a `provider.request` span with the provider, the
+    /// method and the response status: never the URL, whose query or path
+    /// may hold a secret.
     pub(crate) async fn send(self, provider: &str) -> Result<reqwest::Response, Error> {
         if let Some(host) = self.url.host()
             && !self.egress.permits_host(&host)
@@ -268,11 +273,27 @@ impl Request {
             counted(provider, "refused", None);
             return Err(refused(provider, &self.url));
         }
+        let (client, request) = self.builder.build_split();
+        let method = request
+            .as_ref()
+            .map_or("", |request| request.method().as_str());
+        let span = tracing::info_span!(
+            "provider.request",
+            otel.kind = "client",
+            provider,
+            http.request.method = method,
+            http.response.status_code = tracing::field::Empty,
+        );
         let started = Instant::now();
-        let sent = self.builder.send().await;
+        let sent = async { client.execute(request?).await }
+            .instrument(span.clone())
+            .await;
         let elapsed = Some(started.elapsed());
         match &sent {
-            Ok(response) => counted(provider, response.status().as_str(), elapsed),
+            Ok(response) => {
+                span.record("http.response.status_code", response.status().as_u16());
+                counted(provider, response.status().as_str(), elapsed);
+            }
             Err(source) if is_refused(source) => counted(provider, "refused", None),
             Err(_) => counted(provider, "error", elapsed),
         }

@@ -52,6 +52,7 @@ mod openapi;
 pub mod routes;
 mod serve;
 mod state;
+mod trace;
 
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(routes::oauth::router())
+        // Probes and the dashboard's files are not worth a trace each.
+        .route_layer(axum::middleware::from_fn(trace::spans))
         .merge(routes::health::router(&state))
         .merge(routes::dashboard::router(&config.dashboard))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))

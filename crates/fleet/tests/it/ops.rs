@@ -3,13 +3,12 @@
 //! going away and coming back.
 
 use std::process::Command;
-use std::time::Duration;
 
 use fleet_events::ConnectionId;
 use fleet_sim::{SiteConfig, UserConfig};
 use serde_json::Value;
 
-use crate::helpers::{DEADLINE, SITE, USER, World};
+use crate::helpers::{SITE, USER, World, eventually};
 
 const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
 
@@ -212,23 +211,4 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         }
     }
     found
-}
-
-/// Polls `probe` until it returns `Some`, failing after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
