@@ -30,7 +30,7 @@ use crate::hub::{Counters, Hub, Scope, Subscription};
 use crate::protocol::{ConnectionSnapshot, Position, ResyncReason, ServerMessage, Snapshot};
 use crate::queue::Event;
 use crate::reader::{Reader, replay};
-use crate::{Config, Error, server, sse, ws};
+use crate::{Config, Error, sse, ws};
 
 /// The status writer's durable consumer, whose ack floor says what Postgres
 /// holds.
@@ -242,12 +242,20 @@ impl Bridge {
                 "The idle timeout is not above the ping interval and the request timeout: quiet SSE streams and slow openings lose their connection."
             );
         }
-        let timeouts = server::Timeouts {
+        let timeouts = fleet_serve::Timeouts {
             header_read: config.header_read_timeout(),
             idle: config.idle_timeout(),
         };
         let routes = app(state.clone()).merge(ops::router(self.readiness, self.metrics));
-        let serve = server::run(listener, routes, timeouts, stop.clone());
+        // Boxed, which keeps the bridge's own future small. Upgraded
+        // WebSockets are not waited for: the bridge tracks their sessions.
+        let serve = Box::pin(fleet_serve::run::<crate::connection::Guarded>(
+            "bridge",
+            listener,
+            routes,
+            timeouts,
+            stop.clone(),
+        ));
         let (read, ()) = tokio::join!(read, serve);
         sessions.close();
         sessions.wait().await;

@@ -46,7 +46,6 @@ mod limits;
 pub mod protocol;
 mod queue;
 mod reader;
-mod server;
 mod sse;
 mod ws;
 

@@ -50,7 +50,6 @@ pub mod limits;
 mod oauth_state;
 mod openapi;
 pub mod routes;
-mod serve;
 mod state;
 mod trace;
 
@@ -82,11 +81,12 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::health::router(&state))
         .merge(routes::dashboard::router(&config.dashboard))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(axum::middleware::from_fn(fleet_serve::ops::count_requests))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             config.request_timeout(),
         ))
+        // Outside the timeout, so a 408 is counted too.
+        .layer(axum::middleware::from_fn(fleet_serve::ops::count_requests))
         .with_state(state)
 }
 
@@ -111,11 +111,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let config = &state.inner.config;
-    let timeouts = serve::Timeouts {
+    let (idle, request) = (
+        Duration::from_secs(config.idle_timeout_secs),
+        config.request_timeout(),
+    );
+    if idle <= request {
+        tracing::warn!(
+            idle_timeout_secs = idle.as_secs(),
+            request_timeout_secs = request.as_secs(),
+            "The idle timeout is not above the request timeout: slow requests lose their connection before their 408."
+        );
+    }
+    let timeouts = fleet_serve::Timeouts {
         header_read: Duration::from_secs(config.header_read_timeout_secs),
-        idle: Duration::from_secs(config.idle_timeout_secs),
-        request: config.request_timeout(),
+        idle,
     };
-    serve::run(listener, app(state), timeouts, shutdown).await;
+    fleet_serve::run::<fleet_serve::Watched>("gateway", listener, app(state), timeouts, shutdown)
+        .await;
     Ok(())
 }

@@ -68,10 +68,8 @@ pub(crate) struct Pending {
     pub(crate) connector: ConnectorId,
     /// When `/oauth/authorize` answered.
     pub(crate) created_at: DateTime<Utc>,
-    /// The digest of the browser's binding cookie; entries written before
-    /// bindings existed have none and match no browser.
-    #[serde(default)]
-    pub(crate) binding: Option<String>,
+    /// The digest of the browser's binding cookie.
+    pub(crate) binding: String,
     /// What the exchange needs.
     pub(crate) flow: Flow,
 }
@@ -206,10 +204,8 @@ impl PendingStates {
         };
         let pending: Pending =
             serde_json::from_slice(&value).map_err(|e| StateError::Take(Box::new(e)))?;
-        let bound = match (&pending.binding, binding) {
-            (Some(stored), Some(presented)) => crate::binding::matches(stored, presented),
-            _ => false,
-        };
+        let bound =
+            binding.is_some_and(|presented| crate::binding::matches(&pending.binding, presented));
         if !bound {
             return Ok(Taken::OtherBrowser(pending));
         }
@@ -314,7 +310,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             connector: ConnectorId::parse("google-analytics").unwrap(),
             created_at: Utc::now(),
-            binding: Some("digest".to_owned()),
+            binding: "digest".to_owned(),
             flow: Flow::OAuth2 {
                 pkce_verifier: Some(verifier.into()),
             },
