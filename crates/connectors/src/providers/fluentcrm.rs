@@ -103,6 +103,10 @@ pub(crate) struct Cursor {
     /// the site's offset is known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     updated_after: Option<String>,
+    /// The path of the site's `?rest_route=` API root, once discovered, so
+    /// that later pages skip the discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rest_route: Option<String>,
 }
 
 #[expect(
@@ -255,7 +259,10 @@ impl Provider for FluentCrm {
         cursor: Cursor,
     ) -> Result<Page, Error> {
         let site = Site::new(&self.id, credentials, self.http.allow_http())?;
-        match stream.name {
+        if let Some(path) = &cursor.rest_route {
+            site.use_query_root(path);
+        }
+        let mut page = match stream.name {
             SUBSCRIBERS if cursor.page == 0 => self.subscribers_by_key(&site, cursor).await,
             // The sort direction is `sort_type` on /subscribers but
             // `sort_order` on /lists.
@@ -264,7 +271,12 @@ impl Provider for FluentCrm {
                     .await
             }
             lists => self.numbered(&site, lists, "sort_order", &cursor).await,
+        }?;
+        // Every next cursor, however it was built, carries the API root.
+        if let (Some(Value::Object(next)), Some(root)) = (&mut page.next, site.query_root_path()) {
+            next.insert("rest_route".to_owned(), Value::String(root));
         }
+        Ok(page)
     }
 }
 

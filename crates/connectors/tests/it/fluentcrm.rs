@@ -212,3 +212,21 @@ async fn lists_are_read_whole_every_time() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_site_with_plain_permalinks_discovers_its_rest_route_once_per_pass() {
+    let sim = spawn([acme(0).fluentcrm(230, 1).plain_permalinks()]).await;
+    let fluentcrm = connector(&config(), "fluentcrm");
+    let synced = sync_all(&*fluentcrm, &bob(&sim), "subscribers").await;
+    let plain = sim.requests("acme");
+
+    let pretty_sim = spawn([acme(0).fluentcrm(230, 1)]).await;
+    let pretty = sync_all(&*fluentcrm, &bob(&pretty_sim), "subscribers").await;
+
+    assert_eq!(synced.records.len(), 230);
+    assert_eq!(synced.pages, pretty.pages);
+    assert!(synced.pages > 1, "several pages: {}", synced.pages);
+    // The first page finds `?rest_route=` (a 404 at /wp-json, then the front
+    // page's Link header); the cursor carries it to the later pages.
+    assert_eq!(plain - pretty_sim.requests("acme"), 2);
+}
