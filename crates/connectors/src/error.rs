@@ -519,12 +519,18 @@ impl Error {
     }
 }
 
+/// The longest wait a provider's answer can ask for: a day covers every
+/// documented quota window (GA4's daily quota resets at midnight Pacific).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What the caller should do after an [`Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
     /// Try again later, after `retry_after` when the provider said so.
     Retryable {
-        /// The provider's `Retry-After`, when it sent one.
+        /// The provider's `Retry-After`, when it sent one, at most
+        /// [`MAX_RETRY_AFTER`]: a provider's answer cannot park a sync for
+        /// longer.
         retry_after: Option<Duration>,
     },
     /// Trying again will fail the same way until something is changed by hand.
@@ -548,7 +554,7 @@ impl Error {
             Self::RateLimited { retry_after, .. }
             | Self::Throttled { retry_after, .. }
             | Self::Unavailable { retry_after, .. } => ErrorClass::Retryable {
-                retry_after: *retry_after,
+                retry_after: retry_after.map(|wait| wait.min(MAX_RETRY_AFTER)),
             },
             Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
             Self::AppPasswordRejected { .. }

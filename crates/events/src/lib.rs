@@ -73,3 +73,36 @@ pub use payload::{
 pub use schema::schemas;
 pub use step::{Family, Step};
 pub use trace::TraceContext;
+
+/// `at` plus `wait`, or the latest time a `DateTime` holds when the sum is
+/// past it: a `next_at` computed from a provider's wait never overflows.
+pub fn after(
+    at: chrono::DateTime<chrono::Utc>,
+    wait: std::time::Duration,
+) -> chrono::DateTime<chrono::Utc> {
+    chrono::TimeDelta::from_std(wait)
+        .ok()
+        .and_then(|wait| at.checked_add_signed(wait))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    #[test]
+    fn after_adds_a_wait_and_saturates_instead_of_overflowing() {
+        let now = Utc::now();
+        assert_eq!(
+            super::after(now, Duration::from_secs(90)),
+            now + TimeDelta::seconds(90)
+        );
+        assert_eq!(super::after(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            super::after(now, Duration::from_secs(u64::MAX / 2)),
+            DateTime::<Utc>::MAX_UTC
+        );
+    }
+}

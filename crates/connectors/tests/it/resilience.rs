@@ -168,3 +168,27 @@ async fn unreachable_site_is_retryable() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_retry_after_of_years_is_capped_at_a_day() {
+    let sim = spawn([acme(3)]).await;
+    sim.inject_site(
+        "acme",
+        Fault::RateLimited {
+            retry_after_secs: 10 * 365 * 24 * 3600,
+        },
+        1,
+    );
+
+    let error = connector(&config(), "wordpress")
+        .sync_page(&bob(&sim), "posts", None)
+        .await
+        .unwrap_err();
+
+    assert_eq!(
+        error.class(),
+        ErrorClass::Retryable {
+            retry_after: Some(fleet_connectors::MAX_RETRY_AFTER)
+        }
+    );
+}

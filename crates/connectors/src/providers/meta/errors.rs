@@ -223,7 +223,9 @@ fn business_use_case_wait(headers: &HeaderMap) -> Option<Duration> {
         .fold(0.0_f64, f64::max);
     // Whole minutes in practice; a fraction rounds up.
     let seconds = (minutes * 60.0).ceil();
-    (seconds >= 1.0).then(|| Duration::from_secs_f64(seconds))
+    // A value past what a `Duration` holds is refused, not a panic; the
+    // caller caps every wait at `MAX_RETRY_AFTER` anyway.
+    (seconds >= 1.0).then(|| Duration::try_from_secs_f64(seconds).unwrap_or(crate::MAX_RETRY_AFTER))
 }
 
 /// `{"call_count": 100, "total_cputime": 20, "total_time": 35}`: percents
@@ -272,6 +274,26 @@ mod tests {
         headers.insert(name, HeaderValue::from_str(value).unwrap());
         headers
     }
+    #[test]
+    fn a_wait_past_any_duration_is_capped_not_a_panic() {
+        let headers = header(
+            "x-business-use-case-usage",
+            r#"{"1":[{"type":"ads_insights","estimated_time_to_regain_access":1e300}]}"#,
+        );
+        let error = failure_error(
+            StatusCode::BAD_REQUEST,
+            &headers,
+            &graph(80_000, None, "limit"),
+        )
+        .unwrap();
+        assert_eq!(
+            error.class(),
+            crate::ErrorClass::Retryable {
+                retry_after: Some(crate::MAX_RETRY_AFTER)
+            }
+        );
+    }
+
     #[test]
     fn throttling_codes_on_http_400_are_retryable_with_the_buc_wait_in_minutes() {
         let headers = header(
