@@ -145,6 +145,7 @@ impl Http {
             shown: url.clone(),
             url,
             egress: self.egress.clone(),
+            sent_secrets: Vec::new(),
         }
     }
 
@@ -201,6 +202,9 @@ pub(crate) struct Request {
     /// The URL its errors show, through [`display_url`].
     shown: Url,
     egress: Egress,
+    /// The credentials it sends, which a failed answer may echo: blanked
+    /// from the body before any error is made of it.
+    sent_secrets: Vec<SecretString>,
 }
 
 impl std::fmt::Debug for Request {
@@ -229,13 +233,27 @@ impl Request {
     }
 
     /// Adds HTTP Basic credentials (`Authorization`, marked sensitive).
-    pub(crate) fn basic_auth(self, username: &str, password: &SecretString) -> Self {
+    pub(crate) fn basic_auth(mut self, username: &str, password: &SecretString) -> Self {
+        self.sent_secrets.push(password.clone());
         self.map(|builder| builder.basic_auth(username, Some(password.expose_secret())))
     }
 
     /// Adds a bearer token (`Authorization`, marked sensitive).
-    pub(crate) fn bearer_auth(self, token: &SecretString) -> Self {
+    pub(crate) fn bearer_auth(mut self, token: &SecretString) -> Self {
+        self.sent_secrets.push(token.clone());
         self.map(|builder| builder.bearer_auth(token.expose_secret()))
+    }
+
+    /// Marks `secret`, sent some other way (a form field, a signed
+    /// header), as one a failed answer must not carry into an error.
+    pub(crate) fn sends_secret(mut self, secret: &SecretString) -> Self {
+        self.sent_secrets.push(secret.clone());
+        self
+    }
+
+    /// Takes the secrets this request sends, to blank from a failed answer.
+    pub(crate) fn take_sent_secrets(&mut self) -> Vec<SecretString> {
+        std::mem::take(&mut self.sent_secrets)
     }
 
     /// Sends `body` as JSON.

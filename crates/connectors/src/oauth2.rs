@@ -48,7 +48,7 @@ use crate::{
     catalog::{CodeExchange, OAuth2Settings, TokenRenewal},
     http::{self, Classify, Failure, Http, Request},
     providers::meta::{self, GraphErrorBody},
-    text::plain_text,
+    text::{plain_text, redact},
 };
 
 /// Random bytes in a `state` value and a PKCE verifier: 256 bits, 43
@@ -640,21 +640,11 @@ fn pkce_challenge(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-/// `text` with every non-empty `secrets` value replaced by `[REDACTED]`.
 /// `text` from a provider made fit for a message by `shape` (tags
 /// dropped, cut short), with every one of `secrets` blanked out before it
 /// is cut, so that a cut cannot leave part of one behind, and after.
 fn provider_text(text: &str, secrets: &[&str], shape: fn(&str) -> String) -> String {
     redact(&shape(&redact(text, secrets)), secrets)
-}
-
-fn redact(text: &str, secrets: &[&str]) -> String {
-    secrets
-        .iter()
-        .filter(|secret| !secret.is_empty())
-        .fold(text.to_owned(), |text, secret| {
-            text.replace(secret, "[REDACTED]")
-        })
 }
 
 #[cfg(test)]

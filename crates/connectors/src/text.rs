@@ -86,6 +86,37 @@ pub(crate) fn json_error(source: &serde_json::Error) -> serde_json::Error {
     serde_json::Error::custom(cap(&shown, MAX_MESSAGE_CHARS))
 }
 
+/// What a secret is replaced with in text shown to people.
+pub(crate) const REDACTED: &str = "[REDACTED]";
+
+/// `text` with every non-empty secret of `secrets` replaced by
+/// [`REDACTED`].
+pub(crate) fn redact(text: &str, secrets: &[&str]) -> String {
+    secrets
+        .iter()
+        .filter(|secret| !secret.is_empty())
+        .fold(text.to_owned(), |text, secret| {
+            text.replace(secret, REDACTED)
+        })
+}
+
+/// A response `body` with `secrets` blanked; as it was when it holds none
+/// (or is not UTF-8, which no secret sent as text can appear in as is).
+pub(crate) fn without_secrets<'a>(
+    body: &'a [u8],
+    secrets: &[secrecy::SecretString],
+) -> std::borrow::Cow<'a, [u8]> {
+    use secrecy::ExposeSecret;
+    let Ok(text) = std::str::from_utf8(body) else {
+        return std::borrow::Cow::Borrowed(body);
+    };
+    let exposed: Vec<&str> = secrets.iter().map(ExposeSecret::expose_secret).collect();
+    if !exposed.iter().any(|s| !s.is_empty() && text.contains(s)) {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    std::borrow::Cow::Owned(redact(text, &exposed).into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;

@@ -114,6 +114,8 @@ impl Http {
         C: Classify + ?Sized,
     {
         let provider = api.provider();
+        let mut request = request;
+        let secrets = request.take_sent_secrets();
         let response = request.send(provider).await?;
         let status = response.status();
         let headers = response.headers().clone();
@@ -125,6 +127,9 @@ impl Http {
                 body,
             });
         }
+        // A provider may echo what it refused ("Malformed access token
+        // EAAB…"): no error is made from a body that still holds it.
+        let body = text::without_secrets(&body, &secrets);
         let failure = Failure {
             provider,
             url,

@@ -631,7 +631,10 @@ impl Trello {
     ) -> Result<T, Error> {
         let request = || {
             let authorization = self.client.sign(&Method::GET, &url, credentials)?;
-            let request = self.http.get(url.clone());
+            let mut request = self.http.get(url.clone());
+            if let Credentials::OAuth1 { token, .. } = credentials {
+                request = request.sends_secret(token);
+            }
             Ok(request.header(reqwest::header::AUTHORIZATION, authorization))
         };
         Ok(self.http.fetch(self, &url, request).await?.body)

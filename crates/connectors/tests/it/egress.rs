@@ -269,3 +269,47 @@ async fn what_a_site_sends_back_is_cut_to_a_storable_length() {
     );
     assert!(chain(&invalid).chars().count() < 500, "{invalid}");
 }
+
+#[tokio::test]
+async fn a_token_the_provider_echoes_in_its_refusal_never_reaches_the_error() {
+    let token = "EAABsecretAccessToken0123456789";
+    let echoing = Canned::start(
+        "127.0.0.1:0",
+        400,
+        format!(r#"{{"error": {{"message": "Malformed access token {token}", "code": 190}}}}"#),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}", echoing.port());
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        format!(
+            "display_name = \"Acme\"\nauth = \"oauth2\"\ndocs_url = \"https://acme.test/docs\"\ndefault_sync_interval_secs = 3600\n[oauth2]\n\
+             authorize_url = \"{base}/a\"\ntoken_url = \"{base}/t\"\nuserinfo_url = \"{base}/me\"\n"
+        ),
+    )
+    .unwrap();
+    let acme = Registry::new(&Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        ..config()
+    })
+    .unwrap()
+    .get(&ConnectorId::parse("acme").unwrap())
+    .unwrap();
+
+    let error = acme
+        .validate(&Credentials::OAuth2 {
+            access_token: SecretString::from(token),
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+        })
+        .await
+        .unwrap_err();
+
+    assert_eq!(echoing.connections(), 1);
+    let shown = format!("{error} {error:?}");
+    assert!(!shown.contains(token), "{shown}");
+    assert!(shown.contains("[REDACTED]"), "{shown}");
+}
