@@ -58,7 +58,8 @@ pub use definitions::{ConsumerDefinition, DLQ_STREAM, Definitions, STATUS_STREAM
 pub use error::Error;
 pub use handler::{Context, Delivery, Handler, HandlerError};
 pub use publish::{
-    EVENT_TYPE_HEADER, PendingPublish, Published, Publisher, TRACEPARENT_HEADER, TRACESTATE_HEADER,
+    EVENT_TYPE_HEADER, NOT_BEFORE_HEADER, PendingPublish, Published, Publisher, TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
 };
 pub use retry::RetryPolicy;
 pub use schedule::{MIN_INTERVAL, Schedules};

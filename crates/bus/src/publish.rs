@@ -9,6 +9,9 @@ use crate::Error;
 /// Header carrying the event type, so tools can route or filter without
 /// decoding the body.
 pub const EVENT_TYPE_HEADER: &str = "Fleet-Event-Type";
+/// When a message queued again by the runtime may be handled: an RFC 3339
+/// time. Until then a worker puts it back for the time that is left.
+pub const NOT_BEFORE_HEADER: &str = "Fleet-Not-Before";
 /// W3C trace context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// W3C trace state header.
@@ -102,16 +105,19 @@ impl Publisher {
         Ok(PendingPublish { subject, ack })
     }
 
-    /// Publishes `payload` as it is on `subject`, for a runtime that sends a
-    /// received message again, and returns once the stream has stored it.
+    /// Publishes `payload` with `headers` as they are on `subject`, for a
+    /// runtime that sends a received message again, and returns once the
+    /// stream has stored it.
     pub(crate) async fn publish_raw(
         &self,
         subject: &str,
         payload: bytes::Bytes,
+        headers: HeaderMap,
         msg_id: &str,
     ) -> Result<Published, Error> {
         let message = jetstream::message::PublishMessage::build()
             .payload(payload)
+            .headers(headers)
             .message_id(msg_id);
         let failed = |source| Error::Publish {
             subject: subject.to_owned(),

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use crate::handler::{Context, Delivery, Handler, HandlerError};
-use crate::publish::Publisher;
+use crate::publish::{NOT_BEFORE_HEADER, Publisher};
 use crate::retry::RetryPolicy;
 use crate::{Error, STATUS_STREAM, STEPS_STREAM};
 
@@ -130,8 +130,9 @@ enum Outcome {
     GiveUp,
     /// Dead-letter the message, for the reason's class (a metric label).
     DeadLetter(Box<Envelope<DeadLetter>>, &'static str),
-    /// Publish the message again as a new one, then remove this one.
-    Requeue,
+    /// Publish the message again as a new one, to be handled no sooner
+    /// than the wait from now, then remove this one.
+    Requeue(Duration),
     Interrupted,
 }
 
@@ -140,6 +141,8 @@ enum Outcome {
 struct Received {
     subject: String,
     payload: bytes::Bytes,
+    /// The message's headers but its deduplication id, kept for a requeue.
+    headers: async_nats::HeaderMap,
     delivery: Delivery,
 }
 
@@ -285,8 +288,14 @@ impl<H: Handler> Shared<H> {
         let received = Received {
             subject: message.subject.to_string(),
             payload: message.payload,
+            headers: kept_headers(message.headers.as_ref()),
             delivery,
         };
+        // A message queued again to wait: put back for the time that is left.
+        if let Some(left) = wait_left(&received.headers) {
+            self.settle(Outcome::Defer(left), &received, &acker).await;
+            return;
+        }
         let outcome = self.outcome(&received, &acker, &abort).await;
         self.settle(outcome, &received, &acker).await;
     }
@@ -412,7 +421,7 @@ impl<H: Handler> Shared<H> {
                     delay_ms = delay.as_millis() as u64,
                     "Step failed; retrying later."
                 );
-                let next_at = Utc::now() + delay;
+                let next_at = fleet_events::after(Utc::now(), delay);
                 let status = ConnectionStatus::Retrying {
                     attempt: delivery.attempt,
                     next_at,
@@ -434,12 +443,16 @@ impl<H: Handler> Shared<H> {
                     },
                 )
             }
-            Err(HandlerError::Deferred { reason, .. }) if delivery.is_last_attempt() => {
+            Err(HandlerError::Deferred {
+                reason,
+                retry_after,
+            }) if delivery.is_last_attempt() => {
                 debug!(
                     reason,
+                    delay_ms = retry_after.as_millis() as u64,
                     "Step deferred on its last delivery; queuing it again."
                 );
-                return Outcome::Requeue;
+                return Outcome::Requeue(retry_after);
             }
             Err(HandlerError::Deferred {
                 reason,
@@ -490,7 +503,7 @@ impl<H: Handler> Shared<H> {
             Outcome::Defer(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "deferred"),
             Outcome::GiveUp => (AckKind::Term, &self.stats.terminated, "failed"),
             Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried, "interrupted"),
-            Outcome::Requeue => match self.requeue(received).await {
+            Outcome::Requeue(wait) => match self.requeue(received, wait).await {
                 Ok(()) => (AckKind::Term, &self.stats.retried, "requeued"),
                 Err(e) => {
                     warn!(error.message = %e, "Could not queue a deferred message again; it will be redelivered.");
@@ -511,10 +524,11 @@ impl<H: Handler> Shared<H> {
                 }
             },
         };
-        metrics::counter!("fleet_events_total", "step" => step, "outcome" => label).increment(1);
         match acker.ack_with(kind).await {
             Ok(()) => {
                 counter.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fleet_events_total", "step" => step, "outcome" => label)
+                    .increment(1);
             }
             Err(e) => {
                 warn!(error.message = %e, "Settling a message failed; it will be redelivered.")
@@ -523,17 +537,29 @@ impl<H: Handler> Shared<H> {
         debug!(?kind, "Settled message.");
     }
 
-    /// Publishes the message's bytes again on its subject as a new message,
-    /// so that its deliveries start over. The id is derived from the
-    /// consumer and the stream sequence, so a crash between this and the
-    /// term cannot queue it twice.
-    async fn requeue(&self, received: &Received) -> Result<(), Error> {
+    /// Publishes the message's bytes and headers again on its subject as a
+    /// new message, so that its deliveries start over, marked not to be
+    /// handled before `wait` from now ([`NOT_BEFORE_HEADER`]). The id is
+    /// derived from the consumer and the stream sequence, so a crash between
+    /// this and the term cannot queue it twice.
+    async fn requeue(&self, received: &Received, wait: Duration) -> Result<(), Error> {
         let msg_id = format!(
             "requeue:{}:{}",
             self.config.consumer, received.delivery.stream_sequence
         );
+        let mut headers = received.headers.clone();
+        let not_before = fleet_events::after(Utc::now(), wait);
+        headers.insert(
+            NOT_BEFORE_HEADER,
+            not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        );
         self.publisher
-            .publish_raw(&received.subject, received.payload.clone(), &msg_id)
+            .publish_raw(
+                &received.subject,
+                received.payload.clone(),
+                headers,
+                &msg_id,
+            )
             .await?;
         Ok(())
     }
@@ -553,6 +579,31 @@ impl<H: Handler> Shared<H> {
         self.publisher.publish(letter, &msg_id).await?;
         Ok(())
     }
+}
+
+/// `headers` without the deduplication id, which a requeue replaces.
+fn kept_headers(headers: Option<&async_nats::HeaderMap>) -> async_nats::HeaderMap {
+    let mut kept = async_nats::HeaderMap::new();
+    for (name, values) in headers.into_iter().flat_map(|h| h.iter()) {
+        if *name == async_nats::header::NATS_MESSAGE_ID {
+            continue;
+        }
+        for value in values {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// How long a message marked [`NOT_BEFORE_HEADER`] must still wait; `None`
+/// when it may be handled now, or carries no (readable) mark.
+fn wait_left(headers: &async_nats::HeaderMap) -> Option<Duration> {
+    let at = headers.get(NOT_BEFORE_HEADER)?.as_str();
+    let at = chrono::DateTime::parse_from_rfc3339(at).ok()?;
+    (at.with_timezone(&Utc) - Utc::now())
+        .to_std()
+        .ok()
+        .filter(|left| !left.is_zero())
 }
 
 /// Why an event may not be handled as addressed: its subject is not one of

@@ -96,7 +96,7 @@ impl Store {
     ) -> Result<Queued, Error> {
         let queued = sqlx::query_scalar::<_, bool>(
             "UPDATE connections \
-             SET sync_slot_run = $3, sync_slot_state = 'queued', \
+             SET sync_slot_run = $3, sync_slot_request = $3, sync_slot_state = 'queued', \
                  sync_slot_until = now() + make_interval(secs => $4) \
              WHERE tenant = $1 AND id = $2 \
                AND (sync_slot_until IS NULL OR sync_slot_until <= now()) \
@@ -173,7 +173,7 @@ impl Store {
             .await
             .map_err(Error::SyncSlot)?;
         let row = sqlx::query(
-            "SELECT sync_slot_run, sync_slot_state, \
+            "SELECT sync_slot_run, sync_slot_request, sync_slot_state, \
                     coalesce(sync_slot_until > now(), false) AS held, \
                     (SELECT count(*) FROM connections o \
                      WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
@@ -189,11 +189,13 @@ impl Store {
             return Ok(Claim::Missing);
         };
         let holder: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;
+        let request: Option<Uuid> = row.try_get("sync_slot_request").map_err(Error::SyncSlot)?;
         let state: Option<String> = row.try_get("sync_slot_state").map_err(Error::SyncSlot)?;
         let held: bool = row.try_get("held").map_err(Error::SyncSlot)?;
         let running: i64 = row.try_get("running").map_err(Error::SyncSlot)?;
-        let ours =
-            holder.is_some_and(|run| run == claim.run.as_uuid() || run == claim.request.as_uuid());
+        // This delivery's run, or another message of the same request (a
+        // deferred request queued again runs under another run id).
+        let ours = holder == Some(claim.run.as_uuid()) || request == Some(claim.request.as_uuid());
         if held && !ours {
             let holder = SlotHolder {
                 run: holder.unwrap_or_default(),
@@ -208,7 +210,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE connections \
-             SET sync_slot_run = $3, sync_slot_state = 'running', \
+             SET sync_slot_run = $3, sync_slot_request = $5, sync_slot_state = 'running', \
                  sync_slot_until = now() + make_interval(secs => $4) \
              WHERE tenant = $1 AND id = $2",
         )
@@ -216,6 +218,7 @@ impl Store {
         .bind(claim.connection.as_str())
         .bind(claim.run.as_uuid())
         .bind(claim.hold.as_secs_f64())
+        .bind(claim.request.as_uuid())
         .execute(&mut *tx)
         .await
         .map_err(Error::SyncSlot)?;
@@ -265,7 +268,8 @@ impl Store {
     ) -> Result<(), Error> {
         sqlx::query(
             "UPDATE connections \
-             SET sync_slot_run = NULL, sync_slot_state = NULL, sync_slot_until = NULL \
+             SET sync_slot_run = NULL, sync_slot_request = NULL, sync_slot_state = NULL, \
+                 sync_slot_until = NULL \
              WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3",
         )
         .bind(tenant.as_str())

@@ -233,17 +233,34 @@ impl Handler for Sync {
                     TENANT_WAIT + jitter,
                 ));
             }
+            // A stray or forged request: no connection to report a status
+            // for, so it goes to the dead letters as it is.
             Claim::Missing => {
-                return Err(HandlerError::permanent(format!(
+                return Err(HandlerError::malformed(format!(
                     "tenant {tenant} has no connection {connection}"
                 )));
             }
         }
         let result = self.run(event, ctx, run).await;
-        // A run that ended frees the slot before its last status; one that
-        // failed frees it here (a retry claims it again with the same id).
-        if result.is_err() {
-            self.release(event, run).await;
+        match &result {
+            // A run that ended freed the slot before its last status.
+            Ok(()) => {}
+            // Waiting for the provider: the run keeps the slot through the
+            // wait, so requests meanwhile join it instead of each starting
+            // a run that waits too. Its next message claims it again by the
+            // request's id.
+            Err(HandlerError::Deferred { retry_after, .. }) => {
+                let held = store
+                    .renew_sync(tenant, connection, run, *retry_after + SLOT_HOLD)
+                    .await;
+                if let Err(e) = held {
+                    tracing::warn!(error.message = %e, "Could not keep the connection's sync slot through the wait.");
+                }
+            }
+            // Retried: the redelivery is the same run and claims it again.
+            Err(HandlerError::Transient { .. }) if !ctx.delivery().is_last_attempt() => {}
+            // Given up: the slot is free for the next request.
+            Err(_) => self.release(event, run).await,
         }
         result
     }
@@ -623,7 +640,7 @@ impl Sync {
             }) if wait >= LONG_WAIT => {
                 // Say when it comes back, then wait without counting it as
                 // a failed attempt; the pass keeps its position.
-                let next_at = Utc::now() + TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX);
+                let next_at = fleet_events::after(Utc::now(), wait);
                 let retrying = ConnectionStatus::Retrying {
                     attempt: ctx.delivery().attempt,
                     next_at,

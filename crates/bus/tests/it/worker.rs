@@ -180,7 +180,7 @@ async fn deferred_work_waits_without_a_status_and_never_runs_out_of_deliveries()
         validate.unwrap().config.max_deliver = 2;
     })
     .await;
-    let wait = || HandlerError::deferred("the tenant runs its maximum", Duration::from_millis(100));
+    let wait = || HandlerError::deferred("the tenant runs its maximum", Duration::from_secs(1));
     let (handler, mut seen) = Scripted::new([
         Act::Fail(wait()),
         Act::Fail(wait()),
@@ -190,18 +190,25 @@ async fn deferred_work_waits_without_a_status_and_never_runs_out_of_deliveries()
     let worker = bus.run_worker(validate_worker(), handler);
 
     bus.publish(&validate_event()).await;
-    let attempts: Vec<u32> = [
-        next_delivery(&mut seen).await,
-        next_delivery(&mut seen).await,
-        next_delivery(&mut seen).await,
-        next_delivery(&mut seen).await,
-    ]
-    .iter()
-    .map(|delivery| delivery.attempt)
-    .collect();
+    let mut attempts = Vec::new();
+    let mut gaps = Vec::new();
+    let mut last = tokio::time::Instant::now();
+    for _ in 0..4 {
+        attempts.push(next_delivery(&mut seen).await.attempt);
+        gaps.push(last.elapsed());
+        last = tokio::time::Instant::now();
+    }
 
-    // Deferred on its last delivery, it was queued again as a new message.
-    assert_eq!(attempts, [1, 2, 1, 2]);
+    // Deferred on its last delivery, it was queued again as a new message,
+    // marked to wait: the copy's first delivery went back unhandled, and
+    // the handler saw it again only once the wait was over.
+    assert_eq!(attempts, [1, 2, 2, 2]);
+    assert!(
+        gaps[1..]
+            .iter()
+            .all(|gap| *gap >= Duration::from_millis(900)),
+        "every deferral waited: {gaps:?}"
+    );
     worker
         .until("acked", |s| s.acked == 1 && s.dead_lettered == 0)
         .await;

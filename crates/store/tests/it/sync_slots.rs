@@ -108,6 +108,39 @@ async fn a_queued_request_names_its_run_once_published() {
 }
 
 #[tokio::test]
+async fn the_request_queued_again_under_another_run_takes_its_own_slot() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let request = EventId::new();
+    queue(&test.store, &connection, request).await;
+    test.store
+        .name_queued_run(
+            &connection.tenant,
+            &connection.id,
+            request,
+            run_id(request, 7),
+        )
+        .await
+        .unwrap();
+
+    // The published request was deferred past its last delivery and queued
+    // again: the copy's run id comes from its new stream sequence.
+    let mut copy = claim(&connection, request, 4);
+    copy.run = run_id(request, 9);
+    assert_eq!(test.store.claim_sync(copy).await.unwrap(), Claim::Granted);
+    // And once running, a further copy still recognises the slot as its own.
+    let mut later = claim(&connection, request, 4);
+    later.run = run_id(request, 12);
+    assert_eq!(test.store.claim_sync(later).await.unwrap(), Claim::Granted);
+    let other = test
+        .store
+        .claim_sync(claim(&connection, EventId::new(), 4))
+        .await
+        .unwrap();
+    assert!(matches!(other, Claim::Coalesced(_)), "{other:?}");
+}
+
+#[tokio::test]
 async fn a_tenant_runs_at_most_its_maximum_of_syncs_at_once() {
     let test = spawn_store().await;
     let acme = tenant("acme");

@@ -18,6 +18,7 @@ async fn an_exhausted_quota_defers_the_sync_and_says_when_it_comes_back() {
         .await;
     let first = fleet.row_in(&connection, ConnectionState::Synced).await;
     let retried_before = fleet.stats(Step::Sync).retried;
+    let acked_before = fleet.stats(Step::Sync).acked;
     // Google's 429 for an exhausted hourly quota (it sends no Retry-After).
     fleet.sim.inject_google(
         GOOGLE_USER,
@@ -40,21 +41,61 @@ async fn an_exhausted_quota_defers_the_sync_and_says_when_it_comes_back() {
         wait > chrono::TimeDelta::minutes(30),
         "the sync comes back after the quota window, not in seconds: {wait}"
     );
-    // Deferred on its last delivery, the request is queued again and runs
-    // once more (the fault is gone), ending synced: nothing was given up.
+    // Deferred on its last delivery, the request is queued again as a new
+    // message marked not to run before `next_at`; a worker takes it and
+    // puts it back for the time left, without calling the provider.
+    let subject = fleet_events::subject::sync(&fleet.tenant, &connection);
+    let steps = fleet.js.get_stream(fleet_bus::STEPS_STREAM).await.unwrap();
     let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    loop {
-        let row = fleet.row_in(&connection, ConnectionState::Synced).await;
-        if row.last_sync_at > first.last_sync_at {
-            break;
+    let requeued = loop {
+        if let Ok(message) = steps.get_last_raw_message_by_subject(&subject).await
+            && let Some(at) = message
+                .headers
+                .get(fleet_bus::NOT_BEFORE_HEADER)
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at.as_str()).ok())
+        {
+            break at;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the deferred sync never ran again"
+            "the deferred request was never queued again"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    };
+    let skew = (requeued.with_timezone(&chrono::Utc) - next_at).abs();
+    assert!(
+        skew < chrono::TimeDelta::seconds(5),
+        "{requeued} vs {next_at}"
+    );
+    let requests = fleet.sim.google_requests(GOOGLE_USER);
+    // Queued again (one), then taken and put back for the wait (two).
+    while fleet.stats(Step::Sync).retried < retried_before + 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no worker put the queued request back: {:?}",
+            fleet.stats(Step::Sync)
         );
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    assert!(fleet.stats(Step::Sync).retried > retried_before);
+    assert_eq!(
+        fleet.stats(Step::Sync).acked,
+        acked_before,
+        "it did not run"
+    );
+    assert!(
+        steps
+            .get_last_raw_message_by_subject(&subject)
+            .await
+            .is_ok(),
+        "it waits in the work queue"
+    );
+    assert_eq!(
+        fleet.sim.google_requests(GOOGLE_USER),
+        requests,
+        "nothing asked of the provider before the quota window ends"
+    );
+    let row = fleet.row_in(&connection, ConnectionState::Retrying).await;
+    assert_eq!(row.last_sync_at, first.last_sync_at);
     assert_eq!(fleet.stats(Step::Sync).dead_lettered, 0);
     fleet.stop().await;
 }
