@@ -214,22 +214,31 @@ impl Store {
         let deleted: i64 = match page.removed {
             [] => 0,
             removed => {
+                // An id the page also holds was removed and came back: it
+                // is upserted below, neither deleted nor added.
+                let kept: Vec<&str> = page
+                    .records
+                    .iter()
+                    .map(|r| r.external_id.as_str())
+                    .collect();
                 sqlx::query_scalar(
                     "WITH removed AS ( \
                          UPDATE records SET deleted_at = now() \
                          WHERE tenant = $1 AND connection = $2 AND stream = $3 \
-                           AND external_id = ANY($4) AND deleted_at IS NULL \
+                           AND external_id = ANY($4) AND external_id <> ALL($5) \
+                           AND deleted_at IS NULL \
                          RETURNING 1), \
                      counted AS ( \
                          UPDATE connections \
                          SET records_total = greatest(records_total - (SELECT count(*) FROM removed), 0) \
-                         WHERE tenant = $1 AND id = $2) \
+                         WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM removed)) \
                      SELECT count(*) FROM removed",
                 )
                 .bind(page.tenant.as_str())
                 .bind(page.connection.as_str())
                 .bind(page.stream)
                 .bind(removed)
+                .bind(kept)
                 .fetch_one(&mut *tx)
                 .await?
             }
@@ -237,8 +246,22 @@ impl Store {
         let counts = match page.records {
             [] => PageCounts::default(),
             records => {
-                let (added, updated): (i64, i64) =
-                    upsert_records(page, records).fetch_one(&mut *tx).await?;
+                // jsonb cannot hold NUL, which a provider's record may.
+                let cleaned: Vec<Option<Value>> = records
+                    .iter()
+                    .map(|r| {
+                        crate::row::has_nul(&r.payload)
+                            .then(|| crate::row::without_nul(r.payload.clone()))
+                    })
+                    .collect();
+                let payloads: Vec<&Value> = records
+                    .iter()
+                    .zip(&cleaned)
+                    .map(|(r, cleaned)| cleaned.as_ref().unwrap_or(&r.payload))
+                    .collect();
+                let (added, updated): (i64, i64) = upsert_records(page, records, payloads)
+                    .fetch_one(&mut *tx)
+                    .await?;
                 PageCounts {
                     added: added.unsigned_abs(),
                     updated: updated.unsigned_abs(),
@@ -496,9 +519,9 @@ impl Store {
 fn upsert_records<'a>(
     page: &PageCommit<'a>,
     records: &'a [RecordUpsert],
+    payloads: Vec<&'a Value>,
 ) -> QueryAs<'a, Postgres, (i64, i64), PgArguments> {
     let external_ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
-    let payloads: Vec<&Value> = records.iter().map(|r| &r.payload).collect();
     let updated_ats: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.updated_at).collect();
     let seen_pass = page.pass.full.then_some(page.pass.id);
     sqlx::query_as(

@@ -54,3 +54,42 @@ pub(crate) fn missing_connection_or(
 pub(crate) fn to_bigint(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
+
+/// `text` as PostgreSQL can store it: text and jsonb cannot hold NUL, which
+/// a provider's message or record may; each becomes U+FFFD.
+pub(crate) fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// Whether any string (key or value) of `value` holds NUL.
+pub(crate) fn has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || has_nul(value)),
+        _ => false,
+    }
+}
+
+/// `value` with every NUL of its strings (keys included) replaced by U+FFFD.
+pub(crate) fn without_nul(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(storable_text(&text).into_owned()),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, value)| (storable_text(&key).into_owned(), without_nul(value)))
+                .collect(),
+        ),
+        other => other,
+    }
+}

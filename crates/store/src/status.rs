@@ -150,13 +150,13 @@ impl Store {
         let derived = Derived::of(update.status);
         // PostgreSQL text and jsonb cannot hold NUL; a provider's message
         // may. The status is stored with each NUL replaced, not lost.
-        let status = without_nul(
+        let status = crate::row::without_nul(
             serde_json::to_value(update.status)
                 .map_err(|e| Error::ApplyStatus(sqlx::Error::Encode(Box::new(e))))?,
         );
         let last_error = derived
             .last_error
-            .map(|reason| reason.replace('\0', "\u{fffd}"));
+            .map(|reason| crate::row::storable_text(reason).into_owned());
         let applied = sqlx::query_scalar::<_, bool>(
             "UPDATE connections AS c SET \
                  status = $3, \
@@ -209,21 +209,5 @@ impl Store {
             tracing::warn!(connector = %update.connector, "A status names no known connection.");
             Applied::Unknown
         })
-    }
-}
-
-/// `value` with every NUL character in its strings replaced by U+FFFD.
-fn without_nul(value: serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(text) if text.contains('\0') => Value::String(text.replace('\0', "\u{fffd}")),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
-        Value::Object(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(key, value)| (key.replace('\0', "\u{fffd}"), without_nul(value)))
-                .collect(),
-        ),
-        other => other,
     }
 }

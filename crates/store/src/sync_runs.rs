@@ -257,11 +257,13 @@ impl Store {
 
 impl SyncResult {
     /// The `outcome` and `error` columns of this result.
-    fn columns(&self) -> (&'static str, Option<&str>) {
+    /// The `error` as stored: a provider's text may hold NUL, which a
+    /// text column cannot.
+    fn columns(&self) -> (&'static str, Option<std::borrow::Cow<'_, str>>) {
         match self {
             Self::Succeeded => ("succeeded", None),
-            Self::Partial { reason } => ("partial", Some(reason)),
-            Self::Failed { error } => ("failed", Some(error)),
+            Self::Partial { reason } => ("partial", Some(crate::row::storable_text(reason))),
+            Self::Failed { error } => ("failed", Some(crate::row::storable_text(error))),
         }
     }
 }

@@ -801,3 +801,69 @@ async fn ids_a_page_reports_removed_are_marked_deleted_at_once() {
         .unwrap();
     assert_eq!(row.records_total, 2);
 }
+
+#[tokio::test]
+async fn an_id_both_removed_and_read_on_a_page_counts_as_neither_deleted_nor_added() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let cards = [record("c1", json!({"name": "one"}), Some(at(1)))];
+    commit(&test.store, &connection, "cards", &cards, None).await;
+
+    // Archived and restored between two of the provider's answers.
+    let again = [record("c1", json!({"name": "one again"}), Some(at(2)))];
+    let counts = test
+        .store
+        .commit_page(PageCommit {
+            tenant: &connection.tenant,
+            connection: &connection.id,
+            stream: "cards",
+            pass: &Pass::begin(false),
+            records: &again,
+            cursor: None,
+            gap: None,
+            removed: &["c1".to_owned()],
+        })
+        .await
+        .unwrap();
+
+    assert_eq!((counts.deleted, counts.added, counts.updated), (0, 0, 1));
+    let row = test
+        .store
+        .get_connection(&connection.tenant, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.records_total, 1);
+}
+
+#[tokio::test]
+async fn a_record_with_nul_characters_is_stored_with_them_replaced() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let records = [
+        record(
+            "1",
+            json!({"title": "bad\u{0}byte", "tags": ["a\u{0}"]}),
+            None,
+        ),
+        record("2", json!({"title": "clean"}), None),
+    ];
+
+    let written = commit(&test.store, &connection, "posts", &records, None).await;
+
+    assert_eq!(written, 2);
+    let page = test
+        .store
+        .list_records(all_records(&connection, 10))
+        .await
+        .unwrap();
+    let titles: HashSet<_> = page
+        .records
+        .iter()
+        .map(|r| r.payload["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        titles,
+        HashSet::from(["bad\u{fffd}byte".to_owned(), "clean".to_owned()])
+    );
+}
