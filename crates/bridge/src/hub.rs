@@ -109,19 +109,23 @@ impl Hub {
         let Some(subscribers) = state.tenants.get(tenant) else {
             return;
         };
-        let mut delivered = 0_u64;
+        let (mut queued, mut overflowed) = (0_u64, 0_u64);
         for subscriber in subscribers {
             if !subscriber.scope.allows(&event.connection) {
                 continue;
             }
-            if subscriber.queue.push(Arc::clone(event)) == Pushed::Overflowed {
-                self.counters.closed_slow.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("fleet_bridge_slow_closes_total").increment(1);
-            } else {
-                delivered += 1;
+            match subscriber.queue.push(Arc::clone(event)) {
+                Pushed::Queued => queued += 1,
+                Pushed::Overflowed => overflowed += 1,
+                Pushed::Closed => {}
             }
         }
-        metrics::counter!("fleet_bridge_deliveries_total").increment(delivered);
+        drop(state);
+        self.counters
+            .closed_slow
+            .fetch_add(overflowed, Ordering::Relaxed);
+        metrics::counter!("fleet_bridge_slow_closes_total").increment(overflowed);
+        metrics::counter!("fleet_bridge_events_queued_total").increment(queued);
     }
 
     fn unsubscribe(&self, tenant: &TenantId, id: u64) {

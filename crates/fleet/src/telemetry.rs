@@ -128,7 +128,11 @@ fn tracer_provider(
     let resource = Resource::builder()
         .with_service_name(settings.service_name.clone())
         .build();
-    let builder = SdkTracerProvider::builder().with_resource(resource);
+    // Every trace is kept, whatever a caller's `traceparent` says: a tenant
+    // cannot switch tracing off for its requests and the steps they start.
+    let builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(opentelemetry_sdk::trace::Sampler::AlwaysOn);
     if !settings.endpoint {
         return (builder.build(), None);
     }

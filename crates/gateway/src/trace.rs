@@ -18,12 +18,12 @@ pub(crate) async fn spans(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let method = request.method().clone();
+    let method = fleet_serve::ops::method_label(request.method());
     let span = tracing::info_span!(
         "http.request",
         otel.kind = "server",
         otel.name = %format_args!("{method} {route}"),
-        http.request.method = %method,
+        http.request.method = method,
         http.route = route,
         http.response.status_code = tracing::field::Empty,
     );

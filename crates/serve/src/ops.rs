@@ -50,10 +50,18 @@ struct Probe {
     check: Box<dyn Fn() -> Check + Send + Sync>,
 }
 
+/// How long one run of the probes answers `/readyz`: the endpoint may be
+/// public, and a flood of requests must not become a flood of database,
+/// Vault and NATS calls.
+pub const REPORT_FOR: Duration = Duration::from_secs(1);
+
 /// What `/readyz` checks: the process's dependencies, by name.
 #[derive(Clone, Default)]
 pub struct Readiness {
     probes: Arc<Vec<Probe>>,
+    /// The last report and when it was made; callers during a run wait for
+    /// it instead of starting their own.
+    last: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Report)>>>,
 }
 
 impl std::fmt::Debug for Readiness {
@@ -90,8 +98,22 @@ impl Readiness {
         self
     }
 
-    /// Runs every probe at once and says which passed.
+    /// Which probes passed: the report of a run at most [`REPORT_FOR`] old,
+    /// or of a new run.
     pub async fn check(&self) -> Report {
+        let mut last = self.last.lock().await;
+        if let Some((at, report)) = last.as_ref()
+            && at.elapsed() < REPORT_FOR
+        {
+            return report.clone();
+        }
+        let report = self.run().await;
+        *last = Some((std::time::Instant::now(), report.clone()));
+        report
+    }
+
+    /// Runs every probe at once and says which passed.
+    async fn run(&self) -> Report {
         let checks = self.probes.iter().map(|probe| async move {
             let passed = match tokio::time::timeout(PROBE_TIMEOUT, (probe.check)()).await {
                 Ok(Ok(())) => true,
@@ -232,6 +254,21 @@ async fn metrics_text(State(ops): State<Ops>) -> Response {
     }
 }
 
+/// `method` as a label or span name: the standard methods by name, any
+/// other a client made up as `other`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Middleware that counts every request in `fleet_http_requests_total`
 /// (by `route`, `method` and `status`) and times it in
 /// `fleet_http_request_duration_seconds` (by `route`). The route is the
@@ -242,16 +279,7 @@ pub async fn count_requests(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method: &'static str = match request.method().as_str() {
-        "GET" => "GET",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "PATCH" => "PATCH",
-        "DELETE" => "DELETE",
-        "HEAD" => "HEAD",
-        "OPTIONS" => "OPTIONS",
-        _ => "other",
-    };
+    let method = method_label(request.method());
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     metrics::histogram!("fleet_http_request_duration_seconds", "route" => route.clone())

@@ -385,22 +385,26 @@ pub(crate) async fn sync_now(
         ));
     }
     // Only a request that starts a sync counts against the tenant's limit.
-    let published = match tenant.starts_work(&state) {
-        Ok(()) => state
+    let published = async {
+        tenant.starts_work(&state)?;
+        state
             .inner
             .publisher
             .publish(&request, &request.id.to_string())
             .await
-            .map_err(|e| Error::Unavailable(Box::new(e))),
-        Err(limited) => Err(limited),
-    };
+            .map_err(|e| Error::Unavailable(Box::new(e)))
+    }
+    .await;
     let published = match published {
         Ok(published) => published,
         Err(error) => {
             // Free the slot this request held, so the next one can queue.
-            let _ = db
+            let released = db
                 .release_sync(tenant.id(), &request.connection, request.id.as_uuid())
                 .await;
+            if let Err(e) = released {
+                tracing::warn!(error.message = %e, "Could not free the sync slot of a request that was not published; requests join it until its hold lapses.");
+            }
             return Err(error);
         }
     };

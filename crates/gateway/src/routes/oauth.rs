@@ -116,7 +116,7 @@ pub(crate) async fn authorize(
         tenant: tenant.id().clone(),
         connector: entry.id.clone(),
         created_at: Utc::now(),
-        binding: Some(binding.digest()),
+        binding: binding.digest(),
         flow,
     };
     state
@@ -240,7 +240,14 @@ async fn answer(state: &AppState, headers: &HeaderMap, params: &CallbackParams) 
         Err(failure) => {
             tracing::info!(connector = failure.connector.as_deref().unwrap_or("unknown"),
                 reason = %failure.message, "OAuth authorization refused.");
-            flow_counted(failure.connector.as_deref().unwrap_or("unknown"), "failed");
+            // A callback in another browser ends nothing: the flow stays
+            // pending for the browser that started it.
+            let outcome = if failure.flow_pending {
+                "refused_other_browser"
+            } else {
+                "failed"
+            };
+            flow_counted(failure.connector.as_deref().unwrap_or("unknown"), outcome);
             let mut query = vec![("status", "error"), ("message", failure.message.as_str())];
             if let Some(connector) = &failure.connector {
                 query.push(("connector", connector));
@@ -268,6 +275,8 @@ struct Done {
 struct Failure {
     connector: Option<String>,
     message: String,
+    /// The flow is still pending (for the browser that started it).
+    flow_pending: bool,
 }
 
 impl Failure {
@@ -275,6 +284,7 @@ impl Failure {
         Self {
             connector: connector.map(|c| c.as_str().to_owned()),
             message: message.into(),
+            flow_pending: false,
         }
     }
 }
@@ -302,10 +312,13 @@ async fn finish(
             tracing::warn!(tenant = %pending.tenant, connector = %pending.connector,
                 cookie = presented.is_some(),
                 "OAuth callback from a browser that did not start the flow; refused, the flow stays pending.");
-            return Err(Failure::new(
-                Some(&pending.connector),
-                "This sign-in was started in another browser, so nothing was connected. Start again from your dashboard.",
-            ));
+            return Err(Failure {
+                flow_pending: true,
+                ..Failure::new(
+                    Some(&pending.connector),
+                    "This sign-in was started in another browser, so nothing was connected. Start again from your dashboard.",
+                )
+            });
         }
         Ok(Taken::Unknown) => {
             return Err(Failure::new(
