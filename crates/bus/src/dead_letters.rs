@@ -231,11 +231,20 @@ impl DeadLetters {
             });
         };
         let subject = letter.data.original_subject.clone();
+        if let Some(reason) = not_replayable(entry, letter) {
+            return Err(Error::Replay {
+                sequence: entry.sequence,
+                subject,
+                source: reason.into(),
+            });
+        }
         let mut headers = HeaderMap::new();
-        if let Ok(original) = serde_json::from_slice::<serde_json::Value>(&letter.data.original)
-            && let Some(kind) = original.get("type").and_then(serde_json::Value::as_str)
+        // The type names the event; a body that is not one gets no header
+        // (and a value no header may hold is not one).
+        if let Ok(kind) = fleet_events::peek_type(&letter.data.original)
+            && let Ok(value) = kind.parse::<async_nats::HeaderValue>()
         {
-            headers.insert(EVENT_TYPE_HEADER, kind);
+            headers.insert(EVENT_TYPE_HEADER, value);
         }
         let message = jetstream::message::PublishMessage::build()
             .payload(letter.data.original.clone().into())
@@ -279,4 +288,26 @@ impl DeadLetters {
             },
         }
     }
+}
+
+/// Why `letter` may not be replayed where it says it came from: only to
+/// a subject of the step that gave up, of the tenant and connection the
+/// dead letter is filed under. Dead letters keep what any publisher sent,
+/// so a replay must not become a way to publish anywhere else.
+fn not_replayable(entry: &Entry, letter: &Envelope<DeadLetter>) -> Option<String> {
+    let original = &letter.data.original_subject;
+    let Ok(target) = fleet_events::subject::parse(original) else {
+        return Some(format!("{original} is not one of the fleet's subjects"));
+    };
+    let filed = fleet_events::subject::parse(&entry.subject).ok()?;
+    if target.family != fleet_events::Family::from(letter.data.step) {
+        return Some(format!("{original} is not a {} subject", letter.data.step));
+    }
+    if (&target.tenant, &target.connection) != (&filed.tenant, &filed.connection) {
+        return Some(format!(
+            "{original} names another connection than the dead letter ({})",
+            entry.subject
+        ));
+    }
+    None
 }

@@ -70,6 +70,21 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         key_id: args.key_id.clone(),
     })?;
     let base = args.gateway.trim_end_matches('/');
+    let url =
+        reqwest::Url::parse(base).with_context(|| format!("--gateway {base} is not a URL"))?;
+    let loopback = url.host_str().is_some_and(|host| {
+        host == "localhost"
+            || host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    });
+    // The token opens every connection of the tenant: never in clear text
+    // over a network.
+    anyhow::ensure!(
+        url.scheme() == "https" || (url.scheme() == "http" && loopback),
+        "--gateway {base} must be an https:// URL (http:// only on this machine's loopback)"
+    );
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()

@@ -60,11 +60,13 @@ pub(crate) async fn run(
         .map(ConnectionId::parse)
         .transpose()
         .context("--connection")?;
-    let subject = format!(
-        "connector.status.{}.{}",
-        tenant.as_ref().map_or("*", TenantId::as_str),
-        connection.as_ref().map_or("*", ConnectionId::as_str),
-    );
+    let subject = match (&tenant, &connection) {
+        (Some(tenant), Some(connection)) => fleet_events::subject::status(tenant, connection),
+        (Some(tenant), None) => fleet_events::subject::status_for_tenant(tenant),
+        (None, None) => fleet_events::subject::STATUS_ALL.to_owned(),
+        // A connection id is unique across tenants; any tenant's will do.
+        (None, Some(connection)) => format!("connector.status.*.{connection}"),
+    };
     let nats = Config::nats_from_env()?;
     let client = fleet_bus::connect(&nats).await?;
     let js = async_nats::jetstream::new(client.clone());

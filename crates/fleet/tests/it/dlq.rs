@@ -141,6 +141,43 @@ async fn a_dead_lettered_setup_is_replayed_to_a_completed_chain_and_junk_is_purg
     let purged = dlq(&world, &["purge", "--reason", "undecodable"]);
     assert!(String::from_utf8_lossy(&purged.stdout).contains("purge: 1 of 1"));
     assert_eq!(world.messages_in(fleet_bus::DLQ_STREAM).await, 0);
+
+    // A dead letter written by someone else, claiming to come from another
+    // tenant's sync: a replay does not publish it there.
+    let forged = fleet_events::DeadLetter {
+        step: fleet_events::Step::Validate,
+        reason: "forged".to_owned(),
+        delivery_count: 1,
+        original_subject: format!("connector.sync.other.{connection}"),
+        stream_sequence: None,
+        original: b"{}".to_vec(),
+    };
+    let forged = fleet_events::Envelope::new(
+        world.tenant.clone(),
+        connection.clone(),
+        fleet_events::ConnectorId::parse("wordpress").unwrap(),
+        fleet_events::CorrelationId::new(),
+        forged,
+    );
+    fleet_bus::Publisher::new(world.js.clone())
+        .publish(&forged, &forged.id.to_string())
+        .await
+        .unwrap();
+    let steps_before = world.messages_in(fleet_bus::STEPS_STREAM).await;
+    let replay = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args(["dlq", "replay", "--reason", "forged"])
+        .env_clear()
+        .env("FLEET_NATS__URL", world.nats_url())
+        .output()
+        .unwrap();
+    assert!(!replay.status.success());
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(said.contains("is not a validate subject"), "{said}");
+    assert_eq!(
+        world.messages_in(fleet_bus::STEPS_STREAM).await,
+        steps_before
+    );
+    assert_eq!(world.messages_in(fleet_bus::DLQ_STREAM).await, 1, "kept");
 }
 
 /// Runs `fleet dlq args` against the world's NATS; it must succeed.

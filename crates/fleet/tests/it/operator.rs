@@ -150,6 +150,27 @@ async fn an_operator_lists_syncs_follows_and_disconnects_a_connection() {
         "{}",
         String::from_utf8_lossy(&missing.stderr)
     );
+
+    // The token never travels in clear text beyond this machine.
+    let remote = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .args([
+            "connections",
+            "--gateway",
+            "http://192.0.2.1:8080",
+            "--tenant",
+            "acme",
+            "list",
+        ])
+        .env_clear()
+        .env("FLEET_AUTH__KEY", AUTH_KEY)
+        .output()
+        .unwrap();
+    assert!(!remote.status.success());
+    assert!(
+        String::from_utf8_lossy(&remote.stderr).contains("must be an https:// URL"),
+        "{}",
+        String::from_utf8_lossy(&remote.stderr)
+    );
 }
 
 /// Runs `fleet args` with the world's NATS and token settings; it must
