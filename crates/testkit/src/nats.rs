@@ -249,6 +249,17 @@ impl NatsCluster {
     /// Panics when a node does not become ready within 10 s, with the end of
     /// its log.
     pub async fn start() -> Self {
+        let mut attempts = PortAttempts::default();
+        loop {
+            match Self::launch().await {
+                Ok(cluster) => return cluster,
+                Err(e) => attempts.retry(&e),
+            }
+        }
+    }
+
+    /// Starts three nodes on fresh ports.
+    async fn launch() -> Result<Self, StartError> {
         let ports: [u16; 9] = free_ports();
         let routes = ports[6..9].to_vec();
         let mut nodes: Vec<NatsServer> = (0..3)
@@ -271,10 +282,23 @@ impl NatsCluster {
             unreachable!("three nodes")
         };
         let (a, b, c) = tokio::join!(a.spawn(), b.spawn(), c.spawn());
-        for started in [a, b, c] {
-            started.unwrap_or_else(|e| panic!("{e}"));
-        }
-        Self { nodes }
+        a?;
+        b?;
+        c?;
+        Ok(Self { nodes })
+    }
+
+    /// The node whose `server_name` is `name` (`node-a`, `node-b` or
+    /// `node-c`), as JetStream names a stream's leader and replicas.
+    ///
+    /// # Panics
+    ///
+    /// Panics for a name that is not one of the three.
+    pub fn node_named(&mut self, name: &str) -> &mut NatsServer {
+        self.nodes
+            .iter_mut()
+            .find(|node| node.member.as_ref().is_some_and(|m| m.name == name))
+            .unwrap_or_else(|| panic!("no cluster node is named {name}"))
     }
 
     /// Every node's client URL, comma separated, as `FLEET_NATS__URL` takes

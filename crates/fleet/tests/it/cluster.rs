@@ -33,18 +33,25 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
             matches!(s.status, ConnectionStatus::Syncing { .. })
         })
         .await;
-    world.cluster().node(1).stop();
+    // The leader of the steps' stream goes, in the middle of the work.
+    let mut steps = world.js.get_stream(fleet_bus::STEPS_STREAM).await.unwrap();
+    let info = steps.info().await.unwrap();
+    let leader = info
+        .cluster
+        .as_ref()
+        .and_then(|c| c.leader.clone())
+        .unwrap();
+    world.cluster().node_named(&leader).stop();
 
-    for connection in &connections {
-        let statuses = world
-            .statuses_until(connection, |s| s.status.state() == ConnectionState::Synced)
-            .await;
-        let ConnectionStatus::Synced { records, .. } = statuses.last().unwrap().status else {
-            unreachable!()
-        };
-        assert_eq!(records, 41, "{connection}");
+    let (before, after) = connections.split_at(CONNECTIONS / 2);
+    for connection in before {
+        assert_synced(&world, connection).await;
     }
-    world.cluster().node(1).restart().await;
+    // It comes back while the rest still run.
+    world.cluster().node_named(&leader).restart().await;
+    for connection in after {
+        assert_synced(&world, connection).await;
+    }
 
     for connection in &connections {
         let stored = world
@@ -60,4 +67,15 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
         "no dead letter"
     );
     world.wait_for_messages(fleet_bus::STEPS_STREAM, 0).await;
+}
+
+/// Waits until `connection` is synced with every record.
+async fn assert_synced(world: &World, connection: &fleet_events::ConnectionId) {
+    let statuses = world
+        .statuses_until(connection, |s| s.status.state() == ConnectionState::Synced)
+        .await;
+    let ConnectionStatus::Synced { records, .. } = statuses.last().unwrap().status else {
+        unreachable!()
+    };
+    assert_eq!(records, 41, "{connection}");
 }

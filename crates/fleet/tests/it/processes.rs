@@ -89,7 +89,9 @@ async fn three_sync_processes_share_the_syncs() {
         world.synced(connection).await;
     }
 
-    // A sync's message is settled just after its last status is out.
+    // A sync's message is settled just after its last status is out; once
+    // the work queue is empty no delivery, first or repeated, is left.
+    world.wait_for_messages(fleet_bus::STEPS_STREAM, 0).await;
     let count = || -> Vec<usize> {
         syncers
             .iter()

@@ -76,28 +76,30 @@ async fn a_keep_alive_connection_waiting_for_its_next_request_is_closed_after_th
     gateway.stop().await;
 }
 
-/// On shutdown idle and silent connections close at once, and a client
-/// still sending its headers has at most the header timeout left.
+/// On shutdown idle and silent connections close at once: the server stops
+/// long before either would time out by itself.
 #[tokio::test]
 async fn shutdown_stops_the_server_while_clients_hold_connections_open() {
-    let gateway = gateway(2, 60).await;
+    let gateway = gateway(30, 60).await;
     let served = gateway.serve().await;
-    let (_read, write) = TcpStream::connect(served.addr).await.unwrap().into_split();
-    let trickling = tokio::spawn(trickle(write, Arc::default()));
     let _silent = TcpStream::connect(served.addr).await.unwrap();
-    let ok = reqwest::get(format!("http://{}/healthz", served.addr))
+    // reqwest keeps this connection open in its pool, idle.
+    let client = reqwest::Client::new();
+    let ok = client
+        .get(format!("http://{}/healthz", served.addr))
+        .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
 
     served.shutdown.cancel();
 
-    tokio::time::timeout(DEADLINE, served.task)
+    tokio::time::timeout(Duration::from_secs(3), served.task)
         .await
-        .expect("the server stops within the deadline")
+        .expect("the server stops at once, not after a connection's timeout")
         .unwrap()
         .unwrap();
-    trickling.abort();
+    drop(client);
     gateway.stop().await;
 }
 

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use async_nats::ConnectOptions;
 use async_nats::jetstream::{self, stream};
 use fleet_testkit::{NatsCluster, NatsServer};
@@ -108,35 +110,52 @@ async fn a_cluster_keeps_a_three_replica_stream_through_one_node_stopping() {
         .await
         .unwrap();
 
-    cluster.node(1).stop();
-    // The other two still have a quorum: writes and reads go on.
-    let ack = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+    // The stream's leader goes: the other two elect another and keep a quorum.
+    let leader = leader_of(&js, "R3").await;
+    cluster.node_named(&leader).stop();
+    let ack = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
-            match js.publish("r3.a", "during".into()).await {
+            // The id makes a retry after a lost ack a duplicate, not a second message.
+            let message = jetstream::message::PublishMessage::build()
+                .payload("during".into())
+                .message_id("during");
+            match js.send_publish("r3.a", message).await {
                 Ok(pending) => match pending.await {
                     Ok(ack) => return ack,
-                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
                 },
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
             }
         }
     })
     .await
     .expect("a two-node quorum takes writes");
     assert_eq!(ack.sequence, 2);
-    cluster.node(1).restart().await;
+    assert_ne!(leader_of(&js, "R3").await, leader, "another node leads");
 
-    let mut stream = js.get_stream("R3").await.unwrap();
-    let info = stream.info().await.unwrap();
-    assert_eq!(info.state.messages, 2);
-    assert_eq!(info.config.num_replicas, 3);
-    let names: Vec<_> = cluster_names(info);
-    assert_eq!(names.len(), 3, "three replicas: {names:?}");
+    cluster.node_named(&leader).restart().await;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let mut stream = js.get_stream("R3").await.unwrap();
+            let info = stream.info().await.unwrap();
+            let replicas = &info.cluster.as_ref().expect("clustered").replicas;
+            if replicas.len() == 2 && replicas.iter().all(|r| r.current && !r.offline) {
+                assert_eq!(info.state.messages, 2);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the node rejoins and catches up");
 }
 
-fn cluster_names(info: &stream::Info) -> Vec<String> {
-    let cluster = info.cluster.as_ref().expect("clustered");
-    let mut names: Vec<String> = cluster.replicas.iter().map(|r| r.name.clone()).collect();
-    names.extend(cluster.leader.clone());
-    names
+/// The server name of `stream`'s leader.
+async fn leader_of(js: &jetstream::Context, stream: &str) -> String {
+    let mut stream = js.get_stream(stream).await.unwrap();
+    let info = stream.info().await.unwrap();
+    info.cluster
+        .as_ref()
+        .and_then(|c| c.leader.clone())
+        .expect("the stream has a leader")
 }
