@@ -99,6 +99,18 @@ impl Error {
         matches!(self, Self::Unavailable { .. })
     }
 
+    /// The HTTP status Vault answered the failed call with; `None` when no
+    /// answer arrived, or the error did not come from Vault.
+    pub fn vault_status(&self) -> Option<u16> {
+        match self {
+            Self::Unavailable { source, .. }
+            | Self::PermissionDenied { source, .. }
+            | Self::Rejected { source, .. }
+            | Self::Login { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
     /// Classifies a failed request to `path` by what Vault answered.
     pub(crate) fn vault(path: String, source: VaultError) -> Self {
         if source.is_transient() {

@@ -20,10 +20,29 @@ pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// The innermost cause of `error`: what went wrong underneath, without the
+/// paths and addresses the layers above it name.
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
 /// A Vault failure: transient ones are retried, the rest end the step.
+///
+/// A transient failure's reason, shown to the tenant while the step waits
+/// to run again, says whether Vault answered, but not its address or the
+/// secret's path; the whole error goes to the log.
 pub(crate) fn secrets(error: &fleet_secrets::Error) -> HandlerError {
     if error.is_transient() {
-        HandlerError::transient(describe(error))
+        tracing::warn!(error.message = %describe(error), "The secret store failed.");
+        let cause = error.vault_status().map_or_else(
+            || "no answer".to_owned(),
+            |status| format!("it answered HTTP {status}"),
+        );
+        HandlerError::transient(format!("the secret store is unavailable ({cause})"))
     } else {
         HandlerError::permanent(describe(error))
     }
@@ -49,9 +68,16 @@ where
 }
 
 /// A Postgres failure: transient ones are retried, the rest end the step.
+///
+/// As with [`secrets`], a transient failure's reason names the cause, and
+/// the whole error goes to the log.
 pub(crate) fn store(error: &fleet_store::Error) -> HandlerError {
     if error.is_transient() {
-        HandlerError::transient(describe(error))
+        tracing::warn!(error.message = %describe(error), "The database failed.");
+        HandlerError::transient(format!(
+            "the database is unavailable ({})",
+            root_cause(error)
+        ))
     } else {
         HandlerError::permanent(describe(error))
     }

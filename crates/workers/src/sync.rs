@@ -26,9 +26,21 @@ const SLOT_RENEW_EVERY: Duration = Duration::from_secs(30);
 /// defers the run instead of failing it, so waits never use up its
 /// deliveries.
 const LONG_WAIT: Duration = Duration::from_secs(300);
-/// How long a sync request waits before asking again while its tenant runs
-/// its maximum of syncs, before jitter of up to half as much again.
-const TENANT_WAIT: Duration = Duration::from_secs(10);
+/// How long a sync request first waits before asking again while its
+/// tenant runs its maximum of syncs; the wait doubles with each delivery up
+/// to [`TENANT_WAIT_MAX`], and jitter adds up to half as much again. Short
+/// syncs free a slot within a second, so the first waits are short; a long
+/// queue asks less and less often.
+const TENANT_WAIT: Duration = Duration::from_secs(1);
+/// The longest a waiting sync request waits between asks, before jitter.
+const TENANT_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// How long a request on its `attempt`-th delivery waits for its busy
+/// tenant, before jitter.
+fn tenant_wait(attempt: u32) -> Duration {
+    let doublings = attempt.saturating_sub(1).min(4);
+    (TENANT_WAIT * 2_u32.pow(doublings)).min(TENANT_WAIT_MAX)
+}
 
 /// Pages through every stream of a connection, upserting each page and
 /// checkpointing its cursor in one transaction, so a sync interrupted by a
@@ -227,10 +239,11 @@ impl Handler for Sync {
                 return Ok(());
             }
             Claim::TenantBusy { running } => {
-                let jitter = TENANT_WAIT.mul_f64(fastrand::f64() / 2.0);
+                let wait = tenant_wait(ctx.delivery().attempt);
+                let jitter = wait.mul_f64(fastrand::f64() / 2.0);
                 return Err(HandlerError::deferred(
                     format!("the tenant runs {running} syncs, its maximum at once"),
-                    TENANT_WAIT + jitter,
+                    wait + jitter,
                 ));
             }
             // A stray or forged request: no connection to report a status
@@ -757,4 +770,13 @@ async fn report(
     ctx.status(event, progress.status()).await?;
     progress.last_report = Instant::now();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_busy_tenant_s_requests_wait_longer_each_time_up_to_ten_seconds() {
+        let waits: Vec<u64> = (1..=7).map(|a| super::tenant_wait(a).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 10, 10, 10]);
+    }
 }

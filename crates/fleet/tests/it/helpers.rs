@@ -70,6 +70,19 @@ impl World {
         Self::start_on(Nats::Cluster(cluster), js, &definitions, sim).await
     }
 
+    /// As [`start_with`](Self::start_with), with every step's ack wait at
+    /// [`SYNC_ACK_WAIT`], so that a delivery held by a killed process or
+    /// lost with a restarted server comes back within a test's patience.
+    pub(crate) async fn start_for_chaos(sim: fleet_sim::Config) -> Self {
+        let nats = NatsServer::start().await;
+        let js = nats.jetstream().await;
+        let mut definitions = Definitions::builtin();
+        for step in ["validate", "save", "sync", "status"] {
+            definitions.set_ack_wait(step, SYNC_ACK_WAIT).unwrap();
+        }
+        Self::start_on(Nats::Single(nats), js, &definitions, sim).await
+    }
+
     async fn start_on(
         nats: Nats,
         js: jetstream::Context,
@@ -128,34 +141,19 @@ impl World {
         args: &[&str],
         env: &[(String, String)],
     ) -> FleetProcess {
-        let log = self.dir.path().join(format!("{name}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
-            .arg("worker")
-            .args(args)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("FLEET_NATS__URL", self.nats_url())
-            .env("FLEET_NATS__NAME", name)
-            .env("FLEET_NATS__DEFINITIONS_DIR", self.dir.path().join("nats"))
-            .env("FLEET_VAULT__ADDR", self.vault.addr())
-            .env("FLEET_VAULT__MOUNT", &self.mount)
-            .env("FLEET_VAULT__AUTH__METHOD", "token")
-            .env("FLEET_VAULT__AUTH__TOKEN", self.vault.root_token())
-            .env("FLEET_DATABASE__URL", &self.database_url)
-            .env("FLEET_CONNECTORS__ALLOW_HTTP", "true")
-            .env("FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS", "127.0.0.0/8,::1/128")
-            .env("FLEET_SYNC_INTERVAL_SECONDS", "0")
-            .env("FLEET_LOG_FORMAT", "json")
-            .env("RUST_LOG", "debug,vaultrs=off,rustify=off,hyper=off,hyper_util=off,reqwest=off,h2=off,async_nats=info,sqlx=info")
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("fleet starts");
-        let process = FleetProcess { child, log };
-        process.wait_for_log("Fleet worker running.").await;
-        process
+        let mut all = vec![
+            ("FLEET_NATS__DEFINITIONS_DIR".to_owned(), self.dir.path().join("nats").to_string_lossy().into_owned()),
+            ("FLEET_SYNC_INTERVAL_SECONDS".to_owned(), "0".to_owned()),
+            ("RUST_LOG".to_owned(), "debug,vaultrs=off,rustify=off,hyper=off,hyper_util=off,reqwest=off,h2=off,async_nats=info,sqlx=info".to_owned()),
+        ];
+        all.extend(self.vault_env());
+        all.extend(self.connectors_env());
+        all.extend(env.iter().cloned());
+        let args: Vec<&str> = std::iter::once("worker")
+            .chain(args.iter().copied())
+            .collect();
+        self.spawn_fleet(name, &args, &all, "Fleet worker running.")
+            .await
     }
 
     /// Starts `fleet worker` serving /healthz, /readyz and /metrics on a
@@ -202,29 +200,70 @@ impl World {
     ) -> (FleetProcess, String) {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
+        let listen = format!("127.0.0.1:{port}");
+        let mut all = vec![
+            ("FLEET_AUTH__KEY".to_owned(), AUTH_KEY.to_owned()),
+            (
+                "FLEET_GATEWAY__OAUTH__REDIRECT_URI".to_owned(),
+                format!("{base}/oauth/callback"),
+            ),
+            (
+                "FLEET_GATEWAY__ALLOW_HTTP_SITES".to_owned(),
+                "true".to_owned(),
+            ),
+        ];
+        all.extend(self.vault_env());
+        all.extend(self.connectors_env());
+        all.extend(env.iter().cloned());
+        let process = self
+            .spawn_fleet(
+                name,
+                &["gateway", "--listen", &listen],
+                &all,
+                "Fleet gateway listening.",
+            )
+            .await;
+        (process, base)
+    }
+
+    /// Starts `fleet bridge` on a free loopback port, checking tenant
+    /// tokens signed with [`AUTH_KEY`], and waits until it listens.
+    /// Returns it with its base URL.
+    pub(crate) async fn spawn_bridge(&self, name: &str) -> (FleetProcess, String) {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let env = [
+            ("FLEET_AUTH__KEY".to_owned(), AUTH_KEY.to_owned()),
+            ("FLEET_DATABASE__URL".to_owned(), self.database_url.clone()),
+        ];
+        let process = self
+            .spawn_fleet(
+                name,
+                &["bridge", "--listen", &listen],
+                &env,
+                "Fleet bridge listening.",
+            )
+            .await;
+        (process, format!("http://{listen}"))
+    }
+
+    /// Starts `fleet <args>` named `name` on this world's NATS, logging JSON
+    /// to `<name>.log`, with `env` (later entries win), and waits until it
+    /// logs `ready`.
+    async fn spawn_fleet(
+        &self,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        ready: &str,
+    ) -> FleetProcess {
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_fleet"))
-            .args(["gateway", "--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("FLEET_NATS__URL", self.nats_url())
             .env("FLEET_NATS__NAME", name)
-            .env("FLEET_VAULT__ADDR", self.vault.addr())
-            .env("FLEET_VAULT__MOUNT", &self.mount)
-            .env("FLEET_VAULT__AUTH__METHOD", "token")
-            .env("FLEET_VAULT__AUTH__TOKEN", self.vault.root_token())
-            .env("FLEET_DATABASE__URL", &self.database_url)
-            .env("FLEET_AUTH__KEY", AUTH_KEY)
-            .env(
-                "FLEET_GATEWAY__OAUTH__REDIRECT_URI",
-                format!("{base}/oauth/callback"),
-            )
-            .env("FLEET_GATEWAY__ALLOW_HTTP_SITES", "true")
-            .env("FLEET_CONNECTORS__ALLOW_HTTP", "true")
-            .env(
-                "FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS",
-                "127.0.0.0/8,::1/128",
-            )
             .env("FLEET_LOG_FORMAT", "json")
             .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
@@ -233,8 +272,39 @@ impl World {
             .spawn()
             .expect("fleet starts");
         let process = FleetProcess { child, log };
-        process.wait_for_log("Fleet gateway listening.").await;
-        (process, base)
+        process.wait_for_log(ready).await;
+        process
+    }
+
+    /// How the worker and the gateway reach Vault and PostgreSQL.
+    fn vault_env(&self) -> Vec<(String, String)> {
+        [
+            ("FLEET_VAULT__ADDR", self.vault.addr()),
+            ("FLEET_VAULT__MOUNT", self.mount.clone()),
+            ("FLEET_VAULT__AUTH__METHOD", "token".to_owned()),
+            (
+                "FLEET_VAULT__AUTH__TOKEN",
+                self.vault.root_token().to_owned(),
+            ),
+            ("FLEET_DATABASE__URL", self.database_url.clone()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+
+    /// Connectors may call the simulator: plain HTTP, on loopback.
+    fn connectors_env(&self) -> Vec<(String, String)> {
+        [
+            ("FLEET_CONNECTORS__ALLOW_HTTP", "true"),
+            (
+                "FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS",
+                "127.0.0.0/8,::1/128",
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
     }
 
     /// The NATS client URL (every node's, comma separated, on a cluster).
@@ -243,6 +313,23 @@ impl World {
             Nats::Single(server) => server.url(),
             Nats::Cluster(cluster) => cluster.urls(),
         }
+    }
+
+    /// The one NATS server this world runs on.
+    ///
+    /// # Panics
+    ///
+    /// On a world on a cluster.
+    pub(crate) fn nats(&mut self) -> &mut NatsServer {
+        match &mut self.nats {
+            Nats::Single(server) => server,
+            Nats::Cluster(_) => panic!("this world runs on a cluster"),
+        }
+    }
+
+    /// The OpenBao this world keeps secrets in.
+    pub(crate) fn vault(&mut self) -> &mut OpenBao {
+        &mut self.vault
     }
 
     /// The cluster this world runs on.
@@ -259,8 +346,13 @@ impl World {
 
     /// A tenant token for this world's tenant, from `fleet token`.
     pub(crate) fn token(&self) -> String {
+        self.token_for(&self.tenant)
+    }
+
+    /// A token for `tenant`, from `fleet token`.
+    pub(crate) fn token_for(&self, tenant: &TenantId) -> String {
         let output = Command::new(env!("CARGO_BIN_EXE_fleet"))
-            .args(["token", "--tenant", self.tenant.as_str()])
+            .args(["token", "--tenant", tenant.as_str()])
             .env_clear()
             .env("FLEET_AUTH__KEY", AUTH_KEY)
             .output()

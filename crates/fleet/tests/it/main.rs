@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod chaos;
 mod cluster;
 mod compose;
 mod dlq;
