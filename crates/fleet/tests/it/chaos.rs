@@ -13,7 +13,7 @@
 //! dependency outages, a minute of 429s and of 5xx, 10,000 schedules due
 //! at once.
 
-mod dashboard;
+pub(crate) mod dashboard;
 mod load;
 mod report;
 
@@ -91,39 +91,62 @@ fn dashboards(world: &World, base: &str, tenants: &[TenantId]) -> Vec<Dashboard>
 }
 
 /// Waits until every chain's dashboard shows it synced with its records;
-/// records how many did not, and what the dashboards went through.
+/// records the ones that do not (what the dashboard shows, the last status
+/// on the stream, the row in PostgreSQL), and what the dashboards went
+/// through.
 async fn check_dashboards(
+    world: &World,
     load: &Load,
     tenants: &[TenantId],
     dashboards: &[Dashboard],
     report: &mut Report,
 ) {
-    let missing = || {
+    let missing = || -> Vec<(&load::Chain, Option<ConnectionStatus>)> {
         load.chains
             .iter()
-            .filter(|chain| {
+            .filter_map(|chain| {
                 let index = tenants.iter().position(|t| *t == chain.tenant).unwrap();
-                !dashboards[index].with(|view| {
-                    matches!(
-                        view.statuses.get(&chain.connection),
-                        Some(ConnectionStatus::Synced { records, .. })
-                            if *records == chain.expected_records
-                    )
-                })
+                let shown = dashboards[index].with(|view| view.statuses.get(&chain.connection).cloned());
+                let complete = matches!(
+                    &shown,
+                    Some(ConnectionStatus::Synced { records, .. }) if *records == chain.expected_records
+                );
+                (!complete).then_some((chain, shown))
             })
-            .count()
+            .collect()
     };
     let until = Instant::now() + Duration::from_secs(30);
-    while missing() > 0 && Instant::now() < until {
+    while !missing().is_empty() && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let missing = missing();
+    let mut details = Vec::new();
+    for (chain, shown) in missing.iter().take(10) {
+        let row = world
+            .store
+            .get_connection(&chain.tenant, &chain.connection)
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.status);
+        details.push(serde_json::json!({
+            "tenant": chain.tenant.as_str(),
+            "connection": chain.connection.as_str(),
+            "dashboard": shown,
+            "stream": load.last_status(&chain.connection),
+            "postgres": row,
+        }));
+    }
     let counts: Vec<_> = dashboards.iter().map(|d| d.with(|v| v.counts)).collect();
     report.set("dashboards", &counts);
-    report.set("dashboards_missing_final_status", missing);
+    report.set("dashboards_missing_final_status", missing.len());
+    report.set("dashboards_missing", details);
     report.check(
-        missing == 0,
-        format!("{missing} connections do not show synced with every record on their dashboard"),
+        missing.is_empty(),
+        format!(
+            "{} connections do not show synced with every record on their dashboard",
+            missing.len()
+        ),
     );
 }
 
@@ -131,7 +154,7 @@ async fn check_dashboards(
 async fn chaos_sigkill_workers_under_load() {
     let size = Size::from_env();
     let chains = size.pick(60, 5000);
-    let posts = size.pick(250, 40);
+    let posts = size.pick(250, 20);
     let world = World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, posts))).await;
     // Every provider call takes a while, so kills land in the middle of syncs.
     world
@@ -175,7 +198,7 @@ async fn chaos_sigkill_workers_under_load() {
         format!("only {kills} kills landed during the load"),
     );
     load.account(&world, 1, &mut report).await;
-    check_dashboards(&load, &tenants, &dashboards, &mut report).await;
+    check_dashboards(&world, &load, &tenants, &dashboards, &mut report).await;
     report.finish();
 }
 
@@ -184,8 +207,11 @@ async fn chaos_nats_restart_under_load() {
     let size = Size::from_env();
     let chains = size.pick(40, 2000);
     let outage = size.pick(Duration::from_secs(2), Duration::from_secs(10));
+    // Small: syncs of three pages; full: many more chains of one page each.
+    let posts = size.pick(250, 20);
+    let expected = u64::from(posts) + 1;
     let mut world =
-        World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, 250))).await;
+        World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, posts))).await;
     world
         .sim
         .inject_global(Fault::Slow { delay_ms: 50 }, u32::MAX);
@@ -200,7 +226,7 @@ async fn chaos_nats_restart_under_load() {
     let mut report = Report::new("nats-restart", size);
     let mut load = Load::watch(&world.js);
     load.start(&world, &tenants, chains, |_| {
-        (world.credentials(PASSWORD), 251)
+        (world.credentials(PASSWORD), expected)
     })
     .await;
     wait_for(&load, chains / 8, Duration::from_secs(60)).await;
@@ -225,7 +251,7 @@ async fn chaos_nats_restart_under_load() {
     let ready = eventually_ok(&format!("{gateway}/readyz"), Duration::from_secs(30)).await;
     report.check(ready, "the gateway is not ready again after NATS came back");
     load.account(&world, 1, &mut report).await;
-    check_dashboards(&load, &tenants, &dashboards, &mut report).await;
+    check_dashboards(&world, &load, &tenants, &dashboards, &mut report).await;
     let resyncs: u64 = dashboards
         .iter()
         .map(|d| d.with(|v| v.counts.resyncs))
@@ -242,8 +268,10 @@ async fn chaos_openbao_then_postgres_outage_under_load() {
     let size = Size::from_env();
     let chains = size.pick(12, 1000);
     let outage = size.pick(Duration::from_secs(5), Duration::from_secs(20));
+    let posts = size.pick(250, 20);
+    let expected = u64::from(posts) + 1;
     let mut world =
-        World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, 250))).await;
+        World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, posts))).await;
     world
         .sim
         .inject_global(Fault::Slow { delay_ms: 100 }, u32::MAX);
@@ -263,7 +291,7 @@ async fn chaos_openbao_then_postgres_outage_under_load() {
     let mut load = Load::watch(&world.js);
     let finish = size.pick(Duration::from_secs(90), Duration::from_secs(900));
     let site_credentials = world.credentials(PASSWORD);
-    let credentials = |_| (site_credentials.clone(), 251);
+    let credentials = |_| (site_credentials.clone(), expected);
 
     // OpenBao goes away after the gateway staged the credentials of some
     // chains, and while others run.

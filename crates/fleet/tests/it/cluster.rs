@@ -1,10 +1,12 @@
 //! The fleet on a three-node NATS cluster with every stream replicated three
 //! times: a node stops in the middle of the work and comes back, and every
-//! setup still ends with each record stored once.
+//! setup still ends with each record stored once, and a dashboard on the
+//! bridge shows each end state, by replay rather than a fresh snapshot.
 
 use fleet_events::{ConnectionState, ConnectionStatus};
 use fleet_sim::{Fault, SiteConfig, UserConfig};
 
+use crate::chaos::dashboard::Dashboard;
 use crate::helpers::{SITE, USER, World};
 
 const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
@@ -23,6 +25,8 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
         .inject_site(SITE, Fault::Slow { delay_ms: 40 }, 100_000);
     let _first = world.spawn_worker("worker-a", &[]).await;
     let _second = world.spawn_worker("worker-b", &[]).await;
+    let (_bridge, bridge) = world.spawn_bridge("bridge").await;
+    let dashboard = Dashboard::open(&bridge, world.token());
 
     let mut connections = Vec::new();
     for _ in 0..CONNECTIONS {
@@ -67,6 +71,29 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
         "no dead letter"
     );
     world.wait_for_messages(fleet_bus::STEPS_STREAM, 0).await;
+
+    let shown = |dashboard: &Dashboard| {
+        dashboard.with(|view| {
+            connections
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        view.statuses.get(*c),
+                        Some(ConnectionStatus::Synced { records: 41, .. })
+                    )
+                })
+                .count()
+        })
+    };
+    let shown = crate::helpers::eventually("the dashboard to show every setup synced", || {
+        let shown = shown(&dashboard);
+        async move { (shown == CONNECTIONS).then_some(shown) }
+    })
+    .await;
+    assert_eq!(shown, CONNECTIONS);
+    let counts = dashboard.with(|view| view.counts);
+    assert_eq!(counts.resyncs, 0, "the dashboard caught up by replay: {counts:?}");
+    assert_eq!(counts.snapshots, 1, "one snapshot, at the start: {counts:?}");
 }
 
 /// Waits until `connection` is synced with every record.

@@ -206,6 +206,11 @@ impl Load {
             .await;
     }
 
+    /// The last status the stream carried for `connection`.
+    pub(crate) fn last_status(&self, connection: &ConnectionId) -> Option<ConnectionStatus> {
+        self.with(|w| w.last.get(connection).cloned())
+    }
+
     /// Reads the watch.
     pub(crate) fn with<T>(&self, read: impl FnOnce(&Watch) -> T) -> T {
         read(&self.watch.lock().unwrap())
