@@ -31,6 +31,8 @@ pub(crate) struct Config {
     /// Bridge listener and session limits (`FLEET_BRIDGE__*`).
     #[serde(default)]
     pub(crate) bridge: fleet_bridge::Config,
+    /// Usage metering to Lago (`FLEET_METERING__*`); off without it.
+    pub(crate) metering: Option<fleet_workers::meter::Config>,
 }
 
 impl Config {

@@ -15,7 +15,7 @@ use crate::config::Config;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Steps to run in this process, comma separated.
-    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status"])]
+    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status", "meter"])]
     steps: Vec<Step>,
     /// Messages each step handles at once in this process.
     #[arg(long, default_value_t = 32)]
@@ -71,6 +71,16 @@ pub(crate) async fn run(
         None => None,
     };
     let connectors = fleet_connectors::Registry::new(&config.connectors)?;
+    let meter = match config.metering {
+        Some(metering) => {
+            info!(lago = metering.url.host_str().unwrap_or_default(), metric = %metering.billable_metric_code, "Usage metering to Lago is on.");
+            Some(
+                fleet_workers::meter::Lago::new(metering)
+                    .context("failed to build the Lago client")?,
+            )
+        }
+        None => None,
+    };
     let deps = fleet_workers::Deps {
         secrets: secrets.clone(),
         store,
@@ -81,6 +91,7 @@ pub(crate) async fn run(
             Some(0) => fleet_workers::SyncSchedule::Off,
             Some(seconds) => fleet_workers::SyncSchedule::Every(Duration::from_secs(seconds)),
         },
+        meter,
     };
 
     let tracker = TaskTracker::new();

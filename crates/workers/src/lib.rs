@@ -6,6 +6,7 @@
 //! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres, schedules its recurring sync | `saving`, then `connector.sync.*` |
 //! | [`Sync`] | `connector.sync.*` | renews OAuth tokens that are about to expire (single-flight across the fleet), pages through each stream, upserts records and checkpoints the cursor per page; renews once and retries the page when the provider rejects the token | `syncing` progress at least every second, then `synced`, or `reauth_required` |
 //! | [`Status`] | `connector.status.*` | applies the status to the connection's row, newest wins | nothing |
+//! | [`Meter`] | `connector.status.*` (its own consumer) | reports each `synced` or `partial` run's usage to Lago ([`meter`]), keyed by the run's id | nothing |
 //!
 //! Every handler is idempotent: a redelivered event finds its effects
 //! already there (Vault CAS with lineage, upserts by natural key, status
@@ -17,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod failure;
+pub mod meter;
 mod refresh;
 mod runner;
 mod save;
@@ -26,6 +28,7 @@ mod validate;
 
 use std::sync::Arc;
 
+pub use meter::Meter;
 pub use runner::{Settings, spawn_steps};
 pub use save::Save;
 pub use status::Status;
@@ -45,6 +48,8 @@ pub struct Deps {
     pub schedules: fleet_bus::Schedules,
     /// How often a new connection syncs after its setup.
     pub schedule: SyncSchedule,
+    /// Where the meter step reports usage; `None` turns metering off.
+    pub meter: Option<meter::Lago>,
 }
 
 /// How often new connections sync on a schedule after their setup.

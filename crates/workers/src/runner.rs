@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::error;
 
-use crate::{Deps, Save, Status, Sync, Validate};
+use crate::{Deps, Meter, Save, Status, Sync, Validate};
 
 /// How many messages each step handles at once in this process, and how
 /// long in-flight work may run on shutdown.
@@ -54,7 +54,7 @@ pub fn spawn_steps(
             config.concurrency = settings.concurrency;
             config.prefetch = match step {
                 Step::Sync => (settings.concurrency / 4).max(1),
-                Step::Validate | Step::Save | Step::Status => settings.concurrency,
+                Step::Validate | Step::Save | Step::Status | Step::Meter => settings.concurrency,
             };
             config.grace = settings.grace;
             let handle = match step {
@@ -65,6 +65,13 @@ pub fn spawn_steps(
                     spawn(js, config, sync, tracker, shutdown)
                 }
                 Step::Status => spawn(js, config, Status::new(deps.clone()), tracker, shutdown),
+                Step::Meter => spawn(
+                    js,
+                    config,
+                    Meter::new(deps.meter.clone()),
+                    tracker,
+                    shutdown,
+                ),
             };
             (step, handle)
         })

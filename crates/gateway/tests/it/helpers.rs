@@ -148,6 +148,7 @@ impl TestGateway {
             connectors: connectors.clone(),
             schedules: Schedules::new(js.clone()),
             schedule: fleet_workers::SyncSchedule::Off,
+            meter: None,
         };
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();

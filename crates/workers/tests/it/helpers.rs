@@ -49,6 +49,12 @@ fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     dir
 }
 
+/// Where and how the meter step of a [`TestFleet`] reports usage.
+pub(crate) struct Metering {
+    pub(crate) lago: fleet_workers::meter::Lago,
+    pub(crate) retry: fleet_bus::RetryPolicy,
+}
+
 pub(crate) struct TestFleet {
     pub(crate) js: jetstream::Context,
     pub(crate) deps: Deps,
@@ -78,6 +84,20 @@ impl TestFleet {
             fleet_sim::GoogleConfig::default(),
             None,
             Definitions::builtin(),
+            None,
+        )
+        .await
+    }
+
+    /// As [`TestFleet::start`], with the meter step reporting to the Lago
+    /// of `metering`, retrying after its delays.
+    pub(crate) async fn start_metered(metering: Metering) -> Self {
+        Self::start_full(
+            fleet_workers::SyncSchedule::Off,
+            fleet_sim::GoogleConfig::default(),
+            None,
+            Definitions::builtin(),
+            Some(metering),
         )
         .await
     }
@@ -90,6 +110,7 @@ impl TestFleet {
             google,
             None,
             Definitions::builtin(),
+            None,
         )
         .await
     }
@@ -109,6 +130,7 @@ impl TestFleet {
             fleet_sim::GoogleConfig::default(),
             None,
             definitions,
+            None,
         )
         .await
     }
@@ -123,6 +145,7 @@ impl TestFleet {
             fleet_sim::GoogleConfig::default(),
             Some((id, contents)),
             Definitions::builtin(),
+            None,
         )
         .await
     }
@@ -132,6 +155,7 @@ impl TestFleet {
         google: fleet_sim::GoogleConfig,
         catalog_file: Option<(&str, &str)>,
         definitions: Definitions,
+        metering: Option<Metering>,
     ) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
@@ -201,6 +225,7 @@ impl TestFleet {
             connectors,
             schedules,
             schedule,
+            meter: None,
         };
 
         let tracker = TaskTracker::new();
@@ -210,8 +235,30 @@ impl TestFleet {
             grace: Duration::from_secs(5),
             ..Default::default()
         };
-        let handles =
-            fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
+        let handles = match metering {
+            None => {
+                fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown)
+            }
+            Some(metering) => {
+                let steps: Vec<Step> = Step::ALL
+                    .into_iter()
+                    .filter(|&step| step != Step::Meter)
+                    .collect();
+                let mut handles =
+                    fleet_workers::spawn_steps(&js, &deps, &steps, settings, &tracker, &shutdown);
+                let config = fleet_bus::WorkerConfig {
+                    retry: metering.retry,
+                    concurrency: 8,
+                    prefetch: 8,
+                    ..fleet_bus::WorkerConfig::for_step(Step::Meter)
+                };
+                let meter = fleet_workers::Meter::new(Some(metering.lago));
+                let (worker, handle) = fleet_bus::Worker::build(config, js.clone(), meter);
+                tracker.spawn(worker.run(shutdown.clone()));
+                handles.push((Step::Meter, handle));
+                handles
+            }
+        };
         Self {
             js,
             deps,

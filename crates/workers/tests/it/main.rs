@@ -7,6 +7,7 @@ mod chain;
 mod exact;
 mod generic;
 mod integrity;
+mod meter;
 mod publishers;
 mod quota;
 mod refresh;
