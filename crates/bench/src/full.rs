@@ -270,6 +270,7 @@ pub(crate) async fn deps(
         schedules: fleet_bus::Schedules::new(rig.workers.clone()),
         schedule,
         meter: None,
+        webhooks: None,
     })
 }
 

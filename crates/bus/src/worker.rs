@@ -47,7 +47,7 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// Publish `retrying` and `failed` status events when a step fails, so
     /// dashboards see it. Off for the steps that consume status changes
-    /// (status, meter): their failures are not the connection's.
+    /// (status, meter, webhook): their failures are not the connection's.
     pub report_status: bool,
 }
 
@@ -55,10 +55,10 @@ impl WorkerConfig {
     /// Settings for `step` on its consumer from `nats/consumers` (named
     /// after the step), with concurrency and prefetch 32, the standard retry
     /// table, and status reports for every step but those that consume
-    /// status changes (status, meter).
+    /// status changes (status, meter, webhook).
     pub fn for_step(step: Step) -> Self {
         let stream = match step {
-            Step::Status | Step::Meter => STATUS_STREAM,
+            Step::Status | Step::Meter | Step::Webhook => STATUS_STREAM,
             Step::Validate | Step::Save | Step::Sync => STEPS_STREAM,
         };
         Self {

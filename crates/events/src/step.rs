@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::{ParseError, subject};
 
 /// A step of the connection pipeline: validate -> save -> sync, with status
-/// reports from each, and the steps that act on those reports (meter). Each
-/// step has its own durable consumer and its own dead letters; the status
-/// and meter steps read the same subjects (see [`Step::family`]).
+/// reports from each, and the steps that act on those reports (meter,
+/// webhook). Each step has its own durable consumer and its own dead
+/// letters; the status, meter and webhook steps read the same subjects (see
+/// [`Step::family`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
@@ -22,16 +23,20 @@ pub enum Step {
     Status,
     /// Report each completed sync's usage to the billing system (Lago).
     Meter,
+    /// File connection state changes and sync completions as deliveries to
+    /// the tenant's webhook endpoints.
+    Webhook,
 }
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Validate,
         Self::Save,
         Self::Sync,
         Self::Status,
         Self::Meter,
+        Self::Webhook,
     ];
 
     /// The lowercase name, as in dead-letter subjects and JSON.
@@ -42,17 +47,19 @@ impl Step {
             Self::Sync => "sync",
             Self::Status => "status",
             Self::Meter => "meter",
+            Self::Webhook => "webhook",
         }
     }
 
     /// The subjects the step consumes: its own family, or for the meter
-    /// step, the status changes it reads alongside the status step.
+    /// and webhook steps, the status changes they read alongside the
+    /// status step.
     pub const fn family(self) -> Family {
         match self {
             Self::Validate => Family::Validate,
             Self::Save => Family::Save,
             Self::Sync => Family::Sync,
-            Self::Status | Self::Meter => Family::Status,
+            Self::Status | Self::Meter | Self::Webhook => Family::Status,
         }
     }
 }
@@ -175,7 +182,7 @@ mod tests {
         let err = "Validate".parse::<Step>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown step \"Validate\"; expected validate, save, sync, status or meter"
+            "unknown step \"Validate\"; expected validate, save, sync, status, meter or webhook"
         );
     }
 

@@ -15,7 +15,7 @@ use crate::config::Config;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Steps to run in this process, comma separated.
-    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status", "meter"])]
+    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status", "meter", "webhook"])]
     steps: Vec<Step>,
     /// Messages each step handles at once in this process.
     #[arg(long, default_value_t = 32)]
@@ -81,6 +81,11 @@ pub(crate) async fn run(
         }
         None => None,
     };
+    let webhooks = config
+        .webhooks
+        .map(|webhooks| fleet_workers::webhook::Delivery::new(webhooks, &config.connectors))
+        .transpose()
+        .context("failed to build the webhook client")?;
     let deps = fleet_workers::Deps {
         secrets: secrets.clone(),
         store,
@@ -92,6 +97,7 @@ pub(crate) async fn run(
             Some(seconds) => fleet_workers::SyncSchedule::Every(Duration::from_secs(seconds)),
         },
         meter,
+        webhooks,
     };
 
     let tracker = TaskTracker::new();

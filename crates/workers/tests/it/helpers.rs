@@ -85,6 +85,7 @@ impl TestFleet {
             None,
             Definitions::builtin(),
             None,
+            None,
         )
         .await
     }
@@ -98,6 +99,21 @@ impl TestFleet {
             None,
             Definitions::builtin(),
             Some(metering),
+            None,
+        )
+        .await
+    }
+
+    /// As [`TestFleet::start`], with the webhook delivery loop sending as
+    /// `webhooks` says, to endpoints on loopback.
+    pub(crate) async fn start_with_webhooks(webhooks: fleet_workers::webhook::Config) -> Self {
+        Self::start_full(
+            fleet_workers::SyncSchedule::Off,
+            fleet_sim::GoogleConfig::default(),
+            None,
+            Definitions::builtin(),
+            None,
+            Some(webhooks),
         )
         .await
     }
@@ -110,6 +126,7 @@ impl TestFleet {
             google,
             None,
             Definitions::builtin(),
+            None,
             None,
         )
         .await
@@ -131,6 +148,7 @@ impl TestFleet {
             None,
             definitions,
             None,
+            None,
         )
         .await
     }
@@ -146,6 +164,7 @@ impl TestFleet {
             Some((id, contents)),
             Definitions::builtin(),
             None,
+            None,
         )
         .await
     }
@@ -156,6 +175,7 @@ impl TestFleet {
         catalog_file: Option<(&str, &str)>,
         definitions: Definitions,
         metering: Option<Metering>,
+        webhooks: Option<fleet_workers::webhook::Config>,
     ) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
@@ -217,6 +237,8 @@ impl TestFleet {
             .into(),
             ..Default::default()
         };
+        let webhooks = webhooks
+            .map(|webhooks| fleet_workers::webhook::Delivery::new(webhooks, &connectors).unwrap());
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
         let schedules = fleet_bus::Schedules::new(js.clone());
         let deps = Deps {
@@ -226,6 +248,7 @@ impl TestFleet {
             schedules,
             schedule,
             meter: None,
+            webhooks,
         };
 
         let tracker = TaskTracker::new();
@@ -409,6 +432,20 @@ impl TestFleet {
         state: ConnectionState,
         n: usize,
     ) -> Vec<StatusChanged> {
+        self.status_events_until_nth(connection, state, n)
+            .await
+            .into_iter()
+            .map(|event| event.data)
+            .collect()
+    }
+
+    /// As [`TestFleet::statuses_until_nth`], the whole events.
+    pub(crate) async fn status_events_until_nth(
+        &self,
+        connection: &ConnectionId,
+        state: ConnectionState,
+        n: usize,
+    ) -> Vec<Envelope<StatusChanged>> {
         let filter = subject::status(&self.tenant, connection);
         let consumer = self
             .js
@@ -430,7 +467,7 @@ impl TestFleet {
                 if event.data.status.state() == state {
                     reached += 1;
                 }
-                seen.push(event.data);
+                seen.push(event);
                 if reached == n {
                     return;
                 }
@@ -439,7 +476,8 @@ impl TestFleet {
         .await;
         assert!(
             found.is_ok(),
-            "no {n} {state} statuses in time; saw {seen:?}"
+            "no {n} {state} statuses in time; saw {:?}",
+            seen.iter().map(|event| &event.data).collect::<Vec<_>>()
         );
         seen
     }

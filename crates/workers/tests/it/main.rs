@@ -13,3 +13,4 @@ mod quota;
 mod refresh;
 mod slots;
 mod trello;
+mod webhooks;
