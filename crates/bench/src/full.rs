@@ -269,6 +269,8 @@ pub(crate) async fn deps(
         connectors: Arc::new(connectors),
         schedules: fleet_bus::Schedules::new(rig.workers.clone()),
         schedule,
+        meter: None,
+        webhooks: None,
     })
 }
 

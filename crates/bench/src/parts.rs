@@ -198,6 +198,7 @@ impl PostgresPart {
             counts,
             duration_ms: 0,
             last_sync_at: Utc::now(),
+            run_id: None,
         })
         .await?;
         Ok(())

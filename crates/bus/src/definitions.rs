@@ -50,6 +50,16 @@ const CONSUMER_FILES: &[(&str, &str, &str)] = &[
         "nats/consumers/CONNECTOR_STATUS/status.json",
         include_str!("../../../nats/consumers/CONNECTOR_STATUS/status.json"),
     ),
+    (
+        "CONNECTOR_STATUS",
+        "nats/consumers/CONNECTOR_STATUS/meter.json",
+        include_str!("../../../nats/consumers/CONNECTOR_STATUS/meter.json"),
+    ),
+    (
+        "CONNECTOR_STATUS",
+        "nats/consumers/CONNECTOR_STATUS/webhook.json",
+        include_str!("../../../nats/consumers/CONNECTOR_STATUS/webhook.json"),
+    ),
 ];
 
 /// Name of the work-queue stream holding the validate, save and sync steps
@@ -256,7 +266,7 @@ mod tests {
     fn builtin_definitions_parse() {
         let defs = Definitions::parse_embedded().unwrap();
         assert_eq!(defs.streams.len(), 3);
-        assert_eq!(defs.consumers.len(), 4);
+        assert_eq!(defs.consumers.len(), 6);
     }
 
     #[test]

@@ -46,17 +46,19 @@ pub struct WorkerConfig {
     /// messages are nak'd for another worker.
     pub grace: Duration,
     /// Publish `retrying` and `failed` status events when a step fails, so
-    /// dashboards see it. Off for the status step itself.
+    /// dashboards see it. Off for the steps that consume status changes
+    /// (status, meter, webhook): their failures are not the connection's.
     pub report_status: bool,
 }
 
 impl WorkerConfig {
     /// Settings for `step` on its consumer from `nats/consumers` (named
     /// after the step), with concurrency and prefetch 32, the standard retry
-    /// table, and status reports for every step but the status step itself.
+    /// table, and status reports for every step but those that consume
+    /// status changes (status, meter, webhook).
     pub fn for_step(step: Step) -> Self {
         let stream = match step {
-            Step::Status => STATUS_STREAM,
+            Step::Status | Step::Meter | Step::Webhook => STATUS_STREAM,
             Step::Validate | Step::Save | Step::Sync => STEPS_STREAM,
         };
         Self {
@@ -67,7 +69,7 @@ impl WorkerConfig {
             prefetch: 32,
             retry: RetryPolicy::standard(),
             grace: Duration::from_secs(20),
-            report_status: step != Step::Status,
+            report_status: step.family() != Family::Status,
         }
     }
 }

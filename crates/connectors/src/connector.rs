@@ -130,6 +130,10 @@ pub struct Page {
     pub gap: Option<String>,
     /// Bytes of the response bodies read for this page.
     pub bytes: u64,
+    /// HTTP requests sent to the provider for this page, retries and
+    /// token renewals within it included: what the page cost in API calls.
+    /// Counted by the connector runtime; a provider's own value is replaced.
+    pub requests: u64,
     /// External ids of records the provider reports removed from the
     /// stream since the pass began (deleted, archived, moved away), for the
     /// caller to mark deleted at once instead of at the next full pass.
@@ -145,6 +149,7 @@ impl Page {
             total: None,
             gap: None,
             bytes: 0,
+            requests: 0,
             removed: Vec::new(),
         }
     }

@@ -115,7 +115,11 @@ impl Http {
             }
             body.extend_from_slice(&chunk);
         }
-        let _ = READ.try_with(|read| read.fetch_add(body.len() as u64, Ordering::Relaxed));
+        let _ = TRAFFIC.try_with(|traffic| {
+            traffic
+                .bytes
+                .fetch_add(body.len() as u64, Ordering::Relaxed)
+        });
         Ok(body.freeze())
     }
 
@@ -303,6 +307,7 @@ impl Request {
             http.response.status_code = tracing::field::Empty,
         );
         let started = Instant::now();
+        let _ = TRAFFIC.try_with(|traffic| traffic.requests.fetch_add(1, Ordering::Relaxed));
         let sent = async { client.execute(request?).await }
             .instrument(span.clone())
             .await;
@@ -341,18 +346,32 @@ fn counted(provider: &str, status: &str, elapsed: Option<Duration>) {
     }
 }
 
-tokio::task_local! {
-    /// Bytes of the response bodies read within a [`counting_bytes`] scope.
-    static READ: Arc<AtomicU64>;
+/// What the requests within a [`counting`] scope cost.
+#[derive(Debug, Default)]
+struct Traffic {
+    /// Bytes of the response bodies read.
+    bytes: AtomicU64,
+    /// Requests sent (an egress refusal sends none).
+    requests: AtomicU64,
 }
 
-/// Runs `work`, counting the bytes of every response body [`Http::body`]
-/// reads meanwhile (retries, token renewals and every provider's own calls
-/// included): what one page of a sync cost in traffic.
-pub(crate) async fn counting_bytes<F: Future>(work: F) -> (F::Output, u64) {
-    let read = Arc::new(AtomicU64::new(0));
-    let output = READ.scope(Arc::clone(&read), work).await;
-    (output, read.load(Ordering::Relaxed))
+tokio::task_local! {
+    /// The traffic of a [`counting`] scope.
+    static TRAFFIC: Arc<Traffic>;
+}
+
+/// Runs `work`, counting the requests [`Request::send`] sends and the
+/// bytes of every response body [`Http::body`] reads meanwhile (retries,
+/// token renewals and every provider's own calls included): what one page
+/// of a sync cost, as `(output, bytes, requests)`.
+pub(crate) async fn counting<F: Future>(work: F) -> (F::Output, u64, u64) {
+    let traffic = Arc::new(Traffic::default());
+    let output = TRAFFIC.scope(Arc::clone(&traffic), work).await;
+    (
+        output,
+        traffic.bytes.load(Ordering::Relaxed),
+        traffic.requests.load(Ordering::Relaxed),
+    )
 }
 
 /// Whether `error` failed because the egress rule refused every address of

@@ -126,6 +126,7 @@ pub mod oauth2;
 mod providers;
 mod registry;
 mod text;
+pub mod webhook;
 
 pub use catalog::{Catalog, CatalogEntry, OAuthClient, SyncLimits};
 pub use config::Config;

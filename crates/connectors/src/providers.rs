@@ -131,11 +131,12 @@ impl<P: Provider> Connector for ProviderConnector<P> {
         async move {
             let stream = self.stream(stream)?;
             let cursor = self.cursor(stream, cursor)?;
-            let (page, read) =
-                crate::http::counting_bytes(self.0.page(credentials, stream, cursor)).await;
+            let (page, read, requests) =
+                crate::http::counting(self.0.page(credentials, stream, cursor)).await;
             // Every body read counts, whether or not the provider added it up.
             page.map(|page| Page {
                 bytes: page.bytes.max(read),
+                requests,
                 ..page
             })
         }

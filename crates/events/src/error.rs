@@ -42,7 +42,7 @@ pub enum ParseError {
         source: uuid::Error,
     },
     /// The string names no [`Step`](crate::Step).
-    #[error("unknown step {value:?}; expected validate, save, sync or status")]
+    #[error("unknown step {value:?}; expected validate, save, sync, status, meter or webhook")]
     UnknownStep {
         /// The refused string.
         value: String,

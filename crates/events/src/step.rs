@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::{ParseError, subject};
 
 /// A step of the connection pipeline: validate -> save -> sync, with status
-/// reports from each. Each step has its own subjects and its own workers.
+/// reports from each, and the steps that act on those reports (meter,
+/// webhook). Each step has its own durable consumer and its own dead
+/// letters; the status, meter and webhook steps read the same subjects (see
+/// [`Step::family`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
@@ -18,19 +21,45 @@ pub enum Step {
     Sync,
     /// Persist a status change and fan it out to dashboards.
     Status,
+    /// Report each completed sync's usage to the billing system (Lago).
+    Meter,
+    /// File connection state changes and sync completions as deliveries to
+    /// the tenant's webhook endpoints.
+    Webhook,
 }
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Self; 4] = [Self::Validate, Self::Save, Self::Sync, Self::Status];
+    pub const ALL: [Self; 6] = [
+        Self::Validate,
+        Self::Save,
+        Self::Sync,
+        Self::Status,
+        Self::Meter,
+        Self::Webhook,
+    ];
 
-    /// The lowercase name, as in subjects and JSON.
+    /// The lowercase name, as in dead-letter subjects and JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Validate => "validate",
             Self::Save => "save",
             Self::Sync => "sync",
             Self::Status => "status",
+            Self::Meter => "meter",
+            Self::Webhook => "webhook",
+        }
+    }
+
+    /// The subjects the step consumes: its own family, or for the meter
+    /// and webhook steps, the status changes they read alongside the
+    /// status step.
+    pub const fn family(self) -> Family {
+        match self {
+            Self::Validate => Family::Validate,
+            Self::Save => Family::Save,
+            Self::Sync => Family::Sync,
+            Self::Status | Self::Meter | Self::Webhook => Family::Status,
         }
     }
 }
@@ -113,12 +142,22 @@ impl Family {
 }
 
 impl From<Step> for Family {
+    /// See [`Step::family`].
     fn from(step: Step) -> Self {
-        match step {
-            Step::Validate => Self::Validate,
-            Step::Save => Self::Save,
-            Step::Sync => Self::Sync,
-            Step::Status => Self::Status,
+        step.family()
+    }
+}
+
+impl Family {
+    /// The step whose subjects the family holds, named by its token: `None`
+    /// for the dead-letter and schedule families.
+    pub const fn own_step(self) -> Option<Step> {
+        match self {
+            Self::Validate => Some(Step::Validate),
+            Self::Save => Some(Step::Save),
+            Self::Sync => Some(Step::Sync),
+            Self::Status => Some(Step::Status),
+            Self::Dlq | Self::Schedule => None,
         }
     }
 }
@@ -143,8 +182,17 @@ mod tests {
         let err = "Validate".parse::<Step>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown step \"Validate\"; expected validate, save, sync or status"
+            "unknown step \"Validate\"; expected validate, save, sync, status, meter or webhook"
         );
+    }
+
+    #[test]
+    fn every_step_consumes_a_family_whose_own_step_is_a_step_that_names_it() {
+        for step in Step::ALL {
+            let own = step.family().own_step().unwrap();
+            assert_eq!(own.family(), step.family(), "{step}");
+        }
+        assert_eq!(Step::Meter.family(), Family::Status);
     }
 
     #[test]

@@ -46,9 +46,10 @@ pub fn status(tenant: &TenantId, connection: &ConnectionId) -> String {
     for_step(Step::Status, tenant, connection)
 }
 
-/// `connector.<step>.<tenant>.<connection>`
+/// `connector.<family>.<tenant>.<connection>`: a subject `step` consumes,
+/// in its [`family`](Step::family) (the meter step's are status subjects).
 pub fn for_step(step: Step, tenant: &TenantId, connection: &ConnectionId) -> String {
-    format!("connector.{step}.{tenant}.{connection}")
+    format!("connector.{}.{tenant}.{connection}", step.family().as_str())
 }
 
 /// `connector.dlq.<step>.<tenant>.<connection>`: where `step` puts messages it gave up on.
@@ -78,9 +79,11 @@ pub fn status_for_tenant(tenant: &TenantId) -> String {
 pub struct ParsedSubject {
     /// The family (second token).
     pub family: Family,
-    /// The step the subject concerns: the family's own step, the failed step
-    /// for [`Family::Dlq`], and [`Step::Sync`] for [`Family::Schedule`], whose
-    /// definitions produce sync requests.
+    /// The step the subject concerns: the family's own step
+    /// ([`Family::own_step`]; [`Step::Status`] for status subjects, which
+    /// the meter step reads too), the failed step for [`Family::Dlq`], and
+    /// [`Step::Sync`] for [`Family::Schedule`], whose definitions produce
+    /// sync requests.
     pub step: Step,
     /// The tenant token.
     pub tenant: TenantId,
@@ -104,11 +107,17 @@ pub fn parse(subject: &str) -> Result<ParsedSubject, ParseError> {
         ["connector", "schedule", tenant, connection] => {
             (Family::Schedule, Step::Sync, tenant, connection)
         }
-        ["connector", step, tenant, connection] => {
-            let step: Step = step.parse().map_err(|_| ParseError::Subject {
-                subject: subject.to_owned(),
-            })?;
-            (Family::from(step), step, tenant, connection)
+        ["connector", token, tenant, connection] => {
+            let Some((family, step)) = Family::ALL
+                .into_iter()
+                .filter(|family| family.as_str() == *token)
+                .find_map(|family| Some((family, family.own_step()?)))
+            else {
+                return Err(ParseError::Subject {
+                    subject: subject.to_owned(),
+                });
+            };
+            (family, step, tenant, connection)
         }
         _ => {
             return Err(ParseError::Subject {
@@ -143,8 +152,13 @@ mod tests {
         assert_eq!(sync(&t, &c), "connector.sync.acme.c-1");
         assert_eq!(status(&t, &c), "connector.status.acme.c-1");
         for step in Step::ALL {
-            assert_eq!(for_step(step, &t, &c), format!("connector.{step}.acme.c-1"));
+            let family = step.family().as_str();
+            assert_eq!(
+                for_step(step, &t, &c),
+                format!("connector.{family}.acme.c-1")
+            );
         }
+        assert_eq!(for_step(Step::Meter, &t, &c), "connector.status.acme.c-1");
     }
 
     #[test]
@@ -164,7 +178,7 @@ mod tests {
                 parsed,
                 ParsedSubject {
                     family: step.into(),
-                    step,
+                    step: step.family().own_step().unwrap(),
                     tenant: t.clone(),
                     connection: c.clone()
                 }
@@ -186,6 +200,7 @@ mod tests {
             "other.validate.acme.c-1",
             "connector.dlq.acme.c-1",
             "connector.unknown.acme.c-1",
+            "connector.meter.acme.c-1",
         ] {
             assert!(
                 matches!(parse(subject), Err(ParseError::Subject { .. })),

@@ -31,6 +31,11 @@ pub(crate) struct Config {
     /// Bridge listener and session limits (`FLEET_BRIDGE__*`).
     #[serde(default)]
     pub(crate) bridge: fleet_bridge::Config,
+    /// Usage metering to Lago (`FLEET_METERING__*`); off without it.
+    pub(crate) metering: Option<fleet_workers::meter::Config>,
+    /// Webhook signing and delivery (`FLEET_WEBHOOKS__*`); needed by the
+    /// gateway's webhook routes and the workers' delivery loop.
+    pub(crate) webhooks: Option<fleet_workers::webhook::Config>,
 }
 
 impl Config {

@@ -75,7 +75,7 @@ struct Select {
     /// Its connection.
     #[arg(long)]
     connection: Option<String>,
-    /// The step that gave up: validate, save, sync or status.
+    /// The step that gave up: validate, save, sync, status, meter or webhook.
     #[arg(long)]
     step: Option<Step>,
     /// Text the reason contains (ignoring case).

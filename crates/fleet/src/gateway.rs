@@ -34,6 +34,17 @@ pub(crate) async fn run(
     // static key.
     tokio::spawn(refresher.run(shutdown.clone()));
     let connectors = Arc::new(fleet_connectors::Registry::new(&config.connectors)?);
+    let webhooks = match &config.webhooks {
+        Some(webhooks) => Some(fleet_gateway::routes::webhooks::Webhooks {
+            signer: fleet_connectors::webhook::Signer::new(webhooks.signing_key.clone()),
+            sender: fleet_connectors::webhook::Sender::new(
+                &config.connectors,
+                webhooks.request_timeout,
+            )
+            .context("failed to build the webhook URL rule")?,
+        }),
+        None => None,
+    };
     config.gateway.oauth.check(connectors.catalog())?;
     config.gateway.limits.check()?;
     let vault = config
@@ -72,6 +83,7 @@ pub(crate) async fn run(
         connectors,
         oauth_states,
         ops,
+        webhooks,
     };
     let state = fleet_gateway::AppState::new(config.gateway, parts);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -15,7 +15,7 @@ use crate::config::Config;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Steps to run in this process, comma separated.
-    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status"])]
+    #[arg(long, value_delimiter = ',', default_values = ["validate", "save", "sync", "status", "meter", "webhook"])]
     steps: Vec<Step>,
     /// Messages each step handles at once in this process.
     #[arg(long, default_value_t = 32)]
@@ -71,6 +71,21 @@ pub(crate) async fn run(
         None => None,
     };
     let connectors = fleet_connectors::Registry::new(&config.connectors)?;
+    let meter = match config.metering {
+        Some(metering) => {
+            info!(lago = metering.url.host_str().unwrap_or_default(), metric = %metering.billable_metric_code, "Usage metering to Lago is on.");
+            Some(
+                fleet_workers::meter::Lago::new(metering)
+                    .context("failed to build the Lago client")?,
+            )
+        }
+        None => None,
+    };
+    let webhooks = config
+        .webhooks
+        .map(|webhooks| fleet_workers::webhook::Delivery::new(webhooks, &config.connectors))
+        .transpose()
+        .context("failed to build the webhook client")?;
     let deps = fleet_workers::Deps {
         secrets: secrets.clone(),
         store,
@@ -81,6 +96,8 @@ pub(crate) async fn run(
             Some(0) => fleet_workers::SyncSchedule::Off,
             Some(seconds) => fleet_workers::SyncSchedule::Every(Duration::from_secs(seconds)),
         },
+        meter,
+        webhooks,
     };
 
     let tracker = TaskTracker::new();

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
-use crate::routes::{connections, connectors, oauth};
+use crate::routes::{connections, connectors, oauth, webhooks};
 
 /// The gateway's API description, generated from the handlers.
 #[derive(Debug, OpenApi)]
@@ -20,6 +20,11 @@ use crate::routes::{connections, connectors, oauth};
         connections::sync_now,
         connections::remove,
         connections::records,
+        webhooks::create,
+        webhooks::list,
+        webhooks::remove,
+        webhooks::deliveries,
+        webhooks::redeliver,
         oauth::authorize,
         oauth::callback,
     ),

@@ -5,3 +5,4 @@ pub mod connectors;
 pub mod dashboard;
 pub mod health;
 pub mod oauth;
+pub mod webhooks;

@@ -191,6 +191,7 @@ pub(crate) struct Inner {
     pub(crate) oauth_states: crate::PendingStates,
     pub(crate) limits: crate::limits::TenantLimits,
     pub(crate) ops: Ops,
+    pub(crate) webhooks: Option<crate::routes::webhooks::Webhooks>,
 }
 
 /// What `/readyz` checks and `/metrics` shows.
@@ -221,6 +222,9 @@ pub struct Parts {
     pub oauth_states: crate::PendingStates,
     /// Readiness probes and metrics for the operations routes.
     pub ops: Ops,
+    /// Webhook signing and the outbound-address rule of endpoint URLs;
+    /// `None` answers the webhook routes with 503.
+    pub webhooks: Option<crate::routes::webhooks::Webhooks>,
 }
 
 impl AppState {
@@ -239,6 +243,7 @@ impl AppState {
                 connectors: parts.connectors,
                 oauth_states: parts.oauth_states,
                 ops: parts.ops,
+                webhooks: parts.webhooks,
             }),
         }
     }

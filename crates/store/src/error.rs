@@ -91,6 +91,25 @@ pub enum Error {
     /// [`Store::refresh_history`](crate::Store::refresh_history) failed.
     #[error("failed to read the token refresh history")]
     RefreshHistory(#[source] sqlx::Error),
+    /// Creating, listing, reading or deleting a webhook endpoint failed.
+    #[error("failed to {action} the webhook endpoint")]
+    WebhookEndpoint {
+        /// What was being done.
+        action: &'static str,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Filing, claiming, finishing, listing or redelivering webhook
+    /// deliveries failed.
+    #[error("failed to {action} webhook deliveries")]
+    WebhookDelivery {
+        /// What was being done.
+        action: &'static str,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The operation needs a connection row that does not exist (it was
     /// never created, or it was deleted).
     #[error("connection {connection} of tenant {tenant} does not exist")]
@@ -153,7 +172,9 @@ impl Error {
             | Self::CountRecords(source)
             | Self::LockRefresh(source)
             | Self::RecordRefresh(source)
-            | Self::RefreshHistory(source) => is_transient(source),
+            | Self::RefreshHistory(source)
+            | Self::WebhookEndpoint { source, .. }
+            | Self::WebhookDelivery { source, .. } => is_transient(source),
         }
     }
 }

@@ -31,6 +31,8 @@
 //! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored, when it was found deleted, the last full pass that saw it |
 //! | `sync_streams` | `(tenant, connection, stream)` | high-water mark, last full pass, the pass in progress and its position |
 //! | `token_refreshes` | `(tenant, connection)` | last refresh success and failure, failures and failure days since |
+//! | `webhook_endpoints` | `id` | a tenant's webhook URL and note (its signing secret is derived, never stored) |
+//! | `webhook_deliveries` | `id` (filing order) | one event for one endpoint: body, state, attempts, next attempt, lease, last status and error |
 //!
 //! Runs, records and cursors reference their connection and are deleted
 //! with it. Every query filters by tenant, so one tenant never reads or
@@ -59,6 +61,7 @@ mod status;
 mod store;
 mod sync_runs;
 mod sync_slots;
+mod webhooks;
 
 pub use config::Config;
 pub use connections::{Connection, NewConnection, SavedConnection};
@@ -73,3 +76,4 @@ pub use status::{Applied, StatusUpdate};
 pub use store::Store;
 pub use sync_runs::{SyncOutcome, SyncResult, SyncRun};
 pub use sync_slots::{Claim, Queued, SlotClaim, SlotHolder, run_id};
+pub use webhooks::{DeliveryEnd, DueDelivery, WebhookDelivery, WebhookEndpoint, WebhookEvent};

@@ -6,6 +6,8 @@
 //! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres, schedules its recurring sync | `saving`, then `connector.sync.*` |
 //! | [`Sync`] | `connector.sync.*` | renews OAuth tokens that are about to expire (single-flight across the fleet), pages through each stream, upserts records and checkpoints the cursor per page; renews once and retries the page when the provider rejects the token | `syncing` progress at least every second, then `synced`, or `reauth_required` |
 //! | [`Status`] | `connector.status.*` | applies the status to the connection's row, newest wins | nothing |
+//! | [`Webhooks`] | `connector.status.*` (its own consumer, one at a time) | files each state change and sync completion as a delivery per webhook endpoint of the tenant; the [`webhook::Dispatcher`] sends them, signed, in order per connection | nothing |
+//! | [`Meter`] | `connector.status.*` (its own consumer) | reports each `synced` or `partial` run's usage to Lago ([`meter`]), keyed by the run's id | nothing |
 //!
 //! Every handler is idempotent: a redelivered event finds its effects
 //! already there (Vault CAS with lineage, upserts by natural key, status
@@ -17,20 +19,24 @@
 #![warn(missing_docs)]
 
 mod failure;
+pub mod meter;
 mod refresh;
 mod runner;
 mod save;
 mod status;
 mod sync;
 mod validate;
+pub mod webhook;
 
 use std::sync::Arc;
 
+pub use meter::Meter;
 pub use runner::{Settings, spawn_steps};
 pub use save::Save;
 pub use status::Status;
 pub use sync::Sync;
 pub use validate::Validate;
+pub use webhook::Webhooks;
 
 /// What the step handlers use, built once per process and shared.
 #[derive(Debug, Clone)]
@@ -45,6 +51,11 @@ pub struct Deps {
     pub schedules: fleet_bus::Schedules,
     /// How often a new connection syncs after its setup.
     pub schedule: SyncSchedule,
+    /// Where the meter step reports usage; `None` turns metering off.
+    pub meter: Option<meter::Lago>,
+    /// How webhook deliveries are sent; `None` runs no delivery loop (the
+    /// webhook step still files deliveries for endpoints that exist).
+    pub webhooks: Option<webhook::Delivery>,
 }
 
 /// How often new connections sync on a schedule after their setup.

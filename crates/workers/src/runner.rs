@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::error;
 
-use crate::{Deps, Save, Status, Sync, Validate};
+use crate::{Deps, Meter, Save, Status, Sync, Validate, Webhooks};
 
 /// How many messages each step handles at once in this process, and how
 /// long in-flight work may run on shutdown.
@@ -36,8 +36,9 @@ impl Default for Settings {
     }
 }
 
-/// Starts a worker for each of `steps` and returns their handles; the
-/// workers stop when `shutdown` is cancelled, and `tracker` says when they
+/// Starts a worker for each of `steps` and returns their handles, and with
+/// the webhook step the webhook delivery loop when `deps` says how to send;
+/// they stop when `shutdown` is cancelled, and `tracker` says when they
 /// have all finished.
 pub fn spawn_steps(
     js: &jetstream::Context,
@@ -54,7 +55,9 @@ pub fn spawn_steps(
             config.concurrency = settings.concurrency;
             config.prefetch = match step {
                 Step::Sync => (settings.concurrency / 4).max(1),
-                Step::Validate | Step::Save | Step::Status => settings.concurrency,
+                Step::Validate | Step::Save | Step::Status | Step::Meter | Step::Webhook => {
+                    settings.concurrency
+                }
             };
             config.grace = settings.grace;
             let handle = match step {
@@ -65,6 +68,18 @@ pub fn spawn_steps(
                     spawn(js, config, sync, tracker, shutdown)
                 }
                 Step::Status => spawn(js, config, Status::new(deps.clone()), tracker, shutdown),
+                Step::Meter => {
+                    let meter = Meter::new(deps.meter.clone());
+                    spawn(js, config, meter, tracker, shutdown)
+                }
+                Step::Webhook => {
+                    if let Some(delivery) = &deps.webhooks {
+                        let dispatcher =
+                            crate::webhook::Dispatcher::new(deps.store.clone(), delivery.clone());
+                        tracker.spawn(dispatcher.run(shutdown.clone()));
+                    }
+                    spawn(js, config, Webhooks::new(deps), tracker, shutdown)
+                }
             };
             (step, handle)
         })

@@ -417,6 +417,7 @@ impl Sync {
                 counts: progress.counts,
                 duration_ms,
                 last_sync_at: Utc::now(),
+                run_id: Some(run),
             },
             Some(reason) => ConnectionStatus::Partial {
                 records: total,
@@ -424,6 +425,7 @@ impl Sync {
                 duration_ms,
                 last_sync_at: Utc::now(),
                 reason,
+                run_id: Some(run),
             },
         };
         // Free the slot before saying so: whoever sees this status may ask
@@ -540,6 +542,7 @@ impl Sync {
             progress.counts.added += counts.added;
             progress.counts.updated += counts.updated;
             progress.counts.deleted += counts.deleted;
+            progress.counts.requests += page.requests;
             progress.pages += 1;
             progress.bytes += page.bytes;
             if progress.slot_renewed.elapsed() >= SLOT_RENEW_EVERY {

@@ -178,6 +178,7 @@ impl Feed {
             counts: fleet_events::SyncCounts::default(),
             duration_ms: 0,
             last_sync_at: Utc::now(),
+            run_id: None,
         };
         let event = Envelope::new(
             self.tenants[tenant].clone(),

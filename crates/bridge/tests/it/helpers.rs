@@ -301,6 +301,7 @@ pub(crate) fn synced(records: u64) -> ConnectionStatus {
         counts: fleet_events::SyncCounts::default(),
         duration_ms: 1,
         last_sync_at: chrono::Utc::now(),
+        run_id: None,
     }
 }
 

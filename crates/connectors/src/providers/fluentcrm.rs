@@ -216,6 +216,7 @@ impl Paginator {
             total: self.total,
             gap,
             bytes,
+            requests: 0,
             ..Page::finished()
         }
     }
@@ -359,6 +360,7 @@ impl FluentCrm {
                 records,
                 next: Some(providers::encode(&next)),
                 bytes,
+                requests: 0,
                 ..Page::finished()
             });
         }
@@ -375,6 +377,7 @@ impl FluentCrm {
             records,
             total,
             bytes,
+            requests: 0,
             ..Page::finished()
         })
     }

@@ -238,6 +238,7 @@ impl WordPress {
             total,
             gap,
             bytes,
+            requests: 0,
             ..Page::finished()
         })
     }

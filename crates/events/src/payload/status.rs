@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{ConnectionId, Family, ParseError, Payload, TenantId, subject};
+use crate::{ConnectionId, CorrelationId, Family, ParseError, Payload, TenantId, subject};
 
 /// A connection's status changed. The status worker stores it; the bridge
 /// pushes it to the tenant's dashboards.
@@ -90,6 +90,11 @@ pub enum ConnectionStatus {
         duration_ms: u64,
         /// When the run completed (RFC 3339, UTC).
         last_sync_at: DateTime<Utc>,
+        /// The run's id: the same for every delivery of one sync request,
+        /// so a consumer that acts once per run (usage metering) can tell a
+        /// repeated report from a new run. Absent from older producers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<CorrelationId>,
     },
     /// The last sync ran to its end but cannot promise that every record is
     /// stored: the provider changed in a way paging could not follow, an
@@ -107,6 +112,9 @@ pub enum ConnectionStatus {
         last_sync_at: DateTime<Utc>,
         /// Why the run is not complete, safe to show the user.
         reason: String,
+        /// The run's id; see [`ConnectionStatus::Synced`]'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run_id: Option<CorrelationId>,
     },
     /// A step failed transiently and runs again at `next_at`.
     Retrying {
@@ -145,6 +153,10 @@ pub struct SyncCounts {
     pub updated: u64,
     /// Records removed at the provider, now marked deleted.
     pub deleted: u64,
+    /// HTTP requests sent to the provider's API for the run's pages,
+    /// retries included; 0 from producers older than this field.
+    #[serde(default)]
+    pub requests: u64,
 }
 
 impl ConnectionStatus {
@@ -162,6 +174,15 @@ impl ConnectionStatus {
             Self::Failed { .. } => ConnectionState::Failed,
             Self::ReauthRequired { .. } => ConnectionState::ReauthRequired,
             Self::Disconnected => ConnectionState::Disconnected,
+        }
+    }
+
+    /// The id of the sync run a `synced` or `partial` status ends, when its
+    /// producer says.
+    pub fn run_id(&self) -> Option<CorrelationId> {
+        match self {
+            Self::Synced { run_id, .. } | Self::Partial { run_id, .. } => *run_id,
+            _ => None,
         }
     }
 

@@ -137,12 +137,13 @@ fn status_changed_data() -> impl Strategy<Value = StatusChanged> {
                 stream
             }
         ),
-        (any::<u64>(), counts(), any::<u64>(), instant()).prop_map(
-            |(records, counts, duration_ms, last_sync_at)| ConnectionStatus::Synced {
+        (any::<u64>(), counts(), any::<u64>(), instant(), run_id()).prop_map(
+            |(records, counts, duration_ms, last_sync_at, run_id)| ConnectionStatus::Synced {
                 records,
                 counts,
                 duration_ms,
                 last_sync_at,
+                run_id,
             }
         ),
         (
@@ -150,17 +151,21 @@ fn status_changed_data() -> impl Strategy<Value = StatusChanged> {
             counts(),
             any::<u64>(),
             instant(),
-            any::<String>()
+            any::<String>(),
+            run_id()
         )
-            .prop_map(|(records, counts, duration_ms, last_sync_at, reason)| {
-                ConnectionStatus::Partial {
-                    records,
-                    counts,
-                    duration_ms,
-                    last_sync_at,
-                    reason,
+            .prop_map(
+                |(records, counts, duration_ms, last_sync_at, reason, run_id)| {
+                    ConnectionStatus::Partial {
+                        records,
+                        counts,
+                        duration_ms,
+                        last_sync_at,
+                        reason,
+                        run_id,
+                    }
                 }
-            }),
+            ),
         (any::<u32>(), instant(), any::<String>()).prop_map(|(attempt, next_at, reason)| {
             ConnectionStatus::Retrying {
                 attempt,
@@ -177,14 +182,25 @@ fn status_changed_data() -> impl Strategy<Value = StatusChanged> {
 }
 
 fn counts() -> impl Strategy<Value = SyncCounts> {
-    (any::<u64>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-        |(seen, added, updated, deleted)| SyncCounts {
+    (
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u64>(),
+    )
+        .prop_map(|(seen, added, updated, deleted, requests)| SyncCounts {
             seen,
             added,
             updated,
             deleted,
-        },
-    )
+            requests,
+        })
+}
+
+/// A sync run's id, or none as from a producer older than the field.
+fn run_id() -> impl Strategy<Value = Option<CorrelationId>> {
+    option::of(any::<u128>()).prop_map(|id| id.map(|id| CorrelationId::from(Uuid::from_u128(id))))
 }
 
 fn dead_letter_data() -> impl Strategy<Value = DeadLetter> {

@@ -122,7 +122,10 @@ async fn an_operator_lists_syncs_follows_and_disconnects_a_connection() {
         .iter()
         .map(|c| c["consumer"].as_str().unwrap())
         .collect();
-    assert_eq!(consumers, ["validate", "save", "sync", "status"]);
+    assert_eq!(
+        consumers,
+        ["validate", "save", "sync", "status", "meter", "webhook"]
+    );
     assert!(status["consumers"][2]["pending_per_second"].is_number());
     assert_eq!(status["streams"].as_array().unwrap().len(), 3);
 

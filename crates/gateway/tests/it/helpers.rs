@@ -20,6 +20,8 @@ use tower::ServiceExt as _;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(20);
 pub(crate) const KEY: &str = "test-signing-key-with-enough-entropy-0123456789";
+/// The operator's webhook key.
+pub(crate) const WEBHOOK_KEY: &str = "test-webhook-key";
 pub(crate) const USER: &str = "editor";
 pub(crate) const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 
@@ -148,6 +150,8 @@ impl TestGateway {
             connectors: connectors.clone(),
             schedules: Schedules::new(js.clone()),
             schedule: fleet_workers::SyncSchedule::Off,
+            meter: None,
+            webhooks: None,
         };
         let tracker = TaskTracker::new();
         let shutdown = CancellationToken::new();
@@ -172,6 +176,14 @@ impl TestGateway {
                 connectors: connectors.clone(),
                 oauth_states,
                 ops: fleet_gateway::Ops::default(),
+                webhooks: Some(fleet_gateway::routes::webhooks::Webhooks {
+                    signer: fleet_connectors::webhook::Signer::new(WEBHOOK_KEY.to_owned().into()),
+                    sender: fleet_connectors::webhook::Sender::new(
+                        &fleet_connectors::Config::default(),
+                        Duration::from_secs(5),
+                    )
+                    .unwrap(),
+                }),
             },
         );
         Self {

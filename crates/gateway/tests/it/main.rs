@@ -12,3 +12,4 @@ mod limits;
 mod oauth;
 mod slow_clients;
 mod tokens;
+mod webhooks;

@@ -9,3 +9,4 @@ mod refresh;
 mod status;
 mod sync_runs;
 mod sync_slots;
+mod webhooks;

@@ -161,6 +161,7 @@ async fn synced_sets_last_sync_and_records_and_clears_last_error() {
         counts: fleet_events::SyncCounts::default(),
         duration_ms: 5000,
         last_sync_at: at(60),
+        run_id: None,
     };
 
     apply(&test.store, &connection, EventId::new(), at(0), &failed).await;
@@ -182,6 +183,7 @@ async fn a_later_sync_keeps_the_last_sync_time_until_it_completes() {
         counts: fleet_events::SyncCounts::default(),
         duration_ms: 100,
         last_sync_at: at(10),
+        run_id: None,
     };
     apply(&test.store, &connection, EventId::new(), at(10), &synced).await;
 

@@ -49,6 +49,12 @@ fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     dir
 }
 
+/// Where and how the meter step of a [`TestFleet`] reports usage.
+pub(crate) struct Metering {
+    pub(crate) lago: fleet_workers::meter::Lago,
+    pub(crate) retry: fleet_bus::RetryPolicy,
+}
+
 pub(crate) struct TestFleet {
     pub(crate) js: jetstream::Context,
     pub(crate) deps: Deps,
@@ -78,6 +84,36 @@ impl TestFleet {
             fleet_sim::GoogleConfig::default(),
             None,
             Definitions::builtin(),
+            None,
+            None,
+        )
+        .await
+    }
+
+    /// As [`TestFleet::start`], with the meter step reporting to the Lago
+    /// of `metering`, retrying after its delays.
+    pub(crate) async fn start_metered(metering: Metering) -> Self {
+        Self::start_full(
+            fleet_workers::SyncSchedule::Off,
+            fleet_sim::GoogleConfig::default(),
+            None,
+            Definitions::builtin(),
+            Some(metering),
+            None,
+        )
+        .await
+    }
+
+    /// As [`TestFleet::start`], with the webhook delivery loop sending as
+    /// `webhooks` says, to endpoints on loopback.
+    pub(crate) async fn start_with_webhooks(webhooks: fleet_workers::webhook::Config) -> Self {
+        Self::start_full(
+            fleet_workers::SyncSchedule::Off,
+            fleet_sim::GoogleConfig::default(),
+            None,
+            Definitions::builtin(),
+            None,
+            Some(webhooks),
         )
         .await
     }
@@ -90,6 +126,8 @@ impl TestFleet {
             google,
             None,
             Definitions::builtin(),
+            None,
+            None,
         )
         .await
     }
@@ -109,6 +147,8 @@ impl TestFleet {
             fleet_sim::GoogleConfig::default(),
             None,
             definitions,
+            None,
+            None,
         )
         .await
     }
@@ -123,6 +163,8 @@ impl TestFleet {
             fleet_sim::GoogleConfig::default(),
             Some((id, contents)),
             Definitions::builtin(),
+            None,
+            None,
         )
         .await
     }
@@ -132,6 +174,8 @@ impl TestFleet {
         google: fleet_sim::GoogleConfig,
         catalog_file: Option<(&str, &str)>,
         definitions: Definitions,
+        metering: Option<Metering>,
+        webhooks: Option<fleet_workers::webhook::Config>,
     ) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
@@ -193,6 +237,8 @@ impl TestFleet {
             .into(),
             ..Default::default()
         };
+        let webhooks = webhooks
+            .map(|webhooks| fleet_workers::webhook::Delivery::new(webhooks, &connectors).unwrap());
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
         let schedules = fleet_bus::Schedules::new(js.clone());
         let deps = Deps {
@@ -201,6 +247,8 @@ impl TestFleet {
             connectors,
             schedules,
             schedule,
+            meter: None,
+            webhooks,
         };
 
         let tracker = TaskTracker::new();
@@ -210,8 +258,30 @@ impl TestFleet {
             grace: Duration::from_secs(5),
             ..Default::default()
         };
-        let handles =
-            fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown);
+        let handles = match metering {
+            None => {
+                fleet_workers::spawn_steps(&js, &deps, &Step::ALL, settings, &tracker, &shutdown)
+            }
+            Some(metering) => {
+                let steps: Vec<Step> = Step::ALL
+                    .into_iter()
+                    .filter(|&step| step != Step::Meter)
+                    .collect();
+                let mut handles =
+                    fleet_workers::spawn_steps(&js, &deps, &steps, settings, &tracker, &shutdown);
+                let config = fleet_bus::WorkerConfig {
+                    retry: metering.retry,
+                    concurrency: 8,
+                    prefetch: 8,
+                    ..fleet_bus::WorkerConfig::for_step(Step::Meter)
+                };
+                let meter = fleet_workers::Meter::new(Some(metering.lago));
+                let (worker, handle) = fleet_bus::Worker::build(config, js.clone(), meter);
+                tracker.spawn(worker.run(shutdown.clone()));
+                handles.push((Step::Meter, handle));
+                handles
+            }
+        };
         Self {
             js,
             deps,
@@ -362,6 +432,20 @@ impl TestFleet {
         state: ConnectionState,
         n: usize,
     ) -> Vec<StatusChanged> {
+        self.status_events_until_nth(connection, state, n)
+            .await
+            .into_iter()
+            .map(|event| event.data)
+            .collect()
+    }
+
+    /// As [`TestFleet::statuses_until_nth`], the whole events.
+    pub(crate) async fn status_events_until_nth(
+        &self,
+        connection: &ConnectionId,
+        state: ConnectionState,
+        n: usize,
+    ) -> Vec<Envelope<StatusChanged>> {
         let filter = subject::status(&self.tenant, connection);
         let consumer = self
             .js
@@ -383,7 +467,7 @@ impl TestFleet {
                 if event.data.status.state() == state {
                     reached += 1;
                 }
-                seen.push(event.data);
+                seen.push(event);
                 if reached == n {
                     return;
                 }
@@ -392,7 +476,8 @@ impl TestFleet {
         .await;
         assert!(
             found.is_ok(),
-            "no {n} {state} statuses in time; saw {seen:?}"
+            "no {n} {state} statuses in time; saw {:?}",
+            seen.iter().map(|event| &event.data).collect::<Vec<_>>()
         );
         seen
     }

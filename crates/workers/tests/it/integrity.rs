@@ -77,8 +77,14 @@ async fn an_incremental_sync_reads_only_changes_and_a_removal_triggers_reconcili
             seen: 2,
             added: 0,
             updated: 2,
-            deleted: 0
+            deleted: 0,
+            requests: edits.requests,
         }
+    );
+    assert!(
+        first.requests >= 4 && edits.requests >= 2,
+        "each run counts its requests, a page each at least (three pages of posts and one of \
+         pages, then a page per stream): {first:?}, then {edits:?}"
     );
 
     // An import of 150 posts in one second, a trashed, an unpublished
