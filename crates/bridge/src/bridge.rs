@@ -230,7 +230,7 @@ impl Bridge {
             let result = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Ok(()),
-                result = self.reader.run() => result,
+                result = Box::pin(self.reader.run()) => result,
             };
             stop.cancel();
             result

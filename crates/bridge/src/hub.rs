@@ -96,6 +96,11 @@ impl Hub {
         }
     }
 
+    /// The sequence of the last message read.
+    pub(crate) fn position(&self) -> u64 {
+        self.lock().position
+    }
+
     /// Moves the position to `seq`, a message that goes to no session.
     pub(crate) fn skip(&self, seq: u64) {
         self.lock().position = seq;

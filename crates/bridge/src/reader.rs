@@ -14,6 +14,9 @@ use crate::hub::{Hub, Scope};
 use crate::protocol::Position;
 use crate::queue::Event;
 
+/// How long the live reader waits for a message before it checks whether
+/// it has stalled behind the stream.
+const STALL_CHECK: Duration = Duration::from_secs(5);
 /// Longest a replay may wait for its next message.
 const REPLAY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,32 +32,58 @@ pub(crate) struct Reader {
 }
 
 impl Reader {
-    /// Reads until the consumer ends.
+    /// Reads for as long as the bridge runs.
+    ///
+    /// The ordered consumer recovers from most failures by itself, but a
+    /// nats-server restart can leave it waiting for ever. So when nothing
+    /// arrives for [`STALL_CHECK`] while the stream holds events past the
+    /// hub's position, the reader starts a new consumer right after that
+    /// position: dashboards never stop at a stale status.
     ///
     /// # Errors
     ///
-    /// [`Error::Nats`] when the consumer cannot be created, or ends.
+    /// [`Error::Nats`] when the consumer cannot be created.
     pub(crate) async fn run(self) -> Result<(), Error> {
-        let consumer = self
-            .stream
-            .create_consumer(ordered(subject::STATUS_ALL.to_owned(), self.start))
-            .await
-            .map_err(|e| Error::nats("create the bridge's ordered consumer")(e.into()))?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| Error::nats("read the bridge's ordered consumer")(e.into()))?;
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(message) => self.handle(&message),
-                Err(e) => {
-                    warn!(error.message = %e, "Status stream reader hiccuped; it resumes in order.");
+        let mut after = self.start;
+        loop {
+            let consumer = self
+                .stream
+                .create_consumer(ordered(subject::STATUS_ALL.to_owned(), after))
+                .await
+                .map_err(|e| Error::nats("create the bridge's ordered consumer")(e.into()))?;
+            // Boxed: the consumer's stream is large, and the reader runs
+            // for the bridge's whole life.
+            let mut messages = Box::pin(
+                consumer
+                    .messages()
+                    .await
+                    .map_err(|e| Error::nats("read the bridge's ordered consumer")(e.into()))?,
+            );
+            loop {
+                match tokio::time::timeout(STALL_CHECK, messages.next()).await {
+                    Ok(Some(Ok(message))) => self.handle(&message),
+                    Ok(Some(Err(e))) => {
+                        warn!(error.message = %e, "Status stream reader hiccuped; it resumes in order.");
+                    }
+                    Ok(None) => {
+                        warn!("The status stream reader ended; starting it again.");
+                        break;
+                    }
+                    Err(_) => {
+                        let position = self.hub.position();
+                        let last = self.stream.get_info().await.map(|i| i.state.last_sequence);
+                        if matches!(last, Ok(last) if last > position) {
+                            warn!(
+                                position,
+                                "The status stream reader stalled behind the stream; starting it again."
+                            );
+                            break;
+                        }
+                    }
                 }
             }
+            after = self.hub.position();
         }
-        Err(Error::nats("keep reading")(
-            "the ordered consumer ended".into(),
-        ))
     }
 
     fn handle(&self, message: &jetstream::Message) {

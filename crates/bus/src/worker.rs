@@ -138,6 +138,22 @@ enum Outcome {
     Interrupted,
 }
 
+/// Whether a delivery stayed a handler's own: when the server last
+/// confirmed it, and whether a whole lease ever went by without that.
+#[derive(Debug)]
+struct Lease {
+    confirmed: tokio::time::Instant,
+    lapsed: bool,
+}
+
+impl Lease {
+    /// The server has confirmed the delivery as of `at`.
+    fn confirm(&mut self, at: tokio::time::Instant, lease: Duration) {
+        self.lapsed |= at.saturating_duration_since(self.confirmed) >= lease;
+        self.confirmed = self.confirmed.max(at);
+    }
+}
+
 /// What the runtime knows of the message it is settling.
 #[derive(Debug)]
 struct Received {
@@ -172,6 +188,9 @@ impl<H: Handler> Worker<H> {
         let consumer = self.bind().await?;
         let info = consumer.cached_info();
         let heartbeat_every = info.config.ack_wait / 3;
+        // A little less than the ack wait: the server's clock for a
+        // delivery starts before the handler's does.
+        let lease = info.config.ack_wait.mul_f64(0.9);
         let max_attempts = u32::try_from(info.config.max_deliver)
             .ok()
             .filter(|&m| m > 0);
@@ -187,6 +206,7 @@ impl<H: Handler> Worker<H> {
             handler: self.handler,
             config: self.config,
             heartbeat_every,
+            lease,
             max_attempts,
             stats: self.handle.stats.clone(),
         });
@@ -264,6 +284,9 @@ struct Shared<H> {
     handler: Arc<H>,
     config: WorkerConfig,
     heartbeat_every: Duration,
+    /// How long a delivery is surely the handler's own without a confirmed
+    /// heartbeat: after that the server may have given it to another worker.
+    lease: Duration,
     max_attempts: Option<u32>,
     stats: Arc<Stats>,
 }
@@ -342,6 +365,7 @@ impl<H: Handler> Shared<H> {
                 () = abort.cancelled() => return Outcome::Interrupted,
                 result = self.with_heartbeat(self.handler.handle(&event, &mut ctx), acker) => result,
             };
+            let (result, held) = result;
             let result_label = match &result {
                 Ok(()) => "ok",
                 Err(HandlerError::Transient { .. }) => "transient",
@@ -360,7 +384,7 @@ impl<H: Handler> Shared<H> {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "Step handled the event."
             );
-            self.decide(&event, result, received).await
+            self.decide(&event, result, received, held).await
         }
         .instrument(span)
         .await
@@ -368,20 +392,46 @@ impl<H: Handler> Shared<H> {
 
     /// Runs `work`, sending an in-progress ack every ack-wait/3 so a long
     /// handler is not redelivered to another worker while it runs.
-    async fn with_heartbeat<F: Future>(&self, work: F, acker: &Acker) -> F::Output {
-        tokio::pin!(work);
-        let start = tokio::time::Instant::now() + self.heartbeat_every;
-        let mut ticks = tokio::time::interval_at(start, self.heartbeat_every);
-        loop {
-            tokio::select! {
-                output = &mut work => return output,
-                _ = ticks.tick() => {
-                    if let Err(e) = acker.ack_with(AckKind::Progress).await {
-                        warn!(error.message = %e, "Sending an in-progress ack failed.");
-                    }
+    ///
+    /// Also says whether the delivery stayed the handler's own throughout:
+    /// each in-progress ack waits for the server's confirmation, and a gap
+    /// of a lease (most of the ack wait) without one (NATS was unreachable)
+    /// means the server may have redelivered the message to another worker,
+    /// whose attempt then speaks for the connection, not this one.
+    async fn with_heartbeat<F: Future>(&self, work: F, acker: &Acker) -> (F::Output, bool) {
+        let lease = std::sync::Mutex::new(Lease {
+            confirmed: tokio::time::Instant::now(),
+            lapsed: false,
+        });
+        let beat = async {
+            let start = tokio::time::Instant::now() + self.heartbeat_every;
+            let mut ticks = tokio::time::interval_at(start, self.heartbeat_every);
+            loop {
+                ticks.tick().await;
+                let sent = tokio::time::Instant::now();
+                let confirmed = tokio::time::timeout(
+                    self.heartbeat_every,
+                    acker.double_ack_with(AckKind::Progress),
+                )
+                .await;
+                match confirmed {
+                    Ok(Ok(())) => lease
+                        .lock()
+                        .expect("never poisoned")
+                        .confirm(sent, self.lease),
+                    Ok(Err(e)) => warn!(error.message = %e, "Sending an in-progress ack failed."),
+                    Err(_) => warn!("The server did not confirm an in-progress ack in time."),
                 }
             }
-        }
+        };
+        tokio::pin!(work, beat);
+        let output = tokio::select! {
+            output = &mut work => output,
+            () = &mut beat => unreachable!("the heartbeat never ends"),
+        };
+        let mut lease = lease.lock().expect("never poisoned");
+        lease.confirm(tokio::time::Instant::now(), self.lease);
+        (output, !lease.lapsed)
     }
 
     /// Turns the handler's result into an outcome, reporting the connection's
@@ -391,6 +441,7 @@ impl<H: Handler> Shared<H> {
         event: &Envelope<H::Payload>,
         result: Result<(), HandlerError>,
         received: &Received,
+        held: bool,
     ) -> Outcome {
         let delivery = received.delivery;
         let dead_letter = |reason: String, class: &'static str| {
@@ -472,8 +523,16 @@ impl<H: Handler> Shared<H> {
                 return dead_letter(reason, "malformed");
             }
         };
-        if self.config.report_status {
+        if self.config.report_status && held {
             self.report(event, status, delivery).await;
+        } else if self.config.report_status {
+            // Another worker may have run the redelivered message to its end
+            // meanwhile: a status from this attempt would come after it and
+            // say something no longer true.
+            warn!(
+                state = %status.state(),
+                "The delivery outlived its ack wait without a confirmed heartbeat; reporting no status for it."
+            );
         }
         outcome
     }

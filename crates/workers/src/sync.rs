@@ -20,6 +20,11 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// longer than the slowest page (a request timeout, its retries and their
 /// waits), so only a crashed worker's hold lapses.
 const SLOT_HOLD: Duration = Duration::from_secs(300);
+/// The first wait before freeing a slot again after the database failed;
+/// it doubles up to [`RELEASE_RETRY_MAX`].
+const RELEASE_RETRY_FIRST: Duration = Duration::from_millis(500);
+/// The longest wait between attempts to free a slot.
+const RELEASE_RETRY_MAX: Duration = Duration::from_secs(10);
 /// How often a running sync renews its hold.
 const SLOT_RENEW_EVERY: Duration = Duration::from_secs(30);
 /// A provider's wait at least this long (a quota window, not a hiccup)
@@ -435,17 +440,51 @@ impl Sync {
         Ok(())
     }
 
-    /// Frees the connection's sync slot if `run` holds it; a failure only
-    /// leaves the hold to lapse by itself.
+    /// Frees the connection's sync slot if `run` holds it.
+    ///
+    /// When the database cannot be reached, it keeps trying in the
+    /// background, with backoff, for as long as the hold would last: a run
+    /// that is over must not keep the slot, or the connection's next
+    /// requests would join a run that no longer runs, and the tenant would
+    /// have one sync fewer, until the hold lapsed. Freeing only ever frees
+    /// `run`'s own hold, so a late success cannot free a later run's.
     async fn release(&self, event: &Envelope<SyncRequested>, run: CorrelationId) {
-        let released = self
-            .deps
-            .store
-            .release_sync(&event.tenant, &event.connection, run.as_uuid())
-            .await;
-        if let Err(e) = released {
-            tracing::warn!(error.message = %e, "Could not free the connection's sync slot.");
-        }
+        let store = self.deps.store.clone();
+        let (tenant, connection) = (event.tenant.clone(), event.connection.clone());
+        let Err(e) = store
+            .release_sync(&tenant, &connection, run.as_uuid())
+            .await
+        else {
+            return;
+        };
+        tracing::warn!(
+            error.message = %e,
+            "Could not free the connection's sync slot; trying again in the background."
+        );
+        let retry = async move {
+            let started = tokio::time::Instant::now();
+            let mut delay = RELEASE_RETRY_FIRST;
+            while started.elapsed() < SLOT_HOLD {
+                tokio::time::sleep(delay).await;
+                match store
+                    .release_sync(&tenant, &connection, run.as_uuid())
+                    .await
+                {
+                    Ok(_) => {
+                        tracing::info!("Freed the connection's sync slot.");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error.message = %e, "Still cannot free the sync slot.")
+                    }
+                }
+                delay = (delay * 2).min(RELEASE_RETRY_MAX);
+            }
+            tracing::warn!(
+                "Gave up freeing the connection's sync slot; its hold lapses by itself."
+            );
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(retry));
     }
 }
 

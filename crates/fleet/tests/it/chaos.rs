@@ -348,6 +348,14 @@ async fn chaos_openbao_then_postgres_outage_under_load() {
             staged_left += 1;
         }
     }
+    // No finished run keeps its connection's sync slot: the next request
+    // would join a run that no longer runs.
+    let held = eventually_none_held(&world).await;
+    report.set("sync_slots_left_held", held);
+    report.check(
+        held == 0,
+        format!("{held} connections keep the sync slot of a finished run"),
+    );
     report.set("staged_secrets_left", staged_left);
     report.check(
         staged_left == 0,
@@ -604,6 +612,24 @@ async fn wait_for(load: &Load, count: usize, deadline: Duration) {
     let until = Instant::now() + deadline;
     while load.with(|w| w.count_synced(1)) < count && Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Connections whose sync slot is still held, once none is for 30 s at the
+/// most: a slot whose freeing failed in an outage is freed again soon after.
+async fn eventually_none_held(world: &World) -> i64 {
+    let pool = sqlx::PgPool::connect(&world.database_url).await.unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM connections WHERE sync_slot_run IS NOT NULL")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if held == 0 || Instant::now() >= until {
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

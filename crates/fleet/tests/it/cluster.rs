@@ -92,8 +92,14 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
     .await;
     assert_eq!(shown, CONNECTIONS);
     let counts = dashboard.with(|view| view.counts);
-    assert_eq!(counts.resyncs, 0, "the dashboard caught up by replay: {counts:?}");
-    assert_eq!(counts.snapshots, 1, "one snapshot, at the start: {counts:?}");
+    assert_eq!(
+        counts.resyncs, 0,
+        "the dashboard caught up by replay: {counts:?}"
+    );
+    assert_eq!(
+        counts.snapshots, 1,
+        "one snapshot, at the start: {counts:?}"
+    );
 }
 
 /// Waits until `connection` is synced with every record.

@@ -484,6 +484,18 @@ impl World {
     }
 }
 
+impl Drop for World {
+    /// Keeps the processes' logs of a failed test, and says where.
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Ok(spare) = tempfile::tempdir()
+        {
+            let kept = std::mem::replace(&mut self.dir, spare).keep();
+            eprintln!("the fleet's logs are kept in {}", kept.display());
+        }
+    }
+}
+
 /// Polls `probe` until it returns `Some`, failing after [`DEADLINE`].
 pub(crate) async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where

@@ -327,7 +327,25 @@ async fn follow(js: jetstream::Context, watch: Arc<Mutex<Watch>>) {
         if let Ok(consumer) = consumer
             && let Ok(mut messages) = consumer.messages().await
         {
-            while let Some(Ok(message)) = messages.next().await {
+            // A consumer a server restart left waiting is started again
+            // when the stream has moved on without it.
+            loop {
+                let message =
+                    match tokio::time::timeout(Duration::from_secs(2), messages.next()).await {
+                        Ok(Some(Ok(message))) => message,
+                        Ok(_) => break,
+                        Err(_) => {
+                            let next = watch.lock().unwrap().next_sequence;
+                            let stream = js.get_stream(fleet_bus::STATUS_STREAM).await;
+                            match stream {
+                                Ok(stream) => match stream.get_info().await {
+                                    Ok(info) if info.state.last_sequence >= next => break,
+                                    _ => continue,
+                                },
+                                Err(_) => continue,
+                            }
+                        }
+                    };
                 let Ok(info) = message.info() else { continue };
                 let sequence = info.stream_sequence;
                 let event = Envelope::<StatusChanged>::decode(&message.payload)
