@@ -111,6 +111,20 @@ fn connector(
     http: &Http,
 ) -> Result<Option<Arc<dyn Connector>>, CatalogError> {
     let http = http.clone();
+    let coded = [
+        "wordpress",
+        "fluentcrm",
+        "google-analytics",
+        "meta",
+        "linkedin",
+        "trello",
+    ];
+    if coded.contains(&entry.id.as_str()) && entry.has_templated_api_base_urls() {
+        return Err(CatalogError::Invalid {
+            id: entry.id.to_string(),
+            problem: "has a connector of its own, which takes api_base_urls without placeholders",
+        });
+    }
     let connector = match (entry.id.as_str(), &entry.auth) {
         ("wordpress", Auth::AppPassword) => built(WordPress::new(http)),
         ("fluentcrm", Auth::AppPassword) => built(FluentCrm::new(http)),

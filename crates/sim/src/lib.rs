@@ -67,6 +67,15 @@
 //! errors, 429 without `Retry-After` included; a dead refresh token is
 //! refused with `invalid_request`.
 //!
+//! Acme lives under `{base_url}/acme/{tenant}` ([`SimHandle::acme_url`]):
+//! a standards-compliant OAuth 2.0 server (PKCE, refresh, revocation)
+//! whose app requires what an [`AcmeConfig`] says of token requests
+//! (HTTP Basic or body client authentication and never both, form or JSON
+//! bodies, extra parameters), answers with the tenant's `instance_url`
+//! and an `account` object, and serves `{instance_url}/userinfo`. Every
+//! token request is kept for tests to read
+//! ([`SimHandle::acme_token_requests`]).
+//!
 //! Sites are seeded deterministically from counts in a [`SiteConfig`], so
 //! tests can page through 250 posts. [`SiteChange`] and [`TrelloChange`]
 //! change content as editors and colleagues do, at once or just before a
@@ -144,6 +153,7 @@ use axum::{
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use config::{AcmeClientAuth, AcmeConfig};
 pub use config::{
     Config, FluentCrmConfig, GoogleConfig, GoogleUserConfig, Role, SiteConfig, UserConfig,
 };
@@ -151,10 +161,11 @@ pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig}
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
+pub use oauth::TokenRequest;
 pub use providers::trello::TrelloToken;
 
 use oauth::Provider;
-use providers::{fluentcrm, google, linkedin, meta, trello, wordpress};
+use providers::{acme, fluentcrm, google, linkedin, meta, trello, wordpress};
 
 use state::State;
 
@@ -203,6 +214,7 @@ impl Sim {
             &config.trello,
             &config.meta,
             &config.linkedin,
+            &config.acme,
         ));
         for site in &config.sites {
             state.add_site(site)?;
@@ -254,6 +266,7 @@ fn router(state: Arc<State>) -> Router {
         .nest("/google", google::router())
         .nest("/meta", meta::router())
         .nest("/linkedin", linkedin::router())
+        .nest("/acme/{tenant}", acme::router(Arc::clone(&state)))
         .nest(trello::PREFIX, trello::router())
         .merge(control::router())
         .with_state(state)
