@@ -575,9 +575,8 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
             Some(client),
             _,
         ) => {
-            client
-                .revoke(refresh_token.as_ref().unwrap_or(access_token))
-                .await
+            let token = refresh_token.as_ref().unwrap_or(access_token);
+            client.revoke_with(token, &credentials.values()).await
         }
         (Credentials::OAuth1 { .. }, _, Some(client)) => client.revoke(&credentials).await,
         _ => return,
