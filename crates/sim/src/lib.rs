@@ -232,6 +232,7 @@ impl Sim {
             meta: config.meta.app_id.clone(),
             linkedin: config.linkedin.client_id.clone(),
             trello: config.trello.consumer_key.clone(),
+            acme: config.acme.client_id.clone(),
         };
         Ok(SimHandle {
             inner: Arc::new(Inner {
@@ -294,6 +295,7 @@ struct Clients {
     meta: String,
     linkedin: String,
     trello: String,
+    acme: String,
 }
 
 impl SimHandle {
@@ -352,7 +354,34 @@ impl SimHandle {
         ]
     }
 
-    /// Writes [`catalog_overrides`](Self::catalog_overrides) into `dir`
+    /// The catalog file of `acme`, a provider the catalog does not have:
+    /// Acme's tenant as the setting `tenant`, in every URL; HTTP Basic
+    /// client authentication; the `instance_url` of token answers kept
+    /// and used to reach the API (`{instance_url}/userinfo`), held by a
+    /// pattern to this simulator's Acme. Its client id is the one Acme
+    /// accepts; give it the client secret of the [`AcmeConfig`].
+    pub fn acme_catalog_entry(&self) -> String {
+        let acme = self.acme_url("{tenant}");
+        let instance = format!("{}/acme/", self.base_url()).replace('.', "\\\\.");
+        format!(
+            "display_name = \"Acme\"\nauth = \"oauth2\"\n\
+             docs_url = \"https://developer.acme.example/oauth\"\n\
+             default_sync_interval_secs = 3600\n\n\
+             [[settings]]\nname = \"tenant\"\nlabel = \"Acme tenant\"\n\
+             help = \"The name before .acme.example in your Acme address: lowercase letters, digits and -\"\n\
+             example = \"demo\"\npattern = \"[a-z0-9][a-z0-9-]{{0,30}}\"\n\n\
+             [oauth2]\nauthorize_url = \"{acme}/oauth/authorize\"\ntoken_url = \"{acme}/oauth/token\"\n\
+             revoke_url = \"{acme}/oauth/revoke\"\nuserinfo_url = \"{{instance_url}}/userinfo\"\n\
+             client_auth = \"client_secret_basic\"\nscopes = [\"read\"]\npkce = true\n\
+             client_id = \"{client}\"\n\n\
+             [[oauth2.token_values]]\nname = \"instance_url\"\n\
+             pattern = \"{instance}[a-z0-9-]+/api\"\nrequired = true\n",
+            client = self.inner.clients.acme,
+        )
+    }
+
+    /// Writes [`catalog_overrides`](Self::catalog_overrides) and
+    /// [`acme_catalog_entry`](Self::acme_catalog_entry) into `dir`
     /// (created if missing) as `<id>.toml`, each file replaced atomically
     /// so a reader never sees half of one. Trello's is written last.
     ///
@@ -361,7 +390,8 @@ impl SimHandle {
     /// When the directory or a file cannot be written.
     pub fn write_catalog(&self, dir: &std::path::Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        for (id, text) in self.catalog_overrides() {
+        let acme = ("acme", self.acme_catalog_entry());
+        for (id, text) in std::iter::once(acme).chain(self.catalog_overrides()) {
             let partial = dir.join(format!(".{id}.toml.partial"));
             std::fs::write(&partial, text)?;
             std::fs::rename(&partial, dir.join(format!("{id}.toml")))?;

@@ -316,22 +316,6 @@ fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     sim.write_catalog(dir.path()).unwrap();
     std::fs::remove_file(dir.path().join("linkedin.toml")).unwrap();
-    let acme = sim.acme_url("{tenant}");
-    std::fs::write(
-        dir.path().join("acme.toml"),
-        format!(
-            "display_name = \"Acme\"\nauth = \"oauth2\"\ndocs_url = \"https://acme.test/docs\"\n\
-             default_sync_interval_secs = 3600\n\
-             [[settings]]\nname = \"tenant\"\nlabel = \"Acme tenant\"\n\
-             help = \"Your Acme address without .acme.example\"\npattern = \"[a-z0-9-]{{1,30}}\"\n\
-             [oauth2]\nauthorize_url = \"{acme}/oauth/authorize\"\ntoken_url = \"{acme}/oauth/token\"\n\
-             revoke_url = \"{acme}/oauth/revoke\"\nuserinfo_url = \"{{instance_url}}/userinfo\"\n\
-             client_auth = \"client_secret_basic\"\nscopes = [\"read\"]\npkce = true\n\
-             [[oauth2.token_values]]\nname = \"instance_url\"\n\
-             pattern = \"http://127\\\\.0\\\\.0\\\\.1:[0-9]+/acme/[a-z0-9-]+/api\"\nrequired = true\n"
-        ),
-    )
-    .unwrap();
     dir
 }
 

@@ -739,7 +739,7 @@ async fn settings_are_checked_at_authorize_and_kept_with_the_connection() {
         ("", "tenant (Acme tenant) is required"),
         (
             "tenant=evil.test%2Fx",
-            "tenant (Acme tenant) does not look right: Your Acme address",
+            "tenant (Acme tenant) does not look right: The name before .acme.example",
         ),
         ("tenant=acme&region=eu", "region is not a setting of Acme"),
     ] {
@@ -762,7 +762,7 @@ async fn settings_are_checked_at_authorize_and_kept_with_the_connection() {
         .unwrap()
         .clone();
     assert_eq!(acme["settings"][0]["name"], "tenant");
-    assert_eq!(acme["settings"][0]["pattern"], "[a-z0-9-]{1,30}");
+    assert_eq!(acme["settings"][0]["pattern"], "[a-z0-9][a-z0-9-]{0,30}");
 
     let mut browser = Browser::default();
     let started = browser
