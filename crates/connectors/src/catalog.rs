@@ -535,7 +535,7 @@ pub struct FormField {
     #[serde(default = "yes")]
     pub required: bool,
     /// A regular expression the whole value must match (the HTML `pattern`
-    /// attribute's dialect).
+    /// attribute's dialect; anchored at both ends, as that attribute is).
     #[serde(default)]
     pub pattern: Option<String>,
     /// A hint shown under the input.
@@ -942,6 +942,7 @@ impl CatalogEntry {
             reason,
         };
         check_settings(&mut file.settings).map_err(key_error)?;
+        check_form(&file.form).map_err(key_error)?;
         match &mut auth {
             Auth::OAuth2(settings) => {
                 check_oauth2(settings, &file.settings, &file.api_base_urls).map_err(key_error)?;
@@ -1007,6 +1008,16 @@ fn first_line(text: &str) -> String {
         .filter(|line| !line.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Checks that the patterns of `[[form]]` fields are regular expressions.
+fn check_form(form: &[FormField]) -> Result<(), KeyProblem> {
+    for (index, field) in form.iter().enumerate() {
+        if let Some(pattern) = &field.pattern {
+            anchored(pattern).map_err(|reason| (format!("form[{index}].pattern"), reason))?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks `[[settings]]` and compiles their patterns.

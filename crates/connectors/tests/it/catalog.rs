@@ -216,6 +216,11 @@ fn a_bad_catalog_file_is_refused_naming_the_file_the_key_and_the_reason() {
             "unknown variant",
         ),
         (
+            "[[form]]\nname = \"x\"\nlabel = \"X\"\nkind = \"text\"\npattern = \"[\"",
+            "form[0].pattern",
+            "is not a regular expression",
+        ),
+        (
             "authorize_query_replacements = { \"%2C\" = \"&x=\" }",
             "oauth2.authorize_query_replacements",
             "neither side may hold",
