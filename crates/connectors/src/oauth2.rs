@@ -253,7 +253,9 @@ impl Client {
         let client_id = self.client_id()?;
         let state = random_token();
         let pkce_verifier = self.settings.pkce.then(random_token);
-        let mut url = self.render_url(&self.settings.authorize_url, "authorize URL", settings)?;
+        let mut url = self
+            .render_url(&self.settings.authorize_url, "authorize URL", settings)?
+            .url;
         let mut params = vec![
             ("response_type", "code".to_owned()),
             ("client_id", client_id.to_owned()),
@@ -375,7 +377,7 @@ impl Client {
                 self.get_query(&url, params, &exposed).await?
             }
         };
-        let mut tokens = self.tokens(&url, &body)?;
+        let mut tokens = self.tokens(&url.shown, &body)?;
         if let Some(missing) = self
             .settings
             .token_values
@@ -461,7 +463,7 @@ impl Client {
             }
             Err(error) => return Err(error),
         };
-        self.tokens(&url, &body)
+        self.tokens(&url.shown, &body)
     }
 
     /// Whether [`Client::renew`] can renew `credentials` without the user:
@@ -549,7 +551,7 @@ impl Client {
             ("fb_exchange_token".to_owned(), token.to_owned()),
         ];
         let body = self.get_query(&token_url, params, &[token]).await?;
-        self.tokens(&token_url, &body)
+        self.tokens(&token_url.shown, &body)
     }
 
     /// Revokes `token` (an access or refresh token) at the provider.
@@ -599,16 +601,24 @@ impl Client {
         Ok(client_id)
     }
 
-    /// `template` filled with `values`, for the URL named `what`.
+    /// `template` filled with `values`, for the URL named `what`, and as
+    /// messages show it: without the values kept from token responses.
     fn render_url(
         &self,
         template: &UrlTemplate,
         what: &'static str,
         values: &ConnectionValues,
-    ) -> Result<Url, Error> {
-        template
-            .render(values)
-            .map_err(|e| self.template_error(what, &e))
+    ) -> Result<Target, Error> {
+        let kept: Vec<&str> = self
+            .settings
+            .token_values
+            .iter()
+            .map(|value| value.name.as_str())
+            .collect();
+        let (url, shown) = template
+            .render_shown(values, &kept)
+            .map_err(|e| self.template_error(what, &e))?;
+        Ok(Target { url, shown })
     }
 
     /// `template` filled with `values`, for a parameter of `what`.
@@ -654,13 +664,13 @@ impl Client {
     /// `exposed` are request values an error description must not echo.
     async fn post(
         &self,
-        url: &Url,
+        target: &Target,
         mut params: Vec<(String, String)>,
         body: TokenBody,
         exposed: &[&str],
     ) -> Result<Bytes, Error> {
         let client_id = self.client_id()?;
-        let mut request = self.http.post(url.clone());
+        let mut request = self.http.post(target.url.clone());
         let secret = self.settings.client_secret.as_ref();
         match self.settings.client_auth {
             ClientAuth::ClientSecretPost => {
@@ -690,7 +700,7 @@ impl Client {
                 request.json(&serde_json::Value::Object(object))
             }
         };
-        self.send(url, request, exposed).await
+        self.send(target, request, exposed).await
     }
 
     /// GETs `url` with `params` and the client's credentials in its query
@@ -699,12 +709,12 @@ impl Client {
     /// `exposed` are request values an error description must not echo.
     async fn get_query(
         &self,
-        url: &Url,
+        target: &Target,
         params: Vec<(String, String)>,
         exposed: &[&str],
     ) -> Result<Bytes, Error> {
         let client_id = self.client_id()?;
-        let mut request_url = url.clone();
+        let mut request_url = target.url.clone();
         {
             let mut query = request_url.query_pairs_mut();
             query.append_pair("client_id", client_id);
@@ -714,15 +724,22 @@ impl Client {
             }
         }
         let request = self.http.get(request_url);
-        self.send(url, request, exposed).await
+        self.send(target, request, exposed).await
     }
 
-    /// Sends a token `request` to `url` (its address without the query,
-    /// for messages) and returns the body of a successful response.
-    /// `exposed` are request values an error description must not echo;
-    /// the client secret never is.
-    async fn send(&self, url: &Url, request: Request, exposed: &[&str]) -> Result<Bytes, Error> {
-        let request = request.header(ACCEPT, HeaderValue::from_static("application/json"));
+    /// Sends a token `request` to `target` (shown in messages without its
+    /// query and kept values) and returns the body of a successful
+    /// response. `exposed` are request values an error description must
+    /// not echo; the client secret never is.
+    async fn send(
+        &self,
+        target: &Target,
+        request: Request,
+        exposed: &[&str],
+    ) -> Result<Bytes, Error> {
+        let request = request
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .shown_as(target.shown.clone());
         let mut secrets = exposed.to_vec();
         let secret = self.settings.client_secret.as_ref();
         secrets.extend(secret.map(|secret| secret.expose_secret()));
@@ -730,7 +747,11 @@ impl Client {
             client: self,
             secrets: &secrets,
         };
-        Ok(self.http.exchange(&endpoint, url, request).await?.body)
+        Ok(self
+            .http
+            .exchange(&endpoint, &target.shown, request)
+            .await?
+            .body)
     }
 
     /// The error for a refused token request, from its flat OAuth error
@@ -841,6 +862,13 @@ impl Client {
         }
         Ok(values)
     }
+}
+
+/// Where a token request goes, and the same URL as messages show it
+/// (without values kept from token responses).
+struct Target {
+    url: Url,
+    shown: Url,
 }
 
 /// The answers of a client's token endpoint; `secrets` are the request

@@ -146,6 +146,11 @@ fn connector(
                 entry.id.clone(),
                 entry.display_name.clone(),
                 userinfo_url.clone(),
+                settings
+                    .token_values
+                    .iter()
+                    .map(|v| v.name.clone())
+                    .collect(),
                 http,
             ))
         }

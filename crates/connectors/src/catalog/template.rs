@@ -303,6 +303,41 @@ impl UrlTemplate {
         Ok(url)
     }
 
+    /// [`render`](Self::render)ed, and the same URL for messages, with
+    /// each value named in `hidden` replaced by a marker: `redacted` in a
+    /// host, `[REDACTED]` in a path or query, `https://redacted.invalid`
+    /// for a whole address. Values kept from token responses are hidden so,
+    /// as they stay out of events and logs.
+    ///
+    /// # Errors
+    ///
+    /// As [`render`](Self::render).
+    pub fn render_shown(
+        &self,
+        values: &BTreeMap<String, String>,
+        hidden: &[&str],
+    ) -> Result<(Url, Url), RenderError> {
+        let url = self.render(values)?;
+        if self.fixed.is_some() || !self.names().any(|name| hidden.contains(&name)) {
+            return Ok((url.clone(), url));
+        }
+        let shown = self.substitute(|name, at| {
+            if hidden.contains(&name) {
+                return match at {
+                    Position::Origin => "https://redacted.invalid".to_owned(),
+                    Position::Host => "redacted".to_owned(),
+                    Position::Path | Position::Query | Position::Text => {
+                        "%3Credacted%3E".to_owned()
+                    }
+                };
+            }
+            placed(values, name, at).map_or_else(|_| "redacted".to_owned(), |(text, _)| text)
+        });
+        let shown = Url::parse(&shown)
+            .unwrap_or_else(|_| Url::parse("https://redacted.invalid/").expect("a valid URL"));
+        Ok((url, shown))
+    }
+
     /// The raw text with each value replaced by what `put` makes of it
     /// at its position.
     fn substitute(&self, mut put: impl FnMut(&str, Position) -> String) -> String {
@@ -735,6 +770,29 @@ mod tests {
                 .fixed()
                 .map(Url::as_str),
             Some("https://x.test/a")
+        );
+    }
+
+    #[test]
+    fn the_shown_url_hides_kept_values() {
+        let template = UrlTemplate::parse("{instance_url}/api/{account}/me?t={tenant}").unwrap();
+        let values = values(&[
+            ("instance_url", "https://na42.crm.example"),
+            ("account", "acct-7"),
+            ("tenant", "acme"),
+        ]);
+
+        let (url, shown) = template
+            .render_shown(&values, &["instance_url", "account"])
+            .unwrap();
+
+        assert_eq!(
+            url.as_str(),
+            "https://na42.crm.example/api/acct-7/me?t=acme"
+        );
+        assert_eq!(
+            shown.as_str(),
+            "https://redacted.invalid/api/%3Credacted%3E/me?t=acme"
         );
     }
 

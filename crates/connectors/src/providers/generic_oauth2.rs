@@ -32,6 +32,9 @@ pub(crate) struct GenericOAuth2 {
     id: ConnectorId,
     provider: String,
     userinfo_url: UrlTemplate,
+    /// The names of the values kept from token responses, which messages
+    /// do not show.
+    kept: Vec<String>,
     http: Http,
 }
 
@@ -40,12 +43,14 @@ impl GenericOAuth2 {
         id: ConnectorId,
         provider: String,
         userinfo_url: UrlTemplate,
+        kept: Vec<String>,
         http: Http,
     ) -> Self {
         Self {
             id,
             provider,
             userinfo_url,
+            kept,
             http,
         }
     }
@@ -115,17 +120,18 @@ impl GenericOAuth2 {
     /// The userinfo answer, read and as it came.
     async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
         let api = Api::new(&self.http, self, credentials.bearer(&self.id)?);
-        let url = self
+        let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
+        let (url, shown) = self
             .userinfo_url
-            .render(&credentials.values())
+            .render_shown(&credentials.values(), &kept)
             .map_err(|e| Error::Template {
                 provider: self.provider.clone(),
                 what: "userinfo URL",
                 problem: e.to_string(),
             })?;
-        let payload: Value = api.get(&url).await?;
+        let payload: Value = api.get_shown(&url, &shown).await?;
         let user = UserInfo::deserialize(&payload)
-            .map_err(|e| Error::invalid_response(&self.provider, &url, &e))?;
+            .map_err(|e| Error::invalid_response(&self.provider, &shown, &e))?;
         Ok((user, payload))
     }
 }

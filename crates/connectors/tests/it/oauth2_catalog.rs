@@ -441,3 +441,39 @@ async fn a_connection_without_its_kept_value_cannot_build_its_api_url() {
     assert!(matches!(error, Error::Template { .. }), "{error:?}");
     assert!(error.to_string().contains("{instance_url}"), "{error}");
 }
+
+#[tokio::test]
+async fn errors_at_an_address_kept_from_the_token_response_do_not_show_it() {
+    let sim = spawn_acme(AcmeConfig::default()).await;
+    let dir = acme_catalog(
+        &sim,
+        "client_auth = \"client_secret_basic\"\n\
+         [[oauth2.token_values]]\nname = \"instance_url\"\n\
+         pattern = \"http://127\\\\.0\\\\.0\\\\.1:[0-9]+/acme/[a-z]+/api\"\n",
+    );
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        std::fs::read_to_string(dir.path().join("acme.toml"))
+            .unwrap()
+            .replace(
+                &format!(
+                    "userinfo_url = \"{}/acme/{{tenant}}/api/userinfo\"",
+                    sim.base_url()
+                ),
+                "userinfo_url = \"{instance_url}/userinfo\"",
+            ),
+    )
+    .unwrap();
+    let (client, connector) = oauth(&acme_config(&dir), "acme");
+    let credentials = connect(&client, &tenant_acme(&dir)).await;
+    let unavailable = fleet_sim::Fault::Unavailable {
+        retry_after_secs: None,
+    };
+    sim.inject_acme("ada", unavailable, 10);
+
+    let error = connector.validate(&credentials).await.unwrap_err();
+
+    let message = error.to_string();
+    assert!(!message.contains(sim.base_url()), "{message}");
+    assert!(message.contains("redacted.invalid"), "{message}");
+}
