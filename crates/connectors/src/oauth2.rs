@@ -364,10 +364,10 @@ impl Client {
         let mut exposed = vec![code];
         exposed.extend(pkce_verifier.map(|verifier| verifier.expose_secret()));
         let url = self.render_url(&self.settings.token_url, "token URL", settings)?;
+        let extra = &self.settings.token_params;
+        self.extend(&mut params, extra, "token parameters", settings)?;
         let body = match self.settings.code_exchange {
             CodeExchange::PostForm => {
-                let extra = &self.settings.token_params;
-                self.extend(&mut params, extra, "token parameters", settings)?;
                 self.post(&url, params, self.settings.token_body, &exposed)
                     .await?
             }
