@@ -237,6 +237,10 @@ pub struct OAuth2Settings {
     /// between scopes unencoded).
     #[serde(default)]
     pub authorize_query_replacements: BTreeMap<String, String>,
+    /// A fragment the authorize URL ends with (`#` and this), for
+    /// providers whose consent page reads it.
+    #[serde(default)]
+    pub authorize_fragment: Option<String>,
     /// How the client authenticates at the token endpoint (code exchange,
     /// refresh and revocation).
     #[serde(default)]

@@ -233,8 +233,8 @@ impl Client {
     /// [`CatalogEntry::check_settings`](crate::CatalogEntry::check_settings)):
     /// a fresh random `state`, a fresh S256 challenge when the provider
     /// uses PKCE, the entry's extra parameters with their placeholders
-    /// filled, and its renames, empty-value skipping and query
-    /// replacements applied.
+    /// filled, and its renames, empty-value skipping, query replacements
+    /// and fragment applied.
     ///
     /// # Errors
     ///
@@ -293,6 +293,9 @@ impl Client {
                 query = query.replace(from.as_str(), to);
             }
             url.set_query(Some(&query));
+        }
+        if let Some(fragment) = &self.settings.authorize_fragment {
+            url.set_fragment(Some(fragment));
         }
         Ok(Authorization {
             url,

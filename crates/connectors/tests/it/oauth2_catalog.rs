@@ -389,7 +389,8 @@ async fn the_authorize_url_skips_empty_values_renames_and_replaces() {
         "authorize_skip_empty = true\n\
          authorize_params = { prompt = \"\", audience = \"{tenant}\" }\n\
          authorize_param_names = { client_id = \"app_key\" }\n\
-         authorize_query_replacements = { \"read\" = \"read%2Cwrite\" }\n",
+         authorize_query_replacements = { \"read\" = \"read%2Cwrite\" }\n\
+         authorize_fragment = \"login\"\n",
     );
     let (client, _) = oauth(&acme_config(&dir), "acme");
 
@@ -405,6 +406,7 @@ async fn the_authorize_url_skips_empty_values_renames_and_replaces() {
     assert_eq!(query["audience"], "acme");
     assert_eq!(query["scope"], "read,write");
     assert_eq!(url.path(), "/acme/acme/oauth/authorize");
+    assert_eq!(url.fragment(), Some("login"));
 }
 
 #[tokio::test]
