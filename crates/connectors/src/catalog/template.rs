@@ -802,6 +802,55 @@ mod tests {
         assert_eq!(error.to_string(), "the connection has no value for {a}");
     }
 
+    /// Any text, and text made of the characters that change URLs.
+    fn hostile() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![any::<String>(), "[a-zA-Z0-9./:@?#%&=\\\\ \\[\\]-]{0,24}"]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_value_moves_a_host_off_its_domain(value in hostile()) {
+            if let Ok(url) = render("https://{v}.example.com/x?a=1", &[("v", &value)]) {
+                let url = Url::parse(&url).unwrap();
+                proptest::prop_assert!(url.host_str().unwrap().ends_with(".example.com"), "{url}");
+                proptest::prop_assert_eq!(url.path(), "/x");
+                proptest::prop_assert_eq!(url.query(), Some("a=1"));
+                proptest::prop_assert_eq!(url.port(), None);
+            }
+        }
+
+        #[test]
+        fn no_value_adds_a_path_segment_or_a_parameter(path in hostile(), query in hostile()) {
+            let values = [("p", path.as_str()), ("q", query.as_str())];
+            if let Ok(url) = render("https://api.example.com/t/{p}/x?a={q}&b=1", &values) {
+                let url = Url::parse(&url).unwrap();
+                proptest::prop_assert_eq!(url.host_str(), Some("api.example.com"));
+                let segments: Vec<_> = url.path_segments().unwrap().collect();
+                proptest::prop_assert_eq!(segments.len(), 3, "{}", url);
+                proptest::prop_assert_eq!(segments[0], "t");
+                proptest::prop_assert_eq!(segments[2], "x");
+                let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+                proptest::prop_assert_eq!(
+                    pairs,
+                    vec![("a".to_owned(), query.clone()), ("b".to_owned(), "1".to_owned())]
+                );
+            }
+        }
+
+        #[test]
+        fn an_address_value_is_the_host_it_renders_to(value in hostile()) {
+            let value = format!("https://{value}");
+            if let Ok(url) = render("{v}/api?x=1", &[("v", &value)]) {
+                let given = Url::parse(&value).unwrap();
+                let url = Url::parse(&url).unwrap();
+                proptest::prop_assert_eq!(url.host(), given.host());
+                proptest::prop_assert_eq!(url.port_or_known_default(), given.port_or_known_default());
+                proptest::prop_assert_eq!(url.query(), Some("x=1"));
+            }
+        }
+    }
+
     #[test]
     fn parameter_templates_substitute_as_they_are() {
         let template = Template::parse("https://{subdomain}.example.com/api").unwrap();
