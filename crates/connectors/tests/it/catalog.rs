@@ -264,3 +264,37 @@ fn a_setting_that_chooses_a_whole_host_needs_a_pattern() {
     let settings = [("shop".to_owned(), "evil.test".to_owned())].into();
     assert!(shop.check_settings(&settings).is_err());
 }
+
+#[test]
+fn an_entry_with_every_oauth2_feature_loads_and_a_free_host_without_a_pattern_does_not() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/catalog");
+    let load = |file: &str, id: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(corpus.join(file), dir.path().join(format!("{id}.toml"))).unwrap();
+        Catalog::with_overrides(dir.path())
+    };
+
+    let catalog = load("new-oauth2-settings-entry.toml", "acme-helpdesk").unwrap();
+    let entry = catalog.get(&id("acme-helpdesk")).unwrap();
+    let Auth::OAuth2(oauth2) = &entry.auth else {
+        panic!("expected OAuth 2.0");
+    };
+    assert_eq!(entry.settings.len(), 2);
+    assert_eq!(oauth2.token_values.len(), 2);
+    let values = [
+        (
+            "instance_url".to_owned(),
+            "https://eu7.acme.example".to_owned(),
+        ),
+        ("subdomain".to_owned(), "demo".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let api = entry.api_base_url_for("api", &values).unwrap().unwrap();
+    assert_eq!(api.as_str(), "https://eu7.acme.example/api/v2");
+
+    let error = load("new-oauth2-free-host.toml", "shop")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("lets {shop} choose the host"), "{error}");
+}
