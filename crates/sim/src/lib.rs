@@ -67,7 +67,9 @@
 //! errors, 429 without `Retry-After` included; a dead refresh token is
 //! refused with `invalid_request`.
 //!
-//! Acme lives under `{base_url}/acme/{tenant}` ([`SimHandle::acme_url`]):
+//! Acme lives under `{base_url}/acme/{tenant}` ([`SimHandle::acme_url`]),
+//! and at `http://{tenant}.acme.test:{port}` for a client that resolves
+//! that name to the simulator ([`SimHandle::acme_host_url`]):
 //! a standards-compliant OAuth 2.0 server (PKCE, refresh, revocation)
 //! whose app requires what an [`AcmeConfig`] says of token requests
 //! (HTTP Basic or body client authentication and never both, form or JSON
@@ -220,8 +222,13 @@ impl Sim {
             state.add_site(site)?;
         }
         let stop = CancellationToken::new();
-        let server = axum::serve(listener, router(Arc::clone(&state)))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        // Acme's tenants are also served by host name, which must be read
+        // before the routes are: around the router, not inside it.
+        let app = Router::new()
+            .fallback_service(router(Arc::clone(&state)))
+            .layer(axum::middleware::map_request(acme::by_host));
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
         tokio::spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(error.message = %error, "The provider simulator stopped serving.");

@@ -479,3 +479,81 @@ async fn errors_at_an_address_kept_from_the_token_response_do_not_show_it() {
     assert!(!message.contains(sim.base_url()), "{message}");
     assert!(message.contains("redacted.invalid"), "{message}");
 }
+
+/// Follows `authorization` to Acme's consent at a tenant's own host,
+/// resolving `host` to the simulator as the connectors' `hosts` does.
+async fn consent_at(
+    sim: &SimHandle,
+    host: &str,
+    authorization: &fleet_connectors::oauth2::Authorization,
+) -> String {
+    let address: std::net::SocketAddr = sim
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(host, address)
+        .build()
+        .unwrap()
+        .get(authorization.url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::FOUND);
+    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    location
+        .query_pairs()
+        .find(|(key, _)| key == "code")
+        .map(|(_, value)| value.into_owned())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_subdomain_setting_picks_the_tenants_host_and_the_egress_rule_still_holds() {
+    let sim = spawn_acme(AcmeConfig::default()).await;
+    let tenant_host = sim.acme_host_url("{tenant}");
+    let dir = acme_catalog(&sim, "client_auth = \"client_secret_basic\"");
+    let entry = std::fs::read_to_string(dir.path().join("acme.toml"))
+        .unwrap()
+        .replace(&sim.acme_url("{tenant}"), &tenant_host);
+    std::fs::write(dir.path().join("acme.toml"), entry).unwrap();
+    let hosts = [("acme.acme.test".to_owned(), "127.0.0.1".parse().unwrap())];
+    let config = Config {
+        hosts: hosts.into(),
+        ..acme_config(&dir)
+    };
+    let (client, connector) = oauth(&config, "acme");
+    let values = tenant_acme(&dir);
+
+    let authorization = client.authorize_with(&redirect_uri(), &values).unwrap();
+    assert_eq!(authorization.url.host_str(), Some("acme.acme.test"));
+    let code = consent_at(&sim, "acme.acme.test", &authorization).await;
+    let credentials = client
+        .exchange_code_with(
+            &code,
+            &redirect_uri(),
+            authorization.pkce_verifier.as_ref(),
+            &values,
+        )
+        .await
+        .unwrap()
+        .into_credentials();
+
+    assert_eq!(
+        connector.validate(&credentials).await.unwrap().id,
+        "acme|ada"
+    );
+    assert_eq!(sim.acme_token_requests().len(), 1);
+
+    // The same fixed address, without loopback allowed: the rendered
+    // host resolves only to an address the egress rule refuses.
+    let strict = Config {
+        allow_private_networks: Vec::new(),
+        ..config
+    };
+    let (_, connector) = oauth(&strict, "acme");
+    let error = connector.validate(&credentials).await.unwrap_err();
+    assert!(matches!(error, Error::Refused { .. }), "{error:?}");
+}

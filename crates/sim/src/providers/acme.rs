@@ -1,6 +1,8 @@
-//! Acme under `/acme/{tenant}`: a standards-compliant OAuth 2.0 provider
-//! that serves each customer on its own tenant (a subdomain at the real
-//! thing; a path segment here, since the simulator has one host), and
+//! Acme under `/acme/{tenant}`, and at the host `{tenant}.acme.test`: a
+//! standards-compliant OAuth 2.0 provider that serves each customer on its
+//! own subdomain (a request whose `Host` is `{tenant}.acme.test` is
+//! served as `/acme/{tenant}` is, for clients that resolve that name to
+//! the simulator; others use the path), and
 //! whose apps choose what they require of token requests: client
 //! authentication by HTTP Basic or in the body (never both), form or
 //! JSON bodies, extra parameters. Its token answers carry the tenant's
@@ -35,6 +37,39 @@ use crate::{
     },
     state::State,
 };
+
+/// The domain under which each Acme tenant has its host.
+const DOMAIN: &str = ".acme.test";
+
+/// Serves a request to the host `{tenant}.acme.test` as one to
+/// `/acme/{tenant}` on the simulator's own host.
+pub(crate) async fn by_host(mut request: Request) -> Request {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    let Some(tenant) = name
+        .to_ascii_lowercase()
+        .strip_suffix(DOMAIN)
+        .map(str::to_owned)
+    else {
+        return request;
+    };
+    let label = !tenant.is_empty()
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |path| path.as_str());
+    if let (true, Ok(uri)) = (label, format!("/acme/{tenant}{path}").parse()) {
+        *request.uri_mut() = uri;
+    }
+    request
+}
 
 /// Acme's routes, under `/acme/{tenant}`.
 pub(crate) fn router(state: Arc<State>) -> Router<Arc<State>> {
@@ -151,6 +186,18 @@ impl SimHandle {
     /// `instance_url`), whose `/userinfo` answers a bearer token.
     pub fn acme_url(&self, tenant: &str) -> String {
         format!("{}/acme/{tenant}", self.base_url())
+    }
+
+    /// `http://{tenant}.acme.test:{port}`: Acme's tenant `tenant` at its own
+    /// host, for clients that resolve `{tenant}.acme.test` to the
+    /// simulator's address (the connectors' `hosts` setting); the same
+    /// routes as [`acme_url`](Self::acme_url).
+    pub fn acme_host_url(&self, tenant: &str) -> String {
+        let port = self
+            .base_url()
+            .rsplit_once(':')
+            .map_or("80", |(_, port)| port);
+        format!("http://{tenant}{DOMAIN}:{port}")
     }
 
     /// Every request Acme's token endpoint received, in order: how each
