@@ -78,6 +78,9 @@ pub struct Catalog {
 pub struct CatalogEntry {
     /// The id, which is the file name without `.toml`.
     pub id: ConnectorId,
+    /// The file the entry comes from, for messages: a built-in one, an
+    /// operator's, or an operator's over a built-in one.
+    pub file: String,
     /// The provider's name, for people.
     pub display_name: String,
     /// How connections of this provider authenticate.
@@ -151,17 +154,14 @@ impl Default for SyncLimits {
 }
 
 impl SyncLimits {
-    /// What is wrong with the first limit that is 0.
+    /// The key of the first limit that is 0.
     fn zero(&self) -> Option<&'static str> {
         [
-            ("has a [sync] max_pages of 0", self.max_pages),
-            ("has a [sync] max_records of 0", self.max_records),
-            ("has a [sync] max_bytes of 0", self.max_bytes),
-            ("has a [sync] max_seconds of 0", self.max_seconds),
-            (
-                "has a [sync] reconcile_every_secs of 0",
-                self.reconcile_every_secs,
-            ),
+            ("sync.max_pages", self.max_pages),
+            ("sync.max_records", self.max_records),
+            ("sync.max_bytes", self.max_bytes),
+            ("sync.max_seconds", self.max_seconds),
+            ("sync.reconcile_every_secs", self.reconcile_every_secs),
         ]
         .into_iter()
         .find_map(|(key, value)| (value == 0).then_some(key))
@@ -891,9 +891,11 @@ impl CatalogEntry {
             id: id.to_string(),
             source: Box::new(source),
         })?;
-        let invalid = |problem| CatalogError::Invalid {
+        let invalid = |key: &str, reason: &str| CatalogError::Key {
+            file: file_name.to_owned(),
             id: id.to_string(),
-            problem,
+            key: key.to_owned(),
+            reason: reason.to_owned(),
         };
         let auth = match (file.auth, file.oauth2, file.oauth1) {
             (AuthKind::Oauth2, Some(settings), None) => Auth::OAuth2(Box::new(settings)),
@@ -901,17 +903,20 @@ impl CatalogEntry {
             (AuthKind::AppPassword, None, None) => Auth::AppPassword,
             (AuthKind::Oauth2, ..) => {
                 return Err(invalid(
-                    "has auth = \"oauth2\" and needs an [oauth2] table only",
+                    "auth",
+                    "is \"oauth2\" and needs an [oauth2] table only",
                 ));
             }
             (AuthKind::Oauth1, ..) => {
                 return Err(invalid(
-                    "has auth = \"oauth1\" and needs an [oauth1] table only",
+                    "auth",
+                    "is \"oauth1\" and needs an [oauth1] table only",
                 ));
             }
             (AuthKind::AppPassword, ..) => {
                 return Err(invalid(
-                    "has auth = \"app_password\" and takes no [oauth2] or [oauth1] table",
+                    "auth",
+                    "is \"app_password\" and takes no [oauth2] or [oauth1] table",
                 ));
             }
         };
@@ -920,23 +925,24 @@ impl CatalogEntry {
             && settings.issuer.is_none()
         {
             return Err(invalid(
-                "requires `iss` (authorization_response_iss_parameter_supported) but sets no \
-                 `issuer` to compare it with",
+                "oauth2.authorization_response_iss_parameter_supported",
+                "requires `iss`, but the entry sets no `issuer` to compare it with",
             ));
         }
         if matches!(auth, Auth::AppPassword) && file.form.is_empty() {
             return Err(invalid(
-                "uses a manual form but declares no [[form]] fields",
+                "form",
+                "is empty: an app_password entry declares its [[form]] fields",
             ));
         }
         if file.default_sync_interval_secs == 0 {
-            return Err(invalid("has a default_sync_interval_secs of 0"));
+            return Err(invalid("default_sync_interval_secs", "is 0"));
         }
         if file.page_size == Some(0) {
-            return Err(invalid("has a page_size of 0"));
+            return Err(invalid("page_size", "is 0"));
         }
-        if let Some(problem) = file.sync.zero() {
-            return Err(invalid(problem));
+        if let Some(key) = file.sync.zero() {
+            return Err(invalid(key, "is 0"));
         }
         let mut auth = auth;
         let key_error = |(key, reason): (String, String)| CatalogError::Key {
@@ -963,6 +969,7 @@ impl CatalogEntry {
         }
         Ok(Self {
             id,
+            file: file_name.to_owned(),
             display_name: file.display_name,
             auth,
             docs_url: file.docs_url,
@@ -1500,10 +1507,7 @@ mod tests {
             "x.toml",
         );
 
-        assert!(
-            matches!(entry, Err(CatalogError::Invalid { .. })),
-            "{entry:?}"
-        );
+        assert!(matches!(entry, Err(CatalogError::Key { .. })), "{entry:?}");
     }
 
     #[test]
