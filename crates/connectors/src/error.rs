@@ -414,14 +414,14 @@ pub enum Error {
     /// A token response lacks a value the catalog entry keeps and
     /// requires, or has one its pattern refuses.
     #[error(
-        "{provider}'s token response {problem} the value {name} (see the catalog entry's oauth2.token_values)"
+        "{provider}'s token response {problem} {name} (oauth2.token_values of its catalog entry)"
     )]
     TokenValue {
         /// The provider's name.
         provider: String,
         /// The value's name.
         name: String,
-        /// `lacks`, or `has a refused value for`.
+        /// `lacks`, or `has a value its pattern refuses for`.
         problem: &'static str,
     },
 

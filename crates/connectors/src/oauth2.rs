@@ -858,7 +858,7 @@ impl Client {
                 return Err(Error::TokenValue {
                     provider: self.provider.clone(),
                     name: kept.name.clone(),
-                    problem: "has a refused value for",
+                    problem: "has a value its pattern refuses for",
                 });
             }
             values.insert(kept.name.clone(), text);
