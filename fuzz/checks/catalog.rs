@@ -10,7 +10,6 @@
 //! where `iss` is required, no client secret read from a file), the file
 //! changes its own entry only, and the merge takes the file's values.
 
-use std::fmt::Debug;
 use std::sync::OnceLock;
 
 use fleet_connectors::Catalog;
@@ -120,6 +119,12 @@ fn valid(entry: &CatalogEntry) {
     }
 }
 
-fn debug(value: &impl Debug) -> String {
-    format!("{value:?}")
+/// `entry` as `Debug` shows it, without the file it came from (which an
+/// override changes while its values stay the same).
+fn debug(entry: &CatalogEntry) -> String {
+    let entry = CatalogEntry {
+        file: String::new(),
+        ..entry.clone()
+    };
+    format!("{entry:?}")
 }

@@ -374,6 +374,39 @@ test('Google Analytics connects through the consent page and comes back synced',
   assert.ok(await lastSyncOf(page, id), 'a last sync time is shown');
 });
 
+test('a provider with a per-connection setting asks for it, with its help, refuses a bad value inline, and connects', async (t) => {
+  if (!(await oauthAvailable(t))) return;
+  const page = await openDashboard(t);
+  await page.getByRole('button', { name: 'Connect Acme', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Connect Acme' });
+  await dialog.waitFor();
+  const tenant = dialog.getByLabel('Acme tenant');
+  assert.equal(await tenant.getAttribute('placeholder'), 'demo');
+  assert.match(await dialog.locator('#field-tenant-help').textContent(), /before \.acme\.example/);
+
+  await tenant.fill('evil.test/x');
+  await dialog.getByRole('button', { name: 'Continue to Acme' }).click();
+  const error = page.locator('#field-tenant-error');
+  await error.waitFor();
+  assert.match(await error.textContent(), /does not look like a valid acme tenant/);
+  assert.equal(await tenant.getAttribute('aria-invalid'), 'true');
+  await shot(page, 'settings-error');
+  // The gateway refuses it too, naming the setting.
+  const refused = await api('GET', '/oauth/authorize/acme?tenant=evil.test%2Fx');
+  assert.equal(refused.status, 422);
+  assert.equal(refused.body.error.field, 'tenant');
+
+  await tenant.fill('demo');
+  await dialog.getByRole('button', { name: 'Continue to Acme' }).click();
+  await page.waitForURL((url) => url.href.startsWith(`${GATEWAY}/callback`));
+  const callback = new URL(page.url());
+  assert.equal(callback.searchParams.get('status'), 'connected', `callback: ${callback.search}`);
+  const id = callback.searchParams.get('connection_id');
+  await page.waitForURL(`${GATEWAY}/`);
+  await inState(page, id, 'synced').waitFor();
+  assert.equal(await row(page, id).locator('.connection-title').textContent(), 'Acme');
+});
+
 test('declining on the consent page is said in plain words, with a way back', async (t) => {
   if (!(await oauthAvailable(t))) return;
   const page = await openDashboard(t);

@@ -18,6 +18,17 @@
 //! Tables merge key by key, recursively; any other value, arrays included
 //! (`scopes`, `form`), replaces the built-in one whole. A file whose name is
 //! no built-in id adds a provider and must be complete.
+//!
+//! An OAuth 2.0 entry may declare per-connection [`Setting`]s (a
+//! subdomain, a region) that users give when connecting, and
+//! [`TokenValue`]s kept from the token response (an instance URL); both
+//! fill `{name}` placeholders in its URLs and parameters, each value
+//! checked for the place it takes so that it cannot move a URL to another
+//! host ([`template`]). It also says how the client authenticates at the
+//! token endpoint ([`ClientAuth`]), how token requests are encoded
+//! ([`TokenBody`]), extra token and refresh parameters, and the authorize
+//! URL's quirks. Loading refuses a file that gets any of this wrong,
+//! naming the file, the key and the reason ([`CatalogError::Key`]).
 
 use std::{
     collections::BTreeMap,
@@ -27,10 +38,17 @@ use std::{
 };
 
 use fleet_events::ConnectorId;
+use regex::Regex;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 use url::Url;
+
+pub mod template;
+
+pub use template::{RenderError, Template, UrlTemplate};
+
+use crate::credentials::ConnectionValues;
 
 /// The built-in catalog files, by id.
 const BUILTIN: [(&str, &str); 6] = [
@@ -60,6 +78,9 @@ pub struct Catalog {
 pub struct CatalogEntry {
     /// The id, which is the file name without `.toml`.
     pub id: ConnectorId,
+    /// The file the entry comes from, for messages: a built-in one, an
+    /// operator's, or an operator's over a built-in one.
+    pub file: String,
     /// The provider's name, for people.
     pub display_name: String,
     /// How connections of this provider authenticate.
@@ -74,7 +95,9 @@ pub struct CatalogEntry {
     pub page_size: Option<u32>,
     /// The provider's API roots by role (`api`, or Google's `admin` and
     /// `data`), so tests and the demo can point them at the simulator.
-    pub api_base_urls: BTreeMap<String, Url>,
+    /// They may hold a connection's values (`{instance_url}/services`):
+    /// see [`CatalogEntry::api_base_url_for`].
+    pub api_base_urls: BTreeMap<String, UrlTemplate>,
     /// The API version a connector asks for where the provider versions
     /// its API by a request header rather than by URL (LinkedIn's
     /// `LinkedIn-Version: YYYYMM`). Providers sunset old versions, so this
@@ -85,6 +108,10 @@ pub struct CatalogEntry {
     /// The fields the manual connect form asks for, in order (empty for
     /// OAuth providers).
     pub form: Vec<FormField>,
+    /// The per-connection settings asked for when a user connects (a
+    /// subdomain, a region), in order; their values fill the `{name}`
+    /// placeholders of the entry's URLs and parameters.
+    pub settings: Vec<Setting>,
     /// The budget of one sync run and how often deletions are reconciled.
     pub sync: SyncLimits,
 }
@@ -127,17 +154,14 @@ impl Default for SyncLimits {
 }
 
 impl SyncLimits {
-    /// What is wrong with the first limit that is 0.
+    /// The key of the first limit that is 0.
     fn zero(&self) -> Option<&'static str> {
         [
-            ("has a [sync] max_pages of 0", self.max_pages),
-            ("has a [sync] max_records of 0", self.max_records),
-            ("has a [sync] max_bytes of 0", self.max_bytes),
-            ("has a [sync] max_seconds of 0", self.max_seconds),
-            (
-                "has a [sync] reconcile_every_secs of 0",
-                self.reconcile_every_secs,
-            ),
+            ("sync.max_pages", self.max_pages),
+            ("sync.max_records", self.max_records),
+            ("sync.max_bytes", self.max_bytes),
+            ("sync.max_seconds", self.max_seconds),
+            ("sync.reconcile_every_secs", self.reconcile_every_secs),
         ]
         .into_iter()
         .find_map(|(key, value)| (value == 0).then_some(key))
@@ -170,22 +194,24 @@ impl Auth {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2Settings {
-    /// Where the browser is sent to consent.
-    pub authorize_url: Url,
-    /// Where codes are exchanged for tokens.
-    pub token_url: Url,
+    /// Where the browser is sent to consent. May hold settings.
+    pub authorize_url: UrlTemplate,
+    /// Where codes are exchanged for tokens. May hold settings.
+    pub token_url: UrlTemplate,
     /// Where refresh tokens are exchanged; `None` means
-    /// [`token_url`](Self::token_url) (see [`Self::refresh_url`]).
+    /// [`token_url`](Self::token_url) (see [`Self::refresh_url`]). May
+    /// hold settings and kept token values.
     #[serde(default)]
-    pub refresh_url: Option<Url>,
+    pub refresh_url: Option<UrlTemplate>,
     /// Where tokens are revoked (RFC 7009), when the provider offers it.
+    /// May hold settings and kept token values.
     #[serde(default)]
-    pub revoke_url: Option<Url>,
+    pub revoke_url: Option<UrlTemplate>,
     /// An endpoint that answers a bearer token with the user's identity
     /// (OpenID Connect userinfo, Graph `/me`): how a provider without its
-    /// own connector validates.
+    /// own connector validates. May hold settings and kept token values.
     #[serde(default)]
-    pub userinfo_url: Option<Url>,
+    pub userinfo_url: Option<UrlTemplate>,
     /// The scopes to ask for.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -193,9 +219,50 @@ pub struct OAuth2Settings {
     #[serde(default = "space")]
     pub scope_separator: String,
     /// Extra parameters of the authorize URL, such as Google's
-    /// `access_type = "offline"`.
+    /// `access_type = "offline"`. Values may hold settings.
     #[serde(default)]
-    pub authorize_params: BTreeMap<String, String>,
+    pub authorize_params: BTreeMap<String, Template>,
+    /// Authorize parameters whose value is empty (an optional setting
+    /// left blank, no scopes) are left out instead of sent as `name=`.
+    #[serde(default)]
+    pub authorize_skip_empty: bool,
+    /// Other names for the authorize URL's standard parameters
+    /// (`response_type`, `client_id`, `redirect_uri`, `state`, `scope`,
+    /// `code_challenge`, `code_challenge_method`), for providers that
+    /// call them differently (`client_id = "app_id"`).
+    #[serde(default)]
+    pub authorize_param_names: BTreeMap<String, String>,
+    /// Text replaced in the authorize URL's query once it is built, for
+    /// providers that read it their own way (`"%2C" = ","`: commas
+    /// between scopes unencoded).
+    #[serde(default)]
+    pub authorize_query_replacements: BTreeMap<String, String>,
+    /// A fragment the authorize URL ends with (`#` and this), for
+    /// providers whose consent page reads it.
+    #[serde(default)]
+    pub authorize_fragment: Option<String>,
+    /// How the client authenticates at the token endpoint (code exchange,
+    /// refresh and revocation).
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// How the code exchange and refresh requests carry their parameters.
+    #[serde(default)]
+    pub token_body: TokenBody,
+    /// Extra parameters of the code exchange (`audience`, `resource`);
+    /// values may hold settings. One named like a standard parameter
+    /// (`grant_type`) replaces it.
+    #[serde(default)]
+    pub token_params: BTreeMap<String, Template>,
+    /// Extra parameters of the refresh request; values may hold settings
+    /// and kept token values.
+    #[serde(default)]
+    pub refresh_params: BTreeMap<String, Template>,
+    /// Values of the token response kept with the connection's
+    /// credentials (in Vault, never in events or logs) and usable as
+    /// `{name}` in later URLs and parameters: Salesforce's
+    /// `instance_url`, an account id.
+    #[serde(default)]
+    pub token_values: Vec<TokenValue>,
     /// Whether the authorize request carries a PKCE S256 challenge.
     #[serde(default)]
     pub pkce: bool,
@@ -279,9 +346,140 @@ pub enum TokenRenewal {
 impl OAuth2Settings {
     /// Where refresh tokens are exchanged: [`refresh_url`](Self::refresh_url)
     /// when set, else [`token_url`](Self::token_url).
-    pub fn refresh_url(&self) -> &Url {
+    pub fn refresh_url(&self) -> &UrlTemplate {
         self.refresh_url.as_ref().unwrap_or(&self.token_url)
     }
+}
+
+/// How the client authenticates at the token endpoint: the `client_auth`
+/// key of an `[oauth2]` table, named as in RFC 8414's
+/// `token_endpoint_auth_methods_supported`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// `client_id` and `client_secret` among the request's parameters.
+    #[default]
+    ClientSecretPost,
+    /// An `Authorization: Basic` header of the client id and secret, each
+    /// form-urlencoded first (RFC 6749 §2.3.1); neither is a parameter.
+    ClientSecretBasic,
+}
+
+/// How token requests carry their parameters: the `token_body` key of an
+/// `[oauth2]` table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenBody {
+    /// `application/x-www-form-urlencoded`, as RFC 6749 has it.
+    #[default]
+    Form,
+    /// A JSON object of strings.
+    Json,
+}
+
+/// A value of the token response kept with the connection: an entry of
+/// `[[oauth2.token_values]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenValue {
+    /// Where it is in the token response, with `.` into nested objects
+    /// (`instance_url`, `team.id`); also its name as a `{placeholder}`.
+    pub name: String,
+    /// A regular expression the whole value must match; a response whose
+    /// value does not is refused. Required when the value chooses a
+    /// host (stands at the start of a URL).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Whether a code exchange whose response lacks it fails.
+    #[serde(default)]
+    pub required: bool,
+    #[serde(skip)]
+    regex: Option<Regex>,
+}
+
+impl TokenValue {
+    /// Whether `value` is one to keep: it matches the pattern, if any.
+    pub fn accepts(&self, value: &str) -> bool {
+        self.regex
+            .as_ref()
+            .is_none_or(|regex| regex.is_match(value))
+    }
+}
+
+/// A per-connection setting: an entry of `[[settings]]`. The user gives
+/// its value when connecting; it fills `{name}` in the entry's URLs and
+/// parameters and is kept with the connection's credentials.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    /// Its name: the key it is submitted under and its `{placeholder}`.
+    pub name: String,
+    /// The label shown next to the input.
+    pub label: String,
+    /// A hint shown under the input, also in the message that refuses a
+    /// bad value.
+    #[serde(default)]
+    pub help: Option<String>,
+    /// An example value, shown as the input's placeholder.
+    #[serde(default)]
+    pub example: Option<String>,
+    /// A regular expression the whole value must match (anchored at both
+    /// ends).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// The only values allowed (a region list); empty for any that
+    /// matches [`pattern`](Self::pattern).
+    #[serde(default)]
+    pub allowed: Vec<String>,
+    /// Whether a connection needs it.
+    #[serde(default = "yes")]
+    pub required: bool,
+    #[serde(skip)]
+    regex: Option<Regex>,
+}
+
+/// The longest setting value, in characters.
+const MAX_SETTING_CHARS: usize = 256;
+
+impl Setting {
+    /// Checks `value` (trimmed by the caller); the error is the end of a
+    /// sentence that starts with the setting's name.
+    fn check(&self, value: &str) -> Result<(), String> {
+        if value.chars().count() > MAX_SETTING_CHARS {
+            return Err(format!("is longer than {MAX_SETTING_CHARS} characters"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err("holds control characters".to_owned());
+        }
+        if !self.allowed.is_empty() && !self.allowed.iter().any(|allowed| allowed == value) {
+            return Err(format!("must be one of {}", self.allowed.join(", ")));
+        }
+        if self
+            .regex
+            .as_ref()
+            .is_some_and(|regex| !regex.is_match(value))
+        {
+            let hint = self.help.as_deref().unwrap_or("check the value");
+            return Err(format!("does not look right: {hint}"));
+        }
+        Ok(())
+    }
+
+    /// Whether a value is held to a pattern or a list.
+    fn is_constrained(&self) -> bool {
+        self.regex.is_some() || !self.allowed.is_empty()
+    }
+}
+
+/// A setting value the entry refuses, with what is wrong in words for the
+/// person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SettingError {
+    /// The setting's name (or the unknown name given).
+    pub name: String,
+    /// What is wrong, as a sentence without a final period.
+    pub message: String,
 }
 
 /// The `[oauth1]` table of a catalog file.
@@ -341,7 +539,7 @@ pub struct FormField {
     #[serde(default = "yes")]
     pub required: bool,
     /// A regular expression the whole value must match (the HTML `pattern`
-    /// attribute's dialect).
+    /// attribute's dialect; anchored at both ends, as that attribute is).
     #[serde(default)]
     pub pattern: Option<String>,
     /// A hint shown under the input.
@@ -374,9 +572,11 @@ struct File {
     #[serde(default)]
     page_size: Option<u32>,
     #[serde(default)]
-    api_base_urls: BTreeMap<String, Url>,
+    api_base_urls: BTreeMap<String, UrlTemplate>,
     #[serde(default)]
     api_version: Option<String>,
+    #[serde(default)]
+    settings: Vec<Setting>,
     #[serde(default)]
     oauth2: Option<OAuth2Settings>,
     #[serde(default)]
@@ -435,13 +635,15 @@ pub enum CatalogError {
         path: PathBuf,
     },
     /// A catalog file is not valid TOML or does not have the catalog's shape.
-    #[error("catalog entry '{id}' is invalid")]
+    #[error("catalog file {file} (entry '{id}') is invalid")]
     Parse {
+        /// The file, or the files merged, the entry comes from.
+        file: String,
         /// The entry's id.
         id: String,
-        /// What did not parse.
+        /// What did not parse (boxed: it is large, and rare).
         #[source]
-        source: toml::de::Error,
+        source: Box<toml::de::Error>,
     },
     /// An entry parsed but contradicts itself.
     #[error("catalog entry '{id}' {problem}")]
@@ -450,6 +652,18 @@ pub enum CatalogError {
         id: String,
         /// What is wrong, as the end of a sentence.
         problem: &'static str,
+    },
+    /// A key of an entry has a value the catalog refuses.
+    #[error("catalog file {file} (entry '{id}'): {key} {reason}")]
+    Key {
+        /// The file, or the files merged, the entry comes from.
+        file: String,
+        /// The entry's id.
+        id: String,
+        /// The key, as a path (`oauth2.token_url`, `settings[0].pattern`).
+        key: String,
+        /// What is wrong, as the end of a sentence.
+        reason: String,
     },
     /// An OAuth client is configured for an entry that does not use OAuth.
     #[error("an OAuth client is configured for '{id}', which is no OAuth entry of the catalog")]
@@ -466,7 +680,7 @@ impl Catalog {
     ///
     /// Never: the built-in files are checked by this crate's tests.
     pub fn builtin() -> Self {
-        Self::build(builtin_tables()).expect("the built-in catalog is valid")
+        Self::build(builtin_tables(), &BTreeMap::new()).expect("the built-in catalog is valid")
     }
 
     /// The built-in entries merged with the `*.toml` files of `dir` (see the
@@ -478,15 +692,22 @@ impl Catalog {
     /// that is not an id, or an entry that is invalid after merging.
     pub fn with_overrides(dir: &Path) -> Result<Self, CatalogError> {
         let mut tables = builtin_tables();
+        let mut files = BTreeMap::new();
         for (id, overlay) in read_dir(dir)? {
+            let path = dir.join(format!("{id}.toml")).display().to_string();
             match tables.get_mut(&id) {
-                Some(table) => merge(table, overlay),
+                Some(table) => {
+                    merge(table, overlay);
+                    let file = format!("{path} (over the built-in {id}.toml)");
+                    files.insert(id, file);
+                }
                 None => {
-                    tables.insert(id, overlay);
+                    tables.insert(id.clone(), overlay);
+                    files.insert(id, path);
                 }
             }
         }
-        Self::build(tables)
+        Self::build(tables, &files)
     }
 
     /// The catalog `config` describes: the built-in entries merged with
@@ -555,29 +776,126 @@ impl Catalog {
         self.entries.values()
     }
 
-    fn build(tables: BTreeMap<ConnectorId, Table>) -> Result<Self, CatalogError> {
+    /// The entries of `tables`; `files` names the file of each entry that
+    /// is not a built-in one alone.
+    fn build(
+        tables: BTreeMap<ConnectorId, Table>,
+        files: &BTreeMap<ConnectorId, String>,
+    ) -> Result<Self, CatalogError> {
         let entries = tables
             .into_iter()
-            .map(|(id, table)| Ok((id.clone(), CatalogEntry::from_table(id, table)?)))
+            .map(|(id, table)| {
+                let file = files
+                    .get(&id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{id}.toml (built in)"));
+                Ok((id.clone(), CatalogEntry::from_table(id, table, &file)?))
+            })
             .collect::<Result<_, CatalogError>>()?;
         Ok(Self { entries })
     }
 }
 
 impl CatalogEntry {
-    /// The API root named `role` (such as `api` or `admin`), if declared.
+    /// The API root named `role` (such as `api` or `admin`), if declared
+    /// and the same for every connection (it holds no placeholder; see
+    /// [`api_base_url_for`](Self::api_base_url_for) for one that does).
     pub fn api_base_url(&self, role: &str) -> Option<&Url> {
-        self.api_base_urls.get(role)
+        self.api_base_urls.get(role).and_then(UrlTemplate::fixed)
     }
 
-    fn from_table(id: ConnectorId, table: Table) -> Result<Self, CatalogError> {
-        let file: File = table.try_into().map_err(|source| CatalogError::Parse {
+    /// Whether an API root holds a placeholder: only connectors that
+    /// render their roots per connection can use such an entry.
+    pub fn has_templated_api_base_urls(&self) -> bool {
+        self.api_base_urls.values().any(|t| t.fixed().is_none())
+    }
+
+    /// The URL of API root `role` for a connection with `values` (its
+    /// settings and kept token values), its placeholders filled and
+    /// checked (see [`template`]).
+    ///
+    /// # Errors
+    ///
+    /// [`RenderError`] for a missing value or one that cannot take its
+    /// place; `None` when the entry has no such root.
+    pub fn api_base_url_for(
+        &self,
+        role: &str,
+        values: &ConnectionValues,
+    ) -> Option<Result<Url, RenderError>> {
+        self.api_base_urls
+            .get(role)
+            .map(|template| template.render(values))
+    }
+
+    /// The values of the entry's [`settings`](Self::settings) in `given`
+    /// (by name), trimmed and checked: every name known, every required
+    /// one present, every value allowed. An optional setting left blank
+    /// is the empty string.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingError`] for the first name or value refused, in words for
+    /// the person who typed it.
+    pub fn check_settings(
+        &self,
+        given: &BTreeMap<String, String>,
+    ) -> Result<ConnectionValues, SettingError> {
+        if let Some(unknown) = given
+            .keys()
+            .find(|name| !self.settings.iter().any(|s| &s.name == *name))
+        {
+            let known: Vec<&str> = self.settings.iter().map(|s| s.name.as_str()).collect();
+            let message = if known.is_empty() {
+                format!(
+                    "{} takes no settings, and {unknown} is none",
+                    self.display_name
+                )
+            } else {
+                format!(
+                    "{unknown} is not a setting of {}; its settings are {}",
+                    self.display_name,
+                    known.join(", ")
+                )
+            };
+            return Err(SettingError {
+                name: unknown.clone(),
+                message,
+            });
+        }
+        let mut values = ConnectionValues::default();
+        for setting in &self.settings {
+            let value = given.get(&setting.name).map(|v| v.trim()).unwrap_or("");
+            let refused = |message: String| SettingError {
+                name: setting.name.clone(),
+                message: format!("{} ({}) {message}", setting.name, setting.label),
+            };
+            if value.is_empty() {
+                if setting.required {
+                    return Err(refused("is required".to_owned()));
+                }
+                // Blank: a parameter may be empty, a host or path segment
+                // may not (the template says which).
+                values.insert(setting.name.clone(), String::new());
+                continue;
+            }
+            setting.check(value).map_err(refused)?;
+            values.insert(setting.name.clone(), value.to_owned());
+        }
+        Ok(values)
+    }
+
+    fn from_table(id: ConnectorId, table: Table, file_name: &str) -> Result<Self, CatalogError> {
+        let mut file: File = table.try_into().map_err(|source| CatalogError::Parse {
+            file: file_name.to_owned(),
             id: id.to_string(),
-            source,
+            source: Box::new(source),
         })?;
-        let invalid = |problem| CatalogError::Invalid {
+        let invalid = |key: &str, reason: &str| CatalogError::Key {
+            file: file_name.to_owned(),
             id: id.to_string(),
-            problem,
+            key: key.to_owned(),
+            reason: reason.to_owned(),
         };
         let auth = match (file.auth, file.oauth2, file.oauth1) {
             (AuthKind::Oauth2, Some(settings), None) => Auth::OAuth2(Box::new(settings)),
@@ -585,17 +903,20 @@ impl CatalogEntry {
             (AuthKind::AppPassword, None, None) => Auth::AppPassword,
             (AuthKind::Oauth2, ..) => {
                 return Err(invalid(
-                    "has auth = \"oauth2\" and needs an [oauth2] table only",
+                    "auth",
+                    "is \"oauth2\" and needs an [oauth2] table only",
                 ));
             }
             (AuthKind::Oauth1, ..) => {
                 return Err(invalid(
-                    "has auth = \"oauth1\" and needs an [oauth1] table only",
+                    "auth",
+                    "is \"oauth1\" and needs an [oauth1] table only",
                 ));
             }
             (AuthKind::AppPassword, ..) => {
                 return Err(invalid(
-                    "has auth = \"app_password\" and takes no [oauth2] or [oauth1] table",
+                    "auth",
+                    "is \"app_password\" and takes no [oauth2] or [oauth1] table",
                 ));
             }
         };
@@ -604,26 +925,51 @@ impl CatalogEntry {
             && settings.issuer.is_none()
         {
             return Err(invalid(
-                "requires `iss` (authorization_response_iss_parameter_supported) but sets no \
-                 `issuer` to compare it with",
+                "oauth2.authorization_response_iss_parameter_supported",
+                "requires `iss`, but the entry sets no `issuer` to compare it with",
             ));
         }
         if matches!(auth, Auth::AppPassword) && file.form.is_empty() {
             return Err(invalid(
-                "uses a manual form but declares no [[form]] fields",
+                "form",
+                "is empty: an app_password entry declares its [[form]] fields",
             ));
         }
         if file.default_sync_interval_secs == 0 {
-            return Err(invalid("has a default_sync_interval_secs of 0"));
+            return Err(invalid("default_sync_interval_secs", "is 0"));
         }
         if file.page_size == Some(0) {
-            return Err(invalid("has a page_size of 0"));
+            return Err(invalid("page_size", "is 0"));
         }
-        if let Some(problem) = file.sync.zero() {
-            return Err(invalid(problem));
+        if let Some(key) = file.sync.zero() {
+            return Err(invalid(key, "is 0"));
+        }
+        let mut auth = auth;
+        let key_error = |(key, reason): (String, String)| CatalogError::Key {
+            file: file_name.to_owned(),
+            id: id.to_string(),
+            key,
+            reason,
+        };
+        check_settings(&mut file.settings).map_err(key_error)?;
+        check_form(&file.form).map_err(key_error)?;
+        match &mut auth {
+            Auth::OAuth2(settings) => {
+                check_oauth2(settings, &file.settings, &file.api_base_urls).map_err(key_error)?;
+            }
+            Auth::OAuth1(_) | Auth::AppPassword => {
+                if !file.settings.is_empty() {
+                    return Err(key_error((
+                        "settings".to_owned(),
+                        "are supported for auth = \"oauth2\" entries only".to_owned(),
+                    )));
+                }
+                check_fixed(&file.api_base_urls).map_err(key_error)?;
+            }
         }
         Ok(Self {
             id,
+            file: file_name.to_owned(),
             display_name: file.display_name,
             auth,
             docs_url: file.docs_url,
@@ -632,9 +978,331 @@ impl CatalogEntry {
             api_base_urls: file.api_base_urls,
             api_version: file.api_version,
             form: file.form,
+            settings: file.settings,
             sync: file.sync,
         })
     }
+}
+
+/// A key and what is wrong with its value.
+type KeyProblem = (String, String);
+
+/// The standard parameters of the authorize URL, which
+/// `authorize_param_names` may rename.
+const AUTHORIZE_PARAMS: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "state",
+    "scope",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+/// Token-request parameters that carry secrets, which extra parameters
+/// may not replace.
+const SECRET_PARAMS: [&str; 4] = ["client_secret", "code", "code_verifier", "refresh_token"];
+
+/// Compiles `pattern` anchored at both ends.
+fn anchored(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+        format!(
+            "is not a regular expression ({})",
+            first_line(&e.to_string())
+        )
+    })
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks that the patterns of `[[form]]` fields are regular expressions.
+fn check_form(form: &[FormField]) -> Result<(), KeyProblem> {
+    for (index, field) in form.iter().enumerate() {
+        if let Some(pattern) = &field.pattern {
+            anchored(pattern).map_err(|reason| (format!("form[{index}].pattern"), reason))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks `[[settings]]` and compiles their patterns.
+fn check_settings(settings: &mut [Setting]) -> Result<(), KeyProblem> {
+    let mut seen = Vec::new();
+    for (index, setting) in settings.iter_mut().enumerate() {
+        let key = |field: &str| format!("settings[{index}].{field}");
+        if setting.name.is_empty()
+            || !setting
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err((key("name"), "must be letters, digits and '_'".to_owned()));
+        }
+        if seen.contains(&setting.name) {
+            return Err((key("name"), format!("repeats the setting {}", setting.name)));
+        }
+        seen.push(setting.name.clone());
+        if setting.label.trim().is_empty() {
+            return Err((key("label"), "must not be empty".to_owned()));
+        }
+        if let Some(pattern) = &setting.pattern {
+            setting.regex = Some(anchored(pattern).map_err(|reason| (key("pattern"), reason))?);
+        }
+        if let Some(bad) = setting
+            .allowed
+            .iter()
+            .find(|value| value.trim().is_empty() || value.trim() != value.as_str())
+        {
+            return Err((
+                key("allowed"),
+                format!("holds {bad:?}, which is blank or has spaces around it"),
+            ));
+        }
+        if let (Some(regex), Some(bad)) = (
+            &setting.regex,
+            setting.allowed.iter().find(|value| {
+                setting
+                    .regex
+                    .as_ref()
+                    .is_some_and(|regex| !regex.is_match(value))
+            }),
+        ) {
+            return Err((
+                key("allowed"),
+                format!(
+                    "holds {bad:?}, which its pattern {} refuses",
+                    regex.as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the `[oauth2]` table against the entry's settings: token values,
+/// authorize quirks, extra parameters, and the values every template uses.
+fn check_oauth2(
+    oauth2: &mut OAuth2Settings,
+    settings: &[Setting],
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    let mut seen: Vec<&str> = Vec::new();
+    for (index, value) in oauth2.token_values.iter_mut().enumerate() {
+        let key = |field: &str| format!("oauth2.token_values[{index}].{field}");
+        if !template::is_name(&value.name) {
+            return Err((
+                key("name"),
+                "must be letters, digits and '_', in parts joined by '.'".to_owned(),
+            ));
+        }
+        if settings.iter().any(|s| s.name == value.name) {
+            return Err((
+                key("name"),
+                format!(
+                    "is also the name of a setting; rename one of the two {}",
+                    value.name
+                ),
+            ));
+        }
+        if let Some(pattern) = &value.pattern {
+            value.regex = Some(anchored(pattern).map_err(|reason| (key("pattern"), reason))?);
+        }
+    }
+    for value in &oauth2.token_values {
+        if seen.contains(&value.name.as_str()) {
+            return Err((
+                "oauth2.token_values".to_owned(),
+                format!("repeats {}", value.name),
+            ));
+        }
+        seen.push(&value.name);
+    }
+    for (standard, renamed) in &oauth2.authorize_param_names {
+        if !AUTHORIZE_PARAMS.contains(&standard.as_str()) {
+            return Err((
+                format!("oauth2.authorize_param_names.{standard}"),
+                format!(
+                    "is no standard authorize parameter; those are {}",
+                    AUTHORIZE_PARAMS.join(", ")
+                ),
+            ));
+        }
+        if renamed.trim().is_empty() {
+            return Err((
+                format!("oauth2.authorize_param_names.{standard}"),
+                "must not be empty".to_owned(),
+            ));
+        }
+    }
+    for (from, to) in &oauth2.authorize_query_replacements {
+        if from.is_empty() || [from, to].iter().any(|text| text.contains(['&', '=', '#'])) {
+            return Err((
+                format!("oauth2.authorize_query_replacements.{from:?}"),
+                "must replace non-empty text, and neither side may hold '&', '=' or '#' (they \
+                 would change which parameters the query has)"
+                    .to_owned(),
+            ));
+        }
+    }
+    for (table, params) in [
+        ("oauth2.token_params", &oauth2.token_params),
+        ("oauth2.refresh_params", &oauth2.refresh_params),
+    ] {
+        if let Some(name) = params
+            .keys()
+            .find(|name| SECRET_PARAMS.contains(&name.as_str()))
+        {
+            return Err((
+                format!("{table}.{name}"),
+                "would replace a parameter that carries a secret".to_owned(),
+            ));
+        }
+    }
+    let plain_requests = oauth2.code_exchange == CodeExchange::PostForm
+        && oauth2.token_renewal == TokenRenewal::RefreshToken;
+    if !plain_requests
+        && (oauth2.client_auth != ClientAuth::ClientSecretPost
+            || oauth2.token_body != TokenBody::Form)
+    {
+        return Err((
+            "oauth2.client_auth".to_owned(),
+            "and token_body other than client_secret_post and form work only with code_exchange \
+             = \"post_form\" and token_renewal = \"refresh_token\""
+                .to_owned(),
+        ));
+    }
+    let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+    let kept: Vec<&str> = oauth2
+        .token_values
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    let constrained: Vec<&str> = settings
+        .iter()
+        .filter(|s| s.is_constrained())
+        .map(|s| s.name.as_str())
+        .chain(
+            oauth2
+                .token_values
+                .iter()
+                .filter(|v| v.regex.is_some())
+                .map(|v| v.name.as_str()),
+        )
+        .collect();
+    let before_tokens = [
+        ("oauth2.authorize_url", Some(&oauth2.authorize_url)),
+        ("oauth2.token_url", Some(&oauth2.token_url)),
+    ];
+    let after_tokens = [
+        ("oauth2.refresh_url", oauth2.refresh_url.as_ref()),
+        ("oauth2.revoke_url", oauth2.revoke_url.as_ref()),
+        ("oauth2.userinfo_url", oauth2.userinfo_url.as_ref()),
+    ];
+    for (key, template) in before_tokens {
+        check_url(key, template, &names, None, &constrained)?;
+    }
+    for (key, template) in after_tokens {
+        check_url(key, template, &names, Some(&kept), &constrained)?;
+    }
+    for (table, params, kept) in [
+        ("oauth2.authorize_params", &oauth2.authorize_params, None),
+        ("oauth2.token_params", &oauth2.token_params, None),
+        (
+            "oauth2.refresh_params",
+            &oauth2.refresh_params,
+            Some(&kept[..]),
+        ),
+    ] {
+        for (name, template) in params {
+            check_known(&format!("{table}.{name}"), template.names(), &names, kept)?;
+        }
+    }
+    for (role, template) in api_base_urls {
+        check_url(
+            &format!("api_base_urls.{role}"),
+            Some(template),
+            &names,
+            Some(&kept),
+            &constrained,
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks the placeholders of `api_base_urls` for an entry without
+/// OAuth 2.0, which has neither settings nor kept token values.
+fn check_fixed(urls: &BTreeMap<String, UrlTemplate>) -> Result<(), KeyProblem> {
+    for (role, template) in urls {
+        check_url(
+            &format!("api_base_urls.{role}"),
+            Some(template),
+            &[],
+            None,
+            &[],
+        )?;
+    }
+    Ok(())
+}
+
+/// Checks that `template` uses only `settings` and `kept` values, and
+/// that a value choosing its host freely is held to a pattern.
+fn check_url(
+    key: &str,
+    template: Option<&UrlTemplate>,
+    settings: &[&str],
+    kept: Option<&[&str]>,
+    constrained: &[&str],
+) -> Result<(), KeyProblem> {
+    let Some(template) = template else {
+        return Ok(());
+    };
+    check_known(key, template.names(), settings, kept)?;
+    if let Some(free) = template
+        .free_host_values()
+        .into_iter()
+        .find(|name| !constrained.contains(name))
+    {
+        return Err((
+            key.to_owned(),
+            format!(
+                "lets {{{free}}} choose the host: give it a pattern (or, for a setting, allowed \
+                 values) that only the provider's hosts match"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks that `used` names only `settings` and, after the code
+/// exchange (`kept` is `Some`), kept token values.
+fn check_known<'a>(
+    key: &str,
+    mut used: impl Iterator<Item = &'a str>,
+    settings: &[&str],
+    kept: Option<&[&str]>,
+) -> Result<(), KeyProblem> {
+    let known = |name: &&str| settings.contains(name) || kept.is_some_and(|k| k.contains(name));
+    let Some(unknown) = used.find(|name| !known(name)) else {
+        return Ok(());
+    };
+    let reason = if kept.is_some() {
+        format!(
+            "uses {{{unknown}}}, which is neither a setting ([[settings]]) nor a kept token value \
+             ([[oauth2.token_values]]) of the entry"
+        )
+    } else {
+        format!(
+            "uses {{{unknown}}}, which is no setting of the entry (declare it in [[settings]]; \
+             values kept from the token response exist only after the code exchange)"
+        )
+    };
+    Err((key.to_owned(), reason))
 }
 
 fn builtin_tables() -> BTreeMap<ConnectorId, Table> {
@@ -672,8 +1340,9 @@ fn read_dir(dir: &Path) -> Result<BTreeMap<ConnectorId, Table>, CatalogError> {
             source,
         })?;
         let table = toml::from_str(&text).map_err(|source| CatalogError::Parse {
+            file: path.display().to_string(),
             id: id.to_string(),
-            source,
+            source: Box::new(source),
         })?;
         tables.insert(id, table);
     }
@@ -746,8 +1415,11 @@ mod tests {
             toml::Value::Boolean(true),
         );
 
-        let entry =
-            CatalogEntry::from_table(ConnectorId::parse("google-analytics").unwrap(), table);
+        let entry = CatalogEntry::from_table(
+            ConnectorId::parse("google-analytics").unwrap(),
+            table,
+            "g.toml",
+        );
 
         let error = entry.unwrap_err().to_string();
         assert!(error.contains("sets no `issuer`"), "{error}");
@@ -832,12 +1504,10 @@ mod tests {
                 "display_name = \"X\"\nauth = \"oauth2\"\ndocs_url = \"https://x.test\"\n\
                  default_sync_interval_secs = 60",
             ),
+            "x.toml",
         );
 
-        assert!(
-            matches!(entry, Err(CatalogError::Invalid { .. })),
-            "{entry:?}"
-        );
+        assert!(matches!(entry, Err(CatalogError::Key { .. })), "{entry:?}");
     }
 
     #[test]
@@ -849,6 +1519,7 @@ mod tests {
                  default_sync_interval_secs = 60\n[oauth2]\nauthorize_url = \"https://x.test/a\"\n\
                  token_url = \"https://x.test/t\"\nclient_secret = \"s3cr3t\"",
             ),
+            "x.toml",
         );
 
         assert!(

@@ -1,6 +1,6 @@
 //! Settings shared by every connector's HTTP calls.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::IpAddr, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 use serde::Deserialize;
@@ -47,6 +47,18 @@ pub struct Config {
     /// `FLEET_CONNECTORS__ALLOW_PRIVATE_NETWORKS=127.0.0.0/8,::1/128`.
     #[serde(deserialize_with = "networks::deserialize")]
     pub allow_private_networks: Vec<IpNet>,
+    /// Host names the connectors resolve to a fixed address instead of
+    /// asking DNS, as `/etc/hosts` does: a provider reached under a name
+    /// only the operator's network knows, or one pinned to an address.
+    /// The egress rule holds for these addresses as for resolved ones (a
+    /// private one needs [`allow_private_networks`](Self::allow_private_networks)).
+    /// Names are matched whole and without case; other names resolve as
+    /// usual.
+    ///
+    /// From the environment, a comma-separated list of `name=address`:
+    /// `FLEET_CONNECTORS__HOSTS=crm.internal.example=10.20.0.5`.
+    #[serde(deserialize_with = "hosts::deserialize")]
+    pub hosts: BTreeMap<String, IpAddr>,
     /// The `User-Agent` of every request, so site owners can tell the
     /// fleet's traffic apart and allow it through firewalls.
     pub user_agent: String,
@@ -68,6 +80,7 @@ impl Default for Config {
             max_body_bytes: 16 * 1024 * 1024,
             allow_http: false,
             allow_private_networks: Vec::new(),
+            hosts: BTreeMap::new(),
             user_agent: concat!(
                 "connector-fleet/",
                 env!("CARGO_PKG_VERSION"),
@@ -134,6 +147,55 @@ mod networks {
     }
 }
 
+/// Host names and their addresses, written as a table or as one
+/// comma-separated string of `name=address` (the form an environment
+/// variable takes).
+mod hosts {
+    use std::{collections::BTreeMap, net::IpAddr};
+
+    use serde::{Deserialize, Deserializer, de::Error as _};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Table(BTreeMap<String, String>),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, IpAddr>, D::Error> {
+        let entries: Vec<(String, String)> = match Written::deserialize(deserializer)? {
+            Written::Table(table) => table.into_iter().collect(),
+            Written::Text(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| {
+                    let (name, address) = entry.split_once('=').unwrap_or((entry, ""));
+                    (name.to_owned(), address.to_owned())
+                })
+                .collect(),
+        };
+        entries
+            .into_iter()
+            .map(|(name, address)| {
+                let name = name.trim().trim_end_matches('.').to_ascii_lowercase();
+                let address = address.trim().parse::<IpAddr>().map_err(|_| {
+                    D::Error::custom(format!(
+                        "hosts: '{name}={address}' is not a host name and an IP address, such as \
+                         crm.internal.example=10.20.0.5"
+                    ))
+                })?;
+                if name.is_empty() {
+                    return Err(D::Error::custom("hosts: an entry has no host name"));
+                }
+                Ok((name, address))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -185,6 +247,33 @@ mod tests {
         );
         assert!(
             wrong.to_string().contains("'localhost' is not a network"),
+            "{wrong}"
+        );
+    }
+
+    #[test]
+    fn hosts_are_read_from_a_table_or_a_comma_separated_string() {
+        let table: Config = serde_json::from_value(json!({
+            "hosts": {"CRM.internal.example.": "10.20.0.5"},
+        }))
+        .unwrap();
+        let written: Config = serde_json::from_value(json!({
+            "hosts": "crm.internal.example=10.20.0.5, v6.example=::1",
+        }))
+        .unwrap();
+        let wrong = serde_json::from_value::<Config>(json!({"hosts": "crm.example"})).unwrap_err();
+
+        let address = "10.20.0.5".parse::<IpAddr>().unwrap();
+        assert_eq!(table.hosts["crm.internal.example"], address);
+        assert_eq!(written.hosts["crm.internal.example"], address);
+        assert_eq!(
+            written.hosts["v6.example"],
+            "::1".parse::<IpAddr>().unwrap()
+        );
+        assert!(
+            wrong
+                .to_string()
+                .contains("is not a host name and an IP address"),
             "{wrong}"
         );
     }

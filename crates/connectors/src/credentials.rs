@@ -1,5 +1,11 @@
 //! What a connection authenticates with.
 
+use std::{
+    collections::BTreeMap,
+    fmt,
+    ops::{Deref, DerefMut},
+};
+
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -49,6 +55,11 @@ pub enum Credentials {
         /// The scopes granted, as the provider wrote them.
         #[serde(default)]
         scope: Option<String>,
+        /// The connection's settings and the values kept from its token
+        /// responses, by name: what fills the `{name}` placeholders of its
+        /// catalog entry's URLs and parameters.
+        #[serde(default, skip_serializing_if = "ConnectionValues::is_empty")]
+        values: ConnectionValues,
     },
     /// An OAuth 1.0a access token.
     #[serde(rename = "oauth1")]
@@ -62,7 +73,74 @@ pub enum Credentials {
     },
 }
 
+/// A connection's settings and the values kept from its token responses,
+/// by name (see [`Credentials::OAuth2`]).
+///
+/// They are not secrets, but they describe a tenant's account (its
+/// subdomain, instance URL, account id), so they live with the
+/// credentials in Vault and stay out of events and logs: `Debug` shows
+/// their names only.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConnectionValues(BTreeMap<String, String>);
+
+impl ConnectionValues {
+    /// Whether there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `self` with every value of `newer` set over it.
+    #[must_use]
+    pub fn overlaid(&self, newer: &Self) -> Self {
+        let mut values = self.clone();
+        values.extend(newer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        values
+    }
+}
+
+impl fmt::Debug for ConnectionValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Deref for ConnectionValues {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for ConnectionValues {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl From<BTreeMap<String, String>> for ConnectionValues {
+    fn from(values: BTreeMap<String, String>) -> Self {
+        Self(values)
+    }
+}
+
+impl FromIterator<(String, String)> for ConnectionValues {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
 impl Credentials {
+    /// The values of OAuth 2.0 credentials (settings and kept token
+    /// values); empty for other kinds.
+    pub fn values(&self) -> ConnectionValues {
+        match self {
+            Self::OAuth2 { values, .. } => values.clone(),
+            Self::AppPassword { .. } | Self::OAuth1 { .. } => ConnectionValues::default(),
+        }
+    }
+
     /// Application-password credentials for a WordPress site.
     pub fn app_password(
         site_url: impl Into<String>,
@@ -101,6 +179,12 @@ mod tests {
             refresh_token: Some(SecretString::from("refresh-456")),
             expires_at: None,
             scope: Some("read".to_owned()),
+            values: [(
+                "instance_url".to_owned(),
+                "https://tenant-7.example".to_owned(),
+            )]
+            .into_iter()
+            .collect(),
         };
         let app = Credentials::app_password("https://example.com", "bob", "abcd efgh");
 
@@ -109,6 +193,8 @@ mod tests {
         assert!(!debug.contains("access-123"), "{debug}");
         assert!(!debug.contains("refresh-456"), "{debug}");
         assert!(!debug.contains("abcd efgh"), "{debug}");
+        assert!(!debug.contains("tenant-7"), "{debug}");
+        assert!(debug.contains("instance_url"), "{debug}");
         assert!(debug.contains("bob"), "{debug}");
     }
 
@@ -138,12 +224,14 @@ mod tests {
             refresh_token,
             expires_at,
             scope,
+            values,
         } = &parsed
         else {
             panic!("expected OAuth2, got {parsed:?}");
         };
         assert_eq!(access_token.expose_secret(), "a");
         assert!(refresh_token.is_none() && expires_at.is_none() && scope.is_none());
+        assert!(values.is_empty());
 
         let with_refresh = json!({
             "kind": "oauth2",
@@ -151,6 +239,7 @@ mod tests {
             "refresh_token": "r",
             "expires_at": "2026-01-01T00:00:00Z",
             "scope": "x y",
+            "values": {"subdomain": "acme"},
         });
         let parsed: Credentials = serde_json::from_value(with_refresh.clone()).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), with_refresh);

@@ -13,6 +13,7 @@
 //! are checked by [`Egress::permits_host`] before a request is sent.
 
 use std::{
+    collections::BTreeMap,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::Arc,
 };
@@ -66,16 +67,22 @@ impl Egress {
 #[error("every address of the host is a private or internal network address")]
 pub(crate) struct Refused;
 
-/// The connectors' DNS resolver: the system's (`getaddrinfo`, as reqwest's
-/// default), keeping only the addresses [`Egress`] permits.
+/// The connectors' DNS resolver: the operator's fixed
+/// [`hosts`](crate::Config::hosts) first, else the system's
+/// (`getaddrinfo`, as reqwest's default), keeping only the addresses
+/// [`Egress`] permits.
 #[derive(Debug, Clone)]
 pub(crate) struct Resolver {
     egress: Egress,
+    hosts: Arc<BTreeMap<String, IpAddr>>,
 }
 
 impl Resolver {
-    pub(crate) fn new(egress: Egress) -> Self {
-        Self { egress }
+    pub(crate) fn new(egress: Egress, hosts: &BTreeMap<String, IpAddr>) -> Self {
+        Self {
+            egress,
+            hosts: Arc::new(hosts.clone()),
+        }
     }
 }
 
@@ -83,7 +90,18 @@ impl Resolve for Resolver {
     fn resolve(&self, name: Name) -> Resolving {
         let egress = self.egress.clone();
         let host = name.as_str().to_owned();
+        let fixed = self
+            .hosts
+            .get(host.trim_end_matches('.').to_ascii_lowercase().as_str())
+            .copied();
         Box::pin(async move {
+            if let Some(ip) = fixed {
+                if !egress.permits(ip) {
+                    return Err(Box::new(Refused) as Box<dyn std::error::Error + Send + Sync>);
+                }
+                let fixed = std::iter::once(SocketAddr::new(ip, 0));
+                return Ok(Box::new(fixed) as Addrs);
+            }
             let resolved = tokio::net::lookup_host((host.as_str(), 0)).await?;
             let mut any = false;
             let permitted: Vec<SocketAddr> = resolved

@@ -398,6 +398,33 @@ pub enum Error {
         provider: String,
     },
 
+    /// A URL of the provider's catalog entry could not be filled with the
+    /// connection's settings and kept values: one is missing or cannot
+    /// take its place (a setting that would change the host).
+    #[error("the {what} of {provider} cannot be built for this connection: {problem}")]
+    Template {
+        /// The provider's name.
+        provider: String,
+        /// Which URL or parameter (`token URL`).
+        what: &'static str,
+        /// What is wrong, naming the value but never showing it.
+        problem: String,
+    },
+
+    /// A token response lacks a value the catalog entry keeps and
+    /// requires, or has one its pattern refuses.
+    #[error(
+        "{provider}'s token response {problem} {name} (oauth2.token_values of its catalog entry)"
+    )]
+    TokenValue {
+        /// The provider's name.
+        provider: String,
+        /// The value's name.
+        name: String,
+        /// `lacks`, or `has a value its pattern refuses for`.
+        problem: &'static str,
+    },
+
     /// The OAuth client of a provider has no client id: the operator has to
     /// configure one.
     #[error(
@@ -584,6 +611,8 @@ impl Error {
             | Self::TooMuchData { .. }
             | Self::TokenEndpoint { .. }
             | Self::ClientNotConfigured { .. }
+            | Self::Template { .. }
+            | Self::TokenValue { .. }
             | Self::ConsumerRejected { .. }
             | Self::CallbackNotConfirmed { .. }
             | Self::NoAnalyticsProperty

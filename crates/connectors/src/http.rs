@@ -70,7 +70,7 @@ impl Http {
             // A proxy from the environment (HTTP_PROXY, ...) would connect
             // on the fleet's behalf, wherever the egress rule says not to.
             .no_proxy()
-            .dns_resolver(egress::Resolver::new(egress.clone()))
+            .dns_resolver(egress::Resolver::new(egress.clone(), &config.hosts))
             .timeout(config.request_timeout)
             .connect_timeout(config.connect_timeout)
             .user_agent(&config.user_agent)

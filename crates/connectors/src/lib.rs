@@ -131,7 +131,7 @@ pub mod webhook;
 pub use catalog::{Catalog, CatalogEntry, OAuthClient, SyncLimits};
 pub use config::Config;
 pub use connector::{Account, Connector, Page, Record, StreamSpec};
-pub use credentials::Credentials;
+pub use credentials::{ConnectionValues, Credentials};
 pub use error::{BuildError, Error, ErrorClass, MAX_RETRY_AFTER};
 pub use ipnet::IpNet;
 pub use registry::Registry;

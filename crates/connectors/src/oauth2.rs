@@ -41,11 +41,13 @@ use reqwest::{
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest as _, Sha256};
-use url::Url;
+use url::{Url, form_urlencoded};
 
 use crate::{
-    Credentials, Error,
-    catalog::{CodeExchange, OAuth2Settings, TokenRenewal},
+    ConnectionValues, Credentials, Error,
+    catalog::{
+        ClientAuth, CodeExchange, OAuth2Settings, Template, TokenBody, TokenRenewal, UrlTemplate,
+    },
     http::{self, Classify, Failure, Http, Request},
     providers::meta::{self, GraphErrorBody},
     text::{plain_text, redact},
@@ -104,6 +106,11 @@ pub struct TokenSet {
     /// The scopes granted, as the provider wrote them (which may be more
     /// or fewer than asked for).
     pub scope: Option<String>,
+    /// The connection's values: after a code exchange, its settings and
+    /// the values kept from the response
+    /// ([`token_values`](OAuth2Settings::token_values)); after a refresh,
+    /// the kept values the response carried.
+    pub values: ConnectionValues,
 }
 
 impl TokenSet {
@@ -114,6 +121,7 @@ impl TokenSet {
             refresh_token: self.refresh_token,
             expires_at: self.expires_at,
             scope: self.scope,
+            values: self.values,
         }
     }
 }
@@ -127,7 +135,8 @@ impl Credentials {
     /// without a refresh token therefore never erases the stored one (the
     /// provider did not rotate it), and one with a refresh token replaces it
     /// (the provider rotated it and the old one is dead). Credentials of
-    /// another kind contribute nothing.
+    /// another kind contribute nothing. The connection's values are the
+    /// stored ones with those the response carried set over them.
     #[must_use]
     pub fn merge_refresh(&self, refreshed: TokenSet) -> Self {
         let (stored_refresh, stored_scope) = match self {
@@ -143,6 +152,7 @@ impl Credentials {
             refresh_token: refreshed.refresh_token.or(stored_refresh),
             expires_at: refreshed.expires_at,
             scope: refreshed.scope.or(stored_scope),
+            values: self.values().overlaid(&refreshed.values),
         }
     }
 
@@ -205,36 +215,87 @@ impl Client {
 
     /// The authorize URL for a user to consent, with a fresh random
     /// `state` and, when the provider uses PKCE, a fresh S256 challenge.
+    /// For a provider without settings; see [`Client::authorize_with`].
     ///
     /// # Errors
     ///
-    /// [`Error::ClientNotConfigured`] when the provider has no client id.
+    /// As [`Client::authorize_with`].
     ///
     /// # Panics
     ///
     /// When the operating system has no source of randomness.
     pub fn authorize(&self, redirect_uri: &Url) -> Result<Authorization, Error> {
+        self.authorize_with(redirect_uri, &ConnectionValues::default())
+    }
+
+    /// The authorize URL for a user to consent, for a connection with
+    /// `settings` (checked with
+    /// [`CatalogEntry::check_settings`](crate::CatalogEntry::check_settings)):
+    /// a fresh random `state`, a fresh S256 challenge when the provider
+    /// uses PKCE, the entry's extra parameters with their placeholders
+    /// filled, and its renames, empty-value skipping, query replacements
+    /// and fragment applied.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ClientNotConfigured`] when the provider has no client id,
+    /// [`Error::Template`] when a setting the URL needs is missing or
+    /// cannot take its place.
+    ///
+    /// # Panics
+    ///
+    /// When the operating system has no source of randomness.
+    pub fn authorize_with(
+        &self,
+        redirect_uri: &Url,
+        settings: &ConnectionValues,
+    ) -> Result<Authorization, Error> {
         let client_id = self.client_id()?;
         let state = random_token();
         let pkce_verifier = self.settings.pkce.then(random_token);
-        let mut url = self.settings.authorize_url.clone();
+        let mut url = self
+            .render_url(&self.settings.authorize_url, "authorize URL", settings)?
+            .url;
+        let mut params = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", client_id.to_owned()),
+            ("redirect_uri", redirect_uri.as_str().to_owned()),
+            ("state", state.clone()),
+        ];
+        if !self.settings.scopes.is_empty() {
+            let scope = self.settings.scopes.join(&self.settings.scope_separator);
+            params.push(("scope", scope));
+        }
+        if let Some(verifier) = &pkce_verifier {
+            params.push(("code_challenge", pkce_challenge(verifier)));
+            params.push(("code_challenge_method", "S256".to_owned()));
+        }
+        for (name, template) in &self.settings.authorize_params {
+            params.push((
+                name,
+                self.render(template, "authorize parameters", settings)?,
+            ));
+        }
+        if self.settings.authorize_skip_empty {
+            params.retain(|(_, value)| !value.is_empty());
+        }
         {
+            let names = &self.settings.authorize_param_names;
             let mut query = url.query_pairs_mut();
-            query
-                .append_pair("response_type", "code")
-                .append_pair("client_id", client_id)
-                .append_pair("redirect_uri", redirect_uri.as_str())
-                .append_pair("state", &state);
-            if !self.settings.scopes.is_empty() {
-                let scope = self.settings.scopes.join(&self.settings.scope_separator);
-                query.append_pair("scope", &scope);
+            for (name, value) in &params {
+                let name = names.get(*name).map_or(*name, String::as_str);
+                query.append_pair(name, value);
             }
-            if let Some(verifier) = &pkce_verifier {
-                query
-                    .append_pair("code_challenge", &pkce_challenge(verifier))
-                    .append_pair("code_challenge_method", "S256");
+        }
+        if let Some(query) = url.query() {
+            let mut query = query.to_owned();
+            for (from, to) in &self.settings.authorize_query_replacements {
+                query = query.replace(from.as_str(), to);
             }
-            query.extend_pairs(&self.settings.authorize_params);
+            url.set_query(Some(&query));
+        }
+        if let Some(fragment) = &self.settings.authorize_fragment {
+            url.set_fragment(Some(fragment));
         }
         Ok(Authorization {
             url,
@@ -265,30 +326,85 @@ impl Client {
         redirect_uri: &Url,
         pkce_verifier: Option<&SecretString>,
     ) -> Result<TokenSet, Error> {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri.as_str()),
+        self.exchange_code_with(
+            code,
+            redirect_uri,
+            pkce_verifier,
+            &ConnectionValues::default(),
+        )
+        .await
+    }
+
+    /// [`Client::exchange_code`] for a connection with `settings`, which
+    /// fill the token URL and extra parameters. The [`TokenSet`] holds the
+    /// settings and the values kept from the response.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::exchange_code`]; [`Error::Template`] for a setting
+    /// the token URL needs that is missing or cannot take its place,
+    /// [`Error::TokenValue`] for a response that lacks a required kept
+    /// value or has one its pattern refuses.
+    pub async fn exchange_code_with(
+        &self,
+        code: &str,
+        redirect_uri: &Url,
+        pkce_verifier: Option<&SecretString>,
+        settings: &ConnectionValues,
+    ) -> Result<TokenSet, Error> {
+        let mut params = vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("code".to_owned(), code.to_owned()),
+            ("redirect_uri".to_owned(), redirect_uri.as_str().to_owned()),
         ];
         if let Some(verifier) = pkce_verifier {
-            form.push(("code_verifier", verifier.expose_secret()));
+            params.push((
+                "code_verifier".to_owned(),
+                verifier.expose_secret().to_owned(),
+            ));
         }
         // An error description must echo neither the code nor the verifier.
         let mut exposed = vec![code];
         exposed.extend(pkce_verifier.map(|verifier| verifier.expose_secret()));
-        let url = self.settings.token_url.clone();
+        let url = self.render_url(&self.settings.token_url, "token URL", settings)?;
+        let extra = &self.settings.token_params;
+        self.extend(&mut params, extra, "token parameters", settings)?;
         let body = match self.settings.code_exchange {
-            CodeExchange::PostForm => self.post_form(&url, form, &exposed).await?,
+            CodeExchange::PostForm => {
+                self.post(&url, params, self.settings.token_body, &exposed)
+                    .await?
+            }
             CodeExchange::Get => {
                 // Meta's documented form has no `grant_type`.
-                form.retain(|(name, _)| *name != "grant_type");
-                self.get_query(&url, form, &exposed).await?
+                params.retain(|(name, _)| name != "grant_type");
+                self.get_query(&url, params, &exposed).await?
             }
         };
-        let tokens = self.tokens(&url, &body)?;
+        let mut tokens = self.tokens(&url.shown, &body)?;
+        if let Some(missing) = self
+            .settings
+            .token_values
+            .iter()
+            .find(|value| value.required && !tokens.values.contains_key(&value.name))
+        {
+            return Err(Error::TokenValue {
+                provider: self.provider.clone(),
+                name: missing.name.clone(),
+                problem: "lacks",
+            });
+        }
+        tokens.values = settings.overlaid(&tokens.values);
         match self.settings.token_renewal {
             TokenRenewal::RefreshToken => Ok(tokens),
-            TokenRenewal::FbExchangeToken => self.fb_exchange(&tokens.access_token).await,
+            TokenRenewal::FbExchangeToken => {
+                let exchanged = self
+                    .fb_exchange(&tokens.access_token, &tokens.values)
+                    .await?;
+                Ok(TokenSet {
+                    values: tokens.values.overlaid(&exchanged.values),
+                    ..exchanged
+                })
+            }
         }
     }
 
@@ -303,10 +419,35 @@ impl Client {
     /// token expired or was revoked) is [`Error::RefreshTokenRejected`],
     /// [`ReauthRequired`](crate::ErrorClass::ReauthRequired).
     pub async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, Error> {
+        self.refresh_with(refresh_token, &ConnectionValues::default())
+            .await
+    }
+
+    /// [`Client::refresh`] for a connection with `values` (its settings
+    /// and kept token values), which fill the refresh URL and extra
+    /// parameters.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::refresh`]; [`Error::Template`] for a value the
+    /// refresh URL needs that is missing or cannot take its place.
+    pub async fn refresh_with(
+        &self,
+        refresh_token: &SecretString,
+        values: &ConnectionValues,
+    ) -> Result<TokenSet, Error> {
         let token = refresh_token.expose_secret();
-        let form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
-        let url = self.settings.refresh_url().clone();
-        let body = match self.post_form(&url, form, &[token]).await {
+        let mut params = vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), token.to_owned()),
+        ];
+        let extra = &self.settings.refresh_params;
+        self.extend(&mut params, extra, "refresh parameters", values)?;
+        let url = self.render_url(self.settings.refresh_url(), "refresh URL", values)?;
+        let sent = self
+            .post(&url, params, self.settings.token_body, &[token])
+            .await;
+        let body = match sent {
             Ok(body) => body,
             Err(Error::TokenEndpoint {
                 provider,
@@ -325,7 +466,7 @@ impl Client {
             }
             Err(error) => return Err(error),
         };
-        self.tokens(&url, &body)
+        self.tokens(&url.shown, &body)
     }
 
     /// Whether [`Client::renew`] can renew `credentials` without the user:
@@ -370,6 +511,7 @@ impl Client {
             access_token,
             refresh_token,
             scope,
+            values,
             ..
         } = credentials
         else {
@@ -386,28 +528,33 @@ impl Client {
                         provider: self.provider.clone(),
                     });
                 };
-                self.refresh(refresh_token).await?
+                self.refresh_with(refresh_token, values).await?
             }
-            TokenRenewal::FbExchangeToken => self.fb_exchange(access_token).await?,
+            TokenRenewal::FbExchangeToken => self.fb_exchange(access_token, values).await?,
         };
         Ok(TokenSet {
             refresh_token: renewed.refresh_token.or_else(|| refresh_token.clone()),
             scope: renewed.scope.or_else(|| scope.clone()),
+            values: values.overlaid(&renewed.values),
             ..renewed
         })
     }
 
     /// Exchanges the still-valid `access_token` for a long-lived one:
     /// `GET {token_url}?grant_type=fb_exchange_token&client_id&client_secret&fb_exchange_token`.
-    async fn fb_exchange(&self, access_token: &SecretString) -> Result<TokenSet, Error> {
+    async fn fb_exchange(
+        &self,
+        access_token: &SecretString,
+        values: &ConnectionValues,
+    ) -> Result<TokenSet, Error> {
         let token = access_token.expose_secret();
-        let token_url = &self.settings.token_url;
+        let token_url = self.render_url(&self.settings.token_url, "token URL", values)?;
         let params = vec![
-            ("grant_type", "fb_exchange_token"),
-            ("fb_exchange_token", token),
+            ("grant_type".to_owned(), "fb_exchange_token".to_owned()),
+            ("fb_exchange_token".to_owned(), token.to_owned()),
         ];
-        let body = self.get_query(token_url, params, &[token]).await?;
-        self.tokens(token_url, &body)
+        let body = self.get_query(&token_url, params, &[token]).await?;
+        self.tokens(&token_url.shown, &body)
     }
 
     /// Revokes `token` (an access or refresh token) at the provider.
@@ -419,11 +566,28 @@ impl Client {
     ///
     /// As [`Client::exchange_code`].
     pub async fn revoke(&self, token: &SecretString) -> Result<bool, Error> {
-        let Some(url) = self.settings.revoke_url.clone() else {
+        self.revoke_with(token, &ConnectionValues::default()).await
+    }
+
+    /// [`Client::revoke`] for a connection with `values` (its settings
+    /// and kept token values), which fill the revocation URL.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::revoke`]; [`Error::Template`] for a value the URL
+    /// needs that is missing or cannot take its place.
+    pub async fn revoke_with(
+        &self,
+        token: &SecretString,
+        values: &ConnectionValues,
+    ) -> Result<bool, Error> {
+        let Some(template) = &self.settings.revoke_url else {
             return Ok(false);
         };
+        let url = self.render_url(template, "revocation URL", values)?;
         let token = token.expose_secret();
-        match self.post_form(&url, vec![("token", token)], &[token]).await {
+        let params = vec![("token".to_owned(), token.to_owned())];
+        match self.post(&url, params, TokenBody::Form, &[token]).await {
             Ok(_) => Ok(true),
             Err(Error::TokenEndpoint { code, .. }) if code == "invalid_token" => Ok(true),
             Err(error) => Err(error),
@@ -440,23 +604,106 @@ impl Client {
         Ok(client_id)
     }
 
-    /// POSTs `form` with the client's credentials (in the body, which every
-    /// catalog provider accepts) and returns the body of a successful
-    /// response.
-    /// `exposed` are request values an error description must not echo.
-    async fn post_form(
+    /// `template` filled with `values`, for the URL named `what`, and as
+    /// messages show it: without the values kept from token responses.
+    fn render_url(
         &self,
-        url: &Url,
-        mut form: Vec<(&str, &str)>,
+        template: &UrlTemplate,
+        what: &'static str,
+        values: &ConnectionValues,
+    ) -> Result<Target, Error> {
+        let kept: Vec<&str> = self
+            .settings
+            .token_values
+            .iter()
+            .map(|value| value.name.as_str())
+            .collect();
+        let (url, shown) = template
+            .render_shown(values, &kept)
+            .map_err(|e| self.template_error(what, &e))?;
+        Ok(Target { url, shown })
+    }
+
+    /// `template` filled with `values`, for a parameter of `what`.
+    fn render(
+        &self,
+        template: &Template,
+        what: &'static str,
+        values: &ConnectionValues,
+    ) -> Result<String, Error> {
+        template
+            .render(values)
+            .map_err(|e| self.template_error(what, &e))
+    }
+
+    fn template_error(&self, what: &'static str, error: &crate::catalog::RenderError) -> Error {
+        Error::Template {
+            provider: self.provider.clone(),
+            what,
+            problem: error.to_string(),
+        }
+    }
+
+    /// Adds `extra` (filled with `values`) to `params`, each replacing a
+    /// parameter of the same name.
+    fn extend(
+        &self,
+        params: &mut Vec<(String, String)>,
+        extra: &std::collections::BTreeMap<String, Template>,
+        what: &'static str,
+        values: &ConnectionValues,
+    ) -> Result<(), Error> {
+        for (name, template) in extra {
+            let value = self.render(template, what, values)?;
+            params.retain(|(existing, _)| existing != name);
+            params.push((name.clone(), value));
+        }
+        Ok(())
+    }
+
+    /// POSTs `params` as `body` says, with the client's credentials as
+    /// [`ClientAuth`] says (in the parameters, or a Basic header), and
+    /// returns the body of a successful response.
+    /// `exposed` are request values an error description must not echo.
+    async fn post(
+        &self,
+        target: &Target,
+        mut params: Vec<(String, String)>,
+        body: TokenBody,
         exposed: &[&str],
     ) -> Result<Bytes, Error> {
         let client_id = self.client_id()?;
-        form.push(("client_id", client_id));
-        if let Some(secret) = &self.settings.client_secret {
-            form.push(("client_secret", secret.expose_secret()));
+        let mut request = self.http.post(target.url.clone());
+        let secret = self.settings.client_secret.as_ref();
+        match self.settings.client_auth {
+            ClientAuth::ClientSecretPost => {
+                params.push(("client_id".to_owned(), client_id.to_owned()));
+                if let Some(secret) = secret {
+                    let secret = secret.expose_secret().to_owned();
+                    params.push(("client_secret".to_owned(), secret));
+                }
+            }
+            ClientAuth::ClientSecretBasic => {
+                // RFC 6749 2.3.1: each is form-urlencoded, then joined.
+                let encode =
+                    |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect();
+                let password: String =
+                    secret.map_or_else(String::new, |s| encode(s.expose_secret()));
+                let username: String = encode(client_id);
+                request = request.basic_auth(&username, &SecretString::from(password));
+            }
         }
-        let request = self.http.post(url.clone()).form(&form);
-        self.send(url, request, exposed).await
+        let request = match body {
+            TokenBody::Form => request.form(&params),
+            TokenBody::Json => {
+                let object = params
+                    .into_iter()
+                    .map(|(name, value)| (name, serde_json::Value::String(value)))
+                    .collect::<serde_json::Map<_, _>>();
+                request.json(&serde_json::Value::Object(object))
+            }
+        };
+        self.send(target, request, exposed).await
     }
 
     /// GETs `url` with `params` and the client's credentials in its query
@@ -465,12 +712,12 @@ impl Client {
     /// `exposed` are request values an error description must not echo.
     async fn get_query(
         &self,
-        url: &Url,
-        params: Vec<(&str, &str)>,
+        target: &Target,
+        params: Vec<(String, String)>,
         exposed: &[&str],
     ) -> Result<Bytes, Error> {
         let client_id = self.client_id()?;
-        let mut request_url = url.clone();
+        let mut request_url = target.url.clone();
         {
             let mut query = request_url.query_pairs_mut();
             query.append_pair("client_id", client_id);
@@ -480,15 +727,22 @@ impl Client {
             }
         }
         let request = self.http.get(request_url);
-        self.send(url, request, exposed).await
+        self.send(target, request, exposed).await
     }
 
-    /// Sends a token `request` to `url` (its address without the query,
-    /// for messages) and returns the body of a successful response.
-    /// `exposed` are request values an error description must not echo;
-    /// the client secret never is.
-    async fn send(&self, url: &Url, request: Request, exposed: &[&str]) -> Result<Bytes, Error> {
-        let request = request.header(ACCEPT, HeaderValue::from_static("application/json"));
+    /// Sends a token `request` to `target` (shown in messages without its
+    /// query and kept values) and returns the body of a successful
+    /// response. `exposed` are request values an error description must
+    /// not echo; the client secret never is.
+    async fn send(
+        &self,
+        target: &Target,
+        request: Request,
+        exposed: &[&str],
+    ) -> Result<Bytes, Error> {
+        let request = request
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .shown_as(target.shown.clone());
         let mut secrets = exposed.to_vec();
         let secret = self.settings.client_secret.as_ref();
         secrets.extend(secret.map(|secret| secret.expose_secret()));
@@ -496,7 +750,11 @@ impl Client {
             client: self,
             secrets: &secrets,
         };
-        Ok(self.http.exchange(&endpoint, url, request).await?.body)
+        Ok(self
+            .http
+            .exchange(&endpoint, &target.shown, request)
+            .await?
+            .body)
     }
 
     /// The error for a refused token request, from its flat OAuth error
@@ -562,8 +820,10 @@ impl Client {
             scope: Option<String>,
         }
 
-        let response: TokenResponse = serde_json::from_slice(body)
-            .map_err(|source| Error::invalid_response(&self.provider, url, &source))?;
+        let invalid = |source| Error::invalid_response(&self.provider, url, &source);
+        let raw: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+        let response = TokenResponse::deserialize(&raw).map_err(invalid)?;
+        let values = self.kept_values(&raw)?;
         let expires_at = response.expires_in.and_then(|seconds| {
             let seconds = i64::try_from(seconds).ok()?;
             Utc::now().checked_add_signed(chrono::Duration::seconds(seconds))
@@ -573,8 +833,45 @@ impl Client {
             refresh_token: response.refresh_token.map(SecretString::from),
             expires_at,
             scope: response.scope,
+            values,
         })
     }
+
+    /// The values of `response` the entry keeps
+    /// ([`token_values`](OAuth2Settings::token_values)): strings, numbers
+    /// and booleans found at their paths, each checked with its pattern.
+    fn kept_values(&self, response: &serde_json::Value) -> Result<ConnectionValues, Error> {
+        let mut values = ConnectionValues::default();
+        for kept in &self.settings.token_values {
+            let found = kept
+                .name
+                .split('.')
+                .try_fold(response, |value, key| value.get(key));
+            let text = match found {
+                Some(serde_json::Value::String(text)) => text.clone(),
+                Some(value @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    value.to_string()
+                }
+                _ => continue,
+            };
+            if !kept.accepts(&text) {
+                return Err(Error::TokenValue {
+                    provider: self.provider.clone(),
+                    name: kept.name.clone(),
+                    problem: "has a value its pattern refuses for",
+                });
+            }
+            values.insert(kept.name.clone(), text);
+        }
+        Ok(values)
+    }
+}
+
+/// Where a token request goes, and the same URL as messages show it
+/// (without values kept from token responses).
+struct Target {
+    url: Url,
+    shown: Url,
 }
 
 /// The answers of a client's token endpoint; `secrets` are the request
@@ -716,12 +1013,14 @@ mod tests {
             refresh_token: Some(SecretString::from("stored-refresh")),
             expires_at: None,
             scope: Some("a b".to_owned()),
+            values: ConnectionValues::default(),
         };
         let refreshed = TokenSet {
             access_token: SecretString::from("new-access"),
             refresh_token: None,
             expires_at: None,
             scope: None,
+            values: ConnectionValues::default(),
         };
 
         let merged = stored.merge_refresh(refreshed);
@@ -750,6 +1049,7 @@ mod tests {
             refresh_token: Some(SecretString::from("old")),
             expires_at: None,
             scope: None,
+            values: ConnectionValues::default(),
         }
         .into_credentials();
         let rotated = TokenSet {
@@ -757,6 +1057,7 @@ mod tests {
             refresh_token: Some(SecretString::from("new")),
             expires_at: None,
             scope: None,
+            values: ConnectionValues::default(),
         };
 
         let merged = stored.merge_refresh(rotated);
@@ -775,6 +1076,7 @@ mod tests {
             refresh_token: None,
             expires_at: Some(now + chrono::Duration::seconds(seconds)),
             scope: None,
+            values: ConnectionValues::default(),
         };
         let margin = Duration::from_secs(900);
 

@@ -111,6 +111,22 @@ fn connector(
     http: &Http,
 ) -> Result<Option<Arc<dyn Connector>>, CatalogError> {
     let http = http.clone();
+    let coded = [
+        "wordpress",
+        "fluentcrm",
+        "google-analytics",
+        "meta",
+        "linkedin",
+        "trello",
+    ];
+    if coded.contains(&entry.id.as_str()) && entry.has_templated_api_base_urls() {
+        return Err(CatalogError::Key {
+            file: entry.file.clone(),
+            id: entry.id.to_string(),
+            key: "api_base_urls".to_owned(),
+            reason: "hold placeholders, which this entry's own connector cannot fill".to_owned(),
+        });
+    }
     let connector = match (entry.id.as_str(), &entry.auth) {
         ("wordpress", Auth::AppPassword) => built(WordPress::new(http)),
         ("fluentcrm", Auth::AppPassword) => built(FluentCrm::new(http)),
@@ -120,18 +136,26 @@ fn connector(
         ("trello", Auth::OAuth1(settings)) => built(Trello::new(entry, settings, http)?),
         (_, Auth::OAuth2(settings)) => {
             let Some(userinfo_url) = &settings.userinfo_url else {
-                return Err(CatalogError::Invalid {
+                return Err(CatalogError::Key {
+                    file: entry.file.clone(),
                     id: entry.id.to_string(),
-                    problem: "has no connector of its own and no userinfo_url: set \
-                              userinfo_url (an endpoint that answers the access token with \
-                              the user's identity) so that connecting and every sync can check \
-                              the grant",
+                    key: "oauth2.userinfo_url".to_owned(),
+                    reason: "is missing, and the entry has no connector of its own: set \
+                             userinfo_url (an endpoint that answers the access token with the \
+                             user's identity) so that connecting and every sync can check the \
+                             grant"
+                        .to_owned(),
                 });
             };
             built(GenericOAuth2::new(
                 entry.id.clone(),
                 entry.display_name.clone(),
                 userinfo_url.clone(),
+                settings
+                    .token_values
+                    .iter()
+                    .map(|v| v.name.clone())
+                    .collect(),
                 http,
             ))
         }
@@ -218,7 +242,10 @@ mod tests {
         let error = chain.join(": ");
 
         assert!(error.contains("'acme-id'"), "{error}");
-        assert!(error.contains("no userinfo_url"), "{error}");
+        assert!(
+            error.contains("acme-id.toml (entry 'acme-id'): oauth2.userinfo_url is missing"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! `fleet sim`: the offline demo provider, serving simulated WordPress and
-//! FluentCRM sites, Google Analytics, Meta, LinkedIn and Trello (consent
-//! pages and APIs) so the fleet can be tried without any real account.
+//! FluentCRM sites, Google Analytics, Meta, LinkedIn, Trello and Acme, a
+//! generic OAuth 2.0 provider whose connections name their tenant
+//! (consent pages and APIs), so the fleet can be tried without any real
+//! account.
 //!
 //! With `--catalog-dir`, it also writes catalog overrides that point the
-//! OAuth connectors at itself; give that directory to the workers and the
+//! OAuth connectors at itself, and the entry of `acme` (tenant `demo`);
+//! give that directory to the workers and the
 //! gateway as `FLEET_CONNECTORS__CATALOG_DIR`, with the demo OAuth client
 //! ([`DEMO_CLIENT_ID`], [`DEMO_CLIENT_SECRET`]; Trello's key is
 //! [`DEMO_TRELLO_KEY`]).
@@ -84,12 +87,20 @@ pub(crate) async fn run(args: Args, shutdown: CancellationToken) -> anyhow::Resu
             .board(40)
             .board(12),
     );
+    let acme = fleet_sim::AcmeConfig {
+        client_id: DEMO_CLIENT_ID.to_owned(),
+        client_secret: DEMO_CLIENT_SECRET.to_owned(),
+        tenant: DEMO_USER.to_owned(),
+        users: vec![DEMO_USER.to_owned()],
+        ..fleet_sim::AcmeConfig::default()
+    };
     let config = fleet_sim::Config::default()
         .site(site)
         .google(google)
         .meta(meta)
         .linkedin(linkedin)
-        .trello(trello);
+        .trello(trello)
+        .acme(acme);
     let sim = Sim::start(listener, &config)?;
     if let Some(dir) = &args.catalog_dir {
         sim.write_catalog(dir)

@@ -335,13 +335,20 @@ function connectorCard(connector) {
   $('.connector-streams', card).textContent = streams ? `Syncs ${streams}` : '';
   const button = $('.connect', card);
   button.setAttribute('aria-label', `Connect ${connector.display_name}`);
-  button.addEventListener('click', () =>
-    isOAuth(connector) ? startOAuth(connector, button) : openCredentialsForm(connector),
-  );
+  button.addEventListener('click', () => {
+    if (isOAuth(connector) && !connector.settings?.length) startOAuth(connector, button);
+    else openCredentialsForm(connector);
+  });
   const docs = $('.docs', card);
   docs.href = connector.docs_url;
   docs.setAttribute('aria-label', `${connector.display_name} setup guide (opens in a new tab)`);
   return card;
+}
+
+/** The authorize route of `connector`, with its settings in the query. */
+function authorizePath(connector, settings = {}) {
+  const query = new URLSearchParams(settings).toString();
+  return `/oauth/authorize/${encodeURIComponent(connector.id)}${query ? `?${query}` : ''}`;
 }
 
 /** Asks the gateway for the provider's consent page, then goes there. */
@@ -349,7 +356,7 @@ async function startOAuth(connector, button) {
   button.disabled = true;
   hideNotice();
   try {
-    const { authorize_url: url } = await api('GET', `/oauth/authorize/${encodeURIComponent(connector.id)}`);
+    const { authorize_url: url } = await api('GET', authorizePath(connector));
     location.assign(url);
   } catch (error) {
     button.disabled = false;
@@ -361,29 +368,64 @@ async function startOAuth(connector, button) {
 
 // ---------------------------------------------------------------- credentials form
 
+/**
+ * Opens the connect form: the credentials fields of a connector that
+ * takes typed-in credentials, or the settings an OAuth connector asks of
+ * each connection before its consent page (a subdomain, a region).
+ */
 function openCredentialsForm(connector) {
   app.formConnector = connector;
   hideFormError();
   $('#credentials-title').textContent = `Connect ${connector.display_name}`;
-  $('#credentials-intro').textContent = 'All fields are required unless marked optional.';
-  const fields = connector.form.map((field) => formField(field));
-  fields.push(
-    formField({
-      name: 'display_name',
-      label: 'Name to show',
-      kind: 'text',
-      required: false,
-      help: 'Optional; the site address is used when empty.',
-    }),
-  );
+  const oauth = isOAuth(connector);
+  $('#credentials-intro').textContent = oauth
+    ? `Tell us about your ${connector.display_name} account, then sign in on ${connector.display_name}'s own page. All fields are required unless marked optional.`
+    : 'All fields are required unless marked optional.';
+  const fields = oauth
+    ? connector.settings.map((setting) => formField({ ...setting, kind: 'text' }))
+    : connector.form.map((field) => formField(field));
+  if (!oauth) {
+    fields.push(
+      formField({
+        name: 'display_name',
+        label: 'Name to show',
+        kind: 'text',
+        required: false,
+        help: 'Optional; the site address is used when empty.',
+      }),
+    );
+  }
   $('#credentials-fields').replaceChildren(...fields);
-  $('#credentials-submit').disabled = false;
+  const submit = $('#credentials-submit');
+  submit.textContent = oauth ? `Continue to ${connector.display_name}` : 'Connect';
+  submit.disabled = false;
   $('#credentials-dialog').showModal();
-  $('#credentials-fields input')?.focus();
+  $('#credentials-fields input, #credentials-fields select')?.focus();
 }
 
 const INPUT_TYPES = { url: 'url', text: 'text', password: 'password', email: 'email' };
 const AUTOCOMPLETE = { url: 'url', text: 'off', password: 'new-password', email: 'email' };
+
+/** A select of `allowed` values, with an empty choice when optional. */
+function choiceInput(field) {
+  const select = document.createElement('select');
+  const choices = field.required === false ? ['', ...field.allowed] : field.allowed;
+  if (field.required !== false) {
+    const prompt = document.createElement('option');
+    prompt.value = '';
+    prompt.textContent = 'Choose…';
+    prompt.disabled = true;
+    prompt.selected = true;
+    select.append(prompt);
+  }
+  for (const value of choices) {
+    const option = document.createElement('option');
+    option.value = value;
+    option.textContent = value || '(none)';
+    select.append(option);
+  }
+  return select;
+}
 
 function formField(field) {
   const wrapper = document.createElement('div');
@@ -392,12 +434,16 @@ function formField(field) {
   const label = document.createElement('label');
   label.htmlFor = id;
   label.textContent = field.required === false ? `${field.label} (optional)` : field.label;
-  const input = document.createElement('input');
+  const choice = Array.isArray(field.allowed) && field.allowed.length > 0;
+  const input = choice ? choiceInput(field) : document.createElement('input');
   input.id = id;
   input.name = field.name;
-  input.type = INPUT_TYPES[field.kind] ?? 'text';
-  input.autocomplete = AUTOCOMPLETE[field.kind] ?? 'off';
-  input.spellcheck = false;
+  if (!choice) {
+    input.type = INPUT_TYPES[field.kind] ?? 'text';
+    input.autocomplete = AUTOCOMPLETE[field.kind] ?? 'off';
+    input.spellcheck = false;
+    if (field.example) input.placeholder = field.example;
+  }
   input.required = field.required !== false;
   input.dataset.label = field.label;
   input.dataset.kind = field.kind;
@@ -420,9 +466,11 @@ function formField(field) {
   wrapper.append(error);
   described.push(error.id);
   input.setAttribute('aria-describedby', described.join(' '));
-  input.addEventListener('input', () => {
+  const recheck = () => {
     if (input.getAttribute('aria-invalid') === 'true') setFieldError(input, error, checkField(input));
-  });
+  };
+  input.addEventListener('input', recheck);
+  input.addEventListener('change', recheck);
   return wrapper;
 }
 
@@ -430,7 +478,10 @@ function formField(field) {
 function checkField(input) {
   const value = input.value.trim();
   const label = input.dataset.label;
-  if (!value) return input.required ? `Enter the ${label.toLowerCase()}.` : null;
+  if (!value) {
+    if (!input.required) return null;
+    return input.tagName === 'SELECT' ? `Choose the ${label.toLowerCase()}.` : `Enter the ${label.toLowerCase()}.`;
+  }
   if (input.dataset.kind === 'url') {
     let url = null;
     try {
@@ -448,7 +499,8 @@ function checkField(input) {
   if (input.dataset.pattern) {
     let pattern = null;
     try {
-      pattern = new RegExp(input.dataset.pattern, 'u');
+      // The whole value must match, as on the server.
+      pattern = new RegExp(`^(?:${input.dataset.pattern})$`, 'u');
     } catch {
       pattern = null; // the server checks it anyway
     }
@@ -492,7 +544,7 @@ async function submitCredentials() {
   const connector = app.formConnector;
   if (!connector) return;
   hideFormError();
-  const inputs = [...$('#credentials-fields').querySelectorAll('input')];
+  const inputs = [...$('#credentials-fields').querySelectorAll('input, select')];
   let firstInvalid = null;
   for (const input of inputs) {
     const message = checkField(input);
@@ -501,6 +553,10 @@ async function submitCredentials() {
   }
   if (firstInvalid) {
     firstInvalid.focus();
+    return;
+  }
+  if (isOAuth(connector)) {
+    await submitSettings(connector, inputs);
     return;
   }
   const credentials = {};
@@ -530,6 +586,22 @@ async function submitCredentials() {
     showServerErrors(error, inputs);
   } finally {
     submit.disabled = false;
+  }
+}
+
+/** Starts the consent flow with the settings typed in, or shows why not. */
+async function submitSettings(connector, inputs) {
+  const settings = {};
+  for (const input of inputs) settings[input.name] = input.value.trim();
+  const submit = $('#credentials-submit');
+  submit.disabled = true;
+  try {
+    const { authorize_url: url } = await api('GET', authorizePath(connector, settings));
+    location.assign(url);
+  } catch (error) {
+    submit.disabled = false;
+    if (error.status === 401) return;
+    showServerErrors(error, inputs);
   }
 }
 
@@ -563,6 +635,7 @@ function humanize(message, name, label) {
   const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const text = message
     .replace(`credentials.${name} (${label})`, label)
+    .replace(`${name} (${label})`, label)
     .replace(new RegExp(`^(credentials\\.)?${escaped}\\b`), label);
   return sentence(text);
 }

@@ -37,6 +37,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead as _, KeyInit as _, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, Utc};
+use fleet_connectors::ConnectionValues;
 use fleet_events::{ConnectorId, TenantId};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -79,11 +80,14 @@ pub(crate) struct Pending {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Flow {
-    /// OAuth 2.0: the PKCE verifier, when the provider uses PKCE.
+    /// OAuth 2.0: the PKCE verifier, when the provider uses PKCE, and the
+    /// connection's settings, which the code exchange needs again.
     #[serde(rename = "oauth2")]
     OAuth2 {
         #[serde(default, with = "fleet_connectors::clear_text::optional_secret")]
         pkce_verifier: Option<SecretString>,
+        #[serde(default)]
+        settings: ConnectionValues,
     },
     /// OAuth 1.0a: the request token and its secret.
     #[serde(rename = "oauth1")]
@@ -97,9 +101,13 @@ pub(crate) enum Flow {
 impl fmt::Debug for Flow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::OAuth2 { pkce_verifier } => f
+            Self::OAuth2 {
+                pkce_verifier,
+                settings,
+            } => f
                 .debug_struct("OAuth2")
                 .field("pkce_verifier", pkce_verifier)
+                .field("settings", settings)
                 .finish(),
             Self::OAuth1 { token_secret, .. } => f
                 .debug_struct("OAuth1")
@@ -313,6 +321,7 @@ mod tests {
             binding: "digest".to_owned(),
             flow: Flow::OAuth2 {
                 pkce_verifier: Some(verifier.into()),
+                settings: ConnectionValues::default(),
             },
         };
         let clear = serde_json::to_vec(&pending).unwrap();

@@ -1,5 +1,7 @@
 //! What the simulator serves: sites, their users and how much data to seed.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The sites a simulator starts with.
@@ -17,6 +19,8 @@ pub struct Config {
     pub linkedin: LinkedInConfig,
     /// Trello's OAuth 1.0a and REST endpoints, under `/trello`.
     pub trello: TrelloConfig,
+    /// Acme's generic OAuth 2.0 server and API, under `/acme/{tenant}`.
+    pub acme: AcmeConfig,
 }
 
 impl Config {
@@ -54,6 +58,68 @@ impl Config {
         self.trello = trello;
         self
     }
+
+    /// Sets Acme's app, tenant and users.
+    #[must_use]
+    pub fn acme(mut self, acme: AcmeConfig) -> Self {
+        self.acme = acme;
+        self
+    }
+}
+
+/// The simulated Acme: a standards-compliant OAuth 2.0 provider with one
+/// tenant, one app, and the rules that app sets for token requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AcmeConfig {
+    /// The only client id the OAuth endpoints accept.
+    pub client_id: String,
+    /// The client's secret (a test value, not a secret).
+    pub client_secret: String,
+    /// The tenant served, at `/acme/{tenant}`; other tenants answer 404.
+    pub tenant: String,
+    /// The users; the first signs in unless `login_hint` names another.
+    pub users: Vec<String>,
+    /// How the client must authenticate at the token endpoint.
+    pub client_auth: AcmeClientAuth,
+    /// Code exchanges and refreshes must be JSON bodies (else forms).
+    pub json_bodies: bool,
+    /// Parameters a code exchange must carry, with their values.
+    pub token_params: BTreeMap<String, String>,
+    /// Parameters a refresh must carry, with their values.
+    pub refresh_params: BTreeMap<String, String>,
+    /// The `account.id` of token answers.
+    pub account_id: String,
+    /// A refresh answers a new refresh token and the old one stops working.
+    pub rotate_refresh_tokens: bool,
+}
+
+impl Default for AcmeConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "acme-client".to_owned(),
+            client_secret: "acme-secret/with+special=chars".to_owned(),
+            tenant: "acme".to_owned(),
+            users: vec!["ada".to_owned()],
+            client_auth: AcmeClientAuth::Basic,
+            json_bodies: false,
+            token_params: BTreeMap::new(),
+            refresh_params: BTreeMap::new(),
+            account_id: "acct-1".to_owned(),
+            rotate_refresh_tokens: false,
+        }
+    }
+}
+
+/// How Acme's app requires clients to authenticate at its token
+/// endpoint; it refuses the other method, and both at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AcmeClientAuth {
+    /// `client_secret_basic`: an `Authorization: Basic` header.
+    Basic,
+    /// `client_secret_post`: `client_id` and `client_secret` parameters.
+    Post,
 }
 
 /// The simulated Google: one OAuth client and its users.

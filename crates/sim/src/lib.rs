@@ -67,6 +67,17 @@
 //! errors, 429 without `Retry-After` included; a dead refresh token is
 //! refused with `invalid_request`.
 //!
+//! Acme lives under `{base_url}/acme/{tenant}` ([`SimHandle::acme_url`]),
+//! and at `http://{tenant}.acme.test:{port}` for a client that resolves
+//! that name to the simulator ([`SimHandle::acme_host_url`]):
+//! a standards-compliant OAuth 2.0 server (PKCE, refresh, revocation)
+//! whose app requires what an [`AcmeConfig`] says of token requests
+//! (HTTP Basic or body client authentication and never both, form or JSON
+//! bodies, extra parameters), answers with the tenant's `instance_url`
+//! and an `account` object, and serves `{instance_url}/userinfo`. Every
+//! token request is kept for tests to read
+//! ([`SimHandle::acme_token_requests`]).
+//!
 //! Sites are seeded deterministically from counts in a [`SiteConfig`], so
 //! tests can page through 250 posts. [`SiteChange`] and [`TrelloChange`]
 //! change content as editors and colleagues do, at once or just before a
@@ -144,6 +155,7 @@ use axum::{
 use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+pub use config::{AcmeClientAuth, AcmeConfig};
 pub use config::{
     Config, FluentCrmConfig, GoogleConfig, GoogleUserConfig, Role, SiteConfig, UserConfig,
 };
@@ -151,10 +163,11 @@ pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig}
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
+pub use oauth::TokenRequest;
 pub use providers::trello::TrelloToken;
 
 use oauth::Provider;
-use providers::{fluentcrm, google, linkedin, meta, trello, wordpress};
+use providers::{acme, fluentcrm, google, linkedin, meta, trello, wordpress};
 
 use state::State;
 
@@ -203,13 +216,19 @@ impl Sim {
             &config.trello,
             &config.meta,
             &config.linkedin,
+            &config.acme,
         ));
         for site in &config.sites {
             state.add_site(site)?;
         }
         let stop = CancellationToken::new();
-        let server = axum::serve(listener, router(Arc::clone(&state)))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        // Acme's tenants are also served by host name, which must be read
+        // before the routes are: around the router, not inside it.
+        let app = Router::new()
+            .fallback_service(router(Arc::clone(&state)))
+            .layer(axum::middleware::map_request(acme::by_host));
+        let server =
+            axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned());
         tokio::spawn(async move {
             if let Err(error) = server.await {
                 tracing::error!(error.message = %error, "The provider simulator stopped serving.");
@@ -220,6 +239,7 @@ impl Sim {
             meta: config.meta.app_id.clone(),
             linkedin: config.linkedin.client_id.clone(),
             trello: config.trello.consumer_key.clone(),
+            acme: config.acme.client_id.clone(),
         };
         Ok(SimHandle {
             inner: Arc::new(Inner {
@@ -254,6 +274,7 @@ fn router(state: Arc<State>) -> Router {
         .nest("/google", google::router())
         .nest("/meta", meta::router())
         .nest("/linkedin", linkedin::router())
+        .nest("/acme/{tenant}", acme::router(Arc::clone(&state)))
         .nest(trello::PREFIX, trello::router())
         .merge(control::router())
         .with_state(state)
@@ -281,6 +302,7 @@ struct Clients {
     meta: String,
     linkedin: String,
     trello: String,
+    acme: String,
 }
 
 impl SimHandle {
@@ -339,7 +361,34 @@ impl SimHandle {
         ]
     }
 
-    /// Writes [`catalog_overrides`](Self::catalog_overrides) into `dir`
+    /// The catalog file of `acme`, a provider the catalog does not have:
+    /// Acme's tenant as the setting `tenant`, in every URL; HTTP Basic
+    /// client authentication; the `instance_url` of token answers kept
+    /// and used to reach the API (`{instance_url}/userinfo`), held by a
+    /// pattern to this simulator's Acme. Its client id is the one Acme
+    /// accepts; give it the client secret of the [`AcmeConfig`].
+    pub fn acme_catalog_entry(&self) -> String {
+        let acme = self.acme_url("{tenant}");
+        let instance = format!("{}/acme/", self.base_url()).replace('.', "\\\\.");
+        format!(
+            "display_name = \"Acme\"\nauth = \"oauth2\"\n\
+             docs_url = \"https://developer.acme.example/oauth\"\n\
+             default_sync_interval_secs = 3600\n\n\
+             [[settings]]\nname = \"tenant\"\nlabel = \"Acme tenant\"\n\
+             help = \"The name before .acme.example in your Acme address: lowercase letters, digits and -\"\n\
+             example = \"demo\"\npattern = \"[a-z0-9][a-z0-9-]{{0,30}}\"\n\n\
+             [oauth2]\nauthorize_url = \"{acme}/oauth/authorize\"\ntoken_url = \"{acme}/oauth/token\"\n\
+             revoke_url = \"{acme}/oauth/revoke\"\nuserinfo_url = \"{{instance_url}}/userinfo\"\n\
+             client_auth = \"client_secret_basic\"\nscopes = [\"read\"]\npkce = true\n\
+             client_id = \"{client}\"\n\n\
+             [[oauth2.token_values]]\nname = \"instance_url\"\n\
+             pattern = \"{instance}[a-z0-9-]+/api\"\nrequired = true\n",
+            client = self.inner.clients.acme,
+        )
+    }
+
+    /// Writes [`catalog_overrides`](Self::catalog_overrides) and
+    /// [`acme_catalog_entry`](Self::acme_catalog_entry) into `dir`
     /// (created if missing) as `<id>.toml`, each file replaced atomically
     /// so a reader never sees half of one. Trello's is written last.
     ///
@@ -348,7 +397,8 @@ impl SimHandle {
     /// When the directory or a file cannot be written.
     pub fn write_catalog(&self, dir: &std::path::Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        for (id, text) in self.catalog_overrides() {
+        let acme = ("acme", self.acme_catalog_entry());
+        for (id, text) in std::iter::once(acme).chain(self.catalog_overrides()) {
             let partial = dir.join(format!(".{id}.toml.partial"));
             std::fs::write(&partial, text)?;
             std::fs::rename(&partial, dir.join(format!("{id}.toml")))?;

@@ -49,6 +49,7 @@ pub(crate) enum Provider {
     Google,
     Meta,
     LinkedIn,
+    Acme,
 }
 
 impl Provider {
@@ -59,6 +60,7 @@ impl Provider {
             Self::Google => "google",
             Self::Meta => "meta",
             Self::LinkedIn => "linkedin",
+            Self::Acme => "acme",
         };
         format!("{name}:{user}")
     }
@@ -312,6 +314,52 @@ pub(crate) struct Settings {
     /// A refresh answers a new refresh token, and the old one stops
     /// working.
     pub(crate) rotate_refresh_tokens: bool,
+    /// What the app requires of token requests beyond the provider's
+    /// quirks, and adds to its answers.
+    pub(crate) rules: Rules,
+}
+
+/// What an app requires of token requests and adds to their answers,
+/// where a provider lets its apps choose (the generic Acme server).
+#[derive(Debug, Default)]
+pub(crate) struct Rules {
+    /// How the client must authenticate.
+    pub(crate) client_auth: ClientAuth,
+    /// Code exchanges and refreshes must be JSON bodies (else form bodies).
+    pub(crate) json_body: bool,
+    /// Parameters a code exchange must carry, with their values.
+    pub(crate) code_params: Vec<(String, String)>,
+    /// Parameters a refresh must carry, with their values.
+    pub(crate) refresh_params: Vec<(String, String)>,
+    /// Fields added to every token answer.
+    pub(crate) answer_fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How a client must authenticate at the token endpoint.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ClientAuth {
+    /// As the provider's quirks say: a Basic header where it takes one,
+    /// else the parameters.
+    #[default]
+    Quirks,
+    /// A Basic header only; credentials in the parameters too are refused.
+    Basic,
+    /// The parameters only; a Basic header is refused.
+    Post,
+}
+
+/// A token request as the token endpoint received it, for tests to check
+/// how a client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRequest {
+    /// Its `grant_type`.
+    pub grant_type: String,
+    /// It carried an `Authorization: Basic` header.
+    pub basic_auth: bool,
+    /// Its body was JSON (else a form, or a GET's query).
+    pub json: bool,
+    /// Its parameters, by name (`client_secret` included when sent).
+    pub params: std::collections::BTreeMap<String, String>,
 }
 
 /// When a code exchange brings a refresh token.
@@ -393,6 +441,8 @@ pub(crate) struct Server {
     offline_grants: HashSet<String>,
     /// Makes every issued code and token unique.
     issued: u64,
+    /// Every token request received, in order.
+    seen: Vec<TokenRequest>,
 }
 
 impl Server {
@@ -406,7 +456,13 @@ impl Server {
             refresh_tokens: HashMap::new(),
             offline_grants: HashSet::new(),
             issued: 0,
+            seen: Vec::new(),
         }
+    }
+
+    /// Every token request received, in order.
+    pub(crate) fn token_requests(&self) -> Vec<TokenRequest> {
+        self.seen.clone()
     }
 
     /// What access token `token` is.

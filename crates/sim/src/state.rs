@@ -10,10 +10,11 @@ use chrono::NaiveDateTime;
 
 use crate::{
     Collection, Error, SiteChange, TrelloChange,
-    config::{GoogleConfig, LinkedInConfig, MetaConfig, SiteConfig, TrelloConfig},
+    config::{AcmeConfig, GoogleConfig, LinkedInConfig, MetaConfig, SiteConfig, TrelloConfig},
     fault::{Fault, Faults},
     oauth::{self, Provider},
     providers::{
+        acme::Acme,
         google::Google,
         linkedin::LinkedIn,
         meta::Meta,
@@ -41,6 +42,8 @@ pub(crate) enum Change {
 pub(crate) struct State {
     /// `http://host:port`, for the links WordPress puts in bodies and headers.
     pub(crate) base_url: String,
+    /// The one tenant Acme serves.
+    pub(crate) acme_tenant: String,
     world: Mutex<World>,
 }
 
@@ -60,6 +63,7 @@ struct World {
     trello: Trello,
     meta: Meta,
     linkedin: LinkedIn,
+    acme: Acme,
 }
 
 impl State {
@@ -69,9 +73,10 @@ impl State {
         trello: &TrelloConfig,
         meta: &MetaConfig,
         linkedin: &LinkedInConfig,
+        acme: &AcmeConfig,
     ) -> Self {
         Self {
-            base_url,
+            acme_tenant: acme.tenant.clone(),
             world: Mutex::new(World {
                 sites: HashMap::new(),
                 faults: Faults::default(),
@@ -81,7 +86,9 @@ impl State {
                 trello: Trello::new(trello),
                 meta: Meta::new(meta),
                 linkedin: LinkedIn::new(linkedin),
+                acme: Acme::new(acme, &base_url),
             }),
+            base_url,
         }
     }
 
@@ -116,6 +123,7 @@ impl State {
             Provider::Google => &mut world.google.oauth,
             Provider::Meta => &mut world.meta.oauth,
             Provider::LinkedIn => &mut world.linkedin.oauth,
+            Provider::Acme => &mut world.acme.oauth,
         };
         f(server)
     }

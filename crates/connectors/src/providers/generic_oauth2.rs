@@ -4,16 +4,15 @@
 //! sync checks the grant (renewing the token when the provider rejects it)
 //! and never ends `synced` without the provider's word.
 
-use fleet_events::ConnectorId;
-use serde::{Deserialize, Deserializer, Serialize, de::IgnoredAny};
-use serde_json::Value;
-use url::Url;
-
 use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
+    catalog::UrlTemplate,
     http::{Classify, Http},
     providers::{Provider, bearer::Api},
 };
+use fleet_events::ConnectorId;
+use serde::{Deserialize, Deserializer, Serialize, de::IgnoredAny};
+use serde_json::Value;
 
 /// The one stream: the account's identity.
 const STREAMS: &[StreamSpec] = &[StreamSpec {
@@ -23,7 +22,8 @@ const STREAMS: &[StreamSpec] = &[StreamSpec {
     reconcile: true,
 }];
 
-/// Validates a bearer token with one GET to `userinfo_url`.
+/// Validates a bearer token with one GET to `userinfo_url`, its
+/// placeholders filled with the connection's values.
 ///
 /// The account id is the answer's `sub` (OpenID Connect userinfo) or `id`
 /// (Graph-style `/me`); its name is `name`, else `email`, else the id.
@@ -31,16 +31,26 @@ const STREAMS: &[StreamSpec] = &[StreamSpec {
 pub(crate) struct GenericOAuth2 {
     id: ConnectorId,
     provider: String,
-    userinfo_url: Url,
+    userinfo_url: UrlTemplate,
+    /// The names of the values kept from token responses, which messages
+    /// do not show.
+    kept: Vec<String>,
     http: Http,
 }
 
 impl GenericOAuth2 {
-    pub(crate) fn new(id: ConnectorId, provider: String, userinfo_url: Url, http: Http) -> Self {
+    pub(crate) fn new(
+        id: ConnectorId,
+        provider: String,
+        userinfo_url: UrlTemplate,
+        kept: Vec<String>,
+        http: Http,
+    ) -> Self {
         Self {
             id,
             provider,
             userinfo_url,
+            kept,
             http,
         }
     }
@@ -110,9 +120,18 @@ impl GenericOAuth2 {
     /// The userinfo answer, read and as it came.
     async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
         let api = Api::new(&self.http, self, credentials.bearer(&self.id)?);
-        let payload: Value = api.get(&self.userinfo_url).await?;
+        let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
+        let (url, shown) = self
+            .userinfo_url
+            .render_shown(&credentials.values(), &kept)
+            .map_err(|e| Error::Template {
+                provider: self.provider.clone(),
+                what: "userinfo URL",
+                problem: e.to_string(),
+            })?;
+        let payload: Value = api.get_shown(&url, &shown).await?;
         let user = UserInfo::deserialize(&payload)
-            .map_err(|e| Error::invalid_response(&self.provider, &self.userinfo_url, &e))?;
+            .map_err(|e| Error::invalid_response(&self.provider, &shown, &e))?;
         Ok((user, payload))
     }
 }

@@ -31,7 +31,11 @@ fn every_built_in_entry_parses_and_is_valid() {
             Auth::OAuth2(settings) => {
                 assert!(!settings.scopes.is_empty(), "{}", entry.id);
                 assert!(settings.client_secret.is_none(), "{}", entry.id);
-                assert_eq!(settings.token_url.scheme(), "https", "{}", entry.id);
+                assert!(
+                    settings.token_url.as_str().starts_with("https://"),
+                    "{}",
+                    entry.id
+                );
             }
             Auth::OAuth1(settings) => {
                 assert_eq!(settings.authorize_params["expiration"], "never");
@@ -136,4 +140,161 @@ fn an_oauth_client_for_an_entry_without_oauth2_fails_the_build() {
     };
 
     assert!(Registry::new(&config).is_err());
+}
+
+/// The message of loading a catalog whose `bad.toml` is an OAuth 2.0
+/// entry with `extra` appended (after its `[oauth2]` table's keys).
+fn load_error(extra: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        format!(
+            "display_name = \"Bad\"\nauth = \"oauth2\"\ndocs_url = \"https://bad.test\"\n\
+             default_sync_interval_secs = 60\n\
+             [[settings]]\nname = \"subdomain\"\nlabel = \"Subdomain\"\n\
+             [oauth2]\nauthorize_url = \"https://{{subdomain}}.bad.test/a\"\n\
+             token_url = \"https://{{subdomain}}.bad.test/t\"\n\
+             userinfo_url = \"https://{{subdomain}}.bad.test/me\"\n{extra}\n"
+        ),
+    )
+    .unwrap();
+    let error = Catalog::with_overrides(dir.path()).unwrap_err();
+    let mut chain = vec![error.to_string()];
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push(cause.to_string());
+        source = cause.source();
+    }
+    let message = chain.join(": ");
+    assert!(message.contains("bad.toml"), "{message}");
+    message
+}
+
+#[test]
+fn a_bad_catalog_file_is_refused_naming_the_file_the_key_and_the_reason() {
+    for (extra, key, reason) in [
+        (
+            "revoke_url = \"https://{tenant}.bad.test/r\"",
+            "oauth2.revoke_url",
+            "uses {tenant}, which is neither a setting",
+        ),
+        (
+            "token_params = { audience = \"{instance_url}\" }\n\
+             [[oauth2.token_values]]\nname = \"instance_url\"",
+            "oauth2.token_params.audience",
+            "values kept from the token response exist only after the code exchange",
+        ),
+        (
+            "refresh_url = \"{instance_url}/token\"\n\
+             [[oauth2.token_values]]\nname = \"instance_url\"",
+            "oauth2.refresh_url",
+            "lets {instance_url} choose the host",
+        ),
+        (
+            "[[oauth2.token_values]]\nname = \"id\"\npattern = \"(unclosed\"",
+            "oauth2.token_values[0].pattern",
+            "is not a regular expression",
+        ),
+        (
+            "token_params = { client_secret = \"x\" }",
+            "oauth2.token_params.client_secret",
+            "carries a secret",
+        ),
+        (
+            "authorize_param_names = { nonce = \"n\" }",
+            "oauth2.authorize_param_names.nonce",
+            "no standard authorize parameter",
+        ),
+        (
+            "client_auth = \"client_secret_basic\"\ncode_exchange = \"get\"",
+            "oauth2.client_auth",
+            "work only with code_exchange",
+        ),
+        (
+            "client_auth = \"private_key_jwt\"",
+            "client_auth",
+            "unknown variant",
+        ),
+        (
+            "[[form]]\nname = \"x\"\nlabel = \"X\"\nkind = \"text\"\npattern = \"[\"",
+            "form[0].pattern",
+            "is not a regular expression",
+        ),
+        (
+            "authorize_query_replacements = { \"%2C\" = \"&x=\" }",
+            "oauth2.authorize_query_replacements",
+            "neither side may hold",
+        ),
+    ] {
+        let message = load_error(extra);
+        assert!(message.contains(key), "{extra}: {message}");
+        assert!(message.contains(reason), "{extra}: {message}");
+    }
+}
+
+#[test]
+fn a_setting_that_chooses_a_whole_host_needs_a_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |pattern: &str| {
+        format!(
+            "display_name = \"Shop\"\nauth = \"oauth2\"\ndocs_url = \"https://shop.test\"\n\
+             default_sync_interval_secs = 60\n\
+             [[settings]]\nname = \"shop\"\nlabel = \"Shop address\"\n{pattern}\n\
+             [oauth2]\nauthorize_url = \"https://{{shop}}/admin/oauth/authorize\"\n\
+             token_url = \"https://{{shop}}/admin/oauth/access_token\"\n\
+             userinfo_url = \"https://{{shop}}/admin/api/shop.json\"\n"
+        )
+    };
+    std::fs::write(dir.path().join("shop.toml"), entry("")).unwrap();
+
+    let error = Catalog::with_overrides(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("shop.toml"), "{error}");
+    assert!(
+        error.contains("oauth2.authorize_url lets {shop} choose the host"),
+        "{error}"
+    );
+
+    std::fs::write(
+        dir.path().join("shop.toml"),
+        entry("pattern = \"[a-z0-9-]+\\\\.myshopify\\\\.com\""),
+    )
+    .unwrap();
+    let catalog = Catalog::with_overrides(dir.path()).unwrap();
+    let shop = catalog.get(&id("shop")).unwrap();
+    let settings = [("shop".to_owned(), "evil.test".to_owned())].into();
+    assert!(shop.check_settings(&settings).is_err());
+}
+
+#[test]
+fn an_entry_with_every_oauth2_feature_loads_and_a_free_host_without_a_pattern_does_not() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/catalog");
+    let load = |file: &str, id: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(corpus.join(file), dir.path().join(format!("{id}.toml"))).unwrap();
+        Catalog::with_overrides(dir.path())
+    };
+
+    let catalog = load("new-oauth2-settings-entry.toml", "acme-helpdesk").unwrap();
+    let entry = catalog.get(&id("acme-helpdesk")).unwrap();
+    let Auth::OAuth2(oauth2) = &entry.auth else {
+        panic!("expected OAuth 2.0");
+    };
+    assert_eq!(entry.settings.len(), 2);
+    assert_eq!(oauth2.token_values.len(), 2);
+    let values = [
+        (
+            "instance_url".to_owned(),
+            "https://eu7.acme.example".to_owned(),
+        ),
+        ("subdomain".to_owned(), "demo".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let api = entry.api_base_url_for("api", &values).unwrap().unwrap();
+    assert_eq!(api.as_str(), "https://eu7.acme.example/api/v2");
+
+    let error = load("new-oauth2-free-host.toml", "shop")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("lets {shop} choose the host"), "{error}");
 }

@@ -212,6 +212,7 @@ async fn catalog_urls_are_held_to_the_same_rule() {
             refresh_token: None,
             expires_at: None,
             scope: None,
+            values: fleet_connectors::ConnectionValues::default(),
         })
         .await
         .unwrap_err();
@@ -304,6 +305,7 @@ async fn a_token_the_provider_echoes_in_its_refusal_never_reaches_the_error() {
             refresh_token: None,
             expires_at: None,
             scope: None,
+            values: fleet_connectors::ConnectionValues::default(),
         })
         .await
         .unwrap_err();

@@ -90,6 +90,7 @@ async fn validate_names_the_member_from_userinfo_and_refuses_an_unknown_token() 
         refresh_token: None,
         expires_at: None,
         scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
     };
 
     let account = connector.validate(&credentials).await.unwrap();

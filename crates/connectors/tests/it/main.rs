@@ -10,6 +10,7 @@ mod helpers;
 mod linkedin;
 mod meta;
 mod oauth2;
+mod oauth2_catalog;
 mod real_wordpress;
 mod report_windows;
 mod resilience;

@@ -160,6 +160,7 @@ async fn an_expired_token_wants_renewal_and_renewing_it_needs_a_new_login() {
         refresh_token: None,
         expires_at: Some(Utc::now() - chrono::Duration::minutes(1)),
         scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
     };
     assert!(!client.can_renew(&expired));
 }
@@ -174,6 +175,7 @@ async fn validate_with_an_unknown_token_needs_a_new_login() {
         refresh_token: None,
         expires_at: None,
         scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
     };
 
     let error = connector.validate(&credentials).await.unwrap_err();

@@ -227,6 +227,7 @@ async fn oauth_api_calls_never_follow_redirects() {
         refresh_token: None,
         expires_at: None,
         scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
     };
 
     let error = connector.validate(&credentials).await.unwrap_err();

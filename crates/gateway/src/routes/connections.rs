@@ -575,9 +575,8 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
             Some(client),
             _,
         ) => {
-            client
-                .revoke(refresh_token.as_ref().unwrap_or(access_token))
-                .await
+            let token = refresh_token.as_ref().unwrap_or(access_token);
+            client.revoke_with(token, &credentials.values()).await
         }
         (Credentials::OAuth1 { .. }, _, Some(client)) => client.revoke(&credentials).await,
         _ => return,
@@ -645,7 +644,10 @@ fn check_form(form: &[FormField], fields: &BTreeMap<String, String>) -> Result<(
         let Some(pattern) = &field.pattern else {
             continue;
         };
-        if regex::Regex::new(pattern).is_ok_and(|re| !re.is_match(value)) {
+        // The whole value must match, as the HTML `pattern` attribute has
+        // it; the catalog refused a pattern that does not compile.
+        let whole = regex::Regex::new(&format!("^(?:{pattern})$"));
+        if whole.is_ok_and(|re| !re.is_match(value)) {
             let hint = field.help.as_deref().unwrap_or("check the value");
             return Err(Error::invalid(
                 &field.name,
@@ -785,5 +787,21 @@ mod tests {
         let short_password = fields("https://example.com");
         let error = check_form(&form, &short_password).unwrap_err();
         assert_eq!(field_of(error).as_deref(), Some("application_password"));
+    }
+
+    #[test]
+    fn a_pattern_must_match_the_whole_value() {
+        let form = vec![FormField {
+            name: "site_id".to_owned(),
+            label: "Site id".to_owned(),
+            kind: fleet_connectors::catalog::FieldKind::Text,
+            required: true,
+            pattern: Some("[0-9]+".to_owned()),
+            help: None,
+        }];
+        let value = |v: &str| [("site_id".to_owned(), v.to_owned())].into();
+
+        assert!(check_form(&form, &value("123")).is_ok());
+        assert!(check_form(&form, &value("123; or anything")).is_err());
     }
 }

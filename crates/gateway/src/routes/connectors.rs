@@ -32,6 +32,12 @@ pub struct ConnectorView {
     /// (empty for OAuth connectors).
     #[schema(value_type = Vec<Object>)]
     pub form: Vec<fleet_connectors::catalog::FormField>,
+    /// The per-connection settings `GET /oauth/authorize/{connector_id}`
+    /// takes in its query, in order: `name`, `label`, `help`, `example`,
+    /// `pattern` (the whole value must match), `allowed` (the only values
+    /// allowed, when not empty) and `required`.
+    #[schema(value_type = Vec<Object>)]
+    pub settings: Vec<fleet_connectors::catalog::Setting>,
     /// The streams it syncs.
     pub streams: Vec<StreamView>,
 }
@@ -72,6 +78,7 @@ pub(crate) async fn list(
             docs_url: entry.docs_url.to_string(),
             default_sync_interval_seconds: entry.default_sync_interval.as_secs(),
             form: entry.form.clone(),
+            settings: entry.settings.clone(),
             streams: registry
                 .get(&entry.id)
                 .map(|connector| {

@@ -13,6 +13,8 @@
 //! sends the browser on to the dashboard's callback page with the outcome.
 //! The redirect URI is the configured one; a request cannot choose it.
 
+use std::collections::BTreeMap;
+
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{ACCEPT, CACHE_CONTROL, LOCATION, SET_COOKIE};
@@ -50,12 +52,18 @@ pub struct AuthorizeRedirect {
 
 /// Starts connecting an account through the provider's consent page.
 ///
-/// Answers `302 Found` to the provider, or, with `Accept:
+/// The query holds the connector's settings by name (`?subdomain=acme`,
+/// as `GET /api/connectors` lists them in `settings`); a missing required
+/// one, an unknown name or a value the connector refuses is a 422 naming
+/// the setting. Answers `302 Found` to the provider, or, with `Accept:
 /// application/json`, `200` with the URL (a dashboard calls this with its
 /// token, then navigates). Either way it sets the cookie that binds the
 /// flow to this browser: the callback refuses a browser without it. A
 /// token narrowed to some connections cannot start one (403).
-#[utoipa::path(get, path = "/oauth/authorize/{connector_id}", params(("connector_id" = String, Path)),
+#[utoipa::path(get, path = "/oauth/authorize/{connector_id}",
+    params(("connector_id" = String, Path),
+           ("settings" = Option<std::collections::BTreeMap<String, String>>, Query, style = Form, explode,
+            description = "the connector's settings by name, such as subdomain=acme")),
     responses((status = 302, description = "to the provider's consent page, with the binding cookie"),
               (status = 200, body = AuthorizeRedirect, description = "the consent page's URL, with the binding cookie"),
               (status = 401, body = crate::ErrorBody), (status = 403, body = crate::ErrorBody),
@@ -66,10 +74,15 @@ pub(crate) async fn authorize(
     State(state): State<AppState>,
     tenant: Tenant,
     Path(connector_id): Path<String>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     tenant.may_create()?;
+    let Query(query) = query?;
     let entry = entry(&state, &connector_id)?;
+    let settings = entry
+        .check_settings(&query)
+        .map_err(|e| Error::invalid(&e.name, e.message))?;
     let redirect_uri = redirect_uri(&state)?;
     tenant.starts_work(&state)?;
     let connectors = &state.inner.connectors;
@@ -79,13 +92,14 @@ pub(crate) async fn authorize(
                 .oauth2(&entry.id)
                 .ok_or_else(|| not_oauth(entry))?;
             let authorization = client
-                .authorize(redirect_uri)
+                .authorize_with(redirect_uri, &settings)
                 .map_err(|e| provider_setup(entry, &e))?;
             (
                 authorization.state,
                 authorization.url,
                 Flow::OAuth2 {
                     pkce_verifier: authorization.pkce_verifier,
+                    settings,
                 },
             )
         }
@@ -356,7 +370,10 @@ async fn finish(
         ));
     }
     let credentials = match &pending.flow {
-        Flow::OAuth2 { pkce_verifier } => {
+        Flow::OAuth2 {
+            pkce_verifier,
+            settings,
+        } => {
             let code = params.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
                 Failure::new(
                     Some(connector),
@@ -369,7 +386,7 @@ async fn finish(
             let redirect_uri =
                 redirect_uri(state).map_err(|e| Failure::new(Some(connector), e.to_string()))?;
             client
-                .exchange_code(code, redirect_uri, pkce_verifier.as_ref())
+                .exchange_code_with(code, redirect_uri, pkce_verifier.as_ref(), settings)
                 .await
                 .map_err(|e| exchange_failed(provider, connector, &e))?
                 .into_credentials()
@@ -565,9 +582,12 @@ fn not_oauth(entry: &CatalogEntry) -> Error {
     )
 }
 
-/// The provider cannot start a flow: no client configured, or its request
-/// token endpoint failed.
+/// The provider cannot start a flow: no client configured, its request
+/// token endpoint failed, or the settings cannot build its authorize URL.
 fn provider_setup(entry: &CatalogEntry, error: &fleet_connectors::Error) -> Error {
+    if let fleet_connectors::Error::Template { .. } = error {
+        return Error::invalid("settings", format!("{error}; check the settings"));
+    }
     match error.class() {
         ErrorClass::Retryable { .. } => Error::NotConfigured(format!(
             "{} could not be reached to start the connection, try again shortly: {error}",

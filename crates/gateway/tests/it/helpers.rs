@@ -127,6 +127,11 @@ impl TestGateway {
             client_id: Some(trello.consumer_key),
             client_secret: trello.consumer_secret.into(),
         };
+        let acme = fleet_sim::AcmeConfig::default();
+        let acme = fleet_connectors::OAuthClient {
+            client_id: Some(acme.client_id),
+            client_secret: acme.client_secret.into(),
+        };
         let connectors = fleet_connectors::Config {
             allow_http: true,
             // The simulator listens on loopback, which production refuses.
@@ -138,6 +143,7 @@ impl TestGateway {
             oauth_clients: [
                 ("google-analytics".to_owned(), client),
                 ("trello".to_owned(), trello),
+                ("acme".to_owned(), acme),
             ]
             .into(),
             ..Default::default()

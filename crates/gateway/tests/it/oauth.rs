@@ -721,3 +721,88 @@ async fn declining_trellos_consent_says_so_and_connects_nothing() {
     );
     gateway.stop().await;
 }
+
+/// An authorize request for `connector` as `tenant` with `query`.
+fn authorize_with(connector: &str, tenant: &str, query: &str) -> Request<Body> {
+    Request::builder()
+        .uri(format!("/oauth/authorize/{connector}?{query}"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", token(tenant)))
+        .body(Body::empty())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn settings_are_checked_at_authorize_and_kept_with_the_connection() {
+    let gateway = TestGateway::start().await;
+
+    for (query, message) in [
+        ("", "tenant (Acme tenant) is required"),
+        (
+            "tenant=evil.test%2Fx",
+            "tenant (Acme tenant) does not look right: The name before .acme.example",
+        ),
+        ("tenant=acme&region=eu", "region is not a setting of Acme"),
+    ] {
+        let refused = gateway.send(authorize_with("acme", "globex", query)).await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let error = &refused.body["error"];
+        assert!(
+            error["message"].as_str().unwrap().contains(message),
+            "{query}: {error}"
+        );
+    }
+    let listed = gateway
+        .call(Method::GET, "/api/connectors", Some("globex"), None)
+        .await;
+    let acme = listed.body["connectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "acme")
+        .unwrap()
+        .clone();
+    assert_eq!(acme["settings"][0]["name"], "tenant");
+    assert_eq!(acme["settings"][0]["pattern"], "[a-z0-9][a-z0-9-]{0,30}");
+
+    let mut browser = Browser::default();
+    let started = browser
+        .send(&gateway, authorize_with("acme", "globex", "tenant=acme"))
+        .await;
+    assert_eq!(started.status, StatusCode::FOUND);
+    assert!(
+        started
+            .location()
+            .as_str()
+            .starts_with(&gateway.sim.acme_url("acme")),
+        "{}",
+        started.location()
+    );
+    let back = provider_consents(started.location()).await;
+    let page = callback(&gateway, &mut browser, &back).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
+    let id = param(&page, "connection_id").unwrap();
+
+    // The generic connector reads the API at the kept instance URL.
+    let synced = gateway.until_state("globex", &id, "synced").await;
+    assert_eq!(synced["account"]["id"], "acme|ada", "{synced}");
+    let instance_url = format!("{}/api", gateway.sim.acme_url("acme"));
+    assert!(!synced.to_string().contains(&instance_url), "{synced}");
+    let stored = gateway
+        .secrets
+        .read_active::<fleet_connectors::Credentials>(
+            &fleet_events::TenantId::parse("globex").unwrap(),
+            &fleet_events::ConnectionId::parse(&id).unwrap(),
+        )
+        .await
+        .unwrap();
+    let values = stored.value.values();
+    assert_eq!(values["tenant"], "acme");
+    assert_eq!(values["instance_url"], instance_url);
+    let requests = gateway.sim.acme_token_requests();
+    assert!(requests.iter().all(|r| r.basic_auth), "{requests:?}");
+    gateway.stop().await;
+}

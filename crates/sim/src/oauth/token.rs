@@ -5,8 +5,12 @@ use std::{collections::HashMap, sync::Arc};
 
 use axum::{
     Form, Json,
-    extract::State as AxumState,
-    http::{HeaderMap, Method, header::AUTHORIZATION},
+    body::Bytes,
+    extract::{RawQuery, State as AxumState},
+    http::{
+        HeaderMap, Method, StatusCode,
+        header::{AUTHORIZATION, CONTENT_TYPE},
+    },
     response::{IntoResponse, Response},
     routing::{MethodRouter, get, post},
 };
@@ -18,7 +22,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Grant, Grantee, Quirks, ScopeEcho, Server, TokenError};
+use super::{
+    ClientAuth, Grant, Grantee, Quirks, ScopeEcho, Server, TokenError, TokenRequest, error_body,
+};
 use crate::{
     fault::{self, Fault},
     state::State,
@@ -26,13 +32,38 @@ use crate::{
 
 type Params = HashMap<String, String>;
 
+/// A refusal as RFC 6749 words it: the status, `error` and
+/// `error_description`.
+type Refusal = (StatusCode, &'static str, &'static str);
+
 /// The token endpoint of the provider with `quirks`: POST, and GET too
-/// where the code exchange is a GET.
+/// where the code exchange is a GET. A POST's parameters are a form, or a
+/// JSON object where its `Content-Type` says so; a GET's are its query.
 pub(crate) fn token(quirks: &'static Quirks) -> MethodRouter<Arc<State>> {
     let handler = move |AxumState(state): AxumState<Arc<State>>,
                         method: Method,
                         headers: HeaderMap,
-                        Form(params): Form<Params>| async move {
+                        RawQuery(query): RawQuery,
+                        body: Bytes| async move {
+        let Some((params, json)) = parameters(&method, &headers, query.as_deref(), &body) else {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The request body is not a form or a JSON object.",
+            );
+        };
+        let seen = TokenRequest {
+            grant_type: param(&params, "grant_type").to_owned(),
+            basic_auth: basic_credentials(&headers).is_some(),
+            json,
+            params: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        };
+        state.oauth(quirks.provider, |server| server.seen.push(seen));
+        if let Err((status, error, description)) = state.oauth(quirks.provider, |server| {
+            server.follows_rules(&headers, &params, json)
+        }) {
+            return error_body(status, error, description);
+        }
         respond(quirks, &state, &method, &headers, &params).await
     };
     if quirks.token.code_by_get {
@@ -98,20 +129,118 @@ async fn respond(
     }
 }
 
+/// The parameters of a token request, and whether they came as JSON.
+fn parameters(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Option<(Params, bool)> {
+    let form = |bytes: &[u8]| {
+        url::form_urlencoded::parse(bytes)
+            .into_owned()
+            .collect::<Params>()
+    };
+    if *method == Method::GET {
+        return Some((form(query.unwrap_or_default().as_bytes()), false));
+    }
+    let json = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Some((form(body), false));
+    }
+    let object: serde_json::Map<String, Value> = serde_json::from_slice(body).ok()?;
+    let params = object
+        .into_iter()
+        .map(|(name, value)| match value {
+            Value::String(text) => (name, text),
+            other => (name, other.to_string()),
+        })
+        .collect();
+    Some((params, true))
+}
+
 fn param<'a>(params: &'a Params, name: &str) -> &'a str {
     params.get(name).map(String::as_str).unwrap_or_default()
 }
 
 impl Server {
+    /// Checks what the app's [`Rules`](super::Rules) require: the body's
+    /// format, one client authentication method (RFC 6749 2.3: never
+    /// two), and the parameters a grant must carry. Refusals are RFC 6749
+    /// error bodies.
+    fn follows_rules(
+        &self,
+        headers: &HeaderMap,
+        params: &Params,
+        json: bool,
+    ) -> Result<(), Refusal> {
+        let rules = &self.settings.rules;
+        let refuse = |status, error, description| Err((status, error, description));
+        let basic = basic_credentials(headers).is_some();
+        let in_body = params.contains_key("client_secret");
+        match rules.client_auth {
+            ClientAuth::Quirks => return Ok(()),
+            ClientAuth::Basic | ClientAuth::Post if basic && in_body => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "The client used more than one authentication method.",
+                );
+            }
+            ClientAuth::Basic if !basic => {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "Client authentication must use HTTP Basic (client_secret_basic).",
+                );
+            }
+            ClientAuth::Post if basic => {
+                return refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    "Client authentication must use the request body (client_secret_post).",
+                );
+            }
+            ClientAuth::Basic | ClientAuth::Post => {}
+        }
+        if json != rules.json_body {
+            let takes = if rules.json_body {
+                "The token endpoint takes JSON bodies only."
+            } else {
+                "The token endpoint takes form bodies only."
+            };
+            return refuse(StatusCode::BAD_REQUEST, "invalid_request", takes);
+        }
+        let required = match param(params, "grant_type") {
+            "authorization_code" => &rules.code_params,
+            "refresh_token" => &rules.refresh_params,
+            _ => return Ok(()),
+        };
+        if required
+            .iter()
+            .any(|(name, value)| params.get(name) != Some(value))
+        {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "A required parameter is missing or has the wrong value.",
+            );
+        }
+        Ok(())
+    }
+
     /// Checks the client id and secret: from a Basic header where the
     /// provider takes one, else from the parameters.
     fn authenticate(&self, headers: &HeaderMap, params: &Params) -> Result<(), TokenError> {
-        let basic = self
-            .quirks
-            .token
-            .basic_auth
-            .then(|| basic_credentials(headers))
-            .flatten();
+        let basic_allowed = match self.settings.rules.client_auth {
+            ClientAuth::Quirks => self.quirks.token.basic_auth,
+            ClientAuth::Basic => true,
+            ClientAuth::Post => false,
+        };
+        let basic = basic_allowed.then(|| basic_credentials(headers)).flatten();
         let (id, secret) = basic.unwrap_or_else(|| {
             (
                 param(params, "client_id").to_owned(),
@@ -263,11 +392,15 @@ impl Server {
                 body["refresh_token_expires_in"] = json!(remaining);
             }
         }
+        for (name, value) in &self.settings.rules.answer_fields {
+            body[name] = value.clone();
+        }
         body
     }
 }
 
 /// The client id and secret of a Basic `Authorization` header.
+/// Each is form-urlencoded first (RFC 6749 2.3.1), and decoded here.
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     let encoded = headers
         .get(AUTHORIZATION)?
@@ -276,5 +409,10 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
         .strip_prefix("Basic ")?;
     let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
+    let decode = |text: &str| {
+        url::form_urlencoded::parse(format!("x={text}").as_bytes())
+            .next()
+            .map(|(_, value)| value.into_owned())
+    };
+    Some((decode(id)?, decode(secret)?))
 }

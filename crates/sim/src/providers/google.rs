@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::{
     config::{GoogleConfig, GoogleUserConfig},
     fault::{self, Fault},
-    oauth::{self as oauth2, Access, Provider, Refresh, Server, Settings},
+    oauth::{self as oauth2, Access, Provider, Refresh, Rules, Server, Settings},
     state::State,
 };
 
@@ -56,6 +56,7 @@ impl Google {
             consent_page: config.consent_page,
             refresh: Refresh::OfflineFirstOrForced,
             rotate_refresh_tokens: config.rotate_refresh_tokens,
+            rules: Rules::default(),
         };
         Self {
             config: config.clone(),

@@ -25,7 +25,7 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     config::{LinkedInConfig, LinkedInUserConfig},
     fault::{self, Fault},
-    oauth::{self as oauth2, Access, Grantee, Provider, Refresh, Server, Settings},
+    oauth::{self as oauth2, Access, Grantee, Provider, Refresh, Rules, Server, Settings},
     state::State,
 };
 
@@ -61,6 +61,7 @@ impl LinkedIn {
                 Refresh::Never
             },
             rotate_refresh_tokens: false,
+            rules: Rules::default(),
         };
         Self {
             config: config.clone(),

@@ -38,7 +38,7 @@ use crate::{
     SimHandle,
     config::{MetaConfig, MetaUserConfig},
     fault::{self, Fault},
-    oauth::{self as oauth2, Access, Grantee, Provider, Refresh, Server, Settings},
+    oauth::{self as oauth2, Access, Grantee, Provider, Refresh, Rules, Server, Settings},
     state::State,
 };
 
@@ -90,6 +90,7 @@ impl Meta {
             consent_page: config.consent_page,
             refresh: Refresh::Never,
             rotate_refresh_tokens: false,
+            rules: Rules::default(),
         };
         Self {
             config: config.clone(),

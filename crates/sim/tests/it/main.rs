@@ -1,5 +1,6 @@
 //! The simulator over HTTP, as connectors and other processes see it.
 
+mod acme;
 mod control;
 mod fluentcrm;
 mod google;

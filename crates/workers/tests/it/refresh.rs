@@ -53,6 +53,7 @@ async fn expire_in(
         refresh_token,
         expires_at: Some(Utc::now() + chrono::Duration::minutes(minutes)),
         scope,
+        values: fleet_connectors::ConnectionValues::default(),
     };
     let version = fleet
         .deps
