@@ -149,7 +149,12 @@ impl Sender {
         let client = reqwest::Client::builder()
             .redirect(redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(egress::Resolver::new(egress.clone()))
+            // The connectors' host pins are for providers, not for a
+            // tenant's endpoints: those resolve through DNS alone.
+            .dns_resolver(egress::Resolver::new(
+                egress.clone(),
+                &std::collections::BTreeMap::new(),
+            ))
             .timeout(timeout)
             .connect_timeout(config.connect_timeout.min(timeout))
             .user_agent(&config.user_agent)
