@@ -85,12 +85,22 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
                 .count()
         })
     };
-    let shown = crate::helpers::eventually("the dashboard to show every setup synced", || {
-        let shown = shown(&dashboard);
-        async move { (shown == CONNECTIONS).then_some(shown) }
-    })
-    .await;
-    assert_eq!(shown, CONNECTIONS);
+    let until = tokio::time::Instant::now() + crate::helpers::DEADLINE;
+    while shown(&dashboard) < CONNECTIONS && tokio::time::Instant::now() < until {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let view: Vec<String> = dashboard.with(|view| {
+        connections
+            .iter()
+            .map(|c| format!("{c}: {:?}", view.statuses.get(c)))
+            .collect()
+    });
+    assert_eq!(
+        shown(&dashboard),
+        CONNECTIONS,
+        "the dashboard shows {view:#?} ({:?})",
+        dashboard.with(|view| view.counts)
+    );
     let counts = dashboard.with(|view| view.counts);
     assert_eq!(
         counts.resyncs, 0,

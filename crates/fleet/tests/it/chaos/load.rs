@@ -238,6 +238,7 @@ impl Load {
         let dead_letters = dead_letters(&world.js).await;
         report.chains_started = self.chains.len();
         report.dead_letters = dead_letters.values().sum();
+        report.set("dead_letter_reasons", dead_letter_reasons(&world.js, 5).await);
         let (retries, reasons) = self.with(|w| (w.retries, w.retry_reasons.clone()));
         report.retries = retries;
         report.set("retry_reasons_distinct", reasons.len());
@@ -371,6 +372,26 @@ async fn follow(js: jetstream::Context, watch: Arc<Mutex<Watch>>) {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The subject and reason of the first `count` dead letters.
+async fn dead_letter_reasons(js: &jetstream::Context, count: u64) -> Vec<String> {
+    let stream = js.get_stream(fleet_bus::DLQ_STREAM).await.unwrap();
+    let state = stream.get_info().await.unwrap().state;
+    let mut reasons = Vec::new();
+    for sequence in state.first_sequence..=state.last_sequence.min(state.first_sequence + count) {
+        let Ok(message) = stream.get_raw_message(sequence).await else {
+            continue;
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&message.payload).unwrap_or_default();
+        reasons.push(format!(
+            "{}: {}",
+            message.subject,
+            body["data"]["reason"].as_str().unwrap_or("?")
+        ));
+    }
+    reasons
 }
 
 /// Dead letters by subject.
