@@ -35,16 +35,19 @@ impl Reader {
     /// Reads for as long as the bridge runs.
     ///
     /// The ordered consumer recovers from most failures by itself, but a
-    /// nats-server restart can leave it waiting for ever. So when nothing
-    /// arrives for [`STALL_CHECK`] while the stream holds events past the
-    /// hub's position, the reader starts a new consumer right after that
-    /// position: dashboards never stop at a stale status.
+    /// nats-server restart can leave it waiting for ever, and a stopped
+    /// cluster node can make it skip events. So when nothing arrives for
+    /// [`STALL_CHECK`] while the stream holds events past the hub's
+    /// position, or when a sequence jumps past the next one, the reader
+    /// starts a new consumer right after that position: dashboards never
+    /// stop at a stale status.
     ///
     /// # Errors
     ///
     /// [`Error::Nats`] when the consumer cannot be created.
     pub(crate) async fn run(self) -> Result<(), Error> {
         let mut after = self.start;
+        let mut gap = None;
         loop {
             let consumer = self
                 .stream
@@ -61,7 +64,32 @@ impl Reader {
             );
             loop {
                 match tokio::time::timeout(STALL_CHECK, messages.next()).await {
-                    Ok(Some(Ok(message))) => self.handle(&message),
+                    Ok(Some(Ok(message))) => {
+                        let Ok(info) = message.info() else {
+                            self.handle(&message);
+                            continue;
+                        };
+                        let (seq, position) = (info.stream_sequence, self.hub.position());
+                        if seq <= position {
+                            // Read already, before the consumer started again.
+                            continue;
+                        }
+                        // The stream holds only status subjects, so its
+                        // sequences follow each other: a jump means the
+                        // consumer skipped events (seen when a cluster node
+                        // stops). Read from the position again; a jump
+                        // found twice is events the stream no longer has.
+                        if seq > position + 1 && gap != Some(seq) {
+                            warn!(
+                                position,
+                                seq, "The status stream reader skipped events; reading them again."
+                            );
+                            gap = Some(seq);
+                            break;
+                        }
+                        gap = None;
+                        self.handle(&message);
+                    }
                     Ok(Some(Err(e))) => {
                         warn!(error.message = %e, "Status stream reader hiccuped; it resumes in order.");
                     }

@@ -213,6 +213,33 @@ impl Context {
         self.publish(cause, StatusChanged { status }, &msg_id).await
     }
 
+    /// Publishes the status a step announces as it begins (`validating`,
+    /// `saving`) once per message, however often the message is delivered
+    /// (`<cause id>:<sequence>:begins:<state>`).
+    ///
+    /// A delivery whose ack was lost comes again after the chain has moved
+    /// on; announcing the step again would put the connection back at that
+    /// step, after its later statuses, and nothing would move it on, since
+    /// the step's next event is published once. Within the stream's
+    /// duplicate window the server drops the repeat instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`Context::emit`].
+    pub async fn status_once<P: Payload>(
+        &mut self,
+        cause: &Envelope<P>,
+        status: ConnectionStatus,
+    ) -> Result<Published, HandlerError> {
+        let msg_id = format!(
+            "{}:{}:begins:{}",
+            cause.id,
+            self.delivery.stream_sequence,
+            status.state()
+        );
+        self.publish(cause, StatusChanged { status }, &msg_id).await
+    }
+
     async fn publish<P: Payload, Q: Payload>(
         &self,
         cause: &Envelope<P>,

@@ -60,7 +60,7 @@ impl Handler for Save {
                 sync_interval: interval,
             })
         });
-        tokio::try_join!(ctx.status(event, ConnectionStatus::Saving), record)?;
+        tokio::try_join!(ctx.status_once(event, ConnectionStatus::Saving), record)?;
         if let Some(every) = interval {
             // Scheduled only once the credentials are active.
             let scheduled = event.caused(SyncRequested {

@@ -48,7 +48,7 @@ impl Handler for Validate {
             }
             Err(e) => return Err(failure::secrets(&e)),
         };
-        ctx.status(event, ConnectionStatus::Validating).await?;
+        ctx.status_once(event, ConnectionStatus::Validating).await?;
         let account = match connector.validate(&credentials).await {
             Ok(account) => account,
             Err(e) => {

@@ -238,7 +238,10 @@ impl Load {
         let dead_letters = dead_letters(&world.js).await;
         report.chains_started = self.chains.len();
         report.dead_letters = dead_letters.values().sum();
-        report.set("dead_letter_reasons", dead_letter_reasons(&world.js, 5).await);
+        report.set(
+            "dead_letter_reasons",
+            dead_letter_reasons(&world.js, 5).await,
+        );
         let (retries, reasons) = self.with(|w| (w.retries, w.retry_reasons.clone()));
         report.retries = retries;
         report.set("retry_reasons_distinct", reasons.len());
@@ -383,8 +386,7 @@ async fn dead_letter_reasons(js: &jetstream::Context, count: u64) -> Vec<String>
         let Ok(message) = stream.get_raw_message(sequence).await else {
             continue;
         };
-        let body: serde_json::Value =
-            serde_json::from_slice(&message.payload).unwrap_or_default();
+        let body: serde_json::Value = serde_json::from_slice(&message.payload).unwrap_or_default();
         reasons.push(format!(
             "{}: {}",
             message.subject,
