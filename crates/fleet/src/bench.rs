@@ -15,14 +15,14 @@ use crate::config::Config;
 pub(crate) struct Args {
     /// Scenarios, comma separated: raw (plain JetStream, the ceiling), noop
     /// (the fleet's runtime, no business logic), full (the real steps),
-    /// bridge-tenants (10,000 dashboards of 1,000 tenants on one `fleet
+    /// sync-only (scheduled syncs of existing connections), bridge-tenants (10,000 dashboards of 1,000 tenants on one `fleet
     /// bridge` process), bridge-broadcast (2,000 dashboards of one
     /// tenant), sync-full (a full sync of one large simulated site) and
     /// sync-incremental (that, then an incremental sync after 1 % changed).
     #[arg(
         long,
         value_delimiter = ',',
-        default_values = ["raw", "noop", "full", "bridge-tenants", "bridge-broadcast", "sync-incremental"]
+        default_values = ["raw", "noop", "full", "sync-only", "bridge-tenants", "bridge-broadcast", "sync-incremental"]
     )]
     scenarios: Vec<Scenario>,
     /// Chains kept in flight for the raw and no-op chains.
@@ -53,6 +53,10 @@ pub(crate) struct Args {
     /// Posts of the simulated site the sync scenarios sync.
     #[arg(long, default_value_t = 100_000)]
     sync_records: u32,
+    /// Connections sync-only sets up first and then syncs in turn (at
+    /// least --full-in-flight).
+    #[arg(long, default_value_t = 1000)]
+    sync_only_connections: usize,
 }
 
 /// Runs the benchmark on the configured servers and prints its report.
@@ -101,8 +105,10 @@ pub(crate) async fn run(
         alone: Duration::from_secs(args.alone),
         cpu: args.cpu,
         sync_records: args.sync_records,
+        sync_only_connections: args.sync_only_connections,
     };
-    let report = fleet_bench::run(&plan, &services, shutdown).await?;
+    // Boxed: the report it builds up is large.
+    let report = Box::pin(fleet_bench::run(&plan, &services, shutdown)).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
