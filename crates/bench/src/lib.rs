@@ -44,11 +44,15 @@
 //! What it does not do: start servers (`scripts/bench` does) or read the
 //! environment (the `fleet` binary passes [`Plan`] and [`Services`]).
 //!
+//! [`compare`] puts the reports of two builds side by side, for
+//! `scripts/bench --baseline <rev>`.
+//!
 //! Start from [`run`], [`Plan`] and [`Report`].
 
 #![warn(missing_docs)]
 
 mod bridge;
+mod compare;
 mod counters;
 mod cpu;
 mod driver;
@@ -73,6 +77,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+pub use compare::{Comparison, Measured, Side, compare};
 pub use cpu::Process;
 pub use error::Error;
 pub use report::{

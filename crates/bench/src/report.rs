@@ -499,7 +499,7 @@ impl Report {
 }
 
 impl Target {
-    fn at_least(target: &'static str, measured: f64, bar: f64) -> Self {
+    pub(crate) fn at_least(target: &'static str, measured: f64, bar: f64) -> Self {
         Self {
             target,
             measured,

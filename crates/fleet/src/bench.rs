@@ -2,10 +2,12 @@
 //! ceiling, and the bridge's fan-out to dashboards, and prints one JSON
 //! report on stdout.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use fleet_bench::{BridgeServices, FullServices, Plan, Process, Scenario, Services};
+use fleet_bench::{BridgeServices, FullServices, Plan, Process, Scenario, Services, Side};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -124,4 +126,82 @@ fn parse_process(value: &str) -> Result<Process, String> {
         name: name.to_owned(),
         pid,
     })
+}
+
+/// What `fleet bench-compare` was asked to compare.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CompareArgs {
+    /// A directory with `current/<scenario>.json` and
+    /// `baseline/<scenario>.json`, the reports of each scenario's run by
+    /// each build, and `baseline/<scenario>.skipped`, why the baseline did
+    /// not run a scenario.
+    dir: PathBuf,
+    /// The git revision of this run's build.
+    #[arg(long)]
+    current_revision: String,
+    /// The git revision of the baseline's build.
+    #[arg(long)]
+    baseline_revision: String,
+    /// An option the baseline's runs went without, because its `fleet
+    /// bench` does not have it; repeatable.
+    #[arg(long = "without-option", value_name = "OPTION")]
+    without_options: Vec<String>,
+}
+
+/// Prints this run's reports and the baseline's side by side, with ratios.
+pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let current = Side {
+        revision: args.current_revision,
+        reports: reports(&args.dir.join("current"))?,
+    };
+    let baseline_dir = args.dir.join("baseline");
+    let baseline = Side {
+        revision: args.baseline_revision,
+        reports: reports(&baseline_dir)?,
+    };
+    let mut skipped = BTreeMap::new();
+    for (scenario, path) in files(&baseline_dir, "skipped")? {
+        let reason = std::fs::read_to_string(&path)
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        skipped.insert(scenario, reason.trim().to_owned());
+    }
+    let comparison = fleet_bench::compare(current, baseline, skipped, args.without_options);
+    println!("{}", serde_json::to_string_pretty(&comparison)?);
+    Ok(())
+}
+
+/// The JSON reports in `dir`.
+fn reports(dir: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    files(dir, "json")?
+        .into_iter()
+        .map(|(_, path)| {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("failed to read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a JSON report", path.display()))
+        })
+        .collect()
+}
+
+/// The files of `dir` named `<stem>.<extension>`, by stem; none when `dir`
+/// does not exist.
+fn files(dir: &Path, extension: &str) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("failed to read {}", dir.display())),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry
+            .with_context(|| format!("failed to read {}", dir.display()))?
+            .path();
+        if path.extension().and_then(|e| e.to_str()) == Some(extension)
+            && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+        {
+            files.push((stem.to_owned(), path.clone()));
+        }
+    }
+    files.sort();
+    Ok(files)
 }

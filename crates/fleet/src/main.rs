@@ -73,6 +73,12 @@ enum Command {
     /// servers. Only in a binary built with the `bench` feature.
     #[cfg(feature = "bench")]
     Bench(bench::Args),
+    /// Print the reports of two builds' `fleet bench` runs side by side,
+    /// with the ratio of each headline figure (this run / baseline), as
+    /// `scripts/bench --baseline <rev>` does. Only in a binary built with
+    /// the `bench` feature.
+    #[cfg(feature = "bench")]
+    BenchCompare(bench::CompareArgs),
     /// A tenant's connections through the gateway's API: `list`, `show`,
     /// `sync`, `disconnect` (signs a five-minute token with FLEET_AUTH__*).
     Connections(connections::Args),
@@ -167,6 +173,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args, signal::shutdown_token()).await,
         Command::Healthcheck(args) => ops::healthcheck(args).await,
         Command::Schemas { out } => write_schemas(out),
+        #[cfg(feature = "bench")]
+        Command::BenchCompare(args) => bench::compare(args),
         #[cfg(feature = "bench")]
         Command::Bench(args) => {
             let config = config::Config::from_env()?;
