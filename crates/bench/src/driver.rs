@@ -13,6 +13,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::Error;
+use crate::counters::Counters;
 use crate::cpu::CpuMeter;
 use crate::inflight::{Inflight, Recorder};
 use crate::report::{Latency, Load, Run, Stage, round3};
@@ -51,6 +52,9 @@ pub(crate) struct Phase {
 pub(crate) struct Bench {
     pub(crate) inflight: Arc<Inflight>,
     pub(crate) cpu: Arc<CpuMeter>,
+    /// The servers' counters, read around each run; `None` for the
+    /// scenarios that use neither Vault nor PostgreSQL.
+    pub(crate) counters: Option<Arc<Counters>>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -77,12 +81,23 @@ impl Bench {
             duration_s = phase.duration.as_secs_f64(),
             "Run starting."
         );
+        let counted_before = match &self.counters {
+            Some(counters) => Some(counters.sample().await),
+            None => None,
+        };
         let slots = self.offer(chains, phase, &recorder, &failure).await;
         let incomplete = self
             .drain(&slots, phase.load, &recorder, &failure.stop)
             .await;
         failure.check(&self.shutdown)?;
         let recorded = recorder.recorded();
+        let work = match (&self.counters, counted_before) {
+            (Some(counters), Some(before)) => {
+                let after = counters.sample().await;
+                before.per_chain(&after, recorded.completed + recorded.failed)
+            }
+            _ => None,
+        };
         let chains = recorded.completed_in_window;
         let seconds = phase.duration.as_secs_f64();
         Ok(Run {
@@ -107,6 +122,7 @@ impl Bench {
                 .ok()
                 .flatten()
                 .map(|spent| spent.per_chain(chains)),
+            work,
             rows_synced: None,
         })
     }

@@ -65,6 +65,14 @@ pub enum Error {
         /// How long the bench waited.
         seconds: u64,
     },
+    /// The connections `sync-only` syncs were not all set up in time.
+    #[error("the {connections} connections to sync were not all set up within {seconds} s")]
+    SetupTimedOut {
+        /// How many were set up.
+        connections: usize,
+        /// How long the bench waited.
+        seconds: u64,
+    },
     /// The fleet's streams and consumers could not be created.
     #[error("failed to provision the fleet's streams")]
     Provision(#[source] fleet_bus::Error),

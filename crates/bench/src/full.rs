@@ -20,10 +20,10 @@ use crate::report::{Part, Parts, Run, ScenarioReport, Settings};
 use crate::rig::{GRACE, Rig};
 use crate::{Error, FullServices, Plan, parts};
 
-const SITE: &str = "bench";
-const USER: &str = "bench";
+pub(crate) const SITE: &str = "bench";
+pub(crate) const USER: &str = "bench";
 /// A simulated application password, not a secret.
-const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
+pub(crate) const PASSWORD: &str = "abcd EFGH 1234 ijkl MNOP 5678";
 /// Posts and pages of the site: each stream fits in one page of 100.
 const POSTS: u32 = 8;
 const PAGES: u32 = 2;
@@ -166,7 +166,7 @@ fn part_tenant(part: &str) -> TenantId {
 
 /// Runs the four steps as `fleet worker` does, each handling `concurrency`
 /// messages at once, with the status step observed.
-fn spawn(
+pub(crate) fn spawn(
     rig: &Rig,
     deps: &Deps,
     concurrency: usize,
@@ -229,7 +229,7 @@ async fn measure_phase(
 }
 
 /// A WordPress site with a few posts and pages, served on a free port.
-async fn simulator() -> Result<SimHandle, Error> {
+pub(crate) async fn simulator() -> Result<SimHandle, Error> {
     let site = SiteConfig::new(SITE)
         .user(UserConfig::administrator(USER, PASSWORD))
         .posts(POSTS)

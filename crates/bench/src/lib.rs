@@ -7,6 +7,7 @@
 //! | [`Scenario::Raw`] (c) | 4 hops of pull, publish the next hop with its ack awaited, ack; plain async-nats |
 //! | [`Scenario::Noop`] (a) | validate → save → sync → status through [`fleet_bus::Worker`], handlers that only emit the next event |
 //! | [`Scenario::Full`] (b) | the real steps of `fleet-workers` with Vault, PostgreSQL and the simulated provider |
+//! | [`Scenario::SyncOnly`] | scheduled syncs of connections set up before: sync → status, the steady-state load |
 //! | [`Scenario::BridgeTenants`] | one `fleet bridge` process, 10,000 WebSocket clients of 1,000 tenants, 1,000 status events/s |
 //! | [`Scenario::BridgeBroadcast`] | one `fleet bridge` process, 2,000 WebSocket clients of one tenant, 50 status events/s |
 //! | [`Scenario::SyncFull`] | the real steps syncing one simulated WordPress site of [`Plan::sync_records`] posts |
@@ -26,6 +27,10 @@
 //! saturates the machine by itself, so together they bound what the full
 //! chain can reach here.
 //!
+//! The runs of the full chain, its parts and `sync-only` also count the
+//! servers' work per chain with the servers' own counters: the requests
+//! OpenBao handled and the statements PostgreSQL executed ([`Work`]).
+//!
 //! The bridge scenarios measure something else: how fast status events
 //! reach dashboards through one bridge process, which the bench spawns
 //! from its own binary, with every client in the bench process checking
@@ -39,11 +44,16 @@
 //! What it does not do: start servers (`scripts/bench` does) or read the
 //! environment (the `fleet` binary passes [`Plan`] and [`Services`]).
 //!
+//! [`compare`] puts the reports of two builds side by side, for
+//! `scripts/bench --baseline <rev>`.
+//!
 //! Start from [`run`], [`Plan`] and [`Report`].
 
 #![warn(missing_docs)]
 
 mod bridge;
+mod compare;
+mod counters;
 mod cpu;
 mod driver;
 mod error;
@@ -57,6 +67,7 @@ mod report;
 mod rig;
 mod streams;
 mod sync;
+mod sync_only;
 
 use std::fmt;
 use std::str::FromStr;
@@ -66,11 +77,12 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+pub use compare::{Comparison, Measured, Side, compare};
 pub use cpu::Process;
 pub use error::Error;
 pub use report::{
     BridgeProcess, BridgeReport, Connect, Cpu, Latency, Load, Machine, Part, Parts, Ratios, Report,
-    Run, ScenarioReport, Scenarios, Settings, Target, WorkerCounts,
+    Run, ScenarioReport, Scenarios, Settings, Target, Work, WorkerCounts,
 };
 pub use sync::{SyncMeasure, SyncReport};
 
@@ -85,6 +97,8 @@ pub enum Scenario {
     Noop,
     /// (b) The real steps with Vault, PostgreSQL and the simulator.
     Full,
+    /// Scheduled syncs of existing connections: sync → status.
+    SyncOnly,
     /// The bridge: 10,000 dashboards of 1,000 tenants.
     BridgeTenants,
     /// The bridge: 2,000 dashboards of one tenant.
@@ -97,10 +111,11 @@ pub enum Scenario {
 
 impl Scenario {
     /// Every scenario, in the order they run.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Raw,
         Self::Noop,
         Self::Full,
+        Self::SyncOnly,
         Self::BridgeTenants,
         Self::BridgeBroadcast,
         Self::SyncFull,
@@ -113,6 +128,7 @@ impl Scenario {
             Self::Raw => "raw",
             Self::Noop => "noop",
             Self::Full => "full",
+            Self::SyncOnly => "sync-only",
             Self::BridgeTenants => "bridge-tenants",
             Self::BridgeBroadcast => "bridge-broadcast",
             Self::SyncFull => "sync-full",
@@ -122,7 +138,10 @@ impl Scenario {
 
     /// Whether it runs the real steps, and so needs [`FullServices`].
     pub const fn needs_full_services(self) -> bool {
-        matches!(self, Self::Full | Self::SyncFull | Self::SyncIncremental)
+        matches!(
+            self,
+            Self::Full | Self::SyncOnly | Self::SyncFull | Self::SyncIncremental
+        )
     }
 
     /// Whether it measures the bridge, and so needs [`BridgeServices`].
@@ -140,8 +159,8 @@ impl fmt::Display for Scenario {
 /// A scenario name that is not one of [`Scenario::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown scenario {0:?}; expected raw, noop, full, bridge-tenants, bridge-broadcast, \
-     sync-full or sync-incremental"
+    "unknown scenario {0:?}; expected raw, noop, full, sync-only, bridge-tenants, \
+     bridge-broadcast, sync-full or sync-incremental"
 )]
 pub struct UnknownScenario(String);
 
@@ -179,6 +198,10 @@ pub struct Plan {
     pub cpu: Vec<Process>,
     /// Posts of the simulated site the sync scenarios sync.
     pub sync_records: u32,
+    /// Connections `sync-only` sets up and then syncs in turn; at least
+    /// [`Plan::full_in_flight`], so that no two syncs of one connection
+    /// overlap (the second would join the first).
+    pub sync_only_connections: usize,
 }
 
 impl Plan {
@@ -263,10 +286,22 @@ pub async fn run(
         .await
         .map_err(Error::Connect)?;
     let nats_server = client.server_info().version;
-    let bench = Bench {
+    let counters = match &services.full {
+        Some(full) if plan.scenarios.iter().any(|s| s.needs_full_services()) => {
+            Some(Arc::new(counters::Counters::connect(full).await))
+        }
+        _ => None,
+    };
+    // Only the scenarios with Vault and PostgreSQL count their work.
+    let uncounted = Bench {
         inflight: Arc::default(),
         cpu: Arc::new(cpu::CpuMeter::new(&plan.cpu)),
+        counters: None,
         shutdown,
+    };
+    let bench = Bench {
+        counters,
+        ..uncounted.clone()
     };
     let mut scenarios = Scenarios::default();
     for scenario in Scenario::ALL
@@ -275,13 +310,20 @@ pub async fn run(
     {
         info!(%scenario, "Scenario starting.");
         match scenario {
-            Scenario::Raw => scenarios.raw = Some(raw::run(plan, &services.nats, &bench).await?),
+            Scenario::Raw => {
+                scenarios.raw = Some(raw::run(plan, &services.nats, &uncounted).await?);
+            }
             Scenario::Noop => {
-                scenarios.noop = Some(noop::run(plan, &services.nats, &bench).await?);
+                scenarios.noop = Some(noop::run(plan, &services.nats, &uncounted).await?);
             }
             Scenario::Full => {
                 let full = services.full.as_ref().ok_or(Error::MissingServices)?;
                 scenarios.full = Some(full::run(plan, &services.nats, full, &bench).await?);
+            }
+            Scenario::SyncOnly => {
+                let full = services.full.as_ref().ok_or(Error::MissingServices)?;
+                let report = sync_only::run(plan, &services.nats, full, &bench).await?;
+                scenarios.sync_only = Some(report);
             }
             Scenario::BridgeTenants => {
                 let report = run_bridge(plan, services, bridge::TENANTS, &bench).await?;

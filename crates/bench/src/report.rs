@@ -46,6 +46,9 @@ pub struct Scenarios {
     /// (b) The real steps with Vault, PostgreSQL and the simulated provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub full: Option<ScenarioReport>,
+    /// Scheduled syncs of existing connections: sync → status.
+    #[serde(rename = "sync-only", skip_serializing_if = "Option::is_none")]
+    pub sync_only: Option<ScenarioReport>,
     /// The bridge fanning status out to 10,000 dashboards of 1,000 tenants.
     #[serde(rename = "bridge-tenants", skip_serializing_if = "Option::is_none")]
     pub bridge_tenants: Option<BridgeReport>,
@@ -294,11 +297,44 @@ pub struct Run {
     /// Where the CPU time of the window went, per completed chain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<Cpu>,
+    /// What the run's chains cost OpenBao and PostgreSQL, by their own
+    /// counters (the full chain, its parts and `sync-only`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work: Option<Work>,
     /// Connections of the run whose PostgreSQL row reads `synced` after the
     /// run (the full chain): checks the completion signal against the
     /// table, so it equals `completed_in_run`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rows_synced: Option<u64>,
+}
+
+/// The servers' work per chain: what their own counters added up during a
+/// run, from before its first chain started to after its last one ended,
+/// divided by the chains that ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct Work {
+    /// Chains of the run that ended, warm-up and drain included: what the
+    /// counts are divided by.
+    pub chains: u64,
+    /// Requests OpenBao's core handled (`vault.core.handle_request`, from
+    /// its telemetry): KV reads and writes, token lookups and renewals,
+    /// logins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vault_requests_per_chain: Option<f64>,
+    /// The same by operation and mount (`vault.route.*`), such as `read
+    /// secret`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub vault_requests_by_route: BTreeMap<String, f64>,
+    /// Statements PostgreSQL executed (`pg_stat_statements` calls),
+    /// `BEGIN` and `COMMIT` included. sqlx sends each and waits for its
+    /// answer, so each is one round trip; the pool's check of an idle
+    /// connection before handing it out (an empty `Sync` exchange) is one
+    /// more that no statistic shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_statements_per_chain: Option<f64>,
+    /// The same by statement, keyed by the start of its normalised text.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub postgres_statements_by_text: BTreeMap<String, f64>,
 }
 
 /// A latency distribution, in milliseconds.
@@ -400,33 +436,38 @@ impl Report {
         let mut targets = Vec::new();
         if let Some(ratio) = ratios.noop_over_raw {
             targets.push(Target::at_least(
-                "(a) no-op chains/s over the raw ceiling >= 0.6",
+                "(a) no-op chains/s over the raw ceiling >= 0.65",
                 ratio,
-                0.6,
+                0.65,
             ));
         }
         if let Some(full) = &scenarios.full {
+            if let Some(ratio) = ratios.full_over_parts_bound {
+                targets.push(Target::at_least(
+                    "(b) full chains/s over the bound of its Vault and PostgreSQL work >= 0.85",
+                    ratio,
+                    0.85,
+                ));
+            }
+            targets.push(Target::below(
+                "(b) p50 ms of one chain alone < 8",
+                full.alone.latency_ms.p50,
+                8.0,
+            ));
+        }
+        if let Some(syncs) = &scenarios.sync_only {
             targets.push(Target::at_least(
-                "(b) full chains/s at the in-flight cap >= 1000",
-                round3(full.throughput.chains_per_s),
+                "sync-only: syncs/s at the in-flight cap >= 1000",
+                round3(syncs.throughput.chains_per_s),
                 1000.0,
             ));
-            if let Some(paced) = full
-                .paced
-                .as_ref()
-                .filter(|p| p.load == Load::Paced { per_second: 500 })
-            {
+            if let Some(paced) = &syncs.paced {
                 targets.push(Target::below(
-                    "(b) p99 ms at 500 chains/s < 50",
+                    "sync-only: p99 ms paced at half the in-flight run's rate < 50",
                     paced.latency_ms.p99,
                     50.0,
                 ));
             }
-            targets.push(Target::below(
-                "(b) p50 ms of one chain alone < 15",
-                full.alone.latency_ms.p50,
-                15.0,
-            ));
         }
         if let Some(tenants) = &scenarios.bridge_tenants {
             targets.push(Target::below(
@@ -458,7 +499,7 @@ impl Report {
 }
 
 impl Target {
-    fn at_least(target: &'static str, measured: f64, bar: f64) -> Self {
+    pub(crate) fn at_least(target: &'static str, measured: f64, bar: f64) -> Self {
         Self {
             target,
             measured,

@@ -3,6 +3,7 @@
 //! It only parses the command line, sets up tracing and hands over to the
 //! library crates; logic that grows here belongs in a library.
 
+#[cfg(feature = "bench")]
 mod bench;
 mod bridge;
 mod config;
@@ -69,8 +70,15 @@ enum Command {
     /// JetStream ceiling, the runtime with no-op steps, the full chain) and
     /// print one JSON report. Creates and deletes its own streams, so it
     /// refuses a server that already has them; scripts/bench starts fresh
-    /// servers.
+    /// servers. Only in a binary built with the `bench` feature.
+    #[cfg(feature = "bench")]
     Bench(bench::Args),
+    /// Print the reports of two builds' `fleet bench` runs side by side,
+    /// with the ratio of each headline figure (this run / baseline), as
+    /// `scripts/bench --baseline <rev>` does. Only in a binary built with
+    /// the `bench` feature.
+    #[cfg(feature = "bench")]
+    BenchCompare(bench::CompareArgs),
     /// A tenant's connections through the gateway's API: `list`, `show`,
     /// `sync`, `disconnect` (signs a five-minute token with FLEET_AUTH__*).
     Connections(connections::Args),
@@ -165,6 +173,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args, signal::shutdown_token()).await,
         Command::Healthcheck(args) => ops::healthcheck(args).await,
         Command::Schemas { out } => write_schemas(out),
+        #[cfg(feature = "bench")]
+        Command::BenchCompare(args) => bench::compare(args),
+        #[cfg(feature = "bench")]
         Command::Bench(args) => {
             let config = config::Config::from_env()?;
             // Boxed: the scenarios' state is large, and lives once.

@@ -212,3 +212,32 @@ fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     }
     found
 }
+
+/// The production binary leaves the benchmark out: `fleet bench` and
+/// `fleet bench-compare` exist only in a build with the `bench` feature,
+/// which scripts/bench enables.
+#[test]
+fn bench_is_only_in_a_binary_built_with_its_feature() {
+    let help = Command::new(env!("CARGO_BIN_EXE_fleet"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for command in ["bench", "bench-compare"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_fleet"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.success(),
+            cfg!(feature = "bench"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(
+            help.contains(&format!("\n  {command} ")),
+            cfg!(feature = "bench"),
+            "{help}"
+        );
+    }
+}
