@@ -480,7 +480,7 @@ async fn chaos_provider_storm_of_429_then_5xx() {
 async fn chaos_scheduled_fan_out() {
     let size = Size::from_env();
     let connections = size.pick(200, 10_000);
-    let every = size.pick(Duration::from_secs(10), Duration::from_secs(120));
+    let every = size.pick(Duration::from_secs(10), Duration::from_secs(600));
     let max_per_tenant = 4;
     let world = World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, 5))).await;
     let tenants = tenants(size.pick(10, 100));
