@@ -58,13 +58,16 @@ async fn the_renewer_keeps_a_short_lived_token_valid_past_its_ttl() {
 #[tokio::test]
 async fn the_renewer_logs_in_again_when_an_approle_token_reaches_its_max_ttl() {
     let vault = TestVault::start().await;
-    let role = vault.short_lived_approle("2s", "3s").await;
+    // Tokens live 4 s, 6 s at most: the renewer renews at 2.7 s, finds the
+    // max TTL near and logs in again, with 1.3 s to spare on a busy machine;
+    // writing for 8 s outlives the first token's max TTL.
+    let role = vault.short_lived_approle("4s", "6s").await;
     let auth = Auth::approle(role.role_id, role.secret_id);
     let client = Client::connect(vault.config(auth)).await.unwrap();
     let shutdown = CancellationToken::new();
     let renewer = tokio::spawn(client.renewer().run(shutdown.clone()));
 
-    keep_writing(&client, Instant::now() + Duration::from_secs(5)).await;
+    keep_writing(&client, Instant::now() + Duration::from_secs(8)).await;
 
     shutdown.cancel();
     renewer.await.unwrap().unwrap();
