@@ -31,7 +31,7 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::helpers::{FleetProcess, SITE, USER, World};
+use crate::helpers::{FleetProcess, SITE, USER, World, holds_within};
 use dashboard::Dashboard;
 use load::Load;
 use report::Report;
@@ -115,10 +115,11 @@ async fn check_dashboards(
             })
             .collect()
     };
-    let until = Instant::now() + Duration::from_secs(30);
-    while !missing().is_empty() && Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    holds_within(Duration::from_secs(30), || {
+        let done = missing().is_empty();
+        async move { done }
+    })
+    .await;
     let missing = missing();
     let mut details = Vec::new();
     for (chain, shown) in missing.iter().take(10) {
@@ -609,43 +610,39 @@ async fn chaos_scheduled_fan_out() {
 
 /// Waits until `count` chains have synced, or `deadline` passes.
 async fn wait_for(load: &Load, count: usize, deadline: Duration) {
-    let until = Instant::now() + deadline;
-    while load.with(|w| w.count_synced(1)) < count && Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    holds_within(deadline, || {
+        let done = load.with(|w| w.count_synced(1)) >= count;
+        async move { done }
+    })
+    .await;
 }
 
 /// Connections whose sync slot is still held, once none is for 30 s at the
 /// most: a slot whose freeing failed in an outage is freed again soon after.
 async fn eventually_none_held(world: &World) -> i64 {
     let pool = sqlx::PgPool::connect(&world.database_url).await.unwrap();
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let held: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM connections WHERE sync_slot_run IS NOT NULL")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if held == 0 || Instant::now() >= until {
-            return held;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let held = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM connections WHERE sync_slot_run IS NOT NULL",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    holds_within(Duration::from_secs(30), || async { held().await == 0 }).await;
+    held().await
 }
 
 /// Whether `url` answers 200 within `deadline`.
 async fn eventually_ok(url: &str, deadline: Duration) -> bool {
-    let http = reqwest::Client::new();
-    let until = Instant::now() + deadline;
-    while Instant::now() < until {
-        if let Ok(response) = http.get(url).send().await
-            && response.status().is_success()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    false
+    let http = &reqwest::Client::new();
+    holds_within(deadline, || async move {
+        http.get(url)
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    })
+    .await
 }
 
 /// Sync steps a worker process has handled.

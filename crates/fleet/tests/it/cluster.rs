@@ -85,10 +85,11 @@ async fn setups_finish_exactly_when_a_cluster_node_stops_mid_work_and_returns() 
                 .count()
         })
     };
-    let until = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    while shown(&dashboard) < CONNECTIONS && tokio::time::Instant::now() < until {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    crate::helpers::holds_within(crate::helpers::DEADLINE, || {
+        let done = shown(&dashboard) == CONNECTIONS;
+        async move { done }
+    })
+    .await;
     let view: Vec<String> = dashboard.with(|view| {
         connections
             .iter()

@@ -463,18 +463,15 @@ impl World {
 
     /// Waits until `stream` holds `count` messages, failing after [`DEADLINE`].
     pub(crate) async fn wait_for_messages(&self, stream: &str, count: u64) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let held = self.messages_in(stream).await;
-            if held == count {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{stream} holds {held} messages, not {count}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let reached = holds_within(DEADLINE, || async {
+            self.messages_in(stream).await == count
+        })
+        .await;
+        assert!(
+            reached,
+            "{stream} holds {} messages, not {count}",
+            self.messages_in(stream).await
+        );
     }
 
     /// How many messages `stream` holds.
@@ -493,6 +490,26 @@ impl Drop for World {
             let kept = std::mem::replace(&mut self.dir, spare).keep();
             eprintln!("the fleet's logs are kept in {}", kept.display());
         }
+    }
+}
+
+/// Polls `holds` every 100 ms until it is true or `deadline` has passed;
+/// returns whether it held. For waits whose outcome the test reports
+/// itself; [`eventually`] fails the test instead.
+pub(crate) async fn holds_within<F, Fut>(deadline: Duration, mut holds: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = tokio::time::Instant::now() + deadline;
+    loop {
+        if holds().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -594,15 +611,16 @@ impl FleetProcess {
     }
 
     async fn wait_for_log(&self, message: &str) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.count_logged(message) == 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "fleet never logged {message:?}; log:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let logged = holds_within(DEADLINE, || {
+            let logged = self.count_logged(message) > 0;
+            async move { logged }
+        })
+        .await;
+        assert!(
+            logged,
+            "fleet never logged {message:?}; log:\n{}",
+            self.log()
+        );
     }
 }
 

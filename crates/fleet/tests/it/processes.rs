@@ -1,7 +1,7 @@
 use fleet_events::{ConnectionState, ConnectionStatus};
 use fleet_sim::{Fault, SiteConfig, UserConfig};
 
-use crate::helpers::{DEADLINE, SITE, USER, World};
+use crate::helpers::{DEADLINE, SITE, USER, World, holds_within};
 
 const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
 
@@ -98,10 +98,11 @@ async fn three_sync_processes_share_the_syncs() {
             .map(|p| p.count_logged("Settled message."))
             .collect()
     };
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while count().iter().sum::<usize>() < 12 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    holds_within(DEADLINE, || {
+        let done = count().iter().sum::<usize>() >= 12;
+        async move { done }
+    })
+    .await;
     let handled = count();
     assert_eq!(
         handled.iter().sum::<usize>(),

@@ -524,3 +524,22 @@ impl TestFleet {
             .expect("workers stop");
     }
 }
+
+/// Waits until what a test server recorded in `log` satisfies `condition`,
+/// failing after [`DEADLINE`] with `what` and the log.
+pub(crate) async fn until_logged<L: std::fmt::Debug>(
+    log: &tokio::sync::watch::Sender<L>,
+    what: &str,
+    condition: impl Fn(&L) -> bool,
+) {
+    let mut watched = log.subscribe();
+    let reached = tokio::time::timeout(DEADLINE, async move {
+        watched.wait_for(|log| condition(log)).await.is_ok()
+    })
+    .await;
+    assert!(
+        reached == Ok(true),
+        "{what} did not happen in time: {:?}",
+        *log.borrow()
+    );
+}

@@ -77,18 +77,8 @@ impl Stub {
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
 
-    /// Waits until the log satisfies `condition`.
     async fn until(&self, what: &str, condition: impl Fn(&Log) -> bool) {
-        let mut log = self.log.subscribe();
-        let reached = tokio::time::timeout(DEADLINE, async move {
-            log.wait_for(|log| condition(log)).await.is_ok()
-        })
-        .await;
-        assert!(
-            reached == Ok(true),
-            "{what} did not happen in time: {:?}",
-            *self.log.borrow()
-        );
+        crate::helpers::until_logged(&self.log, what, condition).await;
     }
 }
 

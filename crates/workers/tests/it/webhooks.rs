@@ -49,16 +49,7 @@ impl Receiver {
     }
 
     async fn until(&self, what: &str, condition: impl Fn(&Log) -> bool) {
-        let mut log = self.log.subscribe();
-        let reached = tokio::time::timeout(DEADLINE, async move {
-            log.wait_for(|log| condition(log)).await.is_ok()
-        })
-        .await;
-        assert!(
-            reached == Ok(true),
-            "{what} did not happen in time: {:?}",
-            *self.log.borrow()
-        );
+        crate::helpers::until_logged(&self.log, what, condition).await;
     }
 }
 
@@ -233,18 +224,30 @@ async fn webhooks_arrive_signed_in_order_per_connection_after_the_receiver_recov
     assert_eq!(synced["connector"], "wordpress");
     drop(log);
 
-    // The delivery log has every event, delivered, some after retries.
-    let deliveries = fleet
-        .deps
-        .store
-        .list_webhook_deliveries(&fleet.tenant, endpoint, 50, None)
-        .await
-        .unwrap();
+    // The delivery log has every event, delivered, some after retries. The
+    // receiver logs a request before it answers, and the sender records the
+    // answer after: wait for the log to catch up.
+    let list = || async {
+        fleet
+            .deps
+            .store
+            .list_webhook_deliveries(&fleet.tenant, endpoint, 50, None)
+            .await
+            .unwrap()
+    };
+    let recorded = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let deliveries = list().await;
+            if deliveries.iter().all(|d| d.state == "delivered") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let deliveries = list().await;
+    assert!(recorded.is_ok(), "not all delivered: {deliveries:?}");
     assert_eq!(deliveries.len(), 5);
-    assert!(
-        deliveries.iter().all(|d| d.state == "delivered"),
-        "{deliveries:?}"
-    );
     assert!(deliveries.iter().any(|d| d.attempts > 1), "{deliveries:?}");
 
     // A manual redelivery sends the event again, with the same id.

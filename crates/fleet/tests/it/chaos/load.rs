@@ -15,10 +15,9 @@ use fleet_events::{
 use fleet_secrets::Version;
 use futures::{StreamExt as _, TryStreamExt as _};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use super::report::{Lost, Report};
-use crate::helpers::World;
+use crate::helpers::{World, holds_within};
 
 /// One setup chain: the connection it creates and what its sync must store.
 #[derive(Debug, Clone)]
@@ -219,16 +218,11 @@ impl Load {
     /// Waits until every chain has reported `synced` `times` times, or
     /// `deadline` passes; returns whether they all did.
     pub(crate) async fn wait_synced(&self, times: u32, deadline: Duration) -> bool {
-        let until = Instant::now() + deadline;
-        loop {
-            if self.with(|w| w.count_synced(times)) >= self.chains.len() {
-                return true;
-            }
-            if Instant::now() >= until {
-                return false;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        holds_within(deadline, || {
+            let done = self.with(|w| w.count_synced(times)) >= self.chains.len();
+            async move { done }
+        })
+        .await
     }
 
     /// Fills in what every chain ended with: completed or lost (with where
