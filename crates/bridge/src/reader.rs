@@ -66,7 +66,7 @@ impl Reader {
                 match tokio::time::timeout(STALL_CHECK, messages.next()).await {
                     Ok(Some(Ok(message))) => {
                         let Ok(info) = message.info() else {
-                            self.handle(&message);
+                            warn!(subject = %message.subject, "Skipped a status message without JetStream metadata.");
                             continue;
                         };
                         let (seq, position) = (info.stream_sequence, self.hub.position());
@@ -88,7 +88,7 @@ impl Reader {
                             break;
                         }
                         gap = None;
-                        self.handle(&message);
+                        self.handle(&message, seq);
                     }
                     Ok(Some(Err(e))) => {
                         warn!(error.message = %e, "Status stream reader hiccuped; it resumes in order.");
@@ -114,12 +114,8 @@ impl Reader {
         }
     }
 
-    fn handle(&self, message: &jetstream::Message) {
-        let Ok(info) = message.info() else {
-            warn!(subject = %message.subject, "Skipped a status message without JetStream metadata.");
-            return;
-        };
-        let seq = info.stream_sequence;
+    /// Hands the message at stream sequence `seq` to the hub.
+    fn handle(&self, message: &jetstream::Message, seq: u64) {
         match decode(message, &self.epoch, seq) {
             Some((event, tenant)) => self.hub.publish(&tenant, &Arc::new(event)),
             None => self.hub.skip(seq),
