@@ -374,9 +374,26 @@ pub(crate) async fn counting<F: Future>(work: F) -> (F::Output, u64, u64) {
     )
 }
 
+/// The first `limit` bytes of `response`'s body, at most: reading stops
+/// there, so an answer that only matters for an error message cannot make
+/// the caller hold more. Empty when the body cannot be read.
+pub async fn body_prefix(mut response: reqwest::Response, limit: usize) -> Bytes {
+    let mut body = BytesMut::new();
+    while body.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = limit - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    body.freeze()
+}
+
 /// Whether `error` failed because the egress rule refused every address of
 /// the host.
-fn is_refused(error: &reqwest::Error) -> bool {
+pub(crate) fn is_refused(error: &reqwest::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
         if cause.is::<egress::Refused>() {
@@ -498,8 +515,8 @@ pub(crate) fn transient_error(
 
 /// The `Retry-After` header as a delay from `now`: either delay-seconds or
 /// an HTTP date (a date in the past is no delay). `None` when absent or
-/// unreadable.
-fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+/// unreadable. Not capped: callers bound it (see [`crate::MAX_RETRY_AFTER`]).
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

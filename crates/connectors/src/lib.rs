@@ -133,5 +133,6 @@ pub use config::Config;
 pub use connector::{Account, Connector, Page, Record, StreamSpec};
 pub use credentials::{ConnectionValues, Credentials};
 pub use error::{BuildError, Error, ErrorClass, MAX_RETRY_AFTER};
+pub use http::{body_prefix, retry_after};
 pub use ipnet::IpNet;
 pub use registry::Registry;

@@ -24,7 +24,7 @@ use sha2::Sha256;
 use crate::{
     BuildError, Config,
     egress::{self, Egress},
-    http::display_url,
+    http::{display_url, is_refused},
 };
 
 /// The delivery's signature: `v1=<hex HMAC-SHA256>`.
@@ -235,7 +235,9 @@ impl Sender {
                 status: status.as_u16(),
             };
         }
-        let answer = response.text().await.unwrap_or_default();
+        // Only the start of the answer is kept, so only that much is read.
+        let answer = crate::http::body_prefix(response, MAX_ANSWER_CHARS * 4).await;
+        let answer = String::from_utf8_lossy(&answer);
         Delivered::Failed {
             status: Some(status.as_u16()),
             error: failed_answer(status, &answer),
@@ -244,24 +246,15 @@ impl Sender {
 }
 
 fn failed_answer(status: StatusCode, answer: &str) -> String {
-    let answer: String = answer.chars().take(MAX_ANSWER_CHARS).collect();
-    if answer.trim().is_empty() {
+    let answer = answer.trim();
+    if answer.is_empty() {
         format!("the endpoint answered {status}")
     } else {
-        format!("the endpoint answered {status}: {}", answer.trim())
+        format!(
+            "the endpoint answered {status}: {}",
+            crate::text::cap(answer, MAX_ANSWER_CHARS)
+        )
     }
-}
-
-/// Whether `error` failed because the egress rule refused every address.
-fn is_refused(error: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(cause) = source {
-        if cause.is::<egress::Refused>() {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
 }
 
 #[cfg(test)]

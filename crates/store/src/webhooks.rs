@@ -291,7 +291,9 @@ impl Store {
             .map_err(delivery_error("claim"))
     }
 
-    /// Records how an attempt at delivery `id` ended and releases it.
+    /// Records how an attempt at delivery `id` ended and releases it. An
+    /// attempt whose delivery was redelivered by hand meanwhile (which
+    /// releases the claim) records nothing: the redelivery still goes out.
     ///
     /// # Errors
     ///
@@ -304,7 +306,8 @@ impl Store {
         let query = match end {
             DeliveryEnd::Delivered { status } => sqlx::query(
                 "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = now(), \
-                 claimed_until = NULL, last_status = $2, last_error = NULL WHERE id = $1",
+                 claimed_until = NULL, last_status = $2, last_error = NULL \
+                 WHERE id = $1 AND claimed_until IS NOT NULL",
             )
             .bind(id)
             .bind(i32::from(status)),
@@ -317,7 +320,7 @@ impl Store {
                 "UPDATE webhook_deliveries SET \
                  state = CASE WHEN $5 THEN 'failed' ELSE 'pending' END, \
                  next_attempt_at = now() + $4 * interval '1 millisecond', claimed_until = NULL, \
-                 last_status = $2, last_error = $3 WHERE id = $1",
+                 last_status = $2, last_error = $3 WHERE id = $1 AND claimed_until IS NOT NULL",
             )
             .bind(id)
             .bind(status.map(i32::from))
@@ -379,7 +382,7 @@ impl Store {
     ) -> Result<bool, Error> {
         let updated = sqlx::query(
             "UPDATE webhook_deliveries SET state = 'pending', attempts = 0, \
-             next_attempt_at = now(), delivered_at = NULL \
+             next_attempt_at = now(), delivered_at = NULL, claimed_until = NULL \
              WHERE tenant = $1 AND endpoint_id = $2 AND id = $3",
         )
         .bind(tenant.as_str())

@@ -278,7 +278,7 @@ impl Dispatcher {
         tracing::info!("Webhook delivery loop started.");
         loop {
             let sent = self.round().await;
-            if sent > 0 {
+            if sent > 0 && !shutdown.is_cancelled() {
                 continue;
             }
             tokio::select! {

@@ -25,6 +25,8 @@ use crate::{AppState, Error};
 
 /// Endpoints one tenant may have.
 pub const MAX_ENDPOINTS: usize = 10;
+/// Longest endpoint URL accepted: every list and delivery reads it.
+const MAX_URL_BYTES: usize = 2048;
 
 /// What the webhook routes need: the signer that derives endpoint secrets
 /// and the sender whose rule endpoint URLs must pass.
@@ -219,6 +221,12 @@ pub(crate) async fn create(
     whole_tenant(&tenant)?;
     let webhooks = configured(&state)?;
     let Json(request) = body?;
+    if request.url.len() > MAX_URL_BYTES {
+        return Err(Error::invalid(
+            "url",
+            format!("url is longer than {MAX_URL_BYTES} bytes"),
+        ));
+    }
     let url = url::Url::parse(request.url.trim())
         .map_err(|_| Error::invalid("url", "url is not an absolute URL"))?;
     webhooks

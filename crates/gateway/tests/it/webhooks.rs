@@ -11,7 +11,9 @@ use crate::helpers::{DEADLINE, PASSWORD, TestGateway, WEBHOOK_KEY, claims, sign}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_urls_must_be_https_on_the_public_internet() {
     let gateway = TestGateway::start().await;
+    let long = format!("https://hooks.example.com/{}", "a".repeat(2048));
     for (url, why) in [
+        (long.as_str(), "longer than 2048 bytes"),
         ("http://hooks.example.com/fleet", "https"),
         ("https://127.0.0.1/hook", "private or internal"),
         ("https://169.254.169.254/latest", "private or internal"),

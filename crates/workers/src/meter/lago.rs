@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use fleet_events::TenantId;
-use reqwest::{StatusCode, header::RETRY_AFTER};
+use reqwest::StatusCode;
 use secrecy::ExposeSecret as _;
 use serde_json::{Value, json};
 use url::Url;
@@ -172,16 +172,15 @@ impl Lago {
             return Ok(Recorded::New);
         }
         if is_transient(status) {
-            let retry_after = retry_after(response.headers(), Utc::now());
+            let retry_after = fleet_connectors::retry_after(response.headers(), Utc::now())
+                .map(|wait| wait.min(fleet_connectors::MAX_RETRY_AFTER));
             return Err(SendError::Unavailable {
                 status: status.as_u16(),
                 retry_after,
             });
         }
-        let answer = response
-            .bytes()
-            .await
-            .map_err(|source| self.unreachable(source))?;
+        // Enough for Lago's JSON error and the detail kept from it.
+        let answer = fleet_connectors::body_prefix(response, 16 * 1024).await;
         if status == StatusCode::UNPROCESSABLE_ENTITY && is_duplicate(&answer) {
             return Ok(Recorded::AlreadyThere);
         }
@@ -221,23 +220,8 @@ fn is_duplicate(answer: &[u8]) -> bool {
         .is_some_and(|codes| codes.iter().any(|code| code == "value_already_exist"))
 }
 
-/// `Retry-After` as a wait from `now`: delay-seconds or an HTTP date.
-fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = DateTime::parse_from_rfc2822(value).ok()?;
-    Some(
-        (at.with_timezone(&Utc) - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO),
-    )
-}
-
 #[cfg(test)]
 mod tests {
-    use reqwest::header::{HeaderMap, HeaderValue};
 
     use super::*;
 
@@ -269,22 +253,6 @@ mod tests {
         assert!(is_duplicate(duplicate));
         assert!(!is_duplicate(other));
         assert!(!is_duplicate(b"not json"));
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        let now = DateTime::parse_from_rfc3339("2026-03-01T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(7)));
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Sun, 01 Mar 2026 12:00:30 GMT"),
-        );
-        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(30)));
-        assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
 
     #[test]
