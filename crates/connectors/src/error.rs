@@ -421,7 +421,8 @@ pub enum Error {
         provider: String,
         /// The value's name.
         name: String,
-        /// `lacks`, or `has a value its pattern refuses for`.
+        /// `lacks`, `has a value its pattern refuses for`, or `has a value
+        /// too long or with control characters for`.
         problem: &'static str,
     },
 

@@ -619,7 +619,7 @@ impl Client {
             .map(|value| value.name.as_str())
             .collect();
         let (url, shown) = template
-            .render_shown(values, &kept)
+            .render_shown(values, &kept, self.http.allow_http())
             .map_err(|e| self.template_error(what, &e))?;
         Ok(Target { url, shown })
     }
@@ -854,6 +854,18 @@ impl Client {
                 }
                 _ => continue,
             };
+            // Kept with the credentials and sent back in later requests:
+            // bounded, and free of control characters, whatever the
+            // entry's pattern allows.
+            if text.len() > crate::catalog::template::MAX_VALUE_BYTES
+                || text.chars().any(char::is_control)
+            {
+                return Err(Error::TokenValue {
+                    provider: self.provider.clone(),
+                    name: kept.name.clone(),
+                    problem: "has a value too long or with control characters for",
+                });
+            }
             if !kept.accepts(&text) {
                 return Err(Error::TokenValue {
                     provider: self.provider.clone(),

@@ -42,7 +42,7 @@ const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// The longest value a template takes, in bytes.
-const MAX_VALUE_BYTES: usize = 2048;
+pub(crate) const MAX_VALUE_BYTES: usize = 2048;
 
 /// Why a template could not be rendered. Names the value, never its
 /// contents.
@@ -311,13 +311,23 @@ impl UrlTemplate {
     ///
     /// # Errors
     ///
-    /// As [`render`](Self::render).
+    /// As [`render`](Self::render), and [`RenderError::Url`] for a URL that
+    /// is not https unless `allow_http`.
     pub fn render_shown(
         &self,
         values: &BTreeMap<String, String>,
         hidden: &[&str],
+        allow_http: bool,
     ) -> Result<(Url, Url), RenderError> {
         let url = self.render(values)?;
+        // A value standing for a whole address (a token response's
+        // instance URL) must not downgrade the requests that carry tokens.
+        if url.scheme() != "https" && !allow_http {
+            return Err(RenderError::Url {
+                template: self.raw.clone(),
+                problem: "give an address that is not https",
+            });
+        }
         if self.fixed.is_some() || !self.names().any(|name| hidden.contains(&name)) {
             return Ok((url.clone(), url));
         }
@@ -774,6 +784,23 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_address_cannot_downgrade_to_http_unless_http_is_allowed() {
+        let template = UrlTemplate::parse("{instance_url}/api/me").unwrap();
+        let values = values(&[("instance_url", "http://na42.crm.example")]);
+
+        let error = template
+            .render_shown(&values, &["instance_url"], false)
+            .unwrap_err();
+        assert!(error.to_string().contains("not https"), "{error}");
+        assert!(!error.to_string().contains("na42"), "{error}");
+
+        let (url, _) = template
+            .render_shown(&values, &["instance_url"], true)
+            .unwrap();
+        assert_eq!(url.as_str(), "http://na42.crm.example/api/me");
+    }
+
+    #[test]
     fn the_shown_url_hides_kept_values() {
         let template = UrlTemplate::parse("{instance_url}/api/{account}/me?t={tenant}").unwrap();
         let values = values(&[
@@ -783,7 +810,7 @@ mod tests {
         ]);
 
         let (url, shown) = template
-            .render_shown(&values, &["instance_url", "account"])
+            .render_shown(&values, &["instance_url", "account"], true)
             .unwrap();
 
         assert_eq!(

@@ -123,7 +123,7 @@ impl GenericOAuth2 {
         let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
         let (url, shown) = self
             .userinfo_url
-            .render_shown(&credentials.values(), &kept)
+            .render_shown(&credentials.values(), &kept, self.http.allow_http())
             .map_err(|e| Error::Template {
                 provider: self.provider.clone(),
                 what: "userinfo URL",

@@ -295,6 +295,38 @@ async fn a_token_value_its_pattern_refuses_fails_the_code_exchange() {
 }
 
 #[tokio::test]
+async fn a_token_value_with_a_control_character_fails_the_code_exchange_without_a_pattern() {
+    let sim = spawn_acme(AcmeConfig {
+        account_id: "acct-1\r\nX-Injected: 1".to_owned(),
+        ..AcmeConfig::default()
+    })
+    .await;
+    let dir = acme_catalog(
+        &sim,
+        "client_auth = \"client_secret_basic\"\n\
+         [[oauth2.token_values]]\nname = \"account.id\"\n",
+    );
+    let (client, _) = oauth(&acme_config(&dir), "acme");
+    let values = tenant_acme(&dir);
+    let authorization = client.authorize_with(&redirect_uri(), &values).unwrap();
+    let code = consent(&authorization).await;
+
+    let error = client
+        .exchange_code_with(
+            &code,
+            &redirect_uri(),
+            authorization.pkce_verifier.as_ref(),
+            &values,
+        )
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, Error::TokenValue { .. }), "{error:?}");
+    assert!(error.to_string().contains("control characters"), "{error}");
+    assert!(!error.to_string().contains("Injected"), "{error}");
+}
+
+#[tokio::test]
 async fn settings_are_checked_and_a_hostile_one_cannot_move_the_host() {
     let sim = spawn_acme(AcmeConfig::default()).await;
     let dir = acme_catalog(&sim, "");
