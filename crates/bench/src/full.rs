@@ -178,6 +178,8 @@ pub(crate) fn spawn(
         // Every chain is a connection of the one bench tenant: the cap on a
         // tenant's concurrent syncs would measure itself.
         max_syncs_per_tenant: u32::try_from(concurrency).unwrap_or(u32::MAX),
+        // Hourly: no connection of a run is old enough to be checked.
+        ..StepSettings::default()
     };
     let steps = [Step::Validate, Step::Save, Step::Sync];
     let mut workers =

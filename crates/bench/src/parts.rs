@@ -192,7 +192,8 @@ impl PostgresPart {
         };
         let total = store
             .complete_sync_run(tenant, connection, run, &outcome)
-            .await?;
+            .await?
+            .records_total;
         status(ConnectionStatus::Synced {
             records: total,
             counts,

@@ -27,6 +27,10 @@ const STREAM_FILES: &[(&str, &str)] = &[
         "nats/streams/CONNECTOR_DLQ.json",
         include_str!("../../../nats/streams/CONNECTOR_DLQ.json"),
     ),
+    (
+        "nats/streams/CONNECTOR_HEALTH.json",
+        include_str!("../../../nats/streams/CONNECTOR_HEALTH.json"),
+    ),
 ];
 
 const CONSUMER_FILES: &[(&str, &str, &str)] = &[
@@ -69,6 +73,8 @@ pub const STEPS_STREAM: &str = "CONNECTOR_STEPS";
 pub const STATUS_STREAM: &str = "CONNECTOR_STATUS";
 /// Name of the dead-letter stream.
 pub const DLQ_STREAM: &str = "CONNECTOR_DLQ";
+/// Name of the stream of health changes (degraded, recovered).
+pub const HEALTH_STREAM: &str = "CONNECTOR_HEALTH";
 
 /// A durable consumer and the stream it reads.
 #[derive(Debug, Clone)]
@@ -265,7 +271,7 @@ mod tests {
     #[test]
     fn builtin_definitions_parse() {
         let defs = Definitions::parse_embedded().unwrap();
-        assert_eq!(defs.streams.len(), 3);
+        assert_eq!(defs.streams.len(), 4);
         assert_eq!(defs.consumers.len(), 6);
     }
 

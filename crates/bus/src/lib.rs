@@ -54,7 +54,9 @@ pub mod trace;
 mod worker;
 
 pub use config::Config;
-pub use definitions::{ConsumerDefinition, DLQ_STREAM, Definitions, STATUS_STREAM, STEPS_STREAM};
+pub use definitions::{
+    ConsumerDefinition, DLQ_STREAM, Definitions, HEALTH_STREAM, STATUS_STREAM, STEPS_STREAM,
+};
 pub use error::Error;
 pub use handler::{Context, Delivery, Handler, HandlerError};
 pub use publish::{

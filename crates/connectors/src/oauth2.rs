@@ -164,6 +164,15 @@ impl Credentials {
         }
     }
 
+    /// When the access token of OAuth 2.0 credentials expires; `None` when
+    /// the provider did not say, or for credentials of another kind.
+    pub fn expires_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::OAuth2 { expires_at, .. } => *expires_at,
+            _ => None,
+        }
+    }
+
     /// Whether these OAuth 2.0 credentials expire within `margin` of `now`
     /// and should be refreshed first. `false` when the expiry is unknown
     /// or the credentials are of another kind.

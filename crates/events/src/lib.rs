@@ -67,8 +67,9 @@ pub use envelope::{Envelope, SCHEMA_VERSION, peek_type};
 pub use error::{DecodeError, ParseError};
 pub use id::{ConnectionId, ConnectorId, CorrelationId, EventId, IdKind, MAX_ID_LEN, TenantId};
 pub use payload::{
-    AccountInfo, ConnectionState, ConnectionStatus, DeadLetter, Payload, SaveRequested,
-    SetupOrigin, StatusChanged, SyncCounts, SyncRequested, SyncTrigger, ValidateRequested,
+    AccountInfo, ConnectionState, ConnectionStatus, DeadLetter, HealthChanged, HealthState,
+    Payload, SaveRequested, SetupOrigin, StatusChanged, SyncCounts, SyncRequested, SyncTrigger,
+    ValidateRequested,
 };
 pub use schema::schemas;
 pub use step::{Family, Step};

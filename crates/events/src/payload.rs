@@ -4,12 +4,14 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::{ConnectionId, Family, TenantId};
 
 mod dead_letter;
+mod health;
 mod save;
 mod status;
 mod sync;
 mod validate;
 
 pub use dead_letter::DeadLetter;
+pub use health::{HealthChanged, HealthState};
 pub use save::{AccountInfo, SaveRequested};
 pub use status::{ConnectionState, ConnectionStatus, StatusChanged, SyncCounts};
 pub use sync::{SyncRequested, SyncTrigger};
@@ -55,4 +57,5 @@ mod sealed {
     impl Sealed for super::SyncRequested {}
     impl Sealed for super::StatusChanged {}
     impl Sealed for super::DeadLetter {}
+    impl Sealed for super::HealthChanged {}
 }

@@ -2,7 +2,8 @@ use schemars::SchemaGenerator;
 use serde_json::Value;
 
 use crate::{
-    DeadLetter, Envelope, Payload, SaveRequested, StatusChanged, SyncRequested, ValidateRequested,
+    DeadLetter, Envelope, HealthChanged, Payload, SaveRequested, StatusChanged, SyncRequested,
+    ValidateRequested,
 };
 
 /// One JSON Schema (draft 2020-12) per event type, each describing the whole
@@ -17,6 +18,7 @@ pub fn schemas() -> Vec<(String, Value)> {
         schema::<SyncRequested>(),
         schema::<StatusChanged>(),
         schema::<DeadLetter>(),
+        schema::<HealthChanged>(),
     ]
 }
 

@@ -102,17 +102,21 @@ pub enum Family {
     /// `connector.schedule.<tenant>.<connection>`: scheduled-sync definitions,
     /// outside every worker's filter.
     Schedule,
+    /// `connector.health.<tenant>.<connection>`: a connection became
+    /// degraded or recovered; for operators' alerts, consumed by no step.
+    Health,
 }
 
 impl Family {
     /// Every family.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Validate,
         Self::Save,
         Self::Sync,
         Self::Status,
         Self::Dlq,
         Self::Schedule,
+        Self::Health,
     ];
 
     /// The subject token.
@@ -124,6 +128,7 @@ impl Family {
             Self::Status => "status",
             Self::Dlq => "dlq",
             Self::Schedule => "schedule",
+            Self::Health => "health",
         }
     }
 
@@ -137,6 +142,7 @@ impl Family {
             Self::Status => subject::STATUS_ALL,
             Self::Dlq => subject::DLQ_ALL,
             Self::Schedule => subject::SCHEDULE_ALL,
+            Self::Health => subject::HEALTH_ALL,
         }
     }
 }
@@ -150,14 +156,14 @@ impl From<Step> for Family {
 
 impl Family {
     /// The step whose subjects the family holds, named by its token: `None`
-    /// for the dead-letter and schedule families.
+    /// for the dead-letter, schedule and health families.
     pub const fn own_step(self) -> Option<Step> {
         match self {
             Self::Validate => Some(Step::Validate),
             Self::Save => Some(Step::Save),
             Self::Sync => Some(Step::Sync),
             Self::Status => Some(Step::Status),
-            Self::Dlq | Self::Schedule => None,
+            Self::Dlq | Self::Schedule | Self::Health => None,
         }
     }
 }

@@ -25,6 +25,8 @@ pub const STATUS_ALL: &str = "connector.status.>";
 pub const DLQ_ALL: &str = "connector.dlq.>";
 /// Every scheduled-sync definition.
 pub const SCHEDULE_ALL: &str = "connector.schedule.>";
+/// Every health change.
+pub const HEALTH_ALL: &str = "connector.health.>";
 
 /// `connector.validate.<tenant>.<connection>`
 pub fn validate(tenant: &TenantId, connection: &ConnectionId) -> String {
@@ -66,6 +68,15 @@ pub fn dlq(step: Step, tenant: &TenantId, connection: &ConnectionId) -> String {
 /// filter, so the sync worker never consumes the definition itself.
 pub fn schedule(tenant: &TenantId, connection: &ConnectionId) -> String {
     format!("connector.schedule.{tenant}.{connection}")
+}
+
+/// `connector.health.<tenant>.<connection>`: the connection became degraded
+/// or recovered.
+pub fn health(tenant: &TenantId, connection: &ConnectionId) -> String {
+    format!(
+        "connector.{}.{tenant}.{connection}",
+        Family::Health.as_str()
+    )
 }
 
 /// `connector.status.<tenant>.>`: every status change of one tenant, for a

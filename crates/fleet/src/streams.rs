@@ -63,6 +63,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         fleet_bus::STEPS_STREAM,
         fleet_bus::STATUS_STREAM,
         fleet_bus::DLQ_STREAM,
+        fleet_bus::HEALTH_STREAM,
     ] {
         let mut stream = js
             .get_stream(name)

@@ -32,6 +32,16 @@ pub(crate) struct Args {
     /// `default_sync_interval_secs`; 0 schedules none.
     #[arg(long, env = "FLEET_SYNC_INTERVAL_SECONDS")]
     sync_interval_seconds: Option<u64>,
+    /// Seconds without a successful provider call (a sync or a check)
+    /// after which a synced connection's grant is checked with the
+    /// provider's validate call; 0 runs no checks. Runs with the sync step.
+    #[arg(long, env = "FLEET_HEALTH_CHECK_SECONDS", default_value_t = 3600)]
+    health_check_seconds: u64,
+    /// Failed sync runs and health checks in a row that make a connection
+    /// degraded (a `connector.health.changed` event).
+    #[arg(long, env = "FLEET_DEGRADED_AFTER_FAILURES", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    degraded_after_failures: u32,
     /// Address to serve /healthz, /readyz and /metrics on; none without it.
     #[arg(long, env = "FLEET_WORKER_LISTEN")]
     listen: Option<std::net::SocketAddr>,
@@ -112,6 +122,12 @@ pub(crate) async fn run(
         concurrency: args.concurrency,
         grace: Duration::from_secs(args.grace_seconds),
         max_syncs_per_tenant: args.max_syncs_per_tenant,
+        health: fleet_workers::HealthSettings {
+            every: (args.health_check_seconds > 0)
+                .then(|| Duration::from_secs(args.health_check_seconds)),
+            degraded_after: args.degraded_after_failures,
+            ..fleet_workers::HealthSettings::default()
+        },
     };
     fleet_workers::spawn_steps(&js, &deps, &args.steps, settings, &tracker, &shutdown);
     if let Some((listener, routes)) = ops {

@@ -72,6 +72,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(routes::connectors::router())
         .merge(routes::connections::router())
+        .merge(routes::connection_health::router())
         .merge(routes::webhooks::router())
         .merge(openapi::router());
     Router::new()

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
-use crate::routes::{connections, connectors, oauth, webhooks};
+use crate::routes::{connection_health, connections, connectors, oauth, webhooks};
 
 /// The gateway's API description, generated from the handlers.
 #[derive(Debug, OpenApi)]
@@ -20,6 +20,7 @@ use crate::routes::{connections, connectors, oauth, webhooks};
         connections::sync_now,
         connections::remove,
         connections::records,
+        connection_health::read,
         webhooks::create,
         webhooks::list,
         webhooks::remove,

@@ -1,5 +1,6 @@
 //! The HTTP routes, one module per resource.
 
+pub mod connection_health;
 pub mod connections;
 pub mod connectors;
 pub mod dashboard;

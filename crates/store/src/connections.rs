@@ -173,16 +173,22 @@ impl Store {
     #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id))]
     pub async fn save_connection(&self, connection: SavedConnection<'_>) -> Result<(), Error> {
         let sync_interval = interval_seconds(connection.sync_interval)?;
+        // A new row gets its health row, starting with this success, from
+        // a trigger; an existing one (a reconnection) starts over healthy.
         sqlx::query(
-            "INSERT INTO connections AS c (tenant, id, connector, display_name, status, \
-                                           sync_interval_seconds, account_id, account_name) \
-             VALUES ($1, $2, $3, $7, $4, $5, $6, $7) \
-             ON CONFLICT (tenant, id) DO UPDATE SET \
-                 account_id = EXCLUDED.account_id, \
-                 account_name = EXCLUDED.account_name, \
-                 sync_interval_seconds = \
-                     coalesce(EXCLUDED.sync_interval_seconds, c.sync_interval_seconds), \
-                 updated_at = now()",
+            "WITH saved AS ( \
+                 INSERT INTO connections AS c (tenant, id, connector, display_name, status, \
+                                               sync_interval_seconds, account_id, account_name) \
+                 VALUES ($1, $2, $3, $7, $4, $5, $6, $7) \
+                 ON CONFLICT (tenant, id) DO UPDATE SET \
+                     account_id = EXCLUDED.account_id, \
+                     account_name = EXCLUDED.account_name, \
+                     sync_interval_seconds = \
+                         coalesce(EXCLUDED.sync_interval_seconds, c.sync_interval_seconds), \
+                     updated_at = now()) \
+             UPDATE connection_health \
+             SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL \
+             WHERE tenant = $1 AND connection = $2",
         )
         .bind(connection.tenant.as_str())
         .bind(connection.id.as_str())

@@ -91,6 +91,15 @@ pub enum Error {
     /// [`Store::refresh_history`](crate::Store::refresh_history) failed.
     #[error("failed to read the token refresh history")]
     RefreshHistory(#[source] sqlx::Error),
+    /// Reading or writing connections' health failed.
+    #[error("failed to {action} the connections' health")]
+    Health {
+        /// What was being done: `read`, `record a failure in`, ...
+        action: &'static str,
+        /// The database error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// Creating, listing, reading or deleting a webhook endpoint failed.
     #[error("failed to {action} the webhook endpoint")]
     WebhookEndpoint {
@@ -173,6 +182,7 @@ impl Error {
             | Self::LockRefresh(source)
             | Self::RecordRefresh(source)
             | Self::RefreshHistory(source)
+            | Self::Health { source, .. }
             | Self::WebhookEndpoint { source, .. }
             | Self::WebhookDelivery { source, .. } => is_transient(source),
         }

@@ -30,6 +30,7 @@
 //! | `sync_runs` | `id` (the sync's correlation id) | trigger, start and end, records, pages, outcome, error |
 //! | `records` | `(tenant, connection, stream, external_id)` | the provider record's payload, its modification time, when it was stored, when it was found deleted, the last full pass that saw it |
 //! | `sync_streams` | `(tenant, connection, stream)` | high-water mark, last full pass, the pass in progress and its position |
+//! | `connection_health` | `(tenant, connection)` | last successful provider call, failures in a row and the last one, last health check and its result, token expiry, degraded since |
 //! | `token_refreshes` | `(tenant, connection)` | last refresh success and failure, failures and failure days since |
 //! | `webhook_endpoints` | `id` | a tenant's webhook URL and note (its signing secret is derived, never stored) |
 //! | `webhook_deliveries` | `id` (filing order) | one event for one endpoint: body, state, attempts, next attempt, lease, last status and error |
@@ -53,6 +54,7 @@
 mod config;
 mod connections;
 mod error;
+mod health;
 mod record_cursor;
 mod records;
 mod refresh;
@@ -66,6 +68,9 @@ mod webhooks;
 pub use config::Config;
 pub use connections::{Connection, NewConnection, SavedConnection};
 pub use error::Error;
+pub use health::{
+    CheckResult, ConnectionHealth, Degraded, DueCheck, FailureSource, HealthReport, RECENT_RUNS,
+};
 pub use record_cursor::{InvalidCursor, RecordCursor};
 pub use records::{
     MAX_PAGE_LIMIT, PageCommit, PageCounts, Pass, PassEnd, PassOutcome, Record, RecordPage,
@@ -74,6 +79,6 @@ pub use records::{
 pub use refresh::{RefreshHistory, RefreshLock};
 pub use status::{Applied, StatusUpdate};
 pub use store::Store;
-pub use sync_runs::{SyncOutcome, SyncResult, SyncRun};
+pub use sync_runs::{Completed, SyncOutcome, SyncResult, SyncRun};
 pub use sync_slots::{Claim, Queued, SlotClaim, SlotHolder, run_id};
 pub use webhooks::{DeliveryEnd, DueDelivery, WebhookDelivery, WebhookEndpoint, WebhookEvent};

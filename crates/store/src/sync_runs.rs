@@ -60,6 +60,16 @@ pub enum SyncResult {
     },
 }
 
+/// What [`Store::complete_sync_run`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completed {
+    /// The connection's live records now, in all streams.
+    pub records_total: u64,
+    /// Since when the connection had been degraded, when this run's
+    /// success ended that (see [`Store::record_failure`]).
+    pub recovered_from: Option<DateTime<Utc>>,
+}
+
 /// What [`Store::finish_sync_run`] records.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOutcome {
@@ -179,8 +189,10 @@ impl Store {
 
     /// Completes a run that read every stream in one statement: records
     /// its outcome (as [`Store::finish_sync_run`] does), sets the
-    /// connection's `records_total` to its live records, and returns that
-    /// count.
+    /// connection's `records_total` to its live records, records the
+    /// provider's success in the connection's health
+    /// ([`Store::record_success`]), and returns the count and whether the
+    /// connection was degraded until then.
     ///
     /// Redelivered, it leaves the run's first outcome as it is.
     ///
@@ -194,12 +206,11 @@ impl Store {
         connection: &ConnectionId,
         run: CorrelationId,
         outcome: &SyncOutcome,
-    ) -> Result<u64, Error> {
+    ) -> Result<Completed, Error> {
         let (name, error) = outcome.result.columns();
         // Data-modifying WITH clauses run whether or not the SELECT reads
-        // them; every part sees the records as they were, which they do not
-        // change.
-        let total: i64 = sqlx::query_scalar(
+        // them; every part sees the rows as they were before the statement.
+        let row = sqlx::query(
             "WITH live AS ( \
                  SELECT count(*) AS n FROM records \
                  WHERE tenant = $2 AND connection = $3 AND deleted_at IS NULL), \
@@ -210,8 +221,15 @@ impl Store {
                  WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running'), \
              counted AS ( \
                  UPDATE connections SET records_total = (SELECT n FROM live) \
-                 WHERE tenant = $2 AND id = $3) \
-             SELECT n FROM live",
+                 WHERE tenant = $2 AND id = $3), \
+             before AS ( \
+                 SELECT degraded_since FROM connection_health \
+                 WHERE tenant = $2 AND connection = $3), \
+             healthy AS ( \
+                 UPDATE connection_health \
+                 SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL \
+                 WHERE tenant = $2 AND connection = $3) \
+             SELECT (SELECT n FROM live) AS n, (SELECT degraded_since FROM before) AS degraded_since",
         )
         .bind(run.as_uuid())
         .bind(tenant.as_str())
@@ -226,8 +244,14 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CompleteSyncRun)?;
-        // count(*) is never negative.
-        Ok(total.unsigned_abs())
+        let total: i64 = row.try_get("n").map_err(Error::CompleteSyncRun)?;
+        Ok(Completed {
+            // count(*) is never negative.
+            records_total: total.unsigned_abs(),
+            recovered_from: row
+                .try_get("degraded_since")
+                .map_err(Error::CompleteSyncRun)?,
+        })
     }
 
     /// The connection's most recently started sync run, if any.

@@ -5,6 +5,7 @@
 //! | [`Validate`] | `connector.validate.*` | reads the staged credentials from Vault, asks the provider | `validating`, then `connector.save.*`, or `invalid` |
 //! | [`Save`] | `connector.save.*` | promotes staged → active in Vault (CAS), records the connection in Postgres, schedules its recurring sync | `saving`, then `connector.sync.*` |
 //! | [`Sync`] | `connector.sync.*` | renews OAuth tokens that are about to expire (single-flight across the fleet), pages through each stream, upserts records and checkpoints the cursor per page; renews once and retries the page when the provider rejects the token | `syncing` progress at least every second, then `synced`, or `reauth_required` |
+//! | [`health::Checker`] | (Postgres: connections due a check) | beside the sync step: asks the provider whether each connection's credentials still work when neither a sync nor a check did for an interval; counts failures in a row | `reauth_required` for a revoked grant; `connector.health.*` when a connection becomes degraded or recovers |
 //! | [`Status`] | `connector.status.*` | applies the status to the connection's row, newest wins | nothing |
 //! | [`Webhooks`] | `connector.status.*` (its own consumer, one at a time) | files each state change and sync completion as a delivery per webhook endpoint of the tenant; the [`webhook::Dispatcher`] sends them, signed, in order per connection | nothing |
 //! | [`Meter`] | `connector.status.*` (its own consumer) | reports each `synced` or `partial` run's usage to Lago ([`meter`]), keyed by the run's id | nothing |
@@ -19,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod failure;
+pub mod health;
 pub mod meter;
 mod refresh;
 mod runner;
@@ -30,6 +32,7 @@ pub mod webhook;
 
 use std::sync::Arc;
 
+pub use health::HealthSettings;
 pub use meter::Meter;
 pub use runner::{Settings, spawn_steps};
 pub use save::Save;

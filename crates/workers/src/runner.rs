@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::error;
 
+use crate::health::{Checker, HealthSettings, Tracker};
 use crate::{Deps, Meter, Save, Status, Sync, Validate, Webhooks};
 
 /// How many messages each step handles at once in this process, and how
@@ -24,6 +25,9 @@ pub struct Settings {
     /// process (they count through Postgres). Further sync requests of the
     /// tenant wait for one to end.
     pub max_syncs_per_tenant: u32,
+    /// The connection health checks, which run beside the sync step, and
+    /// when failures in a row make a connection degraded.
+    pub health: HealthSettings,
 }
 
 impl Default for Settings {
@@ -32,11 +36,13 @@ impl Default for Settings {
             concurrency: 32,
             grace: Duration::from_secs(20),
             max_syncs_per_tenant: 4,
+            health: HealthSettings::default(),
         }
     }
 }
 
-/// Starts a worker for each of `steps` and returns their handles, and with
+/// Starts a worker for each of `steps` and returns their handles, with the
+/// sync step the connection health checks ([`crate::health`]), and with
 /// the webhook step the webhook delivery loop when `deps` says how to send;
 /// they stop when `shutdown` is cancelled, and `tracker` says when they
 /// have all finished.
@@ -64,7 +70,14 @@ pub fn spawn_steps(
                 Step::Validate => spawn(js, config, Validate::new(deps.clone()), tracker, shutdown),
                 Step::Save => spawn(js, config, Save::new(deps.clone()), tracker, shutdown),
                 Step::Sync => {
-                    let sync = Sync::new(deps.clone(), settings.max_syncs_per_tenant);
+                    let publisher = fleet_bus::Publisher::new(js.clone());
+                    let checker = Checker::new(deps.clone(), publisher.clone(), settings.health);
+                    tracker.spawn(checker.run(shutdown.clone()));
+                    let health = Tracker {
+                        publisher,
+                        degraded_after: settings.health.degraded_after.max(1),
+                    };
+                    let sync = Sync::new(deps.clone(), settings.max_syncs_per_tenant, health);
                     spawn(js, config, sync, tracker, shutdown)
                 }
                 Step::Status => spawn(js, config, Status::new(deps.clone()), tracker, shutdown),

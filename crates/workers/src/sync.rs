@@ -8,9 +8,11 @@ use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, Syn
 use fleet_events::{ConnectionStatus, CorrelationId, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
 use fleet_store::{
-    Claim, PageCommit, Pass, PassEnd, RecordUpsert, SlotClaim, StreamState, SyncOutcome, SyncResult,
+    Claim, Completed, FailureSource, PageCommit, Pass, PassEnd, RecordUpsert, SlotClaim,
+    StreamState, SyncOutcome, SyncResult,
 };
 
+use crate::health::{self, Tracker, Who};
 use crate::refresh::{self, Need, RefreshError, Target};
 use crate::{Deps, failure};
 
@@ -71,15 +73,18 @@ fn tenant_wait(attempt: u32) -> Duration {
 pub struct Sync {
     deps: Deps,
     max_per_tenant: u32,
+    health: Tracker,
 }
 
 impl Sync {
     /// A sync handler that runs at most `max_per_tenant` syncs of one
-    /// tenant at once, fleet-wide (at least one).
-    pub fn new(deps: Deps, max_per_tenant: u32) -> Self {
+    /// tenant at once, fleet-wide (at least one), and records each run's
+    /// outcome in the connection's health with `health`.
+    pub(crate) fn new(deps: Deps, max_per_tenant: u32, health: Tracker) -> Self {
         Self {
             deps,
             max_per_tenant: max_per_tenant.max(1),
+            health,
         }
     }
 }
@@ -278,7 +283,17 @@ impl Handler for Sync {
             // Retried: the redelivery is the same run and claims it again.
             Err(HandlerError::Transient { .. }) if !ctx.delivery().is_last_attempt() => {}
             // Given up: the slot is free for the next request.
-            Err(_) => self.release(event, run).await,
+            Err(error) => {
+                self.release(event, run).await;
+                self.health
+                    .failed(
+                        &self.deps,
+                        who(event),
+                        &error.to_string(),
+                        FailureSource::SyncRun,
+                    )
+                    .await;
+            }
         }
         result
     }
@@ -339,6 +354,7 @@ impl Sync {
             Ok(credentials) => credentials,
             Err(error) => return self.stopped(event, ctx, run, &progress, error.into()).await,
         };
+        health::note_expiry(&self.deps, who(event), &credentials.value).await;
         let mut session = Session {
             credentials,
             renewed_after_rejection: false,
@@ -404,9 +420,14 @@ impl Sync {
                 reason: reason.clone(),
             },
         });
-        let total =
-            failure::in_store(|| store.complete_sync_run(tenant, connection, run, &outcome))
-                .await?;
+        let Completed {
+            records_total: total,
+            recovered_from,
+        } = failure::in_store(|| store.complete_sync_run(tenant, connection, run, &outcome))
+            .await?;
+        if let Some(since) = recovered_from {
+            self.health.recovered(who(event), since).await;
+        }
         let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         ended(
             event,
@@ -727,6 +748,9 @@ impl Sync {
         }
         ended(event, "reauth_required");
         self.release(event, run).await;
+        self.health
+            .failed(&self.deps, who(event), &reason, FailureSource::SyncRun)
+            .await;
         ctx.status(event, ConnectionStatus::ReauthRequired { reason })
             .await?;
         Ok(())
@@ -793,6 +817,14 @@ fn begin_pass(
     match incremental {
         Some(cursor) => (Pass::begin(false), Some(cursor)),
         None => (Pass::begin(true), None),
+    }
+}
+
+fn who(event: &Envelope<SyncRequested>) -> Who<'_> {
+    Who {
+        tenant: &event.tenant,
+        connection: &event.connection,
+        connector: &event.connector,
     }
 }
 

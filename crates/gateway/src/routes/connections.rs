@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Tenant;
+use crate::routes::connection_health::HealthSummary;
 use crate::{AppState, Error};
 
 /// The routes, relative to `/api`.
@@ -101,6 +102,9 @@ pub struct ConnectionView {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// How its provider calls go; `GET /api/connections/{id}/health` has
+    /// the whole picture.
+    pub health: Option<HealthSummary>,
 }
 
 /// A provider account.
@@ -130,6 +134,7 @@ impl From<Connection> for ConnectionView {
             records_total: c.records_total,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            health: None,
         }
     }
 }
@@ -320,12 +325,21 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     tenant: Tenant,
 ) -> Result<Json<ConnectionList>, Error> {
-    let connections = store(state.inner.store.list_connections(tenant.id())).await?;
+    let db = &state.inner.store;
+    let (connections, mut health) = tokio::try_join!(
+        store(db.list_connections(tenant.id())),
+        store(db.tenant_health(tenant.id(), None)),
+    )?;
     Ok(Json(ConnectionList {
         connections: connections
             .into_iter()
             .filter(|c| tenant.may_see(&c.id))
-            .map(Into::into)
+            .map(|c| {
+                let health = health.remove(&c.id);
+                let mut view = ConnectionView::from(c);
+                view.health = health.as_ref().map(HealthSummary::from);
+                view
+            })
             .collect(),
     }))
 }
@@ -340,7 +354,18 @@ pub(crate) async fn read(
     tenant: Tenant,
     Path(id): Path<String>,
 ) -> Result<Json<ConnectionView>, Error> {
-    Ok(Json(find(&state, &tenant, &id).await?.into()))
+    let connection = find(&state, &tenant, &id).await?;
+    let mut health = store(
+        state
+            .inner
+            .store
+            .tenant_health(tenant.id(), Some(&connection.id)),
+    )
+    .await?;
+    let summary = health.remove(&connection.id);
+    let mut view = ConnectionView::from(connection);
+    view.health = summary.as_ref().map(HealthSummary::from);
+    Ok(Json(view))
 }
 
 /// Starts a sync of the connection now, or joins the one queued or running.
@@ -600,7 +625,7 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
 /// The tenant's connection `id`, or 404: also for another tenant's id, and
 /// for one the caller's token does not cover, so neither can be told from
 /// an unknown id.
-async fn find(state: &AppState, tenant: &Tenant, id: &str) -> Result<Connection, Error> {
+pub(crate) async fn find(state: &AppState, tenant: &Tenant, id: &str) -> Result<Connection, Error> {
     let not_found = || Error::NotFound(format!("no connection {id:?}"));
     let id = ConnectionId::parse(id).map_err(|_| not_found())?;
     if !tenant.may_see(&id) {
@@ -706,7 +731,9 @@ fn app_password(
     Ok((credentials, host))
 }
 
-async fn store<T>(call: impl Future<Output = Result<T, fleet_store::Error>>) -> Result<T, Error> {
+pub(crate) async fn store<T>(
+    call: impl Future<Output = Result<T, fleet_store::Error>>,
+) -> Result<T, Error> {
     call.await.map_err(|e| {
         let transient = e.is_transient();
         Error::dependency(e, transient)

@@ -124,6 +124,74 @@ async fn sync_now_runs_another_sync_and_delete_removes_the_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_synced_connection_s_health_shows_its_last_success_and_runs_to_its_tenant_only() {
+    let gateway = TestGateway::start().await;
+    let id = gateway.connect("acme", "wordpress", "blog", PASSWORD).await;
+    gateway.until_state("acme", &id, "synced").await;
+    let run_ended = |body: &serde_json::Value| body["recent_runs"][0]["outcome"] == "succeeded";
+    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
+    let health = loop {
+        let health = gateway
+            .call(
+                Method::GET,
+                &format!("/api/connections/{id}/health"),
+                Some("acme"),
+                None,
+            )
+            .await;
+        assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+        if run_ended(&health.body) {
+            break health.body;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", health.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    assert_eq!(health["id"], id.as_str());
+    assert_eq!(health["state"], "synced");
+    assert_eq!(health["degraded"], false);
+    assert_eq!(health["consecutive_failures"], 0);
+    assert!(health["last_ok_at"].is_string(), "{health}");
+    assert!(health["last_failure"].is_null());
+    assert!(
+        health["token"].is_null(),
+        "an application password does not expire"
+    );
+    let runs = health["recent_runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["trigger"], "setup");
+    assert_eq!(runs[0]["records"], 124);
+    assert!(!health.to_string().contains(PASSWORD));
+
+    let list = gateway
+        .call(Method::GET, "/api/connections", Some("acme"), None)
+        .await;
+    let listed = &list.body["connections"][0];
+    assert_eq!(listed["health"]["degraded"], false);
+    assert_eq!(listed["health"]["last_ok_at"], health["last_ok_at"]);
+    let one = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(one.body["health"], listed["health"]);
+
+    let other = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}/health"),
+            Some("globex"),
+            None,
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() {
     let gateway = TestGateway::start().await;
 
@@ -139,6 +207,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/connections/{id}",
         "/api/connections/{id}/sync",
         "/api/connections/{id}/records",
+        "/api/connections/{id}/health",
     ] {
         assert!(
             paths.contains_key(path),

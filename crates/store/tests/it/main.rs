@@ -2,6 +2,7 @@
 //! fleet-testkit, with a fresh database per test.
 
 mod connections;
+mod health;
 mod helpers;
 mod migrations;
 mod records;

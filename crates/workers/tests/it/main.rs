@@ -6,6 +6,7 @@ mod helpers;
 mod chain;
 mod exact;
 mod generic;
+mod health;
 mod integrity;
 mod meter;
 mod publishers;
