@@ -3,6 +3,7 @@
 //! `tests/oauth-server/server.mjs`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -167,6 +168,16 @@ impl OAuthServer {
     /// base of every endpoint and the `iss` of authorization responses.
     pub fn issuer(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The temporary directory: `config.json` and `oauth-server.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The authorization endpoint.
