@@ -347,9 +347,10 @@ async fn basic_and_body_client_authentication_each_connect_as_registered() {
 
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reuse_is_caught() {
-    // Access tokens live 2 s and are renewed within 1 s of expiry.
+    // Access tokens live 2 s and are renewed within 1 s of expiry; the
+    // client authenticates with HTTP Basic, so refreshes do too.
     let server = server(Duration::from_secs(2)).await;
-    let client = OAuthServer::POST_CLIENT;
+    let client = OAuthServer::BASIC_CLIENT;
     let gateway = TestGateway::start_with_catalog(providers(
         &server,
         &[Entry {
