@@ -23,8 +23,9 @@
 //   `client_secret_basic` client must use HTTP Basic and a
 //   `client_secret_post` client body parameters, at the token, revocation
 //   and introspection endpoints (oidc-provider accepts either by default);
-// - RFC 7009 revocation, RFC 7662 introspection, the client credentials
-//   grant, and the OpenID Connect userinfo endpoint;
+// - RFC 7009 revocation (revoking either token of a grant revokes the
+//   whole grant), RFC 7662 introspection, the client credentials grant,
+//   and the OpenID Connect userinfo endpoint;
 // - token endpoint bodies only as application/x-www-form-urlencoded, as
 //   RFC 6749 says (a JSON body is refused).
 //

@@ -68,7 +68,8 @@ pub struct OAuthServerOptions {
 /// - client authentication only as registered: [`POST_CLIENT`](Self::POST_CLIENT)
 ///   with body parameters, [`BASIC_CLIENT`](Self::BASIC_CLIENT) and
 ///   [`SERVICE_CLIENT`](Self::SERVICE_CLIENT) with HTTP Basic;
-/// - RFC 7009 revocation, RFC 7662 introspection, the client credentials
+/// - RFC 7009 revocation, which revokes the whole grant whichever of its
+///   tokens is revoked; RFC 7662 introspection; the client credentials
 ///   grant (for [`SERVICE_CLIENT`](Self::SERVICE_CLIENT), scope `read`), the
 ///   OpenID Connect userinfo endpoint (scopes `openid profile email`);
 /// - token requests only as form bodies (a JSON body is `invalid_request`);
