@@ -381,9 +381,10 @@ async fn basic_and_body_client_authentication_each_connect_as_registered() {
 
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reuse_is_caught() {
-    // Access tokens live 2 s and are renewed within 1 s of expiry; the
-    // client authenticates with HTTP Basic, so refreshes do too.
-    let server = server(Duration::from_secs(2)).await;
+    // Access tokens live 4 s (long enough for the first sync on a busy
+    // machine) and are renewed within 1 s of expiry; the client
+    // authenticates with HTTP Basic, so refreshes do too.
+    let server = server(Duration::from_secs(4)).await;
     let client = OAuthServer::BASIC_CLIENT;
     let gateway = TestGateway::start_with_catalog(providers(
         &server,
@@ -430,5 +431,48 @@ async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reu
     for secret in [&old_refresh, &new_refresh, &new_access] {
         assert!(!row.to_string().contains(secret.as_str()), "{row}");
     }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn without_prompt_consent_offline_access_brings_no_refresh_token_and_expiry_asks_to_reconnect()
+ {
+    // OpenID Connect Core 11: a server ignores `offline_access` unless the
+    // request carries `prompt=consent`; this entry leaves it out.
+    let server = server(Duration::from_secs(4)).await;
+    let mut providers = providers(
+        &server,
+        &[Entry::new("example-id", OAuthServer::POST_CLIENT)],
+    );
+    let (_, toml) = &mut providers.entries[0];
+    *toml = toml.replace("authorize_params = { prompt = \"consent\" }\n", "");
+    assert!(!toml.contains("prompt"), "{toml}");
+    let gateway = TestGateway::start_with_catalog(providers).await;
+    let id = connected(&gateway, &server, "example-id").await;
+    gateway.until_state(TENANT, &id, "synced").await;
+    let Credentials::OAuth2 {
+        access_token,
+        refresh_token,
+        scope,
+        ..
+    } = stored(&gateway, &id).await.value
+    else {
+        panic!("OAuth 2.0 credentials expected");
+    };
+    assert!(refresh_token.is_none());
+    assert!(!scope.unwrap_or_default().contains("offline_access"));
+
+    until("the server refuses the access token", async || {
+        userinfo(&server, access_token.expose_secret()).await == reqwest::StatusCode::UNAUTHORIZED
+    })
+    .await;
+    sync_now(&gateway, &id).await;
+
+    let row = gateway.until_state(TENANT, &id, "reauth_required").await;
+    let error = row["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("Example ID issued no way to renew it: reconnect the account"),
+        "{error}"
+    );
     gateway.stop().await;
 }
