@@ -221,6 +221,22 @@ impl OAuthServer {
     /// Panics when the server answers anything but the redirects and pages
     /// of its login and consent, or redirects more than ten times.
     pub async fn consent(&self, authorize: &Url) -> Url {
+        self.interact(authorize, "confirm").await
+    }
+
+    /// As [`consent`](Self::consent), but the user declines at the consent
+    /// page: the redirect back carries `error=access_denied`.
+    ///
+    /// # Panics
+    ///
+    /// As [`consent`](Self::consent).
+    pub async fn decline(&self, authorize: &Url) -> Url {
+        self.interact(authorize, "abort").await
+    }
+
+    /// Logs in at `authorize`, then submits `choice` (`confirm` or `abort`)
+    /// at the consent page; returns the redirect away from the server.
+    async fn interact(&self, authorize: &Url, choice: &str) -> Url {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -251,7 +267,7 @@ impl OAuthServer {
                 let action = if page.contains("data-prompt=\"login\"") {
                     "login"
                 } else {
-                    "confirm"
+                    choice
                 };
                 next = (Method::POST, self.url(&format!("{}/{action}", url.path())));
                 continue;

@@ -476,3 +476,30 @@ async fn without_prompt_consent_offline_access_brings_no_refresh_token_and_expir
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn declining_at_the_servers_consent_page_says_so_and_connects_nothing() {
+    let server = server(Duration::from_secs(3600)).await;
+    let gateway = TestGateway::start_with_catalog(providers(
+        &server,
+        &[Entry::new("example-id", OAuthServer::POST_CLIENT)],
+    ))
+    .await;
+    let mut browser = Browser::default();
+    let started = browser
+        .send(&gateway, authorize_request("example-id", TENANT))
+        .await;
+
+    let back = server.decline(started.location()).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    let page = callback(&gateway, &mut browser, &back).await;
+
+    assert_eq!(param(&page, "status").as_deref(), Some("error"), "{page}");
+    let message = param(&page, "message").unwrap();
+    assert!(message.contains("You declined access"), "{message}");
+    let listed = gateway
+        .call(Method::GET, "/api/connections", Some(TENANT), None)
+        .await;
+    assert_eq!(listed.body["connections"], serde_json::json!([]));
+    gateway.stop().await;
+}
