@@ -181,9 +181,13 @@ pub(crate) fn wordpress() -> &'static Path {
 pub(crate) fn node() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        candidates("node", &[])
-            .next()
-            .unwrap_or_else(|| missing("node (Node.js 20 or later)", &[]))
+        candidates("node", &[]).next().unwrap_or_else(|| {
+            panic!(
+                "node not found in {} or PATH; install Node.js 20 or later, then run \
+                 scripts/setup to install the npm packages of tests/",
+                workspace_root().join(".tools/bin").display()
+            )
+        })
     })
 }
 
