@@ -407,6 +407,7 @@ async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reu
     sync_now(&gateway, &id).await;
     let second_sync = synced_again(&gateway, &id, &first_sync).await;
     assert_eq!(second_sync["account"]["id"], OAuthServer::ACCOUNT.login);
+    assert_eq!(second_sync["last_error"], Value::Null, "{second_sync}");
     let renewed = stored(&gateway, &id).await;
     assert!(renewed.version > first.version);
     let (new_access, new_refresh) = tokens(&renewed.value);
