@@ -1,5 +1,5 @@
 //! Real servers for integration tests: nats-server with JetStream, OpenBao,
-//! PostgreSQL and WordPress, each started on free loopback ports with its data in a
+//! PostgreSQL, WordPress and an OAuth 2.0 authorization server, each started on free loopback ports with its data in a
 //! temporary directory.
 //!
 //! Each server is an RAII guard. Starting one waits on a health probe with a
@@ -18,10 +18,15 @@
 //! - [`WordPress`]: a freshly installed site with its own MariaDB, an application
 //!   password for the REST API, and [`WordPress::php`] to arrange data behind the
 //!   API's back.
+//! - [`OAuthServer`]: a standards-compliant OAuth 2.0 / OpenID Connect
+//!   authorization server (the npm package `oidc-provider` under Node.js), with
+//!   clients for each kind of client authentication, an account, and
+//!   [`OAuthServer::consent`] to log in and consent as a browser would.
 //!
 //! Binaries come from `$FLEET_TESTKIT_TOOLS`, then `.tools/bin` (filled by
 //! `scripts/setup`), then `PATH`; PostgreSQL also from `/usr/lib/postgresql/<newest>/bin`,
-//! MariaDB also from `/usr/sbin`, and WordPress from `.tools/wordpress`.
+//! MariaDB also from `/usr/sbin`, WordPress from `.tools/wordpress`, and
+//! `oidc-provider` from `tests/oauth-server/node_modules` (`node` from `PATH`).
 //! A missing binary panics with a message that says to run `scripts/setup`. Set
 //! `TEST_LOG=1` to print each server's log when it stops; server output is silent
 //! otherwise, and only the end of the log shows when a server fails to start.
@@ -54,6 +59,7 @@
 #![warn(missing_docs)]
 
 mod nats;
+mod oauth_server;
 mod openbao;
 mod ports;
 mod postgres;
@@ -62,6 +68,7 @@ mod tools;
 mod wordpress;
 
 pub use nats::{NatsCluster, NatsServer};
+pub use oauth_server::{OAuthServer, OAuthServerAccount, OAuthServerClient, OAuthServerOptions};
 pub use openbao::{AppRoleCredentials, OpenBao};
 pub use ports::free_port;
 pub use postgres::Postgres;

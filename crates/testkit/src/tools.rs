@@ -23,6 +23,10 @@ const DEBIAN_SBIN: &str = "/usr/sbin";
 /// Where `scripts/setup` unpacks Debian's wordpress package, under the workspace root.
 const WORDPRESS_DIR: &str = ".tools/wordpress/usr/share/wordpress";
 
+/// The OAuth 2.0 authorization server's script and its `node_modules`
+/// (`npm ci` by `scripts/setup`), under the workspace root.
+const OAUTH_SERVER_DIR: &str = "tests/oauth-server";
+
 /// The workspace root, which holds `.tools/` and `target/`.
 pub(crate) fn workspace_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -163,6 +167,44 @@ pub(crate) fn wordpress() -> &'static Path {
         assert!(
             dir.join("wp-load.php").is_file(),
             "WordPress not found in {}; run scripts/setup to unpack Debian's wordpress package there",
+            dir.display()
+        );
+        dir
+    })
+}
+
+/// The `node` binary (Node.js), which runs the OAuth 2.0 authorization server.
+///
+/// # Panics
+///
+/// Panics when no `node` is found.
+pub(crate) fn node() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        candidates("node", &[]).next().unwrap_or_else(|| {
+            panic!(
+                "node not found in {} or PATH; install Node.js 20 or later, then run \
+                 scripts/setup to install the npm packages of tests/",
+                workspace_root().join(".tools/bin").display()
+            )
+        })
+    })
+}
+
+/// `<workspace>/tests/oauth-server`, with its `server.mjs` and the npm package
+/// `oidc-provider` installed in its `node_modules`.
+///
+/// # Panics
+///
+/// Panics when the package is not installed there.
+pub(crate) fn oauth_server_dir() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = workspace_root().join(OAUTH_SERVER_DIR);
+        let package = dir.join("node_modules/oidc-provider/package.json");
+        assert!(
+            package.is_file(),
+            "the npm package oidc-provider is not installed in {}; run scripts/setup (npm ci there)",
             dir.display()
         );
         dir

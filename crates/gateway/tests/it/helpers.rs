@@ -75,6 +75,22 @@ impl TestGateway {
 
     /// As [`start_with`](Self::start_with), checking tokens with `auth`.
     pub(crate) async fn start_with_auth(config: Config, auth: fleet_auth::Config) -> Self {
+        Self::start_with_providers(config, auth, Providers::default()).await
+    }
+
+    /// As [`start`](Self::start), with the catalog entries and OAuth
+    /// clients of `providers` added.
+    pub(crate) async fn start_with_catalog(providers: Providers) -> Self {
+        Self::start_with_providers(gateway_config(), auth_config(), providers).await
+    }
+
+    /// As [`start_with_auth`](Self::start_with_auth), with the catalog
+    /// entries and OAuth clients of `providers` added.
+    async fn start_with_providers(
+        config: Config,
+        auth: fleet_auth::Config,
+        providers: Providers,
+    ) -> Self {
         let (nats, vault, postgres) =
             tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
         let js = nats.jetstream().await;
@@ -118,6 +134,9 @@ impl TestGateway {
                 .await
                 .unwrap();
         let catalog = oauth_catalog(&sim);
+        for (id, entry) in &providers.entries {
+            std::fs::write(catalog.path().join(format!("{id}.toml")), entry).unwrap();
+        }
         let client = fleet_connectors::OAuthClient {
             client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
             client_secret: GOOGLE_CLIENT_SECRET.into(),
@@ -145,7 +164,9 @@ impl TestGateway {
                 ("trello".to_owned(), trello),
                 ("acme".to_owned(), acme),
             ]
-            .into(),
+            .into_iter()
+            .chain(providers.clients)
+            .collect(),
             ..Default::default()
         };
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
@@ -274,6 +295,21 @@ impl TestGateway {
 
     /// Polls the connection until its state is `state`.
     pub(crate) async fn until_state(&self, tenant: &str, id: &str, state: &str) -> Value {
+        self.until_connection(tenant, id, &format!("never reached {state}"), |c| {
+            c["state"] == state
+        })
+        .await
+    }
+
+    /// Polls the connection until `holds` says yes of it, and returns it;
+    /// fails with `what` and the last answer after [`DEADLINE`].
+    pub(crate) async fn until_connection(
+        &self,
+        tenant: &str,
+        id: &str,
+        what: &str,
+        holds: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
             let reply = self
@@ -284,12 +320,12 @@ impl TestGateway {
                     None,
                 )
                 .await;
-            if reply.body["state"] == state {
+            if holds(&reply.body) {
                 return reply.body;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "never reached {state}: {:?}",
+                "{what}: {:?}",
                 reply.body
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -319,6 +355,16 @@ impl TestGateway {
         self.tracker.close();
         self.tracker.wait().await;
     }
+}
+
+/// Catalog entries and their OAuth clients, added to those of the
+/// simulator.
+#[derive(Default)]
+pub(crate) struct Providers {
+    /// `(id, TOML)`: a file `<id>.toml` in the catalog directory.
+    pub(crate) entries: Vec<(String, String)>,
+    /// The OAuth client of an entry, by its id.
+    pub(crate) clients: Vec<(String, fleet_connectors::OAuthClient)>,
 }
 
 /// A catalog directory pointing the OAuth connectors at the simulator,

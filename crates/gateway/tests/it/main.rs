@@ -10,6 +10,7 @@ mod input;
 mod isolation;
 mod limits;
 mod oauth;
+mod real_oauth;
 mod slow_clients;
 mod tokens;
 mod webhooks;

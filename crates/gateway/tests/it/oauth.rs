@@ -14,7 +14,7 @@ use crate::helpers::{REDIRECT_URI, TestGateway, token};
 /// A browser's cookies for the gateway: what `Set-Cookie` stored (by name:
 /// value and path), sent back as `Cookie` to the paths they are scoped to.
 #[derive(Debug, Default, Clone)]
-struct Browser {
+pub(crate) struct Browser {
     cookies: BTreeMap<String, (String, String)>,
 }
 
@@ -51,7 +51,11 @@ impl Browser {
     }
 
     /// Sends `request` with this browser's cookies and stores the answer's.
-    async fn send(&mut self, gateway: &TestGateway, mut request: Request<Body>) -> Answer {
+    pub(crate) async fn send(
+        &mut self,
+        gateway: &TestGateway,
+        mut request: Request<Body>,
+    ) -> Answer {
         if let Some(cookie) = self.cookie_for(request.uri().path()) {
             request
                 .headers_mut()
@@ -75,14 +79,14 @@ impl Browser {
 
 /// What the gateway answered a browser.
 #[derive(Debug)]
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
     headers: HeaderMap,
     location: Option<Url>,
 }
 
 impl Answer {
-    fn location(&self) -> &Url {
+    pub(crate) fn location(&self) -> &Url {
         self.location
             .as_ref()
             .unwrap_or_else(|| panic!("{} without a Location", self.status))
@@ -98,13 +102,13 @@ impl Answer {
     }
 }
 
-fn param(url: &Url, name: &str) -> Option<String> {
+pub(crate) fn param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
 }
 
-fn authorize_request(connector: &str, tenant: &str) -> Request<Body> {
+pub(crate) fn authorize_request(connector: &str, tenant: &str) -> Request<Body> {
     Request::builder()
         .uri(format!("/oauth/authorize/{connector}"))
         .header(header::AUTHORIZATION, format!("Bearer {}", token(tenant)))
@@ -145,7 +149,7 @@ async fn consent(gateway: &TestGateway, browser: &mut Browser, tenant: &str) -> 
 
 /// The gateway's answer to the provider's redirect `back`, opened in
 /// `browser`: the dashboard callback page it sends the browser to.
-async fn callback(gateway: &TestGateway, browser: &mut Browser, back: &Url) -> Url {
+pub(crate) async fn callback(gateway: &TestGateway, browser: &mut Browser, back: &Url) -> Url {
     callback_answer(gateway, browser, back)
         .await
         .location()
@@ -723,7 +727,7 @@ async fn declining_trellos_consent_says_so_and_connects_nothing() {
 }
 
 /// An authorize request for `connector` as `tenant` with `query`.
-fn authorize_with(connector: &str, tenant: &str, query: &str) -> Request<Body> {
+pub(crate) fn authorize_with(connector: &str, tenant: &str, query: &str) -> Request<Body> {
     Request::builder()
         .uri(format!("/oauth/authorize/{connector}?{query}"))
         .header(header::AUTHORIZATION, format!("Bearer {}", token(tenant)))

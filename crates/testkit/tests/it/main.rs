@@ -3,6 +3,7 @@
 
 mod helpers;
 mod nats;
+mod oauth_server;
 mod openbao;
 mod ports;
 mod postgres;

@@ -1,0 +1,506 @@
+//! The generic OAuth 2.0 flows of catalog entries against a real,
+//! standards-compliant authorization server: panva's `oidc-provider`
+//! (npm, installed by `scripts/setup`), started by
+//! [`fleet_testkit::OAuthServer`]. It requires PKCE, rotates refresh tokens
+//! and detects their reuse, checks each client's registered authentication
+//! method, revokes (RFC 7009), and answers userinfo.
+//!
+//! Not covered here: JSON token bodies (`token_body = "json"`). RFC 6749
+//! token endpoints take form bodies only, and so does this server; the
+//! simulator's Acme provider is what answers JSON bodies
+//! (`settings_are_checked_at_authorize_and_kept_with_the_connection` in
+//! `oauth.rs`, and the connectors' tests).
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use fleet_connectors::{Credentials, OAuthClient};
+use fleet_events::{ConnectionId, TenantId};
+use fleet_secrets::Stored;
+use fleet_testkit::{OAuthServer, OAuthServerClient, OAuthServerOptions};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::Value;
+
+use crate::helpers::{DEADLINE, Providers, REDIRECT_URI, TestGateway};
+use crate::oauth::{Browser, authorize_request, callback, param};
+
+const TENANT: &str = "acme";
+
+/// An authorization server whose access tokens live `ttl`.
+async fn server(ttl: Duration) -> OAuthServer {
+    OAuthServer::start(&OAuthServerOptions {
+        redirect_uri: REDIRECT_URI.to_owned(),
+        access_token_ttl: ttl,
+    })
+    .await
+}
+
+/// A catalog entry for `server` as an operator writes one from its
+/// discovery document: the client authenticates as `client_auth` says,
+/// and `extra` holds more keys of `[oauth2]`.
+fn entry(server: &OAuthServer, client_auth: &str, extra: &str) -> String {
+    let issuer = server.issuer();
+    format!(
+        r#"display_name = "Example ID"
+auth = "oauth2"
+docs_url = "https://id.example.test/docs"
+default_sync_interval_secs = 3600
+
+[oauth2]
+authorize_url = "{authorize}"
+token_url = "{token}"
+revoke_url = "{revoke}"
+userinfo_url = "{userinfo}"
+scopes = ["openid", "profile", "email", "offline_access"]
+authorize_params = {{ prompt = "consent" }}
+pkce = true
+issuer = "{issuer}"
+authorization_response_iss_parameter_supported = true
+client_auth = "{client_auth}"
+{extra}
+"#,
+        authorize = server.authorize_url(),
+        token = server.token_url(),
+        revoke = server.revocation_url(),
+        userinfo = server.userinfo_url(),
+    )
+}
+
+/// One catalog entry for the server: its id, the server's client it
+/// uses, its `client_auth` and more keys of `[oauth2]`.
+struct Entry<'a> {
+    id: &'a str,
+    client: OAuthServerClient,
+    client_auth: &'a str,
+    extra: &'a str,
+}
+
+impl<'a> Entry<'a> {
+    /// Entry `id` for `client`, authenticating as the client is registered.
+    fn new(id: &'a str, client: OAuthServerClient) -> Self {
+        Self {
+            id,
+            client,
+            client_auth: client.auth_method,
+            extra: "",
+        }
+    }
+}
+
+/// The catalog entries, each with its client configured as
+/// `FLEET_CONNECTORS__OAUTH_CLIENTS__<ID>__*` would.
+fn providers(server: &OAuthServer, entries: &[Entry<'_>]) -> Providers {
+    Providers {
+        entries: entries
+            .iter()
+            .map(|e| (e.id.to_owned(), entry(server, e.client_auth, e.extra)))
+            .collect(),
+        clients: entries
+            .iter()
+            .map(|e| {
+                let client = OAuthClient {
+                    client_id: Some(e.client.id.to_owned()),
+                    client_secret: SecretString::from(e.client.secret),
+                };
+                (e.id.to_owned(), client)
+            })
+            .collect(),
+    }
+}
+
+/// Connects `connector` as a user would: the gateway's authorize route,
+/// the server's login and consent, the gateway's callback. Returns the
+/// dashboard page the callback sends the browser to.
+async fn connect(gateway: &TestGateway, server: &OAuthServer, connector: &str) -> url::Url {
+    let mut browser = Browser::default();
+    let started = browser
+        .send(gateway, authorize_request(connector, TENANT))
+        .await;
+    assert_eq!(started.status, StatusCode::FOUND);
+    let authorize = started.location().clone();
+    assert!(
+        authorize
+            .as_str()
+            .starts_with(server.authorize_url().as_str()),
+        "{authorize}"
+    );
+    let back = server.consent(&authorize).await;
+    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
+    callback(gateway, &mut browser, &back).await
+}
+
+/// Connects `connector` and returns the new connection's id, once the
+/// callback said it is connected.
+async fn connected(gateway: &TestGateway, server: &OAuthServer, connector: &str) -> String {
+    let page = connect(gateway, server, connector).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
+    param(&page, "connection_id").unwrap()
+}
+
+async fn stored(gateway: &TestGateway, id: &str) -> Stored<Credentials> {
+    gateway
+        .secrets
+        .read_active::<Credentials>(
+            &TenantId::parse(TENANT).unwrap(),
+            &ConnectionId::parse(id).unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+/// The access and refresh token of OAuth 2.0 credentials.
+fn tokens(credentials: &Credentials) -> (String, String) {
+    let Credentials::OAuth2 {
+        access_token,
+        refresh_token: Some(refresh_token),
+        ..
+    } = credentials
+    else {
+        panic!("OAuth 2.0 credentials with a refresh token expected");
+    };
+    (
+        access_token.expose_secret().to_owned(),
+        refresh_token.expose_secret().to_owned(),
+    )
+}
+
+/// What the server's userinfo endpoint answers `access_token`.
+async fn userinfo(server: &OAuthServer, access_token: &str) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(server.userinfo_url())
+        .bearer_auth(access_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// The server's answer to a refresh with `refresh_token` by `client`:
+/// status and JSON body.
+async fn refresh_at_server(
+    server: &OAuthServer,
+    client: OAuthServerClient,
+    refresh_token: &str,
+) -> (reqwest::StatusCode, Value) {
+    let params = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token),
+    ];
+    let response = as_client(server.token_url(), client, &params)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+/// Whether the server's introspection endpoint says `token` is active.
+async fn active(server: &OAuthServer, client: OAuthServerClient, token: &str) -> bool {
+    let response: Value = as_client(server.introspection_url(), client, &[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["active"].as_bool().unwrap()
+}
+
+/// A form POST of `params` to `url`, authenticated as `client` is
+/// registered to: HTTP Basic, or its id and secret in the form.
+fn as_client(
+    url: url::Url,
+    client: OAuthServerClient,
+    params: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    let request = reqwest::Client::new().post(url);
+    let mut params = params.to_vec();
+    let request = if client.auth_method == "client_secret_basic" {
+        let secret = form_encode(client.secret);
+        request.basic_auth(form_encode(client.id), Some(secret))
+    } else {
+        params.extend([("client_id", client.id), ("client_secret", client.secret)]);
+        request
+    };
+    request.form(&params)
+}
+
+/// RFC 6749 2.3.1: HTTP Basic credentials are form-urlencoded first.
+fn form_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Disconnects connection `id` of [`TENANT`].
+async fn disconnect(gateway: &TestGateway, id: &str) {
+    let gone = gateway
+        .call(
+            Method::DELETE,
+            &format!("/api/connections/{id}"),
+            Some(TENANT),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{:?}", gone.body);
+}
+
+/// Asks for a sync of connection `id` of [`TENANT`] now.
+async fn sync_now(gateway: &TestGateway, id: &str) {
+    let accepted = gateway
+        .call(
+            Method::POST,
+            &format!("/api/connections/{id}/sync"),
+            Some(TENANT),
+            None,
+        )
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+}
+
+/// Waits until `id` has synced again after `before` (an earlier answer of
+/// the connection), and returns the connection.
+async fn synced_again(gateway: &TestGateway, id: &str, before: &Value) -> Value {
+    gateway
+        .until_connection(TENANT, id, "no second sync", |c| {
+            c["state"] == "synced" && c["last_sync_at"] != before["last_sync_at"]
+        })
+        .await
+}
+
+/// Waits until `holds` is true, up to [`DEADLINE`].
+async fn until<F: Future<Output = bool>>(what: &str, mut holds: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !holds().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_real_servers_code_flow_with_pkce_connects_syncs_and_revokes_on_disconnect() {
+    let server = server(Duration::from_secs(3600)).await;
+    let client = OAuthServer::POST_CLIENT;
+    let gateway =
+        TestGateway::start_with_catalog(providers(&server, &[Entry::new("example-id", client)]))
+            .await;
+
+    let id = connected(&gateway, &server, "example-id").await;
+
+    let synced = gateway.until_state(TENANT, &id, "synced").await;
+    let account = OAuthServer::ACCOUNT;
+    assert_eq!(synced["account"]["id"], account.login, "{synced}");
+    assert_eq!(synced["account"]["name"], account.name, "{synced}");
+    assert_eq!(synced["records_total"], 1, "{synced}");
+    let (access_token, refresh_token) = tokens(&stored(&gateway, &id).await.value);
+    assert_eq!(
+        userinfo(&server, &access_token).await,
+        reqwest::StatusCode::OK
+    );
+    let listed = gateway
+        .call(Method::GET, "/api/connections", Some(TENANT), None)
+        .await
+        .body
+        .to_string();
+    for secret in [client.secret, &access_token, &refresh_token] {
+        assert!(!listed.contains(secret), "a credential in {listed}");
+    }
+
+    // Disconnecting revokes the grant at the server: neither token works
+    // there any more.
+    disconnect(&gateway, &id).await;
+    assert!(!active(&server, client, &refresh_token).await);
+    assert_eq!(
+        userinfo(&server, &access_token).await,
+        reqwest::StatusCode::UNAUTHORIZED
+    );
+    let (status, refused) = refresh_at_server(&server, client, &refresh_token).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn basic_and_body_client_authentication_each_connect_as_registered() {
+    let server = server(Duration::from_secs(3600)).await;
+    let basic = OAuthServer::BASIC_CLIENT;
+    let gateway = TestGateway::start_with_catalog(providers(
+        &server,
+        &[
+            Entry::new("example-basic", basic),
+            Entry::new("example-post", OAuthServer::POST_CLIENT),
+            // The Basic client's credentials sent in the body: a server
+            // must refuse a client authenticating other than registered.
+            Entry {
+                client_auth: "client_secret_post",
+                ..Entry::new("example-wrong", basic)
+            },
+        ],
+    ))
+    .await;
+
+    let mut ids = Vec::new();
+    for connector in ["example-basic", "example-post"] {
+        let id = connected(&gateway, &server, connector).await;
+        let synced = gateway.until_state(TENANT, &id, "synced").await;
+        assert_eq!(
+            synced["account"]["id"],
+            OAuthServer::ACCOUNT.login,
+            "{connector}: {synced}"
+        );
+        ids.push(id);
+    }
+    // Revocation authenticates with HTTP Basic too.
+    let (_, refresh_token) = tokens(&stored(&gateway, &ids[0]).await.value);
+    assert!(active(&server, basic, &refresh_token).await);
+    disconnect(&gateway, &ids[0]).await;
+    assert!(!active(&server, basic, &refresh_token).await);
+
+    let page = connect(&gateway, &server, "example-wrong").await;
+    assert_eq!(param(&page, "status").as_deref(), Some("error"), "{page}");
+    let message = param(&page, "message").unwrap();
+    assert!(
+        message.contains("Example ID did not accept the sign-in")
+            && message.contains("invalid_client"),
+        "{message}"
+    );
+    assert!(!message.contains(basic.secret), "{message}");
+    let listed = gateway
+        .call(Method::GET, "/api/connections", Some(TENANT), None)
+        .await;
+    let connectors: Vec<&str> = listed.body["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["connector"].as_str().unwrap())
+        .collect();
+    assert_eq!(connectors, ["example-post"]);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reuse_is_caught() {
+    // Access tokens live 4 s (long enough for the first sync on a busy
+    // machine) and are renewed within 1 s of expiry; the client
+    // authenticates with HTTP Basic, so refreshes do too.
+    let server = server(Duration::from_secs(4)).await;
+    let client = OAuthServer::BASIC_CLIENT;
+    let gateway = TestGateway::start_with_catalog(providers(
+        &server,
+        &[Entry {
+            extra: "token_expiry_margin_secs = 1",
+            ..Entry::new("example-id", client)
+        }],
+    ))
+    .await;
+    let id = connected(&gateway, &server, "example-id").await;
+    let first_sync = gateway.until_state(TENANT, &id, "synced").await;
+    let first = stored(&gateway, &id).await;
+    let (old_access, old_refresh) = tokens(&first.value);
+
+    // The access token expires at the server; the next sync renews it.
+    until("the server refuses the first access token", async || {
+        userinfo(&server, &old_access).await == reqwest::StatusCode::UNAUTHORIZED
+    })
+    .await;
+    sync_now(&gateway, &id).await;
+    let second_sync = synced_again(&gateway, &id, &first_sync).await;
+    assert_eq!(second_sync["account"]["id"], OAuthServer::ACCOUNT.login);
+    assert_eq!(second_sync["last_error"], Value::Null, "{second_sync}");
+    let renewed = stored(&gateway, &id).await;
+    assert!(renewed.version > first.version);
+    let (new_access, new_refresh) = tokens(&renewed.value);
+    assert_ne!(new_access, old_access);
+    assert_ne!(
+        new_refresh, old_refresh,
+        "the server rotates refresh tokens"
+    );
+
+    // The old refresh token is dead: presenting it again is refused, and
+    // the server takes it for a stolen token and revokes the grant.
+    let (status, refused) = refresh_at_server(&server, client, &old_refresh).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant", "{refused}");
+    assert!(!active(&server, client, &new_refresh).await);
+
+    // So the connection's next sync asks its user to reconnect.
+    sync_now(&gateway, &id).await;
+    let row = gateway.until_state(TENANT, &id, "reauth_required").await;
+    let error = row["last_error"].as_str().unwrap();
+    assert!(error.contains("invalid_grant"), "{error}");
+    for secret in [&old_refresh, &new_refresh, &new_access] {
+        assert!(!row.to_string().contains(secret.as_str()), "{row}");
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn without_prompt_consent_offline_access_brings_no_refresh_token_and_expiry_asks_to_reconnect()
+ {
+    // OpenID Connect Core 11: a server ignores `offline_access` unless the
+    // request carries `prompt=consent`; this entry leaves it out.
+    let server = server(Duration::from_secs(4)).await;
+    let mut providers = providers(
+        &server,
+        &[Entry::new("example-id", OAuthServer::POST_CLIENT)],
+    );
+    let (_, toml) = &mut providers.entries[0];
+    *toml = toml.replace("authorize_params = { prompt = \"consent\" }\n", "");
+    assert!(!toml.contains("prompt"), "{toml}");
+    let gateway = TestGateway::start_with_catalog(providers).await;
+    let id = connected(&gateway, &server, "example-id").await;
+    gateway.until_state(TENANT, &id, "synced").await;
+    let Credentials::OAuth2 {
+        access_token,
+        refresh_token,
+        scope,
+        ..
+    } = stored(&gateway, &id).await.value
+    else {
+        panic!("OAuth 2.0 credentials expected");
+    };
+    assert!(refresh_token.is_none());
+    assert!(!scope.unwrap_or_default().contains("offline_access"));
+
+    until("the server refuses the access token", async || {
+        userinfo(&server, access_token.expose_secret()).await == reqwest::StatusCode::UNAUTHORIZED
+    })
+    .await;
+    sync_now(&gateway, &id).await;
+
+    let row = gateway.until_state(TENANT, &id, "reauth_required").await;
+    let error = row["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("Example ID issued no way to renew it: reconnect the account"),
+        "{error}"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn declining_at_the_servers_consent_page_says_so_and_connects_nothing() {
+    let server = server(Duration::from_secs(3600)).await;
+    let gateway = TestGateway::start_with_catalog(providers(
+        &server,
+        &[Entry::new("example-id", OAuthServer::POST_CLIENT)],
+    ))
+    .await;
+    let mut browser = Browser::default();
+    let started = browser
+        .send(&gateway, authorize_request("example-id", TENANT))
+        .await;
+
+    let back = server.decline(started.location()).await;
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"));
+    let page = callback(&gateway, &mut browser, &back).await;
+
+    assert_eq!(param(&page, "status").as_deref(), Some("error"), "{page}");
+    let message = param(&page, "message").unwrap();
+    assert!(message.contains("You declined access"), "{message}");
+    let listed = gateway
+        .call(Method::GET, "/api/connections", Some(TENANT), None)
+        .await;
+    assert_eq!(listed.body["connections"], serde_json::json!([]));
+    gateway.stop().await;
+}
