@@ -16,8 +16,8 @@ use crate::Record;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordCursor {
     pub(crate) stream: String,
-    /// The record's `updated_at`, or its `synced_at` when the provider gave
-    /// none: the `changed_at` column.
+    /// The record's `deleted_at`, else its `updated_at`, else its
+    /// `synced_at`: the `changed_at` column.
     pub(crate) changed_at: DateTime<Utc>,
     pub(crate) external_id: String,
 }
@@ -30,7 +30,10 @@ impl RecordCursor {
     pub(crate) fn after(record: &Record) -> Self {
         Self {
             stream: record.stream.clone(),
-            changed_at: record.updated_at.unwrap_or(record.synced_at),
+            changed_at: record
+                .deleted_at
+                .or(record.updated_at)
+                .unwrap_or(record.synced_at),
             external_id: record.external_id.clone(),
         }
     }

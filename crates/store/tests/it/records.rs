@@ -867,3 +867,34 @@ async fn a_record_with_nul_characters_is_stored_with_them_replaced() {
         HashSet::from(["bad\u{fffd}byte".to_owned(), "clean".to_owned()])
     );
 }
+
+#[tokio::test]
+async fn paging_with_deleted_records_lists_each_record_once() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let ids = ["1", "2", "3", "4", "5", "6"];
+    let first = Pass::begin(true);
+    let records: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| record(id, json!({"id": id}), Some(at(n as i64))))
+        .collect();
+    commit_in(&test.store, &connection, "posts", &first, &records, None).await;
+    finish(&test.store, &connection, "posts", &first).await;
+    // The provider deletes every other record: their listing time becomes
+    // their deletion time, later than every update.
+    let second = Pass::begin(true);
+    let kept: Vec<_> = records.iter().step_by(2).cloned().collect();
+    commit_in(&test.store, &connection, "posts", &second, &kept, None).await;
+    finish(&test.store, &connection, "posts", &second).await;
+
+    let mut query = all_records(&connection, 2);
+    query.include_deleted = true;
+    let seen = walk(&test.store, query, async |_| {}).await;
+
+    let mut listed: Vec<&str> = seen.iter().map(|(_, id)| id.as_str()).collect();
+    assert_eq!(listed.len(), ids.len(), "each record once: {listed:?}");
+    listed.sort_unstable();
+    assert_eq!(listed, ids);
+}
