@@ -28,6 +28,12 @@ impl Tenant {
         &self.claims.tenant
     }
 
+    /// The connections the token is narrowed to; `None` for the whole
+    /// tenant.
+    pub fn connections(&self) -> Option<&[ConnectionId]> {
+        self.claims.connections.as_deref()
+    }
+
     /// Whether the token covers `connection`.
     pub fn may_see(&self, connection: &ConnectionId) -> bool {
         self.claims.allows(connection)

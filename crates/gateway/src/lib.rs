@@ -73,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(routes::connectors::router())
         .merge(routes::connections::router())
         .merge(routes::connection_health::router())
+        .merge(routes::records::router())
         .merge(routes::webhooks::router())
         .merge(openapi::router());
     Router::new()

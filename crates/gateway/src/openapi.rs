@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::AppState;
-use crate::routes::{connection_health, connections, connectors, oauth, webhooks};
+use crate::routes::{connection_health, connections, connectors, oauth, records, webhooks};
 
 /// The gateway's API description, generated from the handlers.
 #[derive(Debug, OpenApi)]
@@ -21,6 +21,7 @@ use crate::routes::{connection_health, connections, connectors, oauth, webhooks}
         connections::remove,
         connections::records,
         connection_health::read,
+        records::list,
         webhooks::create,
         webhooks::list,
         webhooks::remove,

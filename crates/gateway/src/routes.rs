@@ -6,4 +6,5 @@ pub mod connectors;
 pub mod dashboard;
 pub mod health;
 pub mod oauth;
+pub mod records;
 pub mod webhooks;

@@ -63,6 +63,7 @@ mod status;
 mod store;
 mod sync_runs;
 mod sync_slots;
+mod tenant_records;
 mod webhooks;
 
 pub use config::Config;
@@ -71,7 +72,7 @@ pub use error::Error;
 pub use health::{
     CheckResult, ConnectionHealth, Degraded, DueCheck, FailureSource, HealthReport, RECENT_RUNS,
 };
-pub use record_cursor::{InvalidCursor, RecordCursor};
+pub use record_cursor::{ChangeCursor, InvalidCursor, RecordCursor};
 pub use records::{
     MAX_PAGE_LIMIT, PageCommit, PageCounts, Pass, PassEnd, PassOutcome, Record, RecordPage,
     RecordQuery, RecordUpsert, StreamState,
@@ -81,4 +82,5 @@ pub use status::{Applied, StatusUpdate};
 pub use store::Store;
 pub use sync_runs::{Completed, SyncOutcome, SyncResult, SyncRun};
 pub use sync_slots::{Claim, Queued, SlotClaim, SlotHolder, run_id};
+pub use tenant_records::{TenantRecord, TenantRecordPage, TenantRecordQuery};
 pub use webhooks::{DeliveryEnd, DueDelivery, WebhookDelivery, WebhookEndpoint, WebhookEvent};

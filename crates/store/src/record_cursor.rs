@@ -64,6 +64,56 @@ impl FromStr for RecordCursor {
     }
 }
 
+/// The position after the last record of a page of a tenant's records in
+/// change order ([`Store::list_tenant_records`](crate::Store::list_tenant_records)).
+///
+/// Opaque to API users like [`RecordCursor`]: base64url of the key
+/// `(changed_at, connection, stream, external_id)`. Every listing is still
+/// filtered by tenant (and the caller's connections), so an edited cursor
+/// only moves the caller's own position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeCursor {
+    pub(crate) changed_at: DateTime<Utc>,
+    pub(crate) connection: String,
+    pub(crate) stream: String,
+    pub(crate) external_id: String,
+}
+
+/// [`ChangeCursor`]'s key as it is encoded.
+type ChangeKey = (DateTime<Utc>, String, String, String);
+
+impl fmt::Display for ChangeCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let key = (
+            self.changed_at,
+            &self.connection,
+            &self.stream,
+            &self.external_id,
+        );
+        let json = serde_json::to_vec(&key).map_err(|_| fmt::Error)?;
+        f.write_str(&URL_SAFE_NO_PAD.encode(json))
+    }
+}
+
+impl FromStr for ChangeCursor {
+    type Err = InvalidCursor;
+
+    fn from_str(value: &str) -> Result<Self, InvalidCursor> {
+        let json = URL_SAFE_NO_PAD
+            .decode(value)
+            .map_err(|source| InvalidCursor(source.into()))?;
+        let (changed_at, connection, stream, external_id) =
+            serde_json::from_slice::<ChangeKey>(&json)
+                .map_err(|source| InvalidCursor(source.into()))?;
+        Ok(Self {
+            changed_at,
+            connection,
+            stream,
+            external_id,
+        })
+    }
+}
+
 /// A string that is not a [`RecordCursor`] this crate made: a client bug or
 /// tampering, so a bad request rather than a server error.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +151,21 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "{encoded}"
         );
+    }
+
+    #[test]
+    fn a_change_cursor_survives_its_string_form_and_is_no_record_cursor() {
+        let change = ChangeCursor {
+            changed_at: Utc.timestamp_opt(1_700_000_000, 5_000).unwrap(),
+            connection: "c1".to_owned(),
+            stream: "posts".to_owned(),
+            external_id: "42".to_owned(),
+        };
+        let encoded = change.to_string();
+
+        assert_eq!(encoded.parse::<ChangeCursor>().unwrap(), change);
+        assert!(encoded.parse::<RecordCursor>().is_err());
+        assert!(cursor().to_string().parse::<ChangeCursor>().is_err());
     }
 
     #[test]

@@ -192,6 +192,105 @@ async fn a_synced_connection_s_health_shows_its_last_success_and_runs_to_its_ten
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_records_of_every_connection_come_in_change_order_filtered_by_connector_and_stream() {
+    let gateway = TestGateway::start().await;
+    let blog = gateway.connect("acme", "wordpress", "blog", PASSWORD).await;
+    let crm = gateway.connect("acme", "fluentcrm", "crm", PASSWORD).await;
+    let blog_total = gateway.until_state("acme", &blog, "synced").await["records_total"]
+        .as_u64()
+        .unwrap();
+    let crm_total = gateway.until_state("acme", &crm, "synced").await["records_total"]
+        .as_u64()
+        .unwrap();
+    let walk = |query: &'static str| {
+        let gateway = &gateway;
+        async move {
+            let mut records = Vec::new();
+            let mut next: Option<String> = None;
+            loop {
+                let uri = match &next {
+                    Some(cursor) => format!("/api/records?{query}&limit=100&cursor={cursor}"),
+                    None => format!("/api/records?{query}&limit=100"),
+                };
+                let page = gateway.call(Method::GET, &uri, Some("acme"), None).await;
+                assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+                records.extend(page.body["records"].as_array().unwrap().clone());
+                match page.body["next"].as_str() {
+                    Some(cursor) => next = Some(cursor.to_owned()),
+                    None => return records,
+                }
+            }
+        }
+    };
+
+    let every = walk("include_deleted=false").await;
+    assert_eq!(every.len() as u64, blog_total + crm_total);
+    let keys: std::collections::BTreeSet<(String, String, String)> = every
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap().to_owned();
+            (text("connection"), text("stream"), text("external_id"))
+        })
+        .collect();
+    assert_eq!(keys.len(), every.len(), "each record once");
+    let times: Vec<String> = every
+        .iter()
+        .map(|r| {
+            r["updated_at"]
+                .as_str()
+                .or(r["synced_at"].as_str())
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let parsed: Vec<chrono::DateTime<chrono::Utc>> =
+        times.iter().map(|t| t.parse().unwrap()).collect();
+    assert!(parsed.windows(2).all(|w| w[0] <= w[1]), "change order");
+
+    let subscribers = walk("connector=fluentcrm&stream=subscribers").await;
+    assert_eq!(subscribers.len(), 40);
+    assert!(
+        subscribers
+            .iter()
+            .all(|r| r["connection"] == crm.as_str() && r["connector"] == "fluentcrm")
+    );
+    assert!(!every.iter().any(|r| r.to_string().contains(PASSWORD)));
+
+    for (query, field) in [
+        ("connector=acme-crm-typo", "connector"),
+        ("connector=wordpress&stream=subscribers", "stream"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("limit=0", "limit"),
+    ] {
+        let reply = gateway
+            .call(
+                Method::GET,
+                &format!("/api/records?{query}"),
+                Some("acme"),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{query}: {message}");
+    }
+    let typo = gateway
+        .call(
+            Method::GET,
+            "/api/records?conector=wordpress",
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert!(typo.status.is_client_error(), "{}", typo.body);
+    let other = gateway
+        .call(Method::GET, "/api/records", Some("globex"), None)
+        .await;
+    assert_eq!(other.body["records"].as_array().unwrap().len(), 0);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() {
     let gateway = TestGateway::start().await;
 
@@ -208,6 +307,7 @@ async fn the_openapi_document_describes_every_route() {
         "/api/connections/{id}/sync",
         "/api/connections/{id}/records",
         "/api/connections/{id}/health",
+        "/api/records",
     ] {
         assert!(
             paths.contains_key(path),

@@ -60,10 +60,25 @@ async fn a_token_narrowed_to_one_connection_sees_and_touches_only_that_one() {
     for path in [
         format!("/api/connections/{mine}"),
         format!("/api/connections/{mine}/records"),
+        format!("/api/connections/{mine}/health"),
     ] {
         let reply = call(Method::GET, path.clone(), None).await;
         assert_eq!(reply.status, StatusCode::OK, "{path}: {:?}", reply.body);
     }
+    let across = call(Method::GET, "/api/records?limit=1000".into(), None).await;
+    let records = across.body["records"].as_array().unwrap();
+    assert!(!records.is_empty());
+    assert!(
+        records.iter().all(|r| r["connection"] == mine.as_str()),
+        "the records across connections are only those of its connection"
+    );
+    let health = call(
+        Method::GET,
+        format!("/api/connections/{other}/health"),
+        None,
+    )
+    .await;
+    assert_eq!(health.status, StatusCode::NOT_FOUND);
 
     // The other connection looks exactly like an unknown one.
     let unknown = call(Method::GET, "/api/connections/c-unknown".into(), None).await;

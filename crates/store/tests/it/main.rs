@@ -10,4 +10,5 @@ mod refresh;
 mod status;
 mod sync_runs;
 mod sync_slots;
+mod tenant_records;
 mod webhooks;
