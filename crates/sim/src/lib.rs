@@ -78,6 +78,11 @@
 //! token request is kept for tests to read
 //! ([`SimHandle::acme_token_requests`]).
 //!
+//! Lago's events API lives under `{base_url}/lago` ([`SimHandle::lago_url`],
+//! key [`LAGO_API_KEY`]), for the demo's usage metering: it checks each
+//! event's shape, keeps transaction ids unique as Lago does, and lists what
+//! it stored at `GET /_sim/lago/events`.
+//!
 //! Sites are seeded deterministically from counts in a [`SiteConfig`], so
 //! tests can page through 250 posts. [`SiteChange`] and [`TrelloChange`]
 //! change content as editors and colleagues do, at once or just before a
@@ -140,6 +145,7 @@ mod content;
 mod control;
 mod fault;
 mod html;
+mod lago;
 mod oauth;
 mod providers;
 mod state;
@@ -163,6 +169,7 @@ pub use config::{LinkedInConfig, LinkedInUserConfig, MetaConfig, MetaUserConfig}
 pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
+pub use lago::API_KEY as LAGO_API_KEY;
 pub use oauth::TokenRequest;
 pub use providers::trello::TrelloToken;
 
@@ -277,6 +284,7 @@ fn router(state: Arc<State>) -> Router {
         .nest("/acme/{tenant}", acme::router(Arc::clone(&state)))
         .nest(trello::PREFIX, trello::router())
         .merge(control::router())
+        .merge(lago::router())
         .with_state(state)
 }
 
@@ -469,6 +477,17 @@ impl SimHandle {
     /// modification times (UTC), by id. What a complete sync must store.
     pub fn published(&self, site: &str, collection: Collection) -> Vec<(u64, NaiveDateTime)> {
         self.inner.state.published(site, collection)
+    }
+
+    /// The base URL of the demo's Lago (`{base_url}/lago`): usage events go
+    /// to `{lago_url}/api/v1/events` with [`LAGO_API_KEY`].
+    pub fn lago_url(&self) -> String {
+        format!("{}/lago", self.base_url())
+    }
+
+    /// The usage events the demo's Lago stored, oldest first.
+    pub fn lago_events(&self) -> Vec<serde_json::Value> {
+        self.inner.state.lago_events()
     }
 
     /// `{base_url}/google`, the root of the simulated Google: authorize at

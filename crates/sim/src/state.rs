@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub(crate) base_url: String,
     /// The one tenant Acme serves.
     pub(crate) acme_tenant: String,
+    /// The usage events the demo's Lago stored.
+    pub(crate) lago: crate::lago::Ledger,
     world: Mutex<World>,
 }
 
@@ -77,6 +79,7 @@ impl State {
     ) -> Self {
         Self {
             acme_tenant: acme.tenant.clone(),
+            lago: crate::lago::Ledger::default(),
             world: Mutex::new(World {
                 sites: HashMap::new(),
                 faults: Faults::default(),

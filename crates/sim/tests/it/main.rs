@@ -5,6 +5,7 @@ mod control;
 mod fluentcrm;
 mod google;
 mod helpers;
+mod lago;
 mod linkedin;
 mod meta;
 mod trello;
