@@ -155,10 +155,10 @@ fn check(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
         return Err(format!("event.{unknown} is not a field of an event"));
     }
     for name in ["transaction_id", "external_subscription_id", "code"] {
-        if !event
+        if event
             .get(name)
             .and_then(Value::as_str)
-            .is_some_and(|value| !value.is_empty())
+            .is_none_or(str::is_empty)
         {
             return Err(format!("event.{name} is not a non-empty string"));
         }
