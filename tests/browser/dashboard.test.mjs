@@ -88,8 +88,10 @@ async function openDashboard(t, viewport = { width: 1280, height: 800 }) {
   return page;
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+/** A screenshot of the whole page, or with `fullPage` false of what the
+ * viewport shows. */
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
 async function api(method, path, body) {
@@ -559,6 +561,9 @@ async function records(id, stream) {
   return all;
 }
 
+/** The data views' screen: their screenshots illustrate the README. */
+const VIEW_VIEWPORT = { width: 1000, height: 720 };
+
 /** Collects the page's Content-Security-Policy violations in
  * `window.cspViolations` (the listener is not subject to the policy). */
 async function watchCsp(page) {
@@ -575,7 +580,7 @@ async function assertNoCspViolation(page) {
 }
 
 /** The dashboard, watched for CSP violations from its first script on. */
-async function openWatchedDashboard(t, viewport) {
+async function openWatchedDashboard(t, viewport = VIEW_VIEWPORT) {
   const page = await openDashboard(t, viewport);
   await watchCsp(page);
   await page.reload();
@@ -641,7 +646,7 @@ test('the WordPress view lists synced posts and pages, finds them by title, and 
   assert.deepEqual(await table.locator('th').allTextContents(), ['Title', 'Type', 'Status', 'Modified', 'Link']);
   assert.equal(await table.locator('tbody tr').count(), 50, 'a page of 50 rows');
   await view.getByText(`Showing 1–50 of ${posts.length + pages.length}`).waitFor();
-  await shot(page, 'view-wordpress');
+  await shot(page, 'view-wordpress', false);
 
   // Search: a synced post's title finds it, with its status and link.
   const wanted = posts[17].payload;
@@ -694,7 +699,7 @@ test('the WordPress view lists synced posts and pages, finds them by title, and 
     await box.evaluate((el) => el.scrollWidth > el.clientWidth),
     'the table scrolls inside its box',
   );
-  await shot(page, 'view-wordpress-narrow');
+  await shot(page, 'view-wordpress-narrow', false);
 
   await view.getByRole('button', { name: 'Back to integrations' }).click();
   await row(page, id).getByRole('button', { name: 'View WordPress data' }).waitFor();
@@ -731,7 +736,7 @@ test('the Google Analytics view charts daily sessions, users and pageviews betwe
   for (const value of [last.sessions, last.totalUsers, last.screenPageViews]) {
     assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
   }
-  await shot(page, 'view-google-analytics');
+  await shot(page, 'view-google-analytics', false);
 
   // The last seven days only.
   const from = mine.at(-7).payload.date;
@@ -791,7 +796,7 @@ test('the FluentCRM view lists subscribers with their lists, filtered by list', 
   const first = table.locator('tbody tr').first();
   assert.equal(await first.locator('td').nth(0).textContent(), member.full_name);
   assert.equal(await first.locator('td').nth(1).textContent(), member.email);
-  await shot(page, 'view-fluentcrm-list');
+  await shot(page, 'view-fluentcrm-list', false);
   await assertNoCspViolation(page);
 });
 
@@ -817,7 +822,7 @@ test('the Meta view charts spend, impressions and clicks per day of an ad accoun
   for (const value of [last.impressions, last.clicks, digits(Number(last.spend).toFixed(2))]) {
     assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
   }
-  await shot(page, 'view-meta');
+  await shot(page, 'view-meta', false);
   await assertNoCspViolation(page);
 });
 
@@ -841,7 +846,7 @@ test('the LinkedIn view charts follower gains per day of an organization', async
   for (const value of [last.organicFollowerGain, last.paidFollowerGain]) {
     assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
   }
-  await shot(page, 'view-linkedin');
+  await shot(page, 'view-linkedin', false);
   await assertNoCspViolation(page);
 });
 
@@ -866,6 +871,6 @@ test('the Trello view shows each board with its cards', async (t) => {
       await section.getByRole('cell', { name: mine[0].payload.name, exact: true }).waitFor();
     }
   }
-  await shot(page, 'view-trello');
+  await shot(page, 'view-trello', false);
   await assertNoCspViolation(page);
 });
