@@ -706,6 +706,21 @@ test('the WordPress view lists synced posts and pages, finds them by title, and 
   await assertNoCspViolation(page);
 });
 
+/** Narrows the screen to 375 px and waits until the page fits in it
+ * (charts redraw at the new width), with no horizontal page scroll. */
+async function fitsNarrowScreen(page, name) {
+  await page.setViewportSize({ width: 375, height: 812 });
+  await page.waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth, null, {
+    timeout: DEADLINE,
+  });
+  const chart = page.locator('#data-view .chart canvas');
+  if ((await chart.count()) > 0) {
+    const box = await chart.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 375, `the chart fits the screen: ${JSON.stringify(box)}`);
+  }
+  await shot(page, `${name}-narrow`, false);
+}
+
 /** Sums `value` of the payloads of `rows` (records). */
 function total(rows, value) {
   return rows.reduce((sum, r) => sum + Number(value(r.payload)), 0);
@@ -755,6 +770,9 @@ test('the Google Analytics view charts daily sessions, users and pageviews betwe
   // A start after the end is refused in words.
   await view.getByLabel('To', { exact: true }).fill(mine.at(-8).payload.date);
   await view.getByRole('alert').filter({ hasText: 'The start date is after the end date' }).waitFor();
+  await view.getByLabel('To', { exact: true }).fill(mine.at(-1).payload.date);
+  await page.locator('#data-view .chart canvas').waitFor();
+  await fitsNarrowScreen(page, 'view-google-analytics');
   await assertNoCspViolation(page);
 });
 
@@ -797,6 +815,7 @@ test('the FluentCRM view lists subscribers with their lists, filtered by list', 
   assert.equal(await first.locator('td').nth(0).textContent(), member.full_name);
   assert.equal(await first.locator('td').nth(1).textContent(), member.email);
   await shot(page, 'view-fluentcrm-list', false);
+  await fitsNarrowScreen(page, 'view-fluentcrm');
   await assertNoCspViolation(page);
 });
 
@@ -823,6 +842,7 @@ test('the Meta view charts spend, impressions and clicks per day of an ad accoun
     assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
   }
   await shot(page, 'view-meta', false);
+  await fitsNarrowScreen(page, 'view-meta');
   await assertNoCspViolation(page);
 });
 
@@ -847,6 +867,7 @@ test('the LinkedIn view charts follower gains per day of an organization', async
     assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
   }
   await shot(page, 'view-linkedin', false);
+  await fitsNarrowScreen(page, 'view-linkedin');
   await assertNoCspViolation(page);
 });
 
@@ -872,5 +893,6 @@ test('the Trello view shows each board with its cards', async (t) => {
     }
   }
   await shot(page, 'view-trello', false);
+  await fitsNarrowScreen(page, 'view-trello');
   await assertNoCspViolation(page);
 });

@@ -236,7 +236,10 @@ async fn vendor(
     let file = match name.as_str() {
         "uPlot.iife.min.js" => &site.chart_script,
         "uPlot.min.css" => &site.chart_style,
-        _ => return Err(Error::NotFound(format!("no dashboard file vendor/{name:?}"))),
+        _ => {
+            let path = format!("vendor/{name}");
+            return Err(Error::NotFound(format!("no dashboard file {path:?}")));
+        }
     };
     Ok(site.serve(file, &request))
 }

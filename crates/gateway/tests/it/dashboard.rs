@@ -120,7 +120,11 @@ async fn the_module_the_script_imports_is_served_as_javascript() {
         views.header(&header::CONTENT_TYPE),
         "text/javascript; charset=utf-8"
     );
-    assert!(views.header(&header::CONTENT_SECURITY_POLICY).contains("script-src 'self';"));
+    assert!(
+        views
+            .header(&header::CONTENT_SECURITY_POLICY)
+            .contains("script-src 'self';")
+    );
 }
 
 #[tokio::test]

@@ -211,7 +211,10 @@ async fn a_change_posted_over_http_shows_in_the_site_and_an_unknown_site_is_404(
     assert_eq!(listing.headers()["x-wp-total"], "5");
     let posts: Vec<serde_json::Value> = listing.json().await.unwrap();
     for id in ids.as_array().unwrap() {
-        assert!(posts.iter().any(|post| &post["id"] == id), "post {id} is listed");
+        assert!(
+            posts.iter().any(|post| &post["id"] == id),
+            "post {id} is listed"
+        );
     }
 }
 

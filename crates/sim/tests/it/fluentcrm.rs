@@ -288,7 +288,10 @@ async fn each_contact_carries_the_lists_it_is_on_and_no_list_holds_everyone() {
             contact["id"]
         );
         for list in lists {
-            assert!(list["title"].as_str().is_some_and(|t| !t.is_empty()), "{list}");
+            assert!(
+                list["title"].as_str().is_some_and(|t| !t.is_empty()),
+                "{list}"
+            );
             *members.entry(list["id"].as_u64().unwrap()).or_default() += 1;
         }
         assert_eq!(contact["tags"], json!([]));
