@@ -266,7 +266,7 @@ fn paginate<T>(
 /// so each contact is on about a third of the lists, the same on every
 /// request.
 pub(crate) fn on_list(subscriber: u64, list: u64) -> bool {
-    (subscriber + list) % 3 == 0
+    (subscriber + list).is_multiple_of(3)
 }
 
 /// A contact, with the lists it is on and its tags (none), as the
