@@ -773,6 +773,7 @@ function applyEvent(event) {
   if (!known) refreshDetails(model.id);
   else fetchAccountIfMissing(model);
   if (status.state === 'synced' || status.state === 'partial') dataChanged(model);
+  if (status.state === 'disconnected' && app.data.connectionId === model.id) closeDataView();
 }
 
 function fetchAccountIfMissing(model) {

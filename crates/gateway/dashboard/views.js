@@ -374,7 +374,7 @@ function dailyChart({ stream, group, groupLabel, groupName, series, noun }) {
           ]),
         ),
       );
-      const box = el('div', { className: 'chart', attrs: { role: 'img', 'aria-label': `${series.map((s) => s.label).join(', ')} per day, ${dayFormat.format(new Date(x[0] * 1000))} to ${dayFormat.format(new Date(x.at(-1) * 1000))}` } });
+      const box = el('div', { className: 'chart', attrs: { role: 'figure', 'aria-label': `${series.map((s) => s.label).join(', ')} per day, ${dayFormat.format(new Date(x[0] * 1000))} to ${dayFormat.format(new Date(x.at(-1) * 1000))}` } });
       view.drawAfterMount.push(() => drawChart(view, box, x, columns, series, inRange[0].payload));
       return {
         parts: [facts, box],
