@@ -639,9 +639,18 @@ test('the WordPress view lists synced posts and pages, finds them by title, and 
   const pages = await records(id, 'pages');
   assert.ok(posts.length > 50 && pages.length > 0, `${posts.length} posts, ${pages.length} pages`);
 
+  const reads = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === `/api/connections/${id}/records`) reads.push(url.searchParams);
+  });
   await openView(page, id, 'WordPress');
   const view = page.locator('#data-view');
   await view.getByRole('status').filter({ hasText: `${posts.length} posts and ${pages.length} pages` }).waitFor();
+  // More posts than one request brings: the view followed the cursor.
+  const postReads = reads.filter((q) => q.get('stream') === 'posts');
+  assert.ok(postReads.length >= 2, `posts read in ${postReads.length} requests`);
+  assert.ok(postReads.slice(1).every((q) => q.get('cursor')), 'each later request names a cursor');
   const table = view.getByRole('table');
   assert.deepEqual(await table.locator('th').allTextContents(), ['Title', 'Type', 'Status', 'Modified', 'Link']);
   assert.equal(await table.locator('tbody tr').count(), 50, 'a page of 50 rows');
