@@ -298,4 +298,8 @@ async fn each_contact_carries_the_lists_it_is_on_and_no_list_holds_everyone() {
     }
     assert_eq!(members.len(), 4, "every list has members: {members:?}");
     assert!(members.values().all(|&n| n < 30), "{members:?}");
+    let mut sizes: Vec<usize> = members.values().copied().collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    assert!(sizes.len() > 1, "the lists differ in size: {members:?}");
 }
