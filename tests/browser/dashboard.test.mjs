@@ -656,6 +656,14 @@ test('the WordPress view lists synced posts and pages, finds them by title, and 
   assert.equal(await table.locator('tbody tr').count(), 50, 'a page of 50 rows');
   await view.getByText(`Showing 1–50 of ${posts.length + pages.length}`).waitFor();
   await shot(page, 'view-wordpress', false);
+  const firstPage = await table.locator('tbody tr td:first-child').allTextContents();
+  await view.getByRole('button', { name: 'Next' }).click();
+  await view.getByText(`Showing 51–100 of ${posts.length + pages.length}`).waitFor();
+  const secondPage = await table.locator('tbody tr td:first-child').allTextContents();
+  assert.equal(secondPage.length, 50);
+  assert.ok(!secondPage.some((title) => firstPage.includes(title)), 'the second page shows other rows');
+  await view.getByRole('button', { name: 'Previous' }).click();
+  await view.getByText(`Showing 1–50 of ${posts.length + pages.length}`).waitFor();
 
   // Search: a synced post's title finds it, with its status and link.
   const wanted = posts[17].payload;
