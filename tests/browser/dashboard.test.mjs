@@ -88,8 +88,10 @@ async function openDashboard(t, viewport = { width: 1280, height: 800 }) {
   return page;
 }
 
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+/** A screenshot of the whole page, or with `fullPage` false of what the
+ * viewport shows. */
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage });
 }
 
 async function api(method, path, body) {
@@ -540,4 +542,383 @@ test('The whole local fleet restarts and an existing connection syncs with its s
   }, 60_000);
   assert.equal(after.records_total, before.records_total);
   assert.equal(after.last_error, null);
+});
+
+// ---------------------------------------------------------------- data views
+
+/** Every record of `stream` of connection `id`, read through the records API. */
+async function records(id, stream) {
+  const all = [];
+  let cursor = null;
+  do {
+    const query = new URLSearchParams({ stream, limit: '1000' });
+    if (cursor) query.set('cursor', cursor);
+    const { status, body } = await api('GET', `/api/connections/${id}/records?${query}`);
+    assert.equal(status, 200, JSON.stringify(body));
+    all.push(...body.records);
+    cursor = body.next;
+  } while (cursor);
+  return all;
+}
+
+/** The data views' screen: their screenshots illustrate the README. */
+const VIEW_VIEWPORT = { width: 1000, height: 720 };
+
+/** Collects the page's Content-Security-Policy violations in
+ * `window.cspViolations` (the listener is not subject to the policy). */
+async function watchCsp(page) {
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.cspViolations.push(`${event.violatedDirective}: ${event.blockedURI} (${event.sourceFile}:${event.lineNumber})`);
+    });
+  });
+}
+
+async function assertNoCspViolation(page) {
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), [], 'the page broke its Content-Security-Policy');
+}
+
+/** The dashboard, watched for CSP violations from its first script on. */
+async function openWatchedDashboard(t, viewport = VIEW_VIEWPORT) {
+  const page = await openDashboard(t, viewport);
+  await watchCsp(page);
+  await page.reload();
+  await page.locator('#live[data-state="online"]').waitFor();
+  return page;
+}
+
+/** Connects the OAuth connector shown as `name` through the simulator's
+ * consent page; returns the connection's id once it synced. */
+async function connectThroughConsent(page, name) {
+  await page.getByRole('button', { name: `Connect ${name}`, exact: true }).click();
+  await page.waitForURL((url) => url.href.startsWith(SIM));
+  await page.getByRole('button', { name: 'Allow' }).click();
+  await page.waitForURL((url) => url.href.startsWith(`${GATEWAY}/callback`));
+  const callback = new URL(page.url());
+  assert.equal(callback.searchParams.get('status'), 'connected', `callback: ${callback.search}`);
+  const id = callback.searchParams.get('connection_id');
+  await page.waitForURL(`${GATEWAY}/`);
+  await inState(page, id, 'synced').waitFor();
+  return id;
+}
+
+/** Opens the data view of connection `id` from its card and waits for
+ * its records. */
+async function openView(page, id, name) {
+  await row(page, id).getByRole('button', { name: `View ${name} data` }).click();
+  await page.getByRole('heading', { name: `${name}: synced data` }).waitFor();
+  await page.locator(`#data-view[data-connection="${id}"][data-loaded]`).waitFor();
+}
+
+/** Digits only: numbers as the page formats them in its locale. */
+const digits = (text) => String(text).replace(/[^\d-]/g, '');
+
+/** The totals the chart view shows, by series key. */
+async function totalsShown(page) {
+  const shown = {};
+  for (const item of await page.locator('.totals > div').all()) {
+    shown[await item.getAttribute('data-series')] = digits(await item.locator('dd').textContent());
+  }
+  return shown;
+}
+
+/** Points at the last day of the chart and returns the legend's text. */
+async function legendAtLastDay(page) {
+  const over = page.locator('.chart .u-over');
+  const box = await over.boundingBox();
+  await over.hover({ position: { x: box.width - 1, y: box.height / 2 } });
+  return page.locator('.chart .u-legend').textContent();
+}
+
+test('the WordPress view lists synced posts and pages, finds them by title, and shows a new post after a sync', async (t) => {
+  const id = await connectDemoSite('Data view');
+  const page = await openWatchedDashboard(t);
+  await inState(page, id, 'synced').waitFor();
+  const posts = await records(id, 'posts');
+  const pages = await records(id, 'pages');
+  assert.ok(posts.length > 50 && pages.length > 0, `${posts.length} posts, ${pages.length} pages`);
+
+  const reads = [];
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.pathname === `/api/connections/${id}/records`) reads.push(url.searchParams);
+  });
+  await openView(page, id, 'WordPress');
+  const view = page.locator('#data-view');
+  await view.getByRole('status').filter({ hasText: `${posts.length} posts and ${pages.length} pages` }).waitFor();
+  // More posts than one request brings: the view followed the cursor.
+  const postReads = reads.filter((q) => q.get('stream') === 'posts');
+  assert.ok(postReads.length >= 2, `posts read in ${postReads.length} requests`);
+  assert.ok(postReads.slice(1).every((q) => q.get('cursor')), 'each later request names a cursor');
+  const table = view.getByRole('table');
+  assert.deepEqual(await table.locator('th').allTextContents(), ['Title', 'Type', 'Status', 'Modified', 'Link']);
+  assert.equal(await table.locator('tbody tr').count(), 50, 'a page of 50 rows');
+  await view.getByText(`Showing 1–50 of ${posts.length + pages.length}`).waitFor();
+  await shot(page, 'view-wordpress', false);
+  const firstPage = await table.locator('tbody tr td:first-child').allTextContents();
+  await view.getByRole('button', { name: 'Next' }).click();
+  await view.getByText(`Showing 51–100 of ${posts.length + pages.length}`).waitFor();
+  const secondPage = await table.locator('tbody tr td:first-child').allTextContents();
+  assert.equal(secondPage.length, 50);
+  assert.ok(!secondPage.some((title) => firstPage.includes(title)), 'the second page shows other rows');
+  await view.getByRole('button', { name: 'Previous' }).click();
+  await view.getByText(`Showing 1–50 of ${posts.length + pages.length}`).waitFor();
+
+  // Search: a synced post's title finds it, with its status and link.
+  const wanted = posts[17].payload;
+  const search = view.getByLabel('Search posts and pages');
+  await search.fill(wanted.title.rendered);
+  const expected = [...posts, ...pages].filter((r) =>
+    r.payload.title.rendered.toLowerCase().includes(wanted.title.rendered.toLowerCase()),
+  ).length;
+  await view.getByText(new RegExp(`^Showing 1–${Math.min(expected, 50)} of ${expected}$`)).waitFor();
+  const hit = table.locator('tbody tr').filter({ has: page.getByRole('cell', { name: wanted.title.rendered, exact: true }) });
+  await hit.waitFor();
+  assert.equal(await hit.locator('td').nth(1).textContent(), 'Post');
+  assert.equal(await hit.locator('td').nth(2).textContent(), wanted.status);
+  assert.equal(await hit.getByRole('link').getAttribute('href'), wanted.link);
+  await search.fill('no such title anywhere');
+  await view.getByText('No post or page matches the search.').waitFor();
+  await search.fill('');
+  await view.getByText(`Showing 1–50 of ${posts.length + pages.length}`).waitFor();
+
+  // Live: the site gets a new post; a sync brings it into the open view.
+  await page.evaluate(() => {
+    window.notReloaded = true;
+  });
+  const loads = Number(await view.getAttribute('data-loaded'));
+  const change = await fetch(`${SIM}/_sim/sites/demo/changes`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ op: 'create', collection: 'posts', count: 1 }),
+  });
+  assert.equal(change.status, 200);
+  const [newId] = (await change.json()).ids;
+  await view.getByRole('button', { name: 'Sync WordPress now' }).click();
+  const added = await eventually('the new post in the records API', async () =>
+    (await records(id, 'posts')).find((r) => r.external_id === String(newId)),
+  );
+  const newTitle = added.payload.title.rendered;
+  await table.locator('tbody tr').first().getByRole('cell', { name: newTitle, exact: true }).waitFor();
+  await view.getByRole('status').filter({ hasText: `${posts.length + 1} posts and ${pages.length} pages` }).waitFor();
+  assert.ok(Number(await view.getAttribute('data-loaded')) > loads, 'the view read the records again');
+  assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
+  await shot(page, 'view-wordpress-live');
+
+  // A narrow screen: the table scrolls in its box, the page does not.
+  await page.setViewportSize({ width: 375, height: 812 });
+  await table.waitFor();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than a narrow screen`);
+  const box = view.locator('.table-scroll');
+  assert.ok(
+    await box.evaluate((el) => el.scrollWidth > el.clientWidth),
+    'the table scrolls inside its box',
+  );
+  await shot(page, 'view-wordpress-narrow', false);
+
+  const html = await page.content();
+  assert.ok(!html.includes(DEMO_PASSWORD), 'the view shows no credential');
+
+  await view.getByRole('button', { name: 'Back to integrations' }).click();
+  await row(page, id).getByRole('button', { name: 'View WordPress data' }).waitFor();
+  await assertNoCspViolation(page);
+});
+
+/** Narrows the screen to 375 px and waits until the page fits in it
+ * (charts redraw at the new width), with no horizontal page scroll. */
+async function fitsNarrowScreen(page, name) {
+  await page.setViewportSize({ width: 375, height: 812 });
+  await page.waitForFunction(() => document.documentElement.scrollWidth <= window.innerWidth, null, {
+    timeout: DEADLINE,
+  });
+  const chart = page.locator('#data-view .chart canvas');
+  if ((await chart.count()) > 0) {
+    const box = await chart.boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 375, `the chart fits the screen: ${JSON.stringify(box)}`);
+  }
+  await shot(page, `${name}-narrow`, false);
+}
+
+/** Sums `value` of the payloads of `rows` (records). */
+function total(rows, value) {
+  return rows.reduce((sum, r) => sum + Number(value(r.payload)), 0);
+}
+
+test('the Google Analytics view charts daily sessions, users and pageviews between two dates', async (t) => {
+  if (!(await oauthAvailable(t))) return;
+  const page = await openWatchedDashboard(t);
+  const id = await connectThroughConsent(page, 'Google Analytics 4');
+  const rows = await records(id, 'daily_metrics');
+  assert.ok(rows.length > 0, 'the sync stored daily rows');
+
+  await openView(page, id, 'Google Analytics 4');
+  const view = page.locator('#data-view');
+  const picker = view.getByLabel('Property', { exact: true });
+  const property = (await picker.count()) > 0 ? await picker.inputValue() : rows[0].payload.property;
+  const mine = rows
+    .filter((r) => r.payload.property === property)
+    .sort((a, b) => a.payload.date.localeCompare(b.payload.date));
+  const shown = await totalsShown(page);
+  assert.deepEqual(shown, {
+    sessions: String(total(mine, (p) => p.sessions)),
+    users: String(total(mine, (p) => p.totalUsers)),
+    pageviews: String(total(mine, (p) => p.screenPageViews)),
+  });
+  const last = mine.at(-1).payload;
+  const legend = digits(await legendAtLastDay(page));
+  for (const value of [last.sessions, last.totalUsers, last.screenPageViews]) {
+    assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
+  }
+  await shot(page, 'view-google-analytics', false);
+
+  // The last seven days only.
+  const from = mine.at(-7).payload.date;
+  await view.getByLabel('From', { exact: true }).fill(from);
+  const week = mine.slice(-7);
+  await eventually('the totals of the last seven days', async () => {
+    const now = await totalsShown(page);
+    return now.sessions === String(total(week, (p) => p.sessions)) ? now : null;
+  });
+  assert.deepEqual(await totalsShown(page), {
+    sessions: String(total(week, (p) => p.sessions)),
+    users: String(total(week, (p) => p.totalUsers)),
+    pageviews: String(total(week, (p) => p.screenPageViews)),
+  });
+  await view.getByRole('status').filter({ hasText: /^7 days from/ }).waitFor();
+  // A start after the end is refused in words.
+  await view.getByLabel('To', { exact: true }).fill(mine.at(-8).payload.date);
+  await view.getByRole('alert').filter({ hasText: 'The start date is after the end date' }).waitFor();
+  await view.getByLabel('To', { exact: true }).fill(mine.at(-1).payload.date);
+  await page.locator('#data-view .chart canvas').waitFor();
+  await fitsNarrowScreen(page, 'view-google-analytics');
+  await assertNoCspViolation(page);
+});
+
+test('the FluentCRM view lists subscribers with their lists, filtered by list', async (t) => {
+  const created = await api('POST', '/api/connections', {
+    connector: 'fluentcrm',
+    display_name: 'CRM view',
+    credentials: { site_url: SITE, username: DEMO_USER, application_password: DEMO_PASSWORD },
+  });
+  assert.equal(created.status, 202, JSON.stringify(created.body));
+  const id = created.body.id;
+  const page = await openWatchedDashboard(t);
+  await inState(page, id, 'synced').waitFor();
+  const subscribers = await records(id, 'subscribers');
+  const lists = await records(id, 'lists');
+  assert.ok(subscribers.length > 0 && lists.length > 1);
+
+  await openView(page, id, 'FluentCRM');
+  const view = page.locator('#data-view');
+  await view.getByRole('status').filter({ hasText: `${subscribers.length} subscribers on ${lists.length} lists` }).waitFor();
+  const table = view.getByRole('table');
+  assert.deepEqual(await table.locator('th').allTextContents(), ['Name', 'Email', 'Status', 'Lists']);
+  // Sorted by name: the first row is the first subscriber by name, with
+  // the titles of the lists the sync stored for it.
+  const byName = (a, b) => a.full_name.localeCompare(b.full_name) || a.email.localeCompare(b.email);
+  const titles = new Map(lists.map((l) => [String(l.external_id), l.payload.title]));
+  const first = subscribers.map((s) => s.payload).sort(byName)[0];
+  assert.deepEqual(await table.locator('tbody tr').first().locator('td').allTextContents(), [
+    first.full_name,
+    first.email,
+    first.status,
+    first.lists.map((l) => titles.get(String(l.id))).join(', '),
+  ]);
+  await shot(page, 'view-fluentcrm');
+
+  const list = lists[1].payload;
+  await view.getByLabel('List', { exact: true }).selectOption({ label: list.title });
+  const members = subscribers.filter((s) => s.payload.lists.some((l) => String(l.id) === String(list.id)));
+  assert.ok(members.length > 0 && members.length < subscribers.length, `${members.length} on ${list.title}`);
+  await view.getByText(new RegExp(`^Showing 1–${Math.min(members.length, 50)} of ${members.length}$`)).waitFor();
+  for (const cells of await table.locator('tbody tr td:nth-child(4)').allTextContents()) {
+    assert.ok(cells.split(', ').includes(list.title), `a row on ${cells} shows under ${list.title}`);
+  }
+  const member = members.map((s) => s.payload).sort(byName)[0];
+  const firstMember = table.locator('tbody tr').first();
+  assert.equal(await firstMember.locator('td').nth(0).textContent(), member.full_name);
+  assert.equal(await firstMember.locator('td').nth(1).textContent(), member.email);
+  await shot(page, 'view-fluentcrm-list', false);
+  await fitsNarrowScreen(page, 'view-fluentcrm');
+  await assertNoCspViolation(page);
+});
+
+test('the Meta view charts spend, impressions and clicks per day of an ad account', async (t) => {
+  if (!(await oauthAvailable(t))) return;
+  const page = await openWatchedDashboard(t);
+  const id = await connectThroughConsent(page, 'Meta Ads');
+  const rows = await records(id, 'ad_insights');
+  assert.ok(rows.length > 0);
+
+  await openView(page, id, 'Meta Ads');
+  const picker = page.locator('#data-view').getByLabel('Ad account', { exact: true });
+  const account = (await picker.count()) > 0 ? await picker.inputValue() : rows[0].payload.account;
+  const mine = rows.filter((r) => r.payload.account === account).sort((a, b) => a.payload.date.localeCompare(b.payload.date));
+  const spend = total(mine, (p) => p.numbers.spend);
+  assert.deepEqual(await totalsShown(page), {
+    spend: digits(spend.toFixed(2)),
+    impressions: String(total(mine, (p) => p.numbers.impressions)),
+    clicks: String(total(mine, (p) => p.numbers.clicks)),
+  });
+  const last = mine.at(-1).payload.numbers;
+  const legend = digits(await legendAtLastDay(page));
+  for (const value of [last.impressions, last.clicks, digits(Number(last.spend).toFixed(2))]) {
+    assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
+  }
+  await shot(page, 'view-meta', false);
+  await fitsNarrowScreen(page, 'view-meta');
+  await assertNoCspViolation(page);
+});
+
+test('the LinkedIn view charts follower gains per day of an organization', async (t) => {
+  if (!(await oauthAvailable(t))) return;
+  const page = await openWatchedDashboard(t);
+  const id = await connectThroughConsent(page, 'LinkedIn');
+  const rows = await records(id, 'follower_statistics');
+  assert.ok(rows.length > 0);
+
+  await openView(page, id, 'LinkedIn');
+  const picker = page.locator('#data-view').getByLabel('Organization', { exact: true });
+  const organization = (await picker.count()) > 0 ? await picker.inputValue() : rows[0].payload.organization;
+  const mine = rows.filter((r) => r.payload.organization === organization).sort((a, b) => a.payload.date.localeCompare(b.payload.date));
+  assert.deepEqual(await totalsShown(page), {
+    organic: String(total(mine, (p) => p.organicFollowerGain)),
+    paid: String(total(mine, (p) => p.paidFollowerGain)),
+  });
+  const last = mine.at(-1).payload;
+  const legend = digits(await legendAtLastDay(page));
+  for (const value of [last.organicFollowerGain, last.paidFollowerGain]) {
+    assert.ok(legend.includes(String(value)), `the legend at the last day shows ${value}: ${legend}`);
+  }
+  await shot(page, 'view-linkedin', false);
+  await fitsNarrowScreen(page, 'view-linkedin');
+  await assertNoCspViolation(page);
+});
+
+test('the Trello view shows each board with its cards', async (t) => {
+  if (!(await oauthAvailable(t))) return;
+  const page = await openWatchedDashboard(t);
+  const id = await connectThroughConsent(page, 'Trello');
+  const boards = await records(id, 'boards');
+  const cards = await records(id, 'cards');
+  assert.ok(boards.length > 1 && cards.length > 0);
+
+  await openView(page, id, 'Trello');
+  const view = page.locator('#data-view');
+  await view.getByRole('status').filter({ hasText: `${boards.length} boards with ${cards.length} cards` }).waitFor();
+  for (const board of boards) {
+    const section = view.locator(`section.board[data-board="${board.external_id}"]`);
+    await section.getByRole('heading', { name: board.payload.name }).waitFor();
+    const mine = cards.filter((c) => c.payload.idBoard === board.external_id);
+    assert.equal(await section.locator('.muted').first().textContent(), `${mine.length} open cards`);
+    if (mine.length > 0) {
+      assert.equal(await section.locator('tbody tr').count(), mine.length);
+      await section.getByRole('cell', { name: mine[0].payload.name, exact: true }).waitFor();
+    }
+  }
+  await shot(page, 'view-trello', false);
+  await fitsNarrowScreen(page, 'view-trello');
+  await assertNoCspViolation(page);
 });

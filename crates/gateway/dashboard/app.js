@@ -12,6 +12,10 @@
 // the token; nothing here trusts it).
 // Everything shown comes from the API or the bridge as text (textContent),
 // never as markup.
+// "View data" opens a view of what a connection synced (views.js); it
+// reads the records again whenever a sync of that connection completes.
+
+import { DataView } from './views.js';
 
 const TOKEN_KEY = 'fleet.dashboard.token';
 const RECONNECT_MIN_MS = 250;
@@ -47,6 +51,8 @@ const app = {
   formConnector: null,
   /** a message to show once the dashboard opens */
   pendingNotice: null,
+  /** @type {DataView | null} the data view, made at start */
+  data: null,
 };
 
 // ---------------------------------------------------------------- start
@@ -54,6 +60,12 @@ const app = {
 document.addEventListener('DOMContentLoaded', () => {
   takeTokenFromFragment();
   app.token = sessionStorage.getItem(TOKEN_KEY);
+  app.data = new DataView(api, {
+    root: $('#data-view'),
+    status: $('#data-status'),
+    controls: $('#data-controls'),
+    body: $('#data-body'),
+  });
   bindStaticHandlers();
   renderIdentity();
   if (location.pathname === '/callback') {
@@ -111,6 +123,7 @@ function takeTokenFromFragment() {
 function switchSession() {
   app.live?.stop();
   app.live = null;
+  app.data.close();
   app.connections.clear();
   $('#connections').replaceChildren();
   $('#credentials-dialog').close();
@@ -181,14 +194,19 @@ function bindStaticHandlers() {
     submitCredentials();
   });
   $('#credentials-cancel').addEventListener('click', () => $('#credentials-dialog').close());
+  $('#data-back').addEventListener('click', closeDataView);
+  $('#data-sync').addEventListener('click', () => {
+    const id = app.data.connectionId;
+    if (id) syncNow(id);
+  });
 }
 
 function showView(id) {
-  for (const view of ['token-view', 'callback-view', 'grid-view']) {
+  for (const view of ['token-view', 'callback-view', 'grid-view', 'data-view']) {
     $(`#${view}`).hidden = view !== id;
   }
-  // Live status is followed only on the grid.
-  $('#live').hidden = id !== 'grid-view';
+  // Live status is followed on the grid and in a data view.
+  $('#live').hidden = id !== 'grid-view' && id !== 'data-view';
 }
 
 async function openDashboard() {
@@ -234,6 +252,7 @@ function signOut(reason, message = TOKEN_NEEDED) {
   app.live?.stop();
   app.live = null;
   setLive('stopped');
+  app.data.close();
   app.connections.clear();
   $('#connections').replaceChildren();
   $('#credentials-dialog').close();
@@ -700,6 +719,7 @@ function applySnapshot(connections) {
     seen.add(snap.id);
     const model = upsertModel(snap.id, snap.connector);
     const before = model.status.state;
+    const lastSync = model.last_sync_at;
     model.display_name = snap.display_name;
     model.status = snap.status;
     model.statusAt = 0;
@@ -711,11 +731,13 @@ function applySnapshot(connections) {
     renderConnection(model);
     if (before !== model.status.state) announceState(model);
     fetchAccountIfMissing(model);
+    if (snap.last_sync_at && snap.last_sync_at !== lastSync) dataChanged(model);
   }
   for (const [id, model] of app.connections) {
     if (!seen.has(id)) {
       app.connections.delete(id);
       document.getElementById(rowId(model.id))?.remove();
+      if (app.data.connectionId === id) closeDataView();
     }
   }
   renderEmpty();
@@ -750,6 +772,8 @@ function applyEvent(event) {
   if (before !== status.state || !known) announceState(model);
   if (!known) refreshDetails(model.id);
   else fetchAccountIfMissing(model);
+  if (status.state === 'synced' || status.state === 'partial') dataChanged(model);
+  if (status.state === 'disconnected' && app.data.connectionId === model.id) closeDataView();
 }
 
 function fetchAccountIfMissing(model) {
@@ -775,6 +799,7 @@ function renderConnection(model) {
     row.id = rowId(model.id);
     row.dataset.id = model.id;
     $('.sync-now', row).addEventListener('click', () => syncNow(model.id));
+    $('.view-data', row).addEventListener('click', () => openDataView(model.id));
     $('.disconnect', row).addEventListener('click', () => disconnect(model.id));
     $('.reconnect', row).addEventListener('click', (event) => reconnect(model.id, event.currentTarget));
     $('#connections').prepend(row);
@@ -804,6 +829,9 @@ function renderConnection(model) {
   errorLine.hidden = !error;
 
   const gone = state === 'disconnected';
+  const view = $('.view-data', row);
+  view.hidden = gone || !model.last_sync_at || !DataView.supports(model.connector);
+  view.setAttribute('aria-label', `View ${name} data`);
   const sync = $('.sync-now', row);
   sync.hidden = gone;
   sync.disabled = BUSY_STATES.has(state) || model.requested || state === 'invalid' || state === 'reauth_required';
@@ -814,6 +842,47 @@ function renderConnection(model) {
   const disconnectButton = $('.disconnect', row);
   disconnectButton.hidden = gone;
   disconnectButton.setAttribute('aria-label', `Disconnect ${name}`);
+  if (app.data.connectionId === model.id) renderDataHead(model);
+}
+
+// ---------------------------------------------------------------- data views
+
+/** Shows what connection `id` synced, in place of the grid. */
+function openDataView(id) {
+  const model = app.connections.get(id);
+  if (!model || !DataView.supports(model.connector)) return;
+  hideNotice();
+  showView('data-view');
+  renderDataHead(model);
+  app.data.open(id, model.connector);
+  $('#data-title').focus();
+}
+
+function closeDataView() {
+  const id = app.data.connectionId;
+  app.data.close();
+  if ($('#data-view').hidden) return;
+  showView('grid-view');
+  if (id) document.getElementById(rowId(id))?.querySelector('.view-data')?.focus();
+}
+
+/** The open view's title, account, last sync and Sync now button. */
+function renderDataHead(model) {
+  const name = connectorName(model.connector);
+  $('#data-title').textContent = `${name}: synced data`;
+  const account = model.account?.name ?? model.display_name ?? '';
+  $('#data-account').textContent = account ? `Account: ${account}` : '';
+  renderLastSync($('#data-last-sync'), model.last_sync_at);
+  const state = model.status.state;
+  const sync = $('#data-sync');
+  sync.disabled = BUSY_STATES.has(state) || model.requested || state === 'invalid' || state === 'reauth_required';
+  sync.textContent = model.requested || state === 'syncing' ? 'Syncing…' : 'Sync now';
+  sync.setAttribute('aria-label', `Sync ${name} now`);
+}
+
+/** A sync of `model` completed: an open view of it reads its records again. */
+function dataChanged(model) {
+  if (app.data.connectionId === model.id) app.data.load();
 }
 
 function renderProgress(row, model) {

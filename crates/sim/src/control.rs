@@ -7,6 +7,7 @@
 //! | `POST /_sim/faults` | `{"site"?, "google_user"?, "meta_user"?, "linkedin_user"?, "trello_member"?, "fault": Fault, "times"?}` | the next `times` (default 1) requests to `site` or of the Google, Meta or LinkedIn user or Trello member (default: any) suffer `fault` |
 //! | `DELETE /_sim/faults` | | forgets every queued fault |
 //! | `POST /_sim/sites/{site}/users/{username}/revoke` | | revokes the user's application passwords |
+//! | `POST /_sim/sites/{site}/changes` | a [`SiteChange`] | applies it to the site's content now, as an editor would; answers `{"ids": [...]}`, the ids it created or changed (404 for an unknown site) |
 
 use std::sync::Arc;
 
@@ -19,7 +20,10 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{config::SiteConfig, fault::Fault, oauth::Provider, providers::trello, state::State};
+use crate::{
+    config::SiteConfig, content::SiteChange, fault::Fault, oauth::Provider, providers::trello,
+    state::State,
+};
 
 /// The body of `POST /_sim/faults`.
 #[derive(Deserialize)]
@@ -48,6 +52,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/_sim/sites", post(add_site))
         .route("/_sim/faults", post(inject).delete(clear_faults))
         .route("/_sim/sites/{site}/users/{username}/revoke", post(revoke))
+        .route("/_sim/sites/{site}/changes", post(change_site))
 }
 
 async fn add_site(
@@ -100,4 +105,16 @@ async fn revoke(
     } else {
         StatusCode::NOT_FOUND
     }
+}
+
+async fn change_site(
+    AxumState(state): AxumState<Arc<State>>,
+    Path(site): Path<String>,
+    Json(change): Json<SiteChange>,
+) -> Response {
+    if state.site(&site).is_none() {
+        return (StatusCode::NOT_FOUND, format!("no site {site:?}")).into_response();
+    }
+    let ids = state.change_site(&site, &change);
+    Json(serde_json::json!({ "ids": ids })).into_response()
 }

@@ -3,7 +3,8 @@
 //! | route | serves |
 //! | --- | --- |
 //! | `GET /`, `GET /callback` | the page (`/callback` is where OAuth flows end) |
-//! | `GET /dashboard/app.js`, `GET /dashboard/style.css` | its script and styles |
+//! | `GET /dashboard/app.js`, `GET /dashboard/views.js`, `GET /dashboard/style.css` | its scripts (`views.js`: the data views) and styles |
+//! | `GET /dashboard/vendor/uPlot.iife.min.js`, `GET /dashboard/vendor/uPlot.min.css` | the charting library of the data views ([uPlot](https://github.com/leeoniya/uPlot) 1.6.32 from npm, MIT, vendored in `dashboard/vendor/`) |
 //! | `GET /dashboard/config.json` | its settings: the bridge's WebSocket URL |
 //!
 //! The files live in `crates/gateway/dashboard/` and are compiled into the
@@ -85,6 +86,7 @@ where
         .route("/callback", get(page))
         .route("/dashboard/config.json", get(settings))
         .route("/dashboard/{file}", get(asset))
+        .route("/dashboard/vendor/{file}", get(vendor))
         .with_state(site)
 }
 
@@ -126,7 +128,10 @@ impl File {
 struct Site {
     index: File,
     script: File,
+    views: File,
     style: File,
+    chart_script: File,
+    chart_style: File,
     settings: String,
     csp: HeaderValue,
 }
@@ -148,8 +153,20 @@ impl Site {
                 include_str!("../../dashboard/app.js"),
                 "text/javascript; charset=utf-8",
             ),
+            views: File::new(
+                include_str!("../../dashboard/views.js"),
+                "text/javascript; charset=utf-8",
+            ),
             style: File::new(
                 include_str!("../../dashboard/style.css"),
+                "text/css; charset=utf-8",
+            ),
+            chart_script: File::new(
+                include_str!("../../dashboard/vendor/uPlot.iife.min.js"),
+                "text/javascript; charset=utf-8",
+            ),
+            chart_style: File::new(
+                include_str!("../../dashboard/vendor/uPlot.min.css"),
                 "text/css; charset=utf-8",
             ),
             settings: serde_json::json!({ "bridge_url": config.bridge_url.as_str() }).to_string(),
@@ -203,8 +220,26 @@ async fn asset(
 ) -> Result<Response, Error> {
     let file = match name.as_str() {
         "app.js" => &site.script,
+        "views.js" => &site.views,
         "style.css" => &site.style,
         _ => return Err(Error::NotFound(format!("no dashboard file {name:?}"))),
+    };
+    Ok(site.serve(file, &request))
+}
+
+/// `GET /dashboard/vendor/{file}`: the vendored charting library.
+async fn vendor(
+    State(site): State<Arc<Site>>,
+    Path(name): Path<String>,
+    request: HeaderMap,
+) -> Result<Response, Error> {
+    let file = match name.as_str() {
+        "uPlot.iife.min.js" => &site.chart_script,
+        "uPlot.min.css" => &site.chart_style,
+        _ => {
+            let path = format!("vendor/{name}");
+            return Err(Error::NotFound(format!("no dashboard file {path:?}")));
+        }
     };
     Ok(site.serve(file, &request))
 }

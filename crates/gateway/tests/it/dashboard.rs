@@ -87,6 +87,11 @@ async fn every_file_the_page_names_is_served_with_its_content_type() {
     let expected = [
         ("/dashboard/app.js", "text/javascript; charset=utf-8"),
         ("/dashboard/style.css", "text/css; charset=utf-8"),
+        (
+            "/dashboard/vendor/uPlot.iife.min.js",
+            "text/javascript; charset=utf-8",
+        ),
+        ("/dashboard/vendor/uPlot.min.css", "text/css; charset=utf-8"),
     ];
     for (path, content_type) in expected {
         assert!(
@@ -102,9 +107,36 @@ async fn every_file_the_page_names_is_served_with_its_content_type() {
 }
 
 #[tokio::test]
+async fn the_module_the_script_imports_is_served_as_javascript() {
+    let app = router();
+    let script = get(&app, "/dashboard/app.js", None).await;
+    assert!(
+        script.body.contains("from './views.js'"),
+        "app.js no longer imports views.js"
+    );
+    let views = get(&app, "/dashboard/views.js", None).await;
+    assert_eq!(views.status, StatusCode::OK);
+    assert_eq!(
+        views.header(&header::CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert!(
+        views
+            .header(&header::CONTENT_SECURITY_POLICY)
+            .contains("script-src 'self';")
+    );
+}
+
+#[tokio::test]
 async fn a_browser_revalidates_files_and_gets_304_while_they_are_unchanged() {
     let app = router();
-    for path in ["/", "/dashboard/app.js", "/dashboard/style.css"] {
+    for path in [
+        "/",
+        "/dashboard/app.js",
+        "/dashboard/style.css",
+        "/dashboard/views.js",
+        "/dashboard/vendor/uPlot.iife.min.js",
+    ] {
         let first = get(&app, path, None).await;
         assert_eq!(first.header(&header::CACHE_CONTROL), "no-cache", "{path}");
         let tag = first.header(&header::ETAG).to_owned();
@@ -136,6 +168,8 @@ async fn an_unknown_dashboard_file_is_404() {
         "/dashboard/admin.js",
         "/dashboard/index.html",
         "/dashboard/..%2FCargo.toml",
+        "/dashboard/vendor/uPlot.LICENSE",
+        "/dashboard/vendor/..%2Fapp.js",
     ] {
         let missing = get(&app, path, None).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND, "{path}");

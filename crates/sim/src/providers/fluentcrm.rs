@@ -69,7 +69,9 @@ pub(crate) async fn subscribers(
     if descending(&query, "sort_type") {
         items.reverse();
     }
-    let paginator = paginate(&items, &query, render_subscriber);
+    let paginator = paginate(&items, &query, |subscriber| {
+        render_subscriber(subscriber, &crm.lists)
+    });
     Ok(Json(json!({"subscribers": paginator})))
 }
 
@@ -218,7 +220,11 @@ fn descending(query: &HashMap<String, String>, param: &str) -> bool {
 
 /// Laravel's length-aware paginator over `items`. A page past the end has
 /// empty `data` (status 200), unlike WordPress core.
-fn paginate<T>(items: &[&T], query: &HashMap<String, String>, render: fn(&T) -> Value) -> Value {
+fn paginate<T>(
+    items: &[&T],
+    query: &HashMap<String, String>,
+    render: impl Fn(&T) -> Value,
+) -> Value {
     let number = |name: &str, default: usize| {
         query
             .get(name)
@@ -256,10 +262,27 @@ fn paginate<T>(items: &[&T], query: &HashMap<String, String>, render: fn(&T) -> 
     })
 }
 
-/// A contact. The id is a number (Eloquent casts an incrementing key);
-/// other numeric columns come back as strings, as MySQL hands them to PHP.
-fn render_subscriber(subscriber: &Subscriber) -> Value {
+/// Whether contact `subscriber` is on list `list`: a fixed mix, the same
+/// on every request, that puts each contact on at least one of the first
+/// four lists and gives no two lists the same members.
+pub(crate) fn on_list(subscriber: u64, list: u64) -> bool {
+    let mixed = subscriber
+        .wrapping_mul(list.wrapping_mul(2).wrapping_add(1))
+        .wrapping_add(list);
+    mixed.is_multiple_of(3) || (subscriber / 3).wrapping_add(list).is_multiple_of(4)
+}
+
+/// A contact, with the lists it is on and its tags (none), as the
+/// listing loads them. The id is a number (Eloquent casts an incrementing
+/// key); other numeric columns come back as strings, as MySQL hands them
+/// to PHP.
+fn render_subscriber(subscriber: &Subscriber, lists: &[List]) -> Value {
     let full_name = format!("{} {}", subscriber.first_name, subscriber.last_name);
+    let on: Vec<Value> = lists
+        .iter()
+        .filter(|list| on_list(subscriber.id, list.id))
+        .map(render_list)
+        .collect();
     json!({
         "id": subscriber.id,
         "user_id": null,
@@ -293,6 +316,8 @@ fn render_subscriber(subscriber: &Subscriber) -> Value {
         "updated_at": timestamp(subscriber.updated_at),
         "full_name": full_name,
         "photo": format!("https://www.gravatar.com/avatar/{:032x}?s=128", subscriber.id),
+        "lists": on,
+        "tags": [],
     })
 }
 

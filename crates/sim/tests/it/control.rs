@@ -177,6 +177,48 @@ async fn site_added_over_http_is_served_and_bad_names_are_refused() {
 }
 
 #[tokio::test]
+async fn a_change_posted_over_http_shows_in_the_site_and_an_unknown_site_is_404() {
+    let sim = spawn([acme(3)]).await;
+
+    let created = client()
+        .post(format!("{}/_sim/sites/acme/changes", sim.base_url()))
+        .json(&json!({"op": "create", "collection": "posts", "count": 2}))
+        .send()
+        .await
+        .unwrap();
+    let unknown = client()
+        .post(format!("{}/_sim/sites/nowhere/changes", sim.base_url()))
+        .json(&json!({"op": "create", "collection": "posts", "count": 1}))
+        .send()
+        .await
+        .unwrap();
+    let malformed = client()
+        .post(format!("{}/_sim/sites/acme/changes", sim.base_url()))
+        .json(&json!({"op": "explode"}))
+        .send()
+        .await
+        .unwrap();
+    let listing = get_as_bob(&sim, "/wp-json/wp/v2/posts")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(created.status(), StatusCode::OK);
+    let ids = created.json::<serde_json::Value>().await.unwrap()["ids"].clone();
+    assert_eq!(ids.as_array().map(Vec::len), Some(2), "{ids}");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert!(malformed.status().is_client_error());
+    assert_eq!(listing.headers()["x-wp-total"], "5");
+    let posts: Vec<serde_json::Value> = listing.json().await.unwrap();
+    for id in ids.as_array().unwrap() {
+        assert!(
+            posts.iter().any(|post| &post["id"] == id),
+            "post {id} is listed"
+        );
+    }
+}
+
+#[tokio::test]
 async fn dropping_the_last_handle_stops_the_server() {
     let sim = spawn([acme(0)]).await;
     let url = format!("{}/wp-json/wp/v2/posts", sim.site_url("acme"));

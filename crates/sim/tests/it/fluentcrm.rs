@@ -270,3 +270,36 @@ async fn the_rest_index_says_the_sites_utc_offset() {
             .contains(&json!("fluent-crm/v2"))
     );
 }
+
+#[tokio::test]
+async fn each_contact_carries_the_lists_it_is_on_and_no_list_holds_everyone() {
+    let sim = spawn([acme(0).fluentcrm(30, 4)]).await;
+
+    let page = subscribers(&sim, "per_page=100&sort_by=id&sort_type=ASC").await;
+
+    let contacts = page["data"].as_array().unwrap();
+    assert_eq!(contacts.len(), 30);
+    let mut members = std::collections::HashMap::<u64, usize>::new();
+    for contact in contacts {
+        let lists = contact["lists"].as_array().expect("a lists array");
+        assert!(
+            !lists.is_empty(),
+            "contact {} is on no list of four",
+            contact["id"]
+        );
+        for list in lists {
+            assert!(
+                list["title"].as_str().is_some_and(|t| !t.is_empty()),
+                "{list}"
+            );
+            *members.entry(list["id"].as_u64().unwrap()).or_default() += 1;
+        }
+        assert_eq!(contact["tags"], json!([]));
+    }
+    assert_eq!(members.len(), 4, "every list has members: {members:?}");
+    assert!(members.values().all(|&n| n < 30), "{members:?}");
+    let mut sizes: Vec<usize> = members.values().copied().collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    assert!(sizes.len() > 1, "the lists differ in size: {members:?}");
+}
