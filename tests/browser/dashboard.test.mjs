@@ -289,7 +289,19 @@ test('a WordPress site connects through the form, with inline errors, and syncs 
   assert.ok(await lastSyncOf(page, id), 'a last sync time is shown');
   assert.equal(await connection.locator('.connection-title').textContent(), 'WordPress');
   await connection.locator('.connection-account', { hasText: 'Account:' }).waitFor();
+  // Its health: the provider answered, and the schedule's next sync.
+  await connection.locator('.health', { hasText: /^OK · provider last answered / }).waitFor();
+  await connection.locator('.next-sync time').waitFor();
   await shot(page, 'synced');
+
+  // The demo meters the completed sync to its Lago: one usage event of
+  // this tenant's subscription with the records the run stored.
+  const usage = await eventually('a usage event in the demo Lago', async () => {
+    const { events } = await (await fetch(`${SIM}/_sim/lago/events`)).json();
+    return events.find((event) => event.properties?.connection === id);
+  });
+  assert.match(usage.external_subscription_id, /^demo-/);
+  assert.ok(usage.properties.records > 0, JSON.stringify(usage));
 
   await page.setViewportSize({ width: 390, height: 844 });
   await connection.getByRole('button', { name: 'Sync WordPress now' }).waitFor();

@@ -45,6 +45,10 @@ const STATUS_WRITER: &str = Step::Status.as_str();
 pub struct Bridge {
     state: State,
     reader: Reader,
+    /// Where the health changes are read from, and the health stream's
+    /// last sequence when the bridge was built.
+    js: jetstream::Context,
+    health_start: u64,
     readiness: Readiness,
     metrics: Option<Metrics>,
 }
@@ -188,6 +192,8 @@ impl Bridge {
         let bridge = Self {
             state,
             reader,
+            js: js.clone(),
+            health_start: crate::health::position(js).await,
             readiness: Readiness::new(),
             metrics: None,
         };
@@ -226,6 +232,12 @@ impl Bridge {
         let stop = state.inner.stop.clone();
         let sessions = state.inner.sessions.clone();
         info!(epoch = %state.inner.epoch, position = self.reader.start, "Bridge reading the status stream.");
+        tokio::spawn(crate::health::follow(
+            self.js,
+            Arc::clone(&state.inner.hub),
+            self.health_start,
+            stop.clone(),
+        ));
         let read = async {
             let result = tokio::select! {
                 biased;
@@ -296,6 +308,7 @@ impl Item {
         match self {
             Self::Resync(_) => None,
             Self::Snapshot(snapshot) => Some(&snapshot.position),
+            Self::Event(event) if event.live => None,
             Self::Event(event) => Some(&event.position),
         }
     }
@@ -305,6 +318,7 @@ impl Item {
         match self {
             Self::Resync(_) => "resync",
             Self::Snapshot(_) => "snapshot",
+            Self::Event(event) if event.live => "health",
             Self::Event(_) => "status",
         }
     }

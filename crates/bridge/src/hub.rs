@@ -133,6 +133,29 @@ impl Hub {
         metrics::counter!("fleet_bridge_events_queued_total").increment(queued);
     }
 
+    /// Queues a live-only event for the sessions of `tenant` that may see
+    /// its connection, leaving the position as it is. Never waits on a
+    /// session.
+    pub(crate) fn notify(&self, tenant: &TenantId, event: &Arc<Event>) {
+        let state = self.lock();
+        let Some(subscribers) = state.tenants.get(tenant) else {
+            return;
+        };
+        let mut overflowed = 0_u64;
+        for subscriber in subscribers {
+            if subscriber.scope.allows(&event.connection)
+                && subscriber.queue.push(Arc::clone(event)) == Pushed::Overflowed
+            {
+                overflowed += 1;
+            }
+        }
+        drop(state);
+        self.counters
+            .closed_slow
+            .fetch_add(overflowed, Ordering::Relaxed);
+        metrics::counter!("fleet_bridge_slow_closes_total").increment(overflowed);
+    }
+
     fn unsubscribe(&self, tenant: &TenantId, id: u64) {
         let mut state = self.lock();
         if let Some(subscribers) = state.tenants.get_mut(tenant) {

@@ -41,6 +41,7 @@ mod bridge;
 mod config;
 mod connection;
 mod error;
+mod health;
 mod hub;
 mod limits;
 pub mod protocol;

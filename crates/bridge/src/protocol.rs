@@ -7,7 +7,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use fleet_events::{ConnectionId, ConnectionStatus, ConnectorId, Envelope, StatusChanged};
+use fleet_events::{
+    ConnectionId, ConnectionStatus, ConnectorId, Envelope, HealthChanged, StatusChanged,
+};
 use schemars::{JsonSchema, SchemaGenerator};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -112,6 +114,13 @@ pub enum ServerMessage {
         position: Position,
         /// The status event, exactly as on the `connector.status.changed` subject.
         event: Box<Envelope<StatusChanged>>,
+    },
+    /// A connection became degraded (its provider calls failed in a row) or recovered. Live
+    /// only: it has no position, is not replayed after a reconnect, and leaves the position
+    /// to send back as it was.
+    Health {
+        /// The health event, exactly as on the `connector.health.changed` subject.
+        event: Box<Envelope<HealthChanged>>,
     },
     /// The requested `since` cannot be replayed whole; a snapshot follows.
     Resync {

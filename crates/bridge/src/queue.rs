@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 use chrono::{DateTime, SubsecRound as _, Utc};
-use fleet_events::{ConnectionId, ConnectionStatus, Envelope, EventId, StatusChanged};
+use fleet_events::{
+    ConnectionId, ConnectionStatus, Envelope, EventId, HealthChanged, StatusChanged,
+};
 use tokio::sync::Notify;
 
 use crate::connection::Peer;
@@ -35,6 +37,10 @@ pub(crate) struct Event {
     pub(crate) position: Position,
     /// The `event` [`ServerMessage`] as JSON: a WebSocket text frame, or SSE data.
     pub(crate) frame: Utf8Bytes,
+    /// A live-only message (a health change): not in the status stream, so
+    /// it has no position of its own, is sent whatever the session's
+    /// position, and moves it nowhere.
+    pub(crate) live: bool,
 }
 
 impl Event {
@@ -56,6 +62,30 @@ impl Event {
             order,
             position,
             frame,
+            live: false,
+        }
+    }
+
+    /// A health change of a connection, as a live-only `health` message.
+    pub(crate) fn health(envelope: Envelope<HealthChanged>) -> Self {
+        let connection = envelope.connection.clone();
+        let order = (envelope.occurred_at.trunc_subsecs(6), envelope.id);
+        let frame = ServerMessage::Health {
+            event: Box::new(envelope),
+        }
+        .to_json()
+        .into();
+        Self {
+            seq: 0,
+            connection,
+            progress: false,
+            order,
+            position: Position {
+                epoch: String::new(),
+                seq: 0,
+            },
+            frame,
+            live: true,
         }
     }
 }

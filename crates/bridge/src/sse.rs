@@ -161,6 +161,9 @@ fn feed(opening: Opening) -> impl Stream<Item = SseEvent> {
         loop {
             match subscription.queue.next().await {
                 Next::Overflowed => return None,
+                Next::Event(event) if event.live => {
+                    return Some((Item::Event(event), (subscription, last)));
+                }
                 Next::Event(event) if event.seq <= last => {}
                 Next::Event(event) => {
                     let seq = event.seq;

@@ -340,7 +340,9 @@ where
         };
         let mut messages = Vec::with_capacity(events.len());
         for event in events {
-            if event.seq > self.last {
+            if event.live {
+                messages.push(Message::Text(Item::Event(event).frame()));
+            } else if event.seq > self.last {
                 self.last = event.seq;
                 messages.push(Message::Text(Item::Event(event).frame()));
             }

@@ -53,6 +53,8 @@ const app = {
   pendingNotice: null,
   /** @type {DataView | null} the data view, made at start */
   data: null,
+  /** the timer that reads the cards' health again */
+  healthTimer: null,
 };
 
 // ---------------------------------------------------------------- start
@@ -235,11 +237,25 @@ async function openDashboard() {
     offline: () => setLive('offline'),
     snapshot: applySnapshot,
     event: applyEvent,
+    health: (event) => {
+      if (event?.connection && app.connections.has(event.connection)) refreshHealth(event.connection);
+    },
     refused: (reason) => signOut(reason),
     expired: () => signOut(null, SESSION_EXPIRED),
   });
   app.live.start();
+  // A health check that passes or fails without degrading or recovering
+  // the connection comes with no message: read the cards' health again now
+  // and then.
+  clearInterval(app.healthTimer);
+  app.healthTimer = setInterval(() => {
+    if (!app.token || document.hidden) return;
+    for (const id of [...app.connections.keys()].slice(0, 50)) refreshHealth(id);
+  }, HEALTH_EVERY_MS);
 }
+
+/** How often the cards' health is read again without a status change. */
+const HEALTH_EVERY_MS = 120_000;
 
 const TOKEN_NEEDED = 'Your access token is missing or has expired. Paste a new one to continue.';
 const SESSION_EXPIRED = 'Your session expired with its access token. Paste a new one to continue.';
@@ -665,6 +681,9 @@ async function loadConnections() {
   const { connections } = await api('GET', '/api/connections');
   for (const view of [...connections].reverse()) applyView(view);
   renderEmpty();
+  // The list has each connection's health in brief; the next sync and the
+  // token's renewal come from the health endpoint (the first 50 cards).
+  for (const view of connections.slice(0, 50)) refreshHealth(view.id);
 }
 
 /** A connection as the page keeps it. */
@@ -682,6 +701,7 @@ function upsertModel(id, connector) {
       last_sync_at: null,
       last_error: null,
       records_total: 0,
+      health: null,
       requested: false,
       detailsFor: null,
     };
@@ -695,6 +715,7 @@ function applyView(view) {
   const model = upsertModel(view.id, view.connector);
   model.display_name = view.display_name;
   model.account = view.account ?? model.account;
+  if (view.health) model.health = { ...model.health, ...view.health };
   if (!model.fromBridge) {
     model.status = view.status && view.status.state ? view.status : { state: view.state };
     model.last_sync_at = view.last_sync_at;
@@ -702,6 +723,19 @@ function applyView(view) {
     model.records_total = view.records_total;
   }
   renderConnection(model);
+}
+
+/** Reads the connection's whole health (next sync, token renewal) again. */
+async function refreshHealth(id) {
+  try {
+    const health = await api('GET', `/api/connections/${encodeURIComponent(id)}/health`);
+    const model = app.connections.get(id);
+    if (!model) return;
+    model.health = health;
+    renderConnection(model);
+  } catch {
+    // The card keeps the health it has; the next status reads it again.
+  }
 }
 
 async function refreshDetails(id) {
@@ -773,6 +807,7 @@ function applyEvent(event) {
   if (!known) refreshDetails(model.id);
   else fetchAccountIfMissing(model);
   if (status.state === 'synced' || status.state === 'partial') dataChanged(model);
+  if (HEALTH_CHANGES.has(status.state)) refreshHealth(model.id);
   if (status.state === 'disconnected' && app.data.connectionId === model.id) closeDataView();
 }
 
@@ -822,6 +857,8 @@ function renderConnection(model) {
   $('.records', row).textContent = model.last_sync_at
     ? `${Number(model.records_total).toLocaleString()} records`
     : 'None yet';
+
+  renderHealth(row, model);
 
   const error = problem(model, name);
   const errorLine = $('.connection-error', row);
@@ -920,6 +957,52 @@ function renderLastSync(cell, iso) {
   const date = new Date(iso);
   time.textContent = Number.isNaN(date.getTime()) ? iso : timeFormat.format(date);
   cell.replaceChildren(time);
+}
+
+/** States after which a connection's health has changed. */
+const HEALTH_CHANGES = new Set(['synced', 'partial', 'failed', 'reauth_required', 'invalid']);
+
+/** The health line and the next sync of a card, from the health API. */
+function renderHealth(row, model) {
+  const health = model.health;
+  const gone = model.status.state === 'disconnected';
+  const fact = $('.health-fact', row);
+  fact.hidden = gone || !health;
+  const nextFact = $('.next-sync-fact', row);
+  nextFact.hidden = gone || !health?.next_sync_at;
+  if (!health || gone) return;
+  const cell = $('.health', row);
+  cell.dataset.degraded = String(Boolean(health.degraded));
+  const parts = [];
+  const failures = Number(health.consecutive_failures ?? 0);
+  if (health.degraded) {
+    parts.push(`Degraded: ${failures} failures in a row`);
+  } else if (failures > 0) {
+    parts.push(`${failures} failure${failures === 1 ? '' : 's'} since the last success`);
+  } else if (health.last_ok_at) {
+    parts.push('OK');
+  }
+  const nodes = [];
+  const add = (text, iso) => {
+    if (nodes.length) nodes.push(' · ');
+    nodes.push(text);
+    if (iso) nodes.push(timeNode(iso));
+  };
+  for (const part of parts) add(part);
+  if (health.last_ok_at) add('provider last answered ', health.last_ok_at);
+  const renews = health.token?.renews_after;
+  if (renews) add('token renews after ', renews);
+  if (!nodes.length) nodes.push('Not checked yet');
+  cell.replaceChildren(...nodes);
+  if (health.next_sync_at) $('.next-sync', row).replaceChildren(timeNode(health.next_sync_at));
+}
+
+function timeNode(iso) {
+  const time = document.createElement('time');
+  time.dateTime = iso;
+  const date = new Date(iso);
+  time.textContent = Number.isNaN(date.getTime()) ? iso : timeFormat.format(date);
+  return time;
 }
 
 /** What went wrong and what to do about it, or null. */
@@ -1096,6 +1179,10 @@ class LiveStatus {
       case 'event':
         this.handlers.event(message.event);
         this.position = message.position;
+        break;
+      case 'health':
+        // Live only: no position to keep.
+        this.handlers.health?.(message.event);
         break;
       case 'resync':
         // A snapshot follows at once; it replaces everything shown.

@@ -7,6 +7,7 @@ mod auth;
 mod expiry;
 mod frames;
 mod fuzz_corpus;
+mod health;
 mod helpers;
 mod http;
 mod isolation;

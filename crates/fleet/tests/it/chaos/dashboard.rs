@@ -118,6 +118,8 @@ fn apply(block: &str, view: &mut View) {
                 .insert(event.connection.clone(), event.data.status.clone());
         }
         ServerMessage::Resync { .. } => view.counts.resyncs += 1,
+        // Health changes say nothing of a connection's status.
+        ServerMessage::Health { .. } => {}
     }
     if id.is_some() {
         view.last_event_id = id;
