@@ -22,6 +22,8 @@
 //!   authorization server (the npm package `oidc-provider` under Node.js), with
 //!   clients for each kind of client authentication, an account, and
 //!   [`OAuthServer::consent`] to log in and consent as a browser would.
+//! - [`SlowDisk`]: a directory whose writes are slow (a FUSE file system), for a
+//!   server's store in tests of a slow disk.
 //!
 //! Binaries come from `$FLEET_TESTKIT_TOOLS`, then `.tools/bin` (filled by
 //! `scripts/setup`), then `PATH`; PostgreSQL also from `/usr/lib/postgresql/<newest>/bin`,
@@ -64,6 +66,7 @@ mod openbao;
 mod ports;
 mod postgres;
 mod process;
+mod slow_disk;
 mod tools;
 mod wordpress;
 
@@ -72,4 +75,5 @@ pub use oauth_server::{OAuthServer, OAuthServerAccount, OAuthServerClient, OAuth
 pub use openbao::{AppRoleCredentials, OpenBao};
 pub use ports::free_port;
 pub use postgres::Postgres;
+pub use slow_disk::SlowDisk;
 pub use wordpress::{WordPress, WordPressOptions};

@@ -35,6 +35,8 @@ pub struct NatsServer {
     config: Option<PathBuf>,
     /// Extra environment variables, which the configuration file can reference.
     env: Vec<(OsString, OsString)>,
+    /// The JetStream store directory, when not `<dir>/store`.
+    store: Option<PathBuf>,
     http: reqwest::Client,
     process: Option<Process>,
     /// Its place in a [`NatsCluster`], if it is in one.
@@ -60,7 +62,17 @@ impl NatsServer {
     /// Panics when nats-server (v2.14 or later) is not installed, or when it does not
     /// become ready within 10 s; the message holds the end of the server's log.
     pub async fn start() -> Self {
-        Self::launch(None, Vec::new()).await
+        Self::launch(None, Vec::new(), None).await
+    }
+
+    /// As [`start`](Self::start), with the JetStream store in `store` (a
+    /// [`SlowDisk`](crate::SlowDisk)'s path, say), which outlives restarts.
+    ///
+    /// # Panics
+    ///
+    /// Panics like [`start`](Self::start).
+    pub async fn start_with_store(store: impl Into<PathBuf>) -> Self {
+        Self::launch(None, Vec::new(), Some(store.into())).await
     }
 
     /// Starts nats-server with a configuration file and extra environment variables.
@@ -90,10 +102,14 @@ impl NatsServer {
             .into_iter()
             .map(|(key, value)| (key.as_ref().to_owned(), value.as_ref().to_owned()))
             .collect();
-        Self::launch(Some(config), env).await
+        Self::launch(Some(config), env, None).await
     }
 
-    async fn launch(config: Option<PathBuf>, env: Vec<(OsString, OsString)>) -> Self {
+    async fn launch(
+        config: Option<PathBuf>,
+        env: Vec<(OsString, OsString)>,
+        store: Option<PathBuf>,
+    ) -> Self {
         let [port, monitor_port] = free_ports();
         let mut server = Self {
             dir: work_dir("nats"),
@@ -101,6 +117,7 @@ impl NatsServer {
             monitor_port,
             config,
             env,
+            store,
             http: http_client(),
             process: None,
             member: None,
@@ -120,7 +137,11 @@ impl NatsServer {
             .args(["-p", &self.port.to_string()])
             .args(["-m", &self.monitor_port.to_string()])
             .arg("-sd")
-            .arg(self.dir.path().join("store"));
+            .arg(
+                self.store
+                    .clone()
+                    .unwrap_or_else(|| self.dir.path().join("store")),
+            );
         if let Some(config) = &self.config {
             command.arg("-c").arg(config);
         }
@@ -269,6 +290,7 @@ impl NatsCluster {
                 monitor_port: ports[3 + i],
                 config: None,
                 env: Vec::new(),
+                store: None,
                 http: http_client(),
                 process: None,
                 member: Some(Member {

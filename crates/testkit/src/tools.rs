@@ -211,6 +211,25 @@ pub(crate) fn oauth_server_dir() -> &'static Path {
     })
 }
 
+/// The Python of `.tools/venv`, which holds the packages the tests' helper
+/// scripts import (mfusepy).
+///
+/// # Panics
+///
+/// Panics when the venv does not exist.
+pub(crate) fn python() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let python = workspace_root().join(".tools/venv/bin/python");
+        assert!(
+            python.is_file(),
+            "{} not found; run scripts/setup",
+            python.display()
+        );
+        python
+    })
+}
+
 /// Existing files named `name` in the preferred directories, then on `PATH`.
 fn candidates(name: &str, extra_dirs: &[PathBuf]) -> impl Iterator<Item = PathBuf> {
     preferred_dirs(extra_dirs)

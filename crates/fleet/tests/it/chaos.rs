@@ -206,13 +206,39 @@ async fn chaos_sigkill_workers_under_load() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_nats_restart_under_load() {
     let size = Size::from_env();
-    let chains = size.pick(40, 2000);
+    let posts = size.pick(250, 20);
+    let world = World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, posts))).await;
+    nats_restart("nats-restart", size, world, size.pick(40, 2000), posts).await;
+}
+
+/// The NATS restart again, with the server's store on a disk whose every
+/// write takes 3 ms and every fsync 12 ms (a FUSE file system).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_nats_restart_on_a_slow_disk() {
+    let size = Size::from_env();
+    let posts = size.pick(250, 20);
+    let disk = fleet_testkit::SlowDisk::mount(Duration::from_millis(3)).await;
+    let nats = fleet_testkit::NatsServer::start_with_store(disk.path().join("store")).await;
+    let world =
+        World::start_for_chaos_on(nats, fleet_sim::Config::default().site(site(SITE, posts))).await;
+    nats_restart(
+        "nats-restart-slow-disk",
+        size,
+        world,
+        size.pick(20, 1000),
+        posts,
+    )
+    .await;
+    drop(disk);
+}
+
+/// Stops nats-server in the middle of `chains` setup chains and starts it
+/// again: every chain ends synced, with every record, and the dashboards
+/// resume by replay.
+async fn nats_restart(name: &'static str, size: Size, mut world: World, chains: usize, posts: u32) {
     let outage = size.pick(Duration::from_secs(2), Duration::from_secs(10));
     // Small: syncs of three pages; full: many more chains of one page each.
-    let posts = size.pick(250, 20);
     let expected = u64::from(posts) + 1;
-    let mut world =
-        World::start_for_chaos(fleet_sim::Config::default().site(site(SITE, posts))).await;
     world
         .sim
         .inject_global(Fault::Slow { delay_ms: 50 }, u32::MAX);
@@ -224,7 +250,7 @@ async fn chaos_nats_restart_under_load() {
     let (_bridge, bridge) = world.spawn_bridge("bridge").await;
     let (_gateway, gateway) = world.spawn_gateway("gateway", &[]).await;
     let dashboards = dashboards(&world, &bridge, &tenants);
-    let mut report = Report::new("nats-restart", size);
+    let mut report = Report::new(name, size);
     let mut load = Load::watch(&world.js);
     load.start(&world, &tenants, chains, |_| {
         (world.credentials(PASSWORD), expected)

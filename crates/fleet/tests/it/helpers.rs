@@ -74,7 +74,12 @@ impl World {
     /// [`SYNC_ACK_WAIT`], so that a delivery held by a killed process or
     /// lost with a restarted server comes back within a test's patience.
     pub(crate) async fn start_for_chaos(sim: fleet_sim::Config) -> Self {
-        let nats = NatsServer::start().await;
+        Self::start_for_chaos_on(NatsServer::start().await, sim).await
+    }
+
+    /// As [`start_for_chaos`](Self::start_for_chaos), on `nats` (one whose
+    /// store is on a slow disk, say).
+    pub(crate) async fn start_for_chaos_on(nats: NatsServer, sim: fleet_sim::Config) -> Self {
         let js = nats.jetstream().await;
         let mut definitions = Definitions::builtin();
         for step in ["validate", "save", "sync", "status"] {

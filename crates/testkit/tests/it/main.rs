@@ -7,4 +7,5 @@ mod oauth_server;
 mod openbao;
 mod ports;
 mod postgres;
+mod slow_disk;
 mod wordpress;
