@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use fleet_connectors::{Credentials, Error, ErrorClass};
 use fleet_testkit::{WordPress, WordPressOptions};
 
-use crate::helpers::{config, connector, sync_all, sync_from};
+use crate::helpers::{assert_match_schema, config, connector, sync_all, sync_from};
 
 fn credentials(site: &WordPress) -> Credentials {
     Credentials::app_password(site.base_url(), site.username(), site.app_password())
@@ -51,6 +51,7 @@ async fn an_import_sharing_one_second_edits_and_removals_sync_exactly() {
     assert_eq!(read, published(&site).await);
     assert_eq!(first.records.len(), read.len(), "no post read twice");
     assert!(first.gaps.is_empty());
+    assert_match_schema(&*wordpress, "posts", &first.records);
 
     // Edits, a trashed, a draft and a deleted post, then an incremental
     // pass from before the edits.
