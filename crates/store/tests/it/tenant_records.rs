@@ -140,7 +140,7 @@ async fn a_tenant_s_records_across_connections_come_in_change_order_filtered_and
     let none = walk(
         store,
         TenantRecordQuery {
-            connections: Some(&[other.id.clone()]),
+            connections: Some(std::slice::from_ref(&other.id)),
             ..all
         },
     )
