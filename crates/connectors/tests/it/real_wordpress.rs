@@ -92,6 +92,21 @@ async fn a_site_with_plain_permalinks_connects_and_syncs_through_rest_route() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_sites_posts_and_pages_match_their_schemas() {
+    let site = WordPress::start().await;
+    let wordpress = connector(&config(), "wordpress");
+    site.create_posts(3, "publish", None).await;
+
+    for stream in ["posts", "pages"] {
+        let synced = sync_all(&*wordpress, &credentials(&site), stream).await;
+
+        // The install's "Sample Page" is a published page.
+        assert!(!synced.records.is_empty(), "{stream}");
+        assert_match_schema(&*wordpress, stream, &synced.records);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_application_password_says_to_check_it() {
     let site = WordPress::start().await;
     let wrong = Credentials::app_password(
