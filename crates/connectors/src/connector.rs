@@ -7,7 +7,7 @@ use fleet_events::{AccountInfo, ConnectorId};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::{Credentials, Error, text};
+use crate::{Credentials, Error, StreamSchema, text};
 
 /// One provider: how to check credentials and how to read its data.
 ///
@@ -59,6 +59,13 @@ pub trait Connector: Send + Sync + fmt::Debug {
     /// caller finds those with a full pass (see [`StreamSpec::reconcile`]).
     fn incremental_start(&self, stream: &str, since: DateTime<Utc>) -> Option<serde_json::Value> {
         let _ = (stream, since);
+        None
+    }
+
+    /// The JSON Schema of the payloads `stream` stores; `None` for a
+    /// stream this connector does not have.
+    fn stream_schema(&self, stream: &str) -> Option<&'static StreamSchema> {
+        let _ = stream;
         None
     }
 }

@@ -53,6 +53,10 @@
 //! it and has no streams. [`oauth2::Client::renew`] renews a connection's
 //! access token the way its provider allows.
 //!
+//! Every stream's record payloads are described by a JSON Schema (draft
+//! 2020-12) in [`schemas`]: [`stream_schemas`] lists them, and
+//! [`Connector::stream_schema`] gives a connector's.
+//!
 //! # Layout
 //!
 //! Each provider lives in `providers/<name>.rs`, with a `providers/<name>/`
@@ -125,6 +129,7 @@ pub mod oauth1;
 pub mod oauth2;
 mod providers;
 mod registry;
+pub mod schemas;
 mod text;
 pub mod webhook;
 
@@ -136,3 +141,4 @@ pub use error::{BuildError, Error, ErrorClass, MAX_RETRY_AFTER};
 pub use http::{body_prefix, retry_after};
 pub use ipnet::IpNet;
 pub use registry::Registry;
+pub use schemas::{StreamSchema, stream_schema, stream_schemas};

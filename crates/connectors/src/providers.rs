@@ -16,7 +16,7 @@ use futures::{FutureExt as _, future::BoxFuture};
 use serde::{Deserialize as _, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use crate::{Account, Connector, Credentials, Error, Page, StreamSpec};
+use crate::{Account, Connector, Credentials, Error, Page, StreamSchema, StreamSpec};
 
 mod bearer;
 mod fields;
@@ -41,6 +41,12 @@ pub(crate) trait Provider: Send + Sync + fmt::Debug + 'static {
 
     /// The catalog id, such as `wordpress`.
     fn id(&self) -> &ConnectorId;
+
+    /// The connector name its streams' schemas are filed under
+    /// ([`crate::schemas`]): its catalog id, unless it serves many.
+    fn schema_connector(&self) -> &str {
+        self.id().as_str()
+    }
 
     /// Checks `credentials` with one cheap authenticated call.
     fn validate(
@@ -147,6 +153,10 @@ impl<P: Provider> Connector for ProviderConnector<P> {
         let stream = self.stream(stream).ok()?;
         let cursor = self.0.incremental(stream, since)?;
         Some(encode(&cursor))
+    }
+
+    fn stream_schema(&self, stream: &str) -> Option<&'static StreamSchema> {
+        crate::schemas::stream_schema(self.0.schema_connector(), stream)
     }
 }
 

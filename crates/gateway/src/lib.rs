@@ -63,7 +63,7 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use error::{Error, ErrorBody, ErrorDetail};
 pub use oauth_state::{BUCKET as OAUTH_STATE_BUCKET, PendingStates, StateError};
-pub use openapi::ApiDoc;
+pub use openapi::{ApiDoc, openapi_document};
 pub use state::{AppState, Config, ConfigError, OAuthConfig, Ops, Parts, ProviderConfig};
 
 /// The whole HTTP application, for [`serve`] or for tests to call directly.

@@ -87,6 +87,10 @@ impl Provider for GenericOAuth2 {
         &self.id
     }
 
+    fn schema_connector(&self) -> &str {
+        crate::schemas::GENERIC_OAUTH2
+    }
+
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
         let (user, _) = self.user(credentials).await?;
         let name = user.name.or(user.email).unwrap_or_default();

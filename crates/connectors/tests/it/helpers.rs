@@ -225,3 +225,31 @@ pub(crate) async fn connect(client: &fleet_connectors::oauth2::Client) -> Creden
         .unwrap()
         .into_credentials()
 }
+
+/// Checks every payload of `records`, read from `stream` of `connector`,
+/// against the stream's JSON Schema, formats (`date`, `date-time`, `uri`)
+/// included: what a sync stores is what the schema promises.
+pub(crate) fn assert_match_schema(connector: &dyn Connector, stream: &str, records: &[Record]) {
+    let schema = connector
+        .stream_schema(stream)
+        .unwrap_or_else(|| panic!("{} has no schema for {stream}", connector.id()));
+    let validator = jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .build(&schema.schema())
+        .unwrap_or_else(|e| panic!("{} does not compile: {e}", schema.name()));
+    for record in records {
+        let errors: Vec<String> = validator
+            .iter_errors(&record.payload)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} {} does not match {}: {errors:?}\n{:#}",
+            stream,
+            record.external_id,
+            schema.name(),
+            record.payload
+        );
+    }
+}

@@ -12,6 +12,7 @@ mod meta;
 mod oauth2;
 mod oauth2_catalog;
 mod real_wordpress;
+mod record_schemas;
 mod report_windows;
 mod resilience;
 mod trello;

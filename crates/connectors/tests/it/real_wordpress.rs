@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use fleet_connectors::{Credentials, Error, ErrorClass};
 use fleet_testkit::{WordPress, WordPressOptions};
 
-use crate::helpers::{config, connector, sync_all, sync_from};
+use crate::helpers::{assert_match_schema, config, connector, sync_all, sync_from};
 
 fn credentials(site: &WordPress) -> Credentials {
     Credentials::app_password(site.base_url(), site.username(), site.app_password())
@@ -51,6 +51,7 @@ async fn an_import_sharing_one_second_edits_and_removals_sync_exactly() {
     assert_eq!(read, published(&site).await);
     assert_eq!(first.records.len(), read.len(), "no post read twice");
     assert!(first.gaps.is_empty());
+    assert_match_schema(&*wordpress, "posts", &first.records);
 
     // Edits, a trashed, a draft and a deleted post, then an incremental
     // pass from before the edits.
@@ -88,6 +89,21 @@ async fn a_site_with_plain_permalinks_connects_and_syncs_through_rest_route() {
     assert_eq!(account.id, site.base_url());
     let read: BTreeSet<u64> = ids(&synced.records).into_iter().collect();
     assert_eq!(read, published(&site).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_sites_posts_and_pages_match_their_schemas() {
+    let site = WordPress::start().await;
+    let wordpress = connector(&config(), "wordpress");
+    site.create_posts(3, "publish", None).await;
+
+    for stream in ["posts", "pages"] {
+        let synced = sync_all(&*wordpress, &credentials(&site), stream).await;
+
+        // The install's "Sample Page" is a published page.
+        assert!(!synced.records.is_empty(), "{stream}");
+        assert_match_schema(&*wordpress, stream, &synced.records);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,11 +15,11 @@ use crate::helpers::{Synced, config, sync_all, sync_from};
 
 /// The consumer the simulated Trello accepts.
 const KEY: &str = "0123456789abcdef0123456789abcdef";
-const SECRET: &str = "trello-test-consumer-secret";
+pub(crate) const SECRET: &str = "trello-test-consumer-secret";
 
 /// Starts a simulator whose Trello member `ada` has open boards of 1,203
 /// and 7 cards and a closed one of 3.
-async fn spawn(trello: TrelloConfig) -> SimHandle {
+pub(crate) async fn spawn(trello: TrelloConfig) -> SimHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let trello = TrelloConfig {
         consumer_key: KEY.to_owned(),
@@ -37,7 +37,7 @@ async fn spawn(trello: TrelloConfig) -> SimHandle {
 
 /// A catalog directory pointing Trello at the simulator, with `page_size`
 /// cards per request.
-fn catalog(sim: &SimHandle, page_size: u32) -> tempfile::TempDir {
+pub(crate) fn catalog(sim: &SimHandle, page_size: u32) -> tempfile::TempDir {
     let trello = sim.trello_url();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
@@ -54,7 +54,7 @@ fn catalog(sim: &SimHandle, page_size: u32) -> tempfile::TempDir {
 }
 
 /// Settings with the catalog of `dir` and the consumer secret `secret`.
-fn trello_config(dir: &tempfile::TempDir, secret: &str) -> Config {
+pub(crate) fn trello_config(dir: &tempfile::TempDir, secret: &str) -> Config {
     let client = OAuthClient {
         client_id: Some(KEY.to_owned()),
         client_secret: secret.into(),
@@ -67,7 +67,7 @@ fn trello_config(dir: &tempfile::TempDir, secret: &str) -> Config {
 }
 
 /// Trello's OAuth 1.0a client and connector from a registry of `config`.
-fn trello(config: &Config) -> (oauth1::Client, Arc<dyn Connector>) {
+pub(crate) fn trello(config: &Config) -> (oauth1::Client, Arc<dyn Connector>) {
     let registry = Registry::new(config).unwrap();
     let id = ConnectorId::parse("trello").unwrap();
     (registry.oauth1(&id).unwrap(), registry.get(&id).unwrap())
@@ -106,7 +106,7 @@ async fn approve(authorize_url: &Url) -> (String, String) {
 }
 
 /// Connects `ada`: request token, approval, access token.
-async fn connect(client: &oauth1::Client) -> Credentials {
+pub(crate) async fn connect(client: &oauth1::Client) -> Credentials {
     let request = client.request_token(&callback()).await.unwrap();
     let (token, verifier) = approve(&request.authorize_url).await;
     assert_eq!(token, request.token);

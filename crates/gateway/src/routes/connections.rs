@@ -172,7 +172,10 @@ pub struct RecordView {
     pub stream: String,
     /// The provider's id of the record.
     pub external_id: String,
-    /// The record as the provider sent it.
+    /// The record, as the connector stores it: its fields are described by
+    /// the component schema `Record.<connector>.<stream>` of this document
+    /// (such as `Record.wordpress.posts`; `Record.generic-oauth2.account`
+    /// for operators' OAuth 2.0 entries).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// When the provider last changed it, when known.
@@ -498,6 +501,11 @@ pub(crate) async fn remove(
 }
 
 /// The connection's synced records, a page at a time.
+///
+/// Each record's `payload` follows the component schema
+/// `Record.<connector>.<stream>` of this document, for the connection's
+/// connector and the record's `stream`; `GET /api/connectors` names each
+/// stream's schema.
 #[utoipa::path(get, path = "/api/connections/{id}/records", params(("id" = String, Path), RecordParams),
     responses((status = 200, body = RecordPageView), (status = 401, body = crate::ErrorBody),
               (status = 404, body = crate::ErrorBody), (status = 422, body = crate::ErrorBody),

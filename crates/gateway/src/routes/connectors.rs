@@ -49,6 +49,10 @@ pub struct StreamView {
     pub name: String,
     /// What it holds.
     pub description: String,
+    /// The name of the JSON Schema of its records' `payload`, a component
+    /// of the OpenAPI document (`#/components/schemas/<schema>`), such as
+    /// `Record.wordpress.posts`.
+    pub schema: Option<String>,
 }
 
 /// The connector catalog.
@@ -88,6 +92,7 @@ pub(crate) async fn list(
                         .map(|s| StreamView {
                             name: s.name.to_owned(),
                             description: s.description.to_owned(),
+                            schema: connector.stream_schema(s.name).map(|schema| schema.name()),
                         })
                         .collect()
                 })

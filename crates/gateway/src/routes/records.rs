@@ -57,7 +57,9 @@ pub struct TenantRecordView {
     /// stream.
     pub external_id: String,
     /// The record; its fields per connector and stream are described by
-    /// the `Record.<connector>.<stream>` schemas of this document.
+    /// the `Record.<connector>.<stream>` component schemas of this document
+    /// (such as `Record.wordpress.posts`; connectors without their own,
+    /// operators' OAuth 2.0 entries, share `Record.generic-oauth2.account`).
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     /// When the provider last changed it, when known.
@@ -83,6 +85,11 @@ pub struct TenantRecordPageView {
 
 /// The caller's records across its connections (those its token covers),
 /// in change order.
+///
+/// Each record's `payload` follows the component schema
+/// `Record.<connector>.<stream>` of this document, named by the record's
+/// `connector` and `stream` (`Record.generic-oauth2.account` for operators'
+/// OAuth 2.0 entries); `GET /api/connectors` names each stream's schema.
 #[utoipa::path(get, path = "/api/records", params(TenantRecordParams),
     responses((status = 200, body = TenantRecordPageView), (status = 401, body = crate::ErrorBody),
               (status = 422, body = crate::ErrorBody), (status = 429, body = crate::ErrorBody)),

@@ -315,6 +315,40 @@ async fn the_openapi_document_describes_every_route() {
             paths.keys()
         );
     }
+    let schemas = doc.body["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "Record.wordpress.posts",
+        "Record.wordpress.pages",
+        "Record.fluentcrm.subscribers",
+        "Record.fluentcrm.lists",
+        "Record.google-analytics.daily_metrics",
+        "Record.meta.ad_insights",
+        "Record.linkedin.follower_statistics",
+        "Record.trello.boards",
+        "Record.trello.cards",
+        "Record.generic-oauth2.account",
+    ] {
+        let schema = schemas
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing from {:?}", schemas.keys()));
+        assert_eq!(schema["type"], "object", "{name}");
+        assert!(
+            schema["properties"]
+                .as_object()
+                .is_some_and(|p| !p.is_empty()),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        schemas["Record.wordpress.posts"]["properties"]["modified_gmt"]["description"]
+            .as_str()
+            .map(|d| d.contains("UTC")),
+        Some(true)
+    );
+    let records = doc.body["paths"]["/api/records"]["get"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(records.contains("Record.<connector>.<stream>"), "{records}");
     gateway.stop().await;
 }
 
@@ -342,5 +376,10 @@ async fn the_catalog_lists_every_connector_with_its_form() {
         .find(|c| c["id"] == "google-analytics")
         .unwrap();
     assert_eq!(analytics["auth"], "oauth2");
+    assert_eq!(
+        analytics["streams"][0]["schema"],
+        "Record.google-analytics.daily_metrics"
+    );
+    assert_eq!(wordpress["streams"][1]["schema"], "Record.wordpress.pages");
     gateway.stop().await;
 }
