@@ -191,7 +191,7 @@ impl PostgresPart {
             result: SyncResult::Succeeded,
         };
         let total = store
-            .complete_sync_run(tenant, connection, run, &outcome)
+            .complete_sync_run(tenant, connection, run, &outcome, None)
             .await?
             .records_total;
         status(ConnectionStatus::Synced {

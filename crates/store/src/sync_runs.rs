@@ -191,8 +191,9 @@ impl Store {
     /// its outcome (as [`Store::finish_sync_run`] does), sets the
     /// connection's `records_total` to its live records, records the
     /// provider's success in the connection's health
-    /// ([`Store::record_success`]), and returns the count and whether the
-    /// connection was degraded until then.
+    /// ([`Store::record_success`]) with when its access token expires
+    /// (`None` for credentials that do not), and returns the count and
+    /// whether the connection was degraded until then.
     ///
     /// Redelivered, it leaves the run's first outcome as it is.
     ///
@@ -206,6 +207,7 @@ impl Store {
         connection: &ConnectionId,
         run: CorrelationId,
         outcome: &SyncOutcome,
+        access_expires_at: Option<DateTime<Utc>>,
     ) -> Result<Completed, Error> {
         let (name, error) = outcome.result.columns();
         // Data-modifying WITH clauses run whether or not the SELECT reads
@@ -227,7 +229,8 @@ impl Store {
                  WHERE tenant = $2 AND connection = $3), \
              healthy AS ( \
                  UPDATE connection_health \
-                 SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL \
+                 SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL, \
+                     access_expires_at = $11 \
                  WHERE tenant = $2 AND connection = $3) \
              SELECT (SELECT n FROM live) AS n, (SELECT degraded_since FROM before) AS degraded_since",
         )
@@ -241,6 +244,7 @@ impl Store {
         .bind(to_bigint(outcome.added))
         .bind(to_bigint(outcome.updated))
         .bind(to_bigint(outcome.deleted))
+        .bind(access_expires_at)
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CompleteSyncRun)?;

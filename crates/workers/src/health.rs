@@ -362,8 +362,9 @@ impl Checker {
     }
 }
 
-/// Notes when the credentials' access token expires, best effort.
-pub(crate) async fn note_expiry(deps: &Deps, who: Who<'_>, credentials: &Credentials) {
+/// Notes when the credentials' access token expires, best effort (the sync
+/// step records it with the run's completion instead).
+async fn note_expiry(deps: &Deps, who: Who<'_>, credentials: &Credentials) {
     if let Err(e) = deps
         .store
         .note_token_expiry(who.tenant, who.connection, credentials.expires_at())

@@ -12,7 +12,7 @@ use fleet_store::{
     StreamState, SyncOutcome, SyncResult,
 };
 
-use crate::health::{self, Tracker, Who};
+use crate::health::{Tracker, Who};
 use crate::refresh::{self, Need, RefreshError, Target};
 use crate::{Deps, failure};
 
@@ -354,7 +354,6 @@ impl Sync {
             Ok(credentials) => credentials,
             Err(error) => return self.stopped(event, ctx, run, &progress, error.into()).await,
         };
-        health::note_expiry(&self.deps, who(event), &credentials.value).await;
         let mut session = Session {
             credentials,
             renewed_after_rejection: false,
@@ -423,8 +422,16 @@ impl Sync {
         let Completed {
             records_total: total,
             recovered_from,
-        } = failure::in_store(|| store.complete_sync_run(tenant, connection, run, &outcome))
-            .await?;
+        } = failure::in_store(|| {
+            store.complete_sync_run(
+                tenant,
+                connection,
+                run,
+                &outcome,
+                session.credentials.value.expires_at(),
+            )
+        })
+        .await?;
         if let Some(since) = recovered_from {
             self.health.recovered(who(event), since).await;
         }

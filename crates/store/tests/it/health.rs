@@ -84,13 +84,14 @@ async fn failures_in_a_row_degrade_a_connection_once_and_a_completed_run_recover
         deleted: 0,
         result: SyncResult::Succeeded,
     };
+    let expires = crate::helpers::at(3600);
     let completed = store
-        .complete_sync_run(&acme, id, run, &outcome)
+        .complete_sync_run(&acme, id, run, &outcome, Some(expires))
         .await
         .unwrap();
     assert_eq!(completed.recovered_from, Some(degraded.since));
     let again = store
-        .complete_sync_run(&acme, id, run, &outcome)
+        .complete_sync_run(&acme, id, run, &outcome, Some(expires))
         .await
         .unwrap();
     assert_eq!(
@@ -102,6 +103,7 @@ async fn failures_in_a_row_degrade_a_connection_once_and_a_completed_run_recover
     assert_eq!(report.health.consecutive_failures, 0);
     assert_eq!(report.health.degraded_since, None);
     assert!(report.health.last_ok_at.is_some());
+    assert_eq!(report.health.token_expires_at, Some(expires));
     assert_eq!(report.recent_runs.len(), 1);
     assert_eq!(report.recent_runs[0].id, run);
     // Hourly, never synced on schedule: due an hour after its creation.

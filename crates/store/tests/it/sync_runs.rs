@@ -226,12 +226,12 @@ async fn completing_a_run_finishes_it_and_counts_the_live_records() {
         },
     };
     let total = store
-        .complete_sync_run(&acme, &connection.id, run, &outcome(3, 2, 3))
+        .complete_sync_run(&acme, &connection.id, run, &outcome(3, 2, 3), None)
         .await
         .unwrap()
         .records_total;
     let again = store
-        .complete_sync_run(&acme, &connection.id, run, &outcome(0, 0, 0))
+        .complete_sync_run(&acme, &connection.id, run, &outcome(0, 0, 0), None)
         .await
         .unwrap()
         .records_total;
