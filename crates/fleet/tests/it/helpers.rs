@@ -50,7 +50,7 @@ impl World {
         let js = nats.jetstream().await;
         let mut definitions = Definitions::builtin();
         definitions.set_ack_wait("sync", SYNC_ACK_WAIT).unwrap();
-        Self::start_on(Nats::Single(nats), js, &definitions, sim).await
+        Self::start_on(Nats::Single(Box::new(nats)), js, &definitions, sim).await
     }
 
     /// As [`start`](Self::start), on a three-node NATS cluster with every
@@ -85,7 +85,7 @@ impl World {
         for step in ["validate", "save", "sync", "status"] {
             definitions.set_ack_wait(step, SYNC_ACK_WAIT).unwrap();
         }
-        Self::start_on(Nats::Single(nats), js, &definitions, sim).await
+        Self::start_on(Nats::Single(Box::new(nats)), js, &definitions, sim).await
     }
 
     async fn start_on(
@@ -548,7 +548,7 @@ pub(crate) fn free_port() -> u16 {
 
 /// The NATS a world runs on.
 enum Nats {
-    Single(NatsServer),
+    Single(Box<NatsServer>),
     Cluster(NatsCluster),
 }
 

@@ -127,7 +127,7 @@ async fn an_operator_lists_syncs_follows_and_disconnects_a_connection() {
         ["validate", "save", "sync", "status", "meter", "webhook"]
     );
     assert!(status["consumers"][2]["pending_per_second"].is_number());
-    assert_eq!(status["streams"].as_array().unwrap().len(), 3);
+    assert_eq!(status["streams"].as_array().unwrap().len(), 4);
 
     let gone = String::from_utf8(connections(&["disconnect", &id]).stdout).unwrap();
     assert_eq!(gone.trim(), format!("Disconnected {id}."));
