@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 use url::Url;
 
+pub mod nango;
 pub mod template;
 
 pub use template::{RenderError, Template, UrlTemplate};
@@ -883,6 +884,28 @@ impl CatalogEntry {
             values.insert(setting.name.clone(), value.to_owned());
         }
         Ok(values)
+    }
+
+    /// Reads and checks the text of one catalog file, `file_name`, as the
+    /// complete entry `id`, with the checks of start-up (not merged with a
+    /// built-in entry of the same id).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Parse`] for text that is not TOML of the catalog's
+    /// shape, [`CatalogError::Key`] for a value the catalog refuses.
+    pub fn from_text(id: ConnectorId, text: &str, file_name: &str) -> Result<Self, CatalogError> {
+        let table = toml::from_str(text).map_err(|source| CatalogError::Parse {
+            file: file_name.to_owned(),
+            id: id.to_string(),
+            source: Box::new(source),
+        })?;
+        Self::from_table(id, table, file_name)
+    }
+
+    /// Whether `id` is a built-in entry (a file of that name overrides it).
+    pub fn is_builtin(id: &str) -> bool {
+        BUILTIN.iter().any(|(builtin, _)| *builtin == id)
     }
 
     fn from_table(id: ConnectorId, table: Table, file_name: &str) -> Result<Self, CatalogError> {

@@ -9,6 +9,7 @@ mod google_analytics;
 mod helpers;
 mod linkedin;
 mod meta;
+mod nango;
 mod oauth2;
 mod oauth2_catalog;
 mod real_wordpress;
