@@ -178,15 +178,148 @@ pub enum Auth {
     OAuth1(Box<OAuth1Settings>),
     /// A WordPress application password typed into the manual form.
     AppPassword,
+    /// An API key the user types in, sent in a header or query parameter.
+    ApiKey(Box<ApiKeySettings>),
+    /// A user name and password the user types in, sent as HTTP Basic.
+    Basic(Box<BasicSettings>),
+    /// OAuth 2.0 client credentials the user types in (a client id and
+    /// secret of their own), exchanged for access tokens at the token
+    /// endpoint with the `client_credentials` grant.
+    ClientCredentials(Box<ClientCredentialsSettings>),
 }
 
 impl Auth {
-    /// The `auth` value of catalog files: `oauth2`, `oauth1` or `app_password`.
+    /// The `auth` value of catalog files: `oauth2`, `oauth1`,
+    /// `app_password`, `api_key`, `basic` or `oauth2_client_credentials`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::OAuth2(_) => "oauth2",
             Self::OAuth1(_) => "oauth1",
             Self::AppPassword => "app_password",
+            Self::ApiKey(_) => "api_key",
+            Self::Basic(_) => "basic",
+            Self::ClientCredentials(_) => "oauth2_client_credentials",
+        }
+    }
+
+    /// Whether a user connects by typing credentials into the manual form
+    /// (`POST /api/connections`) rather than on a consent page.
+    pub fn is_manual(&self) -> bool {
+        matches!(
+            self,
+            Self::AppPassword | Self::ApiKey(_) | Self::Basic(_) | Self::ClientCredentials(_)
+        )
+    }
+
+    /// The endpoint a GET of which validates the typed-in credentials of
+    /// an `api_key`, `basic` or `oauth2_client_credentials` entry.
+    pub fn verify_url(&self) -> Option<&UrlTemplate> {
+        match self {
+            Self::ApiKey(settings) => Some(&settings.verify_url),
+            Self::Basic(settings) => Some(&settings.verify_url),
+            Self::ClientCredentials(settings) => Some(&settings.verify_url),
+            Self::OAuth2(_) | Self::OAuth1(_) | Self::AppPassword => None,
+        }
+    }
+}
+
+/// The `[api_key]` table of a catalog file: where the key goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    /// The request header that carries the key (`X-Api-Key`,
+    /// `Authorization`); exactly one of `header` and `query`.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// The query parameter that carries the key (`api_key`).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Text the header's value starts with before the key (`Bearer `,
+    /// `Token `); with `header` only.
+    #[serde(default)]
+    pub prefix: String,
+    /// The endpoint a GET of which validates the key and that each sync
+    /// reads; may hold settings.
+    pub verify_url: UrlTemplate,
+}
+
+/// The `[basic]` table of a catalog file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicSettings {
+    /// The endpoint a GET of which validates the user name and password
+    /// and that each sync reads; may hold settings.
+    pub verify_url: UrlTemplate,
+}
+
+/// The `[oauth2_client_credentials]` table of a catalog file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsSettings {
+    /// Where the client id and secret are exchanged for an access token;
+    /// may hold settings.
+    pub token_url: UrlTemplate,
+    /// The endpoint a GET of which (with the access token) validates the
+    /// connection and that each sync reads; may hold settings.
+    pub verify_url: UrlTemplate,
+    /// The scopes asked for; none by default.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// What joins the scopes in the `scope` parameter.
+    #[serde(default = "space")]
+    pub scope_separator: String,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// How the token request carries its parameters.
+    #[serde(default)]
+    pub token_body: TokenBody,
+    /// Extra parameters of the token request (`audience`); values may
+    /// hold settings. One named like a standard parameter (`grant_type`)
+    /// replaces it.
+    #[serde(default)]
+    pub token_params: BTreeMap<String, Template>,
+    /// How long before expiry a new access token is fetched.
+    #[serde(
+        default = "default_margin",
+        rename = "token_expiry_margin_secs",
+        with = "secs"
+    )]
+    pub token_expiry_margin: Duration,
+}
+
+impl ClientCredentialsSettings {
+    /// These settings as those of an OAuth 2.0 client of `client_id` and
+    /// `client_secret` (a connection's own), whose token endpoint the
+    /// `client_credentials` grant uses.
+    pub(crate) fn oauth2(&self, client_id: &str, client_secret: &SecretString) -> OAuth2Settings {
+        OAuth2Settings {
+            authorize_url: self.token_url.clone(),
+            token_url: self.token_url.clone(),
+            refresh_url: None,
+            revoke_url: None,
+            userinfo_url: Some(self.verify_url.clone()),
+            scopes: self.scopes.clone(),
+            scope_separator: self.scope_separator.clone(),
+            authorize_params: BTreeMap::new(),
+            authorize_skip_empty: false,
+            authorize_param_names: BTreeMap::new(),
+            authorize_query_replacements: BTreeMap::new(),
+            authorize_fragment: None,
+            client_auth: self.client_auth,
+            token_body: self.token_body,
+            token_params: self.token_params.clone(),
+            refresh_params: BTreeMap::new(),
+            token_values: Vec::new(),
+            pkce: false,
+            client_id: client_id.to_owned(),
+            client_secret: Some(client_secret.clone()),
+            token_expiry_margin: self.token_expiry_margin,
+            token_renewal: TokenRenewal::RefreshToken,
+            issuer: None,
+            authorization_response_iss_parameter_supported: false,
+            code_exchange: CodeExchange::PostForm,
+            invalid_refresh_token_errors: Vec::new(),
         }
     }
 }
@@ -583,17 +716,26 @@ struct File {
     #[serde(default)]
     oauth1: Option<OAuth1Settings>,
     #[serde(default)]
+    api_key: Option<ApiKeySettings>,
+    #[serde(default)]
+    basic: Option<BasicSettings>,
+    #[serde(default)]
+    oauth2_client_credentials: Option<ClientCredentialsSettings>,
+    #[serde(default)]
     form: Vec<FormField>,
     #[serde(default)]
     sync: SyncLimits,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum AuthKind {
     Oauth2,
     Oauth1,
     AppPassword,
+    ApiKey,
+    Basic,
+    Oauth2ClientCredentials,
 }
 
 /// The operator's OAuth client for one provider (for OAuth 1.0a: the
@@ -757,7 +899,10 @@ impl Catalog {
                 Auth::OAuth1(settings) => {
                     Some((&mut settings.client_id, &mut settings.client_secret))
                 }
-                Auth::AppPassword => None,
+                Auth::AppPassword
+                | Auth::ApiKey(_)
+                | Auth::Basic(_)
+                | Auth::ClientCredentials(_) => None,
             })
             .ok_or_else(|| CatalogError::ClientWithoutEntry { id: id.to_owned() })?;
         if let Some(id) = &client.client_id {
@@ -920,29 +1065,18 @@ impl CatalogEntry {
             key: key.to_owned(),
             reason: reason.to_owned(),
         };
-        let auth = match (file.auth, file.oauth2, file.oauth1) {
-            (AuthKind::Oauth2, Some(settings), None) => Auth::OAuth2(Box::new(settings)),
-            (AuthKind::Oauth1, None, Some(settings)) => Auth::OAuth1(Box::new(settings)),
-            (AuthKind::AppPassword, None, None) => Auth::AppPassword,
-            (AuthKind::Oauth2, ..) => {
-                return Err(invalid(
-                    "auth",
-                    "is \"oauth2\" and needs an [oauth2] table only",
-                ));
-            }
-            (AuthKind::Oauth1, ..) => {
-                return Err(invalid(
-                    "auth",
-                    "is \"oauth1\" and needs an [oauth1] table only",
-                ));
-            }
-            (AuthKind::AppPassword, ..) => {
-                return Err(invalid(
-                    "auth",
-                    "is \"app_password\" and takes no [oauth2] or [oauth1] table",
-                ));
-            }
-        };
+        let auth = auth_of(
+            file.auth,
+            [
+                file.oauth2.map(|s| Auth::OAuth2(Box::new(s))),
+                file.oauth1.map(|s| Auth::OAuth1(Box::new(s))),
+                file.api_key.map(|s| Auth::ApiKey(Box::new(s))),
+                file.basic.map(|s| Auth::Basic(Box::new(s))),
+                file.oauth2_client_credentials
+                    .map(|s| Auth::ClientCredentials(Box::new(s))),
+            ],
+        )
+        .map_err(|reason| invalid("auth", &reason))?;
         if let Auth::OAuth2(settings) = &auth
             && settings.authorization_response_iss_parameter_supported
             && settings.issuer.is_none()
@@ -980,11 +1114,17 @@ impl CatalogEntry {
             Auth::OAuth2(settings) => {
                 check_oauth2(settings, &file.settings, &file.api_base_urls).map_err(key_error)?;
             }
+            Auth::ApiKey(_) | Auth::Basic(_) | Auth::ClientCredentials(_) => {
+                check_typed_in(&auth, &mut file.form, &file.settings, &file.api_base_urls)
+                    .map_err(key_error)?;
+            }
             Auth::OAuth1(_) | Auth::AppPassword => {
                 if !file.settings.is_empty() {
                     return Err(key_error((
                         "settings".to_owned(),
-                        "are supported for auth = \"oauth2\" entries only".to_owned(),
+                        "are supported for auth = \"oauth2\", \"api_key\", \"basic\" and \
+                         \"oauth2_client_credentials\" entries only"
+                            .to_owned(),
                     )));
                 }
                 check_fixed(&file.api_base_urls).map_err(key_error)?;
@@ -1254,6 +1394,176 @@ fn check_oauth2(
             Some(&kept),
             &constrained,
         )?;
+    }
+    Ok(())
+}
+
+/// The `auth` of an entry: the one table given must be `kind`'s.
+fn auth_of(kind: AuthKind, tables: [Option<Auth>; 5]) -> Result<Auth, String> {
+    let (name, table) = match kind {
+        AuthKind::Oauth2 => ("oauth2", "[oauth2]"),
+        AuthKind::Oauth1 => ("oauth1", "[oauth1]"),
+        AuthKind::AppPassword => ("app_password", ""),
+        AuthKind::ApiKey => ("api_key", "[api_key]"),
+        AuthKind::Basic => ("basic", "[basic]"),
+        AuthKind::Oauth2ClientCredentials => {
+            ("oauth2_client_credentials", "[oauth2_client_credentials]")
+        }
+    };
+    let mut given: Vec<Auth> = tables.into_iter().flatten().collect();
+    if kind == AuthKind::AppPassword {
+        return if given.is_empty() {
+            Ok(Auth::AppPassword)
+        } else {
+            Err("is \"app_password\" and takes no [oauth2] or [oauth1] table".to_owned())
+        };
+    }
+    match given.pop() {
+        Some(auth) if given.is_empty() && auth.kind() == name => Ok(auth),
+        _ => Err(format!("is \"{name}\" and needs an {table} table only")),
+    }
+}
+
+/// The form fields an entry of typed-in credentials needs: name, label,
+/// kind.
+fn credential_fields(auth: &Auth) -> &'static [(&'static str, &'static str, FieldKind)] {
+    match auth {
+        Auth::ApiKey(_) => &[("api_key", "API key", FieldKind::Password)],
+        Auth::Basic(_) => &[
+            ("username", "User name", FieldKind::Text),
+            ("password", "Password", FieldKind::Password),
+        ],
+        Auth::ClientCredentials(_) => &[
+            ("client_id", "Client ID", FieldKind::Text),
+            ("client_secret", "Client secret", FieldKind::Password),
+        ],
+        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => &[],
+    }
+}
+
+/// Checks an `api_key`, `basic` or `oauth2_client_credentials` entry, and
+/// gives it its form: the fields its mode needs, as `[[form]]` labels
+/// them or with default labels.
+fn check_typed_in(
+    auth: &Auth,
+    form: &mut Vec<FormField>,
+    settings: &[Setting],
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    let fields = credential_fields(auth);
+    let table = auth.kind();
+    if form.is_empty() {
+        *form = fields
+            .iter()
+            .map(|(name, label, kind)| FormField {
+                name: (*name).to_owned(),
+                label: (*label).to_owned(),
+                kind: *kind,
+                required: true,
+                pattern: None,
+                help: None,
+            })
+            .collect();
+    }
+    let names: Vec<&str> = fields.iter().map(|(name, ..)| *name).collect();
+    let declared: Vec<&str> = form.iter().map(|f| f.name.as_str()).collect();
+    if declared != names {
+        return Err((
+            "form".to_owned(),
+            format!(
+                "must be the fields {} in this order for auth = \"{table}\" (or be left out)",
+                names.join(", ")
+            ),
+        ));
+    }
+    if let Some(index) = form.iter().position(|f| !f.required) {
+        return Err((
+            format!("form[{index}].required"),
+            "is false, but the credentials need every field".to_owned(),
+        ));
+    }
+    if let Some(setting) = settings.iter().find(|s| names.contains(&s.name.as_str())) {
+        return Err((
+            "settings".to_owned(),
+            format!(
+                "include {}, the name of a credentials field; rename the setting",
+                setting.name
+            ),
+        ));
+    }
+    let setting_names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+    let constrained: Vec<&str> = settings
+        .iter()
+        .filter(|s| s.is_constrained())
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut urls: Vec<(String, &UrlTemplate)> = api_base_urls
+        .iter()
+        .map(|(role, t)| (format!("api_base_urls.{role}"), t))
+        .collect();
+    match auth {
+        Auth::ApiKey(key) => {
+            urls.push(("api_key.verify_url".to_owned(), &key.verify_url));
+            check_api_key(key)?;
+        }
+        Auth::Basic(basic) => urls.push(("basic.verify_url".to_owned(), &basic.verify_url)),
+        Auth::ClientCredentials(cc) => {
+            let table = "oauth2_client_credentials";
+            urls.push((format!("{table}.verify_url"), &cc.verify_url));
+            urls.push((format!("{table}.token_url"), &cc.token_url));
+            for (name, template) in &cc.token_params {
+                let key = format!("{table}.token_params.{name}");
+                if SECRET_PARAMS.contains(&name.as_str()) || name == "client_id" {
+                    return Err((
+                        key,
+                        "would replace a parameter that carries a secret".to_owned(),
+                    ));
+                }
+                check_known(&key, template.names(), &setting_names, None)?;
+            }
+        }
+        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
+    }
+    for (key, template) in urls {
+        check_url(&key, Some(template), &setting_names, None, &constrained)?;
+    }
+    Ok(())
+}
+
+/// Checks where an `[api_key]` table puts the key.
+fn check_api_key(key: &ApiKeySettings) -> Result<(), KeyProblem> {
+    match (&key.header, &key.query) {
+        (Some(header), None) => {
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err((
+                    "api_key.header".to_owned(),
+                    format!("{header:?} is no HTTP header name"),
+                ));
+            }
+            if reqwest::header::HeaderValue::from_str(&key.prefix).is_err() {
+                return Err((
+                    "api_key.prefix".to_owned(),
+                    "holds characters a header value cannot".to_owned(),
+                ));
+            }
+        }
+        (None, Some(query)) => {
+            if query.trim().is_empty() {
+                return Err(("api_key.query".to_owned(), "is empty".to_owned()));
+            }
+            if !key.prefix.is_empty() {
+                return Err((
+                    "api_key.prefix".to_owned(),
+                    "goes with api_key.header only".to_owned(),
+                ));
+            }
+        }
+        _ => {
+            return Err((
+                "api_key".to_owned(),
+                "needs exactly one of header and query".to_owned(),
+            ));
+        }
     }
     Ok(())
 }

@@ -285,6 +285,21 @@ pub enum Error {
         description: String,
     },
 
+    /// The API refused typed-in credentials (an API key, a user name and
+    /// password) with HTTP 401 or 403: the user has to enter working ones.
+    #[error(
+        "{provider} refused the {what} (HTTP {status}); check it, or create a new one, and \
+         connect again"
+    )]
+    CredentialsRejected {
+        /// Display name of the API that answered.
+        provider: String,
+        /// What was refused: `API key`, `user name and password`.
+        what: &'static str,
+        /// The HTTP status.
+        status: u16,
+    },
+
     /// The API refused the access token (HTTP 401, or Meta's error code
     /// 190 on HTTP 400): it expired early or was revoked. A caller that can
     /// renew the token renews once and retries; if the retry fails the same
@@ -586,6 +601,7 @@ impl Error {
             },
             Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
             Self::AppPasswordRejected { .. }
+            | Self::CredentialsRejected { .. }
             | Self::AuthorizationStripped { .. }
             | Self::AccessTokenRejected { .. }
             | Self::NoRefreshToken { .. }

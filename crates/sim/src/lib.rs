@@ -164,10 +164,13 @@ pub use config::{TrelloBoardConfig, TrelloConfig, TrelloMemberConfig};
 pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
 pub use oauth::TokenRequest;
+pub use providers::keyed::{
+    KEYED_API_KEY, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD, KEYED_USERNAME,
+};
 pub use providers::trello::TrelloToken;
 
 use oauth::Provider;
-use providers::{acme, fluentcrm, google, linkedin, meta, trello, wordpress};
+use providers::{acme, fluentcrm, google, keyed, linkedin, meta, trello, wordpress};
 
 use state::State;
 
@@ -275,6 +278,7 @@ fn router(state: Arc<State>) -> Router {
         .nest("/meta", meta::router())
         .nest("/linkedin", linkedin::router())
         .nest("/acme/{tenant}", acme::router(Arc::clone(&state)))
+        .nest("/keyed", keyed::router())
         .nest(trello::PREFIX, trello::router())
         .merge(control::router())
         .with_state(state)

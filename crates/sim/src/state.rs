@@ -44,6 +44,8 @@ pub(crate) struct State {
     pub(crate) base_url: String,
     /// The one tenant Acme serves.
     pub(crate) acme_tenant: String,
+    /// The API of typed-in credentials.
+    pub(crate) keyed: crate::providers::keyed::Keyed,
     world: Mutex<World>,
 }
 
@@ -77,6 +79,7 @@ impl State {
     ) -> Self {
         Self {
             acme_tenant: acme.tenant.clone(),
+            keyed: crate::providers::keyed::Keyed::default(),
             world: Mutex::new(World {
                 sites: HashMap::new(),
                 faults: Faults::default(),
