@@ -1476,10 +1476,14 @@ fn check_typed_in(
             ),
         ));
     }
-    if let Some(index) = form.iter().position(|f| !f.required) {
+    if let Some(index) = form.iter().position(|f| !f.required)
+        && !matches!(auth, Auth::Basic(_))
+    {
         return Err((
             format!("form[{index}].required"),
-            "is false, but the credentials need every field".to_owned(),
+            "is false, but the credentials need every field (only a basic entry's user name or \
+             password may be left empty)"
+                .to_owned(),
         ));
     }
     if let Some(setting) = settings.iter().find(|s| names.contains(&s.name.as_str())) {

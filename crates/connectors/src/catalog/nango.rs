@@ -299,6 +299,9 @@ fn build(entry: &Map<String, Value>, auth_mode: &str, ctx: &mut Context) -> Resu
     );
     match auth_mode {
         "OAUTH2" => oauth2(entry, ctx, &mut file)?,
+        "API_KEY" => api_key(entry, ctx, &mut file)?,
+        "BASIC" => basic(entry, ctx, &mut file)?,
+        "OAUTH2_CC" => client_credentials(entry, ctx, &mut file)?,
         "none" => return Err("it has no auth_mode".to_owned()),
         other => return Err(format!("auth mode {other} is not supported yet")),
     }
@@ -790,6 +793,295 @@ fn params(
     Ok(out)
 }
 
+/// Keys of an entry of typed-in credentials that the importer reads.
+const TYPED_IN: [&str; 1] = ["credentials"];
+
+/// OAuth keys an `API_KEY` or `BASIC` entry can have from the entry its
+/// `alias` names, which mean nothing for a key or password.
+const OAUTH_ONLY: [&str; 9] = [
+    "authorization_url",
+    "authorization_params",
+    "token_url",
+    "token_params",
+    "refresh_params",
+    "scope_separator",
+    "default_scopes",
+    "disable_pkce",
+    "token_request_auth_method",
+];
+
+/// Refuses an entry of typed-in credentials with a key the catalog cannot
+/// express (beyond `also`, which the caller reads).
+fn only_known(entry: &Map<String, Value>, also: &[&str]) -> Result<(), String> {
+    match entry.keys().find(|key| {
+        !IGNORED.contains(&key.as_str())
+            && !TYPED_IN.contains(&key.as_str())
+            && !also.contains(&key.as_str())
+    }) {
+        Some(key) => Err(format!("uses {key}, which the catalog cannot express")),
+        None => Ok(()),
+    }
+}
+
+/// The `verify_url` of an entry of typed-in credentials: its
+/// `proxy.verification`, a GET.
+fn verify_url(entry: &Map<String, Value>, ctx: &mut Context) -> Result<String, String> {
+    let verification = entry.get("proxy").and_then(|p| p.get("verification"));
+    let Some(verification) = verification else {
+        return Err(
+            "declares no endpoint to validate credentials against (proxy.verification)".to_owned(),
+        );
+    };
+    let method = verification
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET");
+    if !method.eq_ignore_ascii_case("GET") {
+        return Err(format!(
+            "validates credentials with {method} (proxy.verification), not GET"
+        ));
+    }
+    let url = verification_url(entry).ok_or("its proxy.verification names no endpoint")?;
+    ctx.template(&url, false)
+}
+
+/// The headers of `proxy` other than the one carrying the key: those built
+/// from a value are refused (the catalog sends none), fixed ones are left
+/// out with a note.
+fn other_headers(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    carrier: Option<&str>,
+) -> Result<(), String> {
+    let headers = entry
+        .get("proxy")
+        .and_then(|p| p.get("headers"))
+        .and_then(Value::as_object);
+    for (name, value) in headers.into_iter().flatten() {
+        if Some(name.as_str()) == carrier {
+            continue;
+        }
+        let value = scalar(value).unwrap_or_default();
+        if name.eq_ignore_ascii_case("authorization") && value == "Bearer ${accessToken}" {
+            // How every request of a token-based entry is sent anyway.
+            continue;
+        }
+        if ["content-type", "accept"].contains(&name.to_ascii_lowercase().as_str())
+            && !value.contains("${")
+        {
+            continue;
+        }
+        if value.contains("${") {
+            return Err(format!(
+                "sends the header {name} built from {value:?} (proxy.headers), which the catalog \
+                 cannot send"
+            ));
+        }
+        ctx.notes.push(format!(
+            "the fixed header {name}: {value} (proxy.headers) is not sent"
+        ));
+    }
+    Ok(())
+}
+
+/// `[[form]]` for the credentials fields `fields` (ours, Nango's
+/// `credentials` key, default label, kind), labelled as Nango's
+/// `credentials` describe them. A hidden Nango field with an empty default
+/// becomes an optional field.
+fn form(entry: &Map<String, Value>, fields: &[(&str, &str, &str, &str)], file: &mut Table) {
+    let credentials = entry.get("credentials").and_then(Value::as_object);
+    let mut form = Vec::new();
+    for (ours, theirs, label, kind) in fields {
+        let definition = credentials.and_then(|c| c.get(*theirs));
+        let text = |key: &str| {
+            definition
+                .and_then(|d| d.get(key))
+                .and_then(scalar)
+                .filter(|t| !t.trim().is_empty())
+        };
+        let mut field = Table::new();
+        field.insert("name".into(), (*ours).into());
+        field.insert(
+            "label".into(),
+            text("title").unwrap_or((*label).to_owned()).into(),
+        );
+        field.insert("kind".into(), (*kind).into());
+        if let Some(help) = text("description") {
+            field.insert("help".into(), help.into());
+        }
+        if let Some(pattern) = text("pattern") {
+            let pattern = pattern.strip_prefix('^').unwrap_or(&pattern);
+            let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
+            if regex::Regex::new(pattern).is_ok() {
+                field.insert("pattern".into(), pattern.into());
+            }
+        }
+        let hidden = definition
+            .and_then(|d| d.get("hidden"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if hidden {
+            field.insert("required".into(), false.into());
+        }
+        form.push(toml::Value::Table(field));
+    }
+    file.insert("form".into(), form.into());
+}
+
+/// The `[api_key]` table of an `API_KEY` entry: the key in the header
+/// or query parameter of `proxy` whose value holds `${apiKey}`.
+fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
+    only_known(entry, &OAUTH_ONLY)?;
+    let proxy = entry.get("proxy");
+    let in_header = proxy
+        .and_then(|p| p.get("headers"))
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(_, v)| v.as_str().is_some_and(|v| v.contains("${apiKey}")))
+        });
+    let in_query = proxy
+        .and_then(|p| p.get("query"))
+        .and_then(Value::as_object)
+        .and_then(|q| {
+            q.iter()
+                .find(|(_, v)| v.as_str().is_some_and(|v| v.contains("${apiKey}")))
+        });
+    let mut table = Table::new();
+    let carrier = match (in_header, in_query) {
+        (Some((name, value)), _) => {
+            let value = value.as_str().unwrap_or_default();
+            let Some(prefix) = value.strip_suffix("${apiKey}") else {
+                return Err(format!(
+                    "sends the key inside {value:?} (header {name}), not at its end"
+                ));
+            };
+            if prefix.contains("${") {
+                return Err(format!("sends the key after {prefix:?} (header {name})"));
+            }
+            table.insert("header".into(), name.clone().into());
+            if !prefix.is_empty() {
+                table.insert("prefix".into(), prefix.into());
+            }
+            Some(name.as_str())
+        }
+        (None, Some((name, value))) => {
+            if value.as_str() != Some("${apiKey}") {
+                return Err(format!("sends the key inside the query parameter {name}"));
+            }
+            table.insert("query".into(), name.clone().into());
+            None
+        }
+        (None, None) => {
+            return Err(
+                "sends the key neither in a header nor in a query parameter of proxy".to_owned(),
+            );
+        }
+    };
+    other_headers(entry, ctx, carrier)?;
+    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    form(entry, &[("api_key", "apiKey", "API key", "password")], file);
+    file.insert("auth".into(), "api_key".into());
+    file.insert("api_key".into(), table.into());
+    Ok(())
+}
+
+/// The `[basic]` table of a `BASIC` entry.
+fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
+    only_known(entry, &OAUTH_ONLY)?;
+    other_headers(entry, ctx, None)?;
+    let mut table = Table::new();
+    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    form(
+        entry,
+        &[
+            ("username", "username", "User name", "text"),
+            ("password", "password", "Password", "password"),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "basic".into());
+    file.insert("basic".into(), table.into());
+    Ok(())
+}
+
+/// The `[oauth2_client_credentials]` table of an `OAUTH2_CC` entry.
+fn client_credentials(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    file: &mut Table,
+) -> Result<(), String> {
+    only_known(
+        entry,
+        &[
+            "token_url",
+            "token_params",
+            "token_request_auth_method",
+            "body_format",
+            "default_scopes",
+            "scope_separator",
+        ],
+    )?;
+    other_headers(entry, ctx, None)?;
+    let mut table = Table::new();
+    let token = entry
+        .get("token_url")
+        .and_then(Value::as_str)
+        .ok_or("it has no token_url")?;
+    table.insert("token_url".into(), ctx.template(token, false)?.into());
+    let grant = object(entry, "token_params")
+        .find(|(name, _)| *name == "grant_type")
+        .and_then(|(_, v)| v.as_str());
+    if grant.is_some_and(|grant| grant != "client_credentials") {
+        return Err(format!(
+            "uses the grant {} (token_params.grant_type), not client_credentials",
+            grant.unwrap_or_default()
+        ));
+    }
+    let params = params(ctx, entry, &["token_params"], "client_credentials", false)?;
+    if !params.is_empty() {
+        table.insert("token_params".into(), params.into());
+    }
+    if entry
+        .get("token_request_auth_method")
+        .and_then(Value::as_str)
+        == Some("basic")
+    {
+        table.insert("client_auth".into(), "client_secret_basic".into());
+    }
+    if entry.get("body_format").and_then(Value::as_str) == Some("json") {
+        table.insert("token_body".into(), "json".into());
+    }
+    if let Some(scopes) = entry.get("default_scopes").and_then(Value::as_array) {
+        let scopes: Vec<toml::Value> = scopes
+            .iter()
+            .filter_map(scalar)
+            .map(toml::Value::from)
+            .collect();
+        table.insert("scopes".into(), scopes.into());
+    }
+    if let Some(separator) = entry.get("scope_separator").and_then(Value::as_str) {
+        table.insert("scope_separator".into(), separator.into());
+    }
+    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    form(
+        entry,
+        &[
+            ("client_id", "client_id", "Client ID", "text"),
+            (
+                "client_secret",
+                "client_secret",
+                "Client secret",
+                "password",
+            ),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "oauth2_client_credentials".into());
+    file.insert("oauth2_client_credentials".into(), table.into());
+    Ok(())
+}
+
 /// The URL of the entry's `proxy.verification`: a GET of its first
 /// endpoint under `proxy.base_url` (or the verification's own base).
 fn verification_url(entry: &Map<String, Value>) -> Option<String> {
@@ -894,6 +1186,72 @@ signed:
     display_name: Signed
     auth_mode: SIGNATURE
     docs: https://docs.signed.example
+keyed:
+    display_name: Keyed
+    auth_mode: API_KEY
+    docs: https://docs.keyed.example
+    proxy:
+        base_url: https://api.keyed.example
+        headers:
+            authorization: Token ${apiKey}
+            content-type: application/json
+        verification:
+            method: GET
+            endpoints: [/v1/me]
+    credentials:
+        apiKey:
+            type: string
+            title: Keyed API key
+            description: Under Settings, API
+            pattern: '^kd_[a-z0-9]+$'
+queried:
+    display_name: Queried
+    auth_mode: API_KEY
+    docs: https://docs.queried.example
+    proxy:
+        base_url: https://api.queried.example
+        query:
+            key: ${apiKey}
+        headers:
+            x-account: ${connectionConfig.account}
+        verification:
+            endpoints: [/me]
+passworded:
+    display_name: Passworded
+    auth_mode: BASIC
+    docs: https://docs.passworded.example
+    proxy:
+        base_url: https://${connectionConfig.subdomain}.passworded.example/api
+        verification:
+            method: GET
+            endpoints: [/whoami]
+    connection_config:
+        subdomain:
+            type: string
+            title: Subdomain
+            pattern: '^[a-z0-9-]+$'
+    credentials:
+        username:
+            type: string
+            hidden: true
+            default_value: ''
+        password:
+            type: string
+            title: API token
+machine:
+    display_name: Machine
+    auth_mode: OAUTH2_CC
+    docs: https://docs.machine.example
+    token_url: https://auth.machine.example/oauth/token
+    token_request_auth_method: basic
+    token_params:
+        grant_type: client_credentials
+        audience: https://api.machine.example
+    proxy:
+        base_url: https://api.machine.example
+        verification:
+            method: GET
+            endpoints: [/v2/account]
 "#;
 
     fn imported<'a>(import: &'a Import, id: &str) -> &'a Imported {
@@ -1022,6 +1380,56 @@ signed:
                 ready: 2,
                 skipped: 2
             }
+        );
+    }
+
+    #[test]
+    fn api_key_basic_and_client_credentials_entries_become_valid_files() {
+        let import = import(FIXTURE, None).unwrap();
+
+        let keyed = imported(&import, "keyed");
+        let entry = CatalogEntry::from_text(keyed.id.clone(), &keyed.text, "x").unwrap();
+        let super::super::Auth::ApiKey(key) = &entry.auth else {
+            panic!("not api_key: {}", keyed.text);
+        };
+        assert_eq!(key.header.as_deref(), Some("authorization"));
+        assert_eq!(key.prefix, "Token ");
+        assert_eq!(key.verify_url.as_str(), "https://api.keyed.example/v1/me");
+        assert_eq!(entry.form[0].label, "Keyed API key");
+        assert_eq!(entry.form[0].pattern.as_deref(), Some("kd_[a-z0-9]+"));
+
+        let basic = imported(&import, "passworded");
+        let entry = CatalogEntry::from_text(basic.id.clone(), &basic.text, "x").unwrap();
+        let super::super::Auth::Basic(settings) = &entry.auth else {
+            panic!("not basic: {}", basic.text);
+        };
+        assert_eq!(
+            settings.verify_url.as_str(),
+            "https://{subdomain}.passworded.example/api/whoami"
+        );
+        assert!(!entry.form[0].required, "the hidden user name is optional");
+        assert_eq!(entry.form[1].label, "API token");
+
+        let machine = imported(&import, "machine");
+        let entry = CatalogEntry::from_text(machine.id.clone(), &machine.text, "x").unwrap();
+        let super::super::Auth::ClientCredentials(cc) = &entry.auth else {
+            panic!("not client credentials: {}", machine.text);
+        };
+        assert_eq!(
+            cc.token_url.as_str(),
+            "https://auth.machine.example/oauth/token"
+        );
+        assert_eq!(cc.client_auth, super::super::ClientAuth::ClientSecretBasic);
+        assert_eq!(cc.token_params.keys().collect::<Vec<_>>(), ["audience"]);
+        assert_eq!(
+            cc.verify_url.as_str(),
+            "https://api.machine.example/v2/account"
+        );
+
+        assert_eq!(
+            skipped(&import, "queried"),
+            "sends the header x-account built from \"${connectionConfig.account}\" \
+             (proxy.headers), which the catalog cannot send"
         );
     }
 

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, path::PathBuf};
 
 use fleet_connectors::{
-    Catalog,
+    Catalog, Config, Registry,
     catalog::{
         Auth,
         nango::{self, Count},
@@ -99,6 +99,35 @@ fn the_pinned_nango_definitions_import_and_every_file_loads_through_the_catalog(
     let floor = |mode: &str| counts.get(mode).copied().unwrap_or_default();
     // Aliases included; Nango declares a validation endpoint for one.
     assert_floor(&floor("OAUTH2"), 322, 1);
+    assert_floor(&floor("API_KEY"), 185, 185);
+    assert_floor(&floor("BASIC"), 45, 45);
+    assert_floor(&floor("OAUTH2_CC"), 2, 2);
+
+    // The files that name an endpoint to validate against start a fleet:
+    // every one of them gets its connector.
+    let ready = tempfile::tempdir().unwrap();
+    let mut ids = Vec::new();
+    for entry in &import.imported {
+        if entry
+            .notes
+            .iter()
+            .any(|n| n.starts_with(nango::NEEDS_ENDPOINT))
+        {
+            continue;
+        }
+        std::fs::write(ready.path().join(format!("{}.toml", entry.id)), &entry.text).unwrap();
+        ids.push(entry.id.clone());
+    }
+    let registry = Registry::new(&Config {
+        catalog_dir: Some(ready.path().to_owned()),
+        ..Config::default()
+    })
+    .unwrap();
+    for id in &ids {
+        let connector = registry.get(id).unwrap();
+        let streams: Vec<_> = connector.streams().iter().map(|s| s.name).collect();
+        assert_eq!(streams, ["account"], "{id}");
+    }
 }
 
 /// Fails when fewer entries import than the floor.

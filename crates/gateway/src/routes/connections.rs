@@ -242,7 +242,7 @@ pub(crate) async fn create(
                 .check_settings(&settings)
                 .map_err(|e| Error::invalid(&e.name, e.message))?;
             (
-                typed_in(&entry.auth, &fields, values)?,
+                typed_in(&entry.auth, &entry.form, &fields, values)?,
                 entry.display_name.clone(),
             )
         }
@@ -684,15 +684,23 @@ fn check_form(form: &[FormField], fields: &BTreeMap<String, String>) -> Result<(
 /// credentials with the connection's settings `values`.
 fn typed_in(
     auth: &Auth,
+    form: &[FormField],
     fields: &BTreeMap<String, String>,
     values: fleet_connectors::ConnectionValues,
 ) -> Result<Credentials, Error> {
+    // A basic entry may leave its user name or password empty (an API
+    // key sent as the one or the other).
+    let optional = |name: &str| form.iter().any(|f| f.name == name && !f.required);
     let field = |name: &str| {
-        fields
-            .get(name)
-            .map(|value| value.trim().to_owned())
-            .filter(|value| !value.is_empty())
-            .ok_or_else(|| Error::invalid(name, format!("credentials.{name} is required")))
+        let value = fields.get(name).map(|value| value.trim().to_owned());
+        match value {
+            Some(value) if !value.is_empty() => Ok(value),
+            _ if optional(name) => Ok(String::new()),
+            _ => Err(Error::invalid(
+                name,
+                format!("credentials.{name} is required"),
+            )),
+        }
     };
     let secret = |name: &str| field(name).map(secrecy::SecretString::from);
     Ok(match auth {
