@@ -147,7 +147,10 @@ async fn connect(world: &World, gateway: &str, token: &str, connector: &str) -> 
             secrets.push(token.expose_secret().to_owned());
             secrets.push(token_secret.expose_secret().to_owned());
         }
-        Credentials::AppPassword { .. } => unreachable!("an OAuth connection"),
+        Credentials::AppPassword { .. }
+        | Credentials::ApiKey { .. }
+        | Credentials::Basic { .. }
+        | Credentials::ClientCredentials { .. } => unreachable!("an OAuth connection"),
     }
     let challenge = query
         .iter()
