@@ -1420,7 +1420,7 @@ fn auth_of(kind: AuthKind, tables: [Option<Auth>; 5]) -> Result<Auth, String> {
     }
     match given.pop() {
         Some(auth) if given.is_empty() && auth.kind() == name => Ok(auth),
-        _ => Err(format!("is \"{name}\" and needs an {table} table only")),
+        _ => Err(format!("is \"{name}\" and needs the {table} table only")),
     }
 }
 

@@ -16,4 +16,5 @@ mod real_wordpress;
 mod report_windows;
 mod resilience;
 mod trello;
+mod typed_in_catalog;
 mod wordpress;

@@ -12,4 +12,5 @@ mod limits;
 mod oauth;
 mod slow_clients;
 mod tokens;
+mod typed_in;
 mod webhooks;

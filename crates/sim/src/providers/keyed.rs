@@ -193,6 +193,22 @@ impl SimHandle {
         format!("{}/keyed", self.base_url())
     }
 
+    /// The catalog file of `keyed`, an `api_key` entry whose key goes in
+    /// the `X-Api-Key` header, validated at `/keyed/{section}/me` with the
+    /// setting `section` (only `api` is allowed).
+    pub fn keyed_catalog_entry(&self) -> String {
+        format!(
+            "display_name = \"Keyed\"\nauth = \"api_key\"\n\
+             docs_url = \"https://developer.keyed.example/auth\"\n\
+             default_sync_interval_secs = 3600\n\n\
+             [[settings]]\nname = \"section\"\nlabel = \"API section\"\nallowed = [\"api\"]\n\n\
+             [api_key]\nheader = \"X-Api-Key\"\nverify_url = \"{}/{{section}}/me\"\n\n\
+             [[form]]\nname = \"api_key\"\nlabel = \"Keyed API key\"\nkind = \"password\"\n\
+             help = \"Under Settings, API\"\n",
+            self.keyed_url()
+        )
+    }
+
     /// How many access tokens Keyed's token endpoint has issued.
     pub fn keyed_tokens_issued(&self) -> u64 {
         self.inner.state.keyed.tokens().granted
