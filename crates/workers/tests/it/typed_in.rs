@@ -171,3 +171,40 @@ async fn client_credentials_fetch_a_token_renew_it_when_rejected_and_a_wrong_sec
     assert!(reason.contains("invalid_client"), "{reason}");
     fleet.stop().await;
 }
+
+/// The stored access token of client credentials.
+async fn stored_token(fleet: &TestFleet, connection: &ConnectionId) -> String {
+    let stored = fleet
+        .deps
+        .secrets
+        .read_active::<Credentials>(&fleet.tenant, connection)
+        .await
+        .unwrap();
+    let value = serde_json::to_value(&stored.value).unwrap();
+    value["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_credentials_token_about_to_expire_is_fetched_again_before_the_sync() {
+    // Keyed's tokens live an hour: with a two-hour margin, every token is
+    // about to expire, and every sync fetches a new one first.
+    let table = "token_url = \"{keyed}/oauth/token\"\nverify_url = \"{keyed}/{section}/me\"\n\
+                 token_expiry_margin_secs = 7200\n";
+    let fleet =
+        TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
+    let client = credentials(json!({
+        "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
+        "client_secret": KEYED_CLIENT_SECRET, "values": {"section": "api"}
+    }));
+    let (connection, _) = synced(&fleet, "keyed", &client).await;
+    let first = stored_token(&fleet, &connection).await;
+
+    fleet.sync_now("keyed", &connection).await;
+    fleet
+        .statuses_until_nth(&connection, ConnectionState::Synced, 2)
+        .await;
+
+    let second = stored_token(&fleet, &connection).await;
+    assert_ne!(first, second, "the token was fetched again and stored");
+    fleet.stop().await;
+}
