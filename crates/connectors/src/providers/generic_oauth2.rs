@@ -244,10 +244,9 @@ impl GenericOAuth2 {
             (Access::HeaderKey { name, prefix }, Credentials::ApiKey { api_key, .. }) => {
                 let mut value =
                     HeaderValue::from_str(&format!("{prefix}{}", api_key.expose_secret()))
-                        .map_err(|_| Error::CredentialsRejected {
+                        .map_err(|_| Error::UnsendableCredentials {
                             provider: self.provider.clone(),
                             what: "API key",
-                            status: 0,
                         })?;
                 value.set_sensitive(true);
                 self.http

@@ -679,6 +679,9 @@ fn check_form(form: &[FormField], fields: &BTreeMap<String, String>) -> Result<(
     Ok(())
 }
 
+/// The longest API key, user name, password, client id or secret taken.
+const MAX_TYPED_IN_BYTES: usize = 4096;
+
 /// Reads the fields of an `api_key`, `basic` or
 /// `oauth2_client_credentials` entry (checked against its form) into
 /// credentials with the connection's settings `values`.
@@ -694,6 +697,16 @@ fn typed_in(
     let field = |name: &str| {
         let value = fields.get(name).map(|value| value.trim().to_owned());
         match value {
+            // Sent in headers and queries: no control characters, and
+            // bounded like any other field.
+            Some(value) if value.chars().any(char::is_control) => Err(Error::invalid(
+                name,
+                format!("credentials.{name} holds control characters"),
+            )),
+            Some(value) if value.len() > MAX_TYPED_IN_BYTES => Err(Error::invalid(
+                name,
+                format!("credentials.{name} is longer than {MAX_TYPED_IN_BYTES} bytes"),
+            )),
             Some(value) if !value.is_empty() => Ok(value),
             _ if optional(name) => Ok(String::new()),
             _ => Err(Error::invalid(

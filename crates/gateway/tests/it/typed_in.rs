@@ -65,7 +65,7 @@ async fn a_wrong_key_ends_invalid_without_showing_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_key_a_refused_setting_or_an_unknown_field_is_answered_422() {
+async fn a_missing_or_unsendable_key_a_refused_setting_or_an_unknown_field_is_answered_422() {
     let gateway = TestGateway::start().await;
 
     for (credentials, field, message) in [
@@ -78,6 +78,11 @@ async fn a_missing_key_a_refused_setting_or_an_unknown_field_is_answered_422() {
             json!({"api_key": KEYED_API_KEY, "section": "admin"}),
             "section",
             "section (API section)",
+        ),
+        (
+            json!({"api_key": "kd\nX-Other: 1", "section": "api"}),
+            "api_key",
+            "credentials.api_key holds control characters",
         ),
         (
             json!({"api_key": KEYED_API_KEY, "section": "api", "token": "x"}),
