@@ -1415,7 +1415,10 @@ fn auth_of(kind: AuthKind, tables: [Option<Auth>; 5]) -> Result<Auth, String> {
         return if given.is_empty() {
             Ok(Auth::AppPassword)
         } else {
-            Err("is \"app_password\" and takes no [oauth2] or [oauth1] table".to_owned())
+            Err(
+                "is \"app_password\" and takes no [oauth2], [oauth1] or other auth table"
+                    .to_owned(),
+            )
         };
     }
     match given.pop() {
@@ -1449,6 +1452,16 @@ fn check_typed_in(
     form: &mut Vec<FormField>,
     settings: &[Setting],
     api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    typed_in_form(auth, form, settings)?;
+    typed_in_urls(auth, settings, api_base_urls)
+}
+
+/// Fills in or checks the `[[form]]` of an entry of typed-in credentials.
+fn typed_in_form(
+    auth: &Auth,
+    form: &mut Vec<FormField>,
+    settings: &[Setting],
 ) -> Result<(), KeyProblem> {
     let fields = credential_fields(auth);
     let table = auth.kind();
@@ -1495,6 +1508,16 @@ fn check_typed_in(
             ),
         ));
     }
+    Ok(())
+}
+
+/// Checks the URLs and token parameters of an entry of typed-in
+/// credentials: settings only, and no free host.
+fn typed_in_urls(
+    auth: &Auth,
+    settings: &[Setting],
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
     let setting_names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
     let constrained: Vec<&str> = settings
         .iter()
