@@ -20,7 +20,7 @@ use crate::{
 };
 use fleet_events::ConnectorId;
 use serde::{Deserialize, Deserializer, Serialize, de::IgnoredAny};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use url::Url;
 
 /// The one stream: the account's identity.
@@ -209,13 +209,20 @@ impl GenericOAuth2 {
             Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::Basic => None,
         };
         let request = || self.request(credentials, token, &url, &shown);
-        let payload: Value = self.http.fetch(self, &shown, request).await?.body;
         if matches!(self.access, Access::Bearer) {
+            let payload: Value = self.http.fetch(self, &shown, request).await?.body;
             let user = UserInfo::deserialize(&payload)
                 .map_err(|e| Error::invalid_response(&self.provider, &shown, &e))?;
             return Ok((user, payload));
         }
-        // A verify endpoint's answer need not name the account.
+        // Any 2xx validates typed-in credentials: the answer need not be
+        // JSON nor name the account. A JSON answer is kept as the record.
+        let reply = self
+            .http
+            .retry(|| async { self.http.exchange(self, &shown, request()?).await })
+            .await?;
+        let payload =
+            serde_json::from_slice(&reply.body).unwrap_or_else(|_| Value::Object(Map::new()));
         let user = UserInfo::deserialize(&payload).unwrap_or_default();
         Ok((user, payload))
     }

@@ -5,6 +5,7 @@
 //! with the user name and password, or a bearer token that
 //! `POST /keyed/oauth/token` issued for the `client_credentials` grant
 //! (client authentication by Basic or in the body, form or JSON bodies).
+//! `GET /keyed/api/ping` checks the same and answers `204 No Content`.
 //! Wrong credentials answer 401 with a body that echoes what was sent, as
 //! careless APIs do, so tests can check that it reaches no message.
 //!
@@ -70,6 +71,7 @@ impl Keyed {
 pub(crate) fn router() -> Router<Arc<State>> {
     Router::new()
         .route("/api/me", get(me))
+        .route("/api/ping", get(ping))
         .route("/oauth/token", post(token))
 }
 
@@ -106,6 +108,20 @@ async fn me(
             .into_response();
     }
     Json(json!({"id": "keyed-account-1", "name": "Keyed Account", "plan": "team"})).into_response()
+}
+
+/// `GET /api/ping`: `204 No Content` to working credentials, as `/api/me`
+/// refuses others.
+async fn ping(
+    state: AxumState<Arc<State>>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = me(state, query, headers).await;
+    if answer.status().is_success() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    answer
 }
 
 /// `POST /oauth/token`: an access token for the `client_credentials`

@@ -104,7 +104,8 @@ async fn an_api_key_in_the_query_validates_and_syncs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_credentials_validate_and_sync_and_a_wrong_password_is_refused() {
-    let table = "verify_url = \"{keyed}/{section}/me\"\n";
+    // An endpoint that answers 204 without a body: any 2xx validates.
+    let table = "verify_url = \"{keyed}/{section}/ping\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
     let basic = |password: &str| {
         credentials(json!({
