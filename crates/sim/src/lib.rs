@@ -391,8 +391,9 @@ impl SimHandle {
         )
     }
 
-    /// Writes [`catalog_overrides`](Self::catalog_overrides) and
-    /// [`acme_catalog_entry`](Self::acme_catalog_entry) into `dir`
+    /// Writes [`catalog_overrides`](Self::catalog_overrides),
+    /// [`acme_catalog_entry`](Self::acme_catalog_entry) and
+    /// [`keyed_catalog_entry`](Self::keyed_catalog_entry) into `dir`
     /// (created if missing) as `<id>.toml`, each file replaced atomically
     /// so a reader never sees half of one. Trello's is written last.
     ///
@@ -402,7 +403,8 @@ impl SimHandle {
     pub fn write_catalog(&self, dir: &std::path::Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let acme = ("acme", self.acme_catalog_entry());
-        for (id, text) in std::iter::once(acme).chain(self.catalog_overrides()) {
+        let keyed = ("keyed", self.keyed_catalog_entry());
+        for (id, text) in [acme, keyed].into_iter().chain(self.catalog_overrides()) {
             let partial = dir.join(format!(".{id}.toml.partial"));
             std::fs::write(&partial, text)?;
             std::fs::rename(&partial, dir.join(format!("{id}.toml")))?;

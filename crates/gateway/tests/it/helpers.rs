@@ -328,7 +328,6 @@ fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     sim.write_catalog(dir.path()).unwrap();
     std::fs::remove_file(dir.path().join("linkedin.toml")).unwrap();
-    std::fs::write(dir.path().join("keyed.toml"), sim.keyed_catalog_entry()).unwrap();
     dir
 }
 
