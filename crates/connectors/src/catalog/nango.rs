@@ -88,6 +88,11 @@ pub struct Imported {
     /// What the operator should know before using it (a Nango feature
     /// left out that does not change how it authenticates, a key to add).
     pub notes: Vec<String>,
+    /// Whether the file names an endpoint to validate connections against,
+    /// so that a fleet starts with it as it is. An OAuth 2.0 entry for
+    /// which Nango declares none is written without `oauth2.userinfo_url`,
+    /// which the operator adds.
+    pub ready: bool,
 }
 
 /// One entry that was not imported.
@@ -120,7 +125,7 @@ impl Import {
         for entry in &self.imported {
             let count = counts.entry(entry.auth_mode.clone()).or_default();
             count.imported += 1;
-            if entry.notes.iter().all(|n| !n.starts_with(NEEDS_ENDPOINT)) {
+            if entry.ready {
                 count.ready += 1;
             }
         }
@@ -132,7 +137,7 @@ impl Import {
 }
 
 /// How the note about a missing validation endpoint starts.
-pub const NEEDS_ENDPOINT: &str = "needs oauth2.userinfo_url";
+const NEEDS_ENDPOINT: &str = "needs oauth2.userinfo_url";
 
 /// Translates the entries of `yaml` (all, or those in `only`).
 ///
@@ -276,6 +281,7 @@ fn translate_with(
         id: id.clone(),
         auth_mode: auth_mode.to_owned(),
         text,
+        ready: !ctx.needs_endpoint,
         notes: ctx.notes,
     })
 }
@@ -360,6 +366,8 @@ struct Context {
     required: bool,
     /// Settings required for that reason.
     forced: BTreeSet<String>,
+    /// Whether the entry names no endpoint to validate against.
+    needs_endpoint: bool,
     notes: Vec<String>,
 }
 
@@ -392,6 +400,7 @@ impl Context {
             chose: false,
             required: false,
             forced: BTreeSet::new(),
+            needs_endpoint: false,
             notes: Vec::new(),
         }
     }
@@ -634,6 +643,7 @@ fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Re
     if let Some(userinfo) = verification_url(entry) {
         oauth2.insert("userinfo_url".into(), ctx.template(&userinfo, true)?.into());
     } else {
+        ctx.needs_endpoint = true;
         ctx.notes.push(format!(
             "{NEEDS_ENDPOINT}: Nango declares no endpoint to validate a connection against; add \
              one that answers the access token with the account (an OpenID Connect userinfo or \
@@ -1352,6 +1362,7 @@ machine:
             "{:?}",
             regional.notes
         );
+        assert!(!regional.ready);
         assert!(regional.notes.iter().any(|n| n.starts_with(NEEDS_ENDPOINT)));
     }
 

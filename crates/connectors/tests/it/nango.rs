@@ -108,11 +108,7 @@ fn the_pinned_nango_definitions_import_and_every_file_loads_through_the_catalog(
     let ready = tempfile::tempdir().unwrap();
     let mut ids = Vec::new();
     for entry in &import.imported {
-        if entry
-            .notes
-            .iter()
-            .any(|n| n.starts_with(nango::NEEDS_ENDPOINT))
-        {
+        if !entry.ready {
             continue;
         }
         std::fs::write(ready.path().join(format!("{}.toml", entry.id)), &entry.text).unwrap();
