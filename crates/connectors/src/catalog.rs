@@ -212,12 +212,13 @@ impl Auth {
     }
 
     /// The endpoint a GET of which validates the typed-in credentials of
-    /// an `api_key`, `basic` or `oauth2_client_credentials` entry.
-    pub fn verify_url(&self) -> Option<&UrlTemplate> {
+    /// an `api_key`, `basic` or `oauth2_client_credentials` entry, and the
+    /// extra headers of its requests.
+    pub fn verify(&self) -> Option<(&UrlTemplate, &BTreeMap<String, Template>)> {
         match self {
-            Self::ApiKey(settings) => Some(&settings.verify_url),
-            Self::Basic(settings) => Some(&settings.verify_url),
-            Self::ClientCredentials(settings) => Some(&settings.verify_url),
+            Self::ApiKey(settings) => Some((&settings.verify_url, &settings.headers)),
+            Self::Basic(settings) => Some((&settings.verify_url, &settings.headers)),
+            Self::ClientCredentials(settings) => Some((&settings.verify_url, &settings.headers)),
             Self::OAuth2(_) | Self::OAuth1(_) | Self::AppPassword => None,
         }
     }
@@ -241,6 +242,10 @@ pub struct ApiKeySettings {
     /// The endpoint a GET of which validates the key and that each sync
     /// reads; may hold settings.
     pub verify_url: UrlTemplate,
+    /// Extra headers of every request to the provider (`verify_url`), such
+    /// as an API version; values may hold settings.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
 }
 
 /// The `[basic]` table of a catalog file.
@@ -250,6 +255,10 @@ pub struct BasicSettings {
     /// The endpoint a GET of which validates the user name and password
     /// and that each sync reads; may hold settings.
     pub verify_url: UrlTemplate,
+    /// Extra headers of every request to the provider (`verify_url`), such
+    /// as an API version; values may hold settings.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
 }
 
 /// The `[oauth2_client_credentials]` table of a catalog file.
@@ -286,6 +295,10 @@ pub struct ClientCredentialsSettings {
         with = "secs"
     )]
     pub token_expiry_margin: Duration,
+    /// Extra headers of every request to the provider (`verify_url`), such
+    /// as an API version; values may hold settings.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
 }
 
 impl ClientCredentialsSettings {
@@ -1553,6 +1566,41 @@ fn typed_in_urls(
     }
     for (key, template) in urls {
         check_url(&key, Some(template), &setting_names, None, &constrained)?;
+    }
+    check_headers(auth, &setting_names)
+}
+
+/// Checks the `headers` of an entry of typed-in credentials: header names
+/// that do not carry the credentials, values of known settings.
+fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
+    let (table, headers, carrier) = match auth {
+        Auth::ApiKey(key) => ("api_key", &key.headers, key.header.as_deref()),
+        Auth::Basic(basic) => ("basic", &basic.headers, None),
+        Auth::ClientCredentials(cc) => ("oauth2_client_credentials", &cc.headers, None),
+        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => return Ok(()),
+    };
+    for (name, value) in headers {
+        let key = format!("{table}.headers.{name}");
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err((key, "is no HTTP header name".to_owned()));
+        }
+        let carries = name.eq_ignore_ascii_case("authorization")
+            || carrier.is_some_and(|carrier| name.eq_ignore_ascii_case(carrier));
+        if carries {
+            return Err((
+                key,
+                "would replace the header that carries the credentials".to_owned(),
+            ));
+        }
+        let fixed: String = value
+            .as_str()
+            .chars()
+            .filter(|c| *c != '{' && *c != '}')
+            .collect();
+        if reqwest::header::HeaderValue::from_str(&fixed).is_err() {
+            return Err((key, "holds characters a header value cannot".to_owned()));
+        }
+        check_known(&key, value.names(), settings, None)?;
     }
     Ok(())
 }

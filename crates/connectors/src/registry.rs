@@ -6,7 +6,7 @@ use fleet_events::ConnectorId;
 
 use crate::{
     BuildError, Catalog, Config, Connector,
-    catalog::{Auth, CatalogEntry, CatalogError, UrlTemplate},
+    catalog::{Auth, CatalogEntry, CatalogError, Template, UrlTemplate},
     http::Http,
     oauth1, oauth2,
     providers::{
@@ -193,13 +193,21 @@ fn connector(
                 http,
             ))
         }
-        (_, Auth::ApiKey(settings)) => {
-            typed_in(entry, &settings.verify_url, Access::api_key(settings), http)
-        }
-        (_, Auth::Basic(settings)) => typed_in(entry, &settings.verify_url, Access::Basic, http),
+        (_, Auth::ApiKey(settings)) => typed_in(
+            entry,
+            (&settings.verify_url, &settings.headers),
+            Access::api_key(settings),
+            http,
+        ),
+        (_, Auth::Basic(settings)) => typed_in(
+            entry,
+            (&settings.verify_url, &settings.headers),
+            Access::Basic,
+            http,
+        ),
         (_, Auth::ClientCredentials(settings)) => typed_in(
             entry,
-            &settings.verify_url,
+            (&settings.verify_url, &settings.headers),
             Access::ClientCredentials(settings.clone()),
             http,
         ),
@@ -212,18 +220,21 @@ fn connector(
 /// validates and syncs at its `verify_url`.
 fn typed_in(
     entry: &CatalogEntry,
-    verify_url: &UrlTemplate,
+    (verify_url, headers): (&UrlTemplate, &BTreeMap<String, Template>),
     access: Access,
     http: Http,
 ) -> Arc<dyn Connector> {
-    built(GenericOAuth2::with_access(
-        entry.id.clone(),
-        entry.display_name.clone(),
-        verify_url.clone(),
-        Vec::new(),
-        access,
-        http,
-    ))
+    built(
+        GenericOAuth2::with_access(
+            entry.id.clone(),
+            entry.display_name.clone(),
+            verify_url.clone(),
+            Vec::new(),
+            access,
+            http,
+        )
+        .with_headers(headers),
+    )
 }
 
 /// The connector of `provider`.

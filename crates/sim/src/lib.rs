@@ -166,6 +166,7 @@ pub use fault::Fault;
 pub use oauth::TokenRequest;
 pub use providers::keyed::{
     KEYED_API_KEY, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD, KEYED_USERNAME,
+    KEYED_VERSION,
 };
 pub use providers::trello::TrelloToken;
 

@@ -855,18 +855,20 @@ fn verify_url(entry: &Map<String, Value>, ctx: &mut Context) -> Result<String, S
     ctx.template(&url, false)
 }
 
-/// The headers of `proxy` other than the one carrying the key: those built
-/// from a value are refused (the catalog sends none), fixed ones are left
-/// out with a note.
+/// The headers of `proxy` other than the one carrying the credentials, as
+/// the mode table's `headers`: `${connectionConfig.x}` becomes `{x}`; a
+/// value built from anything else (the access token, a credential, a
+/// function) or from a setting Nango marks secret refuses the entry.
 fn other_headers(
     entry: &Map<String, Value>,
     ctx: &mut Context,
     carrier: Option<&str>,
-) -> Result<(), String> {
+) -> Result<Table, String> {
     let headers = entry
         .get("proxy")
         .and_then(|p| p.get("headers"))
         .and_then(Value::as_object);
+    let mut out = Table::new();
     for (name, value) in headers.into_iter().flatten() {
         if Some(name.as_str()) == carrier {
             continue;
@@ -881,17 +883,28 @@ fn other_headers(
         {
             continue;
         }
-        if value.contains("${") {
+        let before: BTreeSet<String> = ctx.used.keys().cloned().collect();
+        let template = ctx.template(&value, false).map_err(|reason| {
+            format!("sends the header {name} built from {value:?} (proxy.headers): {reason}")
+        })?;
+        let secret = ctx.used.iter().find(|(ours, theirs)| {
+            !before.contains(*ours)
+                && ctx
+                    .config
+                    .get(*theirs)
+                    .and_then(|d| d.get("secret"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+        });
+        if let Some((_, theirs)) = secret {
             return Err(format!(
-                "sends the header {name} built from {value:?} (proxy.headers), which the catalog \
-                 cannot send"
+                "sends {theirs}, which Nango marks secret, in the header {name}; the catalog's \
+                 settings are no secrets"
             ));
         }
-        ctx.notes.push(format!(
-            "the fixed header {name}: {value} (proxy.headers) is not sent"
-        ));
+        out.insert(name.clone(), template.into());
     }
-    Ok(())
+    Ok(out)
 }
 
 /// `[[form]]` for the credentials fields `fields` (ours, Nango's
@@ -988,7 +1001,10 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
             );
         }
     };
-    other_headers(entry, ctx, carrier)?;
+    let headers = other_headers(entry, ctx, carrier)?;
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
     table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
     form(entry, &[("api_key", "apiKey", "API key", "password")], file);
     file.insert("auth".into(), "api_key".into());
@@ -999,8 +1015,11 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
 /// The `[basic]` table of a `BASIC` entry.
 fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
     only_known(entry, &OAUTH_ONLY)?;
-    other_headers(entry, ctx, None)?;
+    let headers = other_headers(entry, ctx, None)?;
     let mut table = Table::new();
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
     table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
     form(
         entry,
@@ -1032,8 +1051,11 @@ fn client_credentials(
             "scope_separator",
         ],
     )?;
-    other_headers(entry, ctx, None)?;
+    let headers = other_headers(entry, ctx, None)?;
     let mut table = Table::new();
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
     let token = entry
         .get("token_url")
         .and_then(Value::as_str)
@@ -1440,7 +1462,8 @@ machine:
         assert_eq!(
             skipped(&import, "queried"),
             "sends the header x-account built from \"${connectionConfig.account}\" \
-             (proxy.headers), which the catalog cannot send"
+             (proxy.headers): uses ${connectionConfig.account}, which no connection_config \
+             declares"
         );
     }
 

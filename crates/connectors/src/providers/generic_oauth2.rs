@@ -11,9 +11,13 @@ use chrono::Utc;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString};
 
+use std::collections::BTreeMap;
+
+use reqwest::header::HeaderMap;
+
 use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
-    catalog::{ApiKeySettings, ClientCredentialsSettings, UrlTemplate},
+    catalog::{ApiKeySettings, ClientCredentialsSettings, Template, UrlTemplate},
     http::{Classify, Failure, Http},
     oauth2,
     providers::Provider,
@@ -48,6 +52,9 @@ pub(crate) struct GenericOAuth2 {
     /// do not show.
     kept: Vec<String>,
     access: Access,
+    /// Extra headers of every request, values filled with the
+    /// connection's settings.
+    headers: Vec<(HeaderName, Template)>,
     http: Http,
 }
 
@@ -110,8 +117,41 @@ impl GenericOAuth2 {
             userinfo_url: verify_url,
             kept,
             access,
+            headers: Vec::new(),
             http,
         }
+    }
+
+    /// Sends `headers` (names checked when the catalog was loaded) with
+    /// every request.
+    pub(crate) fn with_headers(mut self, headers: &BTreeMap<String, Template>) -> Self {
+        self.headers = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((HeaderName::from_bytes(name.as_bytes()).ok()?, value.clone()))
+            })
+            .collect();
+        self
+    }
+
+    /// The extra headers, filled with the connection's values.
+    fn extra_headers(&self, credentials: &Credentials) -> Result<HeaderMap, Error> {
+        let values = credentials.values();
+        let mut headers = HeaderMap::new();
+        for (name, template) in &self.headers {
+            let refused = |problem: String| Error::Template {
+                provider: self.provider.clone(),
+                what: "request headers",
+                problem,
+            };
+            let text = template
+                .render(&values)
+                .map_err(|e| refused(e.to_string()))?;
+            let value = HeaderValue::from_str(&text)
+                .map_err(|_| refused(format!("the header {name} cannot carry its value")))?;
+            headers.insert(name.clone(), value);
+        }
+        Ok(headers)
     }
 }
 
@@ -289,7 +329,7 @@ impl GenericOAuth2 {
             }
             (Access::Basic, _) => return Err(wrong_kind("user name and password")),
         };
-        Ok(request)
+        Ok(request.headers(self.extra_headers(credentials)?))
     }
 
     /// The stored access token of client credentials while it is fresh,

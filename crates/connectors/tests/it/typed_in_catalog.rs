@@ -192,6 +192,34 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "oauth2_client_credentials.token_url",
             "uses {region}",
         ),
+        (
+            "api_key",
+            "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me\"\n\
+             headers = { x-key = \"1\" }",
+            "api_key.headers.x-key",
+            "would replace the header that carries the credentials",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://keyed.test/me\"\n\
+             headers = { Authorization = \"x\" }",
+            "basic.headers.Authorization",
+            "would replace the header that carries the credentials",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://keyed.test/me\"\n\
+             headers = { X-Version = \"{version}\" }",
+            "basic.headers.X-Version",
+            "uses {version}",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://keyed.test/me\"\n\
+             headers = { \"Bad Name\" = \"1\" }",
+            "basic.headers.Bad Name",
+            "is no HTTP header name",
+        ),
     ] {
         let message = load(auth, rest).unwrap_err();
         assert!(message.contains("keyed.toml"), "{rest}: {message}");

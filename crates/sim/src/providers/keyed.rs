@@ -5,7 +5,8 @@
 //! with the user name and password, or a bearer token that
 //! `POST /keyed/oauth/token` issued for the `client_credentials` grant
 //! (client authentication by Basic or in the body, form or JSON bodies).
-//! `GET /keyed/api/ping` checks the same and answers `204 No Content`.
+//! `GET /keyed/api/ping` checks the same and answers `204 No Content`;
+//! `GET /keyed/api/versioned` also wants the header `Keyed-Version`.
 //! Wrong credentials answer 401 with a body that echoes what was sent, as
 //! careless APIs do, so tests can check that it reaches no message.
 //!
@@ -72,6 +73,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
     Router::new()
         .route("/api/me", get(me))
         .route("/api/ping", get(ping))
+        .route("/api/versioned", get(versioned))
         .route("/oauth/token", post(token))
 }
 
@@ -122,6 +124,26 @@ async fn ping(
         return StatusCode::NO_CONTENT.into_response();
     }
     answer
+}
+
+/// The API version `/api/versioned` requires in `Keyed-Version`.
+pub const KEYED_VERSION: &str = "2026-01";
+
+/// `GET /api/versioned`: as `/api/me`, for a request that names the API
+/// version [`KEYED_VERSION`] in the `Keyed-Version` header; 400 otherwise.
+async fn versioned(
+    state: AxumState<Arc<State>>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("keyed-version").and_then(|v| v.to_str().ok()) != Some(KEYED_VERSION) {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "version_required",
+            "Name the API version in Keyed-Version.",
+        );
+    }
+    me(state, query, headers).await
 }
 
 /// `POST /oauth/token`: an access token for the `client_credentials`

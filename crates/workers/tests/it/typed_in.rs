@@ -7,6 +7,7 @@ use fleet_connectors::Credentials;
 use fleet_events::{ConnectionId, ConnectionState, ConnectionStatus, SetupOrigin};
 use fleet_sim::{
     KEYED_API_KEY, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD, KEYED_USERNAME,
+    KEYED_VERSION,
 };
 use serde_json::json;
 
@@ -89,9 +90,13 @@ async fn an_api_key_in_a_header_validates_and_syncs_and_a_wrong_one_is_refused_u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_api_key_in_the_query_validates_and_syncs() {
-    let table = "query = \"api_key\"\nverify_url = \"{keyed}/{section}/me\"\n";
-    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
+async fn an_api_key_in_the_query_with_a_version_header_validates_and_syncs() {
+    // Keyed's /api/versioned wants the header Keyed-Version besides the key.
+    let table = format!(
+        "query = \"api_key\"\nverify_url = \"{{keyed}}/{{section}}/versioned\"\n\
+         headers = {{ Keyed-Version = \"{KEYED_VERSION}\" }}\n"
+    );
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", &table)).await;
 
     let good = credentials(json!({
         "kind": "api_key", "api_key": KEYED_API_KEY, "values": {"section": "api"}
