@@ -5,8 +5,10 @@
 //! about a provider without code: its name, how it authenticates (OAuth 2.0
 //! endpoints, scopes, PKCE, extra authorize parameters, how the code is
 //! exchanged, which token-endpoint errors mean a dead refresh token, how
-//! tokens are renewed; OAuth 1.0a endpoints; or the fields of a manual
-//! form), its API
+//! tokens are renewed; OAuth 1.0a endpoints; an API key's header or query
+//! parameter, HTTP Basic or OAuth 2.0 client credentials typed in by the
+//! user, each with the endpoint that validates them; or the fields of a
+//! manual form), its API
 //! base URLs and version, and its default sync interval. Client secrets are
 //! never in these files: they come from
 //! [`Config::oauth_clients`](crate::Config::oauth_clients).
