@@ -34,6 +34,12 @@ struct ImportArgs {
     /// missing); the catalog directory of FLEET_CONNECTORS__CATALOG_DIR.
     #[arg(long, default_value = ".")]
     out: PathBuf,
+    /// For an OAuth 2.0 provider for which Nango declares no endpoint to
+    /// validate against: its `oauth2.userinfo_url` (an endpoint that
+    /// answers the access token with the account; settings as `{name}`).
+    /// With `--only` naming one provider.
+    #[arg(long, value_name = "URL")]
+    userinfo_url: Option<String>,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
@@ -55,7 +61,11 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
     let yaml = fs::read_to_string(&args.nango)
         .with_context(|| format!("failed to read {}", args.nango.display()))?;
     let only: BTreeSet<String> = args.only.iter().map(|id| id.trim().to_owned()).collect();
-    let import = nango::import(&yaml, (!only.is_empty()).then_some(&only))
+    if args.userinfo_url.is_some() && only.len() != 1 {
+        bail!("--userinfo-url goes with --only naming one provider, whose endpoint it is");
+    }
+    let userinfo_url = args.userinfo_url.as_deref();
+    let import = nango::import_with(&yaml, (!only.is_empty()).then_some(&only), userinfo_url)
         .with_context(|| format!("failed to import {}", args.nango.display()))?;
     fs::create_dir_all(&args.out)
         .with_context(|| format!("failed to create {}", args.out.display()))?;

@@ -94,7 +94,7 @@ enum Command {
     Dlq(dlq::Args),
     /// Catalog files: `import` turns Nango's provider definitions into
     /// them (`fleet catalog import --nango providers.yaml [--only id,id]
-    /// [--out dir]`).
+    /// [--out dir] [--userinfo-url url]`).
     Catalog(catalog::Args),
     /// GET a URL and exit 0 on a 2xx answer, 1 otherwise: the probe of
     /// container health checks (`fleet healthcheck http://127.0.0.1:8080/readyz`).

@@ -147,6 +147,22 @@ const NEEDS_ENDPOINT: &str = "needs oauth2.userinfo_url";
 /// `only` names an id it lacks. A single entry that does not translate is
 /// no error: it is in [`Import::skipped`].
 pub fn import(yaml: &str, only: Option<&BTreeSet<String>>) -> Result<Import, NangoError> {
+    import_with(yaml, only, None)
+}
+
+/// [`import`], with `userinfo_url` (in the catalog's syntax, settings as
+/// `{name}`) as the `oauth2.userinfo_url` of OAuth 2.0 entries for which
+/// Nango declares no endpoint to validate against: what an operator who
+/// imports one provider knows of it.
+///
+/// # Errors
+///
+/// As [`import`].
+pub fn import_with(
+    yaml: &str,
+    only: Option<&BTreeSet<String>>,
+    userinfo_url: Option<&str>,
+) -> Result<Import, NangoError> {
     if yaml.len() > MAX_INPUT_BYTES {
         return Err(NangoError::TooLarge);
     }
@@ -177,7 +193,7 @@ pub fn import(yaml: &str, only: Option<&BTreeSet<String>>) -> Result<Import, Nan
             .and_then(Value::as_str)
             .unwrap_or("none")
             .to_owned();
-        match translate(name, &entry, &auth_mode) {
+        match translate(name, &entry, &auth_mode, userinfo_url) {
             Ok(imported) => import.imported.push(imported),
             Err(reason) => import.skipped.push(Skipped {
                 id: name.clone(),
@@ -212,7 +228,12 @@ fn resolve(all: &Map<String, Value>, name: &str, depth: usize) -> Map<String, Va
 /// entry whose addresses choose with `||` (Nango takes the first when its
 /// settings are given, else the next) is tried with the first address of
 /// each, then with the last.
-fn translate(name: &str, entry: &Map<String, Value>, auth_mode: &str) -> Result<Imported, String> {
+fn translate(
+    name: &str,
+    entry: &Map<String, Value>,
+    auth_mode: &str,
+    userinfo_url: Option<&str>,
+) -> Result<Imported, String> {
     let id = ConnectorId::parse(name)
         .map_err(|_| "its id is no connector id (lowercase letters, digits and '-')".to_owned())?;
     if CatalogEntry::is_builtin(name) {
@@ -221,10 +242,10 @@ fn translate(name: &str, entry: &Map<String, Value>, auth_mode: &str) -> Result<
              override; import it with --out into a directory of its own and rename the file"
         ));
     }
-    let first = translate_with(&id, entry, auth_mode, Choice::First);
+    let first = translate_with(&id, entry, auth_mode, Choice::First, userinfo_url);
     match first {
         Err(reason) if reason.chose => {
-            translate_with(&id, entry, auth_mode, Choice::Last).map_err(|last| {
+            translate_with(&id, entry, auth_mode, Choice::Last, userinfo_url).map_err(|last| {
                 format!(
                     "{} (with the first of its || addresses); {} (with the last)",
                     reason.text, last.text
@@ -248,8 +269,10 @@ fn translate_with(
     entry: &Map<String, Value>,
     auth_mode: &str,
     choice: Choice,
+    userinfo_url: Option<&str>,
 ) -> Result<Imported, Refusal> {
     let mut ctx = Context::new(entry, choice);
+    ctx.userinfo_url = userinfo_url.map(str::to_owned);
     let built = build(entry, auth_mode, &mut ctx);
     let refuse = |text: String, ctx: &Context| Refusal {
         text,
@@ -368,6 +391,8 @@ struct Context {
     forced: BTreeSet<String>,
     /// Whether the entry names no endpoint to validate against.
     needs_endpoint: bool,
+    /// The operator's `oauth2.userinfo_url` for an entry that names none.
+    userinfo_url: Option<String>,
     notes: Vec<String>,
 }
 
@@ -401,6 +426,7 @@ impl Context {
             required: false,
             forced: BTreeSet::new(),
             needs_endpoint: false,
+            userinfo_url: None,
             notes: Vec::new(),
         }
     }
@@ -642,12 +668,14 @@ fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Re
     }
     if let Some(userinfo) = verification_url(entry) {
         oauth2.insert("userinfo_url".into(), ctx.template(&userinfo, true)?.into());
+    } else if let Some(userinfo) = &ctx.userinfo_url {
+        oauth2.insert("userinfo_url".into(), userinfo.clone().into());
     } else {
         ctx.needs_endpoint = true;
         ctx.notes.push(format!(
             "{NEEDS_ENDPOINT}: Nango declares no endpoint to validate a connection against; add \
              one that answers the access token with the account (an OpenID Connect userinfo or \
-             a /me) before use"
+             a /me) before use, or import the entry alone with --userinfo-url"
         ));
     }
     let separator = text("scope_separator").unwrap_or(" ");

@@ -31,6 +31,12 @@ keyed:
             x-api-key: ${apiKey}
         verification:
             endpoints: [/me]
+plain:
+    display_name: Plain
+    auth_mode: OAUTH2
+    authorization_url: https://plain.example/oauth/authorize
+    token_url: https://plain.example/oauth/token
+    docs: https://docs.plain.example
 signed:
     display_name: Signed
     auth_mode: SIGNATURE
@@ -71,13 +77,62 @@ fn import_writes_files_that_load_and_prints_each_skipped_entry_and_the_counts() 
         "{stdout}"
     );
     assert!(stdout.contains("  API_KEY: 1 (1) / 0"), "{stdout}");
-    assert!(stdout.contains("  OAUTH2: 1 (1) / 0"), "{stdout}");
+    assert!(stdout.contains("  OAUTH2: 2 (1) / 0"), "{stdout}");
+    assert!(
+        stdout.contains("imported plain (OAUTH2)")
+            && stdout.contains("note: needs oauth2.userinfo_url"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  SIGNATURE: 0 (0) / 1"), "{stdout}");
     let catalog = fleet_connectors::Catalog::with_overrides(&out).unwrap();
     let ids: Vec<&str> = catalog.iter().map(|e| e.id.as_str()).collect();
     assert!(
         ids.contains(&"helpdesk") && ids.contains(&"keyed"),
         "{ids:?}"
+    );
+}
+
+#[test]
+fn one_oauth2_provider_imports_ready_with_the_operators_userinfo_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("providers.yaml");
+    std::fs::write(&file, DEFINITIONS).unwrap();
+    let out = dir.path().join("catalog");
+    let args = |only: &str| {
+        import(&[
+            "--nango",
+            file.to_str().unwrap(),
+            "--only",
+            only,
+            "--userinfo-url",
+            "https://api.plain.example/v1/me",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+
+    let output = args("plain");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("  OAUTH2: 1 (1) / 0"), "{stdout}");
+    let registry = fleet_connectors::Registry::new(&fleet_connectors::Config {
+        catalog_dir: Some(out.clone()),
+        ..fleet_connectors::Config::default()
+    })
+    .unwrap();
+    let plain = fleet_events::ConnectorId::parse("plain").unwrap();
+    assert!(
+        registry.get(&plain).is_some(),
+        "a fleet starts with the file"
+    );
+
+    let output = args("plain,keyed");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--userinfo-url goes with --only naming one provider"),
+        "{stderr}"
     );
 }
 
