@@ -112,10 +112,12 @@ fn valid(entry: &CatalogEntry) {
                 "{id}: a client secret from a file"
             );
         }
-        Auth::AppPassword => assert!(
-            !entry.form.is_empty(),
-            "{id}: a manual entry without a form"
-        ),
+        Auth::AppPassword | Auth::ApiKey(_) | Auth::Basic(_) | Auth::ClientCredentials(_) => {
+            assert!(
+                !entry.form.is_empty(),
+                "{id}: a manual entry without a form"
+            );
+        }
     }
 }
 

@@ -421,6 +421,31 @@ test('a provider with a per-connection setting asks for it, with its help, refus
   assert.equal(await row(page, id).locator('.connection-title').textContent(), 'Acme');
 });
 
+test('an API-key provider asks for its key and setting in the form, and connects', async (t) => {
+  const page = await openDashboard(t);
+  const card = page.locator('.connector[data-connector="keyed"]');
+  await card.waitFor();
+  assert.equal(await card.locator('.connector-kind').textContent(), 'Connect with an API key');
+  await card.getByRole('button', { name: 'Connect Keyed' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Connect Keyed' });
+  await dialog.waitFor();
+  const key = dialog.getByLabel('Keyed API key');
+  assert.equal(await key.getAttribute('type'), 'password');
+  await dialog.getByLabel('API section').selectOption('api');
+  await key.fill('sim-key-9c1e5b7a');
+  const created = page.waitForResponse(
+    (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
+  );
+  await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
+  const response = await created;
+  assert.equal(response.status(), 202);
+  const { id } = await response.json();
+  await dialog.waitFor({ state: 'hidden' });
+  await inState(page, id, 'synced').waitFor();
+  assert.equal(await row(page, id).locator('.connection-title').textContent(), 'Keyed');
+  await shot(page, 'api-key');
+});
+
 test('declining on the consent page is said in plain words, with a way back', async (t) => {
   if (!(await oauthAvailable(t))) return;
   const page = await openDashboard(t);

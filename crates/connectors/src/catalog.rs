@@ -5,8 +5,10 @@
 //! about a provider without code: its name, how it authenticates (OAuth 2.0
 //! endpoints, scopes, PKCE, extra authorize parameters, how the code is
 //! exchanged, which token-endpoint errors mean a dead refresh token, how
-//! tokens are renewed; OAuth 1.0a endpoints; or the fields of a manual
-//! form), its API
+//! tokens are renewed; OAuth 1.0a endpoints; an API key's header or query
+//! parameter, HTTP Basic or OAuth 2.0 client credentials typed in by the
+//! user, each with the endpoint that validates them; or the fields of a
+//! manual form), its API
 //! base URLs and version, and its default sync interval. Client secrets are
 //! never in these files: they come from
 //! [`Config::oauth_clients`](crate::Config::oauth_clients).
@@ -44,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use toml::{Table, Value};
 use url::Url;
 
+pub mod nango;
 pub mod template;
 
 pub use template::{RenderError, Template, UrlTemplate};
@@ -177,15 +180,161 @@ pub enum Auth {
     OAuth1(Box<OAuth1Settings>),
     /// A WordPress application password typed into the manual form.
     AppPassword,
+    /// An API key the user types in, sent in a header or query parameter.
+    ApiKey(Box<ApiKeySettings>),
+    /// A user name and password the user types in, sent as HTTP Basic.
+    Basic(Box<BasicSettings>),
+    /// OAuth 2.0 client credentials the user types in (a client id and
+    /// secret of their own), exchanged for access tokens at the token
+    /// endpoint with the `client_credentials` grant.
+    ClientCredentials(Box<ClientCredentialsSettings>),
 }
 
 impl Auth {
-    /// The `auth` value of catalog files: `oauth2`, `oauth1` or `app_password`.
+    /// The `auth` value of catalog files: `oauth2`, `oauth1`,
+    /// `app_password`, `api_key`, `basic` or `oauth2_client_credentials`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::OAuth2(_) => "oauth2",
             Self::OAuth1(_) => "oauth1",
             Self::AppPassword => "app_password",
+            Self::ApiKey(_) => "api_key",
+            Self::Basic(_) => "basic",
+            Self::ClientCredentials(_) => "oauth2_client_credentials",
+        }
+    }
+
+    /// Whether a user connects by typing credentials into the manual form
+    /// (`POST /api/connections`) rather than on a consent page.
+    pub fn is_manual(&self) -> bool {
+        matches!(
+            self,
+            Self::AppPassword | Self::ApiKey(_) | Self::Basic(_) | Self::ClientCredentials(_)
+        )
+    }
+
+    /// The endpoint a GET of which validates the typed-in credentials of
+    /// an `api_key`, `basic` or `oauth2_client_credentials` entry, and the
+    /// extra headers of its requests.
+    pub fn verify(&self) -> Option<(&UrlTemplate, &BTreeMap<String, Template>)> {
+        match self {
+            Self::ApiKey(settings) => Some((&settings.verify_url, &settings.headers)),
+            Self::Basic(settings) => Some((&settings.verify_url, &settings.headers)),
+            Self::ClientCredentials(settings) => Some((&settings.verify_url, &settings.headers)),
+            Self::OAuth2(_) | Self::OAuth1(_) | Self::AppPassword => None,
+        }
+    }
+}
+
+/// The `[api_key]` table of a catalog file: where the key goes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    /// The request header that carries the key (`X-Api-Key`,
+    /// `Authorization`); exactly one of `header` and `query`.
+    #[serde(default)]
+    pub header: Option<String>,
+    /// The query parameter that carries the key (`api_key`).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// Text the header's value starts with before the key (`Bearer `,
+    /// `Token `); with `header` only.
+    #[serde(default)]
+    pub prefix: String,
+    /// The endpoint a GET of which validates the key and that each sync
+    /// reads; may hold settings.
+    pub verify_url: UrlTemplate,
+    /// Extra headers of every request to the provider (`verify_url`), such
+    /// as an API version; values may hold settings.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
+}
+
+/// The `[basic]` table of a catalog file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicSettings {
+    /// The endpoint a GET of which validates the user name and password
+    /// and that each sync reads; may hold settings.
+    pub verify_url: UrlTemplate,
+    /// Extra headers of every request to the provider (`verify_url`), such
+    /// as an API version; values may hold settings.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
+}
+
+/// The `[oauth2_client_credentials]` table of a catalog file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCredentialsSettings {
+    /// Where the client id and secret are exchanged for an access token;
+    /// may hold settings.
+    pub token_url: UrlTemplate,
+    /// The endpoint a GET of which (with the access token) validates the
+    /// connection and that each sync reads; may hold settings.
+    pub verify_url: UrlTemplate,
+    /// The scopes asked for; none by default.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// What joins the scopes in the `scope` parameter.
+    #[serde(default = "space")]
+    pub scope_separator: String,
+    /// How the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+    /// How the token request carries its parameters.
+    #[serde(default)]
+    pub token_body: TokenBody,
+    /// Extra parameters of the token request (`audience`); values may
+    /// hold settings. One named like a standard parameter (`grant_type`)
+    /// replaces it.
+    #[serde(default)]
+    pub token_params: BTreeMap<String, Template>,
+    /// How long before expiry a new access token is fetched.
+    #[serde(
+        default = "default_margin",
+        rename = "token_expiry_margin_secs",
+        with = "secs"
+    )]
+    pub token_expiry_margin: Duration,
+    /// Extra headers of every request to the provider (`verify_url`), such
+    /// as an API version; values may hold settings.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Template>,
+}
+
+impl ClientCredentialsSettings {
+    /// These settings as those of an OAuth 2.0 client of `client_id` and
+    /// `client_secret` (a connection's own), whose token endpoint the
+    /// `client_credentials` grant uses.
+    pub(crate) fn oauth2(&self, client_id: &str, client_secret: &SecretString) -> OAuth2Settings {
+        OAuth2Settings {
+            authorize_url: self.token_url.clone(),
+            token_url: self.token_url.clone(),
+            refresh_url: None,
+            revoke_url: None,
+            userinfo_url: Some(self.verify_url.clone()),
+            scopes: self.scopes.clone(),
+            scope_separator: self.scope_separator.clone(),
+            authorize_params: BTreeMap::new(),
+            authorize_skip_empty: false,
+            authorize_param_names: BTreeMap::new(),
+            authorize_query_replacements: BTreeMap::new(),
+            authorize_fragment: None,
+            client_auth: self.client_auth,
+            token_body: self.token_body,
+            token_params: self.token_params.clone(),
+            refresh_params: BTreeMap::new(),
+            token_values: Vec::new(),
+            pkce: false,
+            client_id: client_id.to_owned(),
+            client_secret: Some(client_secret.clone()),
+            token_expiry_margin: self.token_expiry_margin,
+            token_renewal: TokenRenewal::RefreshToken,
+            issuer: None,
+            authorization_response_iss_parameter_supported: false,
+            code_exchange: CodeExchange::PostForm,
+            invalid_refresh_token_errors: Vec::new(),
         }
     }
 }
@@ -582,17 +731,26 @@ struct File {
     #[serde(default)]
     oauth1: Option<OAuth1Settings>,
     #[serde(default)]
+    api_key: Option<ApiKeySettings>,
+    #[serde(default)]
+    basic: Option<BasicSettings>,
+    #[serde(default)]
+    oauth2_client_credentials: Option<ClientCredentialsSettings>,
+    #[serde(default)]
     form: Vec<FormField>,
     #[serde(default)]
     sync: SyncLimits,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum AuthKind {
     Oauth2,
     Oauth1,
     AppPassword,
+    ApiKey,
+    Basic,
+    Oauth2ClientCredentials,
 }
 
 /// The operator's OAuth client for one provider (for OAuth 1.0a: the
@@ -756,7 +914,10 @@ impl Catalog {
                 Auth::OAuth1(settings) => {
                     Some((&mut settings.client_id, &mut settings.client_secret))
                 }
-                Auth::AppPassword => None,
+                Auth::AppPassword
+                | Auth::ApiKey(_)
+                | Auth::Basic(_)
+                | Auth::ClientCredentials(_) => None,
             })
             .ok_or_else(|| CatalogError::ClientWithoutEntry { id: id.to_owned() })?;
         if let Some(id) = &client.client_id {
@@ -885,6 +1046,28 @@ impl CatalogEntry {
         Ok(values)
     }
 
+    /// Reads and checks the text of one catalog file, `file_name`, as the
+    /// complete entry `id`, with the checks of start-up (not merged with a
+    /// built-in entry of the same id).
+    ///
+    /// # Errors
+    ///
+    /// [`CatalogError::Parse`] for text that is not TOML of the catalog's
+    /// shape, [`CatalogError::Key`] for a value the catalog refuses.
+    pub fn from_text(id: ConnectorId, text: &str, file_name: &str) -> Result<Self, CatalogError> {
+        let table = toml::from_str(text).map_err(|source| CatalogError::Parse {
+            file: file_name.to_owned(),
+            id: id.to_string(),
+            source: Box::new(source),
+        })?;
+        Self::from_table(id, table, file_name)
+    }
+
+    /// Whether `id` is a built-in entry (a file of that name overrides it).
+    pub fn is_builtin(id: &str) -> bool {
+        BUILTIN.iter().any(|(builtin, _)| *builtin == id)
+    }
+
     fn from_table(id: ConnectorId, table: Table, file_name: &str) -> Result<Self, CatalogError> {
         let mut file: File = table.try_into().map_err(|source| CatalogError::Parse {
             file: file_name.to_owned(),
@@ -897,29 +1080,18 @@ impl CatalogEntry {
             key: key.to_owned(),
             reason: reason.to_owned(),
         };
-        let auth = match (file.auth, file.oauth2, file.oauth1) {
-            (AuthKind::Oauth2, Some(settings), None) => Auth::OAuth2(Box::new(settings)),
-            (AuthKind::Oauth1, None, Some(settings)) => Auth::OAuth1(Box::new(settings)),
-            (AuthKind::AppPassword, None, None) => Auth::AppPassword,
-            (AuthKind::Oauth2, ..) => {
-                return Err(invalid(
-                    "auth",
-                    "is \"oauth2\" and needs an [oauth2] table only",
-                ));
-            }
-            (AuthKind::Oauth1, ..) => {
-                return Err(invalid(
-                    "auth",
-                    "is \"oauth1\" and needs an [oauth1] table only",
-                ));
-            }
-            (AuthKind::AppPassword, ..) => {
-                return Err(invalid(
-                    "auth",
-                    "is \"app_password\" and takes no [oauth2] or [oauth1] table",
-                ));
-            }
-        };
+        let auth = auth_of(
+            file.auth,
+            [
+                file.oauth2.map(|s| Auth::OAuth2(Box::new(s))),
+                file.oauth1.map(|s| Auth::OAuth1(Box::new(s))),
+                file.api_key.map(|s| Auth::ApiKey(Box::new(s))),
+                file.basic.map(|s| Auth::Basic(Box::new(s))),
+                file.oauth2_client_credentials
+                    .map(|s| Auth::ClientCredentials(Box::new(s))),
+            ],
+        )
+        .map_err(|reason| invalid("auth", &reason))?;
         if let Auth::OAuth2(settings) = &auth
             && settings.authorization_response_iss_parameter_supported
             && settings.issuer.is_none()
@@ -957,11 +1129,17 @@ impl CatalogEntry {
             Auth::OAuth2(settings) => {
                 check_oauth2(settings, &file.settings, &file.api_base_urls).map_err(key_error)?;
             }
+            Auth::ApiKey(_) | Auth::Basic(_) | Auth::ClientCredentials(_) => {
+                check_typed_in(&auth, &mut file.form, &file.settings, &file.api_base_urls)
+                    .map_err(key_error)?;
+            }
             Auth::OAuth1(_) | Auth::AppPassword => {
                 if !file.settings.is_empty() {
                     return Err(key_error((
                         "settings".to_owned(),
-                        "are supported for auth = \"oauth2\" entries only".to_owned(),
+                        "are supported for auth = \"oauth2\", \"api_key\", \"basic\" and \
+                         \"oauth2_client_credentials\" entries only"
+                            .to_owned(),
                     )));
                 }
                 check_fixed(&file.api_base_urls).map_err(key_error)?;
@@ -1231,6 +1409,238 @@ fn check_oauth2(
             Some(&kept),
             &constrained,
         )?;
+    }
+    Ok(())
+}
+
+/// The `auth` of an entry: the one table given must be `kind`'s.
+fn auth_of(kind: AuthKind, tables: [Option<Auth>; 5]) -> Result<Auth, String> {
+    let (name, table) = match kind {
+        AuthKind::Oauth2 => ("oauth2", "[oauth2]"),
+        AuthKind::Oauth1 => ("oauth1", "[oauth1]"),
+        AuthKind::AppPassword => ("app_password", ""),
+        AuthKind::ApiKey => ("api_key", "[api_key]"),
+        AuthKind::Basic => ("basic", "[basic]"),
+        AuthKind::Oauth2ClientCredentials => {
+            ("oauth2_client_credentials", "[oauth2_client_credentials]")
+        }
+    };
+    let mut given: Vec<Auth> = tables.into_iter().flatten().collect();
+    if kind == AuthKind::AppPassword {
+        return if given.is_empty() {
+            Ok(Auth::AppPassword)
+        } else {
+            Err(
+                "is \"app_password\" and takes no [oauth2], [oauth1] or other auth table"
+                    .to_owned(),
+            )
+        };
+    }
+    match given.pop() {
+        Some(auth) if given.is_empty() && auth.kind() == name => Ok(auth),
+        _ => Err(format!("is \"{name}\" and needs the {table} table only")),
+    }
+}
+
+/// The form fields an entry of typed-in credentials needs: name, label,
+/// kind.
+fn credential_fields(auth: &Auth) -> &'static [(&'static str, &'static str, FieldKind)] {
+    match auth {
+        Auth::ApiKey(_) => &[("api_key", "API key", FieldKind::Password)],
+        Auth::Basic(_) => &[
+            ("username", "User name", FieldKind::Text),
+            ("password", "Password", FieldKind::Password),
+        ],
+        Auth::ClientCredentials(_) => &[
+            ("client_id", "Client ID", FieldKind::Text),
+            ("client_secret", "Client secret", FieldKind::Password),
+        ],
+        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => &[],
+    }
+}
+
+/// Checks an `api_key`, `basic` or `oauth2_client_credentials` entry, and
+/// gives it its form: the fields its mode needs, as `[[form]]` labels
+/// them or with default labels.
+fn check_typed_in(
+    auth: &Auth,
+    form: &mut Vec<FormField>,
+    settings: &[Setting],
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    typed_in_form(auth, form, settings)?;
+    typed_in_urls(auth, settings, api_base_urls)
+}
+
+/// Fills in or checks the `[[form]]` of an entry of typed-in credentials.
+fn typed_in_form(
+    auth: &Auth,
+    form: &mut Vec<FormField>,
+    settings: &[Setting],
+) -> Result<(), KeyProblem> {
+    let fields = credential_fields(auth);
+    let table = auth.kind();
+    if form.is_empty() {
+        *form = fields
+            .iter()
+            .map(|(name, label, kind)| FormField {
+                name: (*name).to_owned(),
+                label: (*label).to_owned(),
+                kind: *kind,
+                required: true,
+                pattern: None,
+                help: None,
+            })
+            .collect();
+    }
+    let names: Vec<&str> = fields.iter().map(|(name, ..)| *name).collect();
+    let declared: Vec<&str> = form.iter().map(|f| f.name.as_str()).collect();
+    if declared != names {
+        return Err((
+            "form".to_owned(),
+            format!(
+                "must be the fields {} in this order for auth = \"{table}\" (or be left out)",
+                names.join(", ")
+            ),
+        ));
+    }
+    if let Some(index) = form.iter().position(|f| !f.required)
+        && !matches!(auth, Auth::Basic(_))
+    {
+        return Err((
+            format!("form[{index}].required"),
+            "is false, but the credentials need every field (only a basic entry's user name or \
+             password may be left empty)"
+                .to_owned(),
+        ));
+    }
+    if let Some(setting) = settings.iter().find(|s| names.contains(&s.name.as_str())) {
+        return Err((
+            "settings".to_owned(),
+            format!(
+                "include {}, the name of a credentials field; rename the setting",
+                setting.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the URLs and token parameters of an entry of typed-in
+/// credentials: settings only, and no free host.
+fn typed_in_urls(
+    auth: &Auth,
+    settings: &[Setting],
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    let setting_names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+    let constrained: Vec<&str> = settings
+        .iter()
+        .filter(|s| s.is_constrained())
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut urls: Vec<(String, &UrlTemplate)> = api_base_urls
+        .iter()
+        .map(|(role, t)| (format!("api_base_urls.{role}"), t))
+        .collect();
+    match auth {
+        Auth::ApiKey(key) => {
+            urls.push(("api_key.verify_url".to_owned(), &key.verify_url));
+            check_api_key(key)?;
+        }
+        Auth::Basic(basic) => urls.push(("basic.verify_url".to_owned(), &basic.verify_url)),
+        Auth::ClientCredentials(cc) => {
+            let table = "oauth2_client_credentials";
+            urls.push((format!("{table}.verify_url"), &cc.verify_url));
+            urls.push((format!("{table}.token_url"), &cc.token_url));
+            for (name, template) in &cc.token_params {
+                let key = format!("{table}.token_params.{name}");
+                if SECRET_PARAMS.contains(&name.as_str()) || name == "client_id" {
+                    return Err((
+                        key,
+                        "would replace a parameter that carries a secret".to_owned(),
+                    ));
+                }
+                check_known(&key, template.names(), &setting_names, None)?;
+            }
+        }
+        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
+    }
+    for (key, template) in urls {
+        check_url(&key, Some(template), &setting_names, None, &constrained)?;
+    }
+    check_headers(auth, &setting_names)
+}
+
+/// Checks the `headers` of an entry of typed-in credentials: header names
+/// that do not carry the credentials, values of known settings.
+fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
+    let (table, headers, carrier) = match auth {
+        Auth::ApiKey(key) => ("api_key", &key.headers, key.header.as_deref()),
+        Auth::Basic(basic) => ("basic", &basic.headers, None),
+        Auth::ClientCredentials(cc) => ("oauth2_client_credentials", &cc.headers, None),
+        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => return Ok(()),
+    };
+    for (name, value) in headers {
+        let key = format!("{table}.headers.{name}");
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err((key, "is no HTTP header name".to_owned()));
+        }
+        let carries = name.eq_ignore_ascii_case("authorization")
+            || carrier.is_some_and(|carrier| name.eq_ignore_ascii_case(carrier));
+        if carries {
+            return Err((
+                key,
+                "would replace the header that carries the credentials".to_owned(),
+            ));
+        }
+        let fixed: String = value
+            .as_str()
+            .chars()
+            .filter(|c| *c != '{' && *c != '}')
+            .collect();
+        if reqwest::header::HeaderValue::from_str(&fixed).is_err() {
+            return Err((key, "holds characters a header value cannot".to_owned()));
+        }
+        check_known(&key, value.names(), settings, None)?;
+    }
+    Ok(())
+}
+
+/// Checks where an `[api_key]` table puts the key.
+fn check_api_key(key: &ApiKeySettings) -> Result<(), KeyProblem> {
+    match (&key.header, &key.query) {
+        (Some(header), None) => {
+            if reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err() {
+                return Err((
+                    "api_key.header".to_owned(),
+                    format!("{header:?} is no HTTP header name"),
+                ));
+            }
+            if reqwest::header::HeaderValue::from_str(&key.prefix).is_err() {
+                return Err((
+                    "api_key.prefix".to_owned(),
+                    "holds characters a header value cannot".to_owned(),
+                ));
+            }
+        }
+        (None, Some(query)) => {
+            if query.trim().is_empty() {
+                return Err(("api_key.query".to_owned(), "is empty".to_owned()));
+            }
+            if !key.prefix.is_empty() {
+                return Err((
+                    "api_key.prefix".to_owned(),
+                    "goes with api_key.header only".to_owned(),
+                ));
+            }
+        }
+        _ => {
+            return Err((
+                "api_key".to_owned(),
+                "needs exactly one of header and query".to_owned(),
+            ));
+        }
     }
     Ok(())
 }

@@ -61,6 +61,47 @@ pub enum Credentials {
         #[serde(default, skip_serializing_if = "ConnectionValues::is_empty")]
         values: ConnectionValues,
     },
+    /// An API key typed in by the user.
+    #[serde(rename = "api_key")]
+    ApiKey {
+        /// The key.
+        #[serde(with = "crate::clear_text::secret")]
+        api_key: SecretString,
+        /// The connection's settings, by name.
+        #[serde(default, skip_serializing_if = "ConnectionValues::is_empty")]
+        values: ConnectionValues,
+    },
+    /// A user name and password typed in by the user, sent as HTTP Basic.
+    #[serde(rename = "basic")]
+    Basic {
+        /// The user name.
+        username: String,
+        /// The password.
+        #[serde(with = "crate::clear_text::secret")]
+        password: SecretString,
+        /// The connection's settings, by name.
+        #[serde(default, skip_serializing_if = "ConnectionValues::is_empty")]
+        values: ConnectionValues,
+    },
+    /// OAuth 2.0 client credentials typed in by the user, and the access
+    /// token last fetched with them.
+    #[serde(rename = "client_credentials")]
+    ClientCredentials {
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        #[serde(with = "crate::clear_text::secret")]
+        client_secret: SecretString,
+        /// The access token last fetched, if any.
+        #[serde(default, with = "crate::clear_text::optional_secret")]
+        access_token: Option<SecretString>,
+        /// When `access_token` expires, if the token endpoint said.
+        #[serde(default)]
+        expires_at: Option<DateTime<Utc>>,
+        /// The connection's settings, by name.
+        #[serde(default, skip_serializing_if = "ConnectionValues::is_empty")]
+        values: ConnectionValues,
+    },
     /// An OAuth 1.0a access token.
     #[serde(rename = "oauth1")]
     OAuth1 {
@@ -132,11 +173,14 @@ impl FromIterator<(String, String)> for ConnectionValues {
 }
 
 impl Credentials {
-    /// The values of OAuth 2.0 credentials (settings and kept token
-    /// values); empty for other kinds.
+    /// The connection's values (settings, and for OAuth 2.0 the values
+    /// kept from token responses); empty for kinds without them.
     pub fn values(&self) -> ConnectionValues {
         match self {
-            Self::OAuth2 { values, .. } => values.clone(),
+            Self::OAuth2 { values, .. }
+            | Self::ApiKey { values, .. }
+            | Self::Basic { values, .. }
+            | Self::ClientCredentials { values, .. } => values.clone(),
             Self::AppPassword { .. } | Self::OAuth1 { .. } => ConnectionValues::default(),
         }
     }
@@ -155,12 +199,16 @@ impl Credentials {
     }
 
     /// What kind of credentials these are, for messages: `application
-    /// password`, `OAuth 2.0` or `OAuth 1.0a`.
+    /// password`, `OAuth 2.0`, `OAuth 1.0a`, `API key`, `user name and
+    /// password` or `OAuth 2.0 client credentials`.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::AppPassword { .. } => "application password",
             Self::OAuth2 { .. } => "OAuth 2.0",
             Self::OAuth1 { .. } => "OAuth 1.0a",
+            Self::ApiKey { .. } => "API key",
+            Self::Basic { .. } => "user name and password",
+            Self::ClientCredentials { .. } => "OAuth 2.0 client credentials",
         }
     }
 }

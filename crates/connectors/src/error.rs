@@ -285,6 +285,34 @@ pub enum Error {
         description: String,
     },
 
+    /// The API refused typed-in credentials (an API key, a user name and
+    /// password) with HTTP 401 or 403: the user has to enter working ones.
+    #[error(
+        "{provider} refused the {what} (HTTP {status}); check it, or create a new one, and \
+         connect again"
+    )]
+    CredentialsRejected {
+        /// Display name of the API that answered.
+        provider: String,
+        /// What was refused: `API key`, `user name and password`.
+        what: &'static str,
+        /// The HTTP status.
+        status: u16,
+    },
+
+    /// Typed-in credentials hold characters an HTTP header cannot carry:
+    /// nothing was sent, and the user has to enter them again.
+    #[error(
+        "the {what} of this connection to {provider} holds characters an HTTP header cannot \
+         carry; enter it again"
+    )]
+    UnsendableCredentials {
+        /// Display name of the provider.
+        provider: String,
+        /// What cannot be sent: `API key`.
+        what: &'static str,
+    },
+
     /// The API refused the access token (HTTP 401, or Meta's error code
     /// 190 on HTTP 400): it expired early or was revoked. A caller that can
     /// renew the token renews once and retries; if the retry fails the same
@@ -586,6 +614,8 @@ impl Error {
             },
             Self::Transport { .. } => ErrorClass::Retryable { retry_after: None },
             Self::AppPasswordRejected { .. }
+            | Self::CredentialsRejected { .. }
+            | Self::UnsendableCredentials { .. }
             | Self::AuthorizationStripped { .. }
             | Self::AccessTokenRejected { .. }
             | Self::NoRefreshToken { .. }

@@ -48,10 +48,15 @@
 //! `daily_metrics`), `meta` (OAuth 2.0 with long-lived tokens renewed by
 //! exchange; stream `ad_insights`), `linkedin` (OAuth 2.0, versioned
 //! `/rest` API; stream `follower_statistics`), `trello` (OAuth 1.0a;
-//! streams `boards`, `cards`), and every other OAuth 2.0
+//! streams `boards`, `cards`), every other OAuth 2.0
 //! entry with a `userinfo_url` (operators' own), which validates through
-//! it and has no streams. [`oauth2::Client::renew`] renews a connection's
-//! access token the way its provider allows.
+//! it, and every `api_key`, `basic` and `oauth2_client_credentials` entry
+//! (credentials the user types in), which validates through its
+//! `verify_url`; these generic ones have one stream, `account`.
+//! [`oauth2::Client::renew`] renews a connection's access token the way
+//! its provider allows (for client credentials: by fetching a new one).
+//! [`catalog::nango`] turns Nango's provider definitions into catalog
+//! files.
 //!
 //! Every stream's record payloads are described by a JSON Schema (draft
 //! 2020-12) in [`schemas`]: [`stream_schemas`] lists them, and

@@ -137,15 +137,37 @@ impl Credentials {
     /// (the provider rotated it and the old one is dead). Credentials of
     /// another kind contribute nothing. The connection's values are the
     /// stored ones with those the response carried set over them.
+    ///
+    /// Client credentials keep their client id, secret and settings, and
+    /// take the new access token and its expiry.
     #[must_use]
     pub fn merge_refresh(&self, refreshed: TokenSet) -> Self {
+        if let Self::ClientCredentials {
+            client_id,
+            client_secret,
+            values,
+            ..
+        } = self
+        {
+            return Self::ClientCredentials {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                access_token: Some(refreshed.access_token),
+                expires_at: refreshed.expires_at,
+                values: values.clone(),
+            };
+        }
         let (stored_refresh, stored_scope) = match self {
             Self::OAuth2 {
                 refresh_token,
                 scope,
                 ..
             } => (refresh_token.clone(), scope.clone()),
-            Self::AppPassword { .. } | Self::OAuth1 { .. } => (None, None),
+            Self::AppPassword { .. }
+            | Self::OAuth1 { .. }
+            | Self::ApiKey { .. }
+            | Self::Basic { .. }
+            | Self::ClientCredentials { .. } => (None, None),
         };
         Self::OAuth2 {
             access_token: refreshed.access_token,
@@ -160,7 +182,11 @@ impl Credentials {
     pub fn refresh_token(&self) -> Option<&SecretString> {
         match self {
             Self::OAuth2 { refresh_token, .. } => refresh_token.as_ref(),
-            Self::AppPassword { .. } | Self::OAuth1 { .. } => None,
+            Self::AppPassword { .. }
+            | Self::OAuth1 { .. }
+            | Self::ApiKey { .. }
+            | Self::Basic { .. }
+            | Self::ClientCredentials { .. } => None,
         }
     }
 
@@ -177,10 +203,14 @@ impl Credentials {
     /// and should be refreshed first. `false` when the expiry is unknown
     /// or the credentials are of another kind.
     pub fn expires_within(&self, margin: Duration, now: DateTime<Utc>) -> bool {
-        let Self::OAuth2 {
+        let (Self::OAuth2 {
             expires_at: Some(expires_at),
             ..
-        } = self
+        }
+        | Self::ClientCredentials {
+            expires_at: Some(expires_at),
+            ..
+        }) = self
         else {
             return false;
         };
@@ -189,11 +219,30 @@ impl Credentials {
             .is_none_or(|deadline| *expires_at <= deadline)
     }
 
+    /// Whether these are client credentials that hold no access token yet.
+    pub fn lacks_access_token(&self) -> bool {
+        matches!(
+            self,
+            Self::ClientCredentials {
+                access_token: None,
+                ..
+            }
+        )
+    }
+
     /// The bearer token of OAuth 2.0 credentials, for connector `connector`.
     pub(crate) fn bearer(&self, connector: &ConnectorId) -> Result<&SecretString, Error> {
         match self {
             Self::OAuth2 { access_token, .. } => Ok(access_token),
-            Self::AppPassword { .. } | Self::OAuth1 { .. } => Err(Error::CredentialsKind {
+            Self::ClientCredentials {
+                access_token: Some(access_token),
+                ..
+            } => Ok(access_token),
+            Self::AppPassword { .. }
+            | Self::OAuth1 { .. }
+            | Self::ApiKey { .. }
+            | Self::Basic { .. }
+            | Self::ClientCredentials { .. } => Err(Error::CredentialsKind {
                 connector: connector.clone(),
                 expected: "OAuth 2.0",
                 found: self.kind(),
@@ -478,11 +527,40 @@ impl Client {
         self.tokens(&url.shown, &body)
     }
 
+    /// Fetches an access token with the `client_credentials` grant (RFC
+    /// 6749 §4.4) at the token URL, the client authenticating as
+    /// [`ClientAuth`] says, with the scopes and extra parameters of the
+    /// settings; `values` (the connection's settings) fill their
+    /// placeholders.
+    ///
+    /// # Errors
+    ///
+    /// A refusal of the client (`invalid_client`, HTTP 401) is
+    /// [`Error::TokenEndpoint`]; otherwise as [`Client::exchange_code`].
+    pub async fn client_credentials(&self, values: &ConnectionValues) -> Result<TokenSet, Error> {
+        let mut params = vec![("grant_type".to_owned(), "client_credentials".to_owned())];
+        if !self.settings.scopes.is_empty() {
+            let scope = self.settings.scopes.join(&self.settings.scope_separator);
+            params.push(("scope".to_owned(), scope));
+        }
+        let extra = &self.settings.token_params;
+        self.extend(&mut params, extra, "token parameters", values)?;
+        let url = self.render_url(&self.settings.token_url, "token URL", values)?;
+        let body = self
+            .post(&url, params, self.settings.token_body, &[])
+            .await?;
+        self.tokens(&url.shown, &body)
+    }
+
     /// Whether [`Client::renew`] can renew `credentials` without the user:
+    /// client credentials always (a new token is fetched with them);
     /// OAuth 2.0 credentials with a refresh token for a provider that
     /// refreshes, or with an access token that has not expired (as far as
     /// the stored expiry says) for one that exchanges tokens.
     pub fn can_renew(&self, credentials: &Credentials) -> bool {
+        if matches!(credentials, Credentials::ClientCredentials { .. }) {
+            return true;
+        }
         let Credentials::OAuth2 {
             refresh_token,
             expires_at,
@@ -498,7 +576,8 @@ impl Client {
     }
 
     /// Renews the access token of `credentials` the way the provider
-    /// allows ([`OAuth2Settings::token_renewal`]): with the refresh grant
+    /// allows ([`OAuth2Settings::token_renewal`]): for client credentials,
+    /// by fetching a new one ([`Client::client_credentials`]); with the refresh grant
     /// and the stored refresh token, or (Meta) by exchanging the current,
     /// still-valid access token for a new long-lived one.
     ///
@@ -516,6 +595,9 @@ impl Client {
     /// to reconnect. [`Error::CredentialsKind`] for credentials that are
     /// not OAuth 2.0. Otherwise as [`Client::exchange_code`].
     pub async fn renew(&self, credentials: &Credentials) -> Result<TokenSet, Error> {
+        if let Credentials::ClientCredentials { values, .. } = credentials {
+            return self.client_credentials(values).await;
+        }
         let Credentials::OAuth2 {
             access_token,
             refresh_token,

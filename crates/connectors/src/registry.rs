@@ -6,12 +6,17 @@ use fleet_events::ConnectorId;
 
 use crate::{
     BuildError, Catalog, Config, Connector,
-    catalog::{Auth, CatalogEntry, CatalogError},
+    catalog::{Auth, CatalogEntry, CatalogError, Template, UrlTemplate},
     http::Http,
     oauth1, oauth2,
     providers::{
-        Provider, ProviderConnector, fluentcrm::FluentCrm, generic_oauth2::GenericOAuth2,
-        google_analytics::GoogleAnalytics, linkedin::LinkedIn, meta::Meta, trello::Trello,
+        Provider, ProviderConnector,
+        fluentcrm::FluentCrm,
+        generic_oauth2::{Access, GenericOAuth2},
+        google_analytics::GoogleAnalytics,
+        linkedin::LinkedIn,
+        meta::Meta,
+        trello::Trello,
         wordpress::WordPress,
     },
 };
@@ -88,6 +93,35 @@ impl Registry {
         ))
     }
 
+    /// The OAuth 2.0 client that fetches access tokens for a connection of
+    /// `oauth2_client_credentials` entry `id` with its `credentials` (the
+    /// client id and secret the user typed in); `None` for other entries
+    /// or credentials.
+    pub fn client_credentials(
+        &self,
+        id: &ConnectorId,
+        credentials: &crate::Credentials,
+    ) -> Option<oauth2::Client> {
+        let entry = self.catalog.get(id)?;
+        let Auth::ClientCredentials(settings) = &entry.auth else {
+            return None;
+        };
+        let crate::Credentials::ClientCredentials {
+            client_id,
+            client_secret,
+            ..
+        } = credentials
+        else {
+            return None;
+        };
+        Some(oauth2::Client::new(
+            entry.id.clone(),
+            entry.display_name.clone(),
+            settings.oauth2(client_id, client_secret),
+            self.http.clone(),
+        ))
+    }
+
     /// The OAuth 1.0a client of catalog entry `id`, when it is an OAuth
     /// 1.0a entry. It builds without a consumer key or secret; its flow
     /// then fails with [`Error::ClientNotConfigured`](crate::Error::ClientNotConfigured).
@@ -159,9 +193,48 @@ fn connector(
                 http,
             ))
         }
+        (_, Auth::ApiKey(settings)) => typed_in(
+            entry,
+            (&settings.verify_url, &settings.headers),
+            Access::api_key(settings),
+            http,
+        ),
+        (_, Auth::Basic(settings)) => typed_in(
+            entry,
+            (&settings.verify_url, &settings.headers),
+            Access::Basic,
+            http,
+        ),
+        (_, Auth::ClientCredentials(settings)) => typed_in(
+            entry,
+            (&settings.verify_url, &settings.headers),
+            Access::ClientCredentials(settings.clone()),
+            http,
+        ),
         (_, Auth::OAuth1(_) | Auth::AppPassword) => return Ok(None),
     };
     Ok(Some(connector))
+}
+
+/// The generic connector of an entry of typed-in credentials, which
+/// validates and syncs at its `verify_url`.
+fn typed_in(
+    entry: &CatalogEntry,
+    (verify_url, headers): (&UrlTemplate, &BTreeMap<String, Template>),
+    access: Access,
+    http: Http,
+) -> Arc<dyn Connector> {
+    built(
+        GenericOAuth2::with_access(
+            entry.id.clone(),
+            entry.display_name.clone(),
+            verify_url.clone(),
+            Vec::new(),
+            access,
+            http,
+        )
+        .with_headers(headers),
+    )
 }
 
 /// The connector of `provider`.

@@ -6,6 +6,7 @@
 #[cfg(feature = "bench")]
 mod bench;
 mod bridge;
+mod catalog;
 mod config;
 mod connections;
 mod dlq;
@@ -91,6 +92,10 @@ enum Command {
     /// Inspect, replay and purge dead letters: `list`, `show`, `replay`,
     /// `purge` (filter by --tenant, --connection, --step, --reason, --seq).
     Dlq(dlq::Args),
+    /// Catalog files: `import` turns Nango's provider definitions into
+    /// them (`fleet catalog import --nango providers.yaml [--only id,id]
+    /// [--out dir] [--userinfo-url url]`).
+    Catalog(catalog::Args),
     /// GET a URL and exit 0 on a 2xx answer, 1 otherwise: the probe of
     /// container health checks (`fleet healthcheck http://127.0.0.1:8080/readyz`).
     Healthcheck(ops::HealthcheckArgs),
@@ -173,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(args, signal::shutdown_token()).await,
         Command::Healthcheck(args) => ops::healthcheck(args).await,
         Command::Schemas { out } => write_schemas(out),
+        Command::Catalog(args) => catalog::run(args),
         #[cfg(feature = "bench")]
         Command::BenchCompare(args) => bench::compare(args),
         #[cfg(feature = "bench")]

@@ -351,6 +351,14 @@ async function loadConnectors() {
   for (const model of app.connections.values()) renderConnection(model);
 }
 
+/** How a connector of typed-in credentials is connected, by its `auth`. */
+const MANUAL_KINDS = {
+  app_password: 'Connect with an application password',
+  api_key: 'Connect with an API key',
+  basic: 'Connect with a user name and password',
+  oauth2_client_credentials: 'Connect with a client ID and secret',
+};
+
 function isOAuth(connector) {
   return connector?.auth === 'oauth2' || connector?.auth === 'oauth1';
 }
@@ -365,7 +373,7 @@ function connectorCard(connector) {
   $('.connector-name', card).textContent = connector.display_name;
   $('.connector-kind', card).textContent = isOAuth(connector)
     ? `Sign in on ${connector.display_name}'s own page`
-    : 'Connect with an application password';
+    : (MANUAL_KINDS[connector.auth] ?? 'Connect with an application password');
   const streams = connector.streams.map((s) => s.name).join(', ');
   $('.connector-streams', card).textContent = streams ? `Syncs ${streams}` : '';
   const button = $('.connect', card);
@@ -416,9 +424,10 @@ function openCredentialsForm(connector) {
   $('#credentials-intro').textContent = oauth
     ? `Tell us about your ${connector.display_name} account, then sign in on ${connector.display_name}'s own page. All fields are required unless marked optional.`
     : 'All fields are required unless marked optional.';
-  const fields = oauth
-    ? connector.settings.map((setting) => formField({ ...setting, kind: 'text' }))
-    : connector.form.map((field) => formField(field));
+  // Typed-in credentials come with the entry's settings (a subdomain, a
+  // region), which are sent among them.
+  const settings = (connector.settings ?? []).map((setting) => formField({ ...setting, kind: 'text' }));
+  const fields = oauth ? settings : [...connector.form.map((field) => formField(field)), ...settings];
   if (!oauth) {
     fields.push(
       formField({
@@ -426,7 +435,10 @@ function openCredentialsForm(connector) {
         label: 'Name to show',
         kind: 'text',
         required: false,
-        help: 'Optional; the site address is used when empty.',
+        help:
+          connector.auth === 'app_password'
+            ? 'Optional; the site address is used when empty.'
+            : `Optional; ${connector.display_name} is used when empty.`,
       }),
     );
   }

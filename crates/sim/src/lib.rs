@@ -171,10 +171,14 @@ pub use content::{Collection, SiteChange, TrelloChange};
 pub use fault::Fault;
 pub use lago::API_KEY as LAGO_API_KEY;
 pub use oauth::TokenRequest;
+pub use providers::keyed::{
+    KEYED_API_KEY, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD, KEYED_USERNAME,
+    KEYED_VERSION,
+};
 pub use providers::trello::TrelloToken;
 
 use oauth::Provider;
-use providers::{acme, fluentcrm, google, linkedin, meta, trello, wordpress};
+use providers::{acme, fluentcrm, google, keyed, linkedin, meta, trello, wordpress};
 
 use state::State;
 
@@ -282,6 +286,7 @@ fn router(state: Arc<State>) -> Router {
         .nest("/meta", meta::router())
         .nest("/linkedin", linkedin::router())
         .nest("/acme/{tenant}", acme::router(Arc::clone(&state)))
+        .nest("/keyed", keyed::router())
         .nest(trello::PREFIX, trello::router())
         .merge(control::router())
         .merge(lago::router())
@@ -395,8 +400,9 @@ impl SimHandle {
         )
     }
 
-    /// Writes [`catalog_overrides`](Self::catalog_overrides) and
-    /// [`acme_catalog_entry`](Self::acme_catalog_entry) into `dir`
+    /// Writes [`catalog_overrides`](Self::catalog_overrides),
+    /// [`acme_catalog_entry`](Self::acme_catalog_entry) and
+    /// [`keyed_catalog_entry`](Self::keyed_catalog_entry) into `dir`
     /// (created if missing) as `<id>.toml`, each file replaced atomically
     /// so a reader never sees half of one. Trello's is written last.
     ///
@@ -406,7 +412,8 @@ impl SimHandle {
     pub fn write_catalog(&self, dir: &std::path::Path) -> io::Result<()> {
         std::fs::create_dir_all(dir)?;
         let acme = ("acme", self.acme_catalog_entry());
-        for (id, text) in std::iter::once(acme).chain(self.catalog_overrides()) {
+        let keyed = ("keyed", self.keyed_catalog_entry());
+        for (id, text) in [acme, keyed].into_iter().chain(self.catalog_overrides()) {
             let partial = dir.join(format!(".{id}.toml.partial"));
             std::fs::write(&partial, text)?;
             std::fs::rename(&partial, dir.join(format!("{id}.toml")))?;

@@ -46,6 +46,8 @@ pub(crate) struct State {
     pub(crate) acme_tenant: String,
     /// The usage events the demo's Lago stored.
     pub(crate) lago: crate::lago::Ledger,
+    /// The API of typed-in credentials.
+    pub(crate) keyed: crate::providers::keyed::Keyed,
     world: Mutex<World>,
 }
 
@@ -80,6 +82,7 @@ impl State {
         Self {
             acme_tenant: acme.tenant.clone(),
             lago: crate::lago::Ledger::default(),
+            keyed: crate::providers::keyed::Keyed::default(),
             world: Mutex::new(World {
                 sites: HashMap::new(),
                 faults: Faults::default(),

@@ -1,5 +1,6 @@
 //! Keeping OAuth access tokens fresh: before they expire, and once when a
-//! provider rejects one.
+//! provider rejects one. Client credentials get a new access token the same
+//! way, fetched with the client id and secret (there is no refresh token).
 //!
 //! A refresh is single-flight across the fleet. The worker takes the
 //! connection's refresh lock ([`fleet_store::Store::lock_refresh`]), re-reads
@@ -72,16 +73,23 @@ pub(crate) async fn fresh(
     current: Stored<Credentials>,
     need: Need,
 ) -> Result<Stored<Credentials>, RefreshError> {
-    let Credentials::OAuth2 { .. } = &current.value else {
-        return Ok(current);
+    let client = match &current.value {
+        Credentials::OAuth2 { .. } => deps.connectors.oauth2(target.connector),
+        // A new access token is fetched with the client id and secret.
+        Credentials::ClientCredentials { .. } => deps
+            .connectors
+            .client_credentials(target.connector, &current.value),
+        _ => None,
     };
-    let Some(client) = deps.connectors.oauth2(target.connector) else {
+    let Some(client) = client else {
         return Ok(current);
     };
     let margin = client.settings().token_expiry_margin;
     let due = |credentials: &Credentials| match need {
         Need::Rejected => true,
-        Need::BeforeExpiry => credentials.expires_within(margin, Utc::now()),
+        Need::BeforeExpiry => {
+            credentials.lacks_access_token() || credentials.expires_within(margin, Utc::now())
+        }
     };
     if !due(&current.value) {
         return Ok(current);

@@ -47,21 +47,6 @@ impl<'a> Api<'a> {
         Ok(self.http.fetch(self.classify, url, request).await?.body)
     }
 
-    /// GETs `url`, shown as `shown` in errors (a URL whose values must not
-    /// reach messages), and decodes its JSON body, retrying transient
-    /// failures.
-    pub(crate) async fn get_shown<T: DeserializeOwned>(
-        &self,
-        url: &Url,
-        shown: &Url,
-    ) -> Result<T, Error> {
-        let request = || {
-            let request = self.http.get(url.clone()).shown_as(shown.clone());
-            Ok(request.bearer_auth(self.token))
-        };
-        Ok(self.http.fetch(self.classify, shown, request).await?.body)
-    }
-
     /// POSTs `body` as JSON to `url` and decodes the JSON answer, retrying
     /// transient failures.
     pub(crate) async fn post<T: DeserializeOwned>(

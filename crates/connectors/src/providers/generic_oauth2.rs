@@ -1,32 +1,48 @@
-//! The connector of OAuth 2.0 catalog entries that have no sync mapping of
-//! their own: it validates through the entry's userinfo endpoint, and its
-//! one stream, `account`, reads that endpoint again on every sync, so a
-//! sync checks the grant (renewing the token when the provider rejects it)
-//! and never ends `synced` without the provider's word.
+//! The connector of catalog entries that have no sync mapping of their
+//! own: OAuth 2.0 entries, which validate through their userinfo endpoint,
+//! and `api_key`, `basic` and `oauth2_client_credentials` entries, which
+//! validate through their `verify_url`. Its one stream, `account`, reads
+//! that endpoint again on every sync, so a sync checks the grant or the
+//! credentials (renewing an access token when the provider rejects it)
+//! and never ends `synced` without the provider's word. The modes differ
+//! only in how a request carries the credentials ([`Access`]).
+
+use chrono::Utc;
+use reqwest::header::{HeaderName, HeaderValue};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use std::collections::BTreeMap;
+
+use reqwest::header::HeaderMap;
 
 use crate::{
     Account, Credentials, Error, Page, Record, StreamSpec,
-    catalog::UrlTemplate,
-    http::{Classify, Http},
-    providers::{Provider, bearer::Api},
+    catalog::{ApiKeySettings, ClientCredentialsSettings, Template, UrlTemplate},
+    http::{Classify, Failure, Http},
+    oauth2,
+    providers::Provider,
 };
 use fleet_events::ConnectorId;
 use serde::{Deserialize, Deserializer, Serialize, de::IgnoredAny};
-use serde_json::Value;
+use serde_json::{Map, Value};
+use url::Url;
 
 /// The one stream: the account's identity.
 const STREAMS: &[StreamSpec] = &[StreamSpec {
     name: "account",
-    description: "The account's identity as the provider's userinfo endpoint answers it, read \
-                  on every sync: a grant the provider no longer honours shows at once.",
+    description: "The account's identity as the provider's userinfo (or verify) endpoint \
+                  answers it, read on every sync: a grant or key the provider no longer \
+                  honours shows at once.",
     reconcile: true,
 }];
 
-/// Validates a bearer token with one GET to `userinfo_url`, its
-/// placeholders filled with the connection's values.
+/// Validates credentials with one GET to `userinfo_url` (OAuth 2.0) or
+/// `verify_url`, its placeholders filled with the connection's values.
 ///
 /// The account id is the answer's `sub` (OpenID Connect userinfo) or `id`
-/// (Graph-style `/me`); its name is `name`, else `email`, else the id.
+/// (Graph-style `/me`); its name is `name`, else `email`, else the id. An
+/// OAuth 2.0 userinfo answer without either fails validation; a verify
+/// endpoint's answer need not name the account (2xx is enough).
 #[derive(Debug)]
 pub(crate) struct GenericOAuth2 {
     id: ConnectorId,
@@ -35,7 +51,43 @@ pub(crate) struct GenericOAuth2 {
     /// The names of the values kept from token responses, which messages
     /// do not show.
     kept: Vec<String>,
+    access: Access,
+    /// Extra headers of every request, values filled with the
+    /// connection's settings.
+    headers: Vec<(HeaderName, Template)>,
     http: Http,
+}
+
+/// How a request carries a connection's credentials.
+#[derive(Debug)]
+pub(crate) enum Access {
+    /// An OAuth 2.0 access token, as a bearer token.
+    Bearer,
+    /// An API key in a header, after a prefix.
+    HeaderKey { name: HeaderName, prefix: String },
+    /// An API key in a query parameter.
+    QueryKey { name: String },
+    /// A user name and password, as HTTP Basic.
+    Basic,
+    /// An access token fetched with the connection's client credentials.
+    ClientCredentials(Box<ClientCredentialsSettings>),
+}
+
+impl Access {
+    /// Where an `[api_key]` table puts the key.
+    pub(crate) fn api_key(settings: &ApiKeySettings) -> Self {
+        match (&settings.header, &settings.query) {
+            (Some(header), _) => Self::HeaderKey {
+                // Checked when the catalog was loaded.
+                name: HeaderName::from_bytes(header.as_bytes())
+                    .unwrap_or(reqwest::header::AUTHORIZATION),
+                prefix: settings.prefix.clone(),
+            },
+            (None, query) => Self::QueryKey {
+                name: query.clone().unwrap_or_default(),
+            },
+        }
+    }
 }
 
 impl GenericOAuth2 {
@@ -46,13 +98,60 @@ impl GenericOAuth2 {
         kept: Vec<String>,
         http: Http,
     ) -> Self {
+        Self::with_access(id, provider, userinfo_url, kept, Access::Bearer, http)
+    }
+
+    /// The connector of an entry whose requests carry credentials as
+    /// `access` says, validated at `verify_url`.
+    pub(crate) fn with_access(
+        id: ConnectorId,
+        provider: String,
+        verify_url: UrlTemplate,
+        kept: Vec<String>,
+        access: Access,
+        http: Http,
+    ) -> Self {
         Self {
             id,
             provider,
-            userinfo_url,
+            userinfo_url: verify_url,
             kept,
+            access,
+            headers: Vec::new(),
             http,
         }
+    }
+
+    /// Sends `headers` (names checked when the catalog was loaded) with
+    /// every request.
+    pub(crate) fn with_headers(mut self, headers: &BTreeMap<String, Template>) -> Self {
+        self.headers = headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((HeaderName::from_bytes(name.as_bytes()).ok()?, value.clone()))
+            })
+            .collect();
+        self
+    }
+
+    /// The extra headers, filled with the connection's values.
+    fn extra_headers(&self, credentials: &Credentials) -> Result<HeaderMap, Error> {
+        let values = credentials.values();
+        let mut headers = HeaderMap::new();
+        for (name, template) in &self.headers {
+            let refused = |problem: String| Error::Template {
+                provider: self.provider.clone(),
+                what: "request headers",
+                problem,
+            };
+            let text = template
+                .render(&values)
+                .map_err(|e| refused(e.to_string()))?;
+            let value = HeaderValue::from_str(&text)
+                .map_err(|_| refused(format!("the header {name} cannot carry its value")))?;
+            headers.insert(name.clone(), value);
+        }
+        Ok(headers)
     }
 }
 
@@ -69,7 +168,7 @@ impl<'de> Deserialize<'de> for Whole {
 }
 
 /// The identity fields of a userinfo answer.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct UserInfo {
     #[serde(alias = "id", deserialize_with = "super::fields::external_id")]
     sub: String,
@@ -94,6 +193,9 @@ impl Provider for GenericOAuth2 {
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
         let (user, _) = self.user(credentials).await?;
         let name = user.name.or(user.email).unwrap_or_default();
+        if user.sub.is_empty() {
+            return Ok(Account::new(&self.provider, &name));
+        }
         Ok(Account::new(&user.sub, &name))
     }
 
@@ -108,9 +210,14 @@ impl Provider for GenericOAuth2 {
         _cursor: Whole,
     ) -> Result<Page, Error> {
         let (user, payload) = self.user(credentials).await?;
+        let external_id = if user.sub.is_empty() {
+            "account".to_owned()
+        } else {
+            user.sub
+        };
         Ok(Page {
             records: vec![Record {
-                external_id: user.sub,
+                external_id,
                 payload,
                 updated_at: None,
             }],
@@ -121,27 +228,168 @@ impl Provider for GenericOAuth2 {
 }
 
 impl GenericOAuth2 {
-    /// The userinfo answer, read and as it came.
+    /// The userinfo (or verify) answer, read and as it came.
     async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
-        let api = Api::new(&self.http, self, credentials.bearer(&self.id)?);
         let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
         let (url, shown) = self
             .userinfo_url
             .render_shown(&credentials.values(), &kept, self.http.allow_http())
             .map_err(|e| Error::Template {
                 provider: self.provider.clone(),
-                what: "userinfo URL",
+                what: if matches!(self.access, Access::Bearer) {
+                    "userinfo URL"
+                } else {
+                    "verify URL"
+                },
                 problem: e.to_string(),
             })?;
-        let payload: Value = api.get_shown(&url, &shown).await?;
-        let user = UserInfo::deserialize(&payload)
-            .map_err(|e| Error::invalid_response(&self.provider, &shown, &e))?;
+        let fetched;
+        let token = match &self.access {
+            Access::ClientCredentials(settings) => {
+                fetched = self.client_credentials_token(settings, credentials).await?;
+                Some(&fetched)
+            }
+            Access::Bearer => Some(credentials.bearer(&self.id)?),
+            Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::Basic => None,
+        };
+        let request = || self.request(credentials, token, &url, &shown);
+        if matches!(self.access, Access::Bearer) {
+            let payload: Value = self.http.fetch(self, &shown, request).await?.body;
+            let user = UserInfo::deserialize(&payload)
+                .map_err(|e| Error::invalid_response(&self.provider, &shown, &e))?;
+            return Ok((user, payload));
+        }
+        // Any 2xx validates typed-in credentials: the answer need not be
+        // JSON nor name the account. A JSON answer is kept as the record.
+        let reply = self
+            .http
+            .retry(|| async { self.http.exchange(self, &shown, request()?).await })
+            .await?;
+        let payload =
+            serde_json::from_slice(&reply.body).unwrap_or_else(|_| Value::Object(Map::new()));
+        let user = UserInfo::deserialize(&payload).unwrap_or_default();
         Ok((user, payload))
+    }
+
+    /// The GET of `url` (shown as `shown`) with the credentials on it.
+    fn request(
+        &self,
+        credentials: &Credentials,
+        token: Option<&SecretString>,
+        url: &Url,
+        shown: &Url,
+    ) -> Result<crate::http::Request, Error> {
+        let wrong_kind = |expected: &'static str| Error::CredentialsKind {
+            connector: self.id.clone(),
+            expected,
+            found: credentials.kind(),
+        };
+        let request = match (&self.access, credentials) {
+            (Access::Bearer | Access::ClientCredentials(_), _) => {
+                let token = token.ok_or_else(|| wrong_kind("OAuth 2.0"))?;
+                self.http
+                    .get(url.clone())
+                    .shown_as(shown.clone())
+                    .bearer_auth(token)
+            }
+            (Access::HeaderKey { name, prefix }, Credentials::ApiKey { api_key, .. }) => {
+                let mut value =
+                    HeaderValue::from_str(&format!("{prefix}{}", api_key.expose_secret()))
+                        .map_err(|_| Error::UnsendableCredentials {
+                            provider: self.provider.clone(),
+                            what: "API key",
+                        })?;
+                value.set_sensitive(true);
+                self.http
+                    .get(url.clone())
+                    .shown_as(shown.clone())
+                    .header(name.clone(), value)
+                    .sends_secret(api_key)
+            }
+            (Access::QueryKey { name }, Credentials::ApiKey { api_key, .. }) => {
+                let mut with_key = url.clone();
+                with_key
+                    .query_pairs_mut()
+                    .append_pair(name, api_key.expose_secret());
+                let mut shown = shown.clone();
+                shown.query_pairs_mut().append_pair(name, "[REDACTED]");
+                self.http
+                    .get(with_key)
+                    .shown_as(shown)
+                    .sends_secret(api_key)
+            }
+            (
+                Access::Basic,
+                Credentials::Basic {
+                    username, password, ..
+                },
+            ) => self
+                .http
+                .get(url.clone())
+                .shown_as(shown.clone())
+                .basic_auth(username, password),
+            (Access::HeaderKey { .. } | Access::QueryKey { .. }, _) => {
+                return Err(wrong_kind("API key"));
+            }
+            (Access::Basic, _) => return Err(wrong_kind("user name and password")),
+        };
+        Ok(request.headers(self.extra_headers(credentials)?))
+    }
+
+    /// The stored access token of client credentials while it is fresh,
+    /// else one fetched now (the refresh step stores the ones it fetches;
+    /// this one lives for this call).
+    async fn client_credentials_token(
+        &self,
+        settings: &ClientCredentialsSettings,
+        credentials: &Credentials,
+    ) -> Result<SecretString, Error> {
+        let Credentials::ClientCredentials {
+            client_id,
+            client_secret,
+            access_token,
+            values,
+            ..
+        } = credentials
+        else {
+            return Err(Error::CredentialsKind {
+                connector: self.id.clone(),
+                expected: "OAuth 2.0 client credentials",
+                found: credentials.kind(),
+            });
+        };
+        if let Some(token) = access_token
+            && !credentials.expires_within(settings.token_expiry_margin, Utc::now())
+        {
+            return Ok(token.clone());
+        }
+        let client = oauth2::Client::new(
+            self.id.clone(),
+            self.provider.clone(),
+            settings.oauth2(client_id, client_secret),
+            self.http.clone(),
+        );
+        Ok(client.client_credentials(values).await?.access_token)
     }
 }
 
 impl Classify for GenericOAuth2 {
     fn provider(&self) -> &str {
         &self.provider
+    }
+
+    /// Typed-in credentials refused with 401 or 403 are the user's to fix.
+    fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
+        let what = match self.access {
+            Access::HeaderKey { .. } | Access::QueryKey { .. } => "API key",
+            Access::Basic => "user name and password",
+            Access::Bearer | Access::ClientCredentials(_) => return None,
+        };
+        let status = failure.status.as_u16();
+        (status == 401 || status == 403).then(|| Error::CredentialsRejected {
+            provider: self.provider.clone(),
+            what,
+            status,
+        })
     }
 }

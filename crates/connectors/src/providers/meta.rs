@@ -127,7 +127,11 @@ impl Meta {
             })?;
         let (app_secret, scopes) = match &entry.auth {
             Auth::OAuth2(settings) => (settings.client_secret.clone(), settings.scopes.clone()),
-            Auth::OAuth1(_) | Auth::AppPassword => (None, Vec::new()),
+            Auth::OAuth1(_)
+            | Auth::AppPassword
+            | Auth::ApiKey(_)
+            | Auth::Basic(_)
+            | Auth::ClientCredentials(_) => (None, Vec::new()),
         };
         Ok(Self {
             id: entry.id.clone(),

@@ -55,6 +55,12 @@ fn every_built_in_entry_parses_and_is_valid() {
                     ]
                 );
             }
+            Auth::ApiKey(_) | Auth::Basic(_) | Auth::ClientCredentials(_) => {
+                panic!(
+                    "{}: no built-in entry takes typed-in API credentials",
+                    entry.id
+                )
+            }
         }
     }
 }

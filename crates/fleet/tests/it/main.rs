@@ -8,6 +8,7 @@
 
 mod helpers;
 
+mod catalog_import;
 mod chaos;
 mod cluster;
 mod compose;

@@ -1,8 +1,9 @@
 //! The secret scan at `RUST_LOG=trace`: a gateway and a worker log
 //! everything every crate says (NATS payloads and subjects, Vault and HTTP
 //! clients, our own spans) through OAuth 2.0 and OAuth 1.0a connections, a
-//! revocation and a revocation that fails, and no secret value appears in
-//! any log, stream or table.
+//! revocation and a revocation that fails, an API key that connects and one
+//! the provider refuses, and no secret value appears in any log, stream or
+//! table.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -147,7 +148,10 @@ async fn connect(world: &World, gateway: &str, token: &str, connector: &str) -> 
             secrets.push(token.expose_secret().to_owned());
             secrets.push(token_secret.expose_secret().to_owned());
         }
-        Credentials::AppPassword { .. } => unreachable!("an OAuth connection"),
+        Credentials::AppPassword { .. }
+        | Credentials::ApiKey { .. }
+        | Credentials::Basic { .. }
+        | Credentials::ClientCredentials { .. } => unreachable!("an OAuth connection"),
     }
     let challenge = query
         .iter()
@@ -158,6 +162,34 @@ async fn connect(world: &World, gateway: &str, token: &str, connector: &str) -> 
         secrets,
         challenge,
     }
+}
+
+/// Connects the simulator's `keyed` entry with the API key `key` through
+/// `POST /api/connections`, and waits for `state`.
+async fn connect_keyed(
+    world: &World,
+    gateway: &str,
+    token: &str,
+    key: &str,
+    state: ConnectionState,
+) -> ConnectionId {
+    let response = reqwest::Client::new()
+        .post(format!("{gateway}/api/connections"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "connector": "keyed",
+            "credentials": {"api_key": key, "section": "api"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::ACCEPTED);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let connection = ConnectionId::parse(created["id"].as_str().unwrap()).unwrap();
+    world
+        .statuses_until(&connection, |s| s.status.state() == state)
+        .await;
+    connection
 }
 
 /// Deletes `connection` through the gateway (which revokes its grant).
@@ -209,6 +241,16 @@ async fn no_secret_value_appears_at_trace_level_through_oauth_and_a_failed_revok
 
     let google = connect(&world, &base, &token, "google-analytics").await;
     let trello = connect(&world, &base, &token, "trello").await;
+    let wrong_key = "sk-scanned-wrong-key-81c4";
+    connect_keyed(
+        &world,
+        &base,
+        &token,
+        fleet_sim::KEYED_API_KEY,
+        ConnectionState::Synced,
+    )
+    .await;
+    connect_keyed(&world, &base, &token, wrong_key, ConnectionState::Invalid).await;
     disconnect(&base, &token, &google.connection).await;
     logged(&gateway, "Grant revoked at the provider.").await;
     // Trello answers the revocation with 503: the failure is logged.
@@ -244,6 +286,8 @@ async fn no_secret_value_appears_at_trace_level_through_oauth_and_a_failed_revok
         token,
         GoogleConfig::default().client_secret,
         TrelloConfig::default().consumer_secret,
+        fleet_sim::KEYED_API_KEY.to_owned(),
+        wrong_key.to_owned(),
     ];
     secrets.extend(google.secrets);
     secrets.extend(trello.secrets);

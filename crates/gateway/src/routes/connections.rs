@@ -38,10 +38,14 @@ pub fn router() -> Router<AppState> {
 pub struct CreateConnection {
     /// Catalog id of the connector, such as `wordpress`.
     pub connector: String,
-    /// A name to show; defaults to the site's host.
+    /// A name to show; defaults to the site's host (application passwords)
+    /// or the provider's name.
     pub display_name: Option<String>,
     /// The form fields of the connector: for `wordpress` and `fluentcrm`,
-    /// `site_url`, `username` and `application_password`.
+    /// `site_url`, `username` and `application_password`; for an
+    /// `api_key` entry `api_key`, for `basic` `username` and `password`,
+    /// for `oauth2_client_credentials` `client_id` and `client_secret`;
+    /// and the entry's settings by name.
     pub credentials: BTreeMap<String, String>,
 }
 
@@ -223,7 +227,7 @@ pub(crate) async fn create(
                 request.connector
             ))
         })?;
-    if !matches!(entry.auth, Auth::AppPassword) {
+    if !entry.auth.is_manual() {
         return Err(Error::invalid(
             "connector",
             format!(
@@ -234,9 +238,23 @@ pub(crate) async fn create(
         ));
     }
     let connector = entry.id.clone();
-    check_form(&entry.form, &request.credentials)?;
-    let (credentials, site) =
-        app_password(&request.credentials, state.inner.config.allow_http_sites)?;
+    let (fields, settings): (BTreeMap<String, String>, BTreeMap<String, String>) = request
+        .credentials
+        .into_iter()
+        .partition(|(name, _)| !entry.settings.iter().any(|s| &s.name == name));
+    check_form(&entry.form, &fields)?;
+    let (credentials, site) = match &entry.auth {
+        Auth::AppPassword => app_password(&fields, state.inner.config.allow_http_sites)?,
+        _ => {
+            let values = entry
+                .check_settings(&settings)
+                .map_err(|e| Error::invalid(&e.name, e.message))?;
+            (
+                typed_in(&entry.auth, &entry.form, &fields, values)?,
+                entry.display_name.clone(),
+            )
+        }
+    };
     let display_name = match request.display_name.as_deref().map(str::trim) {
         Some("") => {
             return Err(Error::invalid(
@@ -692,6 +710,69 @@ fn check_form(form: &[FormField], fields: &BTreeMap<String, String>) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The longest API key, user name, password, client id or secret taken.
+const MAX_TYPED_IN_BYTES: usize = 4096;
+
+/// Reads the fields of an `api_key`, `basic` or
+/// `oauth2_client_credentials` entry (checked against its form) into
+/// credentials with the connection's settings `values`.
+fn typed_in(
+    auth: &Auth,
+    form: &[FormField],
+    fields: &BTreeMap<String, String>,
+    values: fleet_connectors::ConnectionValues,
+) -> Result<Credentials, Error> {
+    // A basic entry may leave its user name or password empty (an API
+    // key sent as the one or the other).
+    let optional = |name: &str| form.iter().any(|f| f.name == name && !f.required);
+    let field = |name: &str| {
+        let value = fields.get(name).map(|value| value.trim().to_owned());
+        match value {
+            // Sent in headers and queries: no control characters, and
+            // bounded like any other field.
+            Some(value) if value.chars().any(char::is_control) => Err(Error::invalid(
+                name,
+                format!("credentials.{name} holds control characters"),
+            )),
+            Some(value) if value.len() > MAX_TYPED_IN_BYTES => Err(Error::invalid(
+                name,
+                format!("credentials.{name} is longer than {MAX_TYPED_IN_BYTES} bytes"),
+            )),
+            Some(value) if !value.is_empty() => Ok(value),
+            _ if optional(name) => Ok(String::new()),
+            _ => Err(Error::invalid(
+                name,
+                format!("credentials.{name} is required"),
+            )),
+        }
+    };
+    let secret = |name: &str| field(name).map(secrecy::SecretString::from);
+    Ok(match auth {
+        Auth::ApiKey(_) => Credentials::ApiKey {
+            api_key: secret("api_key")?,
+            values,
+        },
+        Auth::Basic(_) => Credentials::Basic {
+            username: field("username")?,
+            password: secret("password")?,
+            values,
+        },
+        Auth::ClientCredentials(_) => Credentials::ClientCredentials {
+            client_id: field("client_id")?,
+            client_secret: secret("client_secret")?,
+            access_token: None,
+            expires_at: None,
+            values,
+        },
+        Auth::AppPassword | Auth::OAuth2(_) | Auth::OAuth1(_) => {
+            return Err(Error::invalid(
+                "connector",
+                "this connector takes no typed-in credentials of this kind",
+            ));
+        }
+    })
 }
 
 /// Reads application-password fields into credentials and returns them

@@ -21,8 +21,10 @@ pub struct ConnectorView {
     pub id: String,
     /// The provider's name.
     pub display_name: String,
-    /// `oauth2`, `oauth1` or `app_password`: OAuth connectors connect through
-    /// the provider's consent page, the others with the `form` fields.
+    /// `oauth2`, `oauth1`, `app_password`, `api_key`, `basic` or
+    /// `oauth2_client_credentials`: OAuth connectors (`oauth2`, `oauth1`)
+    /// connect through the provider's consent page, the others with the
+    /// `form` fields and the `settings`.
     pub auth: String,
     /// Where users read about connecting.
     pub docs_url: String,
@@ -33,7 +35,8 @@ pub struct ConnectorView {
     #[schema(value_type = Vec<Object>)]
     pub form: Vec<fleet_connectors::catalog::FormField>,
     /// The per-connection settings `GET /oauth/authorize/{connector_id}`
-    /// takes in its query, in order: `name`, `label`, `help`, `example`,
+    /// takes in its query (or, for connectors of typed-in credentials,
+    /// `POST /api/connections` among its `credentials`), in order: `name`, `label`, `help`, `example`,
     /// `pattern` (the whole value must match), `allowed` (the only values
     /// allowed, when not empty) and `required`.
     #[schema(value_type = Vec<Object>)]

@@ -123,7 +123,9 @@ pub(crate) async fn authorize(
                 },
             )
         }
-        Auth::AppPassword => return Err(not_oauth(entry)),
+        Auth::AppPassword | Auth::ApiKey(_) | Auth::Basic(_) | Auth::ClientCredentials(_) => {
+            return Err(not_oauth(entry));
+        }
     };
     let binding = Binding::new();
     let pending = Pending {
@@ -467,7 +469,11 @@ fn check_issuer(
         .get(connector)
         .and_then(|entry| match &entry.auth {
             Auth::OAuth2(settings) => Some(settings.as_ref()),
-            Auth::OAuth1(_) | Auth::AppPassword => None,
+            Auth::OAuth1(_)
+            | Auth::AppPassword
+            | Auth::ApiKey(_)
+            | Auth::Basic(_)
+            | Auth::ClientCredentials(_) => None,
         });
     let issuer = configured
         .and_then(|p| p.issuer.as_deref())

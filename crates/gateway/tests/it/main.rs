@@ -13,4 +13,5 @@ mod oauth;
 mod real_oauth;
 mod slow_clients;
 mod tokens;
+mod typed_in;
 mod webhooks;

@@ -195,11 +195,12 @@ impl TestFleet {
         .expect("simulator");
         let catalog = oauth_catalog(&sim);
         if let Some((id, contents)) = catalog_file {
-            // `{google}` and `{trello}` stand for the simulated Google's
-            // and Trello's base URLs.
+            // `{google}`, `{trello}` and `{keyed}` stand for the simulated
+            // Google's, Trello's and Keyed's base URLs.
             let contents = contents
                 .replace("{google}", &sim.google_url())
-                .replace("{trello}", &sim.trello_url());
+                .replace("{trello}", &sim.trello_url())
+                .replace("{keyed}", &sim.keyed_url());
             std::fs::write(catalog.path().join(format!("{id}.toml")), contents).unwrap();
         }
 

@@ -14,4 +14,5 @@ mod quota;
 mod refresh;
 mod slots;
 mod trello;
+mod typed_in;
 mod webhooks;

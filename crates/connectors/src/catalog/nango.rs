@@ -1,0 +1,1515 @@
+//! Turns entries of Nango's provider definitions (the `providers.yaml` of
+//! the npm package `@nangohq/providers`) into catalog files.
+//!
+//! Each entry is translated key by key into the catalog's own keys
+//! (`docs/catalog.md`, "Importing Nango's provider definitions", lists the
+//! mapping), and the file written is checked as start-up checks it
+//! ([`CatalogEntry::from_text`]). An entry that uses something the catalog
+//! cannot say is skipped with the reason, naming the Nango key or value:
+//! nothing is guessed and nothing is silently dropped that changes how a
+//! connection authenticates.
+//!
+//! The importer reads definitions; it ships none.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use fleet_events::ConnectorId;
+use serde_json::{Map, Value};
+use toml::Table;
+
+use super::{AUTHORIZE_PARAMS, CatalogEntry};
+
+/// The largest definitions file read (the 0.71 file is about 1 MiB).
+pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
+
+/// The sync interval of an imported entry: once a day.
+const SYNC_INTERVAL_SECS: i64 = 86_400;
+
+/// Keys of a Nango entry that describe neither how it authenticates nor
+/// where: its docs, categories, webhooks, pagination and retry hints, and
+/// scripts Nango runs around a connection.
+const IGNORED: [&str; 17] = [
+    "display_name",
+    "categories",
+    "docs",
+    "docs_connect",
+    "setup_guide_url",
+    "alias",
+    "auth_mode",
+    "webhook_routing_script",
+    "webhook_user_defined_secret",
+    "webhook_allowed_query_params",
+    "webhook_response_metadata",
+    "post_connection_script",
+    "pre_connection_deletion_script",
+    "credentials_verification_script",
+    "connection_config",
+    "proxy",
+    "token_expiration_buffer",
+];
+
+/// Why a definitions file could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NangoError {
+    /// The text is not YAML.
+    #[error("the definitions are not YAML")]
+    Yaml(#[source] serde_norway::Error),
+    /// The YAML is not a mapping of entry ids to entries.
+    #[error("the definitions are not a mapping of provider ids to their definitions")]
+    Shape,
+    /// The text is larger than [`MAX_INPUT_BYTES`].
+    #[error("the definitions are larger than {MAX_INPUT_BYTES} bytes")]
+    TooLarge,
+    /// `--only` named ids that the file does not have.
+    #[error("no provider {} in the definitions", .0.join(", "))]
+    Unknown(Vec<String>),
+}
+
+/// The outcome of an import: a file for each entry that translates, and
+/// the reason for each that does not.
+#[derive(Debug, Default)]
+pub struct Import {
+    /// Entries turned into catalog files, in id order.
+    pub imported: Vec<Imported>,
+    /// Entries skipped, in id order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// One entry turned into a catalog file.
+#[derive(Debug)]
+pub struct Imported {
+    /// The connector id, also the file's name without `.toml`.
+    pub id: ConnectorId,
+    /// Nango's `auth_mode` of the entry (after following its `alias`).
+    pub auth_mode: String,
+    /// The catalog file's text, checked as start-up checks it.
+    pub text: String,
+    /// What the operator should know before using it (a Nango feature
+    /// left out that does not change how it authenticates, a key to add).
+    pub notes: Vec<String>,
+    /// Whether the file names an endpoint to validate connections against,
+    /// so that a fleet starts with it as it is. An OAuth 2.0 entry for
+    /// which Nango declares none is written without `oauth2.userinfo_url`,
+    /// which the operator adds.
+    pub ready: bool,
+}
+
+/// One entry that was not imported.
+#[derive(Debug)]
+pub struct Skipped {
+    /// The entry's id in the definitions.
+    pub id: String,
+    /// Nango's `auth_mode` of the entry, or `none`.
+    pub auth_mode: String,
+    /// What it needs that the catalog lacks, or what the catalog refused.
+    pub reason: String,
+}
+
+/// Imported and skipped entries of one auth mode.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Count {
+    /// Entries imported.
+    pub imported: usize,
+    /// Entries imported that can validate a connection as they are (they
+    /// name an endpoint to validate against).
+    pub ready: usize,
+    /// Entries skipped.
+    pub skipped: usize,
+}
+
+impl Import {
+    /// Imported and skipped entries by Nango `auth_mode`.
+    pub fn counts(&self) -> BTreeMap<String, Count> {
+        let mut counts: BTreeMap<String, Count> = BTreeMap::new();
+        for entry in &self.imported {
+            let count = counts.entry(entry.auth_mode.clone()).or_default();
+            count.imported += 1;
+            if entry.ready {
+                count.ready += 1;
+            }
+        }
+        for entry in &self.skipped {
+            counts.entry(entry.auth_mode.clone()).or_default().skipped += 1;
+        }
+        counts
+    }
+}
+
+/// How the note about a missing validation endpoint starts.
+const NEEDS_ENDPOINT: &str = "needs oauth2.userinfo_url";
+
+/// Translates the entries of `yaml` (all, or those in `only`).
+///
+/// # Errors
+///
+/// [`NangoError`] when the text is not a YAML mapping of entries, or
+/// `only` names an id it lacks. A single entry that does not translate is
+/// no error: it is in [`Import::skipped`].
+pub fn import(yaml: &str, only: Option<&BTreeSet<String>>) -> Result<Import, NangoError> {
+    import_with(yaml, only, None)
+}
+
+/// [`import`], with `userinfo_url` (in the catalog's syntax, settings as
+/// `{name}`) as the `oauth2.userinfo_url` of OAuth 2.0 entries for which
+/// Nango declares no endpoint to validate against: what an operator who
+/// imports one provider knows of it.
+///
+/// # Errors
+///
+/// As [`import`].
+pub fn import_with(
+    yaml: &str,
+    only: Option<&BTreeSet<String>>,
+    userinfo_url: Option<&str>,
+) -> Result<Import, NangoError> {
+    if yaml.len() > MAX_INPUT_BYTES {
+        return Err(NangoError::TooLarge);
+    }
+    let all: Value = serde_norway::from_str(yaml).map_err(NangoError::Yaml)?;
+    let Value::Object(all) = all else {
+        return Err(NangoError::Shape);
+    };
+    if let Some(only) = only {
+        let unknown: Vec<String> = only
+            .iter()
+            .filter(|id| !all.contains_key(*id))
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(NangoError::Unknown(unknown));
+        }
+    }
+    let mut import = Import::default();
+    let mut ids: Vec<&String> = all.keys().collect();
+    ids.sort();
+    for name in ids {
+        if only.is_some_and(|only| !only.contains(name)) {
+            continue;
+        }
+        let entry = resolve(&all, name, 0);
+        let auth_mode = entry
+            .get("auth_mode")
+            .and_then(Value::as_str)
+            .unwrap_or("none")
+            .to_owned();
+        match translate(name, &entry, &auth_mode, userinfo_url) {
+            Ok(imported) => import.imported.push(imported),
+            Err(reason) => import.skipped.push(Skipped {
+                id: name.clone(),
+                auth_mode,
+                reason,
+            }),
+        }
+    }
+    Ok(import)
+}
+
+/// Entry `name` with its `alias` (the entry it extends) followed: the
+/// aliased entry's keys, replaced by the entry's own.
+fn resolve(all: &Map<String, Value>, name: &str, depth: usize) -> Map<String, Value> {
+    let Some(Value::Object(entry)) = all.get(name) else {
+        return Map::new();
+    };
+    let Some(alias) = entry.get("alias").and_then(Value::as_str) else {
+        return entry.clone();
+    };
+    if depth > 4 || alias == name {
+        return entry.clone();
+    }
+    let mut base = resolve(all, alias, depth + 1);
+    for (key, value) in entry {
+        base.insert(key.clone(), value.clone());
+    }
+    base
+}
+
+/// The catalog file of one resolved entry, or why there is none. An
+/// entry whose addresses choose with `||` (Nango takes the first when its
+/// settings are given, else the next) is tried with the first address of
+/// each, then with the last.
+fn translate(
+    name: &str,
+    entry: &Map<String, Value>,
+    auth_mode: &str,
+    userinfo_url: Option<&str>,
+) -> Result<Imported, String> {
+    let id = ConnectorId::parse(name)
+        .map_err(|_| "its id is no connector id (lowercase letters, digits and '-')".to_owned())?;
+    if CatalogEntry::is_builtin(name) {
+        return Err(format!(
+            "{name} is a built-in entry of the catalog, which a file of that name would \
+             override; import it with --out into a directory of its own and rename the file"
+        ));
+    }
+    let first = translate_with(&id, entry, auth_mode, Choice::First, userinfo_url);
+    match first {
+        Err(reason) if reason.chose => {
+            translate_with(&id, entry, auth_mode, Choice::Last, userinfo_url).map_err(|last| {
+                format!(
+                    "{} (with the first of its || addresses); {} (with the last)",
+                    reason.text, last.text
+                )
+            })
+        }
+        other => other.map_err(|reason| reason.text),
+    }
+}
+
+/// Why an entry did not translate, and whether it chose between `||`
+/// addresses on the way.
+struct Refusal {
+    text: String,
+    chose: bool,
+}
+
+/// [`translate`] with the `||` alternative `choice`.
+fn translate_with(
+    id: &ConnectorId,
+    entry: &Map<String, Value>,
+    auth_mode: &str,
+    choice: Choice,
+    userinfo_url: Option<&str>,
+) -> Result<Imported, Refusal> {
+    let mut ctx = Context::new(entry, choice);
+    ctx.userinfo_url = userinfo_url.map(str::to_owned);
+    let built = build(entry, auth_mode, &mut ctx);
+    let refuse = |text: String, ctx: &Context| Refusal {
+        text,
+        chose: ctx.chose,
+    };
+    let mut file = built.map_err(|text| refuse(text, &ctx))?;
+    let file_name = format!("{id}.toml");
+    let mut checked = check(id, &file, &file_name);
+    if let Err(reason) = &checked
+        && reason.contains("api_base_urls")
+        && file.remove("api_base_urls").is_some()
+    {
+        ctx.notes.push(format!(
+            "api_base_urls left out, the catalog refuses proxy.base_url: {reason}"
+        ));
+        checked = check(id, &file, &file_name);
+    }
+    let text = checked.map_err(|text| refuse(text, &ctx))?;
+    if ctx.chose {
+        ctx.notes.push(format!(
+            "Nango chooses between addresses with ||; this file keeps the {} of each",
+            match choice {
+                Choice::First => "first (its settings are required)",
+                Choice::Last => "last",
+            }
+        ));
+    }
+    Ok(Imported {
+        id: id.clone(),
+        auth_mode: auth_mode.to_owned(),
+        text,
+        ready: !ctx.needs_endpoint,
+        notes: ctx.notes,
+    })
+}
+
+/// The catalog table of an entry, unchecked.
+fn build(entry: &Map<String, Value>, auth_mode: &str, ctx: &mut Context) -> Result<Table, String> {
+    let mut file = Table::new();
+    let display_name = entry
+        .get("display_name")
+        .and_then(Value::as_str)
+        .ok_or("it has no display_name")?;
+    file.insert("display_name".into(), display_name.into());
+    let docs = entry
+        .get("docs")
+        .and_then(Value::as_str)
+        .ok_or("it has no docs URL")?;
+    file.insert("docs_url".into(), docs.into());
+    file.insert(
+        "default_sync_interval_secs".into(),
+        SYNC_INTERVAL_SECS.into(),
+    );
+    match auth_mode {
+        "OAUTH2" => oauth2(entry, ctx, &mut file)?,
+        "API_KEY" => api_key(entry, ctx, &mut file)?,
+        "BASIC" => basic(entry, ctx, &mut file)?,
+        "OAUTH2_CC" => client_credentials(entry, ctx, &mut file)?,
+        "none" => return Err("it has no auth_mode".to_owned()),
+        other => return Err(format!("auth mode {other} is not supported yet")),
+    }
+    ctx.api_base_url(entry, &mut file);
+    ctx.settings(&mut file);
+    Ok(file)
+}
+
+/// `file` as the text of a catalog file, checked as start-up checks it.
+fn check(id: &ConnectorId, file: &Table, file_name: &str) -> Result<String, String> {
+    let text = format!(
+        "# Imported from Nango's provider definitions (entry {id}).\n{}",
+        toml::to_string(file).map_err(|e| format!("could not be written as TOML: {e}"))?
+    );
+    CatalogEntry::from_text(id.clone(), &text, file_name)
+        .map_err(|e| format!("the catalog refuses the file: {}", error_text(&e)))?;
+    Ok(text)
+}
+
+/// Which of the addresses an `||` offers is kept.
+#[derive(Debug, Clone, Copy)]
+enum Choice {
+    First,
+    Last,
+}
+
+/// An error and its causes, on one line.
+fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(cause.to_string().lines().next().unwrap_or_default());
+        source = cause.source();
+    }
+    text
+}
+
+/// What translating one entry has found so far: the settings its
+/// templates use, the values kept from its token response, notes.
+struct Context {
+    /// `connection_config`: per-connection settings, by Nango's name.
+    config: Map<String, Value>,
+    /// Values kept from the token response, by name.
+    kept: BTreeSet<String>,
+    /// Names read from the callback's query (`redirect_uri_metadata`).
+    callback: BTreeSet<String>,
+    /// The settings used by a template, by our name, with Nango's name.
+    used: BTreeMap<String, String>,
+    /// Which `||` address to keep.
+    choice: Choice,
+    /// Whether a template chose between `||` addresses.
+    chose: bool,
+    /// Whether the template being read is the first of `||` addresses,
+    /// whose settings are then required (there is no fallback).
+    required: bool,
+    /// Settings required for that reason.
+    forced: BTreeSet<String>,
+    /// Whether the entry names no endpoint to validate against.
+    needs_endpoint: bool,
+    /// The operator's `oauth2.userinfo_url` for an entry that names none.
+    userinfo_url: Option<String>,
+    notes: Vec<String>,
+}
+
+impl Context {
+    fn new(entry: &Map<String, Value>, choice: Choice) -> Self {
+        let names = |key: &str| -> BTreeSet<String> {
+            entry
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut kept = names("token_response_metadata");
+        kept.extend(names("connection_configuration"));
+        Self {
+            config: entry
+                .get("connection_config")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            kept,
+            callback: names("redirect_uri_metadata"),
+            used: BTreeMap::new(),
+            choice,
+            chose: false,
+            required: false,
+            forced: BTreeSet::new(),
+            needs_endpoint: false,
+            userinfo_url: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// `text` with Nango's `${connectionConfig.x}` as our `{x}`. `after`
+    /// says whether values kept from the token response may stand in it.
+    fn template(&mut self, text: &str, after: bool) -> Result<String, String> {
+        let alternatives: Vec<&str> = text.split("||").map(str::trim).collect();
+        let text = match (alternatives.as_slice(), self.choice) {
+            ([one], _) => one,
+            ([first, ..], Choice::First) => {
+                self.chose = true;
+                self.required = true;
+                first
+            }
+            ([.., last], Choice::Last) => {
+                self.chose = true;
+                last
+            }
+            ([], _) => text,
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            let (before, tail) = rest.split_at(start);
+            if before.contains(['{', '}']) {
+                return Err(format!("{text:?} holds braces"));
+            }
+            out.push_str(before);
+            let end = tail
+                .find('}')
+                .ok_or_else(|| format!("{text:?} has an unclosed ${{"))?;
+            let inner = &tail[2..end];
+            let name = self.placeholder(inner, after)?;
+            if self.required {
+                self.forced.insert(name.clone());
+            }
+            out.push('{');
+            out.push_str(&name);
+            out.push('}');
+            rest = &tail[end + 1..];
+        }
+        if rest.contains(['{', '}']) {
+            return Err(format!("{text:?} holds braces"));
+        }
+        out.push_str(rest);
+        self.required = false;
+        Ok(out)
+    }
+
+    /// Our name for Nango's `${inner}`.
+    fn placeholder(&mut self, inner: &str, after: bool) -> Result<String, String> {
+        let Some(name) = inner.strip_prefix("connectionConfig.") else {
+            return Err(format!(
+                "uses ${{{inner}}}, which has no counterpart in the catalog"
+            ));
+        };
+        if self.kept.contains(name) {
+            if !after {
+                return Err(format!(
+                    "uses {name} from the token response before there is one"
+                ));
+            }
+            return Ok(name.to_owned());
+        }
+        if self.callback.contains(name) {
+            return Err(format!(
+                "reads {name} from the query of the callback (redirect_uri_metadata), which the \
+                 catalog cannot keep"
+            ));
+        }
+        let Some(definition) = self.config.get(name) else {
+            return Err(format!(
+                "uses ${{connectionConfig.{name}}}, which no connection_config declares"
+            ));
+        };
+        if definition
+            .get("automated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+        {
+            return Err(format!(
+                "uses {name}, which Nango fills in after connecting (automated), not the user"
+            ));
+        }
+        let ours: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        self.used.insert(ours.clone(), name.to_owned());
+        Ok(ours)
+    }
+
+    /// `api_base_urls.api` from `proxy.base_url`, when it translates.
+    fn api_base_url(&mut self, entry: &Map<String, Value>, file: &mut Table) {
+        let Some(base) = proxy_base(entry) else {
+            return;
+        };
+        match self.template(base, true) {
+            Ok(mut base) => {
+                if base.starts_with('{') && base.ends_with('}') && base.matches('{').count() == 1 {
+                    // The catalog wants a path after a whole address.
+                    base.push('/');
+                }
+                let mut urls = Table::new();
+                urls.insert("api".into(), base.into());
+                file.insert("api_base_urls".into(), urls.into());
+            }
+            Err(reason) => self
+                .notes
+                .push(format!("api_base_urls left out: proxy.base_url {reason}")),
+        }
+    }
+
+    /// `[[settings]]` for the settings the templates use.
+    fn settings(&self, file: &mut Table) {
+        let mut settings = Vec::new();
+        for (ours, name) in &self.used {
+            let definition = self.config.get(name).and_then(Value::as_object);
+            let text = |key: &str| {
+                definition
+                    .and_then(|d| d.get(key))
+                    .and_then(scalar)
+                    .filter(|t| !t.trim().is_empty())
+            };
+            let mut setting = Table::new();
+            setting.insert("name".into(), ours.clone().into());
+            setting.insert("label".into(), text("title").unwrap_or(name.clone()).into());
+            if let Some(help) = text("description") {
+                setting.insert("help".into(), help.into());
+            }
+            if let Some(example) = text("example") {
+                setting.insert("example".into(), example.into());
+            }
+            if let Some(pattern) = text("pattern") {
+                let pattern = pattern.strip_prefix('^').unwrap_or(&pattern);
+                let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
+                if regex::Regex::new(pattern).is_ok() {
+                    setting.insert("pattern".into(), pattern.into());
+                }
+            }
+            if let Some(allowed) = definition
+                .and_then(|d| d.get("enum"))
+                .and_then(Value::as_array)
+            {
+                let allowed: Vec<toml::Value> = allowed
+                    .iter()
+                    .filter_map(scalar)
+                    .map(toml::Value::from)
+                    .collect();
+                setting.insert("allowed".into(), allowed.into());
+            }
+            let optional = definition
+                .and_then(|d| d.get("optional"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            if optional && !self.forced.contains(ours) {
+                setting.insert("required".into(), false.into());
+            }
+            settings.push(toml::Value::Table(setting));
+        }
+        if !settings.is_empty() {
+            file.insert("settings".into(), settings.into());
+        }
+    }
+}
+
+/// `proxy.base_url`, if the entry has one.
+fn proxy_base(entry: &Map<String, Value>) -> Option<&str> {
+    entry.get("proxy")?.get("base_url")?.as_str()
+}
+
+/// A string, number or boolean as text.
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// The `[oauth2]` table of an `OAUTH2` entry.
+fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
+    const HANDLED: [&str; 19] = [
+        "authorization_url",
+        "token_url",
+        "refresh_url",
+        "authorization_params",
+        "auth",
+        "token_params",
+        "refresh_params",
+        "refresh_token_params",
+        "default_scopes",
+        "scope_separator",
+        "disable_pkce",
+        "token_request_auth_method",
+        "authorization_method",
+        "body_format",
+        "token_response_metadata",
+        "connection_configuration",
+        "authorization_url_replacements",
+        "authorization_url_skip_empty",
+        "authorization_url_fragment",
+    ];
+    const ALSO: [&str; 3] = [
+        "authorization_url_skip_encode",
+        "redirect_uri_metadata",
+        "credentials",
+    ];
+    if let Some(key) = entry.keys().find(|key| {
+        !IGNORED.contains(&key.as_str())
+            && !HANDLED.contains(&key.as_str())
+            && !ALSO.contains(&key.as_str())
+    }) {
+        return Err(format!("uses {key}, which the catalog cannot express"));
+    }
+    if entry.contains_key("credentials") {
+        return Err("asks the user for credentials besides the consent (credentials)".to_owned());
+    }
+    let mut oauth2 = Table::new();
+    let text = |key: &str| entry.get(key).and_then(Value::as_str);
+    let authorize = text("authorization_url").ok_or("it has no authorization_url")?;
+    oauth2.insert(
+        "authorize_url".into(),
+        ctx.template(authorize, false)?.into(),
+    );
+    let token = match entry.get("token_url") {
+        Some(Value::String(url)) => url.as_str(),
+        Some(Value::Object(urls)) => urls
+            .get("OAUTH2")
+            .and_then(Value::as_str)
+            .ok_or("its token_url map has no OAUTH2 URL")?,
+        _ => return Err("it has no token_url".to_owned()),
+    };
+    oauth2.insert("token_url".into(), ctx.template(token, false)?.into());
+    if let Some(refresh) = text("refresh_url") {
+        oauth2.insert("refresh_url".into(), ctx.template(refresh, true)?.into());
+    }
+    if let Some(userinfo) = verification_url(entry) {
+        oauth2.insert("userinfo_url".into(), ctx.template(&userinfo, true)?.into());
+    } else if let Some(userinfo) = &ctx.userinfo_url {
+        oauth2.insert("userinfo_url".into(), userinfo.clone().into());
+    } else {
+        ctx.needs_endpoint = true;
+        ctx.notes.push(format!(
+            "{NEEDS_ENDPOINT}: Nango declares no endpoint to validate a connection against; add \
+             one that answers the access token with the account (an OpenID Connect userinfo or \
+             a /me) before use, or import the entry alone with --userinfo-url"
+        ));
+    }
+    let separator = text("scope_separator").unwrap_or(" ");
+    if let Some(scopes) = entry.get("default_scopes").and_then(Value::as_array) {
+        let scopes: Vec<toml::Value> = scopes
+            .iter()
+            .filter_map(scalar)
+            .map(toml::Value::from)
+            .collect();
+        oauth2.insert("scopes".into(), scopes.into());
+    }
+    if separator != " " {
+        oauth2.insert("scope_separator".into(), separator.into());
+    }
+    let mut authorize_params = Table::new();
+    for key in ["auth", "authorization_params"] {
+        for (name, value) in object(entry, key) {
+            let value = scalar(value).ok_or_else(|| format!("{key}.{name} is no text"))?;
+            if name == "response_type" && value == "code" {
+                continue;
+            }
+            authorize_params.insert(name.clone(), ctx.template(&value, false)?.into());
+        }
+    }
+    if !authorize_params.is_empty() {
+        oauth2.insert("authorize_params".into(), authorize_params.into());
+    }
+    if entry.get("authorization_url_skip_empty") == Some(&Value::Bool(true)) {
+        oauth2.insert("authorize_skip_empty".into(), true.into());
+    }
+    if let Some(fragment) = entry.get("authorization_url_fragment").and_then(scalar) {
+        oauth2.insert("authorize_fragment".into(), fragment.into());
+    }
+    let mut names = Table::new();
+    for (from, to) in object(entry, "authorization_url_replacements") {
+        let to = to.as_str().unwrap_or_default();
+        let (from, to) = (from.trim_end_matches('='), to.trim_end_matches('='));
+        if !AUTHORIZE_PARAMS.contains(&from) || to.is_empty() {
+            return Err(format!(
+                "authorization_url_replacements turns {from:?} into {to:?}, which is no renaming \
+                 of a standard authorize parameter"
+            ));
+        }
+        names.insert(from.to_owned(), to.into());
+    }
+    if !names.is_empty() {
+        oauth2.insert("authorize_param_names".into(), names.into());
+    }
+    if let Some(encode) = entry.get("authorization_url_skip_encode") {
+        let scopes_only = encode
+            .as_array()
+            .is_some_and(|a| a.iter().all(|v| v.as_str() == Some("scopes")));
+        let encoded = match separator {
+            "," => "%2C",
+            "+" => "%2B",
+            ":" => "%3A",
+            _ => "",
+        };
+        if !scopes_only || encoded.is_empty() {
+            return Err(
+                "authorization_url_skip_encode leaves more than a scope separator unencoded"
+                    .to_owned(),
+            );
+        }
+        let mut replacements = Table::new();
+        replacements.insert(encoded.to_owned(), separator.into());
+        oauth2.insert("authorize_query_replacements".into(), replacements.into());
+    }
+    let basic = text("token_request_auth_method") == Some("basic")
+        || text("authorization_method") == Some("header");
+    if basic {
+        oauth2.insert("client_auth".into(), "client_secret_basic".into());
+    }
+    if text("body_format") == Some("json") {
+        oauth2.insert("token_body".into(), "json".into());
+    }
+    let token_params = params(ctx, entry, &["token_params"], "authorization_code", false)?;
+    if !token_params.is_empty() {
+        oauth2.insert("token_params".into(), token_params.into());
+    }
+    let refresh_params = params(
+        ctx,
+        entry,
+        &["refresh_params", "refresh_token_params"],
+        "refresh_token",
+        true,
+    )?;
+    if !refresh_params.is_empty() {
+        oauth2.insert("refresh_params".into(), refresh_params.into());
+    }
+    let kept: Vec<toml::Value> = ctx
+        .kept
+        .iter()
+        .map(|name| {
+            let mut value = Table::new();
+            value.insert("name".into(), name.clone().into());
+            if let Some(pattern) = ctx
+                .config
+                .get(name)
+                .and_then(|d| d.get("pattern"))
+                .and_then(Value::as_str)
+            {
+                let pattern = pattern.strip_prefix('^').unwrap_or(pattern);
+                let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
+                if regex::Regex::new(pattern).is_ok() {
+                    value.insert("pattern".into(), pattern.into());
+                }
+            }
+            toml::Value::Table(value)
+        })
+        .collect();
+    if !kept.is_empty() {
+        oauth2.insert("token_values".into(), kept.into());
+    }
+    let pkce = entry.get("disable_pkce") != Some(&Value::Bool(true));
+    oauth2.insert("pkce".into(), pkce.into());
+    file.insert("auth".into(), "oauth2".into());
+    file.insert("oauth2".into(), oauth2.into());
+    Ok(())
+}
+
+/// The entry's table `key`, or an empty one.
+fn object<'a>(
+    entry: &'a Map<String, Value>,
+    key: &str,
+) -> impl Iterator<Item = (&'a String, &'a Value)> {
+    entry
+        .get(key)
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|map| map.iter())
+}
+
+/// The extra parameters in the entry's tables `keys`, without the
+/// standard `grant_type`.
+fn params(
+    ctx: &mut Context,
+    entry: &Map<String, Value>,
+    keys: &[&str],
+    grant_type: &str,
+    after: bool,
+) -> Result<Table, String> {
+    let mut out = Table::new();
+    for key in keys {
+        for (name, value) in object(entry, key) {
+            let value = scalar(value).ok_or_else(|| format!("{key}.{name} is no text"))?;
+            if name == "grant_type" && value == grant_type {
+                continue;
+            }
+            out.insert(name.clone(), ctx.template(&value, after)?.into());
+        }
+    }
+    Ok(out)
+}
+
+/// Keys of an entry of typed-in credentials that the importer reads.
+const TYPED_IN: [&str; 1] = ["credentials"];
+
+/// OAuth keys an `API_KEY` or `BASIC` entry can have from the entry its
+/// `alias` names, which mean nothing for a key or password.
+const OAUTH_ONLY: [&str; 9] = [
+    "authorization_url",
+    "authorization_params",
+    "token_url",
+    "token_params",
+    "refresh_params",
+    "scope_separator",
+    "default_scopes",
+    "disable_pkce",
+    "token_request_auth_method",
+];
+
+/// Refuses an entry of typed-in credentials with a key the catalog cannot
+/// express (beyond `also`, which the caller reads).
+fn only_known(entry: &Map<String, Value>, also: &[&str]) -> Result<(), String> {
+    match entry.keys().find(|key| {
+        !IGNORED.contains(&key.as_str())
+            && !TYPED_IN.contains(&key.as_str())
+            && !also.contains(&key.as_str())
+    }) {
+        Some(key) => Err(format!("uses {key}, which the catalog cannot express")),
+        None => Ok(()),
+    }
+}
+
+/// The `verify_url` of an entry of typed-in credentials: its
+/// `proxy.verification`, a GET.
+fn verify_url(entry: &Map<String, Value>, ctx: &mut Context) -> Result<String, String> {
+    let verification = entry.get("proxy").and_then(|p| p.get("verification"));
+    let Some(verification) = verification else {
+        return Err(
+            "declares no endpoint to validate credentials against (proxy.verification)".to_owned(),
+        );
+    };
+    let method = verification
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET");
+    if !method.eq_ignore_ascii_case("GET") {
+        return Err(format!(
+            "validates credentials with {method} (proxy.verification), not GET"
+        ));
+    }
+    let url = verification_url(entry).ok_or("its proxy.verification names no endpoint")?;
+    ctx.template(&url, false)
+}
+
+/// The headers of `proxy` other than the one carrying the credentials, as
+/// the mode table's `headers`: `${connectionConfig.x}` becomes `{x}`; a
+/// value built from anything else (the access token, a credential, a
+/// function) or from a setting Nango marks secret refuses the entry.
+fn other_headers(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    carrier: Option<&str>,
+) -> Result<Table, String> {
+    let headers = entry
+        .get("proxy")
+        .and_then(|p| p.get("headers"))
+        .and_then(Value::as_object);
+    let mut out = Table::new();
+    for (name, value) in headers.into_iter().flatten() {
+        if Some(name.as_str()) == carrier {
+            continue;
+        }
+        let value = scalar(value).unwrap_or_default();
+        if name.eq_ignore_ascii_case("authorization") && value == "Bearer ${accessToken}" {
+            // How every request of a token-based entry is sent anyway.
+            continue;
+        }
+        if ["content-type", "accept"].contains(&name.to_ascii_lowercase().as_str())
+            && !value.contains("${")
+        {
+            continue;
+        }
+        let before: BTreeSet<String> = ctx.used.keys().cloned().collect();
+        let template = ctx.template(&value, false).map_err(|reason| {
+            format!("sends the header {name} built from {value:?} (proxy.headers): {reason}")
+        })?;
+        let secret = ctx.used.iter().find(|(ours, theirs)| {
+            !before.contains(*ours)
+                && ctx
+                    .config
+                    .get(*theirs)
+                    .and_then(|d| d.get("secret"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+        });
+        if let Some((_, theirs)) = secret {
+            return Err(format!(
+                "sends {theirs}, which Nango marks secret, in the header {name}; the catalog's \
+                 settings are no secrets"
+            ));
+        }
+        out.insert(name.clone(), template.into());
+    }
+    Ok(out)
+}
+
+/// `[[form]]` for the credentials fields `fields` (ours, Nango's
+/// `credentials` key, default label, kind), labelled as Nango's
+/// `credentials` describe them. A hidden Nango field with an empty default
+/// becomes an optional field.
+fn form(entry: &Map<String, Value>, fields: &[(&str, &str, &str, &str)], file: &mut Table) {
+    let credentials = entry.get("credentials").and_then(Value::as_object);
+    let mut form = Vec::new();
+    for (ours, theirs, label, kind) in fields {
+        let definition = credentials.and_then(|c| c.get(*theirs));
+        let text = |key: &str| {
+            definition
+                .and_then(|d| d.get(key))
+                .and_then(scalar)
+                .filter(|t| !t.trim().is_empty())
+        };
+        let mut field = Table::new();
+        field.insert("name".into(), (*ours).into());
+        field.insert(
+            "label".into(),
+            text("title").unwrap_or((*label).to_owned()).into(),
+        );
+        field.insert("kind".into(), (*kind).into());
+        if let Some(help) = text("description") {
+            field.insert("help".into(), help.into());
+        }
+        if let Some(pattern) = text("pattern") {
+            let pattern = pattern.strip_prefix('^').unwrap_or(&pattern);
+            let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
+            if regex::Regex::new(pattern).is_ok() {
+                field.insert("pattern".into(), pattern.into());
+            }
+        }
+        let hidden = definition
+            .and_then(|d| d.get("hidden"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if hidden {
+            field.insert("required".into(), false.into());
+        }
+        form.push(toml::Value::Table(field));
+    }
+    file.insert("form".into(), form.into());
+}
+
+/// The `[api_key]` table of an `API_KEY` entry: the key in the header
+/// or query parameter of `proxy` whose value holds `${apiKey}`.
+fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
+    only_known(entry, &OAUTH_ONLY)?;
+    let proxy = entry.get("proxy");
+    let in_header = proxy
+        .and_then(|p| p.get("headers"))
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(_, v)| v.as_str().is_some_and(|v| v.contains("${apiKey}")))
+        });
+    let in_query = proxy
+        .and_then(|p| p.get("query"))
+        .and_then(Value::as_object)
+        .and_then(|q| {
+            q.iter()
+                .find(|(_, v)| v.as_str().is_some_and(|v| v.contains("${apiKey}")))
+        });
+    let mut table = Table::new();
+    let carrier = match (in_header, in_query) {
+        (Some((name, value)), _) => {
+            let value = value.as_str().unwrap_or_default();
+            let Some(prefix) = value.strip_suffix("${apiKey}") else {
+                return Err(format!(
+                    "sends the key inside {value:?} (header {name}), not at its end"
+                ));
+            };
+            if prefix.contains("${") {
+                return Err(format!("sends the key after {prefix:?} (header {name})"));
+            }
+            table.insert("header".into(), name.clone().into());
+            if !prefix.is_empty() {
+                table.insert("prefix".into(), prefix.into());
+            }
+            Some(name.as_str())
+        }
+        (None, Some((name, value))) => {
+            if value.as_str() != Some("${apiKey}") {
+                return Err(format!("sends the key inside the query parameter {name}"));
+            }
+            table.insert("query".into(), name.clone().into());
+            None
+        }
+        (None, None) => {
+            return Err(
+                "sends the key neither in a header nor in a query parameter of proxy".to_owned(),
+            );
+        }
+    };
+    let headers = other_headers(entry, ctx, carrier)?;
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    form(entry, &[("api_key", "apiKey", "API key", "password")], file);
+    file.insert("auth".into(), "api_key".into());
+    file.insert("api_key".into(), table.into());
+    Ok(())
+}
+
+/// The `[basic]` table of a `BASIC` entry.
+fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
+    only_known(entry, &OAUTH_ONLY)?;
+    let headers = other_headers(entry, ctx, None)?;
+    let mut table = Table::new();
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    form(
+        entry,
+        &[
+            ("username", "username", "User name", "text"),
+            ("password", "password", "Password", "password"),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "basic".into());
+    file.insert("basic".into(), table.into());
+    Ok(())
+}
+
+/// The `[oauth2_client_credentials]` table of an `OAUTH2_CC` entry.
+fn client_credentials(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    file: &mut Table,
+) -> Result<(), String> {
+    only_known(
+        entry,
+        &[
+            "token_url",
+            "token_params",
+            "token_request_auth_method",
+            "body_format",
+            "default_scopes",
+            "scope_separator",
+        ],
+    )?;
+    let headers = other_headers(entry, ctx, None)?;
+    let mut table = Table::new();
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    let token = entry
+        .get("token_url")
+        .and_then(Value::as_str)
+        .ok_or("it has no token_url")?;
+    table.insert("token_url".into(), ctx.template(token, false)?.into());
+    let grant = object(entry, "token_params")
+        .find(|(name, _)| *name == "grant_type")
+        .and_then(|(_, v)| v.as_str());
+    if grant.is_some_and(|grant| grant != "client_credentials") {
+        return Err(format!(
+            "uses the grant {} (token_params.grant_type), not client_credentials",
+            grant.unwrap_or_default()
+        ));
+    }
+    let params = params(ctx, entry, &["token_params"], "client_credentials", false)?;
+    if !params.is_empty() {
+        table.insert("token_params".into(), params.into());
+    }
+    if entry
+        .get("token_request_auth_method")
+        .and_then(Value::as_str)
+        == Some("basic")
+    {
+        table.insert("client_auth".into(), "client_secret_basic".into());
+    }
+    if entry.get("body_format").and_then(Value::as_str) == Some("json") {
+        table.insert("token_body".into(), "json".into());
+    }
+    if let Some(scopes) = entry.get("default_scopes").and_then(Value::as_array) {
+        let scopes: Vec<toml::Value> = scopes
+            .iter()
+            .filter_map(scalar)
+            .map(toml::Value::from)
+            .collect();
+        table.insert("scopes".into(), scopes.into());
+    }
+    if let Some(separator) = entry.get("scope_separator").and_then(Value::as_str) {
+        table.insert("scope_separator".into(), separator.into());
+    }
+    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    form(
+        entry,
+        &[
+            ("client_id", "client_id", "Client ID", "text"),
+            (
+                "client_secret",
+                "client_secret",
+                "Client secret",
+                "password",
+            ),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "oauth2_client_credentials".into());
+    file.insert("oauth2_client_credentials".into(), table.into());
+    Ok(())
+}
+
+/// The URL of the entry's `proxy.verification`: a GET of its first
+/// endpoint under `proxy.base_url` (or the verification's own base).
+fn verification_url(entry: &Map<String, Value>) -> Option<String> {
+    let verification = entry.get("proxy")?.get("verification")?;
+    let method = verification
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or("GET");
+    if !method.eq_ignore_ascii_case("GET") {
+        return None;
+    }
+    let endpoint = verification
+        .get("endpoints")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+        .and_then(Value::as_str)
+        .or_else(|| verification.get("endpoint").and_then(Value::as_str))?;
+    let base = verification
+        .get("base_url_override")
+        .and_then(Value::as_str)
+        .or_else(|| proxy_base(entry))?;
+    if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
+        return Some(endpoint.to_owned());
+    }
+    Some(format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        endpoint.trim_start_matches('/')
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hand-written entries in Nango's format.
+    const FIXTURE: &str = r#"
+helpdesk:
+    display_name: Helpdesk
+    auth_mode: OAUTH2
+    authorization_url: https://${connectionConfig.subdomain}.helpdesk.example/oauth/authorize
+    token_url: https://${connectionConfig.subdomain}.helpdesk.example/oauth/token
+    token_request_auth_method: basic
+    body_format: json
+    default_scopes: [read, write]
+    scope_separator: ','
+    authorization_params:
+        response_type: code
+        prompt: consent
+    token_params:
+        grant_type: authorization_code
+        expires_in: 1800
+    token_response_metadata: [account.id]
+    proxy:
+        base_url: https://${connectionConfig.subdomain}.helpdesk.example/api
+        verification:
+            method: GET
+            endpoints: [/v2/users/me]
+    docs: https://docs.helpdesk.example/oauth
+    connection_config:
+        subdomain:
+            type: string
+            title: Helpdesk subdomain
+            description: The part before .helpdesk.example
+            pattern: '^[a-z0-9-]+$'
+            example: acme
+helpdesk-eu:
+    alias: helpdesk
+    display_name: Helpdesk (EU)
+    docs: https://docs.helpdesk.example/eu
+regional:
+    display_name: Regional
+    auth_mode: OAUTH2
+    authorization_url: https://${connectionConfig.region}.regional.example/auth || https://regional.example/auth
+    token_url: https://${connectionConfig.region}.regional.example/token || https://regional.example/token
+    docs: https://docs.regional.example
+    connection_config:
+        region:
+            type: string
+            title: Region
+            enum: [us, eu]
+            optional: true
+anyhost:
+    display_name: Any host
+    auth_mode: OAUTH2
+    authorization_url: https://${connectionConfig.hostname}/oauth/authorize
+    token_url: https://${connectionConfig.hostname}/oauth/token
+    docs: https://docs.anyhost.example
+    connection_config:
+        hostname:
+            type: string
+            title: Hostname
+            format: hostname
+scripted:
+    display_name: Scripted
+    auth_mode: OAUTH2
+    authorization_url: https://scripted.example/auth
+    token_url: https://scripted.example/token
+    decode_url: true
+    docs: https://docs.scripted.example
+signed:
+    display_name: Signed
+    auth_mode: SIGNATURE
+    docs: https://docs.signed.example
+keyed:
+    display_name: Keyed
+    auth_mode: API_KEY
+    docs: https://docs.keyed.example
+    proxy:
+        base_url: https://api.keyed.example
+        headers:
+            authorization: Token ${apiKey}
+            content-type: application/json
+        verification:
+            method: GET
+            endpoints: [/v1/me]
+    credentials:
+        apiKey:
+            type: string
+            title: Keyed API key
+            description: Under Settings, API
+            pattern: '^kd_[a-z0-9]+$'
+queried:
+    display_name: Queried
+    auth_mode: API_KEY
+    docs: https://docs.queried.example
+    proxy:
+        base_url: https://api.queried.example
+        query:
+            key: ${apiKey}
+        headers:
+            x-account: ${connectionConfig.account}
+        verification:
+            endpoints: [/me]
+passworded:
+    display_name: Passworded
+    auth_mode: BASIC
+    docs: https://docs.passworded.example
+    proxy:
+        base_url: https://${connectionConfig.subdomain}.passworded.example/api
+        verification:
+            method: GET
+            endpoints: [/whoami]
+    connection_config:
+        subdomain:
+            type: string
+            title: Subdomain
+            pattern: '^[a-z0-9-]+$'
+    credentials:
+        username:
+            type: string
+            hidden: true
+            default_value: ''
+        password:
+            type: string
+            title: API token
+machine:
+    display_name: Machine
+    auth_mode: OAUTH2_CC
+    docs: https://docs.machine.example
+    token_url: https://auth.machine.example/oauth/token
+    token_request_auth_method: basic
+    token_params:
+        grant_type: client_credentials
+        audience: https://api.machine.example
+    proxy:
+        base_url: https://api.machine.example
+        verification:
+            method: GET
+            endpoints: [/v2/account]
+"#;
+
+    fn imported<'a>(import: &'a Import, id: &str) -> &'a Imported {
+        import
+            .imported
+            .iter()
+            .find(|e| e.id.as_str() == id)
+            .unwrap_or_else(|| panic!("{id} not imported: {:?}", import.skipped))
+    }
+
+    fn skipped<'a>(import: &'a Import, id: &str) -> &'a str {
+        &import
+            .skipped
+            .iter()
+            .find(|e| e.id == id)
+            .unwrap_or_else(|| panic!("{id} not skipped"))
+            .reason
+    }
+
+    #[test]
+    fn an_entry_with_settings_basic_client_auth_and_json_bodies_becomes_a_valid_file() {
+        let import = import(FIXTURE, None).unwrap();
+
+        let helpdesk = imported(&import, "helpdesk");
+        let entry = CatalogEntry::from_text(helpdesk.id.clone(), &helpdesk.text, "x").unwrap();
+        let super::super::Auth::OAuth2(oauth2) = &entry.auth else {
+            panic!("not OAuth 2.0: {}", helpdesk.text);
+        };
+        assert_eq!(
+            oauth2.authorize_url.as_str(),
+            "https://{subdomain}.helpdesk.example/oauth/authorize"
+        );
+        assert_eq!(
+            oauth2.client_auth,
+            super::super::ClientAuth::ClientSecretBasic
+        );
+        assert_eq!(oauth2.token_body, super::super::TokenBody::Json);
+        assert_eq!(oauth2.scopes, ["read", "write"]);
+        assert_eq!(oauth2.scope_separator, ",");
+        assert!(oauth2.pkce);
+        assert_eq!(
+            oauth2.userinfo_url.as_ref().unwrap().as_str(),
+            "https://{subdomain}.helpdesk.example/api/v2/users/me"
+        );
+        assert_eq!(
+            oauth2.token_params.keys().collect::<Vec<_>>(),
+            ["expires_in"]
+        );
+        assert_eq!(
+            oauth2.authorize_params.keys().collect::<Vec<_>>(),
+            ["prompt"]
+        );
+        assert_eq!(oauth2.token_values[0].name, "account.id");
+        assert_eq!(entry.settings[0].name, "subdomain");
+        assert_eq!(entry.settings[0].pattern.as_deref(), Some("[a-z0-9-]+"));
+        assert!(helpdesk.notes.is_empty(), "{:?}", helpdesk.notes);
+        assert_eq!(import.counts()["OAUTH2"].ready, 2);
+    }
+
+    #[test]
+    fn an_alias_takes_the_entry_it_names_with_its_own_keys_over_it() {
+        let import = import(FIXTURE, None).unwrap();
+
+        let eu = imported(&import, "helpdesk-eu");
+
+        assert!(
+            eu.text.contains("display_name = \"Helpdesk (EU)\""),
+            "{}",
+            eu.text
+        );
+        assert!(
+            eu.text.contains("helpdesk.example/oauth/token"),
+            "{}",
+            eu.text
+        );
+    }
+
+    #[test]
+    fn the_first_of_alternative_addresses_is_kept_and_its_setting_becomes_required() {
+        let import = import(FIXTURE, None).unwrap();
+
+        let regional = imported(&import, "regional");
+
+        assert!(
+            regional
+                .text
+                .contains("https://{region}.regional.example/auth"),
+            "{}",
+            regional.text
+        );
+        assert!(
+            !regional.text.contains("required = false"),
+            "{}",
+            regional.text
+        );
+        assert!(
+            regional.notes.iter().any(|n| n.contains("||")),
+            "{:?}",
+            regional.notes
+        );
+        assert!(!regional.ready);
+        assert!(regional.notes.iter().any(|n| n.starts_with(NEEDS_ENDPOINT)));
+    }
+
+    #[test]
+    fn entries_the_catalog_cannot_express_are_skipped_with_what_they_lack() {
+        let import = import(FIXTURE, None).unwrap();
+
+        assert!(
+            skipped(&import, "anyhost").contains("lets {hostname} choose the host"),
+            "{}",
+            skipped(&import, "anyhost")
+        );
+        assert_eq!(
+            skipped(&import, "scripted"),
+            "uses decode_url, which the catalog cannot express"
+        );
+        assert_eq!(
+            skipped(&import, "signed"),
+            "auth mode SIGNATURE is not supported yet"
+        );
+        let counts = import.counts();
+        assert_eq!(
+            counts["OAUTH2"],
+            Count {
+                imported: 3,
+                ready: 2,
+                skipped: 2
+            }
+        );
+    }
+
+    #[test]
+    fn api_key_basic_and_client_credentials_entries_become_valid_files() {
+        let import = import(FIXTURE, None).unwrap();
+
+        let keyed = imported(&import, "keyed");
+        let entry = CatalogEntry::from_text(keyed.id.clone(), &keyed.text, "x").unwrap();
+        let super::super::Auth::ApiKey(key) = &entry.auth else {
+            panic!("not api_key: {}", keyed.text);
+        };
+        assert_eq!(key.header.as_deref(), Some("authorization"));
+        assert_eq!(key.prefix, "Token ");
+        assert_eq!(key.verify_url.as_str(), "https://api.keyed.example/v1/me");
+        assert_eq!(entry.form[0].label, "Keyed API key");
+        assert_eq!(entry.form[0].pattern.as_deref(), Some("kd_[a-z0-9]+"));
+
+        let basic = imported(&import, "passworded");
+        let entry = CatalogEntry::from_text(basic.id.clone(), &basic.text, "x").unwrap();
+        let super::super::Auth::Basic(settings) = &entry.auth else {
+            panic!("not basic: {}", basic.text);
+        };
+        assert_eq!(
+            settings.verify_url.as_str(),
+            "https://{subdomain}.passworded.example/api/whoami"
+        );
+        assert!(!entry.form[0].required, "the hidden user name is optional");
+        assert_eq!(entry.form[1].label, "API token");
+
+        let machine = imported(&import, "machine");
+        let entry = CatalogEntry::from_text(machine.id.clone(), &machine.text, "x").unwrap();
+        let super::super::Auth::ClientCredentials(cc) = &entry.auth else {
+            panic!("not client credentials: {}", machine.text);
+        };
+        assert_eq!(
+            cc.token_url.as_str(),
+            "https://auth.machine.example/oauth/token"
+        );
+        assert_eq!(cc.client_auth, super::super::ClientAuth::ClientSecretBasic);
+        assert_eq!(cc.token_params.keys().collect::<Vec<_>>(), ["audience"]);
+        assert_eq!(
+            cc.verify_url.as_str(),
+            "https://api.machine.example/v2/account"
+        );
+
+        assert_eq!(
+            skipped(&import, "queried"),
+            "sends the header x-account built from \"${connectionConfig.account}\" \
+             (proxy.headers): uses ${connectionConfig.account}, which no connection_config \
+             declares"
+        );
+    }
+
+    #[test]
+    fn only_imports_the_named_entries_and_refuses_unknown_ones() {
+        let only: BTreeSet<String> = ["regional".to_owned()].into();
+        let import = import(FIXTURE, Some(&only)).unwrap();
+        assert_eq!(import.imported.len(), 1);
+        assert!(import.skipped.is_empty());
+
+        let unknown: BTreeSet<String> = ["nope".to_owned()].into();
+        let error = super::import(FIXTURE, Some(&unknown)).unwrap_err();
+        assert_eq!(error.to_string(), "no provider nope in the definitions");
+    }
+
+    #[test]
+    fn text_that_is_no_mapping_of_entries_is_refused() {
+        assert!(matches!(import("- a\n- b\n", None), Err(NangoError::Shape)));
+        assert!(matches!(import("a: [", None), Err(NangoError::Yaml(_))));
+    }
+}

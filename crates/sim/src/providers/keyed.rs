@@ -1,0 +1,262 @@
+//! "Keyed", under `/keyed`: an API that takes typed-in credentials, for
+//! the catalog's `api_key`, `basic` and `oauth2_client_credentials`
+//! entries. `GET /keyed/api/me` answers the account to any of an API key
+//! in the `X-Api-Key` header or the `api_key` query parameter, HTTP Basic
+//! with the user name and password, or a bearer token that
+//! `POST /keyed/oauth/token` issued for the `client_credentials` grant
+//! (client authentication by Basic or in the body, form or JSON bodies).
+//! `GET /keyed/api/ping` checks the same and answers `204 No Content`;
+//! `GET /keyed/api/versioned` also wants the header `Keyed-Version`.
+//! Wrong credentials answer 401 with a body that echoes what was sent, as
+//! careless APIs do, so tests can check that it reaches no message.
+//!
+//! The credentials are fixed test values: [`KEYED_API_KEY`],
+//! [`KEYED_USERNAME`] and [`KEYED_PASSWORD`], [`KEYED_CLIENT_ID`] and
+//! [`KEYED_CLIENT_SECRET`].
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Query, State as AxumState},
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use base64::{Engine as _, engine::general_purpose::STANDARD as BASE64};
+use serde_json::json;
+
+use crate::{SimHandle, oauth::error_body, state::State};
+
+/// The API key `/keyed/api/me` accepts.
+pub const KEYED_API_KEY: &str = "sim-key-9c1e5b7a";
+/// The user name `/keyed/api/me` accepts with [`KEYED_PASSWORD`].
+pub const KEYED_USERNAME: &str = "keyed-user";
+/// The password `/keyed/api/me` accepts with [`KEYED_USERNAME`].
+pub const KEYED_PASSWORD: &str = "sim-pass/with:colon";
+/// The client id `/keyed/oauth/token` accepts.
+pub const KEYED_CLIENT_ID: &str = "keyed-client";
+/// The client secret `/keyed/oauth/token` accepts.
+pub const KEYED_CLIENT_SECRET: &str = "sim-client-secret-42d0";
+
+/// How long the access tokens live, in seconds.
+const TOKEN_SECS: u64 = 3600;
+
+/// Keyed's issued access tokens and the token requests it received.
+#[derive(Debug, Default)]
+pub(crate) struct Keyed {
+    tokens: Mutex<Tokens>,
+}
+
+#[derive(Debug, Default)]
+struct Tokens {
+    /// Access tokens by value: whether each still works.
+    issued: HashMap<String, bool>,
+    /// Token requests answered with a token.
+    granted: u64,
+}
+
+impl Keyed {
+    fn tokens(&self) -> std::sync::MutexGuard<'_, Tokens> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Keyed's routes, under `/keyed`.
+pub(crate) fn router() -> Router<Arc<State>> {
+    Router::new()
+        .route("/api/me", get(me))
+        .route("/api/ping", get(ping))
+        .route("/api/versioned", get(versioned))
+        .route("/oauth/token", post(token))
+}
+
+/// `GET /api/me`: the account, to working credentials of any kind.
+async fn me(
+    AxumState(state): AxumState<Arc<State>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let header_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
+    let authorization = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let presented = header_key
+        .or_else(|| query.get("api_key").map(String::as_str))
+        .map(str::to_owned);
+    let valid = if let Some(key) = &presented {
+        key == KEYED_API_KEY
+    } else if let Some(token) = authorization.strip_prefix("Bearer ") {
+        state.keyed.tokens().issued.get(token).copied() == Some(true)
+    } else if let Some((user, password)) = basic(authorization) {
+        user == KEYED_USERNAME && password == KEYED_PASSWORD
+    } else {
+        false
+    };
+    if !valid {
+        // Echoes what it refused, as some APIs do.
+        let shown = presented.unwrap_or_else(|| authorization.to_owned());
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "unauthorized", "message": format!("invalid credentials: {shown}")})),
+        )
+            .into_response();
+    }
+    Json(json!({"id": "keyed-account-1", "name": "Keyed Account", "plan": "team"})).into_response()
+}
+
+/// `GET /api/ping`: `204 No Content` to working credentials, as `/api/me`
+/// refuses others.
+async fn ping(
+    state: AxumState<Arc<State>>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let answer = me(state, query, headers).await;
+    if answer.status().is_success() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    answer
+}
+
+/// The API version `/api/versioned` requires in `Keyed-Version`.
+pub const KEYED_VERSION: &str = "2026-01";
+
+/// `GET /api/versioned`: as `/api/me`, for a request that names the API
+/// version [`KEYED_VERSION`] in the `Keyed-Version` header; 400 otherwise.
+async fn versioned(
+    state: AxumState<Arc<State>>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if headers.get("keyed-version").and_then(|v| v.to_str().ok()) != Some(KEYED_VERSION) {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "version_required",
+            "Name the API version in Keyed-Version.",
+        );
+    }
+    me(state, query, headers).await
+}
+
+/// `POST /oauth/token`: an access token for the `client_credentials`
+/// grant, the client in a Basic header or the body.
+async fn token(
+    AxumState(state): AxumState<Arc<State>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let params: HashMap<String, String> = if json {
+        serde_json::from_slice(&body).unwrap_or_default()
+    } else {
+        url::form_urlencoded::parse(&body).into_owned().collect()
+    };
+    if params.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "Only client_credentials is supported.",
+        );
+    }
+    let authorization = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let client = basic(authorization).map(|(id, secret)| (form_decode(&id), form_decode(&secret)));
+    let client = client.or_else(|| {
+        Some((
+            params.get("client_id")?.clone(),
+            params.get("client_secret")?.clone(),
+        ))
+    });
+    let Some((id, secret)) = client else {
+        return error_body(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "No client authentication.",
+        );
+    };
+    if id != KEYED_CLIENT_ID || secret != KEYED_CLIENT_SECRET {
+        return error_body(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            &format!("Client authentication failed for {id}:{secret}."),
+        );
+    }
+    let mut tokens = state.keyed.tokens();
+    tokens.granted += 1;
+    let access_token = format!("keyed_at_{}", tokens.granted);
+    tokens.issued.insert(access_token.clone(), true);
+    Json(json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": TOKEN_SECS,
+    }))
+    .into_response()
+}
+
+/// The user name and password of a Basic `Authorization` value.
+fn basic(authorization: &str) -> Option<(String, String)> {
+    let encoded = authorization.strip_prefix("Basic ")?;
+    let decoded = String::from_utf8(BASE64.decode(encoded.trim()).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// `text` form-urlencoded decoded (RFC 6749 2.3.1 encodes the client id
+/// and secret before Basic).
+fn form_decode(text: &str) -> String {
+    url::form_urlencoded::parse(format!("x={text}").as_bytes())
+        .next()
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default()
+}
+
+impl SimHandle {
+    /// `{base_url}/keyed`: the root of the API of typed-in credentials;
+    /// `/api/me` answers the account, `/oauth/token` issues client
+    /// credentials tokens.
+    pub fn keyed_url(&self) -> String {
+        format!("{}/keyed", self.base_url())
+    }
+
+    /// The catalog file of `keyed`, an `api_key` entry whose key goes in
+    /// the `X-Api-Key` header, validated at `/keyed/{section}/me` with the
+    /// setting `section` (only `api` is allowed).
+    pub fn keyed_catalog_entry(&self) -> String {
+        format!(
+            "display_name = \"Keyed\"\nauth = \"api_key\"\n\
+             docs_url = \"https://developer.keyed.example/auth\"\n\
+             default_sync_interval_secs = 3600\n\n\
+             [[settings]]\nname = \"section\"\nlabel = \"API section\"\nallowed = [\"api\"]\n\n\
+             [api_key]\nheader = \"X-Api-Key\"\nverify_url = \"{}/{{section}}/me\"\n\n\
+             [[form]]\nname = \"api_key\"\nlabel = \"Keyed API key\"\nkind = \"password\"\n\
+             help = \"Under Settings, API\"\n",
+            self.keyed_url()
+        )
+    }
+
+    /// How many access tokens Keyed's token endpoint has issued.
+    pub fn keyed_tokens_issued(&self) -> u64 {
+        self.inner.state.keyed.tokens().granted
+    }
+
+    /// Makes every access token Keyed has issued stop working, as when
+    /// they expire early.
+    pub fn expire_keyed_tokens(&self) {
+        for valid in self.inner.state.keyed.tokens().issued.values_mut() {
+            *valid = false;
+        }
+    }
+}

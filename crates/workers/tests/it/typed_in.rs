@@ -1,0 +1,216 @@
+//! Catalog entries of typed-in credentials (`api_key`, `basic`,
+//! `oauth2_client_credentials`) against the simulated Keyed API: valid
+//! credentials validate and sync the account; refused ones end `invalid`
+//! with a reason that names what was refused and never holds it.
+
+use fleet_connectors::Credentials;
+use fleet_events::{ConnectionId, ConnectionState, ConnectionStatus, SetupOrigin};
+use fleet_sim::{
+    KEYED_API_KEY, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD, KEYED_USERNAME,
+    KEYED_VERSION,
+};
+use serde_json::json;
+
+use crate::helpers::TestFleet;
+
+/// A catalog entry of `auth` whose `[auth]` table is `table`; `{keyed}`
+/// stands for the simulator's Keyed.
+fn entry(auth: &str, table: &str) -> String {
+    format!(
+        "display_name = \"Keyed\"\nauth = \"{auth}\"\ndocs_url = \"https://keyed.test/docs\"\n\
+         default_sync_interval_secs = 3600\n\n\
+         [[settings]]\nname = \"section\"\nlabel = \"API section\"\nallowed = [\"api\"]\n\n\
+         [{auth}]\n{table}"
+    )
+}
+
+fn credentials(value: serde_json::Value) -> Credentials {
+    serde_json::from_value(value).unwrap()
+}
+
+/// Connects `credentials` and returns the connection once it is synced,
+/// with the number of records of that sync.
+async fn synced(fleet: &TestFleet, id: &str, credentials: &Credentials) -> (ConnectionId, u64) {
+    let (connection, _) = fleet.connect_to(id, SetupOrigin::Manual, credentials).await;
+    let statuses = fleet
+        .statuses_until(&connection, ConnectionState::Synced)
+        .await;
+    let ConnectionStatus::Synced { records, .. } = statuses.last().unwrap().status else {
+        unreachable!()
+    };
+    (connection, records)
+}
+
+/// Connects `credentials`, which the provider refuses, and returns the
+/// reason of the `invalid` status after checking that `secret` is in no
+/// status event and not in the connection's row.
+async fn refused(fleet: &TestFleet, id: &str, credentials: &Credentials, secret: &str) -> String {
+    let (connection, _) = fleet.connect_to(id, SetupOrigin::Manual, credentials).await;
+    let statuses = fleet
+        .statuses_until(&connection, ConnectionState::Invalid)
+        .await;
+    for status in &statuses {
+        let text = serde_json::to_string(status).unwrap();
+        assert!(
+            !text.contains(secret),
+            "a status event holds the secret: {text}"
+        );
+    }
+    let ConnectionStatus::Invalid { reason } = &statuses.last().unwrap().status else {
+        unreachable!()
+    };
+    let row = fleet.row_in(&connection, ConnectionState::Invalid).await;
+    let row_text = format!("{:?} {:?}", row.last_error, row.status);
+    assert!(
+        !row_text.contains(secret),
+        "the row holds the secret: {row_text}"
+    );
+    assert!(!reason.contains(secret), "{reason}");
+    reason.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_in_a_header_validates_and_syncs_and_a_wrong_one_is_refused_unseen() {
+    let table = "header = \"X-Api-Key\"\nverify_url = \"{keyed}/{section}/me\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
+    let values = json!({"section": "api"});
+
+    let good = credentials(json!({"kind": "api_key", "api_key": KEYED_API_KEY, "values": values}));
+    let (_, records) = synced(&fleet, "keyed", &good).await;
+    assert_eq!(records, 1, "the account is the one record");
+
+    let wrong = "sk-wrong-4b1d9e";
+    let bad = credentials(json!({"kind": "api_key", "api_key": wrong, "values": values}));
+    let reason = refused(&fleet, "keyed", &bad, wrong).await;
+    assert!(
+        reason.contains("Keyed refused the API key (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_in_the_query_with_a_version_header_validates_and_syncs() {
+    // Keyed's /api/versioned wants the header Keyed-Version besides the key.
+    let table = format!(
+        "query = \"api_key\"\nverify_url = \"{{keyed}}/{{section}}/versioned\"\n\
+         headers = {{ Keyed-Version = \"{KEYED_VERSION}\" }}\n"
+    );
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", &table)).await;
+
+    let good = credentials(json!({
+        "kind": "api_key", "api_key": KEYED_API_KEY, "values": {"section": "api"}
+    }));
+    let (_, records) = synced(&fleet, "keyed", &good).await;
+
+    assert_eq!(records, 1);
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_credentials_validate_and_sync_and_a_wrong_password_is_refused() {
+    // An endpoint that answers 204 without a body: any 2xx validates.
+    let table = "verify_url = \"{keyed}/{section}/ping\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
+    let basic = |password: &str| {
+        credentials(json!({
+            "kind": "basic", "username": KEYED_USERNAME, "password": password,
+            "values": {"section": "api"}
+        }))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &basic(KEYED_PASSWORD)).await;
+    assert_eq!(records, 1);
+
+    let wrong = "not-the-password-77";
+    let reason = refused(&fleet, "keyed", &basic(wrong), wrong).await;
+    assert!(
+        reason.contains("Keyed refused the user name and password (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_fetch_a_token_renew_it_when_rejected_and_a_wrong_secret_is_refused() {
+    let table = "token_url = \"{keyed}/oauth/token\"\nverify_url = \"{keyed}/{section}/me\"\n\
+                 client_auth = \"client_secret_basic\"\ntoken_body = \"json\"\n";
+    let fleet =
+        TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
+    let client = |secret: &str| {
+        credentials(json!({
+            "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
+            "client_secret": secret, "values": {"section": "api"}
+        }))
+    };
+
+    let (connection, records) = synced(&fleet, "keyed", &client(KEYED_CLIENT_SECRET)).await;
+    assert_eq!(records, 1);
+    let stored = fleet
+        .deps
+        .secrets
+        .read_active::<Credentials>(&fleet.tenant, &connection)
+        .await
+        .unwrap();
+    let Credentials::ClientCredentials {
+        access_token: Some(_),
+        expires_at: Some(_),
+        ..
+    } = stored.value
+    else {
+        panic!("the sync stored no access token");
+    };
+
+    // The provider stops honouring every token it issued: the next sync
+    // is refused, fetches a new token with the client credentials, and
+    // still ends synced.
+    let issued = fleet.sim.keyed_tokens_issued();
+    fleet.sim.expire_keyed_tokens();
+    fleet.sync_now("keyed", &connection).await;
+    fleet
+        .statuses_until_nth(&connection, ConnectionState::Synced, 2)
+        .await;
+    assert_eq!(fleet.sim.keyed_tokens_issued(), issued + 1);
+
+    let wrong = "wrong-client-secret-5e";
+    let reason = refused(&fleet, "keyed", &client(wrong), wrong).await;
+    assert!(reason.contains("invalid_client"), "{reason}");
+    fleet.stop().await;
+}
+
+/// The stored access token of client credentials.
+async fn stored_token(fleet: &TestFleet, connection: &ConnectionId) -> String {
+    let stored = fleet
+        .deps
+        .secrets
+        .read_active::<Credentials>(&fleet.tenant, connection)
+        .await
+        .unwrap();
+    let value = serde_json::to_value(&stored.value).unwrap();
+    value["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_credentials_token_about_to_expire_is_fetched_again_before_the_sync() {
+    // Keyed's tokens live an hour: with a two-hour margin, every token is
+    // about to expire, and every sync fetches a new one first.
+    let table = "token_url = \"{keyed}/oauth/token\"\nverify_url = \"{keyed}/{section}/me\"\n\
+                 token_expiry_margin_secs = 7200\n";
+    let fleet =
+        TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
+    let client = credentials(json!({
+        "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
+        "client_secret": KEYED_CLIENT_SECRET, "values": {"section": "api"}
+    }));
+    let (connection, _) = synced(&fleet, "keyed", &client).await;
+    let first = stored_token(&fleet, &connection).await;
+
+    fleet.sync_now("keyed", &connection).await;
+    fleet
+        .statuses_until_nth(&connection, ConnectionState::Synced, 2)
+        .await;
+
+    let second = stored_token(&fleet, &connection).await;
+    assert_ne!(first, second, "the token was fetched again and stored");
+    fleet.stop().await;
+}
