@@ -190,11 +190,14 @@ impl Credentials {
         }
     }
 
-    /// When the access token of OAuth 2.0 credentials expires; `None` when
-    /// the provider did not say, or for credentials of another kind.
+    /// When the access token of OAuth 2.0 credentials (or of client
+    /// credentials) expires; `None` when the provider did not say, or for
+    /// credentials of another kind.
     pub fn expires_at(&self) -> Option<DateTime<Utc>> {
         match self {
-            Self::OAuth2 { expires_at, .. } => *expires_at,
+            Self::OAuth2 { expires_at, .. } | Self::ClientCredentials { expires_at, .. } => {
+                *expires_at
+            }
             _ => None,
         }
     }

@@ -176,6 +176,9 @@ pub(crate) async fn read(
         .get(&connection.connector)
         .and_then(|entry| match &entry.auth {
             Auth::OAuth2(settings) => chrono::Duration::from_std(settings.token_expiry_margin).ok(),
+            Auth::ClientCredentials(settings) => {
+                chrono::Duration::from_std(settings.token_expiry_margin).ok()
+            }
             _ => None,
         });
     let token = (health.token_expires_at.is_some() || refresh.is_some()).then(|| TokenView {
