@@ -28,6 +28,11 @@
 //   and the OpenID Connect userinfo endpoint;
 // - token endpoint bodies only as application/x-www-form-urlencoded, as
 //   RFC 6749 says (a JSON body is refused).
+// - a protected resource of client credentials tokens, as an API beside the
+//   server would be: `GET /api/client` with `Authorization: Bearer <token>`
+//   answers `{"id": <client id>, "scope": ...}` for a live client
+//   credentials token and 401 with `WWW-Authenticate: Bearer
+//   error="invalid_token"` for any other.
 //
 // Login and consent: `GET /interaction/<uid>` shows which prompt is open
 // (a small HTML page naming it in a `data-prompt` attribute);
@@ -125,6 +130,10 @@ const server = createServer(async (req, res) => {
       await interaction(req, res, url);
       return;
     }
+    if (req.method === 'GET' && url.pathname === '/api/client') {
+      await clientResource(req, res);
+      return;
+    }
     if (req.method === 'POST' && ['/token', '/token/revocation', '/token/introspection'].includes(url.pathname)) {
       req.body = await readBody(req);
       const refusal = clientAuthRefusal(req);
@@ -141,6 +150,19 @@ const server = createServer(async (req, res) => {
     }
   }
 });
+/** The protected resource of client credentials tokens (see the top). */
+async function clientResource(req, res) {
+  const header = req.headers.authorization ?? '';
+  const value = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : '';
+  const token = value ? await provider.ClientCredentials.find(value) : undefined;
+  if (!token || token.isExpired) {
+    res.setHeader('WWW-Authenticate', 'Bearer error="invalid_token"');
+    json(res, 401, { error: 'invalid_token', error_description: 'the access token is not a live client credentials token' });
+    return;
+  }
+  json(res, 200, { id: token.clientId, scope: token.scope ?? '' });
+}
+
 server.listen(port, '127.0.0.1', () => console.log(`oauth-server listening on ${issuer}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 

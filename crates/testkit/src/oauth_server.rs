@@ -206,6 +206,13 @@ impl OAuthServer {
         self.url("/me")
     }
 
+    /// A protected resource of client credentials tokens: `GET` with a
+    /// live one as a bearer token answers `{"id": <client id>, "scope"}`,
+    /// any other token a 401.
+    pub fn client_resource_url(&self) -> Url {
+        self.url("/api/client")
+    }
+
     fn url(&self, path: &str) -> Url {
         Url::parse(&format!("{}{path}", self.issuer()))
             .unwrap_or_else(|e| panic!("{path} makes no URL: {e}"))

@@ -504,3 +504,119 @@ async fn declining_at_the_servers_consent_page_says_so_and_connects_nothing() {
     assert_eq!(listed.body["connections"], serde_json::json!([]));
     gateway.stop().await;
 }
+
+/// A catalog entry of the client credentials grant at `server`, whose
+/// protected resource validates the token.
+fn client_credentials_entry(server: &OAuthServer) -> String {
+    format!(
+        r#"display_name = "Example API"
+auth = "oauth2_client_credentials"
+docs_url = "https://api.example.test/docs"
+default_sync_interval_secs = 3600
+
+[oauth2_client_credentials]
+token_url = "{token}"
+verify_url = "{resource}"
+scopes = ["read"]
+client_auth = "client_secret_basic"
+token_expiry_margin_secs = 1
+"#,
+        token = server.token_url(),
+        resource = server.client_resource_url(),
+    )
+}
+
+/// The access token of client credentials.
+fn client_token(credentials: &Credentials) -> String {
+    let Credentials::ClientCredentials {
+        access_token: Some(access_token),
+        ..
+    } = credentials
+    else {
+        panic!("client credentials with an access token expected");
+    };
+    access_token.expose_secret().to_owned()
+}
+
+#[tokio::test]
+async fn client_credentials_typed_in_connect_sync_and_fetch_a_new_token_once_it_expires() {
+    let server = server(Duration::from_secs(4)).await;
+    let gateway = TestGateway::start_with_catalog(Providers {
+        entries: vec![("example-api".to_owned(), client_credentials_entry(&server))],
+        clients: Vec::new(),
+    })
+    .await;
+    let client = OAuthServer::SERVICE_CLIENT;
+    let create = |secret: &str| {
+        serde_json::json!({
+            "connector": "example-api",
+            "credentials": {"client_id": client.id, "client_secret": secret},
+        })
+    };
+
+    // A wrong secret: the server refuses the client, the connection ends
+    // invalid saying so, and the secret shows nowhere.
+    let refused = gateway
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(TENANT),
+            Some(create("not-the-secret")),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::ACCEPTED, "{:?}", refused.body);
+    let refused_id = refused.body["id"].as_str().unwrap().to_owned();
+    let invalid = gateway.until_state(TENANT, &refused_id, "invalid").await;
+    let reason = invalid["last_error"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "{invalid}");
+    assert!(!invalid.to_string().contains("not-the-secret"));
+
+    // The registered secret: a token from the server, validated at its
+    // resource, and a synced account.
+    let created = gateway
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(TENANT),
+            Some(create(client.secret)),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let first = gateway.until_state(TENANT, &id, "synced").await;
+    assert_eq!(first["records_total"], 1);
+    assert!(!first.to_string().contains(client.secret));
+    let records = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}/records"),
+            Some(TENANT),
+            None,
+        )
+        .await;
+    assert_eq!(records.body["records"][0]["payload"]["id"], client.id);
+    let before = client_token(&stored(&gateway, &id).await.value);
+
+    // Once it expires the server refuses it, and the next sync fetches
+    // another with the client's credentials.
+    until("the first token expires at the server", || {
+        let token = before.clone();
+        let resource = server.client_resource_url();
+        async move {
+            reqwest::Client::new()
+                .get(resource)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == reqwest::StatusCode::UNAUTHORIZED
+        }
+    })
+    .await;
+    sync_now(&gateway, &id).await;
+    let again = synced_again(&gateway, &id, &first).await;
+    assert_eq!(again["last_error"], Value::Null);
+    let after = client_token(&stored(&gateway, &id).await.value);
+    assert_ne!(after, before, "a new token was fetched and stored");
+}
