@@ -772,6 +772,17 @@ async function fitsNarrowScreen(page, name) {
   });
   const chart = page.locator('#data-view .chart canvas');
   if ((await chart.count()) > 0) {
+    // The chart redraws at the new width once its ResizeObserver fires.
+    await page
+      .waitForFunction(
+        () => {
+          const rect = document.querySelector('#data-view .chart canvas').getBoundingClientRect();
+          return rect.x >= 0 && rect.x + rect.width <= window.innerWidth;
+        },
+        null,
+        { timeout: DEADLINE },
+      )
+      .catch(() => {});
     const box = await chart.boundingBox();
     assert.ok(box.x >= 0 && box.x + box.width <= 375, `the chart fits the screen: ${JSON.stringify(box)}`);
   }

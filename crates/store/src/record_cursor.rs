@@ -56,6 +56,7 @@ impl FromStr for RecordCursor {
             .map_err(|source| InvalidCursor(source.into()))?;
         let (stream, changed_at, external_id) =
             serde_json::from_slice::<Key>(&json).map_err(|source| InvalidCursor(source.into()))?;
+        storable(&[&stream, &external_id])?;
         Ok(Self {
             stream,
             changed_at,
@@ -68,12 +69,12 @@ impl FromStr for RecordCursor {
 /// change order ([`Store::list_tenant_records`](crate::Store::list_tenant_records)).
 ///
 /// Opaque to API users like [`RecordCursor`]: base64url of the key
-/// `(changed_at, connection, stream, external_id)`. Every listing is still
+/// `(stored_at, connection, stream, external_id)`. Every listing is still
 /// filtered by tenant (and the caller's connections), so an edited cursor
 /// only moves the caller's own position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChangeCursor {
-    pub(crate) changed_at: DateTime<Utc>,
+    pub(crate) stored_at: DateTime<Utc>,
     pub(crate) connection: String,
     pub(crate) stream: String,
     pub(crate) external_id: String,
@@ -85,7 +86,7 @@ type ChangeKey = (DateTime<Utc>, String, String, String);
 impl fmt::Display for ChangeCursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let key = (
-            self.changed_at,
+            self.stored_at,
             &self.connection,
             &self.stream,
             &self.external_id,
@@ -102,15 +103,25 @@ impl FromStr for ChangeCursor {
         let json = URL_SAFE_NO_PAD
             .decode(value)
             .map_err(|source| InvalidCursor(source.into()))?;
-        let (changed_at, connection, stream, external_id) =
+        let (stored_at, connection, stream, external_id) =
             serde_json::from_slice::<ChangeKey>(&json)
                 .map_err(|source| InvalidCursor(source.into()))?;
+        storable(&[&connection, &stream, &external_id])?;
         Ok(Self {
-            changed_at,
+            stored_at,
             connection,
             stream,
             external_id,
         })
+    }
+}
+
+/// Refuses a cursor whose strings hold NUL, which no stored key has and a
+/// text parameter cannot carry.
+fn storable(texts: &[&str]) -> Result<(), InvalidCursor> {
+    match texts.iter().find(|text| text.contains('\0')) {
+        Some(_) => Err(InvalidCursor("a key with a NUL character".into())),
+        None => Ok(()),
     }
 }
 
@@ -156,7 +167,7 @@ mod tests {
     #[test]
     fn a_change_cursor_survives_its_string_form_and_is_no_record_cursor() {
         let change = ChangeCursor {
-            changed_at: Utc.timestamp_opt(1_700_000_000, 5_000).unwrap(),
+            stored_at: Utc.timestamp_opt(1_700_000_000, 5_000).unwrap(),
             connection: "c1".to_owned(),
             stream: "posts".to_owned(),
             external_id: "42".to_owned(),
@@ -174,12 +185,14 @@ mod tests {
         let wrong_shape = URL_SAFE_NO_PAD.encode(r#"["posts", "yesterday", "1"]"#);
         let truncated = &cursor().to_string()[..10];
 
+        let nul = URL_SAFE_NO_PAD.encode(r#"["posts\u0000", "2024-01-01T00:00:00Z", "1"]"#);
         for value in [
             "",
             "!!!",
             not_json.as_str(),
             wrong_shape.as_str(),
             truncated,
+            nul.as_str(),
         ] {
             let err = value.parse::<RecordCursor>().unwrap_err();
             assert_eq!(err.to_string(), "invalid record cursor", "{value:?}");

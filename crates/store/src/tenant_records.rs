@@ -1,5 +1,6 @@
-//! A tenant's records across its connections, in change order: what the
-//! platform reads to follow every change since it last looked.
+//! A tenant's records across its connections, in the order the fleet
+//! stored their changes: what the platform reads to follow the changes
+//! since it last looked.
 
 use chrono::{DateTime, Utc};
 use fleet_events::{ConnectionId, ConnectorId, TenantId};
@@ -20,7 +21,8 @@ pub struct TenantRecordQuery<'a> {
     pub connections: Option<&'a [ConnectionId]>,
     /// Only this stream.
     pub stream: Option<&'a str>,
-    /// Only records changed at or after this time.
+    /// Only records the fleet stored (or found deleted) at or after this
+    /// time.
     pub updated_since: Option<DateTime<Utc>>,
     /// Also records deleted at the provider.
     pub include_deleted: bool,
@@ -37,6 +39,9 @@ pub struct TenantRecord {
     pub connection: ConnectionId,
     /// Its connector.
     pub connector: ConnectorId,
+    /// When the fleet stored its current content, or found it deleted:
+    /// the listing order.
+    pub stored_at: DateTime<Utc>,
     /// The record.
     pub record: Record,
 }
@@ -44,8 +49,8 @@ pub struct TenantRecord {
 /// One page of [`Store::list_tenant_records`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantRecordPage {
-    /// The records in change order: change time, then connection, stream
-    /// and external id.
+    /// The records in the order the fleet stored them: `stored_at`, then
+    /// connection, stream and external id.
     pub records: Vec<TenantRecord>,
     /// Where the next page starts; `None` on the last page.
     pub next: Option<ChangeCursor>,
@@ -56,21 +61,25 @@ impl<'r> FromRow<'r, PgRow> for TenantRecord {
         Ok(Self {
             connection: decode_column(row, "connection", ConnectionId::parse)?,
             connector: decode_column(row, "connector", ConnectorId::parse)?,
+            stored_at: row.try_get("stored_at")?,
             record: Record::from_row(row)?,
         })
     }
 }
 
 impl Store {
-    /// A page of the tenant's records across its connections, in change
-    /// order (`deleted_at`, else `updated_at`, else `synced_at`; then
-    /// connection, stream, external id).
+    /// A page of the tenant's records across its connections, in the order
+    /// the fleet stored them (`stored_at`: when it stored the current
+    /// content, or found the record deleted; then connection, stream,
+    /// external id).
     ///
     /// Pagination is by key: following [`TenantRecordPage::next`] returns
     /// every record that stays unchanged during the walk exactly once, and
-    /// a record that changes during it again at its new change time. So a
-    /// reader that keeps the last page's `next` and asks again later sees
-    /// every change made since, at least once.
+    /// one that changes during it again at its new position. A record is
+    /// stored with the time its page's transaction began, and becomes
+    /// visible when it commits, a moment later; so a reader that follows
+    /// changes asks again with `updated_since` a little (a minute) before
+    /// the last `stored_at` it read, and drops what it has already seen.
     ///
     /// # Errors
     ///
@@ -94,7 +103,7 @@ impl Store {
         rows.truncate(limit);
         let next = match rows.last().filter(|_| more) {
             Some(row) => Some(ChangeCursor {
-                changed_at: row.try_get("changed_at").map_err(Error::ListRecords)?,
+                stored_at: row.try_get("stored_at").map_err(Error::ListRecords)?,
                 connection: row.try_get("connection").map_err(Error::ListRecords)?,
                 stream: row.try_get("stream").map_err(Error::ListRecords)?,
                 external_id: row.try_get("external_id").map_err(Error::ListRecords)?,
@@ -113,7 +122,7 @@ impl Store {
 fn select(query: &TenantRecordQuery<'_>) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(
         "SELECT r.connection, c.connector, r.stream, r.external_id, r.payload, r.updated_at, \
-                r.synced_at, r.deleted_at, r.changed_at \
+                r.synced_at, r.deleted_at, r.stored_at \
          FROM records r JOIN connections c ON c.tenant = r.tenant AND c.id = r.connection \
          WHERE r.tenant = ",
     );
@@ -135,11 +144,11 @@ fn select(query: &TenantRecordQuery<'_>) -> QueryBuilder<Postgres> {
         sql.push(" AND r.stream = ").push_bind(stream);
     }
     if let Some(since) = query.updated_since {
-        sql.push(" AND r.changed_at >= ").push_bind(since);
+        sql.push(" AND r.stored_at >= ").push_bind(since);
     }
     if let Some(after) = query.after {
-        sql.push(" AND (r.changed_at, r.connection, r.stream, r.external_id) > (")
-            .push_bind(after.changed_at)
+        sql.push(" AND (r.stored_at, r.connection, r.stream, r.external_id) > (")
+            .push_bind(after.stored_at)
             .push(", ")
             .push_bind(after.connection.clone())
             .push(", ")
@@ -148,7 +157,7 @@ fn select(query: &TenantRecordQuery<'_>) -> QueryBuilder<Postgres> {
             .push_bind(after.external_id.clone())
             .push(")");
     }
-    sql.push(" ORDER BY r.changed_at, r.connection, r.stream, r.external_id LIMIT ")
+    sql.push(" ORDER BY r.stored_at, r.connection, r.stream, r.external_id LIMIT ")
         .push_bind(i64::from(query.limit) + 1);
     sql
 }

@@ -1,5 +1,6 @@
-//! `GET /api/records`: the caller's records across its connections, in
-//! change order, for the platform's own tabs and "what changed since" reads.
+//! `GET /api/records`: the caller's records across its connections, in the
+//! order the fleet stored them, for the platform's own tabs and "what
+//! changed since" reads.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -31,8 +32,8 @@ pub struct TenantRecordParams {
     /// Only this stream (`posts`, `subscribers`, `daily_metrics`, ...);
     /// with `connector`, one of its streams.
     pub stream: Option<String>,
-    /// Only records changed at or after this time (RFC 3339). A record
-    /// deleted at the provider changed when the sync found it gone.
+    /// Only records the fleet stored (or found deleted) at or after this
+    /// time (RFC 3339): their `stored_at`.
     pub updated_since: Option<DateTime<Utc>>,
     /// Also records deleted at the provider, with their `deleted_at`;
     /// `false` by default. A reader that follows changes wants them.
@@ -64,8 +65,11 @@ pub struct TenantRecordView {
     pub payload: serde_json::Value,
     /// When the provider last changed it, when known.
     pub updated_at: Option<DateTime<Utc>>,
-    /// When it was stored.
+    /// When its current content was stored.
     pub synced_at: DateTime<Utc>,
+    /// When the fleet stored its current content or found it deleted: the
+    /// listing order, and what `updated_since` compares.
+    pub stored_at: DateTime<Utc>,
     /// When a sync found it removed at the provider; only with
     /// `include_deleted=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -75,16 +79,17 @@ pub struct TenantRecordView {
 /// A page of the tenant's records.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantRecordPageView {
-    /// The records in change order: change time, then connection, stream
-    /// and external id.
+    /// The records in the order the fleet stored them: `stored_at`, then
+    /// connection, stream and external id.
     pub records: Vec<TenantRecordView>,
-    /// Pass as `cursor` for the next page; absent on the last one. Keep
-    /// the last one you got and ask again later to read what changed since.
+    /// Pass as `cursor` for the next page; absent on the last one. To read
+    /// what changed since, ask again later with `updated_since` a minute
+    /// before the last `stored_at` read.
     pub next: Option<String>,
 }
 
 /// The caller's records across its connections (those its token covers),
-/// in change order.
+/// in the order the fleet stored them.
 ///
 /// Each record's `payload` follows the component schema
 /// `Record.<connector>.<stream>` of this document, named by the record's
@@ -141,6 +146,14 @@ pub(crate) async fn list(
             ),
         ));
     }
+    if let Some(stream) = params.stream.as_deref()
+        && (stream.is_empty() || stream.len() > 64 || stream.chars().any(char::is_control))
+    {
+        return Err(Error::invalid(
+            "stream",
+            "stream is a stream's name: 1 to 64 characters, no control characters",
+        ));
+    }
     let after = params
         .cursor
         .as_deref()
@@ -185,6 +198,7 @@ pub(crate) async fn list(
                 payload: r.record.payload,
                 updated_at: r.record.updated_at,
                 synced_at: r.record.synced_at,
+                stored_at: r.stored_at,
                 deleted_at: r.record.deleted_at,
             })
             .collect(),
