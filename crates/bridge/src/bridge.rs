@@ -48,7 +48,7 @@ pub struct Bridge {
     /// Where the health changes are read from, and the health stream's
     /// last sequence when the bridge was built.
     js: jetstream::Context,
-    health_start: u64,
+    health_start: Option<u64>,
     readiness: Readiness,
     metrics: Option<Metrics>,
 }

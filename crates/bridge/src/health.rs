@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::GetStreamErrorKind;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use fleet_bus::HEALTH_STREAM;
 use fleet_events::{Envelope, HealthChanged, subject};
@@ -27,23 +29,34 @@ const RETRY: Duration = Duration::from_secs(5);
 
 /// The health stream's last sequence now: the bridge forwards what comes
 /// after it. 0 when the stream does not exist yet (the workers create it),
-/// so that everything it will hold is forwarded.
-pub(crate) async fn position(js: &jetstream::Context) -> u64 {
+/// so that everything it will hold is forwarded; `None` when the server
+/// cannot say (the reader then starts with the events that come next).
+pub(crate) async fn position(js: &jetstream::Context) -> Option<u64> {
     match js.get_stream(HEALTH_STREAM).await {
         Ok(mut stream) => stream
             .info()
             .await
-            .map_or(0, |info| info.state.last_sequence),
-        Err(_) => 0,
+            .ok()
+            .map(|info| info.state.last_sequence),
+        Err(e)
+            if matches!(
+                e.kind(),
+                GetStreamErrorKind::JetStream(ref error)
+                    if error.error_code() == ErrorCode::STREAM_NOT_FOUND
+            ) =>
+        {
+            Some(0)
+        }
+        Err(_) => None,
     }
 }
 
-/// Follows the health stream from after `after` until `stop`, handing its
-/// events to `hub`.
+/// Follows the health stream from after `after` (from its next event when
+/// `None`) until `stop`, handing its events to `hub`.
 pub(crate) async fn follow(
     js: jetstream::Context,
     hub: Arc<Hub>,
-    mut after: u64,
+    mut after: Option<u64>,
     stop: CancellationToken,
 ) {
     loop {
@@ -62,19 +75,23 @@ pub(crate) async fn follow(
     }
 }
 
-/// Reads from after `after` until the consumer fails; `after` follows the
-/// last event read.
-async fn read(js: &jetstream::Context, hub: &Hub, after: &mut u64) -> Result<(), String> {
+/// Reads from after `after` (its next event when `None`) until the
+/// consumer fails; `after` follows the last event read.
+async fn read(js: &jetstream::Context, hub: &Hub, after: &mut Option<u64>) -> Result<(), String> {
     let stream = js
         .get_stream(HEALTH_STREAM)
         .await
         .map_err(|e| format!("cannot open {HEALTH_STREAM}: {e}"))?;
+    let deliver_policy = match *after {
+        Some(seq) => DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+        None => DeliverPolicy::New,
+    };
     let consumer = stream
         .create_consumer(OrderedConfig {
             filter_subject: subject::HEALTH_ALL.to_owned(),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: *after + 1,
-            },
+            deliver_policy,
             ..OrderedConfig::default()
         })
         .await
@@ -87,7 +104,7 @@ async fn read(js: &jetstream::Context, hub: &Hub, after: &mut u64) -> Result<(),
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| e.to_string())?;
         if let Ok(info) = message.info() {
-            *after = info.stream_sequence;
+            *after = Some(info.stream_sequence);
         }
         let envelope = match Envelope::<HealthChanged>::decode(&message.payload) {
             Ok(envelope) if envelope.subject() == message.subject.as_str() => envelope,

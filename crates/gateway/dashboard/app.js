@@ -255,7 +255,7 @@ async function openDashboard() {
 }
 
 /** How often the cards' health is read again without a status change. */
-const HEALTH_EVERY_MS = 120_000;
+const HEALTH_EVERY_MS = 300_000;
 
 const TOKEN_NEEDED = 'Your access token is missing or has expired. Paste a new one to continue.';
 const SESSION_EXPIRED = 'Your session expired with its access token. Paste a new one to continue.';
@@ -737,8 +737,33 @@ function applyView(view) {
   renderConnection(model);
 }
 
-/** Reads the connection's whole health (next sync, token renewal) again. */
-async function refreshHealth(id) {
+/** Connections whose health is to be read, and how many reads run. */
+const healthQueue = { waiting: new Set(), running: 0 };
+
+/** The most health reads at once: the tenant's request budget is shared
+ * with its other tabs and the platform. */
+const HEALTH_READS_AT_ONCE = 3;
+
+/** Reads the connection's whole health (next sync, token renewal) again,
+ * a few connections at a time; a connection already waiting is read once. */
+function refreshHealth(id) {
+  healthQueue.waiting.add(id);
+  pumpHealth();
+}
+
+function pumpHealth() {
+  while (healthQueue.running < HEALTH_READS_AT_ONCE && healthQueue.waiting.size > 0) {
+    const [id] = healthQueue.waiting;
+    healthQueue.waiting.delete(id);
+    healthQueue.running += 1;
+    readHealth(id).finally(() => {
+      healthQueue.running -= 1;
+      pumpHealth();
+    });
+  }
+}
+
+async function readHealth(id) {
   try {
     const health = await api('GET', `/api/connections/${encodeURIComponent(id)}/health`);
     const model = app.connections.get(id);
@@ -778,6 +803,8 @@ function applySnapshot(connections) {
     if (before !== model.status.state) announceState(model);
     fetchAccountIfMissing(model);
     if (snap.last_sync_at && snap.last_sync_at !== lastSync) dataChanged(model);
+    // Health messages are live only: after a (re)connect, read it again.
+    refreshHealth(snap.id);
   }
   for (const [id, model] of app.connections) {
     if (!seen.has(id)) {

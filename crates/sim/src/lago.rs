@@ -9,7 +9,7 @@
 //! naming what is wrong, with Lago's error body, so a fleet misconfigured
 //! against the demo fails as it would against Lago.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::{
@@ -27,8 +27,8 @@ use crate::state::State;
 /// The API key the demo's Lago accepts (not a secret: the demo's own).
 pub const API_KEY: &str = "demo-lago-key";
 
-/// The most events kept; older ones are forgotten (their transaction ids
-/// are still refused as duplicates).
+/// The most events kept; older ones are forgotten with their transaction
+/// ids.
 const MAX_EVENTS: usize = 10_000;
 
 /// The events Lago stored.
@@ -39,8 +39,10 @@ pub(crate) struct Ledger {
 
 #[derive(Debug, Default)]
 struct Events {
-    stored: Vec<Value>,
+    stored: VecDeque<Value>,
     transaction_ids: HashSet<String>,
+    /// Events ever stored, for their `lago_id`.
+    created: u64,
 }
 
 impl Ledger {
@@ -62,7 +64,7 @@ async fn list_events(AxumState(state): AxumState<Arc<State>>) -> Json<Value> {
 impl State {
     /// The usage events stored, oldest first.
     pub(crate) fn lago_events(&self) -> Vec<Value> {
-        self.lago.lock().stored.clone()
+        self.lago.lock().stored.iter().cloned().collect()
     }
 }
 
@@ -105,14 +107,15 @@ async fn create_event(
         )
             .into_response();
     }
-    if events.stored.len() == MAX_EVENTS {
-        events.stored.remove(0);
+    if events.stored.len() == MAX_EVENTS
+        && let Some(oldest) = events.stored.pop_front()
+        && let Some(id) = oldest["transaction_id"].as_str()
+    {
+        events.transaction_ids.remove(id);
     }
-    events.stored.push(event.clone());
-    let lago_id = format!(
-        "00000000-0000-4000-8000-{:012x}",
-        events.transaction_ids.len()
-    );
+    events.stored.push_back(event.clone());
+    events.created += 1;
+    let lago_id = format!("00000000-0000-4000-8000-{:012x}", events.created);
     let answer = json!({"event": {
         "lago_id": lago_id,
         "transaction_id": transaction_id,

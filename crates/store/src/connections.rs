@@ -174,7 +174,8 @@ impl Store {
     pub async fn save_connection(&self, connection: SavedConnection<'_>) -> Result<(), Error> {
         let sync_interval = interval_seconds(connection.sync_interval)?;
         // A new row gets its health row, starting with this success, from
-        // a trigger; an existing one (a reconnection) starts over healthy.
+        // a trigger; an existing one (a reconnection) starts over healthy,
+        // without a recovered event: new credentials, a new history.
         sqlx::query(
             "WITH saved AS ( \
                  INSERT INTO connections AS c (tenant, id, connector, display_name, status, \
@@ -187,7 +188,8 @@ impl Store {
                          coalesce(EXCLUDED.sync_interval_seconds, c.sync_interval_seconds), \
                      updated_at = now()) \
              UPDATE connection_health \
-             SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL \
+             SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL, \
+                 last_check_result = NULL, access_expires_at = NULL \
              WHERE tenant = $1 AND connection = $2",
         )
         .bind(connection.tenant.as_str())

@@ -324,16 +324,23 @@ impl Store {
             FailureSource::SyncRun => None,
             FailureSource::Check(result) => Some(result.as_str()),
         };
+        // The old value is read under the row's lock, so of two failures
+        // at once exactly one sees the connection become degraded.
         let row = sqlx::query(
-            "UPDATE connection_health SET \
-                 consecutive_failures = consecutive_failures + 1, \
+            "WITH old AS ( \
+                 SELECT degraded_since FROM connection_health \
+                 WHERE tenant = $1 AND connection = $2 FOR UPDATE) \
+             UPDATE connection_health h SET \
+                 consecutive_failures = h.consecutive_failures + 1, \
                  last_failure_at = now(), last_failure = $3, \
-                 last_check_result = coalesce($4, last_check_result), \
+                 last_check_result = coalesce($4, h.last_check_result), \
                  degraded_since = CASE \
-                     WHEN degraded_since IS NULL AND consecutive_failures + 1 >= $5 THEN now() \
-                     ELSE degraded_since END \
-             WHERE tenant = $1 AND connection = $2 \
-             RETURNING consecutive_failures, degraded_since, degraded_since = now() AS now_degraded",
+                     WHEN h.degraded_since IS NULL AND h.consecutive_failures + 1 >= $5 \
+                     THEN now() ELSE h.degraded_since END \
+             FROM old WHERE h.tenant = $1 AND h.connection = $2 \
+             RETURNING h.consecutive_failures, h.degraded_since, \
+                       (old.degraded_since IS NULL AND h.degraded_since IS NOT NULL) \
+                           AS now_degraded",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())
@@ -400,7 +407,8 @@ impl Store {
     /// for another `every`.
     ///
     /// A check is due for a connection that is `synced` or `partial`, has
-    /// no sync running or queued, and whose last success and last check
+    /// no sync running or queued (or only one whose hold lapsed), and whose
+    /// last success and last check
     /// (its creation, without either) are both `every` old. A connection
     /// whose syncs succeed more often than `every` is never checked: its
     /// syncs are the checks.
@@ -418,7 +426,8 @@ impl Store {
             "WITH due AS ( \
                  SELECT h.tenant, h.connection, c.connector FROM connection_health h \
                  JOIN connections c ON c.tenant = h.tenant AND c.id = h.connection \
-                 WHERE c.state IN ('synced', 'partial') AND c.sync_slot_run IS NULL \
+                 WHERE c.state IN ('synced', 'partial') \
+                   AND (c.sync_slot_run IS NULL OR c.sync_slot_until <= now()) \
                    AND coalesce(greatest(h.last_ok_at, h.last_check_at), c.created_at) \
                        <= now() - make_interval(secs => $1) \
                  ORDER BY coalesce(greatest(h.last_ok_at, h.last_check_at), c.created_at) \

@@ -195,7 +195,8 @@ impl Store {
     /// (`None` for credentials that do not), and returns the count and
     /// whether the connection was degraded until then.
     ///
-    /// Redelivered, it leaves the run's first outcome as it is.
+    /// Redelivered, it leaves the run's first outcome and the health as
+    /// they are.
     ///
     /// # Errors
     ///
@@ -220,18 +221,20 @@ impl Store {
                  UPDATE sync_runs \
                  SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7, \
                      added = $8, updated = $9, deleted = $10 \
-                 WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running'), \
+                 WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running' \
+                 RETURNING id), \
              counted AS ( \
                  UPDATE connections SET records_total = (SELECT n FROM live) \
                  WHERE tenant = $2 AND id = $3), \
              before AS ( \
                  SELECT degraded_since FROM connection_health \
-                 WHERE tenant = $2 AND connection = $3), \
+                 WHERE tenant = $2 AND connection = $3 AND EXISTS (SELECT 1 FROM finished) \
+                 FOR UPDATE), \
              healthy AS ( \
                  UPDATE connection_health \
                  SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL, \
                      access_expires_at = $11 \
-                 WHERE tenant = $2 AND connection = $3) \
+                 WHERE tenant = $2 AND connection = $3 AND EXISTS (SELECT 1 FROM finished)) \
              SELECT (SELECT n FROM live) AS n, (SELECT degraded_since FROM before) AS degraded_since",
         )
         .bind(run.as_uuid())

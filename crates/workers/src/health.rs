@@ -30,6 +30,7 @@ use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, Envelope, HealthChanged,
     HealthState, Payload, StatusChanged, TenantId,
 };
+use fleet_secrets::Version;
 use fleet_store::{CheckResult, Degraded, DueCheck, FailureSource};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -122,7 +123,8 @@ impl Tracker {
                     degraded_since: since,
                     last_failure: Some(reason.to_owned()),
                 };
-                self.publish(who, change).await;
+                self.publish(who, change, Some(episode(who, since, "degraded")))
+                    .await;
             }
             Ok(None) => {}
             Err(e) => {
@@ -140,10 +142,13 @@ impl Tracker {
             degraded_since: since,
             last_failure: None,
         };
-        self.publish(who, change).await;
+        self.publish(who, change, Some(episode(who, since, "recovered")))
+            .await;
     }
 
-    async fn publish<P: Payload>(&self, who: Who<'_>, data: P) {
+    /// Publishes `data` about the connection, deduplicated by `msg_id`
+    /// within the stream's window (a random one when `None`).
+    async fn publish<P: Payload>(&self, who: Who<'_>, data: P, msg_id: Option<String>) {
         let event = Envelope::new(
             who.tenant.clone(),
             who.connection.clone(),
@@ -151,10 +156,22 @@ impl Tracker {
             CorrelationId::new(),
             data,
         );
-        if let Err(e) = self.publisher.publish(&event, &event.id.to_string()).await {
+        let msg_id = msg_id.unwrap_or_else(|| event.id.to_string());
+        if let Err(e) = self.publisher.publish(&event, &msg_id).await {
             warn!(error.message = %failure::describe(&e), event = P::TYPE, "Could not publish a health event.");
         }
     }
+}
+
+/// The deduplication id of one change of one degraded episode: a change
+/// reported twice (two workers that both saw it) is stored once.
+fn episode(who: Who<'_>, since: DateTime<Utc>, change: &str) -> String {
+    format!(
+        "health:{}:{}:{}:{change}",
+        who.tenant,
+        who.connection,
+        since.timestamp_micros()
+    )
 }
 
 /// The connection a health record is about.
@@ -188,7 +205,8 @@ pub struct Checker {
 enum Checked {
     Ok,
     Failed(String),
-    Reauth(String),
+    /// Refused for good, with the credentials' version the check used.
+    Reauth(String, Version),
     /// The check could not run for a reason of ours (the secret store or
     /// the database); it is due again an interval after it started.
     NotRun,
@@ -218,7 +236,7 @@ impl Checker {
             "Connection health checks are on."
         );
         let this = Arc::new(self);
-        loop {
+        while !shutdown.is_cancelled() {
             let claimed = this
                 .deps
                 .store
@@ -232,12 +250,17 @@ impl Checker {
                 }
             };
             let full = u32::try_from(due.len()).unwrap_or(u32::MAX) >= this.settings.batch;
-            futures::stream::iter(due)
-                .for_each_concurrent(this.settings.concurrency.max(1), |due| {
+            let checks = futures::stream::iter(due).for_each_concurrent(
+                this.settings.concurrency.max(1),
+                |due| {
                     let this = Arc::clone(&this);
                     async move { this.check(due).await }
-                })
-                .await;
+                },
+            );
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = checks => {}
+            }
             if full {
                 continue;
             }
@@ -258,7 +281,7 @@ impl Checker {
         let outcome = match &checked {
             Checked::Ok => "ok",
             Checked::Failed(_) => "failed",
-            Checked::Reauth(_) => "reauth_required",
+            Checked::Reauth(..) => "reauth_required",
             Checked::NotRun => "not_run",
         };
         metrics::counter!("fleet_health_checks_total", "provider" => due.connector.to_string(), "outcome" => outcome)
@@ -286,14 +309,26 @@ impl Checker {
                     )
                     .await;
             }
-            Checked::Reauth(reason) => {
+            Checked::Reauth(reason, used) => {
+                // The user may have connected again while the check ran:
+                // new credentials are not refused by the old ones' answer.
+                let now = self
+                    .deps
+                    .secrets
+                    .read_active::<Credentials>(who.tenant, who.connection)
+                    .await
+                    .map(|active| active.version);
+                if now.ok() != Some(used) {
+                    info!(tenant = %who.tenant, connection = %who.connection, "A health check's refused credentials were replaced meanwhile; it reports nothing.");
+                    return;
+                }
                 info!(tenant = %who.tenant, connection = %who.connection, "A health check found the grant revoked.");
                 let status = StatusChanged {
                     status: ConnectionStatus::ReauthRequired {
                         reason: reason.clone(),
                     },
                 };
-                self.tracker.publish(who, status).await;
+                self.tracker.publish(who, status, None).await;
                 self.tracker
                     .failed(
                         &self.deps,
@@ -311,7 +346,10 @@ impl Checker {
     async fn ask(&self, who: Who<'_>) -> Checked {
         let connector = match self.deps.connector(who.connector) {
             Ok(connector) => connector,
-            Err(e) => return Checked::Failed(e.to_string()),
+            Err(e) => {
+                warn!(error.message = %e, "A health check found no connector for the connection.");
+                return Checked::NotRun;
+            }
         };
         let current = match self
             .deps
@@ -325,10 +363,11 @@ impl Checker {
                 return Checked::NotRun;
             }
         };
+        let version = current.version;
         let mut credentials =
             match refresh::fresh(&self.deps, who.into(), current, Need::BeforeExpiry).await {
                 Ok(credentials) => credentials,
-                Err(error) => return refused(error),
+                Err(error) => return refused(error, version),
             };
         self.note_expiry(who, &credentials.value).await;
         let mut renewed = false;
@@ -337,18 +376,21 @@ impl Checker {
                 Ok(_) => return Checked::Ok,
                 Err(error) if error.wants_token_refresh() && !renewed => {
                     renewed = true;
+                    let version = credentials.version;
                     credentials =
                         match refresh::fresh(&self.deps, who.into(), credentials, Need::Rejected)
                             .await
                         {
                             Ok(credentials) => credentials,
-                            Err(error) => return refused(error),
+                            Err(error) => return refused(error, version),
                         };
                     self.note_expiry(who, &credentials.value).await;
                 }
                 Err(error) => {
                     return match error.class() {
-                        ErrorClass::ReauthRequired => Checked::Reauth(error.to_string()),
+                        ErrorClass::ReauthRequired => {
+                            Checked::Reauth(error.to_string(), credentials.version)
+                        }
                         ErrorClass::Retryable { .. } => Checked::Failed(failure::describe(&error)),
                         ErrorClass::Permanent => Checked::Failed(error.to_string()),
                     };
@@ -374,11 +416,16 @@ async fn note_expiry(deps: &Deps, who: Who<'_>, credentials: &Credentials) {
     }
 }
 
-/// What a failed renewal means for a check.
-fn refused(error: RefreshError) -> Checked {
+/// What a failed renewal of the credentials at `version` means for a check.
+fn refused(error: RefreshError, version: Version) -> Checked {
     match error {
-        RefreshError::Reauth(reason) => Checked::Reauth(reason),
+        RefreshError::Reauth(reason) => Checked::Reauth(reason, version),
         RefreshError::Failed(error) => Checked::Failed(error.to_string()),
+        // Our own dependencies, or a cooldown: not the provider's doing.
+        RefreshError::NotAsked(error) => {
+            warn!(error.message = %error, "A health check could not renew the token now.");
+            Checked::NotRun
+        }
     }
 }
 

@@ -38,13 +38,18 @@ pub(crate) const MAX_FAILURE_DAYS: u32 = 4;
 pub(crate) enum RefreshError {
     /// The user has to reconnect; the reason is safe to show.
     Reauth(String),
-    /// Anything else, as the bus should see it.
+    /// The provider failed to renew them, as the bus should see it.
     Failed(HandlerError),
+    /// Nobody asked the provider: the secret store or the database failed,
+    /// or an earlier failure's cooldown runs; as the bus should see it.
+    NotAsked(HandlerError),
 }
 
+/// Our own dependencies' failures ([`failure::in_store`],
+/// [`failure::secrets`]).
 impl From<HandlerError> for RefreshError {
     fn from(error: HandlerError) -> Self {
-        Self::Failed(error)
+        Self::NotAsked(error)
     }
 }
 
@@ -116,7 +121,7 @@ pub(crate) async fn fresh(
             .to_std()
             .unwrap_or_default();
         if since < COOLDOWN {
-            return Err(RefreshError::Failed(HandlerError::Transient {
+            return Err(RefreshError::NotAsked(HandlerError::Transient {
                 reason: format!(
                     "the last token refresh failed {}s ago ({}); waiting out the cooldown",
                     since.as_secs(),

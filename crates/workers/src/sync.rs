@@ -191,7 +191,7 @@ impl From<RefreshError> for Stop {
     fn from(error: RefreshError) -> Self {
         match error {
             RefreshError::Reauth(reason) => Self::Reauth(reason),
-            RefreshError::Failed(error) => Self::Failed(error),
+            RefreshError::Failed(error) | RefreshError::NotAsked(error) => Self::Failed(error),
         }
     }
 }
