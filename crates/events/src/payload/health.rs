@@ -7,7 +7,7 @@ use crate::{ConnectionId, Family, Payload, TenantId, subject};
 /// A connection's provider calls started or stopped failing in a row.
 ///
 /// Published on `connector.health.<tenant>.<connection>` (stored in the
-/// status stream) once per change: `degraded` when the failures in a row
+/// `CONNECTOR_HEALTH` stream) once per change: `degraded` when the failures in a row
 /// (failed sync runs and health checks) reach the fleet's threshold,
 /// `recovered` at the next success. Operators alert on `degraded`; the
 /// connection's status says what the user must do, if anything.
