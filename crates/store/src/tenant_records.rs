@@ -122,7 +122,7 @@ impl Store {
 fn select(query: &TenantRecordQuery<'_>) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(
         "SELECT r.connection, c.connector, r.stream, r.external_id, r.payload, r.updated_at, \
-                r.synced_at, r.deleted_at, r.stored_at \
+                r.synced_at, r.deleted_at, coalesce(r.deleted_at, r.synced_at) AS stored_at \
          FROM records r JOIN connections c ON c.tenant = r.tenant AND c.id = r.connection \
          WHERE r.tenant = ",
     );
@@ -144,20 +144,26 @@ fn select(query: &TenantRecordQuery<'_>) -> QueryBuilder<Postgres> {
         sql.push(" AND r.stream = ").push_bind(stream);
     }
     if let Some(since) = query.updated_since {
-        sql.push(" AND r.stored_at >= ").push_bind(since);
+        sql.push(" AND coalesce(r.deleted_at, r.synced_at) >= ")
+            .push_bind(since);
     }
     if let Some(after) = query.after {
-        sql.push(" AND (r.stored_at, r.connection, r.stream, r.external_id) > (")
-            .push_bind(after.stored_at)
-            .push(", ")
-            .push_bind(after.connection.clone())
-            .push(", ")
-            .push_bind(after.stream.clone())
-            .push(", ")
-            .push_bind(after.external_id.clone())
-            .push(")");
+        sql.push(
+            " AND (coalesce(r.deleted_at, r.synced_at), r.connection, r.stream, r.external_id) > (",
+        )
+        .push_bind(after.stored_at)
+        .push(", ")
+        .push_bind(after.connection.clone())
+        .push(", ")
+        .push_bind(after.stream.clone())
+        .push(", ")
+        .push_bind(after.external_id.clone())
+        .push(")");
     }
-    sql.push(" ORDER BY r.stored_at, r.connection, r.stream, r.external_id LIMIT ")
-        .push_bind(i64::from(query.limit) + 1);
+    sql.push(
+        " ORDER BY coalesce(r.deleted_at, r.synced_at), r.connection, r.stream, r.external_id \
+         LIMIT ",
+    )
+    .push_bind(i64::from(query.limit) + 1);
     sql
 }
