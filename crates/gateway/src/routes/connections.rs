@@ -21,6 +21,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Tenant;
 use crate::routes::connection_health::HealthSummary;
+use crate::routes::records::{check_stream, page_cursor, page_limit};
 use crate::{AppState, Error};
 
 /// The routes, relative to `/api`.
@@ -190,6 +191,19 @@ pub struct RecordView {
     /// unpublished, archived); only with `include_deleted=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<fleet_store::Record> for RecordView {
+    fn from(r: fleet_store::Record) -> Self {
+        Self {
+            stream: r.stream,
+            external_id: r.external_id,
+            payload: r.payload,
+            updated_at: r.updated_at,
+            synced_at: r.synced_at,
+            deleted_at: r.deleted_at,
+        }
+    }
 }
 
 /// A page of records.
@@ -537,27 +551,12 @@ pub(crate) async fn records(
 ) -> Result<Json<RecordPageView>, Error> {
     let Query(params) = params?;
     let connection = find(&state, &tenant, &id).await?;
-    let after = params
-        .cursor
-        .as_deref()
-        .map(str::parse::<RecordCursor>)
-        .transpose()
-        .map_err(|_| {
-            Error::invalid(
-                "cursor",
-                "cursor is not a value this API returned as `next`",
-            )
-        })?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=fleet_store::MAX_PAGE_LIMIT).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                fleet_store::MAX_PAGE_LIMIT
-            ),
-        ));
-    }
+    check_stream(params.stream.as_deref())?;
+    let after = page_cursor::<RecordCursor>(
+        params.cursor.as_deref(),
+        "GET /api/connections/{id}/records",
+    )?;
+    let limit = page_limit(params.limit)?;
     let page = store(state.inner.store.list_records(RecordQuery {
         tenant: tenant.id(),
         connection: &connection.id,
@@ -569,18 +568,7 @@ pub(crate) async fn records(
     }))
     .await?;
     Ok(Json(RecordPageView {
-        records: page
-            .records
-            .into_iter()
-            .map(|r| RecordView {
-                stream: r.stream,
-                external_id: r.external_id,
-                payload: r.payload,
-                updated_at: r.updated_at,
-                synced_at: r.synced_at,
-                deleted_at: r.deleted_at,
-            })
-            .collect(),
+        records: page.records.into_iter().map(RecordView::from).collect(),
         next: page.next.map(|cursor| cursor.to_string()),
     }))
 }

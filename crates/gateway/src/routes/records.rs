@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Tenant;
-use crate::routes::connections::store;
+use crate::routes::connections::{RecordView, store};
 use crate::{AppState, Error};
 
 /// The routes, relative to `/api`.
@@ -45,35 +45,20 @@ pub struct TenantRecordParams {
     pub limit: Option<u32>,
 }
 
-/// One synced record and the connection it came from.
+/// One synced record and the connection it came from: the connection's
+/// fields beside those of a record of `GET /api/connections/{id}/records`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantRecordView {
     /// The connection's id.
     pub connection: String,
     /// Its connector.
     pub connector: String,
-    /// The stream it belongs to.
-    pub stream: String,
-    /// The provider's id of the record, unique within the connection's
-    /// stream.
-    pub external_id: String,
-    /// The record; its fields per connector and stream are described by
-    /// the `Record.<connector>.<stream>` component schemas of this document
-    /// (such as `Record.wordpress.posts`; connectors without their own,
-    /// operators' OAuth 2.0 entries, share `Record.generic-oauth2.account`).
-    #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
-    /// When the provider last changed it, when known.
-    pub updated_at: Option<DateTime<Utc>>,
-    /// When its current content was stored.
-    pub synced_at: DateTime<Utc>,
     /// When the fleet stored its current content or found it deleted: the
     /// listing order, and what `updated_since` compares.
     pub stored_at: DateTime<Utc>,
-    /// When a sync found it removed at the provider; only with
-    /// `include_deleted=true`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<DateTime<Utc>>,
+    /// The record.
+    #[serde(flatten)]
+    pub record: RecordView,
 }
 
 /// A page of the tenant's records.
@@ -86,6 +71,50 @@ pub struct TenantRecordPageView {
     /// what changed since, ask again later with `updated_since` a minute
     /// before the last `stored_at` read.
     pub next: Option<String>,
+}
+
+/// A `stream` parameter as a stream's name: 1 to 64 characters, no control
+/// character (which no stream has, and a text parameter cannot carry).
+pub(crate) fn check_stream(stream: Option<&str>) -> Result<(), Error> {
+    match stream {
+        Some(stream)
+            if stream.is_empty() || stream.len() > 64 || stream.chars().any(char::is_control) =>
+        {
+            Err(Error::invalid(
+                "stream",
+                "stream is a stream's name: 1 to 64 characters, no control characters",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A `cursor` parameter as the `next` that `endpoint` returned.
+pub(crate) fn page_cursor<C: std::str::FromStr>(
+    cursor: Option<&str>,
+    endpoint: &str,
+) -> Result<Option<C>, Error> {
+    cursor.map(str::parse::<C>).transpose().map_err(|_| {
+        Error::invalid(
+            "cursor",
+            format!("cursor is not a value {endpoint} returned as `next`"),
+        )
+    })
+}
+
+/// A `limit` parameter: 1 to [`fleet_store::MAX_PAGE_LIMIT`], 100 when absent.
+pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
+    let limit = limit.unwrap_or(100);
+    if (1..=fleet_store::MAX_PAGE_LIMIT).contains(&limit) {
+        return Ok(limit);
+    }
+    Err(Error::invalid(
+        "limit",
+        format!(
+            "limit must be between 1 and {}",
+            fleet_store::MAX_PAGE_LIMIT
+        ),
+    ))
 }
 
 /// The caller's records across its connections (those its token covers),
@@ -146,35 +175,9 @@ pub(crate) async fn list(
             ),
         ));
     }
-    if let Some(stream) = params.stream.as_deref()
-        && (stream.is_empty() || stream.len() > 64 || stream.chars().any(char::is_control))
-    {
-        return Err(Error::invalid(
-            "stream",
-            "stream is a stream's name: 1 to 64 characters, no control characters",
-        ));
-    }
-    let after = params
-        .cursor
-        .as_deref()
-        .map(str::parse::<ChangeCursor>)
-        .transpose()
-        .map_err(|_| {
-            Error::invalid(
-                "cursor",
-                "cursor is not a value GET /api/records returned as `next`",
-            )
-        })?;
-    let limit = params.limit.unwrap_or(100);
-    if !(1..=fleet_store::MAX_PAGE_LIMIT).contains(&limit) {
-        return Err(Error::invalid(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                fleet_store::MAX_PAGE_LIMIT
-            ),
-        ));
-    }
+    check_stream(params.stream.as_deref())?;
+    let after = page_cursor::<ChangeCursor>(params.cursor.as_deref(), "GET /api/records")?;
+    let limit = page_limit(params.limit)?;
     let page = store(state.inner.store.list_tenant_records(TenantRecordQuery {
         tenant: tenant.id(),
         connector: connector.as_ref(),
@@ -193,13 +196,8 @@ pub(crate) async fn list(
             .map(|r| TenantRecordView {
                 connection: r.connection.to_string(),
                 connector: r.connector.to_string(),
-                stream: r.record.stream,
-                external_id: r.record.external_id,
-                payload: r.record.payload,
-                updated_at: r.record.updated_at,
-                synced_at: r.record.synced_at,
                 stored_at: r.stored_at,
-                deleted_at: r.record.deleted_at,
+                record: r.record.into(),
             })
             .collect(),
         next: page.next.map(|cursor| cursor.to_string()),

@@ -36,6 +36,20 @@ async fn a_wordpress_site_connected_through_the_api_ends_synced_with_its_records
         }
     }
     assert_eq!(seen.len(), 120, "every post, once");
+    let control = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}/records?stream=posts%00"),
+            Some("acme"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        control.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        control.body
+    );
     gateway.stop().await;
 }
 
