@@ -14,12 +14,12 @@ CREATE TABLE connection_health (
     consecutive_failures integer NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
     last_failure_at      timestamptz,
     last_failure         text,
-    -- The last health check: when it started, and how it ended ('running'
-    -- while it runs; a check that never ended leaves 'running' behind and
-    -- is due again an interval after it started).
+    -- When the last health check started (a claim sets it, so the
+    -- connection is not due again for an interval), and how the last one
+    -- that asked the provider ended.
     last_check_at        timestamptz,
     last_check_result    text COLLATE "C"
-                         CHECK (last_check_result IN ('running', 'ok', 'failed', 'reauth_required')),
+                         CHECK (last_check_result IN ('ok', 'failed', 'reauth_required')),
     -- When the access token expires, as last read by a worker.
     access_expires_at    timestamptz,
     -- Since when the failures in a row reached the degraded threshold;

@@ -23,11 +23,9 @@ use sqlx::{FromRow, Row as _, postgres::PgRow};
 use crate::row::{UnexpectedValue, decode_column, storable_text};
 use crate::{Error, RefreshHistory, Store, SyncRun};
 
-/// How the last health check of a connection went.
+/// How the last health check that asked the provider went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckResult {
-    /// A worker claimed it and has not recorded an end (yet).
-    Running,
     /// The provider accepted the credentials.
     Ok,
     /// The provider could not be asked or failed to answer.
@@ -40,7 +38,6 @@ impl CheckResult {
     /// The name in the API and the `last_check_result` column.
     pub const fn as_str(self) -> &'static str {
         match self {
-            Self::Running => "running",
             Self::Ok => "ok",
             Self::Failed => "failed",
             Self::ReauthRequired => "reauth_required",
@@ -48,7 +45,7 @@ impl CheckResult {
     }
 
     fn parse(name: &str) -> Result<Self, UnexpectedValue> {
-        [Self::Running, Self::Ok, Self::Failed, Self::ReauthRequired]
+        [Self::Ok, Self::Failed, Self::ReauthRequired]
             .into_iter()
             .find(|result| result.as_str() == name)
             .ok_or_else(|| UnexpectedValue(name.to_owned()))
@@ -432,7 +429,7 @@ impl Store {
                        <= now() - make_interval(secs => $1) \
                  ORDER BY coalesce(greatest(h.last_ok_at, h.last_check_at), c.created_at) \
                  LIMIT $2 FOR UPDATE OF h SKIP LOCKED) \
-             UPDATE connection_health h SET last_check_at = now(), last_check_result = 'running' \
+             UPDATE connection_health h SET last_check_at = now() \
              FROM due WHERE h.tenant = due.tenant AND h.connection = due.connection \
              RETURNING h.tenant, h.connection, due.connector",
         )

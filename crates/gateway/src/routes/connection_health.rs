@@ -34,8 +34,8 @@ pub struct HealthSummary {
     pub consecutive_failures: u32,
     /// When the last health check started.
     pub last_check_at: Option<DateTime<Utc>>,
-    /// `running`, `ok`, `failed` or `reauth_required`; absent before the
-    /// first check.
+    /// How the last check that asked the provider ended: `ok`, `failed` or
+    /// `reauth_required`; absent before the first.
     pub last_check_result: Option<String>,
     /// When the access token expires (OAuth 2.0 connections whose provider
     /// says); absent otherwise.
