@@ -546,27 +546,17 @@ impl Context {
         let mut settings = Vec::new();
         for (ours, name) in &self.used {
             let definition = self.config.get(name).and_then(Value::as_object);
-            let text = |key: &str| {
-                definition
-                    .and_then(|d| d.get(key))
-                    .and_then(scalar)
-                    .filter(|t| !t.trim().is_empty())
-            };
             let mut setting = Table::new();
             setting.insert("name".into(), ours.clone().into());
-            setting.insert("label".into(), text("title").unwrap_or(name.clone()).into());
-            if let Some(help) = text("description") {
-                setting.insert("help".into(), help.into());
-            }
-            if let Some(example) = text("example") {
+            setting.insert(
+                "label".into(),
+                definition_text(definition, "title")
+                    .unwrap_or(name.clone())
+                    .into(),
+            );
+            copy_help_and_pattern(definition, &mut setting);
+            if let Some(example) = definition_text(definition, "example") {
                 setting.insert("example".into(), example.into());
-            }
-            if let Some(pattern) = text("pattern") {
-                let pattern = pattern.strip_prefix('^').unwrap_or(&pattern);
-                let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
-                if regex::Regex::new(pattern).is_ok() {
-                    setting.insert("pattern".into(), pattern.into());
-                }
             }
             if let Some(allowed) = definition
                 .and_then(|d| d.get("enum"))
@@ -597,6 +587,29 @@ impl Context {
 /// `proxy.base_url`, if the entry has one.
 fn proxy_base(entry: &Map<String, Value>) -> Option<&str> {
     entry.get("proxy")?.get("base_url")?.as_str()
+}
+
+/// A non-blank text of a Nango field or setting definition.
+fn definition_text(definition: Option<&Map<String, Value>>, key: &str) -> Option<String> {
+    definition
+        .and_then(|d| d.get(key))
+        .and_then(scalar)
+        .filter(|t| !t.trim().is_empty())
+}
+
+/// A definition's `description` as our `help`, and its `pattern`, without
+/// the anchors ours add and only when it compiles, as our `pattern`.
+fn copy_help_and_pattern(definition: Option<&Map<String, Value>>, table: &mut Table) {
+    if let Some(help) = definition_text(definition, "description") {
+        table.insert("help".into(), help.into());
+    }
+    if let Some(pattern) = definition_text(definition, "pattern") {
+        let pattern = pattern.strip_prefix('^').unwrap_or(&pattern);
+        let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
+        if regex::Regex::new(pattern).is_ok() {
+            table.insert("pattern".into(), pattern.into());
+        }
+    }
 }
 
 /// A string, number or boolean as text.
@@ -943,30 +956,19 @@ fn form(entry: &Map<String, Value>, fields: &[(&str, &str, &str, &str)], file: &
     let credentials = entry.get("credentials").and_then(Value::as_object);
     let mut form = Vec::new();
     for (ours, theirs, label, kind) in fields {
-        let definition = credentials.and_then(|c| c.get(*theirs));
-        let text = |key: &str| {
-            definition
-                .and_then(|d| d.get(key))
-                .and_then(scalar)
-                .filter(|t| !t.trim().is_empty())
-        };
+        let definition = credentials
+            .and_then(|c| c.get(*theirs))
+            .and_then(Value::as_object);
         let mut field = Table::new();
         field.insert("name".into(), (*ours).into());
         field.insert(
             "label".into(),
-            text("title").unwrap_or((*label).to_owned()).into(),
+            definition_text(definition, "title")
+                .unwrap_or((*label).to_owned())
+                .into(),
         );
         field.insert("kind".into(), (*kind).into());
-        if let Some(help) = text("description") {
-            field.insert("help".into(), help.into());
-        }
-        if let Some(pattern) = text("pattern") {
-            let pattern = pattern.strip_prefix('^').unwrap_or(&pattern);
-            let pattern = pattern.strip_suffix('$').unwrap_or(pattern);
-            if regex::Regex::new(pattern).is_ok() {
-                field.insert("pattern".into(), pattern.into());
-            }
-        }
+        copy_help_and_pattern(definition, &mut field);
         let hidden = definition
             .and_then(|d| d.get("hidden"))
             .and_then(Value::as_bool)
