@@ -166,6 +166,7 @@ impl PostgresPart {
                     cursor: None,
                     gap: None,
                     removed: &[],
+                    lease: None,
                 })
                 .await?;
             let ended = store
@@ -175,6 +176,7 @@ impl PostgresPart {
                     stream,
                     pass: &pass,
                     reconcile: true,
+                    lease: None,
                 })
                 .await?;
             counts.seen += page.len() as u64;

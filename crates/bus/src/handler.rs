@@ -74,6 +74,17 @@ pub enum HandlerError {
         /// What is wrong with the event.
         reason: String,
     },
+    /// A later delivery of the same message has taken the work over (this
+    /// delivery waited past its ack wait, and the server gave the message
+    /// to another worker). The message is left alone: neither acked nor
+    /// nak'd, since settling it would settle the other worker's delivery,
+    /// and no status is reported, since the other attempt speaks for the
+    /// connection now.
+    #[error("{reason}")]
+    Superseded {
+        /// Which later delivery took over.
+        reason: String,
+    },
 }
 
 impl HandlerError {
@@ -100,6 +111,13 @@ impl HandlerError {
     /// A permanent failure.
     pub fn permanent(reason: impl Into<String>) -> Self {
         Self::Permanent {
+            reason: reason.into(),
+        }
+    }
+
+    /// A delivery that a later delivery of the same message took over.
+    pub fn superseded(reason: impl Into<String>) -> Self {
+        Self::Superseded {
             reason: reason.into(),
         }
     }

@@ -37,8 +37,11 @@ pub struct WorkerConfig {
     /// `max_ack_pending` must cover the sum over all processes.
     pub concurrency: usize,
     /// Messages pulled ahead of the handlers. Pulled messages are
-    /// delivered, so their ack-wait clock runs while they wait: keep this
-    /// small for long steps (sync) and near `concurrency` for short ones.
+    /// delivered, so their ack-wait clock runs while they wait unheartbeated:
+    /// near `concurrency` suits short steps; 0 pulls only as many messages
+    /// as there are free handlers, so that none ever waits in the process,
+    /// which long steps (sync) need: a message that waited past its ack wait
+    /// would be redelivered to another worker and handled twice at once.
     pub prefetch: usize,
     /// Delay before each redelivery after a transient failure.
     pub retry: RetryPolicy,
@@ -86,6 +89,7 @@ struct Stats {
     retried: AtomicU64,
     terminated: AtomicU64,
     dead_lettered: AtomicU64,
+    superseded: AtomicU64,
 }
 
 /// A snapshot of a worker's counters.
@@ -99,6 +103,9 @@ pub struct WorkerStats {
     pub terminated: u64,
     /// Messages moved to the dead-letter stream.
     pub dead_lettered: u64,
+    /// Deliveries left unsettled because a later delivery of the same
+    /// message took the work over.
+    pub superseded: u64,
 }
 
 impl WorkerHandle {
@@ -109,6 +116,7 @@ impl WorkerHandle {
             retried: self.stats.retried.load(Ordering::Relaxed),
             terminated: self.stats.terminated.load(Ordering::Relaxed),
             dead_lettered: self.stats.dead_lettered.load(Ordering::Relaxed),
+            superseded: self.stats.superseded.load(Ordering::Relaxed),
         }
     }
 }
@@ -136,6 +144,9 @@ enum Outcome {
     /// than the wait from now, then remove this one.
     Requeue(Duration),
     Interrupted,
+    /// Leave the message unsettled: a later delivery of it is another
+    /// worker's now.
+    Abandon,
 }
 
 /// Whether a delivery stayed a handler's own: when the server last
@@ -194,13 +205,6 @@ impl<H: Handler> Worker<H> {
         let max_attempts = u32::try_from(info.config.max_deliver)
             .ok()
             .filter(|&m| m > 0);
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(self.config.prefetch.max(1))
-            .messages()
-            .await
-            .map_err(|e| self.consumer_error(e))?;
-
         let shared = Arc::new(Shared {
             publisher: Publisher::new(self.js.clone()),
             handler: self.handler,
@@ -217,33 +221,22 @@ impl<H: Handler> Worker<H> {
             stream = %shared.config.stream,
             consumer = %shared.config.consumer,
             concurrency = shared.config.concurrency,
+            prefetch = shared.config.prefetch,
             "Worker started."
         );
-
-        loop {
-            let permit = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-            };
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => break,
-                next = messages.next() => next,
-            };
-            match next {
-                Some(Ok(message)) => {
-                    tracker.spawn(shared.clone().process(message, abort.clone(), permit));
-                }
-                Some(Err(e)) => {
-                    warn!(error.message = %e, consumer = %shared.config.consumer, "Pulling messages failed; retrying.");
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-                None => break,
-            }
+        let pulling = Pulling {
+            shared: shared.clone(),
+            permits,
+            tracker: tracker.clone(),
+            abort: abort.clone(),
+            shutdown,
+        };
+        if shared.config.prefetch == 0 {
+            pulling.on_demand(&consumer).await;
+        } else {
+            pulling.ahead(&consumer).await?;
         }
 
-        drop(messages);
         tracker.close();
         if tokio::time::timeout(shared.config.grace, tracker.wait())
             .await
@@ -265,14 +258,133 @@ impl<H: Handler> Worker<H> {
         self.js
             .get_consumer_from_stream(&self.config.consumer, &self.config.stream)
             .await
-            .map_err(|e| self.consumer_error(e))
+            .map_err(|e| consumer_error(&self.config, e))
+    }
+}
+
+fn consumer_error(
+    config: &WorkerConfig,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::Consumer {
+        stream: config.stream.clone(),
+        consumer: config.consumer.clone(),
+        source: Box::new(e),
+    }
+}
+
+/// The pull loop of a running worker: hands each message to a task that
+/// holds one of the concurrency permits.
+struct Pulling<H> {
+    shared: Arc<Shared<H>>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+    abort: CancellationToken,
+    shutdown: CancellationToken,
+}
+
+/// How long one pull request of [`Pulling::on_demand`] waits for messages
+/// before it is made again. Short, so that a pull request lost with a
+/// nats-server restart is replaced soon.
+const ON_DEMAND_EXPIRES: Duration = Duration::from_secs(5);
+
+impl<H: Handler> Pulling<H> {
+    /// Keeps up to `prefetch` messages pulled ahead of the handlers, for
+    /// short steps, where a message waits for a free handler only briefly.
+    async fn ahead(self, consumer: &PullConsumer) -> Result<(), Error> {
+        let shared = &self.shared;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(shared.config.prefetch.max(1))
+            .messages()
+            .await
+            .map_err(|e| consumer_error(&shared.config, e))?;
+        loop {
+            let permit = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                permit = self.permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                next = messages.next() => next,
+            };
+            match next {
+                Some(Ok(message)) => {
+                    self.tracker
+                        .spawn(shared.clone().process(message, self.abort.clone(), permit));
+                }
+                Some(Err(e)) => {
+                    warn!(error.message = %e, consumer = %shared.config.consumer, "Pulling messages failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                None => break,
+            }
+        }
+        Ok(())
     }
 
-    fn consumer_error(&self, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-        Error::Consumer {
-            stream: self.config.stream.clone(),
-            consumer: self.config.consumer.clone(),
-            source: Box::new(e),
+    /// Asks the server for exactly as many messages as there are free
+    /// handlers, so that no message waits in this process for a handler.
+    /// A delivered message's ack wait runs from its delivery, and a message
+    /// that waited past it unheartbeated would be handed to another worker
+    /// while this one still meant to handle it: two workers on one sync.
+    async fn on_demand(self, consumer: &PullConsumer) {
+        let shared = &self.shared;
+        loop {
+            let first = tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                permit = self.permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let mut held = vec![first];
+            while let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                held.push(permit);
+            }
+            let batch = consumer
+                .batch()
+                .max_messages(held.len())
+                .expires(ON_DEMAND_EXPIRES)
+                .messages()
+                .await;
+            let mut batch = match batch {
+                Ok(batch) => batch,
+                Err(e) => {
+                    warn!(error.message = %e, consumer = %shared.config.consumer, "Pulling messages failed; retrying.");
+                    drop(held);
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => break,
+                        () = tokio::time::sleep(Duration::from_millis(250)) => continue,
+                    }
+                }
+            };
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => return,
+                    next = batch.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        let Some(permit) = held.pop() else {
+                            // The server never sends more than asked for.
+                            warn!(consumer = %shared.config.consumer, "The server sent more messages than asked for; leaving the rest for redelivery.");
+                            break;
+                        };
+                        self.tracker.spawn(shared.clone().process(
+                            message,
+                            self.abort.clone(),
+                            permit,
+                        ));
+                    }
+                    Some(Err(e)) => {
+                        warn!(error.message = %e, consumer = %shared.config.consumer, "Pulling messages failed; retrying.");
+                        break;
+                    }
+                    None => break,
+                }
+            }
         }
     }
 }
@@ -372,6 +484,7 @@ impl<H: Handler> Shared<H> {
                 Err(HandlerError::Permanent { .. }) => "permanent",
                 Err(HandlerError::Deferred { .. }) => "deferred",
                 Err(HandlerError::Malformed { .. }) => "malformed",
+                Err(HandlerError::Superseded { .. }) => "superseded",
             };
             metrics::histogram!(
                 "fleet_step_duration_seconds",
@@ -522,6 +635,13 @@ impl<H: Handler> Shared<H> {
                 warn!(reason, "Event cannot be acted on; dead-lettering it.");
                 return dead_letter(reason, "malformed");
             }
+            Err(HandlerError::Superseded { reason }) => {
+                info!(
+                    reason,
+                    "A later delivery of this message took the work over; leaving it to that one."
+                );
+                return Outcome::Abandon;
+            }
         };
         if self.config.report_status && held {
             self.report(event, status, delivery).await;
@@ -559,6 +679,12 @@ impl<H: Handler> Shared<H> {
     async fn settle(&self, outcome: Outcome, received: &Received, acker: &Acker) {
         let step = self.config.step.as_str();
         let (kind, counter, label) = match outcome {
+            Outcome::Abandon => {
+                self.stats.superseded.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("fleet_events_total", "step" => step, "outcome" => "superseded")
+                    .increment(1);
+                return;
+            }
             Outcome::Done => (AckKind::Ack, &self.stats.acked, "ok"),
             Outcome::Retry(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "retried"),
             Outcome::Defer(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "deferred"),

@@ -65,6 +65,14 @@ pub enum Error {
     /// failed.
     #[error("failed to update the connection's sync slot")]
     SyncSlot(#[source] sqlx::Error),
+    /// A page, pass end or renewal of a sync whose delivery no longer holds
+    /// the connection's sync slot: a later delivery of the same request
+    /// took it over. Nothing was written.
+    #[error("a later delivery of this sync request took connection {connection}'s sync over")]
+    SyncSlotLost {
+        /// The connection.
+        connection: ConnectionId,
+    },
     /// [`Store::commit_page`](crate::Store::commit_page) failed; nothing of
     /// the page was written.
     #[error("failed to commit the page of records")]
@@ -158,6 +166,7 @@ impl Error {
             Self::Migrate(_)
             | Self::InvalidUrl(_)
             | Self::ConnectionNotFound { .. }
+            | Self::SyncSlotLost { .. }
             | Self::InvalidSyncInterval { .. }
             | Self::InvalidLimit { .. } => false,
             Self::Connect(source)

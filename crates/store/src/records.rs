@@ -9,6 +9,7 @@ use serde_json::Value;
 use sqlx::{FromRow, Postgres, QueryBuilder, postgres::PgArguments, query::QueryAs};
 use uuid::Uuid;
 
+use crate::sync_slots::{SyncLease, attempt_column};
 use crate::{Error, RecordCursor, Store, row::missing_connection_or};
 
 /// Largest [`RecordQuery::limit`].
@@ -85,6 +86,10 @@ pub struct PageCommit<'a> {
     /// Why the pass may have missed records, when this page says so. The
     /// first gap of a pass is kept until the pass ends, across runs.
     pub gap: Option<&'a str>,
+    /// The sync's hold on the connection's sync slot: the page is refused
+    /// ([`Error::SyncSlotLost`]) once a later delivery of the same request
+    /// took the slot over. `None` for a writer that holds no slot.
+    pub lease: Option<SyncLease>,
 }
 
 /// What [`Store::commit_page`] changed.
@@ -112,6 +117,9 @@ pub struct PassEnd<'a> {
     /// Whether a full pass may mark the records it did not see deleted:
     /// the stream's `reconcile`.
     pub reconcile: bool,
+    /// The sync's hold on the connection's sync slot, as in
+    /// [`PageCommit::lease`].
+    pub lease: Option<SyncLease>,
 }
 
 /// What [`Store::finish_pass`] did.
@@ -204,12 +212,17 @@ impl Store {
         records = page.records.len(),
     ))]
     pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<PageCounts, Error> {
-        self.write_page(&page).await.map_err(|source| {
+        let written = self.write_page(&page).await.map_err(|source| {
             missing_connection_or(source, page.tenant, page.connection, Error::CommitPage)
+        })?;
+        written.ok_or_else(|| Error::SyncSlotLost {
+            connection: page.connection.clone(),
         })
     }
 
-    async fn write_page(&self, page: &PageCommit<'_>) -> Result<PageCounts, sqlx::Error> {
+    /// The page's counts, or `None` (and nothing written) when its lease
+    /// no longer holds the connection's sync slot.
+    async fn write_page(&self, page: &PageCommit<'_>) -> Result<Option<PageCounts>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
         let deleted: i64 = match page.removed {
             [] => 0,
@@ -274,10 +287,18 @@ impl Store {
             deleted: deleted.unsigned_abs(),
             ..counts
         };
-        sqlx::query(
+        // Last, so that a page whose lease was lost meanwhile is rolled
+        // back whole; the share lock keeps a takeover waiting until the
+        // page is in.
+        let position = sqlx::query(
             "INSERT INTO sync_streams \
                  (tenant, connection, stream, pass, pass_full, pass_started_at, cursor, pass_gap) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE $9::uuid IS NULL OR EXISTS ( \
+                 SELECT 1 FROM connections \
+                 WHERE tenant = $1 AND id = $2 AND sync_slot_run = $9 \
+                   AND sync_slot_attempt = $10 \
+                 FOR SHARE) \
              ON CONFLICT (tenant, connection, stream) DO UPDATE \
              SET pass = EXCLUDED.pass, pass_full = EXCLUDED.pass_full, \
                  pass_started_at = EXCLUDED.pass_started_at, cursor = EXCLUDED.cursor, \
@@ -294,10 +315,16 @@ impl Store {
         .bind(page.pass.started_at)
         .bind(page.cursor)
         .bind(page.gap)
+        .bind(page.lease.map(|lease| lease.run.as_uuid()))
+        .bind(page.lease.map(|lease| attempt_column(lease.attempt)))
         .execute(&mut *tx)
         .await?;
+        if position.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(counts)
+        Ok(Some(counts))
     }
 
     /// Ends a stream's pass: forgets its position and, when no page of it
@@ -316,10 +343,17 @@ impl Store {
         tenant = %end.tenant, connection = %end.connection, stream = end.stream,
     ))]
     pub async fn finish_pass(&self, end: PassEnd<'_>) -> Result<PassOutcome, Error> {
-        let (deleted, live, gap): (i64, i64, Option<String>) = sqlx::query_as(
-            "WITH ending AS ( \
+        let (held, deleted, live, gap): (bool, i64, i64, Option<String>) = sqlx::query_as(
+            "WITH held AS ( \
+                 SELECT $8::uuid IS NULL OR EXISTS ( \
+                     SELECT 1 FROM connections \
+                     WHERE tenant = $1 AND id = $2 AND sync_slot_run = $8 \
+                       AND sync_slot_attempt = $9 \
+                     FOR SHARE) AS ok), \
+             ending AS ( \
                  SELECT pass_gap FROM sync_streams \
                  WHERE tenant = $1 AND connection = $2 AND stream = $3 AND pass = $4 \
+                   AND (SELECT ok FROM held) \
                  FOR UPDATE), \
              ended AS ( \
                  UPDATE sync_streams s \
@@ -340,7 +374,7 @@ impl Store {
                  UPDATE connections \
                  SET records_total = greatest(records_total - (SELECT count(*) FROM swept), 0) \
                  WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM swept)) \
-             SELECT (SELECT count(*) FROM swept), \
+             SELECT (SELECT ok FROM held), (SELECT count(*) FROM swept), \
                     (SELECT count(*) FROM records \
                      WHERE tenant = $1 AND connection = $2 AND stream = $3 \
                        AND deleted_at IS NULL) - (SELECT count(*) FROM swept), \
@@ -353,9 +387,16 @@ impl Store {
         .bind(end.pass.started_at)
         .bind(end.pass.full)
         .bind(end.reconcile)
+        .bind(end.lease.map(|lease| lease.run.as_uuid()))
+        .bind(end.lease.map(|lease| attempt_column(lease.attempt)))
         .fetch_one(&self.pool)
         .await
         .map_err(Error::FinishPass)?;
+        if !held {
+            return Err(Error::SyncSlotLost {
+                connection: end.connection.clone(),
+            });
+        }
         Ok(PassOutcome {
             deleted: deleted.unsigned_abs(),
             live: live.unsigned_abs(),

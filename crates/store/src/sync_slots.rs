@@ -57,8 +57,26 @@ pub enum Claim {
         /// Syncs the tenant runs now.
         running: u32,
     },
+    /// A later delivery of the same request holds the slot: this delivery
+    /// waited too long and the server gave the message to another worker.
+    Superseded {
+        /// The delivery that holds it.
+        holder: u32,
+    },
     /// The connection does not exist (any more).
     Missing,
+}
+
+/// A running sync's hold on a connection's sync slot: the run and the
+/// delivery of its request that claimed it. Page commits, pass ends and
+/// renewals carry it, and are refused once a later delivery of the same
+/// request took the slot over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncLease {
+    /// The run.
+    pub run: CorrelationId,
+    /// The delivery count of the request's message (1 for the first).
+    pub attempt: u32,
 }
 
 /// A claim's parameters.
@@ -73,6 +91,9 @@ pub struct SlotClaim<'a> {
     /// The sync request's event id: the slot a queued request holds is
     /// claimed by the run of that request.
     pub request: EventId,
+    /// The delivery count of the request's message: a redelivery takes the
+    /// run's slot over, an earlier delivery than the holder's is refused.
+    pub attempt: u32,
     /// How long the hold lasts without renewal.
     pub hold: Duration,
     /// The most syncs the tenant may run at once, this one included.
@@ -97,7 +118,7 @@ impl Store {
         let queued = sqlx::query_scalar::<_, bool>(
             "UPDATE connections \
              SET sync_slot_run = $3, sync_slot_request = $3, sync_slot_state = 'queued', \
-                 sync_slot_until = now() + make_interval(secs => $4) \
+                 sync_slot_until = now() + make_interval(secs => $4), sync_slot_attempt = NULL \
              WHERE tenant = $1 AND id = $2 \
                AND (sync_slot_until IS NULL OR sync_slot_until <= now()) \
              RETURNING true",
@@ -173,7 +194,7 @@ impl Store {
             .await
             .map_err(Error::SyncSlot)?;
         let row = sqlx::query(
-            "SELECT sync_slot_run, sync_slot_request, sync_slot_state, \
+            "SELECT sync_slot_run, sync_slot_request, sync_slot_state, sync_slot_attempt, \
                     coalesce(sync_slot_until > now(), false) AS held, \
                     (SELECT count(*) FROM connections o \
                      WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
@@ -191,8 +212,20 @@ impl Store {
         let holder: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;
         let request: Option<Uuid> = row.try_get("sync_slot_request").map_err(Error::SyncSlot)?;
         let state: Option<String> = row.try_get("sync_slot_state").map_err(Error::SyncSlot)?;
+        let holder_attempt: Option<i32> =
+            row.try_get("sync_slot_attempt").map_err(Error::SyncSlot)?;
         let held: bool = row.try_get("held").map_err(Error::SyncSlot)?;
         let running: i64 = row.try_get("running").map_err(Error::SyncSlot)?;
+        // An earlier delivery of the run that holds the slot: it waited past
+        // its ack wait and a later delivery is the run's now.
+        let holder_attempt = holder_attempt.and_then(|a| u32::try_from(a).ok());
+        if held
+            && holder == Some(claim.run.as_uuid())
+            && state.as_deref() == Some("running")
+            && let Some(holder) = holder_attempt.filter(|&a| a > claim.attempt)
+        {
+            return Ok(Claim::Superseded { holder });
+        }
         // This delivery's run, or another message of the same request (a
         // deferred request queued again runs under another run id).
         let ours = holder == Some(claim.run.as_uuid()) || request == Some(claim.request.as_uuid());
@@ -211,7 +244,7 @@ impl Store {
         sqlx::query(
             "UPDATE connections \
              SET sync_slot_run = $3, sync_slot_request = $5, sync_slot_state = 'running', \
-                 sync_slot_until = now() + make_interval(secs => $4) \
+                 sync_slot_until = now() + make_interval(secs => $4), sync_slot_attempt = $6 \
              WHERE tenant = $1 AND id = $2",
         )
         .bind(claim.tenant.as_str())
@@ -219,6 +252,7 @@ impl Store {
         .bind(claim.run.as_uuid())
         .bind(claim.hold.as_secs_f64())
         .bind(claim.request.as_uuid())
+        .bind(attempt_column(claim.attempt))
         .execute(&mut *tx)
         .await
         .map_err(Error::SyncSlot)?;
@@ -226,9 +260,10 @@ impl Store {
         Ok(Claim::Granted)
     }
 
-    /// Extends `run`'s hold on the connection's sync slot to `hold` from
-    /// now; returns `false` when the run no longer holds it (its hold
-    /// lapsed and another run took the slot).
+    /// Extends `lease`'s hold on the connection's sync slot to `hold` from
+    /// now; returns `false` when it no longer holds it (its hold lapsed and
+    /// another run took the slot, or a later delivery of the same request
+    /// took it over).
     ///
     /// # Errors
     ///
@@ -237,25 +272,27 @@ impl Store {
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
-        run: CorrelationId,
+        lease: SyncLease,
         hold: Duration,
     ) -> Result<bool, Error> {
         let renewed = sqlx::query(
             "UPDATE connections SET sync_slot_until = now() + make_interval(secs => $4) \
              WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3 \
-               AND sync_slot_state = 'running'",
+               AND sync_slot_state = 'running' AND sync_slot_attempt = $5",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())
-        .bind(run.as_uuid())
+        .bind(lease.run.as_uuid())
         .bind(hold.as_secs_f64())
+        .bind(attempt_column(lease.attempt))
         .execute(&self.pool)
         .await
         .map_err(Error::SyncSlot)?;
         Ok(renewed.rows_affected() > 0)
     }
 
-    /// Frees the connection's sync slot if `run` holds it.
+    /// Frees the connection's sync slot if `lease` holds it, or an earlier
+    /// delivery of the same run does; never a later delivery's hold.
     ///
     /// # Errors
     ///
@@ -264,17 +301,46 @@ impl Store {
         &self,
         tenant: &TenantId,
         connection: &ConnectionId,
-        run: Uuid,
+        lease: SyncLease,
     ) -> Result<(), Error> {
         sqlx::query(
             "UPDATE connections \
              SET sync_slot_run = NULL, sync_slot_request = NULL, sync_slot_state = NULL, \
-                 sync_slot_until = NULL \
-             WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3",
+                 sync_slot_until = NULL, sync_slot_attempt = NULL \
+             WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3 \
+               AND coalesce(sync_slot_attempt <= $4, true)",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())
-        .bind(run)
+        .bind(lease.run.as_uuid())
+        .bind(attempt_column(lease.attempt))
+        .execute(&self.pool)
+        .await
+        .map_err(Error::SyncSlot)?;
+        Ok(())
+    }
+
+    /// Frees the connection's sync slot if the queued request `request`
+    /// holds it (a request that could not be published).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SyncSlot`].
+    pub async fn release_queued_sync(
+        &self,
+        tenant: &TenantId,
+        connection: &ConnectionId,
+        request: EventId,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE connections \
+             SET sync_slot_run = NULL, sync_slot_request = NULL, sync_slot_state = NULL, \
+                 sync_slot_until = NULL, sync_slot_attempt = NULL \
+             WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3 AND sync_slot_state = 'queued'",
+        )
+        .bind(tenant.as_str())
+        .bind(connection.as_str())
+        .bind(request.as_uuid())
         .execute(&self.pool)
         .await
         .map_err(Error::SyncSlot)?;
@@ -309,6 +375,12 @@ impl Store {
             running: state.as_deref() == Some("running"),
         })))
     }
+}
+
+/// A delivery count as the `integer` column keeps it (counts beyond
+/// `i32::MAX` do not occur: consumers redeliver a handful of times).
+pub(crate) fn attempt_column(attempt: u32) -> i32 {
+    i32::try_from(attempt).unwrap_or(i32::MAX)
 }
 
 /// The id of the sync run that the delivery of the sync request `request`

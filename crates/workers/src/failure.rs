@@ -72,6 +72,9 @@ where
 /// As with [`secrets`], a transient failure's reason names the cause, and
 /// the whole error goes to the log.
 pub(crate) fn store(error: &fleet_store::Error) -> HandlerError {
+    if let fleet_store::Error::SyncSlotLost { .. } = error {
+        return HandlerError::superseded(error.to_string());
+    }
     if error.is_transient() {
         tracing::warn!(error.message = %describe(error), "The database failed.");
         HandlerError::transient(format!(

@@ -60,7 +60,8 @@ pub fn spawn_steps(
             let mut config = WorkerConfig::for_step(step);
             config.concurrency = settings.concurrency;
             config.prefetch = match step {
-                Step::Sync => (settings.concurrency / 4).max(1),
+                // A sync can run for minutes: pull only for free handlers.
+                Step::Sync => 0,
                 Step::Validate | Step::Save | Step::Status | Step::Meter | Step::Webhook => {
                     settings.concurrency
                 }

@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, Utc};
 use fleet_bus::{Context, Handler, HandlerError};
 use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, SyncLimits};
-use fleet_events::{ConnectionStatus, CorrelationId, Envelope, SyncCounts, SyncRequested};
+use fleet_events::{ConnectionStatus, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
 use fleet_store::{
     Claim, Completed, FailureSource, PageCommit, Pass, PassEnd, RecordUpsert, SlotClaim,
-    StreamState, SyncOutcome, SyncResult,
+    StreamState, SyncLease, SyncOutcome, SyncResult,
 };
 
 use crate::health::{Tracker, Who};
@@ -92,8 +92,9 @@ impl Sync {
 /// Where a run is, for progress reports and the run's record.
 #[derive(Debug)]
 struct Progress {
-    /// The run's id, which holds the connection's sync slot.
-    run: CorrelationId,
+    /// The run and the delivery of its request that hold the connection's
+    /// sync slot.
+    lease: SyncLease,
     /// When the run last renewed its hold on the slot.
     slot_renewed: Instant,
     counts: SyncCounts,
@@ -230,11 +231,16 @@ impl Handler for Sync {
         let (tenant, connection) = (&event.tenant, &event.connection);
         let store = &self.deps.store;
         let run = fleet_store::run_id(event.id, ctx.delivery().stream_sequence);
+        let lease = SyncLease {
+            run,
+            attempt: ctx.delivery().attempt,
+        };
         let claim = SlotClaim {
             tenant,
             connection,
             run,
             request: event.id,
+            attempt: lease.attempt,
             hold: SLOT_HOLD,
             max_per_tenant: self.max_per_tenant,
         };
@@ -247,6 +253,12 @@ impl Handler for Sync {
                     "Another sync of this connection is queued or running; this request joins it."
                 );
                 return Ok(());
+            }
+            Claim::Superseded { holder } => {
+                return Err(HandlerError::superseded(format!(
+                    "delivery {holder} of this sync request runs it; this is delivery {}",
+                    lease.attempt
+                )));
             }
             Claim::TenantBusy { running } => {
                 let wait = tenant_wait(ctx.delivery().attempt);
@@ -264,7 +276,7 @@ impl Handler for Sync {
                 )));
             }
         }
-        let result = self.run(event, ctx, run).await;
+        let result = self.run(event, ctx, lease).await;
         match &result {
             // A run that ended freed the slot before its last status.
             Ok(()) => {}
@@ -274,7 +286,7 @@ impl Handler for Sync {
             // request's id.
             Err(HandlerError::Deferred { retry_after, .. }) => {
                 let held = store
-                    .renew_sync(tenant, connection, run, *retry_after + SLOT_HOLD)
+                    .renew_sync(tenant, connection, lease, *retry_after + SLOT_HOLD)
                     .await;
                 if let Err(e) = held {
                     tracing::warn!(error.message = %e, "Could not keep the connection's sync slot through the wait.");
@@ -282,9 +294,11 @@ impl Handler for Sync {
             }
             // Retried: the redelivery is the same run and claims it again.
             Err(HandlerError::Transient { .. }) if !ctx.delivery().is_last_attempt() => {}
+            // A later delivery runs it: the slot and the outcome are its.
+            Err(HandlerError::Superseded { .. }) => {}
             // Given up: the slot is free for the next request.
             Err(error) => {
-                self.release(event, run).await;
+                self.release(event, lease).await;
                 self.health
                     .failed(
                         &self.deps,
@@ -305,8 +319,9 @@ impl Sync {
         &self,
         event: &Envelope<SyncRequested>,
         ctx: &mut Context,
-        run: CorrelationId,
+        lease: SyncLease,
     ) -> Result<(), HandlerError> {
+        let run = lease.run;
         let started = Instant::now();
         let (tenant, connection) = (&event.tenant, &event.connection);
         let connector = self.deps.connector(&event.connector)?;
@@ -320,7 +335,7 @@ impl Sync {
             .unwrap_or_default();
         let store = &self.deps.store;
         let mut progress = Progress {
-            run,
+            lease,
             slot_renewed: Instant::now(),
             counts: SyncCounts::default(),
             pages: 0,
@@ -352,7 +367,7 @@ impl Sync {
         .await
         {
             Ok(credentials) => credentials,
-            Err(error) => return self.stopped(event, ctx, run, &progress, error.into()).await,
+            Err(error) => return self.stopped(event, ctx, &progress, error.into()).await,
         };
         let mut session = Session {
             credentials,
@@ -408,7 +423,7 @@ impl Sync {
                     ));
                     break;
                 }
-                Err(stop) => return self.stopped(event, ctx, run, &progress, stop).await,
+                Err(stop) => return self.stopped(event, ctx, &progress, stop).await,
             }
         }
 
@@ -463,7 +478,7 @@ impl Sync {
         };
         // Free the slot before saying so: whoever sees this status may ask
         // for the next sync at once.
-        self.release(event, run).await;
+        self.release(event, progress.lease).await;
         ctx.status(event, status).await?;
         Ok(())
     }
@@ -476,13 +491,10 @@ impl Sync {
     /// requests would join a run that no longer runs, and the tenant would
     /// have one sync fewer, until the hold lapsed. Freeing only ever frees
     /// `run`'s own hold, so a late success cannot free a later run's.
-    async fn release(&self, event: &Envelope<SyncRequested>, run: CorrelationId) {
+    async fn release(&self, event: &Envelope<SyncRequested>, lease: SyncLease) {
         let store = self.deps.store.clone();
         let (tenant, connection) = (event.tenant.clone(), event.connection.clone());
-        let Err(e) = store
-            .release_sync(&tenant, &connection, run.as_uuid())
-            .await
-        else {
+        let Err(e) = store.release_sync(&tenant, &connection, lease).await else {
             return;
         };
         tracing::warn!(
@@ -494,10 +506,7 @@ impl Sync {
             let mut delay = RELEASE_RETRY_FIRST;
             while started.elapsed() < SLOT_HOLD {
                 tokio::time::sleep(delay).await;
-                match store
-                    .release_sync(&tenant, &connection, run.as_uuid())
-                    .await
-                {
+                match store.release_sync(&tenant, &connection, lease).await {
                     Ok(_) => {
                         tracing::info!("Freed the connection's sync slot.");
                         return;
@@ -597,6 +606,7 @@ impl Sync {
                     cursor: page.next.as_ref(),
                     gap: page.gap.as_deref(),
                     removed: &page.removed,
+                    lease: Some(progress.lease),
                 })
             })
             .await?;
@@ -614,11 +624,13 @@ impl Sync {
             progress.bytes += page.bytes;
             if progress.slot_renewed.elapsed() >= SLOT_RENEW_EVERY {
                 let held = failure::in_store(|| {
-                    store.renew_sync(tenant, connection, progress.run, SLOT_HOLD)
+                    store.renew_sync(tenant, connection, progress.lease, SLOT_HOLD)
                 })
                 .await?;
                 if !held {
-                    return Err(Stop::Failed(HandlerError::transient(
+                    // Another delivery or run holds the slot: it writes
+                    // the pages from here on, and its outcome is the run's.
+                    return Err(Stop::Failed(HandlerError::superseded(
                         "another sync of this connection took over after this one stalled",
                     )));
                 }
@@ -638,6 +650,7 @@ impl Sync {
                     stream,
                     pass: &pass,
                     reconcile: spec.reconcile,
+                    lease: Some(progress.lease),
                 })
             })
             .await?;
@@ -712,10 +725,10 @@ impl Sync {
         &self,
         event: &Envelope<SyncRequested>,
         ctx: &mut Context,
-        run: CorrelationId,
         progress: &Progress,
         stop: Stop,
     ) -> Result<(), HandlerError> {
+        let run = progress.lease.run;
         let (reason, reauth) = match stop {
             Stop::Failed(HandlerError::Transient {
                 reason,
@@ -733,7 +746,9 @@ impl Sync {
                 return Err(HandlerError::deferred(reason, wait));
             }
             Stop::Failed(
-                error @ (HandlerError::Transient { .. } | HandlerError::Deferred { .. }),
+                error @ (HandlerError::Transient { .. }
+                | HandlerError::Deferred { .. }
+                | HandlerError::Superseded { .. }),
             ) => return Err(error),
             Stop::Failed(
                 HandlerError::Permanent { reason } | HandlerError::Malformed { reason },
@@ -754,7 +769,7 @@ impl Sync {
             return Err(HandlerError::permanent(reason));
         }
         ended(event, "reauth_required");
-        self.release(event, run).await;
+        self.release(event, progress.lease).await;
         self.health
             .failed(&self.deps, who(event), &reason, FailureSource::SyncRun)
             .await;

@@ -240,6 +240,75 @@ async fn a_long_handler_is_not_redelivered_while_it_runs() {
     );
 }
 
+/// A worker that pulls only for free handlers never holds a message it
+/// cannot start: the second message waits in the stream, not in the
+/// process, while the first runs past the ack wait, and so is handled once,
+/// on its first delivery. Pulled ahead instead, it would wait unheartbeated
+/// past its ack wait and be delivered again while still held.
+#[tokio::test]
+async fn pulling_on_demand_holds_no_message_past_its_ack_wait() {
+    let bus = TestBus::start(|defs| {
+        defs.set_ack_wait("validate", Duration::from_secs(1))
+            .unwrap()
+    })
+    .await;
+    let (handler, mut seen) = Scripted::new([
+        Act::Work(Duration::from_millis(2500)),
+        Act::Work(Duration::from_millis(2500)),
+    ]);
+    let mut config = validate_worker();
+    config.concurrency = 1;
+    config.prefetch = 0;
+    let worker = bus.run_worker(config, handler);
+
+    bus.publish(&validate_event()).await;
+    bus.publish(&validate_event()).await;
+    let first = next_delivery(&mut seen).await;
+    let second = next_delivery(&mut seen).await;
+    worker.until("both acked", |s| s.acked == 2).await;
+
+    assert_ne!(first.stream_sequence, second.stream_sequence);
+    assert_eq!(
+        (first.attempt, second.attempt),
+        (1, 1),
+        "neither message was delivered again"
+    );
+    assert!(seen.try_recv().is_err(), "each message was handled once");
+}
+
+/// A handler that finds a later delivery of its message at work leaves the
+/// message to it: no ack, no nak, no status.
+#[tokio::test]
+async fn a_superseded_delivery_is_left_unsettled_and_reports_nothing() {
+    let bus = TestBus::start(|defs| {
+        defs.set_ack_wait("validate", Duration::from_secs(1))
+            .unwrap()
+    })
+    .await;
+    let (handler, mut seen) = Scripted::new([
+        Act::Fail(HandlerError::superseded("delivery 2 runs it")),
+        Act::Succeed,
+    ]);
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    bus.publish(&validate_event()).await;
+    let abandoned = next_delivery(&mut seen).await;
+    // Left unsettled, the message comes back only when its ack wait ends.
+    let again = next_delivery(&mut seen).await;
+    worker
+        .until("acked", |s| s.acked == 1 && s.superseded == 1)
+        .await;
+
+    assert_eq!((abandoned.attempt, again.attempt), (1, 2));
+    let stats = worker.handle.stats();
+    assert_eq!((stats.retried, stats.terminated), (0, 0), "{stats:?}");
+    assert_eq!(
+        count_on(&bus.js, fleet_bus::STATUS_STREAM, "connector.status.>").await,
+        0,
+        "the superseded delivery reported no status"
+    );
+}
+
 #[tokio::test]
 async fn a_redelivered_step_publishes_its_next_events_once() {
     let bus = TestBus::start(|_| {}).await;

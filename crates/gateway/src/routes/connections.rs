@@ -460,7 +460,7 @@ pub(crate) async fn sync_now(
         Err(error) => {
             // Free the slot this request held, so the next one can queue.
             let released = db
-                .release_sync(tenant.id(), &request.connection, request.id.as_uuid())
+                .release_queued_sync(tenant.id(), &request.connection, request.id)
                 .await;
             if let Err(e) = released {
                 tracing::warn!(error.message = %e, "Could not free the sync slot of a request that was not published; requests join it until its hold lapses.");

@@ -144,6 +144,7 @@ async fn a_due_check_is_claimed_by_one_worker_and_only_for_a_synced_idle_connect
                 connection: &busy.id,
                 run: CorrelationId::new(),
                 request: EventId::new(),
+                attempt: 1,
                 hold: Duration::from_secs(60),
                 max_per_tenant: 4,
             })

@@ -57,6 +57,7 @@ async fn commit_in(
             cursor,
             gap: None,
             removed: &[],
+            lease: None,
         })
         .await
         .unwrap();
@@ -72,6 +73,7 @@ async fn finish(store: &Store, connection: &Connection, stream: &str, pass: &Pas
             stream,
             pass,
             reconcile: true,
+            lease: None,
         })
         .await
         .unwrap()
@@ -276,6 +278,7 @@ async fn a_page_of_a_missing_connection_stores_neither_records_nor_cursor() {
             cursor: Some(&json!({"page": 2})),
             gap: None,
             removed: &[],
+            lease: None,
         })
         .await
         .unwrap_err();
@@ -389,6 +392,7 @@ async fn a_complete_full_pass_marks_what_it_did_not_see_deleted_and_a_later_one_
             cursor: None,
             gap: None,
             removed: &[],
+            lease: None,
         })
         .await
         .unwrap();
@@ -441,6 +445,7 @@ async fn a_gap_on_any_page_keeps_the_pass_from_deleting_or_moving_the_high_water
             cursor: Some(&json!({"page": 2})),
             gap: Some(reason),
             removed: &[],
+            lease: None,
         })
         .await
         .unwrap();
@@ -782,6 +787,7 @@ async fn ids_a_page_reports_removed_are_marked_deleted_at_once() {
             cursor: None,
             gap: None,
             removed: &["c2".to_owned(), "c9".to_owned()],
+            lease: None,
         })
         .await
         .unwrap();
@@ -822,6 +828,7 @@ async fn an_id_both_removed_and_read_on_a_page_counts_as_neither_deleted_nor_add
             cursor: None,
             gap: None,
             removed: &["c1".to_owned()],
+            lease: None,
         })
         .await
         .unwrap();

@@ -210,6 +210,7 @@ async fn completing_a_run_finishes_it_and_counts_the_live_records() {
                 cursor: Some(&json!({"page": 2})),
                 gap: None,
                 removed: &[],
+                lease: None,
             })
             .await
             .unwrap();

@@ -1,7 +1,11 @@
 use std::time::Duration;
 
 use fleet_events::EventId;
-use fleet_store::{Claim, Connection, Queued, SlotClaim, SlotHolder, Store, run_id};
+use fleet_store::{
+    Claim, Connection, Error, PageCommit, Pass, PassEnd, Queued, RecordUpsert, SlotClaim,
+    SlotHolder, Store, SyncLease, run_id,
+};
+use serde_json::json;
 
 use crate::helpers::{create_connection, spawn_store, tenant};
 
@@ -13,8 +17,18 @@ fn claim(connection: &Connection, request: EventId, max_per_tenant: u32) -> Slot
         connection: &connection.id,
         run: run_id(request, 1),
         request,
+        attempt: 1,
         hold: HOLD,
         max_per_tenant,
+    }
+}
+
+/// The hold of `request`'s run (its first stream sequence) by its
+/// `attempt`-th delivery.
+fn lease(request: EventId, attempt: u32) -> SyncLease {
+    SyncLease {
+        run: run_id(request, 1),
+        attempt,
     }
 }
 
@@ -61,11 +75,7 @@ async fn a_second_request_while_one_is_queued_or_running_joins_it() {
     assert_eq!(again.unwrap(), Claim::Granted);
 
     test.store
-        .release_sync(
-            &connection.tenant,
-            &connection.id,
-            run_id(first, 1).as_uuid(),
-        )
+        .release_sync(&connection.tenant, &connection.id, lease(first, 1))
         .await
         .unwrap();
     assert_eq!(
@@ -167,7 +177,7 @@ async fn a_tenant_runs_at_most_its_maximum_of_syncs_at_once() {
         "another tenant's syncs do not count"
     );
     test.store
-        .release_sync(&acme, &first.id, run_id(a, 1).as_uuid())
+        .release_sync(&acme, &first.id, lease(a, 1))
         .await
         .unwrap();
     assert_eq!(
@@ -195,7 +205,7 @@ async fn a_lapsed_hold_frees_the_slot_and_its_run_learns_it_on_renewal() {
         .unwrap();
     let renewed = test
         .store
-        .renew_sync(&connection.tenant, &connection.id, run_id(stalled, 1), HOLD)
+        .renew_sync(&connection.tenant, &connection.id, lease(stalled, 1), HOLD)
         .await
         .unwrap();
 
@@ -203,7 +213,7 @@ async fn a_lapsed_hold_frees_the_slot_and_its_run_learns_it_on_renewal() {
     assert!(!renewed, "the stalled run no longer holds the slot");
     let current = test
         .store
-        .renew_sync(&connection.tenant, &connection.id, run_id(next, 1), HOLD)
+        .renew_sync(&connection.tenant, &connection.id, lease(next, 1), HOLD)
         .await
         .unwrap();
     assert!(current);
@@ -232,4 +242,102 @@ async fn claims_for_a_connection_that_does_not_exist_say_so() {
         queued,
         Err(fleet_store::Error::ConnectionNotFound { .. })
     ));
+}
+
+/// A delivery of a sync request that waited past its ack wait while the
+/// server gave the message to another worker: the later delivery takes the
+/// run over, and from then on the earlier one can neither claim, renew,
+/// write a page, end a pass nor free the slot.
+#[tokio::test]
+async fn a_later_delivery_of_the_running_request_fences_the_earlier_one_out() {
+    let test = spawn_store().await;
+    let connection = create_connection(&test.store, &tenant("acme")).await;
+    let (tenant, id) = (&connection.tenant, &connection.id);
+    let request = EventId::new();
+    let (first, second) = (lease(request, 1), lease(request, 2));
+    let mut redelivered = claim(&connection, request, 4);
+    redelivered.attempt = 2;
+    assert_eq!(
+        test.store
+            .claim_sync(claim(&connection, request, 4))
+            .await
+            .unwrap(),
+        Claim::Granted
+    );
+
+    assert_eq!(
+        test.store.claim_sync(redelivered).await.unwrap(),
+        Claim::Granted,
+        "a redelivery takes its run's slot over at once"
+    );
+    assert_eq!(
+        test.store
+            .claim_sync(claim(&connection, request, 4))
+            .await
+            .unwrap(),
+        Claim::Superseded { holder: 2 }
+    );
+    assert!(
+        !test
+            .store
+            .renew_sync(tenant, id, first, HOLD)
+            .await
+            .unwrap()
+    );
+    let pass = Pass::begin(true);
+    let records = [RecordUpsert {
+        external_id: "1".to_owned(),
+        payload: json!({"title": "from the stale delivery"}),
+        updated_at: None,
+    }];
+    let page = |lease| PageCommit {
+        tenant,
+        connection: id,
+        stream: "posts",
+        pass: &pass,
+        records: &records,
+        cursor: None,
+        gap: None,
+        removed: &[],
+        lease: Some(lease),
+    };
+    let stale = test.store.commit_page(page(first)).await;
+    assert!(
+        matches!(stale, Err(Error::SyncSlotLost { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(
+        test.store
+            .count_records(tenant, id, Some("posts"))
+            .await
+            .unwrap(),
+        0,
+        "nothing of the refused page was stored"
+    );
+    let ended = test
+        .store
+        .finish_pass(PassEnd {
+            tenant,
+            connection: id,
+            stream: "posts",
+            pass: &pass,
+            reconcile: true,
+            lease: Some(first),
+        })
+        .await;
+    assert!(
+        matches!(ended, Err(Error::SyncSlotLost { .. })),
+        "{ended:?}"
+    );
+    test.store.release_sync(tenant, id, first).await.unwrap();
+
+    assert!(
+        test.store
+            .renew_sync(tenant, id, second, HOLD)
+            .await
+            .unwrap(),
+        "the earlier delivery did not free the later one's hold"
+    );
+    let counts = test.store.commit_page(page(second)).await.unwrap();
+    assert_eq!(counts.added, 1);
 }

@@ -28,6 +28,7 @@ async fn store_records(store: &Store, connection: &Connection, stream: &str, at_
             cursor: None,
             gap: None,
             removed: &[],
+            lease: None,
         })
         .await
         .unwrap();

@@ -256,6 +256,7 @@ async fn force_full<P: Provider>(fleet: &TestFleet, connection: &ConnectionId) {
                 cursor: None,
                 gap: None,
                 removed: &[],
+                lease: None,
             })
             .await
             .unwrap();
