@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, Envelope, EventId, StatusChanged, TenantId,
 };
-use sqlx::types::Json;
 
 use crate::{Error, Store, row::to_bigint};
 
@@ -133,9 +132,9 @@ impl Store {
     /// clears it on `synced`, which also sets `last_sync_at` and
     /// `records_total`.
     ///
-    /// It is one `UPDATE .. WHERE` statement, so concurrent status writers
-    /// need no lock: PostgreSQL serializes them on the row and re-checks
-    /// the ordering against the winner's values.
+    /// It is [`Store::apply_statuses`] with a batch of one: one statement,
+    /// which locks the row before it compares, so concurrent status writers
+    /// need no other lock.
     ///
     /// # Errors
     ///
@@ -147,6 +146,170 @@ impl Store {
         state = %update.status.state(),
     ))]
     pub async fn apply_status(&self, update: StatusUpdate<'_>) -> Result<Applied, Error> {
+        let mut applied = self.apply_statuses(&[update]).await?;
+        Ok(applied.pop().unwrap_or(Applied::Unknown))
+    }
+
+    /// Stores a batch of published statuses in one statement, as
+    /// [`Store::apply_status`] would one after the other in the order of
+    /// their `(occurred_at, event_id)`; returns what happened to each, in
+    /// the batch's order.
+    ///
+    /// Per connection, the row shows the newest status of those newer than
+    /// the stored one; `last_error` comes from the newest of them that
+    /// sets or clears it, and `last_sync_at` and `records_total` from the
+    /// newest that completed a sync. The statement locks the batch's rows
+    /// in key order before reading them, so concurrent batches neither
+    /// deadlock nor apply an order decided on a stale read.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ApplyStatus`]; no status of the batch is stored then.
+    #[tracing::instrument(skip_all, fields(statuses = updates.len()))]
+    pub async fn apply_statuses(
+        &self,
+        updates: &[StatusUpdate<'_>],
+    ) -> Result<Vec<Applied>, Error> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut columns = Columns::with_capacity(updates.len());
+        for update in updates {
+            columns.push(update)?;
+        }
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "WITH batch AS ( \
+                 SELECT b.*, least(b.occurred_at, now()) AS at \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], \
+                             $5::timestamptz[], $6::text[], $7::text[], $8::bool[], \
+                             $9::timestamptz[], $10::bigint[]) \
+                      WITH ORDINALITY AS b(tenant, id, connector, event_id, occurred_at, \
+                                           status, last_error, keep_last_error, \
+                                           last_sync_at, records_total, ord)), \
+             locked AS ( \
+                 SELECT c.tenant, c.id, c.connector, c.last_status_at, c.last_status_event \
+                 FROM connections c \
+                 WHERE (c.tenant, c.id, c.connector) IN \
+                       (SELECT tenant, id, connector FROM batch) \
+                 ORDER BY c.tenant, c.id \
+                 FOR UPDATE), \
+             fresh AS ( \
+                 SELECT b.* FROM batch b \
+                 JOIN locked l \
+                   ON l.tenant = b.tenant AND l.id = b.id AND l.connector = b.connector \
+                 WHERE l.last_status_at IS NULL \
+                    OR (l.last_status_at, l.last_status_event) < (b.at, b.event_id)), \
+             latest AS ( \
+                 SELECT DISTINCT ON (tenant, id) tenant, id, status, at, event_id \
+                 FROM fresh ORDER BY tenant, id, at DESC, event_id DESC), \
+             error AS ( \
+                 SELECT DISTINCT ON (tenant, id) tenant, id, last_error \
+                 FROM fresh WHERE NOT keep_last_error \
+                 ORDER BY tenant, id, at DESC, event_id DESC), \
+             completed AS ( \
+                 SELECT DISTINCT ON (tenant, id) tenant, id, last_sync_at, records_total \
+                 FROM fresh WHERE last_sync_at IS NOT NULL \
+                 ORDER BY tenant, id, at DESC, event_id DESC), \
+             updated AS ( \
+                 UPDATE connections AS c SET \
+                     status = l.status::jsonb, \
+                     last_error = CASE WHEN e.id IS NULL THEN c.last_error \
+                                       ELSE e.last_error END, \
+                     last_sync_at = coalesce(s.last_sync_at, c.last_sync_at), \
+                     records_total = coalesce(s.records_total, c.records_total), \
+                     last_status_at = l.at, \
+                     last_status_event = l.event_id, \
+                     updated_at = now() \
+                 FROM latest l \
+                 LEFT JOIN error e ON e.tenant = l.tenant AND e.id = l.id \
+                 LEFT JOIN completed s ON s.tenant = l.tenant AND s.id = l.id \
+                 WHERE c.tenant = l.tenant AND c.id = l.id \
+                 RETURNING c.id) \
+             SELECT b.ord, \
+                    CASE WHEN EXISTS (SELECT 1 FROM fresh f WHERE f.ord = b.ord) \
+                              THEN 'applied' \
+                         WHEN EXISTS (SELECT 1 FROM locked l \
+                                      WHERE l.tenant = b.tenant AND l.id = b.id \
+                                        AND l.connector = b.connector) \
+                              THEN 'stale' \
+                         WHEN EXISTS (SELECT 1 FROM deleted_connections d \
+                                      WHERE d.tenant = b.tenant AND d.id = b.id) \
+                              THEN 'deleted' \
+                         ELSE 'unknown' END \
+             FROM batch b ORDER BY b.ord",
+        )
+        .bind(columns.tenant)
+        .bind(columns.id)
+        .bind(columns.connector)
+        .bind(columns.event_id)
+        .bind(columns.occurred_at)
+        .bind(columns.status)
+        .bind(columns.last_error)
+        .bind(columns.keep_last_error)
+        .bind(columns.last_sync_at)
+        .bind(columns.records_total)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(Error::ApplyStatus)?;
+        let outcomes = rows
+            .into_iter()
+            .zip(updates)
+            .map(|((_, outcome), update)| match outcome.as_str() {
+                "applied" => Applied::Applied,
+                "stale" => {
+                    tracing::debug!(connection = %update.connection, "Ignored a status older than the stored one.");
+                    Applied::Stale
+                }
+                "deleted" => {
+                    tracing::debug!(connection = %update.connection, "Ignored a status of a deleted connection.");
+                    Applied::Deleted
+                }
+                _ => {
+                    tracing::warn!(
+                        tenant = %update.tenant,
+                        connection = %update.connection,
+                        connector = %update.connector,
+                        "A status names no known connection."
+                    );
+                    Applied::Unknown
+                }
+            })
+            .collect();
+        Ok(outcomes)
+    }
+}
+
+/// A batch of statuses as the columns [`Store::apply_statuses`] binds.
+struct Columns {
+    tenant: Vec<String>,
+    id: Vec<String>,
+    connector: Vec<String>,
+    event_id: Vec<uuid::Uuid>,
+    occurred_at: Vec<DateTime<Utc>>,
+    status: Vec<String>,
+    last_error: Vec<Option<String>>,
+    keep_last_error: Vec<bool>,
+    last_sync_at: Vec<Option<DateTime<Utc>>>,
+    records_total: Vec<Option<i64>>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            tenant: Vec::with_capacity(n),
+            id: Vec::with_capacity(n),
+            connector: Vec::with_capacity(n),
+            event_id: Vec::with_capacity(n),
+            occurred_at: Vec::with_capacity(n),
+            status: Vec::with_capacity(n),
+            last_error: Vec::with_capacity(n),
+            keep_last_error: Vec::with_capacity(n),
+            last_sync_at: Vec::with_capacity(n),
+            records_total: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, update: &StatusUpdate<'_>) -> Result<(), Error> {
         let derived = Derived::of(update.status);
         // PostgreSQL text and jsonb cannot hold NUL; a provider's message
         // may. The status is stored with each NUL replaced, not lost.
@@ -154,60 +317,20 @@ impl Store {
             serde_json::to_value(update.status)
                 .map_err(|e| Error::ApplyStatus(sqlx::Error::Encode(Box::new(e))))?,
         );
-        let last_error = derived
-            .last_error
-            .map(|reason| crate::row::storable_text(reason).into_owned());
-        let applied = sqlx::query_scalar::<_, bool>(
-            "UPDATE connections AS c SET \
-                 status = $3, \
-                 last_error = CASE WHEN $5 THEN c.last_error ELSE $4 END, \
-                 last_sync_at = coalesce($6, c.last_sync_at), \
-                 records_total = coalesce($7, c.records_total), \
-                 last_status_at = least($8, now()), \
-                 last_status_event = $9, \
-                 updated_at = now() \
-             WHERE c.tenant = $1 AND c.id = $2 AND c.connector = $10 \
-               AND (c.last_status_at IS NULL \
-                    OR (c.last_status_at, c.last_status_event) < (least($8, now()), $9)) \
-             RETURNING true",
-        )
-        .bind(update.tenant.as_str())
-        .bind(update.connection.as_str())
-        .bind(Json(status))
-        .bind(last_error)
-        .bind(derived.keep_last_error)
-        .bind(derived.last_sync_at)
-        .bind(derived.records_total)
-        .bind(update.occurred_at)
-        .bind(update.event_id.as_uuid())
-        .bind(update.connector.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(Error::ApplyStatus)?
-        .is_some();
-        if applied {
-            return Ok(Applied::Applied);
-        }
-        let (exists, deleted): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM connections \
-                            WHERE tenant = $1 AND id = $2 AND connector = $3), \
-                    EXISTS (SELECT 1 FROM deleted_connections WHERE tenant = $1 AND id = $2)",
-        )
-        .bind(update.tenant.as_str())
-        .bind(update.connection.as_str())
-        .bind(update.connector.as_str())
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::ApplyStatus)?;
-        Ok(if exists {
-            tracing::debug!("Ignored a status older than the stored one.");
-            Applied::Stale
-        } else if deleted {
-            tracing::debug!("Ignored a status of a deleted connection.");
-            Applied::Deleted
-        } else {
-            tracing::warn!(connector = %update.connector, "A status names no known connection.");
-            Applied::Unknown
-        })
+        self.tenant.push(update.tenant.as_str().to_owned());
+        self.id.push(update.connection.as_str().to_owned());
+        self.connector.push(update.connector.as_str().to_owned());
+        self.event_id.push(update.event_id.as_uuid());
+        self.occurred_at.push(update.occurred_at);
+        self.status.push(status.to_string());
+        self.last_error.push(
+            derived
+                .last_error
+                .map(|reason| crate::row::storable_text(reason).into_owned()),
+        );
+        self.keep_last_error.push(derived.keep_last_error);
+        self.last_sync_at.push(derived.last_sync_at);
+        self.records_total.push(derived.records_total);
+        Ok(())
     }
 }

@@ -362,3 +362,176 @@ async fn a_reason_with_nul_characters_is_stored_with_them_replaced() {
         }
     );
 }
+
+fn update<'a>(
+    connection: &'a Connection,
+    id: EventId,
+    occurred_at: DateTime<Utc>,
+    status: &'a ConnectionStatus,
+) -> StatusUpdate<'a> {
+    StatusUpdate {
+        tenant: &connection.tenant,
+        connection: &connection.id,
+        connector: &connection.connector,
+        event_id: id,
+        occurred_at,
+        status,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_leaves_each_row_as_its_statuses_applied_in_order_would() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let (failing, finishing) = (
+        create_connection(&test.store, &acme).await,
+        create_connection(&test.store, &acme).await,
+    );
+    let failed = ConnectionStatus::Failed {
+        reason: "The provider timed out.".to_owned(),
+        retryable: true,
+    };
+    let synced = ConnectionStatus::Synced {
+        records: 42,
+        counts: fleet_events::SyncCounts::default(),
+        duration_ms: 100,
+        last_sync_at: at(10),
+        run_id: None,
+    };
+    let (failed_id, newest_failing, synced_id, newest_finishing) = (
+        EventId::new(),
+        EventId::new(),
+        EventId::new(),
+        EventId::new(),
+    );
+    let early = syncing(3);
+    // Interleaved and out of order, with a duplicate: the newest of each
+    // connection wins, and the statuses before it leave their error and
+    // sync time as they would one after the other.
+    let batch = [
+        update(
+            &failing,
+            newest_failing,
+            at(20),
+            &ConnectionStatus::Validating,
+        ),
+        update(&finishing, synced_id, at(10), &synced),
+        update(&failing, failed_id, at(10), &failed),
+        update(
+            &finishing,
+            newest_finishing,
+            at(20),
+            &ConnectionStatus::Validating,
+        ),
+        update(&failing, failed_id, at(10), &failed),
+        update(&finishing, EventId::new(), at(5), &early),
+    ];
+
+    let applied = test.store.apply_statuses(&batch).await.unwrap();
+
+    assert_eq!(applied, vec![Applied::Applied; batch.len()]);
+    let failing = reload(&test.store, &failing).await;
+    assert_eq!(failing.status, ConnectionStatus::Validating);
+    assert_eq!(failing.last_status_event, Some(newest_failing));
+    assert_eq!(
+        failing.last_error.as_deref(),
+        Some("The provider timed out.")
+    );
+    let finishing = reload(&test.store, &finishing).await;
+    assert_eq!(finishing.status, ConnectionStatus::Validating);
+    assert_eq!(finishing.last_status_event, Some(newest_finishing));
+    assert_eq!(finishing.last_sync_at, Some(at(10)));
+    assert_eq!(finishing.records_total, 42);
+    assert_eq!(finishing.last_error, None);
+}
+
+#[tokio::test]
+async fn a_batch_says_of_each_status_whether_it_was_applied_stale_deleted_or_unknown() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let current = create_connection(&test.store, &acme).await;
+    let deleted = create_connection(&test.store, &acme).await;
+    assert!(
+        test.store
+            .delete_connection(&deleted.tenant, &deleted.id)
+            .await
+            .unwrap()
+    );
+    assert!(apply(&test.store, &current, EventId::new(), at(10), &syncing(5)).await);
+    let unknown = Connection {
+        id: ConnectionId::new(),
+        ..current.clone()
+    };
+    let other_provider = Connection {
+        connector: connector("trello"),
+        ..current.clone()
+    };
+    let (older, newer) = (syncing(1), syncing(9));
+
+    let applied = test
+        .store
+        .apply_statuses(&[
+            update(&current, EventId::new(), at(5), &older),
+            update(&deleted, EventId::new(), at(20), &newer),
+            update(&unknown, EventId::new(), at(20), &newer),
+            update(&other_provider, EventId::new(), at(20), &newer),
+            update(&current, EventId::new(), at(20), &newer),
+        ])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        applied,
+        vec![
+            Applied::Stale,
+            Applied::Deleted,
+            Applied::Unknown,
+            Applied::Unknown,
+            Applied::Applied
+        ]
+    );
+    assert_eq!(reload(&test.store, &current).await.status, newer);
+    assert_eq!(
+        test.store
+            .get_connection(&unknown.tenant, &unknown.id)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn concurrent_batches_over_the_same_rows_all_commit_and_leave_the_newest() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let mut connections = Vec::new();
+    for _ in 0..20 {
+        connections.push(create_connection(&test.store, &acme).await);
+    }
+    let statuses: Vec<ConnectionStatus> = (0..8).map(syncing).collect();
+    let batches: Vec<Vec<StatusUpdate<'_>>> = statuses
+        .iter()
+        .enumerate()
+        .map(|(n, status)| {
+            let mut batch: Vec<StatusUpdate<'_>> = connections
+                .iter()
+                .map(|connection| update(connection, EventId::new(), at(n as i64), status))
+                .collect();
+            if n % 2 == 1 {
+                batch.reverse();
+            }
+            batch
+        })
+        .collect();
+
+    let written =
+        futures::future::join_all(batches.iter().map(|batch| test.store.apply_statuses(batch)))
+            .await;
+
+    for result in written {
+        result.expect("no batch fails, none deadlocks");
+    }
+    for connection in &connections {
+        assert_eq!(reload(&test.store, connection).await.status, syncing(7));
+    }
+}
