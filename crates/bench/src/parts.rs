@@ -193,7 +193,7 @@ impl PostgresPart {
             result: SyncResult::Succeeded,
         };
         let total = store
-            .complete_sync_run(tenant, connection, run, &outcome, None)
+            .complete_sync_run(tenant, connection, run, &outcome, None, None)
             .await?
             .records_total;
         status(ConnectionStatus::Synced {

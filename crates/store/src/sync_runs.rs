@@ -8,6 +8,7 @@ use uuid::Uuid;
 use crate::{
     Error, Store,
     row::{UnexpectedValue, decode_column, missing_connection_or, to_bigint},
+    sync_slots::{SyncLease, attempt_column},
 };
 
 /// One sync of a connection.
@@ -198,6 +199,9 @@ impl Store {
     /// Redelivered, it leaves the run's first outcome and the health as
     /// they are.
     ///
+    /// With `release`, it frees the connection's sync slot in the same
+    /// statement, as [`Store::release_sync`] would.
+    ///
     /// # Errors
     ///
     /// [`Error::CompleteSyncRun`]; nothing changed then.
@@ -209,6 +213,7 @@ impl Store {
         run: CorrelationId,
         outcome: &SyncOutcome,
         access_expires_at: Option<DateTime<Utc>>,
+        release: Option<SyncLease>,
     ) -> Result<Completed, Error> {
         let (name, error) = outcome.result.columns();
         // Data-modifying WITH clauses run whether or not the SELECT reads
@@ -224,7 +229,22 @@ impl Store {
                  WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running' \
                  RETURNING id), \
              counted AS ( \
-                 UPDATE connections SET records_total = (SELECT n FROM live) \
+                 UPDATE connections SET records_total = (SELECT n FROM live), \
+                     sync_slot_run = CASE WHEN (sync_slot_run = $12 \
+                         AND coalesce(sync_slot_attempt <= $13, true)) \
+                         THEN NULL ELSE sync_slot_run END, \
+                     sync_slot_request = CASE WHEN (sync_slot_run = $12 \
+                         AND coalesce(sync_slot_attempt <= $13, true)) \
+                         THEN NULL ELSE sync_slot_request END, \
+                     sync_slot_state = CASE WHEN (sync_slot_run = $12 \
+                         AND coalesce(sync_slot_attempt <= $13, true)) \
+                         THEN NULL ELSE sync_slot_state END, \
+                     sync_slot_until = CASE WHEN (sync_slot_run = $12 \
+                         AND coalesce(sync_slot_attempt <= $13, true)) \
+                         THEN NULL ELSE sync_slot_until END, \
+                     sync_slot_attempt = CASE WHEN (sync_slot_run = $12 \
+                         AND coalesce(sync_slot_attempt <= $13, true)) \
+                         THEN NULL ELSE sync_slot_attempt END \
                  WHERE tenant = $2 AND id = $3), \
              before AS ( \
                  SELECT degraded_since FROM connection_health \
@@ -248,6 +268,8 @@ impl Store {
         .bind(to_bigint(outcome.updated))
         .bind(to_bigint(outcome.deleted))
         .bind(access_expires_at)
+        .bind(release.map(|lease| lease.run.as_uuid()))
+        .bind(release.map_or(0, |lease| attempt_column(lease.attempt)))
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CompleteSyncRun)?;
@@ -300,7 +322,7 @@ impl SyncResult {
 }
 
 /// The `trigger` column value of `trigger`.
-fn trigger_name(trigger: SyncTrigger) -> &'static str {
+pub(crate) fn trigger_name(trigger: SyncTrigger) -> &'static str {
     match trigger {
         SyncTrigger::Manual => "manual",
         SyncTrigger::Scheduled => "scheduled",

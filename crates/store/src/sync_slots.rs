@@ -20,7 +20,7 @@
 
 use std::time::Duration;
 
-use fleet_events::{ConnectionId, CorrelationId, EventId, TenantId};
+use fleet_events::{ConnectionId, CorrelationId, EventId, SyncTrigger, TenantId};
 use sqlx::Row as _;
 use uuid::Uuid;
 
@@ -98,6 +98,8 @@ pub struct SlotClaim<'a> {
     pub hold: Duration,
     /// The most syncs the tenant may run at once, this one included.
     pub max_per_tenant: u32,
+    /// What asked for the sync, for the run's record.
+    pub trigger: SyncTrigger,
 }
 
 impl Store {
@@ -176,39 +178,84 @@ impl Store {
 
     /// Takes the connection's sync slot for `claim.run`, if it is free, held
     /// by this run (a redelivery) or by this run's queued request, and the
-    /// tenant runs fewer than `claim.max_per_tenant` other syncs.
+    /// tenant runs fewer than `claim.max_per_tenant` other syncs; a granted
+    /// claim also records that the run started (as
+    /// [`Store::start_sync_run`] does).
     ///
     /// The check of the tenant's running syncs and the claim are one
     /// transaction under a per-tenant advisory lock, so concurrent claims
-    /// across the fleet cannot exceed the maximum together.
+    /// across the fleet cannot exceed the maximum together. It takes three
+    /// round trips: the lock with the transaction's start, one statement
+    /// that decides and claims, the commit.
     ///
     /// # Errors
     ///
     /// [`Error::SyncSlot`].
     #[tracing::instrument(skip_all, fields(tenant = %claim.tenant, connection = %claim.connection, run = %claim.run))]
     pub async fn claim_sync(&self, claim: SlotClaim<'_>) -> Result<Claim, Error> {
-        let mut tx = self.pool.begin().await.map_err(Error::SyncSlot)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('sync-slots:' || $1, 0))")
-            .bind(claim.tenant.as_str())
-            .execute(&mut *tx)
+        // The lock is taken by the statement that starts the transaction,
+        // so that the decision below reads the rows as they are once it is
+        // held; its times are that statement's (`now()` would be the
+        // transaction's start, before the wait for the lock). Its key is a number, not text, so it can be written into
+        // that statement, which takes no parameters.
+        let begin = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            tenant_lock_key(claim.tenant)
+        );
+        let mut tx = self
+            .pool
+            .begin_with(sqlx::AssertSqlSafe(begin))
             .await
             .map_err(Error::SyncSlot)?;
         let row = sqlx::query(
-            "SELECT sync_slot_run, sync_slot_request, sync_slot_state, sync_slot_attempt, \
-                    coalesce(sync_slot_until > now(), false) AS held, \
-                    (SELECT count(*) FROM connections o \
-                     WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
-                       AND o.sync_slot_until > now()) AS running \
-             FROM connections WHERE tenant = $1 AND id = $2",
+            "WITH slot AS ( \
+                 SELECT sync_slot_run, sync_slot_request, sync_slot_state, sync_slot_attempt, \
+                        coalesce(sync_slot_until > statement_timestamp(), false) AS held, \
+                        (SELECT count(*) FROM connections o \
+                         WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
+                           AND o.sync_slot_until > statement_timestamp()) AS running \
+                 FROM connections WHERE tenant = $1 AND id = $2), \
+             decision AS ( \
+                 SELECT *, \
+                        NOT (held AND coalesce(sync_slot_run = $3 \
+                                               AND sync_slot_state = 'running' \
+                                               AND sync_slot_attempt > $6, false)) \
+                        AND NOT (held AND NOT coalesce(sync_slot_run = $3, false) \
+                                      AND NOT coalesce(sync_slot_request = $5, false)) \
+                        AND running < $7 AS granted \
+                 FROM slot), \
+             taken AS ( \
+                 UPDATE connections \
+                 SET sync_slot_run = $3, sync_slot_request = $5, sync_slot_state = 'running', \
+                     sync_slot_until = statement_timestamp() + make_interval(secs => $4), \
+                     sync_slot_attempt = $6 \
+                 WHERE tenant = $1 AND id = $2 AND (SELECT granted FROM decision)), \
+             started AS ( \
+                 INSERT INTO sync_runs (id, tenant, connection, trigger, started_at) \
+                 SELECT $3, $1, $2, $8, statement_timestamp() \
+                 WHERE (SELECT granted FROM decision) \
+                 ON CONFLICT (id) DO NOTHING) \
+             SELECT * FROM decision",
         )
         .bind(claim.tenant.as_str())
         .bind(claim.connection.as_str())
+        .bind(claim.run.as_uuid())
+        .bind(claim.hold.as_secs_f64())
+        .bind(claim.request.as_uuid())
+        .bind(attempt_column(claim.attempt))
+        .bind(i64::from(claim.max_per_tenant))
+        .bind(crate::sync_runs::trigger_name(claim.trigger))
         .fetch_optional(&mut *tx)
         .await
         .map_err(Error::SyncSlot)?;
         let Some(row) = row else {
             return Ok(Claim::Missing);
         };
+        let granted: bool = row.try_get("granted").map_err(Error::SyncSlot)?;
+        tx.commit().await.map_err(Error::SyncSlot)?;
+        if granted {
+            return Ok(Claim::Granted);
+        }
         let holder: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;
         let request: Option<Uuid> = row.try_get("sync_slot_request").map_err(Error::SyncSlot)?;
         let state: Option<String> = row.try_get("sync_slot_state").map_err(Error::SyncSlot)?;
@@ -236,28 +283,9 @@ impl Store {
             };
             return Ok(Claim::Coalesced(holder));
         }
-        if running >= i64::from(claim.max_per_tenant) {
-            return Ok(Claim::TenantBusy {
-                running: u32::try_from(running).unwrap_or(u32::MAX),
-            });
-        }
-        sqlx::query(
-            "UPDATE connections \
-             SET sync_slot_run = $3, sync_slot_request = $5, sync_slot_state = 'running', \
-                 sync_slot_until = now() + make_interval(secs => $4), sync_slot_attempt = $6 \
-             WHERE tenant = $1 AND id = $2",
-        )
-        .bind(claim.tenant.as_str())
-        .bind(claim.connection.as_str())
-        .bind(claim.run.as_uuid())
-        .bind(claim.hold.as_secs_f64())
-        .bind(claim.request.as_uuid())
-        .bind(attempt_column(claim.attempt))
-        .execute(&mut *tx)
-        .await
-        .map_err(Error::SyncSlot)?;
-        tx.commit().await.map_err(Error::SyncSlot)?;
-        Ok(Claim::Granted)
+        Ok(Claim::TenantBusy {
+            running: u32::try_from(running).unwrap_or(u32::MAX),
+        })
     }
 
     /// Extends `lease`'s hold on the connection's sync slot to `hold` from
@@ -375,6 +403,21 @@ impl Store {
             running: state.as_deref() == Some("running"),
         })))
     }
+}
+
+/// The key of the advisory lock under which a tenant's sync slots are
+/// claimed: FNV-1a of the tenant's id. Two tenants that share a key share
+/// the lock's waits, nothing else.
+fn tenant_lock_key(tenant: &TenantId) -> i64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = b"sync-slots:"
+        .iter()
+        .chain(tenant.as_str().as_bytes())
+        .fold(OFFSET, |hash, &byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
 /// A delivery count as the `integer` column keeps it (counts beyond

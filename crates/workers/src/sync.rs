@@ -243,6 +243,7 @@ impl Handler for Sync {
             attempt: lease.attempt,
             hold: SLOT_HOLD,
             max_per_tenant: self.max_per_tenant,
+            trigger: event.data.trigger,
         };
         match failure::in_store(|| store.claim_sync(claim)).await? {
             Claim::Granted => {}
@@ -344,8 +345,8 @@ impl Sync {
             last_report: Instant::now(),
             gaps: Vec::new(),
         };
-        // The credentials, the run's record and the first progress report
-        // do not depend on each other.
+        // The credentials, the stream positions and the first progress
+        // report do not depend on each other (the claim recorded the run).
         let read = async {
             self.deps
                 .secrets
@@ -353,11 +354,9 @@ impl Sync {
                 .await
                 .map_err(|e| failure::secrets(&e))
         };
-        let start =
-            failure::in_store(|| store.start_sync_run(tenant, connection, run, event.data.trigger));
         let states = failure::in_store(|| store.stream_states(tenant, connection));
-        let (credentials, (), mut states, _) =
-            tokio::try_join!(read, start, states, ctx.status(event, progress.status()))?;
+        let (credentials, mut states, _) =
+            tokio::try_join!(read, states, ctx.status(event, progress.status()))?;
         let credentials = match refresh::fresh(
             &self.deps,
             target_of(event),
@@ -444,6 +443,9 @@ impl Sync {
                 run,
                 &outcome,
                 session.credentials.value.expires_at(),
+                // Free the slot before saying so: whoever sees the status
+                // below may ask for the next sync at once.
+                Some(progress.lease),
             )
         })
         .await?;
@@ -476,9 +478,6 @@ impl Sync {
                 run_id: Some(run),
             },
         };
-        // Free the slot before saying so: whoever sees this status may ask
-        // for the next sync at once.
-        self.release(event, progress.lease).await;
         ctx.status(event, status).await?;
         Ok(())
     }

@@ -86,12 +86,12 @@ async fn failures_in_a_row_degrade_a_connection_once_and_a_completed_run_recover
     };
     let expires = crate::helpers::at(3600);
     let completed = store
-        .complete_sync_run(&acme, id, run, &outcome, Some(expires))
+        .complete_sync_run(&acme, id, run, &outcome, Some(expires), None)
         .await
         .unwrap();
     assert_eq!(completed.recovered_from, Some(degraded.since));
     let again = store
-        .complete_sync_run(&acme, id, run, &outcome, Some(expires))
+        .complete_sync_run(&acme, id, run, &outcome, Some(expires), None)
         .await
         .unwrap();
     assert_eq!(
@@ -147,6 +147,7 @@ async fn a_due_check_is_claimed_by_one_worker_and_only_for_a_synced_idle_connect
                 attempt: 1,
                 hold: Duration::from_secs(60),
                 max_per_tenant: 4,
+                trigger: SyncTrigger::Scheduled,
             })
             .await
             .unwrap(),

@@ -227,12 +227,12 @@ async fn completing_a_run_finishes_it_and_counts_the_live_records() {
         },
     };
     let total = store
-        .complete_sync_run(&acme, &connection.id, run, &outcome(3, 2, 3), None)
+        .complete_sync_run(&acme, &connection.id, run, &outcome(3, 2, 3), None, None)
         .await
         .unwrap()
         .records_total;
     let again = store
-        .complete_sync_run(&acme, &connection.id, run, &outcome(0, 0, 0), None)
+        .complete_sync_run(&acme, &connection.id, run, &outcome(0, 0, 0), None, None)
         .await
         .unwrap()
         .records_total;

@@ -1,9 +1,9 @@
 use std::time::Duration;
 
-use fleet_events::EventId;
+use fleet_events::{EventId, SyncTrigger};
 use fleet_store::{
     Claim, Connection, Error, PageCommit, Pass, PassEnd, Queued, RecordUpsert, SlotClaim,
-    SlotHolder, Store, SyncLease, run_id,
+    SlotHolder, Store, SyncLease, SyncOutcome, SyncResult, run_id,
 };
 use serde_json::json;
 
@@ -20,6 +20,7 @@ fn claim(connection: &Connection, request: EventId, max_per_tenant: u32) -> Slot
         attempt: 1,
         hold: HOLD,
         max_per_tenant,
+        trigger: SyncTrigger::Manual,
     }
 }
 
@@ -340,4 +341,112 @@ async fn a_later_delivery_of_the_running_request_fences_the_earlier_one_out() {
     );
     let counts = test.store.commit_page(page(second)).await.unwrap();
     assert_eq!(counts.added, 1);
+}
+
+#[tokio::test]
+async fn a_granted_claim_records_its_run_and_a_refused_one_records_none() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let running = create_connection(&test.store, &acme).await;
+    let waiting = create_connection(&test.store, &acme).await;
+    let (granted, refused) = (EventId::new(), EventId::new());
+
+    assert_eq!(
+        test.store
+            .claim_sync(claim(&running, granted, 1))
+            .await
+            .unwrap(),
+        Claim::Granted
+    );
+    assert_eq!(
+        test.store
+            .claim_sync(claim(&waiting, refused, 1))
+            .await
+            .unwrap(),
+        Claim::TenantBusy { running: 1 }
+    );
+
+    let run = test
+        .store
+        .latest_sync_run(&acme, &running.id)
+        .await
+        .unwrap()
+        .expect("the granted claim's run is recorded");
+    assert_eq!(run.id, run_id(granted, 1));
+    assert_eq!(run.trigger, SyncTrigger::Manual);
+    assert_eq!(run.finished_at, None);
+    assert_eq!(
+        test.store
+            .latest_sync_run(&acme, &waiting.id)
+            .await
+            .unwrap(),
+        None,
+        "a claim that waits records no run"
+    );
+}
+
+#[tokio::test]
+async fn completing_a_run_frees_its_slot_unless_a_later_delivery_holds_it() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let request = EventId::new();
+    let outcome = SyncOutcome {
+        records: 0,
+        pages: 1,
+        added: 0,
+        updated: 0,
+        deleted: 0,
+        result: SyncResult::Succeeded,
+    };
+    let redelivered = SlotClaim {
+        attempt: 2,
+        ..claim(&connection, request, 4)
+    };
+    assert_eq!(
+        test.store.claim_sync(redelivered).await.unwrap(),
+        Claim::Granted
+    );
+
+    // The first delivery, fenced out, completes anyway: the slot stays the
+    // second delivery's.
+    test.store
+        .complete_sync_run(
+            &acme,
+            &connection.id,
+            run_id(request, 1),
+            &outcome,
+            None,
+            Some(lease(request, 1)),
+        )
+        .await
+        .unwrap();
+    let next = EventId::new();
+    assert!(matches!(
+        test.store
+            .claim_sync(claim(&connection, next, 4))
+            .await
+            .unwrap(),
+        Claim::Coalesced(_)
+    ));
+
+    test.store
+        .complete_sync_run(
+            &acme,
+            &connection.id,
+            run_id(request, 1),
+            &outcome,
+            None,
+            Some(lease(request, 2)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        test.store
+            .claim_sync(claim(&connection, next, 4))
+            .await
+            .unwrap(),
+        Claim::Granted,
+        "the holder's completion frees the slot"
+    );
 }
