@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use fleet_events::{ConnectionId, TenantId};
 use serde_json::Value;
-use sqlx::{FromRow, Postgres, QueryBuilder, postgres::PgArguments, query::QueryAs};
+use sqlx::{FromRow, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::sync_slots::{SyncLease, attempt_column};
@@ -222,94 +222,117 @@ impl Store {
 
     /// The page's counts, or `None` (and nothing written) when its lease
     /// no longer holds the connection's sync slot.
+    ///
+    /// One statement, so one round trip: the removals, the upserts, the
+    /// connection's `records_total` and the stream's position commit
+    /// together or not at all. Its first part takes a share lock on the
+    /// connection's row when the lease holds, so a takeover waits until
+    /// the page is in; every other part is empty when it does not.
+    /// `DISTINCT ON` keeps the last of repeated external ids (a row cannot
+    /// be updated twice by one statement), and the insert's ordering makes
+    /// concurrent pages of one stream lock rows in the same order, so they
+    /// cannot deadlock. Every part of the statement sees the tables as they
+    /// were before it, so `prior` tells new, revived and changed records
+    /// apart.
     async fn write_page(&self, page: &PageCommit<'_>) -> Result<Option<PageCounts>, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let deleted: i64 = match page.removed {
-            [] => 0,
-            removed => {
-                // An id the page also holds was removed and came back: it
-                // is upserted below, neither deleted nor added.
-                let kept: Vec<&str> = page
-                    .records
-                    .iter()
-                    .map(|r| r.external_id.as_str())
-                    .collect();
-                sqlx::query_scalar(
-                    "WITH removed AS ( \
-                         UPDATE records SET deleted_at = now() \
-                         WHERE tenant = $1 AND connection = $2 AND stream = $3 \
-                           AND external_id = ANY($4) AND external_id <> ALL($5) \
-                           AND deleted_at IS NULL \
-                         RETURNING 1), \
-                     counted AS ( \
-                         UPDATE connections \
-                         SET records_total = greatest(records_total - (SELECT count(*) FROM removed), 0) \
-                         WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM removed)) \
-                     SELECT count(*) FROM removed",
-                )
-                .bind(page.tenant.as_str())
-                .bind(page.connection.as_str())
-                .bind(page.stream)
-                .bind(removed)
-                .bind(kept)
-                .fetch_one(&mut *tx)
-                .await?
-            }
-        };
-        let counts = match page.records {
-            [] => PageCounts::default(),
-            records => {
-                // jsonb cannot hold NUL, which a provider's record may.
-                let cleaned: Vec<Option<Value>> = records
-                    .iter()
-                    .map(|r| {
-                        crate::row::has_nul(&r.payload)
-                            .then(|| crate::row::without_nul(r.payload.clone()))
-                    })
-                    .collect();
-                let payloads: Vec<&Value> = records
-                    .iter()
-                    .zip(&cleaned)
-                    .map(|(r, cleaned)| cleaned.as_ref().unwrap_or(&r.payload))
-                    .collect();
-                let (added, updated): (i64, i64) = upsert_records(page, records, payloads)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                PageCounts {
-                    added: added.unsigned_abs(),
-                    updated: updated.unsigned_abs(),
-                    deleted: 0,
-                }
-            }
-        };
-        // count(*) is never negative.
-        let counts = PageCounts {
-            deleted: deleted.unsigned_abs(),
-            ..counts
-        };
-        // Last, so that a page whose lease was lost meanwhile is rolled
-        // back whole; the share lock keeps a takeover waiting until the
-        // page is in.
-        let position = sqlx::query(
-            "INSERT INTO sync_streams \
-                 (tenant, connection, stream, pass, pass_full, pass_started_at, cursor, pass_gap) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
-             WHERE $9::uuid IS NULL OR EXISTS ( \
-                 SELECT 1 FROM connections \
-                 WHERE tenant = $1 AND id = $2 AND sync_slot_run = $9 \
-                   AND sync_slot_attempt = $10 \
-                 FOR SHARE) \
-             ON CONFLICT (tenant, connection, stream) DO UPDATE \
-             SET pass = EXCLUDED.pass, pass_full = EXCLUDED.pass_full, \
-                 pass_started_at = EXCLUDED.pass_started_at, cursor = EXCLUDED.cursor, \
-                 pass_gap = CASE WHEN sync_streams.pass = EXCLUDED.pass \
-                                 THEN coalesce(sync_streams.pass_gap, EXCLUDED.pass_gap) \
-                                 ELSE EXCLUDED.pass_gap END, \
-                 updated_at = now()",
+        let external_ids: Vec<&str> = page
+            .records
+            .iter()
+            .map(|r| r.external_id.as_str())
+            .collect();
+        let updated_ats: Vec<Option<DateTime<Utc>>> =
+            page.records.iter().map(|r| r.updated_at).collect();
+        // jsonb cannot hold NUL, which a provider's record may.
+        let cleaned: Vec<Option<Value>> = page
+            .records
+            .iter()
+            .map(|r| {
+                crate::row::has_nul(&r.payload).then(|| crate::row::without_nul(r.payload.clone()))
+            })
+            .collect();
+        let payloads: Vec<&Value> = page
+            .records
+            .iter()
+            .zip(&cleaned)
+            .map(|(r, cleaned)| cleaned.as_ref().unwrap_or(&r.payload))
+            .collect();
+        let seen_pass = page.pass.full.then_some(page.pass.id);
+        let (held, added, updated, deleted): (bool, i64, i64, i64) = sqlx::query_as(
+            "WITH held AS ( \
+                 SELECT $14::uuid IS NULL OR EXISTS ( \
+                     SELECT 1 FROM connections \
+                     WHERE tenant = $1 AND id = $2 AND sync_slot_run = $14 \
+                       AND sync_slot_attempt = $15 \
+                     FOR SHARE) AS ok), \
+             page AS ( \
+                 SELECT DISTINCT ON (p.external_id) p.external_id, p.payload, p.updated_at \
+                 FROM unnest($4::text[], $5::jsonb[], $6::timestamptz[]) \
+                      WITH ORDINALITY AS p (external_id, payload, updated_at, position) \
+                 WHERE (SELECT ok FROM held) \
+                 ORDER BY p.external_id, p.position DESC), \
+             removed AS ( \
+                 UPDATE records SET deleted_at = now() \
+                 WHERE tenant = $1 AND connection = $2 AND stream = $3 \
+                   AND external_id = ANY($8::text[]) AND external_id <> ALL($4::text[]) \
+                   AND deleted_at IS NULL AND (SELECT ok FROM held) \
+                 RETURNING 1), \
+             prior AS ( \
+                 SELECT r.external_id, r.deleted_at IS NOT NULL AS was_deleted, \
+                        r.payload IS DISTINCT FROM page.payload AS changed \
+                 FROM records r JOIN page ON r.external_id = page.external_id \
+                 WHERE r.tenant = $1 AND r.connection = $2 AND r.stream = $3), \
+             written AS ( \
+                 INSERT INTO records AS r \
+                     (tenant, connection, stream, external_id, payload, updated_at, seen_pass) \
+                 SELECT $1, $2, $3, page.external_id, page.payload, page.updated_at, $7 \
+                 FROM page ORDER BY page.external_id \
+                 ON CONFLICT (tenant, connection, stream, external_id) DO UPDATE \
+                 SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at, \
+                     synced_at = CASE WHEN r.payload IS DISTINCT FROM EXCLUDED.payload \
+                                        OR r.deleted_at IS NOT NULL \
+                                      THEN now() ELSE r.synced_at END, \
+                     deleted_at = NULL, \
+                     seen_pass = coalesce(EXCLUDED.seen_pass, r.seen_pass) \
+                 WHERE r.payload IS DISTINCT FROM EXCLUDED.payload OR r.deleted_at IS NOT NULL \
+                    OR (EXCLUDED.seen_pass IS NOT NULL \
+                        AND r.seen_pass IS DISTINCT FROM EXCLUDED.seen_pass) \
+                 RETURNING 1), \
+             counts AS ( \
+                 SELECT count(*) FILTER (WHERE prior.external_id IS NULL OR prior.was_deleted) \
+                            AS added, \
+                        count(*) FILTER (WHERE NOT prior.was_deleted AND prior.changed) \
+                            AS updated \
+                 FROM page LEFT JOIN prior ON prior.external_id = page.external_id), \
+             total AS ( \
+                 UPDATE connections \
+                 SET records_total = greatest(records_total - (SELECT count(*) FROM removed), 0) \
+                                     + (SELECT added FROM counts) \
+                 WHERE tenant = $1 AND id = $2 \
+                   AND (EXISTS (SELECT 1 FROM removed) \
+                        OR ((SELECT added FROM counts) > 0 \
+                            AND EXISTS (SELECT 1 FROM written)))), \
+             position AS ( \
+                 INSERT INTO sync_streams (tenant, connection, stream, pass, pass_full, \
+                                           pass_started_at, cursor, pass_gap) \
+                 SELECT $1, $2, $3, $9, $10, $11, $12, $13 WHERE (SELECT ok FROM held) \
+                 ON CONFLICT (tenant, connection, stream) DO UPDATE \
+                 SET pass = EXCLUDED.pass, pass_full = EXCLUDED.pass_full, \
+                     pass_started_at = EXCLUDED.pass_started_at, cursor = EXCLUDED.cursor, \
+                     pass_gap = CASE WHEN sync_streams.pass = EXCLUDED.pass \
+                                     THEN coalesce(sync_streams.pass_gap, EXCLUDED.pass_gap) \
+                                     ELSE EXCLUDED.pass_gap END, \
+                     updated_at = now()) \
+             SELECT (SELECT ok FROM held), added, updated, (SELECT count(*) FROM removed) \
+             FROM counts",
         )
         .bind(page.tenant.as_str())
         .bind(page.connection.as_str())
         .bind(page.stream)
+        .bind(external_ids)
+        .bind(payloads)
+        .bind(updated_ats)
+        .bind(seen_pass)
+        .bind(page.removed)
         .bind(page.pass.id)
         .bind(page.pass.full)
         .bind(page.pass.started_at)
@@ -317,14 +340,14 @@ impl Store {
         .bind(page.gap)
         .bind(page.lease.map(|lease| lease.run.as_uuid()))
         .bind(page.lease.map(|lease| attempt_column(lease.attempt)))
-        .execute(&mut *tx)
+        .fetch_one(&self.pool)
         .await?;
-        if position.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        tx.commit().await?;
-        Ok(Some(counts))
+        // count(*) is never negative.
+        Ok(held.then(|| PageCounts {
+            added: added.unsigned_abs(),
+            updated: updated.unsigned_abs(),
+            deleted: deleted.unsigned_abs(),
+        }))
     }
 
     /// Ends a stream's pass: forgets its position and, when no page of it
@@ -547,69 +570,6 @@ impl Store {
         // Neither a count nor a sum of sizes is negative.
         Ok((count.unsigned_abs(), bytes.unsigned_abs()))
     }
-}
-
-/// The upsert of a page's records, in one statement over arrays whatever
-/// the page size, returning how many it added and updated.
-///
-/// `DISTINCT ON` keeps the last of repeated external ids (a row cannot be
-/// updated twice by one statement), and the insert's ordering makes
-/// concurrent pages of one stream lock rows in the same order, so they
-/// cannot deadlock. Every part of the statement sees the table as it was
-/// before it, so `prior` tells new, revived and changed records apart.
-fn upsert_records<'a>(
-    page: &PageCommit<'a>,
-    records: &'a [RecordUpsert],
-    payloads: Vec<&'a Value>,
-) -> QueryAs<'a, Postgres, (i64, i64), PgArguments> {
-    let external_ids: Vec<&str> = records.iter().map(|r| r.external_id.as_str()).collect();
-    let updated_ats: Vec<Option<DateTime<Utc>>> = records.iter().map(|r| r.updated_at).collect();
-    let seen_pass = page.pass.full.then_some(page.pass.id);
-    sqlx::query_as(
-        "WITH page AS ( \
-             SELECT DISTINCT ON (p.external_id) p.external_id, p.payload, p.updated_at \
-             FROM unnest($4::text[], $5::jsonb[], $6::timestamptz[]) \
-                  WITH ORDINALITY AS p (external_id, payload, updated_at, position) \
-             ORDER BY p.external_id, p.position DESC), \
-         prior AS ( \
-             SELECT r.external_id, r.deleted_at IS NOT NULL AS was_deleted, \
-                    r.payload IS DISTINCT FROM page.payload AS changed \
-             FROM records r JOIN page ON r.external_id = page.external_id \
-             WHERE r.tenant = $1 AND r.connection = $2 AND r.stream = $3), \
-         written AS ( \
-             INSERT INTO records AS r \
-                 (tenant, connection, stream, external_id, payload, updated_at, seen_pass) \
-             SELECT $1, $2, $3, page.external_id, page.payload, page.updated_at, $7 \
-             FROM page ORDER BY page.external_id \
-             ON CONFLICT (tenant, connection, stream, external_id) DO UPDATE \
-             SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at, \
-                 synced_at = CASE WHEN r.payload IS DISTINCT FROM EXCLUDED.payload \
-                                    OR r.deleted_at IS NOT NULL \
-                                  THEN now() ELSE r.synced_at END, \
-                 deleted_at = NULL, \
-                 seen_pass = coalesce(EXCLUDED.seen_pass, r.seen_pass) \
-             WHERE r.payload IS DISTINCT FROM EXCLUDED.payload OR r.deleted_at IS NOT NULL \
-                OR (EXCLUDED.seen_pass IS NOT NULL \
-                    AND r.seen_pass IS DISTINCT FROM EXCLUDED.seen_pass) \
-             RETURNING 1), \
-         counts AS ( \
-             SELECT count(*) FILTER (WHERE prior.external_id IS NULL OR prior.was_deleted) \
-                        AS added, \
-                    count(*) FILTER (WHERE NOT prior.was_deleted AND prior.changed) AS updated \
-             FROM page LEFT JOIN prior ON prior.external_id = page.external_id), \
-         total AS ( \
-             UPDATE connections SET records_total = records_total + (SELECT added FROM counts) \
-             WHERE tenant = $1 AND id = $2 AND (SELECT added FROM counts) > 0 \
-               AND EXISTS (SELECT 1 FROM written)) \
-         SELECT added, updated FROM counts",
-    )
-    .bind(page.tenant.as_str())
-    .bind(page.connection.as_str())
-    .bind(page.stream)
-    .bind(external_ids)
-    .bind(payloads)
-    .bind(updated_ats)
-    .bind(seen_pass)
 }
 
 /// The `SELECT` of one page of [`Store::list_records`], with only the
