@@ -81,6 +81,6 @@ pub use refresh::{RefreshHistory, RefreshLock};
 pub use status::{Applied, StatusUpdate};
 pub use store::Store;
 pub use sync_runs::{Completed, SyncOutcome, SyncResult, SyncRun};
-pub use sync_slots::{Claim, Queued, SlotClaim, SlotHolder, SyncLease, run_id};
+pub use sync_slots::{Claim, ClaimedRun, Queued, SlotClaim, SlotHolder, SyncLease, run_id};
 pub use tenant_records::{TenantRecord, TenantRecordPage, TenantRecordQuery};
 pub use webhooks::{DeliveryEnd, DueDelivery, WebhookDelivery, WebhookEndpoint, WebhookEvent};

@@ -63,6 +63,41 @@ pub struct StreamState {
     pub pass: Option<(Pass, Option<Value>)>,
 }
 
+/// A `sync_streams` row: stream, `high_water`, `last_full_at`, `pass`,
+/// `pass_full`, `pass_started_at`, `cursor`.
+pub(crate) type StreamRow = (
+    String,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<Uuid>,
+    Option<bool>,
+    Option<DateTime<Utc>>,
+    Option<Value>,
+);
+
+/// A stream's name and state from its row.
+pub(crate) fn stream_state(
+    (stream, high_water, last_full_at, id, full, started_at, cursor): StreamRow,
+) -> (String, StreamState) {
+    let pass = match (id, full, started_at) {
+        (Some(id), Some(full), Some(started_at)) => Some((
+            Pass {
+                id,
+                full,
+                started_at,
+            },
+            cursor,
+        )),
+        _ => None,
+    };
+    let state = StreamState {
+        high_water,
+        last_full_at,
+        pass,
+    };
+    (stream, state)
+}
+
 /// One page of a stream's sync, as [`Store::commit_page`] stores it.
 #[derive(Debug, Clone, Copy)]
 pub struct PageCommit<'a> {
@@ -439,16 +474,7 @@ impl Store {
         tenant: &TenantId,
         connection: &ConnectionId,
     ) -> Result<HashMap<String, StreamState>, Error> {
-        type Row = (
-            String,
-            Option<DateTime<Utc>>,
-            Option<DateTime<Utc>>,
-            Option<Uuid>,
-            Option<bool>,
-            Option<DateTime<Utc>>,
-            Option<Value>,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<StreamRow> = sqlx::query_as(
             "SELECT stream, high_water, last_full_at, pass, pass_full, pass_started_at, cursor \
              FROM sync_streams WHERE tenant = $1 AND connection = $2",
         )
@@ -457,30 +483,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(Error::ReadCursors)?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(stream, high_water, last_full_at, id, full, started_at, cursor)| {
-                    let pass = match (id, full, started_at) {
-                        (Some(id), Some(full), Some(started_at)) => Some((
-                            Pass {
-                                id,
-                                full,
-                                started_at,
-                            },
-                            cursor,
-                        )),
-                        _ => None,
-                    };
-                    let state = StreamState {
-                        high_water,
-                        last_full_at,
-                        pass,
-                    };
-                    (stream, state)
-                },
-            )
-            .collect())
+        Ok(rows.into_iter().map(stream_state).collect())
     }
 
     /// A page of the connection's records, in listing order: stream, then

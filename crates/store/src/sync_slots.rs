@@ -18,12 +18,17 @@
 //! So two syncs never interleave their passes over one connection's
 //! records, and a tenant cannot hold every sync slot of the fleet.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use fleet_events::{ConnectionId, CorrelationId, EventId, SyncTrigger, TenantId};
-use sqlx::Row as _;
+use serde_json::Value;
+use sqlx::{Row as _, postgres::PgRow};
 use uuid::Uuid;
 
+use crate::records::{StreamState, stream_state};
 use crate::{Error, Store};
 
 /// What [`Store::queue_sync`] found.
@@ -65,6 +70,54 @@ pub enum Claim {
     },
     /// The connection does not exist (any more).
     Missing,
+}
+
+/// What [`Store::claim_sync_run`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    /// The claim's outcome.
+    pub claim: Claim,
+    /// Where each of the connection's streams stands, by stream name, when
+    /// the claim was granted; empty otherwise.
+    pub streams: HashMap<String, StreamState>,
+}
+
+impl ClaimedRun {
+    fn refused(claim: Claim) -> Self {
+        Self {
+            claim,
+            streams: HashMap::new(),
+        }
+    }
+}
+
+/// The stream states a granted claim read, from its aggregated columns
+/// (all `NULL` when the connection has no stream row yet).
+fn streams_of(row: &PgRow) -> Result<HashMap<String, StreamState>, sqlx::Error> {
+    let streams: Option<Vec<String>> = row.try_get("streams")?;
+    let Some(streams) = streams else {
+        return Ok(HashMap::new());
+    };
+    let high_waters: Vec<Option<DateTime<Utc>>> = row.try_get("high_waters")?;
+    let last_fulls: Vec<Option<DateTime<Utc>>> = row.try_get("last_fulls")?;
+    let passes: Vec<Option<Uuid>> = row.try_get("passes")?;
+    let pass_fulls: Vec<Option<bool>> = row.try_get("pass_fulls")?;
+    let pass_starts: Vec<Option<DateTime<Utc>>> = row.try_get("pass_starts")?;
+    let cursors: Vec<Option<Value>> = row.try_get("cursors")?;
+    Ok(streams
+        .into_iter()
+        .zip(high_waters)
+        .zip(last_fulls)
+        .zip(passes)
+        .zip(pass_fulls)
+        .zip(pass_starts)
+        .zip(cursors)
+        .map(
+            |((((((stream, high_water), last_full), pass), full), started), cursor)| {
+                stream_state((stream, high_water, last_full, pass, full, started, cursor))
+            },
+        )
+        .collect())
 }
 
 /// A running sync's hold on a connection's sync slot: the run and the
@@ -191,8 +244,21 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::SyncSlot`].
-    #[tracing::instrument(skip_all, fields(tenant = %claim.tenant, connection = %claim.connection, run = %claim.run))]
     pub async fn claim_sync(&self, claim: SlotClaim<'_>) -> Result<Claim, Error> {
+        self.claim_sync_run(claim)
+            .await
+            .map(|claimed| claimed.claim)
+    }
+
+    /// [`Store::claim_sync`], which also reads, when the claim is granted,
+    /// where each of the connection's streams stands (as
+    /// [`Store::stream_states`] does), in the same statement.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::SyncSlot`].
+    #[tracing::instrument(skip_all, fields(tenant = %claim.tenant, connection = %claim.connection, run = %claim.run))]
+    pub async fn claim_sync_run(&self, claim: SlotClaim<'_>) -> Result<ClaimedRun, Error> {
         // The lock is taken by the statement that starts the transaction,
         // so that the decision below reads the rows as they are once it is
         // held; its times are that statement's (`now()` would be the
@@ -234,8 +300,18 @@ impl Store {
                  INSERT INTO sync_runs (id, tenant, connection, trigger, started_at) \
                  SELECT $3, $1, $2, $8, statement_timestamp() \
                  WHERE (SELECT granted FROM decision) \
-                 ON CONFLICT (id) DO NOTHING) \
-             SELECT * FROM decision",
+                 ON CONFLICT (id) DO NOTHING), \
+             streams AS ( \
+                 SELECT array_agg(stream) AS streams, \
+                        array_agg(high_water) AS high_waters, \
+                        array_agg(last_full_at) AS last_fulls, \
+                        array_agg(pass) AS passes, \
+                        array_agg(pass_full) AS pass_fulls, \
+                        array_agg(pass_started_at) AS pass_starts, \
+                        array_agg(cursor) AS cursors \
+                 FROM sync_streams \
+                 WHERE tenant = $1 AND connection = $2 AND (SELECT granted FROM decision)) \
+             SELECT * FROM decision, streams",
         )
         .bind(claim.tenant.as_str())
         .bind(claim.connection.as_str())
@@ -249,12 +325,15 @@ impl Store {
         .await
         .map_err(Error::SyncSlot)?;
         let Some(row) = row else {
-            return Ok(Claim::Missing);
+            return Ok(ClaimedRun::refused(Claim::Missing));
         };
         let granted: bool = row.try_get("granted").map_err(Error::SyncSlot)?;
         tx.commit().await.map_err(Error::SyncSlot)?;
         if granted {
-            return Ok(Claim::Granted);
+            return Ok(ClaimedRun {
+                claim: Claim::Granted,
+                streams: streams_of(&row).map_err(Error::SyncSlot)?,
+            });
         }
         let holder: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;
         let request: Option<Uuid> = row.try_get("sync_slot_request").map_err(Error::SyncSlot)?;
@@ -271,7 +350,7 @@ impl Store {
             && state.as_deref() == Some("running")
             && let Some(holder) = holder_attempt.filter(|&a| a > claim.attempt)
         {
-            return Ok(Claim::Superseded { holder });
+            return Ok(ClaimedRun::refused(Claim::Superseded { holder }));
         }
         // This delivery's run, or another message of the same request (a
         // deferred request queued again runs under another run id).
@@ -281,11 +360,11 @@ impl Store {
                 run: holder.unwrap_or_default(),
                 running: state.as_deref() == Some("running"),
             };
-            return Ok(Claim::Coalesced(holder));
+            return Ok(ClaimedRun::refused(Claim::Coalesced(holder)));
         }
-        Ok(Claim::TenantBusy {
+        Ok(ClaimedRun::refused(Claim::TenantBusy {
             running: u32::try_from(running).unwrap_or(u32::MAX),
-        })
+        }))
     }
 
     /// Extends `lease`'s hold on the connection's sync slot to `hold` from

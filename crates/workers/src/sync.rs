@@ -1,5 +1,6 @@
 //! The sync step (ConnectorSyncWorkflow's activity).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
@@ -245,7 +246,8 @@ impl Handler for Sync {
             max_per_tenant: self.max_per_tenant,
             trigger: event.data.trigger,
         };
-        match failure::in_store(|| store.claim_sync(claim)).await? {
+        let claimed = failure::in_store(|| store.claim_sync_run(claim)).await?;
+        match claimed.claim {
             Claim::Granted => {}
             Claim::Coalesced(holder) => {
                 tracing::info!(
@@ -277,7 +279,7 @@ impl Handler for Sync {
                 )));
             }
         }
-        let result = self.run(event, ctx, lease).await;
+        let result = self.run(event, ctx, lease, claimed.streams).await;
         match &result {
             // A run that ended freed the slot before its last status.
             Ok(()) => {}
@@ -321,6 +323,7 @@ impl Sync {
         event: &Envelope<SyncRequested>,
         ctx: &mut Context,
         lease: SyncLease,
+        mut states: HashMap<String, StreamState>,
     ) -> Result<(), HandlerError> {
         let run = lease.run;
         let started = Instant::now();
@@ -345,8 +348,8 @@ impl Sync {
             last_report: Instant::now(),
             gaps: Vec::new(),
         };
-        // The credentials, the stream positions and the first progress
-        // report do not depend on each other (the claim recorded the run).
+        // The credentials and the first progress report do not depend on
+        // each other (the claim recorded the run and read the streams).
         let read = async {
             self.deps
                 .secrets
@@ -354,9 +357,7 @@ impl Sync {
                 .await
                 .map_err(|e| failure::secrets(&e))
         };
-        let states = failure::in_store(|| store.stream_states(tenant, connection));
-        let (credentials, mut states, _) =
-            tokio::try_join!(read, states, ctx.status(event, progress.status()))?;
+        let (credentials, _) = tokio::try_join!(read, ctx.status(event, progress.status()))?;
         let credentials = match refresh::fresh(
             &self.deps,
             target_of(event),

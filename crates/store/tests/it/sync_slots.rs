@@ -450,3 +450,69 @@ async fn completing_a_run_frees_its_slot_unless_a_later_delivery_holds_it() {
         "the holder's completion frees the slot"
     );
 }
+
+#[tokio::test]
+async fn a_granted_claim_reads_where_each_stream_stands() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let first = EventId::new();
+    let claimed = test
+        .store
+        .claim_sync_run(claim(&connection, first, 4))
+        .await
+        .unwrap();
+    assert_eq!(claimed.claim, Claim::Granted);
+    assert!(claimed.streams.is_empty(), "no stream has a row yet");
+    // One stream stopped in the middle of a pass, with its cursor.
+    let pass = Pass::begin(true);
+    let records = [RecordUpsert {
+        external_id: "1".to_owned(),
+        payload: json!({"title": "first page"}),
+        updated_at: None,
+    }];
+    let cursor = json!({"page": 2, "after": "2026-12-01T00:00:00Z"});
+    test.store
+        .commit_page(PageCommit {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &pass,
+            records: &records,
+            cursor: Some(&cursor),
+            gap: None,
+            removed: &[],
+            lease: Some(lease(first, 1)),
+        })
+        .await
+        .unwrap();
+    test.store
+        .release_sync(&acme, &connection.id, lease(first, 1))
+        .await
+        .unwrap();
+
+    let next = EventId::new();
+    let claimed = test
+        .store
+        .claim_sync_run(claim(&connection, next, 4))
+        .await
+        .unwrap();
+
+    assert_eq!(claimed.claim, Claim::Granted);
+    let read = test
+        .store
+        .stream_states(&acme, &connection.id)
+        .await
+        .unwrap();
+    assert_eq!(claimed.streams, read);
+    let (resumed, at) = claimed.streams["posts"].pass.clone().expect("a pass");
+    assert_eq!(resumed, pass);
+    assert_eq!(at, Some(cursor));
+    let busy = test
+        .store
+        .claim_sync_run(claim(&connection, EventId::new(), 4))
+        .await
+        .unwrap();
+    assert!(matches!(busy.claim, Claim::Coalesced(_)));
+    assert!(busy.streams.is_empty(), "a refused claim reads nothing");
+}
