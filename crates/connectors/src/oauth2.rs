@@ -429,7 +429,8 @@ impl Client {
         exposed.extend(pkce_verifier.map(|verifier| verifier.expose_secret()));
         let url = self.render_url(&self.settings.token_url, "token URL", settings)?;
         let extra = &self.settings.token_params;
-        self.extend(&mut params, extra, "token parameters", settings)?;
+        let filled = self.extend(&mut params, extra, "token parameters", settings)?;
+        exposed.extend(filled.iter().map(String::as_str));
         let body = match self.settings.code_exchange {
             CodeExchange::PostForm => {
                 self.post(&url, params, self.settings.token_body, &exposed)
@@ -503,10 +504,12 @@ impl Client {
             ("refresh_token".to_owned(), token.to_owned()),
         ];
         let extra = &self.settings.refresh_params;
-        self.extend(&mut params, extra, "refresh parameters", values)?;
+        let filled = self.extend(&mut params, extra, "refresh parameters", values)?;
+        let mut exposed = vec![token];
+        exposed.extend(filled.iter().map(String::as_str));
         let url = self.render_url(self.settings.refresh_url(), "refresh URL", values)?;
         let sent = self
-            .post(&url, params, self.settings.token_body, &[token])
+            .post(&url, params, self.settings.token_body, &exposed)
             .await;
         let body = match sent {
             Ok(body) => body,
@@ -547,10 +550,11 @@ impl Client {
             params.push(("scope".to_owned(), scope));
         }
         let extra = &self.settings.token_params;
-        self.extend(&mut params, extra, "token parameters", values)?;
+        let filled = self.extend(&mut params, extra, "token parameters", values)?;
+        let exposed: Vec<&str> = filled.iter().map(String::as_str).collect();
         let url = self.render_url(&self.settings.token_url, "token URL", values)?;
         let body = self
-            .post(&url, params, self.settings.token_body, &[])
+            .post(&url, params, self.settings.token_body, &exposed)
             .await?;
         self.tokens(&url.shown, &body)
     }
@@ -739,20 +743,26 @@ impl Client {
     }
 
     /// Adds `extra` (filled with `values`) to `params`, each replacing a
-    /// parameter of the same name.
+    /// parameter of the same name; returns the parameters whose value came
+    /// (in part) from the connection's settings, which may hold a password
+    /// field's value, so an error description must not echo them.
     fn extend(
         &self,
         params: &mut Vec<(String, String)>,
         extra: &std::collections::BTreeMap<String, Template>,
         what: &'static str,
         values: &ConnectionValues,
-    ) -> Result<(), Error> {
+    ) -> Result<Vec<String>, Error> {
+        let mut filled = Vec::new();
         for (name, template) in extra {
             let value = self.render(template, what, values)?;
+            if template.names().next().is_some() {
+                filled.push(value.clone());
+            }
             params.retain(|(existing, _)| existing != name);
             params.push((name.clone(), value));
         }
-        Ok(())
+        Ok(filled)
     }
 
     /// POSTs `params` as `body` says, with the client's credentials as

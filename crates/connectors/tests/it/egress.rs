@@ -315,3 +315,74 @@ async fn a_token_the_provider_echoes_in_its_refusal_never_reaches_the_error() {
     assert!(!shown.contains(token), "{shown}");
     assert!(shown.contains("[REDACTED]"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_setting_the_provider_echoes_in_a_token_refusal_never_reaches_the_error() {
+    let key = "sk_live_settingSecret0123456789";
+    let echoing = Canned::start(
+        "127.0.0.1:0",
+        400,
+        format!(
+            r#"{{"error": "invalid_request", "error_description": "api_key {key} is not valid"}}"#
+        ),
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{}", echoing.port());
+    std::fs::write(
+        dir.path().join("acme.toml"),
+        format!(
+            "display_name = \"Acme\"\nauth = \"oauth2\"\ndocs_url = \"https://acme.test/docs\"\n\
+             default_sync_interval_secs = 3600\n\
+             [[settings]]\nname = \"api_key\"\nlabel = \"API key\"\n\
+             [oauth2]\nauthorize_url = \"{base}/a\"\ntoken_url = \"{base}/t\"\n\
+             userinfo_url = \"{base}/me\"\n\
+             token_params = {{ api_key = \"{{api_key}}\" }}\n\
+             refresh_params = {{ api_key = \"{{api_key}}\" }}\n"
+        ),
+    )
+    .unwrap();
+    let config = Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        oauth_clients: [(
+            "acme".to_owned(),
+            fleet_connectors::OAuthClient {
+                client_id: Some("acme-client".to_owned()),
+                client_secret: "acme-client-secret".into(),
+            },
+        )]
+        .into(),
+        ..config()
+    };
+    let id = ConnectorId::parse("acme").unwrap();
+    let registry = Registry::new(&config).unwrap();
+    let client = registry.oauth2(&id).unwrap();
+    let values = fleet_connectors::Catalog::with_overrides(dir.path())
+        .unwrap()
+        .get(&id)
+        .unwrap()
+        .check_settings(&[("api_key".to_owned(), key.to_owned())].into())
+        .unwrap();
+
+    let refresh = client
+        .refresh_with(&SecretString::from("refresh-token"), &values)
+        .await
+        .unwrap_err();
+    let exchange = client
+        .exchange_code_with(
+            "code",
+            &url::Url::parse("https://app.test/callback").unwrap(),
+            None,
+            &values,
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(echoing.connections(), 2);
+    for error in [refresh, exchange] {
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(shown.contains("[REDACTED]"), "{shown}");
+    }
+}
