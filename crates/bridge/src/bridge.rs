@@ -389,11 +389,16 @@ impl State {
         peer: Option<&Peer>,
         headers: &HeaderMap,
     ) -> Result<Permit, Full> {
-        let forwarded = self
-            .inner
-            .config
+        let config = &self.inner.config;
+        // Only a trusted proxy says where a request comes from.
+        let proxied = peer.is_some_and(|peer| {
+            let ip = peer.addr().ip().to_canonical();
+            config.trusted_proxies.iter().any(|net| net.contains(&ip))
+        });
+        let forwarded = config
             .client_address_header
             .as_deref()
+            .filter(|_| proxied)
             .and_then(|name| headers.get_all(name).iter().next_back())
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.rsplit(',').next())

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 /// How the bridge listens and treats its sessions.
@@ -42,6 +43,13 @@ pub struct Config {
     /// when every request comes through such a proxy: clients can write it
     /// themselves.
     pub client_address_header: Option<String>,
+    /// The networks of the proxies whose `client_address_header` counts: a
+    /// request from any other peer counts by the peer's own address, so a
+    /// client that reaches the bridge directly cannot choose its address
+    /// by writing the header. Loopback and the private networks
+    /// (10/8, 172.16/12, 192.168/16, fc00::/7) by default. From the
+    /// environment, an array: `FLEET_BRIDGE__TRUSTED_PROXIES=["10.0.0.0/8"]`.
+    pub trusted_proxies: Vec<IpNet>,
     /// Seconds a client has to send a request's line and headers, from when
     /// its connection opens or its previous response ends; slower, or
     /// silent, connections are closed.
@@ -72,6 +80,17 @@ impl Default for Config {
             max_sessions_per_token: 16,
             max_sessions_per_address: 64,
             client_address_header: None,
+            trusted_proxies: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+            ]
+            .iter()
+            .filter_map(|network| network.parse().ok())
+            .collect(),
             header_read_timeout_seconds: 10,
             idle_timeout_seconds: 60,
             request_timeout_seconds: 30,

@@ -95,3 +95,31 @@ async fn behind_a_proxy_clients_count_by_the_address_it_forwards() {
         .await;
     assert_eq!(refused.status(), 429);
 }
+
+#[tokio::test]
+async fn the_forwarded_address_counts_only_from_a_trusted_proxy() {
+    // The test's requests come from loopback, which is not this proxy.
+    let bridge = TestBridge::start(|config| {
+        config.max_sessions_per_address = 1;
+        config.client_address_header = Some("X-Forwarded-For".to_owned());
+        config.trusted_proxies = vec!["192.0.2.0/24".parse().unwrap()];
+    })
+    .await;
+    let token = bridge.token("acme");
+
+    let mut one = SseClient::new(
+        bridge
+            .sse_request(&token, &[("X-Forwarded-For", "198.51.100.1")])
+            .await,
+    );
+    assert_eq!(one.next().await.kind, "snapshot");
+    let spoofed = bridge
+        .sse_request(&token, &[("X-Forwarded-For", "198.51.100.2")])
+        .await;
+
+    assert_eq!(
+        spoofed.status(),
+        429,
+        "a header written by the client itself does not make it another client"
+    );
+}
