@@ -160,6 +160,13 @@ impl<P: Provider> Connector for ProviderConnector<P> {
     }
 }
 
+/// The most listing pages (ad accounts, organizations, account
+/// summaries) one call reads while they come back empty with a next page.
+/// A provider may answer empty pages with a link to the next for ever; past
+/// this many, the call hands back its position as the page's cursor, so the
+/// sync's own limits on pages and time count them.
+pub(crate) const MAX_EMPTY_LISTING_PAGES: usize = 20;
+
 /// `cursor` as the [`Page::next`] a caller stores.
 pub(crate) fn encode<C: Serialize>(cursor: &C) -> Value {
     serde_json::to_value(cursor).expect("a cursor serialises")

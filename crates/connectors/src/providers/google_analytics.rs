@@ -293,10 +293,11 @@ impl GoogleAnalytics {
     }
 
     /// The first property of the account summaries, with the display name
-    /// of its account, paging until one turns up.
+    /// of its account, paging until one turns up, for at most
+    /// [`MAX_EMPTY_LISTING_PAGES`](providers::MAX_EMPTY_LISTING_PAGES) pages.
     async fn first_property(&self, api: &Api<'_>) -> Result<(String, PropertySummary), Error> {
         let mut page_token = None;
-        loop {
+        for _ in 0..providers::MAX_EMPTY_LISTING_PAGES {
             let mut url = http::endpoint(&self.admin_base, "v1beta/accountSummaries");
             url.query_pairs_mut()
                 .append_pair("pageSize", SUMMARIES_PAGE_SIZE)
@@ -314,6 +315,12 @@ impl GoogleAnalytics {
             };
             page_token = Some(next);
         }
+        tracing::warn!(
+            pages = providers::MAX_EMPTY_LISTING_PAGES,
+            "Google Analytics listed account summaries without a property page after page; \
+             giving up."
+        );
+        Err(Error::NoAnalyticsProperty)
     }
 
     /// One `runReport` page of `property` at `cursor`.

@@ -246,11 +246,25 @@ impl Provider for LinkedIn {
         mut cursor: Cursor,
     ) -> Result<Page, Error> {
         let api = self.api(credentials)?;
-        while cursor.organizations.is_empty() {
+        for _ in 0..providers::MAX_EMPTY_LISTING_PAGES {
+            if !cursor.organizations.is_empty() {
+                break;
+            }
             let Some(start) = cursor.next_start else {
                 return Ok(Page::finished());
             };
             self.read_acls(&api, &mut cursor, start).await?;
+        }
+        if cursor.organizations.is_empty() {
+            // Empty listing pages only, so far: go on from here.
+            let next = cursor
+                .next_start
+                .is_some()
+                .then(|| providers::encode(&cursor));
+            return Ok(Page {
+                next,
+                ..Page::finished()
+            });
         }
         let organization = cursor.organizations.remove(0);
         let records = self.statistics(&api, &cursor, &organization).await?;

@@ -349,6 +349,13 @@ impl Provider for Meta {
             self.list_accounts(&api, &mut cursor).await?;
         }
         let Some(account) = cursor.accounts.first().cloned() else {
+            if cursor.accounts_after.is_some() {
+                // Empty listing pages only, so far: go on from here.
+                return Ok(Page {
+                    next: Some(providers::encode(&cursor)),
+                    ..Page::finished()
+                });
+            }
             return Ok(Page::finished());
         };
         let (records, gap) = self.account_page(&api, &mut cursor, &account).await?;
@@ -431,9 +438,14 @@ impl Meta {
     }
 
     /// Reads listing pages from `cursor.accounts_after` on until one has an
-    /// ad account or the listing ends.
+    /// ad account, the listing ends, or
+    /// [`MAX_EMPTY_LISTING_PAGES`](providers::MAX_EMPTY_LISTING_PAGES) came
+    /// back empty.
     async fn list_accounts(&self, api: &Api<'_>, cursor: &mut Cursor) -> Result<(), Error> {
-        while cursor.accounts.is_empty() && cursor.accounts_after.is_some() {
+        for _ in 0..providers::MAX_EMPTY_LISTING_PAGES {
+            if !cursor.accounts.is_empty() || cursor.accounts_after.is_none() {
+                break;
+            }
             self.read_listing(api, cursor).await?;
         }
         Ok(())

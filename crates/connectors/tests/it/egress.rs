@@ -386,3 +386,61 @@ async fn a_setting_the_provider_echoes_in_a_token_refusal_never_reaches_the_erro
         assert!(shown.contains("[REDACTED]"), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn a_listing_of_empty_pages_without_end_hands_back_its_position_instead_of_looping() {
+    let endless = Canned::start(
+        "127.0.0.1:0",
+        200,
+        r#"{"data": [], "paging": {"cursors": {"after": "QVFI"}, "next": "https://graph.facebook.com/v22.0/me/adaccounts?after=QVFI"}}"#
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    let graph = format!("http://127.0.0.1:{}/v22.0", endless.port());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("meta.toml"),
+        format!(
+            "[api_base_urls]\ngraph = \"{graph}\"\n\
+             [oauth2]\nauthorize_url = \"{graph}/dialog/oauth\"\n\
+             token_url = \"{graph}/oauth/access_token\"\nuserinfo_url = \"{graph}/me\"\n"
+        ),
+    )
+    .unwrap();
+    let meta = Registry::new(&Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        ..config()
+    })
+    .unwrap()
+    .get(&ConnectorId::parse("meta").unwrap())
+    .unwrap();
+    let credentials = Credentials::OAuth2 {
+        access_token: SecretString::from("access-token"),
+        refresh_token: None,
+        expires_at: None,
+        scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
+    };
+
+    let first = meta
+        .sync_page(&credentials, "ad_insights", None)
+        .await
+        .unwrap();
+    let asked = endless.connections();
+    let second = meta
+        .sync_page(&credentials, "ad_insights", first.next.as_ref())
+        .await
+        .unwrap();
+
+    assert_eq!(
+        asked, 21,
+        "the listing's first page, then at most 20 empty ones per call"
+    );
+    assert!(first.records.is_empty() && second.records.is_empty());
+    assert!(
+        first.next.is_some() && second.next.is_some(),
+        "the listing is not over: the position comes back, not `finished`"
+    );
+    assert_eq!(endless.connections(), 41);
+}
