@@ -5,6 +5,8 @@ use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, Envelope, EventId, StatusChanged, TenantId,
 };
 
+use sqlx::types::Json;
+
 use crate::{Error, Store, row::to_bigint};
 
 /// One published status, as [`Store::apply_status`] takes it.
@@ -146,14 +148,76 @@ impl Store {
         state = %update.status.state(),
     ))]
     pub async fn apply_status(&self, update: StatusUpdate<'_>) -> Result<Applied, Error> {
-        let mut applied = self.apply_statuses(&[update]).await?;
-        Ok(applied.pop().unwrap_or(Applied::Unknown))
+        let derived = Derived::of(update.status);
+        // PostgreSQL text and jsonb cannot hold NUL; a provider's message
+        // may. The status is stored with each NUL replaced, not lost.
+        let status = crate::row::without_nul(
+            serde_json::to_value(update.status)
+                .map_err(|e| Error::ApplyStatus(sqlx::Error::Encode(Box::new(e))))?,
+        );
+        let last_error = derived
+            .last_error
+            .map(|reason| crate::row::storable_text(reason).into_owned());
+        let applied = sqlx::query_scalar::<_, bool>(
+            "UPDATE connections AS c SET \
+                 status = $3, \
+                 last_error = CASE WHEN $5 THEN c.last_error ELSE $4 END, \
+                 last_sync_at = coalesce($6, c.last_sync_at), \
+                 records_total = coalesce($7, c.records_total), \
+                 last_status_at = least($8, now()), \
+                 last_status_event = $9, \
+                 updated_at = now() \
+             WHERE c.tenant = $1 AND c.id = $2 AND c.connector = $10 \
+               AND (c.last_status_at IS NULL \
+                    OR (c.last_status_at, c.last_status_event) < (least($8, now()), $9)) \
+             RETURNING true",
+        )
+        .bind(update.tenant.as_str())
+        .bind(update.connection.as_str())
+        .bind(Json(status))
+        .bind(last_error)
+        .bind(derived.keep_last_error)
+        .bind(derived.last_sync_at)
+        .bind(derived.records_total)
+        .bind(update.occurred_at)
+        .bind(update.event_id.as_uuid())
+        .bind(update.connector.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(Error::ApplyStatus)?
+        .is_some();
+        if applied {
+            return Ok(Applied::Applied);
+        }
+        let (exists, deleted): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM connections \
+                            WHERE tenant = $1 AND id = $2 AND connector = $3), \
+                    EXISTS (SELECT 1 FROM deleted_connections WHERE tenant = $1 AND id = $2)",
+        )
+        .bind(update.tenant.as_str())
+        .bind(update.connection.as_str())
+        .bind(update.connector.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(Error::ApplyStatus)?;
+        Ok(if exists {
+            tracing::debug!("Ignored a status older than the stored one.");
+            Applied::Stale
+        } else if deleted {
+            tracing::debug!("Ignored a status of a deleted connection.");
+            Applied::Deleted
+        } else {
+            tracing::warn!(connector = %update.connector, "A status names no known connection.");
+            Applied::Unknown
+        })
     }
 
     /// Stores a batch of published statuses in one statement, as
     /// [`Store::apply_status`] would one after the other in the order of
     /// their `(occurred_at, event_id)`; returns what happened to each, in
-    /// the batch's order.
+    /// the batch's order. PostgreSQL takes longer to plan this statement
+    /// than to plan [`Store::apply_status`]'s, so a batch of one is stored
+    /// by that.
     ///
     /// Per connection, the row shows the newest status of those newer than
     /// the stored one; `last_error` comes from the newest of them that
@@ -170,8 +234,10 @@ impl Store {
         &self,
         updates: &[StatusUpdate<'_>],
     ) -> Result<Vec<Applied>, Error> {
-        if updates.is_empty() {
-            return Ok(Vec::new());
+        match updates {
+            [] => return Ok(Vec::new()),
+            [update] => return Ok(vec![self.apply_status(*update).await?]),
+            _ => {}
         }
         let mut columns = Columns::with_capacity(updates.len());
         for update in updates {
