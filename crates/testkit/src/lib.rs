@@ -25,6 +25,9 @@
 //! - [`SlowDisk`]: a directory whose writes are slow (a FUSE file system), for a
 //!   server's store in tests of a slow disk.
 //!
+//! And wait for what a test expects with [`eventually`] (or [`within`]): a
+//! probe polled until it finds it, with a deadline, never a bare sleep.
+//!
 //! Binaries come from `$FLEET_TESTKIT_TOOLS`, then `.tools/bin` (filled by
 //! `scripts/setup`), then `PATH`; PostgreSQL also from `/usr/lib/postgresql/<newest>/bin`,
 //! MariaDB also from `/usr/sbin`, WordPress from `.tools/wordpress`, and
@@ -68,6 +71,7 @@ mod postgres;
 mod process;
 mod slow_disk;
 mod tools;
+mod wait;
 mod wordpress;
 
 pub use nats::{NatsCluster, NatsServer};
@@ -76,4 +80,5 @@ pub use openbao::{AppRoleCredentials, OpenBao};
 pub use ports::free_port;
 pub use postgres::Postgres;
 pub use slow_disk::SlowDisk;
+pub use wait::{eventually, within};
 pub use wordpress::{WordPress, WordPressOptions};

@@ -204,12 +204,9 @@ pub(crate) fn set(keys: &[&Key]) -> Value {
 
 /// Waits until `condition` holds, checking every few milliseconds.
 pub(crate) async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let waiting = async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(DEADLINE, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+    fleet_testkit::eventually(DEADLINE, what, || {
+        let held = condition();
+        async move { held.then_some(()) }
+    })
+    .await;
 }

@@ -198,15 +198,15 @@ impl TestBridge {
 
     /// Waits until the bridge has `count` sessions.
     pub(crate) async fn await_sessions(&self, count: usize) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while self.handle.stats().sessions != count {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the bridge still has {:?}, expected {count} sessions",
-                self.handle.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let reached = fleet_testkit::within(DEADLINE, || async {
+            (self.handle.stats().sessions == count).then_some(())
+        })
+        .await;
+        assert!(
+            reached.is_some(),
+            "the bridge still has {:?}, expected {count} sessions",
+            self.handle.stats()
+        );
     }
 }
 

@@ -147,17 +147,13 @@ impl TestBus {
     /// sent without waiting for the server, which removes the message
     /// from the work queue a moment later.
     pub(crate) async fn until_steps_empty(&self, why: &str) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
+        let empty = fleet_testkit::within(DEADLINE, || async {
+            (self.steps_left().await == 0).then_some(())
+        })
+        .await;
+        if empty.is_none() {
             let left = self.steps_left().await;
-            if left == 0 {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{left} messages left in the work queue: {why}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            panic!("{left} messages left in the work queue: {why}");
         }
     }
 }
@@ -182,15 +178,15 @@ impl RunningWorker {
 
     /// Waits until the worker's counters satisfy `done`.
     pub(crate) async fn until(&self, what: &str, done: impl Fn(fleet_bus::WorkerStats) -> bool) {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        while !done(self.handle.stats()) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting until {what}: {:?}",
-                self.handle.stats()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let reached = fleet_testkit::within(DEADLINE, || async {
+            done(self.handle.stats()).then_some(())
+        })
+        .await;
+        assert!(
+            reached.is_some(),
+            "timed out waiting until {what}: {:?}",
+            self.handle.stats()
+        );
     }
 }
 

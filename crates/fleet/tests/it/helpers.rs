@@ -498,43 +498,29 @@ impl Drop for World {
     }
 }
 
-/// Polls `holds` every 100 ms until it is true or `deadline` has passed;
-/// returns whether it held. For waits whose outcome the test reports
-/// itself; [`eventually`] fails the test instead.
+/// Polls `holds` until it is true or `deadline` has passed; returns
+/// whether it held. For waits whose outcome the test reports itself;
+/// [`eventually`] fails the test instead.
 pub(crate) async fn holds_within<F, Fut>(deadline: Duration, mut holds: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let until = tokio::time::Instant::now() + deadline;
-    loop {
-        if holds().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    fleet_testkit::within(deadline, || {
+        let held = holds();
+        async move { held.await.then_some(()) }
+    })
+    .await
+    .is_some()
 }
 
 /// Polls `probe` until it returns `Some`, failing after [`DEADLINE`].
 pub(crate) async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
-    F: Fn() -> Fut,
+    F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    fleet_testkit::eventually(DEADLINE, what, probe).await
 }
 
 /// A loopback port free a moment ago.
@@ -588,17 +574,12 @@ impl FleetProcess {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(sent.success());
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "fleet did not exit after SIGTERM"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let child = &mut self.child;
+        fleet_testkit::eventually(DEADLINE, "fleet to exit after SIGTERM", || {
+            let exited = child.try_wait().unwrap();
+            async move { exited }
+        })
+        .await
     }
 
     /// Everything the process has logged.

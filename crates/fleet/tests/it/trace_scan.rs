@@ -6,7 +6,6 @@
 //! table.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -205,14 +204,10 @@ async fn disconnect(gateway: &str, token: &str, connection: &ConnectionId) {
 
 /// Waits until `process` has logged `message`.
 async fn logged(process: &FleetProcess, message: &str) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while process.count_logged(message) == 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never logged {message:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fleet_testkit::eventually(DEADLINE, format!("{message:?} in the log"), || async {
+        (process.count_logged(message) > 0).then_some(())
+    })
+    .await;
 }
 
 /// Every 43-character base64url word of `text` whose S256 challenge is

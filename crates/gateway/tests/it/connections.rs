@@ -102,15 +102,11 @@ async fn sync_now_runs_another_sync_and_delete_removes_the_connection() {
         )
         .await;
     assert_eq!(sync.status, StatusCode::ACCEPTED);
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    loop {
+    fleet_testkit::eventually(crate::helpers::DEADLINE, "a second sync", || async {
         let now = gateway.until_state("acme", &id, "synced").await;
-        if now["last_sync_at"] != first["last_sync_at"] {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no second sync");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        (now["last_sync_at"] != first["last_sync_at"]).then_some(())
+    })
+    .await;
 
     let deleted = gateway
         .call(
@@ -143,23 +139,23 @@ async fn a_synced_connection_s_health_shows_its_last_success_and_runs_to_its_ten
     let id = gateway.connect("acme", "wordpress", "blog", PASSWORD).await;
     gateway.until_state("acme", &id, "synced").await;
     let run_ended = |body: &serde_json::Value| body["recent_runs"][0]["outcome"] == "succeeded";
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    let health = loop {
-        let health = gateway
-            .call(
-                Method::GET,
-                &format!("/api/connections/{id}/health"),
-                Some("acme"),
-                None,
-            )
-            .await;
-        assert_eq!(health.status, StatusCode::OK, "{}", health.body);
-        if run_ended(&health.body) {
-            break health.body;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{}", health.body);
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let health = fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "the health report to show the run ended",
+        || async {
+            let health = gateway
+                .call(
+                    Method::GET,
+                    &format!("/api/connections/{id}/health"),
+                    Some("acme"),
+                    None,
+                )
+                .await;
+            assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+            run_ended(&health.body).then_some(health.body)
+        },
+    )
+    .await;
 
     assert_eq!(health["id"], id.as_str());
     assert_eq!(health["state"], "synced");

@@ -310,8 +310,8 @@ impl TestGateway {
         what: &str,
         holds: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
+        let last = std::sync::Mutex::new(Value::Null);
+        let found = fleet_testkit::within(DEADLINE, || async {
             let reply = self
                 .call(
                     Method::GET,
@@ -320,16 +320,12 @@ impl TestGateway {
                     None,
                 )
                 .await;
-            if holds(&reply.body) {
-                return reply.body;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{what}: {:?}",
-                reply.body
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let found = holds(&reply.body).then(|| reply.body.clone());
+            *last.lock().unwrap() = reply.body;
+            found
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("{what}: {:?}", last.lock().unwrap()))
     }
 
     /// Serves the gateway over HTTP on a free loopback port, as `fleet

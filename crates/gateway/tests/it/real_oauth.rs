@@ -271,11 +271,11 @@ async fn synced_again(gateway: &TestGateway, id: &str, before: &Value) -> Value 
 
 /// Waits until `holds` is true, up to [`DEADLINE`].
 async fn until<F: Future<Output = bool>>(what: &str, mut holds: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !holds().await {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fleet_testkit::eventually(DEADLINE, what, || {
+        let held = holds();
+        async move { held.await.then_some(()) }
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -138,14 +138,12 @@ async fn the_same_validate_event_delivered_twice_has_one_effect() {
     // what a redelivery after a lost ack looks like.
     let validate = fleet.stats(Step::Validate);
     fleet.publish(&event, "redelivered").await;
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    while fleet.stats(Step::Validate).acked < validate.acked + 1 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the second copy was handled"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "the second copy to be handled",
+        || async { (fleet.stats(Step::Validate).acked > validate.acked).then_some(()) },
+    )
+    .await;
 
     let row = fleet.row_in(&connection, ConnectionState::Synced).await;
     assert_eq!(row.records_total, u64::from(POSTS + PAGES));
@@ -172,24 +170,22 @@ async fn a_set_up_connection_syncs_again_on_its_schedule() {
     let row = fleet.row_in(&connection, ConnectionState::Synced).await;
     assert_eq!(row.sync_interval, Some(std::time::Duration::from_secs(1)));
     let first_sync = row.last_sync_at.unwrap();
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    loop {
-        let run = fleet
-            .deps
-            .store
-            .latest_sync_run(&fleet.tenant, &connection)
-            .await
-            .unwrap()
-            .unwrap();
-        if run.trigger == fleet_events::SyncTrigger::Scheduled && run.finished_at.is_some() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no scheduled sync finished"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "a scheduled sync to finish",
+        || async {
+            let run = fleet
+                .deps
+                .store
+                .latest_sync_run(&fleet.tenant, &connection)
+                .await
+                .unwrap()
+                .unwrap();
+            (run.trigger == fleet_events::SyncTrigger::Scheduled && run.finished_at.is_some())
+                .then_some(())
+        },
+    )
+    .await;
     let row = fleet.row_in(&connection, ConnectionState::Synced).await;
     assert!(row.last_sync_at.unwrap() > first_sync);
     let stored = fleet

@@ -169,8 +169,7 @@ async fn failing_checks_make_a_connection_degraded_once_and_a_success_recovers_i
     );
 
     // A third failure says nothing new; the site recovers after it.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
+    let report = fleet_testkit::eventually(DEADLINE, "a third failure", || async {
         let report = fleet
             .deps
             .store
@@ -178,13 +177,10 @@ async fn failing_checks_make_a_connection_degraded_once_and_a_success_recovers_i
             .await
             .unwrap()
             .unwrap();
-        if report.health.consecutive_failures >= 3 {
-            assert!(report.health.degraded_since.is_some());
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no third failure");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        (report.health.consecutive_failures >= 3).then_some(report)
+    })
+    .await;
+    assert!(report.health.degraded_since.is_some());
     reqwest::Client::new()
         .delete(format!("{}/_sim/faults", fleet.sim.base_url()))
         .send()

@@ -489,23 +489,16 @@ impl TestFleet {
         connection: &ConnectionId,
         state: ConnectionState,
     ) -> fleet_store::Connection {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
+        fleet_testkit::eventually(DEADLINE, format!("the row to reach {state}"), || async {
             let row = self
                 .deps
                 .store
                 .get_connection(&self.tenant, connection)
                 .await
                 .unwrap();
-            if let Some(row) = row.filter(|r| r.status.state() == state) {
-                return row;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "row never reached {state}"
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+            row.filter(|r| r.status.state() == state)
+        })
+        .await
     }
 
     pub(crate) fn stats(&self, step: Step) -> fleet_bus::WorkerStats {

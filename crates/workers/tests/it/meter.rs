@@ -270,23 +270,19 @@ async fn synced_runs(
 
 /// Waits until the meter consumer has nothing pending or unacknowledged.
 async fn meter_drained(fleet: &TestFleet) {
-    let mut consumer: async_nats::jetstream::consumer::PullConsumer = fleet
+    let consumer: async_nats::jetstream::consumer::PullConsumer = fleet
         .js
         .get_consumer_from_stream("meter", fleet_bus::STATUS_STREAM)
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let info = consumer.info().await.unwrap();
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
-            return;
+    fleet_testkit::eventually(DEADLINE, "the meter consumer to drain", || {
+        let mut consumer = consumer.clone();
+        async move {
+            let info = consumer.info().await.unwrap();
+            (info.num_pending == 0 && info.num_ack_pending == 0).then_some(())
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the meter consumer still has work: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,14 +342,10 @@ async fn a_lago_outage_delays_usage_events_and_each_arrives_once_afterwards() {
     }
     // Refused while down: retried, not lost and not dead-lettered.
     let retried = || fleet.stats(Step::Meter).retried;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while retried() < 4 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no retries while Lago is down"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    fleet_testkit::eventually(DEADLINE, "retries while Lago is down", || async {
+        (retried() >= 4).then_some(())
+    })
+    .await;
 
     // Lago comes back answering 503 with Retry-After for a while.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

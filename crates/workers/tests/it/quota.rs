@@ -46,22 +46,18 @@ async fn an_exhausted_quota_defers_the_sync_and_says_when_it_comes_back() {
     // puts it back for the time left, without calling the provider.
     let subject = fleet_events::subject::sync(&fleet.tenant, &connection);
     let steps = fleet.js.get_stream(fleet_bus::STEPS_STREAM).await.unwrap();
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    let requeued = loop {
-        if let Ok(message) = steps.get_last_raw_message_by_subject(&subject).await
-            && let Some(at) = message
+    let requeued = fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "the deferred request to be queued again",
+        || async {
+            let message = steps.get_last_raw_message_by_subject(&subject).await.ok()?;
+            message
                 .headers
                 .get(fleet_bus::NOT_BEFORE_HEADER)
                 .and_then(|at| chrono::DateTime::parse_from_rfc3339(at.as_str()).ok())
-        {
-            break at;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the deferred request was never queued again"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    };
+        },
+    )
+    .await;
     let skew = (requeued.with_timezone(&chrono::Utc) - next_at).abs();
     assert!(
         skew < chrono::TimeDelta::seconds(5),
@@ -69,14 +65,12 @@ async fn an_exhausted_quota_defers_the_sync_and_says_when_it_comes_back() {
     );
     let requests = fleet.sim.google_requests(GOOGLE_USER);
     // Queued again (one), then taken and put back for the wait (two).
-    while fleet.stats(Step::Sync).retried < retried_before + 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no worker put the queued request back: {:?}",
-            fleet.stats(Step::Sync)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "a worker to put the queued request back",
+        || async { (fleet.stats(Step::Sync).retried >= retried_before + 2).then_some(()) },
+    )
+    .await;
     assert_eq!(
         fleet.stats(Step::Sync).acked,
         acked_before,

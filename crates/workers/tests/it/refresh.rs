@@ -209,14 +209,14 @@ async fn two_sync_requests_at_once_renew_once_and_keep_a_working_rotated_refresh
     // The second joins the first, or runs after it: never beside it.
     fleet.sync_now("google-analytics", &connection).await;
     fleet.sync_now("google-analytics", &connection).await;
-    let deadline = tokio::time::Instant::now() + crate::helpers::DEADLINE;
-    while fleet.stats(fleet_events::Step::Sync).acked < acked_before + 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "both requests handled"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "both requests to be handled",
+        || async {
+            (fleet.stats(fleet_events::Step::Sync).acked >= acked_before + 2).then_some(())
+        },
+    )
+    .await;
     let statuses = fleet
         .statuses_until_nth(&connection, ConnectionState::Synced, 2)
         .await;

@@ -1,7 +1,5 @@
 //! One sync per connection at a time: a request while one runs joins it.
 
-use std::time::Duration;
-
 use fleet_events::{ConnectionState, Step};
 use fleet_sim::Fault;
 
@@ -30,15 +28,10 @@ async fn a_sync_requested_while_one_runs_joins_it_instead_of_running_beside_it()
         .unwrap();
     fleet.sync_now("wordpress", &connection).await;
 
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while fleet.stats(Step::Sync).acked < acked_before + 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "both requests were not handled in time: {:?}",
-            fleet.stats(Step::Sync)
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    fleet_testkit::eventually(DEADLINE, "both requests to be handled", || async {
+        (fleet.stats(Step::Sync).acked >= acked_before + 2).then_some(())
+    })
+    .await;
     let latest = fleet
         .deps
         .store

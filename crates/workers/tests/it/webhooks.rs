@@ -235,18 +235,16 @@ async fn webhooks_arrive_signed_in_order_per_connection_after_the_receiver_recov
             .await
             .unwrap()
     };
-    let recorded = tokio::time::timeout(DEADLINE, async {
-        loop {
-            let deliveries = list().await;
-            if deliveries.iter().all(|d| d.state == "delivered") {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+    let recorded = fleet_testkit::within(DEADLINE, || async {
+        let deliveries = list().await;
+        deliveries
+            .iter()
+            .all(|d| d.state == "delivered")
+            .then_some(())
     })
     .await;
     let deliveries = list().await;
-    assert!(recorded.is_ok(), "not all delivered: {deliveries:?}");
+    assert!(recorded.is_some(), "not all delivered: {deliveries:?}");
     assert_eq!(deliveries.len(), 5);
     assert!(deliveries.iter().any(|d| d.attempts > 1), "{deliveries:?}");
 
