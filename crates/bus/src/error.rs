@@ -53,3 +53,17 @@ pub enum Error {
         source: async_nats::jetstream::context::PublishError,
     },
 }
+
+impl Error {
+    /// Whether this is a publish that a nats-server still starting (its
+    /// streams not loaded yet) turned away: no stream for the subject, or
+    /// no acknowledgement in time.
+    pub fn is_server_starting(&self) -> bool {
+        use async_nats::jetstream::context::PublishErrorKind;
+        matches!(
+            self,
+            Self::Publish { source, .. }
+                if matches!(source.kind(), PublishErrorKind::StreamNotFound | PublishErrorKind::TimedOut)
+        )
+    }
+}

@@ -51,6 +51,13 @@ impl Publisher {
     /// Publishes `event` on its subject with deduplication id `msg_id` and
     /// returns once the stream has stored it.
     ///
+    /// A nats-server that has just restarted answers before it has loaded
+    /// its streams (from a slow disk, for seconds): a publish then finds no
+    /// stream, or times out. Such a publish is sent again for up to about
+    /// 10 s; the deduplication id makes a copy that did land count once.
+    /// So a step does not fail, and announce a retry that may come after
+    /// its chain's end, only because the server was still starting.
+    ///
     /// # Errors
     ///
     /// [`Error::Publish`] when the server does not acknowledge the message
@@ -60,7 +67,21 @@ impl Publisher {
         event: &Envelope<P>,
         msg_id: &str,
     ) -> Result<Published, Error> {
-        self.send(event, msg_id).await?.await
+        use backon::Retryable as _;
+        let attempt = || async { self.send(event, msg_id).await?.await };
+        attempt
+            .retry(
+                backon::ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(100))
+                    .with_max_delay(std::time::Duration::from_secs(2))
+                    .with_max_times(8)
+                    .with_jitter(),
+            )
+            .when(Error::is_server_starting)
+            .notify(|error, wait| {
+                tracing::debug!(error.message = %error, ?wait, "The server is not ready for the publish yet; sending it again.");
+            })
+            .await
     }
 
     /// Sends `event` and returns a future for the stream's acknowledgement,
