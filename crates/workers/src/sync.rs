@@ -358,6 +358,7 @@ impl Sync {
                 .map_err(|e| failure::secrets(&e))
         };
         let (credentials, _) = tokio::try_join!(read, ctx.status(event, progress.status()))?;
+        progress.last_report = Instant::now();
         let credentials = match refresh::fresh(
             &self.deps,
             target_of(event),
@@ -713,10 +714,33 @@ impl Sync {
         let result = loop {
             tokio::select! {
                 result = &mut page => break result,
-                _ = ticks.tick() => report(event, ctx, progress).await?,
+                _ = ticks.tick() => self.report_held(event, ctx, progress).await?,
             }
         };
         result.map_err(Fetch::Provider)
+    }
+
+    /// Reports progress while a page is awaited, if the run still holds
+    /// the connection's sync slot (renewing it): a run that another
+    /// delivery took over must not announce `syncing` after that one's end.
+    async fn report_held(
+        &self,
+        event: &Envelope<SyncRequested>,
+        ctx: &mut Context,
+        progress: &mut Progress,
+    ) -> Result<(), HandlerError> {
+        let (store, lease) = (&self.deps.store, progress.lease);
+        let held = failure::in_store(|| {
+            store.renew_sync(&event.tenant, &event.connection, lease, SLOT_HOLD)
+        })
+        .await?;
+        if !held {
+            return Err(HandlerError::superseded(
+                "another sync of this connection took over while this one waited for a page",
+            ));
+        }
+        progress.slot_renewed = Instant::now();
+        report(event, ctx, progress).await
     }
 
     /// Ends a run that could not finish: a transient failure leaves the run
