@@ -444,3 +444,56 @@ async fn a_listing_of_empty_pages_without_end_hands_back_its_position_instead_of
     );
     assert_eq!(endless.connections(), 41);
 }
+
+#[tokio::test]
+async fn an_organization_listing_of_empty_pages_without_end_hands_back_its_position() {
+    let endless = Canned::start(
+        "127.0.0.1:0",
+        200,
+        r#"{"elements": [], "paging": {"start": 0, "count": 10, "links": [{"rel": "next", "type": "application/json", "href": "/rest/organizationAcls?start=10"}]}}"#
+            .to_owned(),
+    )
+    .await
+    .unwrap();
+    let api = format!("http://127.0.0.1:{}", endless.port());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("linkedin.toml"),
+        format!(
+            "page_size = 10\n[api_base_urls]\napi = \"{api}\"\n\
+             [oauth2]\nauthorize_url = \"{api}/oauth/v2/authorization\"\n\
+             token_url = \"{api}/oauth/v2/accessToken\"\nuserinfo_url = \"{api}/v2/userinfo\"\n"
+        ),
+    )
+    .unwrap();
+    let linkedin = Registry::new(&Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        ..config()
+    })
+    .unwrap()
+    .get(&ConnectorId::parse("linkedin").unwrap())
+    .unwrap();
+    let credentials = Credentials::OAuth2 {
+        access_token: SecretString::from("access-token"),
+        refresh_token: None,
+        expires_at: None,
+        scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
+    };
+
+    let page = linkedin
+        .sync_page(&credentials, "follower_statistics", None)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        endless.connections(),
+        20,
+        "one call reads at most 20 empty listing pages"
+    );
+    assert!(page.records.is_empty());
+    assert!(
+        page.next.is_some(),
+        "the listing is not over: the position comes back, not `finished`"
+    );
+}
