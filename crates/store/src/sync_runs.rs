@@ -228,23 +228,18 @@ impl Store {
                      added = $8, updated = $9, deleted = $10 \
                  WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running' \
                  RETURNING id), \
+             freed AS ( \
+                 SELECT coalesce(sync_slot_run = $12 \
+                                 AND coalesce(sync_slot_attempt <= $13, true), false) AS slot \
+                 FROM connections WHERE tenant = $2 AND id = $3), \
              counted AS ( \
                  UPDATE connections SET records_total = (SELECT n FROM live), \
-                     sync_slot_run = CASE WHEN (sync_slot_run = $12 \
-                         AND coalesce(sync_slot_attempt <= $13, true)) \
-                         THEN NULL ELSE sync_slot_run END, \
-                     sync_slot_request = CASE WHEN (sync_slot_run = $12 \
-                         AND coalesce(sync_slot_attempt <= $13, true)) \
-                         THEN NULL ELSE sync_slot_request END, \
-                     sync_slot_state = CASE WHEN (sync_slot_run = $12 \
-                         AND coalesce(sync_slot_attempt <= $13, true)) \
-                         THEN NULL ELSE sync_slot_state END, \
-                     sync_slot_until = CASE WHEN (sync_slot_run = $12 \
-                         AND coalesce(sync_slot_attempt <= $13, true)) \
-                         THEN NULL ELSE sync_slot_until END, \
-                     sync_slot_attempt = CASE WHEN (sync_slot_run = $12 \
-                         AND coalesce(sync_slot_attempt <= $13, true)) \
-                         THEN NULL ELSE sync_slot_attempt END \
+                     sync_slot_run = CASE WHEN f.slot THEN NULL ELSE sync_slot_run END, \
+                     sync_slot_request = CASE WHEN f.slot THEN NULL ELSE sync_slot_request END, \
+                     sync_slot_state = CASE WHEN f.slot THEN NULL ELSE sync_slot_state END, \
+                     sync_slot_until = CASE WHEN f.slot THEN NULL ELSE sync_slot_until END, \
+                     sync_slot_attempt = CASE WHEN f.slot THEN NULL ELSE sync_slot_attempt END \
+                 FROM freed f \
                  WHERE tenant = $2 AND id = $3), \
              before AS ( \
                  SELECT degraded_since FROM connection_health \
