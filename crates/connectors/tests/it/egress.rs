@@ -207,13 +207,7 @@ async fn catalog_urls_are_held_to_the_same_rule() {
         .await
         .unwrap_err();
     let validate = connector
-        .validate(&Credentials::OAuth2 {
-            access_token: SecretString::from("access-token"),
-            refresh_token: None,
-            expires_at: None,
-            scope: None,
-            values: fleet_connectors::ConnectionValues::default(),
-        })
+        .validate(&bearer("access-token"))
         .await
         .unwrap_err();
 
@@ -299,16 +293,7 @@ async fn a_token_the_provider_echoes_in_its_refusal_never_reaches_the_error() {
     .get(&ConnectorId::parse("acme").unwrap())
     .unwrap();
 
-    let error = acme
-        .validate(&Credentials::OAuth2 {
-            access_token: SecretString::from(token),
-            refresh_token: None,
-            expires_at: None,
-            scope: None,
-            values: fleet_connectors::ConnectionValues::default(),
-        })
-        .await
-        .unwrap_err();
+    let error = acme.validate(&bearer(token)).await.unwrap_err();
 
     assert_eq!(echoing.connections(), 1);
     let shown = format!("{error} {error:?}");
@@ -415,13 +400,7 @@ async fn a_listing_of_empty_pages_without_end_hands_back_its_position_instead_of
     .unwrap()
     .get(&ConnectorId::parse("meta").unwrap())
     .unwrap();
-    let credentials = Credentials::OAuth2 {
-        access_token: SecretString::from("access-token"),
-        refresh_token: None,
-        expires_at: None,
-        scope: None,
-        values: fleet_connectors::ConnectionValues::default(),
-    };
+    let credentials = bearer("access-token");
 
     let first = meta
         .sync_page(&credentials, "ad_insights", None)
@@ -473,13 +452,7 @@ async fn an_organization_listing_of_empty_pages_without_end_hands_back_its_posit
     .unwrap()
     .get(&ConnectorId::parse("linkedin").unwrap())
     .unwrap();
-    let credentials = Credentials::OAuth2 {
-        access_token: SecretString::from("access-token"),
-        refresh_token: None,
-        expires_at: None,
-        scope: None,
-        values: fleet_connectors::ConnectionValues::default(),
-    };
+    let credentials = bearer("access-token");
 
     let page = linkedin
         .sync_page(&credentials, "follower_statistics", None)
@@ -496,4 +469,15 @@ async fn an_organization_listing_of_empty_pages_without_end_hands_back_its_posit
         page.next.is_some(),
         "the listing is not over: the position comes back, not `finished`"
     );
+}
+
+/// OAuth 2.0 credentials holding only the access token `token`.
+fn bearer(token: &str) -> Credentials {
+    Credentials::OAuth2 {
+        access_token: SecretString::from(token),
+        refresh_token: None,
+        expires_at: None,
+        scope: None,
+        values: fleet_connectors::ConnectionValues::default(),
+    }
 }
