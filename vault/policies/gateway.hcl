@@ -2,21 +2,27 @@
 #
 # Paths are for the KV v2 mount `secret` (FLEET_VAULT__MOUNT); change the
 # first path segment for another mount. Credentials live at
-# tenants/<tenant>/connections/<connection>/{staged,active}.
+# tenants/<tenant>/connections/<connection>/credentials, one KV version per
+# write; PostgreSQL records which version is in use.
 
-# Stage credentials typed in by a user or returned by an OAuth flow; the
-# validate step reads them, the save step promotes them.
-path "secret/data/tenants/+/connections/+/staged" {
-  capabilities = ["create", "update"]
+# Stage a new connection's credentials, typed in by a user or returned by an
+# OAuth flow, as the secret's first version. `create` without `update`: the
+# gateway can start a secret but never add a version to an existing one.
+# It reads the credentials in use to revoke the grant at the provider when
+# the user disconnects.
+path "secret/data/tenants/+/connections/+/credentials" {
+  capabilities = ["create", "read"]
 }
 
-# Read a connection's active credentials to revoke its grant at the
-# provider when the user disconnects it. The gateway never writes them.
+# Connections set up before the one-secret layout: read to revoke.
 path "secret/data/tenants/+/connections/+/active" {
   capabilities = ["read"]
 }
 
 # Delete a disconnected connection's credentials, every version.
+path "secret/metadata/tenants/+/connections/+/credentials" {
+  capabilities = ["delete"]
+}
 path "secret/metadata/tenants/+/connections/+/staged" {
   capabilities = ["delete"]
 }

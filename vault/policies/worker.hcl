@@ -1,24 +1,35 @@
 # connector-fleet workers: what `fleet worker` (every step) may do in
 # Vault/OpenBao. A process that runs only some steps can do with less:
-# validate reads `staged`; save reads `staged`, writes `active` and
-# destroys the promoted `staged` version; sync reads `active` and writes
-# it when it renews an OAuth token.
+# validate reads the staged version; save needs nothing (promotion is a
+# PostgreSQL update); sync reads the version in use, and when it renews an
+# OAuth token writes the next version and destroys the one it replaced.
 #
 # Paths are for the KV v2 mount `secret` (FLEET_VAULT__MOUNT); change the
 # first path segment for another mount.
 
-# Validate and save read the staged credentials.
-path "secret/data/tenants/+/connections/+/staged" {
-  capabilities = ["read"]
+# Read any version; write renewed tokens as a new version. `create` is for
+# connections set up before the one-secret layout, whose credentials a
+# worker copies into it the first time it meets them.
+path "secret/data/tenants/+/connections/+/credentials" {
+  capabilities = ["create", "read", "update"]
 }
 
-# Save destroys the staged version it promoted.
-path "secret/destroy/tenants/+/connections/+/staged" {
+# Destroy the versions a rotation replaced (or a lost rotation wrote).
+path "secret/destroy/tenants/+/connections/+/credentials" {
   capabilities = ["update"]
 }
 
-# Save promotes into `active` (check-and-set); sync reads it and rotates
-# renewed OAuth tokens into it.
+# Connections set up before the one-secret layout: read their credentials
+# once to copy them, then delete the old secrets.
+path "secret/data/tenants/+/connections/+/staged" {
+  capabilities = ["read"]
+}
 path "secret/data/tenants/+/connections/+/active" {
-  capabilities = ["create", "read", "update"]
+  capabilities = ["read"]
+}
+path "secret/metadata/tenants/+/connections/+/staged" {
+  capabilities = ["delete"]
+}
+path "secret/metadata/tenants/+/connections/+/active" {
+  capabilities = ["delete"]
 }

@@ -34,8 +34,8 @@ const PAGES: u32 = 2;
 const SYNC_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 
 const CHAIN: &str = "the gateway's staging in Vault (untimed), then validate (Vault read, provider \
-                     call) -> save (Vault promote with CAS, Postgres row, sync schedule) -> sync (Vault \
-                     read, one page per stream, records upserted with their cursor) -> status \
+                     call) -> save (Postgres: promotion and row, sync schedule) -> sync (the \
+                     credentials from the process's cache, one page per stream, records upserted with their cursor) -> status \
                      (Postgres), with the status reports of every step; fleet_workers handlers on \
                      the streams of nats/, the simulator serving WordPress in this process";
 const METHOD: &str = "start: after staging, just before the driver publishes connector.validate; \

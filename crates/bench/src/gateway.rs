@@ -58,13 +58,16 @@ impl Chains for Setups {
                     .map_err(Error::Stage)?;
                 staging
                     .store
-                    .create_connection(fleet_store::NewConnection {
-                        tenant: &self.tenant,
-                        id: &connection,
-                        connector: &self.connector,
-                        display_name: "bench",
-                        sync_interval: None,
-                    })
+                    .stage_connection(
+                        fleet_store::NewConnection {
+                            tenant: &self.tenant,
+                            id: &connection,
+                            connector: &self.connector,
+                            display_name: "bench",
+                            sync_interval: None,
+                        },
+                        staged.get(),
+                    )
                     .await
                     .map_err(Error::PostgresPart)?;
                 staged.get()

@@ -23,13 +23,13 @@ use crate::driver::Chains;
 use crate::inflight::{End, Inflight};
 
 /// What [`VaultPart`] does per chain.
-pub(crate) const VAULT: &str = "the chain's 6 KV v2 requests on a new connection, one after the \
-                                other: stage (the gateway), read staged (validate), promote = read \
-                                staged + check-and-set write + destroy staged (save), read active \
-                                (sync)";
+pub(crate) const VAULT: &str = "the chain's KV v2 requests on a new connection, one after the \
+                                other: stage (the gateway, a check-and-set write), read the staged \
+                                version (validate); the save step makes none, and the sync step \
+                                reads the same version from the process's cache";
 /// What [`PostgresPart`] does per chain.
-pub(crate) const POSTGRES: &str = "the chain's PostgreSQL work on a new connection: save the \
-                                   connection; start the sync run and read the cursors; commit \
+pub(crate) const POSTGRES: &str = "the chain's PostgreSQL work on a new connection: promote \
+                                   its staged credentials and save it; start the sync run and read the cursors; commit \
                                    each stream's one page (the simulated site's records, no \
                                    cursor to keep); complete the run; apply the 4 statuses \
                                    (validating, saving, syncing, synced)";
@@ -67,8 +67,8 @@ impl<W: Work> Chains for Alone<W> {
     }
 }
 
-/// One chain's Vault requests, as the gateway, validate, save and sync
-/// steps make them.
+/// One chain's Vault requests, as the gateway, validate and sync steps make
+/// them (the save step makes none).
 #[derive(Debug)]
 pub(crate) struct VaultPart {
     pub(crate) secrets: fleet_secrets::Client,
@@ -85,9 +85,10 @@ impl Work for VaultPart {
             secrets
                 .read_staged::<Credentials>(tenant, connection, staged)
                 .await?;
-            secrets.promote(tenant, connection, staged).await?;
+            // The save step promotes in PostgreSQL; the sync step reads
+            // the same version, from the cache the validate step filled.
             secrets
-                .read_active::<Credentials>(tenant, connection)
+                .read_version::<Credentials>(tenant, connection, staged)
                 .await?;
             Ok(())
         }
@@ -117,15 +118,14 @@ impl PostgresPart {
     async fn chain(&self) -> Result<(), fleet_store::Error> {
         let (store, tenant, connection) = (&self.store, &self.tenant, &ConnectionId::new());
         // As the gateway does, before anything is published about it.
-        store
-            .create_connection(NewConnection {
-                tenant,
-                id: connection,
-                connector: &self.connector,
-                display_name: "bench",
-                sync_interval: None,
-            })
-            .await?;
+        let new = NewConnection {
+            tenant,
+            id: connection,
+            connector: &self.connector,
+            display_name: "bench",
+            sync_interval: None,
+        };
+        store.stage_connection(new, 1).await?;
         let status = |status| self.apply(connection, status);
         status(ConnectionStatus::Validating).await?;
         let account = AccountInfo {
@@ -133,15 +133,19 @@ impl PostgresPart {
             name: "bench".to_owned(),
         };
         status(ConnectionStatus::Saving).await?;
-        store
-            .save_connection(SavedConnection {
-                tenant,
-                id: connection,
-                connector: &self.connector,
-                account: &account,
-                sync_interval: None,
-            })
-            .await?;
+        let saved = SavedConnection {
+            tenant,
+            id: connection,
+            connector: &self.connector,
+            account: &account,
+            sync_interval: None,
+        };
+        let promote = fleet_store::Promote {
+            staged: 1,
+            request: fleet_events::EventId::new(),
+            adopted: false,
+        };
+        store.promote_credentials(saved, promote).await?;
         let run = CorrelationId::new();
         let syncing = ConnectionStatus::Syncing {
             records: 0,

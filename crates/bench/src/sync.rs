@@ -223,14 +223,15 @@ async fn connect(
         .stage(tenant, connection, &credentials)
         .await
         .map_err(Error::Stage)?;
+    let new = NewConnection {
+        tenant,
+        id: connection,
+        connector: &wordpress(),
+        display_name: "bench",
+        sync_interval: None,
+    };
     deps.store
-        .create_connection(NewConnection {
-            tenant,
-            id: connection,
-            connector: &wordpress(),
-            display_name: "bench",
-            sync_interval: None,
-        })
+        .stage_connection(new, staged.get())
         .await
         .map_err(Error::Database)?;
     let request = Envelope::new(

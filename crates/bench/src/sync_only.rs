@@ -2,7 +2,7 @@
 //! the shape of the fleet's steady-state load.
 //!
 //! The connections are set up first (untimed) through the real setup
-//! chain, so each has active credentials, its rows and its cursors from a
+//! chain, so each has credentials in use, its rows and its cursors from a
 //! first sync. Then each chain is one scheduled sync of one of them, taken
 //! in turn: the bench publishes the `connector.sync.*` request that a
 //! connection's schedule makes the server publish, and the chain ends when
@@ -33,8 +33,9 @@ use crate::report::{Load, Run, ScenarioReport, Settings};
 use crate::rig::Rig;
 use crate::{Error, FullServices, Plan};
 
-const CHAIN: &str = "a scheduled sync of a connection set up before the run (active credentials, \
-                     its records and cursors stored): sync (Vault read, the first page of each \
+const CHAIN: &str = "a scheduled sync of a connection set up before the run (credentials in use, \
+                     its records and cursors stored): sync (the credentials from the process's \
+                     cache, filled by the setup; the first page of each \
                      stream, nothing new) -> status (Postgres), with the sync's statuses; the \
                      connections taken in turn; fleet_workers handlers on the streams of nats/, \
                      the simulator serving WordPress in this process";

@@ -15,7 +15,7 @@ use crate::{ParseError, subject};
 pub enum Step {
     /// Check staged credentials against the provider.
     Validate,
-    /// Promote the staged secret in Vault and record the connection.
+    /// Make the staged credentials the ones in use and record the connection.
     Save,
     /// Page through the provider's API and store its records.
     Sync,

@@ -21,16 +21,17 @@ use vaultrs::{
 
 use crate::{
     Auth, Config, Error, VaultError, Version,
+    cache::Cache,
     key::{Key, Keys},
     renewer::{Lease, Renewer},
 };
 
 /// The credential store: a handle on one KV v2 mount of Vault or OpenBao.
 ///
-/// Cheap to clone; all clones share one token, which [`Renewer`] keeps alive. Credentials go
-/// through [`stage`](Self::stage), [`read_staged`](Self::read_staged),
-/// [`promote`](Self::promote), [`read_active`](Self::read_active), [`rotate`](Self::rotate) and
-/// [`delete`](Self::delete).
+/// Cheap to clone; all clones share one token, which [`Renewer`] keeps alive, and one cache of
+/// credential versions. Credentials go through [`stage`](Self::stage),
+/// [`read_staged`](Self::read_staged), [`read_version`](Self::read_version),
+/// [`rotate`](Self::rotate), [`discard`](Self::discard) and [`delete`](Self::delete).
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -43,6 +44,8 @@ struct Inner {
     mount: String,
     auth: Auth,
     backoff: ExponentialBuilder,
+    /// Versions of credentials this process has read.
+    cache: Cache,
 }
 
 struct Session {
@@ -79,6 +82,7 @@ impl Client {
                 mount: config.mount,
                 auth: config.auth,
                 backoff,
+                cache: Cache::new(config.cache.capacity, config.cache.ttl()),
             }),
         })
     }
@@ -107,6 +111,10 @@ impl Client {
 
     pub(crate) fn keys(&self, tenant: &TenantId, connection: &ConnectionId) -> Keys<'_> {
         Keys::new(&self.inner.mount, tenant, connection)
+    }
+
+    pub(crate) fn cache(&self) -> &Cache {
+        &self.inner.cache
     }
 
     pub(crate) fn can_login(&self) -> bool {
@@ -208,11 +216,15 @@ impl Client {
         .await
     }
 
-    /// Destroys one version of `key`: its data is gone, its number stays used. Destroying a
+    /// Destroys versions of `key`: their data is gone, their numbers stay used. Destroying a
     /// destroyed or missing version succeeds.
-    pub(crate) async fn destroy(&self, key: &Key<'_>, version: Version) -> Result<(), Error> {
-        self.retry(|| async move {
-            kv2::destroy_versions(&*self.vault(), key.mount(), key.path(), vec![version.get()])
+    pub(crate) async fn destroy(&self, key: &Key<'_>, versions: &[Version]) -> Result<(), Error> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let numbers: Vec<u64> = versions.iter().map(|v| v.get()).collect();
+        self.retry(|| async {
+            kv2::destroy_versions(&*self.vault(), key.mount(), key.path(), numbers.clone())
                 .await
                 .map_err(|error| Error::vault(key.api("destroy"), VaultError::new(error)))
         })

@@ -27,6 +27,9 @@ pub struct Config {
     /// Retries of transient failures within one call.
     #[serde(default)]
     pub retry: Retry,
+    /// The process's cache of credential versions it has read.
+    #[serde(default)]
+    pub cache: CacheConfig,
 }
 
 impl Config {
@@ -119,6 +122,40 @@ impl Retry {
     }
 }
 
+/// The per-process cache of credential versions. A version never changes once written, so a
+/// cached copy is never stale; the bounds limit how many secrets a process holds in memory and
+/// for how long. Entries are zeroized when they leave.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Versions kept at most; 10,000 by default. `0` turns the cache off.
+    pub capacity: usize,
+    /// How long a version is kept after it was read from Vault, in seconds, however often it is
+    /// used; 900 (15 minutes) by default. `0` turns the cache off.
+    pub ttl_secs: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            capacity: 10_000,
+            ttl_secs: 900,
+        }
+    }
+}
+
+impl CacheConfig {
+    /// No cache: every read goes to Vault.
+    pub const OFF: Self = Self {
+        capacity: 0,
+        ttl_secs: 0,
+    };
+
+    pub(crate) fn ttl(self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
+}
+
 fn default_mount() -> String {
     "secret".to_owned()
 }
@@ -146,6 +183,8 @@ mod tests {
         assert_eq!(config.mount, "secret");
         assert_eq!(config.request_timeout(), Duration::from_secs(10));
         assert_eq!(config.retry.max_attempts, 3);
+        assert_eq!(config.cache.capacity, 10_000);
+        assert_eq!(config.cache.ttl(), Duration::from_secs(900));
         let Auth::AppRole { mount, role_id, .. } = &config.auth else {
             panic!("expected approle auth, got {:?}", config.auth);
         };

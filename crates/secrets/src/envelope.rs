@@ -1,27 +1,25 @@
 //! The JSON shapes stored in KV v2 `data`.
 //!
 //! The credentials sit under a `credentials` key instead of being the data itself, so any
-//! serializable credential type fits (KV v2 data must be an object) and `active` can carry its
-//! lineage beside it.
+//! serializable credential type fits (KV v2 data must be an object) and the legacy `active`
+//! secret could carry its lineage beside it.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use crate::{Error, Version, key::Key};
+use crate::{Error, key::Key};
 
-/// What a version of `staged` holds: `{"credentials": …}`.
+/// What a version of `credentials` (and of the legacy `staged`) holds: `{"credentials": …}`.
 #[derive(Serialize, Deserialize)]
-pub(crate) struct Staged<C> {
+pub(crate) struct Entry<C> {
     pub(crate) credentials: C,
 }
 
-/// What a version of `active` holds: `{"credentials": …, "staged_version": n}`.
-#[derive(Serialize, Deserialize)]
+/// What a version of the legacy `active` holds: `{"credentials": …, "staged_version": n}`;
+/// only the credentials are read.
+#[derive(Deserialize)]
 pub(crate) struct Active<C> {
     pub(crate) credentials: C,
-    /// The staged version these credentials descend from: the one promoted, kept through
-    /// rotations. Promotion compares it with the version it is asked to promote.
-    pub(crate) staged_version: Version,
 }
 
 /// Serializes a value bound for `key`.

@@ -2,19 +2,28 @@ use fleet_events::{ConnectionId, TenantId};
 
 use crate::Version;
 
-/// The two secrets of one connection.
+/// The secrets of one connection.
 #[derive(Debug)]
 pub(crate) struct Keys<'a> {
-    /// Credentials waiting for validation, one KV version per attempt.
+    /// Every version of the connection's credentials: the one staged at setup, then each
+    /// rotation. PostgreSQL records which version is in use.
+    pub(crate) credentials: Key<'a>,
+    /// Legacy layout: credentials waiting for validation, one KV version per attempt.
     pub(crate) staged: Key<'a>,
-    /// The credentials in use.
+    /// Legacy layout: the credentials in use.
     pub(crate) active: Key<'a>,
+    /// The prefix all of them share, ending in `/`.
+    pub(crate) prefix: String,
 }
 
 impl<'a> Keys<'a> {
     pub(crate) fn new(mount: &'a str, tenant: &TenantId, connection: &ConnectionId) -> Self {
         let prefix = format!("tenants/{tenant}/connections/{connection}");
         Self {
+            credentials: Key {
+                mount,
+                path: format!("{prefix}/credentials"),
+            },
             staged: Key {
                 mount,
                 path: format!("{prefix}/staged"),
@@ -23,6 +32,7 @@ impl<'a> Keys<'a> {
                 mount,
                 path: format!("{prefix}/active"),
             },
+            prefix: format!("{prefix}/"),
         }
     }
 }
@@ -78,6 +88,11 @@ mod tests {
 
         assert_eq!(keys.staged.mount(), "kv");
         assert_eq!(keys.staged.path(), "tenants/acme/connections/c-1/staged");
+        assert_eq!(
+            keys.credentials.at(Some(Version::new(2))),
+            "kv/data/tenants/acme/connections/c-1/credentials?version=2"
+        );
+        assert!(keys.credentials.path().starts_with(&keys.prefix));
         assert_eq!(
             keys.active.data(),
             "kv/data/tenants/acme/connections/c-1/active"

@@ -1,11 +1,13 @@
 //! The credential store of connector-fleet: each connection's third-party credentials in a
 //! Vault or OpenBao KV version 2 mount, through `vaultrs`.
 //!
-//! The gateway [stages](Client::stage) credentials, the validate worker
-//! [reads that exact version](Client::read_staged), the save worker
-//! [promotes](Client::promote) it to the connection's active credentials, and the sync worker
-//! [reads](Client::read_active) and [rotates](Client::rotate) them when it refreshes a token.
-//! Events carry only the [`Version`] numbers.
+//! The gateway [stages](Client::stage) a new connection's credentials as version 1 of its one
+//! secret; the validate worker [reads that exact version](Client::read_staged); the save step
+//! makes it the version in use by recording its number in PostgreSQL (no Vault request); the
+//! sync worker [reads the version PostgreSQL names](Client::read_version) and, when it renews a
+//! token, [writes the next version](Client::rotate), moves PostgreSQL's pointer with
+//! check-and-set and [discards](Client::discard) the version it replaced. Events carry only
+//! [`Version`] numbers.
 //!
 //! The crate does not know what credentials look like: every operation is generic over
 //! `T: Serialize + DeserializeOwned`, and the `connectors` crate owns the credential types. It
@@ -17,39 +19,40 @@
 //!
 //! # Layout
 //!
-//! Each connection has two secrets in the mount:
+//! Each connection has one secret in the mount:
 //!
 //! ```text
-//! <mount>/data/tenants/<tenant>/connections/<connection>/staged   {"credentials": …}
-//! <mount>/data/tenants/<tenant>/connections/<connection>/active   {"credentials": …, "staged_version": n}
+//! <mount>/data/tenants/<tenant>/connections/<connection>/credentials   {"credentials": …}
 //! ```
 //!
-//! `staged` gets one KV version per attempt; promotion destroys the version it promotes, so
-//! promoted credentials do not linger in staging (versions that are never promoted, such as
-//! those that failed validation, stay until the connection is deleted). `active` records the
-//! staged version it descends from, and rotations keep that record.
+//! KV v2 versions never change once written, so a version number names one set of
+//! credentials for good: it is safe to carry in an event (it is not a secret), and it is a
+//! perfect cache key. Which version is in use is PostgreSQL's to say (the connection row's
+//! `vault_version`), so promoting credentials and moving on after a rotation are
+//! PostgreSQL updates with check-and-set, ordered with the rest of the connection's state.
 //!
-//! # Check-and-set rules
+//! # Cache
 //!
-//! Every write to `active` is a KV v2 check-and-set, so concurrent writers cannot lose an
-//! update silently:
+//! Each [`Client`] keeps the versions it has read or written in memory, keyed by path and
+//! version, so a scheduled sync of a connection whose credentials the process already holds
+//! asks Vault nothing. The cache is bounded in entries and age ([`CacheConfig`]), zeroizes an
+//! entry when it leaves, and drops a connection's entries when it is
+//! [deleted](Client::delete) or [forgotten](Client::forget).
 //!
-//! - [`promote(n)`](Client::promote) writes only over an `active` that does not exist or
-//!   descends from a staged version older than `n`. Newly staged credentials are a new grant
-//!   from the user, so they replace the rotations of an older grant. When `active` already
-//!   descends from `n` or later, promotion writes nothing and returns `active`'s version:
-//!   redelivered save steps have one effect, and a token rotated after a promotion is never
-//!   overwritten by the credentials it was rotated from. A lost race is re-read and decided
-//!   again.
-//! - [`rotate`](Client::rotate) writes only over the exact version it read. When a promotion or
-//!   another rotation wrote first, it fails with [`Error::Conflict`] and the caller re-reads:
-//!   the other write wins.
+//! # Legacy layout
+//!
+//! Connections set up before this layout have a `staged` and an `active` secret and no version
+//! in PostgreSQL. [`read_staged`](Client::read_staged) falls back to `staged` for setups in
+//! flight; a worker that meets such a connection [adopts](Client::adopt_legacy) its
+//! credentials into the one secret and [retires](Client::retire_legacy) the old ones.
 //!
 //! # Policy
 //!
-//! The token needs `create`, `read` and `update` on `<mount>/data/tenants/*`, `update` on
-//! `<mount>/destroy/tenants/*` and `delete` on `<mount>/metadata/tenants/*`, besides the
-//! `default` policy's `auth/token/lookup-self` and `auth/token/renew-self`.
+//! The gateway's token needs `create` and `read` on `<mount>/data/tenants/*` and `delete` on
+//! `<mount>/metadata/tenants/*`; the workers' needs `create`, `read` and `update` on
+//! `<mount>/data/tenants/*`, `update` on `<mount>/destroy/tenants/*` and `delete` on
+//! `<mount>/metadata/tenants/*`; both need the `default` policy's `auth/token/lookup-self` and
+//! `auth/token/renew-self`.
 //!
 //! # Logging
 //!
@@ -58,6 +61,7 @@
 //! returns every failure as an [`Error`], so filter them out (`vaultrs=off,rustify=off`).
 #![warn(missing_docs)]
 
+mod cache;
 mod client;
 mod config;
 mod envelope;
@@ -68,7 +72,7 @@ mod store;
 mod version;
 
 pub use client::Client;
-pub use config::{Auth, Config, Retry};
+pub use config::{Auth, CacheConfig, Config, Retry};
 pub use error::{Error, VaultError};
 pub use renewer::Renewer;
 pub use store::Stored;

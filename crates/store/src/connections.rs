@@ -14,7 +14,7 @@ macro_rules! connection_columns {
     () => {
         "tenant, id, connector, display_name, status, account_id, account_name, last_sync_at, \
          last_error, sync_interval_seconds, records_total, last_status_at, last_status_event, \
-         created_at, updated_at"
+         created_at, updated_at, vault_staged, vault_version"
     };
 }
 
@@ -53,6 +53,64 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+    /// Which version of its credentials secret is in use.
+    pub credentials: CredentialsInUse,
+}
+
+/// Which version of a connection's credentials secret is in use, as its row
+/// records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialsInUse {
+    /// This version.
+    Version(u64),
+    /// None yet: the credentials staged as this version have not been
+    /// validated and promoted.
+    NotYet(u64),
+    /// The connection was set up before credentials were versioned in one
+    /// secret: they are in the legacy `active` secret, to be adopted.
+    Legacy,
+}
+
+impl CredentialsInUse {
+    /// From the row's `vault_staged` and `vault_version`.
+    pub(crate) fn of(staged: Option<i64>, in_use: Option<i64>) -> Self {
+        let version = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+        match (version(staged), version(in_use)) {
+            (_, Some(version)) => Self::Version(version),
+            (Some(staged), None) => Self::NotYet(staged),
+            (None, None) => Self::Legacy,
+        }
+    }
+
+    /// Reads them from `row`.
+    pub(crate) fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self::of(
+            row.try_get("vault_staged")?,
+            row.try_get("vault_version")?,
+        ))
+    }
+}
+
+/// What [`Store::promote_credentials`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// The staged version is in use now, or was already (a redelivered save
+    /// step; tokens renewed since are kept). The connection's account and
+    /// interval are recorded.
+    Promoted,
+    /// The connection uses credentials from a newer staged version: nothing
+    /// changed.
+    Superseded,
+    /// Another save request promoted this version already: nothing changed,
+    /// and its effects are that request's.
+    Duplicate,
+    /// The connection does not exist (it was deleted) or never staged this
+    /// version: nothing changed.
+    Unknown,
+    /// The connection was set up before credentials were versioned in one
+    /// secret: nothing records what it staged, and nothing changed. Adopt
+    /// the credentials, then promote with `adopted`.
+    Legacy,
 }
 
 impl<'r> FromRow<'r, PgRow> for Connection {
@@ -82,6 +140,7 @@ impl<'r> FromRow<'r, PgRow> for Connection {
                 .map(EventId::from),
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            credentials: CredentialsInUse::from_row(row)?,
         })
     }
 }
@@ -137,13 +196,40 @@ impl Store {
         &self,
         connection: NewConnection<'_>,
     ) -> Result<Connection, Error> {
+        self.insert_connection(connection, None).await
+    }
+
+    /// Records a new connection in state `pending` whose credentials the
+    /// gateway staged as version `staged` of its credentials secret, or
+    /// returns the existing one, as [`create_connection`](Self::create_connection)
+    /// does. Only a save request for that version (or an earlier one) can
+    /// promote credentials of this connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_connection`](Self::create_connection).
+    #[tracing::instrument(skip_all, fields(tenant = %connection.tenant, connection = %connection.id, staged))]
+    pub async fn stage_connection(
+        &self,
+        connection: NewConnection<'_>,
+        staged: u64,
+    ) -> Result<Connection, Error> {
+        self.insert_connection(connection, Some(staged)).await
+    }
+
+    async fn insert_connection(
+        &self,
+        connection: NewConnection<'_>,
+        staged: Option<u64>,
+    ) -> Result<Connection, Error> {
+        let staged = staged.map(version_column).transpose()?;
         let sync_interval = interval_seconds(connection.sync_interval)?;
         // `DO UPDATE` with a no-op assignment, unlike `DO NOTHING`, returns
         // the existing row, even one a concurrent call has just inserted.
         sqlx::query_as(concat!(
             "INSERT INTO connections (tenant, id, connector, display_name, status, \
-                                      sync_interval_seconds) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
+                                      sync_interval_seconds, vault_staged) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (tenant, id) DO UPDATE SET id = EXCLUDED.id \
              RETURNING ",
             connection_columns!()
@@ -154,6 +240,7 @@ impl Store {
         .bind(connection.display_name)
         .bind(Json(ConnectionStatus::Pending))
         .bind(sync_interval)
+        .bind(staged)
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CreateConnection)
@@ -309,7 +396,12 @@ impl Store {
 }
 
 /// The `sync_interval_seconds` value of `interval`.
-fn interval_seconds(interval: Option<Duration>) -> Result<Option<i32>, Error> {
+/// A credentials version as PostgreSQL stores it.
+pub(crate) fn version_column(version: u64) -> Result<i64, Error> {
+    i64::try_from(version).map_err(|_| Error::InvalidCredentialsVersion { version })
+}
+
+pub(crate) fn interval_seconds(interval: Option<Duration>) -> Result<Option<i32>, Error> {
     interval
         .map(|interval| {
             i32::try_from(interval.as_secs())

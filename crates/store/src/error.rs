@@ -33,6 +33,25 @@ pub enum Error {
     /// [`Store::save_connection`](crate::Store::save_connection) failed.
     #[error("failed to save the connection")]
     SaveConnection(#[source] sqlx::Error),
+    /// Promoting, reading or moving the version of a connection's
+    /// credentials in use failed
+    /// ([`Store::promote_credentials`](crate::Store::promote_credentials) and
+    /// friends).
+    #[error("failed to {operation} the connection's credentials version")]
+    Credentials {
+        /// What was being done: `promote`, `read`, `move` or `adopt`.
+        operation: &'static str,
+        /// What failed.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A credentials version above `i64::MAX`, which PostgreSQL's `bigint`
+    /// cannot hold.
+    #[error("credentials version {version} is too large")]
+    InvalidCredentialsVersion {
+        /// The refused version.
+        version: u64,
+    },
     /// [`Store::get_connection`](crate::Store::get_connection) failed.
     #[error("failed to read the connection")]
     GetConnection(#[source] sqlx::Error),
@@ -168,6 +187,7 @@ impl Error {
             | Self::ConnectionNotFound { .. }
             | Self::SyncSlotLost { .. }
             | Self::InvalidSyncInterval { .. }
+            | Self::InvalidCredentialsVersion { .. }
             | Self::InvalidLimit { .. } => false,
             Self::Connect(source)
             | Self::Ping(source)
@@ -192,6 +212,7 @@ impl Error {
             | Self::RecordRefresh(source)
             | Self::RefreshHistory(source)
             | Self::Health { source, .. }
+            | Self::Credentials { source, .. }
             | Self::WebhookEndpoint { source, .. }
             | Self::WebhookDelivery { source, .. } => is_transient(source),
         }

@@ -53,6 +53,7 @@
 
 mod config;
 mod connections;
+mod credentials;
 mod error;
 mod health;
 mod record_cursor;
@@ -67,7 +68,8 @@ mod tenant_records;
 mod webhooks;
 
 pub use config::Config;
-pub use connections::{Connection, NewConnection, SavedConnection};
+pub use connections::{Connection, CredentialsInUse, NewConnection, Promotion, SavedConnection};
+pub use credentials::Promote;
 pub use error::Error;
 pub use health::{
     CheckResult, ConnectionHealth, Degraded, DueCheck, FailureSource, HealthReport, RECENT_RUNS,

@@ -15,7 +15,7 @@ use fleet_events::{ConnectionId, TenantId};
 use sqlx::{Postgres, Row as _, Transaction};
 
 use crate::row::missing_connection_or;
-use crate::{Error, Store};
+use crate::{CredentialsInUse, Error, Store};
 
 /// The refresh lock of one connection; see the [module docs](self).
 #[derive(Debug)]
@@ -96,6 +96,16 @@ impl Store {
 }
 
 impl RefreshLock {
+    /// Which version of the connection's credentials is in use, read under
+    /// the lock; `None` when the connection is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Credentials`].
+    pub async fn credentials_in_use(&mut self) -> Result<Option<CredentialsInUse>, Error> {
+        crate::credentials::in_use(&mut self.tx, &self.tenant, &self.connection).await
+    }
+
     /// Records a successful refresh and releases the lock.
     ///
     /// # Errors

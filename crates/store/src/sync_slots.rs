@@ -29,7 +29,7 @@ use sqlx::{Row as _, postgres::PgRow};
 use uuid::Uuid;
 
 use crate::records::{StreamState, stream_state};
-use crate::{Error, Store};
+use crate::{CredentialsInUse, Error, Store};
 
 /// What [`Store::queue_sync`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,9 @@ pub struct ClaimedRun {
     /// Where each of the connection's streams stands, by stream name, when
     /// the claim was granted; empty otherwise.
     pub streams: HashMap<String, StreamState>,
+    /// Which version of the connection's credentials is in use, when the
+    /// claim was granted; [`CredentialsInUse::Legacy`] otherwise.
+    pub credentials: CredentialsInUse,
 }
 
 impl ClaimedRun {
@@ -87,6 +90,7 @@ impl ClaimedRun {
         Self {
             claim,
             streams: HashMap::new(),
+            credentials: CredentialsInUse::Legacy,
         }
     }
 }
@@ -276,6 +280,7 @@ impl Store {
         let row = sqlx::query(
             "WITH slot AS ( \
                  SELECT sync_slot_run, sync_slot_request, sync_slot_state, sync_slot_attempt, \
+                        vault_staged, vault_version, \
                         coalesce(sync_slot_until > statement_timestamp(), false) AS held, \
                         (SELECT count(*) FROM connections o \
                          WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
@@ -333,6 +338,7 @@ impl Store {
             return Ok(ClaimedRun {
                 claim: Claim::Granted,
                 streams: streams_of(&row).map_err(Error::SyncSlot)?,
+                credentials: CredentialsInUse::from_row(&row).map_err(Error::SyncSlot)?,
             });
         }
         let holder: Option<Uuid> = row.try_get("sync_slot_run").map_err(Error::SyncSlot)?;

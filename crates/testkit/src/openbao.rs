@@ -156,6 +156,40 @@ api_addr = "http://127.0.0.1:{port}"
         mount
     }
 
+    /// Writes `data` as a new version of the KV version 2 secret `path` in `mount` with the root
+    /// token, behind the back of the code under test, and returns the version written.
+    ///
+    /// # Panics
+    ///
+    /// Panics when OpenBao rejects the request.
+    pub async fn kv_write(&self, mount: &str, path: &str, data: &Value) -> u64 {
+        let written = self
+            .call(
+                Method::POST,
+                &format!("{mount}/data/{path}"),
+                &json!({ "data": data }),
+            )
+            .await;
+        written["data"]["version"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no version in OpenBao's answer: {written}"))
+    }
+
+    /// Destroys `versions` of the KV version 2 secret `path` in `mount` with the root token,
+    /// behind the back of the code under test.
+    ///
+    /// # Panics
+    ///
+    /// Panics when OpenBao rejects the request.
+    pub async fn kv_destroy(&self, mount: &str, path: &str, versions: &[u64]) {
+        self.call(
+            Method::POST,
+            &format!("{mount}/destroy/{path}"),
+            &json!({ "versions": versions }),
+        )
+        .await;
+    }
+
     /// Creates the AppRole `role`, whose tokens may do anything under `mount` and
     /// nothing else, and returns its credentials.
     ///

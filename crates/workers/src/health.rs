@@ -31,13 +31,13 @@ use fleet_events::{
     HealthState, Payload, StatusChanged, TenantId,
 };
 use fleet_secrets::Version;
-use fleet_store::{CheckResult, Degraded, DueCheck, FailureSource};
+use fleet_store::{CheckResult, CredentialsInUse, Degraded, DueCheck, FailureSource};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::refresh::{self, Need, RefreshError, Target};
-use crate::{Deps, failure};
+use crate::{Deps, credentials, failure};
 
 /// How the health checks run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,11 +314,10 @@ impl Checker {
                 // new credentials are not refused by the old ones' answer.
                 let now = self
                     .deps
-                    .secrets
-                    .read_active::<Credentials>(who.tenant, who.connection)
-                    .await
-                    .map(|active| active.version);
-                if now.ok() != Some(used) {
+                    .store
+                    .credentials_in_use(who.tenant, who.connection)
+                    .await;
+                if !matches!(now, Ok(Some(CredentialsInUse::Version(v))) if v == used.get()) {
                     info!(tenant = %who.tenant, connection = %who.connection, "A health check's refused credentials were replaced meanwhile; it reports nothing.");
                     return;
                 }
@@ -351,15 +350,11 @@ impl Checker {
                 return Checked::NotRun;
             }
         };
-        let current = match self
-            .deps
-            .secrets
-            .read_active::<Credentials>(who.tenant, who.connection)
-            .await
+        let current = match credentials::in_use(&self.deps, who.tenant, who.connection, None).await
         {
             Ok(current) => current,
             Err(e) => {
-                warn!(error.message = %failure::describe(&e), "A health check could not read the credentials.");
+                warn!(error.message = %e, "A health check could not read the credentials.");
                 return Checked::NotRun;
             }
         };

@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+mod credentials;
 mod failure;
 pub mod health;
 pub mod meter;

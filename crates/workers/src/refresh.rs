@@ -3,12 +3,14 @@
 //! way, fetched with the client id and secret (there is no refresh token).
 //!
 //! A refresh is single-flight across the fleet. The worker takes the
-//! connection's refresh lock ([`fleet_store::Store::lock_refresh`]), re-reads
-//! the active credentials from Vault (another worker may have refreshed
-//! while this one waited: then it uses theirs and asks the provider
-//! nothing), renews them, writes them back with check-and-set on the version
-//! it read, and only then releases the lock. So two workers never both
-//! present a refresh token, and a rotated refresh token is never lost.
+//! connection's refresh lock ([`fleet_store::Store::lock_refresh`]), reads
+//! which version of the credentials is in use (another worker may have
+//! refreshed while this one waited: then it uses theirs and asks the
+//! provider nothing), renews them, writes them as the next version, moves
+//! the connection to it with check-and-set on the version it renewed, and
+//! only then releases the lock. So two workers never both present a refresh
+//! token, and a rotated refresh token is never lost. The version replaced is
+//! destroyed after.
 //!
 //! Failures are remembered in the store. Within [`COOLDOWN`] of a failure,
 //! no worker asks the provider again (the message is retried after the
@@ -22,9 +24,10 @@ use chrono::Utc;
 use fleet_bus::HandlerError;
 use fleet_connectors::{Credentials, ErrorClass};
 use fleet_events::{ConnectionId, ConnectorId, TenantId};
-use fleet_secrets::Stored;
+use fleet_secrets::{Stored, Version};
+use fleet_store::CredentialsInUse;
 
-use crate::{Deps, failure};
+use crate::{Deps, credentials, failure};
 
 /// How long after a failed refresh nobody tries again.
 pub(crate) const COOLDOWN: Duration = Duration::from_secs(30);
@@ -135,25 +138,33 @@ pub(crate) async fn fresh(
         }
     }
 
-    let lock = failure::in_store(|| store.lock_refresh(tenant, connection)).await?;
-    let latest = match deps
-        .secrets
-        .read_active::<Credentials>(tenant, connection)
-        .await
-    {
-        Ok(latest) => latest,
+    let mut lock = failure::in_store(|| store.lock_refresh(tenant, connection)).await?;
+    let in_use = match lock.credentials_in_use().await {
+        Ok(in_use) => in_use,
         Err(error) => {
             release(lock).await;
-            return Err(failure::secrets(&error).into());
+            return Err(failure::store(&error).into());
         }
     };
-    if latest.version != current.version {
+    let Some(CredentialsInUse::Version(in_use)) = in_use else {
+        release(lock).await;
+        return Err(HandlerError::permanent(
+            "the connection was deleted, or its credentials are not saved yet",
+        )
+        .into());
+    };
+    if in_use != current.version.get() {
         // Another worker refreshed while this one waited for the lock (or
         // after this one's token was rejected): use theirs and ask the
         // provider nothing.
         release(lock).await;
-        return Ok(latest);
+        return deps
+            .secrets
+            .read_version(tenant, connection, Version::new(in_use))
+            .await
+            .map_err(|e| failure::secrets(&e).into());
     }
+    let latest = current;
     let renewed = client.renew(&latest.value).await;
     let outcome = match &renewed {
         Ok(_) => "renewed",
@@ -171,29 +182,7 @@ pub(crate) async fn fresh(
     match renewed {
         Ok(tokens) => {
             let renewed = latest.value.merge_refresh(tokens);
-            let written = deps
-                .secrets
-                .rotate(tenant, connection, &renewed, latest.version)
-                .await;
-            match written {
-                Ok(version) => {
-                    if let Err(error) = lock.record_success().await {
-                        tracing::warn!(error.message = %error, "Recording a token refresh failed; the new tokens are stored.");
-                    }
-                    tracing::info!(connector = %target.connector, "Access token renewed.");
-                    Ok(Stored {
-                        value: renewed,
-                        version,
-                    })
-                }
-                Err(error) => {
-                    // The tokens are renewed at the provider but not stored:
-                    // with rotating refresh tokens, the stored one may now be
-                    // dead. Nothing to do but report; the next refresh shows.
-                    release(lock).await;
-                    Err(failure::secrets(&error).into())
-                }
-            }
+            stored(deps, target, lock, latest.version, renewed).await
         }
         Err(error) => {
             let reason = error.to_string();
@@ -219,6 +208,61 @@ pub(crate) async fn fresh(
                     }))
                 }
             }
+        }
+    }
+}
+
+/// Stores renewed credentials: writes them as the next version, moves the
+/// connection to it if `replaced` is still the version in use, records the
+/// success and releases the lock, then destroys the version that lost.
+///
+/// The tokens are renewed at the provider before they are stored: with
+/// rotating refresh tokens, the stored one may be dead once this fails, so
+/// the write and the move are retried, and a failure is only reported.
+async fn stored(
+    deps: &Deps,
+    target: Target<'_>,
+    lock: fleet_store::RefreshLock,
+    replaced: Version,
+    renewed: Credentials,
+) -> Result<Stored<Credentials>, RefreshError> {
+    let (tenant, connection) = (target.tenant, target.connection);
+    let version = match deps.secrets.rotate(tenant, connection, &renewed).await {
+        Ok(version) => version,
+        Err(error) => {
+            release(lock).await;
+            return Err(failure::secrets(&error).into());
+        }
+    };
+    let store = &deps.store;
+    let moved = failure::in_store(|| {
+        store.move_credentials(tenant, connection, replaced.get(), version.get())
+    })
+    .await;
+    match moved {
+        Ok(true) => {
+            if let Err(error) = lock.record_success().await {
+                tracing::warn!(error.message = %error, "Recording a token refresh failed; the new tokens are stored.");
+            }
+            tracing::info!(connector = %target.connector, "Access token renewed.");
+            credentials::discard(deps, tenant, connection, replaced).await;
+            Ok(Stored {
+                value: renewed,
+                version,
+            })
+        }
+        Ok(false) => {
+            release(lock).await;
+            credentials::discard(deps, tenant, connection, version).await;
+            Err(HandlerError::transient(
+                "the connection's credentials changed while its token was renewed; reading them again",
+            )
+            .into())
+        }
+        Err(error) => {
+            release(lock).await;
+            credentials::discard(deps, tenant, connection, version).await;
+            Err(error.into())
         }
     }
 }

@@ -9,13 +9,13 @@ use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, Syn
 use fleet_events::{ConnectionStatus, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
 use fleet_store::{
-    Claim, Completed, FailureSource, PageCommit, Pass, PassEnd, RecordUpsert, SlotClaim,
-    StreamState, SyncLease, SyncOutcome, SyncResult,
+    Claim, Completed, CredentialsInUse, FailureSource, PageCommit, Pass, PassEnd, RecordUpsert,
+    SlotClaim, StreamState, SyncLease, SyncOutcome, SyncResult,
 };
 
 use crate::health::{Tracker, Who};
 use crate::refresh::{self, Need, RefreshError, Target};
-use crate::{Deps, failure};
+use crate::{Deps, credentials, failure};
 
 /// How often a running sync reports its progress at least.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -274,12 +274,15 @@ impl Handler for Sync {
             // A stray or forged request: no connection to report a status
             // for, so it goes to the dead letters as it is.
             Claim::Missing => {
+                self.deps.secrets.forget(tenant, connection);
                 return Err(HandlerError::malformed(format!(
                     "tenant {tenant} has no connection {connection}"
                 )));
             }
         }
-        let result = self.run(event, ctx, lease, claimed.streams).await;
+        let result = self
+            .run(event, ctx, lease, claimed.streams, claimed.credentials)
+            .await;
         match &result {
             // A run that ended freed the slot before its last status.
             Ok(()) => {}
@@ -324,6 +327,7 @@ impl Sync {
         ctx: &mut Context,
         lease: SyncLease,
         mut states: HashMap<String, StreamState>,
+        in_use: CredentialsInUse,
     ) -> Result<(), HandlerError> {
         let run = lease.run;
         let started = Instant::now();
@@ -350,13 +354,7 @@ impl Sync {
         };
         // The credentials and the first progress report do not depend on
         // each other (the claim recorded the run and read the streams).
-        let read = async {
-            self.deps
-                .secrets
-                .read_active::<Credentials>(tenant, connection)
-                .await
-                .map_err(|e| failure::secrets(&e))
-        };
+        let read = credentials::in_use(&self.deps, tenant, connection, Some(in_use));
         let (credentials, _) = tokio::try_join!(read, ctx.status(event, progress.status()))?;
         progress.last_report = Instant::now();
         let credentials = match refresh::fresh(

@@ -4,6 +4,7 @@ use fleet_bus::{Context, Handler, HandlerError};
 use fleet_connectors::{Credentials, ErrorClass};
 use fleet_events::{ConnectionStatus, Envelope, SaveRequested, ValidateRequested};
 use fleet_secrets::Version;
+use fleet_store::CredentialsInUse;
 use tracing::info;
 
 use crate::{Deps, failure};
@@ -32,22 +33,43 @@ impl Handler for Validate {
     ) -> Result<(), HandlerError> {
         let connector = self.deps.connector(&event.connector)?;
         let staged = Version::new(event.data.staged_version);
-        let credentials: Credentials = match self
-            .deps
-            .secrets
-            .read_staged(&event.tenant, &event.connection, staged)
-            .await
-        {
-            Ok(credentials) => credentials,
-            // The save step destroys a staged version once it is active, and
-            // a disconnect deletes it: either way this request was already
-            // carried through or withdrawn, and a redelivery has nothing to do.
-            Err(fleet_secrets::Error::NotFound { .. }) => {
-                info!(%staged, "Staged credentials are gone; the setup already went on or was withdrawn.");
+        let (tenant, connection) = (&event.tenant, &event.connection);
+        let read = async {
+            match self
+                .deps
+                .secrets
+                .read_staged(tenant, connection, staged)
+                .await
+            {
+                Ok(credentials) => Ok(Some(credentials)),
+                // A disconnect deletes them: the setup was withdrawn.
+                Err(fleet_secrets::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(failure::secrets(&e)),
+            }
+        };
+        // The save step does not destroy what it promotes: the row says
+        // whether this setup already went on.
+        let store = &self.deps.store;
+        let in_use = failure::in_store(|| store.credentials_in_use(tenant, connection));
+        let (credentials, in_use): (Option<Credentials>, _) = tokio::try_join!(read, in_use)?;
+        let Some(credentials) = credentials else {
+            info!(%staged, "Staged credentials are gone; the setup was withdrawn.");
+            return Ok(());
+        };
+        match in_use {
+            Some(CredentialsInUse::NotYet(_) | CredentialsInUse::Legacy) => {}
+            // A redelivery (past the deduplication window) of a setup that
+            // was carried through: asking again would show `validating`
+            // over the connection's current status.
+            Some(CredentialsInUse::Version(_)) => {
+                info!(%staged, "These credentials were validated and saved already; a redelivery has nothing to do.");
                 return Ok(());
             }
-            Err(e) => return Err(failure::secrets(&e)),
-        };
+            None => {
+                info!(%staged, "The connection was deleted; the setup was withdrawn.");
+                return Ok(());
+            }
+        }
         ctx.status_once(event, ConnectionStatus::Validating).await?;
         let account = match connector.validate(&credentials).await {
             Ok(account) => account,

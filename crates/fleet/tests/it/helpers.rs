@@ -374,6 +374,27 @@ impl World {
         Credentials::app_password(self.sim.site_url(SITE), USER, password)
     }
 
+    /// The credentials `connection` uses now: the version its row names.
+    pub(crate) async fn in_use(&self, connection: &ConnectionId) -> Credentials {
+        let pointer = self
+            .store
+            .credentials_in_use(&self.tenant, connection)
+            .await
+            .unwrap();
+        let Some(fleet_store::CredentialsInUse::Version(version)) = pointer else {
+            panic!("{connection} uses no credentials: {pointer:?}");
+        };
+        self.secrets
+            .read_version(
+                &self.tenant,
+                connection,
+                fleet_secrets::Version::new(version),
+            )
+            .await
+            .unwrap()
+            .value
+    }
+
     /// What the gateway does: stage the credentials, record the connection,
     /// publish the request.
     pub(crate) async fn connect(&self, credentials: &Credentials) -> ConnectionId {
@@ -384,14 +405,15 @@ impl World {
             .await
             .unwrap();
         let wordpress = ConnectorId::parse("wordpress").unwrap();
+        let new = fleet_store::NewConnection {
+            tenant: &self.tenant,
+            id: &connection,
+            connector: &wordpress,
+            display_name: "test",
+            sync_interval: None,
+        };
         self.store
-            .create_connection(fleet_store::NewConnection {
-                tenant: &self.tenant,
-                id: &connection,
-                connector: &wordpress,
-                display_name: "test",
-                sync_interval: None,
-            })
+            .stage_connection(new, staged.get())
             .await
             .unwrap();
         let event = Envelope::new(

@@ -125,12 +125,7 @@ async fn connect(world: &World, gateway: &str, token: &str, connector: &str) -> 
             secrets.push(value.clone());
         }
     }
-    let stored = world
-        .secrets
-        .read_active::<Credentials>(&world.tenant, &connection)
-        .await
-        .unwrap()
-        .value;
+    let stored = world.in_use(&connection).await;
     match stored {
         Credentials::OAuth2 {
             access_token,

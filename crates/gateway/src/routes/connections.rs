@@ -15,7 +15,8 @@ use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, Envelope, SetupOrigin,
     StatusChanged, SyncRequested, SyncTrigger, TenantId, ValidateRequested,
 };
-use fleet_store::{Connection, NewConnection, Queued, RecordCursor, RecordQuery};
+use fleet_secrets::Version;
+use fleet_store::{Connection, CredentialsInUse, NewConnection, Queued, RecordCursor, RecordQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -325,14 +326,14 @@ pub(crate) async fn start_setup(
             let transient = e.is_transient();
             Error::dependency(e, transient)
         })?;
-    store(state.inner.store.create_connection(NewConnection {
+    let new = NewConnection {
         tenant: &tenant,
         id: &connection,
         connector: &connector,
         display_name,
         sync_interval: None,
-    }))
-    .await?;
+    };
+    store(state.inner.store.stage_connection(new, staged.get())).await?;
     let validate = Envelope::new(
         tenant,
         connection.clone(),
@@ -590,14 +591,17 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
     if oauth2.is_none() && oauth1.is_none() {
         return;
     }
-    let credentials = match state
-        .inner
-        .secrets
-        .read_active::<Credentials>(tenant, &connection.id)
-        .await
-    {
-        Ok(stored) => stored.value,
-        Err(fleet_secrets::Error::NotFound { .. }) => return,
+    let secrets = &state.inner.secrets;
+    let read = match connection.credentials {
+        CredentialsInUse::Version(version) | CredentialsInUse::NotYet(version) => secrets
+            .read_version::<Credentials>(tenant, &connection.id, Version::new(version))
+            .await
+            .map(|stored| Some(stored.value)),
+        CredentialsInUse::Legacy => secrets.read_legacy(tenant, &connection.id).await,
+    };
+    let credentials = match read {
+        Ok(Some(credentials)) => credentials,
+        Ok(None) | Err(fleet_secrets::Error::NotFound { .. }) => return,
         Err(error) => {
             tracing::warn!(connection = %connection.id, error.message = %error,
                 "Reading the credentials to revoke failed; deleting them without revoking.");

@@ -36,6 +36,7 @@ pub(crate) struct TestGateway {
     state: AppState,
     pub(crate) sim: SimHandle,
     pub(crate) secrets: fleet_secrets::Client,
+    pub(crate) store: fleet_store::Store,
     pub(crate) connectors: Arc<fleet_connectors::Registry>,
     _catalog: tempfile::TempDir,
     shutdown: CancellationToken,
@@ -195,7 +196,7 @@ impl TestGateway {
         let state = AppState::new(
             config,
             Parts {
-                store,
+                store: store.clone(),
                 secrets: secrets.clone(),
                 publisher: Publisher::new(js.clone()),
                 schedules: Schedules::new(js.clone()),
@@ -218,11 +219,36 @@ impl TestGateway {
             state,
             sim,
             secrets,
+            store,
             connectors,
             _catalog: catalog,
             shutdown,
             tracker,
             _servers: (nats, vault, postgres),
+        }
+    }
+
+    /// The credentials `connection` of `tenant` uses now: the version its
+    /// row names. `NotFound` when it has none (or no row).
+    pub(crate) async fn in_use(
+        &self,
+        tenant: &fleet_events::TenantId,
+        connection: &fleet_events::ConnectionId,
+    ) -> Result<fleet_secrets::Stored<fleet_connectors::Credentials>, fleet_secrets::Error> {
+        match self
+            .store
+            .credentials_in_use(tenant, connection)
+            .await
+            .unwrap()
+        {
+            Some(fleet_store::CredentialsInUse::Version(version)) => {
+                self.secrets
+                    .read_version(tenant, connection, fleet_secrets::Version::new(version))
+                    .await
+            }
+            _ => Err(fleet_secrets::Error::NotFound {
+                path: format!("{tenant}/{connection}: no credentials in use"),
+            }),
         }
     }
 

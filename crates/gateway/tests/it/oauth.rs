@@ -268,15 +268,11 @@ async fn consent_ends_in_a_synced_connection_and_the_state_cannot_be_replayed() 
     // Disconnecting revokes the grant at Google and deletes the secret.
     let tenant = fleet_events::TenantId::parse("acme").unwrap();
     let connection = fleet_events::ConnectionId::parse(&id).unwrap();
-    let stored = gateway
-        .secrets
-        .read_active::<fleet_connectors::Credentials>(&tenant, &connection)
-        .await
-        .unwrap();
+    let stored = gateway.in_use(&tenant, &connection).await.unwrap();
     let fleet_connectors::Credentials::OAuth2 {
         refresh_token: Some(refresh_token),
         ..
-    } = stored.value
+    } = stored.value.clone()
     else {
         panic!("OAuth 2.0 credentials with a refresh token expected");
     };
@@ -299,13 +295,14 @@ async fn consent_ends_in_a_synced_connection_and_the_state_cannot_be_replayed() 
         fleet_connectors::ErrorClass::ReauthRequired,
         "{refused}"
     );
-    assert!(matches!(
-        gateway
-            .secrets
-            .read_active::<fleet_connectors::Credentials>(&tenant, &connection)
-            .await,
-        Err(fleet_secrets::Error::NotFound { .. })
-    ));
+    let deleted = gateway
+        .secrets
+        .read_version::<fleet_connectors::Credentials>(&tenant, &connection, stored.version)
+        .await;
+    assert!(
+        matches!(deleted, Err(fleet_secrets::Error::NotFound { .. })),
+        "{deleted:?}"
+    );
     gateway.stop().await;
 }
 
@@ -346,8 +343,7 @@ async fn trello_connects_through_oauth1_and_syncs_its_cards() {
     // Two boards and their 35 cards.
     assert_eq!(synced["records_total"], 37, "{synced}");
     let stored = gateway
-        .secrets
-        .read_active::<fleet_connectors::Credentials>(
+        .in_use(
             &fleet_events::TenantId::parse("acme").unwrap(),
             &fleet_events::ConnectionId::parse(&id).unwrap(),
         )
@@ -796,8 +792,7 @@ async fn settings_are_checked_at_authorize_and_kept_with_the_connection() {
     let instance_url = format!("{}/api", gateway.sim.acme_url("acme"));
     assert!(!synced.to_string().contains(&instance_url), "{synced}");
     let stored = gateway
-        .secrets
-        .read_active::<fleet_connectors::Credentials>(
+        .in_use(
             &fleet_events::TenantId::parse("globex").unwrap(),
             &fleet_events::ConnectionId::parse(&id).unwrap(),
         )

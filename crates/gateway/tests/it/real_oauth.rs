@@ -143,8 +143,7 @@ async fn connected(gateway: &TestGateway, server: &OAuthServer, connector: &str)
 
 async fn stored(gateway: &TestGateway, id: &str) -> Stored<Credentials> {
     gateway
-        .secrets
-        .read_active::<Credentials>(
+        .in_use(
             &TenantId::parse(TENANT).unwrap(),
             &ConnectionId::parse(id).unwrap(),
         )

@@ -15,13 +15,12 @@ async fn approle_login_gets_a_token_that_can_write_credentials() {
         .stage(&tenant, &connection, &AppPassword::new("via approle"))
         .await
         .unwrap();
-    client.promote(&tenant, &connection, staged).await.unwrap();
 
-    let active = client
-        .read_active::<AppPassword>(&tenant, &connection)
+    let read = client
+        .read_version::<AppPassword>(&tenant, &connection, staged)
         .await
         .unwrap();
-    assert_eq!(active.value, AppPassword::new("via approle"));
+    assert_eq!(read.value, AppPassword::new("via approle"));
 }
 
 #[tokio::test]
@@ -87,18 +86,21 @@ async fn a_token_with_the_documented_policy_can_run_every_operation() {
         .read_staged(&tenant, &connection, staged)
         .await
         .unwrap();
-    let promoted = client.promote(&tenant, &connection, staged).await.unwrap();
     let rotated = client
-        .rotate(&tenant, &connection, &AppPassword::new("b"), promoted)
+        .rotate(&tenant, &connection, &AppPassword::new("b"))
+        .await
+        .unwrap();
+    client
+        .discard(&tenant, &connection, &[staged])
         .await
         .unwrap();
     let active = client
-        .read_active::<AppPassword>(&tenant, &connection)
+        .read_version::<AppPassword>(&tenant, &connection, rotated)
         .await
         .unwrap();
     client.delete(&tenant, &connection).await.unwrap();
 
-    assert_eq!(active.version, rotated);
+    assert_eq!(active.value, AppPassword::new("b"));
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 use std::error::Error as _;
 
 use fleet_events::{ConnectionId, TenantId};
-use fleet_secrets::{Auth, Client, Config, Error, Retry};
+use fleet_secrets::{Auth, CacheConfig, Client, Config, Error, Retry};
 use fleet_testkit::{AppRoleCredentials, OpenBao};
 use serde::{Deserialize, Serialize};
 use vaultrs::{
@@ -49,6 +49,7 @@ impl TestVault {
             namespace: None,
             request_timeout_secs: 5,
             retry: Retry::default(),
+            cache: CacheConfig::default(),
         }
     }
 
@@ -91,6 +92,36 @@ impl TestVault {
         .await
         .unwrap();
         credentials
+    }
+
+    /// A client authenticated with the root token that caches nothing.
+    pub(crate) async fn uncached_client(&self) -> Client {
+        let mut config = self.config(self.root_auth());
+        config.cache = CacheConfig::OFF;
+        Client::connect(config).await.unwrap()
+    }
+
+    /// Writes `data` as a new version of the connection's secret `name` (`credentials`, or the
+    /// legacy `staged` and `active`) behind the crate's back.
+    pub(crate) async fn root_write(
+        &self,
+        connection: &ConnectionId,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> u64 {
+        let path = format!("tenants/acme/connections/{connection}/{name}");
+        vaultrs::kv2::set(&self.root_vaultrs(), &self.mount, &path, data)
+            .await
+            .unwrap()
+            .version
+    }
+
+    /// Destroys a version of the connection's `credentials` behind the crate's back.
+    pub(crate) async fn root_destroy(&self, connection: &ConnectionId, version: u64) {
+        let path = format!("tenants/acme/connections/{connection}/credentials");
+        vaultrs::kv2::destroy_versions(&self.root_vaultrs(), &self.mount, &path, vec![version])
+            .await
+            .unwrap();
     }
 
     /// A plain vaultrs client with the root token, for arranging what the crate does not do.

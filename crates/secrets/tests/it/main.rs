@@ -7,4 +7,3 @@ mod lifecycle;
 mod policies;
 mod redaction;
 mod renewal;
-mod rotation;

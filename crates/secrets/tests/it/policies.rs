@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use fleet_secrets::{Auth, Client, Error, Version};
+use fleet_secrets::{Auth, Client, Error};
 
 use crate::helpers::{AppPassword, PASSWORD, TestVault, ids};
 
@@ -40,7 +40,7 @@ async fn the_gateway_and_worker_policies_cover_a_connections_life_and_no_more() 
     let (tenant, connection) = ids();
     let credentials = AppPassword::new(PASSWORD);
 
-    // Gateway stages, the worker validates, promotes, reads and rotates.
+    // The gateway stages; the worker validates, reads, rotates and discards.
     let staged = gateway
         .stage(&tenant, &connection, &credentials)
         .await
@@ -50,60 +50,72 @@ async fn the_gateway_and_worker_policies_cover_a_connections_life_and_no_more() 
         .await
         .expect("the worker reads what it validates");
     assert_eq!(read, credentials);
-    let active = worker
-        .promote(&tenant, &connection, staged)
+    let rotated = worker
+        .rotate(&tenant, &connection, &AppPassword::new("renewed"))
         .await
-        .expect("the worker promotes");
-    let stored = worker
-        .read_active::<AppPassword>(&tenant, &connection)
-        .await
-        .expect("the worker reads active credentials");
+        .expect("the worker writes renewed tokens");
     worker
-        .rotate(&tenant, &connection, &AppPassword::new("renewed"), active)
+        .discard(&tenant, &connection, &[staged])
         .await
-        .expect("the worker rotates renewed tokens");
-    assert_eq!(stored.value, credentials);
+        .expect("the worker destroys the version it replaced");
 
     // What each may not do.
     assert_denied(
         &gateway
-            .rotate(
-                &tenant,
-                &connection,
-                &AppPassword::new("forged"),
-                Version::new(2),
-            )
+            .stage(&tenant, &connection, &AppPassword::new("forged"))
             .await,
-        "the gateway overwriting active credentials",
+        "the gateway adding a version to an existing connection",
     );
     assert_denied(
-        &gateway
-            .read_staged::<AppPassword>(&tenant, &connection, staged)
-            .await,
-        "the gateway reading staged credentials back",
-    );
-    assert_denied(
-        &worker.stage(&tenant, &connection, &credentials).await,
-        "a worker staging credentials",
+        &gateway.discard(&tenant, &connection, &[rotated]).await,
+        "the gateway destroying a version",
     );
     assert_denied(
         &worker.delete(&tenant, &connection).await,
         "a worker deleting a connection's credentials",
     );
 
-    // The gateway reads active credentials to revoke them, then deletes.
-    gateway
-        .read_active::<AppPassword>(&tenant, &connection)
+    // The gateway reads the credentials in use to revoke them, then deletes.
+    let in_use = gateway
+        .read_version::<AppPassword>(&tenant, &connection, rotated)
         .await
         .expect("the gateway reads credentials to revoke");
+    assert_eq!(in_use.value, AppPassword::new("renewed"));
     gateway
         .delete(&tenant, &connection)
         .await
         .expect("the gateway deletes a disconnected connection");
+    worker.forget(&tenant, &connection);
     assert!(matches!(
         worker
-            .read_active::<AppPassword>(&tenant, &connection)
+            .read_version::<AppPassword>(&tenant, &connection, rotated)
             .await,
         Err(Error::NotFound { .. })
     ));
+}
+
+#[tokio::test]
+async fn a_worker_may_adopt_and_retire_a_legacy_connection() {
+    let vault = TestVault::start().await;
+    let worker = client_of(&vault, "worker").await;
+    let (tenant, connection) = ids();
+    vault
+        .root_write(
+            &connection,
+            "active",
+            &serde_json::json!({"credentials": {"username": "editor", "password": "old"},
+                                "staged_version": 1}),
+        )
+        .await;
+
+    let adopted = worker
+        .adopt_legacy::<AppPassword>(&tenant, &connection, None)
+        .await
+        .expect("the worker copies legacy credentials");
+    worker
+        .retire_legacy(&tenant, &connection)
+        .await
+        .expect("the worker deletes the legacy secrets");
+
+    assert_eq!(adopted.value, AppPassword::new("old"));
 }

@@ -34,11 +34,18 @@ async fn errors_never_show_the_credentials_or_the_token() {
         .stage(&tenant, &connection, &credentials)
         .await
         .unwrap();
-    let active = client.promote(&tenant, &connection, staged).await.unwrap();
-    let restaged = client
-        .stage(&tenant, &connection, &credentials)
+    let rotated = client
+        .rotate(&tenant, &connection, &credentials)
         .await
         .unwrap();
+    let (_, other) = ids();
+    vault
+        .root_write(
+            &other,
+            "credentials",
+            &serde_json::json!({"credentials": PASSWORD}),
+        )
+        .await;
 
     let errors: Vec<Error> = vec![
         Client::connect(vault.config(Auth::Token {
@@ -47,24 +54,19 @@ async fn errors_never_show_the_credentials_or_the_token() {
         .await
         .unwrap_err(),
         client
-            .read_staged::<PinCode>(&tenant, &connection, restaged)
+            .read_staged::<PinCode>(&tenant, &connection, staged)
             .await
             .unwrap_err(),
         client
-            .read_active::<PinCode>(&tenant, &connection)
+            .read_version::<PinCode>(&tenant, &other, Version::new(1))
             .await
             .unwrap_err(),
         client
-            .read_staged::<AppPassword>(&tenant, &connection, staged)
+            .read_version::<AppPassword>(&tenant, &connection, Version::new(rotated.get() + 1))
             .await
             .unwrap_err(),
         client
-            .rotate(
-                &tenant,
-                &connection,
-                &credentials,
-                Version::new(active.get() + 1),
-            )
+            .stage(&tenant, &connection, &AppPassword::new("another"))
             .await
             .unwrap_err(),
     ];

@@ -2,6 +2,7 @@
 //! fleet-testkit, with a fresh database per test.
 
 mod connections;
+mod credentials;
 mod health;
 mod helpers;
 mod migrations;

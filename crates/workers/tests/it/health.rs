@@ -121,22 +121,27 @@ async fn a_grant_revoked_between_syncs_shows_as_reauth_required_from_a_health_ch
         .await;
     assert_eq!(row.last_error.as_deref(), Some(reason.as_str()));
 
-    let report = fleet
-        .deps
-        .store
-        .health_report(&fleet.tenant, &connection)
-        .await
-        .unwrap()
-        .unwrap();
+    // The check publishes the status, then records its result.
+    let report = fleet_testkit::eventually(
+        crate::helpers::DEADLINE,
+        "the check's result to be recorded",
+        || async {
+            let report = fleet
+                .deps
+                .store
+                .health_report(&fleet.tenant, &connection)
+                .await
+                .unwrap()
+                .unwrap();
+            (report.health.last_check_result == Some(CheckResult::ReauthRequired)).then_some(report)
+        },
+    )
+    .await;
     assert_eq!(
         report.recent_runs.len(),
         runs,
         "the check ran no sync: {:?}",
         report.recent_runs
-    );
-    assert_eq!(
-        report.health.last_check_result,
-        Some(CheckResult::ReauthRequired)
     );
     assert_eq!(report.health.consecutive_failures, 1);
     assert_eq!(report.health.last_failure.as_deref(), Some(reason.as_str()));

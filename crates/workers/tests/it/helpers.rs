@@ -65,7 +65,9 @@ pub(crate) struct TestFleet {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     _nats: NatsServer,
-    _vault: OpenBao,
+    pub(crate) vault: OpenBao,
+    /// The KV v2 mount holding the credentials.
+    pub(crate) mount: String,
     _postgres: Postgres,
 }
 
@@ -293,7 +295,8 @@ impl TestFleet {
             shutdown,
             tracker,
             _nats: nats,
-            _vault: vault,
+            vault,
+            mount,
             _postgres: postgres,
         }
     }
@@ -364,15 +367,16 @@ impl TestFleet {
             .await
             .expect("staged");
         let connector = ConnectorId::parse(connector).unwrap();
+        let new = fleet_store::NewConnection {
+            tenant: &self.tenant,
+            id: &connection,
+            connector: &connector,
+            display_name: "test",
+            sync_interval: None,
+        };
         self.deps
             .store
-            .create_connection(fleet_store::NewConnection {
-                tenant: &self.tenant,
-                id: &connection,
-                connector: &connector,
-                display_name: "test",
-                sync_interval: None,
-            })
+            .stage_connection(new, staged.get())
             .await
             .expect("recorded");
         let event = Envelope::new(
@@ -387,6 +391,56 @@ impl TestFleet {
         );
         self.publish(&event, &event.id.to_string()).await;
         (connection, event)
+    }
+
+    /// The credentials `connection` uses now: the version its row names.
+    pub(crate) async fn in_use(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<fleet_secrets::Stored<Credentials>, fleet_secrets::Error> {
+        let pointer = self
+            .deps
+            .store
+            .credentials_in_use(&self.tenant, connection)
+            .await
+            .unwrap();
+        let Some(fleet_store::CredentialsInUse::Version(version)) = pointer else {
+            return Err(fleet_secrets::Error::NotFound {
+                path: format!("{connection}: no credentials in use ({pointer:?})"),
+            });
+        };
+        self.deps
+            .secrets
+            .read_version(
+                &self.tenant,
+                connection,
+                fleet_secrets::Version::new(version),
+            )
+            .await
+    }
+
+    /// Replaces the credentials `connection` uses (`current`) with `value`,
+    /// as a token renewal does.
+    pub(crate) async fn replace_in_use(
+        &self,
+        connection: &ConnectionId,
+        current: fleet_secrets::Version,
+        value: Credentials,
+    ) -> fleet_secrets::Stored<Credentials> {
+        let version = self
+            .deps
+            .secrets
+            .rotate(&self.tenant, connection, &value)
+            .await
+            .unwrap();
+        let moved = self
+            .deps
+            .store
+            .move_credentials(&self.tenant, connection, current.get(), version.get())
+            .await
+            .unwrap();
+        assert!(moved, "{current} was the version in use");
+        fleet_secrets::Stored { value, version }
     }
 
     /// Asks for a sync of `connection` of `connector`, as "Sync now" does.

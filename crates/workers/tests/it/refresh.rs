@@ -23,12 +23,7 @@ async fn connected(fleet: &TestFleet) -> (ConnectionId, Stored<Credentials>) {
 }
 
 async fn active(fleet: &TestFleet, connection: &ConnectionId) -> Stored<Credentials> {
-    fleet
-        .deps
-        .secrets
-        .read_active::<Credentials>(&fleet.tenant, connection)
-        .await
-        .unwrap()
+    fleet.in_use(connection).await.unwrap()
 }
 
 /// Makes the stored access token expire `minutes` from now, as time
@@ -55,13 +50,9 @@ async fn expire_in(
         scope,
         values: fleet_connectors::ConnectionValues::default(),
     };
-    let version = fleet
-        .deps
-        .secrets
-        .rotate(&fleet.tenant, connection, &value, stored.version)
+    fleet
+        .replace_in_use(connection, stored.version, value)
         .await
-        .unwrap();
-    Stored { value, version }
 }
 
 fn tokens(credentials: &Credentials) -> (String, Option<String>) {

@@ -146,12 +146,7 @@ async fn client_credentials_fetch_a_token_renew_it_when_rejected_and_a_wrong_sec
 
     let (connection, records) = synced(&fleet, "keyed", &client(KEYED_CLIENT_SECRET)).await;
     assert_eq!(records, 1);
-    let stored = fleet
-        .deps
-        .secrets
-        .read_active::<Credentials>(&fleet.tenant, &connection)
-        .await
-        .unwrap();
+    let stored = fleet.in_use(&connection).await.unwrap();
     let Credentials::ClientCredentials {
         access_token: Some(_),
         expires_at: Some(_),
@@ -180,12 +175,7 @@ async fn client_credentials_fetch_a_token_renew_it_when_rejected_and_a_wrong_sec
 
 /// The stored access token of client credentials.
 async fn stored_token(fleet: &TestFleet, connection: &ConnectionId) -> String {
-    let stored = fleet
-        .deps
-        .secrets
-        .read_active::<Credentials>(&fleet.tenant, connection)
-        .await
-        .unwrap();
+    let stored = fleet.in_use(connection).await.unwrap();
     let value = serde_json::to_value(&stored.value).unwrap();
     value["access_token"].as_str().unwrap().to_owned()
 }

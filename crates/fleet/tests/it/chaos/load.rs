@@ -117,15 +117,16 @@ impl Load {
                         .stage(&tenant, &connection, &credentials)
                         .await
                         .unwrap();
+                    let new = fleet_store::NewConnection {
+                        tenant: &tenant,
+                        id: &connection,
+                        connector: &wordpress,
+                        display_name: "chaos",
+                        sync_interval: None,
+                    };
                     world
                         .store
-                        .create_connection(fleet_store::NewConnection {
-                            tenant: &tenant,
-                            id: &connection,
-                            connector: &wordpress,
-                            display_name: "chaos",
-                            sync_interval: None,
-                        })
+                        .stage_connection(new, staged.get())
                         .await
                         .unwrap();
                     let request = Envelope::new(
