@@ -214,13 +214,15 @@ impl Auth {
     }
 
     /// The endpoint a GET of which validates the typed-in credentials of
-    /// an `api_key`, `basic` or `oauth2_client_credentials` entry, and the
-    /// extra headers of its requests.
-    pub fn verify(&self) -> Option<(&UrlTemplate, &BTreeMap<String, Template>)> {
+    /// an `api_key`, `basic` or `oauth2_client_credentials` entry (when it
+    /// has one), and the extra headers of its requests.
+    pub fn verify(&self) -> Option<(Option<&UrlTemplate>, &BTreeMap<String, Template>)> {
         match self {
-            Self::ApiKey(settings) => Some((&settings.verify_url, &settings.headers)),
-            Self::Basic(settings) => Some((&settings.verify_url, &settings.headers)),
-            Self::ClientCredentials(settings) => Some((&settings.verify_url, &settings.headers)),
+            Self::ApiKey(settings) => Some((settings.verify_url.as_ref(), &settings.headers)),
+            Self::Basic(settings) => Some((settings.verify_url.as_ref(), &settings.headers)),
+            Self::ClientCredentials(settings) => {
+                Some((settings.verify_url.as_ref(), &settings.headers))
+            }
             Self::OAuth2(_) | Self::OAuth1(_) | Self::AppPassword => None,
         }
     }
@@ -242,8 +244,11 @@ pub struct ApiKeySettings {
     #[serde(default)]
     pub prefix: String,
     /// The endpoint a GET of which validates the key and that each sync
-    /// reads; may hold settings.
-    pub verify_url: UrlTemplate,
+    /// reads; may hold settings. Required to start: an entry without one
+    /// loads (an imported entry for which the provider documents none) and
+    /// is refused when the connectors are built, naming the key.
+    #[serde(default)]
+    pub verify_url: Option<UrlTemplate>,
     /// Extra headers of every request to the provider (`verify_url`), such
     /// as an API version; values may hold settings.
     #[serde(default)]
@@ -255,8 +260,10 @@ pub struct ApiKeySettings {
 #[serde(deny_unknown_fields)]
 pub struct BasicSettings {
     /// The endpoint a GET of which validates the user name and password
-    /// and that each sync reads; may hold settings.
-    pub verify_url: UrlTemplate,
+    /// and that each sync reads; may hold settings. Required to start, as
+    /// [`ApiKeySettings::verify_url`] is.
+    #[serde(default)]
+    pub verify_url: Option<UrlTemplate>,
     /// Extra headers of every request to the provider (`verify_url`), such
     /// as an API version; values may hold settings.
     #[serde(default)]
@@ -271,8 +278,11 @@ pub struct ClientCredentialsSettings {
     /// may hold settings.
     pub token_url: UrlTemplate,
     /// The endpoint a GET of which (with the access token) validates the
-    /// connection and that each sync reads; may hold settings.
-    pub verify_url: UrlTemplate,
+    /// connection and that each sync reads; may hold settings. Without
+    /// one, the token endpoint is the check: connecting and every sync ask
+    /// it for a token, and the account is the client id.
+    #[serde(default)]
+    pub verify_url: Option<UrlTemplate>,
     /// The scopes asked for; none by default.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -313,7 +323,7 @@ impl ClientCredentialsSettings {
             token_url: self.token_url.clone(),
             refresh_url: None,
             revoke_url: None,
-            userinfo_url: Some(self.verify_url.clone()),
+            userinfo_url: self.verify_url.clone(),
             scopes: self.scopes.clone(),
             scope_separator: self.scope_separator.clone(),
             authorize_params: BTreeMap::new(),
@@ -1545,13 +1555,26 @@ fn typed_in_urls(
         .collect();
     match auth {
         Auth::ApiKey(key) => {
-            urls.push(("api_key.verify_url".to_owned(), &key.verify_url));
+            urls.extend(
+                key.verify_url
+                    .iter()
+                    .map(|url| ("api_key.verify_url".to_owned(), url)),
+            );
             check_api_key(key)?;
         }
-        Auth::Basic(basic) => urls.push(("basic.verify_url".to_owned(), &basic.verify_url)),
+        Auth::Basic(basic) => urls.extend(
+            basic
+                .verify_url
+                .iter()
+                .map(|url| ("basic.verify_url".to_owned(), url)),
+        ),
         Auth::ClientCredentials(cc) => {
             let table = "oauth2_client_credentials";
-            urls.push((format!("{table}.verify_url"), &cc.verify_url));
+            urls.extend(
+                cc.verify_url
+                    .iter()
+                    .map(|url| (format!("{table}.verify_url"), url)),
+            );
             urls.push((format!("{table}.token_url"), &cc.token_url));
             for (name, template) in &cc.token_params {
                 let key = format!("{table}.token_params.{name}");

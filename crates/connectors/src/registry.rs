@@ -195,19 +195,26 @@ fn connector(
         }
         (_, Auth::ApiKey(settings)) => typed_in(
             entry,
-            (&settings.verify_url, &settings.headers),
+            (
+                verify_url(entry, "api_key", settings.verify_url.as_ref())?,
+                &settings.headers,
+            ),
             Access::api_key(settings),
             http,
         ),
         (_, Auth::Basic(settings)) => typed_in(
             entry,
-            (&settings.verify_url, &settings.headers),
+            (
+                verify_url(entry, "basic", settings.verify_url.as_ref())?,
+                &settings.headers,
+            ),
             Access::Basic,
             http,
         ),
+        // Without a verify_url, the token endpoint is the check.
         (_, Auth::ClientCredentials(settings)) => typed_in(
             entry,
-            (&settings.verify_url, &settings.headers),
+            (settings.verify_url.clone(), &settings.headers),
             Access::ClientCredentials(settings.clone()),
             http,
         ),
@@ -216,11 +223,31 @@ fn connector(
     Ok(Some(connector))
 }
 
+/// The `verify_url` of an `api_key` or `basic` entry, which needs one.
+fn verify_url(
+    entry: &CatalogEntry,
+    table: &str,
+    url: Option<&UrlTemplate>,
+) -> Result<Option<UrlTemplate>, CatalogError> {
+    match url {
+        Some(url) => Ok(Some(url.clone())),
+        None => Err(CatalogError::Key {
+            file: entry.file.clone(),
+            id: entry.id.to_string(),
+            key: format!("{table}.verify_url"),
+            reason: "is missing: set verify_url (an endpoint that answers 2xx to a GET with \
+                     valid credentials) so that connecting and every sync can check them"
+                .to_owned(),
+        }),
+    }
+}
+
 /// The generic connector of an entry of typed-in credentials, which
-/// validates and syncs at its `verify_url`.
+/// validates and syncs at its `verify_url` (a client-credentials entry
+/// without one at its token endpoint).
 fn typed_in(
     entry: &CatalogEntry,
-    (verify_url, headers): (&UrlTemplate, &BTreeMap<String, Template>),
+    (verify_url, headers): (Option<UrlTemplate>, &BTreeMap<String, Template>),
     access: Access,
     http: Http,
 ) -> Arc<dyn Connector> {
@@ -228,7 +255,7 @@ fn typed_in(
         GenericOAuth2::with_access(
             entry.id.clone(),
             entry.display_name.clone(),
-            verify_url.clone(),
+            verify_url,
             Vec::new(),
             access,
             http,
@@ -288,6 +315,75 @@ mod tests {
                 .oauth1(&ConnectorId::parse("wordpress").unwrap())
                 .is_none()
         );
+    }
+
+    /// The error of building a registry from one catalog file, with its causes.
+    fn refusal(file: &str, text: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let config = Config {
+            catalog_dir: Some(dir.path().to_owned()),
+            ..Config::default()
+        };
+        let error = Registry::new(&config).unwrap_err();
+        let mut error: Option<&dyn std::error::Error> = Some(&error);
+        let mut chain = Vec::new();
+        while let Some(cause) = error {
+            chain.push(cause.to_string());
+            error = cause.source();
+        }
+        chain.join(": ")
+    }
+
+    #[test]
+    fn api_key_and_basic_entries_without_a_verify_url_are_refused_at_start_up() {
+        let head = "display_name = \"Acme\"\ndocs_url = \"https://x.test\"\n\
+                    default_sync_interval_secs = 60\n";
+        let key = refusal(
+            "acme-key.toml",
+            &format!("{head}auth = \"api_key\"\n[api_key]\nheader = \"X-Api-Key\"\n"),
+        );
+        let basic = refusal(
+            "acme-basic.toml",
+            &format!("{head}auth = \"basic\"\n[basic]\n"),
+        );
+
+        assert!(
+            key.contains("acme-key.toml (entry 'acme-key'): api_key.verify_url is missing"),
+            "{key}"
+        );
+        assert!(
+            basic.contains("acme-basic.toml (entry 'acme-basic'): basic.verify_url is missing"),
+            "{basic}"
+        );
+    }
+
+    #[test]
+    fn a_client_credentials_entry_without_a_verify_url_is_checked_at_its_token_endpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("acme-cc.toml"),
+            "display_name = \"Acme\"\nauth = \"oauth2_client_credentials\"\n\
+             docs_url = \"https://x.test\"\ndefault_sync_interval_secs = 60\n\
+             [oauth2_client_credentials]\ntoken_url = \"https://x.test/t\"\n",
+        )
+        .unwrap();
+        let config = Config {
+            catalog_dir: Some(dir.path().to_owned()),
+            ..Config::default()
+        };
+
+        let registry = Registry::new(&config).unwrap();
+
+        let id = ConnectorId::parse("acme-cc").unwrap();
+        let streams: Vec<&str> = registry
+            .get(&id)
+            .unwrap()
+            .streams()
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(streams, ["account"]);
     }
 
     #[test]

@@ -34,11 +34,13 @@ struct ImportArgs {
     /// missing); the catalog directory of FLEET_CONNECTORS__CATALOG_DIR.
     #[arg(long, default_value = ".")]
     out: PathBuf,
-    /// For an OAuth 2.0 provider for which Nango declares no endpoint to
-    /// validate against: its `oauth2.userinfo_url` (an endpoint that
-    /// answers the access token with the account; settings as `{name}`).
-    /// With `--only` naming one provider.
-    #[arg(long, value_name = "URL")]
+    /// For a provider for which Nango declares no endpoint to validate
+    /// against: an OAuth 2.0 entry's `oauth2.userinfo_url` (an endpoint
+    /// that answers the access token with the account), or the
+    /// `verify_url` of an API-key, Basic or client-credentials entry (one
+    /// that answers 2xx to valid credentials); settings as `{name}`. With
+    /// `--only` naming one provider.
+    #[arg(long, visible_alias = "verify-url", value_name = "URL")]
     userinfo_url: Option<String>,
 }
 

@@ -89,9 +89,11 @@ pub struct Imported {
     /// left out that does not change how it authenticates, a key to add).
     pub notes: Vec<String>,
     /// Whether the file names an endpoint to validate connections against,
-    /// so that a fleet starts with it as it is. An OAuth 2.0 entry for
-    /// which Nango declares none is written without `oauth2.userinfo_url`,
-    /// which the operator adds.
+    /// so that a fleet starts with it as it is. An OAuth 2.0, API-key or
+    /// Basic entry for which Nango declares none (or only a `POST`) is
+    /// written without `oauth2.userinfo_url` or `verify_url`, which the
+    /// operator adds; a client-credentials entry is checked at its token
+    /// endpoint instead.
     pub ready: bool,
 }
 
@@ -151,9 +153,10 @@ pub fn import(yaml: &str, only: Option<&BTreeSet<String>>) -> Result<Import, Nan
 }
 
 /// [`import`], with `userinfo_url` (in the catalog's syntax, settings as
-/// `{name}`) as the `oauth2.userinfo_url` of OAuth 2.0 entries for which
-/// Nango declares no endpoint to validate against: what an operator who
-/// imports one provider knows of it.
+/// `{name}`) as the `oauth2.userinfo_url` of OAuth 2.0 entries, and the
+/// `verify_url` of API-key, Basic and client-credentials entries, for
+/// which Nango declares no endpoint to validate against: what an operator
+/// who imports one provider knows of it.
 ///
 /// # Errors
 ///
@@ -391,7 +394,8 @@ struct Context {
     forced: BTreeSet<String>,
     /// Whether the entry names no endpoint to validate against.
     needs_endpoint: bool,
-    /// The operator's `oauth2.userinfo_url` for an entry that names none.
+    /// The operator's `oauth2.userinfo_url` or `verify_url` for an entry
+    /// that names none.
     userinfo_url: Option<String>,
     notes: Vec<String>,
 }
@@ -874,26 +878,64 @@ fn only_known(entry: &Map<String, Value>, also: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Why an entry of typed-in credentials has no `verify_url`.
+enum NoVerification {
+    /// Nango declares no GET to validate credentials against: this text
+    /// says what it declares.
+    Undeclared(String),
+    /// The entry cannot be written (a template the catalog refuses).
+    Refused(String),
+}
+
 /// The `verify_url` of an entry of typed-in credentials: its
-/// `proxy.verification`, a GET.
-fn verify_url(entry: &Map<String, Value>, ctx: &mut Context) -> Result<String, String> {
+/// `proxy.verification`, a GET, else the `--userinfo-url` given.
+fn verify_url(entry: &Map<String, Value>, ctx: &mut Context) -> Result<String, NoVerification> {
     let verification = entry.get("proxy").and_then(|p| p.get("verification"));
+    let undeclared = |text: String| match &ctx.userinfo_url {
+        Some(url) => Ok(url.clone()),
+        None => Err(NoVerification::Undeclared(text)),
+    };
     let Some(verification) = verification else {
-        return Err(
-            "declares no endpoint to validate credentials against (proxy.verification)".to_owned(),
-        );
+        return undeclared("declares no endpoint to validate credentials against".to_owned());
     };
     let method = verification
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or("GET");
     if !method.eq_ignore_ascii_case("GET") {
-        return Err(format!(
-            "validates credentials with {method} (proxy.verification), not GET"
+        return undeclared(format!(
+            "validates credentials with {method}, which every sync would repeat"
         ));
     }
-    let url = verification_url(entry).ok_or("its proxy.verification names no endpoint")?;
-    ctx.template(&url, false)
+    let Some(url) = verification_url(entry) else {
+        return undeclared("names no endpoint in proxy.verification".to_owned());
+    };
+    ctx.template(&url, false).map_err(NoVerification::Refused)
+}
+
+/// Puts the `verify_url` of an `api_key` or `basic` entry into `table`; an
+/// entry for which Nango declares none is written without it, with a
+/// note, and is not ready: start-up refuses it until the operator adds one.
+fn verify_or_note(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    mode: &str,
+    table: &mut Table,
+) -> Result<(), String> {
+    match verify_url(entry, ctx) {
+        Ok(url) => {
+            table.insert("verify_url".into(), url.into());
+        }
+        Err(NoVerification::Undeclared(what)) => {
+            ctx.needs_endpoint = true;
+            ctx.notes.push(format!(
+                "needs {mode}.verify_url: Nango {what}; add an endpoint that answers 2xx to a GET \
+                 with valid credentials before use, or import the entry alone with --userinfo-url"
+            ));
+        }
+        Err(NoVerification::Refused(reason)) => return Err(reason),
+    }
+    Ok(())
 }
 
 /// The headers of `proxy` other than the one carrying the credentials, as
@@ -1035,7 +1077,7 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
-    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    verify_or_note(entry, ctx, "api_key", &mut table)?;
     form(entry, &[("api_key", "apiKey", "API key", "password")], file);
     file.insert("auth".into(), "api_key".into());
     file.insert("api_key".into(), table.into());
@@ -1050,7 +1092,7 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
-    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    verify_or_note(entry, ctx, "basic", &mut table)?;
     form(
         entry,
         &[
@@ -1125,7 +1167,17 @@ fn client_credentials(
     if let Some(separator) = entry.get("scope_separator").and_then(Value::as_str) {
         table.insert("scope_separator".into(), separator.into());
     }
-    table.insert("verify_url".into(), verify_url(entry, ctx)?.into());
+    match verify_url(entry, ctx) {
+        Ok(url) => {
+            table.insert("verify_url".into(), url.into());
+        }
+        // The token endpoint checks the client id and secret.
+        Err(NoVerification::Undeclared(what)) => ctx.notes.push(format!(
+            "validated at its token endpoint: Nango {what}; connecting and every sync ask for a \
+             token, and the account is the client id"
+        )),
+        Err(NoVerification::Refused(reason)) => return Err(reason),
+    }
     form(
         entry,
         &[
@@ -1457,7 +1509,10 @@ machine:
         };
         assert_eq!(key.header.as_deref(), Some("authorization"));
         assert_eq!(key.prefix, "Token ");
-        assert_eq!(key.verify_url.as_str(), "https://api.keyed.example/v1/me");
+        assert_eq!(
+            key.verify_url.as_ref().unwrap().as_str(),
+            "https://api.keyed.example/v1/me"
+        );
         assert_eq!(entry.form[0].label, "Keyed API key");
         assert_eq!(entry.form[0].pattern.as_deref(), Some("kd_[a-z0-9]+"));
 
@@ -1467,7 +1522,7 @@ machine:
             panic!("not basic: {}", basic.text);
         };
         assert_eq!(
-            settings.verify_url.as_str(),
+            settings.verify_url.as_ref().unwrap().as_str(),
             "https://{subdomain}.passworded.example/api/whoami"
         );
         assert!(!entry.form[0].required, "the hidden user name is optional");
@@ -1485,7 +1540,7 @@ machine:
         assert_eq!(cc.client_auth, super::super::ClientAuth::ClientSecretBasic);
         assert_eq!(cc.token_params.keys().collect::<Vec<_>>(), ["audience"]);
         assert_eq!(
-            cc.verify_url.as_str(),
+            cc.verify_url.as_ref().unwrap().as_str(),
             "https://api.machine.example/v2/account"
         );
 

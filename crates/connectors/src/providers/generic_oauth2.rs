@@ -1,8 +1,9 @@
 //! The connector of catalog entries that have no sync mapping of their
 //! own: OAuth 2.0 entries, which validate through their userinfo endpoint,
 //! and `api_key`, `basic` and `oauth2_client_credentials` entries, which
-//! validate through their `verify_url`. Its one stream, `account`, reads
-//! that endpoint again on every sync, so a sync checks the grant or the
+//! validate through their `verify_url` (a client-credentials entry without
+//! one through its token endpoint). Its one stream, `account`, asks that
+//! endpoint again on every sync, so a sync checks the grant or the
 //! credentials (renewing an access token when the provider rejects it)
 //! and never ends `synced` without the provider's word. The modes differ
 //! only in how a request carries the credentials ([`Access`]).
@@ -47,7 +48,8 @@ const STREAMS: &[StreamSpec] = &[StreamSpec {
 pub(crate) struct GenericOAuth2 {
     id: ConnectorId,
     provider: String,
-    userinfo_url: UrlTemplate,
+    /// `None` only for client credentials checked at the token endpoint.
+    userinfo_url: Option<UrlTemplate>,
     /// The names of the values kept from token responses, which messages
     /// do not show.
     kept: Vec<String>,
@@ -98,15 +100,16 @@ impl GenericOAuth2 {
         kept: Vec<String>,
         http: Http,
     ) -> Self {
-        Self::with_access(id, provider, userinfo_url, kept, Access::Bearer, http)
+        Self::with_access(id, provider, Some(userinfo_url), kept, Access::Bearer, http)
     }
 
     /// The connector of an entry whose requests carry credentials as
-    /// `access` says, validated at `verify_url`.
+    /// `access` says, validated at `verify_url` (client credentials without
+    /// one at the token endpoint).
     pub(crate) fn with_access(
         id: ConnectorId,
         provider: String,
-        verify_url: UrlTemplate,
+        verify_url: Option<UrlTemplate>,
         kept: Vec<String>,
         access: Access,
         http: Http,
@@ -191,7 +194,11 @@ impl Provider for GenericOAuth2 {
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
-        let (user, _) = self.user(credentials).await?;
+        let Some(userinfo_url) = &self.userinfo_url else {
+            let client_id = self.token_check(credentials).await?;
+            return Ok(Account::new(&client_id, &client_id));
+        };
+        let (user, _) = self.user(userinfo_url, credentials).await?;
         let name = user.name.or(user.email).unwrap_or_default();
         if user.sub.is_empty() {
             return Ok(Account::new(&self.provider, &name));
@@ -209,7 +216,19 @@ impl Provider for GenericOAuth2 {
         _stream: &StreamSpec,
         _cursor: Whole,
     ) -> Result<Page, Error> {
-        let (user, payload) = self.user(credentials).await?;
+        let Some(userinfo_url) = &self.userinfo_url else {
+            let client_id = self.token_check(credentials).await?;
+            return Ok(Page {
+                records: vec![Record {
+                    external_id: client_id.clone(),
+                    payload: serde_json::json!({ "client_id": client_id }),
+                    updated_at: None,
+                }],
+                total: Some(1),
+                ..Page::finished()
+            });
+        };
+        let (user, payload) = self.user(userinfo_url, credentials).await?;
         let external_id = if user.sub.is_empty() {
             "account".to_owned()
         } else {
@@ -228,11 +247,44 @@ impl Provider for GenericOAuth2 {
 }
 
 impl GenericOAuth2 {
+    /// Asks the token endpoint of a client-credentials entry without a
+    /// `verify_url` for a new access token, whatever the stored one: the
+    /// check of the client id and secret. Returns the client id.
+    async fn token_check(&self, credentials: &Credentials) -> Result<String, Error> {
+        let (
+            Access::ClientCredentials(settings),
+            Credentials::ClientCredentials {
+                client_id,
+                client_secret,
+                values,
+                ..
+            },
+        ) = (&self.access, credentials)
+        else {
+            return Err(Error::CredentialsKind {
+                connector: self.id.clone(),
+                expected: "OAuth 2.0 client credentials",
+                found: credentials.kind(),
+            });
+        };
+        let client = oauth2::Client::new(
+            self.id.clone(),
+            self.provider.clone(),
+            settings.oauth2(client_id, client_secret),
+            self.http.clone(),
+        );
+        client.client_credentials(values).await?;
+        Ok(client_id.clone())
+    }
+
     /// The userinfo (or verify) answer, read and as it came.
-    async fn user(&self, credentials: &Credentials) -> Result<(UserInfo, Value), Error> {
+    async fn user(
+        &self,
+        userinfo_url: &UrlTemplate,
+        credentials: &Credentials,
+    ) -> Result<(UserInfo, Value), Error> {
         let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
-        let (url, shown) = self
-            .userinfo_url
+        let (url, shown) = userinfo_url
             .render_shown(&credentials.values(), &kept, self.http.allow_http())
             .map_err(|e| Error::Template {
                 provider: self.provider.clone(),

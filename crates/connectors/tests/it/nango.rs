@@ -99,9 +99,11 @@ fn the_pinned_nango_definitions_import_and_every_file_loads_through_the_catalog(
     let floor = |mode: &str| counts.get(mode).copied().unwrap_or_default();
     // Aliases included; Nango declares a validation endpoint for one.
     assert_floor(&floor("OAUTH2"), 322, 1);
-    assert_floor(&floor("API_KEY"), 200, 200);
-    assert_floor(&floor("BASIC"), 47, 47);
-    assert_floor(&floor("OAUTH2_CC"), 2, 2);
+    // API-key and Basic entries without a GET to validate against import
+    // not ready; client-credentials ones are checked at the token endpoint.
+    assert_floor(&floor("API_KEY"), 304, 200);
+    assert_floor(&floor("BASIC"), 86, 47);
+    assert_floor(&floor("OAUTH2_CC"), 84, 84);
 
     // The files that name an endpoint to validate against start a fleet:
     // every one of them gets its connector.

@@ -145,12 +145,6 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "lets {host} choose the host",
         ),
         (
-            "api_key",
-            "[api_key]\nheader = \"X-Key\"",
-            "keyed.toml",
-            "missing field `verify_url`",
-        ),
-        (
             "basic",
             "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me\"",
             "auth",

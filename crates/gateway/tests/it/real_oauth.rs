@@ -619,3 +619,66 @@ async fn client_credentials_typed_in_connect_sync_and_fetch_a_new_token_once_it_
     let after = client_token(&stored(&gateway, &id).await.value);
     assert_ne!(after, before, "a new token was fetched and stored");
 }
+
+#[tokio::test]
+async fn client_credentials_without_a_verify_url_are_checked_at_the_servers_token_endpoint() {
+    let server = server(Duration::from_secs(60)).await;
+    let entry = client_credentials_entry(&server).replace(
+        &format!("verify_url = \"{}\"\n", server.client_resource_url()),
+        "",
+    );
+    assert!(!entry.contains("verify_url"), "{entry}");
+    let gateway = TestGateway::start_with_catalog(Providers {
+        entries: vec![("example-api".to_owned(), entry)],
+        clients: Vec::new(),
+    })
+    .await;
+    let client = OAuthServer::SERVICE_CLIENT;
+    let create = |secret: &str| {
+        serde_json::json!({
+            "connector": "example-api",
+            "credentials": {"client_id": client.id, "client_secret": secret},
+        })
+    };
+
+    let refused = gateway
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(TENANT),
+            Some(create("not-the-secret")),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::ACCEPTED, "{:?}", refused.body);
+    let refused_id = refused.body["id"].as_str().unwrap().to_owned();
+    let invalid = gateway.until_state(TENANT, &refused_id, "invalid").await;
+    assert!(!invalid.to_string().contains("not-the-secret"), "{invalid}");
+
+    let created = gateway
+        .call(
+            Method::POST,
+            "/api/connections",
+            Some(TENANT),
+            Some(create(client.secret)),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let synced = gateway.until_state(TENANT, &id, "synced").await;
+    assert_eq!(synced["records_total"], 1);
+    assert_eq!(synced["account"]["id"], client.id, "{synced}");
+    let records = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}/records"),
+            Some(TENANT),
+            None,
+        )
+        .await;
+    assert_eq!(
+        records.body["records"][0]["payload"],
+        serde_json::json!({ "client_id": client.id })
+    );
+    assert!(!records.body.to_string().contains(client.secret));
+    gateway.stop().await;
+}

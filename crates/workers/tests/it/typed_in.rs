@@ -204,3 +204,36 @@ async fn a_client_credentials_token_about_to_expire_is_fetched_again_before_the_
     assert_ne!(first, second, "the token was fetched again and stored");
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoint() {
+    let table = "token_url = \"{keyed}/oauth/token\"\n\
+                 client_auth = \"client_secret_basic\"\ntoken_body = \"json\"\n";
+    let fleet =
+        TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
+    let client = |secret: &str| {
+        credentials(json!({
+            "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
+            "client_secret": secret, "values": {"section": "api"}
+        }))
+    };
+    let issued = fleet.sim.keyed_tokens_issued();
+
+    let (connection, records) = synced(&fleet, "keyed", &client(KEYED_CLIENT_SECRET)).await;
+
+    assert_eq!(records, 1);
+    let row = fleet.row_in(&connection, ConnectionState::Synced).await;
+    assert_eq!(
+        row.account.map(|a| a.id).as_deref(),
+        Some(KEYED_CLIENT_ID),
+        "the account is the client id"
+    );
+    assert!(
+        fleet.sim.keyed_tokens_issued() >= issued + 2,
+        "the validation and the sync each asked the token endpoint"
+    );
+    let wrong = "wrong-client-secret-7a";
+    let reason = refused(&fleet, "keyed", &client(wrong), wrong).await;
+    assert!(reason.contains("invalid_client"), "{reason}");
+    fleet.stop().await;
+}
