@@ -283,6 +283,12 @@ pub struct ClientCredentialsSettings {
     /// it for a token, and the account is the client id.
     #[serde(default)]
     pub verify_url: Option<UrlTemplate>,
+    /// Where the connection's access token is revoked (RFC 7009) when its
+    /// user disconnects it, the client authenticating as at the token
+    /// endpoint; may hold settings. None by default: the token then lives
+    /// until it expires.
+    #[serde(default)]
+    pub revoke_url: Option<UrlTemplate>,
     /// The scopes asked for; none by default.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -322,7 +328,7 @@ impl ClientCredentialsSettings {
             authorize_url: self.token_url.clone(),
             token_url: self.token_url.clone(),
             refresh_url: None,
-            revoke_url: None,
+            revoke_url: self.revoke_url.clone(),
             userinfo_url: self.verify_url.clone(),
             scopes: self.scopes.clone(),
             scope_separator: self.scope_separator.clone(),
@@ -1576,6 +1582,11 @@ fn typed_in_urls(
                     .map(|url| (format!("{table}.verify_url"), url)),
             );
             urls.push((format!("{table}.token_url"), &cc.token_url));
+            urls.extend(
+                cc.revoke_url
+                    .iter()
+                    .map(|url| (format!("{table}.revoke_url"), url)),
+            );
             for (name, template) in &cc.token_params {
                 let key = format!("{table}.token_params.{name}");
                 if SECRET_PARAMS.contains(&name.as_str()) || name == "client_id" {

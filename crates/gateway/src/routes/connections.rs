@@ -576,10 +576,11 @@ pub(crate) async fn records(
 
 /// Revokes the connection's grant at its provider, when the provider
 /// offers revocation: for OAuth 2.0 the refresh token (which ends the whole
-/// grant at most providers), else the access token; for OAuth 1.0a the
-/// access token. A failure is logged and does not stop the disconnect: the
-/// user asked for the connection to go, and its credentials are deleted
-/// either way.
+/// grant at most providers), else the access token; for client credentials
+/// the last access token, the client authenticating with its own id and
+/// secret; for OAuth 1.0a the access token. A failure is logged and does
+/// not stop the disconnect: the user asked for the connection to go, and
+/// its credentials are deleted either way.
 async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
     let connectors = &state.inner.connectors;
     let oauth2 = connectors
@@ -588,7 +589,13 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
     let oauth1 = connectors
         .oauth1(&connection.connector)
         .filter(|client| client.settings().revoke_url.is_some());
-    if oauth2.is_none() && oauth1.is_none() {
+    let client_credentials = match connectors.catalog().get(&connection.connector) {
+        Some(entry) => {
+            matches!(&entry.auth, Auth::ClientCredentials(cc) if cc.revoke_url.is_some())
+        }
+        None => false,
+    };
+    if oauth2.is_none() && oauth1.is_none() && !client_credentials {
         return;
     }
     let secrets = &state.inner.secrets;
@@ -622,6 +629,21 @@ async fn revoke(state: &AppState, tenant: &TenantId, connection: &Connection) {
             client.revoke_with(token, &credentials.values()).await
         }
         (Credentials::OAuth1 { .. }, _, Some(client)) => client.revoke(&credentials).await,
+        (
+            Credentials::ClientCredentials {
+                access_token: Some(access_token),
+                ..
+            },
+            _,
+            _,
+        ) => match connectors.client_credentials(&connection.connector, &credentials) {
+            Some(client) => {
+                client
+                    .revoke_with(access_token, &credentials.values())
+                    .await
+            }
+            None => return,
+        },
         _ => return,
     };
     match revoked {

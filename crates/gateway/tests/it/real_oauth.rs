@@ -516,12 +516,14 @@ default_sync_interval_secs = 3600
 [oauth2_client_credentials]
 token_url = "{token}"
 verify_url = "{resource}"
+revoke_url = "{revoke}"
 scopes = ["read"]
 client_auth = "client_secret_basic"
 token_expiry_margin_secs = 1
 "#,
         token = server.token_url(),
         resource = server.client_resource_url(),
+        revoke = server.revocation_url(),
     )
 }
 
@@ -621,7 +623,7 @@ async fn client_credentials_typed_in_connect_sync_and_fetch_a_new_token_once_it_
 }
 
 #[tokio::test]
-async fn client_credentials_without_a_verify_url_are_checked_at_the_servers_token_endpoint() {
+async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoint_and_revoked() {
     let server = server(Duration::from_secs(60)).await;
     let entry = client_credentials_entry(&server).replace(
         &format!("verify_url = \"{}\"\n", server.client_resource_url()),
@@ -680,5 +682,14 @@ async fn client_credentials_without_a_verify_url_are_checked_at_the_servers_toke
         serde_json::json!({ "client_id": client.id })
     );
     assert!(!records.body.to_string().contains(client.secret));
+
+    // Disconnecting revokes the stored token at the server.
+    let token = client_token(&stored(&gateway, &id).await.value);
+    assert!(active(&server, client, &token).await);
+    disconnect(&gateway, &id).await;
+    assert!(
+        !active(&server, client, &token).await,
+        "the token is revoked on disconnect"
+    );
     gateway.stop().await;
 }
