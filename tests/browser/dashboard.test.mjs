@@ -446,6 +446,58 @@ test('an API-key provider asks for its key and setting in the form, and connects
   await shot(page, 'api-key');
 });
 
+test('a Basic provider asks for a user name and password in the form, and connects', async (t) => {
+  const page = await openDashboard(t);
+  const card = page.locator('.connector[data-connector="keyed-basic"]');
+  await card.waitFor();
+  await card.getByRole('button', { name: 'Connect Keyed Basic' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Connect Keyed Basic' });
+  await dialog.waitFor();
+  const password = dialog.getByLabel('Keyed password');
+  assert.equal(await password.getAttribute('type'), 'password');
+  await dialog.getByLabel('Keyed user name').fill('keyed-user');
+  await password.fill('sim-pass/with:colon');
+  const created = page.waitForResponse(
+    (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
+  );
+  await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
+  const response = await created;
+  assert.equal(response.status(), 202);
+  const { id } = await response.json();
+  await dialog.waitFor({ state: 'hidden' });
+  await inState(page, id, 'synced').waitFor();
+  await shot(page, 'basic');
+});
+
+test('a client-credentials provider asks for the client id and secret, refuses a wrong secret, and connects', async (t) => {
+  const page = await openDashboard(t);
+  const card = page.locator('.connector[data-connector="keyed-service"]');
+  await card.waitFor();
+  const connect = async (secret) => {
+    await card.getByRole('button', { name: 'Connect Keyed Service' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Connect Keyed Service' });
+    await dialog.waitFor();
+    const field = dialog.getByLabel('Client secret');
+    assert.equal(await field.getAttribute('type'), 'password');
+    await dialog.getByLabel('Client ID').fill('keyed-client');
+    await field.fill(secret);
+    const created = page.waitForResponse(
+      (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
+    );
+    await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
+    const response = await created;
+    assert.equal(response.status(), 202);
+    await dialog.waitFor({ state: 'hidden' });
+    return (await response.json()).id;
+  };
+  const wrong = await connect('not-the-secret');
+  await inState(page, wrong, 'invalid').waitFor();
+  assert.ok(!(await row(page, wrong).textContent()).includes('not-the-secret'));
+  const id = await connect('sim-client-secret-42d0');
+  await inState(page, id, 'synced').waitFor();
+  await shot(page, 'client-credentials');
+});
+
 test('declining on the consent page is said in plain words, with a way back', async (t) => {
   if (!(await oauthAvailable(t))) return;
   const page = await openDashboard(t);

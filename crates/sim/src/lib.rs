@@ -401,8 +401,10 @@ impl SimHandle {
     }
 
     /// Writes [`catalog_overrides`](Self::catalog_overrides),
-    /// [`acme_catalog_entry`](Self::acme_catalog_entry) and
-    /// [`keyed_catalog_entry`](Self::keyed_catalog_entry) into `dir`
+    /// [`acme_catalog_entry`](Self::acme_catalog_entry),
+    /// [`keyed_catalog_entry`](Self::keyed_catalog_entry),
+    /// [`keyed_basic_catalog_entry`](Self::keyed_basic_catalog_entry) and
+    /// [`keyed_service_catalog_entry`](Self::keyed_service_catalog_entry) into `dir`
     /// (created if missing) as `<id>.toml`, each file replaced atomically
     /// so a reader never sees half of one. Trello's is written last.
     ///
@@ -413,7 +415,12 @@ impl SimHandle {
         std::fs::create_dir_all(dir)?;
         let acme = ("acme", self.acme_catalog_entry());
         let keyed = ("keyed", self.keyed_catalog_entry());
-        for (id, text) in [acme, keyed].into_iter().chain(self.catalog_overrides()) {
+        let basic = ("keyed-basic", self.keyed_basic_catalog_entry());
+        let service = ("keyed-service", self.keyed_service_catalog_entry());
+        for (id, text) in [acme, keyed, basic, service]
+            .into_iter()
+            .chain(self.catalog_overrides())
+        {
             let partial = dir.join(format!(".{id}.toml.partial"));
             std::fs::write(&partial, text)?;
             std::fs::rename(&partial, dir.join(format!("{id}.toml")))?;

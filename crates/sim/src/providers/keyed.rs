@@ -247,6 +247,33 @@ impl SimHandle {
         )
     }
 
+    /// The catalog file of `keyed-basic`, a `basic` entry validated at
+    /// `/keyed/api/me` with Keyed's user name and password.
+    pub fn keyed_basic_catalog_entry(&self) -> String {
+        format!(
+            "display_name = \"Keyed Basic\"\nauth = \"basic\"\n\
+             docs_url = \"https://developer.keyed.example/basic\"\n\
+             default_sync_interval_secs = 3600\n\n\
+             [basic]\nverify_url = \"{}/api/me\"\n\n\
+             [[form]]\nname = \"username\"\nlabel = \"Keyed user name\"\nkind = \"text\"\n\n\
+             [[form]]\nname = \"password\"\nlabel = \"Keyed password\"\nkind = \"password\"\n",
+            self.keyed_url()
+        )
+    }
+
+    /// The catalog file of `keyed-service`, an `oauth2_client_credentials`
+    /// entry checked at Keyed's token endpoint alone (no `verify_url`).
+    pub fn keyed_service_catalog_entry(&self) -> String {
+        format!(
+            "display_name = \"Keyed Service\"\nauth = \"oauth2_client_credentials\"\n\
+             docs_url = \"https://developer.keyed.example/service\"\n\
+             default_sync_interval_secs = 3600\n\n\
+             [oauth2_client_credentials]\ntoken_url = \"{}/oauth/token\"\n\
+             client_auth = \"client_secret_basic\"\n",
+            self.keyed_url()
+        )
+    }
+
     /// How many access tokens Keyed's token endpoint has issued.
     pub fn keyed_tokens_issued(&self) -> u64 {
         self.inner.state.keyed.tokens().granted
