@@ -8,13 +8,11 @@ use async_nats::jetstream::{self, consumer::pull};
 use fleet_bus::{Definitions, Publisher};
 use fleet_connectors::Credentials;
 use fleet_events::{
-    ConnectionId, ConnectionState, ConnectorId, CorrelationId, Envelope, SetupOrigin,
-    StatusChanged, TenantId, ValidateRequested, subject,
+    ConnectionId, ConnectionState, ConnectorId, Envelope, StatusChanged, TenantId, subject,
 };
 use fleet_sim::{Sim, SimHandle, SiteConfig};
 use fleet_testkit::{NatsCluster, NatsServer, OpenBao, Postgres};
 use futures::StreamExt as _;
-use secrecy::SecretString;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 pub(crate) const SITE: &str = "shop";
@@ -100,23 +98,10 @@ impl World {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim).unwrap();
-        let mount = vault.new_kv_mount().await;
-        let secrets = fleet_secrets::Client::connect(
-            serde_json::from_value(serde_json::json!({
-                "addr": vault.addr(),
-                "mount": mount,
-                "auth": {"method": "token", "token": vault.root_token()},
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        let database_url = postgres.create_database().await;
-        let store = fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(
-            database_url.clone(),
-        )))
-        .await
-        .unwrap();
+        let ((secrets, mount), (store, database_url)) = tokio::join!(
+            fleet_harness::vault(&vault),
+            fleet_harness::store(&postgres)
+        );
         Self {
             js,
             secrets,
@@ -376,20 +361,7 @@ impl World {
 
     /// The credentials `connection` uses now: the version its row names.
     pub(crate) async fn in_use(&self, connection: &ConnectionId) -> Credentials {
-        let pointer = self
-            .store
-            .credentials_in_use(&self.tenant, connection)
-            .await
-            .unwrap();
-        let Some(fleet_store::CredentialsInUse::Version(version)) = pointer else {
-            panic!("{connection} uses no credentials: {pointer:?}");
-        };
-        self.secrets
-            .read_version(
-                &self.tenant,
-                connection,
-                fleet_secrets::Version::new(version),
-            )
+        fleet_harness::in_use(&self.secrets, &self.store, &self.tenant, connection)
             .await
             .unwrap()
             .value
@@ -398,34 +370,15 @@ impl World {
     /// What the gateway does: stage the credentials, record the connection,
     /// publish the request.
     pub(crate) async fn connect(&self, credentials: &Credentials) -> ConnectionId {
-        let connection = ConnectionId::new();
-        let staged = self
-            .secrets
-            .stage(&self.tenant, &connection, credentials)
-            .await
-            .unwrap();
-        let wordpress = ConnectorId::parse("wordpress").unwrap();
-        let new = fleet_store::NewConnection {
-            tenant: &self.tenant,
-            id: &connection,
-            connector: &wordpress,
-            display_name: "test",
-            sync_interval: None,
+        let setup = fleet_harness::Setup {
+            secrets: &self.secrets,
+            store: &self.store,
         };
-        self.store
-            .stage_connection(new, staged.get())
-            .await
-            .unwrap();
-        let event = Envelope::new(
-            self.tenant.clone(),
-            connection.clone(),
-            wordpress,
-            CorrelationId::new(),
-            ValidateRequested {
-                origin: SetupOrigin::Manual,
-                staged_version: staged.get(),
-            },
-        );
+        let wordpress = ConnectorId::parse("wordpress").unwrap();
+        let event = setup
+            .stage(&self.tenant, &wordpress, "test", credentials)
+            .await;
+        let connection = event.connection.clone();
         Publisher::new(self.js.clone())
             .publish(&event, &event.id.to_string())
             .await

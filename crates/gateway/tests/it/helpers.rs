@@ -119,21 +119,10 @@ impl TestGateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim_config).unwrap();
 
-        let mount = vault.new_kv_mount().await;
-        let secrets = fleet_secrets::Client::connect(
-            serde_json::from_value(serde_json::json!({
-                "addr": vault.addr(), "mount": mount,
-                "auth": {"method": "token", "token": vault.root_token()},
-            }))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        let database = postgres.create_database().await;
-        let store =
-            fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
-                .await
-                .unwrap();
+        let ((secrets, _), (store, _)) = tokio::join!(
+            fleet_harness::vault(&vault),
+            fleet_harness::store(&postgres)
+        );
         let catalog = oauth_catalog(&sim);
         for (id, entry) in &providers.entries {
             std::fs::write(catalog.path().join(format!("{id}.toml")), entry).unwrap();
@@ -152,24 +141,16 @@ impl TestGateway {
             client_id: Some(acme.client_id),
             client_secret: acme.client_secret.into(),
         };
-        let connectors = fleet_connectors::Config {
-            allow_http: true,
-            // The simulator listens on loopback, which production refuses.
-            allow_private_networks: vec![
-                "127.0.0.0/8".parse().unwrap(),
-                "::1/128".parse().unwrap(),
-            ],
-            catalog_dir: Some(catalog.path().to_owned()),
-            oauth_clients: [
+        let connectors = fleet_harness::connectors(
+            catalog.path(),
+            [
                 ("google-analytics".to_owned(), client),
                 ("trello".to_owned(), trello),
                 ("acme".to_owned(), acme),
             ]
             .into_iter()
-            .chain(providers.clients)
-            .collect(),
-            ..Default::default()
-        };
+            .chain(providers.clients),
+        );
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
 
         let deps = fleet_workers::Deps {
@@ -235,21 +216,7 @@ impl TestGateway {
         tenant: &fleet_events::TenantId,
         connection: &fleet_events::ConnectionId,
     ) -> Result<fleet_secrets::Stored<fleet_connectors::Credentials>, fleet_secrets::Error> {
-        match self
-            .store
-            .credentials_in_use(tenant, connection)
-            .await
-            .unwrap()
-        {
-            Some(fleet_store::CredentialsInUse::Version(version)) => {
-                self.secrets
-                    .read_version(tenant, connection, fleet_secrets::Version::new(version))
-                    .await
-            }
-            _ => Err(fleet_secrets::Error::NotFound {
-                path: format!("{tenant}/{connection}: no credentials in use"),
-            }),
-        }
+        fleet_harness::in_use(&self.secrets, &self.store, tenant, connection).await
     }
 
     /// Sends a request as `tenant` (no token when `None`) with a JSON body.
@@ -393,8 +360,7 @@ pub(crate) struct Providers {
 /// except LinkedIn, which stays without a client: the tests check what an
 /// unconfigured provider answers.
 fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    sim.write_catalog(dir.path()).unwrap();
+    let dir = fleet_harness::catalog(sim);
     std::fs::remove_file(dir.path().join("linkedin.toml")).unwrap();
     dir
 }

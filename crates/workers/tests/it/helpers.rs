@@ -15,7 +15,6 @@ use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
 use fleet_testkit::{NatsServer, OpenBao, Postgres};
 use fleet_workers::{Deps, Settings};
 use futures::StreamExt as _;
-use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,12 +42,6 @@ pub(crate) fn trello_client() -> fleet_connectors::OAuthClient {
 }
 
 /// A catalog directory pointing the OAuth connectors at the simulator.
-fn oauth_catalog(sim: &SimHandle) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    sim.write_catalog(dir.path()).unwrap();
-    dir
-}
-
 /// Where and how the meter step of a [`TestFleet`] reports usage.
 pub(crate) struct Metering {
     pub(crate) lago: fleet_workers::meter::Lago,
@@ -195,7 +188,7 @@ impl TestFleet {
             &fleet_sim::Config::default().site(site).google(google),
         )
         .expect("simulator");
-        let catalog = oauth_catalog(&sim);
+        let catalog = fleet_harness::catalog(&sim);
         if let Some((id, contents)) = catalog_file {
             // `{google}`, `{trello}` and `{keyed}` stand for the simulated
             // Google's, Trello's and Keyed's base URLs.
@@ -206,40 +199,21 @@ impl TestFleet {
             std::fs::write(catalog.path().join(format!("{id}.toml")), contents).unwrap();
         }
 
-        let mount = vault.new_kv_mount().await;
-        let secrets_config = serde_json::from_value(serde_json::json!({
-            "addr": vault.addr(),
-            "mount": mount,
-            "auth": {"method": "token", "token": vault.root_token()},
-        }))
-        .unwrap();
-        let secrets = fleet_secrets::Client::connect(secrets_config)
-            .await
-            .expect("vault client");
-        let database = postgres.create_database().await;
-        let store =
-            fleet_store::Store::connect(&fleet_store::Config::new(SecretString::from(database)))
-                .await
-                .expect("store");
+        let ((secrets, mount), (store, _)) = tokio::join!(
+            fleet_harness::vault(&vault),
+            fleet_harness::store(&postgres)
+        );
         let client = fleet_connectors::OAuthClient {
             client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
             client_secret: GOOGLE_CLIENT_SECRET.into(),
         };
-        let connectors = fleet_connectors::Config {
-            allow_http: true,
-            // The simulator listens on loopback, which production refuses.
-            allow_private_networks: vec![
-                "127.0.0.0/8".parse().unwrap(),
-                "::1/128".parse().unwrap(),
-            ],
-            catalog_dir: Some(catalog.path().to_owned()),
-            oauth_clients: [
+        let connectors = fleet_harness::connectors(
+            catalog.path(),
+            [
                 ("google-analytics".to_owned(), client),
                 ("trello".to_owned(), trello_client()),
-            ]
-            .into(),
-            ..Default::default()
-        };
+            ],
+        );
         let webhooks = webhooks
             .map(|webhooks| fleet_workers::webhook::Delivery::new(webhooks, &connectors).unwrap());
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
@@ -359,36 +333,16 @@ impl TestFleet {
         origin: SetupOrigin,
         credentials: &Credentials,
     ) -> (ConnectionId, Envelope<ValidateRequested>) {
-        let connection = ConnectionId::new();
-        let staged = self
-            .deps
-            .secrets
-            .stage(&self.tenant, &connection, credentials)
-            .await
-            .expect("staged");
         let connector = ConnectorId::parse(connector).unwrap();
-        let new = fleet_store::NewConnection {
-            tenant: &self.tenant,
-            id: &connection,
-            connector: &connector,
-            display_name: "test",
-            sync_interval: None,
+        let setup = fleet_harness::Setup {
+            secrets: &self.deps.secrets,
+            store: &self.deps.store,
         };
-        self.deps
-            .store
-            .stage_connection(new, staged.get())
-            .await
-            .expect("recorded");
-        let event = Envelope::new(
-            self.tenant.clone(),
-            connection.clone(),
-            connector,
-            CorrelationId::new(),
-            ValidateRequested {
-                origin,
-                staged_version: staged.get(),
-            },
-        );
+        let mut event = setup
+            .stage(&self.tenant, &connector, "test", credentials)
+            .await;
+        event.data.origin = origin;
+        let connection = event.connection.clone();
         self.publish(&event, &event.id.to_string()).await;
         (connection, event)
     }
@@ -398,25 +352,13 @@ impl TestFleet {
         &self,
         connection: &ConnectionId,
     ) -> Result<fleet_secrets::Stored<Credentials>, fleet_secrets::Error> {
-        let pointer = self
-            .deps
-            .store
-            .credentials_in_use(&self.tenant, connection)
-            .await
-            .unwrap();
-        let Some(fleet_store::CredentialsInUse::Version(version)) = pointer else {
-            return Err(fleet_secrets::Error::NotFound {
-                path: format!("{connection}: no credentials in use ({pointer:?})"),
-            });
-        };
-        self.deps
-            .secrets
-            .read_version(
-                &self.tenant,
-                connection,
-                fleet_secrets::Version::new(version),
-            )
-            .await
+        fleet_harness::in_use(
+            &self.deps.secrets,
+            &self.deps.store,
+            &self.tenant,
+            connection,
+        )
+        .await
     }
 
     /// Replaces the credentials `connection` uses (`current`) with `value`,

@@ -10,7 +10,7 @@ use fleet_bus::Publisher;
 use fleet_connectors::Credentials;
 use fleet_events::{
     ConnectionId, ConnectionState, ConnectionStatus, ConnectorId, CorrelationId, Envelope,
-    SetupOrigin, StatusChanged, SyncRequested, SyncTrigger, TenantId, ValidateRequested, subject,
+    StatusChanged, SyncRequested, SyncTrigger, TenantId, ValidateRequested, subject,
 };
 use fleet_secrets::Version;
 use futures::{StreamExt as _, TryStreamExt as _};
@@ -111,34 +111,15 @@ impl Load {
                 let (credentials, expected_records) = credentials(i);
                 let wordpress = wordpress.clone();
                 async move {
-                    let connection = ConnectionId::new();
-                    let staged = world
-                        .secrets
-                        .stage(&tenant, &connection, &credentials)
-                        .await
-                        .unwrap();
-                    let new = fleet_store::NewConnection {
-                        tenant: &tenant,
-                        id: &connection,
-                        connector: &wordpress,
-                        display_name: "chaos",
-                        sync_interval: None,
+                    let setup = fleet_harness::Setup {
+                        secrets: &world.secrets,
+                        store: &world.store,
                     };
-                    world
-                        .store
-                        .stage_connection(new, staged.get())
-                        .await
-                        .unwrap();
-                    let request = Envelope::new(
-                        tenant.clone(),
-                        connection.clone(),
-                        wordpress,
-                        CorrelationId::new(),
-                        ValidateRequested {
-                            origin: SetupOrigin::Manual,
-                            staged_version: staged.get(),
-                        },
-                    );
+                    let request = setup
+                        .stage(&tenant, &wordpress, "chaos", &credentials)
+                        .await;
+                    let connection = request.connection.clone();
+                    let staged = Version::new(request.data.staged_version);
                     Prepared {
                         chain: Chain {
                             tenant,
