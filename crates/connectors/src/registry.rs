@@ -388,27 +388,12 @@ mod tests {
 
     #[test]
     fn an_oauth2_entry_without_a_connector_or_userinfo_url_is_refused_at_start_up() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("acme-id.toml"),
+        let error = refusal(
+            "acme-id.toml",
             "display_name = \"Acme ID\"\nauth = \"oauth2\"\ndocs_url = \"https://x.test\"\n\
              default_sync_interval_secs = 60\n[oauth2]\nauthorize_url = \"https://x.test/a\"\n\
              token_url = \"https://x.test/t\"\n",
-        )
-        .unwrap();
-        let config = Config {
-            catalog_dir: Some(dir.path().to_owned()),
-            ..Config::default()
-        };
-
-        let error = Registry::new(&config).unwrap_err();
-        let mut error: Option<&dyn std::error::Error> = Some(&error);
-        let mut chain = Vec::new();
-        while let Some(cause) = error {
-            chain.push(cause.to_string());
-            error = cause.source();
-        }
-        let error = chain.join(": ");
+        );
 
         assert!(error.contains("'acme-id'"), "{error}");
         assert!(

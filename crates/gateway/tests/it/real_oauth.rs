@@ -539,6 +539,31 @@ fn client_token(credentials: &Credentials) -> String {
     access_token.expose_secret().to_owned()
 }
 
+/// Connects the server's service client to `example-api` with `secret`;
+/// returns the connection's id.
+async fn connect_service(gateway: &TestGateway, secret: &str) -> String {
+    let client = OAuthServer::SERVICE_CLIENT;
+    let body = serde_json::json!({
+        "connector": "example-api",
+        "credentials": {"client_id": client.id, "client_secret": secret},
+    });
+    let created = gateway
+        .call(Method::POST, "/api/connections", Some(TENANT), Some(body))
+        .await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
+    created.body["id"].as_str().unwrap().to_owned()
+}
+
+/// A wrong secret: the server refuses the client, the connection ends
+/// invalid saying so, and the secret shows nowhere.
+async fn service_refused_with_a_wrong_secret(gateway: &TestGateway) {
+    let id = connect_service(gateway, "not-the-secret").await;
+    let invalid = gateway.until_state(TENANT, &id, "invalid").await;
+    let reason = invalid["last_error"].as_str().unwrap_or_default();
+    assert!(!reason.is_empty(), "{invalid}");
+    assert!(!invalid.to_string().contains("not-the-secret"), "{invalid}");
+}
+
 #[tokio::test]
 async fn client_credentials_typed_in_connect_sync_and_fetch_a_new_token_once_it_expires() {
     let server = server(Duration::from_secs(4)).await;
@@ -548,42 +573,11 @@ async fn client_credentials_typed_in_connect_sync_and_fetch_a_new_token_once_it_
     })
     .await;
     let client = OAuthServer::SERVICE_CLIENT;
-    let create = |secret: &str| {
-        serde_json::json!({
-            "connector": "example-api",
-            "credentials": {"client_id": client.id, "client_secret": secret},
-        })
-    };
-
-    // A wrong secret: the server refuses the client, the connection ends
-    // invalid saying so, and the secret shows nowhere.
-    let refused = gateway
-        .call(
-            Method::POST,
-            "/api/connections",
-            Some(TENANT),
-            Some(create("not-the-secret")),
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::ACCEPTED, "{:?}", refused.body);
-    let refused_id = refused.body["id"].as_str().unwrap().to_owned();
-    let invalid = gateway.until_state(TENANT, &refused_id, "invalid").await;
-    let reason = invalid["last_error"].as_str().unwrap_or_default();
-    assert!(!reason.is_empty(), "{invalid}");
-    assert!(!invalid.to_string().contains("not-the-secret"));
+    service_refused_with_a_wrong_secret(&gateway).await;
 
     // The registered secret: a token from the server, validated at its
     // resource, and a synced account.
-    let created = gateway
-        .call(
-            Method::POST,
-            "/api/connections",
-            Some(TENANT),
-            Some(create(client.secret)),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = connect_service(&gateway, client.secret).await;
     let first = gateway.until_state(TENANT, &id, "synced").await;
     assert_eq!(first["records_total"], 1);
     assert!(!first.to_string().contains(client.secret));
@@ -636,36 +630,9 @@ async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoi
     })
     .await;
     let client = OAuthServer::SERVICE_CLIENT;
-    let create = |secret: &str| {
-        serde_json::json!({
-            "connector": "example-api",
-            "credentials": {"client_id": client.id, "client_secret": secret},
-        })
-    };
+    service_refused_with_a_wrong_secret(&gateway).await;
 
-    let refused = gateway
-        .call(
-            Method::POST,
-            "/api/connections",
-            Some(TENANT),
-            Some(create("not-the-secret")),
-        )
-        .await;
-    assert_eq!(refused.status, StatusCode::ACCEPTED, "{:?}", refused.body);
-    let refused_id = refused.body["id"].as_str().unwrap().to_owned();
-    let invalid = gateway.until_state(TENANT, &refused_id, "invalid").await;
-    assert!(!invalid.to_string().contains("not-the-secret"), "{invalid}");
-
-    let created = gateway
-        .call(
-            Method::POST,
-            "/api/connections",
-            Some(TENANT),
-            Some(create(client.secret)),
-        )
-        .await;
-    assert_eq!(created.status, StatusCode::ACCEPTED, "{:?}", created.body);
-    let id = created.body["id"].as_str().unwrap().to_owned();
+    let id = connect_service(&gateway, client.secret).await;
     let synced = gateway.until_state(TENANT, &id, "synced").await;
     assert_eq!(synced["records_total"], 1);
     assert_eq!(synced["account"]["id"], client.id, "{synced}");
