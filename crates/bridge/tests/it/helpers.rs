@@ -51,14 +51,10 @@ impl TestBridge {
         customise: impl FnOnce(&mut fleet_bridge::Config),
         auth: fleet_auth::Config,
     ) -> Self {
-        let nats = NatsServer::start().await;
+        let (nats, postgres) = tokio::join!(NatsServer::start(), Postgres::start());
         let js = nats.jetstream().await;
         Definitions::builtin().provision(&js).await.unwrap();
-        let postgres = Postgres::start().await;
-        let url = postgres.create_database().await;
-        let store = Store::connect(&fleet_store::Config::new(url.into()))
-            .await
-            .unwrap();
+        let (store, _) = fleet_harness::store(&postgres).await;
         let mut config = fleet_bridge::Config {
             auth_timeout_seconds: 1,
             ..fleet_bridge::Config::default()
