@@ -69,6 +69,7 @@ mod openbao;
 mod ports;
 mod postgres;
 mod process;
+pub mod slow_client;
 mod slow_disk;
 mod tools;
 mod wait;

@@ -2,14 +2,11 @@
 //! never finish a request: trickling headers, sending nothing, or keeping
 //! an idle keep-alive connection.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use fleet_testkit::slow_client::{trickle_until_closed, until_closed};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 
 use crate::helpers::{DEADLINE, TestGateway, gateway_config};
@@ -32,7 +29,13 @@ async fn clients_trickling_their_request_headers_are_disconnected_after_the_head
     let served = gateway.serve().await;
 
     let trickling: Vec<_> = (0..TRICKLERS)
-        .map(|_| tokio::spawn(trickle_until_closed(served.addr)))
+        .map(|_| {
+            tokio::spawn(trickle_until_closed(
+                served.addr,
+                "/api/connectors",
+                DEADLINE,
+            ))
+        })
         .collect();
 
     for trickler in trickling {
@@ -50,7 +53,7 @@ async fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     let (mut read, _write) = TcpStream::connect(served.addr).await.unwrap().into_split();
 
     let started = Instant::now();
-    until_closed(&mut read).await;
+    until_closed(&mut read, DEADLINE).await;
 
     assert!(started.elapsed() >= Duration::from_millis(900));
     gateway.stop().await;
@@ -70,7 +73,7 @@ async fn a_keep_alive_connection_waiting_for_its_next_request_is_closed_after_th
     read.read_exact(&mut answer).await.unwrap();
     assert_eq!(&answer, b"HTTP/1.1 200");
     let answered = Instant::now();
-    until_closed(&mut read).await;
+    until_closed(&mut read, DEADLINE).await;
 
     assert!(answered.elapsed() >= Duration::from_millis(900));
     gateway.stop().await;
@@ -101,47 +104,4 @@ async fn shutdown_stops_the_server_while_clients_hold_connections_open() {
         .unwrap();
     drop(client);
     gateway.stop().await;
-}
-
-/// Opens a connection, sends a request line, then one header line every
-/// 100 ms and never the blank line that ends them. Returns how many
-/// header lines went out and how long the connection stayed open.
-async fn trickle_until_closed(addr: SocketAddr) -> (usize, Duration) {
-    let (mut read, write) = TcpStream::connect(addr).await.unwrap().into_split();
-    let opened = Instant::now();
-    let lines = Arc::new(AtomicUsize::new(0));
-    let writer = tokio::spawn(trickle(write, Arc::clone(&lines)));
-    until_closed(&mut read).await;
-    let open_for = opened.elapsed();
-    writer.abort();
-    (lines.load(Ordering::Relaxed), open_for)
-}
-
-/// Sends a request line, then a header line every 100 ms, counting them
-/// in `sent`, until a write fails.
-async fn trickle(mut write: OwnedWriteHalf, sent: Arc<AtomicUsize>) -> std::io::Result<()> {
-    write.write_all(b"GET /api/connectors HTTP/1.1\r\n").await?;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    loop {
-        tick.tick().await;
-        write.write_all(b"X-Trickle: 1\r\n").await?;
-        sent.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Reads (and drops) whatever comes until the peer closes the connection,
-/// within the deadline.
-async fn until_closed(read: &mut OwnedReadHalf) {
-    let mut buffer = [0; 1024];
-    let closed = async {
-        loop {
-            match read.read(&mut buffer).await {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-        }
-    };
-    tokio::time::timeout(DEADLINE, closed)
-        .await
-        .expect("the gateway closes the connection within the deadline");
 }
