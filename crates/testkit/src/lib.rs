@@ -63,6 +63,7 @@
 
 #![warn(missing_docs)]
 
+pub mod generated;
 mod nats;
 mod oauth_server;
 mod openbao;

@@ -1,5 +1,3 @@
-use std::collections::BTreeSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use fleet_bridge::schemas;
@@ -20,42 +18,17 @@ fn schemas_dir() -> PathBuf {
 )]
 fn committed_schemas_match_the_protocol_types() {
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some_and(|value| value == "1");
-    let dir = schemas_dir();
-    let mut problems = Vec::new();
+    let generated: Vec<(String, String)> = schemas()
+        .into_iter()
+        .map(|(name, schema)| (name, serde_json::to_string_pretty(&schema).unwrap() + "\n"))
+        .collect();
 
-    let generated = schemas();
-    for (name, schema) in &generated {
-        let path = dir.join(name);
-        let expected = serde_json::to_string_pretty(schema).unwrap() + "\n";
-        let committed = fs::read_to_string(&path).ok();
-        if committed.as_deref() == Some(expected.as_str()) {
-            continue;
-        }
-        if update {
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(&path, expected).unwrap();
-        } else if committed.is_none() {
-            problems.push(format!("schemas/bridge/{name} is missing"));
-        } else {
-            problems.push(format!(
-                "schemas/bridge/{name} differs from the generated schema"
-            ));
-        }
-    }
-
-    let names: BTreeSet<&str> = generated.iter().map(|(name, _)| name.as_str()).collect();
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if names.contains(name.as_str()) {
-            continue;
-        }
-        if update {
-            fs::remove_file(&path).unwrap();
-        } else {
-            problems.push(format!("schemas/bridge/{name} belongs to no protocol type"));
-        }
-    }
+    let problems = fleet_testkit::generated::compare_or_update(
+        &schemas_dir(),
+        "schemas/bridge",
+        &generated,
+        update,
+    );
 
     assert!(
         problems.is_empty(),

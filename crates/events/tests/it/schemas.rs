@@ -1,5 +1,4 @@
 use std::{
-    collections::BTreeSet,
     fs,
     path::{Path, PathBuf},
 };
@@ -26,40 +25,13 @@ fn render(schema: &serde_json::Value) -> String {
 )]
 fn committed_schemas_match_the_event_types() {
     let update = std::env::var_os("UPDATE_SCHEMAS").is_some_and(|value| value == "1");
-    let dir = schemas_dir();
-    let mut problems = Vec::new();
+    let generated: Vec<(String, String)> = schemas()
+        .into_iter()
+        .map(|(name, schema)| (name, render(&schema)))
+        .collect();
 
-    let generated = schemas();
-    for (name, schema) in &generated {
-        let path = dir.join(name);
-        let expected = render(schema);
-        let committed = fs::read_to_string(&path).ok();
-        if committed.as_deref() == Some(expected.as_str()) {
-            continue;
-        }
-        if update {
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(&path, expected).unwrap();
-        } else if committed.is_none() {
-            problems.push(format!("schemas/{name} is missing"));
-        } else {
-            problems.push(format!("schemas/{name} differs from the generated schema"));
-        }
-    }
-
-    let names: BTreeSet<&str> = generated.iter().map(|(name, _)| name.as_str()).collect();
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".json") || names.contains(name.as_str()) {
-            continue;
-        }
-        if update {
-            fs::remove_file(&path).unwrap();
-        } else {
-            problems.push(format!("schemas/{name} belongs to no event type"));
-        }
-    }
+    let problems =
+        fleet_testkit::generated::compare_or_update(&schemas_dir(), "schemas", &generated, update);
 
     assert!(
         problems.is_empty(),
