@@ -123,7 +123,9 @@ fn millis(duration: Duration) -> i64 {
 }
 
 impl Store {
-    /// Creates a webhook endpoint of `tenant`.
+    /// Creates a webhook endpoint of `tenant` unless it has `max` already;
+    /// `None` when it has. Concurrent creations for one tenant take turns
+    /// (a per-tenant lock), so the limit holds under any race.
     ///
     /// # Errors
     ///
@@ -134,19 +136,33 @@ impl Store {
         id: Uuid,
         url: &str,
         description: &str,
-    ) -> Result<WebhookEndpoint, Error> {
+        max: usize,
+    ) -> Result<Option<WebhookEndpoint>, Error> {
+        let mut tx = self.pool.begin().await.map_err(endpoint_error("create"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('webhooks/' || $1, 0))")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(endpoint_error("create"))?;
         let row = sqlx::query(
-            "INSERT INTO webhook_endpoints (id, tenant, url, description) VALUES ($1, $2, $3, $4) \
+            "INSERT INTO webhook_endpoints (id, tenant, url, description) \
+             SELECT $1, $2, $3, $4 \
+             WHERE (SELECT count(*) FROM webhook_endpoints WHERE tenant = $2) < $5 \
              RETURNING id, url, description, created_at",
         )
         .bind(id)
         .bind(tenant.as_str())
         .bind(url)
         .bind(crate::row::storable_text(description))
-        .fetch_one(&self.pool)
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_optional(&mut *tx)
         .await
         .map_err(endpoint_error("create"))?;
-        endpoint(&row).map_err(endpoint_error("create"))
+        tx.commit().await.map_err(endpoint_error("create"))?;
+        row.as_ref()
+            .map(endpoint)
+            .transpose()
+            .map_err(endpoint_error("create"))
     }
 
     /// `tenant`'s webhook endpoints, oldest first.

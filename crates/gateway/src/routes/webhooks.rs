@@ -240,21 +240,21 @@ pub(crate) async fn create(
             "description is longer than 200 characters",
         ));
     }
-    let existing = store(state.inner.store.list_webhook_endpoints(tenant.id())).await?;
-    if existing.len() >= MAX_ENDPOINTS {
-        return Err(Error::invalid(
-            "url",
-            format!("a tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first"),
-        ));
-    }
     let id = Uuid::now_v7();
-    let endpoint = store(state.inner.store.create_webhook_endpoint(
+    let created = store(state.inner.store.create_webhook_endpoint(
         tenant.id(),
         id,
         url.as_str(),
         &description,
+        MAX_ENDPOINTS,
     ))
     .await?;
+    let Some(endpoint) = created else {
+        return Err(Error::invalid(
+            "url",
+            format!("a tenant has at most {MAX_ENDPOINTS} webhook endpoints; delete one first"),
+        ));
+    };
     let secret = webhooks.signer.secret(&id.to_string());
     Ok((
         StatusCode::CREATED,

@@ -40,15 +40,17 @@ async fn deliveries_go_out_one_per_endpoint_and_connection_in_filing_order() {
     let acme = tenant("acme");
     let endpoint = Uuid::now_v7();
     store
-        .create_webhook_endpoint(&acme, endpoint, "https://hooks.example.com/a", "")
+        .create_webhook_endpoint(&acme, endpoint, "https://hooks.example.com/a", "", 10)
         .await
+        .unwrap()
         .unwrap();
     // Another tenant's endpoint receives nothing of acme's.
     let globex = tenant("globex");
     let theirs = Uuid::now_v7();
     store
-        .create_webhook_endpoint(&globex, theirs, "https://hooks.example.com/g", "")
+        .create_webhook_endpoint(&globex, theirs, "https://hooks.example.com/g", "", 10)
         .await
+        .unwrap()
         .unwrap();
 
     let first = file(store, &acme, "c-1", 1).await;
@@ -204,4 +206,31 @@ async fn deliveries_go_out_one_per_endpoint_and_connection_in_filing_order() {
             .await
             .unwrap()
     );
+}
+
+#[tokio::test]
+async fn concurrent_creations_never_take_a_tenant_past_its_endpoint_limit() {
+    let test = spawn_store().await;
+    let store = &test.store;
+    let acme = tenant("acme");
+
+    let created = futures::future::join_all((0..30).map(|i| {
+        let acme = &acme;
+        async move {
+            store
+                .create_webhook_endpoint(
+                    acme,
+                    Uuid::now_v7(),
+                    &format!("https://hooks.example.com/{i}"),
+                    "",
+                    10,
+                )
+                .await
+                .unwrap()
+        }
+    }))
+    .await;
+
+    assert_eq!(created.iter().flatten().count(), 10);
+    assert_eq!(store.list_webhook_endpoints(&acme).await.unwrap().len(), 10);
 }

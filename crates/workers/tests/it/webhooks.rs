@@ -171,9 +171,10 @@ async fn webhooks_arrive_signed_in_order_per_connection_after_the_receiver_recov
     fleet
         .deps
         .store
-        .create_webhook_endpoint(&fleet.tenant, endpoint, &url, "platform backend")
+        .create_webhook_endpoint(&fleet.tenant, endpoint, &url, "platform backend", 10)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("below the limit");
 
     let (first, _) = fleet.connect(&fleet.credentials(PASSWORD)).await;
     let (second, _) = fleet.connect(&fleet.credentials(PASSWORD)).await;
