@@ -23,7 +23,7 @@
 mod authorize;
 mod token;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use axum::{
     Json,
@@ -441,9 +441,13 @@ pub(crate) struct Server {
     offline_grants: HashSet<String>,
     /// Makes every issued code and token unique.
     issued: u64,
-    /// Every token request received, in order.
-    seen: Vec<TokenRequest>,
+    /// The last [`MAX_SEEN`] token requests received, in order.
+    seen: VecDeque<TokenRequest>,
 }
+
+/// How many token requests a server remembers for tests to read back; a
+/// long-running demo simulator forgets the oldest beyond them.
+pub(crate) const MAX_SEEN: usize = 1_000;
 
 impl Server {
     pub(crate) fn new(quirks: &'static Quirks, settings: Settings) -> Self {
@@ -456,13 +460,21 @@ impl Server {
             refresh_tokens: HashMap::new(),
             offline_grants: HashSet::new(),
             issued: 0,
-            seen: Vec::new(),
+            seen: VecDeque::new(),
         }
     }
 
-    /// Every token request received, in order.
+    /// The last [`MAX_SEEN`] token requests received, in order.
     pub(crate) fn token_requests(&self) -> Vec<TokenRequest> {
-        self.seen.clone()
+        self.seen.iter().cloned().collect()
+    }
+
+    /// Remembers a token request, forgetting the oldest beyond [`MAX_SEEN`].
+    pub(crate) fn saw(&mut self, request: TokenRequest) {
+        if self.seen.len() == MAX_SEEN {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(request);
     }
 
     /// What access token `token` is.

@@ -58,7 +58,7 @@ pub(crate) fn token(quirks: &'static Quirks) -> MethodRouter<Arc<State>> {
             json,
             params: params.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         };
-        state.oauth(quirks.provider, |server| server.seen.push(seen));
+        state.oauth(quirks.provider, |server| server.saw(seen));
         if let Err((status, error, description)) = state.oauth(quirks.provider, |server| {
             server.follows_rules(&headers, &params, json)
         }) {

@@ -10,7 +10,7 @@
 //! the API with: `{instance_url}/userinfo` answers a bearer token with its
 //! user. Only the configured tenant exists; any other path answers 404.
 //!
-//! Tests read every token request back ([`SimHandle::acme_token_requests`])
+//! Tests read the token requests back ([`SimHandle::acme_token_requests`], the last 1,000)
 //! to see how a client authenticated and encoded it.
 
 mod oauth;
@@ -200,8 +200,8 @@ impl SimHandle {
         format!("http://{tenant}{DOMAIN}:{port}")
     }
 
-    /// Every request Acme's token endpoint received, in order: how each
-    /// client authenticated and encoded its parameters.
+    /// The requests Acme's token endpoint received, in order (the last
+    /// 1,000): how each client authenticated and encoded its parameters.
     pub fn acme_token_requests(&self) -> Vec<TokenRequest> {
         self.inner
             .state

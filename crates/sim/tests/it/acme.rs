@@ -164,3 +164,31 @@ async fn acme_serves_only_its_tenant() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(sim.acme_token_requests().is_empty());
 }
+
+#[tokio::test]
+async fn the_token_request_log_keeps_the_last_thousand() {
+    let sim = spawn_acme(AcmeConfig::default()).await;
+    let http = client();
+    for i in 0..1_001 {
+        let response = http
+            .post(token_url(&sim))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &format!("unknown-{i}")),
+                ("client_id", "acme-client"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_client_error());
+    }
+
+    let seen = sim.acme_token_requests();
+
+    assert_eq!(seen.len(), 1_000);
+    assert_eq!(
+        seen[0].params["code"], "unknown-1",
+        "the oldest is forgotten"
+    );
+    assert_eq!(seen[999].params["code"], "unknown-1000");
+}
