@@ -19,6 +19,12 @@ path "secret/data/tenants/+/connections/+/active" {
   capabilities = ["read"]
 }
 
+# Legacy, for a rolling upgrade only: a gateway of an earlier release stages
+# credentials here. Remove once no process of an earlier release runs.
+path "secret/data/tenants/+/connections/+/staged" {
+  capabilities = ["create", "update"]
+}
+
 # Delete a disconnected connection's credentials, every version.
 path "secret/metadata/tenants/+/connections/+/credentials" {
   capabilities = ["delete"]

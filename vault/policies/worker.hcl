@@ -21,11 +21,19 @@ path "secret/destroy/tenants/+/connections/+/credentials" {
 
 # Connections set up before the one-secret layout: read their credentials
 # once to copy them, then delete the old secrets.
+# (`create` and `update` on `active` and the `destroy` of `staged` are
+# legacy, for a rolling upgrade only: workers of an earlier release promote
+# into `active` and destroy the promoted `staged` version. Once no process
+# of an earlier release runs, `active` needs only `read` and the `destroy`
+# block can go.)
 path "secret/data/tenants/+/connections/+/staged" {
   capabilities = ["read"]
 }
 path "secret/data/tenants/+/connections/+/active" {
-  capabilities = ["read"]
+  capabilities = ["create", "read", "update"]
+}
+path "secret/destroy/tenants/+/connections/+/staged" {
+  capabilities = ["update"]
 }
 path "secret/metadata/tenants/+/connections/+/staged" {
   capabilities = ["delete"]
