@@ -7,21 +7,36 @@ use fleet_secrets::{Auth, Client, Error};
 
 use crate::helpers::{AppPassword, PASSWORD, TestVault, ids};
 
-/// A client of `service`, whose token has only the policy
-/// `vault/policies/<service>.hcl` (rewritten for the test's mount).
-async fn client_of(vault: &TestVault, service: &str) -> Client {
+/// A token of `service` with only the policy `vault/policies/<service>.hcl`
+/// (rewritten for the test's mount).
+async fn token_of(vault: &TestVault, service: &str) -> String {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../vault/policies")
         .join(format!("{service}.hcl"));
     let policy = std::fs::read_to_string(file)
         .unwrap()
         .replace("path \"secret/", &format!("path \"{}/", vault.mount));
-    let token = vault.bao.token_with_policy(service, &policy).await;
+    vault.bao.token_with_policy(service, &policy).await
+}
+
+/// A client of `service`, whose token has only its policy.
+async fn client_of(vault: &TestVault, service: &str) -> Client {
+    let token = token_of(vault, service).await;
     Client::connect(vault.config(Auth::Token {
         token: token.into(),
     }))
     .await
     .unwrap()
+}
+
+/// A plain vaultrs client with `token`, doing what an earlier release did.
+fn earlier_release(vault: &TestVault, token: &str) -> vaultrs::client::VaultClient {
+    let settings = vaultrs::client::VaultClientSettingsBuilder::default()
+        .address(vault.bao.addr())
+        .token(token)
+        .build()
+        .unwrap();
+    vaultrs::client::VaultClient::new(settings).unwrap()
 }
 
 #[track_caller]
@@ -118,4 +133,51 @@ async fn a_worker_may_adopt_and_retire_a_legacy_connection() {
         .expect("the worker deletes the legacy secrets");
 
     assert_eq!(adopted.value, AppPassword::new("old"));
+}
+
+#[tokio::test]
+async fn the_policies_let_processes_of_the_earlier_release_run_during_an_upgrade() {
+    let vault = TestVault::start().await;
+    let gateway = earlier_release(&vault, &token_of(&vault, "gateway").await);
+    let worker = earlier_release(&vault, &token_of(&vault, "worker").await);
+    let (tenant, connection) = ids();
+    let prefix = format!("tenants/{tenant}/connections/{connection}");
+    let credentials = serde_json::json!({"credentials": AppPassword::new(PASSWORD)});
+
+    // The earlier gateway stages; the earlier worker reads, promotes into
+    // `active` and destroys the staged version, as that release did.
+    let staged = vaultrs::kv2::set(
+        &gateway,
+        &vault.mount,
+        &format!("{prefix}/staged"),
+        &credentials,
+    )
+    .await
+    .expect("an earlier gateway stages")
+    .version;
+    let read: serde_json::Value =
+        vaultrs::kv2::read_version(&worker, &vault.mount, &format!("{prefix}/staged"), staged)
+            .await
+            .expect("an earlier worker reads the staged version");
+    let mut active = read.clone();
+    active["staged_version"] = serde_json::json!(staged);
+    vaultrs::kv2::set(&worker, &vault.mount, &format!("{prefix}/active"), &active)
+        .await
+        .expect("an earlier worker promotes into active");
+    vaultrs::kv2::destroy_versions(
+        &worker,
+        &vault.mount,
+        &format!("{prefix}/staged"),
+        vec![staged],
+    )
+    .await
+    .expect("an earlier worker destroys the promoted version");
+
+    // This release's worker adopts what the earlier one left.
+    let adopted = client_of(&vault, "worker")
+        .await
+        .adopt_legacy::<AppPassword>(&tenant, &connection, None)
+        .await
+        .expect("this release adopts it");
+    assert_eq!(adopted.value, AppPassword::new(PASSWORD));
 }
