@@ -140,9 +140,10 @@ impl Store {
 
     /// Points a connection of the legacy layout at `version`, the copy of
     /// its legacy credentials in the one secret, if its row still records no
-    /// version; returns whether it did. When it returns `false`, another
-    /// worker adopted them first (or the connection is gone): discard
-    /// `version` and read the row again.
+    /// version; returns whether it did (also when it already points there: a
+    /// call retried after its answer was lost). When it returns `false`,
+    /// another worker adopted them first (or the connection is gone):
+    /// discard `version` and read the row again.
     ///
     /// # Errors
     ///
@@ -159,7 +160,7 @@ impl Store {
             "UPDATE connections SET vault_staged = $3, vault_version = $3, \
                                     vault_lineage = $3, updated_at = now() \
              WHERE tenant = $1 AND id = $2 \
-               AND vault_staged IS NULL AND vault_version IS NULL",
+               AND ((vault_staged IS NULL AND vault_version IS NULL) OR vault_version = $3)",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())
@@ -176,8 +177,10 @@ impl Store {
 
 impl Store {
     /// Moves the connection to version `to` of its credentials if version
-    /// `from` is still the one in use; returns whether it moved. A renewal
-    /// calls it after writing `to`, while it holds the refresh lock.
+    /// `from` is still the one in use; returns whether it moved (also when it
+    /// is at `to` already: a call retried after its answer was lost must not
+    /// lead its caller to destroy the version in use). A renewal calls it
+    /// after writing `to`, while it holds the refresh lock.
     ///
     /// # Errors
     ///
@@ -193,7 +196,7 @@ impl Store {
         let (from, to) = (version_column(from)?, version_column(to)?);
         let moved = sqlx::query(
             "UPDATE connections SET vault_version = $4, updated_at = now() \
-             WHERE tenant = $1 AND id = $2 AND vault_version = $3",
+             WHERE tenant = $1 AND id = $2 AND vault_version IN ($3, $4)",
         )
         .bind(tenant.as_str())
         .bind(connection.as_str())

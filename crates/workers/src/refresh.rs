@@ -214,7 +214,8 @@ pub(crate) async fn fresh(
 
 /// Stores renewed credentials: writes them as the next version, moves the
 /// connection to it if `replaced` is still the version in use, records the
-/// success and releases the lock, then destroys the version that lost.
+/// success and releases the lock, then destroys the version that lost (none
+/// when the database failed and which one is in use is unknown).
 ///
 /// The tokens are renewed at the provider before they are stored: with
 /// rotating refresh tokens, the stored one may be dead once this fails, so
@@ -259,9 +260,11 @@ async fn stored(
             )
             .into())
         }
+        // Whether the move landed is unknown: the new version may be the
+        // one in use, and holds the only copy of the renewed tokens, so it
+        // stays.
         Err(error) => {
             release(lock).await;
-            credentials::discard(deps, tenant, connection, version).await;
             Err(error.into())
         }
     }

@@ -145,8 +145,10 @@ async fn a_renewal_moves_the_pointer_only_from_the_version_it_renewed() {
 
     let first = test.store.move_credentials(tenant, id, 1, 2).await.unwrap();
     let stale = test.store.move_credentials(tenant, id, 1, 3).await.unwrap();
+    let retried = test.store.move_credentials(tenant, id, 1, 2).await.unwrap();
 
     assert!(first);
+    assert!(retried, "a move retried after it landed reports it moved");
     assert!(!stale, "a renewal of a replaced version loses");
     assert_eq!(
         in_use(&test.store, &connection).await,
@@ -222,6 +224,11 @@ async fn a_connection_of_the_legacy_layout_is_reported_then_adopted_once() {
         .adopt_credentials(&acme, &first, 5)
         .await
         .unwrap();
+    let retried = test
+        .store
+        .adopt_credentials(&acme, &first, 5)
+        .await
+        .unwrap();
     let twice = test
         .store
         .adopt_credentials(&acme, &first, 6)
@@ -243,6 +250,10 @@ async fn a_connection_of_the_legacy_layout_is_reported_then_adopted_once() {
 
     assert_eq!(reported, Promotion::Legacy);
     assert!(adopted);
+    assert!(
+        retried,
+        "an adoption retried after it landed reports it adopted"
+    );
     assert!(!twice, "the second adoption loses and discards its copy");
     assert_eq!(
         in_use(&test.store, &legacy).await,
