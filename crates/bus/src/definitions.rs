@@ -76,6 +76,53 @@ pub const DLQ_STREAM: &str = "CONNECTOR_DLQ";
 /// Name of the stream of health changes (degraded, recovered).
 pub const HEALTH_STREAM: &str = "CONNECTOR_HEALTH";
 
+/// The consumer metadata key that holds how many deliveries a step's
+/// handler gets (see [`ConsumerDefinition::attempts`]).
+pub const ATTEMPTS_METADATA: &str = "fleet.attempts";
+
+/// [`ConsumerDefinition::attempts`] from a consumer's metadata and
+/// `max_deliver`, as the server reports them.
+pub(crate) fn attempts_of(
+    metadata: &std::collections::HashMap<String, String>,
+    max_deliver: i64,
+) -> Option<u32> {
+    metadata
+        .get(ATTEMPTS_METADATA)
+        .and_then(|n| n.parse::<u32>().ok())
+        .or_else(|| u32::try_from(max_deliver).ok())
+        .filter(|&n| n > 0)
+}
+
+/// Refuses a consumer definition whose attempts metadata is not a positive
+/// whole number, or which lets the server stop delivering a message before
+/// the runtime can settle its last attempt.
+fn check_attempts(path: &str, config: &pull::Config) -> Result<(), Error> {
+    let Some(value) = config.metadata.get(ATTEMPTS_METADATA) else {
+        return Ok(());
+    };
+    let refuse = |reason: String| Error::Definition {
+        path: path.to_owned(),
+        reason,
+    };
+    let attempts = value
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| {
+            refuse(format!(
+                "metadata {ATTEMPTS_METADATA} must be a whole number above 0, not {value:?}"
+            ))
+        })?;
+    if config.max_deliver > 0 && config.max_deliver <= i64::from(attempts) {
+        return Err(refuse(format!(
+            "max_deliver {} leaves no delivery to settle a last attempt that never finished; \
+             set it to -1 (unlimited) or above {ATTEMPTS_METADATA} ({attempts})",
+            config.max_deliver
+        )));
+    }
+    Ok(())
+}
+
 /// A durable consumer and the stream it reads.
 #[derive(Debug, Clone)]
 pub struct ConsumerDefinition {
@@ -83,6 +130,23 @@ pub struct ConsumerDefinition {
     pub stream: String,
     /// Consumer configuration; `durable_name` is always set.
     pub config: pull::Config,
+}
+
+impl ConsumerDefinition {
+    /// How many deliveries of a message the step's handler gets: the
+    /// consumer's [`ATTEMPTS_METADATA`], else its `max_deliver`; `None` when
+    /// neither limits them.
+    ///
+    /// The fleet's consumers set the attempts and leave `max_deliver`
+    /// unlimited. A delivery that never settles (its worker was killed, or lost
+    /// the server for longer than the ack wait) is then delivered again even
+    /// after the last attempt, and the runtime settles it instead of the
+    /// handler: it starts the message over a bounded number of times, then
+    /// dead-letters it with a status. With `max_deliver` as the only limit,
+    /// JetStream keeps such a message and tells no one.
+    pub fn attempts(&self) -> Option<u32> {
+        attempts_of(&self.config.metadata, self.config.max_deliver)
+    }
 }
 
 /// Every stream and consumer the fleet needs.
@@ -114,6 +178,7 @@ impl Definitions {
             .iter()
             .map(|(stream, path, text)| {
                 let config: pull::Config = parse(path, text)?;
+                check_attempts(path, &config)?;
                 if config.durable_name.is_none() {
                     return Err(Error::Definition {
                         path: (*path).to_owned(),
@@ -151,6 +216,7 @@ impl Definitions {
             for path in json_files(&stream_dir)? {
                 let shown = path.display().to_string();
                 let consumer: pull::Config = parse(&shown, &read(&path)?)?;
+                check_attempts(&shown, &consumer)?;
                 if consumer.durable_name.is_none() {
                     return Err(Error::Definition {
                         path: shown,
@@ -195,6 +261,26 @@ impl Definitions {
             .find(|c| c.config.durable_name.as_deref() == Some(durable))
             .ok_or_else(|| Error::UnknownConsumer(durable.to_owned()))?;
         consumer.config.ack_wait = ack_wait;
+        Ok(())
+    }
+
+    /// Gives the consumer named `durable` `attempts` deliveries per message
+    /// (tests use few to see a message given up quickly).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownConsumer`] when no consumer has that name.
+    pub fn set_attempts(&mut self, durable: &str, attempts: u32) -> Result<(), Error> {
+        let consumer = self
+            .consumers
+            .iter_mut()
+            .find(|c| c.config.durable_name.as_deref() == Some(durable))
+            .ok_or_else(|| Error::UnknownConsumer(durable.to_owned()))?;
+        consumer
+            .config
+            .metadata
+            .insert(ATTEMPTS_METADATA.to_owned(), attempts.to_string());
+        consumer.config.max_deliver = -1;
         Ok(())
     }
 
@@ -273,6 +359,45 @@ mod tests {
         let defs = Definitions::parse_embedded().unwrap();
         assert_eq!(defs.streams.len(), 4);
         assert_eq!(defs.consumers.len(), 6);
+    }
+
+    #[test]
+    fn every_step_consumer_settles_a_last_attempt_that_never_finished() {
+        // Limited attempts with unlimited deliveries: a killed last attempt
+        // comes back to be started over or dead-lettered, not kept silently.
+        for consumer in Definitions::builtin().consumers {
+            let name = consumer.config.durable_name.clone().unwrap_or_default();
+            assert_eq!(consumer.config.max_deliver, -1, "{name}");
+            if matches!(name.as_str(), "validate" | "save" | "sync" | "status") {
+                assert!(consumer.attempts().is_some(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_consumer_whose_deliveries_end_with_its_attempts_is_refused() {
+        let mut config = Definitions::builtin()
+            .consumer("sync")
+            .expect("a sync consumer")
+            .config
+            .clone();
+        config.max_deliver = 8;
+        let error = check_attempts("sync.json", &config)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("sync.json"), "{error}");
+        assert!(
+            error.contains("max_deliver 8 leaves no delivery"),
+            "{error}"
+        );
+        config.max_deliver = -1;
+        config
+            .metadata
+            .insert(ATTEMPTS_METADATA.to_owned(), "many".to_owned());
+        let error = check_attempts("sync.json", &config)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("whole number above 0"), "{error}");
     }
 
     #[test]

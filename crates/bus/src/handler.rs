@@ -28,6 +28,22 @@ pub trait Handler: Send + Sync + 'static {
         event: &'a Envelope<Self::Payload>,
         ctx: &'a mut Context,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Called when the runtime gives `event` up without running
+    /// [`Handler::handle`]: its attempts ran out and the last one never
+    /// finished (its worker was killed), even after the message was started
+    /// over. The runtime then dead-letters it and reports it failed; this
+    /// lets the step let go of what an unfinished attempt holds (a sync's
+    /// slot). Does nothing by default.
+    fn abandoned<'a>(
+        &'a self,
+        event: &'a Envelope<Self::Payload>,
+        delivery: Delivery,
+        reason: &'a str,
+    ) -> impl Future<Output = ()> + Send + 'a {
+        let _ = (event, delivery, reason);
+        std::future::ready(())
+    }
 }
 
 /// Why a handler could not finish, and so what happens to the message.
@@ -135,7 +151,9 @@ impl HandlerError {
 pub struct Delivery {
     /// 1 for the first delivery, 2 for the first redelivery, ...
     pub attempt: u32,
-    /// The consumer's `max_deliver`; `None` when unlimited.
+    /// The attempts the step's handler gets (the consumer's
+    /// [`crate::ATTEMPTS_METADATA`], else its `max_deliver`); `None` when
+    /// unlimited.
     pub max_attempts: Option<u32>,
     /// Sequence of the message in its stream.
     pub stream_sequence: u64,

@@ -30,7 +30,12 @@
 //! with the retry table's delay for the attempt (or the provider's
 //! Retry-After when longer); on the consumer's last delivery it is
 //! dead-lettered instead, because JetStream keeps a work-queue message that
-//! reached `max_deliver` without telling anyone. `Permanent` terms the
+//! reached `max_deliver` without telling anyone. A last attempt that never
+//! settles (its worker was killed) comes back once more, since the
+//! consumers limit attempts, not deliveries ([`ATTEMPTS_METADATA`]): the
+//! runtime then starts the message over as a new one, a bounded number of
+//! times, and after that dead-letters it with a `failed` status, so no
+//! message is ever left behind in silence. `Permanent` terms the
 //! message, or dead-letters it for a step that reports no status.
 //! `Malformed`, any message that does not decode, and any message whose
 //! subject names another tenant or connection than its body, is published
@@ -55,13 +60,14 @@ mod worker;
 
 pub use config::Config;
 pub use definitions::{
-    ConsumerDefinition, DLQ_STREAM, Definitions, HEALTH_STREAM, STATUS_STREAM, STEPS_STREAM,
+    ATTEMPTS_METADATA, ConsumerDefinition, DLQ_STREAM, Definitions, HEALTH_STREAM, STATUS_STREAM,
+    STEPS_STREAM,
 };
 pub use error::Error;
 pub use handler::{Context, Delivery, Handler, HandlerError};
 pub use publish::{
-    EVENT_TYPE_HEADER, NOT_BEFORE_HEADER, PendingPublish, Published, Publisher, TRACEPARENT_HEADER,
-    TRACESTATE_HEADER,
+    EVENT_TYPE_HEADER, NOT_BEFORE_HEADER, PendingPublish, Published, Publisher, RESTARTS_HEADER,
+    TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
 pub use retry::RetryPolicy;
 pub use schedule::{MIN_INTERVAL, Schedules};

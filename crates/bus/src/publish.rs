@@ -12,6 +12,10 @@ pub const EVENT_TYPE_HEADER: &str = "Fleet-Event-Type";
 /// When a message queued again by the runtime may be handled: an RFC 3339
 /// time. Until then a worker puts it back for the time that is left.
 pub const NOT_BEFORE_HEADER: &str = "Fleet-Not-Before";
+/// How many times the runtime has started a message over because its last
+/// attempt never finished (its worker was killed, or lost the server past
+/// the ack wait): a whole number, absent for none.
+pub const RESTARTS_HEADER: &str = "Fleet-Restarts";
 /// W3C trace context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// W3C trace state header.

@@ -20,7 +20,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use crate::handler::{Context, Delivery, Handler, HandlerError};
-use crate::publish::{NOT_BEFORE_HEADER, Publisher};
+use crate::publish::{NOT_BEFORE_HEADER, Publisher, RESTARTS_HEADER};
 use crate::retry::RetryPolicy;
 use crate::{Error, STATUS_STREAM, STEPS_STREAM};
 
@@ -48,6 +48,12 @@ pub struct WorkerConfig {
     /// On shutdown, how long in-flight handlers may run before their
     /// messages are nak'd for another worker.
     pub grace: Duration,
+    /// How many times a message whose last attempt never finished (its
+    /// worker was killed, or lost the server past the ack wait) is started
+    /// over as a new message with its attempts afresh, before it is
+    /// dead-lettered. A message that kills every worker it reaches so ends
+    /// after `(restarts + 1) × attempts` deliveries.
+    pub restarts: u32,
     /// Publish `retrying` and `failed` status events when a step fails, so
     /// dashboards see it. Off for the steps that consume status changes
     /// (status, meter, webhook): their failures are not the connection's.
@@ -72,6 +78,7 @@ impl WorkerConfig {
             prefetch: 32,
             retry: RetryPolicy::standard(),
             grace: Duration::from_secs(20),
+            restarts: 2,
             report_status: step.family() != Family::Status,
         }
     }
@@ -143,6 +150,9 @@ enum Outcome {
     /// Publish the message again as a new one, to be handled no sooner
     /// than the wait from now, then remove this one.
     Requeue(Duration),
+    /// Publish the message again as a new one, its attempts afresh: its
+    /// last attempt never finished. Carries the restarts so far.
+    Restart(u32),
     Interrupted,
     /// Leave the message unsettled: a later delivery of it is another
     /// worker's now.
@@ -202,9 +212,8 @@ impl<H: Handler> Worker<H> {
         // A little less than the ack wait: the server's clock for a
         // delivery starts before the handler's does.
         let lease = info.config.ack_wait.mul_f64(0.9);
-        let max_attempts = u32::try_from(info.config.max_deliver)
-            .ok()
-            .filter(|&m| m > 0);
+        let max_attempts =
+            crate::definitions::attempts_of(&info.config.metadata, info.config.max_deliver);
         let shared = Arc::new(Shared {
             publisher: Publisher::new(self.js.clone()),
             handler: self.handler,
@@ -433,8 +442,89 @@ impl<H: Handler> Shared<H> {
             self.settle(Outcome::Defer(left), &received, &acker).await;
             return;
         }
-        let outcome = self.outcome(&received, &acker, &abort).await;
+        let outcome = if self
+            .max_attempts
+            .is_some_and(|max| received.delivery.attempt > max)
+        {
+            self.unfinished(&received).await
+        } else {
+            self.outcome(&received, &acker, &abort).await
+        };
         self.settle(outcome, &received, &acker).await;
+    }
+
+    /// What to do with a delivery past the step's attempts: the last
+    /// attempt never settled (its worker was killed, or lost the server
+    /// past the ack wait). Starts the message over while it has restarts
+    /// left, else gives it up without running the handler.
+    async fn unfinished(&self, received: &Received) -> Outcome {
+        let event = match Envelope::<H::Payload>::decode(&received.payload) {
+            Ok(event) => event,
+            Err(e) => {
+                let reason = format!("undecodable {}: {e}", H::Payload::TYPE);
+                let letter = received.dead_letter(self.config.step, reason);
+                return Outcome::DeadLetter(Box::new(letter.into_envelope()), "undecodable");
+            }
+        };
+        let attempts = received.delivery.attempt - 1;
+        let restarts = restarts_of(&received.headers);
+        if restarts < self.config.restarts {
+            warn!(
+                step = self.config.step.as_str(),
+                tenant = %event.tenant,
+                connection = %event.connection,
+                event_id = %event.id,
+                attempts,
+                restarts,
+                "The last attempt never finished (its worker stopped); starting the message over."
+            );
+            if self.config.report_status {
+                let status = ConnectionStatus::Retrying {
+                    attempt: attempts,
+                    next_at: Utc::now(),
+                    reason: format!(
+                        "the worker running attempt {attempts} stopped before it finished; \
+                         starting again"
+                    ),
+                };
+                self.report(&event, status, received.delivery).await;
+            }
+            return Outcome::Restart(restarts + 1);
+        }
+        let reason = if restarts == 0 {
+            format!(
+                "gave up: its last attempt ({attempts}) never finished (its worker stopped or \
+                 lost the server)"
+            )
+        } else {
+            format!(
+                "gave up: its last attempt never finished (its worker stopped or lost the \
+                 server) in each of its {} rounds of {attempts} attempts",
+                restarts + 1
+            )
+        };
+        warn!(
+            step = self.config.step.as_str(),
+            tenant = %event.tenant,
+            connection = %event.connection,
+            event_id = %event.id,
+            reason,
+            "Giving a message up; dead-lettering it."
+        );
+        self.handler
+            .abandoned(&event, received.delivery, &reason)
+            .await;
+        if self.config.report_status {
+            let status = ConnectionStatus::Failed {
+                reason: reason.clone(),
+                retryable: true,
+            };
+            self.report(&event, status, received.delivery).await;
+        }
+        Outcome::DeadLetter(
+            Box::new(event.caused(received.dead_letter(self.config.step, reason))),
+            "unfinished",
+        )
     }
 
     async fn outcome(
@@ -690,6 +780,14 @@ impl<H: Handler> Shared<H> {
             Outcome::Defer(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "deferred"),
             Outcome::GiveUp => (AckKind::Term, &self.stats.terminated, "failed"),
             Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried, "interrupted"),
+            Outcome::Restart(restarts) => match self.restart(received, restarts).await {
+                Ok(()) => (AckKind::Term, &self.stats.retried, "restarted"),
+                Err(e) => {
+                    warn!(error.message = %e, "Could not start a message over; it will be redelivered.");
+                    let delay = self.config.retry.delay(received.delivery.attempt, None);
+                    (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
+                }
+            },
             Outcome::Requeue(wait) => match self.requeue(received, wait).await {
                 Ok(()) => (AckKind::Term, &self.stats.retried, "requeued"),
                 Err(e) => {
@@ -751,6 +849,29 @@ impl<H: Handler> Shared<H> {
         Ok(())
     }
 
+    /// Publishes the message's bytes and headers again on its subject as a
+    /// new message, so that its attempts start over, marked as its
+    /// `restarts`-th restart ([`RESTARTS_HEADER`]). The id is derived from
+    /// the consumer and the stream sequence, so a crash between this and
+    /// the term cannot start it over twice.
+    async fn restart(&self, received: &Received, restarts: u32) -> Result<(), Error> {
+        let msg_id = format!(
+            "restart:{}:{}",
+            self.config.consumer, received.delivery.stream_sequence
+        );
+        let mut headers = received.headers.clone();
+        headers.insert(RESTARTS_HEADER, restarts.to_string().as_str());
+        self.publisher
+            .publish_raw(
+                &received.subject,
+                received.payload.clone(),
+                headers,
+                &msg_id,
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Publishes a dead letter and waits for the stream's ack. The id is
     /// derived from the consumer and the stream sequence, so a crash between
     /// this and the term cannot store it twice.
@@ -780,6 +901,15 @@ fn kept_headers(headers: Option<&async_nats::HeaderMap>) -> async_nats::HeaderMa
         }
     }
     kept
+}
+
+/// How many times the runtime has started the message over
+/// ([`RESTARTS_HEADER`]); 0 when unmarked or unreadable.
+fn restarts_of(headers: &async_nats::HeaderMap) -> u32 {
+    headers
+        .get(RESTARTS_HEADER)
+        .and_then(|n| n.as_str().parse().ok())
+        .unwrap_or(0)
 }
 
 /// How long a message marked [`NOT_BEFORE_HEADER`] must still wait; `None`

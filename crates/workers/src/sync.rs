@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use fleet_bus::{Context, Handler, HandlerError};
+use fleet_bus::{Context, Delivery, Handler, HandlerError};
 use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, SyncLimits};
 use fleet_events::{ConnectionStatus, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
@@ -316,6 +316,20 @@ impl Handler for Sync {
             }
         }
         result
+    }
+
+    /// Frees the slot an unfinished last attempt may still hold, and
+    /// records the failure in the connection's health; the runtime reports
+    /// the `failed` status.
+    async fn abandoned(&self, event: &Envelope<SyncRequested>, delivery: Delivery, reason: &str) {
+        let lease = SyncLease {
+            run: fleet_store::run_id(event.id, delivery.stream_sequence),
+            attempt: delivery.attempt,
+        };
+        self.release(event, lease).await;
+        self.health
+            .failed(&self.deps, who(event), reason, FailureSource::SyncRun)
+            .await;
     }
 }
 

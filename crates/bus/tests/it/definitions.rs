@@ -59,6 +59,46 @@ async fn a_changed_definition_is_applied_on_the_next_provision() {
     );
 }
 
+/// A server provisioned by the earlier release (attempts limited by
+/// `max_deliver` alone) takes this release's consumers in place: unlimited
+/// deliveries, with the attempts in the metadata.
+#[tokio::test]
+async fn consumers_limited_by_max_deliver_are_updated_to_limit_attempts() {
+    let bus = TestBus::start(|defs| {
+        for consumer in &mut defs.consumers {
+            consumer.config.metadata.clear();
+            if consumer.config.durable_name.as_deref() == Some("sync") {
+                consumer.config.max_deliver = 8;
+            }
+        }
+    })
+    .await;
+    let stream = bus.js.get_stream(fleet_bus::STEPS_STREAM).await.unwrap();
+    assert_eq!(
+        stream
+            .consumer_info("sync")
+            .await
+            .unwrap()
+            .config
+            .max_deliver,
+        8
+    );
+
+    Definitions::builtin()
+        .provision(&bus.js)
+        .await
+        .expect("the update applies in place");
+
+    let sync = stream.consumer_info("sync").await.unwrap().config;
+    assert_eq!(sync.max_deliver, -1);
+    assert_eq!(
+        sync.metadata
+            .get(fleet_bus::ATTEMPTS_METADATA)
+            .map(String::as_str),
+        Some("8")
+    );
+}
+
 #[tokio::test]
 async fn the_steps_stream_accepts_message_schedules() {
     let bus = TestBus::start(|_| {}).await;

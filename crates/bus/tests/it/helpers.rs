@@ -253,6 +253,8 @@ pub(crate) enum Act {
 pub(crate) struct Scripted {
     acts: Mutex<VecDeque<Act>>,
     seen: mpsc::UnboundedSender<Delivery>,
+    /// The deliveries the runtime gave up without running the handler.
+    pub(crate) abandoned: std::sync::Arc<Mutex<Vec<Delivery>>>,
 }
 
 impl Scripted {
@@ -264,6 +266,7 @@ impl Scripted {
             Self {
                 acts: Mutex::new(acts.into_iter().collect()),
                 seen,
+                abandoned: std::sync::Arc::default(),
             },
             rx,
         )
@@ -302,6 +305,37 @@ impl Handler for Scripted {
             }
         }
     }
+
+    async fn abandoned(
+        &self,
+        _event: &Envelope<ValidateRequested>,
+        delivery: Delivery,
+        _reason: &str,
+    ) {
+        self.abandoned.lock().unwrap().push(delivery);
+    }
+}
+
+/// Takes the next delivery of the validate consumer and drops it unsettled,
+/// as a worker killed in the middle of it would.
+pub(crate) async fn take_and_die(js: &jetstream::Context) -> u64 {
+    let consumer: jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream("validate", fleet_bus::STEPS_STREAM)
+        .await
+        .expect("the validate consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(DEADLINE)
+        .messages()
+        .await
+        .expect("a fetch");
+    let message = batch
+        .next()
+        .await
+        .expect("a message in time")
+        .expect("a message");
+    message.info().expect("JetStream metadata").delivered as u64
 }
 
 async fn emit_chain(

@@ -4,7 +4,7 @@ use fleet_bus::HandlerError;
 use fleet_events::{ConnectionStatus, Step};
 
 use crate::helpers::{
-    Act, Scripted, TestBus, count_on, next_delivery, validate_event, validate_worker,
+    Act, Scripted, TestBus, count_on, next_delivery, take_and_die, validate_event, validate_worker,
 };
 
 #[tokio::test]
@@ -135,14 +135,7 @@ async fn an_undecodable_message_is_dead_lettered_and_the_worker_keeps_going() {
 
 #[tokio::test]
 async fn a_message_out_of_attempts_is_dead_lettered_instead_of_left_in_the_queue() {
-    let bus = TestBus::start(|defs| {
-        let validate = defs
-            .consumers
-            .iter_mut()
-            .find(|c| c.config.durable_name.as_deref() == Some("validate"));
-        validate.unwrap().config.max_deliver = 2;
-    })
-    .await;
+    let bus = TestBus::start(|defs| defs.set_attempts("validate", 2).unwrap()).await;
     let (handler, mut seen) =
         Scripted::new([Act::Fail(HandlerError::transient("provider returned 503"))]);
     let worker = bus.run_worker(validate_worker(), handler);
@@ -170,16 +163,107 @@ async fn a_message_out_of_attempts_is_dead_lettered_instead_of_left_in_the_queue
         .await;
 }
 
+/// A worker killed during a message's last attempt leaves it unsettled;
+/// JetStream alone would then keep it and tell no one. The fleet's
+/// consumers limit attempts, not deliveries, so the message comes back once
+/// more, and the runtime starts it over as a new message, with a status
+/// saying why.
 #[tokio::test]
-async fn deferred_work_waits_without_a_status_and_never_runs_out_of_deliveries() {
+async fn a_last_attempt_that_never_finished_is_started_over() {
     let bus = TestBus::start(|defs| {
-        let validate = defs
-            .consumers
-            .iter_mut()
-            .find(|c| c.config.durable_name.as_deref() == Some("validate"));
-        validate.unwrap().config.max_deliver = 2;
+        defs.set_attempts("validate", 1).unwrap();
+        defs.set_ack_wait("validate", Duration::from_secs(1))
+            .unwrap();
     })
     .await;
+    let event = validate_event();
+    bus.publish(&event).await;
+    assert_eq!(take_and_die(&bus.js).await, 1);
+
+    let (handler, mut seen) = Scripted::new([Act::Succeed]);
+    let abandoned = handler.abandoned.clone();
+    let worker = bus.run_worker(validate_worker(), handler);
+
+    // The handler sees the message afresh, on the first attempt of the
+    // copy, and finishes it.
+    let delivery = next_delivery(&mut seen).await;
+    assert_eq!(delivery.attempt, 1);
+    worker.until("acked", |s| s.acked == 1).await;
+    bus.until_steps_empty("the copy was handled and the original terminated")
+        .await;
+    let statuses = bus.statuses(1).await;
+    let [status] = statuses.as_slice() else {
+        panic!("one status: {statuses:?}")
+    };
+    let ConnectionStatus::Retrying { reason, .. } = &status.data.status else {
+        panic!("a retrying status: {status:?}")
+    };
+    assert_eq!(
+        reason,
+        "the worker running attempt 1 stopped before it finished; starting again"
+    );
+    assert_eq!(status.connection, event.connection);
+    assert!(abandoned.lock().unwrap().is_empty());
+    assert_eq!(worker.handle.stats().dead_lettered, 0);
+}
+
+/// A message that never finishes, round after round (it kills every worker
+/// it reaches), is dead-lettered with a `failed` status once its restarts
+/// are used up, and the step is told so it can let go of what it holds.
+#[tokio::test]
+async fn a_message_whose_attempts_never_finish_is_dead_lettered_after_its_restarts() {
+    let bus = TestBus::start(|defs| {
+        defs.set_attempts("validate", 1).unwrap();
+        defs.set_ack_wait("validate", Duration::from_secs(1))
+            .unwrap();
+    })
+    .await;
+    let event = validate_event();
+    bus.publish(&event).await;
+    assert_eq!(take_and_die(&bus.js).await, 1);
+
+    // With one restart: the first worker starts the message over, and is
+    // stopped in the middle of the copy's only attempt; the next worker
+    // gives it up.
+    let mut config = validate_worker();
+    config.restarts = 1;
+    config.grace = Duration::from_millis(100);
+    let (handler, mut seen) = Scripted::new([Act::Work(Duration::from_secs(60))]);
+    let worker = bus.run_worker(config.clone(), handler);
+    assert_eq!(next_delivery(&mut seen).await.attempt, 1);
+    worker.stop().await.unwrap();
+    let (handler, mut seen) = Scripted::new([Act::Succeed]);
+    let abandoned = handler.abandoned.clone();
+    let worker = bus.run_worker(config, handler);
+    worker
+        .until("dead-lettered", |s| s.dead_lettered == 1)
+        .await;
+
+    let letter = &bus.dead_letters(1).await[0];
+    assert_eq!(
+        letter.data.reason,
+        "gave up: its last attempt never finished (its worker stopped or lost the server) in \
+         each of its 2 rounds of 1 attempts"
+    );
+    assert_eq!(letter.connection, event.connection);
+    let statuses = bus.statuses(2).await;
+    let last = &statuses.last().expect("statuses").data.status;
+    assert_eq!(
+        *last,
+        ConnectionStatus::Failed {
+            reason: letter.data.reason.clone(),
+            retryable: true,
+        }
+    );
+    assert_eq!(abandoned.lock().unwrap().len(), 1);
+    assert!(seen.try_recv().is_err(), "the handler never ran");
+    bus.until_steps_empty("a given-up message leaves the work queue")
+        .await;
+}
+
+#[tokio::test]
+async fn deferred_work_waits_without_a_status_and_never_runs_out_of_deliveries() {
+    let bus = TestBus::start(|defs| defs.set_attempts("validate", 2).unwrap()).await;
     let wait = || HandlerError::deferred("the tenant runs its maximum", Duration::from_secs(1));
     let (handler, mut seen) = Scripted::new([
         Act::Fail(wait()),

@@ -20,13 +20,7 @@ async fn a_dead_lettered_setup_is_replayed_to_a_completed_chain_and_junk_is_purg
         .pages(1);
     let world = World::start(site).await;
     // One delivery per validate request: the first failure dead-letters it.
-    let validate = world
-        .dir
-        .path()
-        .join("nats/consumers/CONNECTOR_STEPS/validate.json");
-    let mut definition: Value = serde_json::from_slice(&std::fs::read(&validate).unwrap()).unwrap();
-    definition["max_deliver"] = 1.into();
-    std::fs::write(&validate, serde_json::to_vec(&definition).unwrap()).unwrap();
+    world.set_attempts(fleet_bus::STEPS_STREAM, "validate", 1);
     world.sim.inject_site(
         SITE,
         Fault::Unavailable {

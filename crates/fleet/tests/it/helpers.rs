@@ -117,6 +117,19 @@ impl World {
         }
     }
 
+    /// Gives the `step` consumer `attempts` deliveries of a message, in the
+    /// definitions the processes started from now on apply.
+    pub(crate) fn set_attempts(&self, stream: &str, step: &str, attempts: u32) {
+        let path = self
+            .dir
+            .path()
+            .join(format!("nats/consumers/{stream}/{step}.json"));
+        let mut definition: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        definition["metadata"][fleet_bus::ATTEMPTS_METADATA] = attempts.to_string().into();
+        std::fs::write(&path, serde_json::to_vec(&definition).unwrap()).unwrap();
+    }
+
     /// Starts `fleet worker` with `args`, configured for this world, and
     /// waits until it runs.
     pub(crate) async fn spawn_worker(&self, name: &str, args: &[&str]) -> FleetProcess {

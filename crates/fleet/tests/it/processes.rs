@@ -7,12 +7,49 @@ const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_sync_is_taken_over_by_another_and_no_record_is_duplicated() {
-    let site = SiteConfig::new(SITE)
+    let world = World::start(slow_site()).await;
+    let statuses = kill_mid_sync_then_finish(&world).await;
+    assert!(
+        !statuses
+            .iter()
+            .any(|s| s.status.state() == ConnectionState::Retrying),
+        "the redelivery resumed the sync without starting it over: {statuses:?}"
+    );
+}
+
+/// The killed delivery was the request's last attempt: JetStream would
+/// deliver it no more and tell no one, and the connection would stay
+/// `syncing`. The step's consumer limits attempts, not deliveries, so the
+/// next worker gets it once more and starts it over as a new request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_last_attempt_was_killed_is_started_over_and_completes() {
+    let world = World::start(slow_site()).await;
+    world.set_attempts(fleet_bus::STEPS_STREAM, "sync", 1);
+    let statuses = kill_mid_sync_then_finish(&world).await;
+    let restarted = statuses.iter().find_map(|s| match &s.status {
+        ConnectionStatus::Retrying { reason, .. } => Some(reason.as_str()),
+        _ => None,
+    });
+    assert_eq!(
+        restarted,
+        Some("the worker running attempt 1 stopped before it finished; starting again"),
+        "{statuses:?}"
+    );
+}
+
+/// 1,205 records behind a provider that takes 300 ms per call, so a sync
+/// runs for seconds.
+fn slow_site() -> SiteConfig {
+    SiteConfig::new(SITE)
         .user(UserConfig::administrator(USER, PASSWORD))
         .posts(1200)
-        .pages(5);
-    let world = World::start(site).await;
-    // Every provider call takes 300 ms, so the sync runs for seconds.
+        .pages(5)
+}
+
+/// Connects the site, kills the worker in the middle of the first sync,
+/// starts another, and checks that the sync completes with every record
+/// once and nothing left behind; returns the connection's statuses.
+async fn kill_mid_sync_then_finish(world: &World) -> Vec<fleet_events::StatusChanged> {
     world
         .sim
         .inject_site(SITE, Fault::Slow { delay_ms: 300 }, 1000);
@@ -45,6 +82,7 @@ async fn a_worker_killed_mid_sync_is_taken_over_by_another_and_no_record_is_dupl
         0,
         "no step left behind"
     );
+    statuses
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

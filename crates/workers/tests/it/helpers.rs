@@ -127,16 +127,13 @@ impl TestFleet {
         .await
     }
 
-    /// As [`TestFleet::start_google`], with the sync consumer delivering a
-    /// message at most `max_deliver` times.
-    pub(crate) async fn start_google_with_sync_deliveries(max_deliver: i64) -> Self {
+    /// As [`TestFleet::start_google`], with the sync step getting
+    /// `attempts` deliveries of a message.
+    pub(crate) async fn start_google_with_sync_attempts(attempts: u32) -> Self {
         let mut definitions = Definitions::builtin();
-        let sync = definitions
-            .consumers
-            .iter_mut()
-            .find(|c| c.config.durable_name.as_deref() == Some("sync"))
+        definitions
+            .set_attempts("sync", attempts)
             .expect("a sync consumer");
-        sync.config.max_deliver = max_deliver;
         Self::start_full(
             fleet_workers::SyncSchedule::Off,
             fleet_sim::GoogleConfig::default(),

@@ -11,7 +11,7 @@ use crate::helpers::{GOOGLE_USER, TestFleet};
 async fn an_exhausted_quota_defers_the_sync_and_says_when_it_comes_back() {
     // Every delivery is the last: a wait that counted as a failed attempt
     // would dead-letter the request and leave the connection failed.
-    let fleet = TestFleet::start_google_with_sync_deliveries(1).await;
+    let fleet = TestFleet::start_google_with_sync_attempts(1).await;
     let credentials = fleet.google_consent().await;
     let (connection, _) = fleet
         .connect_to("google-analytics", SetupOrigin::Oauth, &credentials)
