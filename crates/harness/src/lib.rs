@@ -1,6 +1,9 @@
 //! The test harness the fleet's crates share: what their integration tests
 //! build the same way around testkit's real servers.
 //!
+//! - [`Servers`] starts the real servers a test runs on (NATS, one server
+//!   or a cluster; PostgreSQL; OpenBao when asked) at once, provisions the
+//!   fleet's streams and consumers, and hands out its clients of them;
 //! - [`vault`] and [`store`] connect the fleet's secret store and state to
 //!   a running OpenBao (on a fresh KV mount) and PostgreSQL (on a fresh,
 //!   migrated database);
@@ -12,6 +15,10 @@
 //!
 //! Deadlines are [`fleet_testkit::eventually`]'s. This crate is for tests
 //! only; nothing in the fleet's binaries links it.
+
+pub mod servers;
+
+pub use servers::{Nats, Servers, Vault};
 
 use fleet_connectors::{Credentials, OAuthClient};
 use fleet_events::{

@@ -11,8 +11,8 @@ use fleet_bus::{Definitions, Publisher};
 use fleet_events::{
     ConnectionId, ConnectionStatus, ConnectorId, CorrelationId, Envelope, StatusChanged, TenantId,
 };
+use fleet_harness::Servers;
 use fleet_store::{NewConnection, StatusUpdate, Store};
-use fleet_testkit::{NatsServer, Postgres};
 use futures::{SinkExt as _, StreamExt as _};
 use serde_json::json;
 use tokio::net::TcpStream;
@@ -28,8 +28,7 @@ const KEY: &str = "test key of at least thirty-two bytes";
 
 /// A bridge over its own nats-server (streams provisioned) and database.
 pub(crate) struct TestBridge {
-    _nats: NatsServer,
-    _postgres: Postgres,
+    _servers: Servers,
     pub(crate) js: jetstream::Context,
     pub(crate) store: Store,
     pub(crate) config: fleet_bridge::Config,
@@ -51,10 +50,11 @@ impl TestBridge {
         customise: impl FnOnce(&mut fleet_bridge::Config),
         auth: fleet_auth::Config,
     ) -> Self {
-        let (nats, postgres) = tokio::join!(NatsServer::start(), Postgres::start());
-        let js = nats.jetstream().await;
-        Definitions::builtin().provision(&js).await.unwrap();
-        let (store, _) = fleet_harness::store(&postgres).await;
+        let servers = Servers::builder()
+            .provision(Definitions::builtin())
+            .start()
+            .await;
+        let (js, store) = (servers.js.clone(), servers.store.clone());
         let mut config = fleet_bridge::Config {
             auth_timeout_seconds: 1,
             ..fleet_bridge::Config::default()
@@ -62,8 +62,7 @@ impl TestBridge {
         customise(&mut config);
         let (addr, handle, shutdown, task) = launch(&config, &auth, &js, &store).await;
         Self {
-            _nats: nats,
-            _postgres: postgres,
+            _servers: servers,
             js,
             store,
             config,

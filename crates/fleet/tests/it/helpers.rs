@@ -10,6 +10,7 @@ use fleet_connectors::Credentials;
 use fleet_events::{
     ConnectionId, ConnectionState, ConnectorId, Envelope, StatusChanged, TenantId, subject,
 };
+use fleet_harness::{Nats, Servers, servers};
 use fleet_sim::{Sim, SimHandle, SiteConfig};
 use fleet_testkit::{NatsCluster, NatsServer, OpenBao, Postgres};
 use futures::StreamExt as _;
@@ -44,64 +45,63 @@ impl World {
 
     /// As [`start`](Self::start), with the simulator serving `sim`.
     pub(crate) async fn start_with(sim: fleet_sim::Config) -> Self {
-        let nats = NatsServer::start().await;
-        let js = nats.jetstream().await;
         let mut definitions = Definitions::builtin();
         definitions.set_ack_wait("sync", SYNC_ACK_WAIT).unwrap();
-        Self::start_on(Nats::Single(Box::new(nats)), js, &definitions, sim).await
+        Self::start_on(Servers::builder(), &definitions, sim).await
     }
 
     /// As [`start`](Self::start), on a three-node NATS cluster with every
     /// stream replicated three times, and short ack waits on every step so
     /// a delivery lost with a node comes back within a test's patience.
     pub(crate) async fn start_on_cluster(site: SiteConfig) -> Self {
-        let cluster = NatsCluster::start().await;
-        let js = jetstream::new(cluster.client().await);
-        let mut definitions = Definitions::builtin();
+        let mut definitions = chaos_definitions();
         for stream in &mut definitions.streams {
             stream.num_replicas = 3;
         }
-        for step in ["validate", "save", "sync", "status"] {
-            definitions.set_ack_wait(step, SYNC_ACK_WAIT).unwrap();
-        }
         let sim = fleet_sim::Config::default().site(site);
-        Self::start_on(Nats::Cluster(cluster), js, &definitions, sim).await
+        Self::start_on(Servers::builder().cluster(), &definitions, sim).await
     }
 
     /// As [`start_with`](Self::start_with), with every step's ack wait at
     /// [`SYNC_ACK_WAIT`], so that a delivery held by a killed process or
     /// lost with a restarted server comes back within a test's patience.
     pub(crate) async fn start_for_chaos(sim: fleet_sim::Config) -> Self {
-        Self::start_for_chaos_on(NatsServer::start().await, sim).await
+        Self::start_on(Servers::builder(), &chaos_definitions(), sim).await
     }
 
     /// As [`start_for_chaos`](Self::start_for_chaos), on `nats` (one whose
     /// store is on a slow disk, say).
     pub(crate) async fn start_for_chaos_on(nats: NatsServer, sim: fleet_sim::Config) -> Self {
-        let js = nats.jetstream().await;
-        let mut definitions = Definitions::builtin();
-        for step in ["validate", "save", "sync", "status"] {
-            definitions.set_ack_wait(step, SYNC_ACK_WAIT).unwrap();
-        }
-        Self::start_on(Nats::Single(Box::new(nats)), js, &definitions, sim).await
+        Self::start_on(Servers::builder().on(nats), &chaos_definitions(), sim).await
     }
 
+    /// Starts the servers `servers` asks for, with OpenBao, and the
+    /// simulator serving `sim`. Nothing is provisioned here: the `fleet`
+    /// processes provision `definitions` from this world's directory when
+    /// they start, as they do in production.
     async fn start_on(
-        nats: Nats,
-        js: jetstream::Context,
+        servers: servers::Builder,
         definitions: &Definitions,
         sim: fleet_sim::Config,
     ) -> Self {
-        let (vault, postgres) = tokio::join!(OpenBao::start(), Postgres::start());
+        let Servers {
+            js,
+            store,
+            database_url,
+            vault,
+            nats,
+            postgres,
+        } = servers.vault().start().await;
+        let fleet_harness::Vault {
+            secrets,
+            mount,
+            server: vault,
+        } = vault.expect("OpenBao was asked for");
         let dir = tempfile::tempdir().unwrap();
         write_definitions(definitions, &dir.path().join("nats"));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim).unwrap();
-        let ((secrets, mount), (store, database_url)) = tokio::join!(
-            fleet_harness::vault(&vault),
-            fleet_harness::store(&postgres)
-        );
         Self {
             js,
             secrets,
@@ -312,10 +312,7 @@ impl World {
 
     /// The NATS client URL (every node's, comma separated, on a cluster).
     pub(crate) fn nats_url(&self) -> String {
-        match &self.nats {
-            Nats::Single(server) => server.url(),
-            Nats::Cluster(cluster) => cluster.urls(),
-        }
+        self.nats.url()
     }
 
     /// The one NATS server this world runs on.
@@ -324,10 +321,7 @@ impl World {
     ///
     /// On a world on a cluster.
     pub(crate) fn nats(&mut self) -> &mut NatsServer {
-        match &mut self.nats {
-            Nats::Single(server) => server,
-            Nats::Cluster(_) => panic!("this world runs on a cluster"),
-        }
+        self.nats.server()
     }
 
     /// The OpenBao this world keeps secrets in.
@@ -341,10 +335,7 @@ impl World {
     ///
     /// On a world with a single NATS server.
     pub(crate) fn cluster(&mut self) -> &mut NatsCluster {
-        match &mut self.nats {
-            Nats::Cluster(cluster) => cluster,
-            Nats::Single(_) => panic!("this world runs on one NATS server"),
-        }
+        self.nats.cluster()
     }
 
     /// A tenant token for this world's tenant, from `fleet token`.
@@ -520,10 +511,14 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// The NATS a world runs on.
-enum Nats {
-    Single(Box<NatsServer>),
-    Cluster(NatsCluster),
+/// The built-in definitions with every step's ack wait at
+/// [`SYNC_ACK_WAIT`].
+fn chaos_definitions() -> Definitions {
+    let mut definitions = Definitions::builtin();
+    for step in ["validate", "save", "sync", "status"] {
+        definitions.set_ack_wait(step, SYNC_ACK_WAIT).unwrap();
+    }
+    definitions
 }
 
 fn write_definitions(definitions: &Definitions, dir: &Path) {

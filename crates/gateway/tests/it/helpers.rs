@@ -9,8 +9,8 @@ use axum::http::{Method, Request, StatusCode, header};
 use fleet_bus::{Definitions, Publisher, Schedules};
 use fleet_events::{Step, TenantId};
 use fleet_gateway::{AppState, Config, Parts, PendingStates};
+use fleet_harness::Servers;
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
-use fleet_testkit::{NatsServer, OpenBao, Postgres};
 use http_body_util::BodyExt as _;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -41,7 +41,7 @@ pub(crate) struct TestGateway {
     _catalog: tempfile::TempDir,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    _servers: (NatsServer, OpenBao, Postgres),
+    _servers: Servers,
 }
 
 /// The gateway served over HTTP by [`TestGateway::serve`].
@@ -92,10 +92,16 @@ impl TestGateway {
         auth: fleet_auth::Config,
         providers: Providers,
     ) -> Self {
-        let (nats, vault, postgres) =
-            tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
-        let js = nats.jetstream().await;
-        Definitions::builtin().provision(&js).await.unwrap();
+        let servers = Servers::builder()
+            .vault()
+            .provision(Definitions::builtin())
+            .start()
+            .await;
+        let (js, secrets, store) = (
+            servers.js.clone(),
+            servers.secrets().clone(),
+            servers.store.clone(),
+        );
         let sim_config = fleet_sim::Config::default()
             .site(
                 SiteConfig::new("blog")
@@ -119,10 +125,6 @@ impl TestGateway {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = Sim::start(listener, &sim_config).unwrap();
 
-        let ((secrets, _), (store, _)) = tokio::join!(
-            fleet_harness::vault(&vault),
-            fleet_harness::store(&postgres)
-        );
         let catalog = oauth_catalog(&sim);
         for (id, entry) in &providers.entries {
             std::fs::write(catalog.path().join(format!("{id}.toml")), entry).unwrap();
@@ -205,7 +207,7 @@ impl TestGateway {
             _catalog: catalog,
             shutdown,
             tracker,
-            _servers: (nats, vault, postgres),
+            _servers: servers,
         }
     }
 

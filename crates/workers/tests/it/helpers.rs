@@ -11,8 +11,9 @@ use fleet_events::{
     ConnectionId, ConnectionState, ConnectorId, CorrelationId, Envelope, SetupOrigin,
     StatusChanged, Step, SyncRequested, SyncTrigger, TenantId, ValidateRequested, subject,
 };
+use fleet_harness::Servers;
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
-use fleet_testkit::{NatsServer, OpenBao, Postgres};
+use fleet_testkit::{OpenBao, Postgres};
 use fleet_workers::{Deps, Settings};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -41,7 +42,6 @@ pub(crate) fn trello_client() -> fleet_connectors::OAuthClient {
     }
 }
 
-/// A catalog directory pointing the OAuth connectors at the simulator.
 /// Where and how the meter step of a [`TestFleet`] reports usage.
 pub(crate) struct Metering {
     pub(crate) lago: fleet_workers::meter::Lago,
@@ -57,7 +57,7 @@ pub(crate) struct TestFleet {
     _catalog: tempfile::TempDir,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    _nats: NatsServer,
+    _nats: fleet_harness::Nats,
     pub(crate) vault: OpenBao,
     /// The KV v2 mount holding the credentials.
     pub(crate) mount: String,
@@ -169,10 +169,23 @@ impl TestFleet {
         metering: Option<Metering>,
         webhooks: Option<fleet_workers::webhook::Config>,
     ) -> Self {
-        let (nats, vault, postgres) =
-            tokio::join!(NatsServer::start(), OpenBao::start(), Postgres::start());
-        let js = nats.jetstream().await;
-        definitions.provision(&js).await.expect("provisioned");
+        let Servers {
+            js,
+            store,
+            vault,
+            nats,
+            postgres,
+            ..
+        } = Servers::builder()
+            .vault()
+            .provision(definitions)
+            .start()
+            .await;
+        let fleet_harness::Vault {
+            secrets,
+            mount,
+            server: vault,
+        } = vault.expect("OpenBao was asked for");
 
         let site = SiteConfig::new(SITE)
             .user(UserConfig::administrator(USER, PASSWORD))
@@ -196,10 +209,6 @@ impl TestFleet {
             std::fs::write(catalog.path().join(format!("{id}.toml")), contents).unwrap();
         }
 
-        let ((secrets, mount), (store, _)) = tokio::join!(
-            fleet_harness::vault(&vault),
-            fleet_harness::store(&postgres)
-        );
         let client = fleet_connectors::OAuthClient {
             client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
             client_secret: GOOGLE_CLIENT_SECRET.into(),
