@@ -330,6 +330,7 @@ impl ClientCredentialsSettings {
             refresh_url: None,
             revoke_url: self.revoke_url.clone(),
             userinfo_url: self.verify_url.clone(),
+            token_only: false,
             scopes: self.scopes.clone(),
             scope_separator: self.scope_separator.clone(),
             authorize_params: BTreeMap::new(),
@@ -377,6 +378,16 @@ pub struct OAuth2Settings {
     /// own connector validates. May hold settings and kept token values.
     #[serde(default)]
     pub userinfo_url: Option<UrlTemplate>,
+    /// For a provider without a userinfo endpoint: the grant is checked at
+    /// the token endpoint only. Connecting validates because the token
+    /// endpoint has just issued the tokens; every sync renews the access
+    /// token before it expires (an expired one without a refresh token
+    /// needs re-authorisation), and its one record is the grant (scopes,
+    /// expiry), not the provider's data. A grant revoked at the provider
+    /// shows at its next renewal, not before. Excludes
+    /// [`userinfo_url`](Self::userinfo_url).
+    #[serde(default)]
+    pub token_only: bool,
     /// The scopes to ask for.
     #[serde(default)]
     pub scopes: Vec<String>,
@@ -1286,6 +1297,14 @@ fn check_oauth2(
     settings: &[Setting],
     api_base_urls: &BTreeMap<String, UrlTemplate>,
 ) -> Result<(), KeyProblem> {
+    if oauth2.token_only && oauth2.userinfo_url.is_some() {
+        return Err((
+            "oauth2.token_only".to_owned(),
+            "is set beside userinfo_url: an entry checks its grant at the userinfo endpoint or \
+             at the token endpoint only, not both; remove one"
+                .to_owned(),
+        ));
+    }
     let mut seen: Vec<&str> = Vec::new();
     for (index, value) in oauth2.token_values.iter_mut().enumerate() {
         let key = |field: &str| format!("oauth2.token_values[{index}].{field}");

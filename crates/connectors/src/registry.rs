@@ -169,7 +169,7 @@ fn connector(
         ("linkedin", Auth::OAuth2(_)) => built(LinkedIn::new(entry, http)?),
         ("trello", Auth::OAuth1(settings)) => built(Trello::new(entry, settings, http)?),
         (_, Auth::OAuth2(settings)) => {
-            let Some(userinfo_url) = &settings.userinfo_url else {
+            if settings.userinfo_url.is_none() && !settings.token_only {
                 return Err(CatalogError::Key {
                     file: entry.file.clone(),
                     id: entry.id.to_string(),
@@ -177,14 +177,15 @@ fn connector(
                     reason: "is missing, and the entry has no connector of its own: set \
                              userinfo_url (an endpoint that answers the access token with the \
                              user's identity) so that connecting and every sync can check the \
-                             grant"
+                             grant, or token_only = true to check it at the token endpoint \
+                             only"
                         .to_owned(),
                 });
-            };
+            }
             built(GenericOAuth2::new(
                 entry.id.clone(),
                 entry.display_name.clone(),
-                userinfo_url.clone(),
+                settings.userinfo_url.clone(),
                 settings
                     .token_values
                     .iter()
@@ -398,6 +399,36 @@ mod tests {
         assert!(error.contains("'acme-id'"), "{error}");
         assert!(
             error.contains("acme-id.toml (entry 'acme-id'): oauth2.userinfo_url is missing"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_token_only_entry_loads_and_one_that_also_names_a_userinfo_url_is_refused() {
+        let entry = "display_name = \"Acme ID\"\nauth = \"oauth2\"\ndocs_url = \"https://x.test\"\n\
+                     default_sync_interval_secs = 60\n[oauth2]\nauthorize_url = \"https://x.test/a\"\n\
+                     token_url = \"https://x.test/t\"\ntoken_only = true\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("acme-id.toml"), entry).unwrap();
+        let registry = Registry::new(&Config {
+            catalog_dir: Some(dir.path().to_owned()),
+            ..Config::default()
+        })
+        .unwrap();
+        assert!(
+            registry
+                .get(&ConnectorId::parse("acme-id").unwrap())
+                .is_some()
+        );
+
+        let error = refusal(
+            "acme-id.toml",
+            &format!("{entry}userinfo_url = \"https://x.test/me\"\n"),
+        );
+        assert!(
+            error.contains(
+                "acme-id.toml (entry 'acme-id'): oauth2.token_only is set beside userinfo_url"
+            ),
             "{error}"
         );
     }

@@ -88,12 +88,11 @@ pub struct Imported {
     /// What the operator should know before using it (a Nango feature
     /// left out that does not change how it authenticates, a key to add).
     pub notes: Vec<String>,
-    /// Whether the file names an endpoint to validate connections against,
-    /// so that a fleet starts with it as it is. An OAuth 2.0, API-key or
-    /// Basic entry for which Nango declares none (or only a `POST`) is
-    /// written without `oauth2.userinfo_url` or `verify_url`, which the
-    /// operator adds; a client-credentials entry is checked at its token
-    /// endpoint instead.
+    /// Whether a fleet starts with the file as it is. An API-key or Basic
+    /// entry for which Nango declares no endpoint to validate against (or
+    /// only a `POST`) is written without `verify_url`, which the operator
+    /// adds; an OAuth 2.0 entry without one is checked at its token
+    /// endpoint only (`token_only`), as a client-credentials entry is.
     pub ready: bool,
 }
 
@@ -138,8 +137,9 @@ impl Import {
     }
 }
 
-/// How the note about a missing validation endpoint starts.
-const NEEDS_ENDPOINT: &str = "needs oauth2.userinfo_url";
+/// How the note on an OAuth 2.0 entry checked at its token endpoint only
+/// starts.
+const TOKEN_ONLY: &str = "token_only";
 
 /// Translates the entries of `yaml` (all, or those in `only`).
 ///
@@ -688,11 +688,14 @@ fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Re
     } else if let Some(userinfo) = &ctx.userinfo_url {
         oauth2.insert("userinfo_url".into(), userinfo.clone().into());
     } else {
-        ctx.needs_endpoint = true;
+        oauth2.insert("token_only".into(), true.into());
         ctx.notes.push(format!(
-            "{NEEDS_ENDPOINT}: Nango declares no endpoint to validate a connection against; add \
-             one that answers the access token with the account (an OpenID Connect userinfo or \
-             a /me) before use, or import the entry alone with --userinfo-url"
+            "{TOKEN_ONLY}: Nango declares no endpoint to validate a connection against, so the \
+             grant is checked at the token endpoint only (issued when connecting, renewed before \
+             it expires) and a grant revoked at the provider shows at its next renewal; to check \
+             it against the API, replace token_only with a userinfo_url that answers the access \
+             token with the account (an OpenID Connect userinfo or a /me), or import the entry \
+             alone with --userinfo-url"
         ));
     }
     let separator = text("scope_separator").unwrap_or(" ");
@@ -1422,7 +1425,7 @@ machine:
         assert_eq!(entry.settings[0].name, "subdomain");
         assert_eq!(entry.settings[0].pattern.as_deref(), Some("[a-z0-9-]+"));
         assert!(helpdesk.notes.is_empty(), "{:?}", helpdesk.notes);
-        assert_eq!(import.counts()["OAUTH2"].ready, 2);
+        assert_eq!(import.counts()["OAUTH2"].ready, 3);
     }
 
     #[test]
@@ -1466,8 +1469,13 @@ machine:
             "{:?}",
             regional.notes
         );
-        assert!(!regional.ready);
-        assert!(regional.notes.iter().any(|n| n.starts_with(NEEDS_ENDPOINT)));
+        assert!(regional.ready);
+        assert!(
+            regional.text.contains("token_only = true"),
+            "{}",
+            regional.text
+        );
+        assert!(regional.notes.iter().any(|n| n.starts_with(TOKEN_ONLY)));
     }
 
     #[test]
@@ -1492,7 +1500,7 @@ machine:
             counts["OAUTH2"],
             Count {
                 imported: 3,
-                ready: 2,
+                ready: 3,
                 skipped: 2
             }
         );

@@ -1,6 +1,7 @@
 //! The connector of catalog entries that have no sync mapping of their
-//! own: OAuth 2.0 entries, which validate through their userinfo endpoint,
-//! and `api_key`, `basic` and `oauth2_client_credentials` entries, which
+//! own: OAuth 2.0 entries, which validate through their userinfo endpoint
+//! (or, `token_only`, through the token endpoint that issued and renews
+//! their tokens; their one record is then the grant), and `api_key`, `basic` and `oauth2_client_credentials` entries, which
 //! validate through their `verify_url` (a client-credentials entry without
 //! one through its token endpoint). Its one stream, `account`, asks that
 //! endpoint again on every sync, so a sync checks the grant or the
@@ -93,14 +94,16 @@ impl Access {
 }
 
 impl GenericOAuth2 {
+    /// The connector of an OAuth 2.0 entry, validated at `userinfo_url`, or
+    /// at the token endpoint only without one (`token_only`).
     pub(crate) fn new(
         id: ConnectorId,
         provider: String,
-        userinfo_url: UrlTemplate,
+        userinfo_url: Option<UrlTemplate>,
         kept: Vec<String>,
         http: Http,
     ) -> Self {
-        Self::with_access(id, provider, Some(userinfo_url), kept, Access::Bearer, http)
+        Self::with_access(id, provider, userinfo_url, kept, Access::Bearer, http)
     }
 
     /// The connector of an entry whose requests carry credentials as
@@ -195,6 +198,10 @@ impl Provider for GenericOAuth2 {
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
         let Some(userinfo_url) = &self.userinfo_url else {
+            if matches!(self.access, Access::Bearer) {
+                self.grant(credentials)?;
+                return Ok(Account::new(&self.provider, &self.provider));
+            }
             let client_id = self.token_check(credentials).await?;
             return Ok(Account::new(&client_id, &client_id));
         };
@@ -217,6 +224,17 @@ impl Provider for GenericOAuth2 {
         _cursor: Whole,
     ) -> Result<Page, Error> {
         let Some(userinfo_url) = &self.userinfo_url else {
+            if matches!(self.access, Access::Bearer) {
+                return Ok(Page {
+                    records: vec![Record {
+                        external_id: "grant".to_owned(),
+                        payload: self.grant(credentials)?,
+                        updated_at: None,
+                    }],
+                    total: Some(1),
+                    ..Page::finished()
+                });
+            }
             let client_id = self.token_check(credentials).await?;
             return Ok(Page {
                 records: vec![Record {
@@ -247,6 +265,37 @@ impl Provider for GenericOAuth2 {
 }
 
 impl GenericOAuth2 {
+    /// The grant of a token-only OAuth 2.0 connection (scopes, expiry,
+    /// whether it renews), with no token in it. The token endpoint issued
+    /// the credentials, and the sync step renews them before they expire;
+    /// an access token that expired with nothing to renew it by needs the
+    /// user to reconnect.
+    fn grant(&self, credentials: &Credentials) -> Result<Value, Error> {
+        let Credentials::OAuth2 {
+            refresh_token,
+            expires_at,
+            scope,
+            ..
+        } = credentials
+        else {
+            return Err(Error::CredentialsKind {
+                connector: self.id.clone(),
+                expected: "an OAuth 2.0 grant",
+                found: credentials.kind(),
+            });
+        };
+        if refresh_token.is_none() && expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(Error::NoRefreshToken {
+                provider: self.provider.clone(),
+            });
+        }
+        Ok(serde_json::json!({
+            "scope": scope,
+            "expires_at": expires_at,
+            "renewable": refresh_token.is_some(),
+        }))
+    }
+
     /// Asks the token endpoint of a client-credentials entry without a
     /// `verify_url` for a new access token, whatever the stored one: the
     /// check of the client id and secret. Returns the client id.

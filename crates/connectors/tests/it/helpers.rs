@@ -159,6 +159,17 @@ pub(crate) fn google_catalog(sim: &SimHandle, page_size: u32) -> tempfile::TempD
         ),
     )
     .unwrap();
+    std::fs::write(
+        dir.path().join("sim-grant.toml"),
+        format!(
+            "display_name = \"Sim Grant\"\nauth = \"oauth2\"\ndocs_url = \"https://sim.test/docs\"\n\
+             default_sync_interval_secs = 3600\n\
+             [oauth2]\nauthorize_url = \"{google}/o/oauth2/v2/auth\"\ntoken_url = \"{google}/token\"\n\
+             token_only = true\nscopes = [\"openid\", \"email\"]\n\
+             authorize_params = {{ access_type = \"offline\" }}\n"
+        ),
+    )
+    .unwrap();
     dir
 }
 

@@ -143,6 +143,70 @@ async fn google_analytics_daily_metrics_and_a_generic_account_match_their_schema
     assert_match_schema(&*generic, "account", &account.records);
 }
 
+/// An entry without a userinfo endpoint, checked at the token endpoint
+/// only: the grant the token endpoint just issued validates it, and its
+/// one record is that grant, with no token in it.
+#[tokio::test]
+async fn a_token_only_entry_stores_its_grant_and_needs_reauthorisation_once_it_cannot_renew() {
+    let sim = spawn_google(GoogleConfig::default()).await;
+    let dir = google_catalog(&sim, 7);
+    let config = oauth_config(&dir, &["sim-grant"]);
+    let (client, generic) = oauth(&config, "sim-grant");
+    let credentials = connect(&client).await;
+
+    let account = generic.validate(&credentials).await.unwrap();
+    // One page, made of the stored grant: no response body is read.
+    let page = generic
+        .sync_page(&credentials, "account", None)
+        .await
+        .unwrap();
+
+    assert_eq!(account.name, "Sim Grant");
+    assert!(page.next.is_none(), "one page");
+    let [record] = page.records.as_slice() else {
+        panic!("one record: {:?}", page.records)
+    };
+    assert_eq!(record.external_id, "grant");
+    assert_eq!(record.payload["renewable"], json!(true));
+    assert!(
+        record.payload["expires_at"].is_string(),
+        "{}",
+        record.payload
+    );
+    let fleet_connectors::Credentials::OAuth2 {
+        access_token,
+        refresh_token,
+        ..
+    } = &credentials
+    else {
+        unreachable!()
+    };
+    let text = record.payload.to_string();
+    for token in [Some(access_token), refresh_token.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        use secrecy::ExposeSecret as _;
+        assert!(!text.contains(token.expose_secret()), "no token in {text}");
+    }
+    assert_match_schema(&*generic, "account", &page.records);
+
+    // Expired, with no refresh token to renew it by.
+    let expired = fleet_connectors::Credentials::OAuth2 {
+        access_token: access_token.clone(),
+        refresh_token: None,
+        expires_at: Some(chrono::Utc::now() - chrono::TimeDelta::minutes(1)),
+        scope: None,
+        values: Default::default(),
+    };
+    let error = generic.validate(&expired).await.unwrap_err();
+    assert_eq!(error.class(), fleet_connectors::ErrorClass::ReauthRequired);
+    assert!(
+        error.to_string().contains("issued no refresh token"),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn meta_ad_insights_match_their_schema() {
     let sim =

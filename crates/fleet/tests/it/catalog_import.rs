@@ -77,10 +77,9 @@ fn import_writes_files_that_load_and_prints_each_skipped_entry_and_the_counts() 
         "{stdout}"
     );
     assert!(stdout.contains("  API_KEY: 1 (1) / 0"), "{stdout}");
-    assert!(stdout.contains("  OAUTH2: 2 (1) / 0"), "{stdout}");
+    assert!(stdout.contains("  OAUTH2: 2 (2) / 0"), "{stdout}");
     assert!(
-        stdout.contains("imported plain (OAUTH2)")
-            && stdout.contains("note: needs oauth2.userinfo_url"),
+        stdout.contains("imported plain (OAUTH2)") && stdout.contains("note: token_only: "),
         "{stdout}"
     );
     assert!(stdout.contains("  SIGNATURE: 0 (0) / 1"), "{stdout}");

@@ -434,6 +434,88 @@ async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reu
     gateway.stop().await;
 }
 
+/// A provider without a userinfo endpoint, checked at its token endpoint
+/// only: it connects through the real server's code flow, each sync
+/// renews the access token before it expires, and a grant the server
+/// revoked shows at the next renewal.
+#[tokio::test]
+async fn a_token_only_entry_connects_renews_and_notices_a_revoked_grant_at_renewal() {
+    let server = server(Duration::from_secs(4)).await;
+    let client = OAuthServer::BASIC_CLIENT;
+    let mut providers = providers(
+        &server,
+        &[Entry {
+            extra: "token_expiry_margin_secs = 1\ntoken_only = true",
+            ..Entry::new("example-grant", client)
+        }],
+    );
+    for (_, text) in &mut providers.entries {
+        *text = text.replace(
+            &format!("userinfo_url = \"{}\"\n", server.userinfo_url()),
+            "",
+        );
+        assert!(!text.contains("userinfo_url"), "{text}");
+    }
+    let gateway = TestGateway::start_with_catalog(providers).await;
+
+    let id = connected(&gateway, &server, "example-grant").await;
+    let first_sync = gateway.until_state(TENANT, &id, "synced").await;
+    assert_eq!(first_sync["account"]["name"], "Example ID", "{first_sync}");
+    assert_eq!(first_sync["records_total"], 1, "{first_sync}");
+    let first = stored(&gateway, &id).await;
+    let (old_access, old_refresh) = tokens(&first.value);
+
+    // Once the access token expired at the server, the next sync renews it.
+    until("the server refuses the first access token", async || {
+        userinfo(&server, &old_access).await == reqwest::StatusCode::UNAUTHORIZED
+    })
+    .await;
+    sync_now(&gateway, &id).await;
+    let second_sync = synced_again(&gateway, &id, &first_sync).await;
+    assert_eq!(second_sync["last_error"], Value::Null, "{second_sync}");
+    let renewed = stored(&gateway, &id).await;
+    assert!(renewed.version > first.version);
+    let (new_access, new_refresh) = tokens(&renewed.value);
+    assert_ne!(new_access, old_access);
+    let grant = gateway
+        .call(
+            Method::GET,
+            &format!("/api/connections/{id}/records?stream=account"),
+            Some(TENANT),
+            None,
+        )
+        .await;
+    assert_eq!(grant.status, StatusCode::OK, "{:?}", grant.body);
+    let text = grant.body.to_string();
+    assert!(text.contains("\"renewable\":true"), "{text}");
+    for secret in [&new_access, &new_refresh, &old_refresh] {
+        assert!(!text.contains(secret.as_str()), "a token in {text}");
+    }
+
+    // The server revokes the grant (a reused refresh token looks stolen).
+    // Nothing asks the server until the access token needs renewing; then
+    // the connection asks its user to reconnect.
+    let (status, _) = refresh_at_server(&server, client, &old_refresh).await;
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST);
+    assert!(!active(&server, client, &new_refresh).await);
+    let Credentials::OAuth2 {
+        expires_at: Some(expires_at),
+        ..
+    } = renewed.value
+    else {
+        panic!("an access token that expires")
+    };
+    until("the renewed access token is due for renewal", async || {
+        chrono::Utc::now() + chrono::TimeDelta::seconds(1) >= expires_at
+    })
+    .await;
+    sync_now(&gateway, &id).await;
+    let row = gateway.until_state(TENANT, &id, "reauth_required").await;
+    let error = row["last_error"].as_str().unwrap();
+    assert!(error.contains("invalid_grant"), "{error}");
+    gateway.stop().await;
+}
+
 #[tokio::test]
 async fn without_prompt_consent_offline_access_brings_no_refresh_token_and_expiry_asks_to_reconnect()
  {
