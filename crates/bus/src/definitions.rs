@@ -113,10 +113,11 @@ fn check_attempts(path: &str, config: &pull::Config) -> Result<(), Error> {
                 "metadata {ATTEMPTS_METADATA} must be a whole number above 0, not {value:?}"
             ))
         })?;
-    if config.max_deliver > 0 && config.max_deliver <= i64::from(attempts) {
+    if config.max_deliver > 0 {
         return Err(refuse(format!(
-            "max_deliver {} leaves no delivery to settle a last attempt that never finished; \
-             set it to -1 (unlimited) or above {ATTEMPTS_METADATA} ({attempts})",
+            "max_deliver {} can end the deliveries before the worker settles a message whose \
+             last attempt never finished (it starts such a message over, or dead-letters it, on \
+             a delivery past the {attempts} attempts of {ATTEMPTS_METADATA}); set it to -1",
             config.max_deliver
         )));
     }
@@ -387,7 +388,7 @@ mod tests {
             .to_string();
         assert!(error.contains("sync.json"), "{error}");
         assert!(
-            error.contains("max_deliver 8 leaves no delivery"),
+            error.contains("max_deliver 8 can end the deliveries"),
             "{error}"
         );
         config.max_deliver = -1;

@@ -66,8 +66,8 @@ pub use definitions::{
 pub use error::Error;
 pub use handler::{Context, Delivery, Handler, HandlerError};
 pub use publish::{
-    EVENT_TYPE_HEADER, NOT_BEFORE_HEADER, PendingPublish, Published, Publisher, RESTARTS_HEADER,
-    TRACEPARENT_HEADER, TRACESTATE_HEADER,
+    ATTEMPTS_BEFORE_HEADER, EVENT_TYPE_HEADER, NOT_BEFORE_HEADER, ORIGIN_SEQUENCE_HEADER,
+    PendingPublish, Published, Publisher, RESTARTS_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER,
 };
 pub use retry::RetryPolicy;
 pub use schedule::{MIN_INTERVAL, Schedules};

@@ -16,6 +16,15 @@ pub const NOT_BEFORE_HEADER: &str = "Fleet-Not-Before";
 /// attempt never finished (its worker was killed, or lost the server past
 /// the ack wait): a whole number, absent for none.
 pub const RESTARTS_HEADER: &str = "Fleet-Restarts";
+/// The stream sequence of the message a message started over by the
+/// runtime stands for: its deliveries use it where a redelivery would use
+/// its own (the ids of what it publishes, a sync's run), so a restart is
+/// as idempotent as a redelivery.
+pub const ORIGIN_SEQUENCE_HEADER: &str = "Fleet-Origin-Sequence";
+/// How many attempts the message a restarted message stands for had
+/// before it: its deliveries count on from there, so attempt numbers never
+/// go back (a sync's slot refuses an earlier attempt than its holder's).
+pub const ATTEMPTS_BEFORE_HEADER: &str = "Fleet-Attempts-Before";
 /// W3C trace context header.
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// W3C trace state header.

@@ -20,7 +20,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument as _, debug, error, info, info_span, warn};
 
 use crate::handler::{Context, Delivery, Handler, HandlerError};
-use crate::publish::{NOT_BEFORE_HEADER, Publisher, RESTARTS_HEADER};
+use crate::publish::{
+    ATTEMPTS_BEFORE_HEADER, NOT_BEFORE_HEADER, ORIGIN_SEQUENCE_HEADER, Publisher, RESTARTS_HEADER,
+};
 use crate::retry::RetryPolicy;
 use crate::{Error, STATUS_STREAM, STEPS_STREAM};
 
@@ -50,9 +52,9 @@ pub struct WorkerConfig {
     pub grace: Duration,
     /// How many times a message whose last attempt never finished (its
     /// worker was killed, or lost the server past the ack wait) is started
-    /// over as a new message with its attempts afresh, before it is
-    /// dead-lettered. A message that kills every worker it reaches so ends
-    /// after `(restarts + 1) × attempts` deliveries.
+    /// over as a new message with as many attempts again, before it is
+    /// dead-lettered. A message that kills every worker it reaches so runs
+    /// the handler `(restarts + 1) × attempts` times.
     pub restarts: u32,
     /// Publish `retrying` and `failed` status events when a step fails, so
     /// dashboards see it. Off for the steps that consume status changes
@@ -180,9 +182,15 @@ impl Lease {
 struct Received {
     subject: String,
     payload: bytes::Bytes,
-    /// The message's headers but its deduplication id, kept for a requeue.
+    /// The message's headers but its deduplication id and the server's
+    /// own, kept for a requeue.
     headers: async_nats::HeaderMap,
+    /// The delivery as the handler sees it: a restarted message's counts
+    /// on from the message it stands for.
     delivery: Delivery,
+    /// This message's own stream sequence, which the ids of what the
+    /// runtime publishes to settle it derive from.
+    sequence: u64,
 }
 
 impl<H: Handler> Worker<H> {
@@ -419,32 +427,42 @@ impl<H: Handler> Shared<H> {
         abort: CancellationToken,
         _permit: OwnedSemaphorePermit,
     ) {
-        let delivery = match message.info() {
-            Ok(info) => Delivery {
-                attempt: u32::try_from(info.delivered).unwrap_or(u32::MAX),
-                max_attempts: self.max_attempts,
-                stream_sequence: info.stream_sequence,
-            },
+        let headers = message.headers.as_ref();
+        let (delivery, sequence) = match message.info() {
+            Ok(info) => {
+                let local = u32::try_from(info.delivered).unwrap_or(u32::MAX);
+                let before: u32 = number(headers, ATTEMPTS_BEFORE_HEADER).unwrap_or(0);
+                let delivery = Delivery {
+                    attempt: before.saturating_add(local),
+                    max_attempts: self.max_attempts.map(|max| before.saturating_add(max)),
+                    stream_sequence: number(headers, ORIGIN_SEQUENCE_HEADER)
+                        .unwrap_or(info.stream_sequence),
+                };
+                (delivery, info.stream_sequence)
+            }
             Err(e) => {
                 warn!(error.message = %e, subject = %message.subject, "Message without JetStream metadata; ignoring it.");
                 return;
             }
         };
+        let headers = kept_headers(headers);
         let (message, acker) = message.split();
         let received = Received {
             subject: message.subject.to_string(),
             payload: message.payload,
-            headers: kept_headers(message.headers.as_ref()),
+            headers,
             delivery,
+            sequence,
         };
         // A message queued again to wait: put back for the time that is left.
         if let Some(left) = wait_left(&received.headers) {
             self.settle(Outcome::Defer(left), &received, &acker).await;
             return;
         }
-        let outcome = if self
+        let delivery = received.delivery;
+        let outcome = if delivery
             .max_attempts
-            .is_some_and(|max| received.delivery.attempt > max)
+            .is_some_and(|max| delivery.attempt > max)
         {
             self.unfinished(&received).await
         } else {
@@ -457,6 +475,11 @@ impl<H: Handler> Shared<H> {
     /// attempt never settled (its worker was killed, or lost the server
     /// past the ack wait). Starts the message over while it has restarts
     /// left, else gives it up without running the handler.
+    ///
+    /// Starting over reports no status: the unfinished attempt may have
+    /// done its work (and lost only its ack), and a `retrying` would then
+    /// come after the chain's later statuses. The copy runs as a
+    /// redelivery would, under the same ids.
     async fn unfinished(&self, received: &Received) -> Outcome {
         let event = match Envelope::<H::Payload>::decode(&received.payload) {
             Ok(event) => event,
@@ -466,7 +489,12 @@ impl<H: Handler> Shared<H> {
                 return Outcome::DeadLetter(Box::new(letter.into_envelope()), "undecodable");
             }
         };
-        let attempts = received.delivery.attempt - 1;
+        if let Some(reason) = subject_mismatch(&received.subject, self.config.step, &event) {
+            warn!(subject = %received.subject, reason, "Dead-lettering an event whose subject disagrees with its body.");
+            let letter = received.dead_letter(self.config.step, reason);
+            return Outcome::DeadLetter(Box::new(letter.into_envelope()), "subject_mismatch");
+        }
+        let last = received.delivery.attempt - 1;
         let restarts = restarts_of(&received.headers);
         if restarts < self.config.restarts {
             warn!(
@@ -474,32 +502,21 @@ impl<H: Handler> Shared<H> {
                 tenant = %event.tenant,
                 connection = %event.connection,
                 event_id = %event.id,
-                attempts,
+                last_attempt = last,
                 restarts,
                 "The last attempt never finished (its worker stopped); starting the message over."
             );
-            if self.config.report_status {
-                let status = ConnectionStatus::Retrying {
-                    attempt: attempts,
-                    next_at: Utc::now(),
-                    reason: format!(
-                        "the worker running attempt {attempts} stopped before it finished; \
-                         starting again"
-                    ),
-                };
-                self.report(&event, status, received.delivery).await;
-            }
             return Outcome::Restart(restarts + 1);
         }
         let reason = if restarts == 0 {
             format!(
-                "gave up: its last attempt ({attempts}) never finished (its worker stopped or \
-                 lost the server)"
+                "gave up: its last attempt ({last}) never finished (its worker stopped or lost \
+                 the server)"
             )
         } else {
             format!(
                 "gave up: its last attempt never finished (its worker stopped or lost the \
-                 server) in each of its {} rounds of {attempts} attempts",
+                 server) in each of its {} rounds of attempts; the last was attempt {last}",
                 restarts + 1
             )
         };
@@ -828,11 +845,14 @@ impl<H: Handler> Shared<H> {
     /// derived from the consumer and the stream sequence, so a crash between
     /// this and the term cannot queue it twice.
     async fn requeue(&self, received: &Received, wait: Duration) -> Result<(), Error> {
-        let msg_id = format!(
-            "requeue:{}:{}",
-            self.config.consumer, received.delivery.stream_sequence
+        let msg_id = format!("requeue:{}:{}", self.config.consumer, received.sequence);
+        // A new message to wait, not a continuation: it counts its attempts
+        // from 1 under its own sequence, as a sync request queued again
+        // runs under a new run id.
+        let mut headers = without(
+            &received.headers,
+            &[ORIGIN_SEQUENCE_HEADER, ATTEMPTS_BEFORE_HEADER],
         );
-        let mut headers = received.headers.clone();
         let not_before = fleet_events::after(Utc::now(), wait);
         headers.insert(
             NOT_BEFORE_HEADER,
@@ -855,12 +875,18 @@ impl<H: Handler> Shared<H> {
     /// the consumer and the stream sequence, so a crash between this and
     /// the term cannot start it over twice.
     async fn restart(&self, received: &Received, restarts: u32) -> Result<(), Error> {
-        let msg_id = format!(
-            "restart:{}:{}",
-            self.config.consumer, received.delivery.stream_sequence
-        );
+        let msg_id = format!("restart:{}:{}", self.config.consumer, received.sequence);
+        let delivery = received.delivery;
         let mut headers = received.headers.clone();
         headers.insert(RESTARTS_HEADER, restarts.to_string().as_str());
+        headers.insert(
+            ORIGIN_SEQUENCE_HEADER,
+            delivery.stream_sequence.to_string().as_str(),
+        );
+        headers.insert(
+            ATTEMPTS_BEFORE_HEADER,
+            delivery.attempt.to_string().as_str(),
+        );
         self.publisher
             .publish_raw(
                 &received.subject,
@@ -880,20 +906,24 @@ impl<H: Handler> Shared<H> {
         letter: &Envelope<DeadLetter>,
         received: &Received,
     ) -> Result<(), Error> {
-        let msg_id = format!(
-            "dlq:{}:{}",
-            self.config.consumer, received.delivery.stream_sequence
-        );
+        let msg_id = format!("dlq:{}:{}", self.config.consumer, received.sequence);
         self.publisher.publish(letter, &msg_id).await?;
         Ok(())
     }
 }
 
-/// `headers` without the deduplication id, which a requeue replaces.
+/// `headers` without the server's: the deduplication id, which a requeue
+/// replaces, and every other `Nats-` header, which the server sets or acts
+/// on (a message produced by a schedule carries `Nats-Scheduler` and
+/// `Nats-Schedule-Next`, which the server refuses in a client's publish).
 fn kept_headers(headers: Option<&async_nats::HeaderMap>) -> async_nats::HeaderMap {
     let mut kept = async_nats::HeaderMap::new();
     for (name, values) in headers.into_iter().flat_map(|h| h.iter()) {
-        if *name == async_nats::header::NATS_MESSAGE_ID {
+        let name_text: &str = name.as_ref();
+        let servers = name_text
+            .get(..5)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("nats-"));
+        if servers {
             continue;
         }
         for value in values {
@@ -901,6 +931,26 @@ fn kept_headers(headers: Option<&async_nats::HeaderMap>) -> async_nats::HeaderMa
         }
     }
     kept
+}
+
+/// `headers` without those named `names`.
+fn without(headers: &async_nats::HeaderMap, names: &[&str]) -> async_nats::HeaderMap {
+    let mut kept = async_nats::HeaderMap::new();
+    for (name, values) in headers.iter() {
+        let name_text: &str = name.as_ref();
+        if names.iter().any(|n| name_text.eq_ignore_ascii_case(n)) {
+            continue;
+        }
+        for value in values {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// The number in header `name`; `None` when absent or unreadable.
+fn number<T: std::str::FromStr>(headers: Option<&async_nats::HeaderMap>, name: &str) -> Option<T> {
+    headers?.get(name)?.as_str().parse().ok()
 }
 
 /// How many times the runtime has started the message over
@@ -953,8 +1003,50 @@ impl Received {
             reason,
             delivery_count: self.delivery.attempt.into(),
             original_subject: self.subject.clone(),
-            stream_sequence: Some(self.delivery.stream_sequence),
+            stream_sequence: Some(self.sequence),
             original: self.payload.to_vec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requeue_or_restart_keeps_no_header_the_server_sets_or_acts_on() {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, "abc");
+        headers.insert("Nats-Scheduler", "connector.schedule.acme.c1");
+        headers.insert("Nats-Schedule-Next", "2026-12-07T18:00:00Z");
+        headers.insert("nats-ttl", "5s");
+        headers.insert(crate::TRACEPARENT_HEADER, "00-abc-def-01");
+        headers.insert(RESTARTS_HEADER, "1");
+
+        let kept = kept_headers(Some(&headers));
+
+        let mut names: Vec<&str> = kept.iter().map(|(name, _)| name.as_ref()).collect();
+        names.sort_unstable();
+        assert_eq!(names, [RESTARTS_HEADER, crate::TRACEPARENT_HEADER]);
+    }
+
+    #[test]
+    fn a_requeued_copy_starts_its_own_count_and_a_restarted_one_goes_on() {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(ORIGIN_SEQUENCE_HEADER, "41");
+        headers.insert(ATTEMPTS_BEFORE_HEADER, "9");
+        headers.insert(RESTARTS_HEADER, "1");
+
+        assert_eq!(
+            number::<u64>(Some(&headers), ORIGIN_SEQUENCE_HEADER),
+            Some(41)
+        );
+        assert_eq!(
+            number::<u32>(Some(&headers), ATTEMPTS_BEFORE_HEADER),
+            Some(9)
+        );
+        let requeued = without(&headers, &[ORIGIN_SEQUENCE_HEADER, ATTEMPTS_BEFORE_HEADER]);
+        assert_eq!(number::<u64>(Some(&requeued), ORIGIN_SEQUENCE_HEADER), None);
+        assert_eq!(restarts_of(&requeued), 1, "restarts stay counted");
     }
 }

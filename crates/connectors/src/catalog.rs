@@ -381,11 +381,12 @@ pub struct OAuth2Settings {
     /// For a provider without a userinfo endpoint: the grant is checked at
     /// the token endpoint only. Connecting validates because the token
     /// endpoint has just issued the tokens; every sync renews the access
-    /// token before it expires (an expired one without a refresh token
-    /// needs re-authorisation), and its one record is the grant (scopes,
-    /// expiry), not the provider's data. A grant revoked at the provider
-    /// shows at its next renewal, not before. Excludes
-    /// [`userinfo_url`](Self::userinfo_url).
+    /// token before it expires, or every time when it does not say when
+    /// (an expired one without a refresh token needs re-authorisation), and
+    /// its one record is the grant (scopes, expiry), not the provider's
+    /// data. A grant revoked at the provider shows at its next renewal, not
+    /// before; one with neither an expiry nor a refresh token is never
+    /// checked again. Excludes [`userinfo_url`](Self::userinfo_url).
     #[serde(default)]
     pub token_only: bool,
     /// The scopes to ask for.

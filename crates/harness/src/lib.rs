@@ -11,14 +11,18 @@
 //!   catalog files and the settings that let them reach it on loopback;
 //! - [`Setup`] does what the gateway does to start a connection's setup
 //!   (stage the credentials, record the connection, build the validate
-//!   request), and [`in_use`] reads the credentials a connection uses now.
+//!   request), and [`in_use`] reads the credentials a connection uses now;
+//! - [`status_events_until`] reads a connection's status events until the
+//!   one a test waits for.
 //!
 //! Deadlines are [`fleet_testkit::eventually`]'s. This crate is for tests
 //! only; nothing in the fleet's binaries links it.
 
 pub mod servers;
+mod statuses;
 
 pub use servers::{Nats, Servers, Vault};
+pub use statuses::status_events_until;
 
 use fleet_connectors::{Credentials, OAuthClient};
 use fleet_events::{

@@ -93,10 +93,18 @@ pub(crate) async fn fresh(
         return Ok(current);
     };
     let margin = client.settings().token_expiry_margin;
+    // A grant checked at the token endpoint only, whose access token does
+    // not say when it expires, is renewed on every sync: nothing else
+    // would ever ask the provider about it.
+    let unchecked = |credentials: &Credentials| {
+        client.settings().token_only && credentials.expires_at().is_none()
+    };
     let due = |credentials: &Credentials| match need {
         Need::Rejected => true,
         Need::BeforeExpiry => {
-            credentials.lacks_access_token() || credentials.expires_within(margin, Utc::now())
+            credentials.lacks_access_token()
+                || credentials.expires_within(margin, Utc::now())
+                || unchecked(credentials)
         }
     };
     if !due(&current.value) {

@@ -318,14 +318,33 @@ impl Handler for Sync {
         result
     }
 
-    /// Frees the slot an unfinished last attempt may still hold, and
-    /// records the failure in the connection's health; the runtime reports
-    /// the `failed` status.
+    /// Ends the run an unfinished last attempt left (its record `failed`
+    /// with `reason`, its slot freed) and records the failure in the
+    /// connection's health; the runtime reports the `failed` status.
     async fn abandoned(&self, event: &Envelope<SyncRequested>, delivery: Delivery, reason: &str) {
         let lease = SyncLease {
             run: fleet_store::run_id(event.id, delivery.stream_sequence),
             attempt: delivery.attempt,
         };
+        let outcome = SyncOutcome {
+            records: 0,
+            pages: 0,
+            added: 0,
+            updated: 0,
+            deleted: 0,
+            result: SyncResult::Failed {
+                error: reason.to_owned(),
+            },
+        };
+        let (tenant, connection) = (&event.tenant, &event.connection);
+        let finished = self
+            .deps
+            .store
+            .finish_sync_run(tenant, connection, lease.run, &outcome)
+            .await;
+        if let Err(e) = finished {
+            tracing::warn!(error.message = %e, "Could not record the given-up sync run as failed.");
+        }
         self.release(event, lease).await;
         self.health
             .failed(&self.deps, who(event), reason, FailureSource::SyncRun)

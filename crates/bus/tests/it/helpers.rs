@@ -317,8 +317,9 @@ impl Handler for Scripted {
 }
 
 /// Takes the next delivery of the validate consumer and drops it unsettled,
-/// as a worker killed in the middle of it would.
-pub(crate) async fn take_and_die(js: &jetstream::Context) -> u64 {
+/// as a worker killed in the middle of it would; returns its delivery count
+/// and stream sequence.
+pub(crate) async fn take_and_die(js: &jetstream::Context) -> (u64, u64) {
     let consumer: jetstream::consumer::PullConsumer = js
         .get_consumer_from_stream("validate", fleet_bus::STEPS_STREAM)
         .await
@@ -335,7 +336,8 @@ pub(crate) async fn take_and_die(js: &jetstream::Context) -> u64 {
         .await
         .expect("a message in time")
         .expect("a message");
-    message.info().expect("JetStream metadata").delivered as u64
+    let info = message.info().expect("JetStream metadata");
+    (info.delivered as u64, info.stream_sequence)
 }
 
 async fn emit_chain(

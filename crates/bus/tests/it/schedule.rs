@@ -156,3 +156,67 @@ async fn a_schedule_survives_a_server_restart() {
     let consumer = sync_consumer(&bus).await;
     assert!(next_request(&consumer, DEADLINE).await.is_some());
 }
+
+/// Waits for its tenant on every delivery, and says when it was called.
+struct AlwaysWaiting {
+    called: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl fleet_bus::Handler for AlwaysWaiting {
+    type Payload = SyncRequested;
+
+    async fn handle(
+        &self,
+        _event: &Envelope<SyncRequested>,
+        _ctx: &mut fleet_bus::Context,
+    ) -> Result<(), fleet_bus::HandlerError> {
+        let _ = self.called.send(());
+        Err(fleet_bus::HandlerError::deferred(
+            "the tenant runs its maximum",
+            Duration::from_secs(600),
+        ))
+    }
+}
+
+/// A message the server produced from a schedule carries the server's
+/// schedule headers, which the server refuses in a client's publish: a
+/// scheduled sync deferred on its last attempt is queued again without
+/// them, and waits in the work queue.
+#[tokio::test]
+async fn a_scheduled_sync_deferred_on_its_last_attempt_is_queued_again() {
+    let bus = TestBus::start(|defs| defs.set_attempts("sync", 1).unwrap()).await;
+    let schedules = Schedules::new(bus.js.clone());
+    let request = scheduled_sync();
+    let (called, mut calls) = tokio::sync::mpsc::unbounded_channel();
+    let mut config = fleet_bus::WorkerConfig::for_step(fleet_events::Step::Sync);
+    config.prefetch = 0;
+    let worker = bus.run_worker(config, AlwaysWaiting { called });
+    schedules
+        .set(&request, Duration::from_secs(1))
+        .await
+        .unwrap();
+    tokio::time::timeout(DEADLINE, calls.recv())
+        .await
+        .expect("the scheduled request in time");
+    schedules
+        .remove(&request.tenant, &request.connection)
+        .await
+        .unwrap();
+
+    worker
+        .until("queued again", |s| s.retried >= 1 && s.dead_lettered == 0)
+        .await;
+    let steps = bus.js.get_stream(fleet_bus::STEPS_STREAM).await.unwrap();
+    let subject = subject::sync(&request.tenant, &request.connection);
+    let waiting = fleet_testkit::eventually(DEADLINE, "the request queued again", || async {
+        let message = steps.get_last_raw_message_by_subject(&subject).await.ok()?;
+        message.headers.get(fleet_bus::NOT_BEFORE_HEADER)?;
+        Some(message)
+    })
+    .await;
+    assert!(
+        waiting.headers.get("Nats-Schedule-Next").is_none(),
+        "{:?}",
+        waiting.headers
+    );
+}

@@ -6,8 +6,10 @@
 //! one through its token endpoint). Its one stream, `account`, asks that
 //! endpoint again on every sync, so a sync checks the grant or the
 //! credentials (renewing an access token when the provider rejects it)
-//! and never ends `synced` without the provider's word. The modes differ
-//! only in how a request carries the credentials ([`Access`]).
+//! and never ends `synced` without the provider's word; a `token_only`
+//! entry's grant is checked only when its access token is renewed. The
+//! modes differ only in how a request carries the credentials
+//! ([`Access`]).
 
 use chrono::Utc;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -34,7 +36,8 @@ const STREAMS: &[StreamSpec] = &[StreamSpec {
     name: "account",
     description: "The account's identity as the provider's userinfo (or verify) endpoint \
                   answers it, read on every sync: a grant or key the provider no longer \
-                  honours shows at once.",
+                  honours shows at once. For an entry checked at the token endpoint only, \
+                  the grant (or the client id) instead.",
     reconcile: true,
 }];
 
@@ -49,7 +52,8 @@ const STREAMS: &[StreamSpec] = &[StreamSpec {
 pub(crate) struct GenericOAuth2 {
     id: ConnectorId,
     provider: String,
-    /// `None` only for client credentials checked at the token endpoint.
+    /// `None` for client credentials checked at the token endpoint, and
+    /// for `token_only` OAuth 2.0 entries.
     userinfo_url: Option<UrlTemplate>,
     /// The names of the values kept from token responses, which messages
     /// do not show.

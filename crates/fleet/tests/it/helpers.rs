@@ -4,16 +4,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream;
 use fleet_bus::{Definitions, Publisher};
 use fleet_connectors::Credentials;
-use fleet_events::{
-    ConnectionId, ConnectionState, ConnectorId, Envelope, StatusChanged, TenantId, subject,
-};
+use fleet_events::{ConnectionId, ConnectionState, ConnectorId, StatusChanged, TenantId};
 use fleet_harness::{Nats, Servers, servers};
 use fleet_sim::{Sim, SimHandle, SiteConfig};
 use fleet_testkit::{NatsCluster, NatsServer, OpenBao, Postgres};
-use futures::StreamExt as _;
 
 pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 pub(crate) const SITE: &str = "shop";
@@ -396,32 +393,18 @@ impl World {
         connection: &ConnectionId,
         done: impl Fn(&StatusChanged) -> bool,
     ) -> Vec<StatusChanged> {
-        let consumer = self
-            .js
-            .create_consumer_on_stream(
-                pull::OrderedConfig {
-                    filter_subject: subject::status(&self.tenant, connection),
-                    ..Default::default()
-                },
-                fleet_bus::STATUS_STREAM,
-            )
-            .await
-            .unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let mut seen = Vec::new();
-        let found = tokio::time::timeout(DEADLINE, async {
-            while let Some(Ok(message)) = messages.next().await {
-                let event = Envelope::<StatusChanged>::decode(&message.payload).unwrap();
-                let reached = done(&event.data);
-                seen.push(event.data);
-                if reached {
-                    return;
-                }
-            }
-        })
-        .await;
-        assert!(found.is_ok(), "the awaited status never came; saw {seen:?}");
-        seen
+        fleet_harness::status_events_until(
+            &self.js,
+            &self.tenant,
+            connection,
+            DEADLINE,
+            "the awaited status",
+            |event| done(&event.data),
+        )
+        .await
+        .into_iter()
+        .map(|event| event.data)
+        .collect()
     }
 
     pub(crate) async fn synced(&self, connection: &ConnectionId) -> Vec<StatusChanged> {

@@ -8,7 +8,7 @@ const PASSWORD: &str = "Zq7x Kp2m Vw9r Lt4n Hb6c Fy3d";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_sync_is_taken_over_by_another_and_no_record_is_duplicated() {
     let world = World::start(slow_site()).await;
-    let statuses = kill_mid_sync_then_finish(&world).await;
+    let (_, statuses) = kill_mid_sync_then_finish(&world).await;
     assert!(
         !statuses
             .iter()
@@ -25,16 +25,26 @@ async fn a_worker_killed_mid_sync_is_taken_over_by_another_and_no_record_is_dupl
 async fn a_sync_whose_last_attempt_was_killed_is_started_over_and_completes() {
     let world = World::start(slow_site()).await;
     world.set_attempts(fleet_bus::STEPS_STREAM, "sync", 1);
-    let statuses = kill_mid_sync_then_finish(&world).await;
-    let restarted = statuses.iter().find_map(|s| match &s.status {
-        ConnectionStatus::Retrying { reason, .. } => Some(reason.as_str()),
-        _ => None,
-    });
-    assert_eq!(
-        restarted,
-        Some("the worker running attempt 1 stopped before it finished; starting again"),
+    let (connection, statuses) = kill_mid_sync_then_finish(&world).await;
+    // The copy resumed the run as a redelivery would: one run, its record
+    // finished, no `retrying` on the way.
+    assert!(
+        !statuses
+            .iter()
+            .any(|s| s.status.state() == ConnectionState::Retrying),
         "{statuses:?}"
     );
+    let pool = sqlx::PgPool::connect(&world.database_url).await.unwrap();
+    let runs: Vec<(Option<String>, String)> =
+        sqlx::query_as("SELECT finished_at::text, outcome FROM sync_runs WHERE connection = $1")
+            .bind(connection.as_str())
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let [(finished, outcome)] = runs.as_slice() else {
+        panic!("one sync run, resumed rather than started anew: {runs:?}")
+    };
+    assert!(finished.is_some() && outcome == "succeeded", "{runs:?}");
 }
 
 /// 1,205 records behind a provider that takes 300 ms per call, so a sync
@@ -48,8 +58,10 @@ fn slow_site() -> SiteConfig {
 
 /// Connects the site, kills the worker in the middle of the first sync,
 /// starts another, and checks that the sync completes with every record
-/// once and nothing left behind; returns the connection's statuses.
-async fn kill_mid_sync_then_finish(world: &World) -> Vec<fleet_events::StatusChanged> {
+/// once and nothing left behind; returns the connection and its statuses.
+async fn kill_mid_sync_then_finish(
+    world: &World,
+) -> (fleet_events::ConnectionId, Vec<fleet_events::StatusChanged>) {
     world
         .sim
         .inject_site(SITE, Fault::Slow { delay_ms: 300 }, 1000);
@@ -82,7 +94,7 @@ async fn kill_mid_sync_then_finish(world: &World) -> Vec<fleet_events::StatusCha
         0,
         "no step left behind"
     );
-    statuses
+    (connection, statuses)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

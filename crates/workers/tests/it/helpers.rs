@@ -4,18 +4,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream;
 use fleet_bus::{Definitions, Publisher};
 use fleet_connectors::Credentials;
 use fleet_events::{
     ConnectionId, ConnectionState, ConnectorId, CorrelationId, Envelope, SetupOrigin,
-    StatusChanged, Step, SyncRequested, SyncTrigger, TenantId, ValidateRequested, subject,
+    StatusChanged, Step, SyncRequested, SyncTrigger, TenantId, ValidateRequested,
 };
 use fleet_harness::Servers;
 use fleet_sim::{Sim, SimHandle, SiteConfig, UserConfig};
 use fleet_testkit::{OpenBao, Postgres};
 use fleet_workers::{Deps, Settings};
-use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -449,40 +448,19 @@ impl TestFleet {
         state: ConnectionState,
         n: usize,
     ) -> Vec<Envelope<StatusChanged>> {
-        let filter = subject::status(&self.tenant, connection);
-        let consumer = self
-            .js
-            .create_consumer_on_stream(
-                pull::OrderedConfig {
-                    filter_subject: filter,
-                    ..Default::default()
-                },
-                fleet_bus::STATUS_STREAM,
-            )
-            .await
-            .unwrap();
-        let mut messages = consumer.messages().await.unwrap();
-        let mut seen = Vec::new();
         let mut reached = 0;
-        let found = tokio::time::timeout(DEADLINE, async {
-            while let Some(Ok(message)) = messages.next().await {
-                let event = Envelope::<StatusChanged>::decode(&message.payload).unwrap();
-                if event.data.status.state() == state {
-                    reached += 1;
-                }
-                seen.push(event);
-                if reached == n {
-                    return;
-                }
-            }
-        })
-        .await;
-        assert!(
-            found.is_ok(),
-            "no {n} {state} statuses in time; saw {:?}",
-            seen.iter().map(|event| &event.data).collect::<Vec<_>>()
-        );
-        seen
+        fleet_harness::status_events_until(
+            &self.js,
+            &self.tenant,
+            connection,
+            DEADLINE,
+            format_args!("the {n}th {state} status"),
+            |event| {
+                reached += usize::from(event.data.status.state() == state);
+                reached == n
+            },
+        )
+        .await
     }
 
     /// Waits until the connection's row in Postgres is in `state`.
