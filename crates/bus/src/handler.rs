@@ -149,13 +149,17 @@ impl HandlerError {
 /// Where a message is in its delivery history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
-    /// 1 for the first delivery, 2 for the first redelivery, ...
+    /// 1 for the first delivery, 2 for the first redelivery, ...; a
+    /// message the runtime started over (its last attempt never finished)
+    /// counts on from the message it continues.
     pub attempt: u32,
     /// The attempts the step's handler gets (the consumer's
     /// [`crate::ATTEMPTS_METADATA`], else its `max_deliver`); `None` when
     /// unlimited.
     pub max_attempts: Option<u32>,
-    /// Sequence of the message in its stream.
+    /// Sequence of the message in its stream; for a message the runtime
+    /// started over, that of the message it continues, so that ids derived
+    /// from it (what the step publishes, a sync's run) stay the same.
     pub stream_sequence: u64,
 }
 

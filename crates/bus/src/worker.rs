@@ -152,8 +152,9 @@ enum Outcome {
     /// Publish the message again as a new one, to be handled no sooner
     /// than the wait from now, then remove this one.
     Requeue(Duration),
-    /// Publish the message again as a new one, its attempts afresh: its
-    /// last attempt never finished. Carries the restarts so far.
+    /// Publish the message again as a new one that continues it (its
+    /// stream sequence, its attempts counted on, as many again): its last
+    /// attempt never finished. Carries the restarts so far.
     Restart(u32),
     Interrupted,
     /// Leave the message unsettled: a later delivery of it is another
@@ -191,6 +192,9 @@ struct Received {
     /// This message's own stream sequence, which the ids of what the
     /// runtime publishes to settle it derive from.
     sequence: u64,
+    /// This message's own delivery count, which picks the retry delay: a
+    /// restarted message's retries start from the table's first entry.
+    local: u32,
 }
 
 impl<H: Handler> Worker<H> {
@@ -428,7 +432,7 @@ impl<H: Handler> Shared<H> {
         _permit: OwnedSemaphorePermit,
     ) {
         let headers = message.headers.as_ref();
-        let (delivery, sequence) = match message.info() {
+        let (delivery, sequence, local) = match message.info() {
             Ok(info) => {
                 let local = u32::try_from(info.delivered).unwrap_or(u32::MAX);
                 let before: u32 = number(headers, ATTEMPTS_BEFORE_HEADER).unwrap_or(0);
@@ -438,7 +442,7 @@ impl<H: Handler> Shared<H> {
                     stream_sequence: number(headers, ORIGIN_SEQUENCE_HEADER)
                         .unwrap_or(info.stream_sequence),
                 };
-                (delivery, info.stream_sequence)
+                (delivery, info.stream_sequence, local)
             }
             Err(e) => {
                 warn!(error.message = %e, subject = %message.subject, "Message without JetStream metadata; ignoring it.");
@@ -453,6 +457,7 @@ impl<H: Handler> Shared<H> {
             headers,
             delivery,
             sequence,
+            local,
         };
         // A message queued again to wait: put back for the time that is left.
         if let Some(left) = wait_left(&received.headers) {
@@ -688,7 +693,7 @@ impl<H: Handler> Shared<H> {
                 reason,
                 retry_after,
             }) => {
-                let delay = self.config.retry.delay(delivery.attempt, retry_after);
+                let delay = self.config.retry.delay(received.local, retry_after);
                 warn!(
                     reason,
                     delay_ms = delay.as_millis() as u64,
@@ -801,7 +806,7 @@ impl<H: Handler> Shared<H> {
                 Ok(()) => (AckKind::Term, &self.stats.retried, "restarted"),
                 Err(e) => {
                     warn!(error.message = %e, "Could not start a message over; it will be redelivered.");
-                    let delay = self.config.retry.delay(received.delivery.attempt, None);
+                    let delay = self.config.retry.delay(received.local, None);
                     (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
                 }
             },
@@ -809,7 +814,7 @@ impl<H: Handler> Shared<H> {
                 Ok(()) => (AckKind::Term, &self.stats.retried, "requeued"),
                 Err(e) => {
                     warn!(error.message = %e, "Could not queue a deferred message again; it will be redelivered.");
-                    let delay = self.config.retry.delay(received.delivery.attempt, None);
+                    let delay = self.config.retry.delay(received.local, None);
                     (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
                 }
             },
@@ -821,7 +826,7 @@ impl<H: Handler> Shared<H> {
                 }
                 Err(e) => {
                     error!(error.message = %e, error.cause_chain = ?e, "Could not publish a dead letter; the message will be redelivered.");
-                    let delay = self.config.retry.delay(received.delivery.attempt, None);
+                    let delay = self.config.retry.delay(received.local, None);
                     (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
                 }
             },
@@ -870,10 +875,12 @@ impl<H: Handler> Shared<H> {
     }
 
     /// Publishes the message's bytes and headers again on its subject as a
-    /// new message, so that its attempts start over, marked as its
-    /// `restarts`-th restart ([`RESTARTS_HEADER`]). The id is derived from
-    /// the consumer and the stream sequence, so a crash between this and
-    /// the term cannot start it over twice.
+    /// new message with as many attempts again, marked as its
+    /// `restarts`-th restart ([`RESTARTS_HEADER`]) and as the continuation
+    /// of this one ([`ORIGIN_SEQUENCE_HEADER`], [`ATTEMPTS_BEFORE_HEADER`]).
+    /// The id is derived from the consumer and this message's stream
+    /// sequence, so a crash between this and the term cannot start it over
+    /// twice.
     async fn restart(&self, received: &Received, restarts: u32) -> Result<(), Error> {
         let msg_id = format!("restart:{}:{}", self.config.consumer, received.sequence);
         let delivery = received.delivery;

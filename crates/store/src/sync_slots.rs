@@ -132,7 +132,8 @@ fn streams_of(row: &PgRow) -> Result<HashMap<String, StreamState>, sqlx::Error> 
 pub struct SyncLease {
     /// The run.
     pub run: CorrelationId,
-    /// The delivery count of the request's message (1 for the first).
+    /// The attempt of the request's message (1 for the first delivery;
+    /// counted on across a restart of the message, so it never goes back).
     pub attempt: u32,
 }
 
@@ -148,8 +149,9 @@ pub struct SlotClaim<'a> {
     /// The sync request's event id: the slot a queued request holds is
     /// claimed by the run of that request.
     pub request: EventId,
-    /// The delivery count of the request's message: a redelivery takes the
-    /// run's slot over, an earlier delivery than the holder's is refused.
+    /// The attempt of the request's message (counted on across a restart of
+    /// the message): a later attempt takes the run's slot over, an earlier
+    /// one than the holder's is refused.
     pub attempt: u32,
     /// How long the hold lasts without renewal.
     pub hold: Duration,
