@@ -294,7 +294,8 @@ impl Store {
                                                AND sync_slot_state = 'running' \
                                                AND sync_slot_attempt > $6, false)) \
                         AND NOT (held AND NOT coalesce(sync_slot_run = $3, false) \
-                                      AND NOT coalesce(sync_slot_request = $5, false)) \
+                                      AND NOT coalesce(sync_slot_state = 'queued' \
+                                                       AND sync_slot_request = $5, false)) \
                         AND running < $7 AS granted \
                  FROM slot), \
              taken AS ( \
@@ -360,9 +361,12 @@ impl Store {
         {
             return Ok(ClaimedRun::refused(Claim::Superseded { holder }));
         }
-        // This delivery's run, or another message of the same request (a
-        // deferred request queued again runs under another run id).
-        let ours = holder == Some(claim.run.as_uuid()) || request == Some(claim.request.as_uuid());
+        // This delivery's run, or the run of the queued request that holds
+        // the slot. Another message of the same request while it runs (a
+        // schedule's next production, which carries the same stored
+        // envelope) joins the running one.
+        let ours = holder == Some(claim.run.as_uuid())
+            || (state.as_deref() == Some("queued") && request == Some(claim.request.as_uuid()));
         if held && !ours {
             let holder = SlotHolder {
                 run: holder.unwrap_or_default(),

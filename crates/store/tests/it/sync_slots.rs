@@ -118,8 +118,12 @@ async fn a_queued_request_names_its_run_once_published() {
     );
 }
 
+/// A queued request's slot is its own whatever run its message became;
+/// once a run of it holds the slot, another message of the same request
+/// (a schedule's next production, which carries the same stored envelope)
+/// joins that run instead of taking the slot from it.
 #[tokio::test]
-async fn the_request_queued_again_under_another_run_takes_its_own_slot() {
+async fn a_queued_request_takes_its_own_slot_and_its_next_message_joins_the_running_one() {
     let test = spawn_store().await;
     let connection = create_connection(&test.store, &tenant("acme")).await;
     let request = EventId::new();
@@ -134,15 +138,21 @@ async fn the_request_queued_again_under_another_run_takes_its_own_slot() {
         .await
         .unwrap();
 
-    // The published request was deferred past its last delivery and queued
-    // again: the copy's run id comes from its new stream sequence.
+    // A message of the request under another stream sequence than the one
+    // the slot was named after still takes the queued slot.
     let mut copy = claim(&connection, request, 4);
     copy.run = run_id(request, 9);
     assert_eq!(test.store.claim_sync(copy).await.unwrap(), Claim::Granted);
-    // And once running, a further copy still recognises the slot as its own.
-    let mut later = claim(&connection, request, 4);
-    later.run = run_id(request, 12);
-    assert_eq!(test.store.claim_sync(later).await.unwrap(), Claim::Granted);
+    // Once it runs, the next message of the same request joins it.
+    let mut next = claim(&connection, request, 4);
+    next.run = run_id(request, 12);
+    assert_eq!(
+        test.store.claim_sync(next).await.unwrap(),
+        Claim::Coalesced(SlotHolder {
+            run: run_id(request, 9).as_uuid(),
+            running: true
+        })
+    );
     let other = test
         .store
         .claim_sync(claim(&connection, EventId::new(), 4))
