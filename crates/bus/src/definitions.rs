@@ -249,6 +249,14 @@ impl Definitions {
             .find(|c| c.config.durable_name.as_deref() == Some(durable))
     }
 
+    /// The consumer named `durable`, to change.
+    fn consumer_mut(&mut self, durable: &str) -> Result<&mut ConsumerDefinition, Error> {
+        self.consumers
+            .iter_mut()
+            .find(|c| c.config.durable_name.as_deref() == Some(durable))
+            .ok_or_else(|| Error::UnknownConsumer(durable.to_owned()))
+    }
+
     /// Changes the ack wait of the consumer named `durable` (tests use a
     /// short one to see redelivery after a crash quickly).
     ///
@@ -256,11 +264,7 @@ impl Definitions {
     ///
     /// [`Error::UnknownConsumer`] when no consumer has that name.
     pub fn set_ack_wait(&mut self, durable: &str, ack_wait: Duration) -> Result<(), Error> {
-        let consumer = self
-            .consumers
-            .iter_mut()
-            .find(|c| c.config.durable_name.as_deref() == Some(durable))
-            .ok_or_else(|| Error::UnknownConsumer(durable.to_owned()))?;
+        let consumer = self.consumer_mut(durable)?;
         consumer.config.ack_wait = ack_wait;
         Ok(())
     }
@@ -272,11 +276,7 @@ impl Definitions {
     ///
     /// [`Error::UnknownConsumer`] when no consumer has that name.
     pub fn set_attempts(&mut self, durable: &str, attempts: u32) -> Result<(), Error> {
-        let consumer = self
-            .consumers
-            .iter_mut()
-            .find(|c| c.config.durable_name.as_deref() == Some(durable))
-            .ok_or_else(|| Error::UnknownConsumer(durable.to_owned()))?;
+        let consumer = self.consumer_mut(durable)?;
         consumer
             .config
             .metadata

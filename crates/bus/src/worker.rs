@@ -149,17 +149,24 @@ enum Outcome {
     GiveUp,
     /// Dead-letter the message, for the reason's class (a metric label).
     DeadLetter(Box<Envelope<DeadLetter>>, &'static str),
-    /// Publish the message again as a new one, to be handled no sooner
-    /// than the wait from now, then remove this one.
-    Requeue(Duration),
-    /// Publish the message again as a new one that continues it (its
-    /// stream sequence, its attempts counted on, as many again): its last
-    /// attempt never finished. Carries the restarts so far.
-    Restart(u32),
+    /// Publish the message again as a new one that continues it (see
+    /// [`Shared::continue_as`]), then remove this one.
+    Republish(Continuation),
     Interrupted,
     /// Leave the message unsettled: a later delivery of it is another
     /// worker's now.
     Abandon,
+}
+
+/// Why a message is published again as a copy that continues it.
+#[derive(Debug, Clone, Copy)]
+enum Continuation {
+    /// Deferred on its last attempt: handled no sooner than the wait from
+    /// now.
+    Waiting(Duration),
+    /// Its last attempt never finished: started over, with the restarts so
+    /// far.
+    Restarted(u32),
 }
 
 /// Whether a delivery stayed a handler's own: when the server last
@@ -439,7 +446,11 @@ impl<H: Handler> Shared<H> {
                 let delivery = Delivery {
                     attempt: before.saturating_add(local),
                     max_attempts: self.max_attempts.map(|max| before.saturating_add(max)),
+                    // A copy continues an earlier message of its stream;
+                    // a mark naming any other (a publisher's, not the
+                    // runtime's) is ignored.
                     stream_sequence: number(headers, ORIGIN_SEQUENCE_HEADER)
+                        .filter(|&origin| origin < info.stream_sequence)
                         .unwrap_or(info.stream_sequence),
                 };
                 (delivery, info.stream_sequence, local)
@@ -486,19 +497,10 @@ impl<H: Handler> Shared<H> {
     /// come after the chain's later statuses. The copy runs as a
     /// redelivery would, under the same ids.
     async fn unfinished(&self, received: &Received) -> Outcome {
-        let event = match Envelope::<H::Payload>::decode(&received.payload) {
+        let event = match self.event(received) {
             Ok(event) => event,
-            Err(e) => {
-                let reason = format!("undecodable {}: {e}", H::Payload::TYPE);
-                let letter = received.dead_letter(self.config.step, reason);
-                return Outcome::DeadLetter(Box::new(letter.into_envelope()), "undecodable");
-            }
+            Err(letter) => return letter,
         };
-        if let Some(reason) = subject_mismatch(&received.subject, self.config.step, &event) {
-            warn!(subject = %received.subject, reason, "Dead-lettering an event whose subject disagrees with its body.");
-            let letter = received.dead_letter(self.config.step, reason);
-            return Outcome::DeadLetter(Box::new(letter.into_envelope()), "subject_mismatch");
-        }
         let last = received.delivery.attempt - 1;
         let restarts = restarts_of(&received.headers);
         if restarts < self.config.restarts {
@@ -511,7 +513,7 @@ impl<H: Handler> Shared<H> {
                 restarts,
                 "The last attempt never finished (its worker stopped); starting the message over."
             );
-            return Outcome::Restart(restarts + 1);
+            return Outcome::Republish(Continuation::Restarted(restarts + 1));
         }
         let reason = if restarts == 0 {
             format!(
@@ -549,26 +551,36 @@ impl<H: Handler> Shared<H> {
         )
     }
 
+    /// The message's event, or its dead letter when it does not decode or
+    /// its subject names another tenant or connection than its body.
+    fn event(&self, received: &Received) -> Result<Envelope<H::Payload>, Outcome> {
+        let event = Envelope::<H::Payload>::decode(&received.payload).map_err(|e| {
+            let reason = format!("undecodable {}: {e}", H::Payload::TYPE);
+            warn!(subject = %received.subject, reason, "Dead-lettering a message that does not decode.");
+            let letter = received.dead_letter(self.config.step, reason);
+            Outcome::DeadLetter(Box::new(letter.into_envelope()), "undecodable")
+        })?;
+        if let Some(reason) = subject_mismatch(&received.subject, self.config.step, &event) {
+            warn!(subject = %received.subject, reason, "Dead-lettering an event whose subject disagrees with its body.");
+            let letter = received.dead_letter(self.config.step, reason);
+            return Err(Outcome::DeadLetter(
+                Box::new(letter.into_envelope()),
+                "subject_mismatch",
+            ));
+        }
+        Ok(event)
+    }
+
     async fn outcome(
         &self,
         received: &Received,
         acker: &Acker,
         abort: &CancellationToken,
     ) -> Outcome {
-        let event = match Envelope::<H::Payload>::decode(&received.payload) {
+        let event = match self.event(received) {
             Ok(event) => event,
-            Err(e) => {
-                let reason = format!("undecodable {}: {e}", H::Payload::TYPE);
-                warn!(subject = %received.subject, reason, "Dead-lettering a message that does not decode.");
-                let letter = received.dead_letter(self.config.step, reason);
-                return Outcome::DeadLetter(Box::new(letter.into_envelope()), "undecodable");
-            }
+            Err(letter) => return letter,
         };
-        if let Some(reason) = subject_mismatch(&received.subject, self.config.step, &event) {
-            warn!(subject = %received.subject, reason, "Dead-lettering an event whose subject disagrees with its body.");
-            let letter = received.dead_letter(self.config.step, reason);
-            return Outcome::DeadLetter(Box::new(letter.into_envelope()), "subject_mismatch");
-        }
         let span = info_span!(
             "step",
             step = self.config.step.as_str(),
@@ -730,7 +742,7 @@ impl<H: Handler> Shared<H> {
                     delay_ms = retry_after.as_millis() as u64,
                     "Step deferred on its last delivery; queuing it again."
                 );
-                return Outcome::Requeue(retry_after);
+                return Outcome::Republish(Continuation::Waiting(retry_after));
             }
             Err(HandlerError::Deferred {
                 reason,
@@ -802,22 +814,20 @@ impl<H: Handler> Shared<H> {
             Outcome::Defer(delay) => (AckKind::Nak(Some(delay)), &self.stats.retried, "deferred"),
             Outcome::GiveUp => (AckKind::Term, &self.stats.terminated, "failed"),
             Outcome::Interrupted => (AckKind::Nak(None), &self.stats.retried, "interrupted"),
-            Outcome::Restart(restarts) => match self.restart(received, restarts).await {
-                Ok(()) => (AckKind::Term, &self.stats.retried, "restarted"),
-                Err(e) => {
-                    warn!(error.message = %e, "Could not start a message over; it will be redelivered.");
-                    let delay = self.config.retry.delay(received.local, None);
-                    (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
+            Outcome::Republish(copy) => {
+                let label = match copy {
+                    Continuation::Waiting(_) => "requeued",
+                    Continuation::Restarted(_) => "restarted",
+                };
+                match self.continue_as(received, copy).await {
+                    Ok(()) => (AckKind::Term, &self.stats.retried, label),
+                    Err(e) => {
+                        warn!(error.message = %e, label, "Could not publish the message again; it will be redelivered.");
+                        let delay = self.config.retry.delay(received.local, None);
+                        (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
+                    }
                 }
-            },
-            Outcome::Requeue(wait) => match self.requeue(received, wait).await {
-                Ok(()) => (AckKind::Term, &self.stats.retried, "requeued"),
-                Err(e) => {
-                    warn!(error.message = %e, "Could not queue a deferred message again; it will be redelivered.");
-                    let delay = self.config.retry.delay(received.local, None);
-                    (AckKind::Nak(Some(delay)), &self.stats.retried, "retried")
-                }
-            },
+            }
             Outcome::DeadLetter(letter, class) => match self.dead_letter(&letter, received).await {
                 Ok(()) => {
                     metrics::counter!("fleet_dead_letters_total", "step" => step, "reason" => class)
@@ -845,15 +855,16 @@ impl<H: Handler> Shared<H> {
     }
 
     /// Publishes the message's bytes and headers again on its subject as a
-    /// new message, so that its deliveries start over, marked not to be
-    /// handled before `wait` from now ([`NOT_BEFORE_HEADER`]). The id is
-    /// derived from the consumer and the stream sequence, so a crash between
-    /// this and the term cannot queue it twice.
-    async fn requeue(&self, received: &Received, wait: Duration) -> Result<(), Error> {
-        let msg_id = format!("requeue:{}:{}", self.config.consumer, received.sequence);
-        // The copy continues this message, as a restart's does: the same
-        // stream sequence for its ids (a sync keeps its run, and the slot
-        // it held through the wait), its attempts counted on.
+    /// new message that continues this one: its deliveries use this one's
+    /// stream sequence ([`ORIGIN_SEQUENCE_HEADER`]), so a sync keeps its
+    /// run (and the slot it held), and count their attempts on from it
+    /// ([`ATTEMPTS_BEFORE_HEADER`]), with as many again. A waiting copy is
+    /// marked not to be handled before the wait is over
+    /// ([`NOT_BEFORE_HEADER`]); a restarted one with its restarts so far
+    /// ([`RESTARTS_HEADER`]). The id is derived from the consumer and this
+    /// message's stream sequence, so a crash between this and the term
+    /// cannot publish it twice.
+    async fn continue_as(&self, received: &Received, copy: Continuation) -> Result<(), Error> {
         let delivery = received.delivery;
         let mut headers = received.headers.clone();
         headers.insert(
@@ -864,42 +875,21 @@ impl<H: Handler> Shared<H> {
             ATTEMPTS_BEFORE_HEADER,
             delivery.attempt.to_string().as_str(),
         );
-        let not_before = fleet_events::after(Utc::now(), wait);
-        headers.insert(
-            NOT_BEFORE_HEADER,
-            not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        );
-        self.publisher
-            .publish_raw(
-                &received.subject,
-                received.payload.clone(),
-                headers,
-                &msg_id,
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Publishes the message's bytes and headers again on its subject as a
-    /// new message with as many attempts again, marked as its
-    /// `restarts`-th restart ([`RESTARTS_HEADER`]) and as the continuation
-    /// of this one ([`ORIGIN_SEQUENCE_HEADER`], [`ATTEMPTS_BEFORE_HEADER`]).
-    /// The id is derived from the consumer and this message's stream
-    /// sequence, so a crash between this and the term cannot start it over
-    /// twice.
-    async fn restart(&self, received: &Received, restarts: u32) -> Result<(), Error> {
-        let msg_id = format!("restart:{}:{}", self.config.consumer, received.sequence);
-        let delivery = received.delivery;
-        let mut headers = received.headers.clone();
-        headers.insert(RESTARTS_HEADER, restarts.to_string().as_str());
-        headers.insert(
-            ORIGIN_SEQUENCE_HEADER,
-            delivery.stream_sequence.to_string().as_str(),
-        );
-        headers.insert(
-            ATTEMPTS_BEFORE_HEADER,
-            delivery.attempt.to_string().as_str(),
-        );
+        let kind = match copy {
+            Continuation::Waiting(wait) => {
+                let not_before = fleet_events::after(Utc::now(), wait);
+                headers.insert(
+                    NOT_BEFORE_HEADER,
+                    not_before.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                );
+                "requeue"
+            }
+            Continuation::Restarted(restarts) => {
+                headers.insert(RESTARTS_HEADER, restarts.to_string().as_str());
+                "restart"
+            }
+        };
+        let msg_id = format!("{kind}:{}:{}", self.config.consumer, received.sequence);
         self.publisher
             .publish_raw(
                 &received.subject,
@@ -954,10 +944,7 @@ fn number<T: std::str::FromStr>(headers: Option<&async_nats::HeaderMap>, name: &
 /// How many times the runtime has started the message over
 /// ([`RESTARTS_HEADER`]); 0 when unmarked or unreadable.
 fn restarts_of(headers: &async_nats::HeaderMap) -> u32 {
-    headers
-        .get(RESTARTS_HEADER)
-        .and_then(|n| n.as_str().parse().ok())
-        .unwrap_or(0)
+    number(Some(headers), RESTARTS_HEADER).unwrap_or(0)
 }
 
 /// How long a message marked [`NOT_BEFORE_HEADER`] must still wait; `None`

@@ -303,29 +303,28 @@ impl Handler for Sync {
             // A later delivery runs it: the slot and the outcome are its.
             Err(HandlerError::Superseded { .. }) => {}
             // Given up: the slot is free for the next request.
-            Err(error) => {
-                self.release(event, lease).await;
-                self.health
-                    .failed(
-                        &self.deps,
-                        who(event),
-                        &error.to_string(),
-                        FailureSource::SyncRun,
-                    )
-                    .await;
-            }
+            Err(error) => self.give_up(event, lease, &error.to_string()).await,
         }
         result
     }
 
-    /// Ends the run an unfinished last attempt left (its record `failed`
-    /// with `reason`, its slot freed) and records the failure in the
-    /// connection's health; the runtime reports the `failed` status.
+    /// Ends the run an unfinished last attempt left; the runtime reports
+    /// the `failed` status.
     async fn abandoned(&self, event: &Envelope<SyncRequested>, delivery: Delivery, reason: &str) {
         let lease = SyncLease {
             run: fleet_store::run_id(event.id, delivery.stream_sequence),
             attempt: delivery.attempt,
         };
+        self.give_up(event, lease, reason).await;
+    }
+}
+
+impl Sync {
+    /// Ends a run given up with `reason`: its record `failed` (a run that
+    /// already ended keeps its outcome and counts; one given up in the
+    /// middle records none), its slot freed, the failure in the
+    /// connection's health.
+    async fn give_up(&self, event: &Envelope<SyncRequested>, lease: SyncLease, reason: &str) {
         let outcome = SyncOutcome {
             records: 0,
             pages: 0,
@@ -350,9 +349,7 @@ impl Handler for Sync {
             .failed(&self.deps, who(event), reason, FailureSource::SyncRun)
             .await;
     }
-}
 
-impl Sync {
     /// One run of the sync, once it holds the connection's sync slot.
     async fn run(
         &self,

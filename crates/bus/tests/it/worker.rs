@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use fleet_bus::HandlerError;
-use fleet_events::{ConnectionStatus, Step};
+use fleet_events::{ConnectionStatus, Envelope, Step, ValidateRequested};
 
 use crate::helpers::{
     Act, Scripted, TestBus, count_on, next_delivery, take_and_die, validate_event, validate_worker,
@@ -163,13 +163,10 @@ async fn a_message_out_of_attempts_is_dead_lettered_instead_of_left_in_the_queue
         .await;
 }
 
-/// A worker killed during a message's last attempt leaves it unsettled;
-/// JetStream alone would then keep it and tell no one. The fleet's
-/// consumers limit attempts, not deliveries, so the message comes back once
-/// more, and the runtime starts it over as a new message that continues
-/// the original: same stream sequence for its ids, attempts counted on.
-#[tokio::test]
-async fn a_last_attempt_that_never_finished_is_started_over_as_a_redelivery_would_be() {
+/// A bus whose validate consumer gives one attempt (ack wait 1 s), and a
+/// validate event whose only attempt was taken by a worker that died:
+/// the bus, the event and its stream sequence.
+async fn killed_on_its_only_attempt() -> (TestBus, Envelope<ValidateRequested>, u64) {
     let bus = TestBus::start(|defs| {
         defs.set_attempts("validate", 1).unwrap();
         defs.set_ack_wait("validate", Duration::from_secs(1))
@@ -180,6 +177,17 @@ async fn a_last_attempt_that_never_finished_is_started_over_as_a_redelivery_woul
     bus.publish(&event).await;
     let (delivered, sequence) = take_and_die(&bus.js).await;
     assert_eq!(delivered, 1);
+    (bus, event, sequence)
+}
+
+/// A worker killed during a message's last attempt leaves it unsettled;
+/// JetStream alone would then keep it and tell no one. The fleet's
+/// consumers limit attempts, not deliveries, so the message comes back once
+/// more, and the runtime starts it over as a new message that continues
+/// the original: same stream sequence for its ids, attempts counted on.
+#[tokio::test]
+async fn a_last_attempt_that_never_finished_is_started_over_as_a_redelivery_would_be() {
+    let (bus, _, sequence) = killed_on_its_only_attempt().await;
 
     let (handler, mut seen) = Scripted::new([Act::Succeed]);
     let abandoned = handler.abandoned.clone();
@@ -205,20 +213,36 @@ async fn a_last_attempt_that_never_finished_is_started_over_as_a_redelivery_woul
     assert_eq!(worker.handle.stats().dead_lettered, 0);
 }
 
+/// The marks by which a copy continues an earlier message are the
+/// runtime's: a publisher's message that names a later sequence than its
+/// own as its origin runs under its own.
+#[tokio::test]
+async fn an_origin_mark_naming_no_earlier_message_is_ignored() {
+    let bus = TestBus::start(|_| {}).await;
+    let event = validate_event();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(fleet_bus::ORIGIN_SEQUENCE_HEADER, "999999");
+    let stored = bus
+        .js
+        .publish_with_headers(event.subject(), headers, event.to_json().into())
+        .await
+        .expect("publish sent")
+        .await
+        .expect("publish acked");
+
+    let (handler, mut seen) = Scripted::new([Act::Succeed]);
+    let _worker = bus.run_worker(validate_worker(), handler);
+
+    let delivery = next_delivery(&mut seen).await;
+    assert_eq!(delivery.stream_sequence, stored.sequence);
+}
+
 /// A message that never finishes, round after round (it kills every worker
 /// it reaches), is dead-lettered with a `failed` status once its restarts
 /// are used up, and the step is told so it can let go of what it holds.
 #[tokio::test]
 async fn a_message_whose_attempts_never_finish_is_dead_lettered_after_its_restarts() {
-    let bus = TestBus::start(|defs| {
-        defs.set_attempts("validate", 1).unwrap();
-        defs.set_ack_wait("validate", Duration::from_secs(1))
-            .unwrap();
-    })
-    .await;
-    let event = validate_event();
-    bus.publish(&event).await;
-    assert_eq!(take_and_die(&bus.js).await.0, 1);
+    let (bus, event, _) = killed_on_its_only_attempt().await;
 
     // With one restart: the first worker starts the message over, and is
     // stopped in the middle of the copy's only attempt; the next worker

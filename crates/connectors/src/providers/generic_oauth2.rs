@@ -1,15 +1,15 @@
 //! The connector of catalog entries that have no sync mapping of their
 //! own: OAuth 2.0 entries, which validate through their userinfo endpoint
 //! (or, `token_only`, through the token endpoint that issued and renews
-//! their tokens; their one record is then the grant), and `api_key`, `basic` and `oauth2_client_credentials` entries, which
-//! validate through their `verify_url` (a client-credentials entry without
-//! one through its token endpoint). Its one stream, `account`, asks that
-//! endpoint again on every sync, so a sync checks the grant or the
-//! credentials (renewing an access token when the provider rejects it)
-//! and never ends `synced` without the provider's word; a `token_only`
-//! entry's grant is checked only when its access token is renewed. The
-//! modes differ only in how a request carries the credentials
-//! ([`Access`]).
+//! their tokens; their one record is then the grant), and `api_key`,
+//! `basic` and `oauth2_client_credentials` entries, which validate through
+//! their `verify_url` (a client-credentials entry without one through its
+//! token endpoint). Its one stream, `account`, asks that endpoint again on
+//! every sync, so a sync checks the grant or the credentials (renewing an
+//! access token when the provider rejects it) and never ends `synced`
+//! without the provider's word; a `token_only` entry's grant is checked
+//! only when its access token is renewed. The modes differ only in how a
+//! request carries the credentials ([`Access`]).
 
 use chrono::Utc;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -201,20 +201,7 @@ impl Provider for GenericOAuth2 {
     }
 
     async fn validate(&self, credentials: &Credentials) -> Result<Account, Error> {
-        let Some(userinfo_url) = &self.userinfo_url else {
-            if matches!(self.access, Access::Bearer) {
-                self.grant(credentials)?;
-                return Ok(Account::new(&self.provider, &self.provider));
-            }
-            let client_id = self.token_check(credentials).await?;
-            return Ok(Account::new(&client_id, &client_id));
-        };
-        let (user, _) = self.user(userinfo_url, credentials).await?;
-        let name = user.name.or(user.email).unwrap_or_default();
-        if user.sub.is_empty() {
-            return Ok(Account::new(&self.provider, &name));
-        }
-        Ok(Account::new(&user.sub, &name))
+        Ok(self.identity(credentials).await?.0)
     }
 
     fn first(&self, _stream: &StreamSpec) -> Whole {
@@ -227,41 +214,9 @@ impl Provider for GenericOAuth2 {
         _stream: &StreamSpec,
         _cursor: Whole,
     ) -> Result<Page, Error> {
-        let Some(userinfo_url) = &self.userinfo_url else {
-            if matches!(self.access, Access::Bearer) {
-                return Ok(Page {
-                    records: vec![Record {
-                        external_id: "grant".to_owned(),
-                        payload: self.grant(credentials)?,
-                        updated_at: None,
-                    }],
-                    total: Some(1),
-                    ..Page::finished()
-                });
-            }
-            let client_id = self.token_check(credentials).await?;
-            return Ok(Page {
-                records: vec![Record {
-                    external_id: client_id.clone(),
-                    payload: serde_json::json!({ "client_id": client_id }),
-                    updated_at: None,
-                }],
-                total: Some(1),
-                ..Page::finished()
-            });
-        };
-        let (user, payload) = self.user(userinfo_url, credentials).await?;
-        let external_id = if user.sub.is_empty() {
-            "account".to_owned()
-        } else {
-            user.sub
-        };
+        let (_, record) = self.identity(credentials).await?;
         Ok(Page {
-            records: vec![Record {
-                external_id,
-                payload,
-                updated_at: None,
-            }],
+            records: vec![record],
             total: Some(1),
             ..Page::finished()
         })
@@ -269,6 +224,37 @@ impl Provider for GenericOAuth2 {
 }
 
 impl GenericOAuth2 {
+    /// The account and the one record of `account`, checked where the
+    /// entry says: at its userinfo (or verify) endpoint; else, for a
+    /// `token_only` OAuth 2.0 entry, the grant the token endpoint issued;
+    /// else, for client credentials, a new token from the token endpoint.
+    async fn identity(&self, credentials: &Credentials) -> Result<(Account, Record), Error> {
+        let record = |external_id: String, payload: Value| Record {
+            external_id,
+            payload,
+            updated_at: None,
+        };
+        let Some(userinfo_url) = &self.userinfo_url else {
+            if matches!(self.access, Access::Bearer) {
+                let grant = self.grant(credentials)?;
+                let account = Account::new(&self.provider, &self.provider);
+                return Ok((account, record("grant".to_owned(), grant)));
+            }
+            let client_id = self.token_check(credentials).await?;
+            let account = Account::new(&client_id, &client_id);
+            let payload = serde_json::json!({ "client_id": client_id });
+            return Ok((account, record(client_id, payload)));
+        };
+        let (user, payload) = self.user(userinfo_url, credentials).await?;
+        let name = user.name.or(user.email).unwrap_or_default();
+        if user.sub.is_empty() {
+            let account = Account::new(&self.provider, &name);
+            return Ok((account, record("account".to_owned(), payload)));
+        }
+        let account = Account::new(&user.sub, &name);
+        Ok((account, record(user.sub, payload)))
+    }
+
     /// The grant of a token-only OAuth 2.0 connection (scopes, expiry,
     /// whether it renews), with no token in it. The token endpoint issued
     /// the credentials, and the sync step renews them before they expire;
