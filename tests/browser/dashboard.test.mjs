@@ -227,6 +227,30 @@ async function caughtUp(page, id, before) {
   assert.equal(await page.evaluate(() => window.notReloaded), true, 'the page was not reloaded');
 }
 
+// Opens the connect form of `name` from its `card`, checks that the field
+// labelled `secret` hides what is typed, fills `fields` in order (`fill`
+// types a value, `choose` picks an option) and sends the form; returns the
+// new connection's id once the gateway accepted it and the form closed.
+async function connectWithForm(page, card, name, secret, fields) {
+  await card.getByRole('button', { name: `Connect ${name}` }).click();
+  const dialog = page.getByRole('dialog', { name: `Connect ${name}` });
+  await dialog.waitFor();
+  assert.equal(await dialog.getByLabel(secret).getAttribute('type'), 'password');
+  for (const field of fields) {
+    const input = dialog.getByLabel(field.label);
+    if (field.choose !== undefined) await input.selectOption(field.choose);
+    else await input.fill(field.fill);
+  }
+  const created = page.waitForResponse(
+    (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
+  );
+  await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
+  const response = await created;
+  assert.equal(response.status(), 202);
+  await dialog.waitFor({ state: 'hidden' });
+  return (await response.json()).id;
+}
+
 function row(page, id) {
   return page.locator(`#connection-${id}`);
 }
@@ -426,21 +450,10 @@ test('an API-key provider asks for its key and setting in the form, and connects
   const card = page.locator('.connector[data-connector="keyed"]');
   await card.waitFor();
   assert.equal(await card.locator('.connector-kind').textContent(), 'Connect with an API key');
-  await card.getByRole('button', { name: 'Connect Keyed' }).click();
-  const dialog = page.getByRole('dialog', { name: 'Connect Keyed' });
-  await dialog.waitFor();
-  const key = dialog.getByLabel('Keyed API key');
-  assert.equal(await key.getAttribute('type'), 'password');
-  await dialog.getByLabel('API section').selectOption('api');
-  await key.fill('sim-key-9c1e5b7a');
-  const created = page.waitForResponse(
-    (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
-  );
-  await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
-  const response = await created;
-  assert.equal(response.status(), 202);
-  const { id } = await response.json();
-  await dialog.waitFor({ state: 'hidden' });
+  const id = await connectWithForm(page, card, 'Keyed', 'Keyed API key', [
+    { label: 'API section', choose: 'api' },
+    { label: 'Keyed API key', fill: 'sim-key-9c1e5b7a' },
+  ]);
   await inState(page, id, 'synced').waitFor();
   assert.equal(await row(page, id).locator('.connection-title').textContent(), 'Keyed');
   await shot(page, 'api-key');
@@ -450,21 +463,10 @@ test('a Basic provider asks for a user name and password in the form, and connec
   const page = await openDashboard(t);
   const card = page.locator('.connector[data-connector="keyed-basic"]');
   await card.waitFor();
-  await card.getByRole('button', { name: 'Connect Keyed Basic' }).click();
-  const dialog = page.getByRole('dialog', { name: 'Connect Keyed Basic' });
-  await dialog.waitFor();
-  const password = dialog.getByLabel('Keyed password');
-  assert.equal(await password.getAttribute('type'), 'password');
-  await dialog.getByLabel('Keyed user name').fill('keyed-user');
-  await password.fill('sim-pass/with:colon');
-  const created = page.waitForResponse(
-    (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
-  );
-  await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
-  const response = await created;
-  assert.equal(response.status(), 202);
-  const { id } = await response.json();
-  await dialog.waitFor({ state: 'hidden' });
+  const id = await connectWithForm(page, card, 'Keyed Basic', 'Keyed password', [
+    { label: 'Keyed user name', fill: 'keyed-user' },
+    { label: 'Keyed password', fill: 'sim-pass/with:colon' },
+  ]);
   await inState(page, id, 'synced').waitFor();
   await shot(page, 'basic');
 });
@@ -473,23 +475,11 @@ test('a client-credentials provider asks for the client id and secret, refuses a
   const page = await openDashboard(t);
   const card = page.locator('.connector[data-connector="keyed-service"]');
   await card.waitFor();
-  const connect = async (secret) => {
-    await card.getByRole('button', { name: 'Connect Keyed Service' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Connect Keyed Service' });
-    await dialog.waitFor();
-    const field = dialog.getByLabel('Client secret');
-    assert.equal(await field.getAttribute('type'), 'password');
-    await dialog.getByLabel('Client ID').fill('keyed-client');
-    await field.fill(secret);
-    const created = page.waitForResponse(
-      (r) => r.url().endsWith('/api/connections') && r.request().method() === 'POST',
-    );
-    await dialog.getByRole('button', { name: 'Connect', exact: true }).click();
-    const response = await created;
-    assert.equal(response.status(), 202);
-    await dialog.waitFor({ state: 'hidden' });
-    return (await response.json()).id;
-  };
+  const connect = (secret) =>
+    connectWithForm(page, card, 'Keyed Service', 'Client secret', [
+      { label: 'Client ID', fill: 'keyed-client' },
+      { label: 'Client secret', fill: secret },
+    ]);
   const wrong = await connect('not-the-secret');
   await inState(page, wrong, 'invalid').waitFor();
   assert.ok(!(await row(page, wrong).textContent()).includes('not-the-secret'));

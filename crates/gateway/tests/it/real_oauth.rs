@@ -268,6 +268,31 @@ async fn synced_again(gateway: &TestGateway, id: &str, before: &Value) -> Value 
         .await
 }
 
+/// Waits until the server refuses the access token connection `id` uses
+/// (it expired), asks for a sync, and returns the connection once synced
+/// again after `first_sync` with the credentials it renewed: a later
+/// version with another access token.
+async fn renewed_once_expired(
+    gateway: &TestGateway,
+    server: &OAuthServer,
+    id: &str,
+    first_sync: &Value,
+) -> (Value, Stored<Credentials>) {
+    let first = stored(gateway, id).await;
+    let (old_access, _) = tokens(&first.value);
+    until("the server refuses the first access token", async || {
+        userinfo(server, &old_access).await == reqwest::StatusCode::UNAUTHORIZED
+    })
+    .await;
+    sync_now(gateway, id).await;
+    let synced = synced_again(gateway, id, first_sync).await;
+    assert_eq!(synced["last_error"], Value::Null, "{synced}");
+    let renewed = stored(gateway, id).await;
+    assert!(renewed.version > first.version);
+    assert_ne!(tokens(&renewed.value).0, old_access);
+    (synced, renewed)
+}
+
 /// Waits until `holds` is true, up to [`DEADLINE`].
 async fn until<F: Future<Output = bool>>(what: &str, mut holds: impl FnMut() -> F) {
     fleet_testkit::eventually(DEADLINE, what, || {
@@ -395,22 +420,12 @@ async fn an_expired_access_token_is_renewed_with_a_rotated_refresh_token_and_reu
     .await;
     let id = connected(&gateway, &server, "example-id").await;
     let first_sync = gateway.until_state(TENANT, &id, "synced").await;
-    let first = stored(&gateway, &id).await;
-    let (old_access, old_refresh) = tokens(&first.value);
+    let (_, old_refresh) = tokens(&stored(&gateway, &id).await.value);
 
     // The access token expires at the server; the next sync renews it.
-    until("the server refuses the first access token", async || {
-        userinfo(&server, &old_access).await == reqwest::StatusCode::UNAUTHORIZED
-    })
-    .await;
-    sync_now(&gateway, &id).await;
-    let second_sync = synced_again(&gateway, &id, &first_sync).await;
+    let (second_sync, renewed) = renewed_once_expired(&gateway, &server, &id, &first_sync).await;
     assert_eq!(second_sync["account"]["id"], OAuthServer::ACCOUNT.login);
-    assert_eq!(second_sync["last_error"], Value::Null, "{second_sync}");
-    let renewed = stored(&gateway, &id).await;
-    assert!(renewed.version > first.version);
     let (new_access, new_refresh) = tokens(&renewed.value);
-    assert_ne!(new_access, old_access);
     assert_ne!(
         new_refresh, old_refresh,
         "the server rotates refresh tokens"
@@ -462,21 +477,11 @@ async fn a_token_only_entry_connects_renews_and_notices_a_revoked_grant_at_renew
     let first_sync = gateway.until_state(TENANT, &id, "synced").await;
     assert_eq!(first_sync["account"]["name"], "Example ID", "{first_sync}");
     assert_eq!(first_sync["records_total"], 1, "{first_sync}");
-    let first = stored(&gateway, &id).await;
-    let (old_access, old_refresh) = tokens(&first.value);
+    let (_, old_refresh) = tokens(&stored(&gateway, &id).await.value);
 
     // Once the access token expired at the server, the next sync renews it.
-    until("the server refuses the first access token", async || {
-        userinfo(&server, &old_access).await == reqwest::StatusCode::UNAUTHORIZED
-    })
-    .await;
-    sync_now(&gateway, &id).await;
-    let second_sync = synced_again(&gateway, &id, &first_sync).await;
-    assert_eq!(second_sync["last_error"], Value::Null, "{second_sync}");
-    let renewed = stored(&gateway, &id).await;
-    assert!(renewed.version > first.version);
+    let (_, renewed) = renewed_once_expired(&gateway, &server, &id, &first_sync).await;
     let (new_access, new_refresh) = tokens(&renewed.value);
-    assert_ne!(new_access, old_access);
     let grant = gateway
         .call(
             Method::GET,

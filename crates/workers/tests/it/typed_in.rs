@@ -28,6 +28,14 @@ fn credentials(value: serde_json::Value) -> Credentials {
     serde_json::from_value(value).unwrap()
 }
 
+/// The simulated Keyed's client id with `secret`, for its `api` section.
+fn keyed_client(secret: &str) -> Credentials {
+    credentials(json!({
+        "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
+        "client_secret": secret, "values": {"section": "api"}
+    }))
+}
+
 /// Connects `credentials` and returns the connection once it is synced,
 /// with the number of records of that sync.
 async fn synced(fleet: &TestFleet, id: &str, credentials: &Credentials) -> (ConnectionId, u64) {
@@ -137,14 +145,8 @@ async fn client_credentials_fetch_a_token_renew_it_when_rejected_and_a_wrong_sec
                  client_auth = \"client_secret_basic\"\ntoken_body = \"json\"\n";
     let fleet =
         TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
-    let client = |secret: &str| {
-        credentials(json!({
-            "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
-            "client_secret": secret, "values": {"section": "api"}
-        }))
-    };
 
-    let (connection, records) = synced(&fleet, "keyed", &client(KEYED_CLIENT_SECRET)).await;
+    let (connection, records) = synced(&fleet, "keyed", &keyed_client(KEYED_CLIENT_SECRET)).await;
     assert_eq!(records, 1);
     let stored = fleet.in_use(&connection).await.unwrap();
     let Credentials::ClientCredentials {
@@ -168,7 +170,7 @@ async fn client_credentials_fetch_a_token_renew_it_when_rejected_and_a_wrong_sec
     assert_eq!(fleet.sim.keyed_tokens_issued(), issued + 1);
 
     let wrong = "wrong-client-secret-5e";
-    let reason = refused(&fleet, "keyed", &client(wrong), wrong).await;
+    let reason = refused(&fleet, "keyed", &keyed_client(wrong), wrong).await;
     assert!(reason.contains("invalid_client"), "{reason}");
     fleet.stop().await;
 }
@@ -188,11 +190,7 @@ async fn a_client_credentials_token_about_to_expire_is_fetched_again_before_the_
                  token_expiry_margin_secs = 7200\n";
     let fleet =
         TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
-    let client = credentials(json!({
-        "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
-        "client_secret": KEYED_CLIENT_SECRET, "values": {"section": "api"}
-    }));
-    let (connection, _) = synced(&fleet, "keyed", &client).await;
+    let (connection, _) = synced(&fleet, "keyed", &keyed_client(KEYED_CLIENT_SECRET)).await;
     let first = stored_token(&fleet, &connection).await;
 
     fleet.sync_now("keyed", &connection).await;
@@ -211,15 +209,9 @@ async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoi
                  client_auth = \"client_secret_basic\"\ntoken_body = \"json\"\n";
     let fleet =
         TestFleet::start_with_catalog("keyed", &entry("oauth2_client_credentials", table)).await;
-    let client = |secret: &str| {
-        credentials(json!({
-            "kind": "client_credentials", "client_id": KEYED_CLIENT_ID,
-            "client_secret": secret, "values": {"section": "api"}
-        }))
-    };
     let issued = fleet.sim.keyed_tokens_issued();
 
-    let (connection, records) = synced(&fleet, "keyed", &client(KEYED_CLIENT_SECRET)).await;
+    let (connection, records) = synced(&fleet, "keyed", &keyed_client(KEYED_CLIENT_SECRET)).await;
 
     assert_eq!(records, 1);
     let row = fleet.row_in(&connection, ConnectionState::Synced).await;
@@ -233,7 +225,7 @@ async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoi
         "the validation and the sync each asked the token endpoint"
     );
     let wrong = "wrong-client-secret-7a";
-    let reason = refused(&fleet, "keyed", &client(wrong), wrong).await;
+    let reason = refused(&fleet, "keyed", &keyed_client(wrong), wrong).await;
     assert!(reason.contains("invalid_client"), "{reason}");
     fleet.stop().await;
 }
