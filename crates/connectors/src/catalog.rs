@@ -338,6 +338,7 @@ impl ClientCredentialsSettings {
             authorize_param_names: BTreeMap::new(),
             authorize_query_replacements: BTreeMap::new(),
             authorize_fragment: None,
+            callback_code_param: code_param(),
             client_auth: self.client_auth,
             token_body: self.token_body,
             token_params: self.token_params.clone(),
@@ -418,6 +419,11 @@ pub struct OAuth2Settings {
     /// providers whose consent page reads it.
     #[serde(default)]
     pub authorize_fragment: Option<String>,
+    /// The query parameter of the callback that carries the authorization
+    /// code, for providers that do not call it `code` (Amazon's
+    /// `spapi_oauth_code`).
+    #[serde(default = "code_param")]
+    pub callback_code_param: String,
     /// How the client authenticates at the token endpoint (code exchange,
     /// refresh and revocation).
     #[serde(default)]
@@ -611,6 +617,14 @@ pub struct Setting {
     /// Whether a connection needs it.
     #[serde(default = "yes")]
     pub required: bool,
+    /// The value the operator fixes for every connection (the host its
+    /// OAuth client is registered on, an application id): the setting is
+    /// then not asked when connecting, a value given for it is refused,
+    /// and each connection keeps this value from when it connected. An
+    /// empty value (as the importer writes one) loads, and start-up
+    /// refuses the entry until it is filled in.
+    #[serde(default, skip_serializing)]
+    pub value: Option<String>,
     #[serde(skip)]
     regex: Option<Regex>,
 }
@@ -642,9 +656,16 @@ impl Setting {
         Ok(())
     }
 
-    /// Whether a value is held to a pattern or a list.
+    /// Whether a value is held to a pattern or a list, or fixed by the
+    /// operator.
     fn is_constrained(&self) -> bool {
-        self.regex.is_some() || !self.allowed.is_empty()
+        self.regex.is_some() || !self.allowed.is_empty() || self.value.is_some()
+    }
+
+    /// Whether the user gives it when connecting (the operator fixes no
+    /// value for it).
+    pub fn is_asked(&self) -> bool {
+        self.value.is_none()
     }
 }
 
@@ -1030,11 +1051,30 @@ impl CatalogEntry {
         &self,
         given: &BTreeMap<String, String>,
     ) -> Result<ConnectionValues, SettingError> {
+        if let Some(fixed) = self
+            .settings
+            .iter()
+            .find(|s| !s.is_asked() && given.get(&s.name).is_some_and(|v| !v.trim().is_empty()))
+        {
+            return Err(SettingError {
+                name: fixed.name.clone(),
+                message: format!(
+                    "{} ({}) is set by the operator of {} for every connection, and cannot be \
+                     given when connecting",
+                    fixed.name, fixed.label, self.display_name
+                ),
+            });
+        }
         if let Some(unknown) = given
             .keys()
             .find(|name| !self.settings.iter().any(|s| &s.name == *name))
         {
-            let known: Vec<&str> = self.settings.iter().map(|s| s.name.as_str()).collect();
+            let known: Vec<&str> = self
+                .settings
+                .iter()
+                .filter(|s| s.is_asked())
+                .map(|s| s.name.as_str())
+                .collect();
             let message = if known.is_empty() {
                 format!(
                     "{} takes no settings, and {unknown} is none",
@@ -1054,6 +1094,10 @@ impl CatalogEntry {
         }
         let mut values = ConnectionValues::default();
         for setting in &self.settings {
+            if let Some(fixed) = &setting.value {
+                values.insert(setting.name.clone(), fixed.clone());
+                continue;
+            }
             let value = given.get(&setting.name).map(|v| v.trim()).unwrap_or("");
             let refused = |message: String| SettingError {
                 name: setting.name.clone(),
@@ -1173,6 +1217,7 @@ impl CatalogEntry {
                 check_fixed(&file.api_base_urls).map_err(key_error)?;
             }
         }
+        check_fixed_values(&file.settings, &auth, &file.api_base_urls).map_err(key_error)?;
         Ok(Self {
             id,
             file: file_name.to_owned(),
@@ -1204,6 +1249,13 @@ const AUTHORIZE_PARAMS: [&str; 7] = [
     "code_challenge",
     "code_challenge_method",
 ];
+
+/// The value of `authorize_params` that stands for a fresh random value
+/// per authorization (a `nonce`), not a setting.
+pub(crate) const RANDOM: &str = "random";
+
+/// The parameters of the callback that are not the code.
+const CALLBACK_PARAMS: [&str; 4] = ["state", "error", "error_description", "iss"];
 
 /// Token-request parameters that carry secrets, which extra parameters
 /// may not replace.
@@ -1253,6 +1305,12 @@ fn check_settings(settings: &mut [Setting]) -> Result<(), KeyProblem> {
         if seen.contains(&setting.name) {
             return Err((key("name"), format!("repeats the setting {}", setting.name)));
         }
+        if setting.name == RANDOM {
+            return Err((
+                key("name"),
+                format!("is {RANDOM}, which stands for a fresh random value in authorize_params"),
+            ));
+        }
         seen.push(setting.name.clone());
         if setting.label.trim().is_empty() {
             return Err((key("label"), "must not be empty".to_owned()));
@@ -1269,6 +1327,14 @@ fn check_settings(settings: &mut [Setting]) -> Result<(), KeyProblem> {
                 key("allowed"),
                 format!("holds {bad:?}, which is blank or has spaces around it"),
             ));
+        }
+        if let Some(value) = setting.value.as_deref().filter(|v| !v.is_empty()) {
+            if value.trim() != value {
+                return Err((key("value"), "has spaces around it".to_owned()));
+            }
+            setting
+                .check(value)
+                .map_err(|reason| (key("value"), reason))?;
         }
         if let (Some(regex), Some(bad)) = (
             &setting.regex,
@@ -1347,12 +1413,27 @@ fn check_oauth2(
                 ),
             ));
         }
-        if renamed.trim().is_empty() {
+        if renamed.trim().is_empty() && standard != "response_type" {
             return Err((
                 format!("oauth2.authorize_param_names.{standard}"),
-                "must not be empty".to_owned(),
+                "must not be empty (only response_type may be left out so)".to_owned(),
             ));
         }
+    }
+    let code = &oauth2.callback_code_param;
+    if code.is_empty()
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        || CALLBACK_PARAMS.contains(&code.as_str())
+    {
+        return Err((
+            "oauth2.callback_code_param".to_owned(),
+            format!(
+                "must be a query parameter name (letters, digits, '_', '-', '.') other than {}",
+                CALLBACK_PARAMS.join(", ")
+            ),
+        ));
     }
     for (from, to) in &oauth2.authorize_query_replacements {
         if from.is_empty() || [from, to].iter().any(|text| text.contains(['&', '=', '#'])) {
@@ -1424,6 +1505,7 @@ fn check_oauth2(
     for (key, template) in after_tokens {
         check_url(key, template, &names, Some(&kept), &constrained)?;
     }
+    let with_random: Vec<&str> = names.iter().copied().chain([RANDOM]).collect();
     for (table, params, kept) in [
         ("oauth2.authorize_params", &oauth2.authorize_params, None),
         ("oauth2.token_params", &oauth2.token_params, None),
@@ -1433,8 +1515,13 @@ fn check_oauth2(
             Some(&kept[..]),
         ),
     ] {
+        let names = if table == "oauth2.authorize_params" {
+            &with_random
+        } else {
+            &names
+        };
         for (name, template) in params {
-            check_known(&format!("{table}.{name}"), template.names(), &names, kept)?;
+            check_known(&format!("{table}.{name}"), template.names(), names, kept)?;
         }
     }
     for (role, template) in api_base_urls {
@@ -1624,6 +1711,51 @@ fn typed_in_urls(
         check_url(&key, Some(template), &setting_names, None, &constrained)?;
     }
     check_headers(auth, &setting_names)
+}
+
+/// Checks each value the operator fixes (`[[settings]]` `value`) for
+/// every place it takes in the entry's URLs, as rendering will.
+fn check_fixed_values(
+    settings: &[Setting],
+    auth: &Auth,
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    let mut urls: Vec<&UrlTemplate> = api_base_urls.values().collect();
+    match auth {
+        Auth::OAuth2(oauth2) => {
+            urls.extend([&oauth2.authorize_url, &oauth2.token_url]);
+            urls.extend(
+                [
+                    &oauth2.refresh_url,
+                    &oauth2.revoke_url,
+                    &oauth2.userinfo_url,
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+        Auth::ApiKey(key) => urls.extend(&key.verify_url),
+        Auth::Basic(basic) => urls.extend(&basic.verify_url),
+        Auth::ClientCredentials(cc) => {
+            urls.push(&cc.token_url);
+            urls.extend([&cc.verify_url, &cc.revoke_url].into_iter().flatten());
+        }
+        Auth::OAuth1(_) | Auth::AppPassword => {}
+    }
+    for (index, setting) in settings.iter().enumerate() {
+        let Some(value) = setting.value.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        for url in &urls {
+            url.check_value(&setting.name, value).map_err(|error| {
+                (
+                    format!("settings[{index}].value"),
+                    format!("cannot stand in {url}: {error}"),
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks the `headers` of an entry of typed-in credentials: header names
@@ -1824,6 +1956,10 @@ fn merge(base: &mut Table, overlay: Table) {
             }
         }
     }
+}
+
+fn code_param() -> String {
+    "code".to_owned()
 }
 
 fn space() -> String {

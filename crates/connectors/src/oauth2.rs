@@ -331,11 +331,20 @@ impl Client {
             params.push(("code_challenge", pkce_challenge(verifier)));
             params.push(("code_challenge_method", "S256".to_owned()));
         }
+        // `{random}`: a fresh value per authorization (a nonce).
+        let with_random = self
+            .settings
+            .authorize_params
+            .values()
+            .any(|t| t.names().any(|name| name == crate::catalog::RANDOM))
+            .then(|| {
+                let mut values = settings.clone();
+                values.insert(crate::catalog::RANDOM.to_owned(), random_token());
+                values
+            });
+        let values = with_random.as_ref().unwrap_or(settings);
         for (name, template) in &self.settings.authorize_params {
-            params.push((
-                name,
-                self.render(template, "authorize parameters", settings)?,
-            ));
+            params.push((name, self.render(template, "authorize parameters", values)?));
         }
         if self.settings.authorize_skip_empty {
             params.retain(|(_, value)| !value.is_empty());
@@ -345,7 +354,10 @@ impl Client {
             let mut query = url.query_pairs_mut();
             for (name, value) in &params {
                 let name = names.get(*name).map_or(*name, String::as_str);
-                query.append_pair(name, value);
+                // Renamed to nothing: a provider that refuses it.
+                if !name.is_empty() {
+                    query.append_pair(name, value);
+                }
             }
         }
         if let Some(query) = url.query() {

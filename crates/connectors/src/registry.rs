@@ -145,6 +145,25 @@ fn connector(
     http: &Http,
 ) -> Result<Option<Arc<dyn Connector>>, CatalogError> {
     let http = http.clone();
+    if let Some((index, setting)) = entry
+        .settings
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.value.as_deref().is_some_and(|v| v.trim().is_empty()))
+    {
+        return Err(CatalogError::Key {
+            file: entry.file.clone(),
+            id: entry.id.to_string(),
+            key: format!("settings[{index}].value"),
+            reason: format!(
+                "is empty: {} ({}) is fixed by the operator for every connection; set it to \
+                 the value your client is registered for (a host of your own instance), or \
+                 remove `value` and give the setting a pattern or an allowed list that only \
+                 the provider's values match, so that each user gives it when connecting",
+                setting.name, setting.label
+            ),
+        });
+    }
     let coded = [
         "wordpress",
         "fluentcrm",

@@ -17,7 +17,7 @@ use fleet_events::ConnectorId;
 use serde_json::{Map, Value};
 use toml::Table;
 
-use super::{AUTHORIZE_PARAMS, CatalogEntry};
+use super::{AUTHORIZE_PARAMS, CatalogEntry, RANDOM, UrlTemplate};
 
 /// The largest definitions file read (the 0.71 file is about 1 MiB).
 pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
@@ -227,33 +227,70 @@ fn resolve(all: &Map<String, Value>, name: &str, depth: usize) -> Map<String, Va
     base
 }
 
-/// The catalog file of one resolved entry, or why there is none. An
-/// entry whose addresses choose with `||` (Nango takes the first when its
-/// settings are given, else the next) is tried with the first address of
-/// each, then with the last.
+/// The catalog file of one resolved entry, or why there is none. An entry
+/// named like a built-in one is written as `<name>-generic`, so that it
+/// does not override the built-in entry and its connector.
 fn translate(
     name: &str,
     entry: &Map<String, Value>,
     auth_mode: &str,
     userinfo_url: Option<&str>,
 ) -> Result<Imported, String> {
-    let id = ConnectorId::parse(name)
+    let builtin = CatalogEntry::is_builtin(name);
+    let id = if builtin {
+        format!("{name}-{BUILTIN_SUFFIX}")
+    } else {
+        name.to_owned()
+    };
+    let id = ConnectorId::parse(&id)
         .map_err(|_| "its id is no connector id (lowercase letters, digits and '-')".to_owned())?;
-    if CatalogEntry::is_builtin(name) {
-        return Err(format!(
-            "{name} is a built-in entry of the catalog, which a file of that name would \
-             override; import it with --out into a directory of its own and rename the file"
-        ));
-    }
-    let first = translate_with(&id, entry, auth_mode, Choice::First, userinfo_url);
-    match first {
-        Err(reason) if reason.chose => {
-            translate_with(&id, entry, auth_mode, Choice::Last, userinfo_url).map_err(|last| {
+    let renamed = |mut imported: Imported| {
+        if builtin {
+            imported.notes.insert(
+                0,
                 format!(
-                    "{} (with the first of its || addresses); {} (with the last)",
-                    reason.text, last.text
-                )
-            })
+                    "written as {id}: {name} is a built-in entry of the catalog with a connector \
+                     of its own, which a file named {name}.toml would override"
+                ),
+            );
+        }
+        imported
+    };
+    translate_choosing(&id, entry, auth_mode, userinfo_url).map(renamed)
+}
+
+/// The id suffix of an entry imported under the id of a built-in one.
+const BUILTIN_SUFFIX: &str = "generic";
+
+/// [`translate`] of an entry under `id`. An entry whose addresses choose
+/// with `||` (Nango takes the first when its settings are given, else the
+/// next) is tried with the first address of each, then with the last.
+fn translate_choosing(
+    id: &ConnectorId,
+    entry: &Map<String, Value>,
+    auth_mode: &str,
+    userinfo_url: Option<&str>,
+) -> Result<Imported, String> {
+    let first = translate_with(id, entry, auth_mode, Choice::First, userinfo_url);
+    // The first of `||` addresses may need a value the operator fixes
+    // where the last does not.
+    if let Ok((imported, true)) = &first
+        && !imported.ready
+        && let Ok((last, _)) = translate_with(id, entry, auth_mode, Choice::Last, userinfo_url)
+        && last.ready
+    {
+        return Ok(last);
+    }
+    match first.map(|(imported, _)| imported) {
+        Err(reason) if reason.chose => {
+            translate_with(id, entry, auth_mode, Choice::Last, userinfo_url)
+                .map(|(imported, _)| imported)
+                .map_err(|last| {
+                    format!(
+                        "{} (with the first of its || addresses); {} (with the last)",
+                        reason.text, last.text
+                    )
+                })
         }
         other => other.map_err(|reason| reason.text),
     }
@@ -266,14 +303,15 @@ struct Refusal {
     chose: bool,
 }
 
-/// [`translate`] with the `||` alternative `choice`.
+/// [`translate`] with the `||` alternative `choice`; with whether a
+/// template chose between `||` addresses.
 fn translate_with(
     id: &ConnectorId,
     entry: &Map<String, Value>,
     auth_mode: &str,
     choice: Choice,
     userinfo_url: Option<&str>,
-) -> Result<Imported, Refusal> {
+) -> Result<(Imported, bool), Refusal> {
     let mut ctx = Context::new(entry, choice);
     ctx.userinfo_url = userinfo_url.map(str::to_owned);
     let built = build(entry, auth_mode, &mut ctx);
@@ -303,13 +341,17 @@ fn translate_with(
             }
         ));
     }
-    Ok(Imported {
-        id: id.clone(),
-        auth_mode: auth_mode.to_owned(),
-        text,
-        ready: !ctx.needs_endpoint,
-        notes: ctx.notes,
-    })
+    let unfilled = ctx.fixed_notes();
+    Ok((
+        Imported {
+            id: id.clone(),
+            auth_mode: auth_mode.to_owned(),
+            text,
+            ready: !ctx.needs_endpoint && !unfilled,
+            notes: ctx.notes,
+        },
+        ctx.chose,
+    ))
 }
 
 /// The catalog table of an entry, unchecked.
@@ -339,6 +381,15 @@ fn build(entry: &Map<String, Value>, auth_mode: &str, ctx: &mut Context) -> Resu
     }
     ctx.api_base_url(entry, &mut file);
     ctx.settings(&mut file);
+    let free = free_hosts(&file);
+    if !free.is_empty() {
+        for name in free {
+            if ctx.used.contains_key(&name) {
+                ctx.fixed.entry(name).or_insert(Fixed::Host);
+            }
+        }
+        ctx.settings(&mut file);
+    }
     Ok(file)
 }
 
@@ -392,6 +443,14 @@ struct Context {
     required: bool,
     /// Settings required for that reason.
     forced: BTreeSet<String>,
+    /// Settings the operator fixes for every connection, by our name,
+    /// and why.
+    fixed: BTreeMap<String, Fixed>,
+    /// Whether the template being read is `proxy.base_url`.
+    reading_api_base: bool,
+    /// Whether the template being read is a value of `authorize_params`,
+    /// where `${random}` is a fresh value per authorization.
+    reading_authorize_params: bool,
     /// Whether the entry names no endpoint to validate against.
     needs_endpoint: bool,
     /// The operator's `oauth2.userinfo_url` or `verify_url` for an entry
@@ -429,6 +488,9 @@ impl Context {
             chose: false,
             required: false,
             forced: BTreeSet::new(),
+            fixed: BTreeMap::new(),
+            reading_api_base: false,
+            reading_authorize_params: false,
             needs_endpoint: false,
             userinfo_url: None,
             notes: Vec::new(),
@@ -483,6 +545,9 @@ impl Context {
 
     /// Our name for Nango's `${inner}`.
     fn placeholder(&mut self, inner: &str, after: bool) -> Result<String, String> {
+        if inner == RANDOM && self.reading_authorize_params {
+            return Ok(RANDOM.to_owned());
+        }
         let Some(name) = inner.strip_prefix("connectionConfig.") else {
             return Err(format!(
                 "uses ${{{inner}}}, which has no counterpart in the catalog"
@@ -496,7 +561,11 @@ impl Context {
             }
             return Ok(name.to_owned());
         }
-        if self.callback.contains(name) {
+        let asked = self
+            .config
+            .get(name)
+            .is_some_and(|d| !d.get("automated").and_then(Value::as_bool).unwrap_or(false));
+        if self.callback.contains(name) && !asked {
             return Err(format!(
                 "reads {name} from the query of the callback (redirect_uri_metadata), which the \
                  catalog cannot keep"
@@ -507,19 +576,24 @@ impl Context {
                 "uses ${{connectionConfig.{name}}}, which no connection_config declares"
             ));
         };
+        let ours: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         if definition
             .get("automated")
             .and_then(Value::as_bool)
             .unwrap_or(false)
         {
-            return Err(format!(
-                "uses {name}, which Nango fills in after connecting (automated), not the user"
-            ));
+            if self.reading_api_base {
+                // Per connection (a data centre a script looks up): no
+                // value of the operator's stands for it.
+                return Err(format!(
+                    "uses {name}, which Nango fills in after connecting (automated), not the user"
+                ));
+            }
+            self.fixed.insert(ours.clone(), Fixed::Automated);
         }
-        let ours: String = name
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
         self.used.insert(ours.clone(), name.to_owned());
         Ok(ours)
     }
@@ -529,7 +603,10 @@ impl Context {
         let Some(base) = proxy_base(entry) else {
             return;
         };
-        match self.template(base, true) {
+        self.reading_api_base = true;
+        let base = self.template(base, true);
+        self.reading_api_base = false;
+        match base {
             Ok(mut base) => {
                 if base.starts_with('{') && base.ends_with('}') && base.matches('{').count() == 1 {
                     // The catalog wants a path after a whole address.
@@ -543,6 +620,45 @@ impl Context {
                 .notes
                 .push(format!("api_base_urls left out: proxy.base_url {reason}")),
         }
+    }
+
+    /// The value a fixed setting is written with: Nango's
+    /// `default_value`, else empty for the operator to fill in.
+    fn fixed_value(&self, ours: &str) -> String {
+        self.used
+            .get(ours)
+            .and_then(|name| self.config.get(name))
+            .and_then(|d| d.get("default_value"))
+            .and_then(scalar)
+            .unwrap_or_default()
+    }
+
+    /// Notes on the settings the operator fixes; whether one of them
+    /// still has to be filled in.
+    fn fixed_notes(&mut self) -> bool {
+        let mut unfilled = false;
+        let fixed: Vec<(String, Fixed)> = self.fixed.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        for (name, why) in fixed {
+            let value = self.fixed_value(&name);
+            unfilled |= value.is_empty();
+            let why = match why {
+                Fixed::Automated => "Nango fills it in itself (automated), and no user gives it",
+                Fixed::Host => {
+                    "it chooses a host with no pattern that only the provider's hosts match, \
+                     which no tenant may choose"
+                }
+            };
+            self.notes.push(if value.is_empty() {
+                format!(
+                    "needs settings {name}.value: {why}; set the value your client is \
+                     registered for (the host of your instance), or remove value and give the \
+                     setting a pattern or an allowed list so that each user gives it"
+                )
+            } else {
+                format!("settings {name}.value is Nango's default {value:?}: {why}")
+            });
+        }
+        unfilled
     }
 
     /// `[[settings]]` for the settings the templates use.
@@ -577,7 +693,9 @@ impl Context {
                 .and_then(|d| d.get("optional"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            if optional && !self.forced.contains(ours) {
+            if self.fixed.contains_key(ours) {
+                setting.insert("value".into(), self.fixed_value(ours).into());
+            } else if optional && !self.forced.contains(ours) {
                 setting.insert("required".into(), false.into());
             }
             settings.push(toml::Value::Table(setting));
@@ -586,6 +704,61 @@ impl Context {
             file.insert("settings".into(), settings.into());
         }
     }
+}
+
+/// Why the importer makes a setting one the operator fixes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fixed {
+    /// Nango fills it in itself (`automated`), not the user.
+    Automated,
+    /// It chooses a host with nothing to hold it to the provider's.
+    Host,
+}
+
+/// The settings that choose a host in a URL of `file` with no pattern or
+/// list to hold them to the provider's hosts: the `*_url` keys of the mode
+/// tables (not `api_base_urls`, which the importer leaves out instead when
+/// the catalog refuses it, since no generic connector requests it).
+fn free_hosts(file: &Table) -> BTreeSet<String> {
+    let mut urls: Vec<&str> = Vec::new();
+    for (key, value) in file {
+        let Some(table) = value.as_table() else {
+            continue;
+        };
+        for (name, value) in table {
+            if key != "api_base_urls"
+                && name.ends_with("_url")
+                && let Some(url) = value.as_str()
+            {
+                urls.push(url);
+            }
+        }
+    }
+    let constrained = |name: &str| {
+        file.get("settings")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_table)
+            .any(|s| {
+                s.get("name").and_then(toml::Value::as_str) == Some(name)
+                    && (s.contains_key("pattern")
+                        || s.get("allowed")
+                            .and_then(toml::Value::as_array)
+                            .is_some_and(|a| !a.is_empty()))
+            })
+    };
+    urls.into_iter()
+        .filter_map(|url| UrlTemplate::parse(url).ok())
+        .flat_map(|template| {
+            template
+                .free_host_values()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|name| !constrained(name))
+        .collect()
 }
 
 /// `proxy.base_url`, if the entry has one.
@@ -628,8 +801,9 @@ fn scalar(value: &Value) -> Option<String> {
 
 /// The `[oauth2]` table of an `OAUTH2` entry.
 fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
-    const HANDLED: [&str; 19] = [
+    const HANDLED: [&str; 20] = [
         "authorization_url",
+        "authorization_code_param_in_callback",
         "token_url",
         "refresh_url",
         "authorization_params",
@@ -717,7 +891,10 @@ fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Re
             if name == "response_type" && value == "code" {
                 continue;
             }
-            authorize_params.insert(name.clone(), ctx.template(&value, false)?.into());
+            ctx.reading_authorize_params = true;
+            let template = ctx.template(&value, false);
+            ctx.reading_authorize_params = false;
+            authorize_params.insert(name.clone(), template?.into());
         }
     }
     if !authorize_params.is_empty() {
@@ -733,7 +910,7 @@ fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Re
     for (from, to) in object(entry, "authorization_url_replacements") {
         let to = to.as_str().unwrap_or_default();
         let (from, to) = (from.trim_end_matches('='), to.trim_end_matches('='));
-        if !AUTHORIZE_PARAMS.contains(&from) || to.is_empty() {
+        if !AUTHORIZE_PARAMS.contains(&from) || (to.is_empty() && from != "response_type") {
             return Err(format!(
                 "authorization_url_replacements turns {from:?} into {to:?}, which is no renaming \
                  of a standard authorize parameter"
@@ -763,6 +940,9 @@ fn oauth2(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Re
         let mut replacements = Table::new();
         replacements.insert(encoded.to_owned(), separator.into());
         oauth2.insert("authorize_query_replacements".into(), replacements.into());
+    }
+    if let Some(code) = text("authorization_code_param_in_callback") {
+        oauth2.insert("callback_code_param".into(), code.into());
     }
     let basic = text("token_request_auth_method") == Some("basic")
         || text("authorization_method") == Some("header");
@@ -1292,6 +1472,19 @@ anyhost:
             type: string
             title: Hostname
             format: hostname
+appnamed:
+    display_name: App named
+    auth_mode: OAUTH2
+    authorization_url: https://apps.appnamed.example/${connectionConfig.appName}/authorize
+    token_url: https://api.appnamed.example/oauth/token
+    docs: https://docs.appnamed.example
+    connection_config:
+        appName:
+            type: string
+            title: ''
+            description: ''
+            automated: true
+            default_value: seller
 scripted:
     display_name: Scripted
     auth_mode: OAUTH2
@@ -1425,7 +1618,7 @@ machine:
         assert_eq!(entry.settings[0].name, "subdomain");
         assert_eq!(entry.settings[0].pattern.as_deref(), Some("[a-z0-9-]+"));
         assert!(helpdesk.notes.is_empty(), "{:?}", helpdesk.notes);
-        assert_eq!(import.counts()["OAUTH2"].ready, 3);
+        assert_eq!(import.counts()["OAUTH2"].ready, 4);
     }
 
     #[test]
@@ -1482,11 +1675,6 @@ machine:
     fn entries_the_catalog_cannot_express_are_skipped_with_what_they_lack() {
         let import = import(FIXTURE, None).unwrap();
 
-        assert!(
-            skipped(&import, "anyhost").contains("lets {hostname} choose the host"),
-            "{}",
-            skipped(&import, "anyhost")
-        );
         assert_eq!(
             skipped(&import, "scripted"),
             "uses decode_url, which the catalog cannot express"
@@ -1499,11 +1687,60 @@ machine:
         assert_eq!(
             counts["OAUTH2"],
             Count {
-                imported: 3,
-                ready: 3,
-                skipped: 2
+                imported: 5,
+                ready: 4,
+                skipped: 1
             }
         );
+    }
+
+    #[test]
+    fn a_setting_that_chooses_the_host_freely_is_fixed_by_the_operator() {
+        let import = import(FIXTURE, None).unwrap();
+
+        let anyhost = imported(&import, "anyhost");
+        assert!(!anyhost.ready);
+        assert!(
+            anyhost
+                .notes
+                .iter()
+                .any(|n| n.starts_with("needs settings hostname.value")),
+            "{:?}",
+            anyhost.notes
+        );
+        let entry = CatalogEntry::from_text(anyhost.id.clone(), &anyhost.text, "x").unwrap();
+        assert_eq!(entry.settings[0].value.as_deref(), Some(""));
+        assert!(!entry.settings[0].is_asked());
+
+        // Filled in by the operator, every connection gets the value, and
+        // none may give another.
+        let filled = anyhost
+            .text
+            .replace("value = \"\"", "value = \"lms.example.edu\"");
+        let entry = CatalogEntry::from_text(anyhost.id.clone(), &filled, "x").unwrap();
+        let values = entry.check_settings(&BTreeMap::new()).unwrap();
+        assert_eq!(values["hostname"], "lms.example.edu");
+        let super::super::Auth::OAuth2(oauth2) = &entry.auth else {
+            panic!("not oauth2");
+        };
+        assert_eq!(
+            oauth2.token_url.render(&values).unwrap().as_str(),
+            "https://lms.example.edu/oauth/token"
+        );
+        let chosen = BTreeMap::from([("hostname".to_owned(), "evil.example".to_owned())]);
+        let refused = entry.check_settings(&chosen).unwrap_err();
+        assert_eq!(refused.name, "hostname");
+        assert!(
+            refused.message.contains("set by the operator"),
+            "{}",
+            refused.message
+        );
+
+        // A value Nango fills in itself takes its default when it has one.
+        let appnamed = imported(&import, "appnamed");
+        assert!(appnamed.ready, "{:?}", appnamed.notes);
+        let entry = CatalogEntry::from_text(appnamed.id.clone(), &appnamed.text, "x").unwrap();
+        assert_eq!(entry.settings[0].value.as_deref(), Some("seller"));
     }
 
     #[test]

@@ -303,6 +303,24 @@ impl UrlTemplate {
         Ok(url)
     }
 
+    /// Checks `value` for each place the value `name` takes in the
+    /// template, as [`render`](Self::render) checks it.
+    ///
+    /// # Errors
+    ///
+    /// [`RenderError::Value`] for the first place that refuses it.
+    pub fn check_value(&self, name: &str, value: &str) -> Result<(), RenderError> {
+        let values = BTreeMap::from([(name.to_owned(), value.to_owned())]);
+        for part in &self.parts {
+            if let Part::Value { name: ours, at } = part
+                && ours == name
+            {
+                placed(&values, name, *at)?;
+            }
+        }
+        Ok(())
+    }
+
     /// [`render`](Self::render)ed, and the same URL for messages, with
     /// each value named in `hidden` replaced by a marker: `redacted` in a
     /// host, `[REDACTED]` in a path or query, `https://redacted.invalid`

@@ -231,6 +231,21 @@ fn a_bad_catalog_file_is_refused_naming_the_file_the_key_and_the_reason() {
             "oauth2.authorize_query_replacements",
             "neither side may hold",
         ),
+        (
+            "authorize_param_names = { state = \"\" }",
+            "oauth2.authorize_param_names.state",
+            "only response_type may be left out",
+        ),
+        (
+            "callback_code_param = \"state\"",
+            "oauth2.callback_code_param",
+            "other than state",
+        ),
+        (
+            "token_params = { nonce = \"{random}\" }",
+            "oauth2.token_params.nonce",
+            "uses {random}",
+        ),
     ] {
         let message = load_error(extra);
         assert!(message.contains(key), "{extra}: {message}");
@@ -303,4 +318,46 @@ fn an_entry_with_every_oauth2_feature_loads_and_a_free_host_without_a_pattern_do
         .unwrap_err()
         .to_string();
     assert!(error.contains("lets {shop} choose the host"), "{error}");
+}
+
+#[test]
+fn a_host_the_operator_fixes_loads_empty_and_starts_the_fleet_only_once_filled_in() {
+    let file = |value: &str| {
+        format!(
+            "display_name = \"Campus\"\nauth = \"oauth2\"\ndocs_url = \"https://campus.test\"\n\
+             default_sync_interval_secs = 60\n\
+             [[settings]]\nname = \"hostname\"\nlabel = \"Host\"\nvalue = \"{value}\"\n\
+             [oauth2]\nauthorize_url = \"https://{{hostname}}/login/oauth2/auth\"\n\
+             token_url = \"https://{{hostname}}/login/oauth2/token\"\ntoken_only = true\n"
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        catalog_dir: Some(dir.path().to_owned()),
+        ..Config::default()
+    };
+
+    std::fs::write(dir.path().join("campus.toml"), file("")).unwrap();
+    Catalog::with_overrides(dir.path()).unwrap();
+    let error = Registry::new(&config).err().unwrap();
+    let error = std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    assert!(
+        error.contains("campus.toml") && error.contains("settings[0].value is empty"),
+        "{error}"
+    );
+
+    // A value the host position refuses is refused at load, naming the key.
+    std::fs::write(dir.path().join("campus.toml"), file("evil.test/x")).unwrap();
+    let error = Catalog::with_overrides(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("settings[0].value"), "{error}");
+
+    std::fs::write(dir.path().join("campus.toml"), file("lms.campus.test")).unwrap();
+    let registry = Registry::new(&config).unwrap();
+    let entry = registry.catalog().get(&id("campus")).unwrap();
+    assert!(entry.settings.iter().all(|s| !s.is_asked()));
+    let values = entry.check_settings(&Default::default()).unwrap();
+    assert_eq!(values["hostname"], "lms.campus.test");
 }

@@ -442,6 +442,32 @@ async fn the_authorize_url_skips_empty_values_renames_and_replaces() {
 }
 
 #[tokio::test]
+async fn a_random_value_is_fresh_per_authorization_and_response_type_may_be_left_out() {
+    let sim = spawn_acme(AcmeConfig::default()).await;
+    let dir = acme_catalog(
+        &sim,
+        "authorize_params = { nonce = \"{random}\" }\n\
+         authorize_param_names = { response_type = \"\" }\n",
+    );
+    let (client, _) = oauth(&acme_config(&dir), "acme");
+    let query = || -> BTreeMap<String, String> {
+        let url = client
+            .authorize_with(&redirect_uri(), &tenant_acme(&dir))
+            .unwrap()
+            .url;
+        url.query_pairs().into_owned().collect()
+    };
+
+    let (first, second) = (query(), query());
+
+    assert!(!first.contains_key("response_type"), "{first:?}");
+    assert!(first["nonce"].len() >= 32, "{first:?}");
+    assert_ne!(first["nonce"], second["nonce"]);
+    assert_ne!(first["nonce"], first["state"]);
+    assert_eq!(first["client_id"], "acme-client");
+}
+
+#[tokio::test]
 async fn a_connection_without_its_kept_value_cannot_build_its_api_url() {
     let sim = spawn_acme(AcmeConfig::default()).await;
     let dir = acme_catalog(

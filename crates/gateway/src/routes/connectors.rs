@@ -85,7 +85,12 @@ pub(crate) async fn list(
             docs_url: entry.docs_url.to_string(),
             default_sync_interval_seconds: entry.default_sync_interval.as_secs(),
             form: entry.form.clone(),
-            settings: entry.settings.clone(),
+            settings: entry
+                .settings
+                .iter()
+                .filter(|s| s.is_asked())
+                .cloned()
+                .collect(),
             streams: registry
                 .get(&entry.id)
                 .map(|connector| {

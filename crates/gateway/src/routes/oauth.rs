@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::header::{ACCEPT, CACHE_CONTROL, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -221,10 +221,11 @@ impl std::fmt::Debug for CallbackParams {
 pub(crate) async fn callback(
     State(state): State<AppState>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     params: Result<Query<CallbackParams>, QueryRejection>,
 ) -> Response {
     let params = params.map(|Query(params)| params).unwrap_or_default();
-    let page = answer(&state, &headers, &params).await;
+    let page = answer(&state, &headers, &params, query.as_deref()).await;
     // Clear the binding whatever happened: the flow is over for this browser.
     let clear = state
         .inner
@@ -237,9 +238,27 @@ pub(crate) async fn callback(
     (clear.into_iter().collect::<HeaderMap>(), page).into_response()
 }
 
+/// The authorization code of a callback: `code`, or the parameter the
+/// provider's catalog entry names (`callback_code_param`).
+fn callback_code(params: &CallbackParams, query: Option<&str>, name: &str) -> Option<String> {
+    let code = if name == "code" {
+        params.code.clone()
+    } else {
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    code.filter(|c| !c.is_empty())
+}
+
 /// The redirect to the dashboard with the callback's outcome.
-async fn answer(state: &AppState, headers: &HeaderMap, params: &CallbackParams) -> Response {
-    match finish(state, headers, params).await {
+async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &CallbackParams,
+    query: Option<&str>,
+) -> Response {
+    match finish(state, headers, params, query).await {
         Ok(done) => {
             tracing::info!(tenant = %done.tenant, connector = %done.connector,
                 connection = %done.connection, "OAuth authorization finished; setup started.");
@@ -309,6 +328,7 @@ async fn finish(
     state: &AppState,
     headers: &HeaderMap,
     params: &CallbackParams,
+    query: Option<&str>,
 ) -> Result<Done, Failure> {
     let Some(key) = params.state.as_deref() else {
         return Err(Failure::new(
@@ -376,15 +396,17 @@ async fn finish(
             pkce_verifier,
             settings,
         } => {
-            let code = params.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| {
-                Failure::new(
-                    Some(connector),
-                    format!("{provider} sent the browser back without an authorization code. Try connecting again."),
-                )
-            })?;
             let client = state.inner.connectors.oauth2(connector).ok_or_else(|| {
                 Failure::new(Some(connector), "This connector no longer uses OAuth 2.0.")
             })?;
+            let code = callback_code(params, query, &client.settings().callback_code_param)
+                .ok_or_else(|| {
+                    Failure::new(
+                        Some(connector),
+                        format!("{provider} sent the browser back without an authorization code. Try connecting again."),
+                    )
+                })?;
+            let code = code.as_str();
             let redirect_uri =
                 redirect_uri(state).map_err(|e| Failure::new(Some(connector), e.to_string()))?;
             client

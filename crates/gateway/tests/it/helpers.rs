@@ -129,6 +129,12 @@ impl TestGateway {
         for (id, entry) in &providers.entries {
             std::fs::write(catalog.path().join(format!("{id}.toml")), entry).unwrap();
         }
+        for (id, keys) in &providers.acme_variants {
+            let entry = sim
+                .acme_catalog_entry()
+                .replace("[oauth2]\n", &format!("[oauth2]\n{keys}\n"));
+            std::fs::write(catalog.path().join(format!("{id}.toml")), entry).unwrap();
+        }
         let client = fleet_connectors::OAuthClient {
             client_id: Some(GOOGLE_CLIENT_ID.to_owned()),
             client_secret: GOOGLE_CLIENT_SECRET.into(),
@@ -143,6 +149,11 @@ impl TestGateway {
             client_id: Some(acme.client_id),
             client_secret: acme.client_secret.into(),
         };
+        let variants: Vec<_> = providers
+            .acme_variants
+            .iter()
+            .map(|(id, _)| (id.clone(), acme.clone()))
+            .collect();
         let connectors = fleet_harness::connectors(
             catalog.path(),
             [
@@ -151,7 +162,8 @@ impl TestGateway {
                 ("acme".to_owned(), acme),
             ]
             .into_iter()
-            .chain(providers.clients),
+            .chain(providers.clients)
+            .chain(variants),
         );
         let connectors = Arc::new(fleet_connectors::Registry::new(&connectors).unwrap());
 
@@ -356,6 +368,9 @@ pub(crate) struct Providers {
     pub(crate) entries: Vec<(String, String)>,
     /// The OAuth client of an entry, by its id.
     pub(crate) clients: Vec<(String, fleet_connectors::OAuthClient)>,
+    /// `(id, keys)`: the simulator's Acme entry with `keys` added to its
+    /// `[oauth2]` table, as `<id>.toml`, with Acme's client.
+    pub(crate) acme_variants: Vec<(String, String)>,
 }
 
 /// A catalog directory pointing the OAuth connectors at the simulator,

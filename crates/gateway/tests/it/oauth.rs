@@ -805,3 +805,51 @@ async fn settings_are_checked_at_authorize_and_kept_with_the_connection() {
     assert!(requests.iter().all(|r| r.basic_auth), "{requests:?}");
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_provider_that_sends_the_code_under_another_name_connects_with_it() {
+    let gateway = TestGateway::start_with_catalog(crate::helpers::Providers {
+        acme_variants: vec![(
+            "acme-coded".to_owned(),
+            "callback_code_param = \"acme_code\"".to_owned(),
+        )],
+        ..Default::default()
+    })
+    .await;
+    let start = async |browser: &mut Browser| {
+        let request = authorize_with("acme-coded", "globex", "tenant=acme");
+        let started = browser.send(&gateway, request).await;
+        assert_eq!(started.status, StatusCode::FOUND);
+        provider_consents(started.location()).await
+    };
+
+    // Under its standard name, the code is not this provider's.
+    let mut browser = Browser::default();
+    let back = start(&mut browser).await;
+    let page = callback(&gateway, &mut browser, &back).await;
+    assert_eq!(param(&page, "status").as_deref(), Some("error"), "{page}");
+    assert!(
+        param(&page, "message")
+            .unwrap()
+            .contains("without an authorization code"),
+        "{page}"
+    );
+
+    let mut browser = Browser::default();
+    let back = start(&mut browser).await;
+    let mut renamed = back.clone();
+    renamed.query_pairs_mut().clear().extend_pairs(
+        back.query_pairs()
+            .map(|(k, v)| (if k == "code" { "acme_code".into() } else { k }, v)),
+    );
+    let page = callback(&gateway, &mut browser, &renamed).await;
+    assert_eq!(
+        param(&page, "status").as_deref(),
+        Some("connected"),
+        "{page}"
+    );
+    let id = param(&page, "connection_id").unwrap();
+    let synced = gateway.until_state("globex", &id, "synced").await;
+    assert_eq!(synced["account"]["id"], "acme|ada", "{synced}");
+    gateway.stop().await;
+}

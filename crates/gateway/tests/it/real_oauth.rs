@@ -105,6 +105,7 @@ fn providers(server: &OAuthServer, entries: &[Entry<'_>]) -> Providers {
                 (e.id.to_owned(), client)
             })
             .collect(),
+        acme_variants: Vec::new(),
     }
 }
 
@@ -656,7 +657,7 @@ async fn client_credentials_typed_in_connect_sync_and_fetch_a_new_token_once_it_
     let server = server(Duration::from_secs(4)).await;
     let gateway = TestGateway::start_with_catalog(Providers {
         entries: vec![("example-api".to_owned(), client_credentials_entry(&server))],
-        clients: Vec::new(),
+        ..Default::default()
     })
     .await;
     let client = OAuthServer::SERVICE_CLIENT;
@@ -713,7 +714,7 @@ async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoi
     assert!(!entry.contains("verify_url"), "{entry}");
     let gateway = TestGateway::start_with_catalog(Providers {
         entries: vec![("example-api".to_owned(), entry)],
-        clients: Vec::new(),
+        ..Default::default()
     })
     .await;
     let client = OAuthServer::SERVICE_CLIENT;
