@@ -625,6 +625,12 @@ pub struct Setting {
     /// refuses the entry until it is filled in.
     #[serde(default, skip_serializing)]
     pub value: Option<String>,
+    /// A secret the user gives (a second key some APIs want in a header):
+    /// the connect form asks for it as a password, it is kept only with
+    /// the connection's credentials in the secret store, and it may stand
+    /// only in the mode's `headers`, never in a URL or a parameter.
+    #[serde(default)]
+    pub secret: bool,
     #[serde(skip)]
     regex: Option<Regex>,
 }
@@ -1218,6 +1224,7 @@ impl CatalogEntry {
             }
         }
         check_fixed_values(&file.settings, &auth, &file.api_base_urls).map_err(key_error)?;
+        check_secret_settings(&file.settings, &auth, &file.api_base_urls).map_err(key_error)?;
         Ok(Self {
             id,
             file: file_name.to_owned(),
@@ -1713,13 +1720,11 @@ fn typed_in_urls(
     check_headers(auth, &setting_names)
 }
 
-/// Checks each value the operator fixes (`[[settings]]` `value`) for
-/// every place it takes in the entry's URLs, as rendering will.
-fn check_fixed_values(
-    settings: &[Setting],
-    auth: &Auth,
-    api_base_urls: &BTreeMap<String, UrlTemplate>,
-) -> Result<(), KeyProblem> {
+/// The URL templates of an entry: its API roots and its mode's URLs.
+fn entry_urls<'a>(
+    auth: &'a Auth,
+    api_base_urls: &'a BTreeMap<String, UrlTemplate>,
+) -> Vec<&'a UrlTemplate> {
     let mut urls: Vec<&UrlTemplate> = api_base_urls.values().collect();
     match auth {
         Auth::OAuth2(oauth2) => {
@@ -1742,6 +1747,65 @@ fn check_fixed_values(
         }
         Auth::OAuth1(_) | Auth::AppPassword => {}
     }
+    urls
+}
+
+/// Checks that a secret setting stands only in the mode's `headers`: a
+/// URL or a parameter would carry it where addresses are shown.
+fn check_secret_settings(
+    settings: &[Setting],
+    auth: &Auth,
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    let urls = entry_urls(auth, api_base_urls);
+    let mut params: Vec<&Template> = Vec::new();
+    match auth {
+        Auth::OAuth2(oauth2) => params.extend(
+            oauth2
+                .authorize_params
+                .values()
+                .chain(oauth2.token_params.values())
+                .chain(oauth2.refresh_params.values()),
+        ),
+        Auth::ClientCredentials(cc) => params.extend(cc.token_params.values()),
+        Auth::ApiKey(_) | Auth::Basic(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
+    }
+    for (index, setting) in settings.iter().enumerate() {
+        if !setting.secret {
+            continue;
+        }
+        let name = setting.name.as_str();
+        if urls.iter().any(|url| url.names().any(|n| n == name))
+            || params.iter().any(|param| param.names().any(|n| n == name))
+        {
+            return Err((
+                format!("settings[{index}].secret"),
+                format!(
+                    "{{{name}}} stands in a URL or a parameter; a secret setting may stand only \
+                     in the headers of an api_key, basic or oauth2_client_credentials entry"
+                ),
+            ));
+        }
+        if setting.value.is_some() {
+            return Err((
+                format!("settings[{index}].secret"),
+                "is set beside value: a secret belongs in the connection's credentials, not in \
+                 a catalog file"
+                    .to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks each value the operator fixes (`[[settings]]` `value`) for
+/// every place it takes in the entry's URLs, as rendering will.
+fn check_fixed_values(
+    settings: &[Setting],
+    auth: &Auth,
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    let urls = entry_urls(auth, api_base_urls);
     for (index, setting) in settings.iter().enumerate() {
         let Some(value) = setting.value.as_deref().filter(|v| !v.is_empty()) else {
             continue;
@@ -1772,8 +1836,12 @@ fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
             return Err((key, "is no HTTP header name".to_owned()));
         }
-        let carries = name.eq_ignore_ascii_case("authorization")
-            || carrier.is_some_and(|carrier| name.eq_ignore_ascii_case(carrier));
+        // An API key in another header or in the query leaves
+        // `Authorization` free; Basic and bearer tokens travel in it.
+        let carries = match auth {
+            Auth::ApiKey(_) => carrier.is_some_and(|carrier| name.eq_ignore_ascii_case(carrier)),
+            _ => name.eq_ignore_ascii_case("authorization"),
+        };
         if carries {
             return Err((
                 key,

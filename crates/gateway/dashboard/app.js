@@ -426,7 +426,9 @@ function openCredentialsForm(connector) {
     : 'All fields are required unless marked optional.';
   // Typed-in credentials come with the entry's settings (a subdomain, a
   // region), which are sent among them.
-  const settings = (connector.settings ?? []).map((setting) => formField({ ...setting, kind: 'text' }));
+  const settings = (connector.settings ?? []).map((setting) =>
+    formField({ ...setting, kind: setting.secret ? 'password' : 'text' }),
+  );
   const fields = oauth ? settings : [...connector.form.map((field) => formField(field)), ...settings];
   if (!oauth) {
     fields.push(

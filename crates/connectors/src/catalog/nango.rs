@@ -443,6 +443,8 @@ struct Context {
     required: bool,
     /// Settings required for that reason.
     forced: BTreeSet<String>,
+    /// Settings Nango marks secret that stand in a header, by our name.
+    secret: BTreeSet<String>,
     /// Settings the operator fixes for every connection, by our name,
     /// and why.
     fixed: BTreeMap<String, Fixed>,
@@ -488,6 +490,7 @@ impl Context {
             chose: false,
             required: false,
             forced: BTreeSet::new(),
+            secret: BTreeSet::new(),
             fixed: BTreeMap::new(),
             reading_api_base: false,
             reading_authorize_params: false,
@@ -693,6 +696,9 @@ impl Context {
                 .and_then(|d| d.get("optional"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
+            if self.secret.contains(ours) {
+                setting.insert("secret".into(), true.into());
+            }
             if self.fixed.contains_key(ours) {
                 setting.insert("value".into(), self.fixed_value(ours).into());
             } else if optional && !self.forced.contains(ours) {
@@ -1122,9 +1128,10 @@ fn verify_or_note(
 }
 
 /// The headers of `proxy` other than the one carrying the credentials, as
-/// the mode table's `headers`: `${connectionConfig.x}` becomes `{x}`; a
-/// value built from anything else (the access token, a credential, a
-/// function) or from a setting Nango marks secret refuses the entry.
+/// the mode table's `headers`: `${connectionConfig.x}` becomes `{x}` (a
+/// secret setting where Nango marks it secret); a value built from
+/// anything else (the access token, a credential, a function) refuses the
+/// entry.
 fn other_headers(
     entry: &Map<String, Value>,
     ctx: &mut Context,
@@ -1153,21 +1160,23 @@ fn other_headers(
         let template = ctx.template(&value, false).map_err(|reason| {
             format!("sends the header {name} built from {value:?} (proxy.headers): {reason}")
         })?;
-        let secret = ctx.used.iter().find(|(ours, theirs)| {
-            !before.contains(*ours)
-                && ctx
-                    .config
-                    .get(*theirs)
-                    .and_then(|d| d.get("secret"))
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-        });
-        if let Some((_, theirs)) = secret {
-            return Err(format!(
-                "sends {theirs}, which Nango marks secret, in the header {name}; the catalog's \
-                 settings are no secrets"
-            ));
-        }
+        // A setting Nango marks secret is asked as one and kept with the
+        // credentials only.
+        let secret: Vec<String> = ctx
+            .used
+            .iter()
+            .filter(|(ours, theirs)| {
+                !before.contains(*ours)
+                    && ctx
+                        .config
+                        .get(*theirs)
+                        .and_then(|d| d.get("secret"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false)
+            })
+            .map(|(ours, _)| ours.clone())
+            .collect();
+        ctx.secret.extend(secret);
         out.insert(name.clone(), template.into());
     }
     Ok(out)
@@ -1227,6 +1236,12 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
         });
     let mut table = Table::new();
     let carrier = match (in_header, in_query) {
+        (Some((name, value)), _)
+            if name.eq_ignore_ascii_case("authorization")
+                && value.as_str() == Some(KEY_AS_BASIC_USER) =>
+        {
+            return key_as_basic_user(entry, ctx, file, name);
+        }
         (Some((name, value)), _) => {
             let value = value.as_str().unwrap_or_default();
             let Some(prefix) = value.strip_suffix("${apiKey}") else {
@@ -1260,10 +1275,105 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
-    verify_or_note(entry, ctx, "api_key", &mut table)?;
+    // A verification endpoint that repeats the key in the query parameter
+    // that carries it anyway: the connector adds it to every request.
+    let query = table
+        .get("query")
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned);
+    let cleaned = query.and_then(|name| without_key_param(entry, &name));
+    verify_or_note(
+        cleaned.as_ref().unwrap_or(entry),
+        ctx,
+        "api_key",
+        &mut table,
+    )?;
     form(entry, &[("api_key", "apiKey", "API key", "password")], file);
     file.insert("auth".into(), "api_key".into());
     file.insert("api_key".into(), table.into());
+    Ok(())
+}
+
+/// `entry` with `name=${credentials.apiKey}` (or `${apiKey}`) taken out of
+/// the query of its verification endpoints, if one has it.
+fn without_key_param(entry: &Map<String, Value>, name: &str) -> Option<Map<String, Value>> {
+    let mut entry = entry.clone();
+    let endpoints = entry
+        .get_mut("proxy")?
+        .get_mut("verification")?
+        .get_mut("endpoints")?
+        .as_array_mut()?;
+    let mut changed = false;
+    for endpoint in endpoints.iter_mut() {
+        let Some(text) = endpoint.as_str() else {
+            continue;
+        };
+        let Some((path, query)) = text.split_once('?') else {
+            continue;
+        };
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| {
+                ![
+                    format!("{name}=${{credentials.apiKey}}"),
+                    format!("{name}=${{apiKey}}"),
+                ]
+                .iter()
+                .any(|key| pair == key)
+            })
+            .collect();
+        if kept.len() == query.split('&').count() {
+            continue;
+        }
+        changed = true;
+        *endpoint = Value::String(if kept.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        });
+    }
+    changed.then_some(entry)
+}
+
+/// How Nango writes an API key sent as the user name of HTTP Basic with
+/// an empty password.
+const KEY_AS_BASIC_USER: &str = "Basic ${base64(${apiKey}:)}";
+
+/// An `API_KEY` entry that sends the key as the Basic user name: a
+/// `basic` entry whose user name field asks for the key and whose
+/// password field may stay empty.
+fn key_as_basic_user(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    file: &mut Table,
+    carrier: &str,
+) -> Result<(), String> {
+    let headers = other_headers(entry, ctx, Some(carrier))?;
+    let mut table = Table::new();
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    verify_or_note(entry, ctx, "basic", &mut table)?;
+    form(
+        entry,
+        &[("username", "apiKey", "API key", "password")],
+        file,
+    );
+    if let Some(form) = file.get_mut("form").and_then(toml::Value::as_array_mut) {
+        let mut password = Table::new();
+        password.insert("name".into(), "password".into());
+        password.insert("label".into(), "Password".into());
+        password.insert("kind".into(), "password".into());
+        password.insert("required".into(), false.into());
+        form.push(toml::Value::Table(password));
+    }
+    ctx.notes.push(
+        "the key is sent as the HTTP Basic user name with an empty password, as Nango's \
+         authorization header says: written as auth = \"basic\""
+            .to_owned(),
+    );
+    file.insert("auth".into(), "basic".into());
+    file.insert("basic".into(), table.into());
     Ok(())
 }
 
@@ -1514,6 +1624,49 @@ keyed:
             title: Keyed API key
             description: Under Settings, API
             pattern: '^kd_[a-z0-9]+$'
+twokeys:
+    display_name: Two keys
+    auth_mode: API_KEY
+    docs: https://docs.twokeys.example
+    proxy:
+        base_url: https://api.twokeys.example
+        headers:
+            x-app-key: ${connectionConfig.appKey}
+            x-app-token: ${apiKey}
+        verification:
+            method: GET
+            endpoints: [/v1/me]
+    connection_config:
+        appKey:
+            type: string
+            title: App key
+            secret: true
+keyasuser:
+    display_name: Key as user
+    auth_mode: API_KEY
+    docs: https://docs.keyasuser.example
+    proxy:
+        base_url: https://api.keyasuser.example
+        headers:
+            authorization: Basic ${base64(${apiKey}:)}
+        verification:
+            method: GET
+            endpoints: [/v2/employees?limit=1]
+    credentials:
+        apiKey:
+            type: string
+            title: Standalone API key
+querykey:
+    display_name: Query key
+    auth_mode: API_KEY
+    docs: https://docs.querykey.example
+    proxy:
+        base_url: https://api.querykey.example
+        query:
+            apikey: ${apiKey}
+        verification:
+            method: GET
+            endpoints: ['/v1/users?apikey=${credentials.apiKey}&limit=1']
 queried:
     display_name: Queried
     auth_mode: API_KEY
@@ -1794,6 +1947,44 @@ machine:
             "sends the header x-account built from \"${connectionConfig.account}\" \
              (proxy.headers): uses ${connectionConfig.account}, which no connection_config \
              declares"
+        );
+    }
+
+    #[test]
+    fn a_secret_header_a_key_as_basic_user_and_a_repeated_query_key_import() {
+        let import = import(FIXTURE, None).unwrap();
+        let load = |id: &str| {
+            let entry = imported(&import, id);
+            CatalogEntry::from_text(entry.id.clone(), &entry.text, "x").unwrap()
+        };
+
+        let twokeys = load("twokeys");
+        assert!(twokeys.settings[0].secret);
+        let super::super::Auth::ApiKey(key) = &twokeys.auth else {
+            panic!("not api_key");
+        };
+        assert_eq!(key.header.as_deref(), Some("x-app-token"));
+        assert_eq!(key.headers["x-app-key"].as_str(), "{appKey}");
+
+        let keyasuser = load("keyasuser");
+        let super::super::Auth::Basic(basic) = &keyasuser.auth else {
+            panic!("not basic");
+        };
+        assert_eq!(
+            basic.verify_url.as_ref().unwrap().as_str(),
+            "https://api.keyasuser.example/v2/employees?limit=1"
+        );
+        assert_eq!(keyasuser.form[0].label, "Standalone API key");
+        assert!(!keyasuser.form[1].required);
+
+        let querykey = load("querykey");
+        let super::super::Auth::ApiKey(key) = &querykey.auth else {
+            panic!("not api_key");
+        };
+        assert_eq!(key.query.as_deref(), Some("apikey"));
+        assert_eq!(
+            key.verify_url.as_ref().unwrap().as_str(),
+            "https://api.querykey.example/v1/users?limit=1"
         );
     }
 

@@ -157,8 +157,10 @@ impl GenericOAuth2 {
             let text = template
                 .render(&values)
                 .map_err(|e| refused(e.to_string()))?;
-            let value = HeaderValue::from_str(&text)
+            let mut value = HeaderValue::from_str(&text)
                 .map_err(|_| refused(format!("the header {name} cannot carry its value")))?;
+            // It may hold a secret setting: kept out of debug output.
+            value.set_sensitive(true);
             headers.insert(name.clone(), value);
         }
         Ok(headers)

@@ -208,6 +208,28 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "uses {version}",
         ),
         (
+            "api_key",
+            "[[settings]]\nname = \"token\"\nlabel = \"Token\"\nsecret = true\n\
+             [api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me/{token}\"",
+            "settings[0].secret",
+            "may stand only in the headers",
+        ),
+        (
+            "api_key",
+            "[[settings]]\nname = \"token\"\nlabel = \"Token\"\nsecret = true\nvalue = \"t\"\n\
+             [api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me\"\n\
+             headers = { X-Token = \"{token}\" }",
+            "settings[0].secret",
+            "not in a catalog file",
+        ),
+        (
+            "api_key",
+            "[api_key]\nheader = \"Authorization\"\nverify_url = \"https://keyed.test/me\"\n\
+             headers = { authorization = \"x\" }",
+            "api_key.headers.authorization",
+            "would replace the header that carries the credentials",
+        ),
+        (
             "basic",
             "[basic]\nverify_url = \"https://keyed.test/me\"\n\
              headers = { \"Bad Name\" = \"1\" }",

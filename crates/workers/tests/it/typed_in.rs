@@ -229,3 +229,41 @@ async fn client_credentials_without_a_verify_url_are_checked_at_the_token_endpoi
     assert!(reason.contains("invalid_client"), "{reason}");
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_setting_reaches_its_header_beside_an_authorization_header_and_the_key() {
+    // The version as a secret setting the user gives, which may stand in
+    // a header only; with the key in the query, Authorization is free for
+    // a fixed value.
+    let table = "query = \"api_key\"\nverify_url = \"{keyed}/{section}/versioned\"\n\
+                 headers = { Keyed-Version = \"{version}\", Authorization = \"basic\" }\n";
+    let file = entry("api_key", table).replace(
+        "[api_key]",
+        "[[settings]]\nname = \"version\"\nlabel = \"API version\"\nsecret = true\n\n[api_key]",
+    );
+    let fleet = TestFleet::start_with_catalog("keyed", &file).await;
+
+    let good = credentials(json!({
+        "kind": "api_key", "api_key": KEYED_API_KEY,
+        "values": {"section": "api", "version": KEYED_VERSION}
+    }));
+    let (_, records) = synced(&fleet, "keyed", &good).await;
+    assert_eq!(records, 1);
+
+    // Without it, Keyed refuses the request.
+    let without = credentials(json!({
+        "kind": "api_key", "api_key": KEYED_API_KEY,
+        "values": {"section": "api", "version": "1999-01"}
+    }));
+    let (connection, _) = fleet
+        .connect_to("keyed", SetupOrigin::Manual, &without)
+        .await;
+    let statuses = fleet
+        .statuses_until(&connection, ConnectionState::Invalid)
+        .await;
+    let ConnectionStatus::Invalid { reason } = &statuses.last().unwrap().status else {
+        unreachable!()
+    };
+    assert!(!reason.contains("1999-01"), "{reason}");
+    fleet.stop().await;
+}
