@@ -268,6 +268,11 @@ pub struct BasicSettings {
     /// as an API version; values may hold settings.
     #[serde(default)]
     pub headers: BTreeMap<String, Template>,
+    /// The user name sent, built from the user name field (`{username}`)
+    /// and settings: `"{username}/token"` for Zendesk's API tokens. The
+    /// field as typed when absent.
+    #[serde(default)]
+    pub username: Option<Template>,
 }
 
 /// The `[oauth2_client_credentials]` table of a catalog file.
@@ -1599,6 +1604,22 @@ fn check_typed_in(
     api_base_urls: &BTreeMap<String, UrlTemplate>,
 ) -> Result<(), KeyProblem> {
     typed_in_form(auth, form, settings)?;
+    if let Auth::Basic(basic) = auth
+        && let Some(username) = &basic.username
+    {
+        let known: Vec<&str> = settings
+            .iter()
+            .map(|s| s.name.as_str())
+            .chain(["username"])
+            .collect();
+        check_known("basic.username", username.names(), &known, None)?;
+        if !username.names().any(|name| name == "username") {
+            return Err((
+                "basic.username".to_owned(),
+                "does not use {username}, the user name field".to_owned(),
+            ));
+        }
+    }
     typed_in_urls(auth, settings, api_base_urls)
 }
 
@@ -1856,9 +1877,25 @@ fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
         if reqwest::header::HeaderValue::from_str(&fixed).is_err() {
             return Err((key, "holds characters a header value cannot".to_owned()));
         }
-        check_known(&key, value.names(), settings, None)?;
+        let known: Vec<&str> = settings
+            .iter()
+            .copied()
+            .chain(header_credentials(auth).iter().copied())
+            .collect();
+        check_known(&key, value.names(), &known, None)?;
     }
     Ok(())
+}
+
+/// The credentials fields the `headers` of an entry may use (`{api_key}`
+/// in a second header that wants the key, `{username}` and `{password}`):
+/// headers are sent marked sensitive and never shown.
+pub(crate) fn header_credentials(auth: &Auth) -> &'static [&'static str] {
+    match auth {
+        Auth::ApiKey(_) => &["api_key"],
+        Auth::Basic(_) => &["username", "password"],
+        Auth::ClientCredentials(_) | Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => &[],
+    }
 }
 
 /// Checks where an `[api_key]` table puts the key.

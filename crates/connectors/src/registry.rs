@@ -228,7 +228,9 @@ fn connector(
                 verify_url(entry, "basic", settings.verify_url.as_ref())?,
                 &settings.headers,
             ),
-            Access::Basic,
+            Access::Basic {
+                username: settings.username.clone(),
+            },
             http,
         ),
         // Without a verify_url, the token endpoint is the check.

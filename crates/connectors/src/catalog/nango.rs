@@ -450,6 +450,9 @@ struct Context {
     fixed: BTreeMap<String, Fixed>,
     /// Whether the template being read is `proxy.base_url`.
     reading_api_base: bool,
+    /// While a header is read: Nango's names of the credentials fields it
+    /// may hold, with ours (`apiKey` as `api_key`).
+    header_credentials: &'static [(&'static str, &'static str)],
     /// Whether the template being read is a value of `authorize_params`,
     /// where `${random}` is a fresh value per authorization.
     reading_authorize_params: bool,
@@ -493,6 +496,7 @@ impl Context {
             secret: BTreeSet::new(),
             fixed: BTreeMap::new(),
             reading_api_base: false,
+            header_credentials: &[],
             reading_authorize_params: false,
             needs_endpoint: false,
             userinfo_url: None,
@@ -550,6 +554,13 @@ impl Context {
     fn placeholder(&mut self, inner: &str, after: bool) -> Result<String, String> {
         if inner == RANDOM && self.reading_authorize_params {
             return Ok(RANDOM.to_owned());
+        }
+        if let Some((_, ours)) = self
+            .header_credentials
+            .iter()
+            .find(|(theirs, _)| *theirs == inner)
+        {
+            return Ok((*ours).to_owned());
         }
         let Some(name) = inner.strip_prefix("connectionConfig.") else {
             return Err(format!(
@@ -1136,6 +1147,28 @@ fn other_headers(
     entry: &Map<String, Value>,
     ctx: &mut Context,
     carrier: Option<&str>,
+    credentials: &'static [(&'static str, &'static str)],
+) -> Result<Table, String> {
+    ctx.header_credentials = credentials;
+    let headers = other_headers_with(entry, ctx, carrier);
+    ctx.header_credentials = &[];
+    headers
+}
+
+/// Nango's names of an API key in a header value, with ours.
+const KEY_IN_HEADERS: &[(&str, &str)] = &[("apiKey", "api_key"), ("credentials.apiKey", "api_key")];
+
+/// Nango's names of Basic credentials in a header value, with ours.
+const BASIC_IN_HEADERS: &[(&str, &str)] = &[
+    ("credentials.username", "username"),
+    ("credentials.password", "password"),
+];
+
+/// [`other_headers`], with the credentials names set.
+fn other_headers_with(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    carrier: Option<&str>,
 ) -> Result<Table, String> {
     let headers = entry
         .get("proxy")
@@ -1271,7 +1304,7 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
             );
         }
     };
-    let headers = other_headers(entry, ctx, carrier)?;
+    let headers = other_headers(entry, ctx, carrier, KEY_IN_HEADERS)?;
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
@@ -1348,7 +1381,7 @@ fn key_as_basic_user(
     file: &mut Table,
     carrier: &str,
 ) -> Result<(), String> {
-    let headers = other_headers(entry, ctx, Some(carrier))?;
+    let headers = other_headers(entry, ctx, Some(carrier), KEY_IN_HEADERS)?;
     let mut table = Table::new();
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
@@ -1380,8 +1413,40 @@ fn key_as_basic_user(
 /// The `[basic]` table of a `BASIC` entry.
 fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
     only_known(entry, &OAUTH_ONLY)?;
-    let headers = other_headers(entry, ctx, None)?;
     let mut table = Table::new();
+    // `Basic ${base64(<user>:${credentials.password})}` is HTTP Basic with
+    // the user name built from the field: `basic.username`.
+    let authorization = entry
+        .get("proxy")
+        .and_then(|p| p.get("headers"))
+        .and_then(Value::as_object)
+        .and_then(|h| {
+            h.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        });
+    let built_user = authorization.and_then(|(name, value)| {
+        let user = value
+            .as_str()?
+            .strip_prefix("Basic ${base64(")?
+            .strip_suffix(":${credentials.password})}")?;
+        user.contains("${credentials.username}")
+            .then(|| (name.clone(), user.to_owned()))
+    });
+    let carrier = match &built_user {
+        Some((name, user)) => {
+            ctx.header_credentials = &BASIC_IN_HEADERS[..1];
+            let username = ctx.template(user, false);
+            ctx.header_credentials = &[];
+            let username = username
+                .map_err(|reason| format!("builds the Basic user name from {user:?}: {reason}"))?;
+            if username != "{username}" {
+                table.insert("username".into(), username.into());
+            }
+            Some(name.as_str())
+        }
+        None => None,
+    };
+    let headers = other_headers(entry, ctx, carrier, BASIC_IN_HEADERS)?;
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
@@ -1416,7 +1481,7 @@ fn client_credentials(
             "scope_separator",
         ],
     )?;
-    let headers = other_headers(entry, ctx, None)?;
+    let headers = other_headers(entry, ctx, None, &[])?;
     let mut table = Table::new();
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
@@ -1656,6 +1721,29 @@ keyasuser:
         apiKey:
             type: string
             title: Standalone API key
+twoheaders:
+    display_name: Two headers
+    auth_mode: API_KEY
+    docs: https://docs.twoheaders.example
+    proxy:
+        base_url: https://api.twoheaders.example
+        headers:
+            apikey: ${apiKey}
+            authorization: Bearer ${apiKey}
+        verification:
+            method: GET
+            endpoints: [/rest/v1/]
+tokenuser:
+    display_name: Token user
+    auth_mode: BASIC
+    docs: https://docs.tokenuser.example
+    proxy:
+        base_url: https://api.tokenuser.example
+        headers:
+            authorization: Basic ${base64(${credentials.username}/token:${credentials.password})}
+        verification:
+            method: GET
+            endpoints: [/api/v2/users/me]
 querykey:
     display_name: Query key
     auth_mode: API_KEY
@@ -1951,7 +2039,7 @@ machine:
     }
 
     #[test]
-    fn a_secret_header_a_key_as_basic_user_and_a_repeated_query_key_import() {
+    fn keys_and_user_names_in_headers_and_a_repeated_query_key_import() {
         let import = import(FIXTURE, None).unwrap();
         let load = |id: &str| {
             let entry = imported(&import, id);
@@ -1976,6 +2064,23 @@ machine:
         );
         assert_eq!(keyasuser.form[0].label, "Standalone API key");
         assert!(!keyasuser.form[1].required);
+
+        let twoheaders = load("twoheaders");
+        let super::super::Auth::ApiKey(key) = &twoheaders.auth else {
+            panic!("not api_key");
+        };
+        assert_eq!(key.header.as_deref(), Some("apikey"));
+        assert_eq!(key.headers["authorization"].as_str(), "Bearer {api_key}");
+
+        let tokenuser = load("tokenuser");
+        let super::super::Auth::Basic(basic) = &tokenuser.auth else {
+            panic!("not basic");
+        };
+        assert_eq!(
+            basic.username.as_ref().unwrap().as_str(),
+            "{username}/token"
+        );
+        assert!(basic.headers.is_empty());
 
         let querykey = load("querykey");
         let super::super::Auth::ApiKey(key) = &querykey.auth else {

@@ -13,14 +13,14 @@
 
 use chrono::Utc;
 use reqwest::header::{HeaderName, HeaderValue};
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::{ExposeSecret as _, SecretString, zeroize::Zeroize as _};
 
 use std::collections::BTreeMap;
 
 use reqwest::header::HeaderMap;
 
 use crate::{
-    Account, Credentials, Error, Page, Record, StreamSpec,
+    Account, ConnectionValues, Credentials, Error, Page, Record, StreamSpec,
     catalog::{ApiKeySettings, ClientCredentialsSettings, Template, UrlTemplate},
     http::{Classify, Failure, Http},
     oauth2,
@@ -74,8 +74,9 @@ pub(crate) enum Access {
     HeaderKey { name: HeaderName, prefix: String },
     /// An API key in a query parameter.
     QueryKey { name: String },
-    /// A user name and password, as HTTP Basic.
-    Basic,
+    /// A user name and password, as HTTP Basic, the user name built from
+    /// a template when the entry gives one.
+    Basic { username: Option<Template> },
     /// An access token fetched with the connection's client credentials.
     ClientCredentials(Box<ClientCredentialsSettings>),
 }
@@ -146,7 +147,37 @@ impl GenericOAuth2 {
 
     /// The extra headers, filled with the connection's values.
     fn extra_headers(&self, credentials: &Credentials) -> Result<HeaderMap, Error> {
-        let values = credentials.values();
+        let mut values = credentials.values();
+        // The credentials fields a header may hold (`{api_key}`).
+        if self
+            .headers
+            .iter()
+            .any(|(_, t)| t.names().any(|n| CREDENTIAL_FIELDS.contains(&n)))
+        {
+            match credentials {
+                Credentials::ApiKey { api_key, .. } => {
+                    values.insert("api_key".to_owned(), api_key.expose_secret().to_owned());
+                }
+                Credentials::Basic {
+                    username, password, ..
+                } => {
+                    values.insert("username".to_owned(), username.clone());
+                    values.insert("password".to_owned(), password.expose_secret().to_owned());
+                }
+                _ => {}
+            }
+        }
+        let headers = self.render_headers(&values);
+        for field in CREDENTIAL_FIELDS {
+            if let Some(mut secret) = values.remove(field) {
+                secret.zeroize();
+            }
+        }
+        headers
+    }
+
+    /// The extra headers with `values` filled in.
+    fn render_headers(&self, values: &ConnectionValues) -> Result<HeaderMap, Error> {
         let mut headers = HeaderMap::new();
         for (name, template) in &self.headers {
             let refused = |problem: String| Error::Template {
@@ -154,18 +185,24 @@ impl GenericOAuth2 {
                 what: "request headers",
                 problem,
             };
-            let text = template
-                .render(&values)
+            let mut text = template
+                .render(values)
                 .map_err(|e| refused(e.to_string()))?;
-            let mut value = HeaderValue::from_str(&text)
-                .map_err(|_| refused(format!("the header {name} cannot carry its value")))?;
-            // It may hold a secret setting: kept out of debug output.
+            let value = HeaderValue::from_str(&text);
+            text.zeroize();
+            let mut value =
+                value.map_err(|_| refused(format!("the header {name} cannot carry its value")))?;
+            // It may hold a secret setting or a credential: kept out of
+            // debug output.
             value.set_sensitive(true);
             headers.insert(name.clone(), value);
         }
         Ok(headers)
     }
 }
+
+/// The credentials fields a catalog entry's `headers` may use.
+const CREDENTIAL_FIELDS: [&str; 3] = ["api_key", "username", "password"];
 
 /// The cursor of `account`, which is one page read whole: nothing to
 /// keep, and whatever a caller hands back is read as the start.
@@ -343,7 +380,7 @@ impl GenericOAuth2 {
                 Some(&fetched)
             }
             Access::Bearer => Some(credentials.bearer(&self.id)?),
-            Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::Basic => None,
+            Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::Basic { .. } => None,
         };
         let request = || self.request(credentials, token, &url, &shown);
         if matches!(self.access, Access::Bearer) {
@@ -412,19 +449,34 @@ impl GenericOAuth2 {
                     .sends_secret(api_key)
             }
             (
-                Access::Basic,
+                Access::Basic { username: template },
                 Credentials::Basic {
-                    username, password, ..
+                    username,
+                    password,
+                    values,
                 },
-            ) => self
-                .http
-                .get(url.clone())
-                .shown_as(shown.clone())
-                .basic_auth(username, password),
+            ) => {
+                let username = match template {
+                    None => username.clone(),
+                    Some(template) => {
+                        let mut values = values.clone();
+                        values.insert("username".to_owned(), username.clone());
+                        template.render(&values).map_err(|e| Error::Template {
+                            provider: self.provider.clone(),
+                            what: "user name",
+                            problem: e.to_string(),
+                        })?
+                    }
+                };
+                self.http
+                    .get(url.clone())
+                    .shown_as(shown.clone())
+                    .basic_auth(&username, password)
+            }
             (Access::HeaderKey { .. } | Access::QueryKey { .. }, _) => {
                 return Err(wrong_kind("API key"));
             }
-            (Access::Basic, _) => return Err(wrong_kind("user name and password")),
+            (Access::Basic { .. }, _) => return Err(wrong_kind("user name and password")),
         };
         Ok(request.headers(self.extra_headers(credentials)?))
     }
@@ -475,7 +527,7 @@ impl Classify for GenericOAuth2 {
     fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
         let what = match self.access {
             Access::HeaderKey { .. } | Access::QueryKey { .. } => "API key",
-            Access::Basic => "user name and password",
+            Access::Basic { .. } => "user name and password",
             Access::Bearer | Access::ClientCredentials(_) => return None,
         };
         let status = failure.status.as_u16();

@@ -105,8 +105,8 @@ fn the_pinned_nango_definitions_import_and_every_file_loads_through_the_catalog(
     assert_floor(&floor("OAUTH2"), 348, 331);
     // API-key and Basic entries without a GET to validate against import
     // not ready; client-credentials ones are checked at the token endpoint.
-    assert_floor(&floor("API_KEY"), 323, 205);
-    assert_floor(&floor("BASIC"), 91, 48);
+    assert_floor(&floor("API_KEY"), 324, 205);
+    assert_floor(&floor("BASIC"), 92, 49);
     assert_floor(&floor("OAUTH2_CC"), 96, 84);
 
     // The files that name an endpoint to validate against start a fleet:

@@ -223,6 +223,18 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "not in a catalog file",
         ),
         (
+            "basic",
+            "[basic]\nverify_url = \"https://keyed.test/me\"\nusername = \"admin\"",
+            "basic.username",
+            "does not use {username}",
+        ),
+        (
+            "api_key",
+            "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me/{api_key}\"",
+            "api_key.verify_url",
+            "uses {api_key}",
+        ),
+        (
             "api_key",
             "[api_key]\nheader = \"Authorization\"\nverify_url = \"https://keyed.test/me\"\n\
              headers = { authorization = \"x\" }",

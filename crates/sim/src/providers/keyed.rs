@@ -6,7 +6,11 @@
 //! `POST /keyed/oauth/token` issued for the `client_credentials` grant
 //! (client authentication by Basic or in the body, form or JSON bodies).
 //! `GET /keyed/api/ping` checks the same and answers `204 No Content`;
-//! `GET /keyed/api/versioned` also wants the header `Keyed-Version`.
+//! `GET /keyed/api/versioned` also wants the header `Keyed-Version`;
+//! `GET /keyed/api/both` wants the key twice, in `X-Api-Key` and as
+//! `Authorization: Bearer`, as Supabase does. Besides the password, HTTP
+//! Basic takes an API token ([`KEYED_API_TOKEN`]) as the password of the
+//! user name with `/token` appended, as Zendesk does.
 //! Wrong credentials answer 401 with a body that echoes what was sent, as
 //! careless APIs do, so tests can check that it reaches no message.
 //!
@@ -38,6 +42,9 @@ pub const KEYED_API_KEY: &str = "sim-key-9c1e5b7a";
 pub const KEYED_USERNAME: &str = "keyed-user";
 /// The password `/keyed/api/me` accepts with [`KEYED_USERNAME`].
 pub const KEYED_PASSWORD: &str = "sim-pass/with:colon";
+/// The API token HTTP Basic accepts as the password of
+/// `{KEYED_USERNAME}/token` (not of the plain user name).
+pub const KEYED_API_TOKEN: &str = "sim-api-token-0d5f";
 /// The client id `/keyed/oauth/token` accepts.
 pub const KEYED_CLIENT_ID: &str = "keyed-client";
 /// The client secret `/keyed/oauth/token` accepts.
@@ -74,6 +81,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/api/me", get(me))
         .route("/api/ping", get(ping))
         .route("/api/versioned", get(versioned))
+        .route("/api/both", get(both))
         .route("/oauth/token", post(token))
 }
 
@@ -96,7 +104,8 @@ async fn me(
     } else if let Some(token) = authorization.strip_prefix("Bearer ") {
         state.keyed.tokens().issued.get(token).copied() == Some(true)
     } else if let Some((user, password)) = basic(authorization) {
-        user == KEYED_USERNAME && password == KEYED_PASSWORD
+        (user == KEYED_USERNAME && password == KEYED_PASSWORD)
+            || (user == format!("{KEYED_USERNAME}/token") && password == KEYED_API_TOKEN)
     } else {
         false
     };
@@ -141,6 +150,27 @@ async fn versioned(
             StatusCode::BAD_REQUEST,
             "version_required",
             "Name the API version in Keyed-Version.",
+        );
+    }
+    me(state, query, headers).await
+}
+
+/// `GET /api/both`: as `/api/me`, for a request that sends the API key in
+/// `X-Api-Key` and as a bearer token in `Authorization`; 401 otherwise.
+async fn both(
+    state: AxumState<Arc<State>>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let bearer = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer != Some(KEYED_API_KEY) {
+        return error_body(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Send the API key as a bearer token too.",
         );
     }
     me(state, query, headers).await

@@ -6,8 +6,8 @@
 use fleet_connectors::Credentials;
 use fleet_events::{ConnectionId, ConnectionState, ConnectionStatus, SetupOrigin};
 use fleet_sim::{
-    KEYED_API_KEY, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD, KEYED_USERNAME,
-    KEYED_VERSION,
+    KEYED_API_KEY, KEYED_API_TOKEN, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD,
+    KEYED_USERNAME, KEYED_VERSION,
 };
 use serde_json::json;
 
@@ -265,5 +265,50 @@ async fn a_secret_setting_reaches_its_header_beside_an_authorization_header_and_
         unreachable!()
     };
     assert!(!reason.contains("1999-01"), "{reason}");
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_wanted_in_two_headers_reaches_both() {
+    // Keyed's /api/both wants the key in X-Api-Key and as a bearer token.
+    let table = "header = \"X-Api-Key\"\nverify_url = \"{keyed}/{section}/both\"\n\
+                 headers = { Authorization = \"Bearer {api_key}\" }\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
+
+    let good = credentials(json!({
+        "kind": "api_key", "api_key": KEYED_API_KEY, "values": {"section": "api"}
+    }));
+    let (_, records) = synced(&fleet, "keyed", &good).await;
+    assert_eq!(records, 1);
+
+    let wrong = "sk-wrong-77e1";
+    let bad = credentials(json!({
+        "kind": "api_key", "api_key": wrong, "values": {"section": "api"}
+    }));
+    refused(&fleet, "keyed", &bad, wrong).await;
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_basic_user_name_built_from_the_field_carries_an_api_token() {
+    // Keyed takes its API token as the password of "<user>/token".
+    let table = "verify_url = \"{keyed}/{section}/me\"\nusername = \"{username}/token\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
+    let basic = |password: &str| {
+        credentials(json!({
+            "kind": "basic", "username": KEYED_USERNAME, "password": password,
+            "values": {"section": "api"}
+        }))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &basic(KEYED_API_TOKEN)).await;
+    assert_eq!(records, 1);
+
+    // The account password is no API token.
+    let reason = refused(&fleet, "keyed", &basic(KEYED_PASSWORD), KEYED_PASSWORD).await;
+    assert!(
+        reason.contains("Keyed refused the user name and password (HTTP 401)"),
+        "{reason}"
+    );
     fleet.stop().await;
 }
