@@ -667,10 +667,12 @@ impl Setting {
         Ok(())
     }
 
-    /// Whether a value is held to a pattern or a list, or fixed by the
-    /// operator.
+    /// Whether a value is held to the provider's hosts: by a pattern no
+    /// stranger's host matches, a list, or the operator's fixed value.
     fn is_constrained(&self) -> bool {
-        self.regex.is_some() || !self.allowed.is_empty() || self.value.is_some()
+        self.regex.as_ref().is_some_and(holds_host)
+            || !self.allowed.is_empty()
+            || self.value.is_some()
     }
 
     /// Whether the user gives it when connecting (the operator fixes no
@@ -678,6 +680,33 @@ impl Setting {
     pub fn is_asked(&self) -> bool {
         self.value.is_none()
     }
+}
+
+/// Hosts and addresses that belong to no provider. A pattern that takes
+/// one of them lets a value standing for a host point it anywhere (`[a-z.]+`
+/// in `https://api.amazon.{extension}` takes `evil.test`), so it does not
+/// hold the host to the provider's.
+const STRANGERS: [&str; 8] = [
+    "evil",
+    "localhost",
+    "evil.test",
+    "example.com",
+    "attacker.example",
+    "http://evil.test",
+    "https://evil.test",
+    "https://example.com",
+];
+
+/// Whether `regex` (anchored) takes none of [`STRANGERS`].
+fn holds_host(regex: &Regex) -> bool {
+    !STRANGERS.iter().any(|stranger| regex.is_match(stranger))
+}
+
+/// Whether `pattern`, as a setting's or kept value's `pattern`, holds a
+/// value standing for a host to the provider's hosts; `false` for one that
+/// does not compile.
+pub(crate) fn pattern_holds_host(pattern: &str) -> bool {
+    anchored(pattern).is_ok_and(|regex| holds_host(&regex))
 }
 
 /// A setting value the entry refuses, with what is wrong in words for the
@@ -1425,10 +1454,13 @@ fn check_oauth2(
                 ),
             ));
         }
-        if renamed.trim().is_empty() && standard != "response_type" {
+        if renamed.trim() != renamed.as_str() || (renamed.is_empty() && standard != "response_type")
+        {
             return Err((
                 format!("oauth2.authorize_param_names.{standard}"),
-                "must not be empty (only response_type may be left out so)".to_owned(),
+                "must not be empty (only response_type may be left out so) or have spaces \
+                 around it"
+                    .to_owned(),
             ));
         }
     }
@@ -1498,7 +1530,7 @@ fn check_oauth2(
             oauth2
                 .token_values
                 .iter()
-                .filter(|v| v.regex.is_some())
+                .filter(|v| v.regex.as_ref().is_some_and(holds_host))
                 .map(|v| v.name.as_str()),
         )
         .collect();
@@ -1791,9 +1823,21 @@ fn check_secret_settings(
         Auth::ClientCredentials(cc) => params.extend(cc.token_params.values()),
         Auth::ApiKey(_) | Auth::Basic(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
     }
+    let typed_in = matches!(
+        auth,
+        Auth::ApiKey(_) | Auth::Basic(_) | Auth::ClientCredentials(_)
+    );
     for (index, setting) in settings.iter().enumerate() {
         if !setting.secret {
             continue;
+        }
+        if !typed_in {
+            return Err((
+                format!("settings[{index}].secret"),
+                "is for api_key, basic and oauth2_client_credentials entries, whose headers may \
+                 carry it; an OAuth entry would ask for it in its authorize URL"
+                    .to_owned(),
+            ));
         }
         let name = setting.name.as_str();
         if urls.iter().any(|url| url.names().any(|n| n == name))
@@ -1827,10 +1871,21 @@ fn check_fixed_values(
     api_base_urls: &BTreeMap<String, UrlTemplate>,
 ) -> Result<(), KeyProblem> {
     let urls = entry_urls(auth, api_base_urls);
+    let headers = auth.verify().map(|(_, headers)| headers);
     for (index, setting) in settings.iter().enumerate() {
         let Some(value) = setting.value.as_deref().filter(|v| !v.is_empty()) else {
             continue;
         };
+        let in_headers = headers
+            .into_iter()
+            .flat_map(|h| h.values())
+            .any(|t| t.names().any(|n| n == setting.name));
+        if in_headers && reqwest::header::HeaderValue::from_str(value).is_err() {
+            return Err((
+                format!("settings[{index}].value"),
+                "holds characters a header value cannot".to_owned(),
+            ));
+        }
         for url in &urls {
             url.check_value(&setting.name, value).map_err(|error| {
                 (

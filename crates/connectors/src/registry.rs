@@ -6,7 +6,7 @@ use fleet_events::ConnectorId;
 
 use crate::{
     BuildError, Catalog, Config, Connector,
-    catalog::{Auth, CatalogEntry, CatalogError, Template, UrlTemplate},
+    catalog::{Auth, CatalogEntry, CatalogError, FieldKind, Template, UrlTemplate},
     http::Http,
     oauth1, oauth2,
     providers::{
@@ -230,6 +230,10 @@ fn connector(
             ),
             Access::Basic {
                 username: settings.username.clone(),
+                secret_username: entry
+                    .form
+                    .iter()
+                    .any(|f| f.name == "username" && f.kind == FieldKind::Password),
             },
             http,
         ),
@@ -282,7 +286,14 @@ fn typed_in(
             access,
             http,
         )
-        .with_headers(headers),
+        .with_headers(
+            headers,
+            entry
+                .settings
+                .iter()
+                .filter(|s| s.secret)
+                .map(|s| s.name.clone()),
+        ),
     )
 }
 

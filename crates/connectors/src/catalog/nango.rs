@@ -17,7 +17,7 @@ use fleet_events::ConnectorId;
 use serde_json::{Map, Value};
 use toml::Table;
 
-use super::{AUTHORIZE_PARAMS, CatalogEntry, RANDOM, UrlTemplate};
+use super::{AUTHORIZE_PARAMS, CatalogEntry, RANDOM, UrlTemplate, pattern_holds_host};
 
 /// The largest definitions file read (the 0.71 file is about 1 MiB).
 pub const MAX_INPUT_BYTES: usize = 32 * 1024 * 1024;
@@ -443,8 +443,6 @@ struct Context {
     required: bool,
     /// Settings required for that reason.
     forced: BTreeSet<String>,
-    /// Settings Nango marks secret that stand in a header, by our name.
-    secret: BTreeSet<String>,
     /// Settings the operator fixes for every connection, by our name,
     /// and why.
     fixed: BTreeMap<String, Fixed>,
@@ -493,7 +491,6 @@ impl Context {
             chose: false,
             required: false,
             forced: BTreeSet::new(),
-            secret: BTreeSet::new(),
             fixed: BTreeMap::new(),
             reading_api_base: false,
             header_credentials: &[],
@@ -675,6 +672,15 @@ impl Context {
         unfilled
     }
 
+    /// Whether Nango marks its setting `theirs` secret.
+    fn nango_secret(&self, theirs: &str) -> bool {
+        self.config
+            .get(theirs)
+            .and_then(|d| d.get("secret"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     /// `[[settings]]` for the settings the templates use.
     fn settings(&self, file: &mut Table) {
         let mut settings = Vec::new();
@@ -707,7 +713,9 @@ impl Context {
                 .and_then(|d| d.get("optional"))
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            if self.secret.contains(ours) {
+            // Wherever it stands: the catalog refuses a secret setting
+            // outside headers, so such an entry is skipped.
+            if self.nango_secret(name) {
                 setting.insert("secret".into(), true.into());
             }
             if self.fixed.contains_key(ours) {
@@ -732,8 +740,9 @@ enum Fixed {
     Host,
 }
 
-/// The settings that choose a host in a URL of `file` with no pattern or
-/// list to hold them to the provider's hosts: the `*_url` keys of the mode
+/// The settings that choose a host in a URL of `file` with no pattern
+/// (that takes no stranger's host) or list to hold them to the provider's
+/// hosts: the `*_url` keys of the mode
 /// tables (not `api_base_urls`, which the importer leaves out instead when
 /// the catalog refuses it, since no generic connector requests it).
 fn free_hosts(file: &Table) -> BTreeSet<String> {
@@ -759,7 +768,10 @@ fn free_hosts(file: &Table) -> BTreeSet<String> {
             .filter_map(toml::Value::as_table)
             .any(|s| {
                 s.get("name").and_then(toml::Value::as_str) == Some(name)
-                    && (s.contains_key("pattern")
+                    && (s
+                        .get("pattern")
+                        .and_then(toml::Value::as_str)
+                        .is_some_and(pattern_holds_host)
                         || s.get("allowed")
                             .and_then(toml::Value::as_array)
                             .is_some_and(|a| !a.is_empty()))
@@ -1158,6 +1170,11 @@ fn other_headers(
 /// Nango's names of an API key in a header value, with ours.
 const KEY_IN_HEADERS: &[(&str, &str)] = &[("apiKey", "api_key"), ("credentials.apiKey", "api_key")];
 
+/// Nango's names of an API key sent as the Basic user name, in another
+/// header value, with ours.
+const KEY_AS_USER_IN_HEADERS: &[(&str, &str)] =
+    &[("apiKey", "username"), ("credentials.apiKey", "username")];
+
 /// Nango's names of Basic credentials in a header value, with ours.
 const BASIC_IN_HEADERS: &[(&str, &str)] = &[
     ("credentials.username", "username"),
@@ -1189,27 +1206,9 @@ fn other_headers_with(
         {
             continue;
         }
-        let before: BTreeSet<String> = ctx.used.keys().cloned().collect();
         let template = ctx.template(&value, false).map_err(|reason| {
             format!("sends the header {name} built from {value:?} (proxy.headers): {reason}")
         })?;
-        // A setting Nango marks secret is asked as one and kept with the
-        // credentials only.
-        let secret: Vec<String> = ctx
-            .used
-            .iter()
-            .filter(|(ours, theirs)| {
-                !before.contains(*ours)
-                    && ctx
-                        .config
-                        .get(*theirs)
-                        .and_then(|d| d.get("secret"))
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false)
-            })
-            .map(|(ours, _)| ours.clone())
-            .collect();
-        ctx.secret.extend(secret);
         out.insert(name.clone(), template.into());
     }
     Ok(out)
@@ -1381,7 +1380,7 @@ fn key_as_basic_user(
     file: &mut Table,
     carrier: &str,
 ) -> Result<(), String> {
-    let headers = other_headers(entry, ctx, Some(carrier), KEY_IN_HEADERS)?;
+    let headers = other_headers(entry, ctx, Some(carrier), KEY_AS_USER_IN_HEADERS)?;
     let mut table = Table::new();
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());

@@ -62,6 +62,9 @@ pub(crate) struct GenericOAuth2 {
     /// Extra headers of every request, values filled with the
     /// connection's settings.
     headers: Vec<(HeaderName, Template)>,
+    /// The names in `headers` that stand for secrets: the entry's secret
+    /// settings and the credentials fields.
+    secret_names: Vec<String>,
     http: Http,
 }
 
@@ -75,8 +78,13 @@ pub(crate) enum Access {
     /// An API key in a query parameter.
     QueryKey { name: String },
     /// A user name and password, as HTTP Basic, the user name built from
-    /// a template when the entry gives one.
-    Basic { username: Option<Template> },
+    /// a template when the entry gives one; `secret_username` when the
+    /// form asks for the user name as a password (an API key sent as the
+    /// user name), so that it is blanked like one.
+    Basic {
+        username: Option<Template>,
+        secret_username: bool,
+    },
     /// An access token fetched with the connection's client credentials.
     ClientCredentials(Box<ClientCredentialsSettings>),
 }
@@ -129,13 +137,25 @@ impl GenericOAuth2 {
             kept,
             access,
             headers: Vec::new(),
+            secret_names: Vec::new(),
             http,
         }
     }
 
     /// Sends `headers` (names checked when the catalog was loaded) with
-    /// every request.
-    pub(crate) fn with_headers(mut self, headers: &BTreeMap<String, Template>) -> Self {
+    /// every request; `secret` names the settings among their values that
+    /// are secrets, blanked like the credentials from a failed answer that
+    /// echoes them.
+    pub(crate) fn with_headers(
+        mut self,
+        headers: &BTreeMap<String, Template>,
+        secret: impl IntoIterator<Item = String>,
+    ) -> Self {
+        self.secret_names = CREDENTIAL_FIELDS
+            .iter()
+            .map(|field| (*field).to_owned())
+            .chain(secret)
+            .collect();
         self.headers = headers
             .iter()
             .filter_map(|(name, value)| {
@@ -145,8 +165,12 @@ impl GenericOAuth2 {
         self
     }
 
-    /// The extra headers, filled with the connection's values.
-    fn extra_headers(&self, credentials: &Credentials) -> Result<HeaderMap, Error> {
+    /// The extra headers, filled with the connection's values, and the
+    /// secrets they send.
+    fn extra_headers(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<(HeaderMap, Vec<SecretString>), Error> {
         let mut values = credentials.values();
         // The credentials fields a header may hold (`{api_key}`).
         if self
@@ -168,12 +192,21 @@ impl GenericOAuth2 {
             }
         }
         let headers = self.render_headers(&values);
+        let sent: Vec<SecretString> = self
+            .headers
+            .iter()
+            .flat_map(|(_, template)| template.names())
+            .filter(|name| self.secret_names.iter().any(|secret| secret == name))
+            .filter_map(|name| values.get(name))
+            .filter(|value| !value.is_empty())
+            .map(|value| SecretString::from(value.clone()))
+            .collect();
         for field in CREDENTIAL_FIELDS {
             if let Some(mut secret) = values.remove(field) {
                 secret.zeroize();
             }
         }
-        headers
+        Ok((headers?, sent))
     }
 
     /// The extra headers with `values` filled in.
@@ -449,7 +482,10 @@ impl GenericOAuth2 {
                     .sends_secret(api_key)
             }
             (
-                Access::Basic { username: template },
+                Access::Basic {
+                    username: template,
+                    secret_username,
+                },
                 Credentials::Basic {
                     username,
                     password,
@@ -468,17 +504,28 @@ impl GenericOAuth2 {
                         })?
                     }
                 };
-                self.http
+                let request = self
+                    .http
                     .get(url.clone())
                     .shown_as(shown.clone())
-                    .basic_auth(&username, password)
+                    .basic_auth(&username, password);
+                if *secret_username {
+                    request.sends_secret(&SecretString::from(username))
+                } else {
+                    request
+                }
             }
             (Access::HeaderKey { .. } | Access::QueryKey { .. }, _) => {
                 return Err(wrong_kind("API key"));
             }
             (Access::Basic { .. }, _) => return Err(wrong_kind("user name and password")),
         };
-        Ok(request.headers(self.extra_headers(credentials)?))
+        let (headers, secrets) = self.extra_headers(credentials)?;
+        Ok(secrets
+            .iter()
+            .fold(request.headers(headers), |request, secret| {
+                request.sends_secret(secret)
+            }))
     }
 
     /// The stored access token of client credentials while it is fresh,

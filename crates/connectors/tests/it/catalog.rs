@@ -242,6 +242,16 @@ fn a_bad_catalog_file_is_refused_naming_the_file_the_key_and_the_reason() {
             "other than state",
         ),
         (
+            "authorize_param_names = { response_type = \" \" }",
+            "oauth2.authorize_param_names.response_type",
+            "spaces around it",
+        ),
+        (
+            "[[settings]]\nname = \"token\"\nlabel = \"Token\"\nsecret = true",
+            "settings[1].secret",
+            "is for api_key, basic and oauth2_client_credentials entries",
+        ),
+        (
             "token_params = { nonce = \"{random}\" }",
             "oauth2.token_params.nonce",
             "uses {random}",

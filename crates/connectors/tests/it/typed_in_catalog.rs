@@ -223,6 +223,13 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "not in a catalog file",
         ),
         (
+            "api_key",
+            "[[settings]]\nname = \"host\"\nlabel = \"Host\"\npattern = \"[a-z0-9.-]+\"\n\
+             [api_key]\nheader = \"X-Key\"\nverify_url = \"https://api.keyed.{host}/me\"",
+            "api_key.verify_url",
+            "lets {host} choose the host",
+        ),
+        (
             "basic",
             "[basic]\nverify_url = \"https://keyed.test/me\"\nusername = \"admin\"",
             "basic.username",

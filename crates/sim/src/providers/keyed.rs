@@ -145,11 +145,16 @@ async fn versioned(
     query: Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if headers.get("keyed-version").and_then(|v| v.to_str().ok()) != Some(KEYED_VERSION) {
+    let version = headers
+        .get("keyed-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if version != KEYED_VERSION {
+        // Echoes what it refused, as some APIs do.
         return error_body(
             StatusCode::BAD_REQUEST,
             "version_required",
-            "Name the API version in Keyed-Version.",
+            &format!("Name the API version in Keyed-Version, not {version:?}."),
         );
     }
     me(state, query, headers).await
