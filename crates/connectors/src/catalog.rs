@@ -1636,6 +1636,9 @@ fn check_typed_in(
     api_base_urls: &BTreeMap<String, UrlTemplate>,
 ) -> Result<(), KeyProblem> {
     typed_in_form(auth, form, settings)?;
+    let username_shown = form
+        .iter()
+        .any(|f| f.name == "username" && f.kind != FieldKind::Password);
     if let Auth::Basic(basic) = auth
         && let Some(username) = &basic.username
     {
@@ -1652,7 +1655,7 @@ fn check_typed_in(
             ));
         }
     }
-    typed_in_urls(auth, settings, api_base_urls)
+    typed_in_urls(auth, settings, api_base_urls, username_shown)
 }
 
 /// Fills in or checks the `[[form]]` of an entry of typed-in credentials.
@@ -1715,8 +1718,16 @@ fn typed_in_urls(
     auth: &Auth,
     settings: &[Setting],
     api_base_urls: &BTreeMap<String, UrlTemplate>,
+    username_shown: bool,
 ) -> Result<(), KeyProblem> {
     let setting_names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+    // A user name the form does not ask as a password (Twilio's account
+    // SID) may stand in the verify URL's path or query.
+    let with_username: Vec<&str> = setting_names
+        .iter()
+        .copied()
+        .chain(username_shown.then_some("username"))
+        .collect();
     let constrained: Vec<&str> = settings
         .iter()
         .filter(|s| s.is_constrained())
@@ -1768,7 +1779,12 @@ fn typed_in_urls(
         Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
     }
     for (key, template) in urls {
-        check_url(&key, Some(template), &setting_names, None, &constrained)?;
+        let names = if key == "basic.verify_url" {
+            &with_username
+        } else {
+            &setting_names
+        };
+        check_url(&key, Some(template), names, None, &constrained)?;
     }
     check_headers(auth, &setting_names)
 }

@@ -448,8 +448,9 @@ struct Context {
     fixed: BTreeMap<String, Fixed>,
     /// Whether the template being read is `proxy.base_url`.
     reading_api_base: bool,
-    /// While a header is read: Nango's names of the credentials fields it
-    /// may hold, with ours (`apiKey` as `api_key`).
+    /// While a header (or a Basic entry's verification URL) is read:
+    /// Nango's names of the credentials fields it may hold, with ours
+    /// (`apiKey` as `api_key`).
     header_credentials: &'static [(&'static str, &'static str)],
     /// Whether the template being read is a value of `authorize_params`,
     /// where `${random}` is a fresh value per authorization.
@@ -1233,7 +1234,16 @@ fn form(entry: &Map<String, Value>, fields: &[(&str, &str, &str, &str)], file: &
                 .unwrap_or((*label).to_owned())
                 .into(),
         );
-        field.insert("kind".into(), (*kind).into());
+        // A field Nango marks secret (a key as the user name) is asked as
+        // one, which also keeps it out of URLs.
+        let secret = definition
+            .and_then(|d| d.get("secret"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        field.insert(
+            "kind".into(),
+            (if secret { "password" } else { *kind }).into(),
+        );
         copy_help_and_pattern(definition, &mut field);
         let hidden = definition
             .and_then(|d| d.get("hidden"))
@@ -1449,7 +1459,20 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
-    verify_or_note(entry, ctx, "basic", &mut table)?;
+    // A user name Nango does not mark secret (Twilio's account SID) may
+    // stand in the verification URL.
+    let username_secret = entry
+        .get("credentials")
+        .and_then(|c| c.get("username"))
+        .and_then(|u| u.get("secret"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !username_secret {
+        ctx.header_credentials = &BASIC_IN_HEADERS[..1];
+    }
+    let verified = verify_or_note(entry, ctx, "basic", &mut table);
+    ctx.header_credentials = &[];
+    verified?;
     form(
         entry,
         &[

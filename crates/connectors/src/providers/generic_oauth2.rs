@@ -394,9 +394,18 @@ impl GenericOAuth2 {
         userinfo_url: &UrlTemplate,
         credentials: &Credentials,
     ) -> Result<(UserInfo, Value), Error> {
-        let kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
+        let mut kept: Vec<&str> = self.kept.iter().map(String::as_str).collect();
+        let mut values = credentials.values();
+        // The user name in a verify URL (Twilio's account SID), shown as
+        // redacted in messages.
+        if let Credentials::Basic { username, .. } = credentials
+            && userinfo_url.names().any(|name| name == "username")
+        {
+            values.insert("username".to_owned(), username.clone());
+            kept.push("username");
+        }
         let (url, shown) = userinfo_url
-            .render_shown(&credentials.values(), &kept, self.http.allow_http())
+            .render_shown(&values, &kept, self.http.allow_http())
             .map_err(|e| Error::Template {
                 provider: self.provider.clone(),
                 what: if matches!(self.access, Access::Bearer) {

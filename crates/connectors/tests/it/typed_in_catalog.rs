@@ -231,6 +231,14 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
         ),
         (
             "basic",
+            "[basic]\nverify_url = \"https://keyed.test/accounts/{username}\"\n\
+             [[form]]\nname = \"username\"\nlabel = \"Key\"\nkind = \"password\"\n\
+             [[form]]\nname = \"password\"\nlabel = \"P\"\nkind = \"password\"\nrequired = false",
+            "basic.verify_url",
+            "uses {username}",
+        ),
+        (
+            "basic",
             "[basic]\nverify_url = \"https://keyed.test/me\"\nusername = \"admin\"",
             "basic.username",
             "does not use {username}",

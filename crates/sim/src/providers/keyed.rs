@@ -8,7 +8,9 @@
 //! `GET /keyed/api/ping` checks the same and answers `204 No Content`;
 //! `GET /keyed/api/versioned` also wants the header `Keyed-Version`;
 //! `GET /keyed/api/both` wants the key twice, in `X-Api-Key` and as
-//! `Authorization: Bearer`, as Supabase does. Besides the password, HTTP
+//! `Authorization: Bearer`, as Supabase does; `GET
+//! /keyed/api/accounts/{user name}` answers the account named by the
+//! user name in its path, as Twilio's API does with the account SID. Besides the password, HTTP
 //! Basic takes an API token ([`KEYED_API_TOKEN`]) as the password of the
 //! user name with `/token` appended, as Zendesk does.
 //! Wrong credentials answer 401 with a body that echoes what was sent, as
@@ -26,7 +28,7 @@ use std::{
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{Query, State as AxumState},
+    extract::{Path, Query, State as AxumState},
     http::{HeaderMap, StatusCode, header::AUTHORIZATION},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -82,6 +84,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/api/ping", get(ping))
         .route("/api/versioned", get(versioned))
         .route("/api/both", get(both))
+        .route("/api/accounts/{account}", get(account))
         .route("/oauth/token", post(token))
 }
 
@@ -176,6 +179,25 @@ async fn both(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "Send the API key as a bearer token too.",
+        );
+    }
+    me(state, query, headers).await
+}
+
+/// `GET /api/accounts/{account}`: as `/api/me` for the account named by
+/// its user name, as Twilio's API names the account SID in its paths; 404
+/// for another account.
+async fn account(
+    state: AxumState<Arc<State>>,
+    Path(account): Path<String>,
+    query: Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if account != KEYED_USERNAME {
+        return error_body(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "The requested resource was not found.",
         );
     }
     me(state, query, headers).await

@@ -306,3 +306,27 @@ async fn a_basic_user_name_built_from_the_field_carries_an_api_token() {
     );
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_name_in_the_verify_path_names_the_account_and_shows_redacted() {
+    // Keyed's /api/accounts/{user name}, as Twilio's API names the account
+    // SID in its paths.
+    let table = "verify_url = \"{keyed}/{section}/accounts/{username}\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
+    let basic = |username: &str| {
+        credentials(json!({
+            "kind": "basic", "username": username, "password": KEYED_PASSWORD,
+            "values": {"section": "api"}
+        }))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &basic(KEYED_USERNAME)).await;
+    assert_eq!(records, 1);
+
+    // Another account's path: the provider's 404 names the request, with
+    // the user name redacted from its address.
+    let other = "someone-else-3f";
+    let reason = refused(&fleet, "keyed", &basic(other), other).await;
+    assert!(reason.contains("404"), "{reason}");
+    fleet.stop().await;
+}
