@@ -670,7 +670,10 @@ impl Setting {
     /// Whether a value is held to the provider's hosts: by a pattern no
     /// stranger's host matches, a list, or the operator's fixed value.
     fn is_constrained(&self) -> bool {
-        self.regex.as_ref().is_some_and(holds_host)
+        self.regex
+            .as_ref()
+            .zip(self.pattern.as_deref())
+            .is_some_and(|(regex, pattern)| holds_host(pattern, regex))
             || !self.allowed.is_empty()
             || self.value.is_some()
     }
@@ -682,10 +685,8 @@ impl Setting {
     }
 }
 
-/// Hosts and addresses that belong to no provider. A pattern that takes
-/// one of them lets a value standing for a host point it anywhere (`[a-z.]+`
-/// in `https://api.amazon.{extension}` takes `evil.test`), so it does not
-/// hold the host to the provider's.
+/// Hosts and addresses that belong to no provider: a pattern that takes
+/// one of them holds a value standing for a host to nothing.
 const STRANGERS: [&str; 8] = [
     "evil",
     "localhost",
@@ -697,16 +698,98 @@ const STRANGERS: [&str; 8] = [
     "https://example.com",
 ];
 
-/// Whether `regex` (anchored) takes none of [`STRANGERS`].
-fn holds_host(regex: &Regex) -> bool {
-    !STRANGERS.iter().any(|stranger| regex.is_match(stranger))
+/// Whether `regex` (anchored, compiled from `pattern`) holds a value that
+/// stands for a host, or a whole address, to the provider's hosts. Proven
+/// from the pattern's literals, not guessed from examples:
+///
+/// - every value it takes starts with a fixed `http(s)://host` followed by
+///   `:` or `/` (a kept instance URL under one host), or
+/// - every value it takes ends with a fixed domain of at least two labels
+///   (`\.myshopify\.com`: a host under `myshopify.com`), and no address
+///   on another host with that text in its path passes (`https://.*` in
+///   front of it would let one through);
+///
+/// and, besides, it takes none of [`STRANGERS`]. A pattern such as
+/// `[a-z.]+` in `https://api.amazon.{extension}`, or
+/// `[a-z0-9.-]+\.amazon\.[a-z.]+`, holds nothing.
+fn holds_host(pattern: &str, regex: &Regex) -> bool {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+
+    if STRANGERS.iter().any(|stranger| regex.is_match(stranger)) {
+        return false;
+    }
+    let Ok(hir) = regex_syntax::Parser::new().parse(&format!("^(?:{pattern})$")) else {
+        return false;
+    };
+    let literals = |kind| {
+        let mut extractor = Extractor::new();
+        extractor.kind(kind);
+        let seq = extractor.extract(&hir);
+        seq.literals().map(|literals| {
+            literals
+                .iter()
+                .map(|l| {
+                    let text = String::from_utf8_lossy(l.as_bytes()).to_ascii_lowercase();
+                    (text, l.is_exact())
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    // A whole value the pattern lists (`(us|eu)\.api\.acme\.com`).
+    let listed = |text: &str| {
+        is_domain_suffix(&format!(".{text}")) || Url::parse(text).is_ok_and(|url| url.has_host())
+    };
+    let fixed_address = |(prefix, exact): &(String, bool)| {
+        let rest = prefix
+            .strip_prefix("https://")
+            .or_else(|| prefix.strip_prefix("http://"));
+        // The host ends where a `:` (a port) or `/` follows it; a whole
+        // address may not hold a user, so no `@` moves it.
+        (*exact && listed(prefix))
+            || rest
+                .and_then(|rest| rest.find([':', '/']).map(|end| &rest[..end]))
+                .is_some_and(|host| !host.is_empty() && !host.contains(['@', '?', '#', ' ']))
+    };
+    if literals(ExtractKind::Prefix)
+        .is_some_and(|prefixes| !prefixes.is_empty() && prefixes.iter().all(fixed_address))
+    {
+        return true;
+    }
+    literals(ExtractKind::Suffix).is_some_and(|suffixes| {
+        !suffixes.is_empty()
+            && suffixes.iter().all(|(suffix, exact)| {
+                (*exact && listed(suffix))
+                    || (is_domain_suffix(suffix)
+                        && !regex.is_match(&format!("https://evil.test/a{suffix}"))
+                        && !regex.is_match(&format!("evil.test/a{suffix}")))
+            })
+    })
+}
+
+/// Whether `suffix` is `.` and a domain of at least two labels (letters,
+/// digits and `-`; the last one letters), with nothing after it.
+fn is_domain_suffix(suffix: &str) -> bool {
+    let Some(domain) = suffix.strip_prefix('.') else {
+        return false;
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
 }
 
 /// Whether `pattern`, as a setting's or kept value's `pattern`, holds a
 /// value standing for a host to the provider's hosts; `false` for one that
 /// does not compile.
 pub(crate) fn pattern_holds_host(pattern: &str) -> bool {
-    anchored(pattern).is_ok_and(|regex| holds_host(&regex))
+    anchored(pattern).is_ok_and(|regex| holds_host(pattern, &regex))
 }
 
 /// A setting value the entry refuses, with what is wrong in words for the
@@ -1530,7 +1613,12 @@ fn check_oauth2(
             oauth2
                 .token_values
                 .iter()
-                .filter(|v| v.regex.as_ref().is_some_and(holds_host))
+                .filter(|v| {
+                    v.regex
+                        .as_ref()
+                        .zip(v.pattern.as_deref())
+                        .is_some_and(|(regex, pattern)| holds_host(pattern, regex))
+                })
                 .map(|v| v.name.as_str()),
         )
         .collect();
@@ -2199,6 +2287,37 @@ mod tests {
 
         let error = entry.unwrap_err().to_string();
         assert!(error.contains("sets no `issuer`"), "{error}");
+    }
+
+    #[test]
+    fn only_a_pattern_that_fixes_the_domain_or_the_address_holds_a_host() {
+        let held = [
+            "[a-z0-9][a-z0-9-]*\\.myshopify\\.com",
+            "https://[a-z0-9-]+\\.my\\.salesforce\\.com",
+            "http://127\\.0\\.0\\.1:8080/acme/[a-z0-9-]+/api",
+            "http://127\\.0\\.0\\.1:[0-9]+/acme/[a-z]+/api",
+            "(us|eu)\\.api\\.acme\\.com",
+        ];
+        let loose = [
+            "[a-z.]+",
+            "[a-z0-9-]+",
+            "[a-z0-9.-]+\\.amazon\\.[a-z.]+",
+            "https://.*\\/.*\\/scim\\/v2",
+            "[a-z0-9_-]+-fgvms\\.com",
+            "[A-Z.]+",
+            "https://[a-z.]+\\.",
+            "https://[^/]+:[0-9]+",
+            "https://[a-z]+:[0-9]+/api",
+            "[0-9.]+",
+            "https://.*\\.salesforce\\.com",
+            "[a-z]+\\.[a-z]+\\.[a-z]+",
+        ];
+        for pattern in held {
+            assert!(pattern_holds_host(pattern), "{pattern} should hold");
+        }
+        for pattern in loose {
+            assert!(!pattern_holds_host(pattern), "{pattern} should not hold");
+        }
     }
 
     #[test]
