@@ -11,6 +11,7 @@ use std::{
 };
 
 use backon::{ExponentialBuilder, Retryable as _};
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use reqwest::{
@@ -239,6 +240,11 @@ impl Request {
     /// Adds HTTP Basic credentials (`Authorization`, marked sensitive).
     pub(crate) fn basic_auth(mut self, username: &str, password: &SecretString) -> Self {
         self.sent_secrets.push(password.clone());
+        // As the header carries them, which an answer may echo too.
+        self.sent_secrets.push(SecretString::from(
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{username}:{}", password.expose_secret())),
+        ));
         self.map(|builder| builder.basic_auth(username, Some(password.expose_secret())))
     }
 

@@ -110,11 +110,65 @@ pub(crate) fn without_secrets<'a>(
     let Ok(text) = std::str::from_utf8(body) else {
         return std::borrow::Cow::Borrowed(body);
     };
-    let exposed: Vec<&str> = secrets.iter().map(ExposeSecret::expose_secret).collect();
-    if !exposed.iter().any(|s| !s.is_empty() && text.contains(s)) {
+    let mut forms: Vec<String> = Vec::new();
+    for secret in secrets {
+        forms.extend(echoed_forms(secret.expose_secret()));
+    }
+    // The longest first, so that no shorter form leaves part of a longer.
+    forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+    forms.dedup();
+    if !forms
+        .iter()
+        .any(|form| !form.is_empty() && text.contains(form.as_str()))
+    {
+        forms
+            .iter_mut()
+            .for_each(secrecy::zeroize::Zeroize::zeroize);
         return std::borrow::Cow::Borrowed(body);
     }
-    std::borrow::Cow::Owned(redact(text, &exposed).into_bytes())
+    let exposed: Vec<&str> = forms.iter().map(String::as_str).collect();
+    let redacted = redact(text, &exposed);
+    forms
+        .iter_mut()
+        .for_each(secrecy::zeroize::Zeroize::zeroize);
+    std::borrow::Cow::Owned(redacted.into_bytes())
+}
+
+/// The forms in which a body may echo `secret`: as sent, escaped in a JSON
+/// string (as serde writes it, with `/` as `\/` as PHP writes it, and
+/// with every non-ASCII character as `\uXXXX`), and percent-encoded as in
+/// an echoed URL.
+fn echoed_forms(secret: &str) -> Vec<String> {
+    if secret.is_empty() {
+        return Vec::new();
+    }
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or(secret)
+        .to_owned();
+    let mut ascii = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    let percent = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    vec![
+        secret.to_owned(),
+        json.replace('/', "\\/"),
+        ascii.replace('/', "\\/"),
+        json,
+        ascii,
+        percent,
+    ]
 }
 
 #[cfg(test)]
@@ -122,6 +176,22 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
+
+    #[test]
+    fn a_secret_echoed_escaped_in_json_or_percent_encoded_is_blanked() {
+        let secret = secrecy::SecretString::from("zq/xw\"é");
+        for body in [
+            r#"{"message":"bad key zq\/xw\"\u00e9"}"#,
+            r#"{"message":"bad key zq/xw\"é"}"#,
+            r#"{"message":"bad key zq\/xw\"é"}"#,
+            "bad key zq%2Fxw%22%C3%A9",
+        ] {
+            let blanked = without_secrets(body.as_bytes(), std::slice::from_ref(&secret));
+            let blanked = String::from_utf8(blanked.into_owned()).unwrap();
+            assert!(blanked.contains(REDACTED), "{body} -> {blanked}");
+            assert!(!blanked.contains("xw"), "{body} -> {blanked}");
+        }
+    }
 
     #[test]
     fn cap_cuts_on_a_character_boundary() {

@@ -501,6 +501,7 @@ impl GenericOAuth2 {
                     values,
                 },
             ) => {
+                let field = username;
                 let username = match template {
                     None => username.clone(),
                     Some(template) => {
@@ -519,7 +520,10 @@ impl GenericOAuth2 {
                     .shown_as(shown.clone())
                     .basic_auth(&username, password);
                 if *secret_username {
-                    request.sends_secret(&SecretString::from(username))
+                    // The field as typed too, should the answer echo only it.
+                    request
+                        .sends_secret(&SecretString::from(username))
+                        .sends_secret(&SecretString::from(field.clone()))
                 } else {
                     request
                 }
