@@ -197,6 +197,15 @@ fn a_bad_catalog_file_is_refused_naming_the_file_the_key_and_the_reason() {
             "lets {instance_url} choose the host",
         ),
         (
+            // A kept address held by a pattern that fixes no host: an
+            // address on another host with the domain in its path passes.
+            "refresh_url = \"{instance_url}/token\"\n\
+             [[oauth2.token_values]]\nname = \"instance_url\"\n\
+             pattern = \"https://.*\\\\.salesforce\\\\.com\"",
+            "oauth2.refresh_url",
+            "lets {instance_url} choose the host",
+        ),
+        (
             "[[oauth2.token_values]]\nname = \"id\"\npattern = \"(unclosed\"",
             "oauth2.token_values[0].pattern",
             "is not a regular expression",
