@@ -1821,40 +1821,11 @@ fn typed_in_urls(
         .filter(|s| s.is_constrained())
         .map(|s| s.name.as_str())
         .collect();
-    let mut urls: Vec<(String, &UrlTemplate)> = api_base_urls
-        .iter()
-        .map(|(role, t)| (format!("api_base_urls.{role}"), t))
-        .collect();
     match auth {
-        Auth::ApiKey(key) => {
-            urls.extend(
-                key.verify_url
-                    .iter()
-                    .map(|url| ("api_key.verify_url".to_owned(), url)),
-            );
-            check_api_key(key)?;
-        }
-        Auth::Basic(basic) => urls.extend(
-            basic
-                .verify_url
-                .iter()
-                .map(|url| ("basic.verify_url".to_owned(), url)),
-        ),
+        Auth::ApiKey(key) => check_api_key(key)?,
         Auth::ClientCredentials(cc) => {
-            let table = "oauth2_client_credentials";
-            urls.extend(
-                cc.verify_url
-                    .iter()
-                    .map(|url| (format!("{table}.verify_url"), url)),
-            );
-            urls.push((format!("{table}.token_url"), &cc.token_url));
-            urls.extend(
-                cc.revoke_url
-                    .iter()
-                    .map(|url| (format!("{table}.revoke_url"), url)),
-            );
             for (name, template) in &cc.token_params {
-                let key = format!("{table}.token_params.{name}");
+                let key = format!("oauth2_client_credentials.token_params.{name}");
                 if SECRET_PARAMS.contains(&name.as_str()) || name == "client_id" {
                     return Err((
                         key,
@@ -1864,9 +1835,9 @@ fn typed_in_urls(
                 check_known(&key, template.names(), &setting_names, None)?;
             }
         }
-        Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
+        Auth::Basic(_) | Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
     }
-    for (key, template) in urls {
+    for (key, template) in entry_urls(auth, api_base_urls) {
         let names = if key == "basic.verify_url" {
             &with_username
         } else {
@@ -1877,33 +1848,44 @@ fn typed_in_urls(
     check_headers(auth, &setting_names)
 }
 
-/// The URL templates of an entry: its API roots and its mode's URLs.
+/// The URL templates of an entry, each with its key: its API roots and
+/// its mode's URLs.
 fn entry_urls<'a>(
     auth: &'a Auth,
     api_base_urls: &'a BTreeMap<String, UrlTemplate>,
-) -> Vec<&'a UrlTemplate> {
-    let mut urls: Vec<&UrlTemplate> = api_base_urls.values().collect();
-    match auth {
-        Auth::OAuth2(oauth2) => {
-            urls.extend([&oauth2.authorize_url, &oauth2.token_url]);
-            urls.extend(
-                [
-                    &oauth2.refresh_url,
-                    &oauth2.revoke_url,
-                    &oauth2.userinfo_url,
-                ]
-                .into_iter()
-                .flatten(),
-            );
-        }
-        Auth::ApiKey(key) => urls.extend(&key.verify_url),
-        Auth::Basic(basic) => urls.extend(&basic.verify_url),
-        Auth::ClientCredentials(cc) => {
-            urls.push(&cc.token_url);
-            urls.extend([&cc.verify_url, &cc.revoke_url].into_iter().flatten());
-        }
-        Auth::OAuth1(_) | Auth::AppPassword => {}
-    }
+) -> Vec<(String, &'a UrlTemplate)> {
+    let mut urls: Vec<(String, &UrlTemplate)> = api_base_urls
+        .iter()
+        .map(|(role, t)| (format!("api_base_urls.{role}"), t))
+        .collect();
+    let (table, listed): (&str, Vec<(&str, Option<&UrlTemplate>)>) = match auth {
+        Auth::OAuth2(oauth2) => (
+            "oauth2",
+            vec![
+                ("authorize_url", Some(&oauth2.authorize_url)),
+                ("token_url", Some(&oauth2.token_url)),
+                ("refresh_url", oauth2.refresh_url.as_ref()),
+                ("revoke_url", oauth2.revoke_url.as_ref()),
+                ("userinfo_url", oauth2.userinfo_url.as_ref()),
+            ],
+        ),
+        Auth::ApiKey(key) => ("api_key", vec![("verify_url", key.verify_url.as_ref())]),
+        Auth::Basic(basic) => ("basic", vec![("verify_url", basic.verify_url.as_ref())]),
+        Auth::ClientCredentials(cc) => (
+            "oauth2_client_credentials",
+            vec![
+                ("verify_url", cc.verify_url.as_ref()),
+                ("token_url", Some(&cc.token_url)),
+                ("revoke_url", cc.revoke_url.as_ref()),
+            ],
+        ),
+        Auth::OAuth1(_) | Auth::AppPassword => ("", Vec::new()),
+    };
+    urls.extend(
+        listed
+            .into_iter()
+            .filter_map(|(key, url)| Some((format!("{table}.{key}"), url?))),
+    );
     urls
 }
 
@@ -1944,7 +1926,7 @@ fn check_secret_settings(
             ));
         }
         let name = setting.name.as_str();
-        if urls.iter().any(|url| url.names().any(|n| n == name))
+        if urls.iter().any(|(_, url)| url.names().any(|n| n == name))
             || params.iter().any(|param| param.names().any(|n| n == name))
         {
             return Err((
@@ -1990,11 +1972,11 @@ fn check_fixed_values(
                 "holds characters a header value cannot".to_owned(),
             ));
         }
-        for url in &urls {
+        for (key, url) in &urls {
             url.check_value(&setting.name, value).map_err(|error| {
                 (
                     format!("settings[{index}].value"),
-                    format!("cannot stand in {url}: {error}"),
+                    format!("cannot stand in {key} ({url}): {error}"),
                 )
             })?;
         }
