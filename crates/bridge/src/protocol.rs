@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use fleet_events::{
-    ConnectionId, ConnectionStatus, ConnectorId, Envelope, HealthChanged, StatusChanged,
+    ConnectionId, ConnectionStatus, ConnectorId, Envelope, EventId, HealthChanged, StatusChanged,
 };
 use schemars::{JsonSchema, SchemaGenerator};
 use secrecy::SecretString;
@@ -149,6 +149,12 @@ pub struct ConnectionSnapshot {
     pub display_name: String,
     /// Last status, with its details.
     pub status: ConnectionStatus,
+    /// `occurred_at` of the event that set `status` (to the microsecond), absent when no
+    /// event has set one yet. An `event` of this connection that is older, in the order
+    /// (`occurred_at`, `id`), was overtaken by this status: keep the status.
+    pub status_at: Option<DateTime<Utc>>,
+    /// `id` of the event that set `status`, which breaks ties of `status_at`.
+    pub status_event: Option<EventId>,
     /// When the last successful sync completed.
     pub last_sync_at: Option<DateTime<Utc>>,
     /// Reason of the last failure, safe to show; cleared by a successful sync.
@@ -164,6 +170,8 @@ impl From<fleet_store::Connection> for ConnectionSnapshot {
             connector: row.connector,
             display_name: row.display_name,
             status: row.status,
+            status_at: row.last_status_at,
+            status_event: row.last_status_event,
             last_sync_at: row.last_sync_at,
             last_error: row.last_error,
             records_total: row.records_total,

@@ -795,7 +795,8 @@ function applySnapshot(connections) {
     const lastSync = model.last_sync_at;
     model.display_name = snap.display_name;
     model.status = snap.status;
-    model.statusAt = 0;
+    // An event older than the snapshot's status that arrives later was overtaken by it.
+    model.statusAt = Date.parse(snap.status_at) || 0;
     model.fromBridge = true;
     model.last_sync_at = snap.last_sync_at;
     model.last_error = snap.last_error;

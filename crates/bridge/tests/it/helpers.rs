@@ -180,9 +180,15 @@ impl TestBridge {
         connection: &str,
         status: ConnectionStatus,
     ) -> u64 {
-        let event = event(tenant, connection, status);
-        let seq = publish_event(&self.js, &event).await;
-        let applied = self.store.apply_status(StatusUpdate::from(&event)).await;
+        self.publish_stored_event(&event(tenant, connection, status))
+            .await
+    }
+
+    /// Publishes `event` and stores it in Postgres; returns its stream
+    /// sequence.
+    pub(crate) async fn publish_stored_event(&self, event: &Envelope<StatusChanged>) -> u64 {
+        let seq = publish_event(&self.js, event).await;
+        let applied = self.store.apply_status(StatusUpdate::from(event)).await;
         assert_eq!(
             applied.unwrap(),
             fleet_store::Applied::Applied,
@@ -264,7 +270,7 @@ pub(crate) fn event(
     )
 }
 
-async fn publish_event(js: &jetstream::Context, event: &Envelope<StatusChanged>) -> u64 {
+pub(crate) async fn publish_event(js: &jetstream::Context, event: &Envelope<StatusChanged>) -> u64 {
     Publisher::new(js.clone())
         .publish(event, &event.id.to_string())
         .await

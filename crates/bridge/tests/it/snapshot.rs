@@ -1,7 +1,8 @@
+use chrono::SubsecRound as _;
 use fleet_bridge::protocol::ServerMessage;
 use fleet_events::ConnectionStatus;
 
-use crate::helpers::{TestBridge, seq_of, synced};
+use crate::helpers::{TestBridge, event, publish_event, seq_of, synced, syncing};
 
 #[tokio::test]
 async fn an_event_not_yet_stored_in_postgres_when_the_snapshot_is_read_follows_the_snapshot() {
@@ -56,4 +57,38 @@ async fn a_snapshot_of_a_stored_feed_is_followed_by_live_events_only() {
     ));
     let live = bridge.publish("acme", "c-1", synced(2)).await;
     assert_eq!(seq_of(&client.next().await), live);
+}
+
+/// A redelivered sync's first attempt can report progress after the run
+/// ended: that report reaches the stream after `synced` but is older. The
+/// snapshot says when its status was set, so a client can tell.
+#[tokio::test]
+async fn a_snapshot_says_which_event_set_each_status_so_a_late_older_event_is_told_apart() {
+    let bridge = TestBridge::start(|_| {}).await;
+    bridge.create_connection("acme", "c-1").await;
+    let synced = event("acme", "c-1", synced(251));
+    let mut late = event("acme", "c-1", syncing(250));
+    late.occurred_at = synced.occurred_at - chrono::TimeDelta::milliseconds(5);
+    bridge.publish_stored_event(&synced).await;
+
+    let mut client = bridge.connect("acme", None).await;
+    let ServerMessage::Snapshot(snapshot) = client.next().await else {
+        panic!("expected a snapshot first");
+    };
+    let shown = &snapshot.connections[0];
+    assert!(matches!(
+        shown.status,
+        ConnectionStatus::Synced { records: 251, .. }
+    ));
+    assert_eq!(shown.status_at, Some(synced.occurred_at.trunc_subsecs(6)));
+    assert_eq!(shown.status_event, Some(synced.id));
+
+    let seq = publish_event(&bridge.js, &late).await;
+    let (position, overtaken) = client.next_event().await;
+    assert_eq!(position.seq, seq);
+    assert!(
+        (overtaken.occurred_at.trunc_subsecs(6), overtaken.id)
+            < (shown.status_at.unwrap(), shown.status_event.unwrap()),
+        "the late progress report sorts before the status the snapshot shows"
+    );
 }

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound as _, Utc};
 use fleet_bridge::protocol::ServerMessage;
-use fleet_events::{ConnectionId, ConnectionStatus};
+use fleet_events::{ConnectionId, ConnectionStatus, EventId};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
@@ -15,6 +16,9 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Default)]
 pub(crate) struct View {
     pub(crate) statuses: HashMap<ConnectionId, ConnectionStatus>,
+    /// The `(occurred_at, id)` of each shown status: a later event older
+    /// than it was overtaken, and is not shown (docs/bridge.md).
+    shown_at: HashMap<ConnectionId, (DateTime<Utc>, EventId)>,
     pub(crate) counts: Counts,
     last_event_id: Option<String>,
 }
@@ -106,6 +110,11 @@ fn apply(block: &str, view: &mut View) {
     match message {
         ServerMessage::Snapshot(snapshot) => {
             view.counts.snapshots += 1;
+            view.shown_at = snapshot
+                .connections
+                .iter()
+                .filter_map(|c| Some((c.id.clone(), (c.status_at?, c.status_event?))))
+                .collect();
             view.statuses = snapshot
                 .connections
                 .into_iter()
@@ -114,8 +123,16 @@ fn apply(block: &str, view: &mut View) {
         }
         ServerMessage::Event { event, .. } => {
             view.counts.events += 1;
-            view.statuses
-                .insert(event.connection.clone(), event.data.status.clone());
+            let at = (event.occurred_at.trunc_subsecs(6), event.id);
+            if view
+                .shown_at
+                .get(&event.connection)
+                .is_none_or(|shown| *shown < at)
+            {
+                view.shown_at.insert(event.connection.clone(), at);
+                view.statuses
+                    .insert(event.connection.clone(), event.data.status.clone());
+            }
         }
         ServerMessage::Resync { .. } => view.counts.resyncs += 1,
         // Health changes say nothing of a connection's status.

@@ -6,10 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use fleet_bus::Publisher;
 use fleet_connectors::Credentials;
 use fleet_events::{
-    ConnectionId, ConnectionState, ConnectionStatus, ConnectorId, CorrelationId, Envelope,
+    ConnectionId, ConnectionState, ConnectionStatus, ConnectorId, CorrelationId, Envelope, EventId,
     StatusChanged, SyncRequested, SyncTrigger, TenantId, ValidateRequested, subject,
 };
 use fleet_secrets::Version;
@@ -38,7 +39,10 @@ pub(crate) struct Prepared {
 /// What the status stream said about each connection.
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
-    last: HashMap<ConnectionId, ConnectionStatus>,
+    /// Each connection's newest status in the status writer's order,
+    /// `(occurred_at, id)`: a redelivered step's late report can reach the
+    /// stream after a newer status.
+    last: HashMap<ConnectionId, ((DateTime<Utc>, EventId), ConnectionStatus)>,
     synced: HashMap<ConnectionId, u32>,
     /// `retrying` statuses seen.
     pub(crate) retries: u64,
@@ -189,7 +193,7 @@ impl Load {
 
     /// The last status the stream carried for `connection`.
     pub(crate) fn last_status(&self, connection: &ConnectionId) -> Option<ConnectionStatus> {
-        self.with(|w| w.last.get(connection).cloned())
+        self.with(|w| w.last.get(connection).map(|(_, status)| status.clone()))
     }
 
     /// Reads the watch.
@@ -238,7 +242,9 @@ impl Load {
             let (synced, last) = self.with(|w| {
                 (
                     w.synced(&chain.connection),
-                    w.last.get(&chain.connection).cloned(),
+                    w.last
+                        .get(&chain.connection)
+                        .map(|(_, status)| status.clone()),
                 )
             });
             if synced >= times {
@@ -346,7 +352,14 @@ async fn follow(js: jetstream::Context, watch: Arc<Mutex<Watch>>) {
                     }
                     _ => {}
                 }
-                watch.last.insert(event.connection, status);
+                let at = (event.occurred_at.trunc_subsecs(6), event.id);
+                if watch
+                    .last
+                    .get(&event.connection)
+                    .is_none_or(|(shown, _)| *shown < at)
+                {
+                    watch.last.insert(event.connection, (at, status));
+                }
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
