@@ -213,6 +213,20 @@ impl Auth {
         )
     }
 
+    /// How an `api_key` or `basic` entry asks its `verify_url`: the method
+    /// and the form body, with the table's name.
+    pub fn verify_request(
+        &self,
+    ) -> Option<(&'static str, VerifyMethod, &BTreeMap<String, Template>)> {
+        match self {
+            Self::ApiKey(key) => Some(("api_key", key.verify_method, &key.verify_form)),
+            Self::Basic(basic) => Some(("basic", basic.verify_method, &basic.verify_form)),
+            Self::ClientCredentials(_) | Self::OAuth2(_) | Self::OAuth1(_) | Self::AppPassword => {
+                None
+            }
+        }
+    }
+
     /// The endpoint a GET of which validates the typed-in credentials of
     /// an `api_key`, `basic` or `oauth2_client_credentials` entry (when it
     /// has one), and the extra headers of its requests.
@@ -249,10 +263,53 @@ pub struct ApiKeySettings {
     /// is refused when the connectors are built, naming the key.
     #[serde(default)]
     pub verify_url: Option<UrlTemplate>,
+    /// How `verify_url` is asked: `GET`, the default, or `POST`.
+    #[serde(default)]
+    pub verify_method: VerifyMethod,
+    /// The form body of a `POST` to `verify_url`: names and values, the
+    /// values may hold settings.
+    #[serde(default)]
+    pub verify_form: BTreeMap<String, Template>,
     /// Extra headers of every request to the provider (`verify_url`), such
     /// as an API version; values may hold settings.
     #[serde(default)]
     pub headers: BTreeMap<String, Template>,
+}
+
+/// How the `verify_url` of an `api_key` or `basic` entry is asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum VerifyMethod {
+    /// `GET`, with no body.
+    #[default]
+    #[serde(rename = "GET")]
+    Get,
+    /// `POST`, with `verify_form` as a form body (or no body).
+    #[serde(rename = "POST")]
+    Post,
+}
+
+impl VerifyMethod {
+    /// The method's name, as HTTP writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+        }
+    }
+}
+
+/// The `[basic.aws_sigv4]` table: requests are signed with AWS Signature
+/// Version 4, the user name being the access key id and the password the
+/// secret access key, instead of carrying HTTP Basic.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSigV4 {
+    /// The region requests are signed for (`us-east-1`); may hold settings
+    /// (`{region}`).
+    pub region: Template,
+    /// The service requests are signed for (`sts`, `iam`); may hold
+    /// settings.
+    pub service: Template,
 }
 
 /// The `[basic]` table of a catalog file.
@@ -273,6 +330,16 @@ pub struct BasicSettings {
     /// field as typed when absent.
     #[serde(default)]
     pub username: Option<Template>,
+    /// How `verify_url` is asked, as [`ApiKeySettings::verify_method`].
+    #[serde(default)]
+    pub verify_method: VerifyMethod,
+    /// The form body of a `POST` to `verify_url`, as
+    /// [`ApiKeySettings::verify_form`].
+    #[serde(default)]
+    pub verify_form: BTreeMap<String, Template>,
+    /// Sign requests for AWS instead of sending HTTP Basic.
+    #[serde(default)]
+    pub aws_sigv4: Option<AwsSigV4>,
 }
 
 /// The `[oauth2_client_credentials]` table of a catalog file.
@@ -1743,7 +1810,81 @@ fn check_typed_in(
             ));
         }
     }
+    check_verify_request(auth, settings)?;
     typed_in_urls(auth, settings, api_base_urls, username_shown)
+}
+
+/// Checks how an `api_key` or `basic` entry asks its `verify_url` (a
+/// form body only with `POST`, of settings only) and a `[basic.aws_sigv4]`
+/// table (region and service of settings or fixed, no templated user name,
+/// no header that signing sets).
+fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProblem> {
+    let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
+    if let Some((table, method, form)) = auth.verify_request() {
+        if !form.is_empty() && method != VerifyMethod::Post {
+            return Err((
+                format!("{table}.verify_form"),
+                format!("is a request body, sent only with {table}.verify_method = \"POST\""),
+            ));
+        }
+        for (name, value) in form {
+            check_known(
+                &format!("{table}.verify_form.{name}"),
+                value.names(),
+                &names,
+                None,
+            )?;
+        }
+    }
+    let Auth::Basic(basic) = auth else {
+        return Ok(());
+    };
+    let Some(sigv4) = &basic.aws_sigv4 else {
+        return Ok(());
+    };
+    for (key, template) in [("region", &sigv4.region), ("service", &sigv4.service)] {
+        let key = format!("basic.aws_sigv4.{key}");
+        check_known(&key, template.names(), &names, None)?;
+        if template.names().next().is_none() && !is_aws_name(template.as_str()) {
+            return Err((
+                key,
+                "is not an AWS region or service name (lower-case letters, digits and '-')"
+                    .to_owned(),
+            ));
+        }
+    }
+    if basic.username.is_some() {
+        return Err((
+            "basic.username".to_owned(),
+            "cannot go with basic.aws_sigv4: the access key id is signed as typed".to_owned(),
+        ));
+    }
+    if let Some(name) = basic.headers.keys().find(|name| {
+        [
+            "host",
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+        ]
+        .iter()
+        .any(|signed| name.eq_ignore_ascii_case(signed))
+    }) {
+        return Err((
+            format!("basic.headers.{name}"),
+            "is set by AWS signing (basic.aws_sigv4)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `name` can be an AWS region or service name, as a request's
+/// credential scope carries it.
+pub(crate) fn is_aws_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Fills in or checks the `[[form]]` of an entry of typed-in credentials.
@@ -1907,7 +2048,14 @@ fn check_secret_settings(
                 .chain(oauth2.refresh_params.values()),
         ),
         Auth::ClientCredentials(cc) => params.extend(cc.token_params.values()),
-        Auth::ApiKey(_) | Auth::Basic(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
+        Auth::ApiKey(key) => params.extend(key.verify_form.values()),
+        Auth::Basic(basic) => {
+            params.extend(basic.verify_form.values());
+            if let Some(sigv4) = &basic.aws_sigv4 {
+                params.extend([&sigv4.region, &sigv4.service]);
+            }
+        }
+        Auth::OAuth1(_) | Auth::AppPassword => {}
     }
     let typed_in = matches!(
         auth,

@@ -199,6 +199,9 @@ impl Http {
     }
 }
 
+/// The `Content-Type` of a form body.
+pub(crate) const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
 /// A request being built by [`Http`]; only [`send`](Self::send) sends it.
 /// Its `Debug` shows only the URL as errors do.
 pub(crate) struct Request {
@@ -274,6 +277,16 @@ impl Request {
     /// Sends `form` URL-encoded.
     pub(crate) fn form<T: Serialize + ?Sized>(self, form: &T) -> Self {
         self.map(|builder| builder.form(form))
+    }
+
+    /// Sends `body`, a form already URL-encoded: the bytes a signature
+    /// covers are the bytes sent.
+    pub(crate) fn form_encoded(self, body: Vec<u8>) -> Self {
+        self.map(|builder| {
+            builder
+                .header(reqwest::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
+                .body(body)
+        })
     }
 
     fn map(self, change: impl FnOnce(RequestBuilder) -> RequestBuilder) -> Self {

@@ -122,6 +122,7 @@
 
 #![warn(missing_docs)]
 
+mod aws_sigv4;
 pub mod catalog;
 pub mod clear_text;
 mod config;

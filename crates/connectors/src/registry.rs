@@ -228,12 +228,15 @@ fn connector(
                 verify_url(entry, "basic", settings.verify_url.as_ref())?,
                 &settings.headers,
             ),
-            Access::Basic {
-                username: settings.username.clone(),
-                secret_username: entry
-                    .form
-                    .iter()
-                    .any(|f| f.name == "username" && f.kind == FieldKind::Password),
+            match &settings.aws_sigv4 {
+                Some(sigv4) => Access::AwsSigV4(sigv4.clone()),
+                None => Access::Basic {
+                    username: settings.username.clone(),
+                    secret_username: entry
+                        .form
+                        .iter()
+                        .any(|f| f.name == "username" && f.kind == FieldKind::Password),
+                },
             },
             http,
         ),
@@ -293,7 +296,8 @@ fn typed_in(
                 .iter()
                 .filter(|s| s.secret)
                 .map(|s| s.name.clone()),
-        ),
+        )
+        .with_verify_request_of(&entry.auth),
     )
 }
 

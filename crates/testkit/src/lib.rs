@@ -64,6 +64,7 @@
 #![warn(missing_docs)]
 
 pub mod generated;
+mod moto;
 mod nats;
 mod oauth_server;
 mod openbao;
@@ -76,6 +77,7 @@ mod tools;
 mod wait;
 mod wordpress;
 
+pub use moto::Moto;
 pub use nats::{NatsCluster, NatsServer};
 pub use oauth_server::{OAuthServer, OAuthServerAccount, OAuthServerClient, OAuthServerOptions};
 pub use openbao::{AppRoleCredentials, OpenBao};

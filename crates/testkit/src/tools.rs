@@ -64,6 +64,20 @@ pub(crate) fn nats_server() -> &'static Path {
     })
 }
 
+/// moto's `moto_server`, which scripts/setup links into `.tools/bin`.
+///
+/// # Panics
+///
+/// Panics when no `moto_server` is found.
+pub(crate) fn moto_server() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        candidates("moto_server", &[])
+            .next()
+            .unwrap_or_else(|| missing("moto_server", &[]))
+    })
+}
+
 /// The OpenBao `bao` binary.
 ///
 /// # Panics

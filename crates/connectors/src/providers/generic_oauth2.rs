@@ -21,7 +21,9 @@ use reqwest::header::HeaderMap;
 
 use crate::{
     Account, ConnectionValues, Credentials, Error, Page, Record, StreamSpec,
-    catalog::{ApiKeySettings, ClientCredentialsSettings, Template, UrlTemplate},
+    catalog::{
+        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, Template, UrlTemplate, VerifyMethod,
+    },
     http::{Classify, Failure, Http},
     oauth2,
     providers::Provider,
@@ -65,6 +67,9 @@ pub(crate) struct GenericOAuth2 {
     /// The names in `headers` that stand for secrets: the entry's secret
     /// settings and the credentials fields.
     secret_names: Vec<String>,
+    /// How the verify endpoint is asked, and the form body of a `POST`.
+    verify_method: VerifyMethod,
+    verify_form: Vec<(String, Template)>,
     http: Http,
 }
 
@@ -85,6 +90,10 @@ pub(crate) enum Access {
         username: Option<Template>,
         secret_username: bool,
     },
+    /// A user name and password as an AWS access key id and secret
+    /// access key, signing each request (Signature Version 4) for the
+    /// region and service the templates give.
+    AwsSigV4(AwsSigV4),
     /// An access token fetched with the connection's client credentials.
     ClientCredentials(Box<ClientCredentialsSettings>),
 }
@@ -138,8 +147,24 @@ impl GenericOAuth2 {
             access,
             headers: Vec::new(),
             secret_names: Vec::new(),
+            verify_method: VerifyMethod::Get,
+            verify_form: Vec::new(),
             http,
         }
+    }
+
+    /// Asks the verify endpoint as an `api_key` or `basic` entry says: its
+    /// `verify_method`, with its `verify_form` (values filled with the
+    /// connection's settings) as the body.
+    pub(crate) fn with_verify_request_of(mut self, auth: &crate::catalog::Auth) -> Self {
+        if let Some((_, method, form)) = auth.verify_request() {
+            self.verify_method = method;
+            self.verify_form = form
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect();
+        }
+        self
     }
 
     /// Sends `headers` (names checked when the catalog was loaded) with
@@ -422,7 +447,10 @@ impl GenericOAuth2 {
                 Some(&fetched)
             }
             Access::Bearer => Some(credentials.bearer(&self.id)?),
-            Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::Basic { .. } => None,
+            Access::HeaderKey { .. }
+            | Access::QueryKey { .. }
+            | Access::Basic { .. }
+            | Access::AwsSigV4(_) => None,
         };
         let request = || self.request(credentials, token, &url, &shown);
         if matches!(self.access, Access::Bearer) {
@@ -443,7 +471,8 @@ impl GenericOAuth2 {
         Ok((user, payload))
     }
 
-    /// The GET of `url` (shown as `shown`) with the credentials on it.
+    /// The request of `url` (shown as `shown`) with the credentials on
+    /// it: a GET, or the entry's `POST` with its form body.
     fn request(
         &self,
         credentials: &Credentials,
@@ -456,13 +485,44 @@ impl GenericOAuth2 {
             expected,
             found: credentials.kind(),
         };
+        let body = self.form_body(credentials)?;
+        let (headers, secrets) = self.extra_headers(credentials)?;
+        let start = || {
+            let request = match self.verify_method {
+                VerifyMethod::Get => self.http.get(url.clone()),
+                VerifyMethod::Post => self.http.post(url.clone()),
+            }
+            .shown_as(shown.clone());
+            match &body {
+                Some(body) => request.form_encoded(body.clone()),
+                None => request,
+            }
+        };
         let request = match (&self.access, credentials) {
             (Access::Bearer | Access::ClientCredentials(_), _) => {
                 let token = token.ok_or_else(|| wrong_kind("OAuth 2.0"))?;
-                self.http
-                    .get(url.clone())
-                    .shown_as(shown.clone())
-                    .bearer_auth(token)
+                start().bearer_auth(token)
+            }
+            (
+                Access::AwsSigV4(sigv4),
+                Credentials::Basic {
+                    username, password, ..
+                },
+            ) => {
+                let signature = self.aws_signature(
+                    sigv4,
+                    credentials,
+                    url,
+                    &headers,
+                    &body,
+                    (username, password),
+                )?;
+                signature
+                    .into_iter()
+                    .fold(start(), |request, (name, value)| {
+                        request.header(name, value)
+                    })
+                    .sends_secret(password)
             }
             (Access::HeaderKey { name, prefix }, Credentials::ApiKey { api_key, .. }) => {
                 let mut value =
@@ -472,11 +532,7 @@ impl GenericOAuth2 {
                             what: "API key",
                         })?;
                 value.set_sensitive(true);
-                self.http
-                    .get(url.clone())
-                    .shown_as(shown.clone())
-                    .header(name.clone(), value)
-                    .sends_secret(api_key)
+                start().header(name.clone(), value).sends_secret(api_key)
             }
             (Access::QueryKey { name }, Credentials::ApiKey { api_key, .. }) => {
                 let mut with_key = url.clone();
@@ -485,10 +541,16 @@ impl GenericOAuth2 {
                     .append_pair(name, api_key.expose_secret());
                 let mut shown = shown.clone();
                 shown.query_pairs_mut().append_pair(name, "[REDACTED]");
-                self.http
-                    .get(with_key)
-                    .shown_as(shown)
-                    .sends_secret(api_key)
+                let request = match self.verify_method {
+                    VerifyMethod::Get => self.http.get(with_key),
+                    VerifyMethod::Post => self.http.post(with_key),
+                }
+                .shown_as(shown);
+                match &body {
+                    Some(body) => request.form_encoded(body.clone()),
+                    None => request,
+                }
+                .sends_secret(api_key)
             }
             (
                 Access::Basic {
@@ -514,11 +576,7 @@ impl GenericOAuth2 {
                         })?
                     }
                 };
-                let request = self
-                    .http
-                    .get(url.clone())
-                    .shown_as(shown.clone())
-                    .basic_auth(&username, password);
+                let request = start().basic_auth(&username, password);
                 if *secret_username {
                     // The field as typed too, should the answer echo only it.
                     request
@@ -532,13 +590,90 @@ impl GenericOAuth2 {
                 return Err(wrong_kind("API key"));
             }
             (Access::Basic { .. }, _) => return Err(wrong_kind("user name and password")),
+            (Access::AwsSigV4(_), _) => return Err(wrong_kind("an AWS access key")),
         };
-        let (headers, secrets) = self.extra_headers(credentials)?;
         Ok(secrets
             .iter()
             .fold(request.headers(headers), |request, secret| {
                 request.sends_secret(secret)
             }))
+    }
+
+    /// The form body of the verify request, URL-encoded, when the entry
+    /// gives one.
+    fn form_body(&self, credentials: &Credentials) -> Result<Option<Vec<u8>>, Error> {
+        if self.verify_form.is_empty() {
+            return Ok(None);
+        }
+        let values = credentials.values();
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (name, template) in &self.verify_form {
+            let value = template.render(&values).map_err(|e| Error::Template {
+                provider: self.provider.clone(),
+                what: "verify form",
+                problem: e.to_string(),
+            })?;
+            form.append_pair(name, &value);
+        }
+        Ok(Some(form.finish().into_bytes()))
+    }
+
+    /// The headers that sign a request for AWS: for the region and service
+    /// the entry's templates give with the connection's settings, over the
+    /// extra `headers` and the form `body` the request sends.
+    fn aws_signature(
+        &self,
+        sigv4: &AwsSigV4,
+        credentials: &Credentials,
+        url: &Url,
+        headers: &HeaderMap,
+        body: &Option<Vec<u8>>,
+        (access_key_id, secret_access_key): (&str, &SecretString),
+    ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
+        let values = credentials.values();
+        let scope_part = |template: &Template| {
+            let problem = |problem: String| Error::Template {
+                provider: self.provider.clone(),
+                what: "AWS signing scope",
+                problem,
+            };
+            let value = template
+                .render(&values)
+                .map_err(|e| problem(e.to_string()))?;
+            if crate::catalog::is_aws_name(&value) {
+                Ok(value)
+            } else {
+                Err(problem(format!(
+                    "{value:?} is not an AWS region or service name"
+                )))
+            }
+        };
+        let (region, service) = (scope_part(&sigv4.region)?, scope_part(&sigv4.service)?);
+        let mut signed = headers.clone();
+        if body.is_some() {
+            signed.insert(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static(crate::http::FORM_CONTENT_TYPE),
+            );
+        }
+        let scope = crate::aws_sigv4::Scope {
+            access_key_id,
+            secret_access_key,
+            region: &region,
+            service: &service,
+        };
+        crate::aws_sigv4::signature(
+            &scope,
+            self.verify_method.as_str(),
+            url,
+            &signed,
+            body.as_deref().unwrap_or_default(),
+            std::time::SystemTime::now(),
+        )
+        .map_err(|_| Error::UnsendableCredentials {
+            provider: self.provider.clone(),
+            what: "AWS access key",
+        })
     }
 
     /// The stored access token of client credentials while it is fresh,
@@ -588,6 +723,7 @@ impl Classify for GenericOAuth2 {
         let what = match self.access {
             Access::HeaderKey { .. } | Access::QueryKey { .. } => "API key",
             Access::Basic { .. } => "user name and password",
+            Access::AwsSigV4(_) => "AWS access key",
             Access::Bearer | Access::ClientCredentials(_) => return None,
         };
         let status = failure.status.as_u16();

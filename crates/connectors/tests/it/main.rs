@@ -1,6 +1,7 @@
 //! The connectors against the provider simulator, and WordPress against a
 //! real WordPress.
 
+mod aws_sigv4;
 mod catalog;
 mod egress;
 mod fluentcrm;

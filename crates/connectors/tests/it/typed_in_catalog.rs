@@ -263,6 +263,50 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "basic.headers.Bad Name",
             "is no HTTP header name",
         ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://keyed.test/me\"\n\
+             verify_form = { Action = \"Check\" }",
+            "basic.verify_form",
+            "sent only with basic.verify_method = \"POST\"",
+        ),
+        (
+            "api_key",
+            "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me\"\n\
+             verify_method = \"POST\"\nverify_form = { account = \"{account}\" }",
+            "api_key.verify_form.account",
+            "uses {account}, which is no setting of the entry",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://sts.amazonaws.com/\"\n\
+             [basic.aws_sigv4]\nregion = \"US East\"\nservice = \"sts\"",
+            "basic.aws_sigv4.region",
+            "is not an AWS region or service name",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://sts.amazonaws.com/\"\n\
+             [basic.aws_sigv4]\nregion = \"{region}\"\nservice = \"sts\"",
+            "basic.aws_sigv4.region",
+            "uses {region}, which is no setting of the entry",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://sts.amazonaws.com/\"\n\
+             username = \"{username}/token\"\n\
+             [basic.aws_sigv4]\nregion = \"us-east-1\"\nservice = \"sts\"",
+            "basic.username",
+            "cannot go with basic.aws_sigv4",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://sts.amazonaws.com/\"\n\
+             headers = { X-Amz-Date = \"20260101T000000Z\" }\n\
+             [basic.aws_sigv4]\nregion = \"us-east-1\"\nservice = \"sts\"",
+            "basic.headers.X-Amz-Date",
+            "is set by AWS signing",
+        ),
     ] {
         let message = load(auth, rest).unwrap_err();
         assert!(message.contains("keyed.toml"), "{rest}: {message}");
