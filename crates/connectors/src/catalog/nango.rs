@@ -1159,11 +1159,11 @@ fn verify_or_note(
 fn other_headers(
     entry: &Map<String, Value>,
     ctx: &mut Context,
-    carrier: Option<&str>,
+    skipped: &[&str],
     credentials: &'static [(&'static str, &'static str)],
 ) -> Result<Table, String> {
     ctx.header_credentials = credentials;
-    let headers = other_headers_with(entry, ctx, carrier);
+    let headers = other_headers_with(entry, ctx, skipped);
     ctx.header_credentials = &[];
     headers
 }
@@ -1186,7 +1186,7 @@ const BASIC_IN_HEADERS: &[(&str, &str)] = &[
 fn other_headers_with(
     entry: &Map<String, Value>,
     ctx: &mut Context,
-    carrier: Option<&str>,
+    skipped: &[&str],
 ) -> Result<Table, String> {
     let headers = entry
         .get("proxy")
@@ -1194,7 +1194,7 @@ fn other_headers_with(
         .and_then(Value::as_object);
     let mut out = Table::new();
     for (name, value) in headers.into_iter().flatten() {
-        if Some(name.as_str()) == carrier {
+        if skipped.iter().any(|skip| name.eq_ignore_ascii_case(skip)) {
             continue;
         }
         let value = scalar(value).unwrap_or_default();
@@ -1313,7 +1313,7 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
             );
         }
     };
-    let headers = other_headers(entry, ctx, carrier, KEY_IN_HEADERS)?;
+    let headers = other_headers(entry, ctx, carrier.as_slice(), KEY_IN_HEADERS)?;
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
@@ -1390,7 +1390,7 @@ fn key_as_basic_user(
     file: &mut Table,
     carrier: &str,
 ) -> Result<(), String> {
-    let headers = other_headers(entry, ctx, Some(carrier), KEY_AS_USER_IN_HEADERS)?;
+    let headers = other_headers(entry, ctx, &[carrier], KEY_AS_USER_IN_HEADERS)?;
     let mut table = Table::new();
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
@@ -1422,6 +1422,9 @@ fn key_as_basic_user(
 /// The `[basic]` table of a `BASIC` entry.
 fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Result<(), String> {
     only_known(entry, &OAUTH_ONLY)?;
+    if let Some(signed) = aws_signed(entry) {
+        return aws_basic(entry, ctx, file, &signed);
+    }
     let mut table = Table::new();
     // `Basic ${base64(<user>:${credentials.password})}` is HTTP Basic with
     // the user name built from the field: `basic.username`.
@@ -1455,7 +1458,7 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
         }
         None => None,
     };
-    let headers = other_headers(entry, ctx, carrier, BASIC_IN_HEADERS)?;
+    let headers = other_headers(entry, ctx, carrier.as_slice(), BASIC_IN_HEADERS)?;
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
     }
@@ -1486,6 +1489,106 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     Ok(())
 }
 
+/// The arguments of a `${awsSigV4(<key id>, <secret>, <region>,
+/// <service>[, <host>])}` `authorization` header: the header's name, the
+/// region and the service as Nango writes them.
+struct AwsSigned {
+    header: String,
+    region: String,
+    service: String,
+}
+
+/// The AWS signing a Basic entry's `authorization` header asks for, if it
+/// asks for it with the user name and password as the key.
+fn aws_signed(entry: &Map<String, Value>) -> Option<AwsSigned> {
+    let (name, value) = entry
+        .get("proxy")?
+        .get("headers")?
+        .as_object()?
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))?;
+    let args = value
+        .as_str()?
+        .trim()
+        .strip_prefix("${awsSigV4(")?
+        .strip_suffix(")}")?;
+    let args: Vec<&str> = args.split(',').map(str::trim).collect();
+    match args.as_slice() {
+        [
+            "${credentials.username}",
+            "${credentials.password}",
+            region,
+            service,
+            ..,
+        ] => Some(AwsSigned {
+            header: name.clone(),
+            region: (*region).to_owned(),
+            service: (*service).to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// A Basic entry whose requests Nango signs for AWS: `[basic.aws_sigv4]`.
+/// Nango checks such keys with a script of its own; ours is STS
+/// `GetCallerIdentity` in the entry's region, which any valid key may
+/// call, signed for `sts` (the one request the generic connector makes).
+fn aws_basic(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    file: &mut Table,
+    signed: &AwsSigned,
+) -> Result<(), String> {
+    let mut table = Table::new();
+    let headers = other_headers(
+        entry,
+        ctx,
+        &[&signed.header, "x-amz-date"],
+        BASIC_IN_HEADERS,
+    )?;
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    let region = ctx
+        .template(&signed.region, false)
+        .map_err(|reason| format!("signs for the region {:?}: {reason}", signed.region))?;
+    let service = ctx
+        .template(&signed.service, false)
+        .map_err(|reason| format!("signs for the service {:?}: {reason}", signed.service))?;
+    let verify = format!("https://sts.{region}.amazonaws.com/");
+    table.insert("verify_url".into(), verify.into());
+    table.insert("verify_method".into(), "POST".into());
+    let body: Table = [
+        ("Action".to_owned(), "GetCallerIdentity".into()),
+        ("Version".to_owned(), "2011-06-15".into()),
+    ]
+    .into_iter()
+    .collect();
+    table.insert("verify_form".into(), body.into());
+    let sigv4: Table = [
+        ("region".to_owned(), region.into()),
+        ("service".to_owned(), "sts".into()),
+    ]
+    .into_iter()
+    .collect();
+    table.insert("aws_sigv4".into(), sigv4.into());
+    ctx.notes.push(format!(
+        "requests are signed for AWS (Signature Version 4); the key is checked with STS \
+         GetCallerIdentity, signed for sts, where Nango runs a script and signs for {service}"
+    ));
+    form(
+        entry,
+        &[
+            ("username", "username", "Access key ID", "text"),
+            ("password", "password", "Secret access key", "password"),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "basic".into());
+    file.insert("basic".into(), table.into());
+    Ok(())
+}
+
 /// The `[oauth2_client_credentials]` table of an `OAUTH2_CC` entry.
 fn client_credentials(
     entry: &Map<String, Value>,
@@ -1503,7 +1606,7 @@ fn client_credentials(
             "scope_separator",
         ],
     )?;
-    let headers = other_headers(entry, ctx, None, &[])?;
+    let headers = other_headers(entry, ctx, &[], &[])?;
     let mut table = Table::new();
     if !headers.is_empty() {
         table.insert("headers".into(), headers.into());
@@ -1766,6 +1869,21 @@ tokenuser:
         verification:
             method: GET
             endpoints: [/api/v2/users/me]
+awsregional:
+    display_name: AWS regional
+    auth_mode: BASIC
+    docs: https://docs.aws.example
+    proxy:
+        base_url: https://inspector2.${connectionConfig.region}.amazonaws.com
+        headers:
+            authorization: ${awsSigV4(${credentials.username}, ${credentials.password}, ${connectionConfig.region}, inspector2, inspector2.${connectionConfig.region}.amazonaws.com)}
+            x-amz-date: ${now:YYYYMMDDTHHmmss[Z]}
+    credentials_verification_script: awsIamCredentialsVerification
+    connection_config:
+        region:
+            type: string
+            title: Region
+            pattern: ^[a-z0-9-]+$
 querykey:
     display_name: Query key
     auth_mode: API_KEY
@@ -2103,6 +2221,24 @@ machine:
             "{username}/token"
         );
         assert!(basic.headers.is_empty());
+
+        let aws = load("awsregional");
+        let super::super::Auth::Basic(basic) = &aws.auth else {
+            panic!("not basic");
+        };
+        let sigv4 = basic.aws_sigv4.as_ref().expect("signed for AWS");
+        assert_eq!(
+            (sigv4.region.as_str(), sigv4.service.as_str()),
+            ("{region}", "sts")
+        );
+        assert_eq!(
+            basic.verify_url.as_ref().unwrap().as_str(),
+            "https://sts.{region}.amazonaws.com/"
+        );
+        assert_eq!(basic.verify_method, super::super::VerifyMethod::Post);
+        assert_eq!(basic.verify_form["Action"].as_str(), "GetCallerIdentity");
+        assert!(basic.headers.is_empty(), "signing sets x-amz-date");
+        assert!(imported(&import, "awsregional").notes[0].contains("signed for AWS"));
 
         let querykey = load("querykey");
         let super::super::Auth::ApiKey(key) = &querykey.auth else {
