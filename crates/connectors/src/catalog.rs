@@ -49,7 +49,7 @@ use url::Url;
 pub mod nango;
 pub mod template;
 
-pub use template::{RenderError, Template, UrlTemplate};
+pub use template::{JsonTemplate, RenderError, Template, UrlTemplate};
 
 use crate::credentials::ConnectionValues;
 
@@ -213,14 +213,21 @@ impl Auth {
         )
     }
 
-    /// How an `api_key` or `basic` entry asks its `verify_url`: the method
-    /// and the form body, with the table's name.
-    pub fn verify_request(
-        &self,
-    ) -> Option<(&'static str, VerifyMethod, &BTreeMap<String, Template>)> {
+    /// How an `api_key` or `basic` entry asks its `verify_url`.
+    pub fn verify_request(&self) -> Option<VerifyRequest<'_>> {
         match self {
-            Self::ApiKey(key) => Some(("api_key", key.verify_method, &key.verify_form)),
-            Self::Basic(basic) => Some(("basic", basic.verify_method, &basic.verify_form)),
+            Self::ApiKey(key) => Some(VerifyRequest {
+                table: "api_key",
+                method: key.verify_method,
+                form: &key.verify_form,
+                json: key.verify_json.as_ref(),
+            }),
+            Self::Basic(basic) => Some(VerifyRequest {
+                table: "basic",
+                method: basic.verify_method,
+                form: &basic.verify_form,
+                json: basic.verify_json.as_ref(),
+            }),
             Self::ClientCredentials(_) | Self::OAuth2(_) | Self::OAuth1(_) | Self::AppPassword => {
                 None
             }
@@ -270,10 +277,28 @@ pub struct ApiKeySettings {
     /// values may hold settings.
     #[serde(default)]
     pub verify_form: BTreeMap<String, Template>,
+    /// The JSON body of a `POST` to `verify_url`, its strings holding
+    /// settings and `{api_key}` (Mandrill's `{ key = "{api_key}" }`).
+    #[serde(default)]
+    pub verify_json: Option<JsonTemplate>,
     /// Extra headers of every request to the provider (`verify_url`), such
     /// as an API version; values may hold settings.
     #[serde(default)]
     pub headers: BTreeMap<String, Template>,
+}
+
+/// How an `api_key` or `basic` entry asks its `verify_url`: the method
+/// and the body, with the table's name.
+#[derive(Debug, Clone, Copy)]
+pub struct VerifyRequest<'a> {
+    /// `api_key` or `basic`.
+    pub table: &'static str,
+    /// `GET` or `POST`.
+    pub method: VerifyMethod,
+    /// A form body (empty for none).
+    pub form: &'a BTreeMap<String, Template>,
+    /// A JSON body.
+    pub json: Option<&'a JsonTemplate>,
 }
 
 /// How the `verify_url` of an `api_key` or `basic` entry is asked.
@@ -337,6 +362,10 @@ pub struct BasicSettings {
     /// [`ApiKeySettings::verify_form`].
     #[serde(default)]
     pub verify_form: BTreeMap<String, Template>,
+    /// The JSON body of a `POST` to `verify_url`, its strings holding
+    /// settings.
+    #[serde(default)]
+    pub verify_json: Option<JsonTemplate>,
     /// Sign requests for AWS instead of sending HTTP Basic.
     #[serde(default)]
     pub aws_sigv4: Option<AwsSigV4>,
@@ -1820,18 +1849,45 @@ fn check_typed_in(
 /// no header that signing sets).
 fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProblem> {
     let names: Vec<&str> = settings.iter().map(|s| s.name.as_str()).collect();
-    if let Some((table, method, form)) = auth.verify_request() {
-        if !form.is_empty() && method != VerifyMethod::Post {
+    if let Some(request) = auth.verify_request() {
+        let table = request.table;
+        for (key, given) in [
+            ("verify_form", !request.form.is_empty()),
+            ("verify_json", request.json.is_some()),
+        ] {
+            if given && request.method != VerifyMethod::Post {
+                return Err((
+                    format!("{table}.{key}"),
+                    format!("is a request body, sent only with {table}.verify_method = \"POST\""),
+                ));
+            }
+        }
+        if !request.form.is_empty() && request.json.is_some() {
             return Err((
-                format!("{table}.verify_form"),
-                format!("is a request body, sent only with {table}.verify_method = \"POST\""),
+                format!("{table}.verify_json"),
+                format!("is a second body beside {table}.verify_form: give one"),
             ));
         }
-        for (name, value) in form {
+        for (name, value) in request.form {
             check_known(
                 &format!("{table}.verify_form.{name}"),
                 value.names(),
                 &names,
+                None,
+            )?;
+        }
+        if let Some(json) = request.json {
+            // An API that takes its key in the body (Mandrill) has it
+            // there: bodies are never shown.
+            let with_key: Vec<&str> = names
+                .iter()
+                .copied()
+                .chain(matches!(auth, Auth::ApiKey(_)).then_some("api_key"))
+                .collect();
+            check_known(
+                &format!("{table}.verify_json"),
+                json.names().into_iter(),
+                &with_key,
                 None,
             )?;
         }
@@ -1978,13 +2034,24 @@ fn typed_in_urls(
         }
         Auth::Basic(_) | Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => {}
     }
+    // The key in the verify URL's path or query (Telegram's
+    // `/bot{api_key}/getMe`), shown redacted.
+    let with_key: Vec<&str> = setting_names.iter().copied().chain(["api_key"]).collect();
     for (key, template) in entry_urls(auth, api_base_urls) {
-        let names = if key == "basic.verify_url" {
-            &with_username
-        } else {
-            &setting_names
+        let names = match key.as_str() {
+            "basic.verify_url" => &with_username,
+            "api_key.verify_url" => &with_key,
+            _ => &setting_names,
         };
         check_url(&key, Some(template), names, None, &constrained)?;
+        if template.in_address("api_key") {
+            return Err((
+                key,
+                "puts {api_key} in the address, where DNS and messages carry it: a key may \
+                 stand only in the path or the query"
+                    .to_owned(),
+            ));
+        }
     }
     check_headers(auth, &setting_names)
 }
@@ -2038,6 +2105,11 @@ fn check_secret_settings(
     api_base_urls: &BTreeMap<String, UrlTemplate>,
 ) -> Result<(), KeyProblem> {
     let urls = entry_urls(auth, api_base_urls);
+    let in_body: Vec<&str> = auth
+        .verify_request()
+        .and_then(|request| request.json)
+        .map(JsonTemplate::names)
+        .unwrap_or_default();
     let mut params: Vec<&Template> = Vec::new();
     match auth {
         Auth::OAuth2(oauth2) => params.extend(
@@ -2076,6 +2148,7 @@ fn check_secret_settings(
         let name = setting.name.as_str();
         if urls.iter().any(|(_, url)| url.names().any(|n| n == name))
             || params.iter().any(|param| param.names().any(|n| n == name))
+            || in_body.contains(&name)
         {
             return Err((
                 format!("settings[{index}].secret"),
@@ -2215,11 +2288,29 @@ fn check_api_key(key: &ApiKeySettings) -> Result<(), KeyProblem> {
                 ));
             }
         }
-        _ => {
+        (Some(_), Some(_)) => {
             return Err((
                 "api_key".to_owned(),
                 "needs exactly one of header and query".to_owned(),
             ));
+        }
+        (None, None) => {
+            // Telegram's `/bot{api_key}/getMe`, Mandrill's `{ key = "{api_key}" }`.
+            let in_url = key
+                .verify_url
+                .as_ref()
+                .is_some_and(|url| url.names().any(|name| name == "api_key"));
+            let in_body = key
+                .verify_json
+                .as_ref()
+                .is_some_and(|json| json.names().contains(&"api_key"));
+            if !in_url && !in_body {
+                return Err((
+                    "api_key".to_owned(),
+                    "needs one of header and query, or {api_key} in verify_url or verify_json"
+                        .to_owned(),
+                ));
+            }
         }
     }
     Ok(())

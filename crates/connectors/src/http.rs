@@ -202,6 +202,9 @@ impl Http {
 /// The `Content-Type` of a form body.
 pub(crate) const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
+/// The `Content-Type` of a JSON body.
+pub(crate) const JSON_CONTENT_TYPE: &str = "application/json";
+
 /// A request being built by [`Http`]; only [`send`](Self::send) sends it.
 /// Its `Debug` shows only the URL as errors do.
 pub(crate) struct Request {
@@ -279,12 +282,12 @@ impl Request {
         self.map(|builder| builder.form(form))
     }
 
-    /// Sends `body`, a form already URL-encoded: the bytes a signature
-    /// covers are the bytes sent.
-    pub(crate) fn form_encoded(self, body: Vec<u8>) -> Self {
+    /// Sends `body`, already encoded as `content_type` says: the bytes a
+    /// signature covers are the bytes sent.
+    pub(crate) fn body_encoded(self, content_type: &'static str, body: Vec<u8>) -> Self {
         self.map(|builder| {
             builder
-                .header(reqwest::header::CONTENT_TYPE, FORM_CONTENT_TYPE)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
                 .body(body)
         })
     }

@@ -264,8 +264,8 @@ fn verify_url(
             file: entry.file.clone(),
             id: entry.id.to_string(),
             key: format!("{table}.verify_url"),
-            reason: "is missing: set verify_url (an endpoint that answers 2xx to a GET with \
-                     valid credentials) so that connecting and every sync can check them"
+            reason: "is missing: set verify_url (an endpoint that answers 2xx to a request \
+                     with valid credentials) so that connecting and every sync can check them"
                 .to_owned(),
         }),
     }

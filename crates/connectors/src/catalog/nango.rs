@@ -1142,8 +1142,13 @@ fn verify_or_note(
         Err(NoVerification::Undeclared(what)) => {
             ctx.needs_endpoint = true;
             ctx.notes.push(format!(
-                "needs {mode}.verify_url: Nango {what}; add an endpoint that answers 2xx to a GET \
-                 with valid credentials before use, or import the entry alone with --userinfo-url"
+                "needs {mode}.verify_url: Nango {what}; add an endpoint that answers 2xx to a {} \
+                 with valid credentials before use, or import the entry alone with --userinfo-url",
+                if table.contains_key("verify_json") {
+                    "POST of the body"
+                } else {
+                    "GET"
+                }
             ));
         }
         Err(NoVerification::Refused(reason)) => return Err(reason),
@@ -1307,11 +1312,30 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
             table.insert("query".into(), name.clone().into());
             None
         }
-        (None, None) => {
-            return Err(
-                "sends the key neither in a header nor in a query parameter of proxy".to_owned(),
-            );
-        }
+        // Telegram's `https://api.telegram.org/bot${apiKey}`: the key in
+        // the verification URL, which messages show redacted.
+        (None, None) if verification_url(entry).is_some_and(|url| holds_key(&url)) => None,
+        (None, None) => match proxy.and_then(|p| p.get("body")) {
+            Some(body) if holds_key(&body.to_string()) => {
+                // Mandrill's `{ key: ${apiKey} }`: every request is a POST
+                // that carries the key in its JSON body.
+                ctx.header_credentials = KEY_IN_HEADERS;
+                let json = json_template(ctx, body);
+                ctx.header_credentials = &[];
+                let json =
+                    json.map_err(|reason| format!("sends the key in proxy.body: {reason}"))?;
+                table.insert("verify_method".into(), "POST".into());
+                table.insert("verify_json".into(), json);
+                None
+            }
+            _ => {
+                return Err(
+                    "sends the key neither in a header, a query parameter, the URL nor the body \
+                     of proxy"
+                        .to_owned(),
+                );
+            }
+        },
     };
     let headers = other_headers(entry, ctx, carrier.as_slice(), KEY_IN_HEADERS)?;
     if !headers.is_empty() {
@@ -1324,16 +1348,54 @@ fn api_key(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> R
         .and_then(toml::Value::as_str)
         .map(str::to_owned);
     let cleaned = query.and_then(|name| without_key_param(entry, &name));
-    verify_or_note(
+    // The key may stand in the verification URL's path (Algolia's
+    // `/1/keys/${credentials.apiKey}`), shown redacted.
+    ctx.header_credentials = KEY_IN_HEADERS;
+    let verified = verify_or_note(
         cleaned.as_ref().unwrap_or(entry),
         ctx,
         "api_key",
         &mut table,
-    )?;
+    );
+    ctx.header_credentials = &[];
+    verified?;
     form(entry, &[("api_key", "apiKey", "API key", "password")], file);
     file.insert("auth".into(), "api_key".into());
     file.insert("api_key".into(), table.into());
     Ok(())
+}
+
+/// Whether `text` holds Nango's API key (`${apiKey}` or
+/// `${credentials.apiKey}`).
+fn holds_key(text: &str) -> bool {
+    text.contains("${apiKey}") || text.contains("${credentials.apiKey}")
+}
+
+/// A JSON body of Nango's (`proxy.body`) as a `verify_json` table, its
+/// strings translated as templates.
+fn json_template(ctx: &mut Context, value: &Value) -> Result<toml::Value, String> {
+    Ok(match value {
+        Value::String(text) => ctx.template(text, false)?.into(),
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into(),
+            (None, Some(x)) => x.into(),
+            (None, None) => return Err(format!("holds the number {n}, which TOML cannot")),
+        },
+        Value::Array(items) => toml::Value::Array(
+            items
+                .iter()
+                .map(|item| json_template(ctx, item))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(fields) => toml::Value::Table(
+            fields
+                .iter()
+                .map(|(key, value)| Ok((key.clone(), json_template(ctx, value)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        Value::Null => return Err("holds null, which TOML cannot".to_owned()),
+    })
 }
 
 /// `entry` with `name=${credentials.apiKey}` (or `${apiKey}`) taken out of
@@ -1869,6 +1931,34 @@ tokenuser:
         verification:
             method: GET
             endpoints: [/api/v2/users/me]
+botkey:
+    display_name: Bot key
+    auth_mode: API_KEY
+    docs: https://docs.botkey.example
+    proxy:
+        base_url: https://api.botkey.example/bot${apiKey}
+        verification:
+            method: GET
+            endpoints: [/getMe]
+bodykey:
+    display_name: Body key
+    auth_mode: API_KEY
+    docs: https://docs.bodykey.example
+    proxy:
+        base_url: https://api.bodykey.example
+        body:
+            auth:
+                key: ${apiKey}
+                account: ${connectionConfig.account}
+            limit: 1
+        verification:
+            method: POST
+            endpoints: [/users/ping]
+    connection_config:
+        account:
+            type: string
+            title: Account
+            pattern: ^[0-9]+$
 awsregional:
     display_name: AWS regional
     auth_mode: BASIC
@@ -2221,6 +2311,30 @@ machine:
             "{username}/token"
         );
         assert!(basic.headers.is_empty());
+
+        let botkey = load("botkey");
+        let super::super::Auth::ApiKey(key) = &botkey.auth else {
+            panic!("not api_key");
+        };
+        assert_eq!((key.header.as_ref(), key.query.as_ref()), (None, None));
+        assert_eq!(
+            key.verify_url.as_ref().unwrap().as_str(),
+            "https://api.botkey.example/bot{api_key}/getMe"
+        );
+        assert!(botkey.api_base_urls.is_empty(), "no key in an API root");
+
+        let bodykey = load("bodykey");
+        let super::super::Auth::ApiKey(key) = &bodykey.auth else {
+            panic!("not api_key");
+        };
+        assert_eq!(key.verify_method, super::super::VerifyMethod::Post);
+        let mut names = key.verify_json.as_ref().unwrap().names();
+        names.sort_unstable();
+        assert_eq!(names, ["account", "api_key"]);
+        assert!(
+            key.verify_url.is_none(),
+            "Nango's POST verification is not taken"
+        );
 
         let aws = load("awsregional");
         let super::super::Auth::Basic(basic) = &aws.auth else {

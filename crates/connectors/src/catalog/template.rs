@@ -19,7 +19,9 @@
 //!   and `-._~` is percent-encoded, so it can add no `/`, `?` or `#`, and
 //!   `.` and `..` are refused;
 //! - in the query, a value is percent-encoded the same way, so it can add
-//!   no parameter.
+//!   no parameter;
+//! - in the port (`https://{subdomain}.example.com:{port}/`), a value is a
+//!   number from 1 to 65535.
 //!
 //! Where a value can still choose the host freely (at the start, or a host
 //! with no fixed domain after it), the catalog requires a pattern for it
@@ -81,6 +83,8 @@ enum Position {
     Origin,
     /// In a URL's host.
     Host,
+    /// In a URL's port, after the host and `:`.
+    Port,
     /// In a URL's path: one segment or part of one.
     Path,
     /// In a URL's query.
@@ -214,6 +218,7 @@ impl UrlTemplate {
             Position::Host | Position::Path | Position::Query | Position::Text => {
                 "sample".to_owned()
             }
+            Position::Port => "443".to_owned(),
         });
         let url = Url::parse(&sample).map_err(|e| format!("does not give a URL ({e})"))?;
         check_scheme(&url)?;
@@ -254,6 +259,14 @@ impl UrlTemplate {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Whether `name` stands in the address (at the start, or in the
+    /// host), where DNS queries and messages would carry it.
+    pub fn in_address(&self, name: &str) -> bool {
+        self.parts.iter().any(|part| {
+            matches!(part, Part::Value { name: n, at: Position::Origin | Position::Host } if n == name)
+        })
     }
 
     /// The URL with every placeholder replaced by its value, checked for
@@ -357,6 +370,7 @@ impl UrlTemplate {
                     Position::Path | Position::Query | Position::Text => {
                         "%3Credacted%3E".to_owned()
                     }
+                    Position::Port => "0".to_owned(),
                 };
             }
             placed(values, name, at).map_or_else(|_| "redacted".to_owned(), |(text, _)| text)
@@ -396,6 +410,95 @@ impl<'de> Deserialize<'de> for UrlTemplate {
 impl Serialize for UrlTemplate {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.raw)
+    }
+}
+
+/// A JSON body whose strings may hold `{name}` placeholders, written in a
+/// catalog file as a TOML table: `{ auth = { key = "{api_key}" } }`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    /// A string, rendered as one.
+    Text(Template),
+    /// A number or a boolean, sent as it is.
+    Fixed(serde_json::Value),
+    /// An array of templates.
+    Array(Vec<JsonTemplate>),
+    /// An object of templates.
+    Object(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Reads a TOML value; dates are refused, as JSON has none.
+    fn from_toml(value: toml::Value) -> Result<Self, String> {
+        Ok(match value {
+            toml::Value::String(raw) => {
+                Self::Text(Template::parse(&raw).map_err(|reason| format!("'{raw}' {reason}"))?)
+            }
+            toml::Value::Integer(n) => Self::Fixed(n.into()),
+            toml::Value::Float(x) => Self::Fixed(
+                serde_json::Number::from_f64(x)
+                    .map(serde_json::Value::Number)
+                    .ok_or("holds a number JSON cannot")?,
+            ),
+            toml::Value::Boolean(b) => Self::Fixed(b.into()),
+            toml::Value::Datetime(_) => return Err("holds a date, which JSON has not".to_owned()),
+            toml::Value::Array(items) => Self::Array(
+                items
+                    .into_iter()
+                    .map(Self::from_toml)
+                    .collect::<Result<_, _>>()?,
+            ),
+            toml::Value::Table(table) => Self::Object(
+                table
+                    .into_iter()
+                    .map(|(key, value)| Ok((key, Self::from_toml(value)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+        })
+    }
+
+    /// The names of the values its strings use.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Self::Text(template) => template.names().collect(),
+            Self::Fixed(_) => Vec::new(),
+            Self::Array(items) => items.iter().flat_map(Self::names).collect(),
+            Self::Object(fields) => fields.iter().flat_map(|(_, v)| v.names()).collect(),
+        }
+    }
+
+    /// The JSON value, each placeholder replaced by its value.
+    ///
+    /// # Errors
+    ///
+    /// [`RenderError::Missing`] when `values` lacks one.
+    pub fn render(
+        &self,
+        values: &BTreeMap<String, String>,
+    ) -> Result<serde_json::Value, RenderError> {
+        Ok(match self {
+            Self::Text(template) => serde_json::Value::String(template.render(values)?),
+            Self::Fixed(value) => value.clone(),
+            Self::Array(items) => serde_json::Value::Array(
+                items
+                    .iter()
+                    .map(|item| item.render(values))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Self::Object(fields) => serde_json::Value::Object(
+                fields
+                    .iter()
+                    .map(|(key, value)| Ok((key.clone(), value.render(values)?)))
+                    .collect::<Result<_, RenderError>>()?,
+            ),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonTemplate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(deserializer)?;
+        Self::from_toml(value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -470,6 +573,8 @@ fn place(split: Vec<Split>) -> Result<(Vec<Part>, Option<String>), String> {
     let mut state = State::Scheme;
     let mut parts = Vec::new();
     let mut host_tail: Option<String> = None;
+    // Past the `:` that ends the host: a value there is the port.
+    let mut in_port = false;
     let count = split.len();
     for (index, part) in split.into_iter().enumerate() {
         match part {
@@ -488,10 +593,11 @@ fn place(split: Vec<Split>) -> Result<(Vec<Part>, Option<String>), String> {
                         (State::Authority | State::Path, '?') => State::Query,
                         (State::Authority | State::Path | State::Query, '#') => State::Fragment,
                         _ => {
-                            if state == State::Authority
-                                && let Some(tail) = &mut host_tail
-                            {
-                                tail.push(c);
+                            if state == State::Authority {
+                                in_port |= c == ':';
+                                if let Some(tail) = &mut host_tail {
+                                    tail.push(c);
+                                }
                             }
                             continue;
                         }
@@ -509,6 +615,7 @@ fn place(split: Vec<Split>) -> Result<(Vec<Part>, Option<String>), String> {
                                 .to_owned(),
                         );
                     }
+                    State::Authority if in_port => Position::Port,
                     State::Authority => {
                         host_tail = Some(String::new());
                         Position::Host
@@ -635,6 +742,12 @@ fn placed(
             Ok((utf8_percent_encode(value, COMPONENT).to_string(), None))
         }
         Position::Query => Ok((utf8_percent_encode(value, COMPONENT).to_string(), None)),
+        Position::Port => match value.parse::<u16>() {
+            Ok(port) if port > 0 && value.bytes().all(|b| b.is_ascii_digit()) => {
+                Ok((port.to_string(), None))
+            }
+            _ => Err(refused("is not a port number (1 to 65535)")),
+        },
         Position::Text => Ok((value.to_owned(), None)),
     }
 }
@@ -689,6 +802,25 @@ mod tests {
             .unwrap(),
             "https://eu.acme.example.com/t"
         );
+    }
+
+    #[test]
+    fn a_port_value_is_a_port_number_and_keeps_the_host() {
+        let template = "https://{subdomain}.unipile.com:{port}/api/v1/accounts";
+        assert_eq!(
+            render(template, &[("subdomain", "api1"), ("port", "13113")]).unwrap(),
+            "https://api1.unipile.com:13113/api/v1/accounts"
+        );
+        let parsed = UrlTemplate::parse(template).unwrap();
+        assert!(parsed.free_host_values().is_empty(), "the domain holds it");
+        assert!(!parsed.in_address("port"));
+        for hostile in ["0", "65536", "80/evil", "80@evil.test", "", "+443", "x"] {
+            let error = render(template, &[("subdomain", "api1"), ("port", hostile)]).unwrap_err();
+            assert!(
+                matches!(&error, RenderError::Value { name, .. } if name == "port"),
+                "{hostile:?}: {error:?}"
+            );
+        }
     }
 
     #[test]

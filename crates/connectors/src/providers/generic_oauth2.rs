@@ -22,7 +22,8 @@ use reqwest::header::HeaderMap;
 use crate::{
     Account, ConnectionValues, Credentials, Error, Page, Record, StreamSpec,
     catalog::{
-        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, Template, UrlTemplate, VerifyMethod,
+        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, JsonTemplate, Template, UrlTemplate,
+        VerifyMethod,
     },
     http::{Classify, Failure, Http},
     oauth2,
@@ -67,9 +68,10 @@ pub(crate) struct GenericOAuth2 {
     /// The names in `headers` that stand for secrets: the entry's secret
     /// settings and the credentials fields.
     secret_names: Vec<String>,
-    /// How the verify endpoint is asked, and the form body of a `POST`.
+    /// How the verify endpoint is asked, and the body of a `POST`.
     verify_method: VerifyMethod,
     verify_form: Vec<(String, Template)>,
+    verify_json: Option<JsonTemplate>,
     http: Http,
 }
 
@@ -82,6 +84,9 @@ pub(crate) enum Access {
     HeaderKey { name: HeaderName, prefix: String },
     /// An API key in a query parameter.
     QueryKey { name: String },
+    /// An API key in the verify URL's path or query, or in its JSON body,
+    /// where the entry's templates put it (`{api_key}`).
+    KeyInRequest,
     /// A user name and password, as HTTP Basic, the user name built from
     /// a template when the entry gives one; `secret_username` when the
     /// form asks for the user name as a password (an API key sent as the
@@ -108,9 +113,10 @@ impl Access {
                     .unwrap_or(reqwest::header::AUTHORIZATION),
                 prefix: settings.prefix.clone(),
             },
-            (None, query) => Self::QueryKey {
-                name: query.clone().unwrap_or_default(),
+            (None, Some(query)) => Self::QueryKey {
+                name: query.clone(),
             },
+            (None, None) => Self::KeyInRequest,
         }
     }
 }
@@ -149,6 +155,7 @@ impl GenericOAuth2 {
             secret_names: Vec::new(),
             verify_method: VerifyMethod::Get,
             verify_form: Vec::new(),
+            verify_json: None,
             http,
         }
     }
@@ -157,12 +164,14 @@ impl GenericOAuth2 {
     /// `verify_method`, with its `verify_form` (values filled with the
     /// connection's settings) as the body.
     pub(crate) fn with_verify_request_of(mut self, auth: &crate::catalog::Auth) -> Self {
-        if let Some((_, method, form)) = auth.verify_request() {
-            self.verify_method = method;
-            self.verify_form = form
+        if let Some(request) = auth.verify_request() {
+            self.verify_method = request.method;
+            self.verify_form = request
+                .form
                 .iter()
                 .map(|(name, value)| (name.clone(), value.clone()))
                 .collect();
+            self.verify_json = request.json.cloned();
         }
         self
     }
@@ -429,17 +438,27 @@ impl GenericOAuth2 {
             values.insert("username".to_owned(), username.clone());
             kept.push("username");
         }
-        let (url, shown) = userinfo_url
-            .render_shown(&values, &kept, self.http.allow_http())
-            .map_err(|e| Error::Template {
-                provider: self.provider.clone(),
-                what: if matches!(self.access, Access::Bearer) {
-                    "userinfo URL"
-                } else {
-                    "verify URL"
-                },
-                problem: e.to_string(),
-            })?;
+        // The key in the path (Telegram's `/bot{api_key}/getMe`), shown
+        // redacted.
+        if let Credentials::ApiKey { api_key, .. } = credentials
+            && userinfo_url.names().any(|name| name == "api_key")
+        {
+            values.insert("api_key".to_owned(), api_key.expose_secret().to_owned());
+            kept.push("api_key");
+        }
+        let rendered = userinfo_url.render_shown(&values, &kept, self.http.allow_http());
+        if let Some(mut key) = values.remove("api_key") {
+            key.zeroize();
+        }
+        let (url, shown) = rendered.map_err(|e| Error::Template {
+            provider: self.provider.clone(),
+            what: if matches!(self.access, Access::Bearer) {
+                "userinfo URL"
+            } else {
+                "verify URL"
+            },
+            problem: e.to_string(),
+        })?;
         let fetched;
         let token = match &self.access {
             Access::ClientCredentials(settings) => {
@@ -449,6 +468,7 @@ impl GenericOAuth2 {
             Access::Bearer => Some(credentials.bearer(&self.id)?),
             Access::HeaderKey { .. }
             | Access::QueryKey { .. }
+            | Access::KeyInRequest
             | Access::Basic { .. }
             | Access::AwsSigV4(_) => None,
         };
@@ -485,7 +505,7 @@ impl GenericOAuth2 {
             expected,
             found: credentials.kind(),
         };
-        let body = self.form_body(credentials)?;
+        let body = self.body(credentials)?;
         let (headers, secrets) = self.extra_headers(credentials)?;
         let start = || {
             let request = match self.verify_method {
@@ -494,7 +514,7 @@ impl GenericOAuth2 {
             }
             .shown_as(shown.clone());
             match &body {
-                Some(body) => request.form_encoded(body.clone()),
+                Some((content_type, body)) => request.body_encoded(content_type, body.clone()),
                 None => request,
             }
         };
@@ -547,10 +567,14 @@ impl GenericOAuth2 {
                 }
                 .shown_as(shown);
                 match &body {
-                    Some(body) => request.form_encoded(body.clone()),
+                    Some((content_type, body)) => request.body_encoded(content_type, body.clone()),
                     None => request,
                 }
                 .sends_secret(api_key)
+            }
+            (Access::KeyInRequest, Credentials::ApiKey { api_key, .. }) => {
+                // The URL or the body carries it.
+                start().sends_secret(api_key)
             }
             (
                 Access::Basic {
@@ -586,7 +610,7 @@ impl GenericOAuth2 {
                     request
                 }
             }
-            (Access::HeaderKey { .. } | Access::QueryKey { .. }, _) => {
+            (Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::KeyInRequest, _) => {
                 return Err(wrong_kind("API key"));
             }
             (Access::Basic { .. }, _) => return Err(wrong_kind("user name and password")),
@@ -599,23 +623,45 @@ impl GenericOAuth2 {
             }))
     }
 
-    /// The form body of the verify request, URL-encoded, when the entry
-    /// gives one.
-    fn form_body(&self, credentials: &Credentials) -> Result<Option<Vec<u8>>, Error> {
+    /// The body of the verify request, when the entry gives one: its
+    /// content type and bytes, a form URL-encoded or JSON (which may
+    /// carry the key).
+    fn body(&self, credentials: &Credentials) -> Result<Option<(&'static str, Vec<u8>)>, Error> {
+        let refused = |what: &'static str, problem: String| Error::Template {
+            provider: self.provider.clone(),
+            what,
+            problem,
+        };
+        let mut values = credentials.values();
+        if let Some(json) = &self.verify_json {
+            if let Credentials::ApiKey { api_key, .. } = credentials
+                && json.names().contains(&"api_key")
+            {
+                values.insert("api_key".to_owned(), api_key.expose_secret().to_owned());
+            }
+            let rendered = json.render(&values);
+            if let Some(mut key) = values.remove("api_key") {
+                key.zeroize();
+            }
+            let body = rendered.map_err(|e| refused("verify body", e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&body).map_err(|e| refused("verify body", e.to_string()))?;
+            return Ok(Some((crate::http::JSON_CONTENT_TYPE, bytes)));
+        }
         if self.verify_form.is_empty() {
             return Ok(None);
         }
-        let values = credentials.values();
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         for (name, template) in &self.verify_form {
-            let value = template.render(&values).map_err(|e| Error::Template {
-                provider: self.provider.clone(),
-                what: "verify form",
-                problem: e.to_string(),
-            })?;
+            let value = template
+                .render(&values)
+                .map_err(|e| refused("verify form", e.to_string()))?;
             form.append_pair(name, &value);
         }
-        Ok(Some(form.finish().into_bytes()))
+        Ok(Some((
+            crate::http::FORM_CONTENT_TYPE,
+            form.finish().into_bytes(),
+        )))
     }
 
     /// The headers that sign a request for AWS: for the region and service
@@ -627,7 +673,7 @@ impl GenericOAuth2 {
         credentials: &Credentials,
         url: &Url,
         headers: &HeaderMap,
-        body: &Option<Vec<u8>>,
+        body: &Option<(&'static str, Vec<u8>)>,
         (access_key_id, secret_access_key): (&str, &SecretString),
     ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
         let values = credentials.values();
@@ -650,10 +696,10 @@ impl GenericOAuth2 {
         };
         let (region, service) = (scope_part(&sigv4.region)?, scope_part(&sigv4.service)?);
         let mut signed = headers.clone();
-        if body.is_some() {
+        if let Some((content_type, _)) = body {
             signed.insert(
                 reqwest::header::CONTENT_TYPE,
-                HeaderValue::from_static(crate::http::FORM_CONTENT_TYPE),
+                HeaderValue::from_static(content_type),
             );
         }
         let scope = crate::aws_sigv4::Scope {
@@ -667,7 +713,7 @@ impl GenericOAuth2 {
             self.verify_method.as_str(),
             url,
             &signed,
-            body.as_deref().unwrap_or_default(),
+            body.as_ref().map_or(&[][..], |(_, bytes)| bytes),
             std::time::SystemTime::now(),
         )
         .map_err(|_| Error::UnsendableCredentials {
@@ -721,7 +767,7 @@ impl Classify for GenericOAuth2 {
     /// Typed-in credentials refused with 401 or 403 are the user's to fix.
     fn recognise(&self, failure: &Failure<'_>) -> Option<Error> {
         let what = match self.access {
-            Access::HeaderKey { .. } | Access::QueryKey { .. } => "API key",
+            Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::KeyInRequest => "API key",
             Access::Basic { .. } => "user name and password",
             Access::AwsSigV4(_) => "AWS access key",
             Access::Bearer | Access::ClientCredentials(_) => return None,

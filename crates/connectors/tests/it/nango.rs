@@ -106,7 +106,7 @@ fn the_pinned_nango_definitions_import_and_every_file_loads_through_the_catalog(
     assert_floor(&floor("OAUTH2"), 348, 325);
     // API-key and Basic entries without a GET to validate against import
     // not ready; client-credentials ones are checked at the token endpoint.
-    assert_floor(&floor("API_KEY"), 324, 195);
+    assert_floor(&floor("API_KEY"), 330, 198);
     assert_floor(&floor("BASIC"), 96, 51);
     assert_floor(&floor("OAUTH2_CC"), 96, 83);
 

@@ -111,7 +111,7 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "api_key",
             "[api_key]\nverify_url = \"https://keyed.test/me\"",
             "api_key",
-            "needs exactly one of header and query",
+            "needs one of header and query, or {api_key} in verify_url or verify_json",
         ),
         (
             "api_key",
@@ -245,9 +245,29 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
         ),
         (
             "api_key",
-            "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test/me/{api_key}\"",
+            "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://{api_key}.keyed.test/me\"",
             "api_key.verify_url",
+            "puts {api_key} in the address",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://keyed.test/me/{api_key}\"",
+            "basic.verify_url",
             "uses {api_key}",
+        ),
+        (
+            "api_key",
+            "[api_key]\nverify_url = \"https://keyed.test/me\"\nverify_method = \"POST\"\n\
+             verify_json = { key = \"{api_key}\" }\nverify_form = { a = \"b\" }",
+            "api_key.verify_json",
+            "is a second body beside api_key.verify_form",
+        ),
+        (
+            "api_key",
+            "[api_key]\nverify_url = \"https://keyed.test/me\"\n\
+             verify_json = { key = \"{api_key}\" }",
+            "api_key.verify_json",
+            "sent only with api_key.verify_method = \"POST\"",
         ),
         (
             "api_key",

@@ -10,7 +10,10 @@
 //! `GET /keyed/api/both` wants the key twice, in `X-Api-Key` and as
 //! `Authorization: Bearer`, as Supabase does; `GET
 //! /keyed/api/accounts/{user name}` answers the account named by the
-//! user name in its path, as Twilio's API does with the account SID. Besides the password, HTTP
+//! user name in its path, as Twilio's API does with the account SID;
+//! `GET /keyed/bot{key}/getMe` takes the key in its path, as Telegram's
+//! bot API does; `POST /keyed/api/users/ping` takes it in a JSON body
+//! (`{"key": …}`), as Mandrill does, and answers `"PONG!"`. Besides the password, HTTP
 //! Basic takes an API token ([`KEYED_API_TOKEN`]) as the password of the
 //! user name with `/token` appended, as Zendesk does.
 //! Wrong credentials answer 401 with a body that echoes what was sent, as
@@ -85,6 +88,8 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/api/versioned", get(versioned))
         .route("/api/both", get(both))
         .route("/api/accounts/{account}", get(account))
+        .route("/{bot}/getMe", get(bot))
+        .route("/api/users/ping", post(body_ping))
         .route("/oauth/token", post(token))
 }
 
@@ -201,6 +206,46 @@ async fn account(
         );
     }
     me(state, query, headers).await
+}
+
+/// `GET /bot{key}/getMe`: the bot, to the key in the path; 401 with
+/// Telegram's error body, which does not echo it, otherwise.
+async fn bot(Path(bot): Path<String>) -> Response {
+    if bot.strip_prefix("bot") != Some(KEYED_API_KEY) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"ok": false, "error_code": 401, "description": "Unauthorized"})),
+        )
+            .into_response();
+    }
+    Json(json!({"ok": true, "result": {"id": 7001, "is_bot": true, "first_name": "Keyed bot"}}))
+        .into_response()
+}
+
+/// `POST /api/users/ping`: `"PONG!"` to the key in the JSON body's
+/// `key`; 401 echoing what was sent otherwise, and 400 to a body that is
+/// not JSON.
+async fn body_ping(headers: HeaderMap, body: Bytes) -> Response {
+    let json_body = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let Some(body) = json_body
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten()
+    else {
+        return error_body(StatusCode::BAD_REQUEST, "invalid_json", "Send a JSON body.");
+    };
+    let key = body.get("key").and_then(|k| k.as_str()).unwrap_or_default();
+    if key != KEYED_API_KEY {
+        // Echoes what it refused, as some APIs do.
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"status": "error", "name": "Invalid_Key", "message": format!("Invalid API key: {key}")})),
+        )
+            .into_response();
+    }
+    Json(json!("PONG!")).into_response()
 }
 
 /// `POST /oauth/token`: an access token for the `client_credentials`

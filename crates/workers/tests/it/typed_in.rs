@@ -330,3 +330,47 @@ async fn a_user_name_in_the_verify_path_names_the_account_and_shows_redacted() {
     assert!(reason.contains("404"), "{reason}");
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_in_the_verify_path_validates_and_syncs_and_a_wrong_one_is_refused_unseen() {
+    // Keyed's /bot{key}/getMe, as Telegram's bot API takes its token.
+    let table = "verify_url = \"{keyed}/bot{api_key}/getMe\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
+    let key = |api_key: &str| {
+        credentials(json!({"kind": "api_key", "api_key": api_key, "values": {"section": "api"}}))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &key(KEYED_API_KEY)).await;
+    assert_eq!(records, 1);
+
+    let wrong = "bot-token-wrong-77a1";
+    let reason = refused(&fleet, "keyed", &key(wrong), wrong).await;
+    assert!(
+        reason.contains("Keyed refused the API key (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_key_in_a_json_body_validates_and_syncs_and_a_wrong_one_is_refused_unseen() {
+    // Keyed's POST /api/users/ping, as Mandrill takes its key; a refused
+    // key comes back in the answer's message.
+    let table = "verify_url = \"{keyed}/{section}/users/ping\"\nverify_method = \"POST\"\n\
+                 verify_json = { key = \"{api_key}\" }\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
+    let key = |api_key: &str| {
+        credentials(json!({"kind": "api_key", "api_key": api_key, "values": {"section": "api"}}))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &key(KEYED_API_KEY)).await;
+    assert_eq!(records, 1);
+
+    let wrong = "md-wrong-key-5e2c";
+    let reason = refused(&fleet, "keyed", &key(wrong), wrong).await;
+    assert!(
+        reason.contains("Keyed refused the API key (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
