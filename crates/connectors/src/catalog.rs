@@ -355,6 +355,11 @@ pub struct BasicSettings {
     /// field as typed when absent.
     #[serde(default)]
     pub username: Option<Template>,
+    /// A header that carries `base64(user:password)` as its whole value
+    /// (ConnectSecure's `client-auth-token`), instead of
+    /// `Authorization: Basic …`.
+    #[serde(default)]
+    pub header: Option<String>,
     /// How `verify_url` is asked, as [`ApiKeySettings::verify_method`].
     #[serde(default)]
     pub verify_method: VerifyMethod,
@@ -1895,9 +1900,24 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
     let Auth::Basic(basic) = auth else {
         return Ok(());
     };
+    if let Some(header) = &basic.header
+        && reqwest::header::HeaderName::from_bytes(header.as_bytes()).is_err()
+    {
+        return Err((
+            "basic.header".to_owned(),
+            format!("{header:?} is no HTTP header name"),
+        ));
+    }
     let Some(sigv4) = &basic.aws_sigv4 else {
         return Ok(());
     };
+    if basic.header.is_some() {
+        return Err((
+            "basic.header".to_owned(),
+            "cannot go with basic.aws_sigv4, which sends a signature, not the credentials"
+                .to_owned(),
+        ));
+    }
     for (key, template) in [("region", &sigv4.region), ("service", &sigv4.service)] {
         let key = format!("basic.aws_sigv4.{key}");
         check_known(&key, template.names(), &names, None)?;
@@ -2210,7 +2230,7 @@ fn check_fixed_values(
 fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
     let (table, headers, carrier) = match auth {
         Auth::ApiKey(key) => ("api_key", &key.headers, key.header.as_deref()),
-        Auth::Basic(basic) => ("basic", &basic.headers, None),
+        Auth::Basic(basic) => ("basic", &basic.headers, basic.header.as_deref()),
         Auth::ClientCredentials(cc) => ("oauth2_client_credentials", &cc.headers, None),
         Auth::OAuth2(_) | Auth::OAuth1(_) | Auth::AppPassword => return Ok(()),
     };
@@ -2223,6 +2243,7 @@ fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
         // `Authorization` free; Basic and bearer tokens travel in it.
         let carries = match auth {
             Auth::ApiKey(_) => carrier.is_some_and(|carrier| name.eq_ignore_ascii_case(carrier)),
+            Auth::Basic(_) => name.eq_ignore_ascii_case(carrier.unwrap_or("authorization")),
             _ => name.eq_ignore_ascii_case("authorization"),
         };
         if carries {

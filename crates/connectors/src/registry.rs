@@ -236,6 +236,10 @@ fn connector(
                         .form
                         .iter()
                         .any(|f| f.name == "username" && f.kind == FieldKind::Password),
+                    // Checked when the catalog was loaded.
+                    header: settings.header.as_deref().and_then(|name| {
+                        reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()
+                    }),
                 },
             },
             http,

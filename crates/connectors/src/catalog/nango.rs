@@ -1490,22 +1490,27 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     let mut table = Table::new();
     // `Basic ${base64(<user>:${credentials.password})}` is HTTP Basic with
     // the user name built from the field: `basic.username`.
-    let authorization = entry
+    // ConnectSecure's `client-auth-token: ${base64(<user>:<password>)}`:
+    // the same encoding in another header, as its whole value.
+    let built_user = entry
         .get("proxy")
         .and_then(|p| p.get("headers"))
         .and_then(Value::as_object)
-        .and_then(|h| {
-            h.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .into_iter()
+        .flatten()
+        .find_map(|(name, value)| {
+            let value = value.as_str()?;
+            let value = if name.eq_ignore_ascii_case("authorization") {
+                value.strip_prefix("Basic ")?
+            } else {
+                value
+            };
+            let user = value
+                .strip_prefix("${base64(")?
+                .strip_suffix(":${credentials.password})}")?;
+            user.contains("${credentials.username}")
+                .then(|| (name.clone(), user.to_owned()))
         });
-    let built_user = authorization.and_then(|(name, value)| {
-        let user = value
-            .as_str()?
-            .strip_prefix("Basic ${base64(")?
-            .strip_suffix(":${credentials.password})}")?;
-        user.contains("${credentials.username}")
-            .then(|| (name.clone(), user.to_owned()))
-    });
     let carrier = match &built_user {
         Some((name, user)) => {
             ctx.header_credentials = &BASIC_IN_HEADERS[..1];
@@ -1515,6 +1520,9 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
                 .map_err(|reason| format!("builds the Basic user name from {user:?}: {reason}"))?;
             if username != "{username}" {
                 table.insert("username".into(), username.into());
+            }
+            if !name.eq_ignore_ascii_case("authorization") {
+                table.insert("header".into(), name.clone().into());
             }
             Some(name.as_str())
         }
@@ -1931,6 +1939,26 @@ tokenuser:
         verification:
             method: GET
             endpoints: [/api/v2/users/me]
+podtoken:
+    display_name: Pod token
+    auth_mode: BASIC
+    docs: https://docs.podtoken.example
+    proxy:
+        base_url: https://${connectionConfig.pod}.podtoken.example
+        headers:
+            client-auth-token: ${base64(${connectionConfig.tenant}+${credentials.username}:${credentials.password})}
+        verification:
+            method: GET
+            endpoints: [/w/me]
+    connection_config:
+        pod:
+            type: string
+            title: Pod
+            pattern: ^[a-z0-9-]+$
+        tenant:
+            type: string
+            title: Tenant
+            pattern: ^[A-Za-z0-9_-]+$
 botkey:
     display_name: Bot key
     auth_mode: API_KEY
@@ -2309,6 +2337,17 @@ machine:
         assert_eq!(
             basic.username.as_ref().unwrap().as_str(),
             "{username}/token"
+        );
+        assert!(basic.headers.is_empty());
+
+        let podtoken = load("podtoken");
+        let super::super::Auth::Basic(basic) = &podtoken.auth else {
+            panic!("not basic");
+        };
+        assert_eq!(basic.header.as_deref(), Some("client-auth-token"));
+        assert_eq!(
+            basic.username.as_ref().unwrap().as_str(),
+            "{tenant}+{username}"
         );
         assert!(basic.headers.is_empty());
 

@@ -11,6 +11,7 @@
 //! only when its access token is renewed. The modes differ only in how a
 //! request carries the credentials ([`Access`]).
 
+use base64::Engine as _;
 use chrono::Utc;
 use reqwest::header::{HeaderName, HeaderValue};
 use secrecy::{ExposeSecret as _, SecretString, zeroize::Zeroize as _};
@@ -94,6 +95,9 @@ pub(crate) enum Access {
     Basic {
         username: Option<Template>,
         secret_username: bool,
+        /// A header that carries `base64(user:password)` as its whole
+        /// value, instead of `Authorization: Basic …`.
+        header: Option<HeaderName>,
     },
     /// A user name and password as an AWS access key id and secret
     /// access key, signing each request (Signature Version 4) for the
@@ -580,6 +584,7 @@ impl GenericOAuth2 {
                 Access::Basic {
                     username: template,
                     secret_username,
+                    header,
                 },
                 Credentials::Basic {
                     username,
@@ -600,7 +605,26 @@ impl GenericOAuth2 {
                         })?
                     }
                 };
-                let request = start().basic_auth(&username, password);
+                let request =
+                    match header {
+                        None => start().basic_auth(&username, password),
+                        Some(header) => {
+                            let encoded = SecretString::from(
+                                base64::engine::general_purpose::STANDARD
+                                    .encode(format!("{username}:{}", password.expose_secret())),
+                            );
+                            let mut value = HeaderValue::from_str(encoded.expose_secret())
+                                .map_err(|_| Error::UnsendableCredentials {
+                                    provider: self.provider.clone(),
+                                    what: "user name and password",
+                                })?;
+                            value.set_sensitive(true);
+                            start()
+                                .header(header.clone(), value)
+                                .sends_secret(password)
+                                .sends_secret(&encoded)
+                        }
+                    };
                 if *secret_username {
                     // The field as typed too, should the answer echo only it.
                     request

@@ -11,6 +11,8 @@
 //! `Authorization: Bearer`, as Supabase does; `GET
 //! /keyed/api/accounts/{user name}` answers the account named by the
 //! user name in its path, as Twilio's API does with the account SID;
+//! `/api/me` also takes `base64(user:password)` alone in the
+//! `client-auth-token` header, as ConnectSecure does;
 //! `GET /keyed/bot{key}/getMe` takes the key in its path, as Telegram's
 //! bot API does; `POST /keyed/api/users/ping` takes it in a JSON body
 //! (`{"key": …}`), as Mandrill does, and answers `"PONG!"`. Besides the password, HTTP
@@ -107,8 +109,15 @@ async fn me(
     let presented = header_key
         .or_else(|| query.get("api_key").map(String::as_str))
         .map(str::to_owned);
+    // ConnectSecure's `client-auth-token`: base64(user:password) alone.
+    let client_token = headers
+        .get("client-auth-token")
+        .and_then(|v| v.to_str().ok());
     let valid = if let Some(key) = &presented {
         key == KEYED_API_KEY
+    } else if let Some(token) = client_token {
+        basic(&format!("Basic {token}"))
+            .is_some_and(|(user, password)| user == KEYED_USERNAME && password == KEYED_PASSWORD)
     } else if let Some(token) = authorization.strip_prefix("Bearer ") {
         state.keyed.tokens().issued.get(token).copied() == Some(true)
     } else if let Some((user, password)) = basic(authorization) {
@@ -119,7 +128,9 @@ async fn me(
     };
     if !valid {
         // Echoes what it refused, as some APIs do.
-        let shown = presented.unwrap_or_else(|| authorization.to_owned());
+        let shown = presented
+            .or_else(|| client_token.map(str::to_owned))
+            .unwrap_or_else(|| authorization.to_owned());
         return (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "unauthorized", "message": format!("invalid credentials: {shown}")})),

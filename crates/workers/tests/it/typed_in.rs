@@ -374,3 +374,32 @@ async fn an_api_key_in_a_json_body_validates_and_syncs_and_a_wrong_one_is_refuse
     );
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_credentials_in_a_header_of_their_own_validate_and_a_refused_token_is_unseen() {
+    // ConnectSecure's `client-auth-token: base64(user:password)`.
+    let table = "verify_url = \"{keyed}/{section}/me\"\nheader = \"client-auth-token\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
+    let basic = |password: &str| {
+        credentials(json!({
+            "kind": "basic", "username": KEYED_USERNAME, "password": password,
+            "values": {"section": "api"}
+        }))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &basic(KEYED_PASSWORD)).await;
+    assert_eq!(records, 1);
+
+    // Keyed echoes the token it refused: the base64 of the credentials.
+    let wrong = "not-the-password-81";
+    let token = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{KEYED_USERNAME}:{wrong}"),
+    );
+    let reason = refused(&fleet, "keyed", &basic(wrong), &token).await;
+    assert!(
+        reason.contains("Keyed refused the user name and password (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
