@@ -1442,6 +1442,7 @@ impl CatalogEntry {
             }
         }
         check_fixed_values(&file.settings, &auth, &file.api_base_urls).map_err(key_error)?;
+        check_ports(&file.settings, &auth, &file.api_base_urls).map_err(key_error)?;
         check_secret_settings(&file.settings, &auth, &file.api_base_urls).map_err(key_error)?;
         Ok(Self {
             id,
@@ -1935,6 +1936,17 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
             "cannot go with basic.aws_sigv4: the access key id is signed as typed".to_owned(),
         ));
     }
+    if let Some(name) = basic
+        .headers
+        .iter()
+        .find(|(_, value)| value.names().any(|n| n == "password"))
+        .map(|(name, _)| name)
+    {
+        return Err((
+            format!("basic.headers.{name}"),
+            "sends {password}, the secret access key, which AWS signing never sends".to_owned(),
+        ));
+    }
     if let Some(name) = basic.headers.keys().find(|name| {
         [
             "host",
@@ -2185,6 +2197,34 @@ fn check_secret_settings(
                  a catalog file"
                     .to_owned(),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a value in a URL's port is a setting held to a pattern,
+/// a list or the operator's value: a port chosen freely would let a
+/// tenant reach any service on the provider's hosts.
+fn check_ports(
+    settings: &[Setting],
+    auth: &Auth,
+    api_base_urls: &BTreeMap<String, UrlTemplate>,
+) -> Result<(), KeyProblem> {
+    for (key, url) in entry_urls(auth, api_base_urls) {
+        for name in url.port_values() {
+            let held = settings.iter().any(|s| {
+                s.name == name
+                    && (s.pattern.is_some() || !s.allowed.is_empty() || s.value.is_some())
+            });
+            if !held {
+                return Err((
+                    key,
+                    format!(
+                        "lets {{{name}}} choose the port: make it a setting with a pattern \
+                         (\"[0-9]+\" at least), allowed values, or a value you fix"
+                    ),
+                ));
+            }
         }
     }
     Ok(())

@@ -24,6 +24,9 @@ use tracing_subscriber::{EnvFilter, Layer as _};
 /// what matters itself.
 const DEFAULT_FILTER: &str = "info,vaultrs=off,rustify=off";
 
+/// Targets whose events would carry secrets at any level.
+const NEVER_LOGGED: &str = "aws_sigv4=off";
+
 /// The installed subscriber, for the JSON formatter to look up the
 /// OpenTelemetry context of the span an event is in.
 static DISPATCH: OnceLock<WeakDispatch> = OnceLock::new();
@@ -57,8 +60,11 @@ pub(crate) fn init() -> Guard {
     let settings = Settings::from_env();
     let (provider, export_error) = tracer_provider(&settings);
     let tracer = provider.tracer("fleet");
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    // aws-sigv4 traces each request it signs with every header value,
+    // secret ones included: never logged, whatever RUST_LOG says.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+        .add_directive(NEVER_LOGGED.parse().expect("a valid directive"));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if settings.json_logs {
         fmt.json()

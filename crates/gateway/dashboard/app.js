@@ -238,7 +238,7 @@ async function openDashboard() {
     snapshot: applySnapshot,
     event: applyEvent,
     health: (event) => {
-      if (event?.connection && app.connections.has(event.connection)) refreshHealth(event.connection);
+      if (event?.connection && app.connections.has(event.connection)) refreshHealth(event.connection, true);
     },
     refused: (reason) => signOut(reason),
     expired: () => signOut(null, SESSION_EXPIRED),
@@ -710,7 +710,7 @@ function upsertModel(id, connector) {
       display_name: null,
       account: null,
       status: { state: 'pending' },
-      statusAt: 0,
+      statusAt: [0, 0, ''],
       fromBridge: false,
       last_sync_at: null,
       last_error: null,
@@ -739,21 +739,41 @@ function applyView(view) {
   renderConnection(model);
 }
 
-/** Connections whose health is to be read, and how many reads run. */
-const healthQueue = { waiting: new Set(), running: 0 };
+/** Connections whose health is to be read, how many reads run, and
+ * until when the gateway asked to wait (429). */
+const healthQueue = { waiting: new Set(), running: 0, pausedUntil: 0 };
+
+/** A card's health read this recently is not read again for a list or a
+ * snapshot, which come together when the page opens. */
+const HEALTH_FRESH_MS = 30_000;
+
+/** How long health reads pause after the gateway answered 429; its
+ * budget refills within seconds. */
+const HEALTH_BACKOFF_MS = 2_000;
 
 /** The most health reads at once: the tenant's request budget is shared
  * with its other tabs and the platform. */
 const HEALTH_READS_AT_ONCE = 3;
 
 /** Reads the connection's whole health (next sync, token renewal) again,
- * a few connections at a time; a connection already waiting is read once. */
-function refreshHealth(id) {
+ * a few connections at a time; a connection already waiting is read once,
+ * and one read in the last HEALTH_FRESH_MS only when `force` (its status
+ * or health changed). */
+function refreshHealth(id, force = false) {
+  const model = app.connections.get(id);
+  if (!force && model?.healthReadAt && Date.now() - model.healthReadAt < HEALTH_FRESH_MS) return;
+  if (model) model.healthReadAt = Date.now();
   healthQueue.waiting.add(id);
   pumpHealth();
 }
 
 function pumpHealth() {
+  const wait = healthQueue.pausedUntil - Date.now();
+  if (wait > 0) {
+    clearTimeout(healthQueue.timer);
+    healthQueue.timer = setTimeout(pumpHealth, wait);
+    return;
+  }
   while (healthQueue.running < HEALTH_READS_AT_ONCE && healthQueue.waiting.size > 0) {
     const [id] = healthQueue.waiting;
     healthQueue.waiting.delete(id);
@@ -772,8 +792,14 @@ async function readHealth(id) {
     if (!model) return;
     model.health = health;
     renderConnection(model);
-  } catch {
-    // The card keeps the health it has; the next status reads it again.
+  } catch (error) {
+    if (error?.status === 429) {
+      // Over the tenant's request budget: read it again after a pause,
+      // before the others waiting.
+      healthQueue.pausedUntil = Date.now() + HEALTH_BACKOFF_MS;
+      healthQueue.waiting = new Set([id, ...healthQueue.waiting]);
+    }
+    // Otherwise the card keeps the health it has; the next status reads it again.
   }
 }
 
@@ -788,6 +814,10 @@ async function refreshDetails(id) {
 
 function applySnapshot(connections) {
   const seen = new Set();
+  // The first snapshot comes with the list the page just read; a later
+  // one follows a reconnect, after which missed health messages are read.
+  app.snapshots = (app.snapshots ?? 0) + 1;
+  const reconnected = app.snapshots > 1;
   for (const snap of connections) {
     seen.add(snap.id);
     const model = upsertModel(snap.id, snap.connector);
@@ -796,7 +826,7 @@ function applySnapshot(connections) {
     model.display_name = snap.display_name;
     model.status = snap.status;
     // An event older than the snapshot's status that arrives later was overtaken by it.
-    model.statusAt = Date.parse(snap.status_at) || 0;
+    model.statusAt = statusOrder(snap.status_at, snap.status_event);
     model.fromBridge = true;
     model.last_sync_at = snap.last_sync_at;
     model.last_error = snap.last_error;
@@ -807,7 +837,7 @@ function applySnapshot(connections) {
     fetchAccountIfMissing(model);
     if (snap.last_sync_at && snap.last_sync_at !== lastSync) dataChanged(model);
     // Health messages are live only: after a (re)connect, read it again.
-    refreshHealth(snap.id);
+    refreshHealth(snap.id, reconnected);
   }
   for (const [id, model] of app.connections) {
     if (!seen.has(id)) {
@@ -819,14 +849,33 @@ function applySnapshot(connections) {
   renderEmpty();
 }
 
+// The status writer's order of a status: its time to the microsecond (as
+// PostgreSQL keeps it), then its event id. `[seconds, micros, id]`; a
+// missing time sorts first.
+function statusOrder(at, id) {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(at || '');
+  if (!match) return [0, 0, ''];
+  const seconds = Date.parse(match[1] + match[3]);
+  const micros = Number((match[2] || '').padEnd(6, '0').slice(0, 6));
+  return [Number.isNaN(seconds) ? 0 : seconds, micros, id || ''];
+}
+
+function compareOrder(a, b) {
+  for (let i = 0; i < 3; i += 1) {
+    if (a[i] < b[i]) return -1;
+    if (a[i] > b[i]) return 1;
+  }
+  return 0;
+}
+
 function applyEvent(event) {
   const status = event?.data?.status;
   if (!status || !event.connection) return;
   const known = app.connections.has(event.connection);
   if (!known && status.state === 'disconnected') return;
   const model = upsertModel(event.connection, event.connector);
-  const at = Date.parse(event.occurred_at) || 0;
-  if (at < model.statusAt) return; // overtaken by a newer status of a concurrent flow
+  const at = statusOrder(event.occurred_at, event.id);
+  if (compareOrder(at, model.statusAt) < 0) return; // overtaken by a newer status of a concurrent flow
   const before = model.status.state;
   model.status = status;
   model.statusAt = at;
@@ -849,7 +898,7 @@ function applyEvent(event) {
   if (!known) refreshDetails(model.id);
   else fetchAccountIfMissing(model);
   if (status.state === 'synced' || status.state === 'partial') dataChanged(model);
-  if (HEALTH_CHANGES.has(status.state)) refreshHealth(model.id);
+  if (HEALTH_CHANGES.has(status.state)) refreshHealth(model.id, true);
   if (status.state === 'disconnected' && app.data.connectionId === model.id) closeDataView();
 }
 
@@ -1101,7 +1150,7 @@ async function disconnect(id) {
   try {
     await api('DELETE', `/api/connections/${encodeURIComponent(id)}`);
     model.status = { state: 'disconnected' };
-    model.statusAt = Date.now();
+    model.statusAt = statusOrder(new Date().toISOString(), '');
     renderConnection(model);
     announce(`${name} disconnected.`);
   } catch (error) {

@@ -460,6 +460,10 @@ struct Context {
     /// The operator's `oauth2.userinfo_url` or `verify_url` for an entry
     /// that names none.
     userinfo_url: Option<String>,
+    /// Patterns of ours that replace Nango's, by setting (an AWS region's,
+    /// where Nango's `[a-z0-9-]+` also takes `s3-us-west-2`, the path-style
+    /// host of a bucket).
+    patterns: BTreeMap<String, &'static str>,
     notes: Vec<String>,
 }
 
@@ -498,6 +502,7 @@ impl Context {
             reading_authorize_params: false,
             needs_endpoint: false,
             userinfo_url: None,
+            patterns: BTreeMap::new(),
             notes: Vec::new(),
         }
     }
@@ -696,6 +701,9 @@ impl Context {
                     .into(),
             );
             copy_help_and_pattern(definition, &mut setting);
+            if let Some(pattern) = self.patterns.get(ours) {
+                setting.insert("pattern".into(), (*pattern).into());
+            }
             if let Some(example) = definition_text(definition, "example") {
                 setting.insert("example".into(), example.into());
             }
@@ -1599,6 +1607,10 @@ fn aws_signed(entry: &Map<String, Value>) -> Option<AwsSigned> {
     }
 }
 
+/// What an AWS region looks like (`us-east-1`, `ap-southeast-2`,
+/// `us-gov-west-1`): no other name of `amazonaws.com` matches it.
+const AWS_REGION: &str = "[a-z]{2}(-[a-z]+)+-[0-9]";
+
 /// A Basic entry whose requests Nango signs for AWS: `[basic.aws_sigv4]`.
 /// Nango checks such keys with a script of its own; ours is STS
 /// `GetCallerIdentity` in the entry's region, which any valid key may
@@ -1625,6 +1637,9 @@ fn aws_basic(
     let service = ctx
         .template(&signed.service, false)
         .map_err(|reason| format!("signs for the service {:?}: {reason}", signed.service))?;
+    if let Some(setting) = region.strip_prefix('{').and_then(|r| r.strip_suffix('}')) {
+        ctx.patterns.insert(setting.to_owned(), AWS_REGION);
+    }
     let verify = format!("https://sts.{region}.amazonaws.com/");
     table.insert("verify_url".into(), verify.into());
     table.insert("verify_method".into(), "POST".into());
@@ -2391,6 +2406,12 @@ machine:
         assert_eq!(basic.verify_method, super::super::VerifyMethod::Post);
         assert_eq!(basic.verify_form["Action"].as_str(), "GetCallerIdentity");
         assert!(basic.headers.is_empty(), "signing sets x-amz-date");
+        let region = &aws.settings[0];
+        assert!(region.check("eu-west-1").is_ok() && region.check("us-gov-west-1").is_ok());
+        assert!(
+            region.check("s3-us-west-2").is_err(),
+            "a bucket's path-style host"
+        );
         assert!(imported(&import, "awsregional").notes[0].contains("signed for AWS"));
 
         let querykey = load("querykey");

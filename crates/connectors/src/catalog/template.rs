@@ -261,6 +261,20 @@ impl UrlTemplate {
             .collect()
     }
 
+    /// The names of the values that stand in the port.
+    pub fn port_values(&self) -> Vec<&str> {
+        self.parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Value {
+                    name,
+                    at: Position::Port,
+                } => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Whether `name` stands in the address (at the start, or in the
     /// host), where DNS queries and messages would carry it.
     pub fn in_address(&self, name: &str) -> bool {
@@ -573,8 +587,10 @@ fn place(split: Vec<Split>) -> Result<(Vec<Part>, Option<String>), String> {
     let mut state = State::Scheme;
     let mut parts = Vec::new();
     let mut host_tail: Option<String> = None;
-    // Past the `:` that ends the host: a value there is the port.
+    // Past the `:` that ends the host (outside an IPv6 literal's
+    // brackets): a value there is the port.
     let mut in_port = false;
+    let mut in_brackets = false;
     let count = split.len();
     for (index, part) in split.into_iter().enumerate() {
         match part {
@@ -594,7 +610,17 @@ fn place(split: Vec<Split>) -> Result<(Vec<Part>, Option<String>), String> {
                         (State::Authority | State::Path | State::Query, '#') => State::Fragment,
                         _ => {
                             if state == State::Authority {
-                                in_port |= c == ':';
+                                if c == '@' {
+                                    return Err("holds a user name or password before its host, \
+                                                which a template cannot"
+                                        .to_owned());
+                                }
+                                in_brackets = match c {
+                                    '[' => true,
+                                    ']' => false,
+                                    _ => in_brackets,
+                                };
+                                in_port |= c == ':' && !in_brackets;
                                 if let Some(tail) = &mut host_tail {
                                     tail.push(c);
                                 }
@@ -814,6 +840,13 @@ mod tests {
         let parsed = UrlTemplate::parse(template).unwrap();
         assert!(parsed.free_host_values().is_empty(), "the domain holds it");
         assert!(!parsed.in_address("port"));
+        assert!(
+            UrlTemplate::parse("https://u:p@8.8.{h}/").is_err(),
+            "no user info"
+        );
+        assert!(UrlTemplate::parse("https://u:{key}@api.example.com/").is_err());
+        let ipv6 = UrlTemplate::parse("https://[2001:db8::1]:{port}/x").unwrap();
+        assert_eq!(ipv6.port_values(), ["port"]);
         for hostile in ["0", "65536", "80/evil", "80@evil.test", "", "+443", "x"] {
             let error = render(template, &[("subdomain", "api1"), ("port", hostile)]).unwrap_err();
             assert!(

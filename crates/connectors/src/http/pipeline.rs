@@ -130,6 +130,19 @@ impl Http {
         // A provider may echo what it refused ("Malformed access token
         // EAAB…"): no error is made from a body that still holds it.
         let body = text::without_secrets(&body, &secrets);
+        // Nor from a redirect's address, which repeats a key in the path
+        // of the request (Telegram's `/bot<key>/getMe` answered with a
+        // trailing slash added).
+        let mut headers = headers;
+        if let Some(location) = headers.get(reqwest::header::LOCATION)
+            && let std::borrow::Cow::Owned(blanked) =
+                text::without_secrets(location.as_bytes(), &secrets)
+        {
+            match reqwest::header::HeaderValue::from_bytes(&blanked) {
+                Ok(value) => headers.insert(reqwest::header::LOCATION, value),
+                Err(_) => headers.remove(reqwest::header::LOCATION),
+            };
+        }
         let failure = Failure {
             provider,
             url,

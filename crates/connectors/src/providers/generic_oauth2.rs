@@ -720,11 +720,12 @@ impl GenericOAuth2 {
         };
         let (region, service) = (scope_part(&sigv4.region)?, scope_part(&sigv4.service)?);
         let mut signed = headers.clone();
+        // The Content-Type sent: the entry's own (AWS's JSON APIs want
+        // `application/x-amz-json-1.1`), else the body's.
         if let Some((content_type, _)) = body {
-            signed.insert(
-                reqwest::header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type),
-            );
+            signed
+                .entry(reqwest::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(content_type));
         }
         let scope = crate::aws_sigv4::Scope {
             access_key_id,

@@ -250,6 +250,21 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
             "puts {api_key} in the address",
         ),
         (
+            "api_key",
+            "[api_key]\nheader = \"X-Key\"\nverify_url = \"https://keyed.test:{port}/me\"\n\
+             [[settings]]\nname = \"port\"\nlabel = \"Port\"",
+            "api_key.verify_url",
+            "lets {port} choose the port",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://sts.amazonaws.com/\"\n\
+             headers = { X-Secret = \"{password}\" }\n\
+             [basic.aws_sigv4]\nregion = \"us-east-1\"\nservice = \"sts\"",
+            "basic.headers.X-Secret",
+            "sends {password}, the secret access key",
+        ),
+        (
             "basic",
             "[basic]\nverify_url = \"https://keyed.test/me/{api_key}\"",
             "basic.verify_url",

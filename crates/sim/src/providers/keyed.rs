@@ -13,7 +13,9 @@
 //! user name in its path, as Twilio's API does with the account SID;
 //! `/api/me` also takes `base64(user:password)` alone in the
 //! `client-auth-token` header, as ConnectSecure does;
-//! `GET /keyed/bot{key}/getMe` takes the key in its path, as Telegram's
+//! `GET /keyed/bot{key}/getMe` takes the key in its path (and
+//! `/keyed/moved/bot{key}/getMe` redirects to itself with a trailing
+//! slash), as Telegram's
 //! bot API does; `POST /keyed/api/users/ping` takes it in a JSON body
 //! (`{"key": …}`), as Mandrill does, and answers `"PONG!"`. Besides the password, HTTP
 //! Basic takes an API token ([`KEYED_API_TOKEN`]) as the password of the
@@ -91,6 +93,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/api/both", get(both))
         .route("/api/accounts/{account}", get(account))
         .route("/{bot}/getMe", get(bot))
+        .route("/moved/{bot}/getMe", get(moved))
         .route("/api/users/ping", post(body_ping))
         .route("/oauth/token", post(token))
 }
@@ -230,6 +233,20 @@ async fn bot(Path(bot): Path<String>) -> Response {
             .into_response();
     }
     Json(json!({"ok": true, "result": {"id": 7001, "is_bot": true, "first_name": "Keyed bot"}}))
+        .into_response()
+}
+
+/// `GET /moved/bot{key}/getMe`: a permanent redirect to the same path
+/// with a trailing slash, as a gateway in front of an API may answer:
+/// the `Location` repeats the key.
+async fn moved(Path(bot): Path<String>) -> Response {
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(
+            axum::http::header::LOCATION,
+            format!("/keyed/moved/{bot}/getMe/"),
+        )],
+    )
         .into_response()
 }
 

@@ -353,6 +353,20 @@ async fn an_api_key_in_the_verify_path_validates_and_syncs_and_a_wrong_one_is_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_that_repeats_a_key_in_the_path_names_no_key() {
+    // A gateway that adds a trailing slash: its Location repeats the key.
+    let table = "verify_url = \"{keyed}/moved/bot{api_key}/getMe\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
+    let key = credentials(json!({
+        "kind": "api_key", "api_key": KEYED_API_KEY, "values": {"section": "api"}
+    }));
+
+    let reason = refused(&fleet, "keyed", &key, KEYED_API_KEY).await;
+    assert!(reason.contains("redirect (HTTP 301)"), "{reason}");
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_key_in_a_json_body_validates_and_syncs_and_a_wrong_one_is_refused_unseen() {
     // Keyed's POST /api/users/ping, as Mandrill takes its key; a refused
     // key comes back in the answer's message.
