@@ -374,6 +374,32 @@ pub struct BasicSettings {
     /// Sign requests for AWS instead of sending HTTP Basic.
     #[serde(default)]
     pub aws_sigv4: Option<AwsSigV4>,
+    /// Sign requests as Duo's APIs want instead of sending the password.
+    #[serde(default)]
+    pub duo_signature: Option<DuoSignature>,
+}
+
+/// The `[basic.duo_signature]` table: each request carries HTTP Basic
+/// with the integration key (the user name) and, as the password, an HMAC
+/// of the request keyed with the secret key (the password), with the
+/// `Date` it signs.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DuoSignature {
+    /// The HMAC's hash: `sha512`, the default, or `sha1`.
+    #[serde(default)]
+    pub digest: DuoDigest,
+}
+
+/// The hash of a Duo signature.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DuoDigest {
+    /// HMAC-SHA1, as Duo's older clients sign.
+    Sha1,
+    /// HMAC-SHA512, as Duo recommends.
+    #[default]
+    Sha512,
 }
 
 /// The `[oauth2_client_credentials]` table of a catalog file.
@@ -1909,6 +1935,9 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
             format!("{header:?} is no HTTP header name"),
         ));
     }
+    if basic.duo_signature.is_some() {
+        check_duo(basic)?;
+    }
     let Some(sigv4) = &basic.aws_sigv4 else {
         return Ok(());
     };
@@ -1960,6 +1989,56 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
         return Err((
             format!("basic.headers.{name}"),
             "is set by AWS signing (basic.aws_sigv4)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `[basic]` table with `duo_signature`: nothing else that
+/// changes what the request carries, and no body Duo's v2 signature
+/// does not cover.
+fn check_duo(basic: &BasicSettings) -> Result<(), KeyProblem> {
+    let refused = |key: &str, reason: &str| Err((key.to_owned(), reason.to_owned()));
+    if basic.aws_sigv4.is_some() {
+        return refused(
+            "basic.duo_signature",
+            "cannot go with basic.aws_sigv4: give one",
+        );
+    }
+    if basic.username.is_some() || basic.header.is_some() {
+        return refused(
+            if basic.username.is_some() {
+                "basic.username"
+            } else {
+                "basic.header"
+            },
+            "cannot go with basic.duo_signature, which sends the integration key as typed in \
+             Authorization",
+        );
+    }
+    if basic.verify_json.is_some() {
+        return refused(
+            "basic.verify_json",
+            "cannot go with basic.duo_signature, which signs query or form parameters only",
+        );
+    }
+    if let Some(name) = basic.headers.keys().find(|name| {
+        name.eq_ignore_ascii_case("date") || name.to_ascii_lowercase().starts_with("x-duo-")
+    }) {
+        return Err((
+            format!("basic.headers.{name}"),
+            "is set by Duo signing (basic.duo_signature)".to_owned(),
+        ));
+    }
+    if let Some(name) = basic
+        .headers
+        .iter()
+        .find(|(_, value)| value.names().any(|n| n == "password"))
+        .map(|(name, _)| name)
+    {
+        return Err((
+            format!("basic.headers.{name}"),
+            "sends {password}, the secret key, which Duo signing never sends".to_owned(),
         ));
     }
     Ok(())

@@ -128,6 +128,7 @@ pub mod clear_text;
 mod config;
 mod connector;
 mod credentials;
+mod duo;
 mod egress;
 mod error;
 mod http;

@@ -228,9 +228,10 @@ fn connector(
                 verify_url(entry, "basic", settings.verify_url.as_ref())?,
                 &settings.headers,
             ),
-            match &settings.aws_sigv4 {
-                Some(sigv4) => Access::AwsSigV4(sigv4.clone()),
-                None => Access::Basic {
+            match (&settings.aws_sigv4, &settings.duo_signature) {
+                (Some(sigv4), _) => Access::AwsSigV4(sigv4.clone()),
+                (None, Some(duo)) => Access::Duo(duo.digest),
+                (None, None) => Access::Basic {
                     username: settings.username.clone(),
                     secret_username: entry
                         .form

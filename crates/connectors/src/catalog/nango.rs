@@ -1495,6 +1495,9 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     if let Some(signed) = aws_signed(entry) {
         return aws_basic(entry, ctx, file, &signed);
     }
+    if let Some(header) = duo_signed(entry) {
+        return duo_basic(entry, ctx, file, &header);
+    }
     let mut table = Table::new();
     // `Basic ${base64(<user>:${credentials.password})}` is HTTP Basic with
     // the user name built from the field: `basic.username`.
@@ -1605,6 +1608,64 @@ fn aws_signed(entry: &Map<String, Value>) -> Option<AwsSigned> {
         }),
         _ => None,
     }
+}
+
+/// The `authorization` header of a Basic entry that signs as Duo's APIs
+/// want: `Basic ${base64(${credentials.username}:${hmacSha1Hex(<date>
+/// <method> <host> <path> <params>, ${credentials.password})})}`.
+fn duo_signed(entry: &Map<String, Value>) -> Option<String> {
+    let (name, value) = entry
+        .get("proxy")?
+        .get("headers")?
+        .as_object()?
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))?;
+    let value = value.as_str()?;
+    let signed = value.starts_with("Basic ${base64(${credentials.username}:${hmacSha1Hex(")
+        && [
+            "${method}",
+            "${host}",
+            "${path}",
+            "${params}",
+            "${credentials.password})",
+        ]
+        .iter()
+        .all(|part| value.contains(part));
+    signed.then(|| name.clone())
+}
+
+/// A Basic entry whose requests Nango signs as Duo's APIs want:
+/// `[basic.duo_signature]` with HMAC-SHA1, as Nango signs.
+fn duo_basic(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    file: &mut Table,
+    header: &str,
+) -> Result<(), String> {
+    let mut table = Table::new();
+    let headers = other_headers(entry, ctx, &[header, "date"], BASIC_IN_HEADERS)?;
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    let digest: Table = [("digest".to_owned(), "sha1".into())].into_iter().collect();
+    table.insert("duo_signature".into(), digest.into());
+    verify_or_note(entry, ctx, "basic", &mut table)?;
+    ctx.notes.push(
+        "requests are signed as Duo's APIs want (HMAC-SHA1 of the Date, method, host, path and \
+         parameters, keyed with the secret key)"
+            .to_owned(),
+    );
+    form(
+        entry,
+        &[
+            ("username", "username", "Integration key", "text"),
+            ("password", "password", "Secret key", "password"),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "basic".into());
+    file.insert("basic".into(), table.into());
+    Ok(())
 }
 
 /// What an AWS region looks like (`us-east-1`, `ap-southeast-2`,
@@ -1974,6 +2035,31 @@ podtoken:
             type: string
             title: Tenant
             pattern: ^[A-Za-z0-9_-]+$
+duolike:
+    display_name: Duo-like
+    auth_mode: BASIC
+    docs: https://docs.duolike.example
+    proxy:
+        base_url: https://${connectionConfig.hostname}
+        headers:
+            date: ${now:ddd, DD MMM YYYY HH:mm:ss ZZ}
+            authorization: 'Basic ${base64(${credentials.username}:${hmacSha1Hex(${now:ddd, DD MMM YYYY HH:mm:ss ZZ}
+
+              ${method}
+
+              ${host}
+
+              ${path}
+
+              ${params}, ${credentials.password})})}'
+        verification:
+            method: GET
+            endpoints: [/admin/v1/info/summary]
+    connection_config:
+        hostname:
+            type: string
+            title: API hostname
+            pattern: api-[a-z0-9]+\.duolike\.example
 botkey:
     display_name: Bot key
     auth_mode: API_KEY
@@ -2365,6 +2451,20 @@ machine:
             "{tenant}+{username}"
         );
         assert!(basic.headers.is_empty());
+
+        let duo = load("duolike");
+        let super::super::Auth::Basic(basic) = &duo.auth else {
+            panic!("not basic");
+        };
+        assert_eq!(
+            basic.duo_signature.map(|d| d.digest),
+            Some(super::super::DuoDigest::Sha1)
+        );
+        assert!(basic.headers.is_empty(), "signing sets Date");
+        assert_eq!(
+            basic.verify_url.as_ref().unwrap().as_str(),
+            "https://{hostname}/admin/v1/info/summary"
+        );
 
         let botkey = load("botkey");
         let super::super::Auth::ApiKey(key) = &botkey.auth else {

@@ -23,8 +23,8 @@ use reqwest::header::HeaderMap;
 use crate::{
     Account, ConnectionValues, Credentials, Error, Page, Record, StreamSpec,
     catalog::{
-        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, JsonTemplate, Template, UrlTemplate,
-        VerifyMethod,
+        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, DuoDigest, JsonTemplate, Template,
+        UrlTemplate, VerifyMethod,
     },
     http::{Classify, Failure, Http},
     oauth2,
@@ -103,6 +103,9 @@ pub(crate) enum Access {
     /// access key, signing each request (Signature Version 4) for the
     /// region and service the templates give.
     AwsSigV4(AwsSigV4),
+    /// A user name and password as a Duo integration key and secret key,
+    /// signing each request as Duo's APIs want.
+    Duo(DuoDigest),
     /// An access token fetched with the connection's client credentials.
     ClientCredentials(Box<ClientCredentialsSettings>),
 }
@@ -474,7 +477,8 @@ impl GenericOAuth2 {
             | Access::QueryKey { .. }
             | Access::KeyInRequest
             | Access::Basic { .. }
-            | Access::AwsSigV4(_) => None,
+            | Access::AwsSigV4(_)
+            | Access::Duo(_) => None,
         };
         let request = || self.request(credentials, token, &url, &shown);
         if matches!(self.access, Access::Bearer) {
@@ -638,7 +642,47 @@ impl GenericOAuth2 {
                 return Err(wrong_kind("API key"));
             }
             (Access::Basic { .. }, _) => return Err(wrong_kind("user name and password")),
+            (
+                Access::Duo(digest),
+                Credentials::Basic {
+                    username, password, ..
+                },
+            ) => {
+                let params = match self.verify_method {
+                    VerifyMethod::Get => url.query_pairs().into_owned().collect(),
+                    VerifyMethod::Post => self.form_pairs(credentials)?,
+                };
+                let date = crate::duo::date(Utc::now());
+                let authorization = crate::duo::authorization(
+                    username,
+                    password,
+                    *digest,
+                    self.verify_method.as_str(),
+                    url,
+                    &params,
+                    &date,
+                );
+                let mut value =
+                    HeaderValue::from_str(authorization.expose_secret()).map_err(|_| {
+                        Error::UnsendableCredentials {
+                            provider: self.provider.clone(),
+                            what: "integration key",
+                        }
+                    })?;
+                value.set_sensitive(true);
+                let date =
+                    HeaderValue::from_str(&date).map_err(|_| Error::UnsendableCredentials {
+                        provider: self.provider.clone(),
+                        what: "integration key",
+                    })?;
+                start()
+                    .header(reqwest::header::DATE, date)
+                    .header(reqwest::header::AUTHORIZATION, value)
+                    .sends_secret(password)
+                    .sends_secret(&authorization)
+            }
             (Access::AwsSigV4(_), _) => return Err(wrong_kind("an AWS access key")),
+            (Access::Duo(_), _) => return Err(wrong_kind("a Duo integration key")),
         };
         Ok(secrets
             .iter()
@@ -676,16 +720,30 @@ impl GenericOAuth2 {
             return Ok(None);
         }
         let mut form = url::form_urlencoded::Serializer::new(String::new());
-        for (name, template) in &self.verify_form {
-            let value = template
-                .render(&values)
-                .map_err(|e| refused("verify form", e.to_string()))?;
-            form.append_pair(name, &value);
+        for (name, value) in self.form_pairs(credentials)? {
+            form.append_pair(&name, &value);
         }
         Ok(Some((
             crate::http::FORM_CONTENT_TYPE,
             form.finish().into_bytes(),
         )))
+    }
+
+    /// The verify request's form parameters, filled with the connection's
+    /// settings.
+    fn form_pairs(&self, credentials: &Credentials) -> Result<Vec<(String, String)>, Error> {
+        let values = credentials.values();
+        self.verify_form
+            .iter()
+            .map(|(name, template)| {
+                let value = template.render(&values).map_err(|e| Error::Template {
+                    provider: self.provider.clone(),
+                    what: "verify form",
+                    problem: e.to_string(),
+                })?;
+                Ok((name.clone(), value))
+            })
+            .collect()
     }
 
     /// The headers that sign a request for AWS: for the region and service
@@ -795,6 +853,7 @@ impl Classify for GenericOAuth2 {
             Access::HeaderKey { .. } | Access::QueryKey { .. } | Access::KeyInRequest => "API key",
             Access::Basic { .. } => "user name and password",
             Access::AwsSigV4(_) => "AWS access key",
+            Access::Duo(_) => "integration key and secret key",
             Access::Bearer | Access::ClientCredentials(_) => return None,
         };
         let status = failure.status.as_u16();

@@ -11,7 +11,9 @@
 //! `Authorization: Bearer`, as Supabase does; `GET
 //! /keyed/api/accounts/{user name}` answers the account named by the
 //! user name in its path, as Twilio's API does with the account SID;
-//! `/api/me` also takes `base64(user:password)` alone in the
+//! `GET /keyed/admin/v1/info/summary` wants Duo's request signature
+//! (the user name as the integration key, the password as the secret
+//! key); `/api/me` also takes `base64(user:password)` alone in the
 //! `client-auth-token` header, as ConnectSecure does;
 //! `GET /keyed/bot{key}/getMe` takes the key in its path (and
 //! `/keyed/moved/bot{key}/getMe` redirects to itself with a trailing
@@ -94,6 +96,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/api/accounts/{account}", get(account))
         .route("/{bot}/getMe", get(bot))
         .route("/moved/{bot}/getMe", get(moved))
+        .route("/admin/v1/info/summary", get(duo_summary))
         .route("/api/users/ping", post(body_ping))
         .route("/oauth/token", post(token))
 }
@@ -234,6 +237,96 @@ async fn bot(Path(bot): Path<String>) -> Response {
     }
     Json(json!({"ok": true, "result": {"id": 7001, "is_bot": true, "first_name": "Keyed bot"}}))
         .into_response()
+}
+
+/// How far a Duo-signed request's `Date` may be from the sim's clock.
+const DUO_SKEW_SECS: i64 = 300;
+
+/// `GET /admin/v1/info/summary`, as Duo's Admin API answers it: to a
+/// request signed with [`KEYED_USERNAME`] as the integration key and
+/// [`KEYED_PASSWORD`] as the secret key (Duo's v2 signature, HMAC-SHA1 or
+/// HMAC-SHA512 by the signature's length) and a `Date` within five
+/// minutes; otherwise 401 with Duo's error body.
+async fn duo_summary(headers: HeaderMap, Query(query): Query<Vec<(String, String)>>) -> Response {
+    let refused = |message: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"stat": "FAIL", "code": 40101, "message": message})),
+        )
+            .into_response()
+    };
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(date) = text("date") else {
+        return refused("Missing request credentials");
+    };
+    let fresh = chrono::DateTime::parse_from_rfc2822(date)
+        .is_ok_and(|at| (chrono::Utc::now() - at.to_utc()).num_seconds().abs() <= DUO_SKEW_SECS);
+    if !fresh {
+        return refused("Invalid request timestamp");
+    }
+    let Some((ikey, signature)) = text("authorization").and_then(basic) else {
+        return refused("Missing request credentials");
+    };
+    let host = text("host")
+        .map(|h| {
+            h.rsplit_once(':')
+                .map_or(h, |(host, _)| host)
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let canonical = [
+        date.to_owned(),
+        "GET".to_owned(),
+        host,
+        "/keyed/admin/v1/info/summary".to_owned(),
+        duo_params(&query),
+    ]
+    .join("\n");
+    let expected = duo_hex(&duo_mac(signature.len() == 40, &canonical));
+    if ikey != KEYED_USERNAME || signature != expected {
+        return refused("Invalid signature in request credentials");
+    }
+    Json(json!({"stat": "OK", "response": {"user_count": 3, "integration_count": 1}}))
+        .into_response()
+}
+
+/// Duo's canonical parameters: names and values percent-encoded (RFC
+/// 3986's unreserved characters left), sorted, joined with `&`.
+fn duo_params(query: &[(String, String)]) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let encode = |text: &str| percent_encoding::utf8_percent_encode(text, UNRESERVED).to_string();
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .map(|(name, value)| (encode(name), encode(value)))
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={value}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn duo_mac(sha1: bool, text: &str) -> Vec<u8> {
+    use hmac::Mac as _;
+    let key = KEYED_PASSWORD.as_bytes();
+    if sha1 {
+        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(key).expect("any key length");
+        mac.update(text.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    } else {
+        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(key).expect("any key length");
+        mac.update(text.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+fn duo_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `GET /moved/bot{key}/getMe`: a permanent redirect to the same path

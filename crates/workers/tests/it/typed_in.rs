@@ -417,3 +417,29 @@ async fn basic_credentials_in_a_header_of_their_own_validate_and_a_refused_token
     );
     fleet.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duo_signed_request_validates_and_syncs_and_a_wrong_secret_key_is_refused() {
+    // Keyed's Duo-like Admin API: HTTP Basic with the integration key and
+    // an HMAC of the request and its Date, never the secret key itself.
+    let table = "verify_url = \"{keyed}/admin/v1/info/summary?limit=1&b=x y\"\n\
+                 [basic.duo_signature]\ndigest = \"sha1\"\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
+    let keys = |secret: &str| {
+        credentials(json!({
+            "kind": "basic", "username": KEYED_USERNAME, "password": secret,
+            "values": {"section": "api"}
+        }))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &keys(KEYED_PASSWORD)).await;
+    assert_eq!(records, 1);
+
+    let wrong = "not-the-secret-key-0c4e";
+    let reason = refused(&fleet, "keyed", &keys(wrong), wrong).await;
+    assert!(
+        reason.contains("Keyed refused the integration key and secret key (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
