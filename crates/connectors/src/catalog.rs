@@ -377,6 +377,42 @@ pub struct BasicSettings {
     /// Sign requests as Duo's APIs want instead of sending the password.
     #[serde(default)]
     pub duo_signature: Option<DuoSignature>,
+    /// Sign requests with HTTP Message Signatures (RFC 9421) instead of
+    /// sending the password.
+    #[serde(default)]
+    pub http_signature: Option<HttpSignature>,
+}
+
+/// The `[basic.http_signature]` table: each request carries an HTTP
+/// Message Signature (RFC 9421), the user name being the key id and the
+/// password the private key (PKCS#8 PEM).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSignature {
+    /// The signature algorithm: `ed25519`.
+    pub algorithm: SignatureAlgorithm,
+    /// The components signed, in order: derived ones (`@method`,
+    /// `@target-uri`, `@authority`, `@scheme`, `@path`, `@query`),
+    /// `content-digest` and `date` (which the request then carries), and
+    /// header fields the request sends (`content-type`).
+    pub components: Vec<String>,
+    /// The signature's label in `Signature-Input` and `Signature`.
+    #[serde(default = "signature_label")]
+    pub label: String,
+    /// Seconds from `created` to `expires`; no `expires` when absent.
+    #[serde(default)]
+    pub expires_secs: Option<u64>,
+    /// Whether the parameters name the algorithm (`alg="ed25519"`).
+    #[serde(default = "yes")]
+    pub alg_param: bool,
+}
+
+/// An HTTP Message Signatures algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SignatureAlgorithm {
+    /// EdDSA with Curve25519.
+    #[serde(rename = "ed25519")]
+    Ed25519,
 }
 
 /// The `[basic.duo_signature]` table: each request carries HTTP Basic
@@ -1938,6 +1974,9 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
     if basic.duo_signature.is_some() {
         check_duo(basic)?;
     }
+    if let Some(signature) = &basic.http_signature {
+        check_http_signature(basic, signature)?;
+    }
     let Some(sigv4) = &basic.aws_sigv4 else {
         return Ok(());
     };
@@ -1989,6 +2028,90 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
         return Err((
             format!("basic.headers.{name}"),
             "is set by AWS signing (basic.aws_sigv4)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a `[basic]` table with `http_signature`: one signing mode,
+/// components the request has, and a label a structured field takes.
+fn check_http_signature(
+    basic: &BasicSettings,
+    signature: &HttpSignature,
+) -> Result<(), KeyProblem> {
+    let key = |k: &str| format!("basic.http_signature.{k}");
+    if basic.aws_sigv4.is_some() || basic.duo_signature.is_some() {
+        return Err((
+            "basic.http_signature".to_owned(),
+            "cannot go with another signing table: give one".to_owned(),
+        ));
+    }
+    if basic.username.is_some() || basic.header.is_some() {
+        return Err((
+            if basic.username.is_some() {
+                "basic.username"
+            } else {
+                "basic.header"
+            }
+            .to_owned(),
+            "cannot go with basic.http_signature, which sends the key id as typed".to_owned(),
+        ));
+    }
+    let label_ok = signature
+        .label
+        .starts_with(|c: char| c.is_ascii_lowercase())
+        && signature
+            .label
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.*".contains(c));
+    if !label_ok {
+        return Err((
+            key("label"),
+            "is not a structured-field key (lower-case letters, digits, _ - . *)".to_owned(),
+        ));
+    }
+    if signature.components.is_empty() {
+        return Err((key("components"), "is empty".to_owned()));
+    }
+    let has_body = !basic.verify_form.is_empty() || basic.verify_json.is_some();
+    for (index, component) in signature.components.iter().enumerate() {
+        let sent = crate::http_signature::DERIVED.contains(&component.as_str())
+            || crate::http_signature::ADDED.contains(&component.as_str())
+            || (component == "content-type" && has_body)
+            || basic
+                .headers
+                .keys()
+                .any(|name| name.eq_ignore_ascii_case(component));
+        if !sent || component.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err((
+                format!("basic.http_signature.components[{index}]"),
+                format!(
+                    "{component:?} is neither a derived component (@method, @target-uri, \
+                     @authority, @scheme, @path, @query), content-digest, date, nor a header the \
+                     request sends (named in lower case)"
+                ),
+            ));
+        }
+    }
+    if let Some(name) = basic.headers.keys().find(|name| {
+        ["signature", "signature-input", "content-digest"]
+            .iter()
+            .any(|signed| name.eq_ignore_ascii_case(signed))
+    }) {
+        return Err((
+            format!("basic.headers.{name}"),
+            "is set by HTTP message signing (basic.http_signature)".to_owned(),
+        ));
+    }
+    if let Some(name) = basic
+        .headers
+        .iter()
+        .find(|(_, value)| value.names().any(|n| n == "password"))
+        .map(|(name, _)| name)
+    {
+        return Err((
+            format!("basic.headers.{name}"),
+            "sends {password}, the private key, which signing never sends".to_owned(),
         ));
     }
     Ok(())
@@ -2362,6 +2485,10 @@ fn check_headers(auth: &Auth, settings: &[&str]) -> Result<(), KeyProblem> {
         // `Authorization` free; Basic and bearer tokens travel in it.
         let carries = match auth {
             Auth::ApiKey(_) => carrier.is_some_and(|carrier| name.eq_ignore_ascii_case(carrier)),
+            // A signed entry sends no credentials in a header of their
+            // own: Authorization is free (Streamline wants a `Signature
+            // keyid=…` there).
+            Auth::Basic(basic) if basic.http_signature.is_some() => false,
             Auth::Basic(_) => name.eq_ignore_ascii_case(carrier.unwrap_or("authorization")),
             _ => name.eq_ignore_ascii_case("authorization"),
         };
@@ -2581,6 +2708,10 @@ fn merge(base: &mut Table, overlay: Table) {
             }
         }
     }
+}
+
+fn signature_label() -> String {
+    "sig".to_owned()
 }
 
 fn code_param() -> String {

@@ -132,6 +132,7 @@ mod duo;
 mod egress;
 mod error;
 mod http;
+mod http_signature;
 pub mod oauth1;
 pub mod oauth2;
 mod providers;

@@ -228,10 +228,15 @@ fn connector(
                 verify_url(entry, "basic", settings.verify_url.as_ref())?,
                 &settings.headers,
             ),
-            match (&settings.aws_sigv4, &settings.duo_signature) {
-                (Some(sigv4), _) => Access::AwsSigV4(sigv4.clone()),
-                (None, Some(duo)) => Access::Duo(duo.digest),
-                (None, None) => Access::Basic {
+            match (
+                &settings.aws_sigv4,
+                &settings.duo_signature,
+                &settings.http_signature,
+            ) {
+                (Some(sigv4), _, _) => Access::AwsSigV4(sigv4.clone()),
+                (None, Some(duo), _) => Access::Duo(duo.digest),
+                (None, None, Some(signature)) => Access::HttpSignature(Box::new(signature.clone())),
+                (None, None, None) => Access::Basic {
                     username: settings.username.clone(),
                     secret_username: entry
                         .form

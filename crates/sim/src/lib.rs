@@ -173,7 +173,7 @@ pub use lago::API_KEY as LAGO_API_KEY;
 pub use oauth::TokenRequest;
 pub use providers::keyed::{
     KEYED_API_KEY, KEYED_API_TOKEN, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD,
-    KEYED_USERNAME, KEYED_VERSION,
+    KEYED_SIGNING_KEY, KEYED_USERNAME, KEYED_VERSION,
 };
 pub use providers::trello::TrelloToken;
 

@@ -1498,6 +1498,9 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     if let Some(header) = duo_signed(entry) {
         return duo_basic(entry, ctx, file, &header);
     }
+    if let Some(signature) = message_signed(entry) {
+        return message_signed_basic(entry, ctx, file, signature);
+    }
     let mut table = Table::new();
     // `Basic ${base64(<user>:${credentials.password})}` is HTTP Basic with
     // the user name built from the field: `basic.username`.
@@ -1660,6 +1663,113 @@ fn duo_basic(
         &[
             ("username", "username", "Integration key", "text"),
             ("password", "password", "Secret key", "password"),
+        ],
+        file,
+    );
+    file.insert("auth".into(), "basic".into());
+    file.insert("basic".into(), table.into());
+    Ok(())
+}
+
+/// The HTTP Message Signature (RFC 9421, ed25519) a Basic entry's
+/// `Signature-Input` and `Signature` headers describe, with the user name
+/// as the key id and the password as the private key, as a
+/// `[basic.http_signature]` table.
+fn message_signed(entry: &Map<String, Value>) -> Option<Table> {
+    let headers = entry.get("proxy")?.get("headers")?.as_object()?;
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .and_then(|(_, value)| value.as_str())
+    };
+    let signature = header("signature")?;
+    if !signature.contains("ed25519Sign(") || !signature.contains("${credentials.password}") {
+        return None;
+    }
+    let input = header("signature-input")?;
+    let (label, rest) = input.split_once('=')?;
+    let (inner, params) = rest.strip_prefix('(')?.split_once(')')?;
+    let components: Vec<toml::Value> = inner
+        .split(' ')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.trim_matches('"').to_owned().into())
+        .collect();
+    let mut table = Table::new();
+    table.insert("algorithm".into(), "ed25519".into());
+    table.insert("components".into(), components.into());
+    table.insert("label".into(), label.into());
+    let mut alg = false;
+    for param in params.split(';').filter(|p| !p.is_empty()) {
+        match param.split_once('=')? {
+            ("alg", "\"ed25519\"") => alg = true,
+            ("created", "${now:X}") | ("keyid", "\"${credentials.username}\"") => {}
+            ("expires", expires) => {
+                let minutes: u64 = expires
+                    .strip_prefix("${now+")?
+                    .strip_suffix(":minutes:X}")?
+                    .parse()
+                    .ok()?;
+                table.insert(
+                    "expires_secs".into(),
+                    i64::try_from(minutes.checked_mul(60)?).ok()?.into(),
+                );
+            }
+            _ => return None,
+        }
+    }
+    table.insert("alg_param".into(), alg.into());
+    Some(table)
+}
+
+/// A Basic entry whose requests Nango signs with HTTP Message Signatures:
+/// `[basic.http_signature]`.
+fn message_signed_basic(
+    entry: &Map<String, Value>,
+    ctx: &mut Context,
+    file: &mut Table,
+    signature: Table,
+) -> Result<(), String> {
+    let mut table = Table::new();
+    let mut headers = other_headers(
+        entry,
+        ctx,
+        &["signature", "signature-input", "content-digest"],
+        BASIC_IN_HEADERS,
+    )?;
+    // A signed Content-Type is sent even where it is fixed.
+    let signs_content_type = signature
+        .get("components")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c.as_str() == Some("content-type")));
+    if signs_content_type
+        && let Some((name, value)) = entry
+            .get("proxy")
+            .and_then(|p| p.get("headers"))
+            .and_then(Value::as_object)
+            .and_then(|h| {
+                h.iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            })
+            .and_then(|(n, v)| Some((n.to_ascii_lowercase(), v.as_str()?.to_owned())))
+    {
+        headers.insert(name, value.into());
+    }
+    if !headers.is_empty() {
+        table.insert("headers".into(), headers.into());
+    }
+    table.insert("http_signature".into(), signature.into());
+    verify_or_note(entry, ctx, "basic", &mut table)?;
+    ctx.notes.push(
+        "requests are signed with HTTP Message Signatures (RFC 9421, ed25519): the user name is \
+         the key id, the password the private key in PEM"
+            .to_owned(),
+    );
+    form(
+        entry,
+        &[
+            ("username", "username", "Key id", "text"),
+            ("password", "password", "Private key (PEM)", "password"),
         ],
         file,
     );
@@ -2060,6 +2170,21 @@ duolike:
             type: string
             title: API hostname
             pattern: api-[a-z0-9]+\.duolike\.example
+signedmsg:
+    display_name: Signed messages
+    auth_mode: BASIC
+    docs: https://docs.signedmsg.example
+    proxy:
+        base_url: https://api.signedmsg.example/api
+        headers:
+            authorization: Signature keyid="${credentials.username}"
+            content-type: application/json
+            content-digest: 'sha-256=:${sha256Base64(${bodyCanonicalParams})}:'
+            signature-input: sig=("@method" "@target-uri" "content-digest" "content-type");alg="ed25519";created=${now:X};expires=${now+1:minutes:X};keyid="${credentials.username}"
+            signature: 'sig=:${ed25519Sign("@method": ${method}, ${credentials.password})}:'
+        verification:
+            method: GET
+            endpoints: [/v0/request-forms]
 botkey:
     display_name: Bot key
     auth_mode: API_KEY
@@ -2464,6 +2589,25 @@ machine:
         assert_eq!(
             basic.verify_url.as_ref().unwrap().as_str(),
             "https://{hostname}/admin/v1/info/summary"
+        );
+
+        let signedmsg = load("signedmsg");
+        let super::super::Auth::Basic(basic) = &signedmsg.auth else {
+            panic!("not basic");
+        };
+        let signature = basic.http_signature.as_ref().expect("signed");
+        assert_eq!(
+            signature.components,
+            ["@method", "@target-uri", "content-digest", "content-type"]
+        );
+        assert_eq!(
+            (signature.expires_secs, signature.alg_param),
+            (Some(60), true)
+        );
+        assert_eq!(basic.headers["content-type"].as_str(), "application/json");
+        assert_eq!(
+            basic.headers["authorization"].as_str(),
+            "Signature keyid=\"{username}\""
         );
 
         let botkey = load("botkey");

@@ -23,8 +23,8 @@ use reqwest::header::HeaderMap;
 use crate::{
     Account, ConnectionValues, Credentials, Error, Page, Record, StreamSpec,
     catalog::{
-        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, DuoDigest, JsonTemplate, Template,
-        UrlTemplate, VerifyMethod,
+        ApiKeySettings, AwsSigV4, ClientCredentialsSettings, DuoDigest, HttpSignature,
+        JsonTemplate, Template, UrlTemplate, VerifyMethod,
     },
     http::{Classify, Failure, Http},
     oauth2,
@@ -106,6 +106,9 @@ pub(crate) enum Access {
     /// A user name and password as a Duo integration key and secret key,
     /// signing each request as Duo's APIs want.
     Duo(DuoDigest),
+    /// A user name and password as a key id and private key, signing each
+    /// request with HTTP Message Signatures (RFC 9421).
+    HttpSignature(Box<HttpSignature>),
     /// An access token fetched with the connection's client credentials.
     ClientCredentials(Box<ClientCredentialsSettings>),
 }
@@ -478,7 +481,8 @@ impl GenericOAuth2 {
             | Access::KeyInRequest
             | Access::Basic { .. }
             | Access::AwsSigV4(_)
-            | Access::Duo(_) => None,
+            | Access::Duo(_)
+            | Access::HttpSignature(_) => None,
         };
         let request = || self.request(credentials, token, &url, &shown);
         if matches!(self.access, Access::Bearer) {
@@ -681,7 +685,45 @@ impl GenericOAuth2 {
                     .sends_secret(password)
                     .sends_secret(&authorization)
             }
+            (
+                Access::HttpSignature(settings),
+                Credentials::Basic {
+                    username, password, ..
+                },
+            ) => {
+                // The Content-Type sent: the entry's own, else the body's.
+                let mut sent = headers.clone();
+                if let Some((content_type, _)) = &body {
+                    sent.entry(reqwest::header::CONTENT_TYPE)
+                        .or_insert(HeaderValue::from_static(content_type));
+                }
+                let signer = crate::http_signature::Signer {
+                    settings,
+                    key_id: username,
+                    private_key: password,
+                };
+                let signed = signer
+                    .headers(
+                        self.verify_method.as_str(),
+                        url,
+                        &sent,
+                        body.as_ref().map_or(&[][..], |(_, bytes)| bytes),
+                        Utc::now(),
+                    )
+                    .map_err(|e| Error::Template {
+                        provider: self.provider.clone(),
+                        what: "HTTP message signature",
+                        problem: e.to_string(),
+                    })?;
+                signed
+                    .into_iter()
+                    .fold(start(), |request, (name, value)| {
+                        request.header(name, value)
+                    })
+                    .sends_secret(password)
+            }
             (Access::AwsSigV4(_), _) => return Err(wrong_kind("an AWS access key")),
+            (Access::HttpSignature(_), _) => return Err(wrong_kind("a key id and private key")),
             (Access::Duo(_), _) => return Err(wrong_kind("a Duo integration key")),
         };
         Ok(secrets
@@ -854,6 +896,7 @@ impl Classify for GenericOAuth2 {
             Access::Basic { .. } => "user name and password",
             Access::AwsSigV4(_) => "AWS access key",
             Access::Duo(_) => "integration key and secret key",
+            Access::HttpSignature(_) => "key id and private key",
             Access::Bearer | Access::ClientCredentials(_) => return None,
         };
         let status = failure.status.as_u16();

@@ -107,7 +107,7 @@ fn the_pinned_nango_definitions_import_and_every_file_loads_through_the_catalog(
     // API-key and Basic entries without a GET to validate against import
     // not ready; client-credentials ones are checked at the token endpoint.
     assert_floor(&floor("API_KEY"), 330, 198);
-    assert_floor(&floor("BASIC"), 98, 51);
+    assert_floor(&floor("BASIC"), 99, 51);
     assert_floor(&floor("OAUTH2_CC"), 96, 83);
 
     // The files that name an endpoint to validate against start a fleet:

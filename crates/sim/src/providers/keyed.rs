@@ -11,7 +11,9 @@
 //! `Authorization: Bearer`, as Supabase does; `GET
 //! /keyed/api/accounts/{user name}` answers the account named by the
 //! user name in its path, as Twilio's API does with the account SID;
-//! `GET /keyed/admin/v1/info/summary` wants Duo's request signature
+//! `GET /keyed/api/signed` wants an HTTP Message Signature (RFC 9421,
+//! ed25519) by [`KEYED_SIGNING_KEY`]; `GET /keyed/admin/v1/info/summary`
+//! wants Duo's request signature
 //! (the user name as the integration key, the password as the secret
 //! key); `/api/me` also takes `base64(user:password)` alone in the
 //! `client-auth-token` header, as ConnectSecure does;
@@ -56,6 +58,18 @@ pub const KEYED_PASSWORD: &str = "sim-pass/with:colon";
 /// The API token HTTP Basic accepts as the password of
 /// `{KEYED_USERNAME}/token` (not of the plain user name).
 pub const KEYED_API_TOKEN: &str = "sim-api-token-0d5f";
+/// The private key (PKCS#8 PEM) whose signatures `/keyed/api/signed`
+/// accepts from key id [`KEYED_USERNAME`]: RFC 9421's ed25519 test key.
+pub const KEYED_SIGNING_KEY: &str = "-----BEGIN PRIVATE KEY-----\n\
+    MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n\
+    -----END PRIVATE KEY-----\n";
+
+/// The public half of [`KEYED_SIGNING_KEY`] (RFC 9421 Appendix B.1.4).
+const KEYED_VERIFYING_KEY: [u8; 32] = [
+    0x26, 0xb4, 0x0b, 0x8f, 0x93, 0xff, 0xf3, 0xd8, 0x97, 0x11, 0x2f, 0x7e, 0xbc, 0x58, 0x2b, 0x23,
+    0x2d, 0xbd, 0x72, 0x51, 0x7d, 0x08, 0x2f, 0xe8, 0x3c, 0xfb, 0x30, 0xdd, 0xce, 0x43, 0xd1, 0xbb,
+];
+
 /// The client id `/keyed/oauth/token` accepts.
 pub const KEYED_CLIENT_ID: &str = "keyed-client";
 /// The client secret `/keyed/oauth/token` accepts.
@@ -97,6 +111,7 @@ pub(crate) fn router() -> Router<Arc<State>> {
         .route("/{bot}/getMe", get(bot))
         .route("/moved/{bot}/getMe", get(moved))
         .route("/admin/v1/info/summary", get(duo_summary))
+        .route("/api/signed", get(signed))
         .route("/api/users/ping", post(body_ping))
         .route("/oauth/token", post(token))
 }
@@ -237,6 +252,91 @@ async fn bot(Path(bot): Path<String>) -> Response {
     }
     Json(json!({"ok": true, "result": {"id": 7001, "is_bot": true, "first_name": "Keyed bot"}}))
         .into_response()
+}
+
+/// `GET /api/signed`: the account, to a request signed with HTTP Message
+/// Signatures (RFC 9421, ed25519) by [`KEYED_SIGNING_KEY`] under key id
+/// [`KEYED_USERNAME`], covering at least `@method`, `@target-uri` and a
+/// `content-digest` that matches the (empty) body, not expired; as
+/// Streamline AI's API wants. 401 otherwise.
+async fn signed(headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    match check_signature(&headers, &uri) {
+        Ok(()) => Json(json!({"id": "keyed-account-1", "name": "Keyed Account"})).into_response(),
+        Err(problem) => (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_signature", "message": problem})),
+        )
+            .into_response(),
+    }
+}
+
+fn check_signature(headers: &HeaderMap, uri: &axum::http::Uri) -> Result<(), String> {
+    use ed25519_dalek::Verifier as _;
+    use sha2::Digest as _;
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let input = text("signature-input").ok_or("no Signature-Input")?;
+    let (label, params) = input.split_once('=').ok_or("a malformed Signature-Input")?;
+    let signature = text("signature")
+        .and_then(|s| s.strip_prefix(&format!("{label}=:")))
+        .and_then(|s| s.strip_suffix(':'))
+        .and_then(|s| BASE64.decode(s).ok())
+        .ok_or("no Signature for the label")?;
+    let (inner, rest) = params
+        .strip_prefix('(')
+        .and_then(|p| p.split_once(')'))
+        .ok_or("a malformed Signature-Input")?;
+    let components: Vec<&str> = inner
+        .split(' ')
+        .filter(|c| !c.is_empty())
+        .map(|c| c.trim_matches('"'))
+        .collect();
+    for required in ["@method", "@target-uri", "content-digest"] {
+        if !components.contains(&required) {
+            return Err(format!("the signature does not cover {required}"));
+        }
+    }
+    let param = |name: &str| {
+        rest.split(';')
+            .find_map(|p| p.strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim_matches('"'))
+    };
+    if param("keyid") != Some(KEYED_USERNAME) {
+        return Err("unknown key id".to_owned());
+    }
+    let now = chrono::Utc::now().timestamp();
+    if param("expires")
+        .and_then(|e| e.parse::<i64>().ok())
+        .is_some_and(|expires| expires < now)
+    {
+        return Err("the signature expired".to_owned());
+    }
+    let digest = format!("sha-256=:{}:", BASE64.encode(sha2::Sha256::digest(b"")));
+    if text("content-digest") != Some(digest.as_str()) {
+        return Err("the content digest does not match the body".to_owned());
+    }
+    let host = text("host").unwrap_or_default();
+    let mut base = String::new();
+    for component in &components {
+        let value = match *component {
+            "@method" => "GET".to_owned(),
+            // Under /keyed, which the nested router strips.
+            "@target-uri" => format!("http://{host}/keyed{uri}"),
+            "@authority" => host.to_ascii_lowercase(),
+            "@path" => format!("/keyed{}", uri.path()),
+            name => text(name)
+                .ok_or_else(|| format!("the signature covers {name}, which is not sent"))?
+                .trim()
+                .to_owned(),
+        };
+        base.push_str(&format!("\"{component}\": {value}\n"));
+    }
+    base.push_str(&format!("\"@signature-params\": {params}"));
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&KEYED_VERIFYING_KEY)
+        .map_err(|_| "the sim's key is broken")?;
+    let signature = ed25519_dalek::Signature::from_slice(&signature)
+        .map_err(|_| "a signature of the wrong length")?;
+    key.verify(base.as_bytes(), &signature)
+        .map_err(|_| "the signature does not verify".to_owned())
 }
 
 /// How far a Duo-signed request's `Date` may be from the sim's clock.

@@ -7,7 +7,7 @@ use fleet_connectors::Credentials;
 use fleet_events::{ConnectionId, ConnectionState, ConnectionStatus, SetupOrigin};
 use fleet_sim::{
     KEYED_API_KEY, KEYED_API_TOKEN, KEYED_CLIENT_ID, KEYED_CLIENT_SECRET, KEYED_PASSWORD,
-    KEYED_USERNAME, KEYED_VERSION,
+    KEYED_SIGNING_KEY, KEYED_USERNAME, KEYED_VERSION,
 };
 use serde_json::json;
 
@@ -439,6 +439,44 @@ async fn a_duo_signed_request_validates_and_syncs_and_a_wrong_secret_key_is_refu
     let reason = refused(&fleet, "keyed", &keys(wrong), wrong).await;
     assert!(
         reason.contains("Keyed refused the integration key and secret key (HTTP 401)"),
+        "{reason}"
+    );
+    fleet.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_message_signature_validates_and_another_key_s_signature_is_refused() {
+    // Keyed's signed endpoint, as Streamline AI wants: RFC 9421 with
+    // ed25519, the user name as the key id, the password the private key.
+    let table = "verify_url = \"{keyed}/{section}/signed\"\n\
+                 headers = { content-type = \"application/json\" }\n\
+                 [basic.http_signature]\nalgorithm = \"ed25519\"\n\
+                 components = [\"@method\", \"@target-uri\", \"content-digest\", \"content-type\"]\n\
+                 expires_secs = 60\n";
+    let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
+    let keys = |private_key: &str| {
+        credentials(json!({
+            "kind": "basic", "username": KEYED_USERNAME, "password": private_key,
+            "values": {"section": "api"}
+        }))
+    };
+
+    let (_, records) = synced(&fleet, "keyed", &keys(KEYED_SIGNING_KEY)).await;
+    assert_eq!(records, 1);
+
+    // Another ed25519 key: the provider refuses the signature.
+    let other = "-----BEGIN PRIVATE KEY-----\n\
+                 MC4CAQAwBQYDK2VwBCIEIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f\n\
+                 -----END PRIVATE KEY-----\n";
+    let reason = refused(
+        &fleet,
+        "keyed",
+        &keys(other),
+        "BAgMEBQYHCAkKCwwNDg8QERITFBUW",
+    )
+    .await;
+    assert!(
+        reason.contains("Keyed refused the key id and private key (HTTP 401)"),
         "{reason}"
     );
     fleet.stop().await;
