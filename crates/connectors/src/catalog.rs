@@ -2073,6 +2073,17 @@ fn check_http_signature(
     if signature.components.is_empty() {
         return Err((key("components"), "is empty".to_owned()));
     }
+    if let Some(index) = signature
+        .components
+        .iter()
+        .enumerate()
+        .position(|(i, c)| signature.components[..i].contains(c))
+    {
+        return Err((
+            format!("basic.http_signature.components[{index}]"),
+            "repeats a component, which RFC 9421 does not allow".to_owned(),
+        ));
+    }
     let has_body = !basic.verify_form.is_empty() || basic.verify_json.is_some();
     for (index, component) in signature.components.iter().enumerate() {
         let sent = crate::http_signature::DERIVED.contains(&component.as_str())
@@ -2094,7 +2105,7 @@ fn check_http_signature(
         }
     }
     if let Some(name) = basic.headers.keys().find(|name| {
-        ["signature", "signature-input", "content-digest"]
+        ["signature", "signature-input", "content-digest", "host"]
             .iter()
             .any(|signed| name.eq_ignore_ascii_case(signed))
     }) {
@@ -2145,8 +2156,22 @@ fn check_duo(basic: &BasicSettings) -> Result<(), KeyProblem> {
             "cannot go with basic.duo_signature, which signs query or form parameters only",
         );
     }
+    if basic.verify_method == VerifyMethod::Post
+        && basic
+            .verify_url
+            .as_ref()
+            .is_some_and(|url| url.as_str().contains('?'))
+    {
+        return refused(
+            "basic.verify_url",
+            "has a query beside a POST: Duo signs the form's parameters, so give them in \
+             verify_form",
+        );
+    }
     if let Some(name) = basic.headers.keys().find(|name| {
-        name.eq_ignore_ascii_case("date") || name.to_ascii_lowercase().starts_with("x-duo-")
+        name.eq_ignore_ascii_case("date")
+            || name.eq_ignore_ascii_case("host")
+            || name.to_ascii_lowercase().starts_with("x-duo-")
     }) {
         return Err((
             format!("basic.headers.{name}"),

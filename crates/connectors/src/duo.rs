@@ -61,7 +61,13 @@ pub(crate) fn authorization(
     let canonical = [
         date.to_owned(),
         method.to_ascii_uppercase(),
-        url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        // The host as a client is configured with it: with a port that
+        // is not the scheme's own.
+        match url.port() {
+            Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        }
+        .to_ascii_lowercase(),
         url.path().to_owned(),
         canonical_params(params),
     ]

@@ -141,18 +141,17 @@ impl Signer<'_> {
 fn normalized_pem(text: &str) -> secrecy::zeroize::Zeroizing<String> {
     const BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
     const END: &str = "-----END PRIVATE KEY-----";
-    let (Some(begin), Some(end)) = (text.find(BEGIN), text.find(END)) else {
+    // The end is looked for after the beginning: the two markers can
+    // overlap (`-----BEGIN PRIVATE KEY-----END PRIVATE KEY-----`).
+    let Some(inner) = text
+        .find(BEGIN)
+        .map(|begin| &text[begin + BEGIN.len()..])
+        .and_then(|rest| rest.find(END).map(|end| &rest[..end]))
+    else {
         return secrecy::zeroize::Zeroizing::new(text.to_owned());
     };
-    if end < begin {
-        return secrecy::zeroize::Zeroizing::new(text.to_owned());
-    }
-    let body: secrecy::zeroize::Zeroizing<String> = secrecy::zeroize::Zeroizing::new(
-        text[begin + BEGIN.len()..end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect(),
-    );
+    let body: secrecy::zeroize::Zeroizing<String> =
+        secrecy::zeroize::Zeroizing::new(inner.chars().filter(|c| !c.is_whitespace()).collect());
     let mut pem = secrecy::zeroize::Zeroizing::new(String::with_capacity(body.len() + 64));
     pem.push_str(BEGIN);
     pem.push('\n');
@@ -174,7 +173,12 @@ fn component_value(
 ) -> Result<String, SigningError> {
     Ok(match component {
         "@method" => method.to_ascii_uppercase(),
-        "@target-uri" => url.as_str().to_owned(),
+        // As sent: a fragment never is.
+        "@target-uri" => {
+            let mut target = url.clone();
+            target.set_fragment(None);
+            target.as_str().to_owned()
+        }
         "@authority" => {
             let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
             match url.port() {
@@ -281,6 +285,38 @@ mod tests {
             .headers("POST", &url, &headers, br#"{"hello": "world"}"#, created)
             .unwrap();
         assert_eq!(again, signed);
+    }
+
+    /// Hostile pastes fail to parse; none panics.
+    #[test]
+    fn a_hostile_private_key_is_refused_without_a_panic() {
+        let settings = HttpSignature {
+            algorithm: crate::catalog::SignatureAlgorithm::Ed25519,
+            components: vec!["@method".to_owned()],
+            label: "sig".to_owned(),
+            expires_secs: None,
+            alg_param: true,
+        };
+        let url = Url::parse("https://example.com/").unwrap();
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        for hostile in [
+            "-----BEGIN PRIVATE KEY-----END PRIVATE KEY-----tail",
+            "-----END PRIVATE KEY----- -----BEGIN PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\u{e9}\u{1F600}\u{e9}-----END PRIVATE KEY-----",
+            "",
+            "not a key",
+        ] {
+            let key = SecretString::from(hostile);
+            let signer = Signer {
+                settings: &settings,
+                key_id: "k",
+                private_key: &key,
+            };
+            let error = signer
+                .headers("GET", &url, &HeaderMap::new(), b"", now)
+                .unwrap_err();
+            assert!(!error.to_string().contains("tail"), "{error}");
+        }
     }
 
     /// RFC 9530 Appendix B.1's digest of `{"hello": "world"}` and a line

@@ -1624,17 +1624,20 @@ fn duo_signed(entry: &Map<String, Value>) -> Option<String> {
         .iter()
         .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))?;
     let value = value.as_str()?;
-    let signed = value.starts_with("Basic ${base64(${credentials.username}:${hmacSha1Hex(")
-        && [
-            "${method}",
-            "${host}",
-            "${path}",
-            "${params}",
-            "${credentials.password})",
-        ]
-        .iter()
-        .all(|part| value.contains(part));
-    signed.then(|| name.clone())
+    // Duo's v2 layout: the date, then the method, host, path and
+    // parameters, each on its own line, keyed with the secret key.
+    let signed = value
+        .strip_prefix("Basic ${base64(${credentials.username}:${hmacSha1Hex(")?
+        .strip_suffix(", ${credentials.password})})}")?;
+    let lines: Vec<&str> = signed
+        .split('\n')
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect();
+    let v2 = lines.len() == 5
+        && lines[0].starts_with("${now:")
+        && lines[1..] == ["${method}", "${host}", "${path}", "${params}"];
+    v2.then(|| name.clone())
 }
 
 /// A Basic entry whose requests Nango signs as Duo's APIs want:

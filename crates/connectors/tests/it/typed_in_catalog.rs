@@ -266,6 +266,35 @@ fn a_bad_entry_of_typed_in_credentials_is_refused_naming_the_file_the_key_and_th
         ),
         (
             "basic",
+            "[basic]\nverify_url = \"https://api.duo.test/admin/v1/x?a=1\"\n\
+             verify_method = \"POST\"\n[basic.duo_signature]",
+            "basic.verify_url",
+            "has a query beside a POST",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://api.duo.test/admin/v1/x\"\n\
+             headers = { Host = \"elsewhere.test\" }\n[basic.duo_signature]",
+            "basic.headers.Host",
+            "is set by Duo signing",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://api.signed.test/x\"\n\
+             [basic.http_signature]\nalgorithm = \"ed25519\"\n\
+             components = [\"@method\", \"@path\", \"@method\"]",
+            "basic.http_signature.components[2]",
+            "repeats a component",
+        ),
+        (
+            "basic",
+            "[basic]\nverify_url = \"https://api.signed.test/x\"\n\
+             [basic.http_signature]\nalgorithm = \"ed25519\"\ncomponents = [\"x-tenant\"]",
+            "basic.http_signature.components[0]",
+            "is neither a derived component",
+        ),
+        (
+            "basic",
             "[basic]\nverify_url = \"https://keyed.test/me/{api_key}\"",
             "basic.verify_url",
             "uses {api_key}",

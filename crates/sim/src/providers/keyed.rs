@@ -367,13 +367,9 @@ async fn duo_summary(headers: HeaderMap, Query(query): Query<Vec<(String, String
     let Some((ikey, signature)) = text("authorization").and_then(basic) else {
         return refused("Missing request credentials");
     };
-    let host = text("host")
-        .map(|h| {
-            h.rsplit_once(':')
-                .map_or(h, |(host, _)| host)
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    // As the client names it, port included (Duo's clients sign the
+    // configured host).
+    let host = text("host").unwrap_or_default().to_ascii_lowercase();
     let canonical = [
         date.to_owned(),
         "GET".to_owned(),
