@@ -66,10 +66,14 @@ async fn a_snapshot_of_a_stored_feed_is_followed_by_live_events_only() {
 async fn a_snapshot_says_which_event_set_each_status_so_a_late_older_event_is_told_apart() {
     let bridge = TestBridge::start(|_| {}).await;
     bridge.create_connection("acme", "c-1").await;
+    let mut witness = bridge.connect("acme", None).await;
+    assert!(matches!(witness.next().await, ServerMessage::Snapshot(_)));
     let synced = event("acme", "c-1", synced(251));
     let mut late = event("acme", "c-1", syncing(250));
     late.occurred_at = synced.occurred_at - chrono::TimeDelta::milliseconds(5);
-    bridge.publish_stored_event(&synced).await;
+    let stored = bridge.publish_stored_event(&synced).await;
+    // The bridge has read it: the next session's snapshot covers it.
+    assert_eq!(seq_of(&witness.next().await), stored);
 
     let mut client = bridge.connect("acme", None).await;
     let ServerMessage::Snapshot(snapshot) = client.next().await else {
