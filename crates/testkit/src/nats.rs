@@ -15,6 +15,9 @@ use crate::tools;
 /// How long nats-server may take to serve JetStream.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a cluster's JetStream meta group may take to form.
+const META_GROUP_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A `nats-server` with JetStream file storage in a temporary directory.
 ///
 /// The server listens on a free loopback port, with its monitoring endpoint on a
@@ -307,7 +310,53 @@ impl NatsCluster {
         a?;
         b?;
         c?;
-        Ok(Self { nodes })
+        let cluster = Self { nodes };
+        cluster.await_meta_group().await;
+        Ok(cluster)
+    }
+
+    /// Waits until JetStream's meta group has formed: every node names the
+    /// same leader, and the leader sees the other two as current. Until
+    /// then a stream with three replicas cannot be placed.
+    ///
+    /// # Panics
+    ///
+    /// Panics when it has not formed within 20 s.
+    async fn await_meta_group(&self) {
+        let formed = crate::within(META_GROUP_TIMEOUT, || async {
+            let mut leaders = Vec::new();
+            let mut current_replicas = 0;
+            for node in &self.nodes {
+                let url = format!("http://127.0.0.1:{}/jsz", node.monitor_port);
+                let jsz: serde_json::Value =
+                    node.http.get(&url).send().await.ok()?.json().await.ok()?;
+                let meta = jsz.get("meta_cluster")?;
+                let leader = meta.get("leader")?.as_str().filter(|l| !l.is_empty())?;
+                let name = node.member.as_ref().map(|m| m.name.as_str());
+                if Some(leader) == name {
+                    current_replicas = meta
+                        .get("replicas")
+                        .and_then(serde_json::Value::as_array)
+                        .map_or(0, |replicas| {
+                            replicas
+                                .iter()
+                                .filter(|r| {
+                                    r.get("current").and_then(serde_json::Value::as_bool)
+                                        == Some(true)
+                                })
+                                .count()
+                        });
+                }
+                leaders.push(leader.to_owned());
+            }
+            let agreed = leaders.windows(2).all(|pair| pair[0] == pair[1]);
+            (agreed && current_replicas == 2).then_some(())
+        })
+        .await;
+        assert!(
+            formed.is_some(),
+            "the cluster's JetStream meta group did not form within {META_GROUP_TIMEOUT:?}"
+        );
     }
 
     /// The node whose `server_name` is `name` (`node-a`, `node-b` or
