@@ -1971,38 +1971,99 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
             format!("{header:?} is no HTTP header name"),
         ));
     }
+    let Some(mode) = signing_mode(basic)? else {
+        return Ok(());
+    };
+    check_signing(basic, &mode)?;
+    if let Some(sigv4) = &basic.aws_sigv4 {
+        for (key, template) in [("region", &sigv4.region), ("service", &sigv4.service)] {
+            let key = format!("basic.aws_sigv4.{key}");
+            check_known(&key, template.names(), &names, None)?;
+            if template.names().next().is_none() && !is_aws_name(template.as_str()) {
+                return Err((
+                    key,
+                    "is not an AWS region or service name (lower-case letters, digits and '-')"
+                        .to_owned(),
+                ));
+            }
+        }
+    }
     if basic.duo_signature.is_some() {
         check_duo(basic)?;
     }
     if let Some(signature) = &basic.http_signature {
         check_http_signature(basic, signature)?;
     }
-    let Some(sigv4) = &basic.aws_sigv4 else {
-        return Ok(());
-    };
-    if basic.header.is_some() {
+    Ok(())
+}
+
+/// A way a `[basic]` entry signs its requests instead of sending the
+/// credentials: its table, what the messages call it, what its password
+/// is, and the headers it sets itself (a name ending in `-` stands for
+/// every header it starts).
+struct SigningMode {
+    table: &'static str,
+    by: &'static str,
+    secret: &'static str,
+    owned: &'static [&'static str],
+}
+
+/// The signing table of `basic`, if it has one; two are refused.
+fn signing_mode(basic: &BasicSettings) -> Result<Option<SigningMode>, KeyProblem> {
+    let modes = [
+        basic.aws_sigv4.is_some().then_some(SigningMode {
+            table: "aws_sigv4",
+            by: "AWS signing",
+            secret: "the secret access key",
+            owned: &[
+                "host",
+                "x-amz-date",
+                "x-amz-security-token",
+                "x-amz-content-sha256",
+            ],
+        }),
+        basic.duo_signature.is_some().then_some(SigningMode {
+            table: "duo_signature",
+            by: "Duo signing",
+            secret: "the secret key",
+            owned: &["date", "host", "x-duo-"],
+        }),
+        basic.http_signature.is_some().then_some(SigningMode {
+            table: "http_signature",
+            by: "HTTP message signing",
+            secret: "the private key",
+            owned: &["signature", "signature-input", "content-digest", "host"],
+        }),
+    ];
+    let mut given = modes.into_iter().flatten();
+    let first = given.next();
+    if let (Some(first), Some(second)) = (&first, given.next()) {
         return Err((
-            "basic.header".to_owned(),
-            "cannot go with basic.aws_sigv4, which sends a signature, not the credentials"
-                .to_owned(),
+            format!("basic.{}", second.table),
+            format!("cannot go with basic.{}: give one", first.table),
         ));
     }
-    for (key, template) in [("region", &sigv4.region), ("service", &sigv4.service)] {
-        let key = format!("basic.aws_sigv4.{key}");
-        check_known(&key, template.names(), &names, None)?;
-        if template.names().next().is_none() && !is_aws_name(template.as_str()) {
+    Ok(first)
+}
+
+/// What every signing mode refuses: a user name template or credentials
+/// header (the signature, not the credentials, is sent), `{password}` in
+/// a header, and a header the signing sets itself.
+fn check_signing(basic: &BasicSettings, mode: &SigningMode) -> Result<(), KeyProblem> {
+    let table = mode.table;
+    for (key, given) in [
+        ("username", basic.username.is_some()),
+        ("header", basic.header.is_some()),
+    ] {
+        if given {
             return Err((
-                key,
-                "is not an AWS region or service name (lower-case letters, digits and '-')"
-                    .to_owned(),
+                format!("basic.{key}"),
+                format!(
+                    "cannot go with basic.{table}, which signs the request with the user name as \
+                     typed instead of sending the credentials"
+                ),
             ));
         }
-    }
-    if basic.username.is_some() {
-        return Err((
-            "basic.username".to_owned(),
-            "cannot go with basic.aws_sigv4: the access key id is signed as typed".to_owned(),
-        ));
     }
     if let Some(name) = basic
         .headers
@@ -2012,51 +2073,37 @@ fn check_verify_request(auth: &Auth, settings: &[Setting]) -> Result<(), KeyProb
     {
         return Err((
             format!("basic.headers.{name}"),
-            "sends {password}, the secret access key, which AWS signing never sends".to_owned(),
+            format!(
+                "sends {{password}}, {}, which {} never sends",
+                mode.secret, mode.by
+            ),
         ));
     }
     if let Some(name) = basic.headers.keys().find(|name| {
-        [
-            "host",
-            "x-amz-date",
-            "x-amz-security-token",
-            "x-amz-content-sha256",
-        ]
-        .iter()
-        .any(|signed| name.eq_ignore_ascii_case(signed))
+        let name = name.to_ascii_lowercase();
+        mode.owned
+            .iter()
+            .any(|owned| match owned.strip_suffix('-') {
+                Some(_) => name.starts_with(owned),
+                None => name == *owned,
+            })
     }) {
         return Err((
             format!("basic.headers.{name}"),
-            "is set by AWS signing (basic.aws_sigv4)".to_owned(),
+            format!("is set by {} (basic.{table})", mode.by),
         ));
     }
     Ok(())
 }
 
-/// Checks a `[basic]` table with `http_signature`: one signing mode,
-/// components the request has, and a label a structured field takes.
+/// Checks what is particular to a `[basic]` table with
+/// `http_signature` ([`check_signing`] the rest): components the request
+/// has, and a label a structured field takes.
 fn check_http_signature(
     basic: &BasicSettings,
     signature: &HttpSignature,
 ) -> Result<(), KeyProblem> {
     let key = |k: &str| format!("basic.http_signature.{k}");
-    if basic.aws_sigv4.is_some() || basic.duo_signature.is_some() {
-        return Err((
-            "basic.http_signature".to_owned(),
-            "cannot go with another signing table: give one".to_owned(),
-        ));
-    }
-    if basic.username.is_some() || basic.header.is_some() {
-        return Err((
-            if basic.username.is_some() {
-                "basic.username"
-            } else {
-                "basic.header"
-            }
-            .to_owned(),
-            "cannot go with basic.http_signature, which sends the key id as typed".to_owned(),
-        ));
-    }
     let label_ok = signature
         .label
         .starts_with(|c: char| c.is_ascii_lowercase())
@@ -2104,52 +2151,14 @@ fn check_http_signature(
             ));
         }
     }
-    if let Some(name) = basic.headers.keys().find(|name| {
-        ["signature", "signature-input", "content-digest", "host"]
-            .iter()
-            .any(|signed| name.eq_ignore_ascii_case(signed))
-    }) {
-        return Err((
-            format!("basic.headers.{name}"),
-            "is set by HTTP message signing (basic.http_signature)".to_owned(),
-        ));
-    }
-    if let Some(name) = basic
-        .headers
-        .iter()
-        .find(|(_, value)| value.names().any(|n| n == "password"))
-        .map(|(name, _)| name)
-    {
-        return Err((
-            format!("basic.headers.{name}"),
-            "sends {password}, the private key, which signing never sends".to_owned(),
-        ));
-    }
     Ok(())
 }
 
-/// Checks a `[basic]` table with `duo_signature`: nothing else that
-/// changes what the request carries, and no body Duo's v2 signature
-/// does not cover.
+/// Checks what is particular to a `[basic]` table with `duo_signature`
+/// ([`check_signing`] the rest): no body or query Duo's v2 signature does
+/// not cover.
 fn check_duo(basic: &BasicSettings) -> Result<(), KeyProblem> {
     let refused = |key: &str, reason: &str| Err((key.to_owned(), reason.to_owned()));
-    if basic.aws_sigv4.is_some() {
-        return refused(
-            "basic.duo_signature",
-            "cannot go with basic.aws_sigv4: give one",
-        );
-    }
-    if basic.username.is_some() || basic.header.is_some() {
-        return refused(
-            if basic.username.is_some() {
-                "basic.username"
-            } else {
-                "basic.header"
-            },
-            "cannot go with basic.duo_signature, which sends the integration key as typed in \
-             Authorization",
-        );
-    }
     if basic.verify_json.is_some() {
         return refused(
             "basic.verify_json",
@@ -2167,27 +2176,6 @@ fn check_duo(basic: &BasicSettings) -> Result<(), KeyProblem> {
             "has a query beside a POST: Duo signs the form's parameters, so give them in \
              verify_form",
         );
-    }
-    if let Some(name) = basic.headers.keys().find(|name| {
-        name.eq_ignore_ascii_case("date")
-            || name.eq_ignore_ascii_case("host")
-            || name.to_ascii_lowercase().starts_with("x-duo-")
-    }) {
-        return Err((
-            format!("basic.headers.{name}"),
-            "is set by Duo signing (basic.duo_signature)".to_owned(),
-        ));
-    }
-    if let Some(name) = basic
-        .headers
-        .iter()
-        .find(|(_, value)| value.names().any(|n| n == "password"))
-        .map(|(name, _)| name)
-    {
-        return Err((
-            format!("basic.headers.{name}"),
-            "sends {password}, the secret key, which Duo signing never sends".to_owned(),
-        ));
     }
     Ok(())
 }

@@ -6,44 +6,15 @@
 
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac as _};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret as _, SecretString};
 use url::Url;
 
 use crate::catalog::DuoDigest;
 
-/// What Duo's clients leave unencoded: RFC 3986's unreserved characters.
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// The `Date` header Duo signs and checks: RFC 2822, in UTC as Duo's
 /// clients write it (`Fri, 07 Dec 2012 17:18:00 -0000`).
 pub(crate) fn date(now: DateTime<Utc>) -> String {
     now.format("%a, %d %b %Y %H:%M:%S -0000").to_string()
-}
-
-/// The parameters in Duo's canonical form: each name and value
-/// percent-encoded (upper-case hex, unreserved characters left), sorted by
-/// name then value, joined with `&`.
-fn canonical_params(params: &[(String, String)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(name, value)| {
-            (
-                utf8_percent_encode(name, UNRESERVED).to_string(),
-                utf8_percent_encode(value, UNRESERVED).to_string(),
-            )
-        })
-        .collect();
-    encoded.sort();
-    encoded
-        .iter()
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// The `Authorization` value of the request `method url` with `params`
@@ -69,7 +40,12 @@ pub(crate) fn authorization(
         }
         .to_ascii_lowercase(),
         url.path().to_owned(),
-        canonical_params(params),
+        // Duo's clients normalize them as OAuth 1.0 does.
+        crate::oauth1::normalize_parameters(
+            params
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        ),
     ]
     .join("\n");
     let key = secret_key.expose_secret().as_bytes();

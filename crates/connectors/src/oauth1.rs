@@ -510,8 +510,11 @@ fn base_string_uri(url: &Url) -> String {
 }
 
 /// RFC 5849 §3.4.1.3.2: every name and value encoded, sorted by name then
-/// value, `name=value` pairs joined with `&`.
-fn normalize_parameters<'a>(parameters: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+/// value, `name=value` pairs joined with `&`. Duo's request signatures
+/// normalize their parameters the same way.
+pub(crate) fn normalize_parameters<'a>(
+    parameters: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
     let mut encoded: Vec<(String, String)> = parameters
         .into_iter()
         .map(|(name, value)| (encode(name), encode(value)))

@@ -1560,16 +1560,7 @@ fn basic(entry: &Map<String, Value>, ctx: &mut Context, file: &mut Table) -> Res
     let verified = verify_or_note(entry, ctx, "basic", &mut table);
     ctx.header_credentials = &[];
     verified?;
-    form(
-        entry,
-        &[
-            ("username", "username", "User name", "text"),
-            ("password", "password", "Password", "password"),
-        ],
-        file,
-    );
-    file.insert("auth".into(), "basic".into());
-    file.insert("basic".into(), table.into());
+    write_basic(entry, file, table, ["User name", "Password"]);
     Ok(())
 }
 
@@ -1661,16 +1652,7 @@ fn duo_basic(
          parameters, keyed with the secret key)"
             .to_owned(),
     );
-    form(
-        entry,
-        &[
-            ("username", "username", "Integration key", "text"),
-            ("password", "password", "Secret key", "password"),
-        ],
-        file,
-    );
-    file.insert("auth".into(), "basic".into());
-    file.insert("basic".into(), table.into());
+    write_basic(entry, file, table, ["Integration key", "Secret key"]);
     Ok(())
 }
 
@@ -1768,16 +1750,7 @@ fn message_signed_basic(
          the key id, the password the private key in PEM"
             .to_owned(),
     );
-    form(
-        entry,
-        &[
-            ("username", "username", "Key id", "text"),
-            ("password", "password", "Private key (PEM)", "password"),
-        ],
-        file,
-    );
-    file.insert("auth".into(), "basic".into());
-    file.insert("basic".into(), table.into());
+    write_basic(entry, file, table, ["Key id", "Private key (PEM)"]);
     Ok(())
 }
 
@@ -1835,17 +1808,24 @@ fn aws_basic(
         "requests are signed for AWS (Signature Version 4); the key is checked with STS \
          GetCallerIdentity, signed for sts, where Nango runs a script and signs for {service}"
     ));
+    write_basic(entry, file, table, ["Access key ID", "Secret access key"]);
+    Ok(())
+}
+
+/// Writes a Basic entry: `auth`, its `[basic]` `table`, and its form's
+/// user name (text) and password fields, labelled as Nango's
+/// `credentials` describe them, else with `labels`.
+fn write_basic(entry: &Map<String, Value>, file: &mut Table, table: Table, labels: [&str; 2]) {
     form(
         entry,
         &[
-            ("username", "username", "Access key ID", "text"),
-            ("password", "password", "Secret access key", "password"),
+            ("username", "username", labels[0], "text"),
+            ("password", "password", labels[1], "password"),
         ],
         file,
     );
     file.insert("auth".into(), "basic".into());
     file.insert("basic".into(), table.into());
-    Ok(())
 }
 
 /// The `[oauth2_client_credentials]` table of an `OAUTH2_CC` entry.

@@ -519,17 +519,27 @@ impl GenericOAuth2 {
         };
         let body = self.body(credentials)?;
         let (headers, secrets) = self.extra_headers(credentials)?;
-        let start = || {
+        // What a signature covers: the extra headers as sent, with the
+        // Content-Type of the body unless the entry sets its own (AWS's
+        // JSON APIs want `application/x-amz-json-1.1`).
+        let mut sent = headers.clone();
+        if let Some((content_type, _)) = &body {
+            sent.entry(reqwest::header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(content_type));
+        }
+        let body_bytes = body.as_ref().map_or(&[][..], |(_, bytes)| bytes.as_slice());
+        let start_at = |url: Url, shown: Url| {
             let request = match self.verify_method {
-                VerifyMethod::Get => self.http.get(url.clone()),
-                VerifyMethod::Post => self.http.post(url.clone()),
+                VerifyMethod::Get => self.http.get(url),
+                VerifyMethod::Post => self.http.post(url),
             }
-            .shown_as(shown.clone());
+            .shown_as(shown);
             match &body {
                 Some((content_type, body)) => request.body_encoded(content_type, body.clone()),
                 None => request,
             }
         };
+        let start = || start_at(url.clone(), shown.clone());
         let request = match (&self.access, credentials) {
             (Access::Bearer | Access::ClientCredentials(_), _) => {
                 let token = token.ok_or_else(|| wrong_kind("OAuth 2.0"))?;
@@ -545,8 +555,8 @@ impl GenericOAuth2 {
                     sigv4,
                     credentials,
                     url,
-                    &headers,
-                    &body,
+                    &sent,
+                    body_bytes,
                     (username, password),
                 )?;
                 signature
@@ -573,16 +583,7 @@ impl GenericOAuth2 {
                     .append_pair(name, api_key.expose_secret());
                 let mut shown = shown.clone();
                 shown.query_pairs_mut().append_pair(name, "[REDACTED]");
-                let request = match self.verify_method {
-                    VerifyMethod::Get => self.http.get(with_key),
-                    VerifyMethod::Post => self.http.post(with_key),
-                }
-                .shown_as(shown);
-                match &body {
-                    Some((content_type, body)) => request.body_encoded(content_type, body.clone()),
-                    None => request,
-                }
-                .sends_secret(api_key)
+                start_at(with_key, shown).sends_secret(api_key)
             }
             (Access::KeyInRequest, Credentials::ApiKey { api_key, .. }) => {
                 // The URL or the body carries it.
@@ -691,12 +692,6 @@ impl GenericOAuth2 {
                     username, password, ..
                 },
             ) => {
-                // The Content-Type sent: the entry's own, else the body's.
-                let mut sent = headers.clone();
-                if let Some((content_type, _)) = &body {
-                    sent.entry(reqwest::header::CONTENT_TYPE)
-                        .or_insert(HeaderValue::from_static(content_type));
-                }
                 let signer = crate::http_signature::Signer {
                     settings,
                     key_id: username,
@@ -707,7 +702,7 @@ impl GenericOAuth2 {
                         self.verify_method.as_str(),
                         url,
                         &sent,
-                        body.as_ref().map_or(&[][..], |(_, bytes)| bytes),
+                        body_bytes,
                         Utc::now(),
                     )
                     .map_err(|e| Error::Template {
@@ -790,14 +785,15 @@ impl GenericOAuth2 {
 
     /// The headers that sign a request for AWS: for the region and service
     /// the entry's templates give with the connection's settings, over the
-    /// extra `headers` and the form `body` the request sends.
+    /// headers `sent` (the extra ones and the body's Content-Type) and the
+    /// `body`.
     fn aws_signature(
         &self,
         sigv4: &AwsSigV4,
         credentials: &Credentials,
         url: &Url,
-        headers: &HeaderMap,
-        body: &Option<(&'static str, Vec<u8>)>,
+        sent: &HeaderMap,
+        body: &[u8],
         (access_key_id, secret_access_key): (&str, &SecretString),
     ) -> Result<Vec<(HeaderName, HeaderValue)>, Error> {
         let values = credentials.values();
@@ -819,14 +815,6 @@ impl GenericOAuth2 {
             }
         };
         let (region, service) = (scope_part(&sigv4.region)?, scope_part(&sigv4.service)?);
-        let mut signed = headers.clone();
-        // The Content-Type sent: the entry's own (AWS's JSON APIs want
-        // `application/x-amz-json-1.1`), else the body's.
-        if let Some((content_type, _)) = body {
-            signed
-                .entry(reqwest::header::CONTENT_TYPE)
-                .or_insert(HeaderValue::from_static(content_type));
-        }
         let scope = crate::aws_sigv4::Scope {
             access_key_id,
             secret_access_key,
@@ -837,8 +825,8 @@ impl GenericOAuth2 {
             &scope,
             self.verify_method.as_str(),
             url,
-            &signed,
-            body.as_ref().map_or(&[][..], |(_, bytes)| bytes),
+            sent,
+            body,
             std::time::SystemTime::now(),
         )
         .map_err(|_| Error::UnsendableCredentials {

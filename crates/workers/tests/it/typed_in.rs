@@ -28,6 +28,19 @@ fn credentials(value: serde_json::Value) -> Credentials {
     serde_json::from_value(value).unwrap()
 }
 
+/// HTTP Basic credentials for the simulated Keyed's `api` section.
+fn keyed_basic(username: &str, password: &str) -> Credentials {
+    credentials(json!({
+        "kind": "basic", "username": username, "password": password,
+        "values": {"section": "api"}
+    }))
+}
+
+/// An API key for the simulated Keyed's `api` section.
+fn keyed_api_key(api_key: &str) -> Credentials {
+    credentials(json!({"kind": "api_key", "api_key": api_key, "values": {"section": "api"}}))
+}
+
 /// The simulated Keyed's client id with `secret`, for its `api` section.
 fn keyed_client(secret: &str) -> Credentials {
     credentials(json!({
@@ -120,12 +133,7 @@ async fn basic_credentials_validate_and_sync_and_a_wrong_password_is_refused() {
     // An endpoint that answers 204 without a body: any 2xx validates.
     let table = "verify_url = \"{keyed}/{section}/ping\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
-    let basic = |password: &str| {
-        credentials(json!({
-            "kind": "basic", "username": KEYED_USERNAME, "password": password,
-            "values": {"section": "api"}
-        }))
-    };
+    let basic = |password: &str| keyed_basic(KEYED_USERNAME, password);
 
     let (_, records) = synced(&fleet, "keyed", &basic(KEYED_PASSWORD)).await;
     assert_eq!(records, 1);
@@ -288,12 +296,7 @@ async fn a_basic_user_name_built_from_the_field_carries_an_api_token() {
     // Keyed takes its API token as the password of "<user>/token".
     let table = "verify_url = \"{keyed}/{section}/me\"\nusername = \"{username}/token\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
-    let basic = |password: &str| {
-        credentials(json!({
-            "kind": "basic", "username": KEYED_USERNAME, "password": password,
-            "values": {"section": "api"}
-        }))
-    };
+    let basic = |password: &str| keyed_basic(KEYED_USERNAME, password);
 
     let (_, records) = synced(&fleet, "keyed", &basic(KEYED_API_TOKEN)).await;
     assert_eq!(records, 1);
@@ -313,12 +316,7 @@ async fn a_user_name_in_the_verify_path_names_the_account_and_shows_redacted() {
     // SID in its paths.
     let table = "verify_url = \"{keyed}/{section}/accounts/{username}\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
-    let basic = |username: &str| {
-        credentials(json!({
-            "kind": "basic", "username": username, "password": KEYED_PASSWORD,
-            "values": {"section": "api"}
-        }))
-    };
+    let basic = |username: &str| keyed_basic(username, KEYED_PASSWORD);
 
     let (_, records) = synced(&fleet, "keyed", &basic(KEYED_USERNAME)).await;
     assert_eq!(records, 1);
@@ -336,15 +334,12 @@ async fn an_api_key_in_the_verify_path_validates_and_syncs_and_a_wrong_one_is_re
     // Keyed's /bot{key}/getMe, as Telegram's bot API takes its token.
     let table = "verify_url = \"{keyed}/bot{api_key}/getMe\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
-    let key = |api_key: &str| {
-        credentials(json!({"kind": "api_key", "api_key": api_key, "values": {"section": "api"}}))
-    };
 
-    let (_, records) = synced(&fleet, "keyed", &key(KEYED_API_KEY)).await;
+    let (_, records) = synced(&fleet, "keyed", &keyed_api_key(KEYED_API_KEY)).await;
     assert_eq!(records, 1);
 
     let wrong = "bot-token-wrong-77a1";
-    let reason = refused(&fleet, "keyed", &key(wrong), wrong).await;
+    let reason = refused(&fleet, "keyed", &keyed_api_key(wrong), wrong).await;
     assert!(
         reason.contains("Keyed refused the API key (HTTP 401)"),
         "{reason}"
@@ -373,15 +368,12 @@ async fn an_api_key_in_a_json_body_validates_and_syncs_and_a_wrong_one_is_refuse
     let table = "verify_url = \"{keyed}/{section}/users/ping\"\nverify_method = \"POST\"\n\
                  verify_json = { key = \"{api_key}\" }\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("api_key", table)).await;
-    let key = |api_key: &str| {
-        credentials(json!({"kind": "api_key", "api_key": api_key, "values": {"section": "api"}}))
-    };
 
-    let (_, records) = synced(&fleet, "keyed", &key(KEYED_API_KEY)).await;
+    let (_, records) = synced(&fleet, "keyed", &keyed_api_key(KEYED_API_KEY)).await;
     assert_eq!(records, 1);
 
     let wrong = "md-wrong-key-5e2c";
-    let reason = refused(&fleet, "keyed", &key(wrong), wrong).await;
+    let reason = refused(&fleet, "keyed", &keyed_api_key(wrong), wrong).await;
     assert!(
         reason.contains("Keyed refused the API key (HTTP 401)"),
         "{reason}"
@@ -394,12 +386,7 @@ async fn basic_credentials_in_a_header_of_their_own_validate_and_a_refused_token
     // ConnectSecure's `client-auth-token: base64(user:password)`.
     let table = "verify_url = \"{keyed}/{section}/me\"\nheader = \"client-auth-token\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
-    let basic = |password: &str| {
-        credentials(json!({
-            "kind": "basic", "username": KEYED_USERNAME, "password": password,
-            "values": {"section": "api"}
-        }))
-    };
+    let basic = |password: &str| keyed_basic(KEYED_USERNAME, password);
 
     let (_, records) = synced(&fleet, "keyed", &basic(KEYED_PASSWORD)).await;
     assert_eq!(records, 1);
@@ -425,12 +412,7 @@ async fn a_duo_signed_request_validates_and_syncs_and_a_wrong_secret_key_is_refu
     let table = "verify_url = \"{keyed}/admin/v1/info/summary?limit=1&b=x y\"\n\
                  [basic.duo_signature]\ndigest = \"sha1\"\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
-    let keys = |secret: &str| {
-        credentials(json!({
-            "kind": "basic", "username": KEYED_USERNAME, "password": secret,
-            "values": {"section": "api"}
-        }))
-    };
+    let keys = |secret: &str| keyed_basic(KEYED_USERNAME, secret);
 
     let (_, records) = synced(&fleet, "keyed", &keys(KEYED_PASSWORD)).await;
     assert_eq!(records, 1);
@@ -454,12 +436,7 @@ async fn an_http_message_signature_validates_and_another_key_s_signature_is_refu
                  components = [\"@method\", \"@target-uri\", \"content-digest\", \"content-type\"]\n\
                  expires_secs = 60\n";
     let fleet = TestFleet::start_with_catalog("keyed", &entry("basic", table)).await;
-    let keys = |private_key: &str| {
-        credentials(json!({
-            "kind": "basic", "username": KEYED_USERNAME, "password": private_key,
-            "values": {"section": "api"}
-        }))
-    };
+    let keys = |private_key: &str| keyed_basic(KEYED_USERNAME, private_key);
 
     let (_, records) = synced(&fleet, "keyed", &keys(KEYED_SIGNING_KEY)).await;
     assert_eq!(records, 1);
