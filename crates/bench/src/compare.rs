@@ -31,6 +31,7 @@ const CHAIN_METRICS: &[&str] = &[
     "parts.bound_chains_per_s",
     "throughput.work.vault_requests_per_chain",
     "throughput.work.postgres_statements_per_chain",
+    "throughput.work.postgres_ms_per_chain",
 ];
 
 /// Maps of figures whose every key is compared, such as each process's

@@ -27,7 +27,9 @@ const VAULT_TOTAL: &str = "vault_core_handle_request_count";
 const VAULT_ROUTE: (&str, &str) = ("vault_route_", "__count");
 
 /// The statements of the current database, except the counter's own reads.
-const STATEMENTS: &str = "SELECT query, calls FROM pg_stat_statements \
+const STATEMENTS: &str = "SELECT query, calls, \
+                          (total_exec_time * 1000)::bigint, (total_plan_time * 1000)::bigint \
+                          FROM pg_stat_statements \
                           WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                           AND query NOT LIKE '%pg_stat_statements%'";
 
@@ -53,7 +55,18 @@ struct VaultMetrics {
 #[derive(Debug, Default)]
 pub(crate) struct Sample {
     vault: Option<Counts>,
-    postgres: Option<Counts>,
+    postgres: Option<Statements>,
+}
+
+/// PostgreSQL's statement counters: calls, and the microseconds spent
+/// executing and planning, each by statement.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Statements {
+    calls: Counts,
+    /// Execution and planning together.
+    micros: Counts,
+    /// Planning alone (0 unless `pg_stat_statements.track_planning` is on).
+    plan_micros: Counts,
 }
 
 /// A total, and what it is made of.
@@ -129,11 +142,18 @@ impl Sample {
     /// `None` when neither counter was read at both ends.
     pub(crate) fn per_chain(&self, after: &Self, chains: u64) -> Option<Work> {
         let vault = Counts::between(self.vault.as_ref(), after.vault.as_ref());
-        let postgres = Counts::between(self.postgres.as_ref(), after.postgres.as_ref());
+        let (before_pg, after_pg) = (self.postgres.as_ref(), after.postgres.as_ref());
+        let postgres = Counts::between(before_pg.map(|s| &s.calls), after_pg.map(|s| &s.calls));
+        let micros = Counts::between(before_pg.map(|s| &s.micros), after_pg.map(|s| &s.micros));
+        let plan = Counts::between(
+            before_pg.map(|s| &s.plan_micros),
+            after_pg.map(|s| &s.plan_micros),
+        );
         if vault.is_none() && postgres.is_none() {
             return None;
         }
         let per = |n: u64| round3(n as f64 / chains.max(1) as f64);
+        let ms_per = |micros: u64| round3(micros as f64 / 1000.0 / chains.max(1) as f64);
         let split = |counts: &Option<Counts>| {
             counts
                 .iter()
@@ -148,6 +168,14 @@ impl Sample {
             vault_requests_by_route: split(&vault),
             postgres_statements_per_chain: postgres.as_ref().map(|c| per(c.total)),
             postgres_statements_by_text: split(&postgres),
+            postgres_ms_per_chain: micros.as_ref().map(|c| ms_per(c.total)),
+            postgres_plan_ms_per_chain: plan.as_ref().map(|c| ms_per(c.total)),
+            postgres_ms_by_text: micros
+                .iter()
+                .flat_map(|c| &c.by_kind)
+                .filter(|(_, n)| **n > 0)
+                .map(|(kind, n)| (kind.clone(), ms_per(*n)))
+                .collect(),
         })
     }
 }
@@ -243,19 +271,34 @@ async fn statements(services: &FullServices) -> Result<sqlx::PgConnection, sqlx:
     Ok(connection)
 }
 
-async fn read_statements(connection: &mut sqlx::PgConnection) -> Result<Counts, sqlx::Error> {
-    let rows: Vec<(String, i64)> = sqlx::query_as(STATEMENTS).fetch_all(connection).await?;
-    Ok(statement_counts(rows))
+async fn read_statements(connection: &mut sqlx::PgConnection) -> Result<Statements, sqlx::Error> {
+    let rows: Vec<(String, i64, i64, i64)> =
+        sqlx::query_as(STATEMENTS).fetch_all(connection).await?;
+    Ok(statements_of(&rows))
 }
 
-/// Calls per statement, keyed by the start of its normalised text (so
-/// statements that start alike add up), and their total.
-fn statement_counts(rows: impl IntoIterator<Item = (String, i64)>) -> Counts {
+/// The counters of `pg_stat_statements` rows: text, calls, execution and
+/// planning microseconds.
+fn statements_of(rows: &[(String, i64, i64, i64)]) -> Statements {
+    Statements {
+        calls: statement_counts(rows.iter().map(|(q, calls, ..)| (q.as_str(), *calls))),
+        micros: statement_counts(
+            rows.iter()
+                .map(|(q, _, exec, plan)| (q.as_str(), exec.saturating_add(*plan))),
+        ),
+        plan_micros: statement_counts(rows.iter().map(|(q, _, _, plan)| (q.as_str(), *plan))),
+    }
+}
+
+/// A count per statement (calls, or microseconds), keyed by the start of
+/// its normalised text (so statements that start alike add up), and their
+/// total.
+fn statement_counts<'a>(rows: impl IntoIterator<Item = (&'a str, i64)>) -> Counts {
     let mut counts = Counts::default();
-    for (query, calls) in rows {
-        let calls = u64::try_from(calls).unwrap_or(0);
-        counts.total += calls;
-        *counts.by_kind.entry(statement_name(&query)).or_default() += calls;
+    for (query, n) in rows {
+        let n = u64::try_from(n).unwrap_or(0);
+        counts.total += n;
+        *counts.by_kind.entry(statement_name(query)).or_default() += n;
     }
     counts
 }
@@ -307,12 +350,11 @@ vault_audit_log_request_count 5
     #[test]
     fn adds_up_statements_that_start_alike() {
         let long = format!("SELECT {} FROM t", "a, ".repeat(40));
-        let counts = statement_counts([
-            ("BEGIN".to_owned(), 3),
-            ("COMMIT".to_owned(), 3),
-            (format!("{long} WHERE x = $1"), 2),
-            (format!("{long} WHERE y = $1"), 1),
-        ]);
+        let (x, y) = (
+            format!("{long} WHERE x = $1"),
+            format!("{long} WHERE y = $1"),
+        );
+        let counts = statement_counts([("BEGIN", 3), ("COMMIT", 3), (x.as_str(), 2), (&y, 1)]);
         assert_eq!(counts.total, 9);
         assert_eq!(counts.by_kind["BEGIN"], 3);
         let name = statement_name(&long);
@@ -329,7 +371,7 @@ vault_audit_log_request_count 5
     fn divides_what_a_run_added_by_its_chains() {
         let before = Sample {
             vault: Some(vault_counts(METRICS)),
-            postgres: Some(statement_counts([("BEGIN".to_owned(), 10)])),
+            postgres: Some(statements_of(&[("BEGIN".to_owned(), 10, 500, 0)])),
         };
         let after = Sample {
             vault: Some(vault_counts(
@@ -337,9 +379,9 @@ vault_audit_log_request_count 5
                     .replace("\"b\"} 2", "\"b\"} 22")
                     .replace("read_secret__count 7", "read_secret__count 27"),
             )),
-            postgres: Some(statement_counts([
-                ("BEGIN".to_owned(), 30),
-                ("COMMIT".to_owned(), 20),
+            postgres: Some(statements_of(&[
+                ("BEGIN".to_owned(), 30, 2_500, 0),
+                ("COMMIT".to_owned(), 20, 8_000, 1_000),
             ])),
         };
         let work = before.per_chain(&after, 10).unwrap();
@@ -354,17 +396,24 @@ vault_audit_log_request_count 5
             work.postgres_statements_by_text,
             BTreeMap::from([("BEGIN".to_owned(), 2.0), ("COMMIT".to_owned(), 2.0)])
         );
+        // Microseconds become milliseconds per chain: (2,000 + 9,000) / 10.
+        assert_eq!(work.postgres_ms_per_chain, Some(1.1));
+        assert_eq!(work.postgres_plan_ms_per_chain, Some(0.1));
+        assert_eq!(
+            work.postgres_ms_by_text,
+            BTreeMap::from([("BEGIN".to_owned(), 0.2), ("COMMIT".to_owned(), 0.9)])
+        );
     }
 
     #[test]
     fn leaves_out_a_counter_not_read_at_both_ends() {
         let before = Sample {
             vault: None,
-            postgres: Some(statement_counts([("BEGIN".to_owned(), 1)])),
+            postgres: Some(statements_of(&[("BEGIN".to_owned(), 1, 0, 0)])),
         };
         let after = Sample {
             vault: Some(vault_counts(METRICS)),
-            postgres: Some(statement_counts([("BEGIN".to_owned(), 3)])),
+            postgres: Some(statements_of(&[("BEGIN".to_owned(), 3, 0, 0)])),
         };
         let work = before.per_chain(&after, 2).unwrap();
         assert_eq!(work.vault_requests_per_chain, None);

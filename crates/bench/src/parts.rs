@@ -13,8 +13,8 @@ use fleet_events::{
     SyncTrigger, TenantId,
 };
 use fleet_store::{
-    NewConnection, PageCommit, Pass, PassEnd, RecordUpsert, SavedConnection, StatusUpdate, Store,
-    SyncOutcome, SyncResult,
+    Claim, NewConnection, PageCommit, Pass, RecordUpsert, SavedConnection, SlotClaim, StatusUpdate,
+    Store, SyncLease, SyncOutcome, SyncResult,
 };
 use uuid::Uuid;
 
@@ -29,10 +29,15 @@ pub(crate) const VAULT: &str = "the chain's KV v2 requests on a new connection, 
                                 reads the same version from the process's cache";
 /// What [`PostgresPart`] does per chain.
 pub(crate) const POSTGRES: &str = "the chain's PostgreSQL work on a new connection: promote \
-                                   its staged credentials and save it; start the sync run and read the cursors; commit \
-                                   each stream's one page (the simulated site's records, no \
-                                   cursor to keep); complete the run; apply the 4 statuses \
+                                   its staged credentials and save it; claim its sync slot (which \
+                                   starts the run and reads the cursors); commit each stream's one \
+                                   page (the simulated site's records) with the end of its pass; \
+                                   complete the run, freeing the slot; apply the 4 statuses \
                                    (validating, saving, syncing, synced)";
+
+/// How long a part's sync holds its connection's slot, as the sync step's
+/// does without renewal.
+const SLOT_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One chain of a part: its work, done when the future resolves.
 pub(crate) trait Work: Send + Sync + 'static {
@@ -147,42 +152,44 @@ impl PostgresPart {
         };
         store.promote_credentials(saved, promote).await?;
         let run = CorrelationId::new();
+        let claim = SlotClaim {
+            tenant,
+            connection,
+            run,
+            request: EventId::new(),
+            attempt: 1,
+            hold: SLOT_HOLD,
+            max_per_tenant: u32::MAX,
+            trigger: SyncTrigger::Setup,
+        };
+        let claimed = store.claim_sync_run(claim).await?;
+        if claimed.claim != Claim::Granted {
+            return Err(fleet_store::Error::SyncSlotLost {
+                connection: connection.clone(),
+            });
+        }
+        let lease = SyncLease { run, attempt: 1 };
         let syncing = ConnectionStatus::Syncing {
             records: 0,
             pages: 0,
             stream: None,
         };
-        tokio::try_join!(
-            store.start_sync_run(tenant, connection, run, SyncTrigger::Setup),
-            store.stream_states(tenant, connection),
-            status(syncing),
-        )?;
+        status(syncing).await?;
         let mut counts = SyncCounts::default();
         for (stream, page) in &self.pages {
             let pass = Pass::begin(true);
-            let written = store
-                .commit_page(PageCommit {
-                    tenant,
-                    connection,
-                    stream,
-                    pass: &pass,
-                    records: page,
-                    cursor: None,
-                    gap: None,
-                    removed: &[],
-                    lease: None,
-                })
-                .await?;
-            let ended = store
-                .finish_pass(PassEnd {
-                    tenant,
-                    connection,
-                    stream,
-                    pass: &pass,
-                    reconcile: true,
-                    lease: None,
-                })
-                .await?;
+            let commit = PageCommit {
+                tenant,
+                connection,
+                stream,
+                pass: &pass,
+                records: page,
+                cursor: None,
+                gap: None,
+                removed: &[],
+                lease: Some(lease),
+            };
+            let (written, ended) = store.commit_last_page(commit, true).await?;
             counts.seen += page.len() as u64;
             counts.added += written.added;
             counts.updated += written.updated;
@@ -197,7 +204,7 @@ impl PostgresPart {
             result: SyncResult::Succeeded,
         };
         let total = store
-            .complete_sync_run(tenant, connection, run, &outcome, None, None)
+            .complete_sync_run(tenant, connection, run, &outcome, None, Some(lease))
             .await?
             .records_total;
         status(ConnectionStatus::Synced {

@@ -335,6 +335,18 @@ pub struct Work {
     /// The same by statement, keyed by the start of its normalised text.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub postgres_statements_by_text: BTreeMap<String, f64>,
+    /// Milliseconds PostgreSQL spent executing and planning the statements
+    /// (`pg_stat_statements` `total_exec_time` + `total_plan_time`): its
+    /// own time per chain, without the round trips.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_ms_per_chain: Option<f64>,
+    /// Of that, planning (0 unless `pg_stat_statements.track_planning` is
+    /// on, as `scripts/bench` sets it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_plan_ms_per_chain: Option<f64>,
+    /// The milliseconds by statement, keyed as `postgres_statements_by_text`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub postgres_ms_by_text: BTreeMap<String, f64>,
 }
 
 /// A latency distribution, in milliseconds.

@@ -218,6 +218,15 @@ pub struct RecordPage {
     pub next: Option<RecordCursor>,
 }
 
+/// A page's counts from the function's columns (count(*) is never negative).
+fn page_counts(added: i64, updated: i64, deleted: i64) -> PageCounts {
+    PageCounts {
+        added: added.unsigned_abs(),
+        updated: updated.unsigned_abs(),
+        deleted: deleted.unsigned_abs(),
+    }
+}
+
 impl Store {
     /// Stores a page of a stream's records and, in the same transaction,
     /// the stream's position after it; returns how many records it added
@@ -247,29 +256,72 @@ impl Store {
         records = page.records.len(),
     ))]
     pub async fn commit_page(&self, page: PageCommit<'_>) -> Result<PageCounts, Error> {
-        let written = self.write_page(&page).await.map_err(|source| {
-            missing_connection_or(source, page.tenant, page.connection, Error::CommitPage)
-        })?;
-        written.ok_or_else(|| Error::SyncSlotLost {
-            connection: page.connection.clone(),
-        })
+        let (held, added, updated, deleted): (bool, i64, i64, i64) =
+            self.write_page(&page, None).await.map_err(|source| {
+                missing_connection_or(source, page.tenant, page.connection, Error::CommitPage)
+            })?;
+        if !held {
+            return Err(Error::SyncSlotLost {
+                connection: page.connection.clone(),
+            });
+        }
+        Ok(page_counts(added, updated, deleted))
     }
 
-    /// The page's counts, or `None` (and nothing written) when its lease
-    /// no longer holds the connection's sync slot.
+    /// [`Store::commit_page`] of a pass's last page and [`Store::finish_pass`]
+    /// of its pass (reconciling when `reconcile`, as [`PassEnd::reconcile`]),
+    /// in one transaction and one round trip: the end sees what the page
+    /// wrote, and a crash cannot come between them.
     ///
-    /// One statement, so one round trip: the removals, the upserts, the
-    /// connection's `records_total` and the stream's position commit
-    /// together or not at all. Its first part takes a share lock on the
-    /// connection's row when the lease holds, so a takeover waits until
-    /// the page is in; every other part is empty when it does not.
-    /// `DISTINCT ON` keeps the last of repeated external ids (a row cannot
-    /// be updated twice by one statement), and the insert's ordering makes
-    /// concurrent pages of one stream lock rows in the same order, so they
-    /// cannot deadlock. Every part of the statement sees the tables as they
-    /// were before it, so `prior` tells new, revived and changed records
-    /// apart.
-    async fn write_page(&self, page: &PageCommit<'_>) -> Result<Option<PageCounts>, sqlx::Error> {
+    /// # Errors
+    ///
+    /// As [`Store::commit_page`]; nothing of the page is stored, and the
+    /// pass goes on, then.
+    #[tracing::instrument(skip_all, fields(
+        tenant = %page.tenant,
+        connection = %page.connection,
+        stream = page.stream,
+        records = page.records.len(),
+    ))]
+    pub async fn commit_last_page(
+        &self,
+        page: PageCommit<'_>,
+        reconcile: bool,
+    ) -> Result<(PageCounts, PassOutcome), Error> {
+        type Row = (bool, i64, i64, i64, i64, i64, Option<String>);
+        let (held, added, updated, deleted, swept, live, gap): Row = self
+            .write_page(&page, Some(reconcile))
+            .await
+            .map_err(|source| {
+                missing_connection_or(source, page.tenant, page.connection, Error::CommitPage)
+            })?;
+        if !held {
+            return Err(Error::SyncSlotLost {
+                connection: page.connection.clone(),
+            });
+        }
+        let ended = PassOutcome {
+            deleted: swept.unsigned_abs(),
+            live: live.unsigned_abs(),
+            gap,
+        };
+        Ok((page_counts(added, updated, deleted), ended))
+    }
+
+    /// The row of `sync_write_page` (`held`, `added`, `updated`,
+    /// `deleted`), or with `reconcile` of `sync_write_last_page` (those,
+    /// then the pass end's `swept`, `live` and `gap`); see
+    /// migrations/0012_sync_functions.sql. `held` is false, and nothing
+    /// written, when the page's lease no longer holds the connection's sync
+    /// slot.
+    async fn write_page<O>(
+        &self,
+        page: &PageCommit<'_>,
+        reconcile: Option<bool>,
+    ) -> Result<O, sqlx::Error>
+    where
+        O: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
         let external_ids: Vec<&str> = page
             .records
             .iter()
@@ -292,97 +344,36 @@ impl Store {
             .map(|(r, cleaned)| cleaned.as_ref().unwrap_or(&r.payload))
             .collect();
         let seen_pass = page.pass.full.then_some(page.pass.id);
-        let (held, added, updated, deleted): (bool, i64, i64, i64) = sqlx::query_as(
-            "WITH held AS ( \
-                 SELECT $14::uuid IS NULL OR EXISTS ( \
-                     SELECT 1 FROM connections \
-                     WHERE tenant = $1 AND id = $2 AND sync_slot_run = $14 \
-                       AND sync_slot_attempt = $15 \
-                     FOR SHARE) AS ok), \
-             page AS ( \
-                 SELECT DISTINCT ON (p.external_id) p.external_id, p.payload, p.updated_at \
-                 FROM unnest($4::text[], $5::jsonb[], $6::timestamptz[]) \
-                      WITH ORDINALITY AS p (external_id, payload, updated_at, position) \
-                 WHERE (SELECT ok FROM held) \
-                 ORDER BY p.external_id, p.position DESC), \
-             removed AS ( \
-                 UPDATE records SET deleted_at = now() \
-                 WHERE tenant = $1 AND connection = $2 AND stream = $3 \
-                   AND external_id = ANY($8::text[]) AND external_id <> ALL($4::text[]) \
-                   AND deleted_at IS NULL AND (SELECT ok FROM held) \
-                 RETURNING 1), \
-             prior AS ( \
-                 SELECT r.external_id, r.deleted_at IS NOT NULL AS was_deleted, \
-                        r.payload IS DISTINCT FROM page.payload AS changed \
-                 FROM records r JOIN page ON r.external_id = page.external_id \
-                 WHERE r.tenant = $1 AND r.connection = $2 AND r.stream = $3), \
-             written AS ( \
-                 INSERT INTO records AS r \
-                     (tenant, connection, stream, external_id, payload, updated_at, seen_pass) \
-                 SELECT $1, $2, $3, page.external_id, page.payload, page.updated_at, $7 \
-                 FROM page ORDER BY page.external_id \
-                 ON CONFLICT (tenant, connection, stream, external_id) DO UPDATE \
-                 SET payload = EXCLUDED.payload, updated_at = EXCLUDED.updated_at, \
-                     synced_at = CASE WHEN r.payload IS DISTINCT FROM EXCLUDED.payload \
-                                        OR r.deleted_at IS NOT NULL \
-                                      THEN now() ELSE r.synced_at END, \
-                     deleted_at = NULL, \
-                     seen_pass = coalesce(EXCLUDED.seen_pass, r.seen_pass) \
-                 WHERE r.payload IS DISTINCT FROM EXCLUDED.payload OR r.deleted_at IS NOT NULL \
-                    OR (EXCLUDED.seen_pass IS NOT NULL \
-                        AND r.seen_pass IS DISTINCT FROM EXCLUDED.seen_pass) \
-                 RETURNING 1), \
-             counts AS ( \
-                 SELECT count(*) FILTER (WHERE prior.external_id IS NULL OR prior.was_deleted) \
-                            AS added, \
-                        count(*) FILTER (WHERE NOT prior.was_deleted AND prior.changed) \
-                            AS updated \
-                 FROM page LEFT JOIN prior ON prior.external_id = page.external_id), \
-             total AS ( \
-                 UPDATE connections \
-                 SET records_total = greatest(records_total - (SELECT count(*) FROM removed), 0) \
-                                     + (SELECT added FROM counts) \
-                 WHERE tenant = $1 AND id = $2 \
-                   AND (EXISTS (SELECT 1 FROM removed) \
-                        OR ((SELECT added FROM counts) > 0 \
-                            AND EXISTS (SELECT 1 FROM written)))), \
-             position AS ( \
-                 INSERT INTO sync_streams (tenant, connection, stream, pass, pass_full, \
-                                           pass_started_at, cursor, pass_gap) \
-                 SELECT $1, $2, $3, $9, $10, $11, $12, $13 WHERE (SELECT ok FROM held) \
-                 ON CONFLICT (tenant, connection, stream) DO UPDATE \
-                 SET pass = EXCLUDED.pass, pass_full = EXCLUDED.pass_full, \
-                     pass_started_at = EXCLUDED.pass_started_at, cursor = EXCLUDED.cursor, \
-                     pass_gap = CASE WHEN sync_streams.pass = EXCLUDED.pass \
-                                     THEN coalesce(sync_streams.pass_gap, EXCLUDED.pass_gap) \
-                                     ELSE EXCLUDED.pass_gap END, \
-                     updated_at = now()) \
-             SELECT (SELECT ok FROM held), added, updated, (SELECT count(*) FROM removed) \
-             FROM counts",
-        )
-        .bind(page.tenant.as_str())
-        .bind(page.connection.as_str())
-        .bind(page.stream)
-        .bind(external_ids)
-        .bind(payloads)
-        .bind(updated_ats)
-        .bind(seen_pass)
-        .bind(page.removed)
-        .bind(page.pass.id)
-        .bind(page.pass.full)
-        .bind(page.pass.started_at)
-        .bind(page.cursor)
-        .bind(page.gap)
-        .bind(page.lease.map(|lease| lease.run.as_uuid()))
-        .bind(page.lease.map(|lease| attempt_column(lease.attempt)))
-        .fetch_one(&self.pool)
-        .await?;
-        // count(*) is never negative.
-        Ok(held.then(|| PageCounts {
-            added: added.unsigned_abs(),
-            updated: updated.unsigned_abs(),
-            deleted: deleted.unsigned_abs(),
-        }))
+        let sql = match reconcile {
+            None => {
+                "SELECT * FROM sync_write_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                                               $12, $13, $14, $15)"
+            }
+            Some(_) => {
+                "SELECT * FROM sync_write_last_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+                                                    $11, $12, $13, $14, $15, $16)"
+            }
+        };
+        let query = sqlx::query_as::<_, O>(sql)
+            .bind(page.tenant.as_str())
+            .bind(page.connection.as_str())
+            .bind(page.stream)
+            .bind(external_ids)
+            .bind(payloads)
+            .bind(updated_ats)
+            .bind(seen_pass)
+            .bind(page.removed)
+            .bind(page.pass.id)
+            .bind(page.pass.full)
+            .bind(page.pass.started_at)
+            .bind(page.cursor)
+            .bind(page.gap)
+            .bind(page.lease.map(|lease| lease.run.as_uuid()))
+            .bind(page.lease.map(|lease| attempt_column(lease.attempt)));
+        match reconcile {
+            None => query.fetch_one(&self.pool).await,
+            Some(reconcile) => query.bind(reconcile).fetch_one(&self.pool).await,
+        }
     }
 
     /// Ends a stream's pass: forgets its position and, when no page of it
@@ -401,55 +392,20 @@ impl Store {
         tenant = %end.tenant, connection = %end.connection, stream = end.stream,
     ))]
     pub async fn finish_pass(&self, end: PassEnd<'_>) -> Result<PassOutcome, Error> {
-        let (held, deleted, live, gap): (bool, i64, i64, Option<String>) = sqlx::query_as(
-            "WITH held AS ( \
-                 SELECT $8::uuid IS NULL OR EXISTS ( \
-                     SELECT 1 FROM connections \
-                     WHERE tenant = $1 AND id = $2 AND sync_slot_run = $8 \
-                       AND sync_slot_attempt = $9 \
-                     FOR SHARE) AS ok), \
-             ending AS ( \
-                 SELECT pass_gap FROM sync_streams \
-                 WHERE tenant = $1 AND connection = $2 AND stream = $3 AND pass = $4 \
-                   AND (SELECT ok FROM held) \
-                 FOR UPDATE), \
-             ended AS ( \
-                 UPDATE sync_streams s \
-                 SET high_water = CASE WHEN e.pass_gap IS NULL THEN $5 ELSE s.high_water END, \
-                     last_full_at = CASE WHEN e.pass_gap IS NULL AND $6 THEN $5 \
-                                         ELSE s.last_full_at END, \
-                     pass = NULL, pass_full = NULL, pass_started_at = NULL, cursor = NULL, \
-                     pass_gap = NULL, updated_at = now() \
-                 FROM ending e \
-                 WHERE s.tenant = $1 AND s.connection = $2 AND s.stream = $3 AND s.pass = $4), \
-             swept AS ( \
-                 UPDATE records SET deleted_at = now() \
-                 WHERE $6 AND $7 AND tenant = $1 AND connection = $2 AND stream = $3 \
-                   AND deleted_at IS NULL AND seen_pass IS DISTINCT FROM $4 \
-                   AND EXISTS (SELECT 1 FROM ending WHERE pass_gap IS NULL) \
-                 RETURNING 1), \
-             counted AS ( \
-                 UPDATE connections \
-                 SET records_total = greatest(records_total - (SELECT count(*) FROM swept), 0) \
-                 WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM swept)) \
-             SELECT (SELECT ok FROM held), (SELECT count(*) FROM swept), \
-                    (SELECT count(*) FROM records \
-                     WHERE tenant = $1 AND connection = $2 AND stream = $3 \
-                       AND deleted_at IS NULL) - (SELECT count(*) FROM swept), \
-                    (SELECT pass_gap FROM ending)",
-        )
-        .bind(end.tenant.as_str())
-        .bind(end.connection.as_str())
-        .bind(end.stream)
-        .bind(end.pass.id)
-        .bind(end.pass.started_at)
-        .bind(end.pass.full)
-        .bind(end.reconcile)
-        .bind(end.lease.map(|lease| lease.run.as_uuid()))
-        .bind(end.lease.map(|lease| attempt_column(lease.attempt)))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(Error::FinishPass)?;
+        let (held, deleted, live, gap): (bool, i64, i64, Option<String>) =
+            sqlx::query_as("SELECT * FROM sync_end_pass($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+                .bind(end.tenant.as_str())
+                .bind(end.connection.as_str())
+                .bind(end.stream)
+                .bind(end.pass.id)
+                .bind(end.pass.started_at)
+                .bind(end.pass.full)
+                .bind(end.reconcile)
+                .bind(end.lease.map(|lease| lease.run.as_uuid()))
+                .bind(end.lease.map(|lease| attempt_column(lease.attempt)))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(Error::FinishPass)?;
         if !held {
             return Err(Error::SyncSlotLost {
                 connection: end.connection.clone(),

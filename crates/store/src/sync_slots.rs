@@ -243,9 +243,10 @@ impl Store {
     ///
     /// The check of the tenant's running syncs and the claim are one
     /// transaction under a per-tenant advisory lock, so concurrent claims
-    /// across the fleet cannot exceed the maximum together. It takes three
-    /// round trips: the lock with the transaction's start, one statement
-    /// that decides and claims, the commit.
+    /// across the fleet cannot exceed the maximum together. It is one round
+    /// trip: one statement calls `sync_claim`, which takes the lock and
+    /// then decides and claims, so the lock is held for that statement and
+    /// its commit only.
     ///
     /// # Errors
     ///
@@ -265,78 +266,26 @@ impl Store {
     /// [`Error::SyncSlot`].
     #[tracing::instrument(skip_all, fields(tenant = %claim.tenant, connection = %claim.connection, run = %claim.run))]
     pub async fn claim_sync_run(&self, claim: SlotClaim<'_>) -> Result<ClaimedRun, Error> {
-        // The lock is taken by the statement that starts the transaction,
-        // so that the decision below reads the rows as they are once it is
-        // held; its times are that statement's (`now()` would be the
-        // transaction's start, before the wait for the lock). Its key is a number, not text, so it can be written into
-        // that statement, which takes no parameters.
-        let begin = format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({})",
-            tenant_lock_key(claim.tenant)
-        );
-        let mut tx = self
-            .pool
-            .begin_with(sqlx::AssertSqlSafe(begin))
+        // One statement: the function takes the tenant's lock, then decides
+        // and claims with the rows as they are once it is held (see
+        // migrations/0012_sync_functions.sql).
+        let row = sqlx::query("SELECT * FROM sync_claim($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(claim.tenant.as_str())
+            .bind(claim.connection.as_str())
+            .bind(claim.run.as_uuid())
+            .bind(claim.hold.as_secs_f64())
+            .bind(claim.request.as_uuid())
+            .bind(attempt_column(claim.attempt))
+            .bind(i64::from(claim.max_per_tenant))
+            .bind(crate::sync_runs::trigger_name(claim.trigger))
+            .bind(tenant_lock_key(claim.tenant))
+            .fetch_optional(&self.pool)
             .await
             .map_err(Error::SyncSlot)?;
-        let row = sqlx::query(
-            "WITH slot AS ( \
-                 SELECT sync_slot_run, sync_slot_request, sync_slot_state, sync_slot_attempt, \
-                        vault_staged, vault_version, \
-                        coalesce(sync_slot_until > statement_timestamp(), false) AS held, \
-                        (SELECT count(*) FROM connections o \
-                         WHERE o.tenant = $1 AND o.id <> $2 AND o.sync_slot_state = 'running' \
-                           AND o.sync_slot_until > statement_timestamp()) AS running \
-                 FROM connections WHERE tenant = $1 AND id = $2), \
-             decision AS ( \
-                 SELECT *, \
-                        NOT (held AND coalesce(sync_slot_run = $3 \
-                                               AND sync_slot_state = 'running' \
-                                               AND sync_slot_attempt > $6, false)) \
-                        AND NOT (held AND NOT coalesce(sync_slot_run = $3, false) \
-                                      AND NOT coalesce(sync_slot_state = 'queued' \
-                                                       AND sync_slot_request = $5, false)) \
-                        AND running < $7 AS granted \
-                 FROM slot), \
-             taken AS ( \
-                 UPDATE connections \
-                 SET sync_slot_run = $3, sync_slot_request = $5, sync_slot_state = 'running', \
-                     sync_slot_until = statement_timestamp() + make_interval(secs => $4), \
-                     sync_slot_attempt = $6 \
-                 WHERE tenant = $1 AND id = $2 AND (SELECT granted FROM decision)), \
-             started AS ( \
-                 INSERT INTO sync_runs (id, tenant, connection, trigger, started_at) \
-                 SELECT $3, $1, $2, $8, statement_timestamp() \
-                 WHERE (SELECT granted FROM decision) \
-                 ON CONFLICT (id) DO NOTHING), \
-             streams AS ( \
-                 SELECT array_agg(stream) AS streams, \
-                        array_agg(high_water) AS high_waters, \
-                        array_agg(last_full_at) AS last_fulls, \
-                        array_agg(pass) AS passes, \
-                        array_agg(pass_full) AS pass_fulls, \
-                        array_agg(pass_started_at) AS pass_starts, \
-                        array_agg(cursor) AS cursors \
-                 FROM sync_streams \
-                 WHERE tenant = $1 AND connection = $2 AND (SELECT granted FROM decision)) \
-             SELECT * FROM decision, streams",
-        )
-        .bind(claim.tenant.as_str())
-        .bind(claim.connection.as_str())
-        .bind(claim.run.as_uuid())
-        .bind(claim.hold.as_secs_f64())
-        .bind(claim.request.as_uuid())
-        .bind(attempt_column(claim.attempt))
-        .bind(i64::from(claim.max_per_tenant))
-        .bind(crate::sync_runs::trigger_name(claim.trigger))
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(Error::SyncSlot)?;
         let Some(row) = row else {
             return Ok(ClaimedRun::refused(Claim::Missing));
         };
         let granted: bool = row.try_get("granted").map_err(Error::SyncSlot)?;
-        tx.commit().await.map_err(Error::SyncSlot)?;
         if granted {
             return Ok(ClaimedRun {
                 claim: Claim::Granted,

@@ -9,8 +9,8 @@ use fleet_connectors::{Connector, Credentials, ErrorClass, Page, StreamSpec, Syn
 use fleet_events::{ConnectionStatus, Envelope, SyncCounts, SyncRequested};
 use fleet_secrets::Stored;
 use fleet_store::{
-    Claim, Completed, CredentialsInUse, FailureSource, PageCommit, Pass, PassEnd, RecordUpsert,
-    SlotClaim, StreamState, SyncLease, SyncOutcome, SyncResult,
+    Claim, Completed, CredentialsInUse, FailureSource, PageCommit, Pass, RecordUpsert, SlotClaim,
+    StreamState, SyncLease, SyncOutcome, SyncResult,
 };
 
 use crate::health::{Tracker, Who};
@@ -625,18 +625,24 @@ impl Sync {
                     updated_at: r.updated_at,
                 })
                 .collect();
-            let counts = failure::in_store(|| {
-                store.commit_page(PageCommit {
-                    tenant,
-                    connection,
-                    stream,
-                    pass: &pass,
-                    records: &records,
-                    cursor: page.next.as_ref(),
-                    gap: page.gap.as_deref(),
-                    removed: &page.removed,
-                    lease: Some(progress.lease),
-                })
+            let commit = PageCommit {
+                tenant,
+                connection,
+                stream,
+                pass: &pass,
+                records: &records,
+                cursor: page.next.as_ref(),
+                gap: page.gap.as_deref(),
+                removed: &page.removed,
+                lease: Some(progress.lease),
+            };
+            // The pass's last page ends the pass in the same transaction.
+            let (counts, ended) = failure::in_store(|| async {
+                if page.next.is_some() {
+                    return store.commit_page(commit).await.map(|counts| (counts, None));
+                }
+                let (counts, ended) = store.commit_last_page(commit, spec.reconcile).await?;
+                Ok((counts, Some(ended)))
             })
             .await?;
             let provider = event.connector.to_string();
@@ -668,21 +674,10 @@ impl Sync {
             if progress.last_report.elapsed() >= PROGRESS_EVERY {
                 report(event, ctx, progress).await?;
             }
-            if let Some(next) = page.next {
-                cursor = Some(next);
+            let Some(ended) = ended else {
+                cursor = page.next;
                 continue;
-            }
-            let ended = failure::in_store(|| {
-                store.finish_pass(PassEnd {
-                    tenant,
-                    connection,
-                    stream,
-                    pass: &pass,
-                    reconcile: spec.reconcile,
-                    lease: Some(progress.lease),
-                })
-            })
-            .await?;
+            };
             progress.counts.deleted += ended.deleted;
             // A gap any page of the pass reported, in this run or an
             // earlier one that stopped mid-pass.

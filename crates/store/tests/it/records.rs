@@ -905,3 +905,113 @@ async fn paging_with_deleted_records_lists_each_record_once() {
     listed.sort_unstable();
     assert_eq!(listed, ids);
 }
+
+#[tokio::test]
+async fn a_last_page_ends_its_pass_in_the_same_commit_and_sweeps_only_what_it_did_not_see() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let first = Pass::begin(true);
+    let seeded = [
+        record("a", json!({"v": 1}), None),
+        record("b", json!({"v": 1}), None),
+        record("c", json!({"v": 1}), None),
+        record("d", json!({"v": 1}), None),
+    ];
+    commit_in(&test.store, &connection, "posts", &first, &seeded, None).await;
+    finish(&test.store, &connection, "posts", &first).await;
+
+    // A second full pass: its first page sees a, its last page sees b
+    // (changed) and a new e, and says d was removed; c is not seen at all.
+    let second = Pass::begin(true);
+    let cursor = json!("page-2");
+    let a = [record("a", json!({"v": 1}), None)];
+    commit_in(
+        &test.store,
+        &connection,
+        "posts",
+        &second,
+        &a,
+        Some(&cursor),
+    )
+    .await;
+    let last = [
+        record("b", json!({"v": 2}), None),
+        record("e", json!({"v": 1}), None),
+    ];
+    let removed = ["d".to_owned()];
+    let (counts, ended) = test
+        .store
+        .commit_last_page(
+            PageCommit {
+                tenant: &acme,
+                connection: &connection.id,
+                stream: "posts",
+                pass: &second,
+                records: &last,
+                cursor: None,
+                gap: None,
+                removed: &removed,
+                lease: None,
+            },
+            true,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!((counts.added, counts.updated, counts.deleted), (1, 1, 1));
+    assert_eq!(ended.deleted, 1, "only c, which no page of the pass saw");
+    assert_eq!(ended.live, 3, "a, b and e");
+    assert_eq!(ended.gap, None);
+    let live: HashSet<String> = test
+        .store
+        .list_records(all_records(&connection, 100))
+        .await
+        .unwrap()
+        .records
+        .into_iter()
+        .map(|r| r.external_id)
+        .collect();
+    assert_eq!(live, HashSet::from(["a", "b", "e"].map(str::to_owned)));
+    let states = test
+        .store
+        .stream_states(&acme, &connection.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        states["posts"].pass, None,
+        "the pass ended with its last page"
+    );
+    assert_eq!(states["posts"].high_water, Some(second.started_at));
+    assert_eq!(states["posts"].last_full_at, Some(second.started_at));
+    let row = test
+        .store
+        .get_connection(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.records_total, 3);
+
+    // Called again (a redelivery), the page changes nothing and finds no
+    // pass to end.
+    let (again, ended_again) = test
+        .store
+        .commit_last_page(
+            PageCommit {
+                tenant: &acme,
+                connection: &connection.id,
+                stream: "posts",
+                pass: &second,
+                records: &last,
+                cursor: None,
+                gap: None,
+                removed: &removed,
+                lease: None,
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.added, again.updated, again.deleted), (0, 0, 0));
+    assert_eq!((ended_again.deleted, ended_again.live), (0, 3));
+}

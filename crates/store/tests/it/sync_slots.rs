@@ -198,6 +198,37 @@ async fn a_tenant_runs_at_most_its_maximum_of_syncs_at_once() {
 }
 
 #[tokio::test]
+async fn concurrent_claims_of_one_tenant_never_exceed_its_maximum_together() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let mut connections = Vec::new();
+    for _ in 0..24 {
+        connections.push(create_connection(&test.store, &acme).await);
+    }
+    let requests: Vec<EventId> = connections.iter().map(|_| EventId::new()).collect();
+
+    // Every claim at once, on as many pooled connections as there are:
+    // each decides after the previous one under the tenant's lock committed.
+    let claims = connections
+        .iter()
+        .zip(&requests)
+        .map(|(connection, &request)| test.store.claim_sync(claim(connection, request, 3)));
+    let outcomes = futures::future::join_all(claims).await;
+
+    let granted = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(Claim::Granted)))
+        .count();
+    assert_eq!(granted, 3, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|outcome| matches!(outcome, Ok(Claim::Granted | Claim::TenantBusy { .. }))),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_lapsed_hold_frees_the_slot_and_its_run_learns_it_on_renewal() {
     let test = spawn_store().await;
     let connection = create_connection(&test.store, &tenant("acme")).await;
