@@ -29,6 +29,7 @@ const CHAIN_METRICS: &[&str] = &[
     "parts.vault.chains_per_s",
     "parts.postgres.chains_per_s",
     "parts.bound_chains_per_s",
+    "postgres_alone.chains_per_s",
     "throughput.work.vault_requests_per_chain",
     "throughput.work.postgres_statements_per_chain",
     "throughput.work.postgres_ms_per_chain",

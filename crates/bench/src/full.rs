@@ -104,6 +104,8 @@ async fn measure(
         alone,
         paced: Some(paced),
         parts: Some(parts),
+        postgres_alone: None,
+        over_postgres_alone: None,
         workers: workers
             .into_iter()
             .map(|(step, handle)| (step.as_str(), handle.stats().into()))
@@ -140,7 +142,7 @@ async fn measure_parts(
         store: deps.store.clone(),
         tenant: part_tenant("postgres"),
         connector,
-        pages: parts::first_pages(&*wordpress, credentials).await?,
+        pages: parts::first_pages(&*wordpress, credentials, None).await?,
     };
     let postgres = Part {
         work: parts::POSTGRES,

@@ -61,6 +61,8 @@ async fn measure(plan: &Plan, bench: &Bench, rig: &Rig) -> Result<ScenarioReport
         alone,
         paced: None,
         parts: None,
+        postgres_alone: None,
+        over_postgres_alone: None,
         workers: workers
             .into_iter()
             .map(|(step, handle)| (step.as_str(), handle.stats().into()))

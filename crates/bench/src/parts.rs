@@ -35,6 +35,14 @@ pub(crate) const POSTGRES: &str = "the chain's PostgreSQL work on a new connecti
                                    complete the run, freeing the slot; apply the 4 statuses \
                                    (validating, saving, syncing, synced)";
 
+/// What [`ScheduledSyncPart`] does per chain.
+pub(crate) const SCHEDULED_SYNC: &str = "a scheduled sync's PostgreSQL work on one of the \
+                                         scenario's connections, taken in turn: claim its sync \
+                                         slot; commit each stream's page of what changed since \
+                                         its last sync (nothing) with the end of its incremental \
+                                         pass; complete the run; apply the 2 statuses (syncing, \
+                                         synced) one by one, where the status step batches them";
+
 /// How long a part's sync holds its connection's slot, as the sync step's
 /// does without renewal.
 const SLOT_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
@@ -131,7 +139,7 @@ impl PostgresPart {
             sync_interval: None,
         };
         store.stage_connection(new, 1).await?;
-        let status = |status| self.apply(connection, status);
+        let status = |status| apply(store, tenant, &self.connector, connection, status);
         status(ConnectionStatus::Validating).await?;
         let account = AccountInfo {
             id: "1".to_owned(),
@@ -151,103 +159,176 @@ impl PostgresPart {
             adopted: false,
         };
         store.promote_credentials(saved, promote).await?;
-        let run = CorrelationId::new();
-        let claim = SlotClaim {
+        sync(
+            store,
             tenant,
             connection,
-            run,
-            request: EventId::new(),
-            attempt: 1,
-            hold: SLOT_HOLD,
-            max_per_tenant: u32::MAX,
-            trigger: SyncTrigger::Setup,
-        };
-        let claimed = store.claim_sync_run(claim).await?;
-        if claimed.claim != Claim::Granted {
-            return Err(fleet_store::Error::SyncSlotLost {
-                connection: connection.clone(),
-            });
-        }
-        let lease = SyncLease { run, attempt: 1 };
-        let syncing = ConnectionStatus::Syncing {
-            records: 0,
-            pages: 0,
-            stream: None,
-        };
-        status(syncing).await?;
-        let mut counts = SyncCounts::default();
-        for (stream, page) in &self.pages {
-            let pass = Pass::begin(true);
-            let commit = PageCommit {
-                tenant,
+            &self.pages,
+            SyncTrigger::Setup,
+            &status,
+        )
+        .await
+    }
+}
+
+/// A scheduled sync's PostgreSQL statements alone, on connections set up
+/// before, taken in turn.
+#[derive(Debug)]
+pub(crate) struct ScheduledSyncPart {
+    pub(crate) store: Store,
+    pub(crate) tenant: TenantId,
+    pub(crate) connector: ConnectorId,
+    pub(crate) connections: Vec<ConnectionId>,
+    pub(crate) next: std::sync::atomic::AtomicUsize,
+    /// Each stream's page of what changed since the last sync.
+    pub(crate) pages: Vec<(String, Vec<RecordUpsert>)>,
+}
+
+impl Work for ScheduledSyncPart {
+    async fn run(&self) -> Result<(), Error> {
+        let next = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let connection = &self.connections[next % self.connections.len().max(1)];
+        let status = |status| {
+            apply(
+                &self.store,
+                &self.tenant,
+                &self.connector,
                 connection,
-                stream,
-                pass: &pass,
-                records: page,
-                cursor: None,
-                gap: None,
-                removed: &[],
-                lease: Some(lease),
-            };
-            let (written, ended) = store.commit_last_page(commit, true).await?;
-            counts.seen += page.len() as u64;
-            counts.added += written.added;
-            counts.updated += written.updated;
-            counts.deleted += ended.deleted;
-        }
-        let outcome = SyncOutcome {
-            records: counts.seen,
-            pages: self.pages.len() as u64,
-            added: counts.added,
-            updated: counts.updated,
-            deleted: counts.deleted,
-            result: SyncResult::Succeeded,
+                status,
+            )
         };
-        let total = store
-            .complete_sync_run(tenant, connection, run, &outcome, None, Some(lease))
-            .await?
-            .records_total;
-        status(ConnectionStatus::Synced {
-            records: total,
-            counts,
-            duration_ms: 0,
-            last_sync_at: Utc::now(),
-            run_id: None,
+        sync(
+            &self.store,
+            &self.tenant,
+            connection,
+            &self.pages,
+            SyncTrigger::Scheduled,
+            &status,
+        )
+        .await
+        .map_err(Error::PostgresPart)
+    }
+}
+
+/// Applies `status` to `connection` as the status step does, from a new
+/// event.
+async fn apply(
+    store: &Store,
+    tenant: &TenantId,
+    connector: &ConnectorId,
+    connection: &ConnectionId,
+    status: ConnectionStatus,
+) -> Result<fleet_store::Applied, fleet_store::Error> {
+    store
+        .apply_status(StatusUpdate {
+            tenant,
+            connection,
+            connector,
+            event_id: EventId::new(),
+            occurred_at: Utc::now(),
+            status: &status,
         })
-        .await?;
-        Ok(())
-    }
+        .await
 }
 
-impl PostgresPart {
-    /// Applies `status` as the status step does, from a new event.
-    async fn apply(
-        &self,
-        connection: &ConnectionId,
-        status: ConnectionStatus,
-    ) -> Result<fleet_store::Applied, fleet_store::Error> {
-        self.store
-            .apply_status(StatusUpdate {
-                tenant: &self.tenant,
-                connection,
-                connector: &self.connector,
-                event_id: EventId::new(),
-                occurred_at: Utc::now(),
-                status: &status,
-            })
-            .await
+/// One sync's statements, as the sync step makes them for `connection`:
+/// claim the slot (which starts the run and reads the cursors), commit each
+/// stream's one page with the end of its pass, complete the run (freeing
+/// the slot), with the `syncing` and `synced` statuses applied by `status`.
+async fn sync<F, Fut>(
+    store: &Store,
+    tenant: &TenantId,
+    connection: &ConnectionId,
+    pages: &[(String, Vec<RecordUpsert>)],
+    trigger: SyncTrigger,
+    status: &F,
+) -> Result<(), fleet_store::Error>
+where
+    F: Fn(ConnectionStatus) -> Fut,
+    Fut: Future<Output = Result<fleet_store::Applied, fleet_store::Error>>,
+{
+    let run = CorrelationId::new();
+    let claim = SlotClaim {
+        tenant,
+        connection,
+        run,
+        request: EventId::new(),
+        attempt: 1,
+        hold: SLOT_HOLD,
+        max_per_tenant: u32::MAX,
+        trigger,
+    };
+    let claimed = store.claim_sync_run(claim).await?;
+    if claimed.claim != Claim::Granted {
+        return Err(fleet_store::Error::SyncSlotLost {
+            connection: connection.clone(),
+        });
     }
+    let lease = SyncLease { run, attempt: 1 };
+    let syncing = ConnectionStatus::Syncing {
+        records: 0,
+        pages: 0,
+        stream: None,
+    };
+    status(syncing).await?;
+    let mut counts = SyncCounts::default();
+    for (stream, page) in pages {
+        // A setup's first sync reads each stream whole; a scheduled one
+        // reads what changed since the last.
+        let pass = Pass::begin(trigger == SyncTrigger::Setup);
+        let commit = PageCommit {
+            tenant,
+            connection,
+            stream,
+            pass: &pass,
+            records: page,
+            cursor: None,
+            gap: None,
+            removed: &[],
+            lease: Some(lease),
+        };
+        let (written, ended) = store.commit_last_page(commit, true).await?;
+        counts.seen += page.len() as u64;
+        counts.added += written.added;
+        counts.updated += written.updated;
+        counts.deleted += ended.deleted;
+    }
+    let outcome = SyncOutcome {
+        records: counts.seen,
+        pages: pages.len() as u64,
+        added: counts.added,
+        updated: counts.updated,
+        deleted: counts.deleted,
+        result: SyncResult::Succeeded,
+    };
+    let total = store
+        .complete_sync_run(tenant, connection, run, &outcome, None, Some(lease))
+        .await?
+        .records_total;
+    status(ConnectionStatus::Synced {
+        records: total,
+        counts,
+        duration_ms: 0,
+        last_sync_at: Utc::now(),
+        run_id: None,
+    })
+    .await?;
+    Ok(())
 }
 
-/// The first page of each of `connector`'s streams, as records to store.
+/// The first page of each of `connector`'s streams, as records to store:
+/// of the whole stream, or with `since` of what changed since then (as an
+/// incremental pass reads it).
 pub(crate) async fn first_pages(
     connector: &dyn Connector,
     credentials: &Credentials,
+    since: Option<chrono::DateTime<Utc>>,
 ) -> Result<Vec<(String, Vec<RecordUpsert>)>, Error> {
     let mut pages = Vec::new();
     for stream in connector.streams() {
+        let cursor = since.and_then(|since| connector.incremental_start(stream.name, since));
         let Page { records, .. } = connector
-            .sync_page(credentials, stream.name, None)
+            .sync_page(credentials, stream.name, cursor.as_ref())
             .await
             .map_err(Error::Fetch)?;
         let records = records

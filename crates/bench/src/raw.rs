@@ -81,6 +81,8 @@ async fn measure(plan: &Plan, bench: &Bench, rig: &Rig) -> Result<ScenarioReport
         alone,
         paced: None,
         parts: None,
+        postgres_alone: None,
+        over_postgres_alone: None,
         workers: Default::default(),
     })
 }

@@ -165,6 +165,14 @@ pub struct ScenarioReport {
     /// chain).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parts: Option<Parts>,
+    /// The chain's PostgreSQL work alone, at the same in-flight cap (the
+    /// `sync-only` scenario): what PostgreSQL could carry of these chains
+    /// with nothing else running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres_alone: Option<Part>,
+    /// `throughput` over `postgres_alone`, as chains per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub over_postgres_alone: Option<f64>,
     /// The fleet workers' counters over all runs, by step.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub workers: BTreeMap<&'static str, WorkerCounts>,

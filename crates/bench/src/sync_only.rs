@@ -29,9 +29,9 @@ use uuid::Uuid;
 use crate::driver::{Bench, Chains, Phase};
 use crate::full::{self, PASSWORD, SITE, USER};
 use crate::gateway::{Setups, Staging};
-use crate::report::{Load, Run, ScenarioReport, Settings};
+use crate::report::{Load, Part, Run, ScenarioReport, Settings, round3};
 use crate::rig::Rig;
-use crate::{Error, FullServices, Plan};
+use crate::{Error, FullServices, Plan, parts};
 
 const CHAIN: &str = "a scheduled sync of a connection set up before the run (credentials in use, \
                      its records and cursors stored): sync (the credentials from the process's \
@@ -73,7 +73,7 @@ pub(crate) async fn run(
             &Uuid::new_v4().simple().to_string()[..8]
         ))
         .expect("a valid tenant id");
-        let connections = set_up(plan, &rig, &deps, &tenant, credentials).await?;
+        let connections = set_up(plan, &rig, &deps, &tenant, credentials.clone()).await?;
         let connections_len = connections.len();
         let syncs = Arc::new(Syncs::new(rig.publisher(), tenant, connections));
         let throughput = bench
@@ -81,8 +81,29 @@ pub(crate) async fn run(
             .await?;
         let alone = bench.measure(syncs.clone(), plan.alone()).await?;
         let paced = bench
-            .measure(syncs, half_of(&throughput, plan, connections_len))
+            .measure(syncs.clone(), half_of(&throughput, plan, connections_len))
             .await?;
+        info!("The syncs' PostgreSQL work alone.");
+        let part = parts::ScheduledSyncPart {
+            store: deps.store.clone(),
+            tenant: syncs.tenant.clone(),
+            connector: ConnectorId::parse("wordpress").expect("a valid connector id"),
+            connections: syncs.connections.clone(),
+            next: AtomicUsize::new(0),
+            pages: scheduled_pages(&deps, &credentials).await?,
+        };
+        let part = Arc::new(parts::Alone {
+            work: part,
+            inflight: bench.inflight.clone(),
+        });
+        let postgres_alone = Part {
+            work: parts::SCHEDULED_SYNC,
+            run: bench
+                .measure(part, plan.throughput(plan.full_in_flight))
+                .await?,
+        };
+        let over_postgres_alone = (postgres_alone.run.chains_per_s > 0.0)
+            .then(|| round3(throughput.chains_per_s / postgres_alone.run.chains_per_s));
         Ok(ScenarioReport {
             chain: CHAIN,
             method: METHOD,
@@ -91,6 +112,8 @@ pub(crate) async fn run(
             alone,
             paced: Some(paced),
             parts: None,
+            postgres_alone: Some(postgres_alone),
+            over_postgres_alone,
             workers: workers
                 .into_iter()
                 .map(|(step, handle)| (step.as_str(), handle.stats().into()))
@@ -100,6 +123,20 @@ pub(crate) async fn run(
     .await;
     rig.stop().await;
     measured
+}
+
+/// Each stream's page of what changed since now, as a scheduled sync of
+/// the simulated site reads it.
+async fn scheduled_pages(
+    deps: &Deps,
+    credentials: &Credentials,
+) -> Result<Vec<(String, Vec<fleet_store::RecordUpsert>)>, Error> {
+    let connector = ConnectorId::parse("wordpress").expect("a valid connector id");
+    let wordpress = deps
+        .connectors
+        .get(&connector)
+        .expect("the built-in catalog has WordPress");
+    parts::first_pages(&*wordpress, credentials, Some(chrono::Utc::now())).await
 }
 
 /// A paced run at half the rate `throughput` carried, at least one and at
