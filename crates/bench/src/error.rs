@@ -65,6 +65,10 @@ pub enum Error {
         /// How long the bench waited.
         seconds: u64,
     },
+    /// A part's chain found every connection busy with another chain (the
+    /// scenario sets up at least as many connections as chains in flight).
+    #[error("every connection of the part is being synced by another chain")]
+    NoIdleConnection,
     /// The connections `sync-only` syncs were not all set up in time.
     #[error("the {connections} connections to sync were not all set up within {seconds} s")]
     SetupTimedOut {

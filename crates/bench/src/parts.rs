@@ -178,35 +178,42 @@ pub(crate) struct ScheduledSyncPart {
     pub(crate) store: Store,
     pub(crate) tenant: TenantId,
     pub(crate) connector: ConnectorId,
-    pub(crate) connections: Vec<ConnectionId>,
-    pub(crate) next: std::sync::atomic::AtomicUsize,
+    /// The connections no chain is syncing, longest idle first: a chain
+    /// takes one and gives it back when it ends, so two chains never claim
+    /// one connection (the second would be refused).
+    pub(crate) idle: std::sync::Mutex<std::collections::VecDeque<ConnectionId>>,
     /// Each stream's page of what changed since the last sync.
     pub(crate) pages: Vec<(String, Vec<RecordUpsert>)>,
 }
 
 impl Work for ScheduledSyncPart {
     async fn run(&self) -> Result<(), Error> {
-        let next = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let connection = &self.connections[next % self.connections.len().max(1)];
+        let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop_front());
+        let Some(connection) = taken else {
+            return Err(Error::NoIdleConnection);
+        };
         let status = |status| {
             apply(
                 &self.store,
                 &self.tenant,
                 &self.connector,
-                connection,
+                &connection,
                 status,
             )
         };
-        sync(
+        let synced = sync(
             &self.store,
             &self.tenant,
-            connection,
+            &connection,
             &self.pages,
             SyncTrigger::Scheduled,
             &status,
         )
-        .await
-        .map_err(Error::PostgresPart)
+        .await;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push_back(connection);
+        }
+        synced.map_err(Error::PostgresPart)
     }
 }
 

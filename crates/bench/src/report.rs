@@ -344,12 +344,16 @@ pub struct Work {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub postgres_statements_by_text: BTreeMap<String, f64>,
     /// Milliseconds PostgreSQL spent executing and planning the statements
-    /// (`pg_stat_statements` `total_exec_time` + `total_plan_time`): its
-    /// own time per chain, without the round trips.
+    /// (`pg_stat_statements` `total_exec_time` + `total_plan_time`), per
+    /// chain. Execution includes waiting for locks (a claim queued behind
+    /// the tenant's lock), and a function's own statements count as its
+    /// execution (`pg_stat_statements.track` is `top`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres_ms_per_chain: Option<f64>,
-    /// Of that, planning (0 unless `pg_stat_statements.track_planning` is
-    /// on, as `scripts/bench` sets it).
+    /// Of that, planning of the statements sent (0 unless
+    /// `pg_stat_statements.track_planning` is on, as `scripts/bench` sets
+    /// it); the planning of a function's own statements is in its
+    /// execution.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres_plan_ms_per_chain: Option<f64>,
     /// The milliseconds by statement, keyed as `postgres_statements_by_text`.

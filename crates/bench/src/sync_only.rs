@@ -88,8 +88,7 @@ pub(crate) async fn run(
             store: deps.store.clone(),
             tenant: syncs.tenant.clone(),
             connector: ConnectorId::parse("wordpress").expect("a valid connector id"),
-            connections: syncs.connections.clone(),
-            next: AtomicUsize::new(0),
+            idle: std::sync::Mutex::new(syncs.connections.iter().cloned().collect()),
             pages: scheduled_pages(&deps, &credentials).await?,
         };
         let part = Arc::new(parts::Alone {

@@ -15,6 +15,16 @@
 -- were, and `#variable_conflict use_column` lets the result columns share
 -- the names of the table columns they come from.
 
+-- The pass a stream ended last, and what its end found: the reason it may
+-- have missed records, and the records it marked deleted. A call repeated
+-- after its commit (its answer lost with the connection) finds its pass
+-- ended and reports that end again, instead of opening the pass anew
+-- without its gap, which would let a full pass sweep records it never read.
+ALTER TABLE sync_streams
+    ADD COLUMN ended_pass uuid,
+    ADD COLUMN ended_gap text,
+    ADD COLUMN ended_swept bigint;
+
 -- Claims the connection's sync slot for a run, when the tenant runs fewer
 -- than $7 other syncs, under the tenant's advisory lock ($9), so that
 -- concurrent claims across the fleet cannot exceed the maximum together.
@@ -192,7 +202,8 @@ $$;
 -- reconciles ($7) also marks every live record it did not see deleted, and
 -- takes them off the connection's `records_total`. Returns the records it
 -- marked deleted, the stream's live records after it, and the pass's gap.
--- Called again, it finds no pass in progress and changes nothing.
+-- Called again for a pass it ended, it changes nothing and returns what
+-- that end marked deleted and its gap again.
 CREATE FUNCTION sync_end_pass(text, text, text, uuid, timestamptz, boolean, boolean, uuid,
                               integer)
 RETURNS TABLE (held boolean, deleted bigint, live bigint, gap text)
@@ -212,36 +223,46 @@ BEGIN
         WHERE tenant = $1 AND connection = $2 AND stream = $3 AND pass = $4
           AND (SELECT ok FROM lease)
         FOR UPDATE),
-    ended AS (
-        UPDATE sync_streams s
-        SET high_water = CASE WHEN e.pass_gap IS NULL THEN $5 ELSE s.high_water END,
-            last_full_at = CASE WHEN e.pass_gap IS NULL AND $6 THEN $5
-                                ELSE s.last_full_at END,
-            pass = NULL, pass_full = NULL, pass_started_at = NULL, cursor = NULL,
-            pass_gap = NULL, updated_at = now()
-        FROM ending e
-        WHERE s.tenant = $1 AND s.connection = $2 AND s.stream = $3 AND s.pass = $4),
+    ended_before AS (
+        SELECT ended_gap, ended_swept FROM sync_streams
+        WHERE tenant = $1 AND connection = $2 AND stream = $3 AND ended_pass = $4
+          AND (SELECT ok FROM lease) AND NOT EXISTS (SELECT 1 FROM ending)),
     swept AS (
         UPDATE records SET deleted_at = now()
         WHERE $6 AND $7 AND tenant = $1 AND connection = $2 AND stream = $3
           AND deleted_at IS NULL AND seen_pass IS DISTINCT FROM $4
           AND EXISTS (SELECT 1 FROM ending WHERE pass_gap IS NULL)
         RETURNING 1),
+    ended AS (
+        UPDATE sync_streams s
+        SET high_water = CASE WHEN e.pass_gap IS NULL THEN $5 ELSE s.high_water END,
+            last_full_at = CASE WHEN e.pass_gap IS NULL AND $6 THEN $5
+                                ELSE s.last_full_at END,
+            pass = NULL, pass_full = NULL, pass_started_at = NULL, cursor = NULL,
+            pass_gap = NULL, ended_pass = $4, ended_gap = e.pass_gap,
+            ended_swept = (SELECT count(*) FROM swept), updated_at = now()
+        FROM ending e
+        WHERE s.tenant = $1 AND s.connection = $2 AND s.stream = $3 AND s.pass = $4),
     counted AS (
         UPDATE connections
         SET records_total = greatest(records_total - (SELECT count(*) FROM swept), 0)
         WHERE tenant = $1 AND id = $2 AND EXISTS (SELECT 1 FROM swept))
-    SELECT (SELECT ok FROM lease), (SELECT count(*) FROM swept),
+    SELECT (SELECT ok FROM lease),
+           (SELECT count(*) FROM swept) + coalesce((SELECT b.ended_swept FROM ended_before b), 0),
            (SELECT count(*) FROM records
             WHERE tenant = $1 AND connection = $2 AND stream = $3
               AND deleted_at IS NULL) - (SELECT count(*) FROM swept),
-           (SELECT e.pass_gap::text FROM ending e);
+           coalesce((SELECT e.pass_gap::text FROM ending e),
+                    (SELECT b.ended_gap::text FROM ended_before b));
 END
 $$;
 
 -- A pass's last page and the pass's end in one transaction: sync_write_page
 -- with $1..$15, then, when the lease still held, sync_end_pass of the
 -- page's pass, reconciling when $16. The end sees what the page wrote.
+-- Called again after it committed (a retry whose first answer was lost),
+-- it finds the pass ended: it stores nothing (its page's counts are 0 then)
+-- and reports the end as sync_end_pass does for a pass it ended.
 CREATE FUNCTION sync_write_last_page(text, text, text, text[], jsonb[], timestamptz[], uuid,
                                      text[], uuid, boolean, timestamptz, jsonb, text, uuid,
                                      integer, boolean)
@@ -253,6 +274,14 @@ DECLARE
     page record;
     ended record;
 BEGIN
+    IF EXISTS (SELECT 1 FROM sync_streams s
+               WHERE s.tenant = $1 AND s.connection = $2 AND s.stream = $3
+                 AND s.ended_pass = $9) THEN
+        SELECT * INTO STRICT ended FROM sync_end_pass($1, $2, $3, $9, $11, $10, $16, $14, $15);
+        RETURN QUERY SELECT ended.held, 0::bigint, 0::bigint, 0::bigint, ended.deleted,
+                            ended.live, ended.gap;
+        RETURN;
+    END IF;
     SELECT * INTO STRICT page
     FROM sync_write_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15);
     IF NOT page.held THEN

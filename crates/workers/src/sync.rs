@@ -625,6 +625,23 @@ impl Sync {
                     updated_at: r.updated_at,
                 })
                 .collect();
+            // Renewed before the page, not after: a pass's last page ends the
+            // pass, and a takeover between that and a failed renewal would
+            // leave the pass's end (its gap, what it swept) unreported.
+            if progress.slot_renewed.elapsed() >= SLOT_RENEW_EVERY {
+                let held = failure::in_store(|| {
+                    store.renew_sync(tenant, connection, progress.lease, SLOT_HOLD)
+                })
+                .await?;
+                if !held {
+                    // Another delivery or run holds the slot: it writes
+                    // the pages from here on, and its outcome is the run's.
+                    return Err(Stop::Failed(HandlerError::superseded(
+                        "another sync of this connection took over after this one stalled",
+                    )));
+                }
+                progress.slot_renewed = Instant::now();
+            }
             let commit = PageCommit {
                 tenant,
                 connection,
@@ -657,20 +674,6 @@ impl Sync {
             progress.counts.requests += page.requests;
             progress.pages += 1;
             progress.bytes += page.bytes;
-            if progress.slot_renewed.elapsed() >= SLOT_RENEW_EVERY {
-                let held = failure::in_store(|| {
-                    store.renew_sync(tenant, connection, progress.lease, SLOT_HOLD)
-                })
-                .await?;
-                if !held {
-                    // Another delivery or run holds the slot: it writes
-                    // the pages from here on, and its outcome is the run's.
-                    return Err(Stop::Failed(HandlerError::superseded(
-                        "another sync of this connection took over after this one stalled",
-                    )));
-                }
-                progress.slot_renewed = Instant::now();
-            }
             if progress.last_report.elapsed() >= PROGRESS_EVERY {
                 report(event, ctx, progress).await?;
             }

@@ -992,8 +992,8 @@ async fn a_last_page_ends_its_pass_in_the_same_commit_and_sweeps_only_what_it_di
         .unwrap();
     assert_eq!(row.records_total, 3);
 
-    // Called again (a redelivery), the page changes nothing and finds no
-    // pass to end.
+    // Called again (a retry whose first answer was lost), it stores nothing
+    // and reports the pass's end as it was.
     let (again, ended_again) = test
         .store
         .commit_last_page(
@@ -1013,5 +1013,95 @@ async fn a_last_page_ends_its_pass_in_the_same_commit_and_sweeps_only_what_it_di
         .await
         .unwrap();
     assert_eq!((again.added, again.updated, again.deleted), (0, 0, 0));
-    assert_eq!((ended_again.deleted, ended_again.live), (0, 3));
+    assert_eq!((ended_again.deleted, ended_again.live), (1, 3));
+    assert_eq!(
+        test.store
+            .stream_states(&acme, &connection.id)
+            .await
+            .unwrap()["posts"]
+            .pass,
+        None,
+        "the repeat opened no pass"
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_last_page_of_a_pass_with_a_gap_still_reports_the_gap_and_deletes_nothing() {
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let first = Pass::begin(true);
+    let seeded = [
+        record("a", json!({"v": 1}), None),
+        record("b", json!({"v": 1}), None),
+        record("c", json!({"v": 1}), None),
+    ];
+    commit_in(&test.store, &connection, "posts", &first, &seeded, None).await;
+    finish(&test.store, &connection, "posts", &first).await;
+
+    // A full pass whose first page says it may have missed records.
+    let second = Pass::begin(true);
+    let cursor = json!("page-2");
+    let gap = "page 1 skipped 2 items";
+    test.store
+        .commit_page(PageCommit {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &second,
+            records: &[record("a", json!({"v": 1}), None)],
+            cursor: Some(&cursor),
+            gap: Some(gap),
+            removed: &[],
+            lease: None,
+        })
+        .await
+        .unwrap();
+    let last = [record("b", json!({"v": 1}), None)];
+    let commit_last = || {
+        test.store.commit_last_page(
+            PageCommit {
+                tenant: &acme,
+                connection: &connection.id,
+                stream: "posts",
+                pass: &second,
+                records: &last,
+                cursor: None,
+                gap: None,
+                removed: &[],
+                lease: None,
+            },
+            true,
+        )
+    };
+    let (_, ended) = commit_last().await.unwrap();
+    // The same call again, as a retry after a lost answer makes it.
+    let (_, repeated) = commit_last().await.unwrap();
+
+    for end in [&ended, &repeated] {
+        assert_eq!(end.gap.as_deref(), Some(gap));
+        assert_eq!(
+            (end.deleted, end.live),
+            (0, 3),
+            "a pass with a gap deletes nothing"
+        );
+    }
+    let states = test
+        .store
+        .stream_states(&acme, &connection.id)
+        .await
+        .unwrap();
+    assert_eq!(states["posts"].pass, None);
+    assert_eq!(
+        states["posts"].high_water,
+        Some(first.started_at),
+        "a pass with a gap leaves the high-water mark where it was"
+    );
+    let row = test
+        .store
+        .get_connection(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.records_total, 3);
 }
