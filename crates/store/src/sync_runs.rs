@@ -200,11 +200,15 @@ impl Store {
     /// they are.
     ///
     /// With `release`, it frees the connection's sync slot in the same
-    /// statement, as [`Store::release_sync`] would.
+    /// statement, as [`Store::release_sync`] would; and when a later
+    /// delivery of the same run has taken the slot over, it changes nothing
+    /// and fails with [`Error::SyncSlotLost`]: the run goes on in that
+    /// delivery, whose completion records the run's outcome.
     ///
     /// # Errors
     ///
-    /// [`Error::CompleteSyncRun`]; nothing changed then.
+    /// [`Error::SyncSlotLost`], or [`Error::CompleteSyncRun`]; nothing
+    /// changed then.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, connection = %connection, run = %run))]
     pub async fn complete_sync_run(
         &self,
@@ -219,7 +223,15 @@ impl Store {
         // Data-modifying WITH clauses run whether or not the SELECT reads
         // them; every part sees the rows as they were before the statement.
         let row = sqlx::query(
-            "WITH live AS ( \
+            "WITH slot AS ( \
+                 SELECT sync_slot_run, sync_slot_attempt FROM connections \
+                 WHERE tenant = $2 AND id = $3 \
+                 FOR UPDATE), \
+             fenced AS ( \
+                 SELECT coalesce(bool_or(sync_slot_run = $12 AND sync_slot_attempt > $13), \
+                                 false) AS out \
+                 FROM slot), \
+             live AS ( \
                  SELECT count(*) AS n FROM records \
                  WHERE tenant = $2 AND connection = $3 AND deleted_at IS NULL), \
              finished AS ( \
@@ -227,11 +239,12 @@ impl Store {
                  SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7, \
                      added = $8, updated = $9, deleted = $10 \
                  WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running' \
+                   AND NOT (SELECT out FROM fenced) \
                  RETURNING id), \
              freed AS ( \
                  SELECT coalesce(sync_slot_run = $12 \
                                  AND coalesce(sync_slot_attempt <= $13, true), false) AS slot \
-                 FROM connections WHERE tenant = $2 AND id = $3), \
+                 FROM slot), \
              counted AS ( \
                  UPDATE connections SET records_total = (SELECT n FROM live), \
                      sync_slot_run = CASE WHEN f.slot THEN NULL ELSE sync_slot_run END, \
@@ -240,7 +253,7 @@ impl Store {
                      sync_slot_until = CASE WHEN f.slot THEN NULL ELSE sync_slot_until END, \
                      sync_slot_attempt = CASE WHEN f.slot THEN NULL ELSE sync_slot_attempt END \
                  FROM freed f \
-                 WHERE tenant = $2 AND id = $3), \
+                 WHERE tenant = $2 AND id = $3 AND NOT (SELECT out FROM fenced)), \
              before AS ( \
                  SELECT degraded_since FROM connection_health \
                  WHERE tenant = $2 AND connection = $3 AND EXISTS (SELECT 1 FROM finished) \
@@ -250,7 +263,8 @@ impl Store {
                  SET last_ok_at = now(), consecutive_failures = 0, degraded_since = NULL, \
                      access_expires_at = $11 \
                  WHERE tenant = $2 AND connection = $3 AND EXISTS (SELECT 1 FROM finished)) \
-             SELECT (SELECT n FROM live) AS n, (SELECT degraded_since FROM before) AS degraded_since",
+             SELECT (SELECT n FROM live) AS n, (SELECT degraded_since FROM before) AS degraded_since, \
+                    (SELECT out FROM fenced) AS fenced",
         )
         .bind(run.as_uuid())
         .bind(tenant.as_str())
@@ -268,6 +282,12 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .map_err(Error::CompleteSyncRun)?;
+        let fenced: bool = row.try_get("fenced").map_err(Error::CompleteSyncRun)?;
+        if fenced {
+            return Err(Error::SyncSlotLost {
+                connection: connection.clone(),
+            });
+        }
         let total: i64 = row.try_get("n").map_err(Error::CompleteSyncRun)?;
         Ok(Completed {
             // count(*) is never negative.

@@ -449,19 +449,35 @@ async fn completing_a_run_frees_its_slot_unless_a_later_delivery_holds_it() {
         Claim::Granted
     );
 
-    // The first delivery, fenced out, completes anyway: the slot stays the
-    // second delivery's.
-    test.store
+    // The first delivery, fenced out, tries to complete: it is refused and
+    // changes nothing, so the slot stays the second delivery's and the run
+    // stays running.
+    let stale = SyncOutcome {
+        pages: 7,
+        ..outcome.clone()
+    };
+    let refused = test
+        .store
         .complete_sync_run(
             &acme,
             &connection.id,
             run_id(request, 1),
-            &outcome,
+            &stale,
             None,
             Some(lease(request, 1)),
         )
+        .await;
+    assert!(
+        matches!(refused, Err(Error::SyncSlotLost { .. })),
+        "{refused:?}"
+    );
+    let run = test
+        .store
+        .latest_sync_run(&acme, &connection.id)
         .await
+        .unwrap()
         .unwrap();
+    assert_eq!(run.result, None, "the run goes on in the second delivery");
     let next = EventId::new();
     assert!(matches!(
         test.store
@@ -482,6 +498,18 @@ async fn completing_a_run_frees_its_slot_unless_a_later_delivery_holds_it() {
         )
         .await
         .unwrap();
+    let run = test
+        .store
+        .latest_sync_run(&acme, &connection.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.id, run_id(request, 1));
+    assert_eq!(
+        (run.pages, run.result),
+        (1, Some(SyncResult::Succeeded)),
+        "the holder's outcome is the run's"
+    );
     assert_eq!(
         test.store
             .claim_sync(claim(&connection, next, 4))
