@@ -48,10 +48,10 @@ AS $$
 #variable_conflict use_column
 DECLARE
     locked_at timestamptz;
+    claim record;
 BEGIN
     PERFORM pg_advisory_xact_lock($9);
     locked_at := clock_timestamp();
-    RETURN QUERY
     WITH slot AS (
         SELECT c.sync_slot_run, c.sync_slot_request, c.sync_slot_state::text,
                c.sync_slot_attempt, c.vault_staged, c.vault_version,
@@ -80,23 +80,36 @@ BEGIN
         INSERT INTO sync_runs (id, tenant, connection, trigger, started_at)
         SELECT $3, $1, $2, $8, locked_at
         WHERE (SELECT d.granted FROM decision d)
-        ON CONFLICT (id) DO NOTHING),
-    stream_rows AS (
-        SELECT array_agg(s.stream::text) AS streams,
-               array_agg(s.high_water) AS high_waters,
-               array_agg(s.last_full_at) AS last_fulls,
-               array_agg(s.pass) AS passes,
-               array_agg(s.pass_full) AS pass_fulls,
-               array_agg(s.pass_started_at) AS pass_starts,
-               array_agg(s.cursor) AS cursors
-        FROM sync_streams s
-        WHERE s.tenant = $1 AND s.connection = $2 AND (SELECT d.granted FROM decision d))
-    SELECT d.sync_slot_run, d.sync_slot_request, d.sync_slot_state, d.sync_slot_attempt,
-           d.vault_staged, d.vault_version, d.held, d.running, d.granted,
-           r.streams, r.high_waters, r.last_fulls, r.passes, r.pass_fulls, r.pass_starts,
-           r.cursors
-    FROM decision d, stream_rows r;
+        ON CONFLICT (id) DO NOTHING)
+    SELECT d.* INTO claim FROM decision d;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- Where the streams stand, read by a statement of its own: its snapshot
+    -- is taken after the claim's update, which waited for any page still
+    -- committing under an earlier delivery's hold, so a pass that page
+    -- ended is not resumed.
+    RETURN QUERY
+    SELECT claim.sync_slot_run, claim.sync_slot_request, claim.sync_slot_state,
+           claim.sync_slot_attempt, claim.vault_staged, claim.vault_version, claim.held,
+           claim.running, claim.granted,
+           array_agg(s.stream::text), array_agg(s.high_water), array_agg(s.last_full_at),
+           array_agg(s.pass), array_agg(s.pass_full), array_agg(s.pass_started_at),
+           array_agg(s.cursor)
+    FROM sync_streams s
+    WHERE s.tenant = $1 AND s.connection = $2 AND claim.granted;
 END
+$$;
+
+-- Takes the transaction's lock on one stream of a connection: the page
+-- writes of a stream hold it until they commit, so a write retried while its
+-- first attempt still runs (its answer lost with the connection) waits for
+-- it and then sees what it wrote. Two streams whose keys collide share the
+-- waits, nothing else.
+CREATE FUNCTION sync_stream_lock(text, text, text) RETURNS void
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT pg_advisory_xact_lock(hashtextextended('sync-stream:' || $1 || '/' || $2 || '/' || $3, 0));
 $$;
 
 -- Stores a page of a stream's records and the stream's position after it,
@@ -126,6 +139,7 @@ LANGUAGE plpgsql VOLATILE
 AS $$
 #variable_conflict use_column
 BEGIN
+    PERFORM sync_stream_lock($1, $2, $3);
     RETURN QUERY
     WITH lease AS (
         SELECT $14::uuid IS NULL OR EXISTS (
@@ -274,9 +288,12 @@ DECLARE
     page record;
     ended record;
 BEGIN
+    -- Taken before the check below, so that a retry that starts while its
+    -- first call still runs waits for it, and then sees the pass ended.
+    PERFORM sync_stream_lock($1, $2, $3);
     IF EXISTS (SELECT 1 FROM sync_streams s
                WHERE s.tenant = $1 AND s.connection = $2 AND s.stream = $3
-                 AND s.ended_pass = $9) THEN
+                 AND s.ended_pass = $9 AND s.pass IS DISTINCT FROM $9) THEN
         SELECT * INTO STRICT ended FROM sync_end_pass($1, $2, $3, $9, $11, $10, $16, $14, $15);
         RETURN QUERY SELECT ended.held, 0::bigint, 0::bigint, 0::bigint, ended.deleted,
                             ended.live, ended.gap;

@@ -382,8 +382,8 @@ impl Store {
     /// marks every live record it did not see deleted, and takes them off
     /// the connection's `records_total`.
     ///
-    /// Redelivered, it finds no pass in progress and changes nothing but
-    /// the counts it returns.
+    /// Called again for a pass it ended, it changes nothing and returns
+    /// what that end marked deleted and its gap again.
     ///
     /// # Errors
     ///

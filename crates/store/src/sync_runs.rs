@@ -226,7 +226,7 @@ impl Store {
             "WITH slot AS ( \
                  SELECT sync_slot_run, sync_slot_attempt FROM connections \
                  WHERE tenant = $2 AND id = $3 \
-                 FOR UPDATE), \
+                 FOR NO KEY UPDATE), \
              fenced AS ( \
                  SELECT coalesce(bool_or(sync_slot_run = $12 AND sync_slot_attempt > $13), \
                                  false) AS out \

@@ -1105,3 +1105,105 @@ async fn a_repeated_last_page_of_a_pass_with_a_gap_still_reports_the_gap_and_del
         .unwrap();
     assert_eq!(row.records_total, 3);
 }
+
+#[tokio::test]
+async fn a_last_page_retried_while_its_first_call_still_runs_waits_for_it_and_keeps_the_gap() {
+    use sqlx::Connection as _;
+
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let first = Pass::begin(true);
+    let seeded = [
+        record("a", json!({"v": 1}), None),
+        record("b", json!({"v": 1}), None),
+        record("c", json!({"v": 1}), None),
+    ];
+    commit_in(&test.store, &connection, "posts", &first, &seeded, None).await;
+    finish(&test.store, &connection, "posts", &first).await;
+    let second = Pass::begin(true);
+    let cursor = json!("page-2");
+    let gap = "page 1 skipped 2 items";
+    test.store
+        .commit_page(PageCommit {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &second,
+            records: &[record("a", json!({"v": 1}), None)],
+            cursor: Some(&cursor),
+            gap: Some(gap),
+            removed: &[],
+            lease: None,
+        })
+        .await
+        .unwrap();
+
+    // The first call of the last page runs in a transaction that has not
+    // committed yet, as a call whose answer was lost may still be running.
+    let mut running = sqlx::PgConnection::connect(&test.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut running).await.unwrap();
+    sqlx::query(
+        "SELECT * FROM sync_write_last_page($1, $2, 'posts', ARRAY['b'], \
+         ARRAY['{\"v\": 1}'::jsonb], ARRAY[NULL::timestamptz], $3, '{}', $3, true, $4, NULL, \
+         NULL, NULL, 0, true)",
+    )
+    .bind(acme.as_str())
+    .bind(connection.id.as_str())
+    .bind(second.id)
+    .bind(second.started_at)
+    .execute(&mut running)
+    .await
+    .unwrap();
+
+    let last = [record("b", json!({"v": 1}), None)];
+    let retry = test.store.commit_last_page(
+        PageCommit {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &second,
+            records: &last,
+            cursor: None,
+            gap: None,
+            removed: &[],
+            lease: None,
+        },
+        true,
+    );
+    let first_commits = async {
+        // Commit once the retry waits on the stream's lock.
+        let mut watcher = sqlx::PgConnection::connect(&test.url).await.unwrap();
+        let waiting = async {
+            loop {
+                let (waiters,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'",
+                )
+                .fetch_one(&mut watcher)
+                .await
+                .unwrap();
+                if waiters > 0 {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the retry waits for the running call");
+        sqlx::query("COMMIT").execute(&mut running).await.unwrap();
+    };
+    let (retried, ()) = tokio::join!(retry, first_commits);
+
+    let (_, ended) = retried.unwrap();
+    assert_eq!(ended.gap.as_deref(), Some(gap), "the retry reports the gap");
+    assert_eq!((ended.deleted, ended.live), (0, 3), "and deletes nothing");
+    let states = test
+        .store
+        .stream_states(&acme, &connection.id)
+        .await
+        .unwrap();
+    assert_eq!(states["posts"].pass, None);
+    assert_eq!(states["posts"].high_water, Some(first.started_at));
+}
