@@ -25,6 +25,12 @@ ALTER TABLE sync_streams
     ADD COLUMN ended_gap text,
     ADD COLUMN ended_swept bigint;
 
+-- Which delivery of a run's request completed it (NULL when it was ended
+-- otherwise, or completed without a hold on the sync slot): a completion
+-- repeated by that delivery is its own retry, one by another delivery
+-- comes too late and is refused.
+ALTER TABLE sync_runs ADD COLUMN finished_attempt integer;
+
 -- Claims the connection's sync slot for a run, when the tenant runs fewer
 -- than $7 other syncs, under the tenant's advisory lock ($9), so that
 -- concurrent claims across the fleet cannot exceed the maximum together.

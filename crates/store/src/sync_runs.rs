@@ -201,9 +201,11 @@ impl Store {
     ///
     /// With `release`, it frees the connection's sync slot in the same
     /// statement, as [`Store::release_sync`] would; and when a later
-    /// delivery of the same run has taken the slot over, it changes nothing
-    /// and fails with [`Error::SyncSlotLost`]: the run goes on in that
-    /// delivery, whose completion records the run's outcome.
+    /// delivery of the same run has taken the slot over, or another
+    /// delivery already ended the run (and this one does not hold the slot),
+    /// it changes nothing and fails with [`Error::SyncSlotLost`]: the run's
+    /// outcome is that delivery's. A repeat by the delivery that completed
+    /// the run (a retry after a lost answer) succeeds and changes nothing.
     ///
     /// # Errors
     ///
@@ -229,7 +231,15 @@ impl Store {
                  FOR NO KEY UPDATE), \
              fenced AS ( \
                  SELECT coalesce(bool_or(sync_slot_run = $12 AND sync_slot_attempt > $13), \
-                                 false) AS out \
+                                 false) \
+                        OR ($12::uuid IS NOT NULL \
+                            AND EXISTS (SELECT 1 FROM sync_runs \
+                                        WHERE id = $1 AND tenant = $2 AND connection = $3 \
+                                          AND outcome <> 'running' \
+                                          AND finished_attempt IS DISTINCT FROM $13) \
+                            AND NOT coalesce(bool_or(sync_slot_run = $12 \
+                                                     AND sync_slot_attempt = $13), false)) \
+                        AS out \
                  FROM slot), \
              live AS ( \
                  SELECT count(*) AS n FROM records \
@@ -237,7 +247,8 @@ impl Store {
              finished AS ( \
                  UPDATE sync_runs \
                  SET finished_at = now(), records = $4, pages = $5, outcome = $6, error = $7, \
-                     added = $8, updated = $9, deleted = $10 \
+                     added = $8, updated = $9, deleted = $10, \
+                     finished_attempt = CASE WHEN $12::uuid IS NULL THEN NULL ELSE $13 END \
                  WHERE id = $1 AND tenant = $2 AND connection = $3 AND outcome = 'running' \
                    AND NOT (SELECT out FROM fenced) \
                  RETURNING id), \

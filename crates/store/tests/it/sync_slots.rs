@@ -498,6 +498,31 @@ async fn completing_a_run_frees_its_slot_unless_a_later_delivery_holds_it() {
         )
         .await
         .unwrap();
+    // The holder's own retry (its answer lost) succeeds; the first
+    // delivery, coming back after the slot was freed, is still refused.
+    test.store
+        .complete_sync_run(
+            &acme,
+            &connection.id,
+            run_id(request, 1),
+            &outcome,
+            None,
+            Some(lease(request, 2)),
+        )
+        .await
+        .unwrap();
+    let late = test
+        .store
+        .complete_sync_run(
+            &acme,
+            &connection.id,
+            run_id(request, 1),
+            &stale,
+            None,
+            Some(lease(request, 1)),
+        )
+        .await;
+    assert!(matches!(late, Err(Error::SyncSlotLost { .. })), "{late:?}");
     let run = test
         .store
         .latest_sync_run(&acme, &connection.id)
