@@ -610,3 +610,97 @@ async fn a_granted_claim_reads_where_each_stream_stands() {
     assert!(matches!(busy.claim, Claim::Coalesced(_)));
     assert!(busy.streams.is_empty(), "a refused claim reads nothing");
 }
+
+#[tokio::test]
+async fn a_takeover_while_a_last_page_commits_does_not_resume_the_pass_that_page_ended() {
+    use sqlx::Connection as _;
+
+    let test = spawn_store().await;
+    let acme = tenant("acme");
+    let connection = create_connection(&test.store, &acme).await;
+    let request = EventId::new();
+    assert_eq!(
+        test.store
+            .claim_sync(claim(&connection, request, 4))
+            .await
+            .unwrap(),
+        Claim::Granted
+    );
+    let pass = Pass::begin(true);
+    let cursor = json!({"page": 2});
+    let records = [RecordUpsert {
+        external_id: "1".to_owned(),
+        payload: json!({"title": "first page"}),
+        updated_at: None,
+    }];
+    test.store
+        .commit_page(PageCommit {
+            tenant: &acme,
+            connection: &connection.id,
+            stream: "posts",
+            pass: &pass,
+            records: &records,
+            cursor: Some(&cursor),
+            gap: None,
+            removed: &[],
+            lease: Some(lease(request, 1)),
+        })
+        .await
+        .unwrap();
+
+    // The first delivery's last page, in a transaction not yet committed.
+    let mut committing = sqlx::PgConnection::connect(&test.url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut committing).await.unwrap();
+    sqlx::query(
+        "SELECT * FROM sync_write_last_page($1, $2, 'posts', ARRAY['2'], \
+         ARRAY['{\"title\": \"last page\"}'::jsonb], ARRAY[NULL::timestamptz], $3, '{}', $3, \
+         true, $4, NULL, NULL, $5, 1, true)",
+    )
+    .bind(acme.as_str())
+    .bind(connection.id.as_str())
+    .bind(pass.id)
+    .bind(pass.started_at)
+    .bind(run_id(request, 1).as_uuid())
+    .execute(&mut committing)
+    .await
+    .unwrap();
+
+    // A later delivery of the same request claims the run meanwhile: its
+    // claim waits for the page's lock on the connection's row.
+    let takeover = test.store.claim_sync_run(SlotClaim {
+        attempt: 2,
+        ..claim(&connection, request, 4)
+    });
+    let page_commits = async {
+        let mut watcher = sqlx::PgConnection::connect(&test.url).await.unwrap();
+        let waiting = async {
+            loop {
+                let (waiters,): (i64,) = sqlx::query_as(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE wait_event_type = 'Lock' AND query LIKE '%sync_claim%'",
+                )
+                .fetch_one(&mut watcher)
+                .await
+                .unwrap();
+                if waiters > 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the claim waits for the page");
+        sqlx::query("COMMIT")
+            .execute(&mut committing)
+            .await
+            .unwrap();
+    };
+    let (claimed, ()) = tokio::join!(takeover, page_commits);
+
+    let claimed = claimed.unwrap();
+    assert_eq!(claimed.claim, Claim::Granted);
+    let posts = &claimed.streams["posts"];
+    assert_eq!(posts.pass, None, "the pass ended with its last page");
+    assert_eq!(posts.high_water, Some(pass.started_at));
+}
