@@ -118,14 +118,28 @@ AS $$
     SELECT pg_advisory_xact_lock(hashtextextended('sync-stream:' || $1 || '/' || $2 || '/' || $3, 0));
 $$;
 
+-- Whether the hold ($3 run, $4 attempt) still holds the sync slot of
+-- connection $2 of tenant $1, or there is no hold ($3 NULL). A hold that
+-- holds takes a share lock on the connection's row until the transaction
+-- ends, so a takeover (which updates the row) waits until the writes
+-- checked against it are in.
+CREATE FUNCTION sync_lease_holds(text, text, uuid, integer) RETURNS boolean
+LANGUAGE sql VOLATILE
+AS $$
+    SELECT $3 IS NULL OR EXISTS (
+        SELECT 1 FROM connections
+        WHERE tenant = $1 AND id = $2 AND sync_slot_run = $3 AND sync_slot_attempt = $4
+        FOR SHARE);
+$$;
+
 -- Stores a page of a stream's records and the stream's position after it,
 -- when the lease ($14, $15) still holds the connection's sync slot (or
 -- there is no lease); `held` is false, and nothing written, otherwise.
 --
 -- The removals, the upserts, the connection's `records_total` and the
--- stream's position are one statement. Its first part takes a share lock on
--- the connection's row when the lease holds, so a takeover waits until the
--- page is in; every other part is empty when it does not. `DISTINCT ON`
+-- stream's position are one statement. Its first part checks the lease
+-- (sync_lease_holds), so a takeover waits until the page is in; every other
+-- part is empty when it does not hold. `DISTINCT ON`
 -- keeps the last of repeated external ids (a row cannot be updated twice by
 -- one statement), and the insert's ordering makes concurrent pages of one
 -- stream lock rows in the same order, so they cannot deadlock. Every part
@@ -147,12 +161,7 @@ AS $$
 BEGIN
     PERFORM sync_stream_lock($1, $2, $3);
     RETURN QUERY
-    WITH lease AS (
-        SELECT $14::uuid IS NULL OR EXISTS (
-            SELECT 1 FROM connections
-            WHERE tenant = $1 AND id = $2 AND sync_slot_run = $14
-              AND sync_slot_attempt = $15
-            FOR SHARE) AS ok),
+    WITH lease AS (SELECT sync_lease_holds($1, $2, $14, $15) AS ok),
     page AS (
         SELECT DISTINCT ON (p.external_id) p.external_id, p.payload, p.updated_at
         FROM unnest($4, $5, $6) WITH ORDINALITY AS p (external_id, payload, updated_at, position)
@@ -232,12 +241,7 @@ AS $$
 #variable_conflict use_column
 BEGIN
     RETURN QUERY
-    WITH lease AS (
-        SELECT $8::uuid IS NULL OR EXISTS (
-            SELECT 1 FROM connections
-            WHERE tenant = $1 AND id = $2 AND sync_slot_run = $8
-              AND sync_slot_attempt = $9
-            FOR SHARE) AS ok),
+    WITH lease AS (SELECT sync_lease_holds($1, $2, $8, $9) AS ok),
     ending AS (
         SELECT pass_gap FROM sync_streams
         WHERE tenant = $1 AND connection = $2 AND stream = $3 AND pass = $4

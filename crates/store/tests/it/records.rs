@@ -8,7 +8,7 @@ use fleet_store::{
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{at, create_connection, spawn_store, tenant};
+use crate::helpers::{TestStore, at, create_connection, spawn_store, tenant};
 
 fn record(external_id: &str, payload: Value, updated_at: Option<DateTime<Utc>>) -> RecordUpsert {
     RecordUpsert {
@@ -940,24 +940,18 @@ async fn a_last_page_ends_its_pass_in_the_same_commit_and_sweeps_only_what_it_di
         record("e", json!({"v": 1}), None),
     ];
     let removed = ["d".to_owned()];
-    let (counts, ended) = test
-        .store
-        .commit_last_page(
-            PageCommit {
-                tenant: &acme,
-                connection: &connection.id,
-                stream: "posts",
-                pass: &second,
-                records: &last,
-                cursor: None,
-                gap: None,
-                removed: &removed,
-                lease: None,
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    let last_page = PageCommit {
+        tenant: &acme,
+        connection: &connection.id,
+        stream: "posts",
+        pass: &second,
+        records: &last,
+        cursor: None,
+        gap: None,
+        removed: &removed,
+        lease: None,
+    };
+    let (counts, ended) = test.store.commit_last_page(last_page, true).await.unwrap();
 
     assert_eq!((counts.added, counts.updated, counts.deleted), (1, 1, 1));
     assert_eq!(ended.deleted, 1, "only c, which no page of the pass saw");
@@ -994,24 +988,7 @@ async fn a_last_page_ends_its_pass_in_the_same_commit_and_sweeps_only_what_it_di
 
     // Called again (a retry whose first answer was lost), it stores nothing
     // and reports the pass's end as it was.
-    let (again, ended_again) = test
-        .store
-        .commit_last_page(
-            PageCommit {
-                tenant: &acme,
-                connection: &connection.id,
-                stream: "posts",
-                pass: &second,
-                records: &last,
-                cursor: None,
-                gap: None,
-                removed: &removed,
-                lease: None,
-            },
-            true,
-        )
-        .await
-        .unwrap();
+    let (again, ended_again) = test.store.commit_last_page(last_page, true).await.unwrap();
     assert_eq!((again.added, again.updated, again.deleted), (0, 0, 0));
     assert_eq!((ended_again.deleted, ended_again.live), (1, 3));
     assert_eq!(
@@ -1025,155 +1002,146 @@ async fn a_last_page_ends_its_pass_in_the_same_commit_and_sweeps_only_what_it_di
     );
 }
 
-#[tokio::test]
-async fn a_repeated_last_page_of_a_pass_with_a_gap_still_reports_the_gap_and_deletes_nothing() {
-    let test = spawn_store().await;
-    let acme = tenant("acme");
-    let connection = create_connection(&test.store, &acme).await;
-    let first = Pass::begin(true);
-    let seeded = [
-        record("a", json!({"v": 1}), None),
-        record("b", json!({"v": 1}), None),
-        record("c", json!({"v": 1}), None),
-    ];
-    commit_in(&test.store, &connection, "posts", &first, &seeded, None).await;
-    finish(&test.store, &connection, "posts", &first).await;
+/// Why the second pass of [`PassWithAGap`] may have missed records.
+const GAP: &str = "page 1 skipped 2 items";
 
-    // A full pass whose first page says it may have missed records.
-    let second = Pass::begin(true);
-    let cursor = json!("page-2");
-    let gap = "page 1 skipped 2 items";
-    test.store
-        .commit_page(PageCommit {
-            tenant: &acme,
-            connection: &connection.id,
-            stream: "posts",
-            pass: &second,
-            records: &[record("a", json!({"v": 1}), None)],
-            cursor: Some(&cursor),
-            gap: Some(gap),
-            removed: &[],
-            lease: None,
-        })
-        .await
-        .unwrap();
-    let last = [record("b", json!({"v": 1}), None)];
-    let commit_last = || {
-        test.store.commit_last_page(
-            PageCommit {
-                tenant: &acme,
-                connection: &connection.id,
-                stream: "posts",
-                pass: &second,
-                records: &last,
-                cursor: None,
-                gap: None,
-                removed: &[],
-                lease: None,
-            },
-            true,
-        )
-    };
-    let (_, ended) = commit_last().await.unwrap();
-    // The same call again, as a retry after a lost answer makes it.
-    let (_, repeated) = commit_last().await.unwrap();
+/// A connection whose posts a, b and c a complete full pass stored
+/// (`first`), and a second full pass whose first page read a and reported
+/// [`GAP`] (`second`); its last page, with b, is not stored yet.
+struct PassWithAGap {
+    test: TestStore,
+    connection: Connection,
+    first: Pass,
+    second: Pass,
+    last: [RecordUpsert; 1],
+}
 
-    for end in [&ended, &repeated] {
-        assert_eq!(end.gap.as_deref(), Some(gap));
+impl PassWithAGap {
+    async fn start() -> Self {
+        let test = spawn_store().await;
+        let connection = create_connection(&test.store, &tenant("acme")).await;
+        let first = Pass::begin(true);
+        let seeded = ["a", "b", "c"].map(|id| record(id, json!({"v": 1}), None));
+        commit_in(&test.store, &connection, "posts", &first, &seeded, None).await;
+        finish(&test.store, &connection, "posts", &first).await;
+        let second = Pass::begin(true);
+        let cursor = json!("page-2");
+        test.store
+            .commit_page(PageCommit {
+                gap: Some(GAP),
+                cursor: Some(&cursor),
+                records: &[record("a", json!({"v": 1}), None)],
+                ..page_of(&connection, &second, &[])
+            })
+            .await
+            .unwrap();
+        Self {
+            test,
+            connection,
+            first,
+            second,
+            last: [record("b", json!({"v": 1}), None)],
+        }
+    }
+
+    /// Stores the second pass's last page through the store.
+    async fn commit_last(&self) -> PassOutcome {
+        let page = page_of(&self.connection, &self.second, &self.last);
+        let (_, ended) = self.test.store.commit_last_page(page, true).await.unwrap();
+        ended
+    }
+
+    /// Checks that the second pass ended as a pass with a gap must: nothing
+    /// deleted, the high-water mark where it was.
+    async fn assert_ended_with_its_gap(&self, ended: &PassOutcome) {
+        assert_eq!(ended.gap.as_deref(), Some(GAP));
         assert_eq!(
-            (end.deleted, end.live),
+            (ended.deleted, ended.live),
             (0, 3),
             "a pass with a gap deletes nothing"
         );
+        let connection = &self.connection;
+        let states = self
+            .test
+            .store
+            .stream_states(&connection.tenant, &connection.id)
+            .await
+            .unwrap();
+        assert_eq!(states["posts"].pass, None);
+        assert_eq!(
+            states["posts"].high_water,
+            Some(self.first.started_at),
+            "a pass with a gap leaves the high-water mark where it was"
+        );
+        let row = self
+            .test
+            .store
+            .get_connection(&connection.tenant, &connection.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.records_total, 3);
     }
-    let states = test
-        .store
-        .stream_states(&acme, &connection.id)
-        .await
-        .unwrap();
-    assert_eq!(states["posts"].pass, None);
-    assert_eq!(
-        states["posts"].high_water,
-        Some(first.started_at),
-        "a pass with a gap leaves the high-water mark where it was"
-    );
-    let row = test
-        .store
-        .get_connection(&acme, &connection.id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(row.records_total, 3);
+}
+
+/// A page of `records` in `pass` over `posts` of `connection`, without a
+/// cursor (a pass's last page), gap, removals or lease.
+fn page_of<'a>(
+    connection: &'a Connection,
+    pass: &'a Pass,
+    records: &'a [RecordUpsert],
+) -> PageCommit<'a> {
+    PageCommit {
+        tenant: &connection.tenant,
+        connection: &connection.id,
+        stream: "posts",
+        pass,
+        records,
+        cursor: None,
+        gap: None,
+        removed: &[],
+        lease: None,
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_last_page_of_a_pass_with_a_gap_still_reports_the_gap_and_deletes_nothing() {
+    let pass = PassWithAGap::start().await;
+
+    let ended = pass.commit_last().await;
+    // The same call again, as a retry after a lost answer makes it.
+    let repeated = pass.commit_last().await;
+
+    pass.assert_ended_with_its_gap(&ended).await;
+    pass.assert_ended_with_its_gap(&repeated).await;
 }
 
 #[tokio::test]
 async fn a_last_page_retried_while_its_first_call_still_runs_waits_for_it_and_keeps_the_gap() {
     use sqlx::Connection as _;
 
-    let test = spawn_store().await;
-    let acme = tenant("acme");
-    let connection = create_connection(&test.store, &acme).await;
-    let first = Pass::begin(true);
-    let seeded = [
-        record("a", json!({"v": 1}), None),
-        record("b", json!({"v": 1}), None),
-        record("c", json!({"v": 1}), None),
-    ];
-    commit_in(&test.store, &connection, "posts", &first, &seeded, None).await;
-    finish(&test.store, &connection, "posts", &first).await;
-    let second = Pass::begin(true);
-    let cursor = json!("page-2");
-    let gap = "page 1 skipped 2 items";
-    test.store
-        .commit_page(PageCommit {
-            tenant: &acme,
-            connection: &connection.id,
-            stream: "posts",
-            pass: &second,
-            records: &[record("a", json!({"v": 1}), None)],
-            cursor: Some(&cursor),
-            gap: Some(gap),
-            removed: &[],
-            lease: None,
-        })
-        .await
-        .unwrap();
-
+    let pass = PassWithAGap::start().await;
+    let connection = &pass.connection;
     // The first call of the last page runs in a transaction that has not
     // committed yet, as a call whose answer was lost may still be running.
-    let mut running = sqlx::PgConnection::connect(&test.url).await.unwrap();
+    let mut running = sqlx::PgConnection::connect(&pass.test.url).await.unwrap();
     sqlx::query("BEGIN").execute(&mut running).await.unwrap();
     sqlx::query(
         "SELECT * FROM sync_write_last_page($1, $2, 'posts', ARRAY['b'], \
          ARRAY['{\"v\": 1}'::jsonb], ARRAY[NULL::timestamptz], $3, '{}', $3, true, $4, NULL, \
          NULL, NULL, 0, true)",
     )
-    .bind(acme.as_str())
+    .bind(connection.tenant.as_str())
     .bind(connection.id.as_str())
-    .bind(second.id)
-    .bind(second.started_at)
+    .bind(pass.second.id)
+    .bind(pass.second.started_at)
     .execute(&mut running)
     .await
     .unwrap();
 
-    let last = [record("b", json!({"v": 1}), None)];
-    let retry = test.store.commit_last_page(
-        PageCommit {
-            tenant: &acme,
-            connection: &connection.id,
-            stream: "posts",
-            pass: &second,
-            records: &last,
-            cursor: None,
-            gap: None,
-            removed: &[],
-            lease: None,
-        },
-        true,
-    );
     let first_commits = async {
         // Commit once the retry waits on the stream's lock.
-        let mut watcher = sqlx::PgConnection::connect(&test.url).await.unwrap();
+        let mut watcher = sqlx::PgConnection::connect(&pass.test.url).await.unwrap();
         let waiting = async {
             loop {
                 let (waiters,): (i64,) = sqlx::query_as(
@@ -1194,16 +1162,7 @@ async fn a_last_page_retried_while_its_first_call_still_runs_waits_for_it_and_ke
             .expect("the retry waits for the running call");
         sqlx::query("COMMIT").execute(&mut running).await.unwrap();
     };
-    let (retried, ()) = tokio::join!(retry, first_commits);
+    let (retried, ()) = tokio::join!(pass.commit_last(), first_commits);
 
-    let (_, ended) = retried.unwrap();
-    assert_eq!(ended.gap.as_deref(), Some(gap), "the retry reports the gap");
-    assert_eq!((ended.deleted, ended.live), (0, 3), "and deletes nothing");
-    let states = test
-        .store
-        .stream_states(&acme, &connection.id)
-        .await
-        .unwrap();
-    assert_eq!(states["posts"].pass, None);
-    assert_eq!(states["posts"].high_water, Some(first.started_at));
+    pass.assert_ended_with_its_gap(&retried).await;
 }
